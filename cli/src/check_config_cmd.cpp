@@ -1,0 +1,34 @@
+// `ddlgate check-config --config FILE`: lists every problem with its key.
+#include <cstdio>
+#include <string>
+
+#include "commands.h"
+#include "ddlgate/config/config.h"
+
+namespace ddlgate::cli {
+
+void add_check_config(CLI::App& app, Runner& runner) {
+  auto* cmd = app.add_subcommand("check-config", "validate a configuration file and say what is wrong");
+  auto path = std::make_shared<std::string>();
+  cmd->add_option("--config,-c", *path, "the TOML configuration file")->required();
+  cmd->callback([&runner, path] {
+    runner = [path] {
+      auto result = config::load_file(*path);
+      if (!result.ok()) {
+        for (const auto& p : result.problems) {
+          if (p.key == *path) {
+            std::fprintf(stderr, "%s: %s\n", path->c_str(), p.message.c_str());
+          } else {
+            std::fprintf(stderr, "%s: %s: %s\n", path->c_str(), p.key.c_str(), p.message.c_str());
+          }
+        }
+        std::fprintf(stderr, "%s: %zu problem(s)\n", path->c_str(), result.problems.size());
+        return kExitUsage;
+      }
+      std::printf("%s: ok\n", path->c_str());
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace ddlgate::cli

@@ -1,0 +1,21 @@
+// Each subcommand of the ddlgate executable registers itself on the CLI11 app
+// and returns the exit code: 0 success, 1 a check failed, 2 usage or configuration error.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ddlgate::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitCheckFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+// A subcommand's body, run after parsing; it returns the process exit code.
+using Runner = std::function<int()>;
+
+// Adds `check-config` to app; *runner is set when it is the chosen subcommand.
+void add_check_config(CLI::App& app, Runner& runner);
+
+}  // namespace ddlgate::cli

@@ -1,0 +1,31 @@
+// ddlgate: the composition root. Parses the command line and runs one subcommand.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ddlgate: a PostgreSQL proxy that lets a schema change through only if it was approved"};
+  app.set_version_flag("--version", std::string("ddlgate ") + DDLGATE_VERSION);
+  app.require_subcommand(1);
+
+  ddlgate::cli::Runner runner;
+  ddlgate::cli::add_check_config(app, runner);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    // CLI11 returns 0 for --help/--version; every other parse error is a usage error.
+    return code == 0 ? ddlgate::cli::kExitOk : ddlgate::cli::kExitUsage;
+  }
+  try {
+    return runner ? runner() : ddlgate::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ddlgate: %s\n", e.what());
+    return ddlgate::cli::kExitUsage;
+  }
+}

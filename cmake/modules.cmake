@@ -1,0 +1,32 @@
+# Module layering, enforced by the build: a module can only include the headers
+# of the targets it links, and it may only link what this table allows.
+#
+#   protocol : the standard library (header-only Boost.Endian)
+#   config   : the standard library, toml++
+#   policy   : config, libpg_query, libcrypto
+#   ledger   : config, libcrypto
+#   proxy    : all of the above, Boost.Asio, libssl, spdlog
+#   cli      : everything
+set(DDLGATE_ALLOWED_protocol "")
+set(DDLGATE_ALLOWED_config "ext::toml")
+set(DDLGATE_ALLOWED_policy "ddlgate::config;ext::pg_query;ext::crypto;ext::json")
+set(DDLGATE_ALLOWED_ledger "ddlgate::config;ext::crypto;ext::json")
+set(DDLGATE_ALLOWED_proxy "ddlgate::protocol;ddlgate::config;ddlgate::policy;ddlgate::ledger;ext::asio;ext::ssl;ext::crypto;ext::log;ext::json")
+
+# ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>
+# with public headers in <NAME>/include, and refuses a dependency the table does
+# not allow.
+function(ddlgate_module name)
+  cmake_parse_arguments(M "" "" "DEPS" ${ARGN})
+  foreach(dep IN LISTS M_DEPS)
+    if(NOT dep IN_LIST DDLGATE_ALLOWED_${name})
+      message(FATAL_ERROR "module '${name}' may not depend on '${dep}' (see cmake/modules.cmake)")
+    endif()
+  endforeach()
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  add_library(ddlgate_${name} STATIC ${srcs})
+  add_library(ddlgate::${name} ALIAS ddlgate_${name})
+  target_include_directories(ddlgate_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                                             PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_link_libraries(ddlgate_${name} PUBLIC ${M_DEPS})
+endfunction()

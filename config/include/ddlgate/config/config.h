@@ -1,0 +1,100 @@
+// ddlgate's configuration: the typed form of the TOML file and the loader that
+// reports every problem with the key it belongs to.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ddlgate::config {
+
+// A place to listen on or connect to: TCP host:port or a Unix socket path.
+struct Endpoint {
+  enum class Kind { tcp, unix_socket };
+  Kind kind = Kind::tcp;
+  std::string host;     // tcp: a name or an address; IPv6 without brackets
+  std::uint16_t port = 0;
+  std::string path;     // unix_socket: the socket file's full path
+
+  // "host:port", "[v6]:port" or the socket path, for messages and logs.
+  std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// Parses "host:port" or "[v6addr]:port"; nullopt with a reason in *why if malformed.
+std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why = nullptr);
+
+// TLS on the leg between clients and ddlgate.
+enum class ClientTlsMode {
+  disable,  // SSLRequest is answered 'N'
+  allow,    // SSLRequest is answered 'S'; plaintext clients are accepted too
+  require,  // plaintext startups are refused (28000), like a hostssl-only pg_hba
+};
+
+// TLS on the leg between ddlgate and the upstream server (libpq's sslmode names).
+enum class UpstreamTlsMode { disable, prefer, require, verify_full };
+
+struct ClientTls {
+  ClientTlsMode mode = ClientTlsMode::disable;
+  std::string cert_file;  // PEM certificate chain ddlgate presents
+  std::string key_file;   // PEM private key
+};
+
+struct UpstreamTls {
+  UpstreamTlsMode mode = UpstreamTlsMode::disable;
+  std::string ca_file;      // trust anchors for verify-full
+  std::string server_name;  // name checked against the certificate; defaults to the upstream host
+};
+
+struct Limits {
+  std::uint32_t max_connections = 1000;
+  // PostgreSQL's own cap on a startup packet is 10000 bytes (MAX_STARTUP_PACKET_LENGTH).
+  std::uint32_t max_startup_packet = 10000;
+  // Messages ddlgate must read whole to inspect (Query, Parse, ...) above this are refused.
+  std::uint32_t max_inspected_message = 64u * 1024 * 1024;
+};
+
+struct Timeouts {
+  std::uint32_t connect_ms = 5000;    // connecting to the upstream
+  std::uint32_t startup_ms = 60000;   // client startup and authentication (PostgreSQL's authentication_timeout)
+  std::uint32_t idle_ms = 0;          // an idle client session is closed after this; 0 = never
+  std::uint32_t shutdown_ms = 30000;  // SIGTERM: how long sessions may finish before they are closed
+};
+
+struct Config {
+  std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
+  Endpoint upstream;
+  ClientTls client_tls;
+  UpstreamTls upstream_tls;
+  Limits limits;
+  Timeouts timeouts;
+  unsigned workers = 0;  // 0 = one per CPU core
+  std::string log_level = "info";
+};
+
+// One thing wrong with a configuration, tied to its key ("upstream.address").
+struct Problem {
+  std::string key;
+  std::string message;
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<Problem> problems;  // empty when the configuration is usable
+  bool ok() const { return problems.empty(); }
+};
+
+// Parses TOML text; `source` names it in messages (a file path).
+LoadResult parse(std::string_view toml_text, std::string_view source = "config");
+
+// Reads and parses a file; a missing or unreadable file is a problem, not an exception.
+LoadResult load_file(const std::filesystem::path& path);
+
+// Checks the semantic rules (listeners present, TLS files readable, ...) of a
+// config assembled in code or after command-line overrides.
+std::vector<Problem> validate(const Config& config);
+
+}  // namespace ddlgate::config

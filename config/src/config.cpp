@@ -1,0 +1,356 @@
+#include "ddlgate/config/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <set>
+
+#include <toml++/toml.h>
+
+namespace ddlgate::config {
+namespace {
+
+constexpr std::uintmax_t kMaxConfigFileBytes = 1024 * 1024;
+
+// Walks one TOML table, remembering which keys were read so that the rest can
+// be reported as unknown (a misspelt key must not be silently ignored).
+class TableReader {
+ public:
+  TableReader(const toml::table* table, std::string prefix, std::vector<Problem>& problems)
+      : table_(table), prefix_(std::move(prefix)), problems_(problems) {}
+
+  std::string key(std::string_view name) const {
+    return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
+  }
+
+  const toml::node* get(std::string_view name) {
+    seen_.insert(std::string(name));
+    return table_ ? table_->get(name) : nullptr;
+  }
+
+  void read_string(std::string_view name, std::string& out) {
+    const toml::node* node = get(name);
+    if (!node) return;
+    if (auto v = node->value<std::string>()) {
+      out = *v;
+    } else {
+      problems_.push_back({key(name), "must be a string"});
+    }
+  }
+
+  void read_uint(std::string_view name, std::uint32_t& out, std::uint64_t min, std::uint64_t max) {
+    const toml::node* node = get(name);
+    if (!node) return;
+    auto v = node->value<std::int64_t>();
+    if (!node->is_integer() || !v) {
+      problems_.push_back({key(name), "must be an integer"});
+      return;
+    }
+    if (*v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max) {
+      problems_.push_back({key(name), "must be between " + std::to_string(min) + " and " +
+                                          std::to_string(max) + ", got " + std::to_string(*v)});
+      return;
+    }
+    out = static_cast<std::uint32_t>(*v);
+  }
+
+  const toml::table* table(std::string_view name) {
+    const toml::node* node = get(name);
+    if (!node) return nullptr;
+    if (!node->is_table()) {
+      problems_.push_back({key(name), "must be a table"});
+      return nullptr;
+    }
+    return node->as_table();
+  }
+
+  void report_unknown() {
+    if (!table_) return;
+    for (const auto& [k, v] : *table_) {
+      if (!seen_.count(std::string(k.str()))) {
+        problems_.push_back({key(k.str()), "unknown key"});
+      }
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string prefix_;
+  std::vector<Problem>& problems_;
+  std::set<std::string> seen_;
+};
+
+bool parse_client_tls_mode(std::string_view s, ClientTlsMode& out) {
+  if (s == "disable") out = ClientTlsMode::disable;
+  else if (s == "allow") out = ClientTlsMode::allow;
+  else if (s == "require") out = ClientTlsMode::require;
+  else return false;
+  return true;
+}
+
+bool parse_upstream_tls_mode(std::string_view s, UpstreamTlsMode& out) {
+  if (s == "disable") out = UpstreamTlsMode::disable;
+  else if (s == "prefer") out = UpstreamTlsMode::prefer;
+  else if (s == "require") out = UpstreamTlsMode::require;
+  else if (s == "verify-full") out = UpstreamTlsMode::verify_full;
+  else return false;
+  return true;
+}
+
+void read_endpoint_address(TableReader& r, std::string_view name, Endpoint& out, bool& present,
+                           std::vector<Problem>& problems) {
+  std::string text;
+  r.read_string(name, text);
+  if (text.empty()) return;
+  std::string why;
+  if (auto ep = parse_host_port(text, &why)) {
+    out = *ep;
+    present = true;
+  } else {
+    problems.push_back({r.key(name), why});
+  }
+}
+
+bool readable(const std::string& path) {
+  std::ifstream f(path);
+  return f.good();
+}
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+  if (kind == Kind::unix_socket) return path;
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why) {
+  auto fail = [&](std::string reason) -> std::optional<Endpoint> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
+  std::string_view host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail("expected [address]:port, got '" + std::string(text) + "'");
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return fail("expected host:port, got '" + std::string(text) + "'");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return fail("an IPv6 address needs brackets: [address]:port, got '" + std::string(text) + "'");
+    }
+  }
+  if (host.empty()) return fail("missing host in '" + std::string(text) + "'");
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) {
+    return fail("port must be a number from 0 to 65535, got '" + std::string(port_text) + "'");
+  }
+  Endpoint ep;
+  ep.kind = Endpoint::Kind::tcp;
+  ep.host = std::string(host);
+  ep.port = static_cast<std::uint16_t>(port);
+  return ep;
+}
+
+LoadResult parse(std::string_view toml_text, std::string_view source) {
+  LoadResult result;
+  Config& c = result.config;
+  auto& problems = result.problems;
+
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << e.description() << " (line " << e.source().begin.line << ", column "
+        << e.source().begin.column << ")";
+    problems.push_back({std::string(source), msg.str()});
+    return result;
+  }
+
+  TableReader top(&root, "", problems);
+
+  TableReader server(top.table("server"), "server", problems);
+  {
+    std::uint32_t workers = 0;
+    server.read_uint("workers", workers, 0, 256);
+    c.workers = workers;
+    server.read_string("log_level", c.log_level);
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!kLevels.count(c.log_level)) {
+      problems.push_back({"server.log_level", "must be one of trace, debug, info, warn, error, critical, off"});
+    }
+    server.report_unknown();
+  }
+
+  TableReader listen(top.table("listen"), "listen", problems);
+  {
+    if (const toml::node* node = listen.get("addresses")) {
+      if (const toml::array* arr = node->as_array()) {
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+          std::string k = "listen.addresses[" + std::to_string(i) + "]";
+          auto s = (*arr)[i].value<std::string>();
+          if (!s) {
+            problems.push_back({k, "must be a string host:port"});
+            continue;
+          }
+          std::string why;
+          if (auto ep = parse_host_port(*s, &why)) c.listen.push_back(*ep);
+          else problems.push_back({k, why});
+        }
+      } else {
+        problems.push_back({"listen.addresses", "must be an array of \"host:port\" strings"});
+      }
+    }
+    if (const toml::node* node = listen.get("unix_sockets")) {
+      if (const toml::array* arr = node->as_array()) {
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+          auto s = (*arr)[i].value<std::string>();
+          if (!s || s->empty()) {
+            problems.push_back({"listen.unix_sockets[" + std::to_string(i) + "]", "must be a socket path"});
+            continue;
+          }
+          Endpoint ep;
+          ep.kind = Endpoint::Kind::unix_socket;
+          ep.path = *s;
+          c.listen.push_back(ep);
+        }
+      } else {
+        problems.push_back({"listen.unix_sockets", "must be an array of socket paths"});
+      }
+    }
+    listen.report_unknown();
+  }
+
+  TableReader upstream(top.table("upstream"), "upstream", problems);
+  {
+    bool have_tcp = false;
+    read_endpoint_address(upstream, "address", c.upstream, have_tcp, problems);
+    std::string socket;
+    upstream.read_string("unix_socket", socket);
+    if (!socket.empty()) {
+      if (have_tcp) {
+        problems.push_back({"upstream.unix_socket", "give either upstream.address or upstream.unix_socket, not both"});
+      } else {
+        c.upstream = Endpoint{Endpoint::Kind::unix_socket, "", 0, socket};
+      }
+    }
+    TableReader tls(upstream.table("tls"), "upstream.tls", problems);
+    std::string mode;
+    tls.read_string("mode", mode);
+    if (!mode.empty() && !parse_upstream_tls_mode(mode, c.upstream_tls.mode)) {
+      problems.push_back({"upstream.tls.mode", "must be disable, prefer, require or verify-full, got '" + mode + "'"});
+    }
+    tls.read_string("ca_file", c.upstream_tls.ca_file);
+    tls.read_string("server_name", c.upstream_tls.server_name);
+    tls.report_unknown();
+    upstream.report_unknown();
+  }
+
+  TableReader tls(top.table("tls"), "tls", problems);
+  {
+    std::string mode;
+    tls.read_string("mode", mode);
+    if (!mode.empty() && !parse_client_tls_mode(mode, c.client_tls.mode)) {
+      problems.push_back({"tls.mode", "must be disable, allow or require, got '" + mode + "'"});
+    }
+    tls.read_string("cert_file", c.client_tls.cert_file);
+    tls.read_string("key_file", c.client_tls.key_file);
+    tls.report_unknown();
+  }
+
+  TableReader limits(top.table("limits"), "limits", problems);
+  {
+    limits.read_uint("max_connections", c.limits.max_connections, 1, 1000000);
+    limits.read_uint("max_startup_packet", c.limits.max_startup_packet, 64, 1024 * 1024);
+    // PostgreSQL's own limit on a message is 1 GiB - 1 (PQ_LARGE_MESSAGE_LIMIT).
+    limits.read_uint("max_inspected_message", c.limits.max_inspected_message, 1024, 0x3fffffff);
+    limits.report_unknown();
+  }
+
+  TableReader timeouts(top.table("timeouts"), "timeouts", problems);
+  {
+    constexpr std::uint64_t kDay = 24ull * 3600 * 1000;
+    timeouts.read_uint("connect_ms", c.timeouts.connect_ms, 1, kDay);
+    timeouts.read_uint("startup_ms", c.timeouts.startup_ms, 1, kDay);
+    timeouts.read_uint("idle_ms", c.timeouts.idle_ms, 0, kDay);
+    timeouts.read_uint("shutdown_ms", c.timeouts.shutdown_ms, 0, kDay);
+    timeouts.report_unknown();
+  }
+
+  top.report_unknown();
+
+  for (auto& p : validate(c)) problems.push_back(std::move(p));
+  return result;
+}
+
+std::vector<Problem> validate(const Config& c) {
+  std::vector<Problem> problems;
+  if (c.listen.empty()) {
+    problems.push_back({"listen", "no listen address: set listen.addresses or listen.unix_sockets"});
+  }
+  if (c.upstream.kind == Endpoint::Kind::tcp && c.upstream.host.empty()) {
+    problems.push_back({"upstream", "no upstream: set upstream.address or upstream.unix_socket"});
+  }
+  if (c.upstream.kind == Endpoint::Kind::tcp && !c.upstream.host.empty() && c.upstream.port == 0) {
+    problems.push_back({"upstream.address", "port 0 is not a server port"});
+  }
+  if (c.client_tls.mode != ClientTlsMode::disable) {
+    if (c.client_tls.cert_file.empty()) {
+      problems.push_back({"tls.cert_file", "required when tls.mode is not disable"});
+    } else if (!readable(c.client_tls.cert_file)) {
+      problems.push_back({"tls.cert_file", "cannot read '" + c.client_tls.cert_file + "'"});
+    }
+    if (c.client_tls.key_file.empty()) {
+      problems.push_back({"tls.key_file", "required when tls.mode is not disable"});
+    } else if (!readable(c.client_tls.key_file)) {
+      problems.push_back({"tls.key_file", "cannot read '" + c.client_tls.key_file + "'"});
+    }
+  }
+  if (c.upstream_tls.mode == UpstreamTlsMode::verify_full && c.upstream_tls.ca_file.empty()) {
+    problems.push_back({"upstream.tls.ca_file", "required when upstream.tls.mode is verify-full"});
+  }
+  if (!c.upstream_tls.ca_file.empty() && !readable(c.upstream_tls.ca_file)) {
+    problems.push_back({"upstream.tls.ca_file", "cannot read '" + c.upstream_tls.ca_file + "'"});
+  }
+  if (c.upstream.kind == Endpoint::Kind::unix_socket && c.upstream_tls.mode != UpstreamTlsMode::disable &&
+      c.upstream_tls.mode != UpstreamTlsMode::prefer) {
+    problems.push_back({"upstream.tls.mode", "PostgreSQL does not offer TLS on a Unix socket; use disable"});
+  }
+  return problems;
+}
+
+LoadResult load_file(const std::filesystem::path& path) {
+  LoadResult result;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    result.problems.push_back({path.string(), "cannot read: " + ec.message()});
+    return result;
+  }
+  if (size > kMaxConfigFileBytes) {
+    result.problems.push_back({path.string(), "larger than 1 MiB; not a configuration file"});
+    return result;
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    result.problems.push_back({path.string(), "cannot open"});
+    return result;
+  }
+  std::string text(static_cast<std::size_t>(size), '\0');
+  f.read(text.data(), static_cast<std::streamsize>(size));
+  text.resize(static_cast<std::size_t>(f.gcount()));
+  return parse(text, path.string());
+}
+
+}  // namespace ddlgate::config

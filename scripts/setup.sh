@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages in scripts/packages.txt that are missing (apt-get)
+# and builds ddlgate into build/ (release) and, with --asan, build-asan/.
+# Usage: scripts/setup.sh [--asan] [--fuzz]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+want_asan=0; want_fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --asan) want_asan=1 ;;
+    --fuzz) want_fuzz=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+mapfile -t pkgs < <(grep -v '^\s*#' scripts/packages.txt | grep -v '^\s*$')
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+jobs="$(nproc)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+if ((want_asan)); then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$jobs"
+fi
+if ((want_fuzz)); then
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+fi
