@@ -39,5 +39,5 @@ fi
 if ((want_fuzz)); then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF >/dev/null
-  cmake --build build-fuzz -j "$jobs"
+  cmake --build build-fuzz -j "$jobs" --target fuzz_all
 fi

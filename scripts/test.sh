@@ -18,3 +18,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== all tests, release build =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+if [ -d build-fuzz/tests/fuzz ]; then
+  echo "== fuzz smoke runs (libFuzzer, 15 s each; long campaigns: bench/fuzz.sh) =="
+  for f in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    corpus="tests/fuzz/corpus/$(basename "$f")"
+    args=()
+    [ -d "$corpus" ] && args+=("$corpus")
+    "$f" -max_total_time=15 -print_final_stats=0 "${args[@]}" >"build-fuzz/$(basename "$f").log" 2>&1 \
+      || { echo "fuzz target $f failed:"; tail -40 "build-fuzz/$(basename "$f").log"; exit 1; }
+    echo "$(basename "$f"): ok"
+  done
+fi
