@@ -17,5 +17,7 @@ using Runner = std::function<int()>;
 
 // Adds `check-config` to app; *runner is set when it is the chosen subcommand.
 void add_check_config(CLI::App& app, Runner& runner);
+// Adds `serve`: the proxy itself.
+void add_serve(CLI::App& app, Runner& runner);
 
 }  // namespace ddlgate::cli
