@@ -494,6 +494,7 @@ void Session::on_server_message(const protocol::ScanStep& step) {
         tx_status_ = *status;
         if (phase_ == Phase::authenticating) {
           phase_ = Phase::ready;
+          watchdog_timer_.cancel();  // from the startup deadline to the idle one
           spdlog::debug("session {:x}: ready, backend pid {}", id_, backend_pid_);
         }
       }
@@ -597,28 +598,34 @@ asio::awaitable<void> Session::relay_server_to_client() {
 asio::awaitable<void> Session::watchdog() {
   auto self = shared_from_this();
   const auto& t = shared_.config.timeouts;
-  error_code ec;
-  // Startup and authentication must finish in time (PostgreSQL's authentication_timeout).
-  watchdog_timer_.expires_after(std::chrono::milliseconds(t.startup_ms));
-  co_await watchdog_timer_.async_wait(redirect_error(use_awaitable, ec));
-  if (ec || phase_ == Phase::closed) co_return;
-  if (phase_ != Phase::ready) {
-    spdlog::warn("session {:x} from {}: startup not finished within {} ms; closing", id_, peer_, t.startup_ms);
-    close();
-    co_return;
-  }
-  if (t.idle_ms == 0) co_return;
-  const auto idle = std::chrono::milliseconds(t.idle_ms);
+  // One timer per session serves both limits: startup and authentication must
+  // finish in time (PostgreSQL's authentication_timeout), and an established
+  // session may not stay silent longer than idle_ms. Reads only touch
+  // last_activity_; the timer re-arms itself from it.
   while (phase_ != Phase::closed) {
-    auto deadline = last_activity_ + idle;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      co_await fail(kIdleSessionTimeout, "terminating connection due to idle-session timeout",
-                    "No traffic for " + std::to_string(t.idle_ms) + " ms (timeouts.idle_ms).");
+    auto now = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point deadline;
+    if (phase_ != Phase::ready) {
+      deadline = started_ + std::chrono::milliseconds(t.startup_ms);
+      if (now >= deadline) {
+        spdlog::warn("session {:x} from {}: startup not finished within {} ms; closing", id_, peer_, t.startup_ms);
+        close();
+        co_return;
+      }
+    } else if (t.idle_ms == 0) {
       co_return;
+    } else {
+      deadline = last_activity_ + std::chrono::milliseconds(t.idle_ms);
+      if (now >= deadline) {
+        co_await fail(kIdleSessionTimeout, "terminating connection due to idle-session timeout",
+                      "No traffic for " + std::to_string(t.idle_ms) + " ms (timeouts.idle_ms).");
+        co_return;
+      }
     }
     watchdog_timer_.expires_at(deadline);
+    error_code ec;
+    // Cancelled when the session becomes ready (re-evaluate) or closes (loop ends).
     co_await watchdog_timer_.async_wait(redirect_error(use_awaitable, ec));
-    if (ec) co_return;
   }
 }
 
