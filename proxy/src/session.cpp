@@ -472,16 +472,32 @@ asio::awaitable<bool> Session::on_client_message(const protocol::ScanStep& step)
   co_return true;
 }
 
-void Session::on_server_message(const protocol::ScanStep& step) {
+std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanStep& step) {
   switch (step.type) {
     case be::kAuthentication: {
       auto auth = protocol::parse_authentication(step.body);
       if (!auth) break;
       if (auth->code == protocol::AuthCode::sasl) {
         sasl_started_ = true;
-        if (auto mechs = protocol::parse_sasl_mechanisms(auth->payload)) {
-          server_offered_plus_ =
-              std::find(mechs->begin(), mechs->end(), std::string_view("SCRAM-SHA-256-PLUS")) != mechs->end();
+        auto mechs = protocol::parse_sasl_mechanisms(auth->payload);
+        if (!mechs) break;
+        server_offered_plus_ =
+            std::find(mechs->begin(), mechs->end(), std::string_view("SCRAM-SHA-256-PLUS")) != mechs->end();
+        if (server_offered_plus_ && !client_.is_tls()) {
+          // The upstream leg is TLS, so the server offers channel binding; the
+          // client's leg is not, and libpq refuses an offer of -PLUS over a
+          // plaintext connection. Offer the client only what it can use: it then
+          // sends gs2 flag 'n', which the server accepts.
+          std::vector<std::uint8_t> body = {0, 0, 0, static_cast<std::uint8_t>(protocol::AuthCode::sasl)};
+          for (auto m : *mechs) {
+            if (m == "SCRAM-SHA-256-PLUS") continue;
+            body.insert(body.end(), m.begin(), m.end());
+            body.push_back(0);
+          }
+          body.push_back(0);
+          rewritten_.clear();
+          protocol::append_message(rewritten_, be::kAuthentication, body);
+          return rewritten_;
         }
       }
       break;
@@ -511,6 +527,7 @@ void Session::on_server_message(const protocol::ScanStep& step) {
     default:
       break;
   }
+  return step.bytes;
 }
 
 asio::awaitable<void> Session::relay_client_to_server() {
@@ -581,8 +598,7 @@ asio::awaitable<void> Session::relay_server_to_client() {
         close();
         co_return;
       }
-      if (step.kind == protocol::ScanStep::Kind::message) on_server_message(step);
-      add_span(out, step.bytes);
+      add_span(out, step.kind == protocol::ScanStep::Kind::message ? on_server_message(step) : step.bytes);
     }
     if (!out.empty()) {
       client_writing_ = true;

@@ -54,8 +54,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Handles one client message the scanner reported; false ends the session.
   asio::awaitable<bool> on_client_message(const protocol::ScanStep& step);
-  // Handles one server message the scanner reported.
-  void on_server_message(const protocol::ScanStep& step);
+  // Handles one server message the scanner reported; returns the bytes to
+  // forward (the message itself, or a rewritten one held in rewritten_).
+  std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
 
   SharedState& shared_;
   Worker& worker_;
@@ -82,6 +83,7 @@ class Session : public std::enable_shared_from_this<Session> {
   char tx_status_ = 'I';
   std::uint32_t backend_pid_ = 0;
   std::vector<unsigned char> upstream_cert_der_;
+  std::vector<std::uint8_t> rewritten_;  // a server message ddlgate changed, until written
 
   asio::steady_timer watchdog_timer_;
   std::chrono::steady_clock::time_point started_;
