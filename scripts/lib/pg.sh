@@ -45,9 +45,23 @@ host  all all ::1/128      trust
 HBA
 }
 
-# pg_start DATADIR LOGFILE: starts and waits until it accepts connections.
+# pg_start DATADIR LOGFILE [PORT]: starts and waits until it accepts
+# connections; PORT overrides the one in postgresql.conf.
 pg_start() {
-  as_server_user "$PGBIN/pg_ctl" -D "$1" -l "$2" -w -t 60 start >/dev/null
+  local opts=()
+  [ -z "${3:-}" ] || opts=(-o "-p $3")
+  as_server_user "$PGBIN/pg_ctl" -D "$1" -l "$2" -w -t 60 "${opts[@]}" start >/dev/null
+}
+
+# port_is_free PORT: 0 if nothing listens on 127.0.0.1:PORT.
+port_is_free() {
+  python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
 }
 
 # pg_stop DATADIR: fast shutdown if it is running.
