@@ -24,8 +24,8 @@ StartupDecode done(StartupPacket packet, std::size_t consumed) {
 }  // namespace
 
 const std::string* StartupMessage::find(std::string_view name) const {
-  for (const auto& [k, v] : parameters) {
-    if (k == name) return &v;
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    if (it->first == name) return &it->second;
   }
   return nullptr;
 }

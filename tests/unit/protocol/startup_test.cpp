@@ -57,6 +57,19 @@ TEST(DecodeStartup, StartupMessageKeepsParametersInOrder) {
   EXPECT_EQ(m.find("use"), nullptr);
 }
 
+TEST(DecodeStartup, FindReturnsTheLastOfRepeatedParameters) {
+  // PostgreSQL keeps the last "user" and "database" it reads; a proxy that read
+  // the first could judge the session as a different user than the server logs in.
+  auto r = decode(startup_packet(3, 0, {{"user", "ddl_admin"}, {"database", "a"}, {"user", "mallory"},
+                                        {"database", "b"}}));
+  ASSERT_EQ(r.status, Status::complete) << r.error;
+  const auto& m = as_startup(r);
+  ASSERT_EQ(m.parameters.size(), 4u);  // all kept, in order, for forwarding
+  ASSERT_NE(m.find("user"), nullptr);
+  EXPECT_EQ(*m.find("user"), "mallory");
+  EXPECT_EQ(*m.find("database"), "b");
+}
+
 TEST(DecodeStartup, StartupMessageWithoutParameters) {
   auto r = decode(startup_packet(3, 0, {}));
   ASSERT_EQ(r.status, Status::complete) << r.error;
