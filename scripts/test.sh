@@ -25,6 +25,11 @@ if [ -d build-fuzz/tests/fuzz ]; then
     [ -x "$f" ] || continue
     corpus="tests/fuzz/corpus/$(basename "$f")"
     args=()
+    # libFuzzer writes new inputs into the first corpus directory: give it a
+    # scratch one so that the committed seeds stay as they are.
+    scratch="build-fuzz/corpus/$(basename "$f")"
+    mkdir -p "$scratch"
+    args+=("$scratch")
     [ -d "$corpus" ] && args+=("$corpus")
     "$f" -max_total_time=15 -print_final_stats=0 "${args[@]}" >"build-fuzz/$(basename "$f").log" 2>&1 \
       || { echo "fuzz target $f failed:"; tail -40 "build-fuzz/$(basename "$f").log"; exit 1; }

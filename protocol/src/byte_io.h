@@ -45,7 +45,11 @@ class Reader {
   }
   // A NUL-terminated string; fails when no NUL remains.
   std::optional<std::string_view> cstring() {
-    if (!ok_) return std::nullopt;
+    // memchr on an empty span's (possibly null) data() is undefined: fail first.
+    if (!ok_ || pos_ == data_.size()) {
+      ok_ = false;
+      return std::nullopt;
+    }
     const void* nul = std::memchr(data_.data() + pos_, 0, data_.size() - pos_);
     if (!nul) {
       ok_ = false;
@@ -106,10 +110,14 @@ class Writer {
   }
   void bytes(std::span<const std::uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
 
-  // Starts a message: writes the type (0 for untyped startup packets) and a
-  // placeholder length; returns the offset of the length word.
+  // Starts a typed message: writes the type and a placeholder length; returns
+  // the offset of the length word.
   std::size_t begin_message(std::uint8_t type) {
-    if (type != 0) out_.push_back(type);
+    out_.push_back(type);
+    return begin_untyped();
+  }
+  // Starts an untyped startup packet (length word only).
+  std::size_t begin_untyped() {
     std::size_t at = out_.size();
     u32(0);
     return at;

@@ -7,6 +7,17 @@
 #include "ddlgate/protocol/codes.h"
 
 namespace ddlgate::protocol {
+namespace {
+
+// A type byte for an error text: 'Q' when printable, else 0x00 (a raw control
+// byte or NUL would end up in the proxy's log).
+std::string describe_type(std::uint8_t type) {
+  if (type >= 0x21 && type <= 0x7e) return std::string{'\'', static_cast<char>(type), '\''};
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string{'0', 'x', kHex[type >> 4], kHex[type & 0xf]};
+}
+
+}  // namespace
 
 FrameScanner::FrameScanner(std::uint32_t max_inspected_body) : max_inspected_(max_inspected_body) {}
 
@@ -41,6 +52,8 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     state_ = State::header;
     collecting_ ^= 1;
     step.kind = ScanStep::Kind::message;
+    // A message step is always the whole message, from its first byte.
+    step.starts_message = true;
     step.bytes = buf;
     step.body = std::span<const std::uint8_t>(buf).subspan(5);
     step.type = buf[0];
@@ -56,7 +69,8 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     pos = 5;
   } else {
     std::size_t n = std::min<std::size_t>(5 - header_have_, input.size());
-    std::memcpy(header_.data() + header_have_, input.data(), n);
+    // An empty span's data() may be null, and memcpy from null is undefined even for 0 bytes.
+    if (n > 0) std::memcpy(header_.data() + header_have_, input.data(), n);
     header_have_ += n;
     pos = n;
     if (header_have_ < 5) {
@@ -71,11 +85,11 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
   const std::uint8_t type = hdr[0];
   const std::uint32_t length = detail::load_u32(hdr + 1);
   // "Don't believe nonsense": the length counts itself, so below 4 is invalid,
-  // and nothing PostgreSQL accepts is above 1 GiB - 1.
-  if (length < 4 || length - 4 > kMaxMessageBody) {
+  // and PostgreSQL checks the length word itself against its limit
+  // (pq_getmessage: len < 4 || len > PQ_LARGE_MESSAGE_LIMIT), so above 1 GiB - 1 is too.
+  if (length < 4 || length > kMaxMessageLength) {
     step.kind = ScanStep::Kind::error;
-    step.error = "invalid message length " + std::to_string(length) + " for message type '" +
-                 std::string(1, static_cast<char>(type)) + "'";
+    step.error = "invalid message length " + std::to_string(length) + " for message type " + describe_type(type);
     return step;
   }
   const std::uint32_t body_len = length - 4;
@@ -112,7 +126,7 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
 
   if (body_len > max_inspected_) {
     step.kind = ScanStep::Kind::error;
-    step.error = "message of type '" + std::string(1, static_cast<char>(type)) + "' is " +
+    step.error = "message of type " + describe_type(type) + " is " +
                  std::to_string(body_len) + " bytes, over the limit of " + std::to_string(max_inspected_) +
                  " for messages that must be inspected";
     return step;

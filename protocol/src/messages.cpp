@@ -209,17 +209,40 @@ std::optional<ErrorFields> parse_error_fields(Bytes body) {
   return f;
 }
 
+namespace {
+
+// A SQLSTATE is five characters from 0-9 and A-Z.
+// https://www.postgresql.org/docs/15/errcodes-appendix.html
+bool valid_sqlstate(std::string_view s) {
+  if (s.size() != 5) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'))) return false;
+  }
+  return true;
+}
+
+// The severities an ErrorResponse may carry in V. Drivers judge the error by V,
+// so anything else (empty, lower case, a NOTICE level) is sent as ERROR.
+// https://www.postgresql.org/docs/15/protocol-error-fields.html
+std::string_view error_severity(std::string_view s) {
+  if (s == "FATAL" || s == "PANIC") return s;
+  return "ERROR";
+}
+
+}  // namespace
+
 void append_error_response(std::vector<std::uint8_t>& out, const ErrorSpec& spec) {
   Writer w(out);
   auto at = w.begin_message(be::kErrorResponse);
-  const std::string& sev = spec.severity.empty() ? std::string("ERROR") : spec.severity;
+  // ddlgate does not localise, so S (localised) and V (never localised) agree.
+  const std::string_view sev = error_severity(spec.severity);
   w.u8('S');
   w.cstring(sev);
   w.u8('V');
   w.cstring(sev);
   w.u8('C');
-  // A SQLSTATE is five characters; never send a malformed one.
-  w.cstring(spec.sqlstate.size() == 5 ? spec.sqlstate : std::string("XX000"));
+  // Never send a malformed SQLSTATE: drivers branch on it.
+  w.cstring(valid_sqlstate(spec.sqlstate) ? std::string_view(spec.sqlstate) : std::string_view("XX000"));
   w.u8('M');
   w.cstring(spec.message);
   if (!spec.detail.empty()) {

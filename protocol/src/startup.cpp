@@ -24,8 +24,8 @@ StartupDecode done(StartupPacket packet, std::size_t consumed) {
 }  // namespace
 
 const std::string* StartupMessage::find(std::string_view name) const {
-  for (const auto& [k, v] : parameters) {
-    if (k == name) return &v;
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    if (it->first == name) return &it->second;
   }
   return nullptr;
 }
@@ -93,7 +93,7 @@ StartupDecode decode_startup(std::span<const std::uint8_t> data, std::uint32_t m
 std::vector<std::uint8_t> encode_startup(const StartupMessage& message) {
   std::vector<std::uint8_t> out;
   detail::Writer w(out);
-  auto at = w.begin_message(0);
+  auto at = w.begin_untyped();
   w.u16(message.major);
   w.u16(message.minor);
   for (const auto& [k, v] : message.parameters) {
@@ -108,7 +108,7 @@ std::vector<std::uint8_t> encode_startup(const StartupMessage& message) {
 std::vector<std::uint8_t> encode_cancel(const CancelRequest& request) {
   std::vector<std::uint8_t> out;
   detail::Writer w(out);
-  auto at = w.begin_message(0);
+  auto at = w.begin_untyped();
   w.u32(kCancelRequestCode);
   w.u32(request.process_id);
   w.bytes(request.secret);
@@ -119,7 +119,7 @@ std::vector<std::uint8_t> encode_cancel(const CancelRequest& request) {
 std::vector<std::uint8_t> encode_ssl_request() {
   std::vector<std::uint8_t> out;
   detail::Writer w(out);
-  auto at = w.begin_message(0);
+  auto at = w.begin_untyped();
   w.u32(kSslRequestCode);
   w.end_message(at);
   return out;

@@ -2,6 +2,7 @@
 // https://www.postgresql.org/docs/15/protocol-message-formats.html
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ddlgate::protocol {
@@ -14,8 +15,11 @@ inline constexpr std::uint32_t kCancelRequestCode = 80877102;  // 1234 << 16 | 5
 
 // PostgreSQL refuses startup packets above 10000 bytes (MAX_STARTUP_PACKET_LENGTH).
 inline constexpr std::uint32_t kDefaultMaxStartupPacket = 10000;
-// PostgreSQL's own upper bound for one message: 1 GiB - 1 (PQ_LARGE_MESSAGE_LIMIT).
-inline constexpr std::uint32_t kMaxMessageBody = 0x3fffffff;
+// PostgreSQL's own upper bound for one message's length word, which counts
+// itself: 1 GiB - 1 (MaxAllocSize; pq_getmessage rejects a larger length).
+inline constexpr std::uint32_t kMaxMessageLength = 0x3fffffff;
+// The largest body that fits in such a message.
+inline constexpr std::uint32_t kMaxMessageBody = kMaxMessageLength - 4;
 // Protocol 3.2 allows cancel keys of 4 to 256 bytes.
 inline constexpr std::size_t kMaxCancelKey = 256;
 

@@ -19,7 +19,10 @@ struct StartupMessage {
   std::uint16_t minor = 0;
   std::vector<std::pair<std::string, std::string>> parameters;  // in the client's order
 
-  // The value of a parameter, or nullptr when absent.
+  // The value of a parameter, or nullptr when absent. When a name repeats, the
+  // last value, as PostgreSQL does (ProcessStartupPacket overwrites user and
+  // database and applies GUCs in order), so that ddlgate judges the session by
+  // the same user and database that the server uses.
   const std::string* find(std::string_view name) const;
 };
 
