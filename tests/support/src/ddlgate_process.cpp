@@ -1,5 +1,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -99,7 +101,17 @@ std::unique_ptr<DdlgateProcess> DdlgateProcess::serve(const PgServer& upstream, 
 
 DdlgateProcess::~DdlgateProcess() {
   failure_log_.reset();
-  if (running()) terminate(std::chrono::seconds(5), SIGKILL);
+  // A graceful stop first, so that a sanitizer build reports leaks at exit.
+  if (running()) terminate(std::chrono::seconds(5), SIGTERM);
+  // Under AddressSanitizer/UBSan a memory error in the proxy only shows in its
+  // log; make it fail the test that provoked it.
+  std::string log = read_file(log_path());
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+    if (log.find(marker) != std::string::npos) {
+      ADD_FAILURE() << "ddlgate reported a sanitizer error:\n" << log;
+      break;
+    }
+  }
 }
 
 std::uint16_t DdlgateProcess::port() const {
