@@ -18,4 +18,7 @@ using Runner = std::function<int()>;
 // Adds `check-config` to app; *runner is set when it is the chosen subcommand.
 void add_check_config(CLI::App& app, Runner& runner);
 
+// Adds `hash` (class, canonical hash and display SQL of each statement).
+void add_hash(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli
