@@ -221,7 +221,7 @@ Classification scan_query(const PgQuery__Node* node) {
     } else if (d != &pg_query__select_stmt__descriptor) {
       // Any other statement node inside a query is not something PG15's grammar
       // produces; if a future grammar does, do not guess.
-      std::string_view name = d->name;
+      std::string_view name = d->short_name;
       if (name.size() > 4 && name.substr(name.size() - 4) == "Stmt") other_statement = true;
     }
     return true;
@@ -319,7 +319,7 @@ std::optional<NodeRule> node_rule(std::string_view node_type_name) {
   for (unsigned i = 0; i < node_desc.n_fields; ++i) {
     const ProtobufCFieldDescriptor& field = node_desc.fields[i];
     const auto* msg = static_cast<const ProtobufCMessageDescriptor*>(field.descriptor);
-    if (msg == nullptr || node_type_name != msg->name) continue;
+    if (msg == nullptr || node_type_name != msg->short_name) continue;
     const detail::Rule* rule = detail::find_rule(static_cast<PgQuery__Node__NodeCase>(field.id));
     if (rule == nullptr) return std::nullopt;
     NodeRule out;
