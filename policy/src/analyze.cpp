@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "classify.h"
+#include "fast_path.h"
 #include "pg_tree.h"
 
 namespace ddlgate::policy {
@@ -177,6 +178,9 @@ Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level
     return out;
   }
   std::string text(sql);
+  if (detail_level == Detail::controlled_only) {
+    if (auto fast = detail::fast_analyze(text.c_str(), text.size(), policy)) return std::move(*fast);
+  }
   detail::ProtobufParse parsed(text.c_str());
   if (const PgQueryError* err = parsed.get().error; err != nullptr) {
     out.error = ParseError{err->message != nullptr ? err->message : "parse error",

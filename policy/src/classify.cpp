@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <string_view>
+#include <unordered_map>
 
 #include "ddlgate/policy/analyze.h"
 #include "pg_tree.h"
@@ -309,6 +310,23 @@ Classification classify_depth(const PgQuery__Node* node, int depth) {
 }  // namespace
 
 Classification classify_node(const PgQuery__Node* node) { return classify_depth(node, 0); }
+
+std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_name) {
+  // Built once (thread-safe static initialisation), read-only afterwards.
+  static const std::unordered_map<std::string_view, StatementClass> kFixed = [] {
+    std::unordered_map<std::string_view, StatementClass> m;
+    const ProtobufCMessageDescriptor& node_desc = pg_query__node__descriptor;
+    for (unsigned i = 0; i < node_desc.n_fields; ++i) {
+      const auto* msg = static_cast<const ProtobufCMessageDescriptor*>(node_desc.fields[i].descriptor);
+      const Rule* rule = find_rule(static_cast<PgQuery__Node__NodeCase>(node_desc.fields[i].id));
+      if (msg != nullptr && rule != nullptr && rule->inspect == Inspect::none) m.emplace(msg->short_name, rule->cls);
+    }
+    return m;
+  }();
+  auto it = kFixed.find(node_type_name);
+  if (it == kFixed.end()) return std::nullopt;
+  return it->second;
+}
 
 }  // namespace detail
 

@@ -172,5 +172,33 @@ TEST(PolicyCorpus, EveryCaseClassifiesAsExpected) {
   EXPECT_GE(total, 400u) << "the corpus should hold at least 400 cases";
 }
 
+// The hot path answers uncontrolled statements from a shortcut (libpg_query's JSON
+// output); with every class released, it answers as many statements as it can, and
+// must agree with the full protobuf analysis on every one.
+TEST(PolicyCorpus, HotPathAgreesWithFullAnalysisUnderAPermissivePolicy) {
+  Policy lax;
+  for (StatementClass cls : kAllStatementClasses) lax.set_controlled(cls, false);
+  lax.set_allow_temporary_objects(true);
+  std::size_t compared = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(DDLGATE_POLICY_CORPUS_DIR)) {
+    if (entry.path().extension() != ".test") continue;
+    for (const Case& c : load_file(entry.path())) {
+      SCOPED_TRACE(c.file + ":" + std::to_string(c.line) + ": " + c.sql);
+      Analysis hot = analyze(c.sql, lax, Detail::controlled_only);
+      Analysis full = analyze(c.sql, lax, Detail::all);
+      ASSERT_EQ(hot.ok(), full.ok());
+      ASSERT_EQ(hot.statements.size(), full.statements.size());
+      for (std::size_t i = 0; i < hot.statements.size(); ++i) {
+        EXPECT_EQ(to_string(hot.statements[i].cls), to_string(full.statements[i].cls));
+        EXPECT_EQ(hot.statements[i].controlled, full.statements[i].controlled);
+        EXPECT_EQ(hot.statements[i].offset, full.statements[i].offset);
+        EXPECT_EQ(hot.statements[i].length, full.statements[i].length);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GE(compared, 400u);
+}
+
 }  // namespace
 }  // namespace ddlgate::policy
