@@ -64,7 +64,8 @@ void BM_HashMigration1000(benchmark::State& state) {
   }
   state.counters["input_bytes"] = static_cast<double>(sql.size());
 }
-BENCHMARK(BM_HashMigration1000)->Unit(benchmark::kMillisecond);
+// Inputs above 16 KiB are parsed on a helper thread: count the whole process's CPU time.
+BENCHMARK(BM_HashMigration1000)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
 }  // namespace
 

@@ -3,11 +3,13 @@
 #include "ddlgate/policy/analyze.h"
 
 #include <cstring>
+#include <string>
 #include <strings.h>
 #include <utility>
 #include <vector>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "classify.h"
 #include "fast_path.h"
@@ -64,18 +66,57 @@ std::string to_hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-// "sha256:<hex>" of kHashVersionTag || protobuf-c serialisation of the statement
-// Node with positions stripped. Empty on failure (the caller fails closed).
-std::string canonical_hash(PgQuery__Node* node) {
+// The statement Node with positions stripped, serialised by protobuf-c (the hash
+// input after the tag). Empty if the tree is too deep to walk.
+std::vector<std::uint8_t> canonical_bytes(PgQuery__Node* node) {
   if (!strip_positions(&node->base)) return {};
-  std::size_t size = protobuf_c_message_get_packed_size(&node->base);
-  std::vector<std::uint8_t> bytes(kHashVersionTag.size() + size);
-  std::memcpy(bytes.data(), kHashVersionTag.data(), kHashVersionTag.size());
-  protobuf_c_message_pack(&node->base, bytes.data() + kHashVersionTag.size());
+  std::vector<std::uint8_t> bytes(protobuf_c_message_get_packed_size(&node->base));
+  protobuf_c_message_pack(&node->base, bytes.data());
+  return bytes;
+}
+
+// "sha256:<hex>" of kHashVersionTag || canonical bytes. Empty on failure.
+std::string canonical_hash(const std::vector<std::uint8_t>& node_bytes) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (ctx == nullptr) return {};
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1) return {};
+  bool ok = EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, kHashVersionTag.data(), kHashVersionTag.size()) == 1 &&
+            EVP_DigestUpdate(ctx, node_bytes.data(), node_bytes.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, digest, &digest_len) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return {};
   return "sha256:" + to_hex(digest, digest_len);
+}
+
+void append_varint(std::vector<std::uint8_t>* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<std::uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<std::uint8_t>(v));
+}
+
+// ParseResult{version: 1, stmts: 2 [RawStmt{stmt: 1 = node}]} around already
+// serialised Node bytes, so that deparsing does not serialise the tree again
+// (protobuf-c packing is the largest cost of hashing a migration file).
+std::vector<std::uint8_t> wrap_as_parse_result(const std::vector<std::uint8_t>& node_bytes, std::int32_t version) {
+  std::vector<std::uint8_t> raw_stmt;
+  raw_stmt.reserve(node_bytes.size() + 6);
+  raw_stmt.push_back(0x0a);  // field 1 (stmt), length-delimited
+  append_varint(&raw_stmt, node_bytes.size());
+  raw_stmt.insert(raw_stmt.end(), node_bytes.begin(), node_bytes.end());
+  std::vector<std::uint8_t> out;
+  out.reserve(raw_stmt.size() + 12);
+  if (version != 0) {
+    out.push_back(0x08);  // field 1 (version), varint
+    append_varint(&out, static_cast<std::uint32_t>(version));
+  }
+  out.push_back(0x12);  // field 2 (stmts), length-delimited
+  append_varint(&out, raw_stmt.size());
+  out.insert(out.end(), raw_stmt.begin(), raw_stmt.end());
+  return out;
 }
 
 // Swaps secret strings for the placeholder and puts them back on destruction, so
@@ -88,6 +129,9 @@ class Redactor {
   ~Redactor() {
     for (auto it = swapped_.rbegin(); it != swapped_.rend(); ++it) *it->first = it->second;
   }
+
+  // Whether any secret was replaced.
+  bool changed() const { return !swapped_.empty(); }
 
   void redact(PgQuery__Node* statement) {
     auto visit = [this](ProtobufCMessage* m) {
@@ -141,20 +185,26 @@ class Redactor {
 };
 
 // The statement as SQL text, by libpg_query's deparser, secrets replaced.
-std::string display_sql(PgQuery__Node* node, std::int32_t version) {
+// node_bytes: the node's canonical bytes, reused when nothing needs redacting.
+std::string display_sql(PgQuery__Node* node, const std::vector<std::uint8_t>& node_bytes, std::int32_t version) {
   Redactor redactor;
   redactor.redact(node);
-  PgQuery__RawStmt raw;
-  pg_query__raw_stmt__init(&raw);
-  raw.stmt = node;
-  PgQuery__RawStmt* stmts[1] = {&raw};
-  PgQuery__ParseResult result;
-  pg_query__parse_result__init(&result);
-  result.version = version;
-  result.n_stmts = 1;
-  result.stmts = stmts;
-  std::vector<std::uint8_t> bytes(pg_query__parse_result__get_packed_size(&result));
-  pg_query__parse_result__pack(&result, bytes.data());
+  std::vector<std::uint8_t> bytes;
+  if (!redactor.changed()) {
+    bytes = wrap_as_parse_result(node_bytes, version);
+  } else {
+    PgQuery__RawStmt raw;
+    pg_query__raw_stmt__init(&raw);
+    raw.stmt = node;
+    PgQuery__RawStmt* stmts[1] = {&raw};
+    PgQuery__ParseResult result;
+    pg_query__parse_result__init(&result);
+    result.version = version;
+    result.n_stmts = 1;
+    result.stmts = stmts;
+    bytes.resize(pg_query__parse_result__get_packed_size(&result));
+    pg_query__parse_result__pack(&result, bytes.data());
+  }
   PgQueryProtobuf pb{bytes.size(), reinterpret_cast<char*>(bytes.data())};
   PgQueryDeparseResult deparsed = pg_query_deparse_protobuf(pb);
   std::string out;
@@ -169,7 +219,9 @@ std::string display_sql(PgQuery__Node* node, std::int32_t version) {
 
 }  // namespace
 
-Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level) {
+namespace {
+
+Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_level) {
   Analysis out;
   // PostgreSQL's Query and Parse messages are NUL-terminated strings, and
   // libpg_query takes a C string: an embedded NUL would hide what follows it.
@@ -178,8 +230,31 @@ Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level
     return out;
   }
   std::string text(sql);
-  if (detail_level == Detail::controlled_only) {
-    if (auto fast = detail::fast_analyze(text.c_str(), text.size(), policy)) return std::move(*fast);
+  const ParseError too_deep{"statement nested too deeply (more than " + std::to_string(detail::kMaxTreeDepth) +
+                                " levels in the parse tree)",
+                            0};
+  {
+    // First the JSON parse: it is linear in the tree (the protobuf one is not, see
+    // json_depth), it gives PostgreSQL's error for bad SQL, it bounds the depth
+    // before anything recursive or quadratic runs, and it feeds the hot path.
+    detail::JsonParse json_parse(text.c_str());
+    if (const PgQueryError* err = json_parse.get().error; err != nullptr) {
+      out.error = ParseError{err->message != nullptr ? err->message : "parse error",
+                             err->cursorpos > 0 ? static_cast<std::size_t>(err->cursorpos) : 0};
+      return out;
+    }
+    if (json_parse.get().parse_tree == nullptr) {
+      out.error = ParseError{"libpg_query returned no parse tree", 0};
+      return out;
+    }
+    std::string_view json(json_parse.get().parse_tree);
+    if (detail::json_depth(json) > static_cast<std::size_t>(detail::kMaxTreeDepth)) {
+      out.error = too_deep;
+      return out;
+    }
+    if (detail_level == Detail::controlled_only) {
+      if (auto fast = detail::fast_analyze(json, text.size(), policy)) return std::move(*fast);
+    }
   }
   detail::ProtobufParse parsed(text.c_str());
   if (const PgQueryError* err = parsed.get().error; err != nullptr) {
@@ -187,7 +262,14 @@ Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level
                            err->cursorpos > 0 ? static_cast<std::size_t>(err->cursorpos) : 0};
     return out;
   }
-  detail::UnpackedParse tree(parsed.get().parse_tree);
+  const PgQueryProtobuf& pb = parsed.get().parse_tree;
+  // Defence in depth: protobuf-c's unpacker recurses without a limit.
+  if (!detail::protobuf_depth_within(reinterpret_cast<const std::uint8_t*>(pb.data), pb.len,
+                                     &pg_query__parse_result__descriptor, detail::kMaxTreeDepth)) {
+    out.error = too_deep;
+    return out;
+  }
+  detail::UnpackedParse tree(pb);
   if (tree.get() == nullptr) {
     out.error = ParseError{"cannot decode libpg_query's parse tree", 0};
     return out;
@@ -210,17 +292,74 @@ Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level
     st.temporary = c.temporary;
     st.controlled = policy.controlled(c.cls, c.temporary);
     if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
-      st.hash = canonical_hash(node);
+      std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
+      if (!node_bytes.empty()) st.hash = canonical_hash(node_bytes);
       if (st.hash.empty()) {
         // Too deep to serialise safely: never approvable.
         st.cls = StatementClass::unknown;
         st.controlled = true;
       }
-      st.display_sql = display_sql(node, result->version);
+      if (!node_bytes.empty()) st.display_sql = display_sql(node, node_bytes, result->version);
     }
     out.statements.push_back(std::move(st));
   }
   return out;
+}
+
+// libpg_query's parser output recurses once per tree level with no depth check
+// of its own; `SELECT 1+1+...+1` overflowed an 8 MB stack from about 60 KB of text
+// (~140 bytes of stack per input byte). Inputs up to kInlineBytes are analysed on
+// the caller's stack (a worker thread's default 8 MB leaves a wide margin); larger
+// ones on a thread whose stack grows with the input (reserved, touched only as
+// deep as the tree goes), and inputs above kMaxAnalyzedBytes are refused.
+constexpr std::size_t kInlineBytes = 16 * 1024;
+constexpr std::size_t kStackBytesPerInputByte = 256;
+constexpr std::size_t kMinBigStack = 16u * 1024 * 1024;
+
+struct BigStackJob {
+  std::string_view sql;
+  const Policy* policy;
+  Detail detail;
+  Analysis out;
+  bool failed = false;
+};
+
+void* run_big_stack_job(void* arg) {
+  auto* job = static_cast<BigStackJob*>(arg);
+  try {
+    job->out = analyze_here(job->sql, *job->policy, job->detail);
+  } catch (...) {  // bad_alloc: report it as a value, never unwind out of the thread
+    job->failed = true;
+  }
+  return nullptr;
+}
+
+Analysis refused(std::string message) {
+  Analysis out;
+  out.error = ParseError{std::move(message), 0};
+  return out;
+}
+
+}  // namespace
+
+Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level) {
+  if (sql.size() <= kInlineBytes) return analyze_here(sql, policy, detail_level);
+  if (sql.size() > kMaxAnalyzedBytes) {
+    return refused("statement text too large to analyse (" + std::to_string(sql.size()) + " bytes, limit " +
+                   std::to_string(kMaxAnalyzedBytes) + ")");
+  }
+  BigStackJob job{sql, &policy, detail_level, {}, false};
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return refused("cannot start the parser thread");
+  std::size_t stack = sql.size() * kStackBytesPerInputByte;
+  pthread_attr_setstacksize(&attr, stack < kMinBigStack ? kMinBigStack : stack);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, run_big_stack_job, &job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return refused("cannot start the parser thread (out of memory for its stack)");
+  pthread_join(thread, nullptr);
+  if (job.failed) return refused("out of memory while analysing the statement");
+  return std::move(job.out);
 }
 
 }  // namespace ddlgate::policy

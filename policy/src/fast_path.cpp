@@ -16,9 +16,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <pg_query.h>
 
 #include "classify.h"
+#include "pg_tree.h"
 
 namespace ddlgate::policy::detail {
 namespace {
@@ -61,7 +61,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
   bool start_object(std::size_t) override {
-    ++level_;
+    if (++level_ > kMaxTreeDepth) return fail();  // let the full analysis refuse it
     if (level_ == 3) {
       if (!in_stmts_) return fail();
       statements.emplace_back();
@@ -73,7 +73,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
   bool start_array(std::size_t) override {
-    ++level_;
+    if (++level_ > kMaxTreeDepth) return fail();
     if (level_ == 2) in_stmts_ = last_key_ == "stmts";
     return true;
   }
@@ -132,26 +132,33 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   std::string last_key_;
 };
 
-// Owns a pg_query_parse result.
-class JsonParse {
- public:
-  explicit JsonParse(const char* sql) : result_(pg_query_parse(sql)) {}
-  ~JsonParse() { pg_query_free_parse_result(result_); }
-  JsonParse(const JsonParse&) = delete;
-  JsonParse& operator=(const JsonParse&) = delete;
-  const PgQueryParseResult& get() const { return result_; }
-
- private:
-  PgQueryParseResult result_;
-};
-
 }  // namespace
 
-std::optional<Analysis> fast_analyze(const char* sql, std::size_t size, const Policy& policy) {
-  JsonParse parsed(sql);
-  if (parsed.get().error != nullptr || parsed.get().parse_tree == nullptr) return std::nullopt;
+std::size_t json_depth(std::string_view json) {
+  std::size_t depth = 0;
+  std::size_t max_depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) max_depth = depth;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, const Policy& policy) {
   Scanner scanner(policy);
-  std::string_view json(parsed.get().parse_tree);
   if (!nlohmann::json::sax_parse(json.begin(), json.end(), &scanner) || scanner.malformed) return std::nullopt;
 
   Analysis out;

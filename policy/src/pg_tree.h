@@ -24,6 +24,19 @@ class ProtobufParse {
   PgQueryProtobufParseResult result_;
 };
 
+// Owns a pg_query_parse (JSON) result.
+class JsonParse {
+ public:
+  explicit JsonParse(const char* sql) : result_(pg_query_parse(sql)) {}
+  ~JsonParse() { pg_query_free_parse_result(result_); }
+  JsonParse(const JsonParse&) = delete;
+  JsonParse& operator=(const JsonParse&) = delete;
+  const PgQueryParseResult& get() const { return result_; }
+
+ private:
+  PgQueryParseResult result_;
+};
+
 // Owns an unpacked ParseResult message.
 class UnpackedParse {
  public:
@@ -40,9 +53,18 @@ class UnpackedParse {
   PgQuery__ParseResult* tree_;
 };
 
-// The walk stops descending below this depth and reports it: a tree deeper than
-// this is refused (fail closed) rather than risking the thread's stack.
-inline constexpr int kMaxTreeDepth = 3000;
+// The deepest message nesting ddlgate accepts (a Node and its member count as two
+// levels; `1+1+...+1` with n operators is about 2n deep). protobuf-c's unpacker
+// recurses once per level with no limit of its own and overflowed an 8 MB stack
+// near 10,000 levels; real statements stay far below 100. A deeper tree is refused
+// as a parse error (fail closed) before anything recursive touches it.
+inline constexpr int kMaxTreeDepth = 2000;
+
+// Whether the protobuf bytes of a message of type desc nest messages at most
+// max_depth deep. Iterative (explicit stack), so it is safe on any input; malformed
+// bytes answer false.
+bool protobuf_depth_within(const std::uint8_t* data, std::size_t len, const ProtobufCMessageDescriptor* desc,
+                           int max_depth);
 
 // Calls visit(message) for msg and every message below it, parents first.
 // visit returns false to skip a message's children. Returns false if the tree is

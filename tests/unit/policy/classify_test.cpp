@@ -153,3 +153,53 @@ TEST(PolicyRedaction, HashCoversTheRealSecret) {
 
 }  // namespace
 }  // namespace ddlgate::policy
+
+namespace ddlgate::policy {
+namespace {
+
+std::string operator_chain(int n) {
+  std::string sql = "SELECT ";
+  for (int i = 0; i < n; ++i) sql += "1+";
+  return sql + "1";
+}
+
+TEST(PolicyAnalyze, ModeratelyNestedStatementsAreAnalysed) {
+  auto a = analyze(operator_chain(500), Policy{}, Detail::all);
+  ASSERT_TRUE(a.ok()) << a.error->message;
+  EXPECT_EQ(a.statements[0].cls, StatementClass::read);
+  EXPECT_EQ(a.statements[0].hash.size(), 71u);
+}
+
+// libpg_query and protobuf-c recurse once per tree level: a deep tree must be
+// refused as a value, on the caller's stack (small input) or the helper thread's.
+TEST(PolicyAnalyze, DeeplyNestedStatementsAreRefusedNotCrashed) {
+  for (int n : {5000, 20000}) {
+    SCOPED_TRACE(n);
+    for (Detail d : {Detail::controlled_only, Detail::all}) {
+      auto a = analyze(operator_chain(n), Policy{}, d);
+      ASSERT_FALSE(a.ok());
+      EXPECT_NE(a.error->message.find("nested too deeply"), std::string::npos) << a.error->message;
+      EXPECT_TRUE(a.any_controlled());
+    }
+  }
+}
+
+TEST(PolicyAnalyze, LargeFlatInputIsAnalysedOnTheHelperThread) {
+  std::string sql;
+  for (int i = 0; i < 2000; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(i) + ", 'row');\n";
+  ASSERT_GT(sql.size(), 16u * 1024);
+  auto a = analyze(sql);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a.statements.size(), 2000u);
+  EXPECT_EQ(a.statements[1999].cls, StatementClass::write);
+}
+
+TEST(PolicyAnalyze, OversizedInputIsRefused) {
+  std::string sql(kMaxAnalyzedBytes + 1, ' ');
+  auto a = analyze(sql);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.error->message.find("too large"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddlgate::policy

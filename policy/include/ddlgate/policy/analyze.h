@@ -49,8 +49,13 @@ enum class Detail {
   all,              // `ddlgate hash`, bundle building: hash and display SQL for every statement
 };
 
+// The largest input analyze() accepts; a larger one is refused as a ParseError.
+inline constexpr std::size_t kMaxAnalyzedBytes = 8u * 1024 * 1024;
+
 // Parses sql with PostgreSQL 15's grammar (libpg_query) and classifies, hashes and
 // deparses each statement. Never throws on bad SQL: errors are in Analysis::error.
+// Inputs above 16 KiB are parsed on a helper thread with a stack sized to the input
+// (libpg_query recurses once per tree level), so analyze() is safe on any text.
 Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
                  Detail detail = Detail::controlled_only);
 
