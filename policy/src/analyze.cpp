@@ -217,10 +217,6 @@ std::string display_sql(PgQuery__Node* node, const std::vector<std::uint8_t>& no
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_level) {
   Analysis out;
   // PostgreSQL's Query and Parse messages are NUL-terminated strings, and

@@ -103,6 +103,8 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
         st.dml = true;
       } else if (k == "LockingClause") {
         st.row_locks = true;
+      } else if (k == "IntoClause") {  // never Node-wrapped in PG15 raw trees; be sure anyway
+        st.into = true;
       } else if (k != "SelectStmt" && ends_with(k, "Stmt")) {
         st.other_stmt = true;
       }
