@@ -20,4 +20,7 @@ void add_check_config(CLI::App& app, Runner& runner);
 // Adds `serve`: the proxy itself.
 void add_serve(CLI::App& app, Runner& runner);
 
+// Adds `hash` (class, canonical hash and display SQL of each statement).
+void add_hash(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   ddlgate::cli::Runner runner;
   ddlgate::cli::add_serve(app, runner);
   ddlgate::cli::add_check_config(app, runner);
+  ddlgate::cli::add_hash(app, runner);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,75 @@
+// Parsing a SQL string (one Query message, one Parse message, one migration file)
+// into statements, each with its class, whether it needs approval, its canonical
+// hash and its display SQL. See docs/hash.md for the hash definition.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ddlgate/policy/statement_class.h"
+
+namespace ddlgate::policy {
+
+// Why a SQL string does not parse: PostgreSQL's message and a 1-based character
+// position in the input (0 when PostgreSQL gives none), as in an ErrorResponse's P field.
+struct ParseError {
+  std::string message;
+  std::size_t position = 0;
+};
+
+// One statement of the input.
+struct Statement {
+  StatementClass cls = StatementClass::unknown;
+  bool controlled = true;
+  bool temporary = false;   // it only creates a temporary object (see Policy::allow_temporary_objects)
+  std::string hash;         // "sha256:<64 hex>"; empty when not computed (see Detail)
+  std::string display_sql;  // deparsed SQL with secrets redacted; empty when not computed
+  // Where the statement's own text lies in the input (bytes). That text is the
+  // client's, secrets included: log display_sql, never the source text.
+  std::size_t offset = 0;
+  std::size_t length = 0;
+};
+
+// The result of analyze(): either a parse error or the statements, in order.
+struct Analysis {
+  std::optional<ParseError> error;
+  std::vector<Statement> statements;
+
+  bool ok() const { return !error.has_value(); }
+  // Whether any statement needs approval (a parse error counts as controlled).
+  bool any_controlled() const;
+};
+
+// How much analyze() computes for statements that are not controlled.
+enum class Detail {
+  controlled_only,  // the proxy's hot path: hash and display SQL only for controlled statements
+  all,              // `ddlgate hash`, bundle building: hash and display SQL for every statement
+};
+
+// The largest input analyze() accepts; a larger one is refused as a ParseError.
+inline constexpr std::size_t kMaxAnalyzedBytes = 8u * 1024 * 1024;
+
+// Parses sql with PostgreSQL 15's grammar (libpg_query) and classifies, hashes and
+// deparses each statement. Never throws on bad SQL: errors are in Analysis::error.
+// Inputs above 16 KiB are parsed on a helper thread with a stack sized to the input
+// (libpg_query recurses once per tree level), so analyze() is safe on any text.
+Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
+                 Detail detail = Detail::controlled_only);
+
+// The hash version tag that prefixes every hash input (docs/hash.md).
+extern const std::string_view kHashVersionTag;
+
+// The classifier's rule for a statement-level parse node, by its libpg_query
+// message name ("SelectStmt"): a fixed class, or "inspected" when the class depends
+// on the node's content. nullopt means the classifier has no rule for it (it would
+// be classified unknown). Used by the test that checks every PG15 statement node.
+struct NodeRule {
+  std::optional<StatementClass> fixed;  // nullopt: decided by looking inside the node
+  std::string_view why;
+};
+std::optional<NodeRule> node_rule(std::string_view node_type_name);
+
+}  // namespace ddlgate::policy

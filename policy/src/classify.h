@@ -1,0 +1,25 @@
+// Internal: the classifier over one statement's parse node.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include "ddlgate/policy/statement_class.h"
+
+namespace ddlgate::policy::detail {
+
+struct Classification {
+  StatementClass cls = StatementClass::unknown;
+  bool temporary = false;  // creates only a temporary relation
+};
+
+// Classifies the statement node of one RawStmt (read-only walk of the tree).
+Classification classify_node(const PgQuery__Node* node);
+
+// The fixed class of a statement node type by its message name ("VacuumStmt"),
+// or nullopt when the type has no rule or its class depends on its content.
+std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_name);
+
+}  // namespace ddlgate::policy::detail

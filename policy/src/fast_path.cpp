@@ -1,0 +1,190 @@
+// Why this exists: on a cache miss, libpg_query's protobuf output and its
+// protobuf-c decoding cost ~19 us for a pgbench SELECT, while its JSON output
+// read with nlohmann's SAX parser costs ~8 us. Most misses are reads and writes,
+// which need no hash, so they take this path. It only ever answers "not
+// controlled"; anything it is not sure about (SELECT INTO, EXPLAIN, COPY,
+// CREATE ..., unknown nodes, controlled classes, malformed output) falls back to
+// the protobuf analysis. Tests and the fuzzer check that both paths agree.
+//
+// libpg_query's JSON has the same shape as its protobuf tree: a Node is an object
+// with one key, the node type's name (PascalCase); every other key is a field
+// name (camelCase or snake_case). So node types below a statement can be seen as
+// keys without building the tree.
+#include "fast_path.h"
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "classify.h"
+#include "pg_tree.h"
+
+namespace ddlgate::policy::detail {
+namespace {
+
+struct RawStatement {
+  std::string type;  // the statement's node type
+  long long location = 0;
+  long long length = 0;
+  bool dml = false;           // INSERT/UPDATE/DELETE/MERGE below the top
+  bool row_locks = false;     // a LockingClause below the top
+  bool into = false;          // an intoClause/into field below the top
+  bool other_stmt = false;    // any other statement node below the top
+};
+
+bool is_node_type_key(const std::string& key) { return !key.empty() && key[0] >= 'A' && key[0] <= 'Z'; }
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_query_type(std::string_view type) {
+  return type == "SelectStmt" || type == "InsertStmt" || type == "UpdateStmt" || type == "DeleteStmt" ||
+         type == "MergeStmt";
+}
+
+// Levels: 1 the ParseResult object, 2 the stmts array, 3 a RawStmt object,
+// 4 the statement's Node object (its one key is the type), 5+ inside it.
+class Scanner final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit Scanner(const Policy& policy) : policy_(policy) {}
+
+  std::vector<RawStatement> statements;
+  bool malformed = false;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t v) override { return number(v); }
+  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<long long>(v)); }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    if (++level_ > kMaxTreeDepth) return fail();  // let the full analysis refuse it
+    if (level_ == 3) {
+      if (!in_stmts_) return fail();
+      statements.emplace_back();
+    }
+    return true;
+  }
+  bool end_object() override {
+    --level_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (++level_ > kMaxTreeDepth) return fail();
+    if (level_ == 2) in_stmts_ = last_key_ == "stmts";
+    return true;
+  }
+  bool end_array() override {
+    --level_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (level_ <= 3) {
+      last_key_ = k;
+      return true;
+    }
+    if (statements.empty()) return fail();
+    RawStatement& st = statements.back();
+    if (level_ == 4) {
+      if (!st.type.empty()) return fail();  // a Node has exactly one key
+      st.type = k;
+      // Stop reading at once when this statement will need the full analysis anyway.
+      if (!is_query_type(k)) {
+        auto fixed = fixed_class_by_name(k);
+        if (!fixed || policy_.controlled(*fixed, false)) return fail();
+      }
+      return true;
+    }
+    if (is_node_type_key(k)) {
+      if (k == "InsertStmt" || k == "UpdateStmt" || k == "DeleteStmt" || k == "MergeStmt") {
+        st.dml = true;
+      } else if (k == "LockingClause") {
+        st.row_locks = true;
+      } else if (k == "IntoClause") {  // never Node-wrapped in PG15 raw trees; be sure anyway
+        st.into = true;
+      } else if (k != "SelectStmt" && ends_with(k, "Stmt")) {
+        st.other_stmt = true;
+      }
+    } else if (k == "intoClause" || k == "into") {
+      st.into = true;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return fail(); }
+
+ private:
+  bool number(long long v) {
+    if (level_ == 3 && !statements.empty()) {
+      if (last_key_ == "stmt_location") statements.back().location = v;
+      if (last_key_ == "stmt_len") statements.back().length = v;
+    }
+    return true;
+  }
+  bool fail() {
+    malformed = true;
+    return false;
+  }
+
+  const Policy& policy_;
+  int level_ = 0;
+  bool in_stmts_ = false;
+  std::string last_key_;
+};
+
+}  // namespace
+
+std::size_t json_depth(std::string_view json) {
+  std::size_t depth = 0;
+  std::size_t max_depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) max_depth = depth;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, const Policy& policy) {
+  Scanner scanner(policy);
+  if (!nlohmann::json::sax_parse(json.begin(), json.end(), &scanner) || scanner.malformed) return std::nullopt;
+
+  Analysis out;
+  out.statements.reserve(scanner.statements.size());
+  for (const RawStatement& raw : scanner.statements) {
+    Statement st;
+    if (is_query_type(raw.type)) {
+      if (raw.into || raw.other_stmt) return std::nullopt;
+      bool writes = raw.type != "SelectStmt" || raw.dml || raw.row_locks;
+      st.cls = writes ? StatementClass::write : StatementClass::read;
+    } else {
+      auto fixed = fixed_class_by_name(raw.type);
+      if (!fixed) return std::nullopt;
+      st.cls = *fixed;
+    }
+    if (policy.controlled(st.cls, false)) return std::nullopt;
+    st.controlled = false;
+    if (raw.location < 0 || static_cast<std::size_t>(raw.location) > size || raw.length < 0) return std::nullopt;
+    st.offset = static_cast<std::size_t>(raw.location);
+    st.length = raw.length > 0 ? static_cast<std::size_t>(raw.length) : size - st.offset;
+    if (st.length > size - st.offset) return std::nullopt;
+    out.statements.push_back(std::move(st));
+  }
+  return out;
+}
+
+}  // namespace ddlgate::policy::detail

@@ -1,0 +1,1 @@
+CREATE /* not a select */ TABLE t (a int)

@@ -1,0 +1,1 @@
+SELECT "create", "table" FROM "alter"

@@ -1,0 +1,1 @@
+DO $$BEGIN EXECUTE 'CREATE TABLE t (a int)'; END$$

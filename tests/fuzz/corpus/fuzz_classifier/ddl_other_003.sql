@@ -1,0 +1,1 @@
+ALTER TYPE ty ADD ATTRIBUTE c int

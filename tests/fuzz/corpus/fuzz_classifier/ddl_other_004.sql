@@ -1,0 +1,1 @@
+CREATE AGGREGATE agg (int) (SFUNC = int4pl, STYPE = int)

@@ -1,0 +1,1 @@
+IMPORT FOREIGN SCHEMA remote LIMIT TO (a, b) FROM SERVER srv INTO local

@@ -1,0 +1,1 @@
+CREATE SUBSCRIPTION sub CONNECTION 'host=a dbname=b' PUBLICATION pub

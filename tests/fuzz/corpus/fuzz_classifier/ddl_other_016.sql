@@ -1,0 +1,1 @@
+CREATE STATISTICS st (dependencies) ON a, b FROM t

@@ -1,0 +1,1 @@
+CREATE TABLE t (a int) WITH (fillfactor = 70) TABLESPACE fast

@@ -1,0 +1,1 @@
+PREPARE p AS CREATE TABLE t (a int)

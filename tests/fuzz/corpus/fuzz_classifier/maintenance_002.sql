@@ -1,0 +1,1 @@
+ANALYSE t

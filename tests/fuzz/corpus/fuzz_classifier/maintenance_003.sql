@@ -1,0 +1,1 @@
+REINDEX SCHEMA s

@@ -1,0 +1,1 @@
+SELECT now(), current_user, session_user

@@ -1,0 +1,1 @@
+SELECT my_schema.do_things(1, 'x')

@@ -1,0 +1,1 @@
+REVOKE INSERT ON t FROM bob

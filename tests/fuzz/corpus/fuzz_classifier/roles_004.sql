@@ -1,0 +1,1 @@
+ALTER ROLE bob WITH PASSWORD 'new'

@@ -1,0 +1,1 @@
+ALTER ROLE bob SET search_path = s

@@ -1,0 +1,1 @@
+ALTER TABLESPACE ts SET (random_page_cost = 1.1)

@@ -1,0 +1,1 @@
+UPDATE t SET (a, b) = (SELECT a, b FROM u WHERE u.id = t.id)

@@ -1,0 +1,37 @@
+// libFuzzer target: any bytes as a SQL string through policy::analyze().
+// Besides crashes and sanitizer reports, it checks the invariants the proxy relies on.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "ddlgate/policy/analyze.h"
+
+using ddlgate::policy::analyze;
+using ddlgate::policy::Detail;
+using ddlgate::policy::Policy;
+using ddlgate::policy::StatementClass;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size > 16 * 1024) return 0;  // beyond this libFuzzer only finds slow inputs
+  std::string_view sql(reinterpret_cast<const char*>(data), size);
+  const Policy policy;
+  auto full = analyze(sql, policy, Detail::all);
+  auto hot = analyze(sql, policy, Detail::controlled_only);
+  if (full.ok() != hot.ok()) __builtin_trap();
+  if (!full.ok()) {
+    if (full.error->message.empty() || !hot.any_controlled()) __builtin_trap();
+    return 0;
+  }
+  if (full.statements.size() != hot.statements.size()) __builtin_trap();
+  for (std::size_t i = 0; i < full.statements.size(); ++i) {
+    const auto& f = full.statements[i];
+    const auto& h = hot.statements[i];
+    if (f.offset > size || f.length > size - f.offset) __builtin_trap();
+    if (f.cls != h.cls || f.controlled != h.controlled || f.offset != h.offset) __builtin_trap();
+    if (f.controlled != policy.controlled(f.cls, f.temporary)) __builtin_trap();
+    // Every statement is hashed in Detail::all, unless it was too deep (then unknown).
+    if (f.hash.size() != 71 && f.cls != StatementClass::unknown) __builtin_trap();
+    if (h.controlled && h.hash != f.hash) __builtin_trap();
+  }
+  return 0;
+}

@@ -1,0 +1,205 @@
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "ddlgate/policy/analyze.h"
+
+namespace ddlgate::policy {
+namespace {
+
+TEST(PolicyClass, NamesAreStableAndRoundTrip) {
+  EXPECT_EQ(to_string(StatementClass::schema_change), "schema_change");
+  EXPECT_EQ(to_string(StatementClass::server_file_access), "server_file_access");
+  EXPECT_EQ(to_string(StatementClass::transaction), "transaction");
+  for (StatementClass cls : kAllStatementClasses) EXPECT_EQ(class_from_string(to_string(cls)), cls);
+  EXPECT_FALSE(class_from_string("ddl").has_value());
+  EXPECT_FALSE(class_from_string("").has_value());
+}
+
+TEST(PolicyClass, DefaultPolicyControlsEverythingButTheEverydayClasses) {
+  Policy p;
+  for (StatementClass cls : kAllStatementClasses) {
+    bool everyday = cls == StatementClass::read || cls == StatementClass::write || cls == StatementClass::transaction ||
+                    cls == StatementClass::session || cls == StatementClass::maintenance;
+    EXPECT_EQ(p.controlled(cls), !everyday) << to_string(cls);
+  }
+}
+
+TEST(PolicyClass, UnparseableAndUnknownCannotBeReleased) {
+  Policy p;
+  p.set_controlled(StatementClass::unparseable, false);
+  p.set_controlled(StatementClass::unknown, false);
+  p.set_controlled(StatementClass::maintenance, true);
+  p.set_controlled(StatementClass::destructive, false);
+  EXPECT_TRUE(p.controlled(StatementClass::unparseable));
+  EXPECT_TRUE(p.controlled(StatementClass::unknown));
+  EXPECT_TRUE(p.controlled(StatementClass::maintenance));
+  EXPECT_FALSE(p.controlled(StatementClass::destructive));
+}
+
+TEST(PolicyAnalyze, PolicyDecidesControlled) {
+  Policy p;
+  p.set_controlled(StatementClass::maintenance, true);
+  auto a = analyze("VACUUM t; TRUNCATE t", p);
+  ASSERT_EQ(a.statements.size(), 2u);
+  EXPECT_TRUE(a.statements[0].controlled);
+  EXPECT_FALSE(a.statements[0].hash.empty());
+}
+
+TEST(PolicyAnalyze, TemporaryObjectsAreControlledUnlessThePolicyAllowsThem) {
+  Policy strict;
+  Policy lax;
+  lax.set_allow_temporary_objects(true);
+  for (const char* sql : {"CREATE TEMP TABLE t (a int)", "SELECT 1 INTO TEMP t", "CREATE TEMP VIEW v AS SELECT 1"}) {
+    SCOPED_TRACE(sql);
+    auto a = analyze(sql, strict);
+    ASSERT_EQ(a.statements.size(), 1u);
+    EXPECT_TRUE(a.statements[0].temporary);
+    EXPECT_TRUE(a.statements[0].controlled);
+    EXPECT_FALSE(analyze(sql, lax).statements[0].controlled);
+  }
+  // Only the explicit TEMP keyword counts; everything else stays controlled.
+  EXPECT_TRUE(analyze("CREATE TABLE pg_temp.t (a int)", lax).statements[0].controlled);
+  EXPECT_TRUE(analyze("CREATE INDEX ON tmp (a)", lax).statements[0].controlled);
+}
+
+TEST(PolicyAnalyze, ParseErrorCarriesPostgresMessageAndPosition) {
+  auto a = analyze("CREATE TABL t (a int)");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error->message, "syntax error at or near \"TABL\"");
+  EXPECT_EQ(a.error->position, 8u);
+  EXPECT_TRUE(a.statements.empty());
+  EXPECT_TRUE(a.any_controlled());
+}
+
+TEST(PolicyAnalyze, ErrorInALaterStatementRefusesTheWholeString) {
+  auto a = analyze("SELECT 1; SELEC 2");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error->position, 11u);
+}
+
+TEST(PolicyAnalyze, EmbeddedNulIsAParseError) {
+  std::string sql("SELECT 1;\0DROP TABLE t", 22);
+  auto a = analyze(sql);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error->position, 10u);
+}
+
+TEST(PolicyAnalyze, EmptyAndCommentOnlyInputHaveNoStatements) {
+  EXPECT_TRUE(analyze("").ok());
+  EXPECT_TRUE(analyze("").statements.empty());
+  EXPECT_TRUE(analyze("  -- nothing\n/* here */ ;").statements.empty());
+  EXPECT_FALSE(analyze("").any_controlled());
+}
+
+TEST(PolicyAnalyze, StatementsPointAtTheirSourceText) {
+  std::string sql = "SELECT 1; CREATE TABLE t (a int);\nDROP TABLE u";
+  auto a = analyze(sql);
+  ASSERT_EQ(a.statements.size(), 3u);
+  EXPECT_EQ(sql.substr(a.statements[0].offset, a.statements[0].length), "SELECT 1");
+  EXPECT_EQ(sql.substr(a.statements[1].offset, a.statements[1].length), " CREATE TABLE t (a int)");
+  EXPECT_EQ(sql.substr(a.statements[2].offset, a.statements[2].length), "\nDROP TABLE u");
+}
+
+TEST(PolicyAnalyze, HotPathSkipsHashAndDisplayForReads) {
+  auto a = analyze("SELECT 1; DROP TABLE t");
+  ASSERT_EQ(a.statements.size(), 2u);
+  EXPECT_TRUE(a.statements[0].hash.empty());
+  EXPECT_TRUE(a.statements[0].display_sql.empty());
+  EXPECT_EQ(a.statements[1].display_sql, "DROP TABLE t");
+  auto full = analyze("SELECT 1; DROP TABLE t", Policy{}, Detail::all);
+  EXPECT_EQ(full.statements[0].display_sql, "SELECT 1");
+}
+
+TEST(PolicyRedaction, PasswordsNeverReachTheDisplay) {
+  struct Case {
+    const char* sql;
+    const char* secret;
+  } cases[] = {
+      {"CREATE ROLE bob LOGIN PASSWORD 'hunter2'", "hunter2"},
+      {"CREATE USER bob WITH ENCRYPTED PASSWORD 'hunter2'", "hunter2"},
+      {"ALTER ROLE bob PASSWORD 'hunter2' VALID UNTIL 'infinity'", "hunter2"},
+      {"ALTER USER bob WITH PASSWORD $$hunter2$$", "hunter2"},
+      {"CREATE SUBSCRIPTION s CONNECTION 'host=db password=hunter2' PUBLICATION p", "hunter2"},
+      {"ALTER SUBSCRIPTION s CONNECTION 'host=db password=hunter2'", "hunter2"},
+      {"CREATE USER MAPPING FOR bob SERVER srv OPTIONS (user 'remote_bob', password 'hunter2')", "hunter2"},
+      {"CREATE USER MAPPING FOR bob SERVER srv OPTIONS (user 'remote_bob', password 'hunter2')", "remote_bob"},
+      {"ALTER USER MAPPING FOR bob SERVER srv OPTIONS (SET password 'hunter2')", "hunter2"},
+      {"CREATE SERVER srv FOREIGN DATA WRAPPER dblink_fdw OPTIONS (host 'h', password 'hunter2')", "hunter2"},
+      {"SET ddlgate.break_glass = 'v4.public.hunter2'", "hunter2"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.sql);
+    auto a = analyze(c.sql, Policy{}, Detail::all);
+    ASSERT_EQ(a.statements.size(), 1u);
+    const auto& display = a.statements[0].display_sql;
+    EXPECT_EQ(display.find(c.secret), std::string::npos) << display;
+    EXPECT_NE(display.find("********"), std::string::npos) << display;
+  }
+  // Non-secret options stay visible.
+  auto srv = analyze("CREATE SERVER srv FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'db1')", Policy{}, Detail::all);
+  EXPECT_NE(srv.statements[0].display_sql.find("db1"), std::string::npos);
+}
+
+TEST(PolicyRedaction, HashCoversTheRealSecret) {
+  auto a = analyze("ALTER ROLE bob PASSWORD 'one'; ALTER ROLE bob PASSWORD 'two'", Policy{}, Detail::all);
+  ASSERT_EQ(a.statements.size(), 2u);
+  EXPECT_EQ(a.statements[0].display_sql, a.statements[1].display_sql);
+  EXPECT_NE(a.statements[0].hash, a.statements[1].hash);
+  // And the hash is the one of the unredacted statement, not of the placeholder.
+  auto placeholder = analyze("ALTER ROLE bob PASSWORD '********'", Policy{}, Detail::all);
+  EXPECT_NE(placeholder.statements[0].hash, a.statements[0].hash);
+}
+
+}  // namespace
+}  // namespace ddlgate::policy
+
+namespace ddlgate::policy {
+namespace {
+
+std::string operator_chain(int n) {
+  std::string sql = "SELECT ";
+  for (int i = 0; i < n; ++i) sql += "1+";
+  return sql + "1";
+}
+
+TEST(PolicyAnalyze, ModeratelyNestedStatementsAreAnalysed) {
+  auto a = analyze(operator_chain(500), Policy{}, Detail::all);
+  ASSERT_TRUE(a.ok()) << a.error->message;
+  EXPECT_EQ(a.statements[0].cls, StatementClass::read);
+  EXPECT_EQ(a.statements[0].hash.size(), 71u);
+}
+
+// libpg_query and protobuf-c recurse once per tree level: a deep tree must be
+// refused as a value, on the caller's stack (small input) or the helper thread's.
+TEST(PolicyAnalyze, DeeplyNestedStatementsAreRefusedNotCrashed) {
+  for (int n : {5000, 20000}) {
+    SCOPED_TRACE(n);
+    for (Detail d : {Detail::controlled_only, Detail::all}) {
+      auto a = analyze(operator_chain(n), Policy{}, d);
+      ASSERT_FALSE(a.ok());
+      EXPECT_NE(a.error->message.find("nested too deeply"), std::string::npos) << a.error->message;
+      EXPECT_TRUE(a.any_controlled());
+    }
+  }
+}
+
+TEST(PolicyAnalyze, LargeFlatInputIsAnalysedOnTheHelperThread) {
+  std::string sql;
+  for (int i = 0; i < 2000; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(i) + ", 'row');\n";
+  ASSERT_GT(sql.size(), 16u * 1024);
+  auto a = analyze(sql);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a.statements.size(), 2000u);
+  EXPECT_EQ(a.statements[1999].cls, StatementClass::write);
+}
+
+TEST(PolicyAnalyze, OversizedInputIsRefused) {
+  std::string sql(kMaxAnalyzedBytes + 1, ' ');
+  auto a = analyze(sql);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.error->message.find("too large"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddlgate::policy
