@@ -17,6 +17,8 @@ using Runner = std::function<int()>;
 
 // Adds `check-config` to app; *runner is set when it is the chosen subcommand.
 void add_check_config(CLI::App& app, Runner& runner);
+// Adds `serve`: the proxy itself.
+void add_serve(CLI::App& app, Runner& runner);
 
 // Adds `hash` (class, canonical hash and display SQL of each statement).
 void add_hash(CLI::App& app, Runner& runner);

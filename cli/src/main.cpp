@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   ddlgate::cli::Runner runner;
+  ddlgate::cli::add_serve(app, runner);
   ddlgate::cli::add_check_config(app, runner);
   ddlgate::cli::add_hash(app, runner);
 

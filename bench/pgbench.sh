@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Throughput and latency of ddlgate against PostgreSQL directly and PgBouncer
+# (session mode), with pgbench, on a throwaway PostgreSQL 15 (initdb in /tmp,
+# pgbench -i -s SCALE). Prints a Markdown table; everything it started is
+# stopped and removed on exit. Runs as root (servers then run as `postgres`)
+# or as a normal user.
+#
+# Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
+#                         [--tpcb] [--ddlgate PATH] [--out FILE]
+#   -T SECONDS   duration of each pgbench run (default 15)
+#   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
+#   --protocols  pgbench -M values (default "simple prepared")
+#   --scale N    pgbench -i scale (default 10)
+#   --tpcb       pgbench's default TPC-B-like script instead of -S (select only)
+#   --ddlgate    the binary (default build/cli/ddlgate); its column is skipped
+#                if the binary has no `serve` subcommand
+#   --out FILE   also write the report to FILE
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib/pg.sh
+source "$root/scripts/lib/pg.sh"
+
+duration=15
+clients_list="1 16 64"
+protocols="simple prepared"
+scale=10
+script="select"
+ddlgate="$root/build/cli/ddlgate"
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -T) duration="$2"; shift ;;
+    --clients) clients_list="$2"; shift ;;
+    --protocols) protocols="$2"; shift ;;
+    --scale) scale="$2"; shift ;;
+    --tpcb) script="tpcb" ;;
+    --ddlgate) ddlgate="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer python3; do
+  command -v "$tool" >/dev/null || { echo "pgbench.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 2; }
+done
+
+work="$(mktemp -d /tmp/ddlgate-bench-XXXXXX)"
+chmod 755 "$work"
+pgdata="$work/pgdata"
+ddlgate_pid=""
+cleanup() {
+  set +e
+  [ -n "$ddlgate_pid" ] && kill "$ddlgate_pid" 2>/dev/null && wait "$ddlgate_pid" 2>/dev/null
+  [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null
+  pg_stop "$pgdata"
+  # PgBouncer removes its pid file on exit; give it a moment.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do [ -f "$work/pgbouncer.pid" ] || break; sleep 0.1; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pg_port="$(free_port)"
+give_to_server_user "$work"
+echo "bench: PostgreSQL 15 in $pgdata on 127.0.0.1:$pg_port" >&2
+pg_init "$pgdata" "$pg_port" "$work" "max_connections = 200" "shared_buffers = 256MB"
+pg_start "$pgdata" "$work/postgres.log"
+"$PGBIN/pgbench" -h 127.0.0.1 -p "$pg_port" -U postgres -i -q -s "$scale" postgres >"$work/init.log" 2>&1 \
+  || { cat "$work/init.log" >&2; exit 1; }
+
+# PgBouncer 1.18, session pooling, trust (it refuses to run as root).
+bouncer_port="$(free_port)"
+cat >"$work/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 100
+max_db_connections = 150
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+ignore_startup_parameters = extra_float_digits
+INI
+echo '"postgres" ""' >"$work/userlist.txt"
+give_to_server_user "$work/pgbouncer.ini" "$work/userlist.txt"
+as_server_user /usr/sbin/pgbouncer -q -d "$work/pgbouncer.ini"
+wait_for_file "$work/pgbouncer.pid" 10 || { echo "pgbench.sh: PgBouncer did not start" >&2; cat "$work/pgbouncer.log" >&2; exit 1; }
+
+targets="direct pgbouncer"
+ddlgate_note="not measured: $ddlgate has no \`serve\` subcommand yet"
+if ddlgate_has_serve "$ddlgate"; then
+  "$ddlgate" serve --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" --ready-file "$work/ddlgate.ready" \
+    2>"$work/ddlgate.log" &
+  ddlgate_pid=$!
+  if wait_for_file "$work/ddlgate.ready" 10 "$ddlgate_pid"; then
+    ddlgate_port="$(head -1 "$work/ddlgate.ready" | sed 's/.*://')"
+    targets="direct pgbouncer ddlgate"
+    ddlgate_note="$("$ddlgate" --version 2>/dev/null || echo ddlgate), listening on 127.0.0.1:$ddlgate_port"
+  else
+    ddlgate_note="not measured: ddlgate did not become ready (log: $(tail -3 "$work/ddlgate.log" | tr '\n' ' '))"
+    ddlgate_pid=""
+  fi
+fi
+
+port_of() {
+  case "$1" in
+    direct) echo "$pg_port" ;;
+    pgbouncer) echo "$bouncer_port" ;;
+    ddlgate) echo "$ddlgate_port" ;;
+  esac
+}
+
+# run_one TARGET PROTOCOL CLIENTS -> "tps latency_ms"
+run_one() {
+  local port jobs log args=()
+  port="$(port_of "$1")"
+  jobs=$(($3 < 2 ? $3 : 2))
+  [ "$script" = "select" ] && args+=(-S)
+  log="$work/pgbench-$1-$2-$3.log"
+  if ! "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n "${args[@]}" -M "$2" -c "$3" -j "$jobs" \
+      -T "$duration" postgres >"$log" 2>&1; then
+    echo "pgbench.sh: pgbench against $1 failed:" >&2
+    tail -5 "$log" >&2
+    echo "- -"
+    return
+  fi
+  local tps lat
+  tps="$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$log" | head -1)"
+  lat="$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$log" | head -1)"
+  echo "${tps:--} ${lat:--}"
+}
+
+declare -A tps lat
+for proto in $protocols; do
+  for c in $clients_list; do
+    for t in $targets; do
+      echo "bench: $t, -M $proto, $c client(s), ${duration}s" >&2
+      read -r tps["$t/$proto/$c"] lat["$t/$proto/$c"] < <(run_one "$t" "$proto" "$c")
+    done
+  done
+done
+
+fmt_tps() { [ "$1" = "-" ] || [ -z "$1" ] && echo "–" || printf '%.0f' "$1"; }
+fmt_lat() { [ "$1" = "-" ] || [ -z "$1" ] && echo "–" || printf '%.3f' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b == 0) print "–"; else printf "%.2f", a / b }'; }
+added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-") print "–"; else printf "%+.3f", a - b }'; }
+
+report() {
+  echo "## pgbench: direct vs PgBouncer (session) vs ddlgate"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "- host: $(nproc) CPU(s), $(lscpu 2>/dev/null | sed -nE 's/^Model name:[[:space:]]+//p' | head -1), kernel $(uname -r)"
+  echo "- PostgreSQL: $("$PGBIN/postgres" --version | sed 's/^postgres (PostgreSQL) //'), PgBouncer: $(/usr/sbin/pgbouncer --version | head -1 | sed 's/^PgBouncer //')"
+  echo "- ddlgate: $ddlgate_note"
+  echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run, -j min(2, clients), all on one host over 127.0.0.1"
+  echo "- latency: pgbench's average, ms; added = proxy minus direct"
+  echo
+  echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | ddlgate/PgBouncer TPS | PgBouncer added ms | ddlgate added ms |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for proto in $protocols; do
+    for c in $clients_list; do
+      local d="direct/$proto/$c" b="pgbouncer/$proto/$c" g="ddlgate/$proto/$c"
+      echo "| $proto | $c | $(fmt_tps "${tps[$d]:-}") | $(fmt_lat "${lat[$d]:-}") | $(fmt_tps "${tps[$b]:-}") | $(fmt_lat "${lat[$b]:-}") | $(fmt_tps "${tps[$g]:-}") | $(fmt_lat "${lat[$g]:-}") | $(ratio "${tps[$g]:-}" "${tps[$b]:-}") | $(added "${lat[$b]:-}" "${lat[$d]:-}") | $(added "${lat[$g]:-}" "${lat[$d]:-}") |"
+    done
+  done
+}
+
+if [ -n "$out" ]; then
+  report | tee "$out"
+else
+  report
+fi

@@ -1,0 +1,140 @@
+#include "ddlgate/protocol/frame.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "byte_io.h"
+#include "ddlgate/protocol/codes.h"
+
+namespace ddlgate::protocol {
+
+FrameScanner::FrameScanner(std::uint32_t max_inspected_body) : max_inspected_(max_inspected_body) {}
+
+void FrameScanner::trim() {
+  constexpr std::size_t kKeep = 64 * 1024;
+  for (int i = 0; i < 2; ++i) {
+    if (state_ == State::collect && i == collecting_) continue;
+    if (collect_[i].capacity() > kKeep) std::vector<std::uint8_t>().swap(collect_[i]);
+  }
+}
+
+ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
+  ScanStep step;
+  std::size_t pos = 0;
+
+  if (state_ == State::skip) {
+    auto n = static_cast<std::uint32_t>(std::min<std::size_t>(skip_left_, input.size()));
+    skip_left_ -= n;
+    if (skip_left_ == 0) state_ = State::header;
+    step.kind = n ? ScanStep::Kind::pass : ScanStep::Kind::need_more;
+    step.consumed = n;
+    step.bytes = input.first(n);
+    return step;
+  }
+
+  if (state_ == State::collect) {
+    auto& buf = collect_[collecting_];
+    std::size_t n = std::min(collect_total_ - buf.size(), input.size());
+    buf.insert(buf.end(), input.begin(), input.begin() + static_cast<std::ptrdiff_t>(n));
+    step.consumed = n;
+    if (buf.size() < collect_total_) return step;  // need_more
+    state_ = State::header;
+    collecting_ ^= 1;
+    step.kind = ScanStep::Kind::message;
+    step.bytes = buf;
+    step.body = std::span<const std::uint8_t>(buf).subspan(5);
+    step.type = buf[0];
+    step.body_length = static_cast<std::uint32_t>(collect_total_ - 5);
+    return step;
+  }
+
+  // State::header. Fast path: the whole header is in the input.
+  const std::uint8_t* hdr;
+  bool split_header = false;
+  if (header_have_ == 0 && input.size() >= 5) {
+    hdr = input.data();
+    pos = 5;
+  } else {
+    std::size_t n = std::min<std::size_t>(5 - header_have_, input.size());
+    std::memcpy(header_.data() + header_have_, input.data(), n);
+    header_have_ += n;
+    pos = n;
+    if (header_have_ < 5) {
+      step.consumed = pos;
+      return step;  // need_more
+    }
+    hdr = header_.data();
+    split_header = true;
+    header_have_ = 0;
+  }
+
+  const std::uint8_t type = hdr[0];
+  const std::uint32_t length = detail::load_u32(hdr + 1);
+  // "Don't believe nonsense": the length counts itself, so below 4 is invalid,
+  // and nothing PostgreSQL accepts is above 1 GiB - 1.
+  if (length < 4 || length - 4 > kMaxMessageBody) {
+    step.kind = ScanStep::Kind::error;
+    step.error = "invalid message length " + std::to_string(length) + " for message type '" +
+                 std::string(1, static_cast<char>(type)) + "'";
+    return step;
+  }
+  const std::uint32_t body_len = length - 4;
+  step.type = type;
+  step.body_length = body_len;
+  step.starts_message = true;
+
+  if (!inspected_[type]) {
+    std::size_t avail = input.size() - pos;
+    auto n = static_cast<std::uint32_t>(std::min<std::size_t>(body_len, avail));
+    if (n < body_len) {
+      state_ = State::skip;
+      skip_left_ = body_len - n;
+    }
+    step.kind = ScanStep::Kind::pass;
+    step.consumed = pos + n;
+    if (split_header) {
+      // The header came partly from an earlier read: hand back our copy of it
+      // and let the body follow in the next step.
+      step.consumed = pos;
+      emitted_header_ = header_;
+      step.bytes = std::span<const std::uint8_t>(emitted_header_.data(), 5);
+      if (body_len > 0) {
+        state_ = State::skip;
+        skip_left_ = body_len;
+      } else {
+        state_ = State::header;
+      }
+      return step;
+    }
+    step.bytes = input.subspan(pos - 5, 5 + n);
+    return step;
+  }
+
+  if (body_len > max_inspected_) {
+    step.kind = ScanStep::Kind::error;
+    step.error = "message of type '" + std::string(1, static_cast<char>(type)) + "' is " +
+                 std::to_string(body_len) + " bytes, over the limit of " + std::to_string(max_inspected_) +
+                 " for messages that must be inspected";
+    return step;
+  }
+  if (!split_header && input.size() - pos >= body_len) {
+    // Zero-copy: the whole message is in this input.
+    step.kind = ScanStep::Kind::message;
+    step.consumed = pos + body_len;
+    step.bytes = input.subspan(pos - 5, 5 + body_len);
+    step.body = input.subspan(pos, body_len);
+    return step;
+  }
+  // Collect across reads. The cap was checked above, before this allocation.
+  auto& buf = collect_[collecting_];
+  buf.clear();
+  collect_total_ = std::size_t{5} + body_len;
+  buf.reserve(collect_total_);
+  buf.insert(buf.end(), hdr, hdr + 5);
+  state_ = State::collect;
+  ScanStep rest = next(input.subspan(pos));
+  rest.consumed += pos;
+  return rest;
+}
+
+}  // namespace ddlgate::protocol

@@ -1,0 +1,41 @@
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+#include "channel.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ddlgate::proxy {
+
+asio::awaitable<std::size_t> Channel::read_some(asio::mutable_buffer buf, boost::system::error_code& ec) {
+  if (tls_) co_return co_await tls_->async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
+  co_return co_await plain_->async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> Channel::write(asio::const_buffer buf, boost::system::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, buf, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(*plain_, buf, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Channel::write(const std::vector<asio::const_buffer>& bufs, boost::system::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(*plain_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+void Channel::close() {
+  boost::system::error_code ignored;
+  Socket& s = socket();
+  if (s.is_open()) {
+    s.shutdown(Socket::shutdown_both, ignored);
+    s.close(ignored);
+  }
+}
+
+}  // namespace ddlgate::proxy

@@ -1,0 +1,648 @@
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+#include "session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include "ddlgate/protocol/codes.h"
+
+namespace ddlgate::proxy {
+namespace {
+
+using boost::system::error_code;
+using asio::redirect_error;
+using asio::use_awaitable;
+namespace fe = protocol::fe;
+namespace be = protocol::be;
+
+// PostgreSQL's own read size (PQ_RECV_BUFFER_SIZE is 8192); 16 KiB halves the
+// system calls for bulk results while keeping an idle session small.
+constexpr std::size_t kRelayBuffer = 16 * 1024;
+
+// SQLSTATEs ddlgate sends itself (https://www.postgresql.org/docs/15/errcodes-appendix.html).
+constexpr const char* kProtocolViolation = "08P01";
+constexpr const char* kConnectionFailure = "08006";
+constexpr const char* kTooManyConnections = "53300";
+constexpr const char* kInvalidAuthorization = "28000";
+constexpr const char* kFeatureNotSupported = "0A000";
+constexpr const char* kAdminShutdown = "57P01";
+constexpr const char* kIdleSessionTimeout = "57P05";
+constexpr const char* kProgramLimitExceeded = "54000";
+
+void set_nodelay(Socket& s) {
+  if (s.local_endpoint().protocol().family() == AF_UNIX) return;
+  int one = 1;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// Appends a span to a gather list, merging it with the previous one when contiguous.
+void add_span(std::vector<asio::const_buffer>& out, std::span<const std::uint8_t> s) {
+  if (s.empty()) return;
+  if (!out.empty()) {
+    auto& last = out.back();
+    if (static_cast<const std::uint8_t*>(last.data()) + last.size() == s.data()) {
+      last = asio::const_buffer(last.data(), last.size() + s.size());
+      return;
+    }
+  }
+  out.emplace_back(s.data(), s.size());
+}
+
+bool is_true_replication(const std::string& v) {
+  // libpq's replication parameter: "true"/"on"/"yes"/"1" for physical, "database" for logical.
+  std::string lower(v);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return !(lower == "false" || lower == "off" || lower == "no" || lower == "0");
+}
+
+}  // namespace
+
+Session::Session(SharedState& shared, Worker& worker, Socket client, std::string peer)
+    : shared_(shared),
+      worker_(worker),
+      client_(std::move(client)),
+      peer_(std::move(peer)),
+      id_(shared.next_session_id.fetch_add(1)),
+      client_scanner_(shared.config.limits.max_inspected_message),
+      server_scanner_(shared.config.limits.max_inspected_message),
+      watchdog_timer_(worker.ctx),
+      started_(std::chrono::steady_clock::now()),
+      last_activity_(started_) {
+  worker_.sessions.insert(this);
+  shared_.live.fetch_add(1);
+  // Client messages ddlgate reads whole: statements (for the policy) and the
+  // SASL exchange (to explain channel binding instead of failing obscurely).
+  client_scanner_.inspect(fe::kQuery);
+  client_scanner_.inspect(fe::kParse);
+  client_scanner_.inspect(fe::kPassword);
+  // Server messages that tell the session's state. All are small; DataRow and
+  // CopyData, the bulk of the traffic, stream through uninspected.
+  for (std::uint8_t t : {be::kAuthentication, be::kBackendKeyData, be::kReadyForQuery, be::kErrorResponse}) {
+    server_scanner_.inspect(t);
+  }
+}
+
+Session::~Session() {
+  worker_.sessions.erase(this);
+  shared_.live.fetch_sub(1);
+  if (admitted_) shared_.admitted.fetch_sub(1);
+}
+
+void Session::close() {
+  if (phase_ == Phase::closed) return;
+  phase_ = Phase::closed;
+  boost::system::error_code ignored;
+  watchdog_timer_.cancel();
+  client_.close();
+  if (server_) server_->close();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+  if (!user_.empty()) {
+    spdlog::info("session {:x} closed: user={} database={} duration_ms={} bytes_in={} bytes_out={}", id_, user_,
+                 database_, ms.count(), bytes_from_client_, bytes_from_server_);
+  }
+}
+
+void Session::abort() {
+  spdlog::info("session {:x}: closed by shutdown deadline", id_);
+  close();
+}
+
+asio::awaitable<void> Session::fail(const std::string& sqlstate, const std::string& message,
+                                    const std::string& detail, const std::string& hint) {
+  spdlog::warn("session {:x} from {}: {} ({})", id_, peer_, message, sqlstate);
+  if (phase_ != Phase::closed && !client_writing_ && !server_scanner_.mid_message()) {
+    auto bytes = protocol::build_error_response({"FATAL", sqlstate, message, detail, hint});
+    client_writing_ = true;
+    error_code ec;
+    co_await client_.write(asio::buffer(bytes), ec);
+    client_writing_ = false;
+  }
+  close();
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  set_nodelay(client_.socket());
+  asio::co_spawn(worker_.ctx, [self]() { return self->watchdog(); }, asio::detached);
+
+  protocol::StartupMessage startup;
+  if (!co_await read_startup(startup)) co_return;
+
+  if (shared_.draining.load()) {
+    co_await fail(kAdminShutdown, "the database system is shutting down");
+    co_return;
+  }
+  if (shared_.admitted.fetch_add(1) >= shared_.config.limits.max_connections) {
+    shared_.admitted.fetch_sub(1);
+    co_await fail(kTooManyConnections, "sorry, too many clients already",
+                  "ddlgate accepts at most " + std::to_string(shared_.config.limits.max_connections) +
+                      " connections (limits.max_connections)");
+    co_return;
+  }
+  admitted_ = true;
+
+  std::string error;
+  if (!co_await connect_upstream(error)) {
+    co_await fail(kConnectionFailure, error);
+    co_return;
+  }
+  phase_ = Phase::authenticating;
+  spdlog::info("session {:x} opened: peer={} user={} database={} application={} tls={}", id_, peer_, user_,
+               database_, application_, client_.is_tls());
+
+  error_code ec;
+  co_await server_->write(asio::buffer(startup_bytes_), ec);
+  if (ec) {
+    co_await fail(kConnectionFailure, "lost the upstream server " + shared_.config.upstream.to_string() +
+                                          " while sending the startup packet: " + ec.message());
+    co_return;
+  }
+  startup_bytes_.clear();
+  startup_bytes_.shrink_to_fit();
+
+  asio::co_spawn(worker_.ctx, [self]() { return self->relay_server_to_client(); }, asio::detached);
+  co_await relay_client_to_server();
+}
+
+asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
+  const auto& cfg = shared_.config;
+  std::vector<std::uint8_t> buf;
+  std::size_t have = 0;
+  bool tls_done = false;
+  while (true) {
+    auto decoded = protocol::decode_startup(std::span<const std::uint8_t>(buf.data(), have),
+                                            cfg.limits.max_startup_packet);
+    using Status = protocol::StartupDecode::Status;
+    if (decoded.status == Status::error) {
+      co_await fail(kProtocolViolation, decoded.error);
+      co_return false;
+    }
+    if (decoded.status == Status::need_more) {
+      // Grow only to what the (already capped) length field asks for.
+      std::size_t want = std::max<std::size_t>(decoded.needed, have + 8);
+      want = std::min<std::size_t>(std::max<std::size_t>(want, 512), cfg.limits.max_startup_packet);
+      if (buf.size() < want) buf.resize(want);
+      error_code ec;
+      std::size_t n = co_await client_.read_some(asio::buffer(buf.data() + have, buf.size() - have), ec);
+      if (ec) {
+        // A client that connects and goes away (a port probe, a health check) is not an error worth a warning.
+        spdlog::debug("session {:x} from {}: closed during startup: {}", id_, peer_, ec.message());
+        close();
+        co_return false;
+      }
+      have += n;
+      last_activity_ = std::chrono::steady_clock::now();
+      continue;
+    }
+
+    // A complete packet.
+    std::size_t rest = have - decoded.consumed;
+    auto take_rest = [&] {
+      std::memmove(buf.data(), buf.data() + decoded.consumed, rest);
+      have = rest;
+    };
+
+    if (std::holds_alternative<protocol::SslRequest>(decoded.packet) ||
+        std::holds_alternative<protocol::DirectTls>(decoded.packet)) {
+      bool direct = std::holds_alternative<protocol::DirectTls>(decoded.packet);
+      if (tls_done) {
+        co_await fail(kProtocolViolation, "unexpected SSL request inside an encrypted connection");
+        co_return false;
+      }
+      if (!direct && rest != 0) {
+        // Bytes after SSLRequest would be read as if they had come over TLS
+        // (the flaw fixed as CVE-2021-23214 in PostgreSQL).
+        co_await fail(kProtocolViolation, "received unencrypted data after SSL request");
+        co_return false;
+      }
+      if (!shared_.tls.client) {
+        if (direct) {
+          // A TLS ClientHello cannot be answered with a PostgreSQL message.
+          spdlog::warn("session {:x} from {}: direct TLS connection refused: tls.mode is disable", id_, peer_);
+          close();
+          co_return false;
+        }
+        error_code ec;
+        const std::uint8_t no = 'N';
+        co_await client_.write(asio::buffer(&no, 1), ec);
+        if (ec) {
+          close();
+          co_return false;
+        }
+        have = 0;
+        continue;
+      }
+      if (!direct) {
+        error_code ec;
+        const std::uint8_t yes = 'S';
+        co_await client_.write(asio::buffer(&yes, 1), ec);
+        if (ec) {
+          close();
+          co_return false;
+        }
+      }
+      client_.upgrade(*shared_.tls.client);
+      error_code ec;
+      if (direct) {
+        co_await client_.tls()->async_handshake(asio::ssl::stream_base::server, asio::buffer(buf.data(), have),
+                                                redirect_error(use_awaitable, ec));
+      } else {
+        co_await client_.tls()->async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
+      }
+      if (ec) {
+        spdlog::warn("session {:x} from {}: TLS handshake failed: {}", id_, peer_, ec.message());
+        close();
+        co_return false;
+      }
+      if (direct && selected_alpn(client_.tls()->native_handle()) != "postgresql") {
+        // Direct TLS must negotiate ALPN "postgresql" (PostgreSQL 17 protocol flow).
+        co_await fail(kProtocolViolation, "direct TLS connection without ALPN \"postgresql\"");
+        co_return false;
+      }
+      tls_done = true;
+      have = 0;
+      continue;
+    }
+    if (std::holds_alternative<protocol::GssEncRequest>(decoded.packet)) {
+      // ddlgate does not do GSSAPI encryption; 'N' lets libpq go on (pitfalls: never leave it unanswered).
+      if (rest != 0) {
+        co_await fail(kProtocolViolation, "received unencrypted data after GSSAPI encryption request");
+        co_return false;
+      }
+      error_code ec;
+      const std::uint8_t no = 'N';
+      co_await client_.write(asio::buffer(&no, 1), ec);
+      if (ec) {
+        close();
+        co_return false;
+      }
+      have = 0;
+      continue;
+    }
+    if (auto* cancel = std::get_if<protocol::CancelRequest>(&decoded.packet)) {
+      co_await handle_cancel(*cancel);
+      co_return false;
+    }
+
+    startup = std::get<protocol::StartupMessage>(std::move(decoded.packet));
+    startup_bytes_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(decoded.consumed));
+    take_rest();
+    leftover_.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
+    break;
+  }
+
+  if (const auto* u = startup.find("user")) user_ = *u;
+  if (const auto* d = startup.find("database")) database_ = *d;
+  if (database_.empty()) database_ = user_;
+  if (const auto* a = startup.find("application_name")) application_ = *a;
+
+  if (cfg.client_tls.mode == config::ClientTlsMode::require && !client_.is_tls()) {
+    co_await fail(kInvalidAuthorization, "ddlgate requires TLS: connection from " + peer_ + " is not encrypted",
+                  "", "Connect with sslmode=require (or verify-full).");
+    co_return false;
+  }
+  if (user_.empty()) {
+    co_await fail(kInvalidAuthorization, "no PostgreSQL user name specified in startup packet");
+    co_return false;
+  }
+  if (const auto* r = startup.find("replication"); r && is_true_replication(*r)) {
+    co_await fail(kFeatureNotSupported, "ddlgate does not proxy replication connections",
+                  "A replication session can run commands that ddlgate would not decide.",
+                  "Connect replication clients (pg_basebackup, subscribers) to the server directly.");
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Session::handle_cancel(const protocol::CancelRequest& cancel) {
+  // The client holds the server's own BackendKeyData (passed through untouched),
+  // so the request goes to the upstream as it is, on a new connection, exactly
+  // as PostgreSQL expects; neither side answers it.
+  std::string error;
+  if (!co_await connect_upstream(error)) {
+    spdlog::warn("session {:x}: cancel request for backend {} not delivered: {}", id_, cancel.process_id, error);
+    close();
+    co_return false;
+  }
+  auto bytes = protocol::encode_cancel(cancel);
+  error_code ec;
+  co_await server_->write(asio::buffer(bytes), ec);
+  if (!ec) {
+    // Wait for the server to close, so the cancel is processed before our client
+    // sees its connection end (libpq waits for that close as well).
+    std::uint8_t sink[64];
+    co_await server_->read_some(asio::buffer(sink), ec);
+  }
+  spdlog::debug("session {:x}: cancel request for backend {} forwarded", id_, cancel.process_id);
+  close();
+  co_return true;
+}
+
+asio::awaitable<bool> Session::connect_upstream(std::string& error) {
+  const auto& cfg = shared_.config;
+  const std::string where = cfg.upstream.to_string();
+  auto exec = co_await asio::this_coro::executor;
+  // Shared with the timeout handler, which may run after this coroutine has moved on.
+  struct Attempt {
+    explicit Attempt(const asio::any_io_executor& e) : sock(e) {}
+    Socket sock;
+    bool timed_out = false;
+  };
+  auto attempt = std::make_shared<Attempt>(exec);
+  Socket& sock = attempt->sock;
+  error_code ec;
+
+  asio::steady_timer timer(exec);
+  timer.expires_after(std::chrono::milliseconds(cfg.timeouts.connect_ms));
+  timer.async_wait([attempt](const error_code& e) {
+    if (!e) {
+      attempt->timed_out = true;
+      error_code ignored;
+      attempt->sock.close(ignored);
+    }
+  });
+
+  if (cfg.upstream.kind == config::Endpoint::Kind::unix_socket) {
+    asio::local::stream_protocol::endpoint ep(cfg.upstream.path);
+    co_await sock.async_connect(asio::generic::stream_protocol::endpoint(ep), redirect_error(use_awaitable, ec));
+  } else {
+    asio::ip::tcp::resolver resolver(exec);
+    auto results = co_await resolver.async_resolve(cfg.upstream.host, std::to_string(cfg.upstream.port),
+                                                   redirect_error(use_awaitable, ec));
+    if (!ec) {
+      ec = asio::error::host_not_found;
+      for (const auto& r : results) {
+        if (attempt->timed_out) break;
+        error_code ignored;
+        sock.close(ignored);
+        ec = {};
+        co_await sock.async_connect(asio::generic::stream_protocol::endpoint(r.endpoint()),
+                                    redirect_error(use_awaitable, ec));
+        if (!ec) break;
+      }
+    }
+  }
+  timer.cancel();
+  if (attempt->timed_out) {
+    error = "could not connect to the upstream server " + where + ": timed out after " +
+            std::to_string(cfg.timeouts.connect_ms) + " ms";
+    co_return false;
+  }
+  if (ec) {
+    error = "could not connect to the upstream server " + where + ": " + ec.message();
+    co_return false;
+  }
+  set_nodelay(sock);
+  server_ = std::make_unique<Channel>(std::move(sock));
+
+  if (shared_.tls.upstream) {
+    auto req = protocol::encode_ssl_request();
+    co_await server_->write(asio::buffer(req), ec);
+    std::uint8_t answer = 0;
+    if (!ec) co_await asio::async_read(server_->socket(), asio::buffer(&answer, 1), redirect_error(use_awaitable, ec));
+    if (ec) {
+      error = "upstream server " + where + " closed the connection during TLS negotiation: " + ec.message();
+      co_return false;
+    }
+    if (answer == 'S') {
+      server_->upgrade(*shared_.tls.upstream);
+      SSL* ssl = server_->tls()->native_handle();
+      const std::string& name =
+          cfg.upstream_tls.server_name.empty() ? cfg.upstream.host : cfg.upstream_tls.server_name;
+      // SNI, as libpq sends it (sslsni=1). SSL_set_tlsext_host_name is a macro with a C cast.
+      if (!name.empty()) SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(name.c_str()));
+      if (cfg.upstream_tls.mode == config::UpstreamTlsMode::verify_full) {
+        server_->tls()->set_verify_callback(asio::ssl::host_name_verification(name));
+      }
+      co_await server_->tls()->async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
+      if (ec) {
+        error = "TLS handshake with the upstream server " + where + " failed: " + ec.message();
+        co_return false;
+      }
+      upstream_cert_der_ = peer_certificate_der(ssl);
+    } else if (answer == 'N') {
+      if (cfg.upstream_tls.mode != config::UpstreamTlsMode::prefer) {
+        error = "the upstream server " + where + " does not support TLS, and upstream.tls.mode requires it";
+        co_return false;
+      }
+    } else {
+      error = "the upstream server " + where + " answered the TLS request with an unexpected byte";
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Session::on_client_message(const protocol::ScanStep& step) {
+  if (step.type == fe::kPassword && phase_ == Phase::authenticating && sasl_started_) {
+    sasl_started_ = false;
+    auto sasl = protocol::parse_sasl_initial_response(step.body);
+    if (sasl && sasl->mechanism == "SCRAM-SHA-256-PLUS" && client_.is_tls() && server_->is_tls() &&
+        upstream_cert_der_ != shared_.tls.client_cert_der) {
+      // SCRAM-SHA-256-PLUS binds the exchange to the certificate the client saw
+      // (RFC 5929 tls-server-end-point). The client saw ddlgate's, the server
+      // will check against its own: they differ, so the server would refuse with
+      // an obscure error. Say what is going on instead.
+      co_await fail(kInvalidAuthorization,
+                    "SCRAM channel binding cannot pass through ddlgate with a certificate that differs from the "
+                    "upstream server's",
+                    "The client chose SCRAM-SHA-256-PLUS over TLS to ddlgate, and ddlgate reaches the upstream over "
+                    "TLS with a different certificate.",
+                    "Connect with channel_binding=disable, or give ddlgate the upstream server's own certificate "
+                    "and key (tls.cert_file, tls.key_file), or reach the upstream over a Unix socket or plaintext "
+                    "loopback.");
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanStep& step) {
+  switch (step.type) {
+    case be::kAuthentication: {
+      auto auth = protocol::parse_authentication(step.body);
+      if (!auth) break;
+      if (auth->code == protocol::AuthCode::sasl) {
+        sasl_started_ = true;
+        auto mechs = protocol::parse_sasl_mechanisms(auth->payload);
+        if (!mechs) break;
+        server_offered_plus_ =
+            std::find(mechs->begin(), mechs->end(), std::string_view("SCRAM-SHA-256-PLUS")) != mechs->end();
+        if (server_offered_plus_ && !client_.is_tls()) {
+          // The upstream leg is TLS, so the server offers channel binding; the
+          // client's leg is not, and libpq refuses an offer of -PLUS over a
+          // plaintext connection. Offer the client only what it can use: it then
+          // sends gs2 flag 'n', which the server accepts.
+          std::vector<std::uint8_t> body = {0, 0, 0, static_cast<std::uint8_t>(protocol::AuthCode::sasl)};
+          for (auto m : *mechs) {
+            if (m == "SCRAM-SHA-256-PLUS") continue;
+            body.insert(body.end(), m.begin(), m.end());
+            body.push_back(0);
+          }
+          body.push_back(0);
+          rewritten_.clear();
+          protocol::append_message(rewritten_, be::kAuthentication, body);
+          return rewritten_;
+        }
+      }
+      break;
+    }
+    case be::kBackendKeyData:
+      if (auto key = protocol::parse_backend_key_data(step.body)) backend_pid_ = key->process_id;
+      break;
+    case be::kReadyForQuery:
+      if (auto status = protocol::parse_ready_for_query(step.body)) {
+        tx_status_ = *status;
+        if (phase_ == Phase::authenticating) {
+          phase_ = Phase::ready;
+          watchdog_timer_.cancel();  // from the startup deadline to the idle one
+          spdlog::debug("session {:x}: ready, backend pid {}", id_, backend_pid_);
+        }
+      }
+      break;
+    case be::kErrorResponse:
+      if (phase_ == Phase::authenticating) {
+        // Authentication failures are worth a line; the server decides, we relay.
+        if (auto f = protocol::parse_error_fields(step.body)) {
+          spdlog::info("session {:x}: upstream refused the session: {} ({})", id_, f->message(),
+                       f->sqlstate().empty() ? "no SQLSTATE" : f->sqlstate());
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  return step.bytes;
+}
+
+asio::awaitable<void> Session::relay_client_to_server() {
+  auto self = shared_from_this();
+  std::vector<std::uint8_t> buf(kRelayBuffer);
+  std::vector<asio::const_buffer> out;
+  bool first = !leftover_.empty();
+  while (phase_ != Phase::closed) {
+    std::span<const std::uint8_t> input;
+    error_code ec;
+    if (first) {
+      input = leftover_;
+      first = false;
+    } else {
+      std::size_t n = co_await client_.read_some(asio::buffer(buf), ec);
+      if (ec || phase_ == Phase::closed) break;
+      input = std::span<const std::uint8_t>(buf.data(), n);
+      bytes_from_client_ += n;
+      last_activity_ = std::chrono::steady_clock::now();
+    }
+    out.clear();
+    while (!input.empty()) {
+      protocol::ScanStep step = client_scanner_.next(input);
+      input = input.subspan(step.consumed);
+      if (step.kind == protocol::ScanStep::Kind::error) {
+        co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
+                                                                               : kProtocolViolation,
+                      step.error);
+        co_return;
+      }
+      if (step.starts_message && !protocol::is_frontend_type(step.type)) {
+        co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
+        co_return;
+      }
+      if (step.kind == protocol::ScanStep::Kind::message) {
+        if (!co_await on_client_message(step)) co_return;
+      }
+      if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
+      add_span(out, step.bytes);
+    }
+    if (!out.empty()) {
+      co_await server_->write(out, ec);
+      if (ec) break;
+    }
+    client_scanner_.trim();
+  }
+  if (!leftover_.empty()) std::vector<std::uint8_t>().swap(leftover_);
+  close();
+}
+
+asio::awaitable<void> Session::relay_server_to_client() {
+  auto self = shared_from_this();
+  std::vector<std::uint8_t> buf(kRelayBuffer);
+  std::vector<asio::const_buffer> out;
+  while (phase_ != Phase::closed) {
+    error_code ec;
+    std::size_t n = co_await server_->read_some(asio::buffer(buf), ec);
+    if (ec || phase_ == Phase::closed) break;
+    bytes_from_server_ += n;
+    last_activity_ = std::chrono::steady_clock::now();
+    std::span<const std::uint8_t> input(buf.data(), n);
+    out.clear();
+    while (!input.empty()) {
+      protocol::ScanStep step = server_scanner_.next(input);
+      input = input.subspan(step.consumed);
+      if (step.kind == protocol::ScanStep::Kind::error) {
+        spdlog::error("session {:x}: malformed data from the upstream server: {}", id_, step.error);
+        close();
+        co_return;
+      }
+      add_span(out, step.kind == protocol::ScanStep::Kind::message ? on_server_message(step) : step.bytes);
+    }
+    if (!out.empty()) {
+      client_writing_ = true;
+      co_await client_.write(out, ec);
+      client_writing_ = false;
+      if (ec) break;
+    }
+    server_scanner_.trim();
+  }
+  close();
+}
+
+asio::awaitable<void> Session::watchdog() {
+  auto self = shared_from_this();
+  const auto& t = shared_.config.timeouts;
+  // One timer per session serves both limits: startup and authentication must
+  // finish in time (PostgreSQL's authentication_timeout), and an established
+  // session may not stay silent longer than idle_ms. Reads only touch
+  // last_activity_; the timer re-arms itself from it.
+  while (phase_ != Phase::closed) {
+    auto now = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point deadline;
+    if (phase_ != Phase::ready) {
+      deadline = started_ + std::chrono::milliseconds(t.startup_ms);
+      if (now >= deadline) {
+        spdlog::warn("session {:x} from {}: startup not finished within {} ms; closing", id_, peer_, t.startup_ms);
+        close();
+        co_return;
+      }
+    } else if (t.idle_ms == 0) {
+      co_return;
+    } else {
+      deadline = last_activity_ + std::chrono::milliseconds(t.idle_ms);
+      if (now >= deadline) {
+        co_await fail(kIdleSessionTimeout, "terminating connection due to idle-session timeout",
+                      "No traffic for " + std::to_string(t.idle_ms) + " ms (timeouts.idle_ms).");
+        co_return;
+      }
+    }
+    watchdog_timer_.expires_at(deadline);
+    error_code ec;
+    // Cancelled when the session becomes ready (re-evaluate) or closes (loop ends).
+    co_await watchdog_timer_.async_wait(redirect_error(use_awaitable, ec));
+  }
+}
+
+}  // namespace ddlgate::proxy

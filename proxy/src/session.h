@@ -1,0 +1,95 @@
+// One client connection and its upstream connection, relayed by two coroutines
+// (client to server, server to client) on one worker thread.
+#pragma once
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "channel.h"
+#include "ddlgate/protocol/frame.h"
+#include "ddlgate/protocol/messages.h"
+#include "ddlgate/protocol/startup.h"
+#include "shared_state.h"
+
+namespace ddlgate::proxy {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(SharedState& shared, Worker& worker, Socket client, std::string peer);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The session's whole life: startup, upstream connection, relay, close.
+  asio::awaitable<void> run();
+
+  // Ends the session now (shutdown deadline): closes both sockets.
+  void abort();
+
+ private:
+  enum class Phase { startup, authenticating, ready, closed };
+
+  asio::awaitable<bool> read_startup(protocol::StartupMessage& startup);
+  asio::awaitable<bool> handle_cancel(const protocol::CancelRequest& cancel);
+  asio::awaitable<bool> client_tls_handshake(bool direct);
+  asio::awaitable<bool> connect_upstream(std::string& error);
+  asio::awaitable<void> relay_client_to_server();
+  asio::awaitable<void> relay_server_to_client();
+  asio::awaitable<void> watchdog();
+
+  // Sends a FATAL ErrorResponse to the client (when no other write to it is in
+  // flight and no server message is half-forwarded), then closes the session.
+  asio::awaitable<void> fail(const std::string& sqlstate, const std::string& message,
+                             const std::string& detail = "", const std::string& hint = "");
+  // Closes both sides; the relay coroutines end on their next operation.
+  void close();
+
+  // Handles one client message the scanner reported; false ends the session.
+  asio::awaitable<bool> on_client_message(const protocol::ScanStep& step);
+  // Handles one server message the scanner reported; returns the bytes to
+  // forward (the message itself, or a rewritten one held in rewritten_).
+  std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
+
+  SharedState& shared_;
+  Worker& worker_;
+  Channel client_;
+  std::unique_ptr<Channel> server_;
+  std::string peer_;
+  std::uint64_t id_;
+  bool admitted_ = false;
+  Phase phase_ = Phase::startup;
+
+  std::string user_;
+  std::string database_;
+  std::string application_;
+  std::vector<std::uint8_t> startup_bytes_;  // the packet to forward upstream
+  std::vector<std::uint8_t> leftover_;       // client bytes read after the startup packet
+
+  protocol::FrameScanner client_scanner_;
+  protocol::FrameScanner server_scanner_;
+  bool client_writing_ = false;
+  bool server_offered_plus_ = false;
+  bool sasl_started_ = false;
+  bool terminate_seen_ = false;
+  bool closing_ = false;
+  char tx_status_ = 'I';
+  std::uint32_t backend_pid_ = 0;
+  std::vector<unsigned char> upstream_cert_der_;
+  std::vector<std::uint8_t> rewritten_;  // a server message ddlgate changed, until written
+
+  asio::steady_timer watchdog_timer_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_activity_;
+  std::uint64_t bytes_from_client_ = 0;
+  std::uint64_t bytes_from_server_ = 0;
+};
+
+}  // namespace ddlgate::proxy

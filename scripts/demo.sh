@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The demo: builds ddlgate (scripts/setup.sh), starts a throwaway local
+# PostgreSQL 15 in .demo/pgdata (trust authentication, loopback and its socket
+# only; as the `postgres` user when run as root), and runs
+#   build/cli/ddlgate serve --listen 127.0.0.1:6432 --upstream 127.0.0.1:<pg port>
+# in the foreground. Ctrl-C stops both. Run it again to reuse .demo/ (or
+# --reset to start from an empty one).
+#
+# Usage: scripts/demo.sh [--no-setup] [--reset] [--port 6432] [--pg-port 5433]
+#
+# Layout of .demo/ (ignored by git):
+#   pgdata/        the PostgreSQL cluster          postgres.log   its log
+#   keys/          demo signing keys    (to come: `ddlgate keygen`)
+#   bundles/       demo signed bundles  (to come: `ddlgate bundle build|sign`)
+#   ddlgate.log    copy of the proxy's log
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/lib/pg.sh
+source "$root/scripts/lib/pg.sh"
+
+run_setup=1
+reset=0
+proxy_port=6432
+pg_port=5433
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-setup) run_setup=0 ;;
+    --reset) reset=1 ;;
+    --port) proxy_port="$2"; shift ;;
+    --pg-port) pg_port="$2"; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+demo="$root/.demo"
+pgdata="$demo/pgdata"
+ddlgate="${DDLGATE:-$root/build/cli/ddlgate}"  # DDLGATE=path overrides the binary
+say() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
+
+# 1. Build (installs missing Debian packages first).
+step_setup() {
+  if ((run_setup)); then
+    say "scripts/setup.sh (packages and build)"
+    scripts/setup.sh
+  fi
+  [ -x "$ddlgate" ] || { echo "demo.sh: $ddlgate is missing; run scripts/setup.sh" >&2; exit 2; }
+}
+
+# 2. PostgreSQL 15 in .demo/pgdata, reused across runs.
+step_postgres() {
+  if ((reset)); then
+    pg_stop "$pgdata"
+    rm -rf "$demo"
+  fi
+  mkdir -p "$demo"
+  # A cluster left running by an interrupted run is stopped and restarted.
+  pg_stop "$pgdata"
+  if [ -d "$pgdata" ] && [ "$(cat "$pgdata/PG_VERSION" 2>/dev/null)" != "15" ]; then
+    say "$pgdata is not a PostgreSQL 15 cluster: reinitialising it"
+    rm -rf "$pgdata"
+  fi
+  give_to_server_user "$demo"
+  if ! as_server_user test -w "$demo"; then
+    echo "demo.sh: the postgres user cannot write $demo (is a parent directory private?)" >&2
+    exit 2
+  fi
+  if ! port_is_free "$pg_port"; then
+    pg_port="$(free_port)"
+  fi
+  if [ ! -d "$pgdata" ]; then
+    say "initdb $pgdata"
+    pg_init "$pgdata" "$pg_port" "$demo"
+  fi
+  say "PostgreSQL 15 on 127.0.0.1:$pg_port (log: .demo/postgres.log)"
+  pg_start "$pgdata" "$demo/postgres.log" "$pg_port"
+}
+
+# 3. Trust material for enforcement: the demo key pair and a signed bundle of
+#    example migrations are added here by later issues (.demo/keys, .demo/bundles).
+step_trust_material() {
+  mkdir -p "$demo/keys" "$demo/bundles"
+}
+
+# 4. The proxy, in the foreground.
+step_proxy() {
+  if ! port_is_free "$proxy_port"; then
+    echo "demo.sh: 127.0.0.1:$proxy_port is in use; pick another with --port" >&2
+    exit 2
+  fi
+  if ! ddlgate_has_serve "$ddlgate"; then
+    say "this build of ddlgate has no \`serve\` yet; PostgreSQL stays up, connect to it directly:"
+    echo
+    echo "    psql \"host=127.0.0.1 port=$pg_port user=postgres dbname=postgres\""
+    echo
+    say "Ctrl-C stops it."
+    while :; do
+      sleep 3600 &
+      sleeper=$!
+      wait "$sleeper" || true
+    done
+  fi
+  say "ddlgate on 127.0.0.1:$proxy_port -> PostgreSQL 127.0.0.1:$pg_port. Connect through it with:"
+  echo
+  echo "    psql \"host=127.0.0.1 port=$proxy_port user=postgres dbname=postgres\""
+  echo
+  say "Ctrl-C stops ddlgate and PostgreSQL."
+  # The proxy's log goes to the terminal and to .demo/ddlgate.log.
+  "$ddlgate" serve --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$pg_port" \
+    2> >(tee "$demo/ddlgate.log" >&2) &
+  ddlgate_pid=$!
+  wait "$ddlgate_pid" || true
+  ddlgate_pid=""
+}
+
+ddlgate_pid=""
+sleeper=""
+cleanup() {
+  set +e
+  trap - INT TERM
+  [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null
+  if [ -n "$ddlgate_pid" ]; then
+    kill -TERM "$ddlgate_pid" 2>/dev/null
+    wait "$ddlgate_pid" 2>/dev/null
+  fi
+  if [ -f "$pgdata/postmaster.pid" ]; then
+    say "stopping PostgreSQL"
+    pg_stop "$pgdata"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 0' INT
+trap 'exit 143' TERM
+
+step_setup
+step_postgres
+step_trust_material
+step_proxy

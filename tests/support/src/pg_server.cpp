@@ -1,0 +1,265 @@
+#include "ddlgate/testing/pg_server.h"
+
+#include <sys/stat.h>
+
+#include <stdexcept>
+
+#ifndef DDLGATE_PG_BINDIR
+#define DDLGATE_PG_BINDIR "/usr/lib/postgresql/15/bin"
+#endif
+
+namespace ddlgate::testing {
+namespace {
+
+constexpr const char* kDefaultSuperuserPassword = "postgres-test-password";
+
+const char* method_name(PgAuth a) {
+  switch (a) {
+    case PgAuth::trust: return "trust";
+    case PgAuth::md5: return "md5";
+    case PgAuth::scram_sha_256: return "scram-sha-256";
+  }
+  return "reject";
+}
+
+std::string quote_literal(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string quote_ident(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string describe(const std::vector<std::string>& argv, const CommandResult& r) {
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  return cmd + " exited " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") + "\nstdout: " +
+         r.stdout_text + "\nstderr: " + r.stderr_text;
+}
+
+SharedPgServer*& shared_instance() {
+  static SharedPgServer* instance = nullptr;
+  return instance;
+}
+
+CommandResult run_checked(const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  auto r = run_command(argv, {}, timeout);
+  if (r.exit_code != 0) throw std::runtime_error(describe(argv, r));
+  return r;
+}
+
+}  // namespace
+
+std::filesystem::path pg_bindir() { return DDLGATE_PG_BINDIR; }
+
+PgConn pg_connect(const std::string& conninfo) { return PgConn(PQconnectdb(conninfo.c_str())); }
+
+std::optional<std::string> pg_query_value(PGconn* conn, const std::string& sql, std::string* error) {
+  PgResult res(PQexec(conn, sql.c_str()));
+  auto status = PQresultStatus(res.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    if (error != nullptr) *error = PQerrorMessage(conn);
+    return std::nullopt;
+  }
+  if (PQntuples(res.get()) < 1 || PQnfields(res.get()) < 1) return std::string();
+  return std::string(PQgetvalue(res.get(), 0, 0));
+}
+
+PgServer::PgServer(PgServerOptions options) : options_(std::move(options)) {
+  if (options_.tls_only) options_.tls = true;
+  data_dir_ = dir_.path() / "data";
+  failure_log_ = std::make_unique<FailureLog>("PostgreSQL server log", server_log_path());
+  init_cluster();
+  std::string why;
+  // The port is free when picked but another process may take it before the
+  // postmaster binds it: try a few.
+  for (int attempt = 0; attempt < 5 && !running_; ++attempt) {
+    port_ = pick_free_port();
+    if (!try_start(&why) && why.find("could not") == std::string::npos) break;
+  }
+  if (!running_) {
+    throw std::runtime_error("PostgreSQL did not start in " + dir_.path().string() + ": " + why +
+                             "\n--- server log ---\n" + tail_of_file(server_log_path()));
+  }
+  try {
+    create_roles();
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+PgServer::~PgServer() {
+  failure_log_.reset();  // prints the log if the current test failed, while the file still exists
+  stop();
+}
+
+std::string PgServer::superuser_password() const {
+  if (options_.user == "postgres" && !options_.password.empty()) return options_.password;
+  return kDefaultSuperuserPassword;
+}
+
+void PgServer::init_cluster() {
+  write_file(dir_.path() / "pwfile", superuser_password() + "\n");
+  if (options_.tls) write_tls_files();
+  chmod(dir_.path().c_str(), 0700);
+  chown_to_server_user(dir_.path());
+  run_checked(as_server_user({(pg_bindir() / "initdb").string(), "-D", data_dir_.string(), "-U", "postgres",
+                              "--pwfile", (dir_.path() / "pwfile").string(), "--auth=trust", "-E", "UTF8",
+                              "--locale=C", "--no-sync"}));
+  write_conf();
+  write_hba();
+}
+
+void PgServer::write_tls_files() {
+  auto tls = dir_.path() / "tls";
+  std::filesystem::create_directories(tls);
+  auto p = [&](const char* name) { return (tls / name).string(); };
+  write_file(tls / "server.ext",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+             "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+  run_checked({"openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "7", "-subj", "/CN=ddlgate test CA"});
+  run_checked({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=localhost"});
+  run_checked({"openssl", "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
+               "-CAcreateserial", "-out", p("server.crt"), "-days", "7", "-extfile", p("server.ext")});
+  // PostgreSQL refuses a key file that others can read.
+  chmod(p("server.key").c_str(), 0600);
+}
+
+void PgServer::write_conf() {
+  bool md5 = options_.auth == PgAuth::md5 || options_.local_auth == PgAuth::md5;
+  std::string conf = "\n# ddlgate test fixture\n";
+  conf += "listen_addresses = '127.0.0.1'\n";
+  conf += "unix_socket_directories = " + quote_literal(dir_.path().string()) + "\n";
+  conf += "max_connections = " + std::to_string(options_.max_connections) + "\n";
+  conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
+  conf += "log_line_prefix = '%m [%p] %q%u@%d '\nlog_connections = on\n";
+  conf += std::string("password_encryption = ") + (md5 ? "md5" : "'scram-sha-256'") + "\n";
+  if (options_.tls) {
+    conf += "ssl = on\n";
+    conf += "ssl_cert_file = " + quote_literal(server_cert_file().string()) + "\n";
+    conf += "ssl_key_file = " + quote_literal(server_key_file().string()) + "\n";
+    conf += "ssl_ca_file = " + quote_literal(ca_file().string()) + "\n";
+  }
+  for (const auto& line : options_.extra_conf) conf += line + "\n";
+  write_file(data_dir_ / "postgresql.conf", read_file(data_dir_ / "postgresql.conf") + conf);
+}
+
+void PgServer::write_hba() {
+  std::string host = options_.tls_only ? "hostssl" : "host   ";
+  std::string hba = "# ddlgate test fixture\n";
+  hba += std::string("local   all all              ") + method_name(options_.local_auth) + "\n";
+  hba += host + " all all 127.0.0.1/32 " + method_name(options_.auth) + "\n";
+  hba += host + " all all ::1/128      " + method_name(options_.auth) + "\n";
+  write_file(data_dir_ / "pg_hba.conf", hba);
+}
+
+bool PgServer::try_start(std::string* why) {
+  std::vector<std::string> argv = as_server_user({(pg_bindir() / "pg_ctl").string(), "-D", data_dir_.string(), "-l",
+                                                  server_log_path().string(), "-w", "-t", "60", "-o",
+                                                  "-p " + std::to_string(port_), "start"});
+  auto r = run_command(argv, {}, std::chrono::seconds(90));
+  if (r.exit_code == 0) {
+    running_ = true;
+    return true;
+  }
+  *why = describe(argv, r) + "\n" + tail_of_file(server_log_path(), 2048);
+  return false;
+}
+
+void PgServer::create_roles() {
+  // With md5, the bootstrap password was stored as SCRAM; store it again as md5.
+  if (options_.auth == PgAuth::md5 || options_.local_auth == PgAuth::md5) {
+    admin_sql("ALTER ROLE postgres PASSWORD " + quote_literal(superuser_password()));
+  }
+  if (options_.user != "postgres") {
+    std::string sql = "CREATE ROLE " + quote_ident(options_.user) + " LOGIN";
+    if (options_.user_is_superuser) sql += " SUPERUSER";
+    if (!options_.password.empty()) sql += " PASSWORD " + quote_literal(options_.password);
+    admin_sql(sql);
+  }
+}
+
+std::filesystem::path PgServer::socket_path() const {
+  return dir_.path() / (".s.PGSQL." + std::to_string(port_));
+}
+
+std::string PgServer::conninfo(std::string_view user, std::string_view dbname) const {
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=" + std::string(user) +
+         " dbname=" + std::string(dbname) + " connect_timeout=10";
+}
+
+std::string PgServer::socket_conninfo(std::string_view user, std::string_view dbname) const {
+  return "host=" + dir_.path().string() + " port=" + std::to_string(port_) + " user=" + std::string(user) +
+         " dbname=" + std::string(dbname) + " connect_timeout=10";
+}
+
+std::string PgServer::server_log() const { return read_file(server_log_path()); }
+
+CommandResult PgServer::psql(std::string_view sql, std::string_view dbname) const {
+  return run_command({(pg_bindir() / "psql").string(), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                      socket_conninfo("postgres", dbname), "-c", std::string(sql)},
+                     {}, std::chrono::seconds(60), {"PGPASSWORD=" + superuser_password()});
+}
+
+std::string PgServer::admin_sql(std::string_view sql, std::string_view dbname) const {
+  auto r = psql(sql, dbname);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("psql failed (" + std::to_string(r.exit_code) + ") on: " + std::string(sql) + "\n" +
+                             r.stderr_text);
+  }
+  return r.stdout_text;
+}
+
+void PgServer::stop() {
+  if (!running_) return;
+  running_ = false;
+  auto r = run_command(as_server_user({(pg_bindir() / "pg_ctl").string(), "-D", data_dir_.string(), "-m", "fast",
+                                       "-w", "-t", "60", "stop"}),
+                       {}, std::chrono::seconds(90));
+  if (r.exit_code != 0) {
+    // Last resort so that no postmaster outlives the test.
+    run_command(as_server_user({(pg_bindir() / "pg_ctl").string(), "-D", data_dir_.string(), "-m", "immediate",
+                                "-w", "stop"}),
+                {}, std::chrono::seconds(30));
+  }
+}
+
+SharedPgServer::SharedPgServer(PgServerOptions options) : options_(std::move(options)) {
+  if (shared_instance() == nullptr) shared_instance() = this;
+}
+
+void SharedPgServer::SetUp() {}
+
+void SharedPgServer::TearDown() { server_.reset(); }
+
+PgServer& SharedPgServer::get() {
+  auto* inst = shared_instance();
+  if (inst == nullptr) throw std::runtime_error("no shared PostgreSQL: add DDLGATE_SHARED_PG_SERVER() to the test binary");
+  // Started on first use, so that tests which never ask for it (and ctest's
+  // one-process-per-test runs of them) do not pay for an initdb.
+  if (!inst->server_) {
+    if (!inst->start_error_.empty()) throw std::runtime_error(inst->start_error_);
+    try {
+      inst->server_ = std::make_unique<PgServer>(inst->options_);
+    } catch (const std::exception& e) {
+      inst->start_error_ = std::string("the shared PostgreSQL did not start: ") + e.what();
+      throw std::runtime_error(inst->start_error_);
+    }
+  }
+  return *inst->server_;
+}
+
+}  // namespace ddlgate::testing
