@@ -209,14 +209,15 @@ Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level
     st.cls = c.cls;
     st.temporary = c.temporary;
     st.controlled = policy.controlled(c.cls, c.temporary);
-    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+    if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       st.hash = canonical_hash(node);
       if (st.hash.empty()) {
         // Too deep to serialise safely: never approvable.
         st.cls = StatementClass::unknown;
         st.controlled = true;
       }
-      st.display_sql = display_sql(node, result->version);
+      // Deparsing costs more than hashing; a verifier compares hashes only.
+      if (detail_level != Detail::hashes) st.display_sql = display_sql(node, result->version);
     }
     out.statements.push_back(std::move(st));
   }
