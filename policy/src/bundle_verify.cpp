@@ -1,5 +1,7 @@
 // Signing and verifying bundles (docs/bundles.md "Verification").
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <fcntl.h>
 #include <set>
 #include <unistd.h>
@@ -69,6 +71,57 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
     signers.push_back({sig->public_key, name, sig->role, {}});
   }
   return signers;
+}
+
+// Checks one listed file: present, its digest, and every statement re-derived from its up part.
+std::vector<BundleProblem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
+                                      const std::set<std::string>& present) {
+  std::vector<BundleProblem> problems;
+  std::string why;
+  std::string where = "files/" + f.path;
+  if (!present.count(f.path)) {
+    problems.push_back({where, "listed in the manifest but missing"});
+    return problems;
+  }
+  auto content = detail::read_capped(files_dir / f.path, kMaxMigrationFileBytes, &why);
+  if (!content) {
+    problems.push_back({where, why});
+    return problems;
+  }
+  if (std::string digest = sha256_hex(*content); digest != f.sha256) {
+    problems.push_back({where, "SHA-256 " + digest + " differs from the manifest's " + f.sha256});
+    return problems;
+  }
+  auto up = up_part(tool, *content, &why);
+  if (!up) {
+    problems.push_back({where, why});
+    return problems;
+  }
+  Analysis a = analyze(*up, Policy{}, Detail::hashes);
+  if (!a.ok()) {
+    problems.push_back({where, "does not parse: " + a.error->message});
+    return problems;
+  }
+  if (a.statements.size() != f.statements.size()) {
+    problems.push_back({where, "has " + std::to_string(a.statements.size()) + " statements, the manifest lists " +
+                                   std::to_string(f.statements.size())});
+    return problems;
+  }
+  for (std::size_t i = 0; i < a.statements.size(); ++i) {
+    const auto& ms = f.statements[i];
+    const auto& st = a.statements[i];
+    if (ms.index != i + 1) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
+    } else if (ms.hash != st.hash) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's hash " + ms.hash +
+                                     " differs from the file's " + st.hash});
+    } else if (ms.cls != st.cls) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
+                                     std::string(to_string(ms.cls)) + " differs from the file's " +
+                                     std::string(to_string(st.cls))});
+    }
+  }
+  return problems;
 }
 
 }  // namespace
@@ -251,50 +304,22 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
     }
   }
 
-  for (const auto& f : m.files) {
-    std::string where = "files/" + f.path;
-    if (!present.count(f.path)) {
-      problems.push_back({where, "listed in the manifest but missing"});
-      continue;
+  // Files are independent, and re-parsing them is most of the cost of loading a large
+  // bundle: they are checked on several threads, and their problems merged in file order.
+  std::vector<std::vector<BundleProblem>> file_problems(m.files.size());
+  std::atomic<std::size_t> next_file{0};
+  auto worker = [&] {
+    for (std::size_t i = next_file++; i < m.files.size(); i = next_file++) {
+      file_problems[i] = verify_file(m.files[i], m.tool, files_dir, present);
     }
-    auto content = detail::read_capped(files_dir / f.path, kMaxMigrationFileBytes, &why);
-    if (!content) {
-      problems.push_back({where, why});
-      continue;
-    }
-    if (sha256_hex(*content) != f.sha256) {
-      problems.push_back({where, "SHA-256 " + sha256_hex(*content) + " differs from the manifest's " + f.sha256});
-      continue;
-    }
-    auto up = up_part(m.tool, *content, &why);
-    if (!up) {
-      problems.push_back({where, why});
-      continue;
-    }
-    Analysis a = analyze(*up, Policy{}, Detail::hashes);
-    if (!a.ok()) {
-      problems.push_back({where, "does not parse: " + a.error->message});
-      continue;
-    }
-    if (a.statements.size() != f.statements.size()) {
-      problems.push_back({where, "has " + std::to_string(a.statements.size()) + " statements, the manifest lists " +
-                                     std::to_string(f.statements.size())});
-      continue;
-    }
-    for (std::size_t i = 0; i < a.statements.size(); ++i) {
-      const auto& ms = f.statements[i];
-      const auto& st = a.statements[i];
-      if (ms.index != i + 1) {
-        problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
-      } else if (ms.hash != st.hash) {
-        problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's hash " + ms.hash +
-                                       " differs from the file's " + st.hash});
-      } else if (ms.cls != st.cls) {
-        problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
-                                       std::string(to_string(ms.cls)) + " differs from the file's " +
-                                       std::string(to_string(st.cls))});
-      }
-    }
+  };
+  std::size_t threads = std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), m.files.size(), 8});
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (auto& fp : file_problems) {
+    for (auto& p : fp) problems.push_back(std::move(p));
   }
   for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
     const auto& b = m.bookkeeping[i];

@@ -1,7 +1,9 @@
 // manifest.json and signature files: strict parsing (no duplicate or unknown keys,
 // exact types) and serialisation; RFC 3339 times and durations.
+#include <algorithm>
 #include <charconv>
 #include <set>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -180,7 +182,22 @@ namespace detail {
 std::optional<nlohmann::json> parse_strict_json(std::string_view bytes, std::string* why) {
   // nlohmann keeps the last of duplicate keys; a signed document must mean one thing to
   // every reader, so a duplicate anywhere rejects the whole document.
-  std::vector<std::set<std::string>> open_objects;
+  // Objects here have a handful of keys, where a linear scan beats a set per object; an
+  // object with many keys (hostile input) switches to a hash set to stay linear.
+  struct Keys {
+    std::vector<std::string> few;
+    std::unordered_set<std::string> many;
+    bool insert(const std::string& k) {
+      if (many.empty()) {
+        if (std::find(few.begin(), few.end(), k) != few.end()) return false;
+        few.push_back(k);
+        if (few.size() > 32) many.insert(few.begin(), few.end());
+        return true;
+      }
+      return many.insert(k).second;
+    }
+  };
+  std::vector<Keys> open_objects;
   std::string duplicate;
   auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
     switch (event) {
@@ -189,9 +206,9 @@ std::optional<nlohmann::json> parse_strict_json(std::string_view bytes, std::str
         if (!open_objects.empty()) open_objects.pop_back();
         break;
       case json::parse_event_t::key:
-        if (!open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get_ref<const std::string&>()).second && duplicate.empty()) {
-          duplicate = parsed.get_ref<const std::string&>();
+        if (!open_objects.empty() && parsed.is_string()) {
+          const auto& k = parsed.get_ref<const std::string&>();
+          if (!open_objects.back().insert(k) && duplicate.empty()) duplicate = k;
         }
         break;
       default: break;
