@@ -23,4 +23,9 @@ void add_serve(CLI::App& app, Runner& runner);
 // Adds `hash` (class, canonical hash and display SQL of each statement).
 void add_hash(CLI::App& app, Runner& runner);
 
+// Adds `keygen` (an Ed25519 key pair for signing bundles).
+void add_keygen(CLI::App& app, Runner& runner);
+// Adds `bundle build|sign|verify|inspect` (signed migration bundles, docs/bundles.md).
+void add_bundle(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli

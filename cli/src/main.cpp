@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   ddlgate::cli::add_serve(app, runner);
   ddlgate::cli::add_check_config(app, runner);
   ddlgate::cli::add_hash(app, runner);
+  ddlgate::cli::add_keygen(app, runner);
+  ddlgate::cli::add_bundle(app, runner);
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,8 @@
 
 #include <toml++/toml.h>
 
+#include "trust_internal.h"
+
 namespace ddlgate::config {
 namespace {
 
@@ -286,6 +288,45 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     timeouts.read_uint("idle_ms", c.timeouts.idle_ms, 0, kDay);
     timeouts.read_uint("shutdown_ms", c.timeouts.shutdown_ms, 0, kDay);
     timeouts.report_unknown();
+  }
+
+  if (const toml::table* bt = top.table("bundles")) {
+    TableReader bundles(bt, "bundles", problems);
+    Bundles& b = c.bundles;
+    b.enabled = true;
+    bundles.read_string("registry_dir", b.registry_dir);
+    bundles.read_string("environment", b.environment);
+    bundles.read_string("trust_file", b.trust_file);
+    // 1 KiB to 1 GiB: a cap, not a buffer size; the manifest is read only after its size is checked.
+    bundles.read_uint("max_manifest_bytes", b.max_manifest_bytes, 1024, 1024u * 1024 * 1024);
+    bundles.read_uint("max_signatures", b.max_signatures, 1, 1024);
+    if (b.registry_dir.empty()) problems.push_back({"bundles.registry_dir", "required when [bundles] is present"});
+    if (b.environment.empty()) problems.push_back({"bundles.environment", "required when [bundles] is present"});
+    const toml::table* trust = bundles.table("trust");
+    if (trust != nullptr && !b.trust_file.empty()) {
+      problems.push_back({"bundles.trust_file", "give either [bundles.trust] or bundles.trust_file, not both"});
+    } else if (trust != nullptr) {
+      std::vector<Problem> trust_problems;
+      detail::read_trust_roles(*trust, "bundles.trust", b.trust, trust_problems);
+      for (const auto& [k, v] : *trust) {
+        if (k.str() != "roles") trust_problems.push_back({"bundles.trust." + std::string(k.str()), "unknown key"});
+      }
+      if (trust_problems.empty()) trust_problems = validate_trust(b.trust, "bundles.trust");
+      for (auto& p : trust_problems) problems.push_back(std::move(p));
+    } else if (!b.trust_file.empty()) {
+      std::filesystem::path tf(b.trust_file);
+      if (tf.is_relative() && !source.empty()) {
+        tf = std::filesystem::path(std::string(source)).parent_path() / tf;
+      }
+      TrustLoadResult tr = load_trust_file(tf);
+      for (auto& p : tr.problems) {
+        problems.push_back({"bundles.trust_file", (p.key == tf.string() ? "" : tf.string() + ": " + p.key + ": ") + p.message});
+      }
+      b.trust = std::move(tr.policy);
+    } else {
+      problems.push_back({"bundles.trust", "required: a [bundles.trust.roles.<name>] table or bundles.trust_file"});
+    }
+    bundles.report_unknown();
   }
 
   top.report_unknown();

@@ -287,7 +287,7 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
     st.cls = c.cls;
     st.temporary = c.temporary;
     st.controlled = policy.controlled(c.cls, c.temporary);
-    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+    if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
       if (!node_bytes.empty()) st.hash = canonical_hash(node_bytes);
       if (st.hash.empty()) {
@@ -295,7 +295,10 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
         st.cls = StatementClass::unknown;
         st.controlled = true;
       }
-      if (!node_bytes.empty()) st.display_sql = display_sql(node, node_bytes, result->version);
+      // Deparsing costs more than hashing; a verifier compares hashes only.
+      if (!node_bytes.empty() && detail_level != Detail::hashes) {
+        st.display_sql = display_sql(node, node_bytes, result->version);
+      }
     }
     out.statements.push_back(std::move(st));
   }

@@ -9,6 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "ddlgate/config/problem.h"
+#include "ddlgate/config/trust.h"
+
 namespace ddlgate::config {
 
 // A place to listen on or connect to: TCP host:port or a Unix socket path.
@@ -64,6 +67,20 @@ struct Timeouts {
   std::uint32_t shutdown_ms = 30000;  // SIGTERM: how long sessions may finish before they are closed
 };
 
+// Signed migration bundles (docs/bundles.md). Absent section: no bundle is loaded
+// and nothing controlled is approved.
+struct Bundles {
+  bool enabled = false;          // true when [bundles] is present
+  std::string registry_dir;      // directory of bundle directories
+  std::string environment;       // only bundles for this environment are accepted
+  // Exactly one of: the inline [bundles.trust.roles.<name>] tables, or trust_file.
+  TrustPolicy trust;             // inline policy, or the one loaded from trust_file
+  std::string trust_file;
+  // A manifest.json larger than this is refused before it is read (16 MiB).
+  std::uint32_t max_manifest_bytes = 16u * 1024 * 1024;
+  std::uint32_t max_signatures = 32;  // signature files per bundle
+};
+
 struct Config {
   std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
   Endpoint upstream;
@@ -73,12 +90,7 @@ struct Config {
   Timeouts timeouts;
   unsigned workers = 0;  // 0 = one per CPU core
   std::string log_level = "info";
-};
-
-// One thing wrong with a configuration, tied to its key ("upstream.address").
-struct Problem {
-  std::string key;
-  std::string message;
+  Bundles bundles;
 };
 
 struct LoadResult {

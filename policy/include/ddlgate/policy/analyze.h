@@ -47,6 +47,7 @@ struct Analysis {
 enum class Detail {
   controlled_only,  // the proxy's hot path: hash and display SQL only for controlled statements
   all,              // `ddlgate hash`, bundle building: hash and display SQL for every statement
+  hashes,           // bundle verification: a hash for every statement, display SQL for none
 };
 
 // The largest input analyze() accepts; a larger one is refused as a ParseError.

@@ -1,0 +1,275 @@
+// `ddlgate bundle build|sign|verify|inspect`: signed migration bundles (docs/bundles.md).
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "ddlgate/config/trust.h"
+#include "ddlgate/policy/bundle.h"
+
+namespace ddlgate::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+policy::TimePoint now_seconds() { return std::chrono::floor<std::chrono::seconds>(policy::Clock::now()); }
+
+std::string b64(const policy::PublicKey& k) {
+  return policy::base64_encode(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+
+struct BuildArgs {
+  std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
+  std::uint64_t version = 0;
+  std::vector<std::string> databases;
+  policy::BundleSource source;
+};
+
+int run_build(const BuildArgs& a) {
+  policy::BuildOptions o;
+  o.src_dir = a.src;
+  o.out_dir = a.out;
+  o.app = a.app;
+  o.version = a.version;
+  o.environment = a.environment;
+  o.databases = a.databases;
+  o.source = a.source;
+  if (a.tool != "auto") {
+    auto t = policy::tool_from_string(a.tool);
+    if (!t) {
+      std::fprintf(stderr, "ddlgate bundle build: --tool: unknown tool '%s'\n", a.tool.c_str());
+      return kExitUsage;
+    }
+    o.tool = *t;
+  }
+  auto d = policy::parse_duration(a.valid_for);
+  if (!d || *d <= std::chrono::seconds(0) || *d > std::chrono::hours(24 * 365)) {
+    std::fprintf(stderr, "ddlgate bundle build: --valid-for: '%s' is not a duration from 1s to 365d (30d, 12h, 90m)\n",
+                 a.valid_for.c_str());
+    return kExitUsage;
+  }
+  o.valid_for = *d;
+  if (a.not_before.empty()) {
+    o.not_before = now_seconds();
+  } else if (auto t = policy::parse_time(a.not_before)) {
+    o.not_before = *t;
+  } else {
+    std::fprintf(stderr, "ddlgate bundle build: --not-before: '%s' is not an RFC 3339 UTC time\n", a.not_before.c_str());
+    return kExitUsage;
+  }
+  policy::BuildResult r = policy::build_bundle(o);
+  if (!r.ok()) {
+    bool usage = false;
+    for (const auto& p : r.problems) {
+      std::fprintf(stderr, "ddlgate bundle build: %s\n", p.to_string().c_str());
+      if (p.where.rfind("--", 0) == 0) usage = true;
+    }
+    return usage ? kExitUsage : kExitCheckFailed;
+  }
+  std::size_t n = 0;
+  for (const auto& f : r.manifest.files) n += f.statements.size();
+  std::printf("bundle %s: app %s version %llu for %s, tool %s, %zu files, %zu statements, %zu bookkeeping statements, "
+              "valid %s to %s\n",
+              a.out.c_str(), r.manifest.app.c_str(), static_cast<unsigned long long>(r.manifest.version),
+              r.manifest.environment.c_str(), std::string(policy::to_string(r.manifest.tool)).c_str(),
+              r.manifest.files.size(), n, r.manifest.bookkeeping.size(),
+              policy::format_time(r.manifest.not_before).c_str(), policy::format_time(r.manifest.not_after).c_str());
+  return kExitOk;
+}
+
+int run_sign(const std::string& bundle, const std::string& key_path, const std::string& role) {
+  std::string why;
+  auto key = policy::SigningKey::load(key_path, &why);
+  if (!key) {
+    std::fprintf(stderr, "ddlgate bundle sign: %s\n", why.c_str());
+    return kExitUsage;
+  }
+  auto path = policy::sign_bundle(bundle, *key, role, &why);
+  if (!path) {
+    std::fprintf(stderr, "ddlgate bundle sign: %s\n", why.c_str());
+    return kExitCheckFailed;
+  }
+  std::printf("signed by %s as %s: %s\n", policy::key_id(key->public_key()).c_str(), role.c_str(), path->c_str());
+  return kExitOk;
+}
+
+struct VerifyArgs {
+  std::string bundle, trust, environment, at;
+  std::uint64_t max_manifest_bytes = policy::kDefaultMaxManifestBytes;
+  std::size_t max_signatures = policy::kDefaultMaxSignatures;
+};
+
+int run_verify(const VerifyArgs& a) {
+  config::TrustLoadResult tr = config::load_trust_file(a.trust);
+  if (!tr.ok()) {
+    for (const auto& p : tr.problems) {
+      std::fprintf(stderr, "ddlgate bundle verify: %s: %s: %s\n", a.trust.c_str(), p.key.c_str(), p.message.c_str());
+    }
+    return kExitUsage;
+  }
+  std::vector<policy::BundleProblem> key_problems;
+  auto anchors = policy::TrustAnchors::from_config(tr.policy, &key_problems);
+  if (!key_problems.empty()) {
+    for (const auto& p : key_problems) {
+      std::fprintf(stderr, "ddlgate bundle verify: %s: %s\n", a.trust.c_str(), p.to_string().c_str());
+    }
+    return kExitUsage;
+  }
+  policy::VerifyOptions o;
+  o.environment = a.environment;
+  o.max_manifest_bytes = a.max_manifest_bytes;
+  o.max_signatures = a.max_signatures;
+  if (a.at.empty()) {
+    o.now = now_seconds();
+  } else if (auto t = policy::parse_time(a.at)) {
+    o.now = *t;
+  } else {
+    std::fprintf(stderr, "ddlgate bundle verify: --at: '%s' is not an RFC 3339 UTC time\n", a.at.c_str());
+    return kExitUsage;
+  }
+  policy::LoadBundleResult r = policy::load_bundle(a.bundle, anchors, o);
+  if (!r.ok()) {
+    for (const auto& p : r.problems) std::fprintf(stderr, "%s: %s\n", a.bundle.c_str(), p.to_string().c_str());
+    std::fprintf(stderr, "ddlgate bundle verify: %s: REJECTED (%zu problems)\n", a.bundle.c_str(), r.problems.size());
+    return kExitCheckFailed;
+  }
+  const auto& m = r.bundle->manifest;
+  std::printf("%s: OK: app %s version %llu for %s, valid %s to %s, signed by", a.bundle.c_str(), m.app.c_str(),
+              static_cast<unsigned long long>(m.version), m.environment.c_str(), policy::format_time(m.not_before).c_str(),
+              policy::format_time(m.not_after).c_str());
+  for (const auto& s : r.bundle->signers) {
+    std::string roles;
+    for (const auto& role : s.roles) roles += (roles.empty() ? "" : ",") + role;
+    std::printf(" %s(%s)", policy::key_id(s.key).c_str(), roles.c_str());
+  }
+  std::printf("\n");
+  return kExitOk;
+}
+
+int run_inspect(const std::string& bundle, bool json) {
+  policy::InspectResult r = policy::inspect_bundle(bundle);
+  if (!r.manifest) {
+    for (const auto& p : r.problems) std::fprintf(stderr, "%s: %s\n", bundle.c_str(), p.to_string().c_str());
+    return kExitCheckFailed;
+  }
+  const auto& m = *r.manifest;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["app"] = m.app;
+    j["version"] = m.version;
+    j["environment"] = m.environment;
+    j["databases"] = m.databases;
+    j["not_before"] = policy::format_time(m.not_before);
+    j["not_after"] = policy::format_time(m.not_after);
+    j["tool"] = std::string(policy::to_string(m.tool));
+    j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
+                   {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
+    auto files = nlohmann::ordered_json::array();
+    for (const auto& f : m.files) {
+      nlohmann::ordered_json classes = nlohmann::ordered_json::object();
+      for (const auto& st : f.statements) {
+        std::string c(policy::to_string(st.cls));
+        classes[c] = classes.value(c, 0) + 1;
+      }
+      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes}});
+    }
+    j["files"] = files;
+    j["bookkeeping"] = m.bookkeeping.size();
+    auto signers = nlohmann::ordered_json::array();
+    for (const auto& s : r.signers) {
+      signers.push_back({{"key_id", policy::key_id(s.key)}, {"public_key", b64(s.key)}, {"role", s.claimed_role},
+                         {"file", s.file}});
+    }
+    j["signers"] = signers;
+    auto problems = nlohmann::ordered_json::array();
+    for (const auto& p : r.problems) problems.push_back(p.to_string());
+    j["problems"] = problems;
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("app:         %s\nversion:     %llu\nenvironment: %s\n", m.app.c_str(),
+              static_cast<unsigned long long>(m.version), m.environment.c_str());
+  std::string dbs;
+  for (const auto& d : m.databases) dbs += (dbs.empty() ? "" : ", ") + d;
+  std::printf("databases:   %s\n", dbs.empty() ? "(any)" : dbs.c_str());
+  std::printf("valid:       %s to %s\ntool:        %s\n", policy::format_time(m.not_before).c_str(),
+              policy::format_time(m.not_after).c_str(), std::string(policy::to_string(m.tool)).c_str());
+  if (!m.source.empty()) {
+    std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
+                m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
+  }
+  std::printf("files:\n");
+  for (const auto& f : m.files) {
+    std::map<std::string, int> classes;
+    for (const auto& st : f.statements) ++classes[std::string(policy::to_string(st.cls))];
+    std::string cs;
+    for (const auto& [c, n] : classes) cs += (cs.empty() ? "" : ", ") + std::to_string(n) + " " + c;
+    std::printf("  %s: %zu statements (%s)\n", f.path.c_str(), f.statements.size(), cs.c_str());
+  }
+  std::printf("bookkeeping: %zu statements\nsigners:\n", m.bookkeeping.size());
+  for (const auto& s : r.signers) {
+    std::printf("  %s (says role %s) %s\n", policy::key_id(s.key).c_str(), s.claimed_role.c_str(), s.file.c_str());
+  }
+  for (const auto& p : r.problems) std::printf("problem: %s\n", p.to_string().c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_bundle(CLI::App& app, Runner& runner) {
+  auto* bundle = app.add_subcommand("bundle", "build, sign, verify and inspect signed migration bundles");
+  bundle->require_subcommand(1);
+
+  auto* build = bundle->add_subcommand("build", "turn a migration directory into an unsigned bundle");
+  auto b = std::make_shared<BuildArgs>();
+  build->add_option("src_dir", b->src, "the migration directory")->required();
+  build->add_option("--out", b->out, "the bundle directory to create")->required();
+  build->add_option("--app", b->app, "application name")->required();
+  build->add_option("--version", b->version, "bundle version; only ever increases")->required();
+  build->add_option("--environment", b->environment, "environment the bundle is for")->required();
+  build->add_option("--database", b->databases, "a database it is for (repeatable; none: any)");
+  build->add_option("--tool", b->tool, "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch");
+  build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
+  build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
+  build->add_option("--repository", b->source.repository, "source repository");
+  build->add_option("--commit", b->source.commit, "source commit");
+  build->add_option("--pull-request", b->source.pull_request, "pull request");
+  build->add_option("--ci-run", b->source.ci_run, "CI run URL");
+  build->callback([&runner, b] { runner = [b] { return run_build(*b); }; });
+
+  auto* sign = bundle->add_subcommand("sign", "add a detached Ed25519 signature over the manifest");
+  auto s_bundle = std::make_shared<std::string>();
+  auto s_key = std::make_shared<std::string>();
+  auto s_role = std::make_shared<std::string>("approver");
+  sign->add_option("bundle", *s_bundle, "the bundle directory")->required();
+  sign->add_option("--key", *s_key, "PKCS#8 PEM private key (ddlgate keygen)")->required();
+  sign->add_option("--role", *s_role, "registry|approver (informational)")
+      ->check(CLI::IsMember({"registry", "approver"}));
+  sign->callback([&runner, s_bundle, s_key, s_role] {
+    runner = [s_bundle, s_key, s_role] { return run_sign(*s_bundle, *s_key, *s_role); };
+  });
+
+  auto* verify = bundle->add_subcommand("verify", "check a bundle against a trust policy");
+  auto v = std::make_shared<VerifyArgs>();
+  verify->add_option("bundle", v->bundle, "the bundle directory")->required();
+  verify->add_option("--trust", v->trust, "trust policy TOML file")->required();
+  verify->add_option("--environment", v->environment, "the environment it must be for");
+  verify->add_option("--at", v->at, "check validity at this RFC 3339 UTC time (default now)");
+  verify->add_option("--max-manifest-bytes", v->max_manifest_bytes, "cap on manifest.json (default 16 MiB)");
+  verify->add_option("--max-signatures", v->max_signatures, "cap on signature files (default 32)");
+  verify->callback([&runner, v] { runner = [v] { return run_verify(*v); }; });
+
+  auto* inspect = bundle->add_subcommand("inspect", "summarise a bundle (no trust decision)");
+  auto i_bundle = std::make_shared<std::string>();
+  auto i_json = std::make_shared<bool>(false);
+  inspect->add_option("bundle", *i_bundle, "the bundle directory")->required();
+  inspect->add_flag("--json", *i_json, "print JSON");
+  inspect->callback([&runner, i_bundle, i_json] { runner = [i_bundle, i_json] { return run_inspect(*i_bundle, *i_json); }; });
+}
+
+}  // namespace ddlgate::cli

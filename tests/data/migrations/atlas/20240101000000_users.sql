@@ -1,0 +1,3 @@
+-- users
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);
+CREATE UNIQUE INDEX users_email ON users (email);

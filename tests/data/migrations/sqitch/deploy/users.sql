@@ -1,0 +1,3 @@
+BEGIN;
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);
+COMMIT;

@@ -1,0 +1,144 @@
+// The CI flow through the built binary: keygen, bundle build, sign, verify, inspect.
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
+
+#include "bundle_support.h"
+#include "ddlgate/testing/process.h"
+
+using namespace bundle_test;
+using ddlgate::testing::CommandResult;
+using ddlgate::testing::run_command;
+
+namespace {
+
+CommandResult run_ddlgate(std::vector<std::string> args) {
+  args.insert(args.begin(), DDLGATE_BIN);
+  return run_command(args);
+}
+
+class BundleCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* k : {"registry", "approver1", "approver2", "stranger"}) {
+      auto r = run_ddlgate({"keygen", "--out", (dir() / k).string()});
+      ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+      ASSERT_EQ(r.stdout_text.rfind("ed25519:", 0), 0u) << r.stdout_text;
+    }
+    spit(dir() / "trust.toml",
+         "[roles.registry]\nthreshold = 1\nkeys = [\"registry.pub\"]\n"
+         "[roles.approver]\nthreshold = 2\nkeys = [\"approver1.pub\", \"approver2.pub\"]\n");
+  }
+  const fs::path& dir() const { return scratch_.path(); }
+  std::string key(const char* name) const { return (dir() / (std::string(name) + ".key")).string(); }
+
+  // build + sign with the registry and both approvers
+  fs::path signed_bundle(const std::string& layout, const std::string& name) {
+    fs::path out = dir() / name;
+    auto b = run_ddlgate({"bundle", "build", (kMigrations / layout).string(), "--out", out.string(), "--app", "shop",
+                      "--version", "3", "--environment", "prod", "--database", "shop", "--repository",
+                      "github.com/acme/shop", "--commit", "abc123", "--pull-request", "42", "--ci-run",
+                      "https://ci.example/1"});
+    EXPECT_EQ(b.exit_code, 0) << b.stderr_text;
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", out.string(), "--key", key("registry"), "--role", "registry"}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", out.string(), "--key", key("approver1"), "--role", "approver"}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", out.string(), "--key", key("approver2"), "--role", "approver"}).exit_code, 0);
+    return out;
+  }
+  CommandResult verify(const fs::path& bundle, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"bundle", "verify", bundle.string(), "--trust", (dir() / "trust.toml").string(),
+                                     "--environment", "prod"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_ddlgate(args);
+  }
+
+  Scratch scratch_;
+};
+
+}  // namespace
+
+TEST_F(BundleCli, KeygenWritesAPrivateKeyWithMode0600AndNeverOverwrites) {
+  struct stat st {};
+  ASSERT_EQ(::stat(key("registry").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(slurp(key("registry")).find("-----BEGIN PRIVATE KEY-----"), std::string::npos);
+  EXPECT_NE(slurp(dir() / "registry.pub").find("-----BEGIN PUBLIC KEY-----"), std::string::npos);
+  std::string before = slurp(key("registry"));
+  auto again = run_ddlgate({"keygen", "--out", (dir() / "registry").string()});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.stderr_text.find("refusing to overwrite"), std::string::npos) << again.stderr_text;
+  EXPECT_EQ(slurp(key("registry")), before);
+}
+
+TEST_F(BundleCli, EveryLayoutBuildsSignsAndVerifies) {
+  for (const char* layout : {"plain", "atlas", "golang-migrate", "goose", "flyway", "dbmate", "sqitch"}) {
+    fs::path b = signed_bundle(layout, std::string("b-") + layout);
+    auto r = verify(b);
+    EXPECT_EQ(r.exit_code, 0) << layout << ": " << r.stderr_text;
+    EXPECT_NE(r.stdout_text.find("OK: app shop version 3 for prod"), std::string::npos) << r.stdout_text;
+  }
+}
+
+TEST_F(BundleCli, TamperingFailsWithExitOneAndSaysWhy) {
+  fs::path b = signed_bundle("dbmate", "b");
+  fs::path f = b / "files" / "20240102000000_add_name.sql";
+  spit(f, slurp(f) + "\ndrop table users;\n");
+  auto r = verify(b);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.stderr_text.find("files/20240102000000_add_name.sql: SHA-256"), std::string::npos) << r.stderr_text;
+  auto expired = verify(signed_bundle("plain", "p"), {"--at", "2099-01-01T00:00:00Z"});
+  EXPECT_EQ(expired.exit_code, 1);
+  EXPECT_NE(expired.stderr_text.find("expired"), std::string::npos) << expired.stderr_text;
+}
+
+TEST_F(BundleCli, UnknownSignerIsReported) {
+  fs::path b = signed_bundle("goose", "g");
+  EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("stranger")}).exit_code, 0);
+  auto r = verify(b);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.stderr_text.find("is not in the trust policy"), std::string::npos) << r.stderr_text;
+}
+
+TEST_F(BundleCli, BuildReportsTheFileThatDoesNotParse) {
+  fs::create_directories(dir() / "src");
+  spit(dir() / "src" / "001.sql", "CREATE TABLE a (x int);\nALTER TABLE a ADD COLUMN;\n");
+  auto r = run_ddlgate({"bundle", "build", (dir() / "src").string(), "--out", (dir() / "out").string(), "--app", "a",
+                    "--version", "1", "--environment", "prod"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.stderr_text.find("001.sql: syntax error"), std::string::npos) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("(line 2)"), std::string::npos) << r.stderr_text;
+}
+
+TEST_F(BundleCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", (dir() / "x").string(), "--app",
+                     "a", "--version", "1", "--environment", "prod", "--valid-for", "400d"})
+                .exit_code,
+            2);
+  EXPECT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", (dir() / "x").string(), "--app",
+                     "a", "--version", "1", "--environment", "prod", "--tool", "liquibase"})
+                .exit_code,
+            2);
+  spit(dir() / "bad-trust.toml", "[roles.approver]\nthreshold = 3\nkeys = [\"approver1.pub\"]\n");
+  auto r = run_ddlgate({"bundle", "verify", dir().string(), "--trust", (dir() / "bad-trust.toml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("roles.approver.threshold"), std::string::npos) << r.stderr_text;
+  EXPECT_EQ(run_ddlgate({"bundle", "sign", dir().string(), "--key", key("registry"), "--role", "boss"}).exit_code, 2);
+}
+
+TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
+  fs::path b = signed_bundle("dbmate", "b");
+  auto text = run_ddlgate({"bundle", "inspect", b.string()});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.stdout_text.find("20240101000000_create_users.sql: 2 statements (1 privilege, 1 schema_change)"),
+            std::string::npos)
+      << text.stdout_text;
+  auto js = run_ddlgate({"bundle", "inspect", b.string(), "--json"});
+  ASSERT_EQ(js.exit_code, 0);
+  auto j = nlohmann::json::parse(js.stdout_text);
+  EXPECT_EQ(j["app"], "shop");
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["source"]["pull_request"], "42");
+  EXPECT_EQ(j["signers"].size(), 3u);
+  EXPECT_EQ(j["files"][0]["statements"], 2);
+}

@@ -1,0 +1,448 @@
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "bundle_support.h"
+#include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/registry.h"
+
+using namespace bundle_test;
+
+namespace {
+
+std::string problems_text(const std::vector<BundleProblem>& ps) {
+  std::string s;
+  for (const auto& p : ps) s += p.to_string() + "\n";
+  return s;
+}
+
+bool has(const std::vector<BundleProblem>& ps, const std::string& fragment) {
+  return std::any_of(ps.begin(), ps.end(), [&](const BundleProblem& p) {
+    return p.to_string().find(fragment) != std::string::npos;
+  });
+}
+
+// A signed dbmate bundle, valid at t0(), to tamper with.
+class SignedBundle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = scratch_.path() / "bundle";
+    BuildResult r = build_bundle(options(kMigrations / "dbmate", dir_));
+    ASSERT_TRUE(r.ok()) << problems_text(r.problems);
+    sign_all(dir_, keys_);
+  }
+  LoadBundleResult verify(VerifyOptions o = verify_options()) { return load_bundle(dir_, keys_.trust(), o); }
+  // Rewrites the manifest and signs it again with the usual three keys.
+  void resign_manifest(const std::string& manifest) {
+    spit(dir_ / "manifest.json", manifest);
+    fs::remove_all(dir_ / "signatures");
+    sign_all(dir_, keys_);
+  }
+  std::string sig_file(const SigningKey& k) {
+    return (dir_ / "signatures" / (key_id(k.public_key()).substr(8) + ".sig")).string();
+  }
+
+  Scratch scratch_;
+  Keys keys_;
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST(Signing, KeyIdIsSha256PrefixOfTheRawKey) {
+  PublicKey k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>(i);
+  std::string raw(reinterpret_cast<const char*>(k.data()), k.size());
+  EXPECT_EQ(key_id(k), "ed25519:" + sha256_hex(raw).substr(0, 16));
+}
+
+TEST(Signing, Base64IsStrict) {
+  EXPECT_EQ(base64_decode("aGVsbG8="), "hello");
+  EXPECT_FALSE(base64_decode("aGVsbG8"));
+  EXPECT_FALSE(base64_decode("aGVs bG8="));
+  EXPECT_FALSE(base64_decode("aGVsbG9="));  // non-canonical trailing bits
+  EXPECT_FALSE(base64_decode(""));
+}
+
+TEST(Signing, SignVerifyAndPemRoundTrip) {
+  auto k = SigningKey::generate();
+  ASSERT_TRUE(k);
+  std::string sig = k->sign("message");
+  ASSERT_EQ(sig.size(), 64u);
+  EXPECT_TRUE(ed25519_verify(k->public_key(), "message", sig));
+  EXPECT_FALSE(ed25519_verify(k->public_key(), "messagf", sig));
+  std::string why;
+  auto from_pem = parse_public_key(k->public_pem(), &why);
+  ASSERT_TRUE(from_pem) << why;
+  EXPECT_EQ(*from_pem, k->public_key());
+  EXPECT_NE(k->private_pem().find("BEGIN PRIVATE KEY"), std::string::npos);
+}
+
+TEST(Times, Rfc3339UtcOnly) {
+  auto t = parse_time("2026-02-28T23:59:59Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(format_time(*t), "2026-02-28T23:59:59Z");
+  EXPECT_EQ(parse_time("2026-02-28T23:59:59+00:00"), t);
+  EXPECT_FALSE(parse_time("2026-02-30T00:00:00Z"));
+  EXPECT_FALSE(parse_time("2026-02-28T23:59:59+01:00"));
+  EXPECT_FALSE(parse_time("2026-02-28 23:59:59Z"));
+  EXPECT_EQ(parse_duration("30d"), std::chrono::seconds(30 * 86400));
+  EXPECT_FALSE(parse_duration("30"));
+  EXPECT_FALSE(parse_duration("d"));
+}
+
+TEST(UpPart, GooseTakesOnlyTheUpSection) {
+  std::string why;
+  auto up = up_part(MigrationTool::goose, "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n", &why);
+  ASSERT_TRUE(up) << why;
+  EXPECT_EQ(*up, "CREATE TABLE a (x int);\n");
+  EXPECT_FALSE(up_part(MigrationTool::goose, "CREATE TABLE a (x int);\n", &why));
+  EXPECT_FALSE(up_part(MigrationTool::goose, "-- +goose Down\n-- +goose Up\n", &why));
+}
+
+TEST(UpPart, DbmateTakesOnlyTheUpSection) {
+  std::string why;
+  auto up = up_part(MigrationTool::dbmate, "-- migrate:up transaction:false\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n", &why);
+  ASSERT_TRUE(up) << why;
+  EXPECT_EQ(*up, "CREATE TABLE a (x int);\n");
+  EXPECT_FALSE(up_part(MigrationTool::dbmate, "-- migrate:upper\nCREATE TABLE a (x int);\n", &why));
+}
+
+TEST(Build, DetectsEveryLayout) {
+  EXPECT_EQ(detect_tool(kMigrations / "plain"), MigrationTool::plain);
+  EXPECT_EQ(detect_tool(kMigrations / "atlas"), MigrationTool::atlas);
+  EXPECT_EQ(detect_tool(kMigrations / "golang-migrate"), MigrationTool::golang_migrate);
+  EXPECT_EQ(detect_tool(kMigrations / "goose"), MigrationTool::goose);
+  EXPECT_EQ(detect_tool(kMigrations / "flyway"), MigrationTool::flyway);
+  EXPECT_EQ(detect_tool(kMigrations / "dbmate"), MigrationTool::dbmate);
+  EXPECT_EQ(detect_tool(kMigrations / "sqitch"), MigrationTool::sqitch);
+}
+
+// Every layout: build, sign (registry + two approvers), verify, and the files in the tool's order.
+class EveryLayout : public ::testing::TestWithParam<std::tuple<const char*, std::vector<std::string>>> {};
+
+TEST_P(EveryLayout, BuildSignVerify) {
+  auto [tool, expected_files] = GetParam();
+  Scratch s;
+  Keys k;
+  fs::path out = s.path() / "b";
+  BuildResult r = build_bundle(options(kMigrations / tool, out));
+  ASSERT_TRUE(r.ok()) << problems_text(r.problems);
+  EXPECT_EQ(to_string(r.manifest.tool), tool);
+  std::vector<std::string> files;
+  for (const auto& f : r.manifest.files) files.push_back(f.path);
+  EXPECT_EQ(files, expected_files);
+  sign_all(out, k);
+  LoadBundleResult v = load_bundle(out, k.trust(), verify_options());
+  ASSERT_TRUE(v.ok()) << problems_text(v.problems);
+  EXPECT_EQ(v.bundle->signers.size(), 3u);
+  // The copied files are byte for byte the sources.
+  for (const auto& f : files) EXPECT_EQ(slurp(out / "files" / f), slurp(kMigrations / tool / f)) << f;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, EveryLayout,
+    ::testing::Values(
+        std::make_tuple("plain", std::vector<std::string>{"001_users.sql", "002_orders.sql"}),
+        std::make_tuple("atlas", std::vector<std::string>{"20240101000000_users.sql", "20240102000000_orders.sql"}),
+        std::make_tuple("golang-migrate", std::vector<std::string>{"1_users.up.sql", "2_orders.up.sql", "10_audit.up.sql"}),
+        std::make_tuple("goose", std::vector<std::string>{"20240101120000_users.sql", "20240102120000_orders.sql"}),
+        std::make_tuple("flyway", std::vector<std::string>{"V1__users.sql", "V1.1__email_index.sql", "V2__orders.sql",
+                                                           "R__active_users.sql"}),
+        std::make_tuple("dbmate", std::vector<std::string>{"20240101000000_create_users.sql", "20240102000000_add_name.sql"}),
+        std::make_tuple("sqitch", std::vector<std::string>{"deploy/users.sql", "deploy/orders.sql"})),
+    [](const auto& param_info) {
+      std::string n = std::get<0>(param_info.param);
+      std::replace(n.begin(), n.end(), '-', '_');
+      return n;
+    });
+
+TEST(Build, UpPartsOnlyAndStatementsHashedLikeAnalyze) {
+  Scratch s;
+  BuildResult r = build_bundle(options(kMigrations / "goose", s.path() / "b"));
+  ASSERT_TRUE(r.ok()) << problems_text(r.problems);
+  ASSERT_EQ(r.manifest.files[0].statements.size(), 2u);  // CREATE TABLE and CREATE FUNCTION; no DROP
+  Analysis a = analyze("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);", Policy{}, Detail::all);
+  EXPECT_EQ(r.manifest.files[0].statements[0].hash, a.statements[0].hash);
+  EXPECT_EQ(r.manifest.files[0].statements[1].cls, StatementClass::code);
+  for (const auto& f : r.manifest.files) {
+    for (const auto& st : f.statements) EXPECT_EQ(st.sql.find("DROP"), std::string::npos) << st.sql;
+  }
+}
+
+TEST(Build, BookkeepingStatementsAreTheToolsOwn) {
+  Scratch s;
+  BuildResult r = build_bundle(options(kMigrations / "dbmate", s.path() / "b"));
+  ASSERT_TRUE(r.ok());
+  auto it = std::find_if(r.manifest.bookkeeping.begin(), r.manifest.bookkeeping.end(), [](const auto& b) {
+    return b.sql == "insert into public.schema_migrations (version) values ($1)";
+  });
+  ASSERT_NE(it, r.manifest.bookkeeping.end());
+  EXPECT_EQ(it->cls, StatementClass::write);
+  EXPECT_EQ(it->hash, analyze(it->sql, Policy{}, Detail::all).statements[0].hash);
+  auto create = analyze("CREATE TABLE IF NOT EXISTS public.schema_migrations (version varchar(255) PRIMARY KEY)",
+                        Policy{}, Detail::all);
+  EXPECT_TRUE(std::any_of(r.manifest.bookkeeping.begin(), r.manifest.bookkeeping.end(),
+                          [&](const auto& b) { return b.hash == create.statements[0].hash; }));
+  Scratch s2;
+  auto plain = build_bundle(options(kMigrations / "plain", s2.path() / "b"));
+  EXPECT_TRUE(plain.manifest.bookkeeping.empty());
+}
+
+TEST(Build, UnparseableFileFailsWithItsNameAndPosition) {
+  Scratch s;
+  fs::create_directories(s.path() / "src");
+  spit(s.path() / "src" / "001_ok.sql", "CREATE TABLE a (x int);\n");
+  spit(s.path() / "src" / "002_bad.sql", "CREATE TABLE b (x int);\nCREATE TABLEE c (y int);\n");
+  BuildResult r = build_bundle(options(s.path() / "src", s.path() / "out"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "002_bad.sql: syntax error at or near \"TABLEE\" at position")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "(line 2)")) << problems_text(r.problems);
+  EXPECT_FALSE(fs::exists(s.path() / "out"));
+}
+
+TEST(Build, AtlasSumMismatchIsRefused) {
+  Scratch s;
+  fs::copy(kMigrations / "atlas", s.path() / "src");
+  spit(s.path() / "src" / "20240102000000_orders.sql", "CREATE TABLE orders (id int);\n");
+  BuildResult r = build_bundle(options(s.path() / "src", s.path() / "out"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "atlas.sum: does not match")) << problems_text(r.problems);
+}
+
+TEST(Build, RefusesBadOptionsAndAnExistingOutput) {
+  Scratch s;
+  auto o = options(kMigrations / "plain", s.path());
+  o.valid_for = std::chrono::hours(24 * 366);
+  o.version = 0;
+  BuildResult r = build_bundle(o);
+  EXPECT_TRUE(has(r.problems, "--valid-for"));
+  EXPECT_TRUE(has(r.problems, "--version"));
+  EXPECT_TRUE(has(r.problems, "already exists"));
+}
+
+TEST_F(SignedBundle, VerifiesAndRecordsSigners) {
+  auto r = verify();
+  ASSERT_TRUE(r.ok()) << problems_text(r.problems);
+  EXPECT_EQ(r.bundle->manifest.app, "shop");
+  EXPECT_EQ(r.bundle->manifest.source.pull_request, "42");
+}
+
+TEST_F(SignedBundle, RejectsAnEditedSqlFile) {
+  fs::path f = dir_ / "files" / "20240101000000_create_users.sql";
+  std::string text = slurp(f);
+  text.replace(text.find("reporting"), 9, "public   ");
+  spit(f, text);
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "files/20240101000000_create_users.sql: SHA-256")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsAnAddedFile) {
+  spit(dir_ / "files" / "20240103000000_sneaky.sql", "-- migrate:up\nDROP TABLE users;\n");
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "files/20240103000000_sneaky.sql: not listed in the manifest")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsAMissingFile) {
+  fs::remove(dir_ / "files" / "20240102000000_add_name.sql");
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "listed in the manifest but missing")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsAnEditedManifest) {
+  std::string m = slurp(dir_ / "manifest.json");
+  m.replace(m.find("\"version\": 1"), 12, "\"version\": 9");
+  spit(dir_ / "manifest.json", m);
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "does not verify against manifest.json")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "role registry: 0 of 1")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsASignatureByAnUnknownKey) {
+  std::string why;
+  ASSERT_TRUE(sign_bundle(dir_, *keys_.stranger, "approver", &why));
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "is not in the trust policy")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, CountsOneKeySigningTwiceOnce) {
+  fs::remove(sig_file(*keys_.approver2));
+  // approver1's signature under a second name (and under approver2's key id).
+  fs::copy_file(sig_file(*keys_.approver1), sig_file(*keys_.approver2));
+  fs::copy_file(sig_file(*keys_.approver1), dir_ / "signatures" / "copy.sig");
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "role approver: 1 of 2 required")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, CountsAKeyByItsKeyNotItsClaimedId) {
+  std::string text = slurp(sig_file(*keys_.approver1));
+  std::string id1 = key_id(keys_.approver1->public_key());
+  std::string id2 = key_id(keys_.approver2->public_key());
+  fs::remove(sig_file(*keys_.approver2));
+  text.replace(text.find(id1), id1.size(), id2);  // claims approver2 but carries approver1's key
+  spit(dir_ / "signatures" / "claims-approver2.sig", text);
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "role approver: 1 of 2 required")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsBelowThresholdInOneRole) {
+  fs::remove(sig_file(*keys_.registry));
+  auto r = verify();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems.front().to_string(), "role registry: 0 of 1 required signatures by distinct trusted keys");
+  EXPECT_EQ(r.problems.size(), 1u) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, AKeyInTwoRolesCountsForEach) {
+  // approver1 also a registry key: its one signature satisfies registry; approver still needs two.
+  TrustAnchors t = keys_.trust();
+  t.roles[1].keys.push_back(keys_.approver1->public_key());
+  fs::remove(sig_file(*keys_.registry));
+  EXPECT_TRUE(load_bundle(dir_, t, verify_options()).ok());
+  fs::remove(sig_file(*keys_.approver2));
+  auto r = load_bundle(dir_, t, verify_options());
+  EXPECT_TRUE(has(r.problems, "role approver: 1 of 2")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsExpiredAndNotYetValid) {
+  VerifyOptions late = verify_options();
+  late.now = t0() + std::chrono::hours(24 * 31);
+  EXPECT_TRUE(has(verify(late).problems, "manifest.json: expired: not_after was"));
+  VerifyOptions early = verify_options();
+  early.now = t0() - std::chrono::hours(2);
+  EXPECT_TRUE(has(verify(early).problems, "manifest.json: not yet valid"));
+  VerifyOptions skewed = verify_options();
+  skewed.now = t0() - std::chrono::hours(1) - std::chrono::seconds(60);  // within the clock skew
+  EXPECT_TRUE(verify(skewed).ok());
+}
+
+TEST_F(SignedBundle, RejectsTheWrongEnvironment) {
+  VerifyOptions o = verify_options();
+  o.environment = "staging";
+  auto r = verify(o);
+  EXPECT_TRUE(has(r.problems, "environment is 'prod', expected 'staging'")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsDuplicateJsonKeysInTheManifest) {
+  std::string m = slurp(dir_ / "manifest.json");
+  m.replace(m.find("\"app\": \"shop\","), 14, "\"app\": \"shop\", \"app\": \"evil\",");
+  resign_manifest(m);
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "manifest.json: duplicate key \"app\"")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsDuplicateJsonKeysNestedInTheManifest) {
+  std::string m = slurp(dir_ / "manifest.json");
+  auto pos = m.find("\"index\": 1,");
+  m.replace(pos, 11, "\"index\": 1, \"index\": 1,");
+  resign_manifest(m);
+  EXPECT_TRUE(has(verify().problems, "duplicate key \"index\""));
+}
+
+TEST_F(SignedBundle, RejectsDuplicateJsonKeysInASignatureFile) {
+  std::string text = slurp(sig_file(*keys_.approver1));
+  text.replace(text.find("\"role\""), 6, "\"role\": \"registry\", \"role\"");
+  spit(sig_file(*keys_.approver1), text);
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "duplicate key \"role\"")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsATruncatedSignature) {
+  std::string text = slurp(sig_file(*keys_.approver1));
+  spit(sig_file(*keys_.approver1), text.substr(0, text.size() / 2));
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, ".sig: not valid JSON")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "role approver: 1 of 2")) << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsAShortenedSignatureValue) {
+  std::string text = slurp(sig_file(*keys_.approver1));
+  auto pos = text.find("\"signature\": \"") + 14;
+  text.erase(pos, 8);
+  spit(sig_file(*keys_.approver1), text);
+  EXPECT_TRUE(has(verify().problems, "\"signature\" is not base64 of a 64-byte Ed25519 signature"));
+}
+
+TEST_F(SignedBundle, RejectsAnOversizedSignatureFileBeforeReadingIt) {
+  spit(dir_ / "signatures" / "big.sig", std::string(8192, ' '));
+  EXPECT_TRUE(has(verify().problems, "signatures/big.sig: 8192 bytes, larger than the limit of 4096"));
+}
+
+TEST_F(SignedBundle, RejectsTooManySignatureFiles) {
+  VerifyOptions o = verify_options();
+  o.max_signatures = 2;
+  EXPECT_TRUE(has(verify(o).problems, "more than 2 signature files"));
+}
+
+TEST_F(SignedBundle, RejectsAManifestFarOverTheCap) {
+  std::string m = slurp(dir_ / "manifest.json");
+  m.insert(m.size() - 2, std::string(20u * 1024 * 1024, ' '));
+  resign_manifest(m);
+  auto r = verify();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems.front().to_string().find("manifest.json: "), std::string::npos);
+  EXPECT_NE(r.problems.front().to_string().find("larger than the limit of 16777216"), std::string::npos);
+}
+
+TEST_F(SignedBundle, RejectsAStatementHashThatDoesNotMatchTheFile) {
+  std::string m = slurp(dir_ / "manifest.json");
+  // Approve a different statement under the file's name: correctly signed, but a lie.
+  std::string good = analyze("GRANT SELECT ON users TO reporting", Policy{}, Detail::all).statements[0].hash;
+  std::string evil = analyze("GRANT ALL ON users TO PUBLIC", Policy{}, Detail::all).statements[0].hash;
+  ASSERT_NE(m.find(good), std::string::npos);
+  m.replace(m.find(good), good.size(), evil);
+  resign_manifest(m);
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "statement 2: the manifest's hash " + evil + " differs from the file's " + good))
+      << problems_text(r.problems);
+}
+
+TEST_F(SignedBundle, RejectsATamperedBookkeepingHash) {
+  std::string m = slurp(dir_ / "manifest.json");
+  auto pos = m.find("\"select current_schema()\"");
+  ASSERT_NE(pos, std::string::npos);
+  m.replace(pos, 25, "\"drop table users\"");
+  resign_manifest(m);
+  EXPECT_TRUE(has(verify().problems, "bookkeeping[0]: hash or class does not match its sql"));
+}
+
+TEST_F(SignedBundle, RejectsUnknownManifestKeysAndPathEscapes) {
+  std::string m = slurp(dir_ / "manifest.json");
+  std::string m2 = m;
+  m2.replace(m2.find("\"app\""), 5, "\"apq\"");
+  resign_manifest(m2);
+  auto r = verify();
+  EXPECT_TRUE(has(r.problems, "\"apq\" unknown key")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "\"app\" missing")) << problems_text(r.problems);
+  std::string m3 = m;
+  m3.replace(m3.find("\"20240101000000_create_users.sql\""), 33, "\"../20240101000000_create_users.sql\"");
+  resign_manifest(m3);
+  EXPECT_TRUE(has(verify().problems, "is not a plain relative path"));
+}
+
+TEST(TrustAnchors, DecodesBase64PemAndFiles) {
+  Scratch s;
+  Keys k;
+  spit(s.path() / "a.pub", k.approver1->public_pem());
+  const auto& raw = k.registry->public_key();
+  ddlgate::config::TrustPolicy p;
+  p.base_dir = s.path();
+  p.roles.push_back({"approver", 1, {"a.pub", k.approver2->public_pem()}});
+  p.roles.push_back({"registry", 1, {base64_encode(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()))}});
+  std::vector<BundleProblem> problems;
+  TrustAnchors t = TrustAnchors::from_config(p, &problems);
+  ASSERT_TRUE(problems.empty()) << problems_text(problems);
+  EXPECT_EQ(t.roles[0].keys[0], k.approver1->public_key());
+  EXPECT_EQ(t.roles[0].keys[1], k.approver2->public_key());
+  EXPECT_EQ(t.roles[1].keys[0], raw);
+  p.roles[0].keys = {"missing.pub", "AAAA"};
+  problems.clear();
+  TrustAnchors::from_config(p, &problems);
+  EXPECT_TRUE(has(problems, "roles.approver.keys[0]"));
+  EXPECT_TRUE(has(problems, "roles.approver.keys[1]: a raw Ed25519 public key is 32 bytes"));
+}

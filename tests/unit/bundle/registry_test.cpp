@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include "bundle_support.h"
+#include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/registry.h"
+
+using namespace bundle_test;
+
+namespace {
+
+std::string hash_of(std::string_view sql) { return analyze(sql, Policy{}, Detail::all).statements.at(0).hash; }
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  fs::path add(const std::string& name, const char* layout, std::uint64_t version, bool sign = true) {
+    fs::path out = scratch_.path() / name;
+    BuildResult r = build_bundle(options(kMigrations / layout, out, version));
+    EXPECT_TRUE(r.ok());
+    if (sign) sign_all(out, keys_);
+    return out;
+  }
+  RegistryLoad load(const ApprovedSet* previous, VerifyOptions o = verify_options()) {
+    return Registry::load(scratch_.path(), keys_.trust(), o, previous);
+  }
+  Scratch scratch_;
+  Keys keys_;
+};
+
+const std::string kUsers = "create table users (id bigint primary key, email text not null)";
+
+}  // namespace
+
+TEST_F(RegistryTest, FindsApprovedStatementsByHashAndDatabase) {
+  add("shop-1", "dbmate", 1);
+  RegistryLoad r = load(nullptr);
+  ASSERT_TRUE(r.rejected.empty());
+  ASSERT_EQ(r.accepted.size(), 1u);
+  const Approval* a = r.snapshot->find(hash_of(kUsers), "shop");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->app, "shop");
+  EXPECT_EQ(a->version, 1u);
+  EXPECT_EQ(a->file, "20240101000000_create_users.sql");
+  EXPECT_EQ(a->statement_index, 1u);
+  EXPECT_FALSE(a->repeatable);
+  EXPECT_EQ(r.snapshot->find(hash_of(kUsers), "other_db"), nullptr);
+  EXPECT_EQ(r.snapshot->find(hash_of("drop table users"), "shop"), nullptr);
+  const Approval* bk = r.snapshot->find(hash_of("insert into public.schema_migrations (version) values ($1)"), "shop");
+  ASSERT_NE(bk, nullptr);
+  EXPECT_TRUE(bk->repeatable);
+}
+
+TEST_F(RegistryTest, ARejectedBundleKeepsThePreviousApprovals) {
+  add("shop-1", "dbmate", 1);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.accepted.size(), 1u);
+  // The registry is replaced by a tampered version 2.
+  fs::remove_all(scratch_.path() / "shop-1");
+  fs::path v2 = add("shop-2", "goose", 2);
+  spit(v2 / "files" / "20240102120000_orders.sql", "-- +goose Up\nDROP TABLE users;\n");
+  RegistryLoad second = load(first.snapshot.get());
+  ASSERT_EQ(second.rejected.size(), 1u);
+  EXPECT_EQ(second.rejected[0].path, v2);
+  EXPECT_NE(second.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+  EXPECT_EQ(second.snapshot->find(hash_of("DROP TABLE users"), "shop"), nullptr);
+}
+
+TEST_F(RegistryTest, RefusesALowerVersion) {
+  add("shop-5", "dbmate", 5);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.accepted.size(), 1u);
+  fs::remove_all(scratch_.path() / "shop-5");
+  add("shop-4", "goose", 4);
+  RegistryLoad second = load(first.snapshot.get());
+  ASSERT_EQ(second.rejected.size(), 1u);
+  EXPECT_EQ(second.rejected[0].reasons.at(0).to_string(),
+            "manifest.json: version 4 of app 'shop' is lower than version 5 already accepted");
+  EXPECT_EQ(second.snapshot->accepted_version("shop"), 5u);
+  EXPECT_NE(second.snapshot->find(hash_of(kUsers), "shop"), nullptr);  // version 5 stays in force
+}
+
+TEST_F(RegistryTest, AHigherVersionReplacesTheOlder) {
+  add("shop-1", "dbmate", 1);
+  add("shop-2", "flyway", 2);
+  RegistryLoad r = load(nullptr);
+  EXPECT_TRUE(r.rejected.empty());
+  EXPECT_EQ(r.snapshot->accepted_version("shop"), 2u);
+  EXPECT_EQ(r.snapshot->find(hash_of("grant select on users to reporting"), "shop"), nullptr);  // only in version 1
+  EXPECT_NE(r.snapshot->find(hash_of("CREATE TABLE orders (id bigint PRIMARY KEY)"), "shop"), nullptr);
+}
+
+TEST_F(RegistryTest, CarriedApprovalsEndWithTheirWindow) {
+  add("shop-1", "dbmate", 1);
+  RegistryLoad first = load(nullptr);
+  VerifyOptions later = verify_options();
+  later.now = t0() + std::chrono::hours(24 * 40);
+  RegistryLoad second = load(first.snapshot.get(), later);
+  EXPECT_EQ(second.rejected.size(), 1u);  // expired
+  EXPECT_EQ(second.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+  EXPECT_EQ(second.snapshot->accepted_version("shop"), 1u);
+}
+
+TEST_F(RegistryTest, UnsignedBundleIsRejectedWithItsReason) {
+  add("shop-1", "dbmate", 1, /*sign=*/false);
+  RegistryLoad r = load(nullptr);
+  ASSERT_EQ(r.rejected.size(), 1u);
+  EXPECT_EQ(r.rejected[0].reasons.at(0).to_string(), "signatures/: missing: the bundle is not signed");
+  EXPECT_EQ(r.snapshot->size(), 0u);
+}
+
+TEST(ApprovalStore, PublishesSnapshotsAtomically) {
+  ApprovalStore store;
+  auto first = store.current();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->size(), 0u);
+  auto next = std::make_shared<const ApprovedSet>();
+  store.publish(next);
+  EXPECT_EQ(store.current(), next);
+  EXPECT_EQ(first->size(), 0u);  // an old snapshot stays usable
+}

@@ -1,0 +1,155 @@
+#include "ddlgate/config/trust.h"
+
+#include <algorithm>
+#include <fstream>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "ddlgate/config/config.h"
+
+using namespace ddlgate::config;
+
+namespace {
+
+bool has_problem(const std::vector<Problem>& problems, const std::string& key, const std::string& fragment = "") {
+  return std::any_of(problems.begin(), problems.end(), [&](const Problem& p) {
+    return p.key == key && p.message.find(fragment) != std::string::npos;
+  });
+}
+
+constexpr const char* kBase = R"(
+[listen]
+addresses = ["127.0.0.1:6432"]
+[upstream]
+address = "127.0.0.1:5432"
+)";
+
+}  // namespace
+
+TEST(TrustPolicy, ParsesRolesSortedByName) {
+  auto r = parse_trust(R"(
+[roles.registry]
+threshold = 1
+keys = ["AAAA"]
+[roles.approver]
+threshold = 2
+keys = ["a.pub", "b.pub", "c.pub"]
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_EQ(r.policy.roles.size(), 2u);
+  EXPECT_EQ(r.policy.roles[0].name, "approver");
+  EXPECT_EQ(r.policy.roles[0].threshold, 2u);
+  EXPECT_EQ(r.policy.roles[0].keys.size(), 3u);
+  EXPECT_EQ(r.policy.roles[1].name, "registry");
+}
+
+TEST(TrustPolicy, ReportsEachBadKey) {
+  auto r = parse_trust(R"(
+[roles.approver]
+threshold = "two"
+keys = ["a", 3]
+color = "red"
+[roles.registry]
+keys = "x"
+)");
+  EXPECT_TRUE(has_problem(r.problems, "roles.approver.threshold", "integer"));
+  EXPECT_TRUE(has_problem(r.problems, "roles.approver.keys[1]", "string"));
+  EXPECT_TRUE(has_problem(r.problems, "roles.approver.color", "unknown"));
+  EXPECT_TRUE(has_problem(r.problems, "roles.registry.keys", "array"));
+}
+
+TEST(TrustPolicy, ThresholdAboveKeyCountIsAProblem) {
+  auto r = parse_trust(R"(
+[roles.approver]
+threshold = 3
+keys = ["a", "b"]
+)");
+  EXPECT_TRUE(has_problem(r.problems, "roles.approver.threshold", "only 2 keys"));
+}
+
+TEST(TrustPolicy, ZeroThresholdAndNoRolesAreProblems) {
+  EXPECT_TRUE(has_problem(parse_trust("[roles.a]\nthreshold = 0\nkeys = [\"k\"]\n").problems, "roles.a.threshold"));
+  EXPECT_TRUE(has_problem(parse_trust("x = 1\n").problems, "roles", "missing"));
+  EXPECT_TRUE(has_problem(parse_trust("[roles]\n").problems, "roles", "no role"));
+}
+
+TEST(TrustPolicy, SameKeyTwiceInARoleIsAProblem) {
+  auto r = parse_trust("[roles.a]\nthreshold = 1\nkeys = [\"k\", \"k\"]\n");
+  EXPECT_TRUE(has_problem(r.problems, "roles.a.keys", "twice"));
+}
+
+TEST(TrustPolicy, FileRelativeKeysResolveAgainstItsDirectory) {
+  auto dir = std::filesystem::temp_directory_path() / ("ddlgate-trust-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "trust.toml") << "[roles.registry]\nthreshold = 1\nkeys = [\"reg.pub\"]\n";
+  }
+  auto r = load_trust_file(dir / "trust.toml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.policy.base_dir, dir);
+  auto missing = load_trust_file(dir / "nope.toml");
+  EXPECT_FALSE(missing.ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BundlesConfig, AbsentSectionMeansDisabled) {
+  auto r = parse(kBase);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config.bundles.enabled);
+}
+
+TEST(BundlesConfig, ParsesInlineTrust) {
+  auto r = parse(std::string(kBase) + R"(
+[bundles]
+registry_dir = "/var/lib/ddlgate/bundles"
+environment = "prod"
+max_manifest_bytes = 1048576
+[bundles.trust.roles.registry]
+threshold = 1
+keys = ["AAAA"]
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  EXPECT_TRUE(r.config.bundles.enabled);
+  EXPECT_EQ(r.config.bundles.registry_dir, "/var/lib/ddlgate/bundles");
+  EXPECT_EQ(r.config.bundles.environment, "prod");
+  EXPECT_EQ(r.config.bundles.max_manifest_bytes, 1048576u);
+  ASSERT_EQ(r.config.bundles.trust.roles.size(), 1u);
+  EXPECT_EQ(r.config.bundles.trust.roles[0].name, "registry");
+}
+
+TEST(BundlesConfig, ReportsProblemsPerKey) {
+  auto r = parse(std::string(kBase) + R"(
+[bundles]
+max_manifest_bytes = 10
+colour = "x"
+[bundles.trust.roles.approver]
+threshold = 5
+keys = ["a"]
+)");
+  EXPECT_TRUE(has_problem(r.problems, "bundles.registry_dir", "required"));
+  EXPECT_TRUE(has_problem(r.problems, "bundles.environment", "required"));
+  EXPECT_TRUE(has_problem(r.problems, "bundles.max_manifest_bytes", "between"));
+  EXPECT_TRUE(has_problem(r.problems, "bundles.colour", "unknown"));
+  EXPECT_TRUE(has_problem(r.problems, "bundles.trust.roles.approver.threshold", "only 1 keys"));
+}
+
+TEST(BundlesConfig, TrustIsRequiredAndExclusive) {
+  auto none = parse(std::string(kBase) + "[bundles]\nregistry_dir = \"/r\"\nenvironment = \"prod\"\n");
+  EXPECT_TRUE(has_problem(none.problems, "bundles.trust", "required"));
+  auto both = parse(std::string(kBase) + R"(
+[bundles]
+registry_dir = "/r"
+environment = "prod"
+trust_file = "/etc/ddlgate/trust.toml"
+[bundles.trust.roles.registry]
+keys = ["AAAA"]
+)");
+  EXPECT_TRUE(has_problem(both.problems, "bundles.trust_file", "not both"));
+}
+
+TEST(BundlesConfig, MissingTrustFileIsAProblemOfTheKey) {
+  auto r = parse(std::string(kBase) +
+                 "[bundles]\nregistry_dir = \"/r\"\nenvironment = \"prod\"\ntrust_file = \"/nonexistent/trust.toml\"\n");
+  EXPECT_TRUE(has_problem(r.problems, "bundles.trust_file", "cannot read"));
+}
