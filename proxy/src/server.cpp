@@ -22,6 +22,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "approvals.h"
 #include "session.h"
 #include "shared_state.h"
 
@@ -38,6 +39,7 @@ class ServerImpl {
     unsigned n = shared_.config.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+    if (shared_.config.bundles.enabled) approvals_ = std::make_unique<Approvals>(shared_.config.bundles);
   }
 
   std::vector<std::string> bind() {
@@ -53,6 +55,9 @@ class ServerImpl {
       if (ec) throw std::runtime_error("cannot resolve listen address " + ep.to_string() + ": " + ec.message());
       for (const auto& r : results) bound.push_back(bind_tcp(r.endpoint(), ep));
     }
+    // Approvals are in place before the first connection is accepted (and before
+    // the ready file says ddlgate is listening).
+    if (approvals_) approvals_->start();
     return bound;
   }
 
@@ -62,7 +67,12 @@ class ServerImpl {
     std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: the proxy's settings need a restart to change; nothing reloaded");
+        if (approvals_) {
+          spdlog::info("SIGHUP: reloading bundles (the proxy's own settings need a restart to change)");
+          approvals_->request_reload("SIGHUP");
+        } else {
+          spdlog::info("SIGHUP: no [bundles] configured; the proxy's settings need a restart to change");
+        }
         signals.async_wait(on_signal);
         return;
       }
@@ -89,6 +99,7 @@ class ServerImpl {
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
+    if (approvals_) approvals_->stop();
     for (const auto& path : unix_paths_) {
       std::error_code ignored;
       std::filesystem::remove(path, ignored);
@@ -226,6 +237,7 @@ class ServerImpl {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
+  std::unique_ptr<Approvals> approvals_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };
 

@@ -1,0 +1,80 @@
+#include "approvals.h"
+
+#include <stdexcept>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ddlgate::proxy {
+
+Approvals::Approvals(const config::Bundles& bundles) : config_(bundles) {
+  std::vector<policy::BundleProblem> problems;
+  trust_ = policy::TrustAnchors::from_config(config_.trust, &problems);
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + ("bundles.trust." + p.to_string());
+    throw std::runtime_error(all);
+  }
+}
+
+Approvals::~Approvals() { stop(); }
+
+void Approvals::start() {
+  load("start");
+  // A bundle is written in several steps (files, manifest, signatures): wait for
+  // a quiet half second before loading. Depth 2 covers <bundle>/signatures/.
+  watcher_ = std::make_unique<DirWatcher>(ctx_, config_.registry_dir, 2, std::chrono::milliseconds(500),
+                                          [this] { load("the registry directory changed"); });
+  if (auto err = watcher_->start(); !err.empty()) {
+    spdlog::warn("bundles: not watching {} ({}); reload with SIGHUP", config_.registry_dir, err);
+    watcher_.reset();
+  }
+  thread_ = std::thread([this] {
+    auto guard = boost::asio::make_work_guard(ctx_);
+    ctx_.run();
+  });
+}
+
+void Approvals::request_reload(std::string reason) {
+  boost::asio::post(ctx_, [this, reason = std::move(reason)] { load(reason); });
+}
+
+void Approvals::stop() {
+  ctx_.stop();
+  if (thread_.joinable()) thread_.join();
+  watcher_.reset();
+}
+
+void Approvals::load(const std::string& reason) {
+  std::lock_guard lock(load_mutex_);
+  policy::VerifyOptions options;
+  options.environment = config_.environment;
+  options.now = std::chrono::floor<std::chrono::seconds>(policy::Clock::now());
+  options.max_manifest_bytes = config_.max_manifest_bytes;
+  options.max_signatures = config_.max_signatures;
+  auto started = std::chrono::steady_clock::now();
+  auto previous = store_.current();
+  policy::RegistryLoad result = policy::Registry::load(config_.registry_dir, trust_, options, previous.get());
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  for (const auto& r : result.rejected) {
+    // A rejected bundle changes nothing: the approvals in force stay in force.
+    std::string reasons;
+    for (const auto& p : r.reasons) reasons += (reasons.empty() ? "" : "; ") + p.to_string();
+    spdlog::warn("bundle rejected: {}: {}", r.path.string(), reasons);
+  }
+  for (const auto& a : result.accepted) {
+    spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
+                 a.statements);
+  }
+  store_.publish(result.snapshot);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  std::string in_force;
+  for (const auto& [app, state] : result.snapshot->apps()) {
+    if (state.version == 0) continue;
+    in_force += (in_force.empty() ? "" : ", ") + app + " v" + std::to_string(state.version);
+  }
+  spdlog::info("approvals loaded ({}): {} statement(s) in force from [{}]; {} accepted, {} rejected, {} ms", reason,
+               result.snapshot->size(), in_force, result.accepted.size(), result.rejected.size(), ms.count());
+}
+
+}  // namespace ddlgate::proxy

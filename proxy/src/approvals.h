@@ -1,0 +1,58 @@
+// The approvals in force: every signed bundle of the registry directory,
+// verified and merged into one immutable snapshot that is swapped atomically.
+// Loaded at start, on SIGHUP and when the directory changes, on a thread of its
+// own so that neither sessions nor the acceptors wait for a reload.
+#pragma once
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "ddlgate/config/config.h"
+#include "ddlgate/policy/bundle.h"
+#include "ddlgate/policy/registry.h"
+#include "dir_watcher.h"
+
+namespace ddlgate::proxy {
+
+class Approvals {
+ public:
+  // Decodes the trust policy; throws std::runtime_error naming the key on a problem.
+  explicit Approvals(const config::Bundles& bundles);
+  ~Approvals();
+  Approvals(const Approvals&) = delete;
+  Approvals& operator=(const Approvals&) = delete;
+
+  // The first load, on the caller's thread, then the watcher and reload thread.
+  void start();
+  // Asks for a reload (SIGHUP); returns at once, the load runs on the reload thread.
+  void request_reload(std::string reason);
+  void stop();
+
+  // The snapshot in force; never null. Cheap: one atomic load.
+  std::shared_ptr<const policy::ApprovedSet> current() const { return store_.current(); }
+  // Bumped on every publish, so a worker can keep its own copy of the pointer and
+  // refresh it only when this changes.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  void load(const std::string& reason);
+
+  config::Bundles config_;
+  policy::TrustAnchors trust_;
+  policy::ApprovalStore store_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::mutex load_mutex_;  // one load at a time (SIGHUP and the watcher may race)
+  boost::asio::io_context ctx_{1};
+  std::unique_ptr<DirWatcher> watcher_;
+  std::thread thread_;
+};
+
+}  // namespace ddlgate::proxy

@@ -1,0 +1,154 @@
+// The whole CI flow against a running ddlgate: keys, a bundle built from a
+// migration directory, signed by a registry key and two approvers, loaded at
+// start; then tampered, lower-version and added bundles while it runs (directory
+// watch and SIGHUP). The proxy reports what it loaded in its log; a rejected
+// bundle never takes approvals out of force.
+#include <csignal>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ddlgate/testing/ddlgate_process.h"
+#include "ddlgate/testing/pg_server.h"
+#include "ddlgate/testing/process.h"
+
+namespace ddlgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+DDLGATE_SHARED_PG_SERVER();
+
+std::string ddlgate() { return ddlgate_binary().string(); }
+
+void run_ok(const std::vector<std::string>& argv) {
+  auto r = run_command(argv);
+  ASSERT_EQ(r.exit_code, 0) << argv[1] << " " << (argv.size() > 2 ? argv[2] : "") << ": " << r.stderr_text
+                            << r.stdout_text;
+}
+
+// Waits until the proxy's log contains `needle` (after `from` bytes).
+bool wait_for_log(const DdlgateProcess& p, const std::string& needle, std::size_t from = 0,
+                  std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = p.stderr_log();
+    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+class Registry : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* k : {"registry", "alice", "bob"}) run_ok({ddlgate(), "keygen", "--out", (keys_.path() / k).string()});
+    write_file(keys_.path() / "trust.toml",
+               "[roles.registry]\nthreshold = 1\nkeys = [\"" + (keys_.path() / "registry.pub").string() +
+                   "\"]\n[roles.approver]\nthreshold = 2\nkeys = [\"" + (keys_.path() / "alice.pub").string() +
+                   "\", \"" + (keys_.path() / "bob.pub").string() + "\"]\n");
+    fs::create_directory(registry());
+  }
+
+  fs::path registry() const { return dir_.path() / "registry"; }
+
+  // Builds and signs a bundle of the dbmate sample in a scratch place, then
+  // moves it into the registry in one rename, as CI should publish.
+  fs::path publish(const std::string& name, int version, bool sign_all = true) {
+    fs::path staging = dir_.path() / ("staging-" + name);
+    run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+            "dbmate", "--out", staging.string(), "--app", "shop", "--version", std::to_string(version),
+            "--environment", "production"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "registry.key").string(), "--role",
+            "registry"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "alice.key").string(), "--role",
+            "approver"});
+    if (sign_all) {
+      run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "bob.key").string(), "--role",
+              "approver"});
+    }
+    fs::path dest = registry() / name;
+    fs::rename(staging, dest);
+    return dest;
+  }
+
+  std::unique_ptr<DdlgateProcess> start() {
+    write_file(dir_.path() / "ddlgate.toml", "[bundles]\nregistry_dir = \"" + registry().string() +
+                                                 "\"\nenvironment = \"production\"\ntrust_file = \"" +
+                                                 (keys_.path() / "trust.toml").string() + "\"\n");
+    return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
+  }
+
+  TempDir keys_{"ddlgate-keys"};
+  TempDir dir_{"ddlgate-registry"};
+};
+
+TEST_F(Registry, LoadsASignedBundleAtStart) {
+  publish("shop-v1", 1);
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
+  std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("bundle accepted: " + (registry() / "shop-v1").string() + " app=shop version=1"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("from [shop v1]; 1 accepted, 0 rejected"), std::string::npos) << log;
+}
+
+TEST_F(Registry, RejectsABundleBelowThresholdAndKeepsWhatIsInForce) {
+  publish("shop-v1", 1);
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v1]")) << proxy->stderr_log();
+  std::size_t mark = proxy->stderr_log().size();
+  publish("shop-v2", 2, /*sign_all=*/false);  // one approver of the two required
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (the registry directory changed)", mark)) << proxy->stderr_log();
+  std::string log = proxy->stderr_log().substr(mark);
+  EXPECT_NE(log.find("bundle rejected: " + (registry() / "shop-v2").string()), std::string::npos) << log;
+  EXPECT_NE(log.find("approver"), std::string::npos) << log;  // the role that is short
+  EXPECT_NE(log.find("from [shop v1]"), std::string::npos) << log;  // v1 still in force
+}
+
+TEST_F(Registry, AnEditedFileIsRejectedOnSighup) {
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
+  fs::path b = publish("shop-v1", 1);
+  // Tamper before ddlgate sees it settle: append to a signed migration file.
+  for (const auto& e : fs::recursive_directory_iterator(b / "files")) {
+    if (e.is_regular_file()) {
+      write_file(e.path(), read_file(e.path()) + "\nDROP TABLE customers;\n");
+      break;
+    }
+  }
+  std::this_thread::sleep_for(1s);  // let the watcher's reload of the tampered bundle pass
+  std::size_t mark = proxy->stderr_log().size();
+  ::kill(proxy->pid(), SIGHUP);
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (SIGHUP)", mark)) << proxy->stderr_log();
+  std::string log = proxy->stderr_log().substr(mark);
+  EXPECT_NE(log.find("bundle rejected: " + b.string()), std::string::npos) << log;
+  EXPECT_NE(log.find("0 statement(s) in force"), std::string::npos) << log;
+}
+
+TEST_F(Registry, ALowerVersionIsRefused) {
+  publish("shop-v2", 2);
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]")) << proxy->stderr_log();
+  std::size_t mark = proxy->stderr_log().size();
+  publish("shop-v1", 1);
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (the registry directory changed)", mark)) << proxy->stderr_log();
+  std::string log = proxy->stderr_log().substr(mark);
+  EXPECT_NE(log.find("bundle rejected: " + (registry() / "shop-v1").string()), std::string::npos) << log;
+  EXPECT_NE(log.find("from [shop v2]"), std::string::npos) << log;
+}
+
+TEST_F(Registry, ABadTrustPolicyStopsTheStartWithExitCode2) {
+  write_file(keys_.path() / "trust.toml", "[roles.registry]\nthreshold = 1\nkeys = [\"not-a-key\"]\n");
+  write_file(dir_.path() / "ddlgate.toml", "[bundles]\nregistry_dir = \"" + registry().string() +
+                                               "\"\nenvironment = \"production\"\ntrust_file = \"" +
+                                               (keys_.path() / "trust.toml").string() + "\"\n");
+  auto r = run_command({ddlgate(), "serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--config",
+                        (dir_.path() / "ddlgate.toml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("keys[0]"), std::string::npos) << r.stderr_text;
+}
+
+}  // namespace
+}  // namespace ddlgate::testing
