@@ -139,12 +139,14 @@ Result<NoteVerifier> NoteVerifier::load_pem(const std::filesystem::path& file) {
             EVP_PKEY_get_raw_public_key(pkey, v.public_key_.data(), &len) == 1 && len == 32;
   EVP_PKEY_free(pkey);
   if (!ok) return Error{"public key is not Ed25519", file.string()};
-  return v;
+  return from_raw(v.public_key_);
 }
 
 NoteVerifier NoteVerifier::from_raw(const PublicKey& key) {
   NoteVerifier v;
   v.public_key_ = key;
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size());
+  v.key_ = std::shared_ptr<void>(pkey, [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
   return v;
 }
 
@@ -159,13 +161,12 @@ bool NoteVerifier::verify(std::string_view name, std::string_view body,
     if (sp == std::string_view::npos || l.substr(0, sp) != name) continue;
     auto raw = base64_decode(l.substr(sp + 1));
     if (!raw || raw->size() != 4 + 64 || std::memcmp(raw->data(), want.data(), 4) != 0) continue;
-    EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key_.data(), public_key_.size());
+    auto* pkey = static_cast<EVP_PKEY*>(key_.get());
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     bool ok = pkey && ctx && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey) == 1 &&
               EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(raw->data() + 4), 64,
                                reinterpret_cast<const unsigned char*>(body.data()), body.size()) == 1;
     EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pkey);
     // The first line of our key decides (as Go's note.Open does): a bad signature by a known
     // key rejects the note rather than letting another line rescue it.
     return ok;

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -66,6 +67,17 @@ inline std::string read_all(const std::filesystem::path& p) {
 inline void write_all_file(const std::filesystem::path& p, const std::string& data) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << data;
+}
+
+// XORs one byte of a file in place (no truncation: that is slow on some file systems).
+inline void xor_byte(const std::filesystem::path& p, std::size_t offset, unsigned char mask) {
+  int fd = ::open(p.c_str(), O_RDWR);
+  unsigned char b = 0;
+  if (::pread(fd, &b, 1, static_cast<off_t>(offset)) == 1) {
+    b ^= mask;
+    (void)!::pwrite(fd, &b, 1, static_cast<off_t>(offset));
+  }
+  ::close(fd);
 }
 
 // Wraps the real POSIX file system; each fault fires once its counter reaches zero.

@@ -57,6 +57,7 @@ class NoteVerifier {
 
  private:
   PublicKey public_key_{};
+  std::shared_ptr<void> key_;  // EVP_PKEY* made once from public_key_
 };
 
 // A parsed checkpoint note.
