@@ -18,4 +18,7 @@ using Runner = std::function<int()>;
 // Adds `check-config` to app; *runner is set when it is the chosen subcommand.
 void add_check_config(CLI::App& app, Runner& runner);
 
+// Adds `ledger verify|export|tail` to app.
+void add_ledger(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli

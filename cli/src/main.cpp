@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
 
   ddlgate::cli::Runner runner;
   ddlgate::cli::add_check_config(app, runner);
+  ddlgate::cli::add_ledger(app, runner);
 
   try {
     app.parse(argc, argv);
