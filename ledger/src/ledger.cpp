@@ -86,11 +86,19 @@ Status Ledger::recover() {
   }
 
   // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
+  const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
   auto scan = scan_segments(*fs_, dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    auto rec = parse_payload(r.payload);
-    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
-    if (rec->seq != r.seq) return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(rec->seq)};
-    if (rec->type == RecordType::checkpoint) {
+    // As in verify_directory: the envelope for records a checkpoint covers, a full parse for
+    // checkpoint records and for the uncovered tail.
+    auto env = parse_envelope(r.payload);
+    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
+    if (env->seq != r.seq) return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
+    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+      auto rec = parse_payload(r.payload);
+      if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    }
+    if (env->type == RecordType::checkpoint) {
+      auto rec = parse_payload(r.payload);
       auto size = rec->fields.value("tree_size", std::uint64_t{0});
       auto it = by_size.find(size);
       if (it == by_size.end() || rec->fields.value("note", std::string()) != it->second->text) {

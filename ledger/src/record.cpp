@@ -170,6 +170,48 @@ std::string serialize_payload(const Record& r, std::uint64_t seq, std::string_vi
   return serialize_payload(r.type, serialize_fields(r.fields), seq, time);
 }
 
+Result<Envelope> parse_envelope(std::string_view payload) {
+  constexpr std::string_view kHead = "{\"fields\":{";
+  constexpr std::string_view kSeq = ",\"seq\":";
+  constexpr std::string_view kTime = ",\"time\":\"";
+  constexpr std::string_view kType = "\",\"type\":\"";
+  if (payload.substr(0, kHead.size()) != kHead || payload.size() < kHead.size() + 2 ||
+      payload.substr(payload.size() - 2) != "\"}") {
+    return Error{"payload is not a record object"};
+  }
+  // Everything after the last ,"seq": is digits, a time and a type name, none of which can
+  // contain that text, so the last occurrence is the envelope's own.
+  auto seq_at = payload.rfind(kSeq);
+  if (seq_at == std::string_view::npos || seq_at < kHead.size() || payload[seq_at - 1] != '}') {
+    return Error{"payload has no sequence number after its fields"};
+  }
+  std::string_view rest = payload.substr(seq_at + kSeq.size(), payload.size() - 2 - seq_at - kSeq.size());
+  auto time_at = rest.find(kTime);
+  auto type_at = rest.find(kType);
+  if (time_at == std::string_view::npos || type_at == std::string_view::npos || type_at < time_at) {
+    return Error{"payload envelope is malformed"};
+  }
+  std::string_view digits = rest.substr(0, time_at);
+  Envelope e;
+  if (digits.empty() || digits.size() > 20 || (digits.size() > 1 && digits[0] == '0')) {
+    return Error{"payload sequence number is not canonical"};
+  }
+  for (char c : digits) {
+    if (c < '0' || c > '9') return Error{"payload sequence number is not a number"};
+    e.seq = e.seq * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  std::string_view time = rest.substr(time_at + kTime.size(), type_at - time_at - kTime.size());
+  for (char c : time) {
+    if (!((c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z')) {
+      return Error{"payload time is malformed"};
+    }
+  }
+  auto type = record_type_from_string(rest.substr(type_at + kType.size()));
+  if (!type) return Error{"payload: unknown record type"};
+  e.type = *type;
+  return e;
+}
+
 Result<ParsedRecord> parse_payload(std::string_view payload) {
   json j = json::parse(payload.begin(), payload.end(), nullptr, false);
   if (j.is_discarded()) return Error{"payload is not valid JSON"};

@@ -66,3 +66,21 @@ TEST(Frame, RoundTripAndEveryDamageIsNamed) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST(Record, EnvelopeAgreesWithFullParse) {
+  std::string p = serialize_payload(session_closed("a\",\"seq\":5,", "r"), 12, "2026-11-25T22:29:10.123456Z");
+  auto e = parse_envelope(p);
+  ASSERT_TRUE(e) << e.error().to_string();
+  EXPECT_EQ(e->seq, 12u);
+  EXPECT_EQ(e->type, RecordType::session_closed);
+  EXPECT_FALSE(parse_envelope(R"({"fields":{},"seq":012,"time":"t","type":"checkpoint"})"));
+  EXPECT_FALSE(parse_envelope(R"({"fields":{},"seq":1,"time":"t","type":"bogus"})"));
+  EXPECT_FALSE(parse_envelope(R"({"fields":{}"seq":1,"time":"t","type":"checkpoint"})"));
+  EXPECT_FALSE(parse_envelope("{}"));
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger
