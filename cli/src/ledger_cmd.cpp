@@ -79,8 +79,13 @@ int run_export(const ExportArgs& a) {
   }
   lg::ExportFilter f;
   auto opt = [](const std::string& s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); };
-  f.from = opt(a.from);
-  f.to = opt(a.to);
+  // Record times carry microseconds; a bound given to the second covers that whole second.
+  auto widen = [](std::string t, const char* frac) {
+    if (!t.empty() && t.back() == 'Z' && t.find('.') == std::string::npos) t.insert(t.size() - 1, frac);
+    return t;
+  };
+  f.from = opt(widen(a.from, ".000000"));
+  f.to = opt(widen(a.to, ".999999"));
   f.decision = opt(a.decision);
   f.user = opt(a.user);
   f.database = opt(a.database);

@@ -21,8 +21,13 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
   if (config.directory.empty()) return Error{"no ledger directory configured"};
   if (config.checkpoint_every_records == 0) return Error{"checkpoint_every_records must be at least 1"};
   std::error_code ec;
-  std::filesystem::create_directories(config.directory, ec);
+  bool created = std::filesystem::create_directories(config.directory, ec);
   if (ec) return Error{"cannot create the ledger directory", config.directory.string(), -1, ec};
+  if (created) {
+    // A new directory's own name must be durable before anything in it is acknowledged.
+    auto parent = std::filesystem::absolute(config.directory, ec).parent_path();
+    if (auto e = fs->sync_directory(parent)) return Error{"cannot sync directory", parent.string(), -1, e};
+  }
   auto signer = NoteSigner::load_pem(config.checkpoint_key_file, config.origin);
   if (!signer) return signer.error();
   std::unique_ptr<Ledger> l(new Ledger(config, std::move(fs), std::move(*signer)));

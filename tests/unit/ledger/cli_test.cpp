@@ -110,6 +110,11 @@ TEST_F(LedgerCli, CsvExportAndTail) {
   EXPECT_EQ(r.output.rfind("seq,time,type,decision,user", 0), 0u) << r.output;
   EXPECT_NE(r.output.find("DROP TABLE t3"), std::string::npos);
   EXPECT_EQ(r.output.find("DROP TABLE t1,"), std::string::npos);
+  r = run("ledger export " + q(dir_) + " --format jsonl --type decision --from 2000-01-01T00:00:00Z --to 2999-01-01T00:00:00Z");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"records_exported\":10"), std::string::npos) << r.output;
+  r = run("ledger export " + q(dir_) + " --format jsonl --to 2000-01-01T00:00:00Z");
+  EXPECT_NE(r.output.find("\"records_exported\":0"), std::string::npos) << r.output;
   r = run("ledger tail " + q(dir_) + " -n 3");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("#11 "), std::string::npos) << r.output;
