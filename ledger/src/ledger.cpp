@@ -60,8 +60,11 @@ Status Ledger::recover() {
     auto parsed = parse_checkpoints(cp_text);
     if (!parsed) {
       auto at = static_cast<std::uint64_t>(parsed.error().offset);
-      // One note is far below 4 KiB; a longer unparsable rest is not a torn append.
-      if (cp_text.size() - at > 4096) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      // A torn append leaves a prefix of a note: short, and missing its blank line or its final
+      // newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
+      std::string_view rest = std::string_view(cp_text).substr(at);
+      bool torn = rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
+      if (!torn) return Error{parsed.error().reason, cp_path.string(), off(at)};
       std::unique_ptr<WritableFile> f;
       if (auto e = fs_->open_append(cp_path, false, &f)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
       if (auto e = f->truncate(at)) return Error{"cannot cut the torn checkpoint", cp_path.string(), off(at), e};

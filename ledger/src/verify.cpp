@@ -287,6 +287,7 @@ VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier
   std::int64_t offset = 0;
   std::int64_t line_no = 0;
   bool header = false;
+  std::uint64_t declared = 0;
   std::optional<std::uint64_t> prev_seq;
   auto fail = [&](std::string why) {
     rep.problem = Error{"line " + std::to_string(line_no) + ": " + why, file.string(), offset};
@@ -307,6 +308,7 @@ VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier
     if (!header) {
       if (kind != "ledger_export") return fail("an export starts with a ledger_export line");
       header = true;
+      declared = j.value("records_exported", std::uint64_t{0});
     } else if (kind == "checkpoint") {
       if (!j.contains("note") || !j["note"].is_string()) return fail("checkpoint without note");
       auto cp = parse_checkpoint(j["note"].get<std::string>());
@@ -365,7 +367,13 @@ VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier
     }
     offset = this_offset + static_cast<std::int64_t>(line.size()) + 1;
   }
-  if (!header) rep.problem = Error{"empty export", file.string()};
+  if (!header) {
+    rep.problem = Error{"empty export", file.string()};
+  } else if (rep.records != declared) {
+    rep.problem = Error{"export holds " + std::to_string(rep.records) + " record(s) but its header declares " +
+                            std::to_string(declared) + " (lines removed or added)",
+                        file.string()};
+  }
   return rep;
 }
 

@@ -213,3 +213,40 @@ TEST(Ledger, DamageInsideADurableBatchRefusesToStart) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST(Ledger, TornCheckpointNoteIsCutButADamagedOneRefuses) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto cp_path = c.directory / kCheckpointsFileName;
+  const std::string good = test::read_all(cp_path);
+  const auto notes = *parse_checkpoints(good);
+  ASSERT_EQ(notes.size(), 1u);  // the shutdown checkpoint only
+  // Torn: the start of a second note.
+  test::write_all_file(cp_path, good + notes[0].text.substr(0, 30));
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_EQ((*l)->recovery_actions().size(), 1u);
+    EXPECT_EQ((*l)->recovery_actions()[0].offset, good.size());
+  }
+  EXPECT_TRUE(verify_directory(c.directory, fx.verifier()).ok());
+  // Damaged: the last note complete but altered.
+  std::string now = test::read_all(cp_path);
+  auto last = now.rfind("\n\n") - 3;
+  now[last] = now[last] == 'A' ? 'B' : 'A';
+  test::write_all_file(cp_path, now);
+  auto l = Ledger::open(c);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().file, cp_path.string()) << l.error().to_string();
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

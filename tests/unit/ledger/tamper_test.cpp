@@ -280,6 +280,14 @@ TEST_F(Tamper, ExportVerifiesAndATamperedExportDoesNot) {
   rep = verify_export(path, key);
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.problem->reason.find("not in the signed tree"), std::string::npos) << rep.problem->to_string();
+  // A record line removed from the export.
+  std::string cut = ss.str();
+  auto line = cut.find("{\"kind\":\"record\"");
+  cut.erase(line, cut.find('\n', line) + 1 - line);
+  test::write_all_file(path, cut);
+  rep = verify_export(path, key);
+  ASSERT_FALSE(rep.ok());
+  EXPECT_NE(rep.problem->reason.find("lines removed or added"), std::string::npos) << rep.problem->to_string();
 }
 
 }  // namespace
