@@ -292,3 +292,51 @@ TEST_F(Tamper, ExportVerifiesAndATamperedExportDoesNot) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+class TamperSegments : public Tamper {
+ protected:
+  void SetUp() override {
+    Tamper::SetUp();
+    config_.segment_max_bytes = 600;  // a few records per segment
+    write(12);
+    auto segs = list_segments(config_.directory);
+    ASSERT_TRUE(segs);
+    segments_ = *segs;
+    ASSERT_GE(segments_.size(), 4u);
+  }
+  std::vector<SegmentFile> segments_;
+};
+
+TEST_F(TamperSegments, DeletedMiddleSegmentIsNamed) {
+  std::filesystem::remove(segments_[1].path);
+  auto rep = verify();
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.problem->file, segments_[2].path.string());
+  EXPECT_NE(rep.problem->reason.find("but " + std::to_string(segments_[1].first_seq) + " was expected (records missing)"),
+            std::string::npos)
+      << rep.problem->to_string();
+}
+
+TEST_F(TamperSegments, DeletedLastSegmentIsTruncationBelowACheckpoint) {
+  std::filesystem::remove(segments_.back().path);
+  auto rep = verify();
+  ASSERT_FALSE(rep.ok());
+  EXPECT_NE(rep.problem->reason.find("covers more records than"), std::string::npos) << rep.problem->to_string();
+}
+
+TEST_F(TamperSegments, DamageInAnOlderSegmentIsNeverATornTail) {
+  auto data = test::read_all(segments_[0].path);
+  test::write_all_file(segments_[0].path, data.substr(0, data.size() - 5));
+  auto rep = verify();
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.problem->file, segments_[0].path.string());
+  auto l = Ledger::open(config_);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().file, segments_[0].path.string()) << l.error().to_string();
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger
