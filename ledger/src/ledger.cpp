@@ -374,7 +374,6 @@ Status Ledger::close() {
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
     std::lock_guard lk(mu_);
-    closed_ = true;
     if (failure_) close_status_ = *failure_;
   });
   return close_status_;

@@ -116,5 +116,27 @@ TEST_F(Faults, FailedCheckpointWriteFailsClosed) {
   restart_and_check(acked);
 }
 
+TEST_F(Faults, FailedDirectorySyncOnSegmentCreationFailsClosed) {
+  config_.segment_max_bytes = 500;  // a new segment every few records
+  auto fs = std::make_shared<test::FaultyFileSystem>();
+  // At open: the new ledger's parent, segment 0, the checkpoints file; then the first roll fails.
+  fs->fail_dir_sync_after = 3;
+  auto acked = run_until_failure(fs);
+  EXPECT_GT(acked.size(), 0u);
+  restart_and_check(acked);
+}
+
+TEST_F(Faults, BadOriginOrMissingKeyRefusesToOpen) {
+  config_.origin = "has space";
+  auto l = Ledger::open(config_);
+  ASSERT_FALSE(l);
+  EXPECT_NE(l.error().reason.find("origin"), std::string::npos) << l.error().to_string();
+  config_.origin = "ok.example/log";
+  config_.checkpoint_key_file = tmp_.path() / "missing.key";
+  l = Ledger::open(config_);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().file, config_.checkpoint_key_file.string());
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -87,6 +87,7 @@ class FaultyFileSystem final : public FileSystem {
   std::error_code write_error = std::make_error_code(std::errc::io_error);
   std::atomic<int> short_write_after{-1};   // writes before one writes half and the next fails
   std::atomic<int> fail_sync_after{-1};     // syncs that succeed before one fails with EIO
+  std::atomic<int> fail_dir_sync_after{-1};  // directory fsyncs that succeed before one fails
   std::atomic<int> syncs{0};
 
   std::error_code open_append(const std::filesystem::path& path, bool create,
@@ -97,6 +98,7 @@ class FaultyFileSystem final : public FileSystem {
     return {};
   }
   std::error_code sync_directory(const std::filesystem::path& dir) override {
+    if (fire(fail_dir_sync_after)) return std::make_error_code(std::errc::io_error);
     return posix_file_system()->sync_directory(dir);
   }
   std::error_code read_file(const std::filesystem::path& path, std::uint64_t max, std::string* out) override {

@@ -105,7 +105,6 @@ class Ledger {
   std::deque<Pending> queue_;
   std::uint64_t next_seq_ = 0;
   bool stopping_ = false;
-  bool closed_ = false;
   std::optional<Error> failure_;
   std::uint64_t durable_size_ = 0;
 
