@@ -44,7 +44,8 @@ Result<std::vector<SegmentFile>> list_segments(const std::filesystem::path& dir)
   return out;
 }
 
-ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink) {
+ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink,
+                          std::uint64_t start_seq) {
   ScanOutcome result;
   auto segs = list_segments(dir);
   if (!segs) {
@@ -52,9 +53,12 @@ ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, cons
     return result;
   }
   result.segments = std::move(*segs);
-  std::uint64_t expected = 0;
+  std::size_t first = 0;
+  while (first + 1 < result.segments.size() && result.segments[first + 1].first_seq <= start_seq) ++first;
+  std::uint64_t expected = result.segments.empty() ? 0 : (start_seq > 0 ? result.segments[first].first_seq : 0);
+  result.next_seq = expected;
   std::string data;
-  for (std::size_t si = 0; si < result.segments.size(); ++si) {
+  for (std::size_t si = first; si < result.segments.size(); ++si) {
     const auto& seg = result.segments[si];
     const bool last = si + 1 == result.segments.size();
     const std::string file = seg.path.string();
@@ -112,6 +116,7 @@ ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, cons
       }
     }
     expected = batch_end_seq;
+    result.next_seq = expected;
     if (!last) {
       // Segments roll only between batches, so anything after the last batch end of an older
       // segment is damage, never a torn write.

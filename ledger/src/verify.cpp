@@ -385,8 +385,8 @@ Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
     sink(*rec);
     return std::nullopt;
-  });
-  if (next_seq) *next_seq = scan.records;
+  }, from_seq);
+  if (next_seq) *next_seq = scan.next_seq;
   if (scan.damage) return *scan.damage;
   return Ok{};
 }

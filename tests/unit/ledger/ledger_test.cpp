@@ -134,6 +134,17 @@ TEST(Ledger, RollsSegmentsAndCopiesCheckpoints) {
   ASSERT_TRUE(segs);
   EXPECT_GT(segs->size(), 3u);
   EXPECT_EQ(test::read_all(c.directory / "checkpoints"), test::read_all(c.checkpoint_copy_directory / "checkpoints"));
+  // Reading from a later sequence number skips whole segments but still reports every record
+  // from there on, and the right next sequence number.
+  std::uint64_t total = 0;
+  ASSERT_TRUE(read_records(c.directory, 0, [&](const ParsedRecord&) { ++total; }, nullptr));
+  std::vector<std::uint64_t> seen;
+  std::uint64_t next = 0;
+  ASSERT_TRUE(read_records(c.directory, total - 5, [&](const ParsedRecord& r) { seen.push_back(r.seq); }, &next));
+  EXPECT_EQ(next, total);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_LE(seen.front(), total - 5);
+  EXPECT_EQ(seen.back(), total - 1);
   VerifyOptions o;
   o.extra_checkpoints = c.checkpoint_copy_directory / "checkpoints";
   auto rep = verify_directory(c.directory, fx.verifier(), o);

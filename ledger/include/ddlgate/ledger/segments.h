@@ -57,6 +57,7 @@ struct Tail {
 struct ScanOutcome {
   std::vector<SegmentFile> segments;
   std::uint64_t records = 0;          // committed records handed to the callback
+  std::uint64_t next_seq = 0;         // sequence number after the last committed record
   std::optional<Error> damage;        // first damage that recovery must refuse
   std::optional<Tail> tail;           // set when the last segment has bytes after its last batch
 };
@@ -65,6 +66,9 @@ struct ScanOutcome {
 // (as damage at that record).
 using RecordSink = std::function<std::optional<Error>(const ScannedRecord&)>;
 
-ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink);
+// With start_seq > 0, whole segments that end before start_seq are skipped (not checked): for
+// `tail --follow`, which must not re-read the whole ledger on every poll.
+ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink,
+                          std::uint64_t start_seq = 0);
 
 }  // namespace ddlgate::ledger
