@@ -195,6 +195,7 @@ Ledger::~Ledger() { close(); }
 void Ledger::enqueue_locked(RecordType type, std::string fields_json, DurableCallback done) {
   std::uint64_t seq = next_seq_++;
   std::string payload = serialize_payload(type, fields_json, seq, format_time(std::chrono::system_clock::now()));
+  queued_bytes_ += payload.size();
   queue_.push_back(Pending{seq, type == RecordType::checkpoint, std::move(payload), std::move(done)});
 }
 
@@ -211,6 +212,8 @@ void Ledger::append(Record r, DurableCallback on_durable) {
       refused = closed_error();
     } else if (fields.size() + 256 > kMaxPayloadSize) {
       refused = Error{"record larger than the 16 MiB cap"};
+    } else if (queued_bytes_ + fields.size() > config_.max_queued_bytes) {
+      refused = Error{"ledger queue full: " + std::to_string(queued_bytes_) + " bytes waiting for the disk"};
     } else {
       enqueue_locked(r.type, std::move(fields), std::move(on_durable));
       cv_.notify_one();
@@ -247,6 +250,7 @@ void Ledger::fail(Error e, std::vector<Pending>& batch) {
     std::lock_guard lk(mu_);
     if (!failure_) failure_ = e;
     rest.swap(queue_);
+    queued_bytes_ = 0;
   }
   AppendResult res{Error{"ledger failed: " + e.to_string()}};
   for (auto& p : batch) {
@@ -320,6 +324,7 @@ void Ledger::run() {
       std::uint64_t bytes = 0;
       while (!queue_.empty() && bytes < kMaxBatchBytes) {
         bytes += queue_.front().payload.size() + kFrameHeaderSize;
+        queued_bytes_ -= queue_.front().payload.size();
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -126,6 +126,35 @@ TEST_F(Faults, FailedDirectorySyncOnSegmentCreationFailsClosed) {
   restart_and_check(acked);
 }
 
+TEST_F(Faults, StalledDiskBoundsTheQueueAndRefusesBeyondIt) {
+  config_.max_queued_bytes = 20000;
+  auto fs = std::make_shared<test::FaultyFileSystem>();
+  auto l = Ledger::open(config_, fs);
+  ASSERT_TRUE(l) << l.error().to_string();
+  ASSERT_TRUE((*l)->append_durable(session_closed("first", "x")));
+  fs->stall_syncs = true;
+  std::atomic<int> ok{0}, refused{0};
+  for (int i = 0; i < 1000; ++i) {
+    (*l)->append(session_closed("s" + std::to_string(i), std::string(100, 'x')), [&](const AppendResult& r) {
+      if (r) {
+        ++ok;
+      } else {
+        EXPECT_NE(r.error().reason.find("queue full"), std::string::npos) << r.error().to_string();
+        ++refused;
+      }
+    });
+  }
+  EXPECT_GT(refused.load(), 500);  // about 20000 / 180 bytes fit; the rest is refused at once
+  EXPECT_FALSE((*l)->failure());   // a full queue refuses appends; it does not fail the ledger
+  fs->stall_syncs = false;
+  for (int i = 0; i < 5000 && ok.load() + refused.load() < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(ok.load() + refused.load(), 1000);
+  auto after = (*l)->append_durable(session_closed("after", "x"));
+  EXPECT_TRUE(after) << after.error().to_string();
+}
+
 TEST_F(Faults, BadOriginOrMissingKeyRefusesToOpen) {
   config_.origin = "has space";
   auto l = Ledger::open(config_);

@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "ddlgate/ledger/file_io.h"
 
@@ -89,6 +90,7 @@ class FaultyFileSystem final : public FileSystem {
   std::atomic<int> fail_sync_after{-1};     // syncs that succeed before one fails with EIO
   std::atomic<int> fail_dir_sync_after{-1};  // directory fsyncs that succeed before one fails
   std::atomic<int> syncs{0};
+  std::atomic<bool> stall_syncs{false};     // fdatasync waits while set (a stalled disk)
 
   std::error_code open_append(const std::filesystem::path& path, bool create,
                               std::unique_ptr<WritableFile>* out) override {
@@ -127,6 +129,7 @@ class FaultyFileSystem final : public FileSystem {
       return real_->write(data, size, written);
     }
     std::error_code sync_data() override {
+      while (fs_->stall_syncs.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       ++fs_->syncs;
       if (fire(fs_->fail_sync_after)) return std::make_error_code(std::errc::io_error);
       return real_->sync_data();

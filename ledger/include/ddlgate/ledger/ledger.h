@@ -34,6 +34,9 @@ struct LedgerConfig {
   std::chrono::milliseconds checkpoint_interval{60'000};
   std::filesystem::path checkpoint_copy_directory;  // optional second place for the checkpoints file
   std::uint64_t segment_max_bytes = 64ull << 20;
+  // Bytes of records waiting for the disk beyond which appends are refused (fail closed) rather
+  // than letting memory grow without bound when the disk stalls.
+  std::uint64_t max_queued_bytes = 64ull << 20;
 };
 
 // One thing recovery did at start-up (it is also appended as a recovery_performed record).
@@ -103,6 +106,7 @@ class Ledger {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  std::uint64_t queued_bytes_ = 0;
   std::uint64_t next_seq_ = 0;
   bool stopping_ = false;
   std::optional<Error> failure_;
