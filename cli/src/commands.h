@@ -28,4 +28,7 @@ void add_keygen(CLI::App& app, Runner& runner);
 // Adds `bundle build|sign|verify|inspect` (signed migration bundles, docs/bundles.md).
 void add_bundle(CLI::App& app, Runner& runner);
 
+// Adds `ledger verify|export|tail` to app.
+void add_ledger(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli

@@ -1,0 +1,132 @@
+// The ledger writer: one thread appends framed records to segment files with group commit
+// and fdatasync, maintains the RFC 6962 tree and writes signed checkpoints. Callers learn
+// that their record is durable through a callback, a future or a blocking call.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ddlgate/ledger/checkpoint.h"
+#include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/record.h"
+
+namespace ddlgate::ledger {
+
+// Ledger settings (moves into ddlgate::config when the TOML integration lands).
+struct LedgerConfig {
+  std::filesystem::path directory;            // segments, checkpoints, LOCK
+  std::filesystem::path checkpoint_key_file;  // PEM Ed25519 private key that signs checkpoints
+  std::string origin = "ddlgate.local/ledger";  // checkpoint origin line and signature key name
+  std::uint64_t checkpoint_every_records = 1000;
+  std::chrono::milliseconds checkpoint_interval{60'000};
+  std::filesystem::path checkpoint_copy_directory;  // optional second place for the checkpoints file
+  std::uint64_t segment_max_bytes = 64ull << 20;
+  // Bytes of records waiting for the disk beyond which appends are refused (fail closed) rather
+  // than letting memory grow without bound when the disk stalls.
+  std::uint64_t max_queued_bytes = 64ull << 20;
+};
+
+// One thing recovery did at start-up (it is also appended as a recovery_performed record).
+struct RecoveryAction {
+  std::string file;
+  std::uint64_t offset = 0;  // where the cut starts
+  std::uint64_t bytes = 0;   // how many bytes were cut
+  std::string reason;
+};
+
+// The sequence number of a durable record, or why it is not durable.
+using AppendResult = Result<std::uint64_t>;
+// Called once per record, on the writer thread, when it is durable or has failed. It must be
+// quick and must not block on the ledger (the proxy posts it back to its io_context).
+using DurableCallback = std::function<void(const AppendResult&)>;
+
+class Ledger {
+ public:
+  // Locks the directory, recovers (cutting only a torn tail, which is then recorded) and
+  // starts the writer. Refuses, naming file, offset and reason, on any other damage.
+  static Result<std::unique_ptr<Ledger>> open(const LedgerConfig& config,
+                                              std::shared_ptr<FileSystem> fs = posix_file_system());
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Queues r; on_durable runs when it is on disk (or immediately, with the error, if the
+  // ledger has failed or is closed).
+  void append(Record r, DurableCallback on_durable);
+  std::future<AppendResult> append(Record r);
+  // Blocks the calling thread until r is durable.
+  AppendResult append_durable(Record r);
+
+  // Set once an I/O or fsync error happened; from then on every append fails.
+  std::optional<Error> failure() const;
+  // Writes what is queued, a final checkpoint, and stops the writer. Idempotent.
+  Status close();
+  // Number of durable records (the tree size).
+  std::uint64_t durable_size() const;
+  // What recovery did at open (empty when the ledger was clean).
+  const std::vector<RecoveryAction>& recovery_actions() const { return recovery_actions_; }
+
+ private:
+  struct Pending {
+    std::uint64_t seq;
+    bool is_checkpoint;
+    std::string payload;
+    DurableCallback done;
+  };
+
+  Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer);
+  Status recover();
+  void enqueue_locked(RecordType type, std::string fields_json, DurableCallback done);
+  void run();
+  void fail(Error e, std::vector<Pending>& batch);
+  Status write_batch(std::vector<Pending>& batch);
+  Status write_checkpoint(bool final_checkpoint);
+  Status open_segment(std::uint64_t first_seq, bool create);
+
+  LedgerConfig config_;
+  std::shared_ptr<FileSystem> fs_;
+  NoteSigner signer_;
+  std::unique_ptr<DirectoryLock> lock_;
+  std::vector<RecoveryAction> recovery_actions_;
+
+  // Shared between callers and the writer.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  std::uint64_t queued_bytes_ = 0;
+  std::uint64_t next_seq_ = 0;
+  bool stopping_ = false;
+  std::optional<Error> failure_;
+  std::uint64_t durable_size_ = 0;
+
+  // Writer thread only.
+  std::unique_ptr<WritableFile> segment_;
+  std::uint64_t segment_bytes_ = 0;
+  std::filesystem::path segment_path_;
+  std::unique_ptr<WritableFile> checkpoints_;
+  std::unique_ptr<WritableFile> checkpoints_copy_;
+  CompactTree tree_;
+  std::uint64_t last_checkpoint_size_ = 0;
+  std::uint64_t records_since_checkpoint_ = 0;
+  std::chrono::steady_clock::time_point last_checkpoint_time_;
+  std::string frame_buf_;
+
+  std::thread writer_;
+  std::once_flag close_once_;
+  Status close_status_ = Ok{};
+};
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,123 @@
+// Ledger records: a JSON payload {"fields":{...},"seq":N,"time":"...","type":"..."}
+// (docs/ledger.md, "Record schema"). Records are made only through the typed builders
+// below, so that callers cannot misspell a type or a field.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "ddlgate/ledger/error.h"
+
+namespace ddlgate::ledger {
+
+enum class RecordType {
+  session_opened,
+  session_closed,
+  decision,
+  outcome,
+  bundle_accepted,
+  bundle_rejected,
+  config_reloaded,
+  break_glass_opened,
+  break_glass_closed,
+  recovery_performed,
+  checkpoint,
+};
+
+const char* to_string(RecordType t);
+std::optional<RecordType> record_type_from_string(std::string_view s);
+
+// What a caller hands to the ledger; the ledger adds seq and time.
+struct Record {
+  RecordType type;
+  nlohmann::json fields;
+};
+
+// Who is on the other end of a session.
+struct SessionInfo {
+  std::string session_id;
+  std::string user;
+  std::string database;
+  std::string client_address;
+  std::string application_name;
+};
+
+enum class Decision { allowed, denied, would_deny, break_glass };
+const char* to_string(Decision d);
+
+// The signed bundle statement that approved a statement.
+struct Approval {
+  std::string bundle;    // application/name of the bundle
+  std::string version;
+  std::string file;      // migration file inside the bundle
+  std::uint64_t statement = 0;  // index of the statement in that file
+};
+
+struct DecisionInfo {
+  Decision decision = Decision::denied;
+  SessionInfo session;
+  std::string statement_hash;   // canonical hash, hex
+  std::string statement_class;  // e.g. "ddl", "privilege"
+  std::string display_sql;      // deparsed SQL; never contains secrets (policy's job)
+  std::optional<Approval> approval;  // set when allowed by a bundle
+  std::string reason;           // why denied / would be denied / break-glass token id
+};
+
+Record session_opened(const SessionInfo& s);
+Record session_closed(std::string_view session_id, std::string_view reason);
+Record decision(const DecisionInfo& d);
+Record outcome_executed(std::string_view session_id, std::string_view statement_hash, std::string_view command_tag);
+Record outcome_failed(std::string_view session_id, std::string_view statement_hash, std::string_view sqlstate);
+Record outcome_rolled_back(std::string_view session_id, std::string_view statement_hash);
+Record bundle_accepted(std::string_view bundle, std::string_view version, std::string_view manifest_sha256,
+                       std::string_view source);
+Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason);
+Record config_reloaded(std::string_view path, std::string_view sha256);
+Record break_glass_opened(const SessionInfo& s, std::string_view token_id, std::string_view reason,
+                          std::string_view ticket, std::string_view expires);
+Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason);
+Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
+                          std::string_view reason);
+Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
+
+// RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.
+std::string format_time(std::chrono::system_clock::time_point t);
+
+// The exact payload bytes for a record with seq and time (keys in nlohmann's sorted order).
+std::string serialize_payload(const Record& r, std::uint64_t seq, std::string_view time);
+// Same, with the fields already serialized (lets callers do the JSON work outside a lock).
+std::string serialize_payload(RecordType type, std::string_view fields_json, std::uint64_t seq,
+                              std::string_view time);
+// fields serialized the way serialize_payload expects (invalid UTF-8 replaced, never throws).
+std::string serialize_fields(const nlohmann::json& fields);
+
+// A record read back from the ledger.
+struct ParsedRecord {
+  std::uint64_t seq = 0;
+  std::string time;
+  RecordType type = RecordType::checkpoint;
+  nlohmann::json fields;
+};
+
+// The envelope of a payload: what verification needs from every record without parsing its
+// fields (nlohmann parsing is the bottleneck of verification).
+struct Envelope {
+  std::uint64_t seq = 0;
+  RecordType type = RecordType::checkpoint;
+};
+
+// Checks the payload's frame {"fields":{...},"seq":N,"time":"...","type":"..."} by reading the
+// fixed-format tail; the fields are not validated. Used for records a signed checkpoint covers
+// (their bytes are then exactly what the writer wrote); others get parse_payload.
+Result<Envelope> parse_envelope(std::string_view payload);
+
+// Parses and checks a payload: valid JSON, exactly the four keys with the right types, a known
+// type, and canonical (re-serializing gives the same bytes, so nothing can hide in it).
+Result<ParsedRecord> parse_payload(std::string_view payload);
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,61 @@
+// Offline verification of a ledger directory or an export, and the export itself
+// (docs/ledger.md, "Verification" and "Export").
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "ddlgate/ledger/checkpoint.h"
+#include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/segments.h"
+
+namespace ddlgate::ledger {
+
+struct VerifyOptions {
+  // Another copy of the checkpoints file (e.g. the shipped one); checked against the ledger too,
+  // which is what detects a local checkpoints file rolled back together with the segments.
+  std::filesystem::path extra_checkpoints;
+};
+
+struct VerifyReport {
+  std::uint64_t records = 0;      // records read (committed)
+  std::uint64_t checkpoints = 0;  // signed checkpoints checked
+  std::uint64_t covered = 0;      // records covered by the largest verified checkpoint
+  std::uint64_t in_flight = 0;    // frames of an unfinished batch at the end (not counted)
+  std::optional<Error> problem;   // the first problem; empty when everything verified
+  bool ok() const { return !problem.has_value(); }
+};
+
+// Verifies a ledger directory: frames, sequence, payloads, every checkpoint's signature and
+// root, checkpoint records against the checkpoints file, truncation below a checkpoint.
+VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifier& key,
+                              const VerifyOptions& options = {});
+
+// Verifies a JSON-lines export: checkpoint signatures, consistency between checkpoints and
+// each record's inclusion proof.
+VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key);
+
+// Which records an export holds; every set field must match.
+struct ExportFilter {
+  std::optional<std::string> from, to;  // RFC 3339 times, inclusive (compared as UTC text)
+  std::optional<RecordType> type;
+  std::optional<std::string> decision, user, database, session;
+  bool matches(const ParsedRecord& r) const;
+};
+
+enum class ExportFormat { jsonl, csv };
+
+// Writes the export of dir to out. The ledger must verify first (the export is of a sound
+// ledger only); a problem is returned as the Error.
+Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
+                     std::ostream& out);
+
+// Calls sink for each committed record, in order, for `tail`; stops at damage.
+Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
+                    const std::function<void(const ParsedRecord&)>& sink, std::uint64_t* next_seq);
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,387 @@
+#include "ddlgate/ledger/ledger.h"
+
+#include <map>
+
+#include "ddlgate/ledger/frame.h"
+#include "ddlgate/ledger/segments.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+std::int64_t off(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+Error closed_error() { return Error{"the ledger is closed"}; }
+
+}  // namespace
+
+Ledger::Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer)
+    : config_(std::move(config)), fs_(std::move(fs)), signer_(std::move(signer)) {}
+
+Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::shared_ptr<FileSystem> fs) {
+  if (config.directory.empty()) return Error{"no ledger directory configured"};
+  if (config.checkpoint_every_records == 0) return Error{"checkpoint_every_records must be at least 1"};
+  std::error_code ec;
+  bool created = std::filesystem::create_directories(config.directory, ec);
+  if (ec) return Error{"cannot create the ledger directory", config.directory.string(), -1, ec};
+  if (created) {
+    // A new directory's own name must be durable before anything in it is acknowledged.
+    auto parent = std::filesystem::absolute(config.directory, ec).parent_path();
+    if (auto e = fs->sync_directory(parent)) return Error{"cannot sync directory", parent.string(), -1, e};
+  }
+  auto signer = NoteSigner::load_pem(config.checkpoint_key_file, config.origin);
+  if (!signer) return signer.error();
+  std::unique_ptr<Ledger> l(new Ledger(config, std::move(fs), std::move(*signer)));
+  auto lock = DirectoryLock::acquire(config.directory);
+  if (!lock) return lock.error();
+  l->lock_ = std::move(*lock);
+  if (auto st = l->recover(); !st) return st.error();
+  l->last_checkpoint_time_ = std::chrono::steady_clock::now();
+  l->writer_ = std::thread([p = l.get()] { p->run(); });
+  // The cut is itself recorded, so that what recovery did is in the tamper-evident history.
+  for (const auto& action : l->recovery_actions_) {
+    l->append(recovery_performed(action.file, action.offset, action.bytes, action.reason), nullptr);
+  }
+  return l;
+}
+
+Status Ledger::recover() {
+  const auto& dir = config_.directory;
+  NoteVerifier verifier = NoteVerifier::from_raw(signer_.public_key());
+
+  // 1. Checkpoints: a torn last note (a crash while appending it) is cut; anything else refuses.
+  auto cp_path = dir / kCheckpointsFileName;
+  std::string cp_text;
+  std::vector<Checkpoint> checkpoints;
+  bool have_cp_file = std::filesystem::exists(cp_path);
+  if (have_cp_file) {
+    if (auto ec = fs_->read_file(cp_path, kMaxSegmentReadSize, &cp_text)) {
+      return Error{"cannot read checkpoints", cp_path.string(), -1, ec};
+    }
+    auto parsed = parse_checkpoints(cp_text);
+    if (!parsed) {
+      auto at = static_cast<std::uint64_t>(parsed.error().offset);
+      // A torn append leaves a prefix of a note: short, and missing its blank line or its final
+      // newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
+      std::string_view rest = std::string_view(cp_text).substr(at);
+      bool torn = rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
+      if (!torn) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      std::unique_ptr<WritableFile> f;
+      if (auto e = fs_->open_append(cp_path, false, &f)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
+      if (auto e = f->truncate(at)) return Error{"cannot cut the torn checkpoint", cp_path.string(), off(at), e};
+      if (auto e = f->sync_data()) return Error{"cannot sync checkpoints", cp_path.string(), -1, e};
+      recovery_actions_.push_back(
+          {cp_path.string(), at, cp_text.size() - at, "torn checkpoint note cut: " + parsed.error().reason});
+      cp_text.resize(at);
+      parsed = parse_checkpoints(cp_text);
+      if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
+    }
+    checkpoints = std::move(*parsed);
+  }
+  std::map<std::uint64_t, const Checkpoint*> by_size;
+  std::uint64_t prev = 0;
+  for (const auto& cp : checkpoints) {
+    if (!verify_checkpoint(cp, verifier) || cp.origin != config_.origin) {
+      return Error{"checkpoint for tree size " + std::to_string(cp.size) +
+                       " is not signed by this ledger's key under origin " + config_.origin,
+                   cp_path.string()};
+    }
+    if (cp.size < prev) {
+      return Error{"checkpoint tree sizes go backwards (" + std::to_string(prev) + " then " + std::to_string(cp.size) + ")",
+                   cp_path.string()};
+    }
+    prev = cp.size;
+    by_size[cp.size] = &cp;
+  }
+
+  // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
+  const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
+  auto scan = scan_segments(*fs_, dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    // As in verify_directory: the envelope for records a checkpoint covers, a full parse for
+    // checkpoint records and for the uncovered tail.
+    auto env = parse_envelope(r.payload);
+    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
+    if (env->seq != r.seq) return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
+    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+      auto rec = parse_payload(r.payload);
+      if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    }
+    if (env->type == RecordType::checkpoint) {
+      auto rec = parse_payload(r.payload);
+      auto size = rec->fields.value("tree_size", std::uint64_t{0});
+      auto it = by_size.find(size);
+      if (it == by_size.end() || rec->fields.value("note", std::string()) != it->second->text) {
+        return Error{"record " + std::to_string(r.seq) + " is a checkpoint for tree size " + std::to_string(size) +
+                     " that the checkpoints file does not hold (checkpoints file rolled back or rewritten)"};
+      }
+    }
+    tree_.append(leaf_hash(r.payload));
+    if (auto it = by_size.find(tree_.size()); it != by_size.end() && it->second->root != tree_.root()) {
+      return Error{"root of the first " + std::to_string(tree_.size()) +
+                   " records does not match the signed checkpoint (records rewritten)"};
+    }
+    return std::nullopt;
+  });
+  if (scan.damage) return *scan.damage;
+  if (!checkpoints.empty() && checkpoints.back().size > scan.records) {
+    return Error{"a signed checkpoint covers " + std::to_string(checkpoints.back().size) + " records but the ledger holds " +
+                     std::to_string(scan.records) + " (ledger truncated)",
+                 dir.string()};
+  }
+  if (!checkpoints.empty()) {
+    last_checkpoint_size_ = checkpoints.back().size;
+  }
+  records_since_checkpoint_ = scan.records - last_checkpoint_size_;
+  next_seq_ = scan.records;
+  durable_size_ = scan.records;
+
+  // 3. The torn tail, bounded by one batch (scan_segments refused anything larger), is cut.
+  if (scan.segments.empty()) {
+    if (auto st = open_segment(0, true); !st) return st;
+  } else {
+    const auto& last = scan.segments.back();
+    if (auto st = open_segment(last.first_seq, false); !st) return st;
+    if (scan.tail) {
+      if (auto e = segment_->truncate(scan.tail->offset)) {
+        return Error{"cannot cut the torn tail", last.path.string(), off(scan.tail->offset), e};
+      }
+      if (auto e = segment_->sync_data()) return Error{"cannot sync after cutting", last.path.string(), -1, e};
+      recovery_actions_.push_back(
+          {last.path.string(), scan.tail->offset, scan.tail->bytes, "torn tail cut: " + scan.tail->reason});
+      segment_bytes_ = scan.tail->offset;
+    } else {
+      std::error_code ec;
+      segment_bytes_ = std::filesystem::file_size(last.path, ec);
+    }
+  }
+
+  // 4. The checkpoints file (and its copy) open for appending.
+  if (auto e = fs_->open_append(cp_path, true, &checkpoints_)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
+  if (!have_cp_file) {
+    if (auto e = fs_->sync_directory(dir)) return Error{"cannot sync the ledger directory", dir.string(), -1, e};
+  }
+  if (!config_.checkpoint_copy_directory.empty()) {
+    const auto& copy_dir = config_.checkpoint_copy_directory;
+    std::error_code ec;
+    std::filesystem::create_directories(copy_dir, ec);
+    if (ec) return Error{"cannot create the checkpoint copy directory", copy_dir.string(), -1, ec};
+    auto copy = copy_dir / kCheckpointsFileName;
+    bool existed = std::filesystem::exists(copy);
+    if (auto e = fs_->open_append(copy, true, &checkpoints_copy_)) return Error{"cannot open checkpoints copy", copy.string(), -1, e};
+    if (!existed) {
+      if (auto e = fs_->sync_directory(copy_dir)) return Error{"cannot sync directory", copy_dir.string(), -1, e};
+    }
+  }
+  return Ok{};
+}
+
+Status Ledger::open_segment(std::uint64_t first_seq, bool create) {
+  auto path = config_.directory / segment_name(first_seq);
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs_->open_append(path, create, &f)) return Error{"cannot open segment", path.string(), -1, e};
+  if (create) {
+    // The new name must survive a crash too: fsync the directory (see fsync(2), NOTES).
+    if (auto e = fs_->sync_directory(config_.directory)) {
+      return Error{"cannot sync the ledger directory", config_.directory.string(), -1, e};
+    }
+  }
+  segment_ = std::move(f);
+  segment_bytes_ = 0;
+  segment_path_ = path;
+  return Ok{};
+}
+
+Ledger::~Ledger() { close(); }
+
+void Ledger::enqueue_locked(RecordType type, std::string fields_json, DurableCallback done) {
+  std::uint64_t seq = next_seq_++;
+  std::string payload = serialize_payload(type, fields_json, seq, format_time(std::chrono::system_clock::now()));
+  queued_bytes_ += payload.size();
+  queue_.push_back(Pending{seq, type == RecordType::checkpoint, std::move(payload), std::move(done)});
+}
+
+void Ledger::append(Record r, DurableCallback on_durable) {
+  // The JSON work happens outside the lock; only seq and time are assigned under it, so that
+  // sequence order and time order agree.
+  std::string fields = serialize_fields(r.fields);
+  std::optional<Error> refused;
+  {
+    std::lock_guard lk(mu_);
+    if (failure_) {
+      refused = Error{"ledger failed: " + failure_->to_string()};
+    } else if (stopping_) {
+      refused = closed_error();
+    } else if (fields.size() + 256 > kMaxPayloadSize) {
+      refused = Error{"record larger than the 16 MiB cap"};
+    } else if (queued_bytes_ + fields.size() > config_.max_queued_bytes) {
+      refused = Error{"ledger queue full: " + std::to_string(queued_bytes_) + " bytes waiting for the disk"};
+    } else {
+      enqueue_locked(r.type, std::move(fields), std::move(on_durable));
+      cv_.notify_one();
+      return;
+    }
+  }
+  if (on_durable) on_durable(AppendResult(*refused));
+}
+
+std::future<AppendResult> Ledger::append(Record r) {
+  auto promise = std::make_shared<std::promise<AppendResult>>();
+  auto fut = promise->get_future();
+  append(std::move(r), [promise](const AppendResult& res) { promise->set_value(res); });
+  return fut;
+}
+
+AppendResult Ledger::append_durable(Record r) { return append(std::move(r)).get(); }
+
+std::optional<Error> Ledger::failure() const {
+  std::lock_guard lk(mu_);
+  return failure_;
+}
+
+std::uint64_t Ledger::durable_size() const {
+  std::lock_guard lk(mu_);
+  return durable_size_;
+}
+
+void Ledger::fail(Error e, std::vector<Pending>& batch) {
+  // Fail closed: record the error once, fail this batch and everything queued; never retry
+  // (after a failed fsync the page cache may already have dropped the dirty pages).
+  std::deque<Pending> rest;
+  {
+    std::lock_guard lk(mu_);
+    if (!failure_) failure_ = e;
+    rest.swap(queue_);
+    queued_bytes_ = 0;
+  }
+  AppendResult res{Error{"ledger failed: " + e.to_string()}};
+  for (auto& p : batch) {
+    if (p.done) p.done(res);
+  }
+  batch.clear();
+  for (auto& p : rest) {
+    if (p.done) p.done(res);
+  }
+}
+
+Status Ledger::write_batch(std::vector<Pending>& batch) {
+  frame_buf_.clear();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    append_frame(frame_buf_, batch[i].seq, batch[i].payload, i + 1 == batch.size());
+  }
+  if (segment_bytes_ > 0 && segment_bytes_ + frame_buf_.size() > config_.segment_max_bytes) {
+    if (auto st = open_segment(batch.front().seq, true); !st) return st;
+  }
+  if (auto e = write_all(*segment_, frame_buf_.data(), frame_buf_.size())) {
+    return Error{"write failed", segment_path_.string(), off(segment_bytes_), e};
+  }
+  segment_bytes_ += frame_buf_.size();
+  if (auto e = segment_->sync_data()) return Error{"fdatasync failed", segment_path_.string(), -1, e};
+  for (auto& p : batch) {
+    tree_.append(leaf_hash(p.payload));
+    if (!p.is_checkpoint) ++records_since_checkpoint_;
+  }
+  return Ok{};
+}
+
+Status Ledger::write_checkpoint(bool final_checkpoint) {
+  std::uint64_t size = tree_.size();
+  Hash root = tree_.root();
+  std::string note = signer_.sign(checkpoint_body(config_.origin, size, root));
+  if (note.empty()) return Error{"signing the checkpoint failed"};
+  auto cp_path = config_.directory / kCheckpointsFileName;
+  if (auto e = write_all(*checkpoints_, note.data(), note.size())) return Error{"write failed", cp_path.string(), -1, e};
+  if (auto e = checkpoints_->sync_data()) return Error{"fdatasync failed", cp_path.string(), -1, e};
+  if (checkpoints_copy_) {
+    auto copy = config_.checkpoint_copy_directory / kCheckpointsFileName;
+    if (auto e = write_all(*checkpoints_copy_, note.data(), note.size())) return Error{"write failed", copy.string(), -1, e};
+    if (auto e = checkpoints_copy_->sync_data()) return Error{"fdatasync failed", copy.string(), -1, e};
+  }
+  last_checkpoint_size_ = size;
+  records_since_checkpoint_ = 0;
+  last_checkpoint_time_ = std::chrono::steady_clock::now();
+  if (!final_checkpoint) {
+    // Also inside the ledger, so that rolling the checkpoints file back is detectable from
+    // the records alone.
+    Record r = checkpoint_record(size, to_hex(root), note);
+    std::string fields = serialize_fields(r.fields);
+    std::lock_guard lk(mu_);
+    enqueue_locked(r.type, std::move(fields), nullptr);
+  }
+  return Ok{};
+}
+
+void Ledger::run() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      auto ready = [&] { return !queue_.empty() || stopping_; };
+      if (records_since_checkpoint_ > 0) {
+        cv_.wait_until(lk, last_checkpoint_time_ + config_.checkpoint_interval, ready);
+      } else {
+        cv_.wait(lk, ready);  // nothing to cover: no timer
+      }
+      if (queue_.empty() && stopping_) break;
+      std::uint64_t bytes = 0;
+      while (!queue_.empty() && bytes < kMaxBatchBytes) {
+        bytes += queue_.front().payload.size() + kFrameHeaderSize;
+        queued_bytes_ -= queue_.front().payload.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (failure_) {
+        lk.unlock();
+        fail(*failure_, batch);
+        continue;
+      }
+    }
+    if (!batch.empty()) {
+      if (auto st = write_batch(batch); !st) {
+        fail(st.error(), batch);
+        continue;
+      }
+      {
+        std::lock_guard lk(mu_);
+        durable_size_ = tree_.size();
+      }
+      for (auto& p : batch) {
+        if (p.done) p.done(AppendResult(p.seq));
+      }
+      batch.clear();
+    }
+    bool due = records_since_checkpoint_ >= config_.checkpoint_every_records ||
+               (records_since_checkpoint_ > 0 &&
+                std::chrono::steady_clock::now() >= last_checkpoint_time_ + config_.checkpoint_interval);
+    if (due) {
+      if (auto st = write_checkpoint(false); !st) fail(st.error(), batch);
+    }
+  }
+  // Shutdown: a last checkpoint covering everything, so that a cleanly closed ledger is
+  // fully covered by a signature.
+  bool healthy;
+  {
+    std::lock_guard lk(mu_);
+    healthy = !failure_;
+  }
+  if (healthy && tree_.size() > last_checkpoint_size_) {
+    if (auto st = write_checkpoint(true); !st) {
+      std::lock_guard lk(mu_);
+      failure_ = st.error();
+    }
+  }
+}
+
+Status Ledger::close() {
+  std::call_once(close_once_, [this] {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    std::lock_guard lk(mu_);
+    if (failure_) close_status_ = *failure_;
+  });
+  return close_status_;
+}
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,242 @@
+#include "ddlgate/ledger/record.h"
+
+#include <ctime>
+
+namespace ddlgate::ledger {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTypeNames[] = {
+    "session_opened",     "session_closed",   "decision",       "outcome",
+    "bundle_accepted",    "bundle_rejected",  "config_reloaded", "break_glass_opened",
+    "break_glass_closed", "recovery_performed", "checkpoint",
+};
+
+json session_json(const SessionInfo& s) {
+  return json{{"session_id", s.session_id},         {"user", s.user},
+              {"database", s.database},             {"client_address", s.client_address},
+              {"application_name", s.application_name}};
+}
+
+std::string s(std::string_view v) { return std::string(v); }
+
+}  // namespace
+
+const char* to_string(RecordType t) { return kTypeNames[static_cast<int>(t)]; }
+
+std::optional<RecordType> record_type_from_string(std::string_view s) {
+  for (int i = 0; i < static_cast<int>(std::size(kTypeNames)); ++i) {
+    if (s == kTypeNames[i]) return static_cast<RecordType>(i);
+  }
+  return std::nullopt;
+}
+
+const char* to_string(Decision d) {
+  switch (d) {
+    case Decision::allowed: return "allowed";
+    case Decision::denied: return "denied";
+    case Decision::would_deny: return "would_deny";
+    case Decision::break_glass: return "break_glass";
+  }
+  return "denied";
+}
+
+Record session_opened(const SessionInfo& si) { return {RecordType::session_opened, session_json(si)}; }
+
+Record session_closed(std::string_view session_id, std::string_view reason) {
+  return {RecordType::session_closed, json{{"session_id", s(session_id)}, {"reason", s(reason)}}};
+}
+
+Record decision(const DecisionInfo& d) {
+  json f = session_json(d.session);
+  f["decision"] = to_string(d.decision);
+  f["statement_hash"] = d.statement_hash;
+  f["class"] = d.statement_class;
+  f["display_sql"] = d.display_sql;
+  if (d.approval) {
+    f["approval"] = json{{"bundle", d.approval->bundle},
+                         {"version", d.approval->version},
+                         {"file", d.approval->file},
+                         {"statement", d.approval->statement}};
+  } else {
+    f["approval"] = nullptr;
+  }
+  f["reason"] = d.reason;
+  return {RecordType::decision, std::move(f)};
+}
+
+Record outcome_executed(std::string_view session_id, std::string_view statement_hash, std::string_view command_tag) {
+  return {RecordType::outcome, json{{"session_id", s(session_id)},
+                                    {"statement_hash", s(statement_hash)},
+                                    {"outcome", "executed"},
+                                    {"command_tag", s(command_tag)}}};
+}
+
+Record outcome_failed(std::string_view session_id, std::string_view statement_hash, std::string_view sqlstate) {
+  return {RecordType::outcome, json{{"session_id", s(session_id)},
+                                    {"statement_hash", s(statement_hash)},
+                                    {"outcome", "failed"},
+                                    {"sqlstate", s(sqlstate)}}};
+}
+
+Record outcome_rolled_back(std::string_view session_id, std::string_view statement_hash) {
+  return {RecordType::outcome,
+          json{{"session_id", s(session_id)}, {"statement_hash", s(statement_hash)}, {"outcome", "rolled_back"}}};
+}
+
+Record bundle_accepted(std::string_view bundle, std::string_view version, std::string_view manifest_sha256,
+                       std::string_view source) {
+  return {RecordType::bundle_accepted, json{{"bundle", s(bundle)},
+                                            {"version", s(version)},
+                                            {"manifest_sha256", s(manifest_sha256)},
+                                            {"source", s(source)}}};
+}
+
+Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason) {
+  return {RecordType::bundle_rejected,
+          json{{"bundle", s(bundle)}, {"version", s(version)}, {"reason", s(reason)}}};
+}
+
+Record config_reloaded(std::string_view path, std::string_view sha256) {
+  return {RecordType::config_reloaded, json{{"path", s(path)}, {"sha256", s(sha256)}}};
+}
+
+Record break_glass_opened(const SessionInfo& si, std::string_view token_id, std::string_view reason,
+                          std::string_view ticket, std::string_view expires) {
+  json f = session_json(si);
+  f["token_id"] = s(token_id);
+  f["reason"] = s(reason);
+  f["ticket"] = s(ticket);
+  f["expires"] = s(expires);
+  return {RecordType::break_glass_opened, std::move(f)};
+}
+
+Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason) {
+  return {RecordType::break_glass_closed,
+          json{{"session_id", s(session_id)}, {"token_id", s(token_id)}, {"reason", s(reason)}}};
+}
+
+Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
+                          std::string_view reason) {
+  return {RecordType::recovery_performed,
+          json{{"file", s(file)}, {"offset", offset}, {"bytes_cut", bytes_cut}, {"reason", s(reason)}}};
+}
+
+Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note) {
+  return {RecordType::checkpoint, json{{"tree_size", tree_size}, {"root", s(root_hex)}, {"note", s(note)}}};
+}
+
+std::string format_time(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  long frac = static_cast<long>(us % 1000000);
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::string serialize_fields(const nlohmann::json& fields) {
+  // Client-supplied text may be invalid UTF-8; replace rather than throw on the data path.
+  return fields.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string serialize_payload(RecordType type, std::string_view fields_json, std::uint64_t seq,
+                              std::string_view time) {
+  // Keys in the order nlohmann::json (a std::map) serializes them, so parse + dump round-trips.
+  std::string out;
+  out.reserve(fields_json.size() + 96);
+  out += "{\"fields\":";
+  out += fields_json;
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  out += ",\"time\":\"";
+  out += time;
+  out += "\",\"type\":\"";
+  out += to_string(type);
+  out += "\"}";
+  return out;
+}
+
+std::string serialize_payload(const Record& r, std::uint64_t seq, std::string_view time) {
+  return serialize_payload(r.type, serialize_fields(r.fields), seq, time);
+}
+
+Result<Envelope> parse_envelope(std::string_view payload) {
+  constexpr std::string_view kHead = "{\"fields\":{";
+  constexpr std::string_view kSeq = ",\"seq\":";
+  constexpr std::string_view kTime = ",\"time\":\"";
+  constexpr std::string_view kType = "\",\"type\":\"";
+  if (payload.substr(0, kHead.size()) != kHead || payload.size() < kHead.size() + 2 ||
+      payload.substr(payload.size() - 2) != "\"}") {
+    return Error{"payload is not a record object"};
+  }
+  // Everything after the last ,"seq": is digits, a time and a type name, none of which can
+  // contain that text, so the last occurrence is the envelope's own.
+  auto seq_at = payload.rfind(kSeq);
+  if (seq_at == std::string_view::npos || seq_at < kHead.size() || payload[seq_at - 1] != '}') {
+    return Error{"payload has no sequence number after its fields"};
+  }
+  std::string_view rest = payload.substr(seq_at + kSeq.size(), payload.size() - 2 - seq_at - kSeq.size());
+  auto time_at = rest.find(kTime);
+  auto type_at = rest.find(kType);
+  if (time_at == std::string_view::npos || type_at == std::string_view::npos || type_at < time_at) {
+    return Error{"payload envelope is malformed"};
+  }
+  std::string_view digits = rest.substr(0, time_at);
+  Envelope e;
+  if (digits.empty() || digits.size() > 20 || (digits.size() > 1 && digits[0] == '0')) {
+    return Error{"payload sequence number is not canonical"};
+  }
+  for (char c : digits) {
+    if (c < '0' || c > '9') return Error{"payload sequence number is not a number"};
+    e.seq = e.seq * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  std::string_view time = rest.substr(time_at + kTime.size(), type_at - time_at - kTime.size());
+  for (char c : time) {
+    if (!((c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z')) {
+      return Error{"payload time is malformed"};
+    }
+  }
+  auto type = record_type_from_string(rest.substr(type_at + kType.size()));
+  if (!type) return Error{"payload: unknown record type"};
+  e.type = *type;
+  return e;
+}
+
+Result<ParsedRecord> parse_payload(std::string_view payload) {
+  json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (j.is_discarded()) return Error{"payload is not valid JSON"};
+  if (!j.is_object() || j.size() != 4) return Error{"payload is not an object with exactly fields, seq, time, type"};
+  auto f = j.find("fields");
+  auto sq = j.find("seq");
+  auto tm = j.find("time");
+  auto ty = j.find("type");
+  if (f == j.end() || !f->is_object()) return Error{"payload: \"fields\" missing or not an object"};
+  if (sq == j.end() || !sq->is_number_unsigned()) return Error{"payload: \"seq\" missing or not an unsigned integer"};
+  if (tm == j.end() || !tm->is_string()) return Error{"payload: \"time\" missing or not a string"};
+  if (ty == j.end() || !ty->is_string()) return Error{"payload: \"type\" missing or not a string"};
+  auto type = record_type_from_string(ty->get_ref<const std::string&>());
+  if (!type) return Error{"payload: unknown record type \"" + ty->get<std::string>() + "\""};
+  // Canonical form: anything else (duplicate keys, spaces, escapes written differently) would
+  // let two byte strings mean the same record.
+  if (j.dump(-1, ' ', false, json::error_handler_t::replace) != payload) {
+    return Error{"payload is not in canonical form"};
+  }
+  ParsedRecord r;
+  r.seq = sq->get<std::uint64_t>();
+  r.time = tm->get<std::string>();
+  r.type = *type;
+  r.fields = std::move(*f);
+  return r;
+}
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,394 @@
+#include "ddlgate/ledger/verify.h"
+
+#include <fstream>
+#include <map>
+
+#include "ddlgate/ledger/merkle.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+using nlohmann::json;
+
+struct LoadedCheckpoints {
+  std::vector<Checkpoint> list;
+  std::map<std::uint64_t, const Checkpoint*> by_size;
+};
+
+// Reads, parses and checks a checkpoints file: signatures, one origin, sizes that never shrink.
+std::optional<Error> load_checkpoints(const std::filesystem::path& path, const NoteVerifier& key, bool required,
+                                      LoadedCheckpoints& out) {
+  std::string text;
+  if (!std::filesystem::exists(path) && !required) return std::nullopt;
+  if (auto ec = posix_file_system()->read_file(path, kMaxSegmentReadSize, &text)) {
+    return Error{"cannot read checkpoints", path.string(), -1, ec};
+  }
+  auto parsed = parse_checkpoints(text);
+  if (!parsed) return Error{parsed.error().reason, path.string(), parsed.error().offset};
+  out.list = std::move(*parsed);
+  std::uint64_t prev = 0;
+  std::size_t pos = 0;
+  for (const auto& cp : out.list) {
+    auto at = static_cast<std::int64_t>(pos);
+    if (!verify_checkpoint(cp, key)) {
+      return Error{"checkpoint for tree size " + std::to_string(cp.size) + " has no valid signature by the given key",
+                   path.string(), at};
+    }
+    if (cp.origin != out.list.front().origin) return Error{"checkpoint origin changes", path.string(), at};
+    if (cp.size < prev) {
+      return Error{"checkpoint tree size goes backwards (" + std::to_string(prev) + " then " + std::to_string(cp.size) +
+                       ")",
+                   path.string(), at};
+    }
+    if (auto it = out.by_size.find(cp.size); it != out.by_size.end() && it->second->root != cp.root) {
+      return Error{"two checkpoints for tree size " + std::to_string(cp.size) + " with different roots (fork)",
+                   path.string(), at};
+    }
+    prev = cp.size;
+    out.by_size[cp.size] = &cp;
+    pos += cp.text.size();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifier& key, const VerifyOptions& options) {
+  VerifyReport rep;
+  if (!std::filesystem::is_directory(dir)) {
+    rep.problem = Error{"not a ledger directory", dir.string()};
+    return rep;
+  }
+  LoadedCheckpoints local, extra;
+  auto cp_path = dir / kCheckpointsFileName;
+  if (auto e = load_checkpoints(cp_path, key, false, local)) {
+    rep.problem = e;
+    return rep;
+  }
+  if (!options.extra_checkpoints.empty()) {
+    if (auto e = load_checkpoints(options.extra_checkpoints, key, true, extra)) {
+      rep.problem = e;
+      return rep;
+    }
+    // Every shipped checkpoint must be in the local file: a missing one means a rollback.
+    for (const auto& cp : extra.list) {
+      auto it = local.by_size.find(cp.size);
+      if (it == local.by_size.end() || it->second->root != cp.root) {
+        rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
+                                options.extra_checkpoints.string() +
+                                " is missing from the ledger's checkpoints file (rolled back or rewritten)",
+                            cp_path.string()};
+        return rep;
+      }
+    }
+  }
+  rep.checkpoints = local.list.size();
+  std::uint64_t max_cp = local.list.empty() ? 0 : local.list.back().size;
+  CompactTree tree;
+  std::uint64_t last_good_cp = 0;
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    // Records a signed checkpoint will cover need only their envelope checked (the root
+    // comparison proves the bytes are the writer's); checkpoint records and records after the
+    // last checkpoint are parsed in full.
+    auto env = parse_envelope(r.payload);
+    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
+    if (env->seq != r.seq) {
+      return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
+    }
+    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+      auto rec = parse_payload(r.payload);
+      if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    }
+    if (env->type == RecordType::checkpoint) {
+      auto rec = parse_payload(r.payload);
+      auto size = rec->fields.value("tree_size", std::uint64_t{0});
+      auto it = local.by_size.find(size);
+      if (it == local.by_size.end() || rec->fields.value("note", std::string()) != it->second->text) {
+        return Error{"record " + std::to_string(r.seq) + " is the checkpoint for tree size " + std::to_string(size) +
+                     ", which the checkpoints file does not hold (checkpoints file rolled back or rewritten)"};
+      }
+    }
+    tree.append(leaf_hash(r.payload));
+    if (auto it = local.by_size.find(tree.size()); it != local.by_size.end()) {
+      if (it->second->root != tree.root()) {
+        return Error{"records " + std::to_string(last_good_cp) + ".." + std::to_string(tree.size() - 1) +
+                     " do not match the signed checkpoint for tree size " + std::to_string(tree.size()) +
+                     " (a record was changed, removed or inserted)"};
+      }
+      last_good_cp = tree.size();
+    }
+    return std::nullopt;
+  });
+  rep.records = scan.records;
+  rep.covered = last_good_cp;
+  if (scan.damage) {
+    rep.problem = scan.damage;
+    return rep;
+  }
+  if (scan.tail) {
+    if (scan.tail->damaged) {
+      rep.problem = Error{"torn or damaged tail after the last complete batch (" + std::to_string(scan.tail->bytes) +
+                              " bytes; recovery would cut it): " + scan.tail->reason,
+                          scan.tail->file.string(), static_cast<std::int64_t>(scan.tail->offset)};
+      return rep;
+    }
+    rep.in_flight = scan.tail->frames;
+  }
+  if (max_cp > scan.records) {
+    rep.problem = Error{"the signed checkpoint for tree size " + std::to_string(max_cp) + " covers more records than the " +
+                            std::to_string(scan.records) + " in the ledger (truncated after record " +
+                            std::to_string(scan.records == 0 ? 0 : scan.records - 1) + ")",
+                        dir.string()};
+  }
+  return rep;
+}
+
+bool ExportFilter::matches(const ParsedRecord& r) const {
+  if (from && r.time < *from) return false;
+  if (to && r.time > *to) return false;
+  if (type && r.type != *type) return false;
+  auto field_is = [&](const char* name, const std::optional<std::string>& want) {
+    if (!want) return true;
+    auto it = r.fields.find(name);
+    return it != r.fields.end() && it->is_string() && it->get_ref<const std::string&>() == *want;
+  };
+  return field_is("decision", decision) && field_is("user", user) && field_is("database", database) &&
+         field_is("session_id", session);
+}
+
+namespace {
+
+std::string csv_field(std::string_view s) {
+  // RFC 4180: quote when needed, double the quotes. A leading =,+,-,@ is prefixed with a quote
+  // character so that a spreadsheet does not run SQL text as a formula.
+  std::string v(s);
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) v.insert(v.begin(), '\'');
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string str_field(const json& fields, const char* name) {
+  auto it = fields.find(name);
+  return (it != fields.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+json hex_list(const std::vector<Hash>& hs) {
+  json a = json::array();
+  for (const auto& h : hs) a.push_back(to_hex(h));
+  return a;
+}
+
+}  // namespace
+
+Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
+                     std::ostream& out) {
+  LoadedCheckpoints cps;
+  // Signatures are checked by verify; here only the notes are carried, so no key is needed.
+  std::string text;
+  auto cp_path = dir / kCheckpointsFileName;
+  if (std::filesystem::exists(cp_path)) {
+    if (auto ec = posix_file_system()->read_file(cp_path, kMaxSegmentReadSize, &text)) {
+      return Error{"cannot read checkpoints", cp_path.string(), -1, ec};
+    }
+    auto parsed = parse_checkpoints(text);
+    if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
+    cps.list = std::move(*parsed);
+  }
+  FullTree tree;
+  std::vector<std::pair<std::uint64_t, std::string>> picked;
+  std::vector<ParsedRecord> parsed_picked;
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    auto rec = parse_payload(r.payload);
+    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    tree.append(leaf_hash(r.payload));
+    if (filter.matches(*rec)) {
+      picked.emplace_back(r.seq, std::string(r.payload));
+      parsed_picked.push_back(std::move(*rec));
+    }
+    return std::nullopt;
+  });
+  if (scan.damage) return *scan.damage;
+  // The proofs go to the largest checkpoint the ledger actually reaches.
+  const Checkpoint* head = nullptr;
+  for (const auto& cp : cps.list) {
+    if (cp.size <= tree.size() && cp.size > 0) head = &cp;
+  }
+  std::uint64_t head_size = head ? head->size : 0;
+  if (format == ExportFormat::jsonl) {
+    out << json{{"kind", "ledger_export"},
+                {"format", 1},
+                {"records_in_ledger", tree.size()},
+                {"records_exported", picked.size()},
+                {"proof_tree_size", head_size}}
+               .dump()
+        << '\n';
+    const Checkpoint* prev = nullptr;
+    for (const auto& cp : cps.list) {
+      if (cp.size > tree.size()) break;
+      out << json{{"kind", "checkpoint"}, {"note", cp.text}}.dump() << '\n';
+      if (prev && prev->size > 0 && prev->size < cp.size) {
+        out << json{{"kind", "consistency"},
+                    {"from", prev->size},
+                    {"to", cp.size},
+                    {"proof", hex_list(tree.consistency_proof(prev->size, cp.size))}}
+                   .dump()
+            << '\n';
+      }
+      prev = &cp;
+    }
+    for (const auto& [seq, payload] : picked) {
+      json line{{"kind", "record"}, {"seq", seq}, {"payload", payload}};
+      if (seq < head_size) {
+        line["proof"] = json{{"tree_size", head_size}, {"hashes", hex_list(tree.inclusion_proof(seq, head_size))}};
+      } else {
+        line["proof"] = nullptr;
+      }
+      out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    }
+  } else {
+    out << "seq,time,type,decision,user,database,session_id,client_address,application_name,statement_hash,class,"
+           "display_sql,reason,leaf_hash,proof_tree_size,proof\r\n";
+    for (std::size_t i = 0; i < picked.size(); ++i) {
+      const auto& r = parsed_picked[i];
+      std::string proof;
+      if (r.seq < head_size) {
+        for (const auto& h : tree.inclusion_proof(r.seq, head_size)) proof += (proof.empty() ? "" : ";") + to_hex(h);
+      }
+      const auto& f = r.fields;
+      out << r.seq << ',' << r.time << ',' << to_string(r.type) << ',' << csv_field(str_field(f, "decision")) << ','
+          << csv_field(str_field(f, "user")) << ',' << csv_field(str_field(f, "database")) << ','
+          << csv_field(str_field(f, "session_id")) << ',' << csv_field(str_field(f, "client_address")) << ','
+          << csv_field(str_field(f, "application_name")) << ',' << csv_field(str_field(f, "statement_hash")) << ','
+          << csv_field(str_field(f, "class")) << ',' << csv_field(str_field(f, "display_sql")) << ','
+          << csv_field(str_field(f, "reason")) << ',' << to_hex(tree.leaf(r.seq)) << ','
+          << (r.seq < head_size ? std::to_string(head_size) : std::string()) << ',' << proof << "\r\n";
+    }
+  }
+  if (!out) return Error{"writing the export failed"};
+  return Ok{};
+}
+
+VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key) {
+  VerifyReport rep;
+  std::ifstream in(file);
+  if (!in) {
+    rep.problem = Error{"cannot open export", file.string()};
+    return rep;
+  }
+  std::map<std::uint64_t, Checkpoint> cps;
+  const Checkpoint* last_cp = nullptr;
+  std::string line;
+  std::int64_t offset = 0;
+  std::int64_t line_no = 0;
+  bool header = false;
+  std::uint64_t declared = 0;
+  std::optional<std::uint64_t> prev_seq;
+  auto fail = [&](std::string why) {
+    rep.problem = Error{"line " + std::to_string(line_no) + ": " + why, file.string(), offset};
+    return rep;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::int64_t this_offset = offset;
+    offset += static_cast<std::int64_t>(line.size()) + 1;
+    if (line.size() > 2 * kMaxPayloadSize) return fail("line longer than the record cap");
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("kind") || !j["kind"].is_string()) {
+      offset = this_offset;
+      return fail("not a JSON export line");
+    }
+    const auto kind = j["kind"].get<std::string>();
+    offset = this_offset;
+    if (!header) {
+      if (kind != "ledger_export") return fail("an export starts with a ledger_export line");
+      header = true;
+      declared = j.value("records_exported", std::uint64_t{0});
+    } else if (kind == "checkpoint") {
+      if (!j.contains("note") || !j["note"].is_string()) return fail("checkpoint without note");
+      auto cp = parse_checkpoint(j["note"].get<std::string>());
+      if (!cp) return fail(cp.error().reason);
+      if (!verify_checkpoint(*cp, key)) {
+        return fail("checkpoint for tree size " + std::to_string(cp->size) + " has no valid signature by the given key");
+      }
+      if (last_cp && cp->size < last_cp->size) return fail("checkpoint tree sizes go backwards");
+      if (last_cp && cp->size == last_cp->size && cp->root != last_cp->root) return fail("two roots for one size (fork)");
+      last_cp = &(cps[cp->size] = std::move(*cp));
+      ++rep.checkpoints;
+    } else if (kind == "consistency") {
+      auto from = j.value("from", std::uint64_t{0}), to = j.value("to", std::uint64_t{0});
+      if (!cps.count(from) || !cps.count(to)) return fail("consistency proof between unknown checkpoints");
+      std::vector<Hash> proof;
+      if (!j.contains("proof") || !j["proof"].is_array()) return fail("consistency proof missing");
+      for (const auto& h : j["proof"]) {
+        auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+        if (!v) return fail("malformed hash in consistency proof");
+        proof.push_back(*v);
+      }
+      if (!verify_consistency(from, to, cps[from].root, cps[to].root, proof)) {
+        return fail("checkpoint " + std::to_string(to) + " is not an extension of checkpoint " + std::to_string(from));
+      }
+    } else if (kind == "record") {
+      if (!j.contains("payload") || !j["payload"].is_string() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
+        return fail("record without seq or payload");
+      }
+      auto seq = j["seq"].get<std::uint64_t>();
+      const auto& payload = j["payload"].get_ref<const std::string&>();
+      auto rec = parse_payload(payload);
+      if (!rec) return fail("record " + std::to_string(seq) + ": " + rec.error().reason);
+      if (rec->seq != seq) return fail("record " + std::to_string(seq) + ": payload says sequence " + std::to_string(rec->seq));
+      if (prev_seq && seq <= *prev_seq) return fail("record " + std::to_string(seq) + " out of order or duplicated");
+      prev_seq = seq;
+      ++rep.records;
+      const auto& proof = j["proof"];
+      if (proof.is_null()) continue;  // after the last checkpoint: not yet covered
+      auto size = proof.value("tree_size", std::uint64_t{0});
+      auto it = cps.find(size);
+      if (it == cps.end()) return fail("record " + std::to_string(seq) + ": proof for a tree size with no checkpoint");
+      std::vector<Hash> hashes;
+      if (!proof.contains("hashes") || !proof["hashes"].is_array()) return fail("record proof without hashes");
+      for (const auto& h : proof["hashes"]) {
+        auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+        if (!v) return fail("malformed hash in inclusion proof");
+        hashes.push_back(*v);
+      }
+      if (!verify_inclusion(leaf_hash(payload), seq, size, hashes, it->second.root)) {
+        return fail("record " + std::to_string(seq) + " is not in the signed tree of size " + std::to_string(size) +
+                    " (changed or forged)");
+      }
+      ++rep.covered;
+    } else {
+      return fail("unknown line kind \"" + kind + "\"");
+    }
+    offset = this_offset + static_cast<std::int64_t>(line.size()) + 1;
+  }
+  if (!header) {
+    rep.problem = Error{"empty export", file.string()};
+  } else if (rep.records != declared) {
+    rep.problem = Error{"export holds " + std::to_string(rep.records) + " record(s) but its header declares " +
+                            std::to_string(declared) + " (lines removed or added)",
+                        file.string()};
+  }
+  return rep;
+}
+
+Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
+                    const std::function<void(const ParsedRecord&)>& sink, std::uint64_t* next_seq) {
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    if (r.seq < from_seq) return std::nullopt;
+    auto rec = parse_payload(r.payload);
+    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    sink(*rec);
+    return std::nullopt;
+  }, from_seq);
+  if (next_seq) *next_seq = scan.next_seq;
+  if (scan.damage) return *scan.damage;
+  return Ok{};
+}
+
+}  // namespace ddlgate::ledger

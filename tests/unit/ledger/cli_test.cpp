@@ -1,0 +1,125 @@
+// Runs the built ddlgate binary on a real ledger and on tampered copies.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/segments.h"
+#include "test_util.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+struct Run {
+  int code;
+  std::string output;
+};
+
+Run run(const std::string& args) {
+  std::string cmd = std::string(DDLGATE_BIN) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class LedgerCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = test::make_keys(tmp_.path() / "cp");
+    dir_ = tmp_.path() / "ledger";
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    c.checkpoint_every_records = 4;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    for (int i = 0; i < 10; ++i) {
+      DecisionInfo d;
+      d.decision = i % 3 ? Decision::allowed : Decision::denied;
+      d.session = {"s" + std::to_string(i % 2), i % 2 ? "alice" : "bob", "prod", "10.0.0.1:5000", "psql"};
+      d.statement_hash = "h" + std::to_string(i);
+      d.statement_class = "ddl";
+      d.display_sql = "DROP TABLE t" + std::to_string(i);
+      ASSERT_TRUE((*l)->append_durable(decision(d)));
+    }
+  }
+  std::string q(const std::filesystem::path& p) const { return "'" + p.string() + "'"; }
+
+  test::TempDir tmp_;
+  test::KeyFiles keys_;
+  std::filesystem::path dir_;
+};
+
+TEST_F(LedgerCli, VerifyOkAndTampered) {
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok: 12 record(s)"), std::string::npos) << r.output;
+
+  auto copy = tmp_.path() / "copy";
+  std::filesystem::copy(dir_, copy);
+  auto seg = copy / segment_name(0);
+  test::xor_byte(seg, 100, 0x20);
+  r = run("ledger verify " + q(copy) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAILED: " + seg.string() + ": offset 0: CRC32C mismatch"), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerCli, WrongKeyFails) {
+  auto other = test::make_keys(tmp_.path() / "other");
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(other.public_key));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no valid signature by the given key"), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("ledger verify " + q(dir_)).code, 2);
+  EXPECT_EQ(run("ledger verify " + q(tmp_.path() / "nope") + " --pubkey " + q(keys_.public_key)).code, 2);
+  EXPECT_EQ(run("ledger verify " + q(dir_) + " --pubkey " + q(dir_ / "LOCK")).code, 2);
+  EXPECT_EQ(run("ledger export " + q(dir_) + " --format xml").code, 2);
+  EXPECT_EQ(run("ledger export " + q(dir_) + " --type nonsense").code, 2);
+}
+
+TEST_F(LedgerCli, FilteredExportVerifiesOffline) {
+  auto out = tmp_.path() / "alice.jsonl";
+  auto r = run("ledger export " + q(dir_) + " --format jsonl --user alice --out " + q(out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::string text = test::read_all(out);
+  EXPECT_NE(text.find("\"kind\":\"checkpoint\""), std::string::npos);
+  EXPECT_EQ(text.find("bob"), std::string::npos);
+  r = run("ledger verify " + q(out) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok: 5 record(s)"), std::string::npos) << r.output;
+  auto pos = text.find("DROP TABLE t1");
+  ASSERT_NE(pos, std::string::npos);
+  text[pos] = 'd';
+  test::write_all_file(out, text);
+  r = run("ledger verify " + q(out) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("record 1 is not in the signed tree"), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerCli, CsvExportAndTail) {
+  auto r = run("ledger export " + q(dir_) + " --format csv --decision denied");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("seq,time,type,decision,user", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("DROP TABLE t3"), std::string::npos);
+  EXPECT_EQ(r.output.find("DROP TABLE t1,"), std::string::npos);
+  r = run("ledger export " + q(dir_) + " --format jsonl --type decision --from 2000-01-01T00:00:00Z --to 2999-01-01T00:00:00Z");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"records_exported\":10"), std::string::npos) << r.output;
+  r = run("ledger export " + q(dir_) + " --format jsonl --to 2000-01-01T00:00:00Z");
+  EXPECT_NE(r.output.find("\"records_exported\":0"), std::string::npos) << r.output;
+  r = run("ledger tail " + q(dir_) + " -n 3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("#11 "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("#8 "), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

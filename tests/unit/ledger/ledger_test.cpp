@@ -1,0 +1,263 @@
+#include "ddlgate/ledger/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "ddlgate/ledger/segments.h"
+#include "ddlgate/ledger/verify.h"
+#include "test_util.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+struct Fixture {
+  test::TempDir tmp;
+  test::KeyFiles keys = test::make_keys(tmp.path() / "cp");
+  LedgerConfig config() const {
+    LedgerConfig c;
+    c.directory = tmp.path() / "ledger";
+    c.checkpoint_key_file = keys.private_key;
+    c.origin = "test.example/ledger";
+    c.checkpoint_every_records = 10;
+    return c;
+  }
+  NoteVerifier verifier() const { return *NoteVerifier::load_pem(keys.public_key); }
+};
+
+Record sample(int i) {
+  DecisionInfo d;
+  d.decision = (i % 2) ? Decision::allowed : Decision::denied;
+  d.session = {"s-" + std::to_string(i % 3), "user" + std::to_string(i % 2), "db", "127.0.0.1:1", "test"};
+  d.statement_hash = "h" + std::to_string(i);
+  d.statement_class = "ddl";
+  d.display_sql = "CREATE TABLE t" + std::to_string(i) + " (id int)";
+  d.reason = (i % 2) ? "" : "not approved";
+  return decision(d);
+}
+
+TEST(Ledger, AppendsDurablyReopensAndVerifies) {
+  Fixture fx;
+  {
+    auto l = Ledger::open(fx.config());
+    ASSERT_TRUE(l) << l.error().to_string();
+    for (int i = 0; i < 25; ++i) {
+      auto r = (*l)->append_durable(sample(i));
+      ASSERT_TRUE(r) << r.error().to_string();
+    }
+    ASSERT_TRUE((*l)->close());
+  }
+  auto rep = verify_directory(fx.config().directory, fx.verifier());
+  ASSERT_TRUE(rep.ok()) << rep.problem->to_string();
+  // 25 records + 2 checkpoint records (after 10 and 20 decisions); the final checkpoint covers all.
+  EXPECT_EQ(rep.records, 27u);
+  EXPECT_EQ(rep.covered, 27u);
+  EXPECT_GE(rep.checkpoints, 3u);
+  {
+    auto l = Ledger::open(fx.config());
+    ASSERT_TRUE(l) << l.error().to_string();
+    EXPECT_TRUE((*l)->recovery_actions().empty());
+    auto r = (*l)->append_durable(session_closed("s-1", "bye"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 27u);
+  }
+  rep = verify_directory(fx.config().directory, fx.verifier());
+  EXPECT_TRUE(rep.ok()) << rep.problem->to_string();
+  EXPECT_EQ(rep.records, 28u);
+}
+
+TEST(Ledger, CallbackAndFutureReportDurability) {
+  Fixture fx;
+  auto l = Ledger::open(fx.config());
+  ASSERT_TRUE(l);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 100; ++i) {
+    (*l)->append(sample(i), [&](const AppendResult& r) {
+      EXPECT_TRUE(r);
+      ++done;
+    });
+  }
+  auto fut = (*l)->append(sample(100));
+  auto res = fut.get();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(done.load(), 100);  // earlier records are durable before a later one is acknowledged
+  EXPECT_GE((*l)->durable_size(), 101u);
+}
+
+TEST(Ledger, ManyWritersGetDistinctSequenceNumbers) {
+  Fixture fx;
+  auto l = Ledger::open(fx.config());
+  ASSERT_TRUE(l);
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<std::uint64_t> seqs;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = (*l)->append_durable(sample(t * 100 + i));
+        ASSERT_TRUE(r);
+        std::lock_guard lk(mu);
+        EXPECT_TRUE(seqs.insert(*r).second);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE((*l)->close());
+  EXPECT_EQ(seqs.size(), 400u);
+  auto rep = verify_directory(fx.config().directory, fx.verifier());
+  EXPECT_TRUE(rep.ok()) << rep.problem->to_string();
+}
+
+TEST(Ledger, SecondWriterIsLockedOut) {
+  Fixture fx;
+  auto a = Ledger::open(fx.config());
+  ASSERT_TRUE(a);
+  auto b = Ledger::open(fx.config());
+  ASSERT_FALSE(b);
+  EXPECT_NE(b.error().reason.find("lock"), std::string::npos) << b.error().to_string();
+}
+
+TEST(Ledger, RollsSegmentsAndCopiesCheckpoints) {
+  Fixture fx;
+  auto c = fx.config();
+  c.segment_max_bytes = 2000;
+  c.checkpoint_copy_directory = fx.tmp.path() / "shipped";
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto segs = list_segments(c.directory);
+  ASSERT_TRUE(segs);
+  EXPECT_GT(segs->size(), 3u);
+  EXPECT_EQ(test::read_all(c.directory / "checkpoints"), test::read_all(c.checkpoint_copy_directory / "checkpoints"));
+  // Reading from a later sequence number skips whole segments but still reports every record
+  // from there on, and the right next sequence number.
+  std::uint64_t total = 0;
+  ASSERT_TRUE(read_records(c.directory, 0, [&](const ParsedRecord&) { ++total; }, nullptr));
+  std::vector<std::uint64_t> seen;
+  std::uint64_t next = 0;
+  ASSERT_TRUE(read_records(c.directory, total - 5, [&](const ParsedRecord& r) { seen.push_back(r.seq); }, &next));
+  EXPECT_EQ(next, total);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_LE(seen.front(), total - 5);
+  EXPECT_EQ(seen.back(), total - 1);
+  VerifyOptions o;
+  o.extra_checkpoints = c.checkpoint_copy_directory / "checkpoints";
+  auto rep = verify_directory(c.directory, fx.verifier(), o);
+  EXPECT_TRUE(rep.ok()) << rep.problem->to_string();
+}
+
+TEST(Ledger, TimedCheckpoint) {
+  Fixture fx;
+  auto c = fx.config();
+  c.checkpoint_every_records = 1000000;
+  c.checkpoint_interval = std::chrono::milliseconds(50);
+  auto l = Ledger::open(c);
+  ASSERT_TRUE(l);
+  ASSERT_TRUE((*l)->append_durable(sample(1)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto cps = parse_checkpoints(test::read_all(c.directory / "checkpoints"));
+  ASSERT_TRUE(cps);
+  ASSERT_FALSE(cps->empty());
+  EXPECT_EQ(cps->front().size, 1u);
+}
+
+TEST(Ledger, TornTailIsCutAndRecorded) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto seg = c.directory / segment_name(0);
+  // A torn batch: half a frame of garbage after the last complete batch.
+  std::string data = test::read_all(seg);
+  auto clean_size = data.size();
+  std::string frame;
+  append_frame(frame, 6, R"({"fields":{},"seq":6,"time":"t","type":"checkpoint"})", true);
+  test::write_all_file(seg, data + frame.substr(0, frame.size() / 2));
+  auto rep = verify_directory(c.directory, fx.verifier());
+  ASSERT_FALSE(rep.ok());
+  EXPECT_NE(rep.problem->reason.find("torn"), std::string::npos) << rep.problem->to_string();
+  EXPECT_EQ(rep.problem->offset, static_cast<std::int64_t>(clean_size));
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_EQ((*l)->recovery_actions().size(), 1u);
+    EXPECT_EQ((*l)->recovery_actions()[0].offset, clean_size);
+  }
+  bool saw = false;
+  ASSERT_TRUE(read_records(c.directory, 0, [&](const ParsedRecord& r) {
+    if (r.type == RecordType::recovery_performed) {
+      saw = true;
+      EXPECT_EQ(r.fields["offset"], clean_size);
+    }
+  }, nullptr));
+  EXPECT_TRUE(saw);
+  rep = verify_directory(c.directory, fx.verifier());
+  EXPECT_TRUE(rep.ok()) << rep.problem->to_string();
+}
+
+TEST(Ledger, DamageInsideADurableBatchRefusesToStart) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto seg = c.directory / segment_name(0);
+  std::string data = test::read_all(seg);
+  data[30] ^= 0x01;  // inside record 0, four durable batches follow
+  test::write_all_file(seg, data);
+  auto l = Ledger::open(c);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().file, seg.string());
+  EXPECT_EQ(l.error().offset, 0);
+  EXPECT_NE(l.error().reason.find("CRC32C"), std::string::npos) << l.error().to_string();
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST(Ledger, TornCheckpointNoteIsCutButADamagedOneRefuses) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto cp_path = c.directory / kCheckpointsFileName;
+  const std::string good = test::read_all(cp_path);
+  const auto notes = *parse_checkpoints(good);
+  ASSERT_EQ(notes.size(), 1u);  // the shutdown checkpoint only
+  // Torn: the start of a second note.
+  test::write_all_file(cp_path, good + notes[0].text.substr(0, 30));
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_EQ((*l)->recovery_actions().size(), 1u);
+    EXPECT_EQ((*l)->recovery_actions()[0].offset, good.size());
+  }
+  EXPECT_TRUE(verify_directory(c.directory, fx.verifier()).ok());
+  // Damaged: the last note complete but altered.
+  std::string now = test::read_all(cp_path);
+  auto last = now.rfind("\n\n") - 3;
+  now[last] = now[last] == 'A' ? 'B' : 'A';
+  test::write_all_file(cp_path, now);
+  auto l = Ledger::open(c);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().file, cp_path.string()) << l.error().to_string();
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger
