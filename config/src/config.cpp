@@ -290,6 +290,39 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     timeouts.report_unknown();
   }
 
+  if (const toml::table* et = top.table("enforcement")) {
+    TableReader enforcement(et, "enforcement", problems);
+    std::string mode = "enforce";
+    enforcement.read_string("mode", mode);
+    if (mode == "enforce") c.enforcement.mode = EnforcementMode::enforce;
+    else if (mode == "monitor") c.enforcement.mode = EnforcementMode::monitor;
+    else problems.push_back({"enforcement.mode", "must be enforce or monitor, got '" + mode + "'"});
+    enforcement.report_unknown();
+  }
+
+  if (const toml::table* lt = top.table("ledger")) {
+    TableReader ledger(lt, "ledger", problems);
+    LedgerSettings& l = c.ledger;
+    l.enabled = true;
+    ledger.read_string("directory", l.directory);
+    ledger.read_string("checkpoint_key_file", l.checkpoint_key_file);
+    ledger.read_string("origin", l.origin);
+    ledger.read_uint("checkpoint_every_records", l.checkpoint_every_records, 1, 100000000);
+    ledger.read_uint("checkpoint_interval_ms", l.checkpoint_interval_ms, 100, 24u * 3600 * 1000);
+    ledger.read_string("checkpoint_copy_directory", l.checkpoint_copy_directory);
+    if (l.directory.empty()) problems.push_back({"ledger.directory", "required when [ledger] is present"});
+    if (l.checkpoint_key_file.empty()) {
+      problems.push_back({"ledger.checkpoint_key_file", "required when [ledger] is present"});
+    } else if (!readable(l.checkpoint_key_file)) {
+      problems.push_back({"ledger.checkpoint_key_file", "cannot read '" + l.checkpoint_key_file + "'"});
+    }
+    ledger.report_unknown();
+  }
+  if (c.enforcement.mode != EnforcementMode::off && !c.ledger.enabled) {
+    // Every decision is recorded before it is acted on: no ledger, no enforcement.
+    problems.push_back({"ledger", "required when [enforcement] is present: decisions are recorded before they are acted on"});
+  }
+
   if (const toml::table* bt = top.table("bundles")) {
     TableReader bundles(bt, "bundles", problems);
     Bundles& b = c.bundles;

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,11 +37,25 @@ class ServerImpl {
  public:
   explicit ServerImpl(config::Config config) {
     shared_.config = std::move(config);
+    std::random_device rd;
+    char id[17];
+    std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+    shared_.instance_id = id;
     shared_.tls = make_tls_contexts(shared_.config);
     unsigned n = shared_.config.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
-    if (shared_.config.bundles.enabled) approvals_ = std::make_unique<Approvals>(shared_.config.bundles);
+    if (shared_.config.bundles.enabled) {
+      approvals_ = std::make_unique<Approvals>(shared_.config.bundles);
+      shared_.approvals = approvals_.get();
+    }
+    // 16 MiB of cached analyses per worker thread.
+    for (auto& w : workers_) w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
+    if (shared_.config.ledger.enabled) open_ledger();
+  }
+
+  ~ServerImpl() {
+    if (ledger_) ledger_->close();
   }
 
   std::vector<std::string> bind() {
@@ -89,8 +105,11 @@ class ServerImpl {
     for (auto& acc : acceptors_) {
       asio::co_spawn(main_, accept_loop(*acc), asio::detached);
     }
-    spdlog::info("ddlgate serving with {} worker thread(s), upstream {}", workers_.size(),
-                 shared_.config.upstream.to_string());
+    const char* mode = shared_.config.enforcement.mode == config::EnforcementMode::enforce   ? "enforce"
+                       : shared_.config.enforcement.mode == config::EnforcementMode::monitor ? "monitor"
+                                                                                              : "off (transparent proxy)";
+    spdlog::info("ddlgate serving with {} worker thread(s), upstream {}, enforcement {}", workers_.size(),
+                 shared_.config.upstream.to_string(), mode);
     main_.run();
 
     // Drained or timed out: let the workers finish what is in flight and stop.
@@ -100,6 +119,10 @@ class ServerImpl {
       if (w->thread.joinable()) w->thread.join();
     }
     if (approvals_) approvals_->stop();
+    if (ledger_) {
+      // The shutdown checkpoint covers every record written.
+      if (auto st = ledger_->close(); !st.ok()) spdlog::error("ledger close: {}", st.error().reason);
+    }
     for (const auto& path : unix_paths_) {
       std::error_code ignored;
       std::filesystem::remove(path, ignored);
@@ -149,6 +172,29 @@ class ServerImpl {
     unix_paths_.push_back(path);
     acceptors_.push_back(std::move(acc));
     return path;
+  }
+
+  void open_ledger() {
+    const auto& l = shared_.config.ledger;
+    ledger::LedgerConfig lc;
+    lc.directory = l.directory;
+    lc.checkpoint_key_file = l.checkpoint_key_file;
+    lc.origin = l.origin;
+    lc.checkpoint_every_records = l.checkpoint_every_records;
+    lc.checkpoint_interval = std::chrono::milliseconds(l.checkpoint_interval_ms);
+    lc.checkpoint_copy_directory = l.checkpoint_copy_directory;
+    auto opened = ledger::Ledger::open(lc);
+    if (!opened.ok()) {
+      const auto& e = opened.error();
+      // Damage other than a bounded torn tail stops the start, naming where.
+      throw std::runtime_error("ledger " + l.directory + ": " + e.reason + (e.file.empty() ? "" : " in " + e.file) +
+                               (e.offset >= 0 ? " at offset " + std::to_string(e.offset) : ""));
+    }
+    ledger_ = std::move(opened.value());
+    for (const auto& cut : ledger_->recovery_actions()) {
+      spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
+    }
+    shared_.ledger = ledger_.get();
   }
 
   static void raise_fd_limit() {
@@ -238,6 +284,7 @@ class ServerImpl {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
   std::unique_ptr<Approvals> approvals_;
+  std::unique_ptr<ledger::Ledger> ledger_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };
 

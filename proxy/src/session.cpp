@@ -80,6 +80,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       id_(shared.next_session_id.fetch_add(1)),
       client_scanner_(shared.config.limits.max_inspected_message),
       server_scanner_(shared.config.limits.max_inspected_message),
+      ledger_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {
@@ -562,8 +563,27 @@ asio::awaitable<void> Session::relay_client_to_server() {
         co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
         co_return;
       }
+      if (step.starts_message) {
+        drop_current_ = skipping_;
+        // A denied Parse: everything up to and including the Sync that ends its batch is dropped.
+        if (skipping_ && step.type == fe::kSync) skipping_ = false;
+      }
+      if (drop_current_) continue;
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (!co_await on_client_message(step)) co_return;
+        if (enforcing() && phase_ == Phase::ready && (step.type == fe::kQuery || step.type == fe::kParse)) {
+          Verdict v = co_await enforce(step);
+          if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) {
+            if (v.kind == Verdict::Kind::close) co_await fail(kProtocolViolation, "malformed Query or Parse message");
+            co_return;
+          }
+          if (v.kind == Verdict::Kind::replace) {
+            c2s_arena_.push_back(std::move(v.bytes));
+            add_span(out, c2s_arena_.back());
+            skipping_ = v.skip_to_sync;
+            continue;
+          }
+        }
       }
       if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
       add_span(out, step.bytes);
@@ -572,6 +592,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
       co_await server_->write(out, ec);
       if (ec) break;
     }
+    c2s_arena_.clear();
     client_scanner_.trim();
   }
   if (!leftover_.empty()) std::vector<std::uint8_t>().swap(leftover_);
@@ -598,7 +619,12 @@ asio::awaitable<void> Session::relay_server_to_client() {
         close();
         co_return;
       }
-      add_span(out, step.kind == protocol::ScanStep::Kind::message ? on_server_message(step) : step.bytes);
+      std::span<const std::uint8_t> bytes = step.bytes;
+      if (step.kind == protocol::ScanStep::Kind::message) {
+        bytes = on_server_message(step);
+        if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
+      }
+      add_span(out, bytes);
     }
     if (!out.empty()) {
       client_writing_ = true;
@@ -606,6 +632,7 @@ asio::awaitable<void> Session::relay_server_to_client() {
       client_writing_ = false;
       if (ec) break;
     }
+    s2c_arena_.clear();
     server_scanner_.trim();
   }
   close();

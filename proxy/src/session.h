@@ -6,6 +6,7 @@
 #include <utility>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,24 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Handles one client message the scanner reported; false ends the session.
   asio::awaitable<bool> on_client_message(const protocol::ScanStep& step);
+  // What the enforcer decided for one Query or Parse.
+  struct Verdict {
+    enum class Kind { forward, replace, close };
+    Kind kind = Kind::forward;
+    std::vector<std::uint8_t> bytes;  // replace: what goes to the server instead
+    bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
+  };
+  bool enforcing() const { return shared_.config.enforcement.mode != config::EnforcementMode::off; }
+  // Classifies a Query or Parse, records the decision durably, and says what to send.
+  asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
+  // Appends records to the ledger and waits until the last is durable; false if it failed.
+  asio::awaitable<bool> record_durably(std::vector<ledger::Record> records);
+  // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
+  // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
+  Verdict deny(const protocol::ErrorSpec& spec, bool extended);
+  // Server side of a denial: the injected error, rewritten to the exact fields ddlgate chose.
+  std::span<const std::uint8_t> rewrite_denial(const protocol::ScanStep& step);
+
   // Handles one server message the scanner reported; returns the bytes to
   // forward (the message itself, or a rewritten one held in rewritten_).
   std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
@@ -84,6 +103,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t backend_pid_ = 0;
   std::vector<unsigned char> upstream_cert_der_;
   std::vector<std::uint8_t> rewritten_;  // a server message ddlgate changed, until written
+
+  // Enforcement state (docs/enforcement.md).
+  bool skipping_ = false;      // a Parse was denied: client messages are dropped up to Sync
+  bool drop_current_ = false;  // the client message being relayed is dropped
+  std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
+  std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
+  std::deque<std::vector<std::uint8_t>> s2c_arena_;
+  asio::steady_timer ledger_wait_;
 
   asio::steady_timer watchdog_timer_;
   std::chrono::steady_clock::time_point started_;

@@ -9,11 +9,15 @@
 #include <boost/asio/io_context.hpp>
 
 #include "ddlgate/config/config.h"
+#include "ddlgate/ledger/ledger.h"
+#include "ddlgate/policy/registry.h"
+#include "ddlgate/policy/statement_cache.h"
 #include "tls.h"
 
 namespace ddlgate::proxy {
 
 class Session;
+class Approvals;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -21,8 +25,12 @@ struct SharedState {
   TlsContexts tls;
   std::atomic<std::uint32_t> admitted{0};     // sessions counted against max_connections
   std::atomic<std::uint64_t> next_session_id{1};
+  std::string instance_id;  // random per process, so session ids differ across restarts in the ledger
   std::atomic<std::size_t> live{0};            // sessions in existence, admitted or not
   std::atomic<bool> draining{false};
+  Approvals* approvals = nullptr;      // null without [bundles]: nothing is approved
+  ledger::Ledger* ledger = nullptr;    // null without [ledger]
+  policy::Policy policy;               // which classes are controlled
 };
 
 // One thread with its own io_context: the sessions it runs need no locks.
@@ -30,6 +38,11 @@ struct Worker {
   boost::asio::io_context ctx{1};
   std::thread thread;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+  // Per-thread statement cache: a hit takes no lock (docs/classification.md).
+  std::unique_ptr<policy::StatementCache> cache;
+  // This worker's copy of the approvals snapshot, refreshed when the generation moves.
+  std::shared_ptr<const policy::ApprovedSet> approved;
+  std::uint64_t approved_generation = ~std::uint64_t{0};
 };
 
 }  // namespace ddlgate::proxy

@@ -81,6 +81,28 @@ struct Bundles {
   std::uint32_t max_signatures = 32;  // signature files per bundle
 };
 
+// What ddlgate does with a controlled statement (product.md, "Modes").
+enum class EnforcementMode {
+  off,      // no [enforcement] section: every statement is relayed (a transparent proxy)
+  monitor,  // allow everything, record what would have been denied
+  enforce,  // deny what no signed bundle approves
+};
+
+struct Enforcement {
+  EnforcementMode mode = EnforcementMode::off;
+};
+
+// Where decisions are recorded (docs/ledger.md); required by [enforcement].
+struct LedgerSettings {
+  bool enabled = false;                // true when [ledger] is present
+  std::string directory;               // segments, checkpoints, LOCK
+  std::string checkpoint_key_file;     // PEM Ed25519 private key signing checkpoints
+  std::string origin = "ddlgate.local/ledger";
+  std::uint32_t checkpoint_every_records = 1000;
+  std::uint32_t checkpoint_interval_ms = 60000;
+  std::string checkpoint_copy_directory;  // optional second place for the checkpoints file
+};
+
 struct Config {
   std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
   Endpoint upstream;
@@ -91,6 +113,8 @@ struct Config {
   unsigned workers = 0;  // 0 = one per CPU core
   std::string log_level = "info";
   Bundles bundles;
+  Enforcement enforcement;
+  LedgerSettings ledger;
 };
 
 struct LoadResult {

@@ -1,0 +1,276 @@
+// Enforcement end to end: a signed bundle built from a dbmate directory, a
+// ledger, and ddlgate in enforce (or monitor) mode in front of a real
+// PostgreSQL. Approved statements apply; anything else is refused exactly as a
+// failing statement is refused by PostgreSQL, and every decision is on the
+// ledger, which then verifies.
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include "ddlgate/testing/ddlgate_process.h"
+#include "ddlgate/testing/pg_server.h"
+#include "ddlgate/testing/process.h"
+
+namespace ddlgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+DDLGATE_SHARED_PG_SERVER();
+
+std::string ddlgate() { return ddlgate_binary().string(); }
+
+void run_ok(const std::vector<std::string>& argv) {
+  auto r = run_command(argv);
+  ASSERT_EQ(r.exit_code, 0) << argv[1] << ": " << r.stderr_text << r.stdout_text;
+}
+
+// The up parts of tests/data/migrations/dbmate, as a deploy job runs them.
+constexpr const char* kMigration = R"(create table users (
+  id bigint primary key,
+  email text not null
+);
+grant select on users to reporting;
+create index concurrently users_email on users (email);
+alter table users add column name text default '';
+)";
+
+class Enforce : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto& pg = SharedPgServer::get();
+    pg.admin_sql("drop table if exists users, sneaky, t2 cascade");
+    pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
+    for (const char* k : {"registry", "alice", "ledger"}) run_ok({ddlgate(), "keygen", "--out", (dir_.path() / k).string()});
+    write_file(dir_.path() / "trust.toml", "[roles.registry]\nthreshold = 1\nkeys = [\"" +
+                                               (dir_.path() / "registry.pub").string() +
+                                               "\"]\n[roles.approver]\nthreshold = 1\nkeys = [\"" +
+                                               (dir_.path() / "alice.pub").string() + "\"]\n");
+    fs::create_directories(dir_.path() / "registry");
+    fs::path staging = dir_.path() / "staging";
+    run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+            "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", "production"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
+    fs::rename(staging, dir_.path() / "registry" / "shop-v1");
+  }
+
+  std::unique_ptr<DdlgateProcess> start(const std::string& mode = "enforce") {
+    write_file(dir_.path() / "ddlgate.toml",
+               "[enforcement]\nmode = \"" + mode + "\"\n[ledger]\ndirectory = \"" + ledger_dir().string() +
+                   "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
+                   "\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
+                   "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() + "\"\n");
+    return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
+  }
+
+  fs::path ledger_dir() const { return dir_.path() / "ledger"; }
+
+  // Stops ddlgate (final checkpoint) and returns `ddlgate ledger verify` and `tail`.
+  std::pair<CommandResult, std::string> verify_ledger(std::unique_ptr<DdlgateProcess>& proxy) {
+    EXPECT_EQ(proxy->terminate(20s), 0);
+    proxy.reset();
+    auto v = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey", (dir_.path() / "ledger.pub").string()});
+    auto t = run_command({ddlgate(), "ledger", "tail", ledger_dir().string()});
+    return {v, t.stdout_text};
+  }
+
+  TempDir dir_{"ddlgate-enforce"};
+};
+
+struct Failure {
+  std::string sqlstate, message, detail, hint;
+};
+
+Failure exec_fail(PGconn* c, const std::string& sql) {
+  PgResult r(PQexec(c, sql.c_str()));
+  EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR) << sql;
+  auto field = [&](int code) {
+    const char* v = PQresultErrorField(r.get(), code);
+    return std::string(v ? v : "");
+  };
+  return {field(PG_DIAG_SQLSTATE), field(PG_DIAG_MESSAGE_PRIMARY), field(PG_DIAG_MESSAGE_DETAIL),
+          field(PG_DIAG_MESSAGE_HINT)};
+}
+
+std::string value(PGconn* c, const std::string& sql) {
+  std::string err;
+  auto v = pg_query_value(c, sql, &err);
+  return v ? *v : "ERROR: " + err;
+}
+
+TEST_F(Enforce, ApprovedMigrationAppliesWithPsqlAndAnUnapprovedDropIsRefused) {
+  auto proxy = start();
+  write_file(dir_.path() / "up.sql", kMigration);
+  auto applied = run_command({(pg_bindir() / "psql").string(), "-X", "-v", "ON_ERROR_STOP=1", "-d", proxy->conninfo(),
+                              "-f", (dir_.path() / "up.sql").string()});
+  ASSERT_EQ(applied.exit_code, 0) << applied.stderr_text;
+  auto& pg = SharedPgServer::get();
+  EXPECT_EQ(pg.admin_sql("select string_agg(attname, ',' order by attnum) from pg_attribute where attrelid = 'users'::regclass and attnum > 0"),
+            "id,email,name\n");
+
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
+  Failure f = exec_fail(c.get(), "DROP TABLE users");
+  EXPECT_EQ(f.sqlstate, "42501");
+  EXPECT_NE(f.message.find("schema_change statement sha256:"), std::string::npos) << f.message;
+  EXPECT_NE(f.message.find("is not approved"), std::string::npos);
+  EXPECT_EQ(f.detail, "DROP TABLE users");
+  EXPECT_FALSE(f.hint.empty());
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+  // Reads and writes flow as before.
+  EXPECT_EQ(value(c.get(), "insert into users (id, email) values (1, 'a@example.com') returning id"), "1");
+  c.reset();
+
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_NE(tail.find("decision=\"allowed\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("display_sql=\"DROP TABLE users\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("decision=\"denied\""), std::string::npos) << tail;
+  EXPECT_EQ(tail.find("INSERT"), std::string::npos) << "application writes are not ledgered: " << tail;
+}
+
+// PQcmdStatus of a command that succeeds, or "ERROR <sqlstate>".
+std::string command(PGconn* c, const std::string& sql) {
+  PgResult r(PQexec(c, sql.c_str()));
+  auto st = PQresultStatus(r.get());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return PQcmdStatus(r.get());
+  const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  return std::string("ERROR ") + (code ? code : "?");
+}
+
+TEST_F(Enforce, ADenialInsideATransactionAbortsItSoCommitRollsBack) {
+  auto proxy = start();
+  SharedPgServer::get().admin_sql("create table t2 (v int)");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
+  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+  EXPECT_EQ(command(c.get(), "insert into t2 values (1)"), "INSERT 0 1");
+  EXPECT_EQ(command(c.get(), "drop table t2"), "ERROR 42501");
+  // The client is told the transaction failed, and so is the server.
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_EQ(command(c.get(), "select 1"), "ERROR 25P02");
+  EXPECT_EQ(command(c.get(), "commit"), "ROLLBACK");
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from t2"), "0\n");
+}
+
+TEST_F(Enforce, AMultiStatementQueryIsRefusedWhole) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  // The first statement is approved, the hidden second is not: nothing runs.
+  EXPECT_EQ(command(c.get(), "create table users (id bigint primary key, email text not null); create table sneaky (x int)"),
+            "ERROR 42501");
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname in ('users', 'sneaky')"), "0\n");
+  EXPECT_EQ(command(c.get(), "select 1; drop table if exists users"), "ERROR 42501");
+}
+
+TEST_F(Enforce, TheHashIgnoresLayoutSoAReformattedApprovedStatementPasses) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  EXPECT_EQ(command(c.get(), "CREATE   TABLE \"users\" (ID BIGINT PRIMARY KEY, /* why */ email TEXT NOT NULL) ;"),
+            "CREATE TABLE");
+  // One character of difference is another statement.
+  EXPECT_EQ(command(c.get(), "alter table users add column name text default 'x'"), "ERROR 42501");
+}
+
+TEST_F(Enforce, ExtendedProtocolParseIsDeniedAndTheSessionGoesOn) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  PgResult prep(PQprepare(c.get(), "s1", "create table sneaky (x int)", 0, nullptr));
+  EXPECT_EQ(PQresultStatus(prep.get()), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE), "42501");
+  PgResult params(PQexecParams(c.get(), "create table sneaky (x int)", 0, nullptr, nullptr, nullptr, nullptr, 0));
+  EXPECT_STREQ(PQresultErrorField(params.get(), PG_DIAG_SQLSTATE), "42501");
+  EXPECT_EQ(value(c.get(), "select 41 + 1"), "42");
+  const char* p1[] = {"7"};
+  PgResult ok(PQexecParams(c.get(), "select $1::int * 6", 1, nullptr, p1, nullptr, nullptr, 0));
+  EXPECT_STREQ(PQgetvalue(ok.get(), 0, 0), "42");
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "0\n");
+}
+
+TEST_F(Enforce, APipelineWithADenialInTheMiddleGetsPostgresqlsSequence) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
+  auto send = [&](const char* sql) {
+    ASSERT_EQ(PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+  };
+  send("select 1");
+  send("drop table if exists users");
+  send("select 3");
+  ASSERT_EQ(PQpipelineSync(c.get()), 1);
+  send("select 4");
+  ASSERT_EQ(PQpipelineSync(c.get()), 1);
+  std::vector<ExecStatusType> seen;
+  std::vector<std::string> codes;
+  int syncs = 0;
+  while (syncs < 2) {
+    PGresult* r = PQgetResult(c.get());
+    if (!r) continue;
+    seen.push_back(PQresultStatus(r));
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR) codes.emplace_back(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) ++syncs;
+    PQclear(r);
+  }
+  // Exactly what PostgreSQL sends when the second statement fails (see proxy_test's 1/0 case).
+  std::vector<ExecStatusType> expected = {PGRES_TUPLES_OK, PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
+                                          PGRES_PIPELINE_SYNC, PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(codes, std::vector<std::string>{"42501"});
+  EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
+  EXPECT_EQ(value(c.get(), "select 5"), "5");
+}
+
+TEST_F(Enforce, BypassAttemptsAreRefused) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  auto c = pg_connect(proxy->conninfo());
+  for (const char* sql : {
+           "drop table users",
+           "DrOp /* hidden */ TABLE\n\tusers",
+           "select 1; drop table users",
+           "select * into sneaky from users",
+           "explain analyze create table sneaky as select 1",
+           "prepare p as delete from users; drop table users",
+           "do $$ begin execute 'drop table users'; end $$",
+           "create rule r as on insert to users do instead nothing",
+           "copy users from program 'true'",
+           "truncate users",
+           "alter role reporting superuser",
+           "create function f() returns int language sql as 'select 1'",
+           "this is not sql",
+       }) {
+    EXPECT_EQ(command(c.get(), sql), "ERROR 42501") << sql;
+  }
+  // A statement split across many TCP segments is reassembled before it is judged.
+  std::string big = "drop table users /*" + std::string(300000, 'x') + "*/";
+  EXPECT_EQ(command(c.get(), big), "ERROR 42501");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('users')"), "1\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('sneaky')"), "0\n");
+  // Reads and writes are untouched.
+  EXPECT_EQ(command(c.get(), "insert into users values (9, 'x@example.com')"), "INSERT 0 1");
+  EXPECT_EQ(value(c.get(), "select count(*) from users"), "1");
+}
+
+TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {
+  auto proxy = start("monitor");
+  auto c = pg_connect(proxy->conninfo());
+  EXPECT_EQ(command(c.get(), "create table sneaky (x int)"), "CREATE TABLE");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_NE(tail.find("decision=\"would_deny\""), std::string::npos) << tail;
+}
+
+TEST_F(Enforce, WithoutALedgerEnforcementDoesNotStart) {
+  write_file(dir_.path() / "bad.toml", "[enforcement]\nmode = \"enforce\"\n");
+  auto r = run_command({ddlgate(), "check-config", "--config", (dir_.path() / "bad.toml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("ledger"), std::string::npos) << r.stderr_text;
+}
+
+}  // namespace
+}  // namespace ddlgate::testing
