@@ -78,10 +78,51 @@ step_postgres() {
   pg_start "$pgdata" "$demo/postgres.log" "$pg_port"
 }
 
-# 3. Trust material for enforcement: the demo key pair and a signed bundle of
-#    example migrations are added here by later issues (.demo/keys, .demo/bundles).
+# 3. Trust material for enforcement: demo keys (a registry key, an approver key
+#    and the ledger's checkpoint key), a trust policy, and a signed bundle of the
+#    example migrations in docs/demo/migrations (dbmate layout), as CI would
+#    publish it; then the configuration: enforce mode, ledger in .demo/ledger.
 step_trust_material() {
   mkdir -p "$demo/keys" "$demo/bundles"
+  for k in registry approver ledger; do
+    [ -f "$demo/keys/$k.key" ] || "$ddlgate" keygen --out "$demo/keys/$k" >/dev/null
+  done
+  cat >"$demo/trust.toml" <<TOML
+# Demo trust policy: one registry signature and one approver signature.
+[roles.registry]
+threshold = 1
+keys = ["$demo/keys/registry.pub"]
+[roles.approver]
+threshold = 1
+keys = ["$demo/keys/approver.pub"]
+TOML
+  if [ ! -d "$demo/bundles/shop-v1" ]; then
+    rm -rf "$demo/bundle-staging"
+    "$ddlgate" bundle build docs/demo/migrations --tool dbmate --app shop --version 1 \
+      --environment demo --out "$demo/bundle-staging" --repository "file://$root" >/dev/null
+    "$ddlgate" bundle sign "$demo/bundle-staging" --key "$demo/keys/registry.key" --role registry >/dev/null
+    "$ddlgate" bundle sign "$demo/bundle-staging" --key "$demo/keys/approver.key" --role approver >/dev/null
+    mv "$demo/bundle-staging" "$demo/bundles/shop-v1"
+  fi
+  cat >"$demo/ddlgate.toml" <<TOML
+# The demo's configuration (see the README's configuration reference).
+[listen]
+addresses = ["127.0.0.1:$proxy_port"]
+[upstream]
+address = "127.0.0.1:$pg_port"
+[enforcement]
+mode = "enforce"
+[ledger]
+directory = "$demo/ledger"
+checkpoint_key_file = "$demo/keys/ledger.key"
+checkpoint_every_records = 10
+checkpoint_interval_ms = 5000
+[bundles]
+registry_dir = "$demo/bundles"
+environment = "demo"
+trust_file = "$demo/trust.toml"
+TOML
+  say "signed bundle .demo/bundles/shop-v1 (docs/demo/migrations), ledger .demo/ledger, enforce mode"
 }
 
 # 4. The proxy, in the foreground.
@@ -108,7 +149,7 @@ step_proxy() {
   echo
   say "Ctrl-C stops ddlgate and PostgreSQL."
   # The proxy's log goes to the terminal and to .demo/ddlgate.log.
-  "$ddlgate" serve --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$pg_port" \
+  "$ddlgate" serve --config "$demo/ddlgate.toml" \
     2> >(tee "$demo/ddlgate.log" >&2) &
   ddlgate_pid=$!
   wait "$ddlgate_pid" || true
