@@ -1,5 +1,7 @@
 #include "approvals.h"
 
+#include "ddlgate/ledger/record.h"
+
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
@@ -7,7 +9,7 @@
 
 namespace ddlgate::proxy {
 
-Approvals::Approvals(const config::Bundles& bundles) : config_(bundles) {
+Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger) : config_(bundles), ledger_(ledger) {
   std::vector<policy::BundleProblem> problems;
   trust_ = policy::TrustAnchors::from_config(config_.trust, &problems);
   if (!problems.empty()) {
@@ -61,10 +63,19 @@ void Approvals::load(const std::string& reason) {
     std::string reasons;
     for (const auto& p : r.reasons) reasons += (reasons.empty() ? "" : "; ") + p.to_string();
     spdlog::warn("bundle rejected: {}: {}", r.path.string(), reasons);
+    if (ledger_) ledger_->append(ledger::bundle_rejected(r.path.string(), "", reasons), [](const ledger::AppendResult&) {});
   }
   for (const auto& a : result.accepted) {
     spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
                  a.statements);
+    if (ledger_) {
+      std::string manifest;
+      if (auto it = result.snapshot->apps().find(a.app); it != result.snapshot->apps().end()) {
+        manifest = it->second.manifest_sha256;
+      }
+      ledger_->append(ledger::bundle_accepted(a.app, std::to_string(a.version), manifest, a.path.string()),
+                      [](const ledger::AppendResult&) {});
+    }
   }
   store_.publish(result.snapshot);
   generation_.fetch_add(1, std::memory_order_acq_rel);

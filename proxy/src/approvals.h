@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "ddlgate/config/config.h"
+#include "ddlgate/ledger/ledger.h"
 #include "ddlgate/policy/bundle.h"
 #include "ddlgate/policy/registry.h"
 #include "dir_watcher.h"
@@ -25,7 +26,8 @@ namespace ddlgate::proxy {
 class Approvals {
  public:
   // Decodes the trust policy; throws std::runtime_error naming the key on a problem.
-  explicit Approvals(const config::Bundles& bundles);
+  // `ledger` (may be null) receives a bundle_accepted / bundle_rejected record per bundle judged.
+  Approvals(const config::Bundles& bundles, ledger::Ledger* ledger);
   ~Approvals();
   Approvals(const Approvals&) = delete;
   Approvals& operator=(const Approvals&) = delete;
@@ -46,6 +48,7 @@ class Approvals {
   void load(const std::string& reason);
 
   config::Bundles config_;
+  ledger::Ledger* ledger_;
   policy::TrustAnchors trust_;
   policy::ApprovalStore store_;
   std::atomic<std::uint64_t> generation_{0};

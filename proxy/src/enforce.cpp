@@ -121,6 +121,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     sql = *q;
   }
 
+  allowed_hashes_.clear();
   std::shared_ptr<const policy::Analysis> analysis = worker_.cache->get(sql);
   if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 
@@ -133,9 +134,12 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
   const bool monitor = shared_.config.enforcement.mode == config::EnforcementMode::monitor;
 
-  char sid[48];
-  std::snprintf(sid, sizeof sid, "%s-%llx", shared_.instance_id.c_str(), static_cast<unsigned long long>(id_));
-  ledger::SessionInfo who{sid, user_, database_, peer_, application_};
+  if (session_id_.empty()) {
+    char sid[48];
+    std::snprintf(sid, sizeof sid, "%s-%llx", shared_.instance_id.c_str(), static_cast<unsigned long long>(id_));
+    session_id_ = sid;
+  }
+  ledger::SessionInfo who{session_id_, user_, database_, peer_, application_};
   std::vector<ledger::Record> records;
   std::optional<protocol::ErrorSpec> denial;
 
@@ -196,11 +200,67 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                     "", "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
                    extended);
   }
-  if (!denial) co_return Verdict{};
+  if (!denial) {
+    if (!extended && analysis->ok()) {
+      for (const auto& st : analysis->statements) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
+    }
+    co_return Verdict{};
+  }
   spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
                denial->message);
   if (monitor) co_return Verdict{};
   co_return deny(*denial, extended);
+}
+
+void Session::track_cycle(std::vector<std::string> hashes) {
+  Cycle c;
+  c.hashes = std::move(hashes);
+  cycles_.push_back(std::move(c));
+}
+
+void Session::on_outcome_message(const protocol::ScanStep& step) {
+  auto record = [&](ledger::Record r) {
+    if (shared_.ledger) shared_.ledger->append(std::move(r), [](const ledger::AppendResult&) {});
+  };
+  Cycle* cycle = cycles_.empty() ? nullptr : &cycles_.front();
+  if (step.type == be::kCommandComplete) {
+    auto tag = protocol::parse_command_complete(step.body);
+    if (!tag) return;
+    last_tag_ = std::string(*tag);
+    if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
+      const std::string& hash = cycle->hashes[cycle->next++];
+      // Executed, but applied only once its transaction commits: decided at ReadyForQuery.
+      if (!hash.empty()) pending_outcomes_.emplace_back(hash, last_tag_);
+    }
+  } else if (step.type == be::kErrorResponse) {
+    last_tag_.clear();
+    if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
+      const std::string& hash = cycle->hashes[cycle->next];
+      cycle->failed = true;
+      if (!hash.empty()) {
+        auto f = protocol::parse_error_fields(step.body);
+        std::string state = f && !f->sqlstate().empty() ? std::string(f->sqlstate()) : "unknown";
+        record(ledger::outcome_failed(session_id_, hash, state));
+      }
+    }
+  } else if (step.type == be::kReadyForQuery) {
+    auto status = protocol::parse_ready_for_query(step.body);
+    if (!cycles_.empty()) cycles_.pop_front();
+    if (!status) return;
+    if (*status == 'I') {
+      // The transaction ended: autocommit, COMMIT, or a rollback (ROLLBACK, or a
+      // COMMIT of a failed block, which answers ROLLBACK).
+      bool committed = !block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION";
+      for (const auto& [hash, tag] : pending_outcomes_) {
+        record(committed ? ledger::outcome_executed(session_id_, hash, tag)
+                         : ledger::outcome_rolled_back(session_id_, hash));
+      }
+      pending_outcomes_.clear();
+      block_open_ = false;
+    } else {
+      block_open_ = true;
+    }
+  }
 }
 
 std::span<const std::uint8_t> Session::rewrite_denial(const protocol::ScanStep& step) {

@@ -45,13 +45,13 @@ class ServerImpl {
     unsigned n = shared_.config.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
-    if (shared_.config.bundles.enabled) {
-      approvals_ = std::make_unique<Approvals>(shared_.config.bundles);
-      shared_.approvals = approvals_.get();
-    }
     // 16 MiB of cached analyses per worker thread.
     for (auto& w : workers_) w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
     if (shared_.config.ledger.enabled) open_ledger();
+    if (shared_.config.bundles.enabled) {
+      approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get());
+      shared_.approvals = approvals_.get();
+    }
   }
 
   ~ServerImpl() {
@@ -283,8 +283,8 @@ class ServerImpl {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
+  std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
   std::unique_ptr<Approvals> approvals_;
-  std::unique_ptr<ledger::Ledger> ledger_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };
 

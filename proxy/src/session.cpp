@@ -96,6 +96,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   for (std::uint8_t t : {be::kAuthentication, be::kBackendKeyData, be::kReadyForQuery, be::kErrorResponse}) {
     server_scanner_.inspect(t);
   }
+  // With enforcement, command tags tell the outcome of allowed statements.
+  if (enforcing()) server_scanner_.inspect(be::kCommandComplete);
 }
 
 Session::~Session() {
@@ -581,9 +583,16 @@ asio::awaitable<void> Session::relay_client_to_server() {
             c2s_arena_.push_back(std::move(v.bytes));
             add_span(out, c2s_arena_.back());
             skipping_ = v.skip_to_sync;
+            track_cycle({});  // the injected Query is answered with one ReadyForQuery
             continue;
           }
+          if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_));
         }
+      }
+      // Sync and FunctionCall are answered with a ReadyForQuery as well.
+      if (enforcing() && phase_ == Phase::ready && step.starts_message &&
+          (step.type == fe::kSync || step.type == fe::kFunctionCall)) {
+        track_cycle({});
       }
       if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
       add_span(out, step.bytes);
@@ -621,6 +630,10 @@ asio::awaitable<void> Session::relay_server_to_client() {
       }
       std::span<const std::uint8_t> bytes = step.bytes;
       if (step.kind == protocol::ScanStep::Kind::message) {
+        if (enforcing() && phase_ == Phase::ready &&
+            (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery)) {
+          on_outcome_message(step);
+        }
         bytes = on_server_message(step);
         if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
       }

@@ -70,6 +70,20 @@ class Session : public std::enable_shared_from_this<Session> {
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
+  // The hashes of a Query's statements that were allowed and are to be tracked, set by enforce().
+  std::vector<std::string> allowed_hashes_;
+  // Outcomes: one entry per forwarded message that the server answers with
+  // ReadyForQuery (Query, Sync), holding the hashes of the allowed controlled
+  // statements of a Query by position; CommandComplete and ErrorResponse are
+  // matched to them in order (docs/enforcement.md, "Outcomes").
+  struct Cycle {
+    std::vector<std::string> hashes;  // "" for a statement that is not tracked
+    std::size_t next = 0;
+    bool failed = false;
+  };
+  void track_cycle(std::vector<std::string> hashes);
+  void on_outcome_message(const protocol::ScanStep& step);
+
   // Server side of a denial: the injected error, rewritten to the exact fields ddlgate chose.
   std::span<const std::uint8_t> rewrite_denial(const protocol::ScanStep& step);
 
@@ -111,6 +125,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
   asio::steady_timer ledger_wait_;
+  std::deque<Cycle> cycles_;
+  std::vector<std::pair<std::string, std::string>> pending_outcomes_;  // (hash, tag) awaiting the transaction's end
+  std::string last_tag_;      // the latest CommandComplete tag
+  bool block_open_ = false;   // the previous ReadyForQuery said T or E
+  std::string session_id_;    // as recorded in the ledger
 
   asio::steady_timer watchdog_timer_;
   std::chrono::steady_clock::time_point started_;

@@ -255,6 +255,27 @@ TEST_F(Enforce, BypassAttemptsAreRefused) {
   EXPECT_EQ(value(c.get(), "select count(*) from users"), "1");
 }
 
+TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  const std::string create = "create table users (id bigint primary key, email text not null)";
+  // Inside a block that rolls back: executed, then rolled back with its transaction.
+  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+  EXPECT_EQ(command(c.get(), create), "CREATE TABLE");
+  EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+  // Autocommit: executed and applied.
+  EXPECT_EQ(command(c.get(), create), "CREATE TABLE");
+  // Approved but failing on the server: failed, with the server's SQLSTATE.
+  EXPECT_EQ(command(c.get(), create), "ERROR 42P07");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_NE(tail.find("outcome=\"rolled_back\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("outcome=\"executed\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("command_tag=\"CREATE TABLE\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("sqlstate=\"42P07\""), std::string::npos) << tail;
+}
+
 TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {
   auto proxy = start("monitor");
   auto c = pg_connect(proxy->conninfo());
