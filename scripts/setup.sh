@@ -29,6 +29,18 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Real migration tools from the npm registry for the integration tests (dbmate
+# ships its binary in the package; node-postgres is a driver). Pinned versions.
+if ! command -v npm >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -x .tools/npm/node_modules/.bin/dbmate ]; then
+  mkdir -p .tools/npm
+  npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error dbmate@2.36.0 pg@8.16.3 >/dev/null
+fi
+
 jobs="$(nproc)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"

@@ -330,10 +330,14 @@ const std::map<MigrationTool, std::vector<std::string>>& bookkeeping_table() {
   static const std::map<MigrationTool, std::vector<std::string>> kTable = {
       {MigrationTool::dbmate,
        {
-           // amacneil/dbmate pkg/driver/postgres/postgres.go
+           // amacneil/dbmate pkg/driver/postgres/postgres.go; the table's definition as
+           // dbmate 2.x sends it was observed with log_statement = 'all' (npm dbmate
+           // 2.36.0: "version varchar primary key"); earlier releases used varchar(255).
            "select current_schema()",
            "select quote_ident(unnest($1::text[]))",
+           "select true from pg_database where datname = $1",
            "SELECT 1 FROM information_schema.tables WHERE  table_schema = $1 AND    table_name   = $2",
+           "create table if not exists public.schema_migrations (version varchar primary key)",
            "create table if not exists public.schema_migrations (version varchar(255) primary key)",
            "create schema if not exists public",
            "select version from public.schema_migrations order by version desc",

@@ -276,6 +276,52 @@ TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   EXPECT_NE(tail.find("sqlstate=\"42P07\""), std::string::npos) << tail;
 }
 
+// dbmate, from the npm registry (scripts/setup.sh installs it), applying a
+// signed bundle of a dbmate directory through ddlgate: its own bookkeeping
+// statements are in the bundle, exactly as dbmate sends them.
+TEST_F(Enforce, DbmateAppliesASignedBundleAndAStatementSlippedInAfterSigningIsRefused) {
+  const fs::path dbmate = fs::path(DDLGATE_SOURCE_DIR) / ".tools/npm/node_modules/.bin/dbmate";
+  ASSERT_TRUE(fs::exists(dbmate)) << "scripts/setup.sh installs dbmate from npm";
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders, schema_migrations cascade");
+  // A second application's bundle, built from the demo's dbmate directory.
+  fs::path migrations = dir_.path() / "demo-migrations";
+  fs::create_directories(migrations);
+  for (const auto& e : fs::directory_iterator(fs::path(DDLGATE_SOURCE_DIR) / "docs/demo/migrations")) {
+    fs::copy_file(e.path(), migrations / e.path().filename());
+  }
+  fs::path staging = dir_.path() / "staging-demo";
+  run_ok({ddlgate(), "bundle", "build", migrations.string(), "--tool", "dbmate", "--out", staging.string(), "--app",
+          "demo", "--version", "1", "--environment", "production"});
+  run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
+  run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
+  fs::rename(staging, dir_.path() / "registry" / "demo-v1");
+  auto proxy = start();
+  const std::string url = "DATABASE_URL=postgres://postgres@127.0.0.1:" + std::to_string(proxy->port()) +
+                          "/postgres?sslmode=disable";
+
+  auto up = run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {}, 60s,
+                        {url});
+  ASSERT_EQ(up.exit_code, 0) << up.stdout_text << up.stderr_text;
+  EXPECT_EQ(pg.admin_sql("select count(*) from schema_migrations"), "2\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from information_schema.columns where table_name = 'orders' and column_name = 'status'"),
+            "1\n");
+
+  // After signing, someone adds a migration: dbmate runs it, ddlgate refuses it,
+  // and nothing of that migration is applied.
+  write_file(migrations / "20260103000000_cleanup.sql",
+             "-- migrate:up\ncreate table orders_archive (id bigint);\ndrop table orders;\n\n-- migrate:down\n");
+  auto sneaky = run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {},
+                            60s, {url});
+  EXPECT_NE(sneaky.exit_code, 0);
+  EXPECT_NE((sneaky.stdout_text + sneaky.stderr_text).find("42501"), std::string::npos) << sneaky.stderr_text;
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('orders', 'orders_archive')"), "1\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from schema_migrations"), "2\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_NE(tail.find("decision=\"denied\" display_sql=\"CREATE TABLE orders_archive"), std::string::npos) << tail;
+}
+
 TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {
   auto proxy = start("monitor");
   auto c = pg_connect(proxy->conninfo());
