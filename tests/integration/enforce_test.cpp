@@ -322,6 +322,35 @@ TEST_F(Enforce, DbmateAppliesASignedBundleAndAStatementSlippedInAfterSigningIsRe
   EXPECT_NE(tail.find("decision=\"denied\" display_sql=\"CREATE TABLE orders_archive"), std::string::npos) << tail;
 }
 
+TEST_F(Enforce, NodePostgresExtendedProtocol) {
+  auto proxy = start();
+  auto r = run_command({"node", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/node_pg.js",
+                        std::to_string(proxy->port())},
+                       {}, 60s, {"NPM_TOOLS=" + std::string(DDLGATE_SOURCE_DIR) + "/.tools/npm"});
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text,
+            "approved: ok\nunapproved: 42501\nafter: 42\nin transaction: 42501\ncommit: ROLLBACK\n");
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from users"), "0\n");
+}
+
+TEST_F(Enforce, Psycopg3PipelineMode) {
+  auto proxy = start();
+  auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_pipeline.py",
+                        std::to_string(proxy->port())});
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "approved: ok\nunapproved: 42501\nafter: 0\n");
+}
+
+TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  // golang-migrate sends a file's content as one simple Query.
+  EXPECT_EQ(command(c.get(), "create table users (\n  id bigint primary key,\n  email text not null\n);\n"
+                             "grant select on users to reporting;\n"),
+            "GRANT");
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+}
+
 TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {
   auto proxy = start("monitor");
   auto c = pg_connect(proxy->conninfo());
