@@ -117,3 +117,15 @@ TEST(ApprovalStore, PublishesSnapshotsAtomically) {
   EXPECT_EQ(store.current(), next);
   EXPECT_EQ(first->size(), 0u);  // an old snapshot stays usable
 }
+
+TEST(VerifyOptions, ComeFromTheBundlesSection) {
+  ddlgate::config::Bundles b;
+  b.environment = "prod";
+  b.max_manifest_bytes = 4096;
+  b.max_signatures = 3;
+  VerifyOptions o = VerifyOptions::from_config(b, t0());
+  EXPECT_EQ(o.environment, "prod");
+  EXPECT_EQ(o.max_manifest_bytes, 4096u);
+  EXPECT_EQ(o.max_signatures, 3u);
+  EXPECT_EQ(o.now, t0());
+}

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ddlgate/config/trust.h"
+#include "ddlgate/config/config.h"
 #include "ddlgate/policy/signing.h"
 #include "ddlgate/policy/statement_class.h"
 
@@ -169,6 +169,16 @@ struct VerifyOptions {
   std::size_t max_signatures = kDefaultMaxSignatures;
   // Tolerated disagreement between the signer's and the verifier's clocks.
   std::chrono::seconds clock_skew{300};
+
+  // The proxy's settings: [bundles] environment, max_manifest_bytes, max_signatures.
+  static VerifyOptions from_config(const config::Bundles& bundles, TimePoint now) {
+    VerifyOptions o;
+    o.environment = bundles.environment;
+    o.now = now;
+    o.max_manifest_bytes = bundles.max_manifest_bytes;
+    o.max_signatures = bundles.max_signatures;
+    return o;
+  }
 };
 
 // A valid signature found on a bundle.
