@@ -481,3 +481,22 @@ TEST(Manifest, SerialisesAndParsesBack) {
   ASSERT_TRUE(m) << problems_text(problems);
   EXPECT_EQ(serialize_manifest(*m), bytes);
 }
+
+TEST_F(SignedBundle, ManyMismatchedStatementsAreSummarised) {
+  fs::remove_all(dir_);
+  Scratch src;
+  std::string sql;
+  for (int i = 0; i < 30; ++i) sql += "CREATE TABLE t" + std::to_string(i) + " (x int);\n";
+  spit(src.path() / "001.sql", sql);
+  ASSERT_TRUE(build_bundle(options(src.path(), dir_)).ok());
+  std::string m = slurp(dir_ / "manifest.json");
+  for (int i = 0; i < 30; ++i) {
+    std::string h = analyze("CREATE TABLE t" + std::to_string(i) + " (x int)", Policy{}, Detail::all).statements[0].hash;
+    std::string other = analyze("CREATE TABLE u" + std::to_string(i) + " (x int)", Policy{}, Detail::all).statements[0].hash;
+    m.replace(m.find(h), h.size(), other);
+  }
+  resign_manifest(m);
+  auto r = verify();
+  EXPECT_EQ(r.problems.size(), 11u) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "and 20 more statements that differ from the manifest"));
+}

@@ -129,3 +129,17 @@ TEST(VerifyOptions, ComeFromTheBundlesSection) {
   EXPECT_EQ(o.max_signatures, 3u);
   EXPECT_EQ(o.now, t0());
 }
+
+TEST_F(RegistryTest, ReloadOfAnUnchangedBundleStillChecksFileDigests) {
+  fs::path b = add("shop-1", "dbmate", 1);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.accepted.size(), 1u);
+  RegistryLoad again = load(first.snapshot.get());
+  EXPECT_EQ(again.accepted.size(), 1u);
+  EXPECT_TRUE(again.rejected.empty());
+  spit(b / "files" / "20240101000000_create_users.sql", "-- migrate:up\ndrop table users;\n");
+  RegistryLoad tampered = load(first.snapshot.get());
+  ASSERT_EQ(tampered.rejected.size(), 1u);
+  EXPECT_NE(tampered.rejected[0].reasons.at(0).to_string().find("SHA-256"), std::string::npos);
+  EXPECT_NE(tampered.snapshot->find(hash_of(kUsers), "shop"), nullptr);  // still in force
+}
