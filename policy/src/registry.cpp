@@ -7,7 +7,7 @@ namespace ddlgate::policy {
 namespace fs = std::filesystem;
 
 const Approval* ApprovedSet::find(std::string_view hash, std::string_view database) const {
-  auto it = by_hash_.find(std::string(hash));
+  auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return nullptr;
   for (const Approval* a : it->second) {
     if (!a->databases || a->databases->empty() ||
