@@ -99,6 +99,18 @@ void BM_RegistryLoad100k(benchmark::State& state) {
 }
 BENCHMARK(BM_RegistryLoad100k)->Unit(benchmark::kMillisecond)->Iterations(3);
 
+// A reload (SIGHUP) with the same bundle in force: signatures, window and digests only.
+void BM_RegistryReloadUnchanged100k(benchmark::State& state) {
+  Fixture& f = fixture();
+  RegistryLoad first = Registry::load(f.root / "registry", f.trust, f.options, nullptr);
+  for (auto _ : state) {
+    RegistryLoad r = Registry::load(f.root / "registry", f.trust, f.options, first.snapshot.get());
+    if (r.accepted.size() != 1) state.SkipWithError("bundle rejected");
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_RegistryReloadUnchanged100k)->Unit(benchmark::kMillisecond)->Iterations(3);
+
 void BM_ApprovedSetFind(benchmark::State& state) {
   Fixture& f = fixture();
   static RegistryLoad r = Registry::load(f.root / "registry", f.trust, f.options, nullptr);

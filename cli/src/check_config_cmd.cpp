@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ddlgate/config/config.h"
+#include "ddlgate/policy/bundle.h"
 
 namespace ddlgate::cli {
 
@@ -14,6 +15,13 @@ void add_check_config(CLI::App& app, Runner& runner) {
   cmd->callback([&runner, path] {
     runner = [path] {
       auto result = config::load_file(*path);
+      if (result.ok() && result.config.bundles.enabled) {
+        // The config module only holds key strings; whether they are keys is policy's to say.
+        std::vector<policy::BundleProblem> key_problems;
+        policy::TrustAnchors::from_config(result.config.bundles.trust, &key_problems);
+        const char* prefix = result.config.bundles.trust_file.empty() ? "bundles.trust." : "bundles.trust_file: ";
+        for (const auto& p : key_problems) result.problems.push_back({prefix + p.where, p.message});
+      }
       if (!result.ok()) {
         for (const auto& p : result.problems) {
           if (p.key == *path) {

@@ -340,6 +340,8 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
       problems.push_back({"bundles.trust_file", "give either [bundles.trust] or bundles.trust_file, not both"});
     } else if (trust != nullptr) {
       std::vector<Problem> trust_problems;
+      // Relative .pub paths in an inline policy are relative to the configuration file.
+      if (source != "config") b.trust.base_dir = std::filesystem::path(std::string(source)).parent_path();
       detail::read_trust_roles(*trust, "bundles.trust", b.trust, trust_problems);
       for (const auto& [k, v] : *trust) {
         if (k.str() != "roles") trust_problems.push_back({"bundles.trust." + std::string(k.str()), "unknown key"});

@@ -7,7 +7,7 @@ namespace ddlgate::policy {
 namespace fs = std::filesystem;
 
 const Approval* ApprovedSet::find(std::string_view hash, std::string_view database) const {
-  auto it = by_hash_.find(std::string(hash));
+  auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return nullptr;
   for (const Approval* a : it->second) {
     if (!a->databases || a->databases->empty() ||
@@ -82,9 +82,19 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
   }
   std::sort(dirs.begin(), dirs.end());
 
+  // Bundles already in force were fully verified by this process: on reload only their
+  // signatures, window and file digests are checked again (docs/bundles.md).
+  std::vector<std::string> in_force;
+  if (previous != nullptr) {
+    for (const auto& [app, state] : previous->apps_) {
+      if (state.approvals) in_force.push_back(state.manifest_sha256);
+    }
+  }
+  VerifyOptions reload = options;
+  reload.statements_verified_for = &in_force;
   std::vector<Bundle> valid;
   for (const auto& d : dirs) {
-    LoadBundleResult r = load_bundle(d, trust, options);
+    LoadBundleResult r = load_bundle(d, trust, reload);
     if (r.ok()) valid.push_back(std::move(*r.bundle));
     else out.rejected.push_back({d, std::move(r.problems)});
   }

@@ -142,3 +142,19 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_EQ(j["signers"].size(), 3u);
   EXPECT_EQ(j["files"][0]["statements"], 2);
 }
+
+TEST_F(BundleCli, CheckConfigDecodesTheTrustKeys) {
+  spit(dir() / "ddlgate.toml",
+       "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[upstream]\naddress = \"127.0.0.1:5432\"\n"
+       "[bundles]\nregistry_dir = \"bundles\"\nenvironment = \"prod\"\n"
+       "[bundles.trust.roles.registry]\nthreshold = 1\nkeys = [\"registry.pub\"]\n");
+  auto ok = run_ddlgate({"check-config", "--config", (dir() / "ddlgate.toml").string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.stderr_text;
+  spit(dir() / "ddlgate.toml",
+       "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[upstream]\naddress = \"127.0.0.1:5432\"\n"
+       "[bundles]\nregistry_dir = \"bundles\"\nenvironment = \"prod\"\n"
+       "[bundles.trust.roles.registry]\nthreshold = 1\nkeys = [\"nokey.pub\"]\n");
+  auto bad = run_ddlgate({"check-config", "--config", (dir() / "ddlgate.toml").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.stderr_text.find("bundles.trust.roles.registry.keys[0]"), std::string::npos) << bad.stderr_text;
+}

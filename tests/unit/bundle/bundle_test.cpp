@@ -446,3 +446,57 @@ TEST(TrustAnchors, DecodesBase64PemAndFiles) {
   EXPECT_TRUE(has(problems, "roles.approver.keys[0]"));
   EXPECT_TRUE(has(problems, "roles.approver.keys[1]: a raw Ed25519 public key is 32 bytes"));
 }
+
+TEST(Manifest, HostileJsonIsAProblemNotACrash) {
+  std::vector<BundleProblem> problems;
+  std::string deep(300'000, '[');
+  deep += std::string(300'000, ']');
+  EXPECT_FALSE(parse_manifest(deep, &problems));
+  EXPECT_TRUE(has(problems, "must be a JSON object"));
+  problems.clear();
+  std::string wide = "{";
+  for (int i = 0; i < 50'000; ++i) wide += "\"k" + std::to_string(i) + "\":0,";
+  wide += "\"k7\":1}";
+  EXPECT_FALSE(parse_manifest(wide, &problems));
+  EXPECT_TRUE(has(problems, "duplicate key \"k7\"")) << problems_text(problems);
+  problems.clear();
+  EXPECT_FALSE(parse_manifest("{\"format\": \"ddlgate-bundle/1\", \"version\": -1}", &problems));
+  EXPECT_TRUE(has(problems, "\"version\" must be a non-negative integer"));
+  problems.clear();
+  EXPECT_FALSE(parse_manifest("{\"format\": \"ddlgate-bundle/2\"}", &problems));
+  EXPECT_TRUE(has(problems, "this ddlgate reads ddlgate-bundle/1"));
+  problems.clear();
+  EXPECT_FALSE(parse_manifest("{\"app\": \"\xff\"}", &problems));
+  EXPECT_TRUE(has(problems, "not valid JSON"));
+}
+
+TEST(Manifest, SerialisesAndParsesBack) {
+  Scratch s;
+  BuildResult r = build_bundle(options(kMigrations / "goose", s.path() / "b"));
+  ASSERT_TRUE(r.ok());
+  std::string bytes = slurp(s.path() / "b" / "manifest.json");
+  EXPECT_EQ(serialize_manifest(r.manifest), bytes);
+  std::vector<BundleProblem> problems;
+  auto m = parse_manifest(bytes, &problems);
+  ASSERT_TRUE(m) << problems_text(problems);
+  EXPECT_EQ(serialize_manifest(*m), bytes);
+}
+
+TEST_F(SignedBundle, ManyMismatchedStatementsAreSummarised) {
+  fs::remove_all(dir_);
+  Scratch src;
+  std::string sql;
+  for (int i = 0; i < 30; ++i) sql += "CREATE TABLE t" + std::to_string(i) + " (x int);\n";
+  spit(src.path() / "001.sql", sql);
+  ASSERT_TRUE(build_bundle(options(src.path(), dir_)).ok());
+  std::string m = slurp(dir_ / "manifest.json");
+  for (int i = 0; i < 30; ++i) {
+    std::string h = analyze("CREATE TABLE t" + std::to_string(i) + " (x int)", Policy{}, Detail::all).statements[0].hash;
+    std::string other = analyze("CREATE TABLE u" + std::to_string(i) + " (x int)", Policy{}, Detail::all).statements[0].hash;
+    m.replace(m.find(h), h.size(), other);
+  }
+  resign_manifest(m);
+  auto r = verify();
+  EXPECT_EQ(r.problems.size(), 11u) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "and 20 more statements that differ from the manifest"));
+}

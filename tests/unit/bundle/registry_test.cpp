@@ -117,3 +117,29 @@ TEST(ApprovalStore, PublishesSnapshotsAtomically) {
   EXPECT_EQ(store.current(), next);
   EXPECT_EQ(first->size(), 0u);  // an old snapshot stays usable
 }
+
+TEST(VerifyOptions, ComeFromTheBundlesSection) {
+  ddlgate::config::Bundles b;
+  b.environment = "prod";
+  b.max_manifest_bytes = 4096;
+  b.max_signatures = 3;
+  VerifyOptions o = VerifyOptions::from_config(b, t0());
+  EXPECT_EQ(o.environment, "prod");
+  EXPECT_EQ(o.max_manifest_bytes, 4096u);
+  EXPECT_EQ(o.max_signatures, 3u);
+  EXPECT_EQ(o.now, t0());
+}
+
+TEST_F(RegistryTest, ReloadOfAnUnchangedBundleStillChecksFileDigests) {
+  fs::path b = add("shop-1", "dbmate", 1);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.accepted.size(), 1u);
+  RegistryLoad again = load(first.snapshot.get());
+  EXPECT_EQ(again.accepted.size(), 1u);
+  EXPECT_TRUE(again.rejected.empty());
+  spit(b / "files" / "20240101000000_create_users.sql", "-- migrate:up\ndrop table users;\n");
+  RegistryLoad tampered = load(first.snapshot.get());
+  ASSERT_EQ(tampered.rejected.size(), 1u);
+  EXPECT_NE(tampered.rejected[0].reasons.at(0).to_string().find("SHA-256"), std::string::npos);
+  EXPECT_NE(tampered.snapshot->find(hash_of(kUsers), "shop"), nullptr);  // still in force
+}

@@ -153,3 +153,16 @@ TEST(BundlesConfig, MissingTrustFileIsAProblemOfTheKey) {
                  "[bundles]\nregistry_dir = \"/r\"\nenvironment = \"prod\"\ntrust_file = \"/nonexistent/trust.toml\"\n");
   EXPECT_TRUE(has_problem(r.problems, "bundles.trust_file", "cannot read"));
 }
+
+TEST(BundlesConfig, InlineKeyPathsAreRelativeToTheConfigFile) {
+  auto r = parse(std::string(kBase) + R"(
+[bundles]
+registry_dir = "/r"
+environment = "prod"
+[bundles.trust.roles.registry]
+keys = ["registry.pub"]
+)",
+                 "/etc/ddlgate/ddlgate.toml");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  EXPECT_EQ(r.config.bundles.trust.base_dir, std::filesystem::path("/etc/ddlgate"));
+}

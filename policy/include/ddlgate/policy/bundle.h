@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -11,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ddlgate/config/trust.h"
+#include "ddlgate/config/config.h"
 #include "ddlgate/policy/signing.h"
 #include "ddlgate/policy/statement_class.h"
 
@@ -169,6 +170,20 @@ struct VerifyOptions {
   std::size_t max_signatures = kDefaultMaxSignatures;
   // Tolerated disagreement between the signer's and the verifier's clocks.
   std::chrono::seconds clock_skew{300};
+  // Hex SHA-256s of manifests whose statements this process already recomputed (the
+  // registry passes the bundles in force). For those, files are still checked against
+  // their signed digests, but not re-parsed: identical bytes give identical hashes.
+  const std::vector<std::string>* statements_verified_for = nullptr;
+
+  // The proxy's settings: [bundles] environment, max_manifest_bytes, max_signatures.
+  static VerifyOptions from_config(const config::Bundles& bundles, TimePoint now) {
+    VerifyOptions o;
+    o.environment = bundles.environment;
+    o.now = now;
+    o.max_manifest_bytes = bundles.max_manifest_bytes;
+    o.max_signatures = bundles.max_signatures;
+    return o;
+  }
 };
 
 // A valid signature found on a bundle.

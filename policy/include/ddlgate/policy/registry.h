@@ -58,7 +58,12 @@ class ApprovedSet {
   friend class Registry;
   void index();
   std::map<std::string, AppState, std::less<>> apps_;
-  std::unordered_map<std::string, std::vector<const Approval*>> by_hash_;
+  // Transparent hashing: find() looks up a string_view without allocating.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<const Approval*>, Hash, std::equal_to<>> by_hash_;
   std::size_t count_ = 0;
 };
 
