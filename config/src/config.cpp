@@ -40,6 +40,24 @@ class TableReader {
     }
   }
 
+  void read_string_list(std::string_view name, std::vector<std::string>& out) {
+    const toml::node* node = get(name);
+    if (!node) return;
+    const toml::array* arr = node->as_array();
+    if (!arr) {
+      problems_.push_back({key(name), "must be an array of strings"});
+      return;
+    }
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      auto v = (*arr)[i].value<std::string>();
+      if (!v || v->empty()) {
+        problems_.push_back({key(name) + "[" + std::to_string(i) + "]", "must be a non-empty string"});
+        continue;
+      }
+      out.push_back(*v);
+    }
+  }
+
   void read_uint(std::string_view name, std::uint32_t& out, std::uint64_t min, std::uint64_t max) {
     const toml::node* node = get(name);
     if (!node) return;
@@ -119,6 +137,13 @@ bool readable(const std::string& path) {
 }
 
 }  // namespace
+
+EnforcementMode Enforcement::mode_for(std::string_view user, std::string_view database) const {
+  if (mode == EnforcementMode::off) return mode;
+  if (auto it = user_modes.find(user); it != user_modes.end()) return it->second;
+  if (auto it = database_modes.find(database); it != database_modes.end()) return it->second;
+  return mode;
+}
 
 std::string Endpoint::to_string() const {
   if (kind == Kind::unix_socket) return path;
@@ -292,11 +317,37 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
 
   if (const toml::table* et = top.table("enforcement")) {
     TableReader enforcement(et, "enforcement", problems);
+    auto parse_mode = [&](const std::string& key, const std::string& text, EnforcementMode& out) {
+      if (text == "enforce") out = EnforcementMode::enforce;
+      else if (text == "monitor") out = EnforcementMode::monitor;
+      else problems.push_back({key, "must be enforce or monitor, got '" + text + "'"});
+    };
     std::string mode = "enforce";
     enforcement.read_string("mode", mode);
-    if (mode == "enforce") c.enforcement.mode = EnforcementMode::enforce;
-    else if (mode == "monitor") c.enforcement.mode = EnforcementMode::monitor;
-    else problems.push_back({"enforcement.mode", "must be enforce or monitor, got '" + mode + "'"});
+    parse_mode("enforcement.mode", mode, c.enforcement.mode);
+    enforcement.read_string_list("users", c.enforcement.users);
+    enforcement.read_string_list("deployers", c.enforcement.deployers);
+    // [enforcement.database.<name>] and [enforcement.user.<name>]: mode overrides.
+    for (const char* kind : {"database", "user"}) {
+      const toml::table* t = enforcement.table(kind);
+      if (!t) continue;
+      for (const auto& [name, node] : *t) {
+        std::string prefix = std::string("enforcement.") + kind + "." + std::string(name.str());
+        TableReader one(node.as_table(), prefix, problems);
+        if (!node.is_table()) {
+          problems.push_back({prefix, "must be a table with a mode"});
+          continue;
+        }
+        std::string m;
+        one.read_string("mode", m);
+        EnforcementMode parsed = c.enforcement.mode;
+        if (m.empty()) problems.push_back({prefix + ".mode", "required"});
+        else parse_mode(prefix + ".mode", m, parsed);
+        (std::string_view(kind) == "database" ? c.enforcement.database_modes : c.enforcement.user_modes)
+            .emplace(std::string(name.str()), parsed);
+        one.report_unknown();
+      }
+    }
     enforcement.report_unknown();
   }
 

@@ -11,6 +11,7 @@
 // literal. ddlgate then rewrites that error to the exact fields it chose.
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
+#include <algorithm>
 #include <cstdio>
 
 #include <boost/asio/post.hpp>
@@ -132,7 +133,11 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       worker_.approved_generation = gen;
     }
   }
-  const bool monitor = shared_.config.enforcement.mode == config::EnforcementMode::monitor;
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  const auto& deployers = shared_.config.enforcement.deployers;
+  // Only the deploy job's roles may run approved changes, when that is configured.
+  const bool may_deploy =
+      deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
 
   if (session_id_.empty()) {
     char sid[48];
@@ -160,7 +165,8 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     std::vector<std::pair<const policy::Statement*, const policy::Approval*>> controlled;
     for (const auto& st : analysis->statements) {
       if (!st.controlled) continue;
-      const policy::Approval* a = worker_.approved ? worker_.approved->find(st.hash, database_) : nullptr;
+      const policy::Approval* a =
+          may_deploy && worker_.approved ? worker_.approved->find(st.hash, database_) : nullptr;
       if (!a && !first_unapproved) first_unapproved = &st;
       controlled.emplace_back(&st, a);
     }
@@ -175,14 +181,17 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
         d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index};
       } else {
         d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
-        d.reason = a ? "another statement of the same message is not approved" : "no signed bundle approves it";
+        d.reason = a ? "another statement of the same message is not approved"
+                     : (may_deploy ? "no signed bundle approves it for this database"
+                                   : "user " + user_ + " is not in enforcement.deployers");
       }
       records.push_back(ledger::decision(d));
     }
     if (first_unapproved) {
       std::string cls(policy::to_string(first_unapproved->cls));
       denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
-                                   "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved",
+                                   "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" +
+                                       (may_deploy ? "" : " for user " + user_ + " (not a deployer)"),
                                    first_unapproved->display_sql, kHowToApprove};
     }
   }

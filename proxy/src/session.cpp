@@ -97,7 +97,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
     server_scanner_.inspect(t);
   }
   // With enforcement, command tags tell the outcome of allowed statements.
-  if (enforcing()) server_scanner_.inspect(be::kCommandComplete);
+  if (shared_.config.enforcement.mode != config::EnforcementMode::off) server_scanner_.inspect(be::kCommandComplete);
 }
 
 Session::~Session() {
@@ -322,6 +322,18 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   if (user_.empty()) {
     co_await fail(kInvalidAuthorization, "no PostgreSQL user name specified in startup packet");
     co_return false;
+  }
+  const auto& enf = cfg.enforcement;
+  mode_ = enf.mode_for(user_, database_);
+  if (mode_ != config::EnforcementMode::off && !enf.users.empty() &&
+      std::find(enf.users.begin(), enf.users.end(), user_) == enf.users.end()) {
+    // Unknown users: refused in enforce mode, noted in monitor mode.
+    if (mode_ == config::EnforcementMode::enforce) {
+      co_await fail(kInvalidAuthorization, "ddlgate: user \"" + user_ + "\" is not known to ddlgate", "",
+                    "Add the user to enforcement.users.");
+      co_return false;
+    }
+    spdlog::warn("session {:x}: user {} is not in enforcement.users (monitor mode: allowed)", id_, user_);
   }
   if (const auto* r = startup.find("replication"); r && is_true_replication(*r)) {
     co_await fail(kFeatureNotSupported, "ddlgate does not proxy replication connections",

@@ -62,7 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<std::uint8_t> bytes;  // replace: what goes to the server instead
     bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
   };
-  bool enforcing() const { return shared_.config.enforcement.mode != config::EnforcementMode::off; }
+  bool enforcing() const { return mode_ != config::EnforcementMode::off; }
   // Classifies a Query or Parse, records the decision durably, and says what to send.
   asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
   // Appends records to the ledger and waits until the last is durable; false if it failed.
@@ -130,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string last_tag_;      // the latest CommandComplete tag
   bool block_open_ = false;   // the previous ReadyForQuery said T or E
   std::string session_id_;    // as recorded in the ledger
+  // This session's mode: the global one, or an override for its user or database.
+  config::EnforcementMode mode_ = config::EnforcementMode::off;
 
   asio::steady_timer watchdog_timer_;
   std::chrono::steady_clock::time_point started_;

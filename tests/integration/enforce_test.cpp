@@ -57,9 +57,9 @@ class Enforce : public ::testing::Test {
     fs::rename(staging, dir_.path() / "registry" / "shop-v1");
   }
 
-  std::unique_ptr<DdlgateProcess> start(const std::string& mode = "enforce") {
+  std::unique_ptr<DdlgateProcess> start(const std::string& mode = "enforce", const std::string& extra = "") {
     write_file(dir_.path() / "ddlgate.toml",
-               "[enforcement]\nmode = \"" + mode + "\"\n[ledger]\ndirectory = \"" + ledger_dir().string() +
+               "[enforcement]\nmode = \"" + mode + "\"\n" + extra + "[ledger]\ndirectory = \"" + ledger_dir().string() +
                    "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
                    "\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
                    "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() + "\"\n");
@@ -349,6 +349,31 @@ TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
                              "grant select on users to reporting;\n"),
             "GRANT");
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+}
+
+TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'app') then create role app login superuser; end if; end$$");
+  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'stranger') then create role stranger login; end if; end$$");
+  auto proxy = start("enforce", "users = [\"postgres\", \"app\"]\ndeployers = [\"postgres\"]\n");
+  auto stranger = pg_connect(proxy->conninfo("stranger"));
+  EXPECT_EQ(PQstatus(stranger.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(stranger.get())).find("is not known to ddlgate"), std::string::npos)
+      << PQerrorMessage(stranger.get());
+  // "app" may connect and read and write, but not run even an approved change.
+  auto app = pg_connect(proxy->conninfo("app"));
+  ASSERT_EQ(PQstatus(app.get()), CONNECTION_OK) << PQerrorMessage(app.get());
+  Failure f = exec_fail(app.get(), "create table users (id bigint primary key, email text not null)");
+  EXPECT_EQ(f.sqlstate, "42501");
+  EXPECT_NE(f.message.find("not a deployer"), std::string::npos) << f.message;
+  auto deploy = pg_connect(proxy->conninfo("postgres"));
+  EXPECT_EQ(command(deploy.get(), "create table users (id bigint primary key, email text not null)"), "CREATE TABLE");
+}
+
+TEST_F(Enforce, APerDatabaseOverrideCanMonitorInsteadOfEnforce) {
+  auto proxy = start("enforce", "[enforcement.database.postgres]\nmode = \"monitor\"\n");
+  auto c = pg_connect(proxy->conninfo());
+  EXPECT_EQ(command(c.get(), "create table sneaky (x int)"), "CREATE TABLE");
 }
 
 TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {

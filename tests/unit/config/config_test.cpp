@@ -115,3 +115,43 @@ TEST(Config, MissingFileIsAProblemNotAnException) {
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_NE(r.problems[0].message.find("cannot read"), std::string::npos);
 }
+
+TEST(Config, EnforcementModesUsersAndDeployers) {
+  auto r = parse(R"(
+[listen]
+addresses = ["127.0.0.1:6432"]
+[upstream]
+address = "127.0.0.1:5432"
+[enforcement]
+mode = "enforce"
+users = ["app", "deploy"]
+deployers = ["deploy"]
+[enforcement.database.analytics]
+mode = "monitor"
+[enforcement.user.app]
+mode = "monitor"
+[ledger]
+directory = "/tmp/l"
+checkpoint_key_file = "/dev/null"
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  const auto& e = r.config.enforcement;
+  EXPECT_EQ(e.users, (std::vector<std::string>{"app", "deploy"}));
+  EXPECT_EQ(e.deployers, (std::vector<std::string>{"deploy"}));
+  EXPECT_EQ(e.mode_for("deploy", "shop"), EnforcementMode::enforce);
+  EXPECT_EQ(e.mode_for("deploy", "analytics"), EnforcementMode::monitor);
+  EXPECT_EQ(e.mode_for("app", "shop"), EnforcementMode::monitor);  // a user's override wins
+}
+
+TEST(Config, EnforcementProblemsNameTheirKeys) {
+  auto r = parse(R"(
+[enforcement]
+mode = "strict"
+users = "app"
+[enforcement.user.app]
+mode = "sometimes"
+)");
+  EXPECT_TRUE(has_problem(r, "enforcement.mode", "strict"));
+  EXPECT_TRUE(has_problem(r, "enforcement.users", "array"));
+  EXPECT_TRUE(has_problem(r, "enforcement.user.app.mode", "sometimes"));
+}

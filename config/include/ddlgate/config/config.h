@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,6 +91,18 @@ enum class EnforcementMode {
 
 struct Enforcement {
   EnforcementMode mode = EnforcementMode::off;
+  // Mode overrides for one database or one user; a user's wins over a database's.
+  std::map<std::string, EnforcementMode, std::less<>> database_modes;
+  std::map<std::string, EnforcementMode, std::less<>> user_modes;
+  // When not empty, only these users may connect; any other is refused at startup
+  // (in enforce mode) or logged (in monitor mode).
+  std::vector<std::string> users;
+  // When not empty, controlled statements are allowed only for these users (the
+  // deploy job's roles), even when a bundle approves them.
+  std::vector<std::string> deployers;
+
+  // The mode for a session of `user` on `database`.
+  EnforcementMode mode_for(std::string_view user, std::string_view database) const;
 };
 
 // Where decisions are recorded (docs/ledger.md); required by [enforcement].
