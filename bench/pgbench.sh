@@ -49,9 +49,11 @@ work="$(mktemp -d /tmp/ddlgate-bench-XXXXXX)"
 chmod 755 "$work"
 pgdata="$work/pgdata"
 ddlgate_pid=""
+enforce_pid=""
 cleanup() {
   set +e
   [ -n "$ddlgate_pid" ] && kill "$ddlgate_pid" 2>/dev/null && wait "$ddlgate_pid" 2>/dev/null
+  [ -n "$enforce_pid" ] && kill "$enforce_pid" 2>/dev/null && wait "$enforce_pid" 2>/dev/null
   [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null
   pg_stop "$pgdata"
   # PgBouncer removes its pid file on exit; give it a moment.
@@ -110,11 +112,45 @@ if ddlgate_has_serve "$ddlgate"; then
   fi
 fi
 
+# A second ddlgate with enforcement on: every Query and Parse classified (the
+# per-worker statement cache), a ledger with signed checkpoints, an empty bundle
+# registry. pgbench sends no controlled statement, so nothing is denied or
+# ledgered: this measures what enforcement costs ordinary traffic.
+if [ -n "$ddlgate_pid" ]; then
+  mkdir -p "$work/enforce/bundles"
+  "$ddlgate" keygen --out "$work/enforce/ledger" >/dev/null
+  "$ddlgate" keygen --out "$work/enforce/registry" >/dev/null
+  cat >"$work/enforce/ddlgate.toml" <<TOML
+[enforcement]
+mode = "enforce"
+[ledger]
+directory = "$work/enforce/ledger-dir"
+checkpoint_key_file = "$work/enforce/ledger.key"
+[bundles]
+registry_dir = "$work/enforce/bundles"
+environment = "bench"
+[bundles.trust.roles.registry]
+threshold = 1
+keys = ["$work/enforce/registry.pub"]
+TOML
+  "$ddlgate" serve --config "$work/enforce/ddlgate.toml" --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" \
+    --ready-file "$work/enforce.ready" 2>"$work/enforce.log" &
+  enforce_pid=$!
+  if wait_for_file "$work/enforce.ready" 10 "$enforce_pid"; then
+    enforce_port="$(head -1 "$work/enforce.ready" | sed 's/.*://')"
+    targets="$targets enforce"
+  else
+    echo "pgbench.sh: ddlgate with enforcement did not start: $(tail -3 "$work/enforce.log")" >&2
+    enforce_pid=""
+  fi
+fi
+
 port_of() {
   case "$1" in
     direct) echo "$pg_port" ;;
     pgbouncer) echo "$bouncer_port" ;;
     ddlgate) echo "$ddlgate_port" ;;
+    enforce) echo "$enforce_port" ;;
   esac
 }
 
@@ -162,13 +198,14 @@ report() {
   echo "- ddlgate: $ddlgate_note"
   echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run, -j min(2, clients), all on one host over 127.0.0.1"
   echo "- latency: pgbench's average, ms; added = proxy minus direct"
+  echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry"
   echo
-  echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | ddlgate/PgBouncer TPS | PgBouncer added ms | ddlgate added ms |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for proto in $protocols; do
     for c in $clients_list; do
-      local d="direct/$proto/$c" b="pgbouncer/$proto/$c" g="ddlgate/$proto/$c"
-      echo "| $proto | $c | $(fmt_tps "${tps[$d]:-}") | $(fmt_lat "${lat[$d]:-}") | $(fmt_tps "${tps[$b]:-}") | $(fmt_lat "${lat[$b]:-}") | $(fmt_tps "${tps[$g]:-}") | $(fmt_lat "${lat[$g]:-}") | $(ratio "${tps[$g]:-}" "${tps[$b]:-}") | $(added "${lat[$b]:-}" "${lat[$d]:-}") | $(added "${lat[$g]:-}" "${lat[$d]:-}") |"
+      local d="direct/$proto/$c" b="pgbouncer/$proto/$c" g="ddlgate/$proto/$c" e="enforce/$proto/$c"
+      echo "| $proto | $c | $(fmt_tps "${tps[$d]:-}") | $(fmt_lat "${lat[$d]:-}") | $(fmt_tps "${tps[$b]:-}") | $(fmt_lat "${lat[$b]:-}") | $(fmt_tps "${tps[$g]:-}") | $(fmt_lat "${lat[$g]:-}") | $(fmt_tps "${tps[$e]:-}") | $(fmt_lat "${lat[$e]:-}") | $(ratio "${tps[$g]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$g]:-}") | $(added "${lat[$b]:-}" "${lat[$d]:-}") | $(added "${lat[$g]:-}" "${lat[$d]:-}") |"
     done
   done
 }
