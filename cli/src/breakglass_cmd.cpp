@@ -130,9 +130,12 @@ int run_inspect(InspectArgs a) {
   const char* me = "ddlgate breakglass inspect";
   if (a.token == "-") {
     // From stdin, so that the token need not appear in argv (ps, shell history).
-    std::string line;
-    std::getline(std::cin, line);
-    a.token = line.substr(0, paseto::kMaxTokenBytes + 1);
+    // Read at most one byte more than a token may have, whatever stdin holds.
+    std::string buf(paseto::kMaxTokenBytes + 2, '\0');
+    std::cin.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.resize(static_cast<std::size_t>(std::cin.gcount()));
+    if (auto nl = buf.find('\n'); nl != std::string::npos) buf.resize(nl);
+    a.token = std::move(buf);
   }
   while (!a.token.empty() && (a.token.back() == '\n' || a.token.back() == '\r' || a.token.back() == ' ')) a.token.pop_back();
 

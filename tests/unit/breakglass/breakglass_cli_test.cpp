@@ -102,6 +102,9 @@ TEST_F(BreakGlassCli, TamperedOrMalformedTokensFail) {
   std::string bad = t;
   bad[30] = bad[30] == 'x' ? 'y' : 'x';
   EXPECT_EQ(run_ddlgate({"breakglass", "inspect", bad, "--pubkey", path("bg.pub")}).exit_code, 1);
+  auto big = run_ddlgate({"breakglass", "inspect", "-"}, t + std::string(20000, 'A'));
+  EXPECT_EQ(big.exit_code, 1);
+  EXPECT_NE(big.stderr_text.find("longer than 8 KiB"), std::string::npos) << big.stderr_text;
   auto m = run_ddlgate({"breakglass", "inspect", "v4.public.not*base64*at*all*" + t.substr(40)});
   EXPECT_EQ(m.exit_code, 1);
   EXPECT_NE(m.stderr_text.find("base64url"), std::string::npos) << m.stderr_text;
