@@ -185,6 +185,14 @@ std::unique_ptr<SigningKey> SigningKey::load(const std::filesystem::path& path, 
   return std::unique_ptr<SigningKey>(new SigningKey(pkey));
 }
 
+std::unique_ptr<SigningKey> SigningKey::from_seed(std::string_view seed) {
+  if (seed.size() != 32) return nullptr;
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
+                                                reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
+  if (pkey == nullptr) return nullptr;
+  return std::unique_ptr<SigningKey>(new SigningKey(pkey));
+}
+
 std::string SigningKey::sign(std::string_view message) const {
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, as_pkey(pkey_)) != 1) return {};

@@ -47,6 +47,8 @@ class SigningKey {
   static std::unique_ptr<SigningKey> generate();
   // Reads a PKCS#8 PEM private key file (at most 16 KiB); nullptr with *why on error.
   static std::unique_ptr<SigningKey> load(const std::filesystem::path& path, std::string* why);
+  // The key whose RFC 8032 32-byte seed is given (test vectors); nullptr if it is not 32 bytes.
+  static std::unique_ptr<SigningKey> from_seed(std::string_view seed);
 
   ~SigningKey();
   SigningKey(const SigningKey&) = delete;
