@@ -585,7 +585,10 @@ asio::awaitable<void> Session::relay_client_to_server() {
       if (drop_current_) continue;
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (!co_await on_client_message(step)) co_return;
-        if (enforcing() && phase_ == Phase::ready && (step.type == fe::kQuery || step.type == fe::kParse)) {
+        // Decided from the first byte after the startup packet: a client may
+        // pipeline statements behind it, and the server runs them once
+        // authentication succeeds (trust, certificate).
+        if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
           Verdict v = co_await enforce(step);
           if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) {
             if (v.kind == Verdict::Kind::close) co_await fail(kProtocolViolation, "malformed Query or Parse message");
@@ -602,8 +605,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
         }
       }
       // Sync and FunctionCall are answered with a ReadyForQuery as well.
-      if (enforcing() && phase_ == Phase::ready && step.starts_message &&
-          (step.type == fe::kSync || step.type == fe::kFunctionCall)) {
+      if (enforcing() && step.starts_message && (step.type == fe::kSync || step.type == fe::kFunctionCall)) {
         track_cycle({});
       }
       if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;

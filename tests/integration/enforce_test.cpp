@@ -3,6 +3,8 @@
 // PostgreSQL. Approved statements apply; anything else is refused exactly as a
 // failing statement is refused by PostgreSQL, and every decision is on the
 // ledger, which then verifies.
+#include <unistd.h>
+
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/raw_wire.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -253,6 +256,43 @@ TEST_F(Enforce, BypassAttemptsAreRefused) {
   // Reads and writes are untouched.
   EXPECT_EQ(command(c.get(), "insert into users values (9, 'x@example.com')"), "INSERT 0 1");
   EXPECT_EQ(value(c.get(), "select count(*) from users"), "1");
+}
+
+// A client may send statements in the same write as its startup packet, before
+// authentication has finished (with trust or certificate authentication the
+// server runs them right after). They are decided like any other.
+TEST_F(Enforce, StatementsPipelinedBehindTheStartupPacketAreDecidedToo) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  for (char type : {'Q', 'P'}) {
+    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+    auto append = [&](std::vector<std::uint8_t> m) { wire.insert(wire.end(), m.begin(), m.end()); };
+    if (type == 'Q') {
+      append(frontend_message('Q', std::string("drop table users") + '\0'));
+    } else {
+      // Parse (unnamed, no parameter types), Bind, Execute, Sync.
+      append(frontend_message('P', std::string("\0drop table users\0\0\0", 20)));
+      append(frontend_message('B', std::string("\0\0\0\0\0\0\0\0", 8)));
+      append(frontend_message('E', std::string("\0\0\0\0\0", 5)));
+      append(frontend_message('S', ""));
+    }
+    append(frontend_message('X', ""));
+    int fd = tcp_connect(proxy->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, wire);
+    std::string answer = read_until_close(fd, 20s);
+    ::close(fd);
+    EXPECT_EQ(error_field(answer, 'C'), "42501") << type << ": " << message_types(answer);
+    std::string types = message_types(answer);
+    // Authentication, parameters, key, ready; then the refusal and one ReadyForQuery.
+    ASSERT_GE(types.size(), 2u) << type;
+    EXPECT_EQ(types.substr(types.size() - 2), "EZ") << type << ": " << types;
+    EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n") << type;
+  }
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_NE(tail.find("denied"), std::string::npos) << tail;
 }
 
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {

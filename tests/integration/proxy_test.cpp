@@ -18,6 +18,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/raw_wire.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -40,84 +41,6 @@ std::string exec_ok(PGconn* c, const std::string& sql) {
   EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) << sql << ": " << PQerrorMessage(c);
   if (st == PGRES_TUPLES_OK && PQntuples(r.get()) > 0) return PQgetvalue(r.get(), 0, 0);
   return PQcmdStatus(r.get());
-}
-
-// ---- raw protocol helpers for the malformed-input tests ----
-
-int tcp_connect(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void send_all(int fd, const std::vector<std::uint8_t>& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-// Reads until the peer closes or `timeout` passes.
-std::string read_until_close(int fd, std::chrono::milliseconds timeout = 5s) {
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
-std::vector<std::uint8_t> startup_packet(std::uint16_t minor, const std::vector<std::pair<std::string, std::string>>& params) {
-  std::vector<std::uint8_t> body = {0, 3, static_cast<std::uint8_t>(minor >> 8), static_cast<std::uint8_t>(minor)};
-  for (const auto& [k, v] : params) {
-    body.insert(body.end(), k.begin(), k.end());
-    body.push_back(0);
-    body.insert(body.end(), v.begin(), v.end());
-    body.push_back(0);
-  }
-  body.push_back(0);
-  std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
-  std::vector<std::uint8_t> out;
-  out.reserve(body.size() + 4);
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(len >> shift));
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
-}
-
-// The value of field `code` in the first ErrorResponse of `wire`, or "".
-std::string error_field(const std::string& wire, char code) {
-  for (std::size_t i = 0; i + 5 <= wire.size();) {
-    char type = wire[i];
-    std::uint32_t len = (std::uint32_t(std::uint8_t(wire[i + 1])) << 24) | (std::uint32_t(std::uint8_t(wire[i + 2])) << 16) |
-                        (std::uint32_t(std::uint8_t(wire[i + 3])) << 8) | std::uint32_t(std::uint8_t(wire[i + 4]));
-    if (type == 'E') {
-      std::size_t p = i + 5;
-      while (p < wire.size() && wire[p] != 0) {
-        char c = wire[p++];
-        auto end = wire.find('\0', p);
-        if (end == std::string::npos) return "";
-        if (c == code) return wire.substr(p, end - p);
-        p = end + 1;
-      }
-      return "";
-    }
-    i += 1 + len;
-  }
-  return "";
 }
 
 // ---- tests ----
