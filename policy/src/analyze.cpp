@@ -217,7 +217,27 @@ std::string display_sql(PgQuery__Node* node, const std::vector<std::uint8_t>& no
   return out;
 }
 
-Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_level) {
+// libpg_query's copy of PostgreSQL's scanner setting; thread-local, so setting it
+// affects only the parse running on this thread. Part of PostgreSQL's scanner
+// interface (scan.l), exported by libpg_query, not of its documented API.
+extern "C" __thread bool standard_conforming_strings;
+
+// Sets the scanner settings for one parse on this thread and restores them after.
+class ScannerSettings {
+ public:
+  explicit ScannerSettings(const ParseOptions& options) : saved_scs_(standard_conforming_strings) {
+    standard_conforming_strings = options.standard_conforming_strings;
+  }
+  ~ScannerSettings() { standard_conforming_strings = saved_scs_; }
+  ScannerSettings(const ScannerSettings&) = delete;
+  ScannerSettings& operator=(const ScannerSettings&) = delete;
+
+ private:
+  bool saved_scs_;
+};
+
+Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_level, const ParseOptions& options) {
+  ScannerSettings scanner(options);
   Analysis out;
   // PostgreSQL's Query and Parse messages are NUL-terminated strings, and
   // libpg_query takes a C string: an embedded NUL would hide what follows it.
@@ -319,6 +339,7 @@ struct BigStackJob {
   std::string_view sql;
   const Policy* policy;
   Detail detail;
+  ParseOptions options;
   Analysis out;
   bool failed = false;
 };
@@ -326,7 +347,7 @@ struct BigStackJob {
 void* run_big_stack_job(void* arg) {
   auto* job = static_cast<BigStackJob*>(arg);
   try {
-    job->out = analyze_here(job->sql, *job->policy, job->detail);
+    job->out = analyze_here(job->sql, *job->policy, job->detail, job->options);
   } catch (...) {  // bad_alloc: report it as a value, never unwind out of the thread
     job->failed = true;
   }
@@ -341,13 +362,13 @@ Analysis refused(std::string message) {
 
 }  // namespace
 
-Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level) {
-  if (sql.size() <= kInlineBytes) return analyze_here(sql, policy, detail_level);
+Analysis analyze(std::string_view sql, const Policy& policy, Detail detail_level, ParseOptions options) {
+  if (sql.size() <= kInlineBytes) return analyze_here(sql, policy, detail_level, options);
   if (sql.size() > kMaxAnalyzedBytes) {
     return refused("statement text too large to analyse (" + std::to_string(sql.size()) + " bytes, limit " +
                    std::to_string(kMaxAnalyzedBytes) + ")");
   }
-  BigStackJob job{sql, &policy, detail_level, {}, false};
+  BigStackJob job{sql, &policy, detail_level, options, {}, false};
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0) return refused("cannot start the parser thread");
   std::size_t stack = sql.size() * kStackBytesPerInputByte;

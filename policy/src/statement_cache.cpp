@@ -17,8 +17,8 @@ std::size_t analysis_bytes(const Analysis& analysis) {
   return n;
 }
 
-StatementCache::StatementCache(Policy policy, std::size_t capacity_bytes)
-    : policy_(policy), capacity_(capacity_bytes) {}
+StatementCache::StatementCache(Policy policy, std::size_t capacity_bytes, ParseOptions options)
+    : policy_(policy), options_(options), capacity_(capacity_bytes) {}
 
 std::shared_ptr<const Analysis> StatementCache::get(std::string_view sql) {
   if (auto it = index_.find(sql); it != index_.end()) {
@@ -27,7 +27,7 @@ std::shared_ptr<const Analysis> StatementCache::get(std::string_view sql) {
     return it->second->value;
   }
   ++stats_.misses;
-  auto value = std::make_shared<const Analysis>(analyze(sql, policy_, Detail::controlled_only));
+  auto value = std::make_shared<const Analysis>(analyze(sql, policy_, Detail::controlled_only, options_));
   std::size_t entry_bytes = sql.size() + analysis_bytes(*value) + kEntryOverhead;
   if (entry_bytes > capacity_ / 8) return value;
   evict_until_fits(entry_bytes);

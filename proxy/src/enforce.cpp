@@ -123,8 +123,21 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
 
   allowed_hashes_.clear();
-  std::shared_ptr<const policy::Analysis> analysis = worker_.cache->get(sql);
-  if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
+  // The text is read as the server will read it: standard_conforming_strings
+  // decides whether a backslash escapes a quote (policy::ParseOptions).
+  auto& cache = standard_strings_ ? *worker_.cache : *worker_.cache_nonstandard_strings;
+  std::shared_ptr<const policy::Analysis> analysis = cache.get(sql);
+  // The setting may be changing under us: in the startup packet or the role's
+  // defaults (reported before the first ReadyForQuery), or by a statement still in
+  // flight in a pipeline. Then a text with a backslash is read both ways, and the
+  // other reading decides if it holds a controlled statement that is not approved.
+  std::shared_ptr<const policy::Analysis> other;
+  if ((phase_ != Phase::ready || !cycles_.empty()) && sql.find('\\') != std::string_view::npos) {
+    auto& other_cache = standard_strings_ ? *worker_.cache_nonstandard_strings : *worker_.cache;
+    other = other_cache.get(sql);
+    if (!other->ok() || !other->any_controlled()) other.reset();
+  }
+  if (!other && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 
   if (shared_.approvals) {
     std::uint64_t gen = shared_.approvals->generation();
@@ -138,6 +151,13 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // Only the deploy job's roles may run approved changes, when that is configured.
   const bool may_deploy =
       deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
+  if (other) {
+    bool other_approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const policy::Statement& st) {
+      return !st.controlled || (may_deploy && worker_.approved && worker_.approved->find(st.hash, database_));
+    });
+    if (!other_approved) analysis = std::move(other);
+    if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};
+  }
 
   if (session_id_.empty()) {
     char sid[48];

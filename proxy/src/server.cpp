@@ -46,7 +46,11 @@ class ServerImpl {
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
     // 16 MiB of cached analyses per worker thread.
-    for (auto& w : workers_) w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
+    for (auto& w : workers_) {
+      w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
+      w->cache_nonstandard_strings = std::make_unique<policy::StatementCache>(
+          shared_.policy, 2u << 20, policy::ParseOptions{.standard_conforming_strings = false});
+    }
     if (shared_.config.ledger.enabled) open_ledger();
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get());

@@ -96,8 +96,12 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   for (std::uint8_t t : {be::kAuthentication, be::kBackendKeyData, be::kReadyForQuery, be::kErrorResponse}) {
     server_scanner_.inspect(t);
   }
-  // With enforcement, command tags tell the outcome of allowed statements.
-  if (shared_.config.enforcement.mode != config::EnforcementMode::off) server_scanner_.inspect(be::kCommandComplete);
+  // With enforcement, command tags tell the outcome of allowed statements, and
+  // standard_conforming_strings says how the server reads backslashes.
+  if (shared_.config.enforcement.mode != config::EnforcementMode::off) {
+    server_scanner_.inspect(be::kCommandComplete);
+    server_scanner_.inspect(be::kParameterStatus);
+  }
 }
 
 Session::~Session() {
@@ -517,6 +521,11 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
       }
       break;
     }
+    case be::kParameterStatus:
+      if (auto p = protocol::parse_parameter_status(step.body); p && p->first == "standard_conforming_strings") {
+        standard_strings_ = p->second != "off";
+      }
+      break;
     case be::kBackendKeyData:
       if (auto key = protocol::parse_backend_key_data(step.body)) backend_pid_ = key->process_id;
       break;

@@ -129,6 +129,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::pair<std::string, std::string>> pending_outcomes_;  // (hash, tag) awaiting the transaction's end
   std::string last_tag_;      // the latest CommandComplete tag
   bool block_open_ = false;   // the previous ReadyForQuery said T or E
+  // standard_conforming_strings as the server last reported it (ParameterStatus).
+  bool standard_strings_ = true;
   std::string session_id_;    // as recorded in the ledger
   // This session's mode: the global one, or an override for its user or database.
   config::EnforcementMode mode_ = config::EnforcementMode::off;

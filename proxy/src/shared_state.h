@@ -40,6 +40,8 @@ struct Worker {
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   // Per-thread statement cache: a hit takes no lock (docs/classification.md).
   std::unique_ptr<policy::StatementCache> cache;
+  // The same for sessions whose server has standard_conforming_strings off.
+  std::unique_ptr<policy::StatementCache> cache_nonstandard_strings;
   // This worker's copy of the approvals snapshot, refreshed when the generation moves.
   std::shared_ptr<const policy::ApprovedSet> approved;
   std::uint64_t approved_generation = ~std::uint64_t{0};

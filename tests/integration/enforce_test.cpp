@@ -295,6 +295,56 @@ TEST_F(Enforce, StatementsPipelinedBehindTheStartupPacketAreDecidedToo) {
   EXPECT_NE(tail.find("denied"), std::string::npos) << tail;
 }
 
+// With standard_conforming_strings off, a backslash escapes a quote in a plain
+// literal, so the server splits this text into a SELECT and a DROP where
+// PostgreSQL's default reading sees one SELECT. ddlgate must read it the way the
+// server will, also when the setting arrives in a pipeline or in the startup packet.
+TEST_F(Enforce, BackslashQuotesCannotHideAStatementWhenStandardConformingStringsIsOff) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  const std::string sneaky = R"(select 'a\' || ' ; drop table users; --')";
+  {
+    auto c = pg_connect(proxy->conninfo());
+    // With the default (on) it is one harmless SELECT.
+    EXPECT_EQ(value(c.get(), sneaky), R"(a\ ; drop table users; --)");
+    EXPECT_EQ(command(c.get(), "set standard_conforming_strings = off"), "SET");
+    EXPECT_EQ(command(c.get(), sneaky), "ERROR 42501");
+    // Approved-free text with backslashes still works, read the server's way.
+    EXPECT_EQ(value(c.get(), R"(select 'it\'s')"), "it's");
+  }
+  {
+    // Set in the startup packet.
+    auto c = pg_connect(proxy->conninfo() + " options='-c standard_conforming_strings=off'");
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(command(c.get(), sneaky), "ERROR 42501");
+  }
+  for (bool wait_for_ready : {true, false}) {
+    // Set and used in two pipelined Query messages: the second is decided before
+    // the server has reported the change (and, without waiting for the first
+    // ReadyForQuery, before the session is even established).
+    int fd = tcp_connect(proxy->port());
+    ASSERT_GE(fd, 0);
+    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+    if (wait_for_ready) {
+      send_all(fd, wire);
+      wire.clear();
+      ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+    }
+    for (const std::string& sql : {std::string("set standard_conforming_strings = off"), sneaky}) {
+      auto m = frontend_message('Q', sql + '\0');
+      wire.insert(wire.end(), m.begin(), m.end());
+    }
+    auto x = frontend_message('X', "");
+    wire.insert(wire.end(), x.begin(), x.end());
+    send_all(fd, wire);
+    std::string answer = read_until_close(fd, 20s);
+    ::close(fd);
+    EXPECT_EQ(error_field(answer, 'C'), "42501") << wait_for_ready << ": " << message_types(answer);
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+}
+
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());

@@ -83,6 +83,20 @@ std::string error_field(const std::string& wire, char code) {
   return "";
 }
 
+std::string read_until_message(int fd, char type, std::chrono::milliseconds timeout) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (message_types(out).find(type) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
 std::vector<std::uint8_t> frontend_message(char type, const std::string& body) {
   std::vector<std::uint8_t> out;
   out.reserve(body.size() + 5);

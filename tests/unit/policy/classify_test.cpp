@@ -201,5 +201,26 @@ TEST(PolicyAnalyze, OversizedInputIsRefused) {
   EXPECT_NE(a.error->message.find("too large"), std::string::npos);
 }
 
+TEST(PolicyAnalyze, StandardConformingStringsOffMakesBackslashAnEscape) {
+  const std::string sql = R"(select 'a\' || ' ; drop table t; --')";
+  Analysis standard = analyze(sql);
+  ASSERT_TRUE(standard.ok());
+  ASSERT_EQ(standard.statements.size(), 1u);
+  EXPECT_EQ(standard.statements[0].cls, StatementClass::read);
+  Analysis legacy = analyze(sql, Policy{}, Detail::controlled_only, ParseOptions{.standard_conforming_strings = false});
+  ASSERT_TRUE(legacy.ok()) << legacy.error->message;
+  ASSERT_EQ(legacy.statements.size(), 2u);
+  EXPECT_EQ(legacy.statements[1].cls, StatementClass::schema_change);
+  EXPECT_TRUE(legacy.any_controlled());
+  // The setting is per parse: the next default parse reads the standard way again,
+  // also on the helper thread used for large inputs.
+  EXPECT_EQ(analyze(sql).statements.size(), 1u);
+  std::string big = sql + std::string(20000, ' ');
+  EXPECT_EQ(analyze(big, Policy{}, Detail::controlled_only, ParseOptions{.standard_conforming_strings = false})
+                .statements.size(),
+            2u);
+  EXPECT_EQ(analyze(big).statements.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ddlgate::policy

@@ -50,6 +50,16 @@ enum class Detail {
   hashes,           // bundle verification: a hash for every statement, display SQL for none
 };
 
+// Server settings that change how PostgreSQL's grammar reads a string.
+struct ParseOptions {
+  // standard_conforming_strings: when off, a backslash in a plain '...' literal is
+  // an escape, so `'a\' ; DROP ...'` hides no statement from a reader that
+  // assumes it on, but the server then runs the DROP. Read a session's text the
+  // way its server will.
+  bool standard_conforming_strings = true;
+  bool operator==(const ParseOptions&) const = default;
+};
+
 // The largest input analyze() accepts; a larger one is refused as a ParseError.
 inline constexpr std::size_t kMaxAnalyzedBytes = 8u * 1024 * 1024;
 
@@ -58,7 +68,7 @@ inline constexpr std::size_t kMaxAnalyzedBytes = 8u * 1024 * 1024;
 // Inputs above 16 KiB are parsed on a helper thread with a stack sized to the input
 // (libpg_query recurses once per tree level), so analyze() is safe on any text.
 Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
-                 Detail detail = Detail::controlled_only);
+                 Detail detail = Detail::controlled_only, ParseOptions options = {});
 
 // The hash version tag that prefixes every hash input (docs/hash.md).
 extern const std::string_view kHashVersionTag;

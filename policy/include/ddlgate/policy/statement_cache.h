@@ -24,7 +24,8 @@ class StatementCache {
  public:
   // capacity_bytes bounds keys, results and bookkeeping together. A text whose
   // entry would exceed capacity_bytes / 8 is analysed but not cached.
-  StatementCache(Policy policy, std::size_t capacity_bytes);
+  // options: how texts are read (one cache per setting; see ParseOptions).
+  StatementCache(Policy policy, std::size_t capacity_bytes, ParseOptions options = {});
 
   // The analysis of sql under this cache's policy, from the cache or computed
   // (Detail::controlled_only) and inserted, evicting least recently used entries.
@@ -53,6 +54,7 @@ class StatementCache {
   void evict_until_fits(std::size_t incoming);
 
   Policy policy_;
+  ParseOptions options_;
   std::size_t capacity_;
   std::size_t bytes_ = 0;
   Lru lru_;

@@ -16,6 +16,9 @@ int tcp_connect(std::uint16_t port);
 void send_all(int fd, const std::vector<std::uint8_t>& bytes);
 // Reads until the peer closes or `timeout` passes.
 std::string read_until_close(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// Reads until a whole backend message of `type` has arrived (or the peer closes,
+// or `timeout` passes); returns everything read.
+std::string read_until_message(int fd, char type, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // A StartupMessage for protocol 3.minor with the given parameters.
 std::vector<std::uint8_t> startup_packet(std::uint16_t minor, const std::vector<std::pair<std::string, std::string>>& params);
 // A frontend message: type byte, length, body.
