@@ -23,6 +23,7 @@
 #include "approvals.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/policy/analyze.h"
+#include "ddlgate/protocol/encoding.h"
 #include "session.h"
 
 namespace ddlgate::proxy {
@@ -109,6 +110,39 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
   co_return wait->ok;
 }
 
+std::vector<std::shared_ptr<const policy::Analysis>> Session::read_as_server(std::string_view sql) {
+  // One reading of the text under a standard_conforming_strings value and a client encoding.
+  auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
+    auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
+    if (!protocol::hides_ascii(encoding) || !protocol::has_non_ascii(sql)) return cache.get(sql);
+    std::optional<std::string> utf8 = protocol::to_utf8(sql, encoding);
+    if (!utf8) {
+      auto invalid = std::make_shared<policy::Analysis>();
+      invalid->error = policy::ParseError{"the statement is not valid " + std::string(encoding) + " text", 0};
+      return invalid;
+    }
+    return cache.get(*utf8);
+  };
+  std::vector<std::shared_ptr<const policy::Analysis>> readings;
+  readings.push_back(read(standard_strings_, client_encoding_));
+  // Both settings can change unseen: in the startup packet or the role's defaults
+  // (reported before the first ReadyForQuery), or by a message of a pipeline still
+  // in flight. Only a backslash reads differently under either, so only a text
+  // with one is read every other way the server might read it.
+  const bool settled = phase_ == Phase::ready && cycles_.empty();
+  if (settled || sql.find('\\') == std::string_view::npos) return readings;
+  readings.push_back(read(!standard_strings_, client_encoding_));
+  if (protocol::has_non_ascii(sql)) {
+    for (bool standard : {true, false}) {
+      if (protocol::hides_ascii(client_encoding_)) readings.push_back(read(standard, "UTF8"));
+      for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
+        if (encoding != client_encoding_) readings.push_back(read(standard, encoding));
+      }
+    }
+  }
+  return readings;
+}
+
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
   std::string_view sql;
@@ -123,21 +157,9 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
 
   allowed_hashes_.clear();
-  // The text is read as the server will read it: standard_conforming_strings
-  // decides whether a backslash escapes a quote (policy::ParseOptions).
-  auto& cache = standard_strings_ ? *worker_.cache : *worker_.cache_nonstandard_strings;
-  std::shared_ptr<const policy::Analysis> analysis = cache.get(sql);
-  // The setting may be changing under us: in the startup packet or the role's
-  // defaults (reported before the first ReadyForQuery), or by a statement still in
-  // flight in a pipeline. Then a text with a backslash is read both ways, and the
-  // other reading decides if it holds a controlled statement that is not approved.
-  std::shared_ptr<const policy::Analysis> other;
-  if ((phase_ != Phase::ready || !cycles_.empty()) && sql.find('\\') != std::string_view::npos) {
-    auto& other_cache = standard_strings_ ? *worker_.cache_nonstandard_strings : *worker_.cache;
-    other = other_cache.get(sql);
-    if (!other->ok() || !other->any_controlled()) other.reset();
-  }
-  if (!other && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
+  std::vector<std::shared_ptr<const policy::Analysis>> readings = read_as_server(sql);
+  std::shared_ptr<const policy::Analysis> analysis = readings.front();
+  if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 
   if (shared_.approvals) {
     std::uint64_t gen = shared_.approvals->generation();
@@ -151,13 +173,19 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // Only the deploy job's roles may run approved changes, when that is configured.
   const bool may_deploy =
       deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
-  if (other) {
-    bool other_approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const policy::Statement& st) {
+  // Another reading the server may make decides if it holds an unapproved controlled statement.
+  for (std::size_t i = 1; i < readings.size(); ++i) {
+    const auto& other = readings[i];
+    if (!other->ok()) continue;  // the server would refuse that reading itself
+    bool approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const policy::Statement& st) {
       return !st.controlled || (may_deploy && worker_.approved && worker_.approved->find(st.hash, database_));
     });
-    if (!other_approved) analysis = std::move(other);
-    if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};
+    if (!approved) {
+      analysis = other;
+      break;
+    }
   }
+  if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};
 
   if (session_id_.empty()) {
     char sid[48];

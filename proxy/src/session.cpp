@@ -522,8 +522,9 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
       break;
     }
     case be::kParameterStatus:
-      if (auto p = protocol::parse_parameter_status(step.body); p && p->first == "standard_conforming_strings") {
-        standard_strings_ = p->second != "off";
+      if (auto p = protocol::parse_parameter_status(step.body)) {
+        if (p->first == "standard_conforming_strings") standard_strings_ = p->second != "off";
+        if (p->first == "client_encoding") client_encoding_ = std::string(p->second);
       }
       break;
     case be::kBackendKeyData:

@@ -131,6 +131,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool block_open_ = false;   // the previous ReadyForQuery said T or E
   // standard_conforming_strings as the server last reported it (ParameterStatus).
   bool standard_strings_ = true;
+  // client_encoding as the server last reported it: some encodings hide ASCII bytes.
+  std::string client_encoding_ = "UTF8";
+  // The analyses of a statement text as the server may read it: [0] under the
+  // settings last reported, then the other readings possible while a setting may
+  // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").
+  std::vector<std::shared_ptr<const policy::Analysis>> read_as_server(std::string_view sql);
   std::string session_id_;    // as recorded in the ledger
   // This session's mode: the global one, or an override for its user or database.
   config::EnforcementMode mode_ = config::EnforcementMode::off;

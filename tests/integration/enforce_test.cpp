@@ -345,6 +345,45 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementWhenStandardConformingStrings
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// In SJIS the bytes 0x95 0x5C are one character (a kanji): the server converts
+// the text before it parses it and sees the quote after them end the literal,
+// where a byte reader sees an escaped quote. ddlgate reads such text converted.
+TEST_F(Enforce, AClientEncodingCannotHideABackslashFromTheDecision) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  const std::string sneaky = "select E'\x95\\' ; drop table users; --'";
+  {
+    auto c = pg_connect(proxy->conninfo());
+    ASSERT_EQ(PQsetClientEncoding(c.get(), "SJIS"), 0);
+    EXPECT_EQ(command(c.get(), sneaky), "ERROR 42501");
+    // Ordinary SJIS text still flows, read the server's way.
+    EXPECT_EQ(value(c.get(), "select '\x95\\' || 'x'"), "\x95\\x");
+  }
+  for (bool wait_for_ready : {true, false}) {
+    // Set and used in two pipelined Query messages.
+    int fd = tcp_connect(proxy->port());
+    ASSERT_GE(fd, 0);
+    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+    if (wait_for_ready) {
+      send_all(fd, wire);
+      wire.clear();
+      ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+    }
+    for (const std::string& sql : {std::string("set client_encoding = 'SJIS'"), sneaky}) {
+      auto m = frontend_message('Q', sql + '\0');
+      wire.insert(wire.end(), m.begin(), m.end());
+    }
+    auto x = frontend_message('X', "");
+    wire.insert(wire.end(), x.begin(), x.end());
+    send_all(fd, wire);
+    std::string answer = read_until_close(fd, 20s);
+    ::close(fd);
+    EXPECT_EQ(error_field(answer, 'C'), "42501") << wait_for_ready << ": " << message_types(answer);
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+}
+
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
