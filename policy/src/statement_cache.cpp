@@ -8,6 +8,22 @@ namespace {
 // A list node, a hash-map node and bucket, and the shared_ptr control block.
 constexpr std::size_t kEntryOverhead = 160;
 
+// The shared answers for plain_dml_class() hits: one uncontrolled statement.
+std::shared_ptr<const Analysis> plain_dml_analysis(StatementClass cls) {
+  auto make = [](StatementClass c) {
+    auto a = std::make_shared<Analysis>();
+    Statement st;
+    st.cls = c;
+    st.controlled = false;
+    a->statements.push_back(std::move(st));
+    return std::shared_ptr<const Analysis>(std::move(a));
+  };
+  // Per thread, so that workers do not share the reference count's cache line.
+  thread_local const std::shared_ptr<const Analysis> read = make(StatementClass::read);
+  thread_local const std::shared_ptr<const Analysis> write = make(StatementClass::write);
+  return cls == StatementClass::read ? read : write;
+}
+
 }  // namespace
 
 std::size_t analysis_bytes(const Analysis& analysis) {
@@ -18,7 +34,10 @@ std::size_t analysis_bytes(const Analysis& analysis) {
 }
 
 StatementCache::StatementCache(Policy policy, std::size_t capacity_bytes, ParseOptions options)
-    : policy_(policy), options_(options), capacity_(capacity_bytes) {}
+    : policy_(policy),
+      options_(options),
+      dml_uncontrolled_(!policy.controlled(StatementClass::read) && !policy.controlled(StatementClass::write)),
+      capacity_(capacity_bytes) {}
 
 std::shared_ptr<const Analysis> StatementCache::get(std::string_view sql) {
   if (auto it = index_.find(sql); it != index_.end()) {
@@ -27,6 +46,12 @@ std::shared_ptr<const Analysis> StatementCache::get(std::string_view sql) {
     return it->second->value;
   }
   ++stats_.misses;
+  if (dml_uncontrolled_) {
+    if (auto cls = plain_dml_class(sql)) {
+      ++stats_.plain_dml;
+      return plain_dml_analysis(*cls);
+    }
+  }
   auto value = std::make_shared<const Analysis>(analyze(sql, policy_, Detail::controlled_only, options_));
   std::size_t entry_bytes = sql.size() + analysis_bytes(*value) + kEntryOverhead;
   if (entry_bytes > capacity_ / 8) return value;

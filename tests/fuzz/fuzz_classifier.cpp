@@ -18,6 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto full = analyze(sql, policy, Detail::all);
   auto hot = analyze(sql, policy, Detail::controlled_only);
   if (full.ok() != hot.ok()) __builtin_trap();
+  // The proxy's shortcut never calls a statement plain DML that the analysis
+  // (under either standard_conforming_strings) finds controlled.
+  if (ddlgate::policy::plain_dml_class(sql)) {
+    for (bool standard : {true, false}) {
+      auto a = analyze(sql, policy, Detail::controlled_only, ddlgate::policy::ParseOptions{standard});
+      if (!a.ok()) continue;
+      if (a.any_controlled() || a.statements.size() != 1) __builtin_trap();
+      auto cls = a.statements[0].cls;
+      if (cls != StatementClass::read && cls != StatementClass::write) __builtin_trap();
+    }
+  }
   if (!full.ok()) {
     if (full.error->message.empty() || !hot.any_controlled()) __builtin_trap();
     return 0;

@@ -1,3 +1,4 @@
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -220,6 +221,66 @@ TEST(PolicyAnalyze, StandardConformingStringsOffMakesBackslashAnEscape) {
                 .statements.size(),
             2u);
   EXPECT_EQ(analyze(big).statements.size(), 1u);
+}
+
+TEST(PolicyPlainDml, RecognisesOnlyWhatCannotBeAnythingElse) {
+  const std::optional<StatementClass> read = StatementClass::read, write = StatementClass::write, none;
+  struct Case {
+    const char* sql;
+    std::optional<StatementClass> want;
+  } cases[] = {
+      {"SELECT abalance FROM pgbench_accounts WHERE aid = 12345;", read},
+      {"  select\n1 ;  \n", read},
+      {"select(1)", read},
+      {"select*from t", read},
+      {"UPDATE pgbench_accounts SET abalance = abalance + -42 WHERE aid = 7;", write},
+      {"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 2, 3, 4, CURRENT_TIMESTAMP);", write},
+      {"insert\tinto t values (1)", write},
+      {"delete from t where id = 1", write},
+      {"select 1; drop table t", none},
+      {"select 1;;", none},
+      {"select 'a\\' || ' ; drop table t; --'", none},
+      {"select * into t2 from t", none},
+      {"select * from t where name = 'x into y'", none},  // conservative: "into" anywhere
+      {"select pinto from t", none},
+      {"insert into t select * into x from y", none},
+      {"insert t values (1)", none},
+      {"/* c */ select 1", none},
+      {"-- c\nselect 1", none},
+      {"selectx 1", none},
+      {"select", none},
+      {"select\xC3\xA9 1", none},
+      {"(select 1)", none},
+      {"with x as (delete from t) select 1", none},
+      {"drop table t", none},
+      {"", none},
+      {"explain analyze select 1", none},
+  };
+  for (const auto& c : cases) EXPECT_EQ(plain_dml_class(c.sql), c.want) << c.sql;
+  EXPECT_EQ(plain_dml_class(std::string_view("select 1\0; drop table t", 24)), none);
+}
+
+// Whatever plain_dml_class() recognises, analyze() finds uncontrolled under the
+// default policy (or cannot parse, and then neither can the server).
+TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
+  const char* texts[] = {
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+      "select * from t for update",
+      "update t set a = (select max(b) from u) where c in (select d from v)",
+      "insert into t values ($1, $2) on conflict (id) do update set v = excluded.v returning *",
+      "delete from t using u where t.id = u.id returning t.*",
+      "select lo_import('/etc/passwd')",
+      "select 1 union select 2 except select 3",
+      "select garbage garbage",
+  };
+  for (const char* sql : texts) {
+    auto cls = plain_dml_class(sql);
+    ASSERT_TRUE(cls.has_value()) << sql;
+    Analysis a = analyze(sql);
+    if (!a.ok()) continue;
+    EXPECT_FALSE(a.any_controlled()) << sql;
+    ASSERT_EQ(a.statements.size(), 1u) << sql;
+  }
 }
 
 }  // namespace

@@ -70,6 +70,18 @@ inline constexpr std::size_t kMaxAnalyzedBytes = 8u * 1024 * 1024;
 Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
                  Detail detail = Detail::controlled_only, ParseOptions options = {});
 
+// The proxy's shortcut for the commonest cache miss, an application statement
+// with new literals in it: read, when sql is certainly one SELECT, write when it
+// is certainly one INSERT, UPDATE or DELETE, judged from its bytes in one pass
+// with no parse; nullopt whenever it is not sure, and then analyze() decides.
+// "Certainly" is conservative: the first word (after whitespace only, no
+// comment) is the keyword; no ';' other than a trailing one; no "into" anywhere
+// (any case, even inside a literal or name) except INSERT's own; no NUL byte.
+// Such a text can only be that statement (it may still fail to parse, and the
+// server then refuses it). SELECT ... FOR UPDATE reads as read here (write in
+// analyze()), so callers use this only when neither class is controlled.
+std::optional<StatementClass> plain_dml_class(std::string_view sql);
+
 // The hash version tag that prefixes every hash input (docs/hash.md).
 extern const std::string_view kHashVersionTag;
 

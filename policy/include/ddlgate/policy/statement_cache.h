@@ -29,6 +29,10 @@ class StatementCache {
 
   // The analysis of sql under this cache's policy, from the cache or computed
   // (Detail::controlled_only) and inserted, evicting least recently used entries.
+  // When neither read nor write is controlled, a miss that plain_dml_class()
+  // recognises is answered without parsing and not inserted (new literals in
+  // application statements would only churn the cache); its one Statement has
+  // the class and offset 0, length 0, no hash.
   std::shared_ptr<const Analysis> get(std::string_view sql);
 
   // Counters for metrics and tests.
@@ -36,6 +40,7 @@ class StatementCache {
     std::uint64_t hits = 0;
     std::uint64_t misses = 0;
     std::uint64_t evictions = 0;
+    std::uint64_t plain_dml = 0;  // misses answered by plain_dml_class()
   };
   const Stats& stats() const { return stats_; }
   std::size_t entries() const { return index_.size(); }
@@ -55,6 +60,7 @@ class StatementCache {
 
   Policy policy_;
   ParseOptions options_;
+  bool dml_uncontrolled_;  // neither read nor write is controlled: plain_dml_class() applies
   std::size_t capacity_;
   std::size_t bytes_ = 0;
   Lru lru_;
