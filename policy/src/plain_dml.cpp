@@ -1,5 +1,6 @@
 // policy::plain_dml_class: see analyze.h. This runs on every cache miss of the
 // proxy, so it reads each byte once and allocates nothing.
+#include <array>
 #include <cstddef>
 
 #include "ddlgate/policy/analyze.h"
@@ -50,12 +51,20 @@ std::optional<StatementClass> plain_dml_class(std::string_view sql) {
     if (!word_at(sql, at, "into")) return std::nullopt;
     at += 4;
   }
-  for (; at < sql.size(); ++at) {
-    const auto c = static_cast<unsigned char>(sql[at]);
+  // Only four byte values matter after the keyword: skip everything else fast.
+  static constexpr auto kStop = [] {
+    std::array<bool, 256> t{};
+    t[0] = t[';'] = t['i'] = t['I'] = true;
+    return t;
+  }();
+  const auto* p = reinterpret_cast<const unsigned char*>(sql.data());
+  const std::size_t n = sql.size();
+  for (; at < n; ++at) {
+    const unsigned char c = p[at];
+    if (!kStop[c]) continue;
     if (c == 0) return std::nullopt;
-    if (c == ';') return skip_space(sql, at + 1) == sql.size() ? std::optional(cls) : std::nullopt;
-    if ((c == 'i' || c == 'I') && sql.size() - at >= 4 && lower(static_cast<unsigned char>(sql[at + 1])) == 'n' &&
-        lower(static_cast<unsigned char>(sql[at + 2])) == 't' && lower(static_cast<unsigned char>(sql[at + 3])) == 'o') {
+    if (c == ';') return skip_space(sql, at + 1) == n ? std::optional(cls) : std::nullopt;
+    if (n - at >= 4 && lower(p[at + 1]) == 'n' && lower(p[at + 2]) == 't' && lower(p[at + 3]) == 'o') {
       return std::nullopt;
     }
   }

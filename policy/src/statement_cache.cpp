@@ -40,18 +40,19 @@ StatementCache::StatementCache(Policy policy, std::size_t capacity_bytes, ParseO
       capacity_(capacity_bytes) {}
 
 std::shared_ptr<const Analysis> StatementCache::get(std::string_view sql) {
-  if (auto it = index_.find(sql); it != index_.end()) {
-    ++stats_.hits;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->value;
-  }
-  ++stats_.misses;
+  // Plain DML first: such texts are never inserted, so a lookup would only miss.
   if (dml_uncontrolled_) {
     if (auto cls = plain_dml_class(sql)) {
       ++stats_.plain_dml;
       return plain_dml_analysis(*cls);
     }
   }
+  if (auto it = index_.find(sql); it != index_.end()) {
+    ++stats_.hits;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->value;
+  }
+  ++stats_.misses;
   auto value = std::make_shared<const Analysis>(analyze(sql, policy_, Detail::controlled_only, options_));
   std::size_t entry_bytes = sql.size() + analysis_bytes(*value) + kEntryOverhead;
   if (entry_bytes > capacity_ / 8) return value;

@@ -110,7 +110,7 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
   co_return wait->ok;
 }
 
-std::vector<std::shared_ptr<const policy::Analysis>> Session::read_as_server(std::string_view sql) {
+void Session::read_as_server(std::string_view sql) {
   // One reading of the text under a standard_conforming_strings value and a client encoding.
   auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
@@ -123,14 +123,15 @@ std::vector<std::shared_ptr<const policy::Analysis>> Session::read_as_server(std
     }
     return cache.get(*utf8);
   };
-  std::vector<std::shared_ptr<const policy::Analysis>> readings;
+  auto& readings = readings_;
+  readings.clear();  // keeps its capacity: no allocation on the hot path
   readings.push_back(read(standard_strings_, client_encoding_));
   // Both settings can change unseen: in the startup packet or the role's defaults
   // (reported before the first ReadyForQuery), or by a message of a pipeline still
   // in flight. Only a backslash reads differently under either, so only a text
   // with one is read every other way the server might read it.
   const bool settled = phase_ == Phase::ready && cycles_.empty();
-  if (settled || sql.find('\\') == std::string_view::npos) return readings;
+  if (settled || sql.find('\\') == std::string_view::npos) return;
   readings.push_back(read(!standard_strings_, client_encoding_));
   if (protocol::has_non_ascii(sql)) {
     for (bool standard : {true, false}) {
@@ -140,7 +141,19 @@ std::vector<std::shared_ptr<const policy::Analysis>> Session::read_as_server(std
       }
     }
   }
-  return readings;
+}
+
+bool Session::needs_decision(const protocol::ScanStep& step) {
+  std::optional<std::string_view> sql;
+  if (step.type == fe::kParse) {
+    if (auto p = protocol::parse_parse(step.body)) sql = p->query;
+  } else {
+    sql = protocol::parse_query(step.body);
+  }
+  if (!sql) return true;  // malformed: enforce() closes the session
+  read_as_server(*sql);
+  const auto& first = *readings_.front();
+  return readings_.size() > 1 || !first.ok() || first.any_controlled();
 }
 
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
@@ -157,7 +170,9 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
 
   allowed_hashes_.clear();
-  std::vector<std::shared_ptr<const policy::Analysis>> readings = read_as_server(sql);
+  // needs_decision() has read the text: readings_ holds its readings.
+  std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
+  readings_.clear();
   std::shared_ptr<const policy::Analysis> analysis = readings.front();
   if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 

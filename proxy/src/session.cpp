@@ -599,6 +599,12 @@ asio::awaitable<void> Session::relay_client_to_server() {
         // pipeline statements behind it, and the server runs them once
         // authentication succeeds (trust, certificate).
         if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
+          if (!needs_decision(step)) {
+            // Reads and writes go on untouched; a Query's cycle has no outcome to record.
+            if (step.type == fe::kQuery) track_cycle({});
+            add_span(out, step.bytes);
+            continue;
+          }
           Verdict v = co_await enforce(step);
           if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) {
             if (v.kind == Verdict::Kind::close) co_await fail(kProtocolViolation, "malformed Query or Parse message");

@@ -63,7 +63,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
   };
   bool enforcing() const { return mode_ != config::EnforcementMode::off; }
-  // Classifies a Query or Parse, records the decision durably, and says what to send.
+  // Decides a Query or Parse that needs_decision() returned true for: records the
+  // decision durably and says what to send.
   asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
   // Appends records to the ledger and waits until the last is durable; false if it failed.
   asio::awaitable<bool> record_durably(std::vector<ledger::Record> records);
@@ -136,7 +137,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // The analyses of a statement text as the server may read it: [0] under the
   // settings last reported, then the other readings possible while a setting may
   // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").
-  std::vector<std::shared_ptr<const policy::Analysis>> read_as_server(std::string_view sql);
+  void read_as_server(std::string_view sql);
+  std::vector<std::shared_ptr<const policy::Analysis>> readings_;  // set by read_as_server()
+  // Reads a Query or Parse (read_as_server) and says whether enforce() must decide
+  // it; false for reads and writes, which go on untouched without a coroutine call.
+  bool needs_decision(const protocol::ScanStep& step);
   std::string session_id_;    // as recorded in the ledger
   // This session's mode: the global one, or an override for its user or database.
   config::EnforcementMode mode_ = config::EnforcementMode::off;

@@ -74,7 +74,7 @@ TEST(StatementCache, UsesItsPolicy) {
   EXPECT_TRUE(cache.get("INSERT INTO t VALUES (1)")->statements[0].controlled);
 }
 
-TEST(StatementCache, PlainDmlMissesAreAnsweredWithoutParsingAndNotCached) {
+TEST(StatementCache, PlainDmlIsAnsweredWithoutParsingAndNotCached) {
   StatementCache cache(Policy{}, 1 << 20);
   for (int i = 0; i < 100; ++i) {
     auto a = cache.get("SELECT abalance FROM pgbench_accounts WHERE aid = " + std::to_string(i) + ";");
@@ -84,6 +84,7 @@ TEST(StatementCache, PlainDmlMissesAreAnsweredWithoutParsingAndNotCached) {
   }
   EXPECT_EQ(cache.get("update t set a = 1")->statements[0].cls, StatementClass::write);
   EXPECT_EQ(cache.stats().plain_dml, 101u);
+  EXPECT_EQ(cache.stats().misses, 0u);
   EXPECT_EQ(cache.entries(), 0u);
   // Anything else still goes through the full analysis and the cache.
   EXPECT_TRUE(cache.get("select 1; drop table t")->any_controlled());

@@ -29,10 +29,10 @@ class StatementCache {
 
   // The analysis of sql under this cache's policy, from the cache or computed
   // (Detail::controlled_only) and inserted, evicting least recently used entries.
-  // When neither read nor write is controlled, a miss that plain_dml_class()
-  // recognises is answered without parsing and not inserted (new literals in
-  // application statements would only churn the cache); its one Statement has
-  // the class and offset 0, length 0, no hash.
+  // When neither read nor write is controlled, a text that plain_dml_class()
+  // recognises is answered before any lookup, without parsing, and never inserted
+  // (new literals in application statements would only churn the cache); its one
+  // Statement has the class and offset 0, length 0, no hash.
   std::shared_ptr<const Analysis> get(std::string_view sql);
 
   // Counters for metrics and tests.
@@ -40,7 +40,7 @@ class StatementCache {
     std::uint64_t hits = 0;
     std::uint64_t misses = 0;
     std::uint64_t evictions = 0;
-    std::uint64_t plain_dml = 0;  // misses answered by plain_dml_class()
+    std::uint64_t plain_dml = 0;  // answered by plain_dml_class(), counted in neither hits nor misses
   };
   const Stats& stats() const { return stats_; }
   std::size_t entries() const { return index_.size(); }
