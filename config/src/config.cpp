@@ -40,6 +40,16 @@ class TableReader {
     }
   }
 
+  void read_bool(std::string_view name, bool& out) {
+    const toml::node* node = get(name);
+    if (!node) return;
+    if (auto v = node->value<bool>(); v && node->is_boolean()) {
+      out = *v;
+    } else {
+      problems_.push_back({key(name), "must be true or false"});
+    }
+  }
+
   void read_string_list(std::string_view name, std::vector<std::string>& out) {
     const toml::node* node = get(name);
     if (!node) return;
@@ -327,6 +337,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     parse_mode("enforcement.mode", mode, c.enforcement.mode);
     enforcement.read_string_list("users", c.enforcement.users);
     enforcement.read_string_list("deployers", c.enforcement.deployers);
+    enforcement.read_bool("spend_approvals_once", c.enforcement.spend_approvals_once);
     // [enforcement.database.<name>] and [enforcement.user.<name>]: mode overrides.
     for (const char* kind : {"database", "user"}) {
       const toml::table* t = enforcement.table(kind);

@@ -63,6 +63,7 @@ Record decision(const DecisionInfo& d) {
     f["approval"] = nullptr;
   }
   f["reason"] = d.reason;
+  if (!d.spend.empty()) f["spend"] = d.spend;
   return {RecordType::decision, std::move(f)};
 }
 

@@ -10,12 +10,14 @@ const Approval* ApprovedSet::find(std::string_view hash, std::string_view databa
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return nullptr;
   for (const Approval* a : it->second) {
-    if (!a->databases || a->databases->empty() ||
-        std::find(a->databases->begin(), a->databases->end(), database) != a->databases->end()) {
-      return a;
-    }
+    if (covers(*a, database)) return a;
   }
   return nullptr;
+}
+
+bool ApprovedSet::covers(const Approval& a, std::string_view database) {
+  return !a.databases || a.databases->empty() ||
+         std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
 }
 
 std::uint64_t ApprovedSet::accepted_version(std::string_view app) const {

@@ -25,6 +25,7 @@
 #include "ddlgate/policy/analyze.h"
 #include "ddlgate/protocol/encoding.h"
 #include "session.h"
+#include "spent_approvals.h"
 
 namespace ddlgate::proxy {
 namespace {
@@ -34,6 +35,9 @@ namespace be = protocol::be;
 
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kLedgerUnavailable = "58030";  // io_error
+constexpr const char* kHowToReapply =
+    "Replay protection (enforcement.spend_approvals_once) lets each approved statement apply once per database; "
+    "to apply it again, approve it again in a new bundle version.";
 constexpr const char* kHowToApprove =
     "Put the statement in a migration, get it reviewed and merged so that CI signs a bundle for this "
     "environment, or open a break-glass session.";
@@ -209,6 +213,8 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
   ledger::SessionInfo who{session_id_, user_, database_, peer_, application_};
   std::vector<ledger::Record> records;
+  std::vector<std::string> reserved;  // approvals reserved for this message (replay protection)
+  std::vector<std::string> statement_keys;  // the same, by statement position
   std::optional<protocol::ErrorSpec> denial;
 
   if (!analysis->ok()) {
@@ -225,37 +231,80 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                                  kHowToApprove};
   } else {
     const policy::Statement* first_unapproved = nullptr;
-    std::vector<std::pair<const policy::Statement*, const policy::Approval*>> controlled;
-    for (const auto& st : analysis->statements) {
+    bool first_unapproved_spent = false;
+    struct Controlled {
+      std::size_t index;  // position in the message
+      const policy::Statement* st;
+      const policy::Approval* approval;
+      std::string spend_key;  // reserved approval (replay protection), or empty
+      bool spent = false;     // approved, but every approval is spent in this database
+    };
+    std::vector<Controlled> controlled;
+    statement_keys.resize(analysis->statements.size());
+    for (std::size_t i = 0; i < analysis->statements.size(); ++i) {
+      const auto& st = analysis->statements[i];
       if (!st.controlled) continue;
-      const policy::Approval* a =
-          may_deploy && worker_.approved ? worker_.approved->find(st.hash, database_) : nullptr;
-      if (!a && !first_unapproved) first_unapproved = &st;
-      controlled.emplace_back(&st, a);
+      Controlled c{i, &st, nullptr, {}, false};
+      if (may_deploy && worker_.approved) {
+        if (!shared_.spent) {
+          c.approval = worker_.approved->find(st.hash, database_);
+        } else {
+          // Replay protection: the first approval of this statement not yet spent
+          // here; bookkeeping statements are repeatable and never spent.
+          bool any = false;
+          c.approval = worker_.approved->find_if(st.hash, database_, [&](const policy::Approval& a) {
+            any = true;
+            if (a.repeatable) return true;
+            std::string key = SpentApprovals::key(database_, a);
+            if (!shared_.spent->reserve(key)) return false;
+            c.spend_key = std::move(key);
+            return true;
+          });
+          c.spent = !c.approval && any;
+        }
+      }
+      if (!c.approval && !first_unapproved) {
+        first_unapproved = &st;
+        first_unapproved_spent = c.spent;
+      }
+      controlled.push_back(std::move(c));
     }
-    for (const auto& [st, a] : controlled) {
+    for (auto& c : controlled) {
       ledger::DecisionInfo d;
       d.session = who;
-      d.statement_hash = st->hash;
-      d.statement_class = std::string(policy::to_string(st->cls));
-      d.display_sql = st->display_sql;
+      d.statement_hash = c.st->hash;
+      d.statement_class = std::string(policy::to_string(c.st->cls));
+      d.display_sql = c.st->display_sql;
       if (!first_unapproved) {
+        const policy::Approval* a = c.approval;
         d.decision = ledger::Decision::allowed;
         d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index};
+        if (!c.spend_key.empty()) {
+          // A Parse's outcome is not followed (yet): its approval is spent at once.
+          d.spend = extended ? "at_decision" : "on_commit";
+          reserved.push_back(c.spend_key);
+          statement_keys[c.index] = c.spend_key;
+        }
       } else {
+        if (!c.spend_key.empty()) shared_.spent->release(c.spend_key);
         d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
-        d.reason = a ? "another statement of the same message is not approved"
-                     : (may_deploy ? "no signed bundle approves it for this database"
-                                   : "user " + user_ + " is not in enforcement.deployers");
+        d.reason = c.approval ? "another statement of the same message is not approved"
+                   : c.spent  ? "its approval was already used in this database (enforcement.spend_approvals_once)"
+                   : may_deploy ? "no signed bundle approves it for this database"
+                                : "user " + user_ + " is not in enforcement.deployers";
       }
       records.push_back(ledger::decision(d));
     }
     if (first_unapproved) {
       std::string cls(policy::to_string(first_unapproved->cls));
+      std::string why = !may_deploy              ? " for user " + user_ + " (not a deployer)"
+                        : first_unapproved_spent ? ": its approval was already used in database " + database_ +
+                                                       " (each approval applies once)"
+                                                 : "";
       denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
-                                   "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" +
-                                       (may_deploy ? "" : " for user " + user_ + " (not a deployer)"),
-                                   first_unapproved->display_sql, kHowToApprove};
+                                   "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" + why,
+                                   first_unapproved->display_sql,
+                                   first_unapproved_spent ? kHowToReapply : kHowToApprove};
     }
   }
 
@@ -265,6 +314,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
+    for (const auto& key : reserved) shared_.spent->release(key);
     spdlog::error("session {:x}: the ledger is unavailable; controlled statement {}", id_,
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
@@ -273,8 +323,12 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                    extended);
   }
   if (!denial) {
-    if (!extended && analysis->ok()) {
+    if (extended) {
+      for (const auto& key : reserved) shared_.spent->spend(key);
+    } else if (analysis->ok()) {
+      // Outcomes by position; a reserved approval is spent when its transaction commits.
       for (const auto& st : analysis->statements) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
+      if (!reserved.empty()) allowed_keys_ = std::move(statement_keys);
     }
     co_return Verdict{};
   }
@@ -284,10 +338,40 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   co_return deny(*denial, extended);
 }
 
-void Session::track_cycle(std::vector<std::string> hashes) {
+void Session::track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys) {
   Cycle c;
   c.hashes = std::move(hashes);
+  c.spend_keys = std::move(spend_keys);
   cycles_.push_back(std::move(c));
+}
+
+void Session::release_reserved_approvals() {
+  if (!shared_.spent) return;
+  // Messages still unanswered may yet run and commit on the server after the
+  // client is gone: their approvals count as spent (fail closed), and so do those
+  // of an open transaction block if anything is in flight (it may be its COMMIT).
+  // Without a ledger outcome, a restart counts them as spent too.
+  const bool in_flight = !cycles_.empty();
+  for (const auto& c : cycles_) {
+    for (std::size_t i = c.next; i < c.spend_keys.size(); ++i) {
+      if (!c.spend_keys[i].empty()) shared_.spent->spend(c.spend_keys[i]);
+    }
+  }
+  for (const auto& p : pending_outcomes_) {
+    if (p.spend_key.empty()) continue;
+    if (in_flight) {
+      shared_.spent->spend(p.spend_key);
+    } else {
+      // Nothing in flight and the block still open: the server rolls it back
+      // when the connection ends.
+      if (shared_.ledger) {
+        shared_.ledger->append(ledger::outcome_rolled_back(session_id_, p.hash), [](const ledger::AppendResult&) {});
+      }
+      shared_.spent->release(p.spend_key);
+    }
+  }
+  cycles_.clear();
+  pending_outcomes_.clear();
 }
 
 void Session::on_outcome_message(const protocol::ScanStep& step) {
@@ -300,15 +384,22 @@ void Session::on_outcome_message(const protocol::ScanStep& step) {
     if (!tag) return;
     last_tag_ = std::string(*tag);
     if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
-      const std::string& hash = cycle->hashes[cycle->next++];
+      std::size_t i = cycle->next++;
+      const std::string& hash = cycle->hashes[i];
+      std::string key = i < cycle->spend_keys.size() ? std::move(cycle->spend_keys[i]) : std::string();
       // Executed, but applied only once its transaction commits: decided at ReadyForQuery.
-      if (!hash.empty()) pending_outcomes_.emplace_back(hash, last_tag_);
+      if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
     }
   } else if (step.type == be::kErrorResponse) {
     last_tag_.clear();
     if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
       const std::string& hash = cycle->hashes[cycle->next];
       cycle->failed = true;
+      // This statement and the rest of the message did not run: their approvals are free again.
+      for (std::size_t i = cycle->next; i < cycle->spend_keys.size(); ++i) {
+        if (!cycle->spend_keys[i].empty() && shared_.spent) shared_.spent->release(cycle->spend_keys[i]);
+        cycle->spend_keys[i].clear();
+      }
       if (!hash.empty()) {
         auto f = protocol::parse_error_fields(step.body);
         std::string state = f && !f->sqlstate().empty() ? std::string(f->sqlstate()) : "unknown";
@@ -323,9 +414,16 @@ void Session::on_outcome_message(const protocol::ScanStep& step) {
       // The transaction ended: autocommit, COMMIT, or a rollback (ROLLBACK, or a
       // COMMIT of a failed block, which answers ROLLBACK).
       bool committed = !block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION";
-      for (const auto& [hash, tag] : pending_outcomes_) {
-        record(committed ? ledger::outcome_executed(session_id_, hash, tag)
-                         : ledger::outcome_rolled_back(session_id_, hash));
+      for (const auto& p : pending_outcomes_) {
+        record(committed ? ledger::outcome_executed(session_id_, p.hash, p.tag)
+                         : ledger::outcome_rolled_back(session_id_, p.hash));
+        if (!p.spend_key.empty() && shared_.spent) {
+          if (committed) {
+            shared_.spent->spend(p.spend_key);
+          } else {
+            shared_.spent->release(p.spend_key);
+          }
+        }
       }
       pending_outcomes_.clear();
       block_open_ = false;

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "approvals.h"
+#include "spent_approvals.h"
 #include "session.h"
 #include "shared_state.h"
 
@@ -199,6 +200,19 @@ class ServerImpl {
       spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
     }
     shared_.ledger = ledger_.get();
+    if (shared_.config.enforcement.mode != config::EnforcementMode::off &&
+        shared_.config.enforcement.spend_approvals_once) {
+      auto started = std::chrono::steady_clock::now();
+      spent_ = std::make_unique<SpentApprovals>();
+      auto loaded = spent_->load(l.directory);
+      if (!loaded.error.empty()) {
+        throw std::runtime_error("ledger " + l.directory + ": cannot read which approvals are spent: " + loaded.error);
+      }
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      spdlog::info("replay protection: {} approval(s) already spent, read from the ledger in {} ms", loaded.spent,
+                   ms.count());
+      shared_.spent = spent_.get();
+    }
   }
 
   static void raise_fd_limit() {
@@ -288,6 +302,7 @@ class ServerImpl {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
   std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
+  std::unique_ptr<SpentApprovals> spent_;   // with enforcement.spend_approvals_once
   std::unique_ptr<Approvals> approvals_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };

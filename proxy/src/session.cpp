@@ -113,6 +113,7 @@ Session::~Session() {
 void Session::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
+  release_reserved_approvals();
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   client_.close();
@@ -617,7 +618,9 @@ asio::awaitable<void> Session::relay_client_to_server() {
             track_cycle({});  // the injected Query is answered with one ReadyForQuery
             continue;
           }
-          if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_));
+          if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_));
+          allowed_hashes_.clear();
+          allowed_keys_.clear();
         }
       }
       // Sync and FunctionCall are answered with a ReadyForQuery as well.

@@ -73,16 +73,21 @@ class Session : public std::enable_shared_from_this<Session> {
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
   // The hashes of a Query's statements that were allowed and are to be tracked, set by enforce().
   std::vector<std::string> allowed_hashes_;
+  // The approvals reserved for them by position (replay protection); empty when none.
+  std::vector<std::string> allowed_keys_;
   // Outcomes: one entry per forwarded message that the server answers with
   // ReadyForQuery (Query, Sync), holding the hashes of the allowed controlled
   // statements of a Query by position; CommandComplete and ErrorResponse are
   // matched to them in order (docs/enforcement.md, "Outcomes").
   struct Cycle {
     std::vector<std::string> hashes;  // "" for a statement that is not tracked
+    std::vector<std::string> spend_keys;  // reserved approvals by position, or empty
     std::size_t next = 0;
     bool failed = false;
   };
-  void track_cycle(std::vector<std::string> hashes);
+  void track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys = {});
+  // Settles every approval this session reserved and did not yet spend or release (it ends).
+  void release_reserved_approvals();
   void on_outcome_message(const protocol::ScanStep& step);
 
   // Server side of a denial: the injected error, rewritten to the exact fields ddlgate chose.
@@ -127,7 +132,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
   asio::steady_timer ledger_wait_;
   std::deque<Cycle> cycles_;
-  std::vector<std::pair<std::string, std::string>> pending_outcomes_;  // (hash, tag) awaiting the transaction's end
+  struct PendingOutcome {
+    std::string hash;
+    std::string tag;
+    std::string spend_key;  // a reserved approval, spent if the transaction commits
+  };
+  std::vector<PendingOutcome> pending_outcomes_;  // executed, awaiting the transaction's end
   std::string last_tag_;      // the latest CommandComplete tag
   bool block_open_ = false;   // the previous ReadyForQuery said T or E
   // standard_conforming_strings as the server last reported it (ParameterStatus).

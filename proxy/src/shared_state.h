@@ -18,6 +18,7 @@ namespace ddlgate::proxy {
 
 class Session;
 class Approvals;
+class SpentApprovals;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -30,6 +31,7 @@ struct SharedState {
   std::atomic<bool> draining{false};
   Approvals* approvals = nullptr;      // null without [bundles]: nothing is approved
   ledger::Ledger* ledger = nullptr;    // null without [ledger]
+  SpentApprovals* spent = nullptr;     // null unless enforcement.spend_approvals_once
   policy::Policy policy;               // which classes are controlled
 };
 

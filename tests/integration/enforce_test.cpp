@@ -71,6 +71,33 @@ class Enforce : public ::testing::Test {
 
   fs::path ledger_dir() const { return dir_.path() / "ledger"; }
 
+  // A second application's signed bundle, built from the demo's dbmate
+  // directory (copied, so a test may add to it); returns that directory.
+  fs::path add_demo_bundle() {
+    fs::path migrations = dir_.path() / "demo-migrations";
+    fs::create_directories(migrations);
+    for (const auto& e : fs::directory_iterator(fs::path(DDLGATE_SOURCE_DIR) / "docs/demo/migrations")) {
+      fs::copy_file(e.path(), migrations / e.path().filename());
+    }
+    fs::path staging = dir_.path() / "staging-demo";
+    run_ok({ddlgate(), "bundle", "build", migrations.string(), "--tool", "dbmate", "--out", staging.string(), "--app",
+            "demo", "--version", "1", "--environment", "production"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
+    fs::rename(staging, dir_.path() / "registry" / "demo-v1");
+    return migrations;
+  }
+
+  // `dbmate up` of migrations through ddlgate listening on port.
+  static CommandResult dbmate_up(const fs::path& migrations, std::uint16_t port) {
+    const fs::path dbmate = fs::path(DDLGATE_SOURCE_DIR) / ".tools/npm/node_modules/.bin/dbmate";
+    EXPECT_TRUE(fs::exists(dbmate)) << "scripts/setup.sh installs dbmate from npm";
+    const std::string url =
+        "DATABASE_URL=postgres://postgres@127.0.0.1:" + std::to_string(port) + "/postgres?sslmode=disable";
+    return run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {}, 60s,
+                       {url});
+  }
+
   // Stops ddlgate (final checkpoint) and returns `ddlgate ledger verify` and `tail`.
   std::pair<CommandResult, std::string> verify_ledger(std::unique_ptr<DdlgateProcess>& proxy) {
     EXPECT_EQ(proxy->terminate(20s), 0);
@@ -384,6 +411,65 @@ TEST_F(Enforce, AClientEncodingCannotHideABackslashFromTheDecision) {
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// enforcement.spend_approvals_once: an approved statement applies once per
+// database; a rolled-back attempt does not spend it; dbmate's bookkeeping
+// statements stay repeatable; a restart remembers what is spent (the ledger).
+TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders, schema_migrations cascade");
+  fs::path migrations = add_demo_bundle();
+  const std::string replay = "spend_approvals_once = true\n";
+  auto proxy = start("enforce", replay);
+  const std::string create_index = "create index orders_customer on orders (customer)";
+  {
+    // Rolled back: the approval is not spent.
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), "create table orders (customer text)"), "ERROR 42501");  // not the approved text
+    EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+    pg.admin_sql("create table orders (customer text)");
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), create_index), "CREATE INDEX");
+    EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+    pg.admin_sql("drop table orders");
+  }
+  auto up = dbmate_up(migrations, proxy->port());
+  ASSERT_EQ(up.exit_code, 0) << up.stdout_text << up.stderr_text;
+  EXPECT_EQ(pg.admin_sql("select count(*) from schema_migrations"), "2\n");
+  // Nothing new to apply: dbmate's own statements run again and are allowed.
+  up = dbmate_up(migrations, proxy->port());
+  EXPECT_EQ(up.exit_code, 0) << up.stdout_text << up.stderr_text;
+
+  // Someone drops the table behind ddlgate's back and the migrations are
+  // replayed: their statements have been applied to this database already.
+  pg.admin_sql("drop table orders cascade; delete from schema_migrations");
+  auto check_refused = [&](DdlgateProcess& p) {
+    pg.admin_sql("create table if not exists orders (customer text)");
+    auto c = pg_connect(p.conninfo());
+    Failure f = exec_fail(c.get(), create_index);
+    EXPECT_EQ(f.sqlstate, "42501");
+    EXPECT_NE(f.message.find("already used in database postgres"), std::string::npos) << f.message;
+    EXPECT_NE(f.hint.find("spend_approvals_once"), std::string::npos) << f.hint;
+    pg.admin_sql("drop table orders");
+  };
+  check_refused(*proxy);
+  up = dbmate_up(migrations, proxy->port());
+  EXPECT_NE(up.exit_code, 0) << up.stdout_text;
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders'"), "0\n");
+
+  // After a restart on the same ledger it is still spent.
+  EXPECT_EQ(proxy->terminate(20s), 0);
+  proxy = start("enforce", replay);
+  check_refused(*proxy);
+  // create table, create index, alter table: three approvals spent.
+  EXPECT_NE(proxy->stderr_log().find("replay protection: 3 approval(s) already spent"), std::string::npos)
+      << proxy->stderr_log();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_NE(tail.find("spend=\"on_commit\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("already used in this database"), std::string::npos) << tail;
+}
+
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
@@ -409,28 +495,12 @@ TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
 // signed bundle of a dbmate directory through ddlgate: its own bookkeeping
 // statements are in the bundle, exactly as dbmate sends them.
 TEST_F(Enforce, DbmateAppliesASignedBundleAndAStatementSlippedInAfterSigningIsRefused) {
-  const fs::path dbmate = fs::path(DDLGATE_SOURCE_DIR) / ".tools/npm/node_modules/.bin/dbmate";
-  ASSERT_TRUE(fs::exists(dbmate)) << "scripts/setup.sh installs dbmate from npm";
   auto& pg = SharedPgServer::get();
   pg.admin_sql("drop table if exists orders, schema_migrations cascade");
-  // A second application's bundle, built from the demo's dbmate directory.
-  fs::path migrations = dir_.path() / "demo-migrations";
-  fs::create_directories(migrations);
-  for (const auto& e : fs::directory_iterator(fs::path(DDLGATE_SOURCE_DIR) / "docs/demo/migrations")) {
-    fs::copy_file(e.path(), migrations / e.path().filename());
-  }
-  fs::path staging = dir_.path() / "staging-demo";
-  run_ok({ddlgate(), "bundle", "build", migrations.string(), "--tool", "dbmate", "--out", staging.string(), "--app",
-          "demo", "--version", "1", "--environment", "production"});
-  run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
-  run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
-  fs::rename(staging, dir_.path() / "registry" / "demo-v1");
+  fs::path migrations = add_demo_bundle();
   auto proxy = start();
-  const std::string url = "DATABASE_URL=postgres://postgres@127.0.0.1:" + std::to_string(proxy->port()) +
-                          "/postgres?sslmode=disable";
 
-  auto up = run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {}, 60s,
-                        {url});
+  auto up = dbmate_up(migrations, proxy->port());
   ASSERT_EQ(up.exit_code, 0) << up.stdout_text << up.stderr_text;
   EXPECT_EQ(pg.admin_sql("select count(*) from schema_migrations"), "2\n");
   EXPECT_EQ(pg.admin_sql("select count(*) from information_schema.columns where table_name = 'orders' and column_name = 'status'"),
@@ -440,8 +510,7 @@ TEST_F(Enforce, DbmateAppliesASignedBundleAndAStatementSlippedInAfterSigningIsRe
   // and nothing of that migration is applied.
   write_file(migrations / "20260103000000_cleanup.sql",
              "-- migrate:up\ncreate table orders_archive (id bigint);\ndrop table orders;\n\n-- migrate:down\n");
-  auto sneaky = run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {},
-                            60s, {url});
+  auto sneaky = dbmate_up(migrations, proxy->port());
   EXPECT_NE(sneaky.exit_code, 0);
   EXPECT_NE((sneaky.stdout_text + sneaky.stderr_text).find("42501"), std::string::npos) << sneaky.stderr_text;
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('orders', 'orders_archive')"), "1\n");

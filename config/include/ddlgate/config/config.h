@@ -100,6 +100,10 @@ struct Enforcement {
   // When not empty, controlled statements are allowed only for these users (the
   // deploy job's roles), even when a bundle approves them.
   std::vector<std::string> deployers;
+  // Replay protection: each approval (bundle, version, file, statement) applies
+  // at most once per database; a tool's bookkeeping statements are exempt
+  // (docs/enforcement.md, "Replay protection").
+  bool spend_approvals_once = false;
 
   // The mode for a session of `user` on `database`.
   EnforcementMode mode_for(std::string_view user, std::string_view database) const;

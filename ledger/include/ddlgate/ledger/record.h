@@ -66,6 +66,10 @@ struct DecisionInfo {
   std::string display_sql;      // deparsed SQL; never contains secrets (policy's job)
   std::optional<Approval> approval;  // set when allowed by a bundle
   std::string reason;           // why denied / would be denied / break-glass token id
+  // Replay protection (enforcement.spend_approvals_once): when the approval is
+  // spent, "at_decision" or "on_commit" (then an executed outcome spends it); empty
+  // when approvals are not spent. Recorded only when set.
+  std::string spend;
 };
 
 Record session_opened(const SessionInfo& s);

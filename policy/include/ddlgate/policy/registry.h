@@ -38,6 +38,18 @@ struct Approval {
 class ApprovedSet {
  public:
   // The approval of this hash ("sha256:<hex>") for that database, or nullptr.
+  // Every approval of hash that covers database, in bundle order (a statement may
+  // be approved more than once, e.g. in two files); calls f for each until it returns true.
+  template <typename F>
+  const Approval* find_if(std::string_view hash, std::string_view database, F&& f) const {
+    auto it = by_hash_.find(hash);
+    if (it == by_hash_.end()) return nullptr;
+    for (const Approval* a : it->second) {
+      if (covers(*a, database) && f(*a)) return a;
+    }
+    return nullptr;
+  }
+  static bool covers(const Approval& a, std::string_view database);
   const Approval* find(std::string_view hash, std::string_view database) const;
   // The highest version accepted for app (kept even after its bundle expires), 0 if none.
   std::uint64_t accepted_version(std::string_view app) const;

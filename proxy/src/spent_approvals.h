@@ -1,0 +1,58 @@
+// Replay protection (enforcement.spend_approvals_once): which approvals have
+// been applied in which database, shared by every worker.
+//
+// An approval is one statement of one signed bundle (app, version, file,
+// statement index). Spent in a database, it allows nothing more there; a
+// statement approved twice (two files) may run twice. A tool's bookkeeping
+// statements are repeatable and never spent. While a session runs an approved
+// statement the approval is reserved, so that two sessions cannot both apply it;
+// the reservation becomes spent when the statement's transaction commits, and is
+// released when it fails, rolls back or the session ends first.
+//
+// The ledger is the memory: decision records say which approval a statement
+// used and when it is spent ("spend"), outcome records say it committed, and
+// load() rebuilds the spent set from them at start-up.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "ddlgate/policy/registry.h"
+
+namespace ddlgate::proxy {
+
+class SpentApprovals {
+ public:
+  // The key of an approval in a database.
+  static std::string key(std::string_view database, std::string_view app, std::string_view version,
+                         std::string_view file, std::uint64_t statement);
+  static std::string key(std::string_view database, const policy::Approval& a);
+
+  // Reserves key for a statement about to run; false if spent or reserved.
+  bool reserve(const std::string& key);
+  // The reserved statement committed: the approval is spent for good.
+  void spend(const std::string& key);
+  // The reserved statement did not apply (failed, rolled back, session gone).
+  void release(const std::string& key);
+
+  // Rebuilds the spent set from the ledger in dir (which must exist); returns the
+  // number of approvals found spent, or an error message.
+  struct Loaded {
+    std::size_t spent = 0;
+    std::string error;
+  };
+  Loaded load(const std::filesystem::path& dir);
+
+  std::size_t spent_count() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> spent_;
+  std::unordered_set<std::string> reserved_;
+};
+
+}  // namespace ddlgate::proxy
