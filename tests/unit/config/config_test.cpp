@@ -126,6 +126,7 @@ address = "127.0.0.1:5432"
 mode = "enforce"
 users = ["app", "deploy"]
 deployers = ["deploy"]
+spend_approvals_once = true
 [enforcement.database.analytics]
 mode = "monitor"
 [enforcement.user.app]
@@ -138,6 +139,7 @@ checkpoint_key_file = "/dev/null"
   const auto& e = r.config.enforcement;
   EXPECT_EQ(e.users, (std::vector<std::string>{"app", "deploy"}));
   EXPECT_EQ(e.deployers, (std::vector<std::string>{"deploy"}));
+  EXPECT_TRUE(e.spend_approvals_once);
   EXPECT_EQ(e.mode_for("deploy", "shop"), EnforcementMode::enforce);
   EXPECT_EQ(e.mode_for("deploy", "analytics"), EnforcementMode::monitor);
   EXPECT_EQ(e.mode_for("app", "shop"), EnforcementMode::monitor);  // a user's override wins
@@ -148,10 +150,12 @@ TEST(Config, EnforcementProblemsNameTheirKeys) {
 [enforcement]
 mode = "strict"
 users = "app"
+spend_approvals_once = "yes"
 [enforcement.user.app]
 mode = "sometimes"
 )");
   EXPECT_TRUE(has_problem(r, "enforcement.mode", "strict"));
   EXPECT_TRUE(has_problem(r, "enforcement.users", "array"));
+  EXPECT_TRUE(has_problem(r, "enforcement.spend_approvals_once", "true or false"));
   EXPECT_TRUE(has_problem(r, "enforcement.user.app.mode", "sometimes"));
 }
