@@ -5,6 +5,7 @@
 // ledger, which then verifies.
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -468,6 +469,55 @@ TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
   EXPECT_NE(tail.find("spend=\"on_commit\""), std::string::npos) << tail;
   EXPECT_NE(tail.find("already used in this database"), std::string::npos) << tail;
+}
+
+// A full disk under the ledger: decisions can no longer be made durable, so
+// controlled statements are refused with 58030 while reads and writes go on.
+// The ledger lives on a 2 MiB tmpfs, which needs root (CI runs as root).
+TEST_F(Enforce, WhenTheLedgerCannotWriteControlledStatementsAreRefusedAndTrafficFlows) {
+  if (!running_as_root()) GTEST_SKIP() << "mounting a small tmpfs for the ledger needs root";
+  fs::create_directories(ledger_dir());
+  auto mount = run_command({"mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", ledger_dir().string()});
+  ASSERT_EQ(mount.exit_code, 0) << mount.stderr_text;
+  struct Unmount {
+    fs::path dir;
+    ~Unmount() { run_command({"umount", "-l", dir.string()}); }
+  } unmount{ledger_dir()};
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  EXPECT_EQ(command(c.get(), "drop table users"), "ERROR 42501");  // decided and recorded
+
+  // Fill the file system.
+  {
+    std::ofstream filler(ledger_dir() / "filler", std::ios::binary);
+    std::string block(64 * 1024, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
+  // The segment file's last page may still hold a few records; the first write
+  // that needs a new page fails, and the ledger stays failed from then on.
+  Failure f;
+  int denied_while_full = 0;
+  for (; denied_while_full < 200; ++denied_while_full) {
+    f = exec_fail(c.get(), "drop table users");
+    if (f.sqlstate != "42501") break;
+  }
+  EXPECT_LT(denied_while_full, 200);
+  EXPECT_EQ(f.sqlstate, "58030");
+  EXPECT_NE(f.message.find("ledger is unavailable"), std::string::npos) << f.message;
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+  // Application traffic keeps flowing, on this session and on new ones.
+  EXPECT_EQ(command(c.get(), "insert into users values (1, 'a@example.com')"), "INSERT 0 1");
+  auto c2 = pg_connect(proxy->conninfo());
+  EXPECT_EQ(value(c2.get(), "select count(*) from users"), "1");
+  EXPECT_EQ(exec_fail(c2.get(), "create table t2 (id int)").sqlstate, "58030");
+  EXPECT_NE(proxy->stderr_log().find("ledger"), std::string::npos);
+  c.reset();
+  c2.reset();
+  proxy->terminate(20s);
 }
 
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
