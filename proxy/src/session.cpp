@@ -81,6 +81,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       client_scanner_(shared.config.limits.max_inspected_message),
       server_scanner_(shared.config.limits.max_inspected_message),
       ledger_wait_(worker.ctx),
+      ready_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {
@@ -116,6 +117,7 @@ void Session::close() {
   release_reserved_approvals();
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
+  ready_wait_.cancel();
   client_.close();
   if (server_) server_->close();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
@@ -537,6 +539,7 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
         if (phase_ == Phase::authenticating) {
           phase_ = Phase::ready;
           watchdog_timer_.cancel();  // from the startup deadline to the idle one
+          ready_wait_.cancel();
           spdlog::debug("session {:x}: ready, backend pid {}", id_, backend_pid_);
         }
       }
@@ -600,6 +603,27 @@ asio::awaitable<void> Session::relay_client_to_server() {
         // pipeline statements behind it, and the server runs them once
         // authentication succeeds (trust, certificate).
         if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
+          if (phase_ != Phase::ready) {
+            // Pipelined behind the startup packet: decided once the server has
+            // authenticated the client, so that nobody unauthenticated can make
+            // ddlgate parse (or the ledger record) anything. What came before
+            // (the authentication exchange) goes on first.
+            if (!out.empty()) {
+              co_await server_->write(out, ec);
+              if (ec) {
+                close();
+                co_return;
+              }
+              out.clear();
+              c2s_arena_.clear();
+            }
+            while (phase_ == Phase::authenticating) {
+              ready_wait_.expires_at(std::chrono::steady_clock::time_point::max());
+              co_await ready_wait_.async_wait(redirect_error(use_awaitable, ec));
+            }
+            ec = {};
+            if (phase_ != Phase::ready) co_return;
+          }
           if (!needs_decision(step)) {
             // Reads and writes go on untouched; a Query's cycle has no outcome to record.
             if (step.type == fe::kQuery) track_cycle({});

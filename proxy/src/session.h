@@ -131,6 +131,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
   asio::steady_timer ledger_wait_;
+  // Wakes a statement pipelined behind the startup packet once the session is
+  // established (or closed): it is decided only after authentication.
+  asio::steady_timer ready_wait_;
   std::deque<Cycle> cycles_;
   struct PendingOutcome {
     std::string hash;
