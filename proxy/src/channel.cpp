@@ -29,6 +29,37 @@ asio::awaitable<void> Channel::write(const std::vector<asio::const_buffer>& bufs
   }
 }
 
+namespace {
+
+// Drops the first n bytes of a gather list.
+void consume(std::vector<asio::const_buffer>& bufs, std::size_t n) {
+  std::size_t whole = 0;
+  while (whole < bufs.size() && n >= bufs[whole].size()) n -= bufs[whole++].size();
+  bufs.erase(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (n > 0 && !bufs.empty()) bufs.front() += n;
+}
+
+}  // namespace
+
+bool Channel::write_now(std::vector<asio::const_buffer>& bufs, boost::system::error_code& ec) {
+  if (tls_ || !plain_) return false;
+  if (!non_blocking_) {
+    plain_->non_blocking(true, ec);
+    if (ec) return true;
+    non_blocking_ = true;
+  }
+  while (!bufs.empty()) {
+    std::size_t n = plain_->write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      return false;
+    }
+    if (ec) return true;
+    consume(bufs, n);
+  }
+  return true;
+}
+
 void Channel::close() {
   boost::system::error_code ignored;
   Socket& s = socket();

@@ -6,6 +6,7 @@
 #include <utility>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -37,12 +38,20 @@ class Channel {
   // Writes every byte of the buffers.
   asio::awaitable<void> write(asio::const_buffer buf, boost::system::error_code& ec);
   asio::awaitable<void> write(const std::vector<asio::const_buffer>& bufs, boost::system::error_code& ec);
+  // Writes at once, without waiting, as much of bufs as the socket takes and
+  // drops it from bufs; true when all went (or ec is set). Plaintext sockets
+  // only (false for TLS, bufs untouched). For a small message it nearly always
+  // writes everything, with no asynchronous operation, no completion through
+  // the scheduler and no coroutine frame; the caller then co_awaits write() for
+  // what is left.
+  bool write_now(std::vector<asio::const_buffer>& bufs, boost::system::error_code& ec);
 
   // Closes the socket at once (pending operations end with operation_aborted).
   void close();
 
  private:
   std::optional<Socket> plain_;
+  bool non_blocking_ = false;  // plain_ is in non-blocking mode for write_now()
   std::unique_ptr<TlsStream> tls_;
 };
 

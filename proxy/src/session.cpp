@@ -655,7 +655,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
       add_span(out, step.bytes);
     }
     if (!out.empty()) {
-      co_await server_->write(out, ec);
+      if (!server_->write_now(out, ec)) co_await server_->write(out, ec);
       if (ec) break;
     }
     c2s_arena_.clear();
@@ -696,12 +696,12 @@ asio::awaitable<void> Session::relay_server_to_client() {
       }
       add_span(out, bytes);
     }
-    if (!out.empty()) {
+    if (!out.empty() && !client_.write_now(out, ec)) {
       client_writing_ = true;
       co_await client_.write(out, ec);
       client_writing_ = false;
-      if (ec) break;
     }
+    if (ec) break;
     s2c_arena_.clear();
     server_scanner_.trim();
   }
