@@ -325,6 +325,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   if (!denial) {
     if (extended) {
       for (const auto& key : reserved) shared_.spent->spend(key);
+      // Remembered by statement name for the outcomes of its Executes.
+      if (analysis->ok() && analysis->statements.size() == 1 && analysis->statements[0].controlled) {
+        allowed_hashes_.push_back(analysis->statements[0].hash);
+      }
     } else if (analysis->ok()) {
       // Outcomes by position; a reserved approval is spent when its transaction commits.
       for (const auto& st : analysis->statements) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
@@ -374,25 +378,46 @@ void Session::release_reserved_approvals() {
   pending_outcomes_.clear();
 }
 
+void Session::settle_pending_outcomes(bool committed) {
+  for (const auto& p : pending_outcomes_) {
+    if (shared_.ledger) {
+      shared_.ledger->append(committed ? ledger::outcome_executed(session_id_, p.hash, p.tag)
+                                       : ledger::outcome_rolled_back(session_id_, p.hash),
+                             [](const ledger::AppendResult&) {});
+    }
+    if (!p.spend_key.empty() && shared_.spent) {
+      if (committed) {
+        shared_.spent->spend(p.spend_key);
+      } else {
+        shared_.spent->release(p.spend_key);
+      }
+    }
+  }
+  pending_outcomes_.clear();
+}
+
 void Session::on_outcome_message(const protocol::ScanStep& step) {
-  auto record = [&](ledger::Record r) {
-    if (shared_.ledger) shared_.ledger->append(std::move(r), [](const ledger::AppendResult&) {});
-  };
   Cycle* cycle = cycles_.empty() ? nullptr : &cycles_.front();
+  const bool has_slot = cycle && !cycle->failed && cycle->next < cycle->hashes.size();
   if (step.type == be::kCommandComplete) {
     auto tag = protocol::parse_command_complete(step.body);
     if (!tag) return;
     last_tag_ = std::string(*tag);
-    if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
+    if (has_slot) {
       std::size_t i = cycle->next++;
       const std::string& hash = cycle->hashes[i];
       std::string key = i < cycle->spend_keys.size() ? std::move(cycle->spend_keys[i]) : std::string();
-      // Executed, but applied only once its transaction commits: decided at ReadyForQuery.
+      // Executed, but applied only once its transaction commits.
       if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
     }
+    // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
+    // it, whatever happens later in the same message.
+    if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") settle_pending_outcomes(true);
+  } else if (step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended) {
+    if (has_slot) ++cycle->next;  // an Execute that ran nothing, or not to its end
   } else if (step.type == be::kErrorResponse) {
     last_tag_.clear();
-    if (cycle && !cycle->failed && cycle->next < cycle->hashes.size()) {
+    if (has_slot) {
       const std::string& hash = cycle->hashes[cycle->next];
       cycle->failed = true;
       // This statement and the rest of the message did not run: their approvals are free again.
@@ -400,37 +425,80 @@ void Session::on_outcome_message(const protocol::ScanStep& step) {
         if (!cycle->spend_keys[i].empty() && shared_.spent) shared_.spent->release(cycle->spend_keys[i]);
         cycle->spend_keys[i].clear();
       }
-      if (!hash.empty()) {
+      if (!hash.empty() && shared_.ledger) {
         auto f = protocol::parse_error_fields(step.body);
         std::string state = f && !f->sqlstate().empty() ? std::string(f->sqlstate()) : "unknown";
-        record(ledger::outcome_failed(session_id_, hash, state));
+        shared_.ledger->append(ledger::outcome_failed(session_id_, hash, state), [](const ledger::AppendResult&) {});
       }
+    } else if (cycle) {
+      cycle->failed = true;
     }
   } else if (step.type == be::kReadyForQuery) {
     auto status = protocol::parse_ready_for_query(step.body);
+    const bool failed = cycle && cycle->failed;
     if (!cycles_.empty()) cycles_.pop_front();
     if (!status) return;
     if (*status == 'I') {
-      // The transaction ended: autocommit, COMMIT, or a rollback (ROLLBACK, or a
-      // COMMIT of a failed block, which answers ROLLBACK).
-      bool committed = !block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION";
-      for (const auto& p : pending_outcomes_) {
-        record(committed ? ledger::outcome_executed(session_id_, p.hash, p.tag)
-                         : ledger::outcome_rolled_back(session_id_, p.hash));
-        if (!p.spend_key.empty() && shared_.spent) {
-          if (committed) {
-            shared_.spent->spend(p.spend_key);
-          } else {
-            shared_.spent->release(p.spend_key);
-          }
-        }
-      }
-      pending_outcomes_.clear();
+      // The transaction ended. Outside a block, the message's implicit
+      // transaction committed unless something in it failed; a block ended
+      // with COMMIT, or with a rollback (ROLLBACK, or the COMMIT of a failed
+      // block, which answers ROLLBACK).
+      bool committed = !failed && (!block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION");
+      settle_pending_outcomes(committed);
       block_open_ = false;
     } else {
       block_open_ = true;
     }
   }
+}
+
+void Session::on_bind_or_execute_bytes(std::span<const std::uint8_t> part) {
+  // Names are at most NAMEDATALEN - 1 = 63 bytes in PostgreSQL; 256 is plenty for two.
+  constexpr std::size_t kMaxNames = 256;
+  std::size_t take = std::min<std::size_t>(part.size(), names_left_);
+  names_left_ -= static_cast<std::uint32_t>(take);
+  std::size_t keep = std::min(take, kMaxNames - names_.size());
+  names_.append(reinterpret_cast<const char*>(part.data()), keep);
+  const long needed = names_type_ == fe::kBind ? 2 : 1;
+  if (std::count(names_.begin(), names_.end(), '\0') >= needed || names_left_ == 0 || names_.size() >= kMaxNames) {
+    finish_names();
+  }
+}
+
+void Session::remember_prepared(const protocol::ScanStep& step) {
+  auto parse = protocol::parse_parse(step.body);
+  if (!parse) return;
+  std::string name(parse->statement);
+  if (allowed_hashes_.size() == 1 && !allowed_hashes_[0].empty()) {
+    prepared_[name] = allowed_hashes_[0];
+  } else {
+    prepared_.erase(name);
+  }
+}
+
+void Session::finish_names() {
+  const std::size_t first_end = names_.find('\0');
+  if (names_type_ == fe::kBind) {
+    const std::size_t second_end = first_end == std::string::npos ? first_end : names_.find('\0', first_end + 1);
+    if (second_end != std::string::npos) {
+      std::string portal = names_.substr(0, first_end);
+      auto it = prepared_.find(names_.substr(first_end + 1, second_end - first_end - 1));
+      if (it != prepared_.end()) {
+        portals_[portal] = it->second;
+      } else {
+        portals_.erase(portal);
+      }
+    }
+  } else if (names_type_ == fe::kExecute) {
+    std::string hash;
+    if (first_end != std::string::npos && !portals_.empty()) {
+      auto it = portals_.find(names_.substr(0, first_end));
+      if (it != portals_.end()) hash = it->second;
+    }
+    batch_hashes_.push_back(std::move(hash));
+  }
+  names_type_ = 0;
+  names_.clear();
 }
 
 std::span<const std::uint8_t> Session::rewrite_denial(const protocol::ScanStep& step) {

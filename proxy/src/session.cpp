@@ -100,8 +100,9 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   // With enforcement, command tags tell the outcome of allowed statements, and
   // standard_conforming_strings says how the server reads backslashes.
   if (shared_.config.enforcement.mode != config::EnforcementMode::off) {
-    server_scanner_.inspect(be::kCommandComplete);
-    server_scanner_.inspect(be::kParameterStatus);
+    for (std::uint8_t t : {be::kCommandComplete, be::kParameterStatus, be::kEmptyQueryResponse, be::kPortalSuspended}) {
+      server_scanner_.inspect(t);
+    }
   }
 }
 
@@ -627,6 +628,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
           if (!needs_decision(step)) {
             // Reads and writes go on untouched; a Query's cycle has no outcome to record.
             if (step.type == fe::kQuery) track_cycle({});
+            if (step.type == fe::kParse && !prepared_.empty()) remember_prepared(step);
             add_span(out, step.bytes);
             continue;
           }
@@ -639,17 +641,37 @@ asio::awaitable<void> Session::relay_client_to_server() {
             c2s_arena_.push_back(std::move(v.bytes));
             add_span(out, c2s_arena_.back());
             skipping_ = v.skip_to_sync;
-            track_cycle({});  // the injected Query is answered with one ReadyForQuery
+            // The injected Query is answered with one ReadyForQuery, after what
+            // the Executes of the batch so far produced; its error rolls them back.
+            batch_hashes_.emplace_back();
+            track_cycle(std::exchange(batch_hashes_, {}));
             continue;
           }
           if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_));
+          if (step.type == fe::kParse) remember_prepared(step);
           allowed_hashes_.clear();
           allowed_keys_.clear();
         }
       }
-      // Sync and FunctionCall are answered with a ReadyForQuery as well.
-      if (enforcing() && step.starts_message && (step.type == fe::kSync || step.type == fe::kFunctionCall)) {
-        track_cycle({});
+      if (enforcing()) {
+        // Which statement each Execute runs, for its outcome (names read as they pass).
+        if (step.starts_message) {
+          if (names_type_ != 0) finish_names();
+          if (step.type == fe::kBind || step.type == fe::kExecute) {
+            names_type_ = step.type;
+            names_left_ = step.body_length;
+            if (step.bytes.size() > 5) {
+              on_bind_or_execute_bytes(step.bytes.subspan(5));
+            } else if (names_left_ == 0) {
+              finish_names();
+            }
+          }
+        } else if (names_type_ != 0) {
+          on_bind_or_execute_bytes(step.bytes);
+        }
+        // Sync and FunctionCall are answered with a ReadyForQuery as well.
+        if (step.starts_message && step.type == fe::kSync) track_cycle(std::exchange(batch_hashes_, {}));
+        if (step.starts_message && step.type == fe::kFunctionCall) track_cycle({});
       }
       if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
       add_span(out, step.bytes);
@@ -688,7 +710,8 @@ asio::awaitable<void> Session::relay_server_to_client() {
       std::span<const std::uint8_t> bytes = step.bytes;
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (enforcing() && phase_ == Phase::ready &&
-            (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery)) {
+            (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery ||
+             step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended)) {
           on_outcome_message(step);
         }
         bytes = on_server_message(step);

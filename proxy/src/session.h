@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -89,6 +90,27 @@ class Session : public std::enable_shared_from_this<Session> {
   // Settles every approval this session reserved and did not yet spend or release (it ends).
   void release_reserved_approvals();
   void on_outcome_message(const protocol::ScanStep& step);
+  // Records the outcome of every statement executed and not yet settled, and
+  // spends (committed) or releases (rolled back) their approvals.
+  void settle_pending_outcomes(bool committed);
+
+  // Extended protocol outcomes: an allowed controlled Parse is remembered by
+  // statement name, a Bind carries it to a portal, and each Execute takes a
+  // position in the cycle that its Sync ends (docs/enforcement.md, "Outcomes").
+  // Statement name -> hash of an allowed controlled Parse; portal name -> the
+  // same for a portal bound to one of them. Only controlled statements are kept.
+  std::unordered_map<std::string, std::string> prepared_;
+  std::unordered_map<std::string, std::string> portals_;
+  std::vector<std::string> batch_hashes_;  // one per Execute since the last Sync ("" untracked)
+  // The leading names of a Bind or Execute, read as its bytes pass (they are
+  // never buffered whole: a Bind may carry up to 1 GiB of parameters).
+  std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
+  std::uint32_t names_left_ = 0;   // body bytes of that message not yet seen
+  std::string names_;
+  void on_bind_or_execute_bytes(std::span<const std::uint8_t> body_part);
+  void finish_names();
+  // After a Parse went on: its statement name now means its hash (allowed_hashes_), or nothing tracked.
+  void remember_prepared(const protocol::ScanStep& step);
 
   // Server side of a denial: the injected error, rewritten to the exact fields ddlgate chose.
   std::span<const std::uint8_t> rewrite_denial(const protocol::ScanStep& step);

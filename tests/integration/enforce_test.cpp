@@ -520,6 +520,52 @@ TEST_F(Enforce, WhenTheLedgerCannotWriteControlledStatementsAreRefusedAndTraffic
   proxy->terminate(20s);
 }
 
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Outcomes through the extended protocol (unnamed and named statements), and of
+// a message whose later statement fails: its implicit transaction rolls back
+// the statements before it.
+TEST_F(Enforce, OutcomesOfTheExtendedProtocolAndOfAFailedMultiStatementMessage) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  auto c = pg_connect(proxy->conninfo());
+  const std::string grant = "grant select on users to reporting";
+  const std::string add_name = "alter table users add column name text default ''";
+  // The CREATE fails (the table exists), so the GRANT before it is rolled back.
+  EXPECT_EQ(command(c.get(), grant + "; create table users (\n  id bigint primary key,\n  email text not null\n)"),
+            "ERROR 42P07");
+  auto exec_params = [&](const std::string& sql) {
+    PgResult r(PQexecParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    return PQresultStatus(r.get()) == PGRES_COMMAND_OK ? std::string(PQcmdStatus(r.get()))
+                                                       : std::string("ERROR ") + (code ? code : "?");
+  };
+  EXPECT_EQ(exec_params(add_name), "ALTER TABLE");  // executed
+  {
+    PgResult prepared(PQprepare(c.get(), "s1", grant.c_str(), 0, nullptr));
+    ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+    PgResult r(PQexecPrepared(c.get(), "s1", 0, nullptr, nullptr, nullptr, 0));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());  // executed
+  }
+  EXPECT_EQ(exec_params(add_name), "ERROR 42701");  // failed: the column exists
+  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+  EXPECT_EQ(exec_params(grant), "GRANT");
+  EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");  // rolled back
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
+  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 2u) << tail;
+  EXPECT_EQ(count(tail, "outcome=\"failed\""), 2u) << tail;
+  EXPECT_EQ(count(tail, "sqlstate=\"42701\""), 1u) << tail;
+  EXPECT_EQ(count(tail, "command_tag=\"GRANT\""), 1u) << tail;
+}
+
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
