@@ -627,6 +627,35 @@ TEST_F(Enforce, NodePostgresExtendedProtocol) {
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from users"), "0\n");
 }
 
+// pgjdbc (Debian's libpostgresql-jdbc-java), statement by statement in one
+// transaction per migration, as Flyway sends them: the approved migration
+// applies; the one with a statement slipped in is refused and rolled back whole.
+TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
+  const std::string java = "/usr/lib/jvm/default-java/bin/java";
+  const std::string jar = "/usr/share/java/postgresql.jar";
+  ASSERT_TRUE(fs::exists(java) && fs::exists(jar)) << "scripts/setup.sh installs default-jdk-headless and libpostgresql-jdbc-java";
+  auto proxy = start();
+  write_file(dir_.path() / "V1__users.sql",
+             "create table users (\n  id bigint primary key,\n  email text not null\n)\n;\ngrant select on users to reporting\n;\n");
+  write_file(dir_.path() / "V2__name.sql", "alter table users add column name text default ''\n;\ndrop table users\n;\n");
+  auto r = run_command({java, "-cp", jar, std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/JdbcMigrate.java",
+                        std::to_string(proxy->port()), (dir_.path() / "V1__users.sql").string(),
+                        (dir_.path() / "V2__name.sql").string()},
+                       {}, 120s);
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text.substr(0, r.stdout_text.find('\n') + 1), "V1__users.sql: applied\n") << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("V2__name.sql: 42501 ERROR: ddlgate: schema_change statement sha256:"), std::string::npos)
+      << r.stdout_text;
+  auto& pg = SharedPgServer::get();
+  EXPECT_EQ(pg.admin_sql("select string_agg(attname, ',' order by attnum) from pg_attribute where attrelid = 'users'::regclass and attnum > 0"),
+            "id,email\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;     // create table, grant
+  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 1u) << tail;  // the alter, with its migration
+  EXPECT_NE(tail.find("decision=\"denied\" display_sql=\"DROP TABLE users\""), std::string::npos) << tail;
+}
+
 TEST_F(Enforce, Psycopg3PipelineMode) {
   auto proxy = start();
   auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_pipeline.py",
