@@ -13,6 +13,8 @@
 #include <utility>
 #include <algorithm>
 #include <cstdio>
+#include <system_error>
+#include <thread>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -32,6 +34,10 @@ namespace {
 
 namespace fe = protocol::fe;
 namespace be = protocol::be;
+
+// Texts up to this size are parsed on the worker thread (a few hundred
+// microseconds at most); larger ones on a thread of their own.
+constexpr std::size_t kParseOnWorkerBytes = 64 * 1024;
 
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kLedgerUnavailable = "58030";  // io_error
@@ -115,20 +121,31 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
 }
 
 void Session::read_as_server(std::string_view sql) {
+  auto& readings = readings_;
+  readings.clear();  // keeps its capacity: no allocation on the hot path
+  deferred_.clear();
   // One reading of the text under a standard_conforming_strings value and a client encoding.
   auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
-    if (!protocol::hides_ascii(encoding) || !protocol::has_non_ascii(sql)) return cache.get(sql);
-    std::optional<std::string> utf8 = protocol::to_utf8(sql, encoding);
-    if (!utf8) {
-      auto invalid = std::make_shared<policy::Analysis>();
-      invalid->error = policy::ParseError{"the statement is not valid " + std::string(encoding) + " text", 0};
-      return invalid;
+    std::optional<std::string> utf8;
+    std::string_view text = sql;
+    if (protocol::hides_ascii(encoding) && protocol::has_non_ascii(sql)) {
+      utf8 = protocol::to_utf8(sql, encoding);
+      if (!utf8) {
+        auto invalid = std::make_shared<policy::Analysis>();
+        invalid->error = policy::ParseError{"the statement is not valid " + std::string(encoding) + " text", 0};
+        return invalid;
+      }
+      text = *utf8;
     }
-    return cache.get(*utf8);
+    // A large text is parsed elsewhere, so that one session's big (or crafted)
+    // statement never stalls the other sessions of this worker thread.
+    if (text.size() > kParseOnWorkerBytes && !cache.answers_without_parsing(text)) {
+      deferred_.push_back({readings.size(), std::string(text), cache.options()});
+      return nullptr;
+    }
+    return cache.get(text);
   };
-  auto& readings = readings_;
-  readings.clear();  // keeps its capacity: no allocation on the hot path
   readings.push_back(read(standard_strings_, client_encoding_));
   // Both settings can change unseen: in the startup packet or the role's defaults
   // (reported before the first ReadyForQuery), or by a message of a pipeline still
@@ -156,8 +173,60 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   }
   if (!sql) return true;  // malformed: enforce() closes the session
   read_as_server(*sql);
+  if (!deferred_.empty()) return true;
   const auto& first = *readings_.front();
   return readings_.size() > 1 || !first.ok() || first.any_controlled();
+}
+
+asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings) {
+  struct Job {
+    std::vector<Deferred> work;
+    policy::Policy policy;
+    std::vector<std::shared_ptr<const policy::Analysis>> results;
+    bool done = false;
+  };
+  auto job = std::make_shared<Job>();
+  job->work = std::move(deferred_);
+  deferred_.clear();
+  job->policy = shared_.policy;
+  auto self = shared_from_this();
+  // The server waits for this count to drop before it stops the workers, so the
+  // thread's post always reaches a running worker.
+  shared_.large_analyses_running.fetch_add(1);
+  try {
+    std::thread([self, job] {
+      // At most as many large analyses at once as there are workers.
+      self->shared_.large_analyses.acquire();
+      for (const auto& d : job->work) {
+        job->results.push_back(
+            std::make_shared<const policy::Analysis>(policy::analyze(d.text, job->policy, policy::Detail::controlled_only, d.options)));
+      }
+      self->shared_.large_analyses.release();
+      SharedState& shared = self->shared_;
+      asio::post(self->worker_.ctx, [self, job] {
+        job->done = true;
+        self->analysis_wait_.cancel();
+      });
+      shared.large_analyses_running.fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error&) {
+    shared_.large_analyses_running.fetch_sub(1);
+    // No thread to be had: refuse the statement rather than parse it here.
+    for (const auto& d : job->work) {
+      auto refused = std::make_shared<policy::Analysis>();
+      refused->error = policy::ParseError{"ddlgate cannot analyse the statement now (no thread available)", 0};
+      readings[d.index] = std::move(refused);
+    }
+    co_return true;
+  }
+  while (!job->done && phase_ != Phase::closed) {
+    analysis_wait_.expires_at(std::chrono::steady_clock::time_point::max());
+    boost::system::error_code ec;
+    co_await analysis_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!job->done) co_return false;
+  for (std::size_t i = 0; i < job->work.size(); ++i) readings[job->work[i].index] = job->results[i];
+  co_return true;
 }
 
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
@@ -174,9 +243,11 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
 
   allowed_hashes_.clear();
-  // needs_decision() has read the text: readings_ holds its readings.
+  // needs_decision() has read the text: readings_ holds its readings, but for
+  // those of large texts, which are analysed now on another thread.
   std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
   readings_.clear();
+  if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
   std::shared_ptr<const policy::Analysis> analysis = readings.front();
   if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 

@@ -118,6 +118,11 @@ class ServerImpl {
     main_.run();
 
     // Drained or timed out: let the workers finish what is in flight and stop.
+    // Large statements still being analysed on threads of their own post back
+    // to a worker: wait for them (an analysis is bounded by the 8 MiB input cap).
+    for (int i = 0; shared_.large_analyses_running.load() > 0 && i < 6000; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     guards.clear();
     for (auto& w : workers_) w->ctx.stop();
     for (auto& w : workers_) {

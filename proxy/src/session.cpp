@@ -82,6 +82,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       server_scanner_(shared.config.limits.max_inspected_message),
       ledger_wait_(worker.ctx),
       ready_wait_(worker.ctx),
+      analysis_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {

@@ -173,6 +173,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // settings last reported, then the other readings possible while a setting may
   // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").
   void read_as_server(std::string_view sql);
+  // Readings of texts too large to parse on the worker thread (see enforce.cpp):
+  // readings_[index] is null until enforce() has them analysed elsewhere.
+  struct Deferred {
+    std::size_t index;
+    std::string text;
+    policy::ParseOptions options;
+  };
+  std::vector<Deferred> deferred_;
+  asio::steady_timer analysis_wait_;
+  // Analyses deferred_ on a thread of its own (at most as many at once as there
+  // are workers) and fills readings; false if the session closed meanwhile.
+  asio::awaitable<bool> analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings);
   std::vector<std::shared_ptr<const policy::Analysis>> readings_;  // set by read_as_server()
   // Reads a Query or Parse (read_as_server) and says whether enforce() must decide
   // it; false for reads and writes, which go on untouched without a coroutine call.

@@ -1,8 +1,10 @@
 // State shared by every session of a server, and each worker's own state.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <semaphore>
 #include <thread>
 #include <unordered_set>
 
@@ -32,6 +34,9 @@ struct SharedState {
   Approvals* approvals = nullptr;      // null without [bundles]: nothing is approved
   ledger::Ledger* ledger = nullptr;    // null without [ledger]
   SpentApprovals* spent = nullptr;     // null unless enforcement.spend_approvals_once
+  // Statements too large to parse on a worker thread are parsed elsewhere, this many at once.
+  std::counting_semaphore<1024> large_analyses{std::clamp(std::thread::hardware_concurrency(), 1u, 1024u)};
+  std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker
   policy::Policy policy;               // which classes are controlled
 };
 

@@ -566,6 +566,32 @@ TEST_F(Enforce, OutcomesOfTheExtendedProtocolAndOfAFailedMultiStatementMessage) 
   EXPECT_EQ(count(tail, "command_tag=\"GRANT\""), 1u) << tail;
 }
 
+// A large statement is parsed on a thread of its own: a crafted one (libpg_query
+// spends seconds on deeply nested input) does not stall the other sessions of
+// the same worker thread. One worker, so both sessions share it.
+TEST_F(Enforce, ALargeStatementIsAnalysedWithoutStallingOtherSessions) {
+  auto proxy = start("enforce", "[server]\nworkers = 1\n");
+  auto slow = pg_connect(proxy->conninfo());
+  auto fast = pg_connect(proxy->conninfo());
+  std::string nested = "/**/select 1";
+  nested.reserve(600 * 1024);
+  while (nested.size() < 500 * 1024) nested += "+1";
+  ASSERT_EQ(PQsendQuery(slow.get(), nested.c_str()), 1);
+  // Let the slow one reach ddlgate first.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(value(fast.get(), "select 42"), "42");
+  // The fast session was answered while the slow statement was still being analysed.
+  ASSERT_EQ(PQconsumeInput(slow.get()), 1);
+  EXPECT_EQ(PQisBusy(slow.get()), 1);
+  PGresult* r = PQgetResult(slow.get());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
+  const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  EXPECT_STREQ(code ? code : "", "42501");  // too deep to judge: refused
+  PQclear(r);
+  while ((r = PQgetResult(slow.get())) != nullptr) PQclear(r);
+}
+
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());

@@ -35,6 +35,9 @@ class StatementCache {
   // Statement has the class and offset 0, length 0, no hash.
   std::shared_ptr<const Analysis> get(std::string_view sql);
 
+  // Whether get(sql) answers without parsing (plain_dml_class() applies).
+  bool answers_without_parsing(std::string_view sql) const { return dml_uncontrolled_ && plain_dml_class(sql); }
+  const ParseOptions& options() const { return options_; }
   // Counters for metrics and tests.
   struct Stats {
     std::uint64_t hits = 0;
