@@ -277,9 +277,14 @@ asio::awaitable<std::string> Webhooks::post_once(Target& target, const std::stri
     tcp.expires_after(timeout);
     co_await tcp.async_connect(results, redirect_error(use_awaitable, ec));
     if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
-    // SNI, and the certificate's name checked against the URL's host.
-    SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(url.host.c_str()));
+    // SNI (for a name: RFC 6066 forbids an address there), and the certificate's
+    // name or address checked against the URL's host.
+    error_code not_an_address;
+    asio::ip::make_address(url.host, not_an_address);
+    if (not_an_address) {
+      SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(url.host.c_str()));
+    }
     stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
     co_await stream.async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
     if (ec) co_return "TLS handshake with " + url.host + " failed: " + ec.message();

@@ -22,6 +22,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
@@ -60,10 +61,16 @@ struct Delivery {
   std::string body;
 };
 
-// A local webhook receiver: Beast on its own thread, answering 200 to every POST.
+// A local webhook receiver: Beast on its own thread, answering 200 to every POST;
+// over TLS when given a certificate and key.
 class Receiver {
  public:
-  explicit Receiver(std::uint16_t port = 0) : acceptor_(ctx_) {
+  explicit Receiver(std::uint16_t port = 0, const fs::path& cert = {}, const fs::path& key = {}) : acceptor_(ctx_) {
+    if (!cert.empty()) {
+      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls_->use_certificate_chain_file(cert.string());
+      tls_->use_private_key_file(key.string(), asio::ssl::context::pem);
+    }
     asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
     acceptor_.open(ep.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -98,11 +105,26 @@ class Receiver {
       boost::system::error_code ec;
       auto sock = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
-      asio::co_spawn(ctx_, serve(std::move(sock)), asio::detached);
+      if (tls_) {
+        asio::co_spawn(ctx_, serve_tls(std::move(sock)), asio::detached);
+      } else {
+        asio::co_spawn(ctx_, serve(beast::tcp_stream(std::move(sock))), asio::detached);
+      }
     }
   }
-  asio::awaitable<void> serve(asio::ip::tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
+  asio::awaitable<void> serve_tls(asio::ip::tcp::socket sock) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *tls_);
+    boost::system::error_code ec;
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::lock_guard lock(mu_);
+      ++handshake_failures_;
+      co_return;
+    }
+    co_await serve(std::move(stream));
+  }
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream stream) {
     beast::flat_buffer buf;
     http::request<http::string_body> req;
     boost::system::error_code ec;
@@ -122,12 +144,22 @@ class Receiver {
   }
 
   asio::io_context ctx_{1};
+  std::unique_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Delivery> got_;
+
+ public:
+  int handshake_failures() {
+    std::lock_guard lock(mu_);
+    return handshake_failures_;
+  }
+
+ private:
+  int handshake_failures_ = 0;
 };
 
 // Checks the signature as a receiver would (docs/operations.md): HMAC-SHA256 of "<timestamp>.<body>".
@@ -388,6 +420,33 @@ TEST_F(Ops, AWebhookReceiverThatComesUpLateStillGetsTheEventAfterRetries) {
   EXPECT_NE(proxy->stderr_log().find("retrying in"), std::string::npos);
   EXPECT_EQ(proxy->stderr_log().find(kSecret), std::string::npos);
   EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"delivered\"}") >= 1; }));
+}
+
+TEST_F(Ops, HttpsWebhooksVerifyTheReceiversCertificate) {
+  // A self-signed certificate for 127.0.0.1: trusted through ca_file, not by the system store.
+  auto cert = dir_.path() / "hook.crt";
+  auto key = dir_.path() / "hook.key";
+  run_ok({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.string(), "-out",
+          cert.string()});
+  Receiver hook(0, cert, key);
+  std::string url = "https://127.0.0.1:" + std::to_string(hook.port()) + "/tls";
+  std::string hooks = "[[webhooks]]\nurl = \"" + url + "\"\nsecret_file = \"" + (dir_.path() / "secret").string() +
+                      "\"\nca_file = \"" + cert.string() + "\"\nevents = [\"bundle.accepted\"]\n" +
+                      "[[webhooks]]\nurl = \"" + url + "\"\nsecret_file = \"" + (dir_.path() / "secret").string() +
+                      "\"\nevents = [\"bundle.accepted\"]\nmax_attempts = 2\ninitial_backoff_ms = 50\n";
+  auto proxy = start(config_text("enforce", 0) + hooks);
+  auto accepted = hook.wait_for("bundle.accepted");
+  ASSERT_TRUE(accepted) << proxy->stderr_log();
+  expect_signed(*accepted);
+  // The webhook without ca_file cannot verify the self-signed certificate: given up after 2 attempts.
+  ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"failed\"}") == 1; }))
+      << proxy->stderr_log();
+  auto m = scrape();
+  EXPECT_EQ(metric(m, "ddlgate_webhook_deliveries_total{result=\"delivered\"}"), 1);
+  EXPECT_EQ(metric(m, "ddlgate_webhook_failed_attempts_total"), 2);
+  EXPECT_TRUE(eventually([&] { return hook.handshake_failures() == 2; })) << hook.handshake_failures();
+  EXPECT_NE(proxy->stderr_log().find("TLS handshake with 127.0.0.1 failed"), std::string::npos) << proxy->stderr_log();
 }
 
 TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
