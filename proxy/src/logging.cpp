@@ -1,6 +1,5 @@
 #include "ddlgate/proxy/logging.h"
 
-#include <ctime>
 #include <memory>
 
 #include <spdlog/pattern_formatter.h>
@@ -8,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/ops/json_log.h"
+#include "ddlgate/ops/webhook.h"
 
 namespace ddlgate::proxy {
 namespace {
@@ -18,13 +18,7 @@ constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v";
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char ts[40];
-    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    std::string ts = ops::format_rfc3339(msg.time);
     auto level = spdlog::level::to_string_view(msg.level);
     std::string line = ops::json_log_line(ts, std::string_view(level.data(), level.size()),
                                           std::string_view(msg.payload.data(), msg.payload.size()));

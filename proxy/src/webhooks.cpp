@@ -84,8 +84,9 @@ Webhooks::~Webhooks() { stop(); }
 
 std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>& hooks, std::string instance) {
   std::vector<std::string> problems;
-  std::vector<std::shared_ptr<Target>> next;
-  std::lock_guard lock(mu_);
+  // Secrets and CA files are read before the lock is taken: emit() on the
+  // statement path never waits for a file.
+  std::vector<std::shared_ptr<Target>> candidates;
   for (std::size_t i = 0; i < hooks.size(); ++i) {
     const auto& h = hooks[i];
     std::string name = "webhooks[" + std::to_string(i) + "] " + h.url;
@@ -115,6 +116,12 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
       }
       t->tls->set_verify_mode(asio::ssl::verify_peer);
     }
+    candidates.push_back(std::move(t));
+  }
+  std::vector<std::shared_ptr<Target>> next;
+  std::lock_guard lock(mu_);
+  for (auto& t : candidates) {
+    const auto& h = t->settings;
     // Unchanged settings and secret: keep the existing queue and delivery.
     bool reused = false;
     for (auto& old : targets_) {
