@@ -66,6 +66,16 @@ bool read_secret(const config::Webhook& hook, std::string& out, std::string& why
   return true;
 }
 
+// A webhook URL as it may be logged: scheme, host and port only. The path of
+// many webhook URLs (Slack's, for one) is itself a credential.
+std::string loggable(const config::Webhook& hook) {
+  auto url = config::parse_http_url(hook.url);
+  if (!url) return "(invalid url)";
+  std::string host = url->host.find(':') != std::string::npos ? "[" + url->host + "]" : url->host;
+  return std::string(url->https ? "https://" : "http://") + host + ":" + std::to_string(url->port) +
+         (url->target == "/" ? "/" : "/...");
+}
+
 }  // namespace
 
 struct Webhooks::Target {
@@ -89,7 +99,7 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
   std::vector<std::shared_ptr<Target>> candidates;
   for (std::size_t i = 0; i < hooks.size(); ++i) {
     const auto& h = hooks[i];
-    std::string name = "webhooks[" + std::to_string(i) + "] " + h.url;
+    std::string name = "webhooks[" + std::to_string(i) + "] " + loggable(h);
     auto t = std::make_shared<Target>();
     t->settings = h;
     std::string why;
@@ -141,7 +151,7 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
       old->retired = true;
       stats_.dropped.add(old->queue.size());
       if (!old->queue.empty()) {
-        spdlog::warn("webhook {}: removed by a reload; {} queued event(s) dropped", old->settings.url, old->queue.size());
+        spdlog::warn("webhook {}: removed by a reload; {} queued event(s) dropped", loggable(old->settings), old->queue.size());
       }
       old->queue.clear();
     }
@@ -186,7 +196,7 @@ void Webhooks::emit(ops::Event event) {
     if (t->retired || !ops::event_selected(t->settings.events, event.name)) continue;
     if (t->queue.size() >= t->settings.queue_size) {
       // Bounded: the newest events matter most to whoever is woken up.
-      spdlog::warn("webhook {}: queue full ({} events); dropping the oldest ({})", t->settings.url,
+      spdlog::warn("webhook {}: queue full ({} events); dropping the oldest ({})", loggable(t->settings),
                    t->settings.queue_size, t->queue.front().name);
       t->queue.pop_front();
       stats_.dropped.add();
@@ -216,11 +226,12 @@ asio::awaitable<void> Webhooks::deliver_loop(std::shared_ptr<Target> target) {
     }
     const std::string body = ops::webhook_body(event, instance);
     const auto& s = target->settings;
+    const std::string where = loggable(s);
     for (std::uint32_t attempt = 1;; ++attempt) {
       std::string error = co_await post_once(*target, body, event.name);
       if (error.empty()) {
         stats_.delivered.add();
-        spdlog::debug("webhook {}: {} delivered (attempt {})", s.url, event.name, attempt);
+        spdlog::debug("webhook {}: {} delivered (attempt {})", where, event.name, attempt);
         break;
       }
       stats_.failed_attempts.add();
@@ -231,12 +242,12 @@ asio::awaitable<void> Webhooks::deliver_loop(std::shared_ptr<Target> target) {
       }
       if (attempt >= s.max_attempts || retired) {
         stats_.failed.add();
-        spdlog::error("webhook {}: {} not delivered after {} attempt(s): {}", s.url, event.name, attempt, error);
+        spdlog::error("webhook {}: {} not delivered after {} attempt(s): {}", where, event.name, attempt, error);
         break;
       }
       auto delay = ops::backoff_delay(attempt, std::chrono::milliseconds(s.initial_backoff_ms),
                                       std::chrono::milliseconds(s.max_backoff_ms));
-      spdlog::warn("webhook {}: {} attempt {} failed: {}; retrying in {} ms", s.url, event.name, attempt, error,
+      spdlog::warn("webhook {}: {} attempt {} failed: {}; retrying in {} ms", where, event.name, attempt, error,
                    delay.count());
       timer.expires_after(delay);
       error_code ec;

@@ -402,6 +402,7 @@ TEST_F(Ops, TheBearerTokenGuardsMetricsButNotTheProbes) {
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   EXPECT_EQ(http_get(admin_ + "/readyz").status, 200);
   EXPECT_EQ(proxy->stderr_log().find(kToken), std::string::npos);
+  EXPECT_EQ(proxy->terminate(), 0);
 }
 
 TEST_F(Ops, AWebhookReceiverThatComesUpLateStillGetsTheEventAfterRetries) {
@@ -419,7 +420,12 @@ TEST_F(Ops, AWebhookReceiverThatComesUpLateStillGetsTheEventAfterRetries) {
   expect_signed(*denied);
   EXPECT_NE(proxy->stderr_log().find("retrying in"), std::string::npos);
   EXPECT_EQ(proxy->stderr_log().find(kSecret), std::string::npos);
+  // A webhook URL's path can be a credential (Slack's is): logs name scheme, host and port only.
+  EXPECT_NE(proxy->stderr_log().find("webhook http://127.0.0.1:" + std::to_string(port) + "/..."), std::string::npos);
+  EXPECT_EQ(proxy->stderr_log().find("/hooks/ddlgate"), std::string::npos);
   EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"delivered\"}") >= 1; }));
+  c.reset();
+  EXPECT_EQ(proxy->terminate(), 0);
 }
 
 TEST_F(Ops, HttpsWebhooksVerifyTheReceiversCertificate) {
@@ -447,6 +453,7 @@ TEST_F(Ops, HttpsWebhooksVerifyTheReceiversCertificate) {
   EXPECT_EQ(metric(m, "ddlgate_webhook_failed_attempts_total"), 2);
   EXPECT_TRUE(eventually([&] { return hook.handshake_failures() == 2; })) << hook.handshake_failures();
   EXPECT_NE(proxy->stderr_log().find("TLS handshake with 127.0.0.1 failed"), std::string::npos) << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(), 0);
 }
 
 TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
@@ -479,7 +486,7 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
   EXPECT_EQ(pg_query_value(c.get(), "select 7").value_or("?"), "7");
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   c.reset();
-  proxy->terminate();
+  EXPECT_EQ(proxy->terminate(), 0);
 }
 
 TEST_F(Ops, ReadyzTurnsUnreadyWhenTheUpstreamIsDown) {
@@ -495,6 +502,7 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheUpstreamIsDown) {
   EXPECT_NE(PQstatus(c.get()), CONNECTION_OK);
   EXPECT_GE(metric(scrape(), "ddlgate_upstream_connect_errors_total"), 1);
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
+  EXPECT_EQ(proxy->terminate(), 0);
 }
 
 TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
