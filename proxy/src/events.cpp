@@ -35,13 +35,17 @@ void report_denial(Ops& ops, WorkerCounters& counters, const SessionRef& session
   bool ledger = spec.sqlstate == kLedgerUnavailableState;
   counters.denials[static_cast<std::size_t>(ledger ? DenialReason::ledger_unavailable : DenialReason::not_approved)]
       .add();
+  // The parser's error for an unparseable statement may quote the client's text
+  // (a password, say): it goes to the client only, as in the ledger.
+  constexpr std::string_view kUnparseable = "ddlgate: unparseable statement is not approved";
+  std::string message = std::string_view(spec.message).starts_with(kUnparseable) ? std::string(kUnparseable) : spec.message;
   auto details = session_json(session);
   details["sqlstate"] = spec.sqlstate;
-  details["message"] = spec.message;
+  details["message"] = message;
   details["statement"] = spec.detail;  // the display form: passwords already redacted by the policy
   details["reason"] = ledger ? "ledger_unavailable" : "not_approved";
   std::string text = "ddlgate denied a statement of " + std::string(session.user) + " on " +
-                     std::string(session.database) + ": " + spec.message;
+                     std::string(session.database) + ": " + message;
   ops.webhooks.emit(make_event("statement.denied", std::move(text), std::move(details)));
 }
 
