@@ -42,7 +42,7 @@ RUN if ldd /usr/local/bin/ddlgate | grep 'not found'; then exit 1; fi \
  && /usr/local/bin/ddlgate check-config --config /etc/ddlgate/ddlgate.toml
 USER ddlgate:ddlgate
 WORKDIR /var/lib/ddlgate
-EXPOSE 6432
+EXPOSE 6432 9187
 # SIGTERM: stop accepting, let sessions finish up to timeouts.shutdown_ms, exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/ddlgate"]

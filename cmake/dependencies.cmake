@@ -34,6 +34,12 @@ target_link_libraries(ext_asio INTERFACE Boost::headers Threads::Threads)
 target_compile_definitions(ext_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_HAS_CO_AWAIT)
 add_library(ext::asio ALIAS ext_asio)
 
+# Boost.Beast is header-only in Boost 1.74 and runs on Asio: the admin HTTP
+# listener and the webhook client.
+add_library(ext_beast INTERFACE)
+target_link_libraries(ext_beast INTERFACE ext_asio)
+add_library(ext::beast ALIAS ext_beast)
+
 add_library(ext_log INTERFACE)
 target_link_libraries(ext_log INTERFACE spdlog::spdlog)
 add_library(ext::log ALIAS ext_log)

@@ -5,13 +5,15 @@
 #   config   : the standard library, toml++
 #   policy   : config, libpg_query, libcrypto
 #   ledger   : config, libcrypto
-#   proxy    : all of the above, Boost.Asio, libssl, spdlog
+#   ops      : libcrypto, nlohmann-json (metrics text, webhook payloads and signatures, JSON log lines)
+#   proxy    : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli      : everything
 set(DDLGATE_ALLOWED_protocol "")
 set(DDLGATE_ALLOWED_config "ext::toml")
 set(DDLGATE_ALLOWED_policy "ddlgate::config;ext::pg_query;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_ledger "ddlgate::config;ext::crypto;ext::json")
-set(DDLGATE_ALLOWED_proxy "ddlgate::protocol;ddlgate::config;ddlgate::policy;ddlgate::ledger;ext::asio;ext::ssl;ext::crypto;ext::log;ext::json")
+set(DDLGATE_ALLOWED_ops "ext::crypto;ext::json")
+set(DDLGATE_ALLOWED_proxy "ddlgate::protocol;ddlgate::config;ddlgate::policy;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>
 # with public headers in <NAME>/include, and refuses a dependency the table does

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "ddlgate/config/config.h"
+#include "ddlgate/proxy/logging.h"
 #include "ddlgate/proxy/server.h"
 
 namespace ddlgate::cli {
@@ -39,7 +39,9 @@ bool write_ready_file(const std::string& path, const std::vector<std::string>& e
   return !ec;
 }
 
-int run_serve(const ServeOptions& o) {
+// The configuration file with the command line's overrides applied; used at
+// start and again on SIGHUP.
+config::LoadResult load_with_overrides(const ServeOptions& o) {
   config::LoadResult loaded;
   if (!o.config_path.empty()) {
     loaded = config::load_file(o.config_path);
@@ -74,21 +76,29 @@ int run_serve(const ServeOptions& o) {
   }
   if (!o.log_level.empty()) cfg.log_level = o.log_level;
   if (problems.empty()) problems = config::validate(cfg);
+  return config::LoadResult{std::move(cfg), std::move(problems)};
+}
+
+int run_serve(const ServeOptions& o) {
+  config::LoadResult loaded = load_with_overrides(o);
+  const config::Config& cfg = loaded.config;
+  const auto& problems = loaded.problems;
   if (!problems.empty()) {
     const std::string where = o.config_path.empty() ? "ddlgate serve" : o.config_path;
     for (const auto& p : problems) std::fprintf(stderr, "%s: %s: %s\n", where.c_str(), p.key.c_str(), p.message.c_str());
     return kExitUsage;
   }
 
-  auto logger = spdlog::stderr_color_mt("ddlgate");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  proxy::configure_logging(cfg.log_format, cfg.log_level);
 
   try {
-    proxy::Server server(cfg);
+    proxy::Server::Reloader reloader;
+    if (!o.config_path.empty()) reloader = [o] { return load_with_overrides(o); };
+    proxy::Server server(cfg, std::move(reloader));
     auto endpoints = server.bind();
-    for (const auto& e : endpoints) spdlog::info("listening on {}", e);
+    for (const auto& e : endpoints) {
+      if (!e.starts_with("http://")) spdlog::info("listening on {}", e);  // the admin listener logs itself
+    }
     if (!o.ready_file.empty() && !write_ready_file(o.ready_file, endpoints)) {
       spdlog::error("cannot write the ready file {}", o.ready_file);
       return kExitUsage;

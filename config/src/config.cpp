@@ -1,6 +1,7 @@
 #include "ddlgate/config/config.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -146,6 +147,36 @@ bool readable(const std::string& path) {
   return f.good();
 }
 
+// A secret or token given as a file or an environment variable (never inline,
+// so that the configuration file can be shown without leaking it).
+void check_secret_source(const std::string& prefix, const std::string& file_key, const std::string& file,
+                         const std::string& env_key, const std::string& env, bool required,
+                         std::vector<Problem>& problems) {
+  if (!file.empty() && !env.empty()) {
+    problems.push_back({prefix + "." + env_key, "give either " + prefix + "." + file_key + " or " + prefix + "." +
+                                                    env_key + ", not both"});
+    return;
+  }
+  if (file.empty() && env.empty()) {
+    if (required) problems.push_back({prefix + "." + file_key, "required (or " + prefix + "." + env_key + ")"});
+    return;
+  }
+  if (!file.empty() && !readable(file)) problems.push_back({prefix + "." + file_key, "cannot read '" + file + "'"});
+  if (!env.empty()) {
+    const char* v = std::getenv(env.c_str());
+    if (v == nullptr || *v == '\0') {
+      problems.push_back({prefix + "." + env_key, "the environment variable " + env + " is not set or empty"});
+    }
+  }
+}
+
+bool known_webhook_event(std::string_view name) {
+  for (const char* e : kWebhookEvents) {
+    if (name == e) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 EnforcementMode Enforcement::mode_for(std::string_view user, std::string_view database) const {
@@ -159,6 +190,59 @@ std::string Endpoint::to_string() const {
   if (kind == Kind::unix_socket) return path;
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* why) {
+  auto fail = [&](std::string reason) -> std::optional<HttpUrl> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
+  HttpUrl url;
+  std::string_view rest;
+  if (text.starts_with("http://")) {
+    rest = text.substr(7);
+  } else if (text.starts_with("https://")) {
+    url.https = true;
+    rest = text.substr(8);
+  } else {
+    return fail("must start with http:// or https://");
+  }
+  for (char ch : text) {
+    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) return fail("must not contain spaces or control characters");
+  }
+  if (text.find('#') != std::string_view::npos) return fail("must not have a fragment (#...)");
+  auto slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  url.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (url.target.front() == '?') url.target.insert(url.target.begin(), '/');
+  if (authority.find('@') != std::string_view::npos) return fail("must not carry user:password@ (use the secret for authentication)");
+  std::string_view host = authority;
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [IPv6 address]");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail("unexpected text after ]");
+      port_text = after.substr(1);
+    }
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+  }
+  if (host.empty()) return fail("missing host");
+  url.host = std::string(host);
+  url.port = url.https ? 443 : 80;
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      return fail("port must be a number from 1 to 65535, got '" + std::string(port_text) + "'");
+    }
+    url.port = static_cast<std::uint16_t>(port);
+  }
+  return url;
 }
 
 std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why) {
@@ -223,11 +307,91 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     server.read_uint("workers", workers, 0, 256);
     c.workers = workers;
     server.read_string("log_level", c.log_level);
+    server.read_string("instance", c.instance);
+    server.report_unknown();
+  }
+
+  TableReader log(top.table("log"), "log", problems);
+  {
+    std::string level;
+    log.read_string("level", level);
+    std::string level_key = "server.log_level";
+    if (!level.empty()) {
+      if (server.get("log_level") != nullptr && level != c.log_level) {
+        problems.push_back({"log.level", "server.log_level says '" + c.log_level + "': give the level once"});
+      }
+      c.log_level = level;
+      level_key = "log.level";
+    }
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (!kLevels.count(c.log_level)) {
-      problems.push_back({"server.log_level", "must be one of trace, debug, info, warn, error, critical, off"});
+      problems.push_back({level_key, "must be one of trace, debug, info, warn, error, critical, off"});
     }
-    server.report_unknown();
+    std::string format;
+    log.read_string("format", format);
+    if (format == "json") c.log_format = LogFormat::json;
+    else if (!format.empty() && format != "text") problems.push_back({"log.format", "must be text or json, got '" + format + "'"});
+    log.report_unknown();
+  }
+
+  if (const toml::table* at = top.table("admin")) {
+    TableReader admin(at, "admin", problems);
+    Admin& a = c.admin;
+    a.enabled = true;
+    bool have_listen = false;
+    std::size_t before = problems.size();
+    read_endpoint_address(admin, "listen", a.listen, have_listen, problems);
+    if (!have_listen && problems.size() == before) {
+      problems.push_back({"admin.listen", "required when [admin] is present (host:port)"});
+    }
+    admin.read_string("token_file", a.token_file);
+    admin.read_string("token_env", a.token_env);
+    check_secret_source("admin", "token_file", a.token_file, "token_env", a.token_env, false, problems);
+    admin.read_uint("upstream_check_timeout_ms", a.upstream_check_timeout_ms, 10, 60000);
+    admin.read_uint("upstream_check_cache_ms", a.upstream_check_cache_ms, 0, 60000);
+    admin.report_unknown();
+  }
+
+  if (const toml::node* wn = top.get("webhooks")) {
+    const toml::array* arr = wn->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+      problems.push_back({"webhooks", "must be an array of tables: [[webhooks]]"});
+    } else {
+      for (std::size_t i = 0; i < arr->size(); ++i) {
+        std::string prefix = "webhooks[" + std::to_string(i) + "]";
+        TableReader w((*arr)[i].as_table(), prefix, problems);
+        Webhook hook;
+        w.read_string("url", hook.url);
+        std::string why;
+        if (hook.url.empty()) problems.push_back({prefix + ".url", "required"});
+        else if (!parse_http_url(hook.url, &why)) problems.push_back({prefix + ".url", why});
+        w.read_string("secret_file", hook.secret_file);
+        w.read_string("secret_env", hook.secret_env);
+        check_secret_source(prefix, "secret_file", hook.secret_file, "secret_env", hook.secret_env, true, problems);
+        w.read_string_list("events", hook.events);
+        for (std::size_t e = 0; e < hook.events.size(); ++e) {
+          if (!known_webhook_event(hook.events[e])) {
+            std::string all;
+            for (const char* name : kWebhookEvents) all += (all.empty() ? "" : ", ") + std::string(name);
+            problems.push_back({prefix + ".events[" + std::to_string(e) + "]", "unknown event '" + hook.events[e] + "' (known: " + all + ")"});
+          }
+        }
+        w.read_string("ca_file", hook.ca_file);
+        if (!hook.ca_file.empty() && !readable(hook.ca_file)) {
+          problems.push_back({prefix + ".ca_file", "cannot read '" + hook.ca_file + "'"});
+        }
+        w.read_uint("timeout_ms", hook.timeout_ms, 100, 600000);
+        w.read_uint("max_attempts", hook.max_attempts, 1, 1000);
+        w.read_uint("initial_backoff_ms", hook.initial_backoff_ms, 10, 3600000);
+        w.read_uint("max_backoff_ms", hook.max_backoff_ms, 10, 24u * 3600 * 1000);
+        w.read_uint("queue_size", hook.queue_size, 1, 1000000);
+        if (hook.max_backoff_ms < hook.initial_backoff_ms) {
+          problems.push_back({prefix + ".max_backoff_ms", "must not be below initial_backoff_ms"});
+        }
+        w.report_unknown();
+        c.webhooks.push_back(std::move(hook));
+      }
+    }
   }
 
   TableReader listen(top.table("listen"), "listen", problems);

@@ -10,6 +10,11 @@ namespace {
 
 std::int64_t off(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
+// Single-writer increment (the writer thread): see stats.h.
+void bump(std::atomic<std::uint64_t>& a, std::uint64_t n = 1) {
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 Error closed_error() { return Error{"the ledger is closed"}; }
 
 }  // namespace
@@ -220,6 +225,7 @@ void Ledger::append(Record r, DurableCallback on_durable) {
       return;
     }
   }
+  stats_.records_failed.fetch_add(1, std::memory_order_relaxed);  // any caller's thread
   if (on_durable) on_durable(AppendResult(*refused));
 }
 
@@ -246,12 +252,18 @@ void Ledger::fail(Error e, std::vector<Pending>& batch) {
   // Fail closed: record the error once, fail this batch and everything queued; never retry
   // (after a failed fsync the page cache may already have dropped the dirty pages).
   std::deque<Pending> rest;
+  bool first = false;
   {
     std::lock_guard lk(mu_);
-    if (!failure_) failure_ = e;
+    if (!failure_) {
+      failure_ = e;
+      first = true;
+    }
     rest.swap(queue_);
     queued_bytes_ = 0;
   }
+  if (first && config_.on_failure) config_.on_failure(e);
+  stats_.records_failed.fetch_add(batch.size() + rest.size(), std::memory_order_relaxed);
   AppendResult res{Error{"ledger failed: " + e.to_string()}};
   for (auto& p : batch) {
     if (p.done) p.done(res);
@@ -274,7 +286,12 @@ Status Ledger::write_batch(std::vector<Pending>& batch) {
     return Error{"write failed", segment_path_.string(), off(segment_bytes_), e};
   }
   segment_bytes_ += frame_buf_.size();
+  auto sync_started = std::chrono::steady_clock::now();
   if (auto e = segment_->sync_data()) return Error{"fdatasync failed", segment_path_.string(), -1, e};
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - sync_started);
+  stats_.fsync_us.observe(static_cast<std::uint64_t>(us.count()), LedgerStats::kFsyncBoundsUs);
+  stats_.batch_records.observe(batch.size(), LedgerStats::kBatchBounds);
+  bump(stats_.records_durable, batch.size());
   for (auto& p : batch) {
     tree_.append(leaf_hash(p.payload));
     if (!p.is_checkpoint) ++records_since_checkpoint_;
@@ -295,6 +312,7 @@ Status Ledger::write_checkpoint(bool final_checkpoint) {
     if (auto e = write_all(*checkpoints_copy_, note.data(), note.size())) return Error{"write failed", copy.string(), -1, e};
     if (auto e = checkpoints_copy_->sync_data()) return Error{"fdatasync failed", copy.string(), -1, e};
   }
+  bump(stats_.checkpoints);
   last_checkpoint_size_ = size;
   records_since_checkpoint_ = 0;
   last_checkpoint_time_ = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 #include "approvals.h"
 
+#include "events.h"
 #include "ddlgate/ledger/record.h"
 
 #include <stdexcept>
@@ -9,7 +10,8 @@
 
 namespace ddlgate::proxy {
 
-Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger) : config_(bundles), ledger_(ledger) {
+Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops* ops)
+    : config_(bundles), ledger_(ledger), ops_(ops) {
   std::vector<policy::BundleProblem> problems;
   trust_ = policy::TrustAnchors::from_config(config_.trust, &problems);
   if (!problems.empty()) {
@@ -64,10 +66,17 @@ void Approvals::load(const std::string& reason) {
     for (const auto& p : r.reasons) reasons += (reasons.empty() ? "" : "; ") + p.to_string();
     spdlog::warn("bundle rejected: {}: {}", r.path.string(), reasons);
     if (ledger_) ledger_->append(ledger::bundle_rejected(r.path.string(), "", reasons), [](const ledger::AppendResult&) {});
+    // Every reload judges every bundle again: alert once per bundle and reason.
+    if (ops_ && reported_rejections_.insert(r.path.string() + "\n" + reasons).second) {
+      report_bundle_rejected(*ops_, r.path.string(), reasons);
+    }
   }
   for (const auto& a : result.accepted) {
     spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
                  a.statements);
+    if (ops_ && previous->accepted_version(a.app) != a.version) {
+      report_bundle_accepted(*ops_, a.app, a.version, a.path.string(), a.statements);
+    }
     if (ledger_) {
       std::string manifest;
       if (auto it = result.snapshot->apps().find(a.app); it != result.snapshot->apps().end()) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -23,11 +24,14 @@
 
 namespace ddlgate::proxy {
 
+struct Ops;
+
 class Approvals {
  public:
   // Decodes the trust policy; throws std::runtime_error naming the key on a problem.
-  // `ledger` (may be null) receives a bundle_accepted / bundle_rejected record per bundle judged.
-  Approvals(const config::Bundles& bundles, ledger::Ledger* ledger);
+  // `ledger` (may be null) receives a bundle_accepted / bundle_rejected record per bundle judged;
+  // `ops` (may be null) counts them and sends the webhook events.
+  Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops* ops = nullptr);
   ~Approvals();
   Approvals(const Approvals&) = delete;
   Approvals& operator=(const Approvals&) = delete;
@@ -49,10 +53,12 @@ class Approvals {
 
   config::Bundles config_;
   ledger::Ledger* ledger_;
+  Ops* ops_;
   policy::TrustAnchors trust_;
   policy::ApprovalStore store_;
   std::atomic<std::uint64_t> generation_{0};
   std::mutex load_mutex_;  // one load at a time (SIGHUP and the watcher may race)
+  std::set<std::string> reported_rejections_;  // bundle and reasons already alerted; under load_mutex_
   boost::asio::io_context ctx_{1};
   std::unique_ptr<DirWatcher> watcher_;
   std::thread thread_;

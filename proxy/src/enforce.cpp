@@ -87,6 +87,7 @@ Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended) {
   v.skip_to_sync = extended;
   denials_.push_back(spec);
   if (denials_.size() > 64) denials_.pop_front();
+  report_denial(shared_.ops, worker_.counters, {id_, peer_, user_, database_, application_}, spec);
   return v;
 }
 
@@ -173,6 +174,7 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   }
   if (!sql) return true;  // malformed: enforce() closes the session
   read_as_server(*sql);
+  worker_.counters.sync_cache(worker_.cache->stats());
   if (!deferred_.empty()) return true;
   const auto& first = *readings_.front();
   return readings_.size() > 1 || !first.ok() || first.any_controlled();
@@ -259,7 +261,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     }
   }
   const bool monitor = mode_ == config::EnforcementMode::monitor;
-  const auto& deployers = shared_.config.enforcement.deployers;
+  const auto& deployers = config_->enforcement.deployers;
   // Only the deploy job's roles may run approved changes, when that is configured.
   const bool may_deploy =
       deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
@@ -297,6 +299,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     d.statement_class = "unparseable";
     d.reason = "the statement does not parse";
     records.push_back(ledger::decision(d));
+    worker_.counters.count_decision(policy::StatementClass::unparseable, d.decision);
     denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                  "ddlgate: unparseable statement is not approved: " + analysis->error->message, "",
                                  kHowToApprove};
@@ -365,6 +368,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                                 : "user " + user_ + " is not in enforcement.deployers";
       }
       records.push_back(ledger::decision(d));
+      worker_.counters.count_decision(c.st->cls, d.decision);
     }
     if (first_unapproved) {
       std::string cls(policy::to_string(first_unapproved->cls));
@@ -405,6 +409,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       for (const auto& st : analysis->statements) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
       if (!reserved.empty()) allowed_keys_ = std::move(statement_keys);
     }
+    log_allowed({id_, peer_, user_, database_, application_}, *analysis);
     co_return Verdict{};
   }
   spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,

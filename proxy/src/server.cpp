@@ -4,6 +4,7 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -24,7 +25,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "admin.h"
 #include "approvals.h"
+#include "ddlgate/proxy/logging.h"
+#include "events.h"
 #include "spent_approvals.h"
 #include "session.h"
 #include "shared_state.h"
@@ -34,10 +38,30 @@ namespace ddlgate::proxy {
 using boost::system::error_code;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
+namespace {
+
+// server.instance, or the host name: names this ddlgate in webhook payloads.
+std::string instance_name(const config::Config& c) {
+  if (!c.instance.empty()) return c.instance;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "ddlgate";
+  return host;
+}
+
+void log_webhook_problems(const std::vector<std::string>& problems) {
+  for (const auto& p : problems) spdlog::error("webhook left out: {}", p);
+}
+
+}  // namespace
+
 class ServerImpl {
  public:
-  explicit ServerImpl(config::Config config) {
+  ServerImpl(config::Config config, Server::Reloader reloader) : reloader_(std::move(reloader)) {
     shared_.config = std::move(config);
+    shared_.live_config.store(std::make_shared<const config::Config>(shared_.config));
+    // Webhooks first: the ledger's recovery and the first bundle load are events.
+    log_webhook_problems(shared_.ops.webhooks.configure(shared_.config.webhooks, instance_name(shared_.config)));
+    shared_.ops.webhooks.start();
     std::random_device rd;
     char id[17];
     std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
@@ -54,8 +78,14 @@ class ServerImpl {
     }
     if (shared_.config.ledger.enabled) open_ledger();
     if (shared_.config.bundles.enabled) {
-      approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get());
+      approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
       shared_.approvals = approvals_.get();
+    }
+    if (shared_.config.admin.enabled) {
+      std::vector<Worker*> workers;
+      for (auto& w : workers_) workers.push_back(w.get());
+      admin_ = std::make_unique<AdminServer>(shared_, std::move(workers), shared_.config.admin);
+      admin_->set_token(read_admin_token(shared_.config.admin));
     }
   }
 
@@ -76,6 +106,11 @@ class ServerImpl {
       if (ec) throw std::runtime_error("cannot resolve listen address " + ep.to_string() + ": " + ec.message());
       for (const auto& r : results) bound.push_back(bind_tcp(r.endpoint(), ep));
     }
+    if (admin_) {
+      std::string admin = admin_->bind();
+      spdlog::info("admin listener on http://{} (/metrics, /healthz, /readyz)", admin);
+      bound.push_back("http://" + admin);
+    }
     // Approvals are in place before the first connection is accepted (and before
     // the ready file says ddlgate is listening).
     if (approvals_) approvals_->start();
@@ -88,11 +123,10 @@ class ServerImpl {
     std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
+        reload_config();
         if (approvals_) {
-          spdlog::info("SIGHUP: reloading bundles (the proxy's own settings need a restart to change)");
+          spdlog::info("SIGHUP: reloading bundles");
           approvals_->request_reload("SIGHUP");
-        } else {
-          spdlog::info("SIGHUP: no [bundles] configured; the proxy's settings need a restart to change");
         }
         signals.async_wait(on_signal);
         return;
@@ -110,6 +144,7 @@ class ServerImpl {
     for (auto& acc : acceptors_) {
       asio::co_spawn(main_, accept_loop(*acc), asio::detached);
     }
+    if (admin_) admin_->start();
     const char* mode = shared_.config.enforcement.mode == config::EnforcementMode::enforce   ? "enforce"
                        : shared_.config.enforcement.mode == config::EnforcementMode::monitor ? "monitor"
                                                                                               : "off (transparent proxy)";
@@ -128,6 +163,7 @@ class ServerImpl {
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
+    if (admin_) admin_->stop();
     if (approvals_) approvals_->stop();
     if (ledger_) {
       // The shutdown checkpoint covers every record written.
@@ -137,6 +173,7 @@ class ServerImpl {
       std::error_code ignored;
       std::filesystem::remove(path, ignored);
     }
+    shared_.ops.webhooks.stop();
     spdlog::info("ddlgate stopped");
   }
 
@@ -193,6 +230,8 @@ class ServerImpl {
     lc.checkpoint_every_records = l.checkpoint_every_records;
     lc.checkpoint_interval = std::chrono::milliseconds(l.checkpoint_interval_ms);
     lc.checkpoint_copy_directory = l.checkpoint_copy_directory;
+    // Fail closed is silent for clients that only read and write: tell the operators.
+    lc.on_failure = [ops = &shared_.ops](const ledger::Error& e) { report_ledger_failed(*ops, e); };
     auto opened = ledger::Ledger::open(lc);
     if (!opened.ok()) {
       const auto& e = opened.error();
@@ -204,6 +243,7 @@ class ServerImpl {
     for (const auto& cut : ledger_->recovery_actions()) {
       spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
     }
+    report_ledger_recovered(shared_.ops, ledger_->recovery_actions());
     shared_.ledger = ledger_.get();
     if (shared_.config.enforcement.mode != config::EnforcementMode::off &&
         shared_.config.enforcement.spend_approvals_once) {
@@ -271,8 +311,57 @@ class ServerImpl {
       error_code ignored;
       acc->close(ignored);
     }
-    drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(shared_.config.timeouts.shutdown_ms);
+    drain_deadline_ =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(shared_.live_config.load()->timeouts.shutdown_ms);
     asio::co_spawn(main_, drain(), asio::detached);
+  }
+
+  // SIGHUP: the configuration file read again; what can change live is
+  // published as a new snapshot, what needs a restart is said in the log.
+  void reload_config() {
+    if (!reloader_) {
+      spdlog::info("SIGHUP: no configuration file (--config) to reload");
+      return;
+    }
+    config::LoadResult loaded = reloader_();
+    if (!loaded.ok()) {
+      for (const auto& p : loaded.problems) spdlog::error("SIGHUP: {}: {}", p.key, p.message);
+      spdlog::error("SIGHUP: the configuration has problems; the running configuration stays in force");
+      shared_.ops.counters.config_reload_failures.add();
+      return;
+    }
+    auto running = shared_.live_config.load();
+    config::ReloadPlan plan = config::plan_reload(*running, loaded.config);
+    for (const auto& key : plan.needs_restart) {
+      spdlog::warn("SIGHUP: {} changed; it needs a restart to take effect (the running value stays in force)", key);
+    }
+    config::Config& next = plan.next;
+    auto applied = [&](std::string_view key) {
+      return std::find(plan.applied.begin(), plan.applied.end(), key) != plan.applied.end();
+    };
+    if (applied("admin.token")) {
+      try {
+        auto token = read_admin_token(next.admin);
+        if (admin_) admin_->set_token(std::move(token));
+      } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: {}; the previous admin token stays in force", e.what());
+        next.admin.token_file = running->admin.token_file;
+        next.admin.token_env = running->admin.token_env;
+        std::erase(plan.applied, "admin.token");
+      }
+    }
+    if (applied("log.level") || applied("log.format")) configure_logging(next.log_format, next.log_level);
+    if (applied("webhooks") || applied("server.instance")) {
+      log_webhook_problems(shared_.ops.webhooks.configure(next.webhooks, instance_name(next)));
+    }
+    shared_.live_config.store(std::make_shared<const config::Config>(std::move(next)));
+    shared_.ops.counters.config_reloads.add();
+    if (plan.applied.empty()) {
+      spdlog::info("SIGHUP: configuration reloaded; nothing that applies live changed");
+    }
+    for (const auto& key : plan.applied) {
+      spdlog::info("SIGHUP: {} changed; applied (sessions that start from now on use it)", key);
+    }
   }
 
   asio::awaitable<void> drain() {
@@ -309,10 +398,13 @@ class ServerImpl {
   std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
   std::unique_ptr<SpentApprovals> spent_;   // with enforcement.spend_approvals_once
   std::unique_ptr<Approvals> approvals_;
+  std::unique_ptr<AdminServer> admin_;  // reads the workers, the ledger and the approvals: destroyed first
   std::chrono::steady_clock::time_point drain_deadline_;
+  Server::Reloader reloader_;
 };
 
-Server::Server(config::Config config) : impl_(std::make_unique<ServerImpl>(std::move(config))) {}
+Server::Server(config::Config config, Reloader reloader)
+    : impl_(std::make_unique<ServerImpl>(std::move(config), std::move(reloader))) {}
 Server::~Server() = default;
 std::vector<std::string> Server::bind() { return impl_->bind(); }
 void Server::run() { impl_->run(); }

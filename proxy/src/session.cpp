@@ -75,11 +75,12 @@ bool is_true_replication(const std::string& v) {
 Session::Session(SharedState& shared, Worker& worker, Socket client, std::string peer)
     : shared_(shared),
       worker_(worker),
+      config_(shared.live_config.load()),
       client_(std::move(client)),
       peer_(std::move(peer)),
       id_(shared.next_session_id.fetch_add(1)),
-      client_scanner_(shared.config.limits.max_inspected_message),
-      server_scanner_(shared.config.limits.max_inspected_message),
+      client_scanner_(config_->limits.max_inspected_message),
+      server_scanner_(config_->limits.max_inspected_message),
       ledger_wait_(worker.ctx),
       ready_wait_(worker.ctx),
       analysis_wait_(worker.ctx),
@@ -100,7 +101,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   }
   // With enforcement, command tags tell the outcome of allowed statements, and
   // standard_conforming_strings says how the server reads backslashes.
-  if (shared_.config.enforcement.mode != config::EnforcementMode::off) {
+  if (config_->enforcement.mode != config::EnforcementMode::off) {
     for (std::uint8_t t : {be::kCommandComplete, be::kParameterStatus, be::kEmptyQueryResponse, be::kPortalSuspended}) {
       server_scanner_.inspect(t);
     }
@@ -124,8 +125,8 @@ void Session::close() {
   if (server_) server_->close();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   if (!user_.empty()) {
-    spdlog::info("session {:x} closed: user={} database={} duration_ms={} bytes_in={} bytes_out={}", id_, user_,
-                 database_, ms.count(), bytes_from_client_, bytes_from_server_);
+    spdlog::info("session {:x} closed: peer={} user={} database={} application={} duration_ms={} bytes_in={} bytes_out={}",
+                 id_, peer_, user_, database_, application_, ms.count(), bytes_from_client_, bytes_from_server_);
   }
 }
 
@@ -159,10 +160,10 @@ asio::awaitable<void> Session::run() {
     co_await fail(kAdminShutdown, "the database system is shutting down");
     co_return;
   }
-  if (shared_.admitted.fetch_add(1) >= shared_.config.limits.max_connections) {
+  if (shared_.admitted.fetch_add(1) >= config_->limits.max_connections) {
     shared_.admitted.fetch_sub(1);
     co_await fail(kTooManyConnections, "sorry, too many clients already",
-                  "ddlgate accepts at most " + std::to_string(shared_.config.limits.max_connections) +
+                  "ddlgate accepts at most " + std::to_string(config_->limits.max_connections) +
                       " connections (limits.max_connections)");
     co_return;
   }
@@ -170,10 +171,12 @@ asio::awaitable<void> Session::run() {
 
   std::string error;
   if (!co_await connect_upstream(error)) {
+    worker_.counters.upstream_errors.add();
     co_await fail(kConnectionFailure, error);
     co_return;
   }
   phase_ = Phase::authenticating;
+  worker_.counters.sessions_opened.add();
   spdlog::info("session {:x} opened: peer={} user={} database={} application={} tls={}", id_, peer_, user_,
                database_, application_, client_.is_tls());
 
@@ -192,7 +195,7 @@ asio::awaitable<void> Session::run() {
 }
 
 asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
-  const auto& cfg = shared_.config;
+  const auto& cfg = *config_;
   std::vector<std::uint8_t> buf;
   std::size_t have = 0;
   bool tls_done = false;
@@ -378,7 +381,7 @@ asio::awaitable<bool> Session::handle_cancel(const protocol::CancelRequest& canc
 }
 
 asio::awaitable<bool> Session::connect_upstream(std::string& error) {
-  const auto& cfg = shared_.config;
+  const auto& cfg = *config_;
   const std::string where = cfg.upstream.to_string();
   auto exec = co_await asio::this_coro::executor;
   // Shared with the timeout handler, which may run after this coroutine has moved on.
@@ -577,6 +580,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
       if (ec || phase_ == Phase::closed) break;
       input = std::span<const std::uint8_t>(buf.data(), n);
       bytes_from_client_ += n;
+      worker_.counters.bytes_client_to_server.add(n);
       last_activity_ = std::chrono::steady_clock::now();
     }
     out.clear();
@@ -594,6 +598,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
         co_return;
       }
       if (step.starts_message) {
+        worker_.counters.messages_client_to_server.add();
         drop_current_ = skipping_;
         // A denied Parse: everything up to and including the Sync that ends its batch is dropped.
         if (skipping_ && step.type == fe::kSync) skipping_ = false;
@@ -697,6 +702,7 @@ asio::awaitable<void> Session::relay_server_to_client() {
     std::size_t n = co_await server_->read_some(asio::buffer(buf), ec);
     if (ec || phase_ == Phase::closed) break;
     bytes_from_server_ += n;
+    worker_.counters.bytes_server_to_client.add(n);
     last_activity_ = std::chrono::steady_clock::now();
     std::span<const std::uint8_t> input(buf.data(), n);
     out.clear();
@@ -709,6 +715,7 @@ asio::awaitable<void> Session::relay_server_to_client() {
         co_return;
       }
       std::span<const std::uint8_t> bytes = step.bytes;
+      if (step.starts_message) worker_.counters.messages_server_to_client.add();
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (enforcing() && phase_ == Phase::ready &&
             (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery ||
@@ -734,7 +741,7 @@ asio::awaitable<void> Session::relay_server_to_client() {
 
 asio::awaitable<void> Session::watchdog() {
   auto self = shared_from_this();
-  const auto& t = shared_.config.timeouts;
+  const auto& t = config_->timeouts;
   // One timer per session serves both limits: startup and authentication must
   // finish in time (PostgreSQL's authentication_timeout), and an established
   // session may not stay silent longer than idle_ms. Reads only touch

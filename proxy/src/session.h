@@ -121,6 +121,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   SharedState& shared_;
   Worker& worker_;
+  // The configuration in force when the session started; a reload (SIGHUP) does not change it.
+  std::shared_ptr<const config::Config> config_;
   Channel client_;
   std::unique_ptr<Channel> server_;
   std::string peer_;

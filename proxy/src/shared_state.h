@@ -14,6 +14,8 @@
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/policy/registry.h"
 #include "ddlgate/policy/statement_cache.h"
+#include "events.h"
+#include "metrics.h"
 #include "tls.h"
 
 namespace ddlgate::proxy {
@@ -24,7 +26,13 @@ class SpentApprovals;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
+  // The configuration as started: what needs a restart to change (listeners,
+  // TLS, upstream, ledger, workers) is read from here.
   config::Config config;
+  // The configuration in force: replaced whole by a reload (SIGHUP). A session
+  // takes its snapshot when it starts and keeps it, so it never sees half of a change.
+  std::atomic<std::shared_ptr<const config::Config>> live_config;
+  Ops ops;  // counters of rare events and the webhooks (events.h)
   TlsContexts tls;
   std::atomic<std::uint32_t> admitted{0};     // sessions counted against max_connections
   std::atomic<std::uint64_t> next_session_id{1};
@@ -52,6 +60,7 @@ struct Worker {
   // This worker's copy of the approvals snapshot, refreshed when the generation moves.
   std::shared_ptr<const policy::ApprovedSet> approved;
   std::uint64_t approved_generation = ~std::uint64_t{0};
+  WorkerCounters counters;  // /metrics; written on this worker's thread only
 };
 
 }  // namespace ddlgate::proxy

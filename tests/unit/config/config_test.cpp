@@ -1,6 +1,7 @@
 #include "ddlgate/config/config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 using namespace ddlgate::config;
@@ -158,4 +159,144 @@ mode = "sometimes"
   EXPECT_TRUE(has_problem(r, "enforcement.users", "array"));
   EXPECT_TRUE(has_problem(r, "enforcement.spend_approvals_once", "true or false"));
   EXPECT_TRUE(has_problem(r, "enforcement.user.app.mode", "sometimes"));
+}
+
+namespace {
+
+constexpr const char* kBase = R"(
+[listen]
+addresses = ["127.0.0.1:6432"]
+[upstream]
+address = "127.0.0.1:5432"
+)";
+
+}  // namespace
+
+TEST(Config, AdminListenerIsOffByDefaultAndParsed) {
+  auto off = parse(kBase);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.config.admin.enabled);
+  setenv("DDLGATE_TEST_ADMIN_TOKEN", "t0ken", 1);
+  auto r = parse(std::string(kBase) + R"(
+[admin]
+listen = "127.0.0.1:9187"
+token_env = "DDLGATE_TEST_ADMIN_TOKEN"
+upstream_check_timeout_ms = 200
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  EXPECT_TRUE(r.config.admin.enabled);
+  EXPECT_EQ(r.config.admin.listen.to_string(), "127.0.0.1:9187");
+  EXPECT_EQ(r.config.admin.token_env, "DDLGATE_TEST_ADMIN_TOKEN");
+  EXPECT_EQ(r.config.admin.upstream_check_timeout_ms, 200u);
+}
+
+TEST(Config, AdminProblems) {
+  auto r = parse(std::string(kBase) + R"(
+[admin]
+token_file = "/nonexistent/token"
+token_env = "X"
+)");
+  EXPECT_TRUE(has_problem(r, "admin.listen", "required"));
+  EXPECT_TRUE(has_problem(r, "admin.token_env", "not both"));
+  auto missing = parse(std::string(kBase) + "[admin]\nlisten = \"127.0.0.1:1\"\ntoken_env = \"DDLGATE_SURELY_UNSET_VAR\"\n");
+  EXPECT_TRUE(has_problem(missing, "admin.token_env", "not set"));
+}
+
+TEST(Config, WebhooksAreParsedAndChecked) {
+  setenv("DDLGATE_TEST_HOOK_SECRET", "s3cret", 1);
+  auto r = parse(std::string(kBase) + R"(
+[[webhooks]]
+url = "https://hooks.example.com/services/T0/B0?x=1"
+secret_env = "DDLGATE_TEST_HOOK_SECRET"
+events = ["statement.denied", "ledger.failed"]
+max_attempts = 3
+[[webhooks]]
+url = "http://127.0.0.1:8080"
+secret_env = "DDLGATE_TEST_HOOK_SECRET"
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_EQ(r.config.webhooks.size(), 2u);
+  EXPECT_EQ(r.config.webhooks[0].events.size(), 2u);
+  EXPECT_EQ(r.config.webhooks[0].max_attempts, 3u);
+  EXPECT_EQ(r.config.webhooks[1].queue_size, 1000u);
+
+  auto bad = parse(std::string(kBase) + R"(
+[[webhooks]]
+url = "ftp://example.com/"
+events = ["statement.allowed"]
+colour = "red"
+)");
+  EXPECT_TRUE(has_problem(bad, "webhooks[0].url", "http:// or https://"));
+  EXPECT_TRUE(has_problem(bad, "webhooks[0].secret_file", "required"));
+  EXPECT_TRUE(has_problem(bad, "webhooks[0].events[0]", "unknown event"));
+  EXPECT_TRUE(has_problem(bad, "webhooks[0].colour", "unknown key"));
+}
+
+TEST(HttpUrl, SplitsHostPortAndTarget) {
+  auto a = parse_http_url("https://hooks.example.com/a/b?c=d");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->https);
+  EXPECT_EQ(a->host, "hooks.example.com");
+  EXPECT_EQ(a->port, 443);
+  EXPECT_EQ(a->target, "/a/b?c=d");
+  auto b = parse_http_url("http://[::1]:8080");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 8080);
+  EXPECT_EQ(b->target, "/");
+  std::string why;
+  EXPECT_FALSE(parse_http_url("http://user:pw@host/", &why));
+  EXPECT_FALSE(parse_http_url("http://host:0/", &why));
+  EXPECT_FALSE(parse_http_url("http:///path", &why));
+  EXPECT_FALSE(parse_http_url("http://host/a b", &why));
+}
+
+TEST(Config, LogSection) {
+  auto r = parse(std::string(kBase) + "[log]\nformat = \"json\"\nlevel = \"debug\"\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  EXPECT_EQ(r.config.log_format, LogFormat::json);
+  EXPECT_EQ(r.config.log_level, "debug");
+  auto bad = parse(std::string(kBase) + "[server]\nlog_level = \"info\"\n[log]\nformat = \"xml\"\nlevel = \"debug\"\n");
+  EXPECT_TRUE(has_problem(bad, "log.format", "text or json"));
+  EXPECT_TRUE(has_problem(bad, "log.level", "give the level once"));
+}
+
+TEST(ReloadPlan, AppliesLiveKeysAndNamesThoseThatNeedARestart) {
+  auto a = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n");
+  auto b = parse(R"(
+[listen]
+addresses = ["127.0.0.1:7432"]
+[upstream]
+address = "127.0.0.1:5432"
+[log]
+level = "debug"
+[limits]
+max_connections = 5
+[enforcement]
+mode = "monitor"
+deployers = ["deploy"]
+[ledger]
+directory = "/tmp/other"
+checkpoint_key_file = "/etc/hostname"
+)");
+  ASSERT_TRUE(a.ok()) << a.problems.front().key << ": " << a.problems.front().message;
+  ASSERT_TRUE(b.ok()) << b.problems.front().key << ": " << b.problems.front().message;
+  ReloadPlan plan = plan_reload(a.config, b.config);
+  EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"listen", "ledger"}));
+  EXPECT_EQ(plan.applied, (std::vector<std::string>{"log.level", "limits", "enforcement"}));
+  EXPECT_EQ(plan.next.listen, a.config.listen);
+  EXPECT_EQ(plan.next.ledger.directory, "/tmp/l");
+  EXPECT_EQ(plan.next.enforcement.mode, EnforcementMode::monitor);
+  EXPECT_EQ(plan.next.limits.max_connections, 5u);
+  EXPECT_EQ(plan.next.log_level, "debug");
+}
+
+TEST(ReloadPlan, TurningEnforcementOnNeedsARestart) {
+  auto a = parse(kBase);
+  auto b = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n");
+  ASSERT_TRUE(b.ok());
+  ReloadPlan plan = plan_reload(a.config, b.config);
+  EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"ledger", "enforcement"}));
+  EXPECT_TRUE(plan.applied.empty());
+  EXPECT_EQ(plan.next.enforcement.mode, EnforcementMode::off);
 }

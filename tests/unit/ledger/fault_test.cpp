@@ -169,3 +169,35 @@ TEST_F(Faults, BadOriginOrMissingKeyRefusesToOpen) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+// What /metrics reads: the writer's counters, and one on_failure call when the ledger fails.
+TEST_F(Faults, StatsCountDurableRecordsAndTheFailureIsReportedOnce) {
+  auto fs = std::make_shared<test::FaultyFileSystem>();
+  fs->fail_write_after = 5;
+  std::atomic<int> failures{0};
+  std::string reason;
+  config_.on_failure = [&](const Error& e) {
+    reason = e.to_string();
+    failures.fetch_add(1);
+  };
+  auto l = Ledger::open(config_, fs);
+  ASSERT_TRUE(l) << l.error().to_string();
+  for (int i = 0; i < 8; ++i) (void)(*l)->append_durable(session_closed("s" + std::to_string(i), "x"));
+  const LedgerStats& st = (*l)->stats();
+  EXPECT_EQ(st.records_durable.load(), 5u);
+  EXPECT_EQ(st.records_failed.load(), 3u);
+  std::uint64_t batches = 0;
+  for (const auto& b : st.batch_records.buckets) batches += b.load();
+  EXPECT_EQ(batches, 5u);  // one record per batch: each append waited for the previous
+  std::uint64_t syncs = 0;
+  for (const auto& b : st.fsync_us.buckets) syncs += b.load();
+  EXPECT_EQ(syncs, 5u);
+  EXPECT_EQ(failures.load(), 1);
+  EXPECT_NE(reason.find("write failed"), std::string::npos) << reason;
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

@@ -31,6 +31,17 @@ struct Endpoint {
 // Parses "host:port" or "[v6addr]:port"; nullopt with a reason in *why if malformed.
 std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why = nullptr);
 
+// An http:// or https:// URL, split for a client (webhooks).
+struct HttpUrl {
+  bool https = false;
+  std::string host;     // a name or an address; IPv6 without brackets
+  std::uint16_t port = 0;  // 80 or 443 when the URL names none
+  std::string target;   // path and query, "/" when empty
+};
+
+// Parses an absolute http(s) URL without user info or fragment; nullopt with a reason in *why.
+std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* why = nullptr);
+
 // TLS on the leg between clients and ddlgate.
 enum class ClientTlsMode {
   disable,  // SSLRequest is answered 'N'
@@ -45,12 +56,14 @@ struct ClientTls {
   ClientTlsMode mode = ClientTlsMode::disable;
   std::string cert_file;  // PEM certificate chain ddlgate presents
   std::string key_file;   // PEM private key
+  bool operator==(const ClientTls&) const = default;
 };
 
 struct UpstreamTls {
   UpstreamTlsMode mode = UpstreamTlsMode::disable;
   std::string ca_file;      // trust anchors for verify-full
   std::string server_name;  // name checked against the certificate; defaults to the upstream host
+  bool operator==(const UpstreamTls&) const = default;
 };
 
 struct Limits {
@@ -59,6 +72,7 @@ struct Limits {
   std::uint32_t max_startup_packet = 10000;
   // Messages ddlgate must read whole to inspect (Query, Parse, ...) above this are refused.
   std::uint32_t max_inspected_message = 64u * 1024 * 1024;
+  bool operator==(const Limits&) const = default;
 };
 
 struct Timeouts {
@@ -66,6 +80,7 @@ struct Timeouts {
   std::uint32_t startup_ms = 60000;   // client startup and authentication (PostgreSQL's authentication_timeout)
   std::uint32_t idle_ms = 0;          // an idle client session is closed after this; 0 = never
   std::uint32_t shutdown_ms = 30000;  // SIGTERM: how long sessions may finish before they are closed
+  bool operator==(const Timeouts&) const = default;
 };
 
 // Signed migration bundles (docs/bundles.md). Absent section: no bundle is loaded
@@ -80,6 +95,7 @@ struct Bundles {
   // A manifest.json larger than this is refused before it is read (16 MiB).
   std::uint32_t max_manifest_bytes = 16u * 1024 * 1024;
   std::uint32_t max_signatures = 32;  // signature files per bundle
+  bool operator==(const Bundles&) const = default;
 };
 
 // What ddlgate does with a controlled statement (product.md, "Modes").
@@ -106,6 +122,7 @@ struct Enforcement {
   bool spend_approvals_once = false;
 
   // The mode for a session of `user` on `database`.
+  bool operator==(const Enforcement&) const = default;
   EnforcementMode mode_for(std::string_view user, std::string_view database) const;
 };
 
@@ -118,7 +135,46 @@ struct LedgerSettings {
   std::uint32_t checkpoint_every_records = 1000;
   std::uint32_t checkpoint_interval_ms = 60000;
   std::string checkpoint_copy_directory;  // optional second place for the checkpoints file
+  bool operator==(const LedgerSettings&) const = default;
 };
+
+// The admin HTTP listener: /metrics, /healthz, /readyz (docs/operations.md).
+// Absent section: no listener.
+struct Admin {
+  bool enabled = false;      // true when [admin] is present
+  Endpoint listen;           // host:port (TCP only)
+  // An optional bearer token for /metrics, read from a file or an environment
+  // variable at start and on SIGHUP; never logged. At most one of the two.
+  std::string token_file;
+  std::string token_env;
+  // /readyz's TCP probe of the upstream: its timeout, and how long a result is reused.
+  std::uint32_t upstream_check_timeout_ms = 500;
+  std::uint32_t upstream_check_cache_ms = 1000;
+  bool operator==(const Admin&) const = default;
+};
+
+// Names of the events a webhook can be sent for (docs/operations.md, "Webhooks").
+inline constexpr const char* kWebhookEvents[] = {
+    "bundle.accepted", "bundle.rejected",  "statement.denied", "breakglass.opened",
+    "breakglass.closed", "ledger.failed", "ledger.recovered",
+};
+
+// One [[webhooks]] entry: a JSON POST, signed with HMAC-SHA256, per event.
+struct Webhook {
+  std::string url;                   // http://host[:port]/path or https://...
+  std::string secret_file;           // the HMAC secret: a file (trailing newline ignored) ...
+  std::string secret_env;            // ... or an environment variable; exactly one
+  std::vector<std::string> events;   // empty: every event
+  std::string ca_file;               // https: trust anchors; default: the system store
+  std::uint32_t timeout_ms = 5000;   // one attempt: connect, TLS, request, response
+  std::uint32_t max_attempts = 8;    // then the delivery is counted as failed and dropped
+  std::uint32_t initial_backoff_ms = 1000;  // doubled after each failed attempt ...
+  std::uint32_t max_backoff_ms = 60000;     // ... up to this
+  std::uint32_t queue_size = 1000;   // events waiting beyond this: the oldest is dropped
+  bool operator==(const Webhook&) const = default;
+};
+
+enum class LogFormat { text, json };
 
 struct Config {
   std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
@@ -128,7 +184,11 @@ struct Config {
   Limits limits;
   Timeouts timeouts;
   unsigned workers = 0;  // 0 = one per CPU core
-  std::string log_level = "info";
+  std::string log_level = "info";    // [log] level (or the older server.log_level)
+  LogFormat log_format = LogFormat::text;
+  std::string instance;              // server.instance: names this ddlgate in webhooks; default: the host name
+  Admin admin;
+  std::vector<Webhook> webhooks;
   Bundles bundles;
   Enforcement enforcement;
   LedgerSettings ledger;
@@ -145,6 +205,16 @@ LoadResult parse(std::string_view toml_text, std::string_view source = "config")
 
 // Reads and parses a file; a missing or unreadable file is a problem, not an exception.
 LoadResult load_file(const std::filesystem::path& path);
+
+// What a reload (SIGHUP) does with a configuration read again from its file.
+struct ReloadPlan {
+  Config next;                             // the running config with every live change applied
+  std::vector<std::string> applied;        // keys changed live ("enforcement", "log.level", ...)
+  std::vector<std::string> needs_restart;  // keys that changed but keep their running value
+};
+
+// Compares the running configuration with a reloaded one, key by key.
+ReloadPlan plan_reload(const Config& running, const Config& reloaded);
 
 // Checks the semantic rules (listeners present, TLS files readable, ...) of a
 // config assembled in code or after command-line overrides.

@@ -22,6 +22,7 @@
 #include "ddlgate/ledger/file_io.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/stats.h"
 
 namespace ddlgate::ledger {
 
@@ -37,6 +38,9 @@ struct LedgerConfig {
   // Bytes of records waiting for the disk beyond which appends are refused (fail closed) rather
   // than letting memory grow without bound when the disk stalls.
   std::uint64_t max_queued_bytes = 64ull << 20;
+  // Called once, on the writer thread, when an I/O or fsync error fails the ledger
+  // (after which every append fails). Must be quick and must not call the ledger.
+  std::function<void(const Error&)> on_failure;
 };
 
 // One thing recovery did at start-up (it is also appended as a recovery_performed record).
@@ -78,6 +82,8 @@ class Ledger {
   std::uint64_t durable_size() const;
   // What recovery did at open (empty when the ledger was clean).
   const std::vector<RecoveryAction>& recovery_actions() const { return recovery_actions_; }
+  // Counters and histograms of the writer, readable from any thread.
+  const LedgerStats& stats() const { return stats_; }
 
  private:
   struct Pending {
@@ -124,6 +130,7 @@ class Ledger {
   std::chrono::steady_clock::time_point last_checkpoint_time_;
   std::string frame_buf_;
 
+  LedgerStats stats_;
   std::thread writer_;
   std::once_flag close_once_;
   Status close_status_ = Ok{};

@@ -15,8 +15,12 @@ class ServerImpl;
 
 class Server {
  public:
+  // Reads the configuration again (SIGHUP): the file with the command line's overrides.
+  using Reloader = std::function<config::LoadResult()>;
+
   // Builds TLS contexts; throws std::runtime_error on a start-up problem (bad certificate, ...).
-  explicit Server(config::Config config);
+  // Without a reloader, SIGHUP reloads the bundles only.
+  explicit Server(config::Config config, Reloader reloader = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

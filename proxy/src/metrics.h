@@ -1,0 +1,57 @@
+// Counters behind /metrics (docs/operations.md, "Metrics"). The statement path
+// only touches its own worker's counters: a relaxed load and store each, no lock
+// and no shared cache line. The admin thread sums the workers when scraped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ops/counters.h"
+#include "ddlgate/policy/statement_cache.h"
+#include "ddlgate/policy/statement_class.h"
+
+namespace ddlgate::proxy {
+
+// Why a statement was refused, as a metric label.
+enum class DenialReason : unsigned char { not_approved, ledger_unavailable };
+inline constexpr std::size_t kDenialReasonCount = 2;
+inline constexpr std::size_t kDecisionCount = 4;  // ledger::Decision's values
+
+// One worker's counters; written on that worker's thread only.
+struct alignas(64) WorkerCounters {
+  ops::LocalCounter sessions_opened;
+  ops::LocalCounter bytes_client_to_server;
+  ops::LocalCounter bytes_server_to_client;
+  ops::LocalCounter messages_client_to_server;
+  ops::LocalCounter messages_server_to_client;
+  ops::LocalCounter upstream_errors;
+  ops::LocalCounter cache_hits;    // mirrors the worker's StatementCache
+  ops::LocalCounter cache_misses;
+  std::array<std::array<ops::LocalCounter, kDecisionCount>, policy::kStatementClassCount> decisions;
+  std::array<ops::LocalCounter, kDenialReasonCount> denials;
+
+  void count_decision(policy::StatementClass cls, ledger::Decision d) {
+    decisions[static_cast<std::size_t>(cls)][static_cast<std::size_t>(d)].add();
+  }
+  // The cache keeps plain counters for its own thread; copy them where the admin thread can read.
+  void sync_cache(const policy::StatementCache::Stats& s) {
+    cache_hits.add(s.hits - cache_hits.value());
+    cache_misses.add(s.misses - cache_misses.value());
+  }
+};
+
+// Counters of rare, process-wide events, written from any thread.
+struct ProcessCounters {
+  ops::SharedCounter breakglass_opened;  // break-glass sessions opened
+  ops::SharedCounter breakglass_closed;
+  ops::SharedCounter bundles_accepted;
+  ops::SharedCounter bundles_rejected;
+  ops::SharedCounter config_reloads;
+  ops::SharedCounter config_reload_failures;
+};
+
+}  // namespace ddlgate::proxy

@@ -1,0 +1,538 @@
+// Operations end to end (issue 8): the admin listener scraped with curl while
+// real psql/libpq traffic and denials go through an enforcing ddlgate; signed
+// webhooks received by a local HTTP server, including one that comes up only
+// after a few failed attempts; /readyz turning 503 when the ledger's disk fills
+// up or the upstream goes away; and a SIGHUP that changes the enforcement mode.
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <signal.h>
+#include <sys/mount.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
+
+#include "ddlgate/ops/webhook.h"
+#include "ddlgate/testing/ddlgate_process.h"
+#include "ddlgate/testing/pg_server.h"
+#include "ddlgate/testing/process.h"
+
+namespace ddlgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+DDLGATE_SHARED_PG_SERVER();
+
+constexpr const char* kSecret = "webhook-test-secret";
+constexpr const char* kToken = "admin-test-token";
+
+std::string ddlgate() { return ddlgate_binary().string(); }
+
+void run_ok(const std::vector<std::string>& argv) {
+  auto r = run_command(argv);
+  ASSERT_EQ(r.exit_code, 0) << argv[1] << ": " << r.stderr_text << r.stdout_text;
+}
+
+// One webhook POST as the receiver saw it.
+struct Delivery {
+  std::string event;
+  std::string timestamp;
+  std::string signature;
+  std::string body;
+};
+
+// A local webhook receiver: Beast on its own thread, answering 200 to every POST;
+// over TLS when given a certificate and key.
+class Receiver {
+ public:
+  explicit Receiver(std::uint16_t port = 0, const fs::path& cert = {}, const fs::path& key = {}) : acceptor_(ctx_) {
+    if (!cert.empty()) {
+      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls_->use_certificate_chain_file(cert.string());
+      tls_->use_private_key_file(key.string(), asio::ssl::context::pem);
+    }
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(ctx_, accept(), asio::detached);
+    thread_ = std::thread([this] { ctx_.run(); });
+  }
+  ~Receiver() {
+    ctx_.stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+
+  // Waits until a delivery of `event` arrived; nullopt after the timeout.
+  std::optional<Delivery> wait_for(const std::string& event, std::chrono::milliseconds timeout = 20s) {
+    std::unique_lock lock(mu_);
+    std::optional<Delivery> found;
+    cv_.wait_for(lock, timeout, [&] {
+      for (const auto& d : got_) {
+        if (d.event == event) found = d;
+      }
+      return found.has_value();
+    });
+    return found;
+  }
+
+ private:
+  asio::awaitable<void> accept() {
+    for (;;) {
+      boost::system::error_code ec;
+      auto sock = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      if (tls_) {
+        asio::co_spawn(ctx_, serve_tls(std::move(sock)), asio::detached);
+      } else {
+        asio::co_spawn(ctx_, serve(beast::tcp_stream(std::move(sock))), asio::detached);
+      }
+    }
+  }
+  asio::awaitable<void> serve_tls(asio::ip::tcp::socket sock) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *tls_);
+    boost::system::error_code ec;
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::lock_guard lock(mu_);
+      ++handshake_failures_;
+      co_return;
+    }
+    co_await serve(std::move(stream));
+  }
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream stream) {
+    beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    boost::system::error_code ec;
+    co_await http::async_read(stream, buf, req, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    {
+      std::lock_guard lock(mu_);
+      got_.push_back({std::string(req["X-Ddlgate-Event"]), std::string(req["X-Ddlgate-Timestamp"]),
+                      std::string(req["X-Ddlgate-Signature"]), req.body()});
+    }
+    cv_.notify_all();
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.body() = "ok";
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::io_context ctx_{1};
+  std::unique_ptr<asio::ssl::context> tls_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Delivery> got_;
+
+ public:
+  int handshake_failures() {
+    std::lock_guard lock(mu_);
+    return handshake_failures_;
+  }
+
+ private:
+  int handshake_failures_ = 0;
+};
+
+// Checks the signature as a receiver would (docs/operations.md): HMAC-SHA256 of "<timestamp>.<body>".
+void expect_signed(const Delivery& d) {
+  EXPECT_FALSE(d.timestamp.empty());
+  auto age = std::chrono::system_clock::now().time_since_epoch() - std::chrono::seconds(std::stoll(d.timestamp));
+  EXPECT_LT(std::chrono::abs(age), 300s) << "timestamp " << d.timestamp;
+  EXPECT_EQ(d.signature, "sha256=" + ops::hmac_sha256_hex(kSecret, d.timestamp + "." + d.body));
+  EXPECT_NE(d.signature, "sha256=" + ops::hmac_sha256_hex("another secret", d.timestamp + "." + d.body));
+  auto j = nlohmann::json::parse(d.body);
+  EXPECT_TRUE(j["text"].is_string());
+  EXPECT_EQ(j["event"], d.event);
+  EXPECT_EQ(j["instance"], "ops-test");
+  EXPECT_TRUE(j["details"].is_object());
+  EXPECT_EQ(d.body.find(kSecret), std::string::npos);
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+// GET with curl (a real HTTP client), optionally with a bearer token.
+HttpResult http_get(const std::string& url, const std::string& token = "") {
+  std::vector<std::string> argv = {"curl", "-s", "-S", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"};
+  if (!token.empty()) {
+    argv.push_back("-H");
+    argv.push_back("Authorization: Bearer " + token);
+  }
+  argv.push_back(url);
+  auto r = run_command(argv, {}, 20s);
+  HttpResult out;
+  auto nl = r.stdout_text.rfind('\n');
+  if (nl == std::string::npos) return out;
+  out.status = std::atoi(r.stdout_text.c_str() + nl + 1);
+  out.body = r.stdout_text.substr(0, nl);
+  return out;
+}
+
+// The value of one sample line ("name{labels}") in a scrape; -1 when absent.
+double metric(const std::string& scrape, const std::string& series) {
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// A tmpfs of `size` mounted on a directory, unmounted at the end; empty() if mounting is not allowed here.
+class SmallDisk {
+ public:
+  SmallDisk(const fs::path& where, const std::string& size) : path_(where) {
+    fs::create_directories(where);
+    mounted_ = ::mount("tmpfs", where.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  // Writes zeros until the file system is full.
+  void fill() {
+    std::ofstream f(path_ / "filler", std::ios::binary);
+    std::string chunk(64 * 1024, '\0');
+    for (int i = 0; i < 100000 && f; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    f.flush();
+  }
+
+ private:
+  fs::path path_;
+  bool mounted_ = false;
+};
+
+class Ops : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto& pg = SharedPgServer::get();
+    pg.admin_sql("drop table if exists users, sneaky cascade");
+    pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
+    for (const char* k : {"registry", "alice", "ledger"}) run_ok({ddlgate(), "keygen", "--out", (dir_.path() / k).string()});
+    write_file(dir_.path() / "trust.toml", "[roles.registry]\nthreshold = 1\nkeys = [\"" +
+                                               (dir_.path() / "registry.pub").string() +
+                                               "\"]\n[roles.approver]\nthreshold = 1\nkeys = [\"" +
+                                               (dir_.path() / "alice.pub").string() + "\"]\n");
+    fs::create_directories(dir_.path() / "registry");
+    fs::path staging = dir_.path() / "staging";
+    run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+            "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", "production"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
+    fs::rename(staging, dir_.path() / "registry" / "shop-v1");
+    write_file(dir_.path() / "secret", std::string(kSecret) + "\n");
+    write_file(dir_.path() / "token", std::string(kToken) + "\n");
+    ledger_dir_ = dir_.path() / "ledger";
+  }
+
+  // An enforcing configuration with the admin listener and one webhook.
+  std::string config_text(const std::string& mode, std::uint16_t hook_port, const std::string& extra = "") {
+    std::string text = "[server]\ninstance = \"ops-test\"\n" + extra;
+    text += "[admin]\nlisten = \"127.0.0.1:0\"\nupstream_check_cache_ms = 0\n";
+    if (with_token_) text += "token_file = \"" + (dir_.path() / "token").string() + "\"\n";
+    text += "[enforcement]\nmode = \"" + mode + "\"\n";
+    text += "[ledger]\ndirectory = \"" + ledger_dir_.string() + "\"\ncheckpoint_key_file = \"" +
+            (dir_.path() / "ledger.key").string() + "\"\n";
+    text += "[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
+            "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() + "\"\n";
+    if (hook_port != 0) {
+      text += "[[webhooks]]\nurl = \"http://127.0.0.1:" + std::to_string(hook_port) + "/hooks/ddlgate\"\nsecret_file = \"" +
+              (dir_.path() / "secret").string() + "\"\ninitial_backoff_ms = 100\nmax_backoff_ms = 400\nmax_attempts = 100\ntimeout_ms = 2000\n";
+    }
+    return text;
+  }
+
+  std::unique_ptr<DdlgateProcess> start(const std::string& text, PgServer* pg = nullptr) {
+    write_file(config_path(), text);
+    auto p = DdlgateProcess::serve(pg ? *pg : SharedPgServer::get(), {"--config", config_path().string()});
+    for (const auto& e : p->endpoints()) {
+      if (e.rfind("http://", 0) == 0) admin_ = e;
+    }
+    EXPECT_FALSE(admin_.empty()) << "no admin endpoint in the ready file";
+    return p;
+  }
+
+  fs::path config_path() const { return dir_.path() / "ddlgate.toml"; }
+  std::string scrape() {
+    auto r = http_get(admin_ + "/metrics", with_token_ ? kToken : "");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+
+  // Polls `cond` every 100 ms for up to `timeout`.
+  static bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 15s) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return cond();
+  }
+
+  TempDir dir_{"ddlgate-ops"};
+  fs::path ledger_dir_;
+  std::string admin_;
+  bool with_token_ = false;
+};
+
+std::string sqlstate_of(PGconn* c, const std::string& sql) {
+  PgResult r(PQexec(c, sql.c_str()));
+  auto st = PQresultStatus(r.get());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return "OK";
+  const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  return code ? code : "?";
+}
+
+TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
+  Receiver hook;
+  auto proxy = start(config_text("enforce", hook.port(), "[log]\nformat = \"json\"\n"));
+  auto before = scrape();
+  EXPECT_NE(before.find("# TYPE ddlgate_bytes_total counter"), std::string::npos) << before;
+  EXPECT_EQ(metric(before, "ddlgate_breakglass_sessions_total"), 0) << "present even while zero";
+  EXPECT_EQ(metric(before, "ddlgate_bundle_version{app=\"shop\",version=\"1\"}"), 1) << before;
+  EXPECT_EQ(metric(before, "ddlgate_bundles_total{result=\"accepted\"}"), 1);
+  EXPECT_EQ(metric(before, "ddlgate_ledger_healthy"), 1);
+
+  auto psql = run_command({(pg_bindir() / "psql").string(), "-X", "-At", "-d", proxy->conninfo(), "-c",
+                           "select 40 + 2"});
+  ASSERT_EQ(psql.stdout_text, "42\n") << psql.stderr_text;
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
+  EXPECT_EQ(sqlstate_of(c.get(), "drop table if exists users"), "42501");
+  EXPECT_EQ(sqlstate_of(c.get(), "drop table if exists users"), "42501");  // the second one is a cache hit
+  c.reset();
+
+  std::string after;
+  ASSERT_TRUE(eventually([&] {
+    after = scrape();
+    return metric(after, "ddlgate_sessions_current") == 0;
+  })) << after;
+  EXPECT_GE(metric(after, "ddlgate_sessions_opened_total"), 2);
+  EXPECT_GT(metric(after, "ddlgate_bytes_total{direction=\"client_to_server\"}"),
+            metric(before, "ddlgate_bytes_total{direction=\"client_to_server\"}"));
+  EXPECT_GT(metric(after, "ddlgate_bytes_total{direction=\"server_to_client\"}"), 0);
+  EXPECT_GE(metric(after, "ddlgate_messages_total{direction=\"client_to_server\"}"), 3);
+  EXPECT_EQ(metric(after, "ddlgate_decisions_total{class=\"schema_change\",result=\"denied\"}"), 2) << after;
+  EXPECT_EQ(metric(after, "ddlgate_denials_total{reason=\"not_approved\"}"), 2);
+  EXPECT_EQ(metric(after, "ddlgate_denials_total{reason=\"ledger_unavailable\"}"), 0);
+  EXPECT_GE(metric(after, "ddlgate_statement_cache_hits_total"), 1);
+  EXPECT_GE(metric(after, "ddlgate_statement_cache_misses_total"), 1);
+  EXPECT_GT(metric(after, "ddlgate_ledger_records_total"), metric(before, "ddlgate_ledger_records_total"));
+  EXPECT_GT(metric(after, "ddlgate_ledger_fsync_seconds_count"), 0);
+  EXPECT_EQ(metric(after, "ddlgate_ledger_fsync_seconds_count"),
+            metric(after, "ddlgate_ledger_fsync_seconds_bucket{le=\"+Inf\"}"));
+  EXPECT_GT(metric(after, "ddlgate_ledger_batch_records_count"), 0);
+  EXPECT_EQ(metric(after, "ddlgate_upstream_connect_errors_total"), 0);
+  EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
+  auto ready = http_get(admin_ + "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(http_get(admin_ + "/nothing").status, 404);
+
+  auto denied = hook.wait_for("statement.denied");
+  ASSERT_TRUE(denied) << proxy->stderr_log();
+  expect_signed(*denied);
+  auto j = nlohmann::json::parse(denied->body);
+  EXPECT_EQ(j["details"]["statement"], "DROP TABLE IF EXISTS users");
+  EXPECT_EQ(j["details"]["user"], "postgres");
+  EXPECT_EQ(j["details"]["sqlstate"], "42501");
+  auto accepted = hook.wait_for("bundle.accepted");
+  ASSERT_TRUE(accepted);
+  expect_signed(*accepted);
+  EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"delivered\"}") >= 2; }));
+
+  // Logs: JSON lines, a session's close with its fields; the secret never appears.
+  std::string log = proxy->stderr_log();
+  EXPECT_EQ(log.find(kSecret), std::string::npos);
+  bool closed_line = false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    auto l = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(l.is_discarded()) << "not a JSON line: " << line;
+    if (l["msg"].get<std::string>().find(" closed: ") != std::string::npos && l.contains("bytes_in")) {
+      closed_line = true;
+      EXPECT_EQ(l["user"], "postgres");
+      EXPECT_EQ(l["database"], "postgres");
+      EXPECT_TRUE(l["bytes_in"].is_number());
+      EXPECT_TRUE(l.contains("peer") && l.contains("duration_ms"));
+    }
+  }
+  EXPECT_TRUE(closed_line) << log;
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, TheBearerTokenGuardsMetricsButNotTheProbes) {
+  with_token_ = true;
+  auto proxy = start(config_text("enforce", 0));
+  EXPECT_EQ(http_get(admin_ + "/metrics").status, 401);
+  EXPECT_EQ(http_get(admin_ + "/metrics", "wrong-token").status, 401);
+  auto ok = http_get(admin_ + "/metrics", kToken);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_NE(ok.body.find("ddlgate_sessions_opened_total"), std::string::npos);
+  EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
+  EXPECT_EQ(http_get(admin_ + "/readyz").status, 200);
+  EXPECT_EQ(proxy->stderr_log().find(kToken), std::string::npos);
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, AWebhookReceiverThatComesUpLateStillGetsTheEventAfterRetries) {
+  std::uint16_t port = pick_free_port();
+  auto proxy = start(config_text("enforce", port));
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
+  EXPECT_EQ(sqlstate_of(c.get(), "create table sneaky (x int)"), "42501");
+  // Nobody listens yet: attempts fail and are counted.
+  ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_failed_attempts_total") >= 3; }))
+      << scrape() << proxy->stderr_log();
+  Receiver hook(port);
+  auto denied = hook.wait_for("statement.denied");
+  ASSERT_TRUE(denied) << proxy->stderr_log();
+  expect_signed(*denied);
+  EXPECT_NE(proxy->stderr_log().find("retrying in"), std::string::npos);
+  EXPECT_EQ(proxy->stderr_log().find(kSecret), std::string::npos);
+  // A webhook URL's path can be a credential (Slack's is): logs name scheme, host and port only.
+  EXPECT_NE(proxy->stderr_log().find("webhook http://127.0.0.1:" + std::to_string(port) + "/..."), std::string::npos);
+  EXPECT_EQ(proxy->stderr_log().find("/hooks/ddlgate"), std::string::npos);
+  EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"delivered\"}") >= 1; }));
+  c.reset();
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, HttpsWebhooksVerifyTheReceiversCertificate) {
+  // A self-signed certificate for 127.0.0.1: trusted through ca_file, not by the system store.
+  auto cert = dir_.path() / "hook.crt";
+  auto key = dir_.path() / "hook.key";
+  run_ok({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.string(), "-out",
+          cert.string()});
+  Receiver hook(0, cert, key);
+  std::string url = "https://127.0.0.1:" + std::to_string(hook.port()) + "/tls";
+  std::string hooks = "[[webhooks]]\nurl = \"" + url + "\"\nsecret_file = \"" + (dir_.path() / "secret").string() +
+                      "\"\nca_file = \"" + cert.string() + "\"\nevents = [\"bundle.accepted\"]\n" +
+                      "[[webhooks]]\nurl = \"" + url + "\"\nsecret_file = \"" + (dir_.path() / "secret").string() +
+                      "\"\nevents = [\"bundle.accepted\"]\nmax_attempts = 2\ninitial_backoff_ms = 50\n";
+  auto proxy = start(config_text("enforce", 0) + hooks);
+  auto accepted = hook.wait_for("bundle.accepted");
+  ASSERT_TRUE(accepted) << proxy->stderr_log();
+  expect_signed(*accepted);
+  // The webhook without ca_file cannot verify the self-signed certificate: given up after 2 attempts.
+  ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_webhook_deliveries_total{result=\"failed\"}") == 1; }))
+      << proxy->stderr_log();
+  auto m = scrape();
+  EXPECT_EQ(metric(m, "ddlgate_webhook_deliveries_total{result=\"delivered\"}"), 1);
+  EXPECT_EQ(metric(m, "ddlgate_webhook_failed_attempts_total"), 2);
+  EXPECT_TRUE(eventually([&] { return hook.handshake_failures() == 2; })) << hook.handshake_failures();
+  EXPECT_NE(proxy->stderr_log().find("TLS handshake with 127.0.0.1 failed"), std::string::npos) << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
+  SmallDisk disk(dir_.path() / "small", "2m");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)";
+  ledger_dir_ = dir_.path() / "small" / "ledger";
+  Receiver hook;
+  auto proxy = start(config_text("enforce", hook.port()));
+  auto ready = http_get(admin_ + "/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;
+
+  disk.fill();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
+  // Each denial is a ledger record; the last partly written page may still take a few.
+  std::string state;
+  for (int i = 0; i < 200 && state != "58030"; ++i) state = sqlstate_of(c.get(), "drop table if exists users");
+  EXPECT_EQ(state, "58030") << "the ledger never failed";
+  ready = http_get(admin_ + "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("ledger: failed"), std::string::npos) << ready.body;
+  auto m = scrape();
+  EXPECT_EQ(metric(m, "ddlgate_ledger_healthy"), 0);
+  EXPECT_GE(metric(m, "ddlgate_denials_total{reason=\"ledger_unavailable\"}"), 1);
+  EXPECT_GE(metric(m, "ddlgate_ledger_append_failures_total"), 1);
+  auto failed = hook.wait_for("ledger.failed");
+  ASSERT_TRUE(failed) << proxy->stderr_log();
+  expect_signed(*failed);
+  // Reads still flow; the process is alive.
+  EXPECT_EQ(pg_query_value(c.get(), "select 7").value_or("?"), "7");
+  EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
+  c.reset();
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, ReadyzTurnsUnreadyWhenTheUpstreamIsDown) {
+  PgServer own;
+  auto proxy = start(config_text("enforce", 0), &own);
+  auto ready = http_get(admin_ + "/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  own.stop();
+  ready = http_get(admin_ + "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("upstream: cannot connect to 127.0.0.1:"), std::string::npos) << ready.body;
+  auto c = pg_connect(proxy->conninfo());
+  EXPECT_NE(PQstatus(c.get()), CONNECTION_OK);
+  EXPECT_GE(metric(scrape(), "ddlgate_upstream_connect_errors_total"), 1);
+  EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
+  auto proxy = start(config_text("enforce", 0));
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "create table sneaky (x int)"), "42501");
+  }
+  // monitor mode, and a worker count that only a restart can change.
+  write_file(config_path(), config_text("monitor", 0, "workers = 3\n"));
+  ASSERT_EQ(::kill(proxy->pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return proxy->stderr_log().find("enforcement changed; applied") != std::string::npos; }))
+      << proxy->stderr_log();
+  std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("server.workers changed; it needs a restart"), std::string::npos) << log;
+  EXPECT_EQ(metric(scrape(), "ddlgate_config_reloads_total{result=\"ok\"}"), 1);
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "create table sneaky (x int)"), "OK");  // monitor: allowed, recorded as would_deny
+  }
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "1\n");
+  EXPECT_GE(metric(scrape(), "ddlgate_decisions_total{class=\"schema_change\",result=\"would_deny\"}"), 1);
+
+  // A broken file is refused whole: the running configuration stays.
+  write_file(config_path(), "[enforcement\nmode = ");
+  ASSERT_EQ(::kill(proxy->pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_config_reloads_total{result=\"failed\"}") == 1; }));
+  EXPECT_TRUE(proxy->running());
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+}  // namespace
+}  // namespace ddlgate::testing
