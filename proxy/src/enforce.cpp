@@ -122,6 +122,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     sql = *q;
   }
 
+  // Break-glass (break_glass.cpp): SET/RESET ddlgate.break_glass, and sessions with an open
+  // token. First, so that a token never reaches the statement cache or the server.
+  if (auto v = co_await break_glass_statement(sql, extended)) co_return std::move(*v);
+
   allowed_hashes_.clear();
   std::shared_ptr<const policy::Analysis> analysis = worker_.cache->get(sql);
   if (analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "approvals.h"
+#include "break_glass.h"
 #include "session.h"
 #include "shared_state.h"
 
@@ -48,6 +49,10 @@ class ServerImpl {
     // 16 MiB of cached analyses per worker thread.
     for (auto& w : workers_) w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
     if (shared_.config.ledger.enabled) open_ledger();
+    if (shared_.config.break_glass.enabled) {
+      break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, ledger_.get());
+      shared_.break_glass = break_glass_.get();
+    }
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get());
       shared_.approvals = approvals_.get();
@@ -285,6 +290,7 @@ class ServerImpl {
   std::vector<std::string> unix_paths_;
   std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
   std::unique_ptr<Approvals> approvals_;
+  std::unique_ptr<BreakGlassRegistry> break_glass_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };
 

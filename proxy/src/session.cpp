@@ -109,6 +109,7 @@ Session::~Session() {
 void Session::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
+  end_break_glass("session ended");  // break_glass.cpp
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   client_.close();
@@ -341,6 +342,8 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
                   "Connect replication clients (pg_basebackup, subscribers) to the server directly.");
     co_return false;
   }
+  // Break-glass (break_glass.cpp): the token leaves the startup packet here, whatever follows.
+  if (!co_await break_glass_startup(startup)) co_return false;
   co_return true;
 }
 

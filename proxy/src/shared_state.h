@@ -18,6 +18,7 @@ namespace ddlgate::proxy {
 
 class Session;
 class Approvals;
+class BreakGlassRegistry;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -31,6 +32,7 @@ struct SharedState {
   Approvals* approvals = nullptr;      // null without [bundles]: nothing is approved
   ledger::Ledger* ledger = nullptr;    // null without [ledger]
   policy::Policy policy;               // which classes are controlled
+  BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
 };
 
 // One thread with its own io_context: the sessions it runs need no locks.
