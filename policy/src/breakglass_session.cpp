@@ -25,7 +25,8 @@ bool contains_ci(std::string_view hay, std::string_view needle) {
 // Whether sql might name ddlgate.break_glass or hold RESET ALL / DISCARD ALL: a cheap test
 // on the hot path, so that most texts are never parsed a second time.
 bool worth_parsing(std::string_view sql, bool look_for_reset_all) {
-  if (contains_ci(sql, "break_glass") || contains_ci(sql, "u&")) return true;
+  // U&"..." is an identifier with Unicode escapes (U&'...' is a string, which cannot name a setting).
+  if (contains_ci(sql, "break_glass") || contains_ci(sql, "u&\"")) return true;
   return look_for_reset_all && (contains_ci(sql, "reset") || contains_ci(sql, "discard"));
 }
 

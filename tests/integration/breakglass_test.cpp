@@ -382,5 +382,17 @@ TEST_F(BreakGlass, AStatementListLimitsTheSession) {
   stop_and_check_secrets(proxy);
 }
 
+TEST_F(BreakGlass, CheckConfigNamesABadKey) {
+  write_file(dir_.path() / "bad.toml",
+             "[listen]\naddresses = [\"127.0.0.1:0\"]\n[upstream]\naddress = \"127.0.0.1:5432\"\n[enforcement]\n"
+             "mode = \"enforce\"\n[ledger]\ndirectory = \"" + ledger_dir().string() + "\"\ncheckpoint_key_file = \"" +
+                 (dir_.path() / "ledger.key").string() +
+                 "\"\n[break_glass]\nkeys = [\"breakglass.pub\", \"missing.pub\"]\nenvironment = \"production\"\n");
+  auto r = run_command({ddlgate(), "check-config", "--config", (dir_.path() / "bad.toml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("break_glass.keys[1]"), std::string::npos) << r.stderr_text;
+  EXPECT_EQ(r.stderr_text.find("keys[0]"), std::string::npos) << r.stderr_text;
+}
+
 }  // namespace
 }  // namespace ddlgate::testing
