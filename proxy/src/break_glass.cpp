@@ -263,6 +263,11 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     } else if (found.kind == Kind::bad_set) {
       check = "bad_set";
       detail = found.detail;
+    } else if (!cycles_.empty()) {
+      // Earlier commands are still unanswered: the transaction status the SET would run in
+      // is not known yet, and the answer must come in order. Refuse rather than guess.
+      check = "pipelined";
+      detail = "SET ddlgate.break_glass was sent before the results of earlier commands arrived; send it on its own";
     } else if (tx_status_ == 'E') {
       // PostgreSQL refuses any SET in a failed transaction block (25P02); let it say so.
       Verdict v;

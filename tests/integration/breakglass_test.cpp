@@ -3,6 +3,12 @@
 // needs odd claims), presented with psql's PGOPTIONS, libpq's options, and SET. Every token
 // a test used is then looked for in ddlgate's log and in the ledger export: it must be in
 // neither.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -379,6 +385,116 @@ TEST_F(BreakGlass, AStatementListLimitsTheSession) {
   EXPECT_EQ(command(c.get(), "create table bg_made (id int)"), "ERROR 42501");
   EXPECT_EQ(command(c.get(), "DROP TABLE   victim"), "DROP TABLE");
   c.reset();
+  stop_and_check_secrets(proxy);
+}
+
+// A bare frontend: enough of the protocol to pipeline two simple Queries in one write,
+// which libpq does not do outside pipeline mode (and there only with the extended protocol).
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  static void put32(std::string& out, std::uint32_t v) {
+    v = htonl(v);
+    out.append(reinterpret_cast<const char*>(&v), 4);
+  }
+  static std::string query(const std::string& sql) {
+    std::string m = "Q";
+    put32(m, static_cast<std::uint32_t>(sql.size() + 5));
+    return m + sql + std::string(1, '\0');
+  }
+  bool send(const std::string& bytes) {
+    return ::write(fd_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
+  bool startup() {
+    std::string body;
+    put32(body, 196608);
+    for (const char* s : {"user", "postgres", "database", "postgres"}) body += std::string(s) + '\0';
+    body += '\0';
+    std::string m;
+    put32(m, static_cast<std::uint32_t>(body.size() + 4));
+    return send(m + body);
+  }
+  // Reads one message: its type and body ("" type on EOF).
+  std::pair<char, std::string> read() {
+    char head[5];
+    if (!read_exact(head, 5)) return {'\0', ""};
+    std::uint32_t len;
+    std::memcpy(&len, head + 1, 4);
+    len = ntohl(len);
+    std::string body(len - 4, '\0');
+    if (!read_exact(body.data(), body.size())) return {'\0', ""};
+    return {head[0], body};
+  }
+  // Reads until `count` ReadyForQuery; returns the ErrorResponses' SQLSTATE and message.
+  std::vector<std::pair<std::string, std::string>> until_ready(int count) {
+    std::vector<std::pair<std::string, std::string>> errors;
+    while (count > 0) {
+      auto [type, body] = read();
+      if (type == '\0') break;
+      if (type == 'Z') --count;
+      if (type != 'E') continue;
+      std::string code, message;
+      for (std::size_t i = 0; i < body.size() && body[i] != '\0';) {
+        char f = body[i++];
+        std::string v(body.c_str() + i);
+        i += v.size() + 1;
+        if (f == 'C') code = v;
+        if (f == 'M') message = v;
+      }
+      errors.emplace_back(code, message);
+    }
+    return errors;
+  }
+
+ private:
+  bool read_exact(char* p, std::size_t n) {
+    while (n > 0) {
+      ssize_t r = ::read(fd_, p, n);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST_F(BreakGlass, ASetPipelinedBehindAnotherCommandIsRefused) {
+  auto proxy = start();
+  std::string token = issue();
+  auto c_owner = std::make_unique<RawClient>(proxy->port());
+  RawClient& c = *c_owner;
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.startup());
+  EXPECT_TRUE(c.until_ready(1).empty());
+  ASSERT_TRUE(c.send(RawClient::query("select pg_sleep(0.2)") +
+                     RawClient::query("SET ddlgate.break_glass = '" + token + "'")));
+  auto errors = c.until_ready(2);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].first, "42501");
+  EXPECT_NE(errors[0].second.find("(pipelined)"), std::string::npos) << errors[0].second;
+  // Nothing was opened; on its own, the same SET works.
+  ASSERT_TRUE(c.send(RawClient::query("create table bg_made (id int)")));
+  errors = c.until_ready(1);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].first, "42501");
+  ASSERT_TRUE(c.send(RawClient::query("SET ddlgate.break_glass = '" + token + "'")));
+  EXPECT_TRUE(c.until_ready(1).empty());
+  ASSERT_TRUE(c.send(RawClient::query("create table bg_made (id int)")));
+  EXPECT_TRUE(c.until_ready(1).empty());
+  EXPECT_TRUE(table_exists("bg_made"));
+  c_owner.reset();  // disconnect, so that ddlgate's shutdown need not wait for the session
   stop_and_check_secrets(proxy);
 }
 
