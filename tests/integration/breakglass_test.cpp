@@ -498,6 +498,18 @@ TEST_F(BreakGlass, ASetPipelinedBehindAnotherCommandIsRefused) {
   stop_and_check_secrets(proxy);
 }
 
+TEST_F(BreakGlass, TheDocumentedPsqlVariableFromAFileWorks) {
+  auto proxy = start();
+  write_file(dir_.path() / "bg.token", issue() + "\n");
+  auto r = run_command({(pg_bindir() / "psql").string(), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", proxy->conninfo()},
+                       "\\set t `cat " + (dir_.path() / "bg.token").string() +
+                           "`\nSET ddlgate.break_glass = :'t';\ndrop table victim;\nRESET ddlgate.break_glass;\n");
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "SET\nDROP TABLE\nRESET\n");
+  EXPECT_FALSE(table_exists("victim"));
+  stop_and_check_secrets(proxy);
+}
+
 TEST_F(BreakGlass, CheckConfigNamesABadKey) {
   write_file(dir_.path() / "bad.toml",
              "[listen]\naddresses = [\"127.0.0.1:0\"]\n[upstream]\naddress = \"127.0.0.1:5432\"\n[enforcement]\n"
