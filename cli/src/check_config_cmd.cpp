@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ddlgate/config/config.h"
+#include "ddlgate/policy/breakglass_session.h"
 #include "ddlgate/policy/bundle.h"
 
 namespace ddlgate::cli {
@@ -21,6 +22,11 @@ void add_check_config(CLI::App& app, Runner& runner) {
         policy::TrustAnchors::from_config(result.config.bundles.trust, &key_problems);
         const char* prefix = result.config.bundles.trust_file.empty() ? "bundles.trust." : "bundles.trust_file: ";
         for (const auto& p : key_problems) result.problems.push_back({prefix + p.where, p.message});
+      }
+      if (result.ok() && result.config.break_glass.enabled) {
+        std::vector<policy::BundleProblem> key_problems;
+        policy::break_glass_keys(result.config.break_glass, &key_problems);
+        for (const auto& p : key_problems) result.problems.push_back({"break_glass." + p.where, p.message});
       }
       if (!result.ok()) {
         for (const auto& p : result.problems) {

@@ -179,6 +179,23 @@ bool known_webhook_event(std::string_view name) {
 
 }  // namespace
 
+std::optional<std::uint64_t> parse_duration_seconds(std::string_view text) {
+  if (text.size() < 2) return std::nullopt;
+  std::uint64_t unit = 0;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    default: return std::nullopt;
+  }
+  std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.size() > 9) return std::nullopt;
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return n * unit;
+}
+
 EnforcementMode Enforcement::mode_for(std::string_view user, std::string_view database) const {
   if (mode == EnforcementMode::off) return mode;
   if (auto it = user_modes.find(user); it != user_modes.end()) return it->second;
@@ -588,6 +605,44 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
       problems.push_back({"bundles.trust", "required: a [bundles.trust.roles.<name>] table or bundles.trust_file"});
     }
     bundles.report_unknown();
+  }
+
+  if (const toml::table* bgt = top.table("break_glass")) {
+    TableReader bg(bgt, "break_glass", problems);
+    BreakGlass& b = c.break_glass;
+    b.enabled = true;
+    bg.read_string_list("keys", b.keys);
+    if (source != "config") b.base_dir = std::filesystem::path(std::string(source)).parent_path();
+    b.environment = c.bundles.environment;
+    bg.read_string("environment", b.environment);
+    auto read_duration = [&](std::string_view name, std::uint32_t& out, std::uint64_t min, std::uint64_t max) {
+      std::string text;
+      bg.read_string(name, text);
+      if (text.empty()) return;
+      auto secs = parse_duration_seconds(text);
+      if (!secs) {
+        problems.push_back({bg.key(name), "must be a duration such as 90s, 30m or 1h, got '" + text + "'"});
+      } else if (*secs < min || *secs > max) {
+        problems.push_back({bg.key(name), "must be between " + std::to_string(min) + "s and " + std::to_string(max) +
+                                              "s, got " + std::to_string(*secs) + "s"});
+      } else {
+        out = static_cast<std::uint32_t>(*secs);
+      }
+    };
+    read_duration("max_lifetime", b.max_lifetime_s, 1, 24 * 3600);
+    read_duration("clock_skew", b.clock_skew_s, 0, 600);
+    if (b.keys.empty() && !bgt->contains("keys")) {
+      problems.push_back({"break_glass.keys", "required when [break_glass] is present: the public keys that sign tokens"});
+    } else if (b.keys.empty()) {
+      problems.push_back({"break_glass.keys", "must list at least one public key"});
+    }
+    if (b.environment.empty()) {
+      problems.push_back({"break_glass.environment", "required (or set bundles.environment): tokens name the environment they are for"});
+    }
+    if (c.enforcement.mode == EnforcementMode::off) {
+      problems.push_back({"break_glass", "needs [enforcement]: a break-glass session is an exception to enforcement"});
+    }
+    bg.report_unknown();
   }
 
   top.report_unknown();

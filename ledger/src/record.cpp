@@ -10,7 +10,8 @@ using nlohmann::json;
 constexpr const char* kTypeNames[] = {
     "session_opened",     "session_closed",   "decision",       "outcome",
     "bundle_accepted",    "bundle_rejected",  "config_reloaded", "break_glass_opened",
-    "break_glass_closed", "recovery_performed", "checkpoint",
+    "break_glass_closed", "recovery_performed", "checkpoint",         "break_glass_refused",
+    "session_statement",
 };
 
 json session_json(const SessionInfo& s) {
@@ -64,6 +65,7 @@ Record decision(const DecisionInfo& d) {
   }
   f["reason"] = d.reason;
   if (!d.spend.empty()) f["spend"] = d.spend;
+  if (!d.token_id.empty()) f["token_id"] = d.token_id;
   return {RecordType::decision, std::move(f)};
 }
 
@@ -103,14 +105,40 @@ Record config_reloaded(std::string_view path, std::string_view sha256) {
   return {RecordType::config_reloaded, json{{"path", s(path)}, {"sha256", s(sha256)}}};
 }
 
-Record break_glass_opened(const SessionInfo& si, std::string_view token_id, std::string_view reason,
-                          std::string_view ticket, std::string_view expires) {
+Record break_glass_opened(const BreakGlassOpening& o) {
+  json f = session_json(o.session);
+  f["token_id"] = o.token_id;
+  f["token_sha256"] = o.token_sha256;
+  f["key_id"] = o.key_id;
+  f["issuer"] = o.issuer;
+  f["reason"] = o.reason;
+  f["ticket"] = o.ticket;
+  f["not_before"] = o.not_before;
+  f["expires"] = o.expires;
+  f["single_use"] = o.single_use;
+  f["statements"] = o.statements;
+  f["source"] = o.source;
+  return {RecordType::break_glass_opened, std::move(f)};
+}
+
+Record break_glass_refused(const BreakGlassRefusal& r) {
+  json f = session_json(r.session);
+  f["token_id"] = r.token_id;
+  f["token_sha256"] = r.token_sha256;
+  f["check"] = r.check;
+  f["detail"] = r.detail;
+  f["source"] = r.source;
+  return {RecordType::break_glass_refused, std::move(f)};
+}
+
+Record session_statement(const SessionInfo& si, std::string_view token_id, std::string_view statement_hash,
+                         std::string_view statement_class, std::string_view display_sql) {
   json f = session_json(si);
   f["token_id"] = s(token_id);
-  f["reason"] = s(reason);
-  f["ticket"] = s(ticket);
-  f["expires"] = s(expires);
-  return {RecordType::break_glass_opened, std::move(f)};
+  f["statement_hash"] = s(statement_hash);
+  f["class"] = s(statement_class);
+  f["display_sql"] = s(display_sql);
+  return {RecordType::session_statement, std::move(f)};
 }
 
 Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason) {

@@ -25,6 +25,7 @@
 #include "approvals.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/breakglass_session.h"
 #include "ddlgate/protocol/encoding.h"
 #include "session.h"
 #include "spent_approvals.h"
@@ -173,6 +174,13 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
     sql = protocol::parse_query(step.body);
   }
   if (!sql) return true;  // malformed: enforce() closes the session
+  // Break-glass first (break_glass.cpp): while a token is open every statement is
+  // recorded, and a text that may carry a token never reaches the statement cache.
+  if (break_glass_ || policy::mentions_break_glass(*sql)) {
+    readings_.clear();
+    deferred_.clear();
+    return true;
+  }
   read_as_server(*sql);
   worker_.counters.sync_cache(worker_.cache->stats());
   if (!deferred_.empty()) return true;
@@ -244,9 +252,15 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     sql = *q;
   }
 
+  // Break-glass (break_glass.cpp): SET/RESET ddlgate.break_glass, and sessions with an open
+  // token. First, so that a token never reaches the statement cache or the server.
+  if (auto v = co_await break_glass_statement(sql, extended)) co_return std::move(*v);
+
   allowed_hashes_.clear();
-  // needs_decision() has read the text: readings_ holds its readings, but for
-  // those of large texts, which are analysed now on another thread.
+  // needs_decision() has read the text (unless it left it to break-glass):
+  // readings_ holds its readings, but for those of large texts, which are
+  // analysed now on another thread.
+  if (readings_.empty() && deferred_.empty()) read_as_server(sql);
   std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
   readings_.clear();
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};

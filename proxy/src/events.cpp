@@ -65,8 +65,6 @@ void report_breakglass_opened(Ops& ops, const SessionRef& session, const policy:
   details["reason"] = claims.reason;
   details["ticket"] = claims.ticket;
   details["expires"] = ops::format_rfc3339(std::chrono::time_point_cast<std::chrono::system_clock::duration>(claims.expires));
-  spdlog::warn("session {:x}: break-glass opened user={} database={} token_id={} ticket={} issuer={}", session.id,
-               session.user, session.database, claims.token_id, claims.ticket, claims.issuer);
   ops.webhooks.emit(make_event("breakglass.opened",
                                "ddlgate: break-glass session opened by " + std::string(session.user) + " on " +
                                    std::string(session.database) + " (ticket " + claims.ticket + ": " +
@@ -81,8 +79,6 @@ void report_breakglass_closed(Ops& ops, const SessionRef& session, const policy:
   details["token_id"] = claims.token_id;
   details["ticket"] = claims.ticket;
   details["why"] = std::string(why);
-  spdlog::warn("session {:x}: break-glass closed user={} database={} token_id={} why={}", session.id, session.user,
-               session.database, claims.token_id, why);
   ops.webhooks.emit(make_event("breakglass.closed",
                                "ddlgate: break-glass session of " + std::string(session.user) + " on " +
                                    std::string(session.database) + " closed (" + std::string(why) + ")",

@@ -27,6 +27,7 @@
 
 #include "admin.h"
 #include "approvals.h"
+#include "break_glass.h"
 #include "ddlgate/proxy/logging.h"
 #include "events.h"
 #include "spent_approvals.h"
@@ -77,6 +78,10 @@ class ServerImpl {
           shared_.policy, 2u << 20, policy::ParseOptions{.standard_conforming_strings = false});
     }
     if (shared_.config.ledger.enabled) open_ledger();
+    if (shared_.config.break_glass.enabled) {
+      break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, ledger_.get());
+      shared_.break_glass = break_glass_.get();
+    }
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
       shared_.approvals = approvals_.get();
@@ -398,6 +403,7 @@ class ServerImpl {
   std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
   std::unique_ptr<SpentApprovals> spent_;   // with enforcement.spend_approvals_once
   std::unique_ptr<Approvals> approvals_;
+  std::unique_ptr<BreakGlassRegistry> break_glass_;
   std::unique_ptr<AdminServer> admin_;  // reads the workers, the ledger and the approvals: destroyed first
   std::chrono::steady_clock::time_point drain_deadline_;
   Server::Reloader reloader_;

@@ -118,6 +118,7 @@ void Session::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
   release_reserved_approvals();
+  end_break_glass("session ended");  // break_glass.cpp
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();
@@ -353,6 +354,8 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
                   "Connect replication clients (pg_basebackup, subscribers) to the server directly.");
     co_return false;
   }
+  // Break-glass (break_glass.cpp): the token leaves the startup packet here, whatever follows.
+  if (!co_await break_glass_startup(startup)) co_return false;
   co_return true;
 }
 

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +24,8 @@
 #include "shared_state.h"
 
 namespace ddlgate::proxy {
+
+struct BreakGlassOpen;  // break_glass.h
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -118,6 +122,24 @@ class Session : public std::enable_shared_from_this<Session> {
   // Handles one server message the scanner reported; returns the bytes to
   // forward (the message itself, or a rewritten one held in rewritten_).
   std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
+
+  // Break-glass sessions (break_glass.cpp, docs/breakglass.md). ---------------------------
+  // Takes ddlgate.break_glass out of the startup packet (options or a parameter) and opens
+  // the session with it; false when the token was refused (FATAL sent, session closed).
+  asio::awaitable<bool> break_glass_startup(protocol::StartupMessage& startup);
+  // SET / RESET ddlgate.break_glass, and every statement while a token is open: a verdict,
+  // or nullopt to let the normal enforcement decide.
+  asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended);
+  // Verifies a token and opens the session with it; the refusal's ErrorSpec otherwise.
+  asio::awaitable<std::optional<protocol::ErrorSpec>> open_break_glass(std::string token, std::string_view source);
+  // Refusal bookkeeping: ledger record (without the token), warning, alert.
+  asio::awaitable<void> refuse_break_glass(std::string_view token, std::string_view check, const std::string& detail,
+                                           std::string_view source);
+  // Closes an open token (RESET, expiry, session end) with a ledger record and an alert.
+  void end_break_glass(std::string_view reason);
+  ledger::SessionInfo session_info();
+  std::shared_ptr<BreakGlassOpen> break_glass_;  // the open token, if any
+  // -------------------------------------------------------------------------------------
 
   SharedState& shared_;
   Worker& worker_;

@@ -23,6 +23,7 @@ namespace ddlgate::proxy {
 class Session;
 class Approvals;
 class SpentApprovals;
+class BreakGlassRegistry;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -46,6 +47,7 @@ struct SharedState {
   std::counting_semaphore<1024> large_analyses{std::clamp(std::thread::hardware_concurrency(), 1u, 1024u)};
   std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker
   policy::Policy policy;               // which classes are controlled
+  BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
 };
 
 // One thread with its own io_context: the sessions it runs need no locks.

@@ -60,3 +60,8 @@ write("fuzz_frames", "frontend_whole", bytes([2]) + bytes([255] * 8) + frontend)
 write("fuzz_frames", "frontend_bytewise", bytes([2]) + bytes([0] * 8) + frontend)
 write("fuzz_frames", "frontend_mixed", bytes([1 | 8 | 16]) + bytes([2, 7, 0, 30, 3, 1, 60, 4]) + frontend)
 write("fuzz_frames", "backend_mixed", bytes([2 | 4]) + bytes([5, 1, 17, 0, 90, 3, 2, 11]) + backend)
+
+write("fuzz_options", "dash_c", b"-c ddlgate.break_glass=v4.public.abc -c search_path=a\\ b")
+write("fuzz_options", "long_dash", b"--ddlgate.break-glass=T --statement-timeout=5s")
+write("fuzz_options", "cluster", b"-ec ddlgate.break_glass=T -Ecddlgate.break_glass=U")
+write("fuzz_options", "end_of_options", b"-c a=1 -- -c ddlgate.break_glass=T x\\")

@@ -300,3 +300,84 @@ TEST(ReloadPlan, TurningEnforcementOnNeedsARestart) {
   EXPECT_TRUE(plan.applied.empty());
   EXPECT_EQ(plan.next.enforcement.mode, EnforcementMode::off);
 }
+
+namespace {
+constexpr const char* kEnforced = R"(
+[listen]
+addresses = ["127.0.0.1:6432"]
+[upstream]
+address = "127.0.0.1:5432"
+[enforcement]
+mode = "enforce"
+[ledger]
+directory = "/tmp/ledger"
+checkpoint_key_file = "/dev/null"
+)";
+}  // namespace
+
+TEST(Config, ReadsBreakGlass) {
+  auto r = parse(std::string(kEnforced) + R"(
+[break_glass]
+keys = ["keys/breakglass.pub", "MCowBQYDK2VwAyEA"]
+environment = "prod"
+max_lifetime = "30m"
+clock_skew = "15s"
+)", "/etc/ddlgate/ddlgate.toml");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  const auto& b = r.config.break_glass;
+  EXPECT_TRUE(b.enabled);
+  EXPECT_EQ(b.keys.size(), 2u);
+  EXPECT_EQ(b.base_dir, "/etc/ddlgate");
+  EXPECT_EQ(b.environment, "prod");
+  EXPECT_EQ(b.max_lifetime_s, 1800u);
+  EXPECT_EQ(b.clock_skew_s, 15u);
+}
+
+TEST(Config, BreakGlassDefaultsAndEnvironmentFromBundles) {
+  auto r = parse(std::string(kEnforced) + R"(
+[bundles]
+registry_dir = "/tmp/r"
+environment = "staging"
+[bundles.trust.roles.registry]
+threshold = 1
+keys = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
+[break_glass]
+keys = ["x.pub"]
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  EXPECT_EQ(r.config.break_glass.environment, "staging");
+  EXPECT_EQ(r.config.break_glass.max_lifetime_s, 3600u);
+  EXPECT_EQ(r.config.break_glass.clock_skew_s, 60u);
+  EXPECT_FALSE(parse(kEnforced).config.break_glass.enabled);
+}
+
+TEST(Config, BreakGlassProblemsNameTheirKeys) {
+  auto r = parse(std::string(kEnforced) + R"(
+[break_glass]
+keys = []
+max_lifetime = "2d"
+clock_skew = "20m"
+color = "red"
+)");
+  EXPECT_TRUE(has_problem(r, "break_glass.keys", "at least one"));
+  EXPECT_TRUE(has_problem(r, "break_glass.environment", "required"));
+  EXPECT_TRUE(has_problem(r, "break_glass.max_lifetime", "duration"));
+  EXPECT_TRUE(has_problem(r, "break_glass.clock_skew", "between 0s and 600s"));
+  EXPECT_TRUE(has_problem(r, "break_glass.color", "unknown key"));
+  auto too_long = parse(std::string(kEnforced) + "[break_glass]\nkeys = [\"k\"]\nenvironment = \"p\"\nmax_lifetime = \"25h\"\n");
+  EXPECT_TRUE(has_problem(too_long, "break_glass.max_lifetime", "between 1s and 86400s"));
+  auto no_keys = parse(std::string(kEnforced) + "[break_glass]\nenvironment = \"p\"\n");
+  EXPECT_TRUE(has_problem(no_keys, "break_glass.keys", "required"));
+  auto transparent = parse("[listen]\naddresses = [\"127.0.0.1:1\"]\n[upstream]\naddress = \"h:1\"\n"
+                           "[break_glass]\nkeys = [\"k\"]\nenvironment = \"p\"\n");
+  EXPECT_TRUE(has_problem(transparent, "break_glass", "needs [enforcement]"));
+}
+
+TEST(Config, ParsesDurations) {
+  EXPECT_EQ(parse_duration_seconds("90s"), 90u);
+  EXPECT_EQ(parse_duration_seconds("30m"), 1800u);
+  EXPECT_EQ(parse_duration_seconds("1h"), 3600u);
+  for (const char* bad : {"", "s", "1", "1d", "-1s", "1.5h", "1 h", "9999999999h"}) {
+    EXPECT_FALSE(parse_duration_seconds(bad)) << bad;
+  }
+}

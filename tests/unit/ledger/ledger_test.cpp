@@ -261,3 +261,54 @@ TEST(Ledger, TornCheckpointNoteIsCutButADamagedOneRefuses) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST(Ledger, ReadsRecordsOfOneTypeAcrossAReopen) {
+  Fixture fx;
+  auto opening = [](int i) {
+    BreakGlassOpening o;
+    o.session = {"s" + std::to_string(i), "oncall", "shop", "127.0.0.1:1", "psql"};
+    o.token_id = std::string(31, '0') + std::to_string(i);
+    o.token_sha256 = "sha256:00";
+    o.single_use = i % 2 == 1;
+    o.statements = {"sha256:aa"};
+    o.source = "startup";
+    return break_glass_opened(o);
+  };
+  {
+    auto l = Ledger::open(fx.config());
+    ASSERT_TRUE(l) << l.error().to_string();
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE((*l)->append_durable(i % 5 == 0 ? opening(i / 5) : sample(i)));
+    ASSERT_TRUE((*l)->close());
+  }
+  {
+    auto l = Ledger::open(fx.config());
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_TRUE((*l)->append_durable(opening(7)));
+    // Read while the writer is live: what is durable is there.
+    std::vector<std::string> ids;
+    std::vector<bool> single;
+    auto st = read_records_of_type(fx.config().directory, RecordType::break_glass_opened, [&](const ParsedRecord& r) {
+      EXPECT_EQ(r.type, RecordType::break_glass_opened);
+      ids.push_back(r.fields.at("token_id").get<std::string>());
+      single.push_back(r.fields.at("single_use").get<bool>());
+    });
+    ASSERT_TRUE(st) << st.error().to_string();
+    ASSERT_EQ(ids.size(), 7u);
+    EXPECT_EQ(ids.front(), std::string(31, '0') + "0");
+    EXPECT_EQ(ids.back(), std::string(31, '0') + "7");
+    EXPECT_EQ(single, (std::vector<bool>{false, true, false, true, false, true, true}));
+    ASSERT_TRUE((*l)->close());
+  }
+  std::size_t none = 0;
+  ASSERT_TRUE(read_records_of_type(fx.config().directory, RecordType::break_glass_refused,
+                                   [&](const ParsedRecord&) { ++none; }));
+  EXPECT_EQ(none, 0u);
+  auto missing = read_records_of_type(fx.tmp.path() / "nowhere", RecordType::decision, [](const ParsedRecord&) {});
+  EXPECT_FALSE(missing) << "a missing directory is an error, not an empty ledger";
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

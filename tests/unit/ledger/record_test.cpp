@@ -84,3 +84,46 @@ TEST(Record, EnvelopeAgreesWithFullParse) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST(Record, BreakGlassRecordsRoundTripAndNameTheirFields) {
+  BreakGlassOpening o;
+  o.session = {"s1", "oncall", "shop", "10.0.0.1:5", "psql"};
+  o.token_id = "0123456789abcdef0123456789abcdef";
+  o.token_sha256 = "sha256:ab";
+  o.key_id = "ed25519:0011223344556677";
+  o.issuer = "alice";
+  o.reason = "orders locked";
+  o.ticket = "INC-1";
+  o.not_before = "2026-11-26T00:00:00Z";
+  o.expires = "2026-11-26T00:30:00Z";
+  o.single_use = true;
+  o.statements = {"sha256:aa"};
+  o.source = "set";
+  for (const Record& r : {break_glass_opened(o),
+                          break_glass_refused({o.session, "", "sha256:cd", "expired", "token expired at ...", "startup"}),
+                          break_glass_closed("s1", o.token_id, "expired"),
+                          session_statement(o.session, o.token_id, "sha256:ee", "read", "SELECT 1")}) {
+    auto payload = serialize_payload(r, 3, "2026-11-26T00:00:01.000000Z");
+    auto parsed = parse_payload(payload);
+    ASSERT_TRUE(parsed) << payload;
+    EXPECT_EQ(parsed->type, r.type);
+    EXPECT_EQ(record_type_from_string(to_string(r.type)), r.type);
+    EXPECT_TRUE(parse_envelope(payload));
+  }
+  auto opened = break_glass_opened(o).fields;
+  EXPECT_EQ(opened["single_use"], true);
+  EXPECT_EQ(opened["statements"].size(), 1u);
+  EXPECT_EQ(opened["source"], "set");
+  DecisionInfo d;
+  d.decision = Decision::break_glass;
+  d.token_id = o.token_id;
+  EXPECT_EQ(decision(d).fields["token_id"], o.token_id);
+  EXPECT_EQ(decision(d).fields["decision"], "break_glass");
+  EXPECT_FALSE(decision(DecisionInfo{}).fields.contains("token_id"));
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

@@ -175,6 +175,21 @@ struct Webhook {
 };
 
 enum class LogFormat { text, json };
+// Break-glass sessions (docs/breakglass.md): who may sign tokens and how far they reach.
+// Absent section: every token presented is refused (no trusted key).
+struct BreakGlass {
+  bool enabled = false;           // true when [break_glass] is present
+  // Each: base64 of a raw 32-byte Ed25519 public key, PEM text, or a path to a .pub PEM
+  // file (relative paths are relative to base_dir, the configuration file's directory).
+  std::vector<std::string> keys;
+  std::filesystem::path base_dir;
+  std::string environment;        // a token's "env" must equal it; default: bundles.environment
+  std::uint32_t max_lifetime_s = 3600;  // tokens whose exp - iat is longer are refused (at most 24h)
+  std::uint32_t clock_skew_s = 60;      // tolerance on nbf and exp
+};
+
+// Parses a duration such as "90s", "30m" or "1h" into seconds; nullopt if malformed.
+std::optional<std::uint64_t> parse_duration_seconds(std::string_view text);
 
 struct Config {
   std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
@@ -192,6 +207,7 @@ struct Config {
   Bundles bundles;
   Enforcement enforcement;
   LedgerSettings ledger;
+  BreakGlass break_glass;
 };
 
 struct LoadResult {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,8 @@ enum class RecordType {
   break_glass_closed,
   recovery_performed,
   checkpoint,
+  break_glass_refused,
+  session_statement,
 };
 
 const char* to_string(RecordType t);
@@ -65,11 +68,36 @@ struct DecisionInfo {
   std::string statement_class;  // e.g. "ddl", "privilege"
   std::string display_sql;      // deparsed SQL; never contains secrets (policy's job)
   std::optional<Approval> approval;  // set when allowed by a bundle
-  std::string reason;           // why denied / would be denied / break-glass token id
   // Replay protection (enforcement.spend_approvals_once): when the approval is
   // spent, "at_decision" or "on_commit" (then an executed outcome spends it); empty
   // when approvals are not spent. Recorded only when set.
   std::string spend;
+  std::string reason;           // why denied / would be denied
+  std::string token_id;         // break_glass: the token's jti (the field is left out when empty)
+};
+
+// A break-glass session that opened (docs/breakglass.md); never the token itself.
+struct BreakGlassOpening {
+  SessionInfo session;
+  std::string token_id;      // jti
+  std::string token_sha256;  // "sha256:<hex>" of the token text
+  std::string key_id;        // the configured key that verified it ("ed25519:...")
+  std::string issuer, reason, ticket;
+  std::string not_before, expires;  // RFC 3339 UTC
+  bool single_use = false;
+  std::vector<std::string> statements;  // the allowed statement hashes; empty: any
+  std::string source;        // "startup" (options / parameter) or "set"
+};
+
+// A token that was refused; token_id only when its signature verified (else it is the
+// client's unverified claim and is left out).
+struct BreakGlassRefusal {
+  SessionInfo session;
+  std::string token_id;
+  std::string token_sha256;
+  std::string check;   // which check failed: "expired", "wrong_user", "already_used", ...
+  std::string detail;  // the message the client got
+  std::string source;  // "startup" or "set"
 };
 
 Record session_opened(const SessionInfo& s);
@@ -82,9 +110,13 @@ Record bundle_accepted(std::string_view bundle, std::string_view version, std::s
                        std::string_view source);
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason);
 Record config_reloaded(std::string_view path, std::string_view sha256);
-Record break_glass_opened(const SessionInfo& s, std::string_view token_id, std::string_view reason,
-                          std::string_view ticket, std::string_view expires);
+Record break_glass_opened(const BreakGlassOpening& o);
+Record break_glass_refused(const BreakGlassRefusal& r);
 Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason);
+// A statement of a break-glass session that needed no decision (a read, a write, a SET):
+// recorded because such a session is recorded in full. display_sql has secrets redacted.
+Record session_statement(const SessionInfo& s, std::string_view token_id, std::string_view statement_hash,
+                         std::string_view statement_class, std::string_view display_sql);
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
                           std::string_view reason);
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);

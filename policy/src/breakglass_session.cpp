@@ -1,0 +1,183 @@
+#include "ddlgate/policy/breakglass_session.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <strings.h>
+
+#include <pthread.h>
+
+#include "ddlgate/policy/analyze.h"
+#include "pg_tree.h"
+
+namespace ddlgate::policy {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool contains_ci(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+    return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
+  });
+  return it != hay.end();
+}
+
+// Whether sql might name ddlgate.break_glass or hold RESET ALL / DISCARD ALL: a cheap test
+// on the hot path, so that most texts are never parsed a second time.
+bool worth_parsing(std::string_view sql, bool look_for_reset_all) {
+  // U&"..." is an identifier with Unicode escapes (U&'...' is a string, which cannot name a setting).
+  if (contains_ci(sql, "break_glass") || contains_ci(sql, "u&\"")) return true;
+  return look_for_reset_all && (contains_ci(sql, "reset") || contains_ci(sql, "discard"));
+}
+
+bool plain_parameter_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c == '.';
+  });
+}
+
+BreakGlassSql scan_here(std::string_view sql) {
+  BreakGlassSql out;
+  if (sql.find('\0') != std::string_view::npos) return out;  // analyze() refuses it anyway
+  std::string text(sql);
+  detail::ProtobufParse parsed(text.c_str());
+  if (parsed.get().error != nullptr) return out;
+  const PgQueryProtobuf& pb = parsed.get().parse_tree;
+  if (!detail::protobuf_depth_within(reinterpret_cast<const std::uint8_t*>(pb.data), pb.len,
+                                     &pg_query__parse_result__descriptor, detail::kMaxTreeDepth)) {
+    return out;
+  }
+  detail::UnpackedParse tree(pb);
+  if (tree.get() == nullptr) return out;
+  out.statements = tree.get()->n_stmts;
+  for (std::size_t i = 0; i < tree.get()->n_stmts; ++i) {
+    const PgQuery__RawStmt* raw = tree.get()->stmts[i];
+    const PgQuery__Node* node = raw != nullptr ? raw->stmt : nullptr;
+    if (node == nullptr) continue;
+    if (node->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT && node->discard_stmt != nullptr &&
+        node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
+      if (out.kind == BreakGlassSql::Kind::none) {
+        out.kind = BreakGlassSql::Kind::reset;
+        out.detail = "DISCARD ALL";
+      }
+      continue;
+    }
+    if (node->node_case != PG_QUERY__NODE__NODE_VARIABLE_SET_STMT || node->variable_set_stmt == nullptr) continue;
+    const PgQuery__VariableSetStmt* s = node->variable_set_stmt;
+    if (s->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
+      if (out.kind == BreakGlassSql::Kind::none) {
+        out.kind = BreakGlassSql::Kind::reset;
+        out.detail = "RESET ALL";
+      }
+      continue;
+    }
+    // libpg_query leaves Unicode escapes of identifiers (U&"break\005fglass") undecoded, while
+    // the server decodes them: such a name could be ddlgate.break_glass in disguise. Real
+    // parameter names are plain identifiers ([A-Za-z0-9_$] between dots; PostgreSQL refuses
+    // others), so a name with anything else is refused rather than forwarded.
+    if (s->name != nullptr && !plain_parameter_name(s->name)) {
+      out.kind = BreakGlassSql::Kind::bad_set;
+      out.token.clear();
+      out.detail = "a parameter name written with Unicode escapes is refused (it could hide ddlgate.break_glass)";
+      continue;
+    }
+    // GUC names are case-insensitive; libpg_query lower-cases unquoted ones already.
+    if (s->name == nullptr || strcasecmp(s->name, std::string(kBreakGlassSetting).c_str()) != 0) continue;
+    if (s->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET || s->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT) {
+      if (out.kind == BreakGlassSql::Kind::none) {
+        out.kind = BreakGlassSql::Kind::reset;
+        out.detail = s->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ? "RESET ddlgate.break_glass"
+                                                                        : "SET ddlgate.break_glass TO DEFAULT";
+      }
+      continue;
+    }
+    // Any other form of SET: it is a set, usable or not; it wins over a reset.
+    out.kind = BreakGlassSql::Kind::bad_set;
+    out.token.clear();
+    if (s->is_local) {
+      out.detail = "SET LOCAL ddlgate.break_glass is not supported: use SET (a break-glass session is not transactional)";
+    } else if (s->kind != PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE || s->n_args != 1 || s->args[0] == nullptr ||
+               s->args[0]->node_case != PG_QUERY__NODE__NODE_A_CONST || s->args[0]->a_const == nullptr ||
+               s->args[0]->a_const->val_case != PG_QUERY__A__CONST__VAL_SVAL || s->args[0]->a_const->sval == nullptr ||
+               s->args[0]->a_const->sval->sval == nullptr) {
+      out.detail = "SET ddlgate.break_glass takes one quoted string: the token";
+    } else {
+      out.kind = BreakGlassSql::Kind::set;
+      out.token = s->args[0]->a_const->sval->sval;
+      out.detail.clear();
+    }
+  }
+  return out;
+}
+
+// As in analyze(): libpg_query recurses once per tree level, so a long text is parsed on a
+// thread whose stack grows with it.
+constexpr std::size_t kInlineBytes = 16 * 1024;
+constexpr std::size_t kStackBytesPerInputByte = 256;
+constexpr std::size_t kMinBigStack = 16u * 1024 * 1024;
+
+struct Job {
+  std::string_view sql;
+  BreakGlassSql out;
+};
+
+void* run_job(void* arg) {
+  auto* job = static_cast<Job*>(arg);
+  try {
+    job->out = scan_here(job->sql);
+  } catch (...) {  // bad_alloc: the caller's analysis fails closed on this text anyway
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<PublicKey> break_glass_keys(const config::BreakGlass& settings, std::vector<BundleProblem>* problems) {
+  std::vector<PublicKey> keys;
+  for (std::size_t i = 0; i < settings.keys.size(); ++i) {
+    const std::string& text = settings.keys[i];
+    const std::string where = "keys[" + std::to_string(i) + "]";
+    std::string why;
+    std::optional<PublicKey> key = parse_public_key(text, &why);
+    if (!key && text.find("-----BEGIN") == std::string::npos) {
+      fs::path p(text);
+      if (p.is_relative()) p = settings.base_dir / p;
+      std::error_code ec;
+      if (fs::exists(p, ec)) key = read_public_key_file(p, &why);
+      else why = "neither a base64 Ed25519 key nor a readable .pub file (" + p.string() + ")";
+    }
+    if (!key) {
+      problems->push_back({where, why});
+      continue;
+    }
+    if (std::find(keys.begin(), keys.end(), *key) != keys.end()) {
+      problems->push_back({where, "key " + key_id(*key) + " is listed twice"});
+      continue;
+    }
+    keys.push_back(*key);
+  }
+  return keys;
+}
+
+std::string break_glass_token_digest(std::string_view token) { return "sha256:" + sha256_hex(token); }
+
+bool mentions_break_glass(std::string_view sql) { return worth_parsing(sql, false); }
+
+BreakGlassSql scan_break_glass_sql(std::string_view sql, bool look_for_reset_all) {
+  if (!worth_parsing(sql, look_for_reset_all)) return {};
+  if (sql.size() <= kInlineBytes) return scan_here(sql);
+  if (sql.size() > kMaxAnalyzedBytes) return {};  // analyze() refuses it as unparseable
+  Job job{sql, {}};
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return {};
+  std::size_t stack = sql.size() * kStackBytesPerInputByte;
+  pthread_attr_setstacksize(&attr, stack < kMinBigStack ? kMinBigStack : stack);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, run_job, &job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return {};
+  pthread_join(thread, nullptr);
+  return job.out;
+}
+
+}  // namespace ddlgate::policy

@@ -1,0 +1,362 @@
+// Break-glass sessions (docs/breakglass.md, "In the proxy").
+//
+// The token is a bearer secret. It is taken out of the traffic before anything else sees
+// it: out of the startup packet's `options` (or a `ddlgate.break_glass` parameter) before
+// the packet goes upstream, and a `SET ddlgate.break_glass = '...'` Query is replaced
+// before the statement cache, the ledger or the server sees its text. Logs, alerts and
+// ledger records name a token by its jti and the SHA-256 of its text, never by the text.
+//
+// A successful SET is replaced by `SET ddlgate.break_glass TO DEFAULT`, which carries no
+// secret: the server then answers with its own CommandComplete "SET" and ReadyForQuery, in
+// order with whatever is in flight and with the true transaction status (the same reason
+// denials are raised by the server, see enforce.cpp). A refused SET is a denial like any
+// other (42501, the session goes on).
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+#include "break_glass.h"
+
+#include "events.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/verify.h"
+#include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/breakglass_session.h"
+#include "ddlgate/protocol/options.h"
+#include "session.h"
+
+namespace ddlgate::proxy {
+namespace {
+
+constexpr const char* kInvalidAuthorization = "28000";
+constexpr const char* kInsufficientPrivilege = "42501";
+constexpr const char* kLedgerUnavailable = "58030";  // io_error
+constexpr const char* kRefusedHint =
+    "The session goes on under normal enforcement. Check the token with `ddlgate breakglass inspect`, or ask "
+    "for a new one (docs/breakglass.md).";
+
+}  // namespace
+
+BreakGlassRegistry::BreakGlassRegistry(const config::Config& config, const ledger::Ledger* ledger) {
+  std::vector<policy::BundleProblem> problems;
+  keys_ = policy::break_glass_keys(config.break_glass, &problems);
+  if (!problems.empty()) {
+    throw std::runtime_error("break_glass." + problems.front().where + ": " + problems.front().message);
+  }
+  if (ledger != nullptr && config.ledger.enabled) {
+    // A single-use token stays spent across restarts: its opening is in the ledger.
+    auto st = ledger::read_records_of_type(config.ledger.directory, ledger::RecordType::break_glass_opened,
+                                           [&](const ledger::ParsedRecord& r) {
+                                             if (r.fields.value("single_use", false)) {
+                                               spent_.insert(r.fields.value("token_id", std::string()));
+                                             }
+                                           });
+    if (!st) throw std::runtime_error("reading spent break-glass tokens from the ledger: " + st.error().to_string());
+  }
+  spdlog::info("break-glass: {} trusted key(s), environment {}, {} single-use token(s) already spent", keys_.size(),
+               config.break_glass.environment, spent_.size());
+}
+
+bool BreakGlassRegistry::spend(const std::string& token_id) {
+  std::lock_guard lock(mu_);
+  return spent_.insert(token_id).second;
+}
+
+std::size_t BreakGlassRegistry::spent_count() const {
+  std::lock_guard lock(mu_);
+  return spent_.size();
+}
+
+void notify_break_glass(const BreakGlassEvent& e) {
+  // The log line; the counters and webhooks of opened and closed sessions are
+  // report_breakglass_opened/closed (events.h), called next to this.
+  if (e.open != nullptr) {
+    const auto& c = e.open->claims;
+    spdlog::warn("break-glass {}: session {} user={} database={} peer={} token_id={} key={} issuer={} reason=\"{}\" "
+                 "ticket={} expires={} single_use={}{}{}",
+                 e.event, e.session_id, e.user, e.database, e.peer, c.token_id, e.open->key_id, c.issuer, c.reason,
+                 c.ticket, policy::format_time(c.expires), c.single_use, e.detail.empty() ? "" : ": ", e.detail);
+  } else {
+    spdlog::warn("break-glass {}: session {} user={} database={} peer={}: {}", e.event, e.session_id, e.user,
+                 e.database, e.peer, e.detail);
+  }
+}
+
+ledger::SessionInfo Session::session_info() {
+  if (session_id_.empty()) {
+    // Same form as enforce() makes it: the process's instance id and the session number.
+    char sid[48];
+    std::snprintf(sid, sizeof sid, "%s-%llx", shared_.instance_id.c_str(), static_cast<unsigned long long>(id_));
+    session_id_ = sid;
+  }
+  return ledger::SessionInfo{session_id_, user_, database_, peer_, application_};
+}
+
+asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& startup) {
+  // Every form PostgreSQL would apply: -c / --name in options, or the parameter itself.
+  std::vector<std::string> tokens;
+  bool changed = false;
+  auto& params = startup.parameters;
+  for (auto it = params.begin(); it != params.end();) {
+    if (it->first == "options") {
+      auto ex = protocol::extract_setting(it->second, policy::kBreakGlassSetting);
+      if (ex.found()) {
+        changed = true;
+        for (auto& v : ex.values) tokens.push_back(std::move(v));
+        if (ex.rewritten.empty()) {
+          it = params.erase(it);  // nothing else was in options: the key goes too
+          continue;
+        }
+        it->second = std::move(ex.rewritten);
+      }
+    } else if (protocol::same_parameter_name(it->first, policy::kBreakGlassSetting, false)) {
+      changed = true;
+      tokens.push_back(std::move(it->second));
+      it = params.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  if (!changed) co_return true;
+  startup_bytes_ = protocol::encode_startup(startup);  // what goes upstream: without the token
+
+  std::optional<protocol::ErrorSpec> refusal;
+  if (tokens.size() > 1) {
+    std::string detail = "ddlgate.break_glass was given " + std::to_string(tokens.size()) + " times";
+    co_await refuse_break_glass(tokens.front(), "malformed", detail, "startup");
+    refusal = protocol::ErrorSpec{"FATAL", kInvalidAuthorization, "ddlgate: break-glass token refused (malformed): " + detail,
+                                  "", kRefusedHint};
+  } else {
+    refusal = co_await open_break_glass(std::move(tokens.front()), "startup");
+  }
+  if (phase_ == Phase::closed) co_return false;
+  if (!refusal) co_return true;
+  if (refusal->sqlstate == kInsufficientPrivilege) refusal->sqlstate = kInvalidAuthorization;
+  co_await fail(refusal->sqlstate, refusal->message, refusal->detail,
+                "Connect without the token, or check it with `ddlgate breakglass inspect` (docs/breakglass.md).");
+  co_return false;
+}
+
+asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::string_view check,
+                                                  const std::string& detail, std::string_view source) {
+  ledger::BreakGlassRefusal r;
+  r.session = session_info();
+  r.token_sha256 = policy::break_glass_token_digest(token);
+  r.check = std::string(check);
+  r.detail = detail;
+  r.source = std::string(source);
+  notify_break_glass({"refused", session_id_, user_, database_, peer_, nullptr,
+                      std::string(check) + ": " + detail + " (token " + r.token_sha256 + ")"});
+  if (shared_.ledger && !shared_.ledger->failure()) {
+    std::vector<ledger::Record> records;
+    records.push_back(ledger::break_glass_refused(r));
+    co_await record_durably(std::move(records));
+  }
+}
+
+asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(std::string token,
+                                                                               std::string_view source) {
+  const auto& cfg = shared_.config.break_glass;
+  const bool startup = source == "startup";
+  auto refused = [&](std::string_view check, const std::string& detail, const char* sqlstate = nullptr) {
+    return protocol::ErrorSpec{startup ? "FATAL" : "ERROR",
+                               sqlstate ? sqlstate : (startup ? kInvalidAuthorization : kInsufficientPrivilege),
+                               "ddlgate: break-glass token refused (" + std::string(check) + "): " + detail, "",
+                               kRefusedHint};
+  };
+  static const std::vector<policy::PublicKey> kNoKeys;
+  const auto& keys = shared_.break_glass ? shared_.break_glass->keys() : kNoKeys;
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  policy::BreakGlassResult res =
+      policy::verify_break_glass(token, keys, {user_, database_, cfg.environment}, now,
+                                 std::chrono::seconds(cfg.max_lifetime_s), std::chrono::seconds(cfg.clock_skew_s));
+  if (!res.ok()) {
+    std::string check(policy::to_string(*res.error));
+    co_await refuse_break_glass(token, check, res.detail, source);
+    co_return refused(check, res.detail);
+  }
+  const policy::BreakGlassClaims& c = *res.claims;
+  if (break_glass_) {
+    std::string detail = "this session already has break-glass token " + break_glass_->claims.token_id +
+                         " open; RESET ddlgate.break_glass first";
+    co_await refuse_break_glass(token, "already_open", detail, source);
+    co_return refused("already_open", detail);
+  }
+  if (!shared_.ledger || shared_.ledger->failure()) {
+    std::string detail = "the decision ledger is unavailable, and a break-glass session is recorded in full";
+    notify_break_glass({"refused", session_info().session_id, user_, database_, peer_, nullptr, detail});
+    co_return refused("ledger_unavailable", detail, kLedgerUnavailable);
+  }
+  if (c.single_use && !shared_.break_glass->spend(c.token_id)) {
+    std::string detail = "single-use token " + c.token_id + " was already used";
+    co_await refuse_break_glass(token, "already_used", detail, source);
+    co_return refused("already_used", detail);
+  }
+  auto open = std::make_shared<BreakGlassOpen>();
+  open->claims = c;
+  open->key_id = policy::key_id(res.signer);
+  open->token_sha256 = policy::break_glass_token_digest(token);
+  open->deadline = std::chrono::system_clock::time_point(c.expires) + std::chrono::seconds(cfg.clock_skew_s);
+  ledger::BreakGlassOpening o;
+  o.session = session_info();
+  o.token_id = c.token_id;
+  o.token_sha256 = open->token_sha256;
+  o.key_id = open->key_id;
+  o.issuer = c.issuer;
+  o.reason = c.reason;
+  o.ticket = c.ticket;
+  o.not_before = policy::format_time(c.not_before);
+  o.expires = policy::format_time(c.expires);
+  o.single_use = c.single_use;
+  o.statements = c.statements;
+  o.source = std::string(source);
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::break_glass_opened(o));
+  // Durable before the session may use it: a single-use token is spent from here on, also
+  // after a restart (BreakGlassRegistry reads these records back).
+  if (!co_await record_durably(std::move(records))) {
+    std::string detail = "the opening could not be recorded in the ledger";
+    notify_break_glass({"refused", session_id_, user_, database_, peer_, open.get(), detail});
+    co_return refused("ledger_unavailable", detail, kLedgerUnavailable);
+  }
+  break_glass_ = std::move(open);
+  if (phase_ == Phase::closed) {
+    end_break_glass("session ended");  // the client went away while the opening was recorded
+    co_return std::nullopt;
+  }
+  notify_break_glass({"opened", session_id_, user_, database_, peer_, break_glass_.get(),
+                      c.statements.empty() ? "" : "limited to " + std::to_string(c.statements.size()) + " statement(s)"});
+  report_breakglass_opened(shared_.ops, {id_, peer_, user_, database_, application_}, c);
+  co_return std::nullopt;
+}
+
+void Session::end_break_glass(std::string_view reason) {
+  if (!break_glass_) return;
+  auto open = std::move(break_glass_);
+  break_glass_.reset();
+  if (reason == "session ended" && std::chrono::system_clock::now() >= open->deadline) reason = "expired";
+  if (shared_.ledger) {
+    shared_.ledger->append(ledger::break_glass_closed(session_info().session_id, open->claims.token_id, reason),
+                           [](const ledger::AppendResult&) {});
+  }
+  notify_break_glass({"closed", session_id_, user_, database_, peer_, open.get(), reason});
+  report_breakglass_closed(shared_.ops, {id_, peer_, user_, database_, application_}, open->claims, reason);
+}
+
+asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended) {
+  allowed_hashes_.clear();
+  policy::BreakGlassSql found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
+  using Kind = policy::BreakGlassSql::Kind;
+
+  if (found.kind == Kind::set || found.kind == Kind::bad_set) {
+    // The text holds a token (or what a client meant as one): it goes nowhere but here.
+    std::string token = std::move(found.token);
+    std::optional<protocol::ErrorSpec> refusal;
+    std::string check, detail;  // a refusal before verification
+    if (extended) {
+      check = "extended_protocol";
+      detail = "SET ddlgate.break_glass is refused in the extended protocol (Parse): the token would be kept in a "
+               "prepared statement; send it as a simple Query";
+    } else if (found.statements != 1) {
+      check = "not_alone";
+      detail = "SET ddlgate.break_glass must be the only statement of its Query";
+    } else if (found.kind == Kind::bad_set) {
+      check = "bad_set";
+      detail = found.detail;
+    } else if (!cycles_.empty()) {
+      // Earlier commands are still unanswered: the transaction status the SET would run in
+      // is not known yet, and the answer must come in order. Refuse rather than guess.
+      check = "pipelined";
+      detail = "SET ddlgate.break_glass was sent before the results of earlier commands arrived; send it on its own";
+    } else if (tx_status_ == 'E') {
+      // PostgreSQL refuses any SET in a failed transaction block (25P02); let it say so.
+      Verdict v;
+      v.kind = Verdict::Kind::replace;
+      protocol::append_query(v.bytes, "SET ddlgate.break_glass TO DEFAULT");
+      co_return v;
+    }
+    if (!check.empty()) {
+      co_await refuse_break_glass(token, check, detail, "set");
+      refusal = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
+                                    "ddlgate: break-glass token refused (" + check + "): " + detail, "", kRefusedHint};
+    } else {
+      refusal = co_await open_break_glass(std::move(token), "set");
+    }
+    if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+    if (refusal) co_return deny(*refusal, extended);
+    Verdict v;
+    v.kind = Verdict::Kind::replace;
+    protocol::append_query(v.bytes, "SET ddlgate.break_glass TO DEFAULT");
+    co_return v;
+  }
+  if (found.kind == Kind::reset && break_glass_) {
+    end_break_glass(found.detail);  // the statement itself carries no secret and goes on as usual
+  }
+  if (!break_glass_) co_return std::nullopt;
+  if (std::chrono::system_clock::now() >= break_glass_->deadline) {
+    end_break_glass("expired");
+    co_return std::nullopt;
+  }
+
+  // An open session: every statement is recorded; controlled ones within the token's scope
+  // are allowed as break_glass decisions.
+  const policy::Analysis analysis = policy::analyze(sql, worker_.cache->policy(), policy::Detail::all);
+  if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
+  const auto& claims = break_glass_->claims;
+  auto in_scope = [&](const policy::Statement& st) {
+    return claims.statements.empty() ||
+           std::find(claims.statements.begin(), claims.statements.end(), st.hash) != claims.statements.end();
+  };
+  bool all_in_scope = true;
+  for (const auto& st : analysis.statements) {
+    if (st.controlled && (st.hash.empty() || !in_scope(st))) all_in_scope = false;
+  }
+  const ledger::SessionInfo who = session_info();
+  std::vector<ledger::Record> records;
+  for (const auto& st : analysis.statements) {
+    std::string cls(policy::to_string(st.cls));
+    if (!st.controlled) {
+      records.push_back(ledger::session_statement(who, claims.token_id, st.hash, cls, st.display_sql));
+    } else if (all_in_scope) {
+      ledger::DecisionInfo d;
+      d.decision = ledger::Decision::break_glass;
+      d.session = who;
+      d.statement_hash = st.hash;
+      d.statement_class = cls;
+      d.display_sql = st.display_sql;
+      d.token_id = claims.token_id;
+      records.push_back(ledger::decision(d));
+    }
+  }
+  bool recorded = records.empty();
+  if (!records.empty() && shared_.ledger && !shared_.ledger->failure()) {
+    recorded = co_await record_durably(std::move(records));
+  }
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (!recorded) {
+    spdlog::error("session {:x}: the ledger is unavailable; break-glass statement refused", id_);
+    if (mode_ == config::EnforcementMode::monitor) co_return Verdict{};
+    co_return deny({"ERROR", kLedgerUnavailable,
+                    "ddlgate: the decision ledger is unavailable; a break-glass session cannot run statements unrecorded",
+                    "", "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
+                   extended);
+  }
+  // A statement outside the token's list: the whole message is decided by normal enforcement
+  // (bundles, or a denial), which records its controlled statements itself.
+  if (!all_in_scope) co_return std::nullopt;
+  for (const auto& st : analysis.statements) {
+    if (st.controlled) {
+      spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, policy::to_string(st.cls),
+                   st.hash, claims.token_id);
+    }
+    if (!extended) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
+  }
+  co_return Verdict{};
+}
+
+}  // namespace ddlgate::proxy

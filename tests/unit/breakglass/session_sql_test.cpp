@@ -1,0 +1,88 @@
+// Finding SET / RESET ddlgate.break_glass in statement texts, the token digest, and the
+// configured keys.
+#include <gtest/gtest.h>
+
+#include "ddlgate/policy/breakglass_session.h"
+
+namespace ddlgate::policy {
+namespace {
+
+using Kind = BreakGlassSql::Kind;
+
+TEST(BreakGlassSql, FindsTheSetInEverySpelling) {
+  for (std::string sql : {"SET ddlgate.break_glass = 'v4.public.abc'", "set ddlgate.break_glass to 'v4.public.abc'",
+                          "SET SESSION ddlgate.break_glass TO 'v4.public.abc';", "SET \"ddlgate\".\"break_glass\" = 'v4.public.abc'",
+                          "SET DDLGATE.BREAK_GLASS = 'v4.public.abc'",
+                          "SET U&\"ddlgate.br!0065ak_glass\" UESCAPE '!' = 'v4.public.abc'", "/* c */ SET ddlgate.break_glass\n= 'v4.public.abc'"}) {
+    auto r = scan_break_glass_sql(sql, false);
+    EXPECT_EQ(r.kind, Kind::set) << sql;
+    EXPECT_EQ(r.token, "v4.public.abc") << sql;
+    EXPECT_EQ(r.statements, 1u) << sql;
+  }
+}
+
+TEST(BreakGlassSql, CountsStatementsSoAMixedQueryCanBeRefused) {
+  auto r = scan_break_glass_sql("select 1; SET ddlgate.break_glass = 'T'", false);
+  EXPECT_EQ(r.kind, Kind::set);
+  EXPECT_EQ(r.statements, 2u);
+}
+
+TEST(BreakGlassSql, UnusableSets) {
+  for (std::string sql : {"SET LOCAL ddlgate.break_glass = 'T'", "SET U&\"ddlgate\".\"break\\005fglass\" = 'T'",
+                          "SET ddlgate.break_glass = 'a', 'b'",
+                          "SET ddlgate.break_glass = 42", "SET ddlgate.break_glass FROM CURRENT"}) {
+    auto r = scan_break_glass_sql(sql, false);
+    EXPECT_EQ(r.kind, Kind::bad_set) << sql;
+    EXPECT_TRUE(r.token.empty()) << sql;
+    EXPECT_FALSE(r.detail.empty()) << sql;
+  }
+}
+
+TEST(BreakGlassSql, Resets) {
+  EXPECT_EQ(scan_break_glass_sql("RESET ddlgate.break_glass", false).kind, Kind::reset);
+  EXPECT_EQ(scan_break_glass_sql("set ddlgate.break_glass to default", false).kind, Kind::reset);
+  EXPECT_EQ(scan_break_glass_sql("RESET ALL", true).detail, "RESET ALL");
+  EXPECT_EQ(scan_break_glass_sql("select 1; discard all", true).detail, "DISCARD ALL");
+  // Only looked for when asked (a session without break-glass has nothing to reset).
+  EXPECT_EQ(scan_break_glass_sql("RESET ALL", false).kind, Kind::none);
+  EXPECT_EQ(scan_break_glass_sql("DISCARD TEMP", true).kind, Kind::none);
+}
+
+TEST(BreakGlassSql, OtherTextsAreNone) {
+  for (std::string sql : {"select 'ddlgate.break_glass'", "SET ddlgate.other = 'x'", "select 1",
+                          "SET ddlgate.break_glass = 'unterminated", "SHOW ddlgate.break_glass", ""}) {
+    EXPECT_EQ(scan_break_glass_sql(sql, true).kind, Kind::none) << sql;
+  }
+}
+
+TEST(BreakGlassSql, LongTextsAreScannedToo) {
+  std::string sql = "select 1 /*" + std::string(40000, 'x') + "*/; SET ddlgate.break_glass = 'T'";
+  auto r = scan_break_glass_sql(sql, false);
+  EXPECT_EQ(r.kind, Kind::set);
+  EXPECT_EQ(r.statements, 2u);
+}
+
+TEST(BreakGlassKeys, DecodesAndNamesBadOnes) {
+  auto key = SigningKey::generate();
+  ASSERT_TRUE(key);
+  config::BreakGlass settings;
+  settings.keys = {base64_encode(std::string(reinterpret_cast<const char*>(key->public_key().data()), 32)),
+                   key->public_pem(), "no-such-file.pub"};
+  std::vector<BundleProblem> problems;
+  auto keys = break_glass_keys(settings, &problems);
+  EXPECT_EQ(keys.size(), 1u);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].where, "keys[1]");
+  EXPECT_NE(problems[0].message.find("listed twice"), std::string::npos);
+  EXPECT_EQ(problems[1].where, "keys[2]");
+}
+
+TEST(BreakGlassDigest, IsAHashNotTheToken) {
+  auto d = break_glass_token_digest("v4.public.secret");
+  EXPECT_EQ(d.rfind("sha256:", 0), 0u);
+  EXPECT_EQ(d.size(), 7u + 64u);
+  EXPECT_EQ(d.find("secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddlgate::policy
