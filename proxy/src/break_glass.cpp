@@ -124,7 +124,15 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
   }
   if (!changed) co_return true;
   startup_bytes_ = protocol::encode_startup(startup);  // what goes upstream: without the token
+  // Checked once the server has authenticated the client, so that nobody who
+  // cannot log in spends a single-use token or writes to the ledger.
+  startup_tokens_ = std::move(tokens);
+  co_return true;
+}
 
+asio::awaitable<bool> Session::check_startup_token() {
+  std::vector<std::string> tokens = std::move(startup_tokens_);
+  startup_tokens_.clear();
   std::optional<protocol::ErrorSpec> refusal;
   if (tokens.size() > 1) {
     std::string detail = "ddlgate.break_glass was given " + std::to_string(tokens.size()) + " times";
@@ -134,6 +142,7 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
   } else {
     refusal = co_await open_break_glass(std::move(tokens.front()), "startup");
   }
+  ready_wait_.cancel();  // statements pipelined behind the startup packet may now be decided
   if (phase_ == Phase::closed) co_return false;
   if (!refusal) co_return true;
   if (refusal->sqlstate == kInsufficientPrivilege) refusal->sqlstate = kInvalidAuthorization;

@@ -613,7 +613,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
         // pipeline statements behind it, and the server runs them once
         // authentication succeeds (trust, certificate).
         if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
-          if (phase_ != Phase::ready) {
+          if (phase_ != Phase::ready || !startup_tokens_.empty()) {
             // Pipelined behind the startup packet: decided once the server has
             // authenticated the client, so that nobody unauthenticated can make
             // ddlgate parse (or the ledger record) anything. What came before
@@ -627,7 +627,9 @@ asio::awaitable<void> Session::relay_client_to_server() {
               out.clear();
               c2s_arena_.clear();
             }
-            while (phase_ == Phase::authenticating) {
+            // Until the server has authenticated the client and a break-glass token
+            // of the startup packet has been checked.
+            while (phase_ == Phase::authenticating || (phase_ == Phase::ready && !startup_tokens_.empty())) {
               ready_wait_.expires_at(std::chrono::steady_clock::time_point::max());
               co_await ready_wait_.async_wait(redirect_error(use_awaitable, ec));
             }
@@ -725,8 +727,21 @@ asio::awaitable<void> Session::relay_server_to_client() {
              step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended)) {
           on_outcome_message(step);
         }
+        const bool was_ready = phase_ == Phase::ready;
         bytes = on_server_message(step);
         if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
+        if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
+          // The server has authenticated the client: now the break-glass token of
+          // the startup packet is checked (break_glass.cpp). What came before the
+          // ReadyForQuery goes first; a refusal replaces the ReadyForQuery with FATAL.
+          if (!out.empty() && !client_.write_now(out, ec)) {
+            client_writing_ = true;
+            co_await client_.write(out, ec);
+            client_writing_ = false;
+          }
+          out.clear();
+          if (ec || !co_await check_startup_token()) break;
+        }
       }
       add_span(out, bytes);
     }

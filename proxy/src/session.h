@@ -124,9 +124,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
 
   // Break-glass sessions (break_glass.cpp, docs/breakglass.md). ---------------------------
-  // Takes ddlgate.break_glass out of the startup packet (options or a parameter) and opens
-  // the session with it; false when the token was refused (FATAL sent, session closed).
+  // Takes ddlgate.break_glass out of the startup packet (options or a parameter); it is
+  // checked once the server has authenticated the client (check_startup_token).
   asio::awaitable<bool> break_glass_startup(protocol::StartupMessage& startup);
+  // The tokens break_glass_startup() took out of the startup packet, checked by
+  // check_startup_token() once the server has authenticated the client; empty after.
+  std::vector<std::string> startup_tokens_;
+  // Opens the session with the startup token, or sends FATAL and closes; false then.
+  asio::awaitable<bool> check_startup_token();
   // SET / RESET ddlgate.break_glass, and every statement while a token is open: a verdict,
   // or nullopt to let the normal enforcement decide.
   asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended);

@@ -74,7 +74,8 @@ class BreakGlass : public ::testing::Test {
     fs::rename(staging, dir_.path() / "registry" / "shop-v1");
   }
 
-  std::unique_ptr<DdlgateProcess> start() {
+  std::unique_ptr<DdlgateProcess> start() { return start(SharedPgServer::get()); }
+  std::unique_ptr<DdlgateProcess> start(const PgServer& upstream) {
     write_file(dir_.path() / "ddlgate.toml",
                "[server]\nlog_level = \"debug\"\n[listen]\naddresses = [\"127.0.0.1:0\"]\n[upstream]\naddress = "
                "\"127.0.0.1:" + std::to_string(SharedPgServer::get().port()) + "\"\n[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" +
@@ -84,7 +85,7 @@ class BreakGlass : public ::testing::Test {
                    "\"\n[break_glass]\nkeys = [\"breakglass.pub\"]\nmax_lifetime = \"1h\"\nclock_skew = \"0s\"\n");
     auto check = run_command({ddlgate(), "check-config", "--config", (dir_.path() / "ddlgate.toml").string()});
     EXPECT_EQ(check.exit_code, 0) << check.stderr_text;
-    return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
+    return DdlgateProcess::serve(upstream, {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
 
   fs::path ledger_dir() const { return dir_.path() / "ledger"; }
@@ -127,14 +128,17 @@ class BreakGlass : public ::testing::Test {
   }
 
   // psql through ddlgate with PGOPTIONS; stdout, or "FAILED: <stderr>".
-  CommandResult psql(std::uint16_t port, const std::string& pgoptions, const std::vector<std::string>& commands) {
+  CommandResult psql(std::uint16_t port, const std::string& pgoptions, const std::vector<std::string>& commands,
+                     const std::string& password = "") {
     std::vector<std::string> argv = {(pg_bindir() / "psql").string(), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
                                      "127.0.0.1", "-p", std::to_string(port), "-U", "postgres", "-d", "postgres"};
     for (const auto& c : commands) {
       argv.push_back("-c");
       argv.push_back(c);
     }
-    return run_command(argv, {}, 60s, {"PGOPTIONS=" + pgoptions});
+    std::vector<std::string> env = {"PGOPTIONS=" + pgoptions};
+    if (!password.empty()) env.push_back("PGPASSWORD=" + password);
+    return run_command(argv, {}, 60s, env);
   }
 
   // Stops ddlgate and checks that no token used by the test is in its log, in the ledger
@@ -353,6 +357,24 @@ TEST_F(BreakGlass, ASingleUseTokenIsSpentAlsoAcrossARestart) {
   c.reset();
   auto tail = stop_and_check_secrets(proxy);
   EXPECT_NE(tail.find("check=\"already_used\""), std::string::npos) << tail;
+}
+
+// A startup token is checked only once the server has authenticated the client:
+// a failed login neither spends a single-use token nor writes to the ledger.
+TEST_F(BreakGlass, AStartupTokenIsCheckedOnlyAfterTheServerAuthenticatedTheClient) {
+  PgServer pg({.auth = PgAuth::scram_sha_256});
+  pg.admin_sql("create table victim (id int)");
+  auto proxy = start(pg);
+  std::string token = issue({"--single-use"});
+  auto wrong = psql(proxy->port(), "-c ddlgate.break_glass=" + token, {"drop table victim"}, "not-the-password");
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.stderr_text.find("password authentication failed"), std::string::npos) << wrong.stderr_text;
+  auto right = psql(proxy->port(), "-c ddlgate.break_glass=" + token, {"drop table victim"}, pg.superuser_password());
+  EXPECT_EQ(right.exit_code, 0) << right.stderr_text;
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'victim'"), "0\n");
+  auto tail = stop_and_check_secrets(proxy);
+  EXPECT_EQ(tail.find("break_glass_refused"), std::string::npos) << tail;
+  EXPECT_NE(tail.find("break_glass_opened"), std::string::npos) << tail;
 }
 
 TEST_F(BreakGlass, ExpiryDuringASessionFallsBackToEnforcement) {
