@@ -323,6 +323,31 @@ TEST_F(Enforce, StatementsPipelinedBehindTheStartupPacketAreDecidedToo) {
   EXPECT_NE(tail.find("denied"), std::string::npos) << tail;
 }
 
+// Sends Query messages for sqls and a Terminate in one write after a startup
+// packet (in the same write, or once the session is ready) over a raw socket,
+// and returns everything the server side answered until it closed.
+std::string pipelined_queries(std::uint16_t port, const std::vector<std::string>& sqls, bool wait_for_ready) {
+  int fd = tcp_connect(port);
+  EXPECT_GE(fd, 0);
+  if (fd < 0) return "";
+  std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+  if (wait_for_ready) {
+    send_all(fd, wire);
+    wire.clear();
+    EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  }
+  for (const std::string& sql : sqls) {
+    auto m = frontend_message('Q', sql + '\0');
+    wire.insert(wire.end(), m.begin(), m.end());
+  }
+  auto x = frontend_message('X', "");
+  wire.insert(wire.end(), x.begin(), x.end());
+  send_all(fd, wire);
+  std::string answer = read_until_close(fd, 20s);
+  ::close(fd);
+  return answer;
+}
+
 // With standard_conforming_strings off, a backslash escapes a quote in a plain
 // literal, so the server splits this text into a SELECT and a DROP where
 // PostgreSQL's default reading sees one SELECT. ddlgate must read it the way the
@@ -347,27 +372,11 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementWhenStandardConformingStrings
     ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
     EXPECT_EQ(command(c.get(), sneaky), "ERROR 42501");
   }
+  // Set and used in two pipelined Query messages: the second is decided before
+  // the server has reported the change (and, without waiting for the first
+  // ReadyForQuery, before the session is even established).
   for (bool wait_for_ready : {true, false}) {
-    // Set and used in two pipelined Query messages: the second is decided before
-    // the server has reported the change (and, without waiting for the first
-    // ReadyForQuery, before the session is even established).
-    int fd = tcp_connect(proxy->port());
-    ASSERT_GE(fd, 0);
-    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
-    if (wait_for_ready) {
-      send_all(fd, wire);
-      wire.clear();
-      ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-    }
-    for (const std::string& sql : {std::string("set standard_conforming_strings = off"), sneaky}) {
-      auto m = frontend_message('Q', sql + '\0');
-      wire.insert(wire.end(), m.begin(), m.end());
-    }
-    auto x = frontend_message('X', "");
-    wire.insert(wire.end(), x.begin(), x.end());
-    send_all(fd, wire);
-    std::string answer = read_until_close(fd, 20s);
-    ::close(fd);
+    std::string answer = pipelined_queries(proxy->port(), {"set standard_conforming_strings = off", sneaky}, wait_for_ready);
     EXPECT_EQ(error_field(answer, 'C'), "42501") << wait_for_ready << ": " << message_types(answer);
   }
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
@@ -388,25 +397,9 @@ TEST_F(Enforce, AClientEncodingCannotHideABackslashFromTheDecision) {
     // Ordinary SJIS text still flows, read the server's way.
     EXPECT_EQ(value(c.get(), "select '\x95\\' || 'x'"), "\x95\\x");
   }
+  // Set and used in two pipelined Query messages.
   for (bool wait_for_ready : {true, false}) {
-    // Set and used in two pipelined Query messages.
-    int fd = tcp_connect(proxy->port());
-    ASSERT_GE(fd, 0);
-    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
-    if (wait_for_ready) {
-      send_all(fd, wire);
-      wire.clear();
-      ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-    }
-    for (const std::string& sql : {std::string("set client_encoding = 'SJIS'"), sneaky}) {
-      auto m = frontend_message('Q', sql + '\0');
-      wire.insert(wire.end(), m.begin(), m.end());
-    }
-    auto x = frontend_message('X', "");
-    wire.insert(wire.end(), x.begin(), x.end());
-    send_all(fd, wire);
-    std::string answer = read_until_close(fd, 20s);
-    ::close(fd);
+    std::string answer = pipelined_queries(proxy->port(), {"set client_encoding = 'SJIS'", sneaky}, wait_for_ready);
     EXPECT_EQ(error_field(answer, 'C'), "42501") << wait_for_ready << ": " << message_types(answer);
   }
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");

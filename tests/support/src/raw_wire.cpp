@@ -31,10 +31,14 @@ void send_all(int fd, const std::vector<std::uint8_t>& bytes) {
   }
 }
 
-std::string read_until_close(int fd, std::chrono::milliseconds timeout) {
+namespace {
+
+// Reads until done(what was read) holds, the peer closes, or timeout passes.
+template <typename Done>
+std::string read_until(int fd, std::chrono::milliseconds timeout, Done done) {
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (!done(out) && std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[4096];
@@ -43,6 +47,12 @@ std::string read_until_close(int fd, std::chrono::milliseconds timeout) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
+}
+
+}  // namespace
+
+std::string read_until_close(int fd, std::chrono::milliseconds timeout) {
+  return read_until(fd, timeout, [](const std::string&) { return false; });
 }
 
 std::vector<std::uint8_t> startup_packet(std::uint16_t minor, const std::vector<std::pair<std::string, std::string>>& params) {
@@ -84,17 +94,7 @@ std::string error_field(const std::string& wire, char code) {
 }
 
 std::string read_until_message(int fd, char type, std::chrono::milliseconds timeout) {
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (message_types(out).find(type) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
+  return read_until(fd, timeout, [type](const std::string& got) { return message_types(got).find(type) != std::string::npos; });
 }
 
 std::vector<std::uint8_t> frontend_message(char type, const std::string& body) {
