@@ -131,8 +131,9 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
 }
 
 asio::awaitable<bool> Session::check_startup_token() {
-  std::vector<std::string> tokens = std::move(startup_tokens_);
-  startup_tokens_.clear();
+  // startup_tokens_ stays set until the check is over: it holds back statements
+  // pipelined behind the startup packet (relay_client_to_server).
+  std::vector<std::string> tokens = startup_tokens_;
   std::optional<protocol::ErrorSpec> refusal;
   if (tokens.size() > 1) {
     std::string detail = "ddlgate.break_glass was given " + std::to_string(tokens.size()) + " times";
@@ -142,6 +143,7 @@ asio::awaitable<bool> Session::check_startup_token() {
   } else {
     refusal = co_await open_break_glass(std::move(tokens.front()), "startup");
   }
+  startup_tokens_.clear();
   ready_wait_.cancel();  // statements pipelined behind the startup packet may now be decided
   if (phase_ == Phase::closed) co_return false;
   if (!refusal) co_return true;
