@@ -1,6 +1,7 @@
 #include "ddlgate/policy/breakglass_session.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <strings.h>
 
@@ -24,9 +25,40 @@ bool contains_ci(std::string_view hay, std::string_view needle) {
 
 // Whether sql might name ddlgate.break_glass or hold RESET ALL / DISCARD ALL: a cheap test
 // on the hot path, so that most texts are never parsed a second time.
+bool lower_equals(std::string_view text, std::string_view lower_word) {
+  if (text.size() != lower_word.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower_word[i]) return false;
+  }
+  return true;
+}
+
+// "break_glass" in any case, or U&" (an identifier with Unicode escapes; U&'...'
+// is a string, which cannot name a setting). One pass that stops only at '_' and
+// '&': it runs for every statement the proxy sees.
+bool names_setting(std::string_view sql) {
+  static constexpr auto kStop = [] {
+    std::array<bool, 256> t{};
+    t['_'] = t['&'] = true;
+    return t;
+  }();
+  const std::size_t n = sql.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!kStop[static_cast<unsigned char>(sql[i])]) continue;
+    if (sql[i] == '_') {
+      if (i >= 5 && n - i > 5 && lower_equals(sql.substr(i - 5, 5), "break") && lower_equals(sql.substr(i + 1, 5), "glass")) {
+        return true;
+      }
+    } else if (i >= 1 && i + 1 < n && (sql[i - 1] == 'u' || sql[i - 1] == 'U') && sql[i + 1] == '"') {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool worth_parsing(std::string_view sql, bool look_for_reset_all) {
-  // U&"..." is an identifier with Unicode escapes (U&'...' is a string, which cannot name a setting).
-  if (contains_ci(sql, "break_glass") || contains_ci(sql, "u&\"")) return true;
+  if (names_setting(sql)) return true;
   return look_for_reset_all && (contains_ci(sql, "reset") || contains_ci(sql, "discard"));
 }
 

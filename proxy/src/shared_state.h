@@ -52,7 +52,10 @@ struct SharedState {
 
 // One thread with its own io_context: the sessions it runs need no locks.
 struct Worker {
-  boost::asio::io_context ctx{1};
+  // Only this worker's thread starts I/O on its sockets (accepted sockets reach it by
+  // post; shutdown aborts by post), so the reactor's per-descriptor locking is off;
+  // the scheduler stays locked, since the ledger and reload threads post to it.
+  boost::asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   // Per-thread statement cache: a hit takes no lock (docs/classification.md).

@@ -85,4 +85,18 @@ TEST(BreakGlassDigest, IsAHashNotTheToken) {
 }
 
 }  // namespace
+TEST(BreakGlassSql, TheHotPathCheckFindsEveryWayToNameTheSetting) {
+  for (const char* sql : {"SET ddlgate.break_glass = 'x'", "set DDLGATE.BREAK_GLASS to 'x'", "set \"ddlgate\".\"Break_Glass\" = 'x'",
+                          "reset ddlgate.break_glass", "set U&\"ddlgate\".\"break\\005fglass\" = 'x'",
+                          "set u&\"d\\0064lgate\".x = 'x'", "break_glass"}) {
+    EXPECT_TRUE(mentions_break_glass(sql)) << sql;
+  }
+  for (const char* sql : {"select 1", "select break_glasses_ from t", "select a_b from t where x = 'u&'", "",
+                          "_glass", "break_", "select u& 'x'"}) {
+    // "break_glasses_" still names break_glass: only a false positive costs a parse.
+    if (std::string_view(sql).find("break_glass") != std::string_view::npos) continue;
+    EXPECT_FALSE(mentions_break_glass(sql)) << sql;
+  }
+}
+
 }  // namespace ddlgate::policy
