@@ -31,6 +31,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/signed_bundle.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -239,18 +240,7 @@ class Ops : public ::testing::Test {
     auto& pg = SharedPgServer::get();
     pg.admin_sql("drop table if exists users, sneaky cascade");
     pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
-    for (const char* k : {"registry", "alice", "ledger"}) run_ok({ddlgate(), "keygen", "--out", (dir_.path() / k).string()});
-    write_file(dir_.path() / "trust.toml", "[roles.registry]\nthreshold = 1\nkeys = [\"" +
-                                               (dir_.path() / "registry.pub").string() +
-                                               "\"]\n[roles.approver]\nthreshold = 1\nkeys = [\"" +
-                                               (dir_.path() / "alice.pub").string() + "\"]\n");
-    fs::create_directories(dir_.path() / "registry");
-    fs::path staging = dir_.path() / "staging";
-    run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
-            "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", "production"});
-    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
-    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
-    fs::rename(staging, dir_.path() / "registry" / "shop-v1");
+    make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate");
     write_file(dir_.path() / "secret", std::string(kSecret) + "\n");
     write_file(dir_.path() / "token", std::string(kToken) + "\n");
     ledger_dir_ = dir_.path() / "ledger";
