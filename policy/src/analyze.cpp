@@ -187,6 +187,12 @@ class Redactor {
 // The statement as SQL text, by libpg_query's deparser, secrets replaced.
 // node_bytes: the node's canonical bytes, reused when nothing needs redacting.
 std::string display_sql(PgQuery__Node* node, const std::vector<std::uint8_t>& node_bytes, std::int32_t version) {
+  // libpg_query 15-4.0.0's deparser dereferences a NULL file name for LOAD '' (an
+  // empty protobuf string reads back as NULL) and crashes; found by fuzz_classifier.
+  if (node->node_case == PG_QUERY__NODE__NODE_LOAD_STMT && node->load_stmt != nullptr &&
+      (node->load_stmt->filename == nullptr || node->load_stmt->filename[0] == '\0')) {
+    return "LOAD ''";
+  }
   Redactor redactor;
   redactor.redact(node);
   std::vector<std::uint8_t> bytes;

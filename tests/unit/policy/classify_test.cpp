@@ -283,5 +283,16 @@ TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
   }
 }
 
+TEST(PolicyAnalyze, LoadOfAnEmptyFileNameIsAnalysedNotCrashed) {
+  // libpg_query's deparser crashed on it (fuzz_classifier, input "LOAD ''").
+  for (Detail d : {Detail::controlled_only, Detail::all}) {
+    Analysis a = analyze("LOAD ''", Policy{}, d);
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(a.statements.size(), 1u);
+    EXPECT_EQ(a.statements[0].cls, StatementClass::code);
+    EXPECT_EQ(a.statements[0].display_sql, "LOAD ''");
+  }
+}
+
 }  // namespace
 }  // namespace ddlgate::policy
