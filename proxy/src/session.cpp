@@ -191,8 +191,10 @@ asio::awaitable<void> Session::run() {
   startup_bytes_.clear();
   startup_bytes_.shrink_to_fit();
 
+  c2s_buf_.resize(kRelayBuffer);
+  s2c_buf_.resize(kRelayBuffer);
   asio::co_spawn(worker_.ctx, [self]() { return self->relay_server_to_client(); }, asio::detached);
-  co_await relay_client_to_server();
+  co_await relay_client_to_server(ClientResume{});
 }
 
 asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
@@ -567,29 +569,179 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
   return step.bytes;
 }
 
-asio::awaitable<void> Session::relay_client_to_server() {
-  auto self = shared_from_this();
-  std::vector<std::uint8_t> buf(kRelayBuffer);
-  std::vector<asio::const_buffer> out;
-  bool first = !leftover_.empty();
-  while (phase_ != Phase::closed) {
-    std::span<const std::uint8_t> input;
-    error_code ec;
-    if (first) {
-      input = leftover_;
-      first = false;
+// The relay (session.h explains its two forms). ------------------------------------------
+
+bool Session::client_fast_lane() const {
+  return phase_ == Phase::ready && startup_tokens_.empty() && !client_.is_tls() && server_ && !server_->is_tls();
+}
+
+bool Session::server_fast_lane() const {
+  return phase_ == Phase::ready && !client_.is_tls() && server_ && !server_->is_tls();
+}
+
+void Session::begin_client_message(const protocol::ScanStep& step) {
+  worker_.counters.messages_client_to_server.add();
+  drop_current_ = skipping_;
+  // A denied Parse: everything up to and including the Sync that ends its batch is dropped.
+  if (skipping_ && step.type == fe::kSync) skipping_ = false;
+}
+
+void Session::forward_undecided(const protocol::ScanStep& step) {
+  // Reads and writes go on untouched; a Query's cycle has no outcome to record.
+  if (step.type == fe::kQuery) track_cycle({});
+  if (step.type == fe::kParse && !prepared_.empty()) remember_prepared(step);
+  add_span(c2s_out_, step.bytes);
+}
+
+void Session::forward_client_step(const protocol::ScanStep& step) {
+  if (enforcing()) {
+    // Which statement each Execute runs, for its outcome (names read as they pass).
+    if (step.starts_message) {
+      if (names_type_ != 0) finish_names();
+      if (step.type == fe::kBind || step.type == fe::kExecute) {
+        names_type_ = step.type;
+        names_left_ = step.body_length;
+        if (step.bytes.size() > 5) {
+          on_bind_or_execute_bytes(step.bytes.subspan(5));
+        } else if (names_left_ == 0) {
+          finish_names();
+        }
+      }
+    } else if (names_type_ != 0) {
+      on_bind_or_execute_bytes(step.bytes);
+    }
+    // Sync and FunctionCall are answered with a ReadyForQuery as well.
+    if (step.starts_message && step.type == fe::kSync) track_cycle(std::exchange(batch_hashes_, {}));
+    if (step.starts_message && step.type == fe::kFunctionCall) track_cycle({});
+  }
+  if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
+  add_span(c2s_out_, step.bytes);
+}
+
+std::optional<Session::ClientStop> Session::scan_client_input(std::span<const std::uint8_t>& input) {
+  while (!input.empty()) {
+    protocol::ScanStep step = client_scanner_.next(input);
+    input = input.subspan(step.consumed);
+    // Stops before any state changes for the step, so the coroutine handles it whole.
+    if (step.kind == protocol::ScanStep::Kind::error) return ClientStop{std::move(step)};
+    if (step.starts_message && !protocol::is_frontend_type(step.type)) return ClientStop{std::move(step)};
+    const bool statement = step.type == fe::kQuery || step.type == fe::kParse;
+    if (step.kind == protocol::ScanStep::Kind::message && !skipping_) {
+      if (step.type == fe::kPassword && phase_ == Phase::authenticating && sasl_started_) return ClientStop{std::move(step)};
+      if (enforcing() && statement) {
+        // Pipelined behind the startup packet: waits for authentication.
+        if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
+        if (needs_decision(step)) return ClientStop{std::move(step), true};
+      }
+    }
+    if (step.starts_message) begin_client_message(step);
+    if (drop_current_) continue;
+    if (step.kind == protocol::ScanStep::Kind::message && enforcing() && statement) {
+      forward_undecided(step);
     } else {
-      std::size_t n = co_await client_.read_some(asio::buffer(buf), ec);
+      forward_client_step(step);
+    }
+  }
+  return std::nullopt;
+}
+
+void Session::read_client() {
+  client_.socket().async_read_some(asio::buffer(c2s_buf_),
+                                   [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                     self->on_client_read(ec, n);
+                                   });
+}
+
+void Session::on_client_read(const error_code& read_ec, std::size_t n) {
+  if (read_ec || phase_ == Phase::closed) {
+    close();
+    return;
+  }
+  bytes_from_client_ += n;
+  worker_.counters.bytes_client_to_server.add(n);
+  last_activity_ = std::chrono::steady_clock::now();
+  std::span<const std::uint8_t> input(c2s_buf_.data(), n);
+  c2s_out_.clear();
+  if (auto stop = scan_client_input(input)) {
+    ClientResume r{true, std::move(stop->step), input, stop->needs_decision};
+    asio::co_spawn(
+        worker_.ctx, [self = shared_from_this(), r = std::move(r)]() mutable {
+          return self->relay_client_to_server(std::move(r));
+        },
+        asio::detached);
+    return;
+  }
+  error_code ec;
+  if (!c2s_out_.empty() && !server_->write_now(c2s_out_, ec)) {
+    // The server's socket is full: the coroutine waits for it.
+    ClientResume r;
+    r.active = true;
+    asio::co_spawn(
+        worker_.ctx, [self = shared_from_this(), r = std::move(r)]() mutable {
+          return self->relay_client_to_server(std::move(r));
+        },
+        asio::detached);
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  c2s_arena_.clear();
+  client_scanner_.trim();
+  if (client_fast_lane()) {
+    read_client();
+  } else {
+    asio::co_spawn(
+        worker_.ctx, [self = shared_from_this()]() { return self->relay_client_to_server(ClientResume{}); }, asio::detached);
+  }
+}
+
+asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
+  auto self = shared_from_this();
+  auto& out = c2s_out_;
+  std::span<const std::uint8_t> input;
+  std::optional<protocol::ScanStep> pending;
+  bool known_needs = false;
+  bool have_input = resume.active;
+  bool from_leftover = false;
+  if (resume.active) {
+    input = resume.input;
+    pending = std::move(resume.step);
+    known_needs = resume.needs_decision;
+  } else if (!leftover_.empty()) {
+    input = leftover_;
+    have_input = true;
+    from_leftover = true;
+    out.clear();
+  }
+  while (phase_ != Phase::closed) {
+    error_code ec;
+    if (!have_input) {
+      if (client_fast_lane()) {
+        read_client();
+        co_return;
+      }
+      std::size_t n = co_await client_.read_some(asio::buffer(c2s_buf_), ec);
       if (ec || phase_ == Phase::closed) break;
-      input = std::span<const std::uint8_t>(buf.data(), n);
+      input = std::span<const std::uint8_t>(c2s_buf_.data(), n);
       bytes_from_client_ += n;
       worker_.counters.bytes_client_to_server.add(n);
       last_activity_ = std::chrono::steady_clock::now();
+      out.clear();
     }
-    out.clear();
-    while (!input.empty()) {
-      protocol::ScanStep step = client_scanner_.next(input);
-      input = input.subspan(step.consumed);
+    have_input = false;
+    for (;;) {
+      if (!pending) {
+        auto stop = scan_client_input(input);
+        if (!stop) break;
+        pending = std::move(stop->step);
+        known_needs = stop->needs_decision;
+      }
+      // A step that may wait.
+      protocol::ScanStep step = std::move(*pending);
+      pending.reset();
+      const bool needs_known = std::exchange(known_needs, false);
       if (step.kind == protocol::ScanStep::Kind::error) {
         co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
                                                                                : kProtocolViolation,
@@ -600,12 +752,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
         co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
         co_return;
       }
-      if (step.starts_message) {
-        worker_.counters.messages_client_to_server.add();
-        drop_current_ = skipping_;
-        // A denied Parse: everything up to and including the Sync that ends its batch is dropped.
-        if (skipping_ && step.type == fe::kSync) skipping_ = false;
-      }
+      if (step.starts_message) begin_client_message(step);
       if (drop_current_) continue;
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (!co_await on_client_message(step)) co_return;
@@ -613,11 +760,13 @@ asio::awaitable<void> Session::relay_client_to_server() {
         // pipeline statements behind it, and the server runs them once
         // authentication succeeds (trust, certificate).
         if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
+          bool held = false;
           if (phase_ != Phase::ready || !startup_tokens_.empty()) {
             // Pipelined behind the startup packet: decided once the server has
             // authenticated the client, so that nobody unauthenticated can make
             // ddlgate parse (or the ledger record) anything. What came before
             // (the authentication exchange) goes on first.
+            held = true;
             if (!out.empty()) {
               co_await server_->write(out, ec);
               if (ec) {
@@ -636,11 +785,8 @@ asio::awaitable<void> Session::relay_client_to_server() {
             ec = {};
             if (phase_ != Phase::ready) co_return;
           }
-          if (!needs_decision(step)) {
-            // Reads and writes go on untouched; a Query's cycle has no outcome to record.
-            if (step.type == fe::kQuery) track_cycle({});
-            if (step.type == fe::kParse && !prepared_.empty()) remember_prepared(step);
-            add_span(out, step.bytes);
+          if (!((needs_known && !held) || needs_decision(step))) {
+            forward_undecided(step);
             continue;
           }
           Verdict v = co_await enforce(step);
@@ -664,28 +810,7 @@ asio::awaitable<void> Session::relay_client_to_server() {
           allowed_keys_.clear();
         }
       }
-      if (enforcing()) {
-        // Which statement each Execute runs, for its outcome (names read as they pass).
-        if (step.starts_message) {
-          if (names_type_ != 0) finish_names();
-          if (step.type == fe::kBind || step.type == fe::kExecute) {
-            names_type_ = step.type;
-            names_left_ = step.body_length;
-            if (step.bytes.size() > 5) {
-              on_bind_or_execute_bytes(step.bytes.subspan(5));
-            } else if (names_left_ == 0) {
-              finish_names();
-            }
-          }
-        } else if (names_type_ != 0) {
-          on_bind_or_execute_bytes(step.bytes);
-        }
-        // Sync and FunctionCall are answered with a ReadyForQuery as well.
-        if (step.starts_message && step.type == fe::kSync) track_cycle(std::exchange(batch_hashes_, {}));
-        if (step.starts_message && step.type == fe::kFunctionCall) track_cycle({});
-      }
-      if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
-      add_span(out, step.bytes);
+      forward_client_step(step);
     }
     if (!out.empty()) {
       if (!server_->write_now(out, ec)) co_await server_->write(out, ec);
@@ -693,63 +818,141 @@ asio::awaitable<void> Session::relay_client_to_server() {
     }
     c2s_arena_.clear();
     client_scanner_.trim();
+    if (from_leftover) {
+      std::vector<std::uint8_t>().swap(leftover_);
+      from_leftover = false;
+    }
   }
   if (!leftover_.empty()) std::vector<std::uint8_t>().swap(leftover_);
   close();
 }
 
-asio::awaitable<void> Session::relay_server_to_client() {
+Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& input,
+                                               std::span<const std::uint8_t>& held) {
+  while (!input.empty()) {
+    protocol::ScanStep step = server_scanner_.next(input);
+    input = input.subspan(step.consumed);
+    if (step.kind == protocol::ScanStep::Kind::error) {
+      spdlog::error("session {:x}: malformed data from the upstream server: {}", id_, step.error);
+      return ServerScan::error;
+    }
+    std::span<const std::uint8_t> bytes = step.bytes;
+    if (step.starts_message) worker_.counters.messages_server_to_client.add();
+    if (step.kind == protocol::ScanStep::Kind::message) {
+      if (enforcing() && phase_ == Phase::ready &&
+          (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery ||
+           step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended)) {
+        on_outcome_message(step);
+      }
+      const bool was_ready = phase_ == Phase::ready;
+      bytes = on_server_message(step);
+      if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
+      if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
+        held = bytes;
+        return ServerScan::check_token;
+      }
+    }
+    add_span(s2c_out_, bytes);
+  }
+  return ServerScan::done;
+}
+
+void Session::read_server() {
+  server_->socket().async_read_some(asio::buffer(s2c_buf_),
+                                    [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                      self->on_server_read(ec, n);
+                                    });
+}
+
+void Session::on_server_read(const error_code& read_ec, std::size_t n) {
+  if (read_ec || phase_ == Phase::closed) {
+    close();
+    return;
+  }
+  bytes_from_server_ += n;
+  worker_.counters.bytes_server_to_client.add(n);
+  last_activity_ = std::chrono::steady_clock::now();
+  std::span<const std::uint8_t> input(s2c_buf_.data(), n);
+  std::span<const std::uint8_t> held;
+  s2c_out_.clear();
+  // check_token cannot come: the session was ready before this read.
+  if (scan_server_input(input, held) != ServerScan::done) {
+    close();
+    return;
+  }
+  error_code ec;
+  if (!s2c_out_.empty() && !client_.write_now(s2c_out_, ec)) {
+    // The client's socket is full: the coroutine waits for it. No other write to
+    // the client may start meanwhile (fail() checks client_writing_).
+    client_writing_ = true;
+    asio::co_spawn(
+        worker_.ctx, [self = shared_from_this()]() { return self->relay_server_to_client(true); }, asio::detached);
+    return;
+  }
+  if (ec) {
+    close();
+    return;
+  }
+  s2c_arena_.clear();
+  server_scanner_.trim();
+  if (server_fast_lane()) {
+    read_server();
+  } else {
+    asio::co_spawn(
+        worker_.ctx, [self = shared_from_this()]() { return self->relay_server_to_client(); }, asio::detached);
+  }
+}
+
+asio::awaitable<void> Session::relay_server_to_client(bool resume_write) {
   auto self = shared_from_this();
-  std::vector<std::uint8_t> buf(kRelayBuffer);
-  std::vector<asio::const_buffer> out;
+  auto& out = s2c_out_;
+  bool have_output = resume_write;
   while (phase_ != Phase::closed) {
     error_code ec;
-    std::size_t n = co_await server_->read_some(asio::buffer(buf), ec);
-    if (ec || phase_ == Phase::closed) break;
-    bytes_from_server_ += n;
-    worker_.counters.bytes_server_to_client.add(n);
-    last_activity_ = std::chrono::steady_clock::now();
-    std::span<const std::uint8_t> input(buf.data(), n);
-    out.clear();
-    while (!input.empty()) {
-      protocol::ScanStep step = server_scanner_.next(input);
-      input = input.subspan(step.consumed);
-      if (step.kind == protocol::ScanStep::Kind::error) {
-        spdlog::error("session {:x}: malformed data from the upstream server: {}", id_, step.error);
-        close();
+    if (!have_output) {
+      if (server_fast_lane()) {
+        read_server();
         co_return;
       }
-      std::span<const std::uint8_t> bytes = step.bytes;
-      if (step.starts_message) worker_.counters.messages_server_to_client.add();
-      if (step.kind == protocol::ScanStep::Kind::message) {
-        if (enforcing() && phase_ == Phase::ready &&
-            (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery ||
-             step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended)) {
-          on_outcome_message(step);
+      std::size_t n = co_await server_->read_some(asio::buffer(s2c_buf_), ec);
+      if (ec || phase_ == Phase::closed) break;
+      bytes_from_server_ += n;
+      worker_.counters.bytes_server_to_client.add(n);
+      last_activity_ = std::chrono::steady_clock::now();
+      std::span<const std::uint8_t> input(s2c_buf_.data(), n);
+      out.clear();
+      bool stop = false;
+      for (;;) {
+        std::span<const std::uint8_t> held;
+        ServerScan r = scan_server_input(input, held);
+        if (r == ServerScan::done) break;
+        if (r == ServerScan::error) {
+          stop = true;
+          break;
         }
-        const bool was_ready = phase_ == Phase::ready;
-        bytes = on_server_message(step);
-        if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
-        if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
-          // The server has authenticated the client: now the break-glass token of
-          // the startup packet is checked (break_glass.cpp). What came before the
-          // ReadyForQuery goes first; a refusal replaces the ReadyForQuery with FATAL.
-          if (!out.empty() && !client_.write_now(out, ec)) {
-            client_writing_ = true;
-            co_await client_.write(out, ec);
-            client_writing_ = false;
-          }
-          out.clear();
-          if (ec || !co_await check_startup_token()) break;
+        // The server has authenticated the client: now the break-glass token of
+        // the startup packet is checked (break_glass.cpp). What came before the
+        // ReadyForQuery goes first; a refusal replaces the ReadyForQuery with FATAL.
+        if (!out.empty() && !client_.write_now(out, ec)) {
+          client_writing_ = true;
+          co_await client_.write(out, ec);
+          client_writing_ = false;
         }
+        out.clear();
+        if (ec || !co_await check_startup_token()) {
+          stop = true;
+          break;
+        }
+        add_span(out, held);
       }
-      add_span(out, bytes);
+      if (stop) break;
     }
+    have_output = false;
     if (!out.empty() && !client_.write_now(out, ec)) {
       client_writing_ = true;
       co_await client_.write(out, ec);
-      client_writing_ = false;
     }
+    client_writing_ = false;
     if (ec) break;
     s2c_arena_.clear();
     server_scanner_.trim();
