@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU instructions ddlgate spends per pgbench transaction, counted by valgrind
-# (callgrind), for ddlgate in passthrough and with enforcement. Instruction
+# (callgrind), for ddlgate in passthrough and with enforcement, and for PgBouncer
+# (session mode) counted the same way when it is installed. Instruction
 # counts do not depend on how loaded the machine is, so this shows what a change
 # costs when wall-clock benchmarks (bench/pgbench.sh) are too noisy to tell.
 #
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is missing (apt-get install valgrind)" >&2; exit 2; }
+[ -n "$keep" ] && mkdir -p "$keep"
 
 work="$(mktemp -d /tmp/ddlgate-instr-XXXXXX)"
 chmod 755 "$work"
@@ -39,6 +41,7 @@ proxy_pid=""
 cleanup() {
   set +e
   [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  [ -s "$work/pgbouncer.pid" ] && kill -INT "$(cat "$work/pgbouncer.pid")" 2>/dev/null && sleep 1
   pg_stop "$pgdata"
   rm -rf "$work"
 }
@@ -89,13 +92,62 @@ instructions() {
   sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$out" | head -1
 }
 
-echo "| ddlgate | protocol | instructions per transaction |"
+# PgBouncer (session mode, trust) counted the same way, for comparison; it
+# refuses to run as root, so it runs as the server's user.
+pgbouncer_instructions() {
+  local out="$work/callgrind.pgbouncer" pidfile="$work/pgbouncer.pid" port
+  port="$(free_port)"
+  cat >"$work/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = session
+logfile = $work/pgbouncer.log
+pidfile = $pidfile
+ignore_startup_parameters = extra_float_digits
+INI
+  echo '"postgres" ""' >"$work/userlist.txt"
+  rm -f "$out" "$pidfile"
+  give_to_server_user "$work"
+  as_server_user valgrind --tool=callgrind --callgrind-out-file="$out" /usr/sbin/pgbouncer -q "$work/pgbouncer.ini" \
+    2>"$work/valgrind-pgbouncer.log" &
+  local runner=$!
+  wait_for_file "$pidfile" 60 "$runner" || { echo "instructions.sh: PgBouncer did not start" >&2; cat "$work/pgbouncer.log" >&2; exit 1; }
+  local args=()
+  [ "$script" = "select" ] && args+=(-S)
+  # Under valgrind the first connection can take longer than pgbench waits; retry it.
+  local tries=0
+  until "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n "${args[@]}" -M "$1" -c 1 -t "$2" postgres \
+    >"$work/pgbench.log" 2>&1; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 3 ] || { cat "$work/pgbench.log" >&2; exit 1; }
+    sleep 1
+  done
+  kill -INT "$(cat "$pidfile")"
+  wait "$runner" || true
+  [ -n "$keep" ] && cp "$out" "$keep/callgrind.pgbouncer.$1.$2"
+  sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$out" | head -1
+}
+
+echo "| proxy | protocol | instructions per transaction |"
 echo "|---|---|---:|"
+if [ -x /usr/sbin/pgbouncer ]; then
+  for protocol in simple prepared; do
+    a="$(pgbouncer_instructions "$protocol" "$small")"
+    b="$(pgbouncer_instructions "$protocol" "$large")"
+    echo "| PgBouncer $(/usr/sbin/pgbouncer --version | head -1 | sed 's/^PgBouncer //') | $protocol | $(((b - a) / (large - small))) |"
+  done
+fi
 for config in passthrough enforce; do
   for protocol in simple prepared; do
     a="$(instructions "$config" "$protocol" "$small")"
     b="$(instructions "$config" "$protocol" "$large")"
-    echo "| $config | $protocol | $(((b - a) / (large - small))) |"
+    echo "| ddlgate $config | $protocol | $(((b - a) / (large - small))) |"
   done
 done
 echo
