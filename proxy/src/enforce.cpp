@@ -303,6 +303,8 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   std::vector<std::string> reserved;  // approvals reserved for this message (replay protection)
   std::vector<std::string> statement_keys;  // the same, by statement position
   std::optional<protocol::ErrorSpec> denial;
+  // What the log says of a denial: its message, unless that may quote client text.
+  std::string log_denial;
 
   if (!analysis->ok()) {
     // Unparseable: never approvable (fail closed). PostgreSQL's parse error may
@@ -317,6 +319,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                  "ddlgate: unparseable statement is not approved: " + analysis->error->message, "",
                                  kHowToApprove};
+    // The parser's message quotes the text near the error ("syntax error at or
+    // near ..."), which may be a password: the log gets the position only.
+    log_denial = "unparseable statement is not approved (parse error at byte " +
+                 std::to_string(analysis->error->position) + ")";
   } else {
     const policy::Statement* first_unapproved = nullptr;
     bool first_unapproved_spent = false;
@@ -427,7 +433,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     co_return Verdict{};
   }
   spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
-               denial->message);
+               log_denial.empty() ? denial->message : log_denial);
   if (monitor) co_return Verdict{};
   co_return deny(*denial, extended);
 }

@@ -263,9 +263,19 @@ TEST_F(Enforce, BypassAttemptsAreRefused) {
            "alter role reporting superuser",
            "create function f() returns int language sql as 'select 1'",
            "this is not sql",
+           "alter role app password 'hunter2' oops",
        }) {
     EXPECT_EQ(command(c.get(), sql), "ERROR 42501") << sql;
   }
+  // The parser's error quotes the text near it ("at or near ..."): the client
+  // sees it, the log does not (it may be a password).
+  PGresult* r = PQexec(c.get(), "alter role app password 'hunter2' oops");
+  EXPECT_NE(std::string(PQresultErrorMessage(r)).find("oops"), std::string::npos) << PQresultErrorMessage(r);
+  PQclear(r);
+  const std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("unparseable statement is not approved (parse error at byte"), std::string::npos) << log;
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
+  EXPECT_EQ(log.find("oops"), std::string::npos) << log;
   // A statement split across many TCP segments is reassembled before it is judged.
   std::string big = "drop table users /*" + std::string(300000, 'x') + "*/";
   EXPECT_EQ(command(c.get(), big), "ERROR 42501");
