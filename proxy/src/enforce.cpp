@@ -422,7 +422,9 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       for (const auto& key : reserved) shared_.spent->spend(key);
       // Remembered by statement name for the outcomes of its Executes.
       if (analysis->ok() && analysis->statements.size() == 1 && analysis->statements[0].controlled) {
-        allowed_hashes_.push_back(analysis->statements[0].hash);
+        const auto& st = analysis->statements[0];
+        allowed_hashes_.push_back(st.hash);
+        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty()};
       }
     } else if (analysis->ok()) {
       // Outcomes by position; a reserved approval is spent when its transaction commits.
@@ -563,13 +565,55 @@ void Session::on_bind_or_execute_bytes(std::span<const std::uint8_t> part) {
 
 void Session::remember_prepared(const protocol::ScanStep& step) {
   auto parse = protocol::parse_parse(step.body);
+  std::optional<Prepared> allowed = std::exchange(allowed_parse_, std::nullopt);
   if (!parse) return;
   std::string name(parse->statement);
-  if (allowed_hashes_.size() == 1 && !allowed_hashes_[0].empty()) {
-    prepared_[name] = allowed_hashes_[0];
+  if (allowed) {
+    prepared_[name] = std::move(*allowed);
   } else {
     prepared_.erase(name);
   }
+}
+
+bool Session::replayed_execute(const protocol::ScanStep& step) const {
+  if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) return false;
+  auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
+  if (end == step.body.end()) return false;  // malformed: the server refuses it
+  auto portal = portals_.find(std::string(step.body.begin(), end));
+  if (portal == portals_.end() || portal->second.executed) return false;
+  auto statement = prepared_.find(portal->second.statement);
+  return statement != prepared_.end() && statement->second.once && statement->second.executed &&
+         statement->second.hash == portal->second.hash;
+}
+
+asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol::ScanStep& step) {
+  auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
+  const Portal& portal = portals_.at(std::string(step.body.begin(), end));
+  const Prepared& statement = prepared_.at(portal.statement);
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  ledger::DecisionInfo d;
+  d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
+  d.session = session_info();
+  d.statement_hash = statement.hash;
+  d.statement_class = std::string(policy::to_string(statement.cls));
+  d.display_sql = statement.display_sql;
+  d.reason = "its prepared statement was executed already; its approval was used (enforcement.spend_approvals_once)";
+  worker_.counters.count_decision(statement.cls, d.decision);
+  protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
+                           "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                               " is not approved: its prepared statement was executed already in this session "
+                               "(each approval applies once)",
+                           statement.display_sql, kHowToReapply};
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::decision(d));
+  bool recorded = false;
+  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (!recorded) spdlog::error("session {:x}: the ledger is unavailable; a re-executed prepared statement is refused", id_);
+  spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
+               spec.message);
+  if (monitor && recorded) co_return Verdict{};
+  co_return deny(spec, true);
 }
 
 void Session::finish_names() {
@@ -578,9 +622,10 @@ void Session::finish_names() {
     const std::size_t second_end = first_end == std::string::npos ? first_end : names_.find('\0', first_end + 1);
     if (second_end != std::string::npos) {
       std::string portal = names_.substr(0, first_end);
-      auto it = prepared_.find(names_.substr(first_end + 1, second_end - first_end - 1));
+      std::string statement = names_.substr(first_end + 1, second_end - first_end - 1);
+      auto it = prepared_.find(statement);
       if (it != prepared_.end()) {
-        portals_[portal] = it->second;
+        portals_[portal] = Portal{std::move(statement), it->second.hash, false};
       } else {
         portals_.erase(portal);
       }
@@ -589,7 +634,12 @@ void Session::finish_names() {
     std::string hash;
     if (first_end != std::string::npos && !portals_.empty()) {
       auto it = portals_.find(names_.substr(0, first_end));
-      if (it != portals_.end()) hash = it->second;
+      if (it != portals_.end()) {
+        hash = it->second.hash;
+        it->second.executed = true;
+        auto statement = prepared_.find(it->second.statement);
+        if (statement != prepared_.end() && statement->second.hash == hash) statement->second.executed = true;
+      }
     }
     batch_hashes_.push_back(std::move(hash));
   }

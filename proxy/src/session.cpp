@@ -105,6 +105,9 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
     for (std::uint8_t t : {be::kCommandComplete, be::kParameterStatus, be::kEmptyQueryResponse, be::kPortalSuspended}) {
       server_scanner_.inspect(t);
     }
+    // Replay protection refuses an Execute that would run a once-only prepared
+    // statement again, so Executes (a portal name and a row count) are read whole.
+    if (shared_.spent) client_scanner_.inspect(fe::kExecute);
   }
 }
 
@@ -633,6 +636,7 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
         if (needs_decision(step)) return ClientStop{std::move(step), true};
       }
+      if (enforcing() && replayed_execute(step)) return ClientStop{std::move(step)};
     }
     if (step.starts_message) begin_client_message(step);
     if (drop_current_) continue;
@@ -754,6 +758,24 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       }
       if (step.starts_message) begin_client_message(step);
       if (drop_current_) continue;
+      // What enforce() or deny_replayed_execute() decided to send instead of the message.
+      auto replace = [&](Verdict& v) {
+        c2s_arena_.push_back(std::move(v.bytes));
+        add_span(out, c2s_arena_.back());
+        skipping_ = v.skip_to_sync;
+        // The injected Query is answered with one ReadyForQuery, after what
+        // the Executes of the batch so far produced; its error rolls them back.
+        batch_hashes_.emplace_back();
+        track_cycle(std::exchange(batch_hashes_, {}));
+      };
+      if (step.kind == protocol::ScanStep::Kind::message && enforcing() && replayed_execute(step)) {
+        Verdict v = co_await deny_replayed_execute(step);
+        if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
+        if (v.kind == Verdict::Kind::replace) {
+          replace(v);
+          continue;
+        }
+      }
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (!co_await on_client_message(step)) co_return;
         // Decided from the first byte after the startup packet: a client may
@@ -795,13 +817,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             co_return;
           }
           if (v.kind == Verdict::Kind::replace) {
-            c2s_arena_.push_back(std::move(v.bytes));
-            add_span(out, c2s_arena_.back());
-            skipping_ = v.skip_to_sync;
-            // The injected Query is answered with one ReadyForQuery, after what
-            // the Executes of the batch so far produced; its error rolls them back.
-            batch_hashes_.emplace_back();
-            track_cycle(std::exchange(batch_hashes_, {}));
+            replace(v);
             continue;
           }
           if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_));

@@ -148,10 +148,29 @@ class Session : public std::enable_shared_from_this<Session> {
   // Extended protocol outcomes: an allowed controlled Parse is remembered by
   // statement name, a Bind carries it to a portal, and each Execute takes a
   // position in the cycle that its Sync ends (docs/enforcement.md, "Outcomes").
-  // Statement name -> hash of an allowed controlled Parse; portal name -> the
-  // same for a portal bound to one of them. Only controlled statements are kept.
-  std::unordered_map<std::string, std::string> prepared_;
-  std::unordered_map<std::string, std::string> portals_;
+  // Statement name -> an allowed controlled Parse; portal name -> a portal bound
+  // to one of them. Only controlled statements are kept.
+  struct Prepared {
+    std::string hash;
+    policy::StatementClass cls{};  // its statement class, for a ledger record
+    std::string display_sql;  // the same
+    bool once = false;        // its approval applies once (replay protection)
+    bool executed = false;    // a portal bound to it has been executed
+  };
+  struct Portal {
+    std::string statement;  // the prepared statement's name
+    std::string hash;
+    bool executed = false;  // a later Execute of it continues the same run
+  };
+  std::unordered_map<std::string, Prepared> prepared_;
+  std::unordered_map<std::string, Portal> portals_;
+  // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.
+  std::optional<Prepared> allowed_parse_;
+  // Replay protection in the extended protocol: a complete Execute that would
+  // run a once-only prepared statement a second time (a new portal of it).
+  bool replayed_execute(const protocol::ScanStep& step) const;
+  // Records the refusal of such an Execute and says what to send instead.
+  asio::awaitable<Verdict> deny_replayed_execute(const protocol::ScanStep& step);
   std::vector<std::string> batch_hashes_;  // one per Execute since the last Sync ("" untracked)
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).

@@ -464,6 +464,36 @@ TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
   EXPECT_NE(tail.find("already used in this database"), std::string::npos) << tail;
 }
 
+// Replay protection in the extended protocol: an approved statement prepared
+// once runs once; executing its prepared statement again (a new portal) is
+// refused and recorded, and the session goes on.
+TEST_F(Enforce, ReplayProtectionRefusesExecutingAnApprovedPreparedStatementTwice) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  PgResult prepared(PQprepare(c.get(), "mig", "create index orders_customer on orders (customer)", 0, nullptr));
+  ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.get());
+  PgResult first(PQexecPrepared(c.get(), "mig", 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(first.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(first.get());
+  pg.admin_sql("drop index orders_customer");
+  PgResult again(PQexecPrepared(c.get(), "mig", 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(again.get()), PGRES_FATAL_ERROR);
+  const char* state = PQresultErrorField(again.get(), PG_DIAG_SQLSTATE);
+  EXPECT_EQ(std::string(state ? state : ""), "42501");
+  EXPECT_NE(std::string(PQresultErrorMessage(again.get())).find("executed already"), std::string::npos)
+      << PQresultErrorMessage(again.get());
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "0\n");
+  // The session goes on.
+  EXPECT_EQ(value(c.get(), "select 7"), "7");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_NE(tail.find("its prepared statement was executed already"), std::string::npos) << tail;
+  pg.admin_sql("drop table orders");
+}
+
 // A full disk under the ledger: decisions can no longer be made durable, so
 // controlled statements are refused with 58030 while reads and writes go on.
 // The ledger lives on a 2 MiB tmpfs, which needs root (CI runs as root).
