@@ -196,7 +196,7 @@ asio::awaitable<void> Session::run() {
 
   c2s_buf_.resize(kRelayBuffer);
   s2c_buf_.resize(kRelayBuffer);
-  asio::co_spawn(worker_.ctx, [self]() { return self->relay_server_to_client(); }, asio::detached);
+  spawn_server_relay(false);
   co_await relay_client_to_server(ClientResume{});
 }
 
@@ -649,6 +649,18 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
   return std::nullopt;
 }
 
+void Session::count_client_bytes(std::size_t n) {
+  bytes_from_client_ += n;
+  worker_.counters.bytes_client_to_server.add(n);
+  last_activity_ = std::chrono::steady_clock::now();
+}
+
+void Session::count_server_bytes(std::size_t n) {
+  bytes_from_server_ += n;
+  worker_.counters.bytes_server_to_client.add(n);
+  last_activity_ = std::chrono::steady_clock::now();
+}
+
 void Session::read_client() {
   client_.socket().async_read_some(asio::buffer(c2s_buf_),
                                    [self = shared_from_this()](const error_code& ec, std::size_t n) {
@@ -661,18 +673,11 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
     close();
     return;
   }
-  bytes_from_client_ += n;
-  worker_.counters.bytes_client_to_server.add(n);
-  last_activity_ = std::chrono::steady_clock::now();
+  count_client_bytes(n);
   std::span<const std::uint8_t> input(c2s_buf_.data(), n);
   c2s_out_.clear();
   if (auto stop = scan_client_input(input)) {
-    ClientResume r{true, std::move(stop->step), input, stop->needs_decision};
-    asio::co_spawn(
-        worker_.ctx, [self = shared_from_this(), r = std::move(r)]() mutable {
-          return self->relay_client_to_server(std::move(r));
-        },
-        asio::detached);
+    spawn_client_relay(ClientResume{true, std::move(stop->step), input, stop->needs_decision});
     return;
   }
   error_code ec;
@@ -680,11 +685,7 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
     // The server's socket is full: the coroutine waits for it.
     ClientResume r;
     r.active = true;
-    asio::co_spawn(
-        worker_.ctx, [self = shared_from_this(), r = std::move(r)]() mutable {
-          return self->relay_client_to_server(std::move(r));
-        },
-        asio::detached);
+    spawn_client_relay(std::move(r));
     return;
   }
   if (ec) {
@@ -696,9 +697,22 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
   if (client_fast_lane()) {
     read_client();
   } else {
-    asio::co_spawn(
-        worker_.ctx, [self = shared_from_this()]() { return self->relay_client_to_server(ClientResume{}); }, asio::detached);
+    spawn_client_relay(ClientResume{});
   }
+}
+
+void Session::spawn_client_relay(ClientResume resume) {
+  asio::co_spawn(
+      worker_.ctx, [self = shared_from_this(), r = std::move(resume)]() mutable {
+        return self->relay_client_to_server(std::move(r));
+      },
+      asio::detached);
+}
+
+void Session::spawn_server_relay(bool resume_write) {
+  asio::co_spawn(
+      worker_.ctx, [self = shared_from_this(), resume_write]() { return self->relay_server_to_client(resume_write); },
+      asio::detached);
 }
 
 asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
@@ -729,9 +743,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       std::size_t n = co_await client_.read_some(asio::buffer(c2s_buf_), ec);
       if (ec || phase_ == Phase::closed) break;
       input = std::span<const std::uint8_t>(c2s_buf_.data(), n);
-      bytes_from_client_ += n;
-      worker_.counters.bytes_client_to_server.add(n);
-      last_activity_ = std::chrono::steady_clock::now();
+      count_client_bytes(n);
       out.clear();
     }
     have_input = false;
@@ -885,9 +897,7 @@ void Session::on_server_read(const error_code& read_ec, std::size_t n) {
     close();
     return;
   }
-  bytes_from_server_ += n;
-  worker_.counters.bytes_server_to_client.add(n);
-  last_activity_ = std::chrono::steady_clock::now();
+  count_server_bytes(n);
   std::span<const std::uint8_t> input(s2c_buf_.data(), n);
   std::span<const std::uint8_t> held;
   s2c_out_.clear();
@@ -901,8 +911,7 @@ void Session::on_server_read(const error_code& read_ec, std::size_t n) {
     // The client's socket is full: the coroutine waits for it. No other write to
     // the client may start meanwhile (fail() checks client_writing_).
     client_writing_ = true;
-    asio::co_spawn(
-        worker_.ctx, [self = shared_from_this()]() { return self->relay_server_to_client(true); }, asio::detached);
+    spawn_server_relay(true);
     return;
   }
   if (ec) {
@@ -914,8 +923,7 @@ void Session::on_server_read(const error_code& read_ec, std::size_t n) {
   if (server_fast_lane()) {
     read_server();
   } else {
-    asio::co_spawn(
-        worker_.ctx, [self = shared_from_this()]() { return self->relay_server_to_client(); }, asio::detached);
+    spawn_server_relay(false);
   }
 }
 
@@ -932,9 +940,7 @@ asio::awaitable<void> Session::relay_server_to_client(bool resume_write) {
       }
       std::size_t n = co_await server_->read_some(asio::buffer(s2c_buf_), ec);
       if (ec || phase_ == Phase::closed) break;
-      bytes_from_server_ += n;
-      worker_.counters.bytes_server_to_client.add(n);
-      last_activity_ = std::chrono::steady_clock::now();
+      count_server_bytes(n);
       std::span<const std::uint8_t> input(s2c_buf_.data(), n);
       out.clear();
       bool stop = false;

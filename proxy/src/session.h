@@ -69,9 +69,15 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   asio::awaitable<void> relay_client_to_server(ClientResume resume);
   // resume_write: a handler left s2c_out_ partly written; finish it first.
-  asio::awaitable<void> relay_server_to_client(bool resume_write = false);
+  asio::awaitable<void> relay_server_to_client(bool resume_write);
   bool client_fast_lane() const;
   bool server_fast_lane() const;
+  // Starts the coroutine form of a direction (from a handler, or at the start).
+  void spawn_client_relay(ClientResume resume);
+  void spawn_server_relay(bool resume_write);
+  // A read's bytes: counters and the idle clock.
+  void count_client_bytes(std::size_t n);
+  void count_server_bytes(std::size_t n);
   void read_client();
   void on_client_read(const boost::system::error_code& ec, std::size_t n);
   void read_server();
