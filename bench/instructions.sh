@@ -38,10 +38,12 @@ work="$(mktemp -d /tmp/ddlgate-instr-XXXXXX)"
 chmod 755 "$work"
 pgdata="$work/pgdata"
 proxy_pid=""
+bouncer_pid=""
 cleanup() {
   set +e
   [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -s "$work/pgbouncer.pid" ] && kill -INT "$(cat "$work/pgbouncer.pid")" 2>/dev/null && sleep 1
+  # Only a PgBouncer still running: a stale pid file may name a recycled pid.
+  [ -n "$bouncer_pid" ] && kill -INT "$bouncer_pid" 2>/dev/null && sleep 1
   pg_stop "$pgdata"
   rm -rf "$work"
 }
@@ -128,8 +130,11 @@ INI
     [ "$tries" -lt 3 ] || { cat "$work/pgbench.log" >&2; exit 1; }
     sleep 1
   done
-  kill -INT "$(cat "$pidfile")"
+  bouncer_pid="$(cat "$pidfile")"
+  kill -INT "$bouncer_pid"
   wait "$runner" || true
+  bouncer_pid=""
+  rm -f "$pidfile"
   [ -n "$keep" ] && cp "$out" "$keep/callgrind.pgbouncer.$1.$2"
   sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$out" | head -1
 }
