@@ -6,12 +6,14 @@
 # or as a normal user.
 #
 # Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
-#                         [--tpcb] [--ddlgate PATH] [--out FILE]
+#                         [--tpcb] [--repeat N] [--ddlgate PATH] [--out FILE]
 #   -T SECONDS   duration of each pgbench run (default 15)
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
 #   --scale N    pgbench -i scale (default 10)
 #   --tpcb       pgbench's default TPC-B-like script instead of -S (select only)
+#   --repeat N   run every cell N times, the targets in a rotating order, and
+#                report the median TPS and latency of each (default 1)
 #   --ddlgate    the binary (default build/cli/ddlgate); its column is skipped
 #                if the binary has no `serve` subcommand
 #   --out FILE   also write the report to FILE
@@ -27,6 +29,7 @@ scale=10
 script="select"
 ddlgate="$root/build/cli/ddlgate"
 out=""
+repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     -T) duration="$2"; shift ;;
@@ -34,9 +37,10 @@ while [ $# -gt 0 ]; do
     --protocols) protocols="$2"; shift ;;
     --scale) scale="$2"; shift ;;
     --tpcb) script="tpcb" ;;
+    --repeat) repeat="$2"; shift ;;
     --ddlgate) ddlgate="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -174,12 +178,30 @@ run_one() {
   echo "${tps:--} ${lat:--}"
 }
 
-declare -A tps lat
+[[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "pgbench.sh: --repeat wants a positive number" >&2; exit 2; }
+
+# median: of the numbers on standard input, one per line ("-" for none).
+median() {
+  grep -E '^[0-9.]+$' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+declare -A tps lat all_tps all_lat
+read -r -a target_list <<<"$targets"
 for proto in $protocols; do
   for c in $clients_list; do
+    for ((round = 0; round < repeat; round++)); do
+      # A rotating order, so that no target always runs first (or right after another).
+      for ((i = 0; i < ${#target_list[@]}; i++)); do
+        t="${target_list[$(((i + round) % ${#target_list[@]}))]}"
+        echo "bench: $t, -M $proto, $c client(s), ${duration}s (run $((round + 1)) of $repeat)" >&2
+        read -r one_tps one_lat < <(run_one "$t" "$proto" "$c")
+        all_tps["$t/$proto/$c"]+="$one_tps"$'\n'
+        all_lat["$t/$proto/$c"]+="$one_lat"$'\n'
+      done
+    done
     for t in $targets; do
-      echo "bench: $t, -M $proto, $c client(s), ${duration}s" >&2
-      read -r tps["$t/$proto/$c"] lat["$t/$proto/$c"] < <(run_one "$t" "$proto" "$c")
+      tps["$t/$proto/$c"]="$(printf '%s' "${all_tps["$t/$proto/$c"]}" | median)"
+      lat["$t/$proto/$c"]="$(printf '%s' "${all_lat["$t/$proto/$c"]}" | median)"
     done
   done
 done
@@ -198,6 +220,7 @@ report() {
   echo "- ddlgate: $ddlgate_note"
   echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run, -j min(2, clients), all on one host over 127.0.0.1"
   echo "- latency: pgbench's average, ms; added = proxy minus direct"
+  [ "$repeat" -gt 1 ] && echo "- each cell: the median of $repeat runs, the targets in a rotating order"
   echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry"
   echo
   echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
