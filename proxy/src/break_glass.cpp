@@ -36,6 +36,19 @@ namespace {
 constexpr const char* kInvalidAuthorization = "28000";
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kLedgerUnavailable = "58030";  // io_error
+constexpr const char* kInsufficientResources = "53000";
+
+// Large texts are scanned and analysed on a thread of their own (Session::run_elsewhere).
+struct ScanJob {
+  std::string text;
+  bool look_for_reset_all;
+  policy::BreakGlassSql found;
+};
+struct ParseJob {
+  std::string text;
+  policy::Policy policy;
+  std::shared_ptr<policy::Analysis> out;
+};
 constexpr const char* kRefusedHint =
     "The session goes on under normal enforcement. Check the token with `ddlgate breakglass inspect`, or ask "
     "for a new one (docs/breakglass.md).";
@@ -261,7 +274,26 @@ void Session::end_break_glass(std::string_view reason) {
 
 asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended) {
   allowed_hashes_.clear();
-  policy::BreakGlassSql found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
+  // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
+  const bool large = sql.size() > kParseOnWorkerBytes;
+  const protocol::ErrorSpec no_thread{"ERROR", kInsufficientResources,
+                                      "ddlgate cannot analyse the statement now (no thread available)", "", ""};
+  policy::BreakGlassSql found;
+  if (!large) {
+    found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
+  } else if (policy::mentions_break_glass(sql) || break_glass_) {
+    // (Names distinct from the block below: GCC 12 can give same-named coroutine
+    // locals of sibling scopes one frame slot.)
+    auto scan_job = std::make_shared<ScanJob>(ScanJob{std::string(sql), break_glass_ != nullptr, {}});
+    const std::function<void()> scan = [scan_job] {
+      scan_job->found = policy::scan_break_glass_sql(scan_job->text, scan_job->look_for_reset_all);
+    };
+    Elsewhere scanned = co_await run_elsewhere(scan);
+    if (scanned == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+    // Fail closed: the text may hold a token, which must not reach the server.
+    if (scanned == Elsewhere::no_thread) co_return deny(no_thread, extended);
+    found = std::move(scan_job->found);
+  }
   using Kind = policy::BreakGlassSql::Kind;
 
   if (found.kind == Kind::set || found.kind == Kind::bad_set) {
@@ -316,7 +348,19 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
 
   // An open session: every statement is recorded; controlled ones within the token's scope
   // are allowed as break_glass decisions.
-  const policy::Analysis analysis = policy::analyze(sql, worker_.cache->policy(), policy::Detail::all);
+  auto parsed = std::make_shared<policy::Analysis>();
+  if (!large) {
+    *parsed = policy::analyze(sql, worker_.cache->policy(), policy::Detail::all);
+  } else {
+    auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(sql), worker_.cache->policy(), parsed});
+    const std::function<void()> parse = [parse_job] {
+      *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all);
+    };
+    Elsewhere analysed = co_await run_elsewhere(parse);
+    if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+    if (analysed == Elsewhere::no_thread) co_return deny(no_thread, extended);
+  }
+  const policy::Analysis& analysis = *parsed;
   if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
   const auto& claims = break_glass_->claims;
   auto in_scope = [&](const policy::Statement& st) {

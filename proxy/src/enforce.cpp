@@ -36,10 +36,6 @@ namespace {
 namespace fe = protocol::fe;
 namespace be = protocol::be;
 
-// Texts up to this size are parsed on the worker thread (a few hundred
-// microseconds at most); larger ones on a thread of their own.
-constexpr std::size_t kParseOnWorkerBytes = 64 * 1024;
-
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kLedgerUnavailable = "58030";  // io_error
 constexpr const char* kHowToReapply =
@@ -188,54 +184,68 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   return readings_.size() > 1 || !first.ok() || first.any_controlled();
 }
 
-asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings) {
-  struct Job {
-    std::vector<Deferred> work;
-    policy::Policy policy;
-    std::vector<std::shared_ptr<const policy::Analysis>> results;
+asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<void()>& work) {
+  struct Flag {
     bool done = false;
   };
-  auto job = std::make_shared<Job>();
-  job->work = std::move(deferred_);
-  deferred_.clear();
-  job->policy = shared_.policy;
-  auto self = shared_from_this();
+  auto flag = std::make_shared<Flag>();
   // The server waits for this count to drop before it stops the workers, so the
   // thread's post always reaches a running worker.
   shared_.large_analyses_running.fetch_add(1);
   try {
-    std::thread([self, job] {
-      // At most as many large analyses at once as there are workers.
-      self->shared_.large_analyses.acquire();
-      for (const auto& d : job->work) {
-        job->results.push_back(
-            std::make_shared<const policy::Analysis>(policy::analyze(d.text, job->policy, policy::Detail::controlled_only, d.options)));
-      }
-      self->shared_.large_analyses.release();
+    std::thread([self = shared_from_this(), flag, work]() mutable {
       SharedState& shared = self->shared_;
-      asio::post(self->worker_.ctx, [self, job] {
-        job->done = true;
+      shared.large_analyses.acquire();
+      work();
+      shared.large_analyses.release();
+      asio::io_context& ctx = self->worker_.ctx;
+      // The session's last reference never ends on this thread: it moves to the worker.
+      asio::post(ctx, [self = std::move(self), flag] {
+        flag->done = true;
         self->analysis_wait_.cancel();
       });
       shared.large_analyses_running.fetch_sub(1);
     }).detach();
   } catch (const std::system_error&) {
     shared_.large_analyses_running.fetch_sub(1);
-    // No thread to be had: refuse the statement rather than parse it here.
-    for (const auto& d : job->work) {
-      auto refused = std::make_shared<policy::Analysis>();
-      refused->error = policy::ParseError{"ddlgate cannot analyse the statement now (no thread available)", 0};
-      readings[d.index] = std::move(refused);
-    }
-    co_return true;
+    co_return Elsewhere::no_thread;
   }
-  while (!job->done && phase_ != Phase::closed) {
+  while (!flag->done && phase_ != Phase::closed) {
     analysis_wait_.expires_at(std::chrono::steady_clock::time_point::max());
     boost::system::error_code ec;
     co_await analysis_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (!job->done) co_return false;
-  for (std::size_t i = 0; i < job->work.size(); ++i) readings[job->work[i].index] = job->results[i];
+  co_return flag->done ? Elsewhere::done : Elsewhere::closed;
+}
+
+asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings) {
+  struct Job {
+    std::vector<Deferred> work;
+    policy::Policy policy;
+    std::vector<std::shared_ptr<const policy::Analysis>> results;
+  };
+  auto job = std::make_shared<Job>();
+  job->work = std::move(deferred_);
+  deferred_.clear();
+  job->policy = shared_.policy;
+  const std::function<void()> work = [job] {
+    for (const auto& d : job->work) {
+      job->results.push_back(std::make_shared<const policy::Analysis>(
+          policy::analyze(d.text, job->policy, policy::Detail::controlled_only, d.options)));
+    }
+  };
+  Elsewhere r = co_await run_elsewhere(work);
+  if (r == Elsewhere::closed) co_return false;
+  for (std::size_t i = 0; i < job->work.size(); ++i) {
+    if (r == Elsewhere::done) {
+      readings[job->work[i].index] = job->results[i];
+      continue;
+    }
+    // No thread to be had: refuse the statement rather than parse it here.
+    auto refused = std::make_shared<policy::Analysis>();
+    refused->error = policy::ParseError{"ddlgate cannot analyse the statement now (no thread available)", 0};
+    readings[job->work[i].index] = std::move(refused);
+  }
   co_return true;
 }
 

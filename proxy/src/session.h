@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -283,8 +284,18 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::vector<Deferred> deferred_;
   asio::steady_timer analysis_wait_;
-  // Analyses deferred_ on a thread of its own (at most as many at once as there
-  // are workers) and fills readings; false if the session closed meanwhile.
+  // Texts up to this size are parsed on the worker thread (a few hundred
+  // microseconds at most); larger ones on a thread of their own, so that one
+  // session's statement never stalls the others of its worker.
+  static constexpr std::size_t kParseOnWorkerBytes = 64 * 1024;
+  // Runs a copy of work on a thread of its own (at most as many at once as there
+  // are workers) and waits for it without blocking the worker. work must own what
+  // it touches: it may outlive the wait when the session closes meanwhile.
+  // Callers pass a named function object: GCC 12 may destroy a class-type
+  // temporary of a co_await expression twice.
+  enum class Elsewhere { done, no_thread, closed };
+  asio::awaitable<Elsewhere> run_elsewhere(const std::function<void()>& work);
+  // Analyses deferred_ elsewhere and fills readings; false if the session closed meanwhile.
   asio::awaitable<bool> analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings);
   std::vector<std::shared_ptr<const policy::Analysis>> readings_;  // set by read_as_server()
   // Reads a Query or Parse (read_as_server) and says whether enforce() must decide
