@@ -282,8 +282,6 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (!large) {
     found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
   } else if (policy::mentions_break_glass(sql) || break_glass_) {
-    // (Names distinct from the block below: GCC 12 can give same-named coroutine
-    // locals of sibling scopes one frame slot.)
     auto scan_job = std::make_shared<ScanJob>(ScanJob{std::string(sql), break_glass_ != nullptr, {}});
     const std::function<void()> scan = [scan_job] {
       scan_job->found = policy::scan_break_glass_sql(scan_job->text, scan_job->look_for_reset_all);
