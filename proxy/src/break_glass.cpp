@@ -394,10 +394,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (!recorded) {
     spdlog::error("session {:x}: the ledger is unavailable; break-glass statement refused", id_);
     if (mode_ == config::EnforcementMode::monitor) co_return Verdict{};
-    co_return deny({"ERROR", kLedgerUnavailable,
-                    "ddlgate: the decision ledger is unavailable; a break-glass session cannot run statements unrecorded",
-                    "", "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
-                   extended);
+    co_return deny_ledger_unavailable("a break-glass session cannot run statements unrecorded", extended);
   }
   // A statement outside the token's list: the whole message is decided by normal enforcement
   // (bundles, or a denial), which records its controlled statements itself.

@@ -88,6 +88,12 @@ Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended) {
   return v;
 }
 
+Session::Verdict Session::deny_ledger_unavailable(std::string_view refused, bool extended) {
+  return deny({"ERROR", kLedgerUnavailable, "ddlgate: the decision ledger is unavailable; " + std::string(refused), "",
+               "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
+              extended);
+}
+
 asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> records) {
   struct Wait {
     bool done = false;
@@ -423,9 +429,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     spdlog::error("session {:x}: the ledger is unavailable; controlled statement {}", id_,
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
-    co_return deny({"ERROR", kLedgerUnavailable, "ddlgate: the decision ledger is unavailable; controlled statements are refused",
-                    "", "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
-                   extended);
+    co_return deny_ledger_unavailable("controlled statements are refused", extended);
   }
   if (!denial) {
     if (extended) {
@@ -619,10 +623,16 @@ asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol:
   bool recorded = false;
   if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
-  if (!recorded) spdlog::error("session {:x}: the ledger is unavailable; a re-executed prepared statement is refused", id_);
+  // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
+  if (!recorded) {
+    spdlog::error("session {:x}: the ledger is unavailable; a re-executed prepared statement {}", id_,
+                  monitor ? "allowed (monitor mode)" : "refused");
+    if (monitor) co_return Verdict{};
+    co_return deny_ledger_unavailable("controlled statements are refused", true);
+  }
   spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
                spec.message);
-  if (monitor && recorded) co_return Verdict{};
+  if (monitor) co_return Verdict{};
   co_return deny(spec, true);
 }
 

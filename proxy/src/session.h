@@ -130,6 +130,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
+  // deny() with 58030: the ledger cannot record a decision, so `refused` (what is
+  // refused, for the message) does not run.
+  Verdict deny_ledger_unavailable(std::string_view refused, bool extended);
   // The hashes of a Query's statements that were allowed and are to be tracked, set by enforce().
   std::vector<std::string> allowed_hashes_;
   // The approvals reserved for them by position (replay protection); empty when none.

@@ -32,11 +32,6 @@ DDLGATE_SHARED_PG_SERVER();
 
 std::string ddlgate() { return ddlgate_binary().string(); }
 
-void run_ok(const std::vector<std::string>& argv) {
-  auto r = run_command(argv);
-  ASSERT_EQ(r.exit_code, 0) << argv[1] << ": " << r.stderr_text << r.stdout_text;
-}
-
 // PQcmdStatus of a command that succeeds, or "ERROR <sqlstate>".
 std::string command(PGconn* c, const std::string& sql) {
   PgResult r(PQexec(c, sql.c_str()));

@@ -498,14 +498,8 @@ TEST_F(Enforce, ReplayProtectionRefusesExecutingAnApprovedPreparedStatementTwice
 // controlled statements are refused with 58030 while reads and writes go on.
 // The ledger lives on a 2 MiB tmpfs, which needs root (CI runs as root).
 TEST_F(Enforce, WhenTheLedgerCannotWriteControlledStatementsAreRefusedAndTrafficFlows) {
-  if (!running_as_root()) GTEST_SKIP() << "mounting a small tmpfs for the ledger needs root";
-  fs::create_directories(ledger_dir());
-  auto mount = run_command({"mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", ledger_dir().string()});
-  ASSERT_EQ(mount.exit_code, 0) << mount.stderr_text;
-  struct Unmount {
-    fs::path dir;
-    ~Unmount() { run_command({"umount", "-l", dir.string()}); }
-  } unmount{ledger_dir()};
+  SmallDisk disk(ledger_dir(), "2m");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)";
   auto& pg = SharedPgServer::get();
   pg.admin_sql("create table users (id bigint primary key, email text not null)");
   auto proxy = start();
@@ -513,13 +507,7 @@ TEST_F(Enforce, WhenTheLedgerCannotWriteControlledStatementsAreRefusedAndTraffic
   ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
   EXPECT_EQ(command(c.get(), "drop table users"), "ERROR 42501");  // decided and recorded
 
-  // Fill the file system.
-  {
-    std::ofstream filler(ledger_dir() / "filler", std::ios::binary);
-    std::string block(64 * 1024, 'x');
-    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
-    }
-  }
+  disk.fill();
   // The segment file's last page may still hold a few records; the first write
   // that needs a new page fails, and the ledger stays failed from then on.
   Failure f;
@@ -541,6 +529,53 @@ TEST_F(Enforce, WhenTheLedgerCannotWriteControlledStatementsAreRefusedAndTraffic
   c.reset();
   c2.reset();
   proxy->terminate(20s);
+}
+
+// Replay protection with a full ledger disk: executing an approved prepared
+// statement a second time cannot be recorded, so, like any other controlled
+// statement, it is refused with 58030 in enforce mode and runs (logged) in
+// monitor mode.
+TEST_F(Enforce, AReExecutedPreparedStatementWithoutALedgerIs58030WhenEnforcingAndRunsInMonitorMode) {
+  auto& pg = SharedPgServer::get();
+  add_demo_bundle();
+  for (const std::string mode : {"enforce", "monitor"}) {
+    SCOPED_TRACE(mode);
+    pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+    SmallDisk disk(ledger_dir(), "2m");  // a fresh, empty ledger for each mode
+    if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)";
+    auto proxy = start(mode, "spend_approvals_once = true\n");
+    auto c = pg_connect(proxy->conninfo());
+    PgResult prepared(PQprepare(c.get(), "mig", "create index orders_customer on orders (customer)", 0, nullptr));
+    ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.get());
+    PgResult first(PQexecPrepared(c.get(), "mig", 0, nullptr, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(first.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(first.get());
+    pg.admin_sql("drop index orders_customer");
+
+    disk.fill();
+    // Unapproved statements until one finds the ledger failed (see the test above).
+    const std::string unavailable = "the ledger is unavailable";
+    for (int i = 0; i < 200 && proxy->stderr_log().find(unavailable) == std::string::npos; ++i) {
+      PgResult r(PQexec(c.get(), "drop table if exists no_such_table"));
+    }
+    ASSERT_NE(proxy->stderr_log().find(unavailable), std::string::npos) << "the ledger never failed";
+
+    PgResult again(PQexecPrepared(c.get(), "mig", 0, nullptr, nullptr, nullptr, 0));
+    if (mode == "enforce") {
+      EXPECT_EQ(PQresultStatus(again.get()), PGRES_FATAL_ERROR);
+      const char* state = PQresultErrorField(again.get(), PG_DIAG_SQLSTATE);
+      EXPECT_EQ(std::string(state ? state : ""), "58030") << PQresultErrorMessage(again.get());
+      EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "0\n");
+    } else {
+      EXPECT_EQ(PQresultStatus(again.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(again.get());
+      EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "1\n");
+      EXPECT_NE(proxy->stderr_log().find("re-executed prepared statement allowed (monitor mode)"), std::string::npos)
+          << proxy->stderr_log();
+    }
+    EXPECT_EQ(value(c.get(), "select 7"), "7");  // the session goes on
+    c.reset();
+    proxy->terminate(20s);
+  }
+  pg.admin_sql("drop table orders");
 }
 
 std::size_t count(const std::string& text, const std::string& what) {
@@ -589,60 +624,67 @@ TEST_F(Enforce, OutcomesOfTheExtendedProtocolAndOfAFailedMultiStatementMessage) 
   EXPECT_EQ(count(tail, "command_tag=\"GRANT\""), 1u) << tail;
 }
 
+// `prefix` and then "+1" until the text is `size` bytes: one deep expression.
+std::string deep_sum(std::string prefix, std::size_t size) {
+  prefix.reserve(size + 2);
+  while (prefix.size() < size) prefix += "+1";
+  return prefix;
+}
+
+// What happened when one session sent a large statement and, 200 ms later,
+// another session of the same worker thread asked for "select 42".
+struct LargeStatementRace {
+  bool slow_busy_when_fast_answered = false;
+  std::chrono::steady_clock::duration fast_took{};  // from its question to its answer
+  std::chrono::steady_clock::duration slow_took{};  // from sending the statement to its refusal
+};
+
+LargeStatementRace race_with_large_statement(const DdlgateProcess& proxy, const std::string& text) {
+  auto slow = pg_connect(proxy.conninfo());
+  auto fast = pg_connect(proxy.conninfo());
+  LargeStatementRace race;
+  const auto sent = std::chrono::steady_clock::now();
+  EXPECT_EQ(PQsendQuery(slow.get(), text.c_str()), 1);
+  std::this_thread::sleep_for(200ms);  // let the slow one reach ddlgate first
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(value(fast.get(), "select 42"), "42");
+  race.fast_took = std::chrono::steady_clock::now() - asked;
+  EXPECT_EQ(PQconsumeInput(slow.get()), 1);
+  race.slow_busy_when_fast_answered = PQisBusy(slow.get()) == 1;
+  PGresult* r = PQgetResult(slow.get());
+  race.slow_took = std::chrono::steady_clock::now() - sent;
+  EXPECT_NE(r, nullptr);
+  if (r == nullptr) return race;
+  EXPECT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
+  const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  EXPECT_STREQ(code ? code : "", "42501") << PQresultErrorMessage(r);  // too deep to judge: refused
+  PQclear(r);
+  while ((r = PQgetResult(slow.get())) != nullptr) PQclear(r);
+  return race;
+}
+
 // A large statement is parsed on a thread of its own: a crafted one (libpg_query
 // spends seconds on deeply nested input) does not stall the other sessions of
 // the same worker thread. One worker, so both sessions share it.
 TEST_F(Enforce, ALargeStatementIsAnalysedWithoutStallingOtherSessions) {
   auto proxy = start("enforce", "[server]\nworkers = 1\n");
-  auto slow = pg_connect(proxy->conninfo());
-  auto fast = pg_connect(proxy->conninfo());
-  std::string nested = "/**/select 1";
-  nested.reserve(600 * 1024);
-  while (nested.size() < 500 * 1024) nested += "+1";
-  ASSERT_EQ(PQsendQuery(slow.get(), nested.c_str()), 1);
-  // Let the slow one reach ddlgate first.
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(value(fast.get(), "select 42"), "42");
+  auto race = race_with_large_statement(*proxy, deep_sum("/**/select 1", 500 * 1024));
   // The fast session was answered while the slow statement was still being analysed.
-  ASSERT_EQ(PQconsumeInput(slow.get()), 1);
-  EXPECT_EQ(PQisBusy(slow.get()), 1);
-  PGresult* r = PQgetResult(slow.get());
-  ASSERT_NE(r, nullptr);
-  EXPECT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
-  const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  EXPECT_STREQ(code ? code : "", "42501");  // too deep to judge: refused
-  PQclear(r);
-  while ((r = PQgetResult(slow.get())) != nullptr) PQclear(r);
+  EXPECT_TRUE(race.slow_busy_when_fast_answered);
 }
 
 // The same for a large text that names break_glass: looking for a break-glass
 // token in it is a parse as well, and it is done elsewhere too.
 TEST_F(Enforce, ALargeStatementNamingBreakGlassDoesNotStallOtherSessions) {
   auto proxy = start("enforce", "[server]\nworkers = 1\n");
-  auto slow = pg_connect(proxy->conninfo());
-  auto fast = pg_connect(proxy->conninfo());
-  std::string nested = "/* ddlgate.break_glass */ select 1";
-  nested.reserve(2100 * 1024);
-  while (nested.size() < 2048 * 1024) nested += "+1";
-  const auto sent = std::chrono::steady_clock::now();
-  ASSERT_EQ(PQsendQuery(slow.get(), nested.c_str()), 1);
-  std::this_thread::sleep_for(200ms);
-  const auto asked = std::chrono::steady_clock::now();
-  EXPECT_EQ(value(fast.get(), "select 42"), "42");
-  const auto fast_took = std::chrono::steady_clock::now() - asked;
-  PGresult* r = PQgetResult(slow.get());
-  const auto slow_took = std::chrono::steady_clock::now() - sent;
-  ASSERT_NE(r, nullptr);
-  EXPECT_EQ(PQresultStatus(r), PGRES_FATAL_ERROR);
-  const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  EXPECT_STREQ(code ? code : "", "42501") << PQresultErrorMessage(r);
-  PQclear(r);
-  while ((r = PQgetResult(slow.get())) != nullptr) PQclear(r);
+  auto race = race_with_large_statement(*proxy, deep_sum("/* ddlgate.break_glass */ select 1", 2048 * 1024));
   // Two parses of the large text (the break-glass scan, then the decision), each
   // hundreds of milliseconds: the other session's answer waited for neither (when
   // the scan ran on the worker, fast took about a third of slow's time).
-  EXPECT_LT(fast_took * 8, slow_took) << "fast " << std::chrono::duration_cast<std::chrono::milliseconds>(fast_took).count()
-                                      << " ms, slow " << std::chrono::duration_cast<std::chrono::milliseconds>(slow_took).count() << " ms";
+  using std::chrono::duration_cast, std::chrono::milliseconds;
+  EXPECT_LT(race.fast_took * 8, race.slow_took)
+      << "fast " << duration_cast<milliseconds>(race.fast_took).count() << " ms, slow "
+      << duration_cast<milliseconds>(race.slow_took).count() << " ms";
 }
 
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {

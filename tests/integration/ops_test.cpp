@@ -7,7 +7,6 @@
 #include <utility>
 
 #include <signal.h>
-#include <sys/mount.h>
 
 #include <condition_variable>
 #include <fstream>
@@ -46,8 +45,6 @@ DDLGATE_SHARED_PG_SERVER();
 
 constexpr const char* kSecret = "webhook-test-secret";
 constexpr const char* kToken = "admin-test-token";
-
-std::string ddlgate() { return ddlgate_binary().string(); }
 
 void run_ok(const std::vector<std::string>& argv) {
   auto r = run_command(argv);
@@ -209,30 +206,6 @@ double metric(const std::string& scrape, const std::string& series) {
   }
   return -1;
 }
-
-// A tmpfs of `size` mounted on a directory, unmounted at the end; empty() if mounting is not allowed here.
-class SmallDisk {
- public:
-  SmallDisk(const fs::path& where, const std::string& size) : path_(where) {
-    fs::create_directories(where);
-    mounted_ = ::mount("tmpfs", where.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  // Writes zeros until the file system is full.
-  void fill() {
-    std::ofstream f(path_ / "filler", std::ios::binary);
-    std::string chunk(64 * 1024, '\0');
-    for (int i = 0; i < 100000 && f; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    f.flush();
-  }
-
- private:
-  fs::path path_;
-  bool mounted_ = false;
-};
 
 class Ops : public ::testing::Test {
  protected:

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -197,6 +198,22 @@ TempDir::~TempDir() {
   if (keep_) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+SmallDisk::SmallDisk(const std::filesystem::path& where, const std::string& size) : path_(where) {
+  std::filesystem::create_directories(where);
+  mounted_ = ::mount("tmpfs", where.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+}
+
+SmallDisk::~SmallDisk() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+void SmallDisk::fill() {
+  std::ofstream f(path_ / "filler", std::ios::binary);
+  std::string chunk(64 * 1024, '\0');
+  for (int i = 0; i < 100000 && f; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  f.flush();
 }
 
 void write_file(const std::filesystem::path& path, std::string_view text) {

@@ -51,6 +51,24 @@ class TempDir {
   bool keep_ = false;
 };
 
+// A tmpfs of `size` ("2m") mounted on a directory (created if missing) and
+// lazily unmounted in the destructor; mounted() is false where mounting is not
+// allowed (not root, or no CAP_SYS_ADMIN), and the caller skips.
+class SmallDisk {
+ public:
+  SmallDisk(const std::filesystem::path& where, const std::string& size);
+  ~SmallDisk();
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  // Writes a file of zeros until the file system is full.
+  void fill();
+
+ private:
+  std::filesystem::path path_;
+  bool mounted_ = false;
+};
+
 // Writes `text` to `path` (truncating), throws std::runtime_error on failure.
 void write_file(const std::filesystem::path& path, std::string_view text);
 
