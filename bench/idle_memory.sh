@@ -50,24 +50,7 @@ pg_init "$pgdata" "$pg_port" "$work" "max_connections = $((count + 100))" "share
 pg_start "$pgdata" "$work/postgres.log"
 
 bouncer_port="$(free_port)"
-cat >"$work/pgbouncer.ini" <<INI
-[databases]
-postgres = host=127.0.0.1 port=$pg_port dbname=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bouncer_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = session
-max_client_conn = $((count + 50))
-default_pool_size = $((count + 50))
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-INI
-echo '"postgres" ""' >"$work/userlist.txt"
-give_to_server_user "$work/pgbouncer.ini" "$work/userlist.txt"
+write_pgbouncer_ini "$work" "$pg_port" "$bouncer_port" $((count + 50))
 # PgBouncer inherits the fd limit raised above.
 as_server_user /usr/sbin/pgbouncer -q -d "$work/pgbouncer.ini"
 wait_for_file "$work/pgbouncer.pid" 10 || { echo "idle_memory.sh: PgBouncer did not start" >&2; cat "$work/pgbouncer.log" >&2; exit 1; }

@@ -99,21 +99,7 @@ instructions() {
 pgbouncer_instructions() {
   local out="$work/callgrind.pgbouncer" pidfile="$work/pgbouncer.pid" port
   port="$(free_port)"
-  cat >"$work/pgbouncer.ini" <<INI
-[databases]
-postgres = host=127.0.0.1 port=$pg_port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = session
-logfile = $work/pgbouncer.log
-pidfile = $pidfile
-ignore_startup_parameters = extra_float_digits
-INI
-  echo '"postgres" ""' >"$work/userlist.txt"
+  write_pgbouncer_ini "$work" "$pg_port" "$port" 10
   rm -f "$out" "$pidfile"
   give_to_server_user "$work"
   as_server_user valgrind --tool=callgrind --callgrind-out-file="$out" /usr/sbin/pgbouncer -q "$work/pgbouncer.ini" \

@@ -77,26 +77,7 @@ pg_start "$pgdata" "$work/postgres.log"
 
 # PgBouncer 1.18, session pooling, trust (it refuses to run as root).
 bouncer_port="$(free_port)"
-cat >"$work/pgbouncer.ini" <<INI
-[databases]
-postgres = host=127.0.0.1 port=$pg_port dbname=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bouncer_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = session
-max_client_conn = 200
-default_pool_size = 100
-max_db_connections = 150
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-ignore_startup_parameters = extra_float_digits
-INI
-echo '"postgres" ""' >"$work/userlist.txt"
-give_to_server_user "$work/pgbouncer.ini" "$work/userlist.txt"
+write_pgbouncer_ini "$work" "$pg_port" "$bouncer_port" 150
 as_server_user /usr/sbin/pgbouncer -q -d "$work/pgbouncer.ini"
 wait_for_file "$work/pgbouncer.pid" 10 || { echo "pgbench.sh: PgBouncer did not start" >&2; cat "$work/pgbouncer.log" >&2; exit 1; }
 

@@ -85,3 +85,31 @@ wait_for_file() {
 ddlgate_has_serve() {
   [ -x "$1" ] && "$1" --help 2>/dev/null | grep -qE '^[[:space:]]+serve([[:space:]]|$)'
 }
+
+# write_pgbouncer_ini DIR PG_PORT LISTEN_PORT MAX_CLIENTS: DIR/pgbouncer.ini
+# (PgBouncer 1.18 in session mode, trust, 127.0.0.1:LISTEN_PORT in front of
+# 127.0.0.1:PG_PORT, up to MAX_CLIENTS clients and as many server connections,
+# logging to DIR/pgbouncer.log, pid in DIR/pgbouncer.pid) and DIR/userlist.txt,
+# both given to the server's user (PgBouncer refuses to run as root).
+write_pgbouncer_ini() {
+  local dir="$1"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$2 dbname=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $3
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = session
+max_client_conn = $4
+default_pool_size = $4
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+ignore_startup_parameters = extra_float_digits
+INI
+  echo '"postgres" ""' >"$dir/userlist.txt"
+  give_to_server_user "$dir/pgbouncer.ini" "$dir/userlist.txt"
+}
