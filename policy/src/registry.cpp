@@ -84,16 +84,17 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
   }
   std::sort(dirs.begin(), dirs.end());
 
-  // Bundles already in force were fully verified by this process: on reload only their
-  // signatures, window and file digests are checked again (docs/bundles.md).
-  std::vector<std::string> in_force;
+  // Bundles this process accepted before (in force or superseded) were fully verified:
+  // on reload only their signatures, window and file digests are checked again
+  // (docs/bundles.md).
+  std::vector<std::string> verified;
   if (previous != nullptr) {
     for (const auto& [app, state] : previous->apps_) {
-      if (state.approvals) in_force.push_back(state.manifest_sha256);
+      verified.insert(verified.end(), state.accepted_manifests.begin(), state.accepted_manifests.end());
     }
   }
   VerifyOptions reload = options;
-  reload.statements_verified_for = &in_force;
+  reload.statements_verified_for = &verified;
   std::vector<Bundle> valid;
   for (const auto& d : dirs) {
     LoadBundleResult r = load_bundle(d, trust, reload);
@@ -106,6 +107,12 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
   for (auto& b : valid) {
     const Manifest& m = b.manifest;
     ApprovedSet::AppState& state = next->apps_[m.app];
+    std::size_t n = 0;
+    for (const auto& f : m.files) n += f.statements.size();
+    if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+      continue;
+    }
     if (m.version < state.high_water) {
       out.rejected.push_back({b.dir, {{"manifest.json", "version " + std::to_string(m.version) + " of app '" + m.app +
                                                             "' is lower than version " + std::to_string(state.high_water) +
@@ -124,9 +131,8 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.manifest_sha256 = b.manifest_sha256;
     state.not_after = m.not_after;
     state.approvals = approvals_of(b);
-    std::size_t n = 0;
-    for (const auto& f : m.files) n += f.statements.size();
-    out.accepted.push_back({b.dir, m.app, m.version, n});
+    state.accepted_manifests.insert(b.manifest_sha256);
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
   }
   next->index();
   out.snapshot = std::move(next);

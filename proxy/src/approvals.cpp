@@ -65,11 +65,10 @@ void Approvals::load(const std::string& reason) {
     std::string reasons;
     for (const auto& p : r.reasons) reasons += (reasons.empty() ? "" : "; ") + p.to_string();
     spdlog::warn("bundle rejected: {}: {}", r.path.string(), reasons);
+    // Every reload judges every bundle again: record and alert once per bundle and reason.
+    if (!recorded_rejections_.insert(r.path.string() + "\n" + reasons).second) continue;
     if (ledger_) ledger_->append(ledger::bundle_rejected(r.path.string(), "", reasons), [](const ledger::AppendResult&) {});
-    // Every reload judges every bundle again: alert once per bundle and reason.
-    if (ops_ && reported_rejections_.insert(r.path.string() + "\n" + reasons).second) {
-      report_bundle_rejected(*ops_, r.path.string(), reasons);
-    }
+    if (ops_) report_bundle_rejected(*ops_, r.path.string(), reasons);
   }
   for (const auto& a : result.accepted) {
     spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
@@ -77,14 +76,16 @@ void Approvals::load(const std::string& reason) {
     if (ops_ && previous->accepted_version(a.app) != a.version) {
       report_bundle_accepted(*ops_, a.app, a.version, a.path.string(), a.statements);
     }
-    if (ledger_) {
-      std::string manifest;
-      if (auto it = result.snapshot->apps().find(a.app); it != result.snapshot->apps().end()) {
-        manifest = it->second.manifest_sha256;
-      }
-      ledger_->append(ledger::bundle_accepted(a.app, std::to_string(a.version), manifest, a.path.string()),
+    // Recorded once per bundle by this process: at start, then when a new one is accepted.
+    const std::string key = a.path.string() + "\n" + a.manifest_sha256;
+    if (ledger_ && recorded_acceptances_.insert(key).second) {
+      ledger_->append(ledger::bundle_accepted(a.app, std::to_string(a.version), a.manifest_sha256, a.path.string()),
                       [](const ledger::AppendResult&) {});
     }
+  }
+  for (const auto& a : result.superseded) {
+    spdlog::debug("bundle superseded: {} app={} version={} (a newer version is in force)", a.path.string(), a.app,
+                  a.version);
   }
   store_.publish(result.snapshot);
   generation_.fetch_add(1, std::memory_order_acq_rel);

@@ -29,7 +29,8 @@ struct Ops;
 class Approvals {
  public:
   // Decodes the trust policy; throws std::runtime_error naming the key on a problem.
-  // `ledger` (may be null) receives a bundle_accepted / bundle_rejected record per bundle judged;
+  // `ledger` (may be null) receives a bundle_accepted / bundle_rejected record the first time
+  // this process judges a bundle so (every bundle at start, then what changed);
   // `ops` (may be null) counts them and sends the webhook events.
   Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops* ops = nullptr);
   ~Approvals();
@@ -58,7 +59,10 @@ class Approvals {
   policy::ApprovalStore store_;
   std::atomic<std::uint64_t> generation_{0};
   std::mutex load_mutex_;  // one load at a time (SIGHUP and the watcher may race)
-  std::set<std::string> reported_rejections_;  // bundle and reasons already alerted; under load_mutex_
+  // Under load_mutex_: the bundles (path and reasons, path and manifest digest) that this
+  // process has recorded in the ledger (and alerted, for rejections) already.
+  std::set<std::string> recorded_rejections_;
+  std::set<std::string> recorded_acceptances_;
   boost::asio::io_context ctx_{1};
   std::unique_ptr<DirWatcher> watcher_;
   std::thread thread_;

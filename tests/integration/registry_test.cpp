@@ -4,9 +4,11 @@
 // watch and SIGHUP). The proxy reports what it loaded in its log; a rejected
 // bundle never takes approvals out of force.
 #include <csignal>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
@@ -73,10 +75,11 @@ class Registry : public ::testing::Test {
     return dest;
   }
 
-  std::unique_ptr<DdlgateProcess> start() {
+  // `extra` is added to the configuration file (a [ledger] table, say).
+  std::unique_ptr<DdlgateProcess> start(const std::string& extra = "") {
     write_file(dir_.path() / "ddlgate.toml", "[bundles]\nregistry_dir = \"" + registry().string() +
                                                  "\"\nenvironment = \"production\"\ntrust_file = \"" +
-                                                 (keys_.path() / "trust.toml").string() + "\"\n");
+                                                 (keys_.path() / "trust.toml").string() + "\"\n" + extra);
     return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
 
@@ -137,6 +140,84 @@ TEST_F(Registry, ALowerVersionIsRefused) {
   std::string log = proxy->stderr_log().substr(mark);
   EXPECT_NE(log.find("bundle rejected: " + (registry() / "shop-v1").string()), std::string::npos) << log;
   EXPECT_NE(log.find("from [shop v2]"), std::string::npos) << log;
+}
+
+// The ledger gets each bundle once per process: every bundle at start, then
+// what a reload newly accepts or rejects. Reloads that change nothing (SIGHUP,
+// a rejected bundle judged again, older versions that a newer one superseded)
+// add nothing; a restart records the registry again.
+TEST_F(Registry, TheLedgerRecordsEachBundleOnceAndNotOnEveryReload) {
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  const fs::path ledger_dir = dir_.path() / "ledger";
+  const std::string ledger = "[ledger]\ndirectory = \"" + ledger_dir.string() + "\"\ncheckpoint_key_file = \"" +
+                             (keys_.path() / "ledger.key").string() + "\"\n";
+  // The bundle records of the ledger's export: "accepted APP VERSION MANIFEST_SHA256" or "rejected PATH".
+  auto bundle_records = [&] {
+    auto r = run_command({ddlgate(), "ledger", "export", ledger_dir.string(), "--format", "jsonl"});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    std::vector<std::string> out;
+    std::istringstream lines(r.stdout_text);
+    for (std::string line; std::getline(lines, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_object() || j.value("kind", "") != "record" || !j["payload"].is_string()) continue;
+      auto payload = nlohmann::json::parse(j["payload"].get<std::string>(), nullptr, false);
+      if (!payload.is_object() || !payload["fields"].is_object()) continue;
+      const auto& f = payload["fields"];
+      const std::string type = payload.value("type", "");
+      if (type == "bundle_accepted") {
+        out.push_back("accepted " + f.value("bundle", "") + " " + f.value("version", "") + " " +
+                      f.value("manifest_sha256", ""));
+      } else if (type == "bundle_rejected") {
+        out.push_back("rejected " + f.value("bundle", ""));
+      }
+    }
+    return out;
+  };
+  auto sighup = [](DdlgateProcess& p) {
+    std::size_t mark = p.stderr_log().size();
+    ::kill(p.pid(), SIGHUP);
+    EXPECT_TRUE(wait_for_log(p, "approvals loaded (SIGHUP)", mark)) << p.stderr_log();
+  };
+  auto digest = [](const std::string& record) { return record.substr(record.rfind(' ') + 1); };
+
+  publish("shop-v1", 1);
+  publish("shop-v2", 2);
+  auto proxy = start(ledger);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]")) << proxy->stderr_log();
+  sighup(*proxy);
+  sighup(*proxy);
+  std::size_t mark = proxy->stderr_log().size();
+  publish("shop-v3", 3, /*sign_all=*/false);  // rejected: one approver of two
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (the registry directory changed)", mark)) << proxy->stderr_log();
+  sighup(*proxy);
+  mark = proxy->stderr_log().size();
+  publish("shop-v4", 4);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v4]", mark)) << proxy->stderr_log();
+  sighup(*proxy);
+  // Older versions still in the registry are not reported as rejected.
+  EXPECT_EQ(proxy->stderr_log().find("bundle rejected: " + (registry() / "shop-v1").string()), std::string::npos)
+      << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(20s), 0);
+
+  auto records = bundle_records();
+  ASSERT_EQ(records.size(), 4u) << ::testing::PrintToString(records);
+  EXPECT_EQ(records[0].rfind("accepted shop 1 ", 0), 0u) << records[0];
+  EXPECT_EQ(records[1].rfind("accepted shop 2 ", 0), 0u) << records[1];
+  EXPECT_EQ(records[2], "rejected " + (registry() / "shop-v3").string());
+  EXPECT_EQ(records[3].rfind("accepted shop 4 ", 0), 0u) << records[3];
+  // Each with its own manifest digest, not the one in force for the app.
+  EXPECT_EQ(digest(records[0]).size(), 64u) << records[0];
+  EXPECT_NE(digest(records[0]), digest(records[1]));
+  EXPECT_NE(digest(records[1]), digest(records[3]));
+
+  // A restart judges the whole registry again and records it: v1, v2 and v4
+  // are valid (v4 in force), v3 is still short of an approver.
+  proxy = start(ledger);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v4]")) << proxy->stderr_log();
+  sighup(*proxy);
+  EXPECT_EQ(proxy->terminate(20s), 0);
+  records = bundle_records();
+  EXPECT_EQ(records.size(), 8u) << ::testing::PrintToString(records);
 }
 
 TEST_F(Registry, ABadTrustPolicyStopsTheStartWithExitCode2) {

@@ -88,6 +88,34 @@ TEST_F(RegistryTest, AHigherVersionReplacesTheOlder) {
   EXPECT_NE(r.snapshot->find(hash_of("CREATE TABLE orders (id bigint PRIMARY KEY)"), "shop"), nullptr);
 }
 
+// Older versions stay in the registry as newer ones are published: on a reload
+// they are superseded, neither in force nor refused as a rollback, and their
+// statements are not parsed again.
+TEST_F(RegistryTest, AnOlderVersionAcceptedBeforeIsSupersededOnReload) {
+  add("shop-1", "dbmate", 1);
+  add("shop-2", "flyway", 2);
+  RegistryLoad first = load(nullptr);
+  EXPECT_TRUE(first.rejected.empty());
+  ASSERT_EQ(first.accepted.size(), 2u);
+  EXPECT_NE(first.accepted[0].manifest_sha256, first.accepted[1].manifest_sha256);
+  RegistryLoad second = load(first.snapshot.get());
+  EXPECT_TRUE(second.rejected.empty());
+  ASSERT_EQ(second.superseded.size(), 1u);
+  EXPECT_EQ(second.superseded[0].version, 1u);
+  EXPECT_EQ(second.superseded[0].manifest_sha256, first.accepted[0].manifest_sha256);
+  ASSERT_EQ(second.accepted.size(), 1u);
+  EXPECT_EQ(second.accepted[0].version, 2u);
+  EXPECT_EQ(second.snapshot->accepted_version("shop"), 2u);
+  EXPECT_EQ(second.snapshot->find(hash_of("grant select on users to reporting"), "shop"), nullptr);  // only in v1
+  // A version 1 this process never accepted is still refused.
+  fs::remove_all(scratch_.path() / "shop-1");
+  add("shop-1b", "goose", 1);
+  RegistryLoad third = load(second.snapshot.get());
+  ASSERT_EQ(third.rejected.size(), 1u);
+  EXPECT_EQ(third.rejected[0].reasons.at(0).to_string(),
+            "manifest.json: version 1 of app 'shop' is lower than version 2 already accepted");
+}
+
 TEST_F(RegistryTest, CarriedApprovalsEndWithTheirWindow) {
   add("shop-1", "dbmate", 1);
   RegistryLoad first = load(nullptr);

@@ -171,7 +171,7 @@ struct VerifyOptions {
   // Tolerated disagreement between the signer's and the verifier's clocks.
   std::chrono::seconds clock_skew{300};
   // Hex SHA-256s of manifests whose statements this process already recomputed (the
-  // registry passes the bundles in force). For those, files are still checked against
+  // registry passes every bundle it accepted before). For those, files are still checked against
   // their signed digests, but not re-parsed: identical bytes give identical hashes.
   const std::vector<std::string>* statements_verified_for = nullptr;
 

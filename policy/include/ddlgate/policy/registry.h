@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -59,6 +60,10 @@ class ApprovedSet {
   struct AppState {
     std::uint64_t high_water = 0;  // a lower version is refused
     std::string high_water_manifest_sha256;  // the same version must be the same manifest
+    // The manifests of every version accepted so far: an older bundle still in the registry
+    // is superseded on a reload, not refused (a bundle never seen before below the
+    // high-water mark is, as a rollback).
+    std::set<std::string, std::less<>> accepted_manifests;
     std::uint64_t version = 0;     // the version in force (0: none)
     std::string manifest_sha256;
     TimePoint not_after{};
@@ -84,6 +89,7 @@ struct AcceptedBundle {
   std::string app;
   std::uint64_t version = 0;
   std::size_t statements = 0;
+  std::string manifest_sha256;  // this bundle's, which is the app's in force only for its highest version
 };
 
 struct RejectedBundle {
@@ -95,6 +101,9 @@ struct RegistryLoad {
   std::shared_ptr<const ApprovedSet> snapshot;  // never null
   std::vector<AcceptedBundle> accepted;
   std::vector<RejectedBundle> rejected;
+  // Valid bundles below the version in force that an earlier load accepted: left out
+  // quietly (their approvals were replaced by the newer version's).
+  std::vector<AcceptedBundle> superseded;
 };
 
 class Registry {
