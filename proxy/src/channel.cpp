@@ -49,7 +49,8 @@ bool Channel::write_now(std::vector<asio::const_buffer>& bufs, boost::system::er
     non_blocking_ = true;
   }
   while (!bufs.empty()) {
-    std::size_t n = plain_->write_some(bufs, ec);
+    // One buffer (the usual case) goes out with send(2); a gather list with sendmsg(2).
+    std::size_t n = bufs.size() == 1 ? plain_->write_some(bufs.front(), ec) : plain_->write_some(bufs, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
       return false;
