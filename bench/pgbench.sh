@@ -6,12 +6,16 @@
 # or as a normal user.
 #
 # Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
-#                         [--tpcb] [--repeat N] [--ddlgate PATH] [--out FILE]
+#                         [--tpcb] [--tls] [--repeat N] [--ddlgate PATH] [--out FILE]
 #   -T SECONDS   duration of each pgbench run (default 15)
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
 #   --scale N    pgbench -i scale (default 10)
 #   --tpcb       pgbench's default TPC-B-like script instead of -S (select only)
+#   --tls        clients connect with TLS (sslmode=require; a self-signed RSA 2048
+#                certificate made for the run) to PostgreSQL, PgBouncer
+#                (client_tls_sslmode) and ddlgate ([tls] mode = "require"); the
+#                proxies reach PostgreSQL in plaintext over loopback
 #   --repeat N   run every cell N times, the targets in a rotating order, and
 #                report the median TPS and latency of each (default 1)
 #   --ddlgate    the binary (default build/cli/ddlgate); its column is skipped
@@ -30,6 +34,7 @@ script="select"
 ddlgate="$root/build/cli/ddlgate"
 out=""
 repeat=1
+tls=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -T) duration="$2"; shift ;;
@@ -37,15 +42,16 @@ while [ $# -gt 0 ]; do
     --protocols) protocols="$2"; shift ;;
     --scale) scale="$2"; shift ;;
     --tpcb) script="tpcb" ;;
+    --tls) tls=1 ;;
     --repeat) repeat="$2"; shift ;;
     --ddlgate) ddlgate="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer python3; do
+for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer python3 openssl; do
   command -v "$tool" >/dev/null || { echo "pgbench.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 2; }
 done
 
@@ -70,7 +76,21 @@ trap 'exit 130' INT TERM
 pg_port="$(free_port)"
 give_to_server_user "$work"
 echo "bench: PostgreSQL 15 in $pgdata on 127.0.0.1:$pg_port" >&2
-pg_init "$pgdata" "$pg_port" "$work" "max_connections = 200" "shared_buffers = 256MB"
+# With --tls: one self-signed certificate for the three servers (all run as the
+# server's user, who must own the key), and every client leg with sslmode=require.
+tls_conf=()
+sslmode=disable
+if [ "$tls" = 1 ]; then
+  mkdir -p "$work/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -keyout "$work/tls/server.key" -out "$work/tls/server.crt" 2>"$work/tls/openssl.log" \
+    || { cat "$work/tls/openssl.log" >&2; exit 1; }
+  chmod 600 "$work/tls/server.key"
+  give_to_server_user "$work/tls"
+  tls_conf=("ssl = on" "ssl_cert_file = '$work/tls/server.crt'" "ssl_key_file = '$work/tls/server.key'")
+  sslmode=require
+fi
+pg_init "$pgdata" "$pg_port" "$work" "max_connections = 200" "shared_buffers = 256MB" "${tls_conf[@]}"
 pg_start "$pgdata" "$work/postgres.log"
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$pg_port" -U postgres -i -q -s "$scale" postgres >"$work/init.log" 2>&1 \
   || { cat "$work/init.log" >&2; exit 1; }
@@ -78,13 +98,25 @@ pg_start "$pgdata" "$work/postgres.log"
 # PgBouncer 1.18, session pooling, trust (it refuses to run as root).
 bouncer_port="$(free_port)"
 write_pgbouncer_ini "$work" "$pg_port" "$bouncer_port" 150
+if [ "$tls" = 1 ]; then
+  printf 'client_tls_sslmode = require\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n' \
+    "$work/tls/server.crt" "$work/tls/server.key" >>"$work/pgbouncer.ini"
+fi
 as_server_user /usr/sbin/pgbouncer -q -d "$work/pgbouncer.ini"
 wait_for_file "$work/pgbouncer.pid" 10 || { echo "pgbench.sh: PgBouncer did not start" >&2; cat "$work/pgbouncer.log" >&2; exit 1; }
 
 targets="direct pgbouncer"
 ddlgate_note="not measured: $ddlgate has no \`serve\` subcommand yet"
+# ddlgate's [tls] table (empty without --tls), for both ddlgate processes.
+ddlgate_tls=""
+[ "$tls" = 1 ] && ddlgate_tls="[tls]
+mode = \"require\"
+cert_file = \"$work/tls/server.crt\"
+key_file = \"$work/tls/server.key\"
+"
+printf '%s' "$ddlgate_tls" >"$work/ddlgate.toml"
 if ddlgate_has_serve "$ddlgate"; then
-  "$ddlgate" serve --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" --ready-file "$work/ddlgate.ready" \
+  "$ddlgate" serve --config "$work/ddlgate.toml" --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" --ready-file "$work/ddlgate.ready" \
     2>"$work/ddlgate.log" &
   ddlgate_pid=$!
   if wait_for_file "$work/ddlgate.ready" 10 "$ddlgate_pid"; then
@@ -106,7 +138,7 @@ if [ -n "$ddlgate_pid" ]; then
   "$ddlgate" keygen --out "$work/enforce/ledger" >/dev/null
   "$ddlgate" keygen --out "$work/enforce/registry" >/dev/null
   cat >"$work/enforce/ddlgate.toml" <<TOML
-[enforcement]
+$ddlgate_tls[enforcement]
 mode = "enforce"
 [ledger]
 directory = "$work/enforce/ledger-dir"
@@ -146,7 +178,7 @@ run_one() {
   jobs=$(($3 < 2 ? $3 : 2))
   [ "$script" = "select" ] && args+=(-S)
   log="$work/pgbench-$1-$2-$3.log"
-  if ! "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n "${args[@]}" -M "$2" -c "$3" -j "$jobs" \
+  if ! PGSSLMODE="$sslmode" "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n "${args[@]}" -M "$2" -c "$3" -j "$jobs" \
       -T "$duration" postgres >"$log" 2>&1; then
     echo "pgbench.sh: pgbench against $1 failed:" >&2
     tail -5 "$log" >&2
@@ -200,6 +232,11 @@ report() {
   echo "- PostgreSQL: $("$PGBIN/postgres" --version | sed 's/^postgres (PostgreSQL) //'), PgBouncer: $(/usr/sbin/pgbouncer --version | head -1 | sed 's/^PgBouncer //')"
   echo "- ddlgate: $ddlgate_note"
   echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run, -j min(2, clients), all on one host over 127.0.0.1"
+  if [ "$tls" = 1 ]; then
+    echo "- TLS on every client leg (sslmode=require, self-signed RSA 2048, $(openssl version | cut -d' ' -f1-2)); the proxies reach PostgreSQL in plaintext"
+  else
+    echo "- no TLS (sslmode=disable)"
+  fi
   echo "- latency: pgbench's average, ms; added = proxy minus direct"
   [ "$repeat" -gt 1 ] && echo "- each cell: the median of $repeat runs, the targets in a rotating order"
   echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry"
