@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 
+#include <nlohmann/json.hpp>
+
 #include "ddlgate/policy/analyze.h"
 #include "fast_path.h"
 #include "pg_tree.h"
@@ -61,10 +63,58 @@ bool plain_parameter_name(std::string_view name) {
   });
 }
 
+// The setting's name as a string constant (possibly cast: 'ddlgate.break_glass'::text) in
+// libpg_query's JSON form of a node.
+bool is_setting_name(const nlohmann::json& node) {
+  const nlohmann::json* n = &node;
+  if (n->is_object() && n->contains("TypeCast")) {
+    const auto& cast = (*n)["TypeCast"];
+    if (!cast.is_object() || !cast.contains("arg")) return false;
+    n = &cast["arg"];
+  }
+  if (!n->is_object() || !n->contains("A_Const")) return false;
+  const auto& c = (*n)["A_Const"];
+  if (!c.is_object() || !c.contains("sval") || !c["sval"].is_object()) return false;
+  const auto& v = c["sval"].value("sval", std::string());
+  return strcasecmp(v.c_str(), std::string(kBreakGlassSetting).c_str()) == 0;
+}
+
+// Whether a statement calls set_config('ddlgate.break_glass', ...) anywhere (a SELECT's
+// target list, a CTE, a function argument): the server would keep the value, a token, as
+// an ordinary placeholder setting and may log it with the statement. `tree` is
+// libpg_query's JSON, whose depth the caller has bounded.
+bool calls_set_config_of_setting(const char* tree) {
+  nlohmann::json root = nlohmann::json::parse(tree, nullptr, false);
+  if (root.is_discarded()) return false;
+  std::vector<const nlohmann::json*> todo{&root};
+  while (!todo.empty()) {
+    const nlohmann::json* node = todo.back();
+    todo.pop_back();
+    if (node->is_array()) {
+      for (const auto& v : *node) todo.push_back(&v);
+      continue;
+    }
+    if (!node->is_object()) continue;
+    if (auto call = node->find("FuncCall"); call != node->end() && call->is_object()) {
+      const auto name = call->find("funcname");
+      const auto args = call->find("args");
+      if (name != call->end() && name->is_array() && !name->empty() && name->back().is_object() &&
+          name->back().contains("String") && name->back()["String"].is_object() &&
+          name->back()["String"].value("sval", std::string()) == "set_config" && args != call->end() &&
+          args->is_array() && !args->empty() && is_setting_name(args->front())) {
+        return true;
+      }
+    }
+    for (const auto& item : node->items()) todo.push_back(&item.value());
+  }
+  return false;
+}
+
 BreakGlassSql scan_here(std::string_view sql) {
   BreakGlassSql out;
   if (sql.find('\0') != std::string_view::npos) return out;  // analyze() refuses it anyway
   std::string text(sql);
+  bool set_config_call = false;
   {
     // The JSON parse first, as analyze() does: it is linear in the tree and bounds
     // its depth before the protobuf one, which is quadratic on deep trees (a
@@ -73,6 +123,7 @@ BreakGlassSql scan_here(std::string_view sql) {
     detail::JsonParse json_parse(text.c_str());
     if (json_parse.get().error != nullptr || json_parse.get().parse_tree == nullptr) return out;
     if (detail::json_depth(json_parse.get().parse_tree) > static_cast<std::size_t>(detail::kMaxTreeDepth)) return out;
+    set_config_call = contains_ci(sql, "set_config") && calls_set_config_of_setting(json_parse.get().parse_tree);
   }
   detail::ProtobufParse parsed(text.c_str());
   if (parsed.get().error != nullptr) return out;
@@ -140,6 +191,11 @@ BreakGlassSql scan_here(std::string_view sql) {
       out.token = s->args[0]->a_const->sval->sval;
       out.detail.clear();
     }
+  }
+  if (set_config_call && out.kind != BreakGlassSql::Kind::set) {
+    out.kind = BreakGlassSql::Kind::bad_set;
+    out.token.clear();
+    out.detail = "set_config('ddlgate.break_glass', ...) cannot carry a token: use SET ddlgate.break_glass = '<token>'";
   }
   return out;
 }

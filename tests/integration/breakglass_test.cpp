@@ -299,6 +299,15 @@ TEST_F(BreakGlass, EveryFailedCheckIsRefusedAtStartupWithItsName) {
             std::string::npos);
   EXPECT_NE(error_message(s.get(), "SET LOCAL ddlgate.break_glass = '" + valid + "'").find("(bad_set)"),
             std::string::npos);
+  // set_config() would hand the token to the server as an ordinary setting: refused, and
+  // the server never holds it (the refused SETs above left the placeholder empty).
+  EXPECT_NE(error_message(s.get(), "select set_config('ddlgate.break_glass', '" + valid + "', false)").find("set_config"),
+            std::string::npos);
+  {
+    PgResult r(PQexec(s.get(), "select coalesce(current_setting('ddlgate.break_glass', true), '')"));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(r.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "");
+  }
   EXPECT_EQ(command(s.get(), "drop table victim"), "ERROR 42501");
   s.reset();
 

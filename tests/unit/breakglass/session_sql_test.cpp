@@ -38,6 +38,26 @@ TEST(BreakGlassSql, UnusableSets) {
   }
 }
 
+// set_config() would hand the token to the server as a plain setting: refused like an
+// unusable SET, wherever the call is.
+TEST(BreakGlassSql, SetConfigOfTheSettingIsAnUnusableSet) {
+  for (std::string sql : {"select set_config('ddlgate.break_glass', 'v4.public.abc', false)",
+                          "SELECT pg_catalog.set_config('DDLGATE.BREAK_GLASS', 'v4.public.abc', false)",
+                          "select set_config('ddlgate.break_glass'::text, $1, false)",
+                          "with t as (select set_config('ddlgate.break_glass', 'v4.public.abc', true) as v) select v from t",
+                          "select 1 where set_config('ddlgate.break_glass', 'v4.public.abc', false) is not null"}) {
+    auto r = scan_break_glass_sql(sql, false);
+    EXPECT_EQ(r.kind, Kind::bad_set) << sql;
+    EXPECT_TRUE(r.token.empty()) << sql;
+    EXPECT_NE(r.detail.find("set_config"), std::string::npos) << sql;
+  }
+  for (std::string sql : {"select set_config('application_name', 'break_glass', false)",
+                          "select current_setting('ddlgate.break_glass', true)",
+                          "select my_set_config('ddlgate.break_glass', 'x')"}) {
+    EXPECT_EQ(scan_break_glass_sql(sql, false).kind, Kind::none) << sql;
+  }
+}
+
 TEST(BreakGlassSql, Resets) {
   EXPECT_EQ(scan_break_glass_sql("RESET ddlgate.break_glass", false).kind, Kind::reset);
   EXPECT_EQ(scan_break_glass_sql("set ddlgate.break_glass to default", false).kind, Kind::reset);

@@ -31,7 +31,8 @@ struct BreakGlassSql {
   enum class Kind {
     none,        // nothing about ddlgate.break_glass (or the text does not parse)
     set,         // SET [SESSION] ddlgate.break_glass = '<token>' (value in token)
-    bad_set,     // a SET of it that cannot carry a token: SET LOCAL, several values, not a string
+    bad_set,     // a SET of it that cannot carry a token: SET LOCAL, several values, not a
+                 // string; or a call of set_config('ddlgate.break_glass', ...)
     reset,       // RESET ddlgate.break_glass, SET ddlgate.break_glass TO DEFAULT, RESET ALL, DISCARD ALL
   };
   Kind kind = Kind::none;
