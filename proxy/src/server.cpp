@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -99,6 +100,11 @@ class ServerImpl {
   }
 
   std::vector<std::string> bind() {
+    // The signals are caught from here on, before the ready file says ddlgate is up:
+    // a SIGHUP sent as soon as it is (a reload right after a start) would otherwise
+    // meet the default action and kill the process. Signals that arrive before run()
+    // waits for them are queued by the signal_set.
+    catch_signals();
     std::vector<std::string> bound;
     for (const auto& ep : shared_.config.listen) {
       if (ep.kind == config::Endpoint::Kind::unix_socket) {
@@ -122,9 +128,14 @@ class ServerImpl {
     return bound;
   }
 
+  void catch_signals() {
+    if (!signals_) signals_.emplace(main_, SIGTERM, SIGINT, SIGHUP);
+  }
+
   void run() {
     raise_fd_limit();
-    asio::signal_set signals(main_, SIGTERM, SIGINT, SIGHUP);
+    catch_signals();
+    asio::signal_set& signals = *signals_;
     std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
@@ -397,6 +408,7 @@ class ServerImpl {
 
   SharedState shared_;
   asio::io_context main_{1};
+  std::optional<asio::signal_set> signals_;  // SIGTERM, SIGINT, SIGHUP, from bind() on
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
