@@ -29,6 +29,13 @@ bool Analysis::any_controlled() const {
   return false;
 }
 
+bool Analysis::any_savepoint_effect() const {
+  for (const auto& s : statements) {
+    if (s.savepoint_effect != SavepointEffect::none) return true;
+  }
+  return false;
+}
+
 namespace {
 
 // protobuf-c stores strings as char*; the placeholder is swapped in and out, never freed.
@@ -313,6 +320,13 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
     st.cls = c.cls;
     st.temporary = c.temporary;
     st.controlled = policy.controlled(c.cls, c.temporary);
+    if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT && node->transaction_stmt) {
+      const PgQuery__TransactionStmt* t = node->transaction_stmt;
+      st.savepoint_effect = detail::savepoint_effect(t->kind, t->chain);
+      if (st.savepoint_effect != SavepointEffect::chain && t->savepoint_name != nullptr) {
+        st.savepoint_name = t->savepoint_name;
+      }
+    }
     if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
       if (!node_bytes.empty()) st.hash = canonical_hash(node_bytes);

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 
@@ -326,6 +327,30 @@ std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_nam
   auto it = kFixed.find(node_type_name);
   if (it == kFixed.end()) return std::nullopt;
   return it->second;
+}
+
+SavepointEffect savepoint_effect(PgQuery__TransactionStmtKind kind, bool chain) {
+  switch (kind) {
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
+      return SavepointEffect::define;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+      return SavepointEffect::release;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
+      return SavepointEffect::rollback_to;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
+      return chain ? SavepointEffect::chain : SavepointEffect::none;
+    default:
+      return SavepointEffect::none;
+  }
+}
+
+SavepointEffect savepoint_effect(std::string_view kind_name, bool chain) {
+  const std::string name(kind_name);
+  const ProtobufCEnumValue* v =
+      protobuf_c_enum_descriptor_get_value_by_name(&pg_query__transaction_stmt_kind__descriptor, name.c_str());
+  if (v == nullptr) return SavepointEffect::none;
+  return savepoint_effect(static_cast<PgQuery__TransactionStmtKind>(v->value), chain);
 }
 
 }  // namespace detail

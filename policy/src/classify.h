@@ -6,6 +6,7 @@
 
 #include <pg_query/pg_query.pb-c.h>
 
+#include "ddlgate/policy/analyze.h"
 #include "ddlgate/policy/statement_class.h"
 
 namespace ddlgate::policy::detail {
@@ -21,5 +22,11 @@ Classification classify_node(const PgQuery__Node* node);
 // The fixed class of a statement node type by its message name ("VacuumStmt"),
 // or nullopt when the type has no rule or its class depends on its content.
 std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_name);
+
+// What a TransactionStmt of this kind does to savepoints (chain: AND CHAIN).
+SavepointEffect savepoint_effect(PgQuery__TransactionStmtKind kind, bool chain);
+// The same from the kind's name in libpg_query's JSON output ("TRANS_STMT_SAVEPOINT");
+// none for a name protobuf-c does not know.
+SavepointEffect savepoint_effect(std::string_view kind_name, bool chain);
 
 }  // namespace ddlgate::policy::detail

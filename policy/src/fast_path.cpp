@@ -31,6 +31,10 @@ struct RawStatement {
   bool row_locks = false;     // a LockingClause below the top
   bool into = false;          // an intoClause/into field below the top
   bool other_stmt = false;    // any other statement node below the top
+  // A TransactionStmt's fields (the kind's name, savepoint_name, chain).
+  std::string txn_kind;
+  std::string savepoint_name;
+  bool chain = false;
 };
 
 bool is_node_type_key(const std::string& key) { return !key.empty() && key[0] >= 'A' && key[0] <= 'Z'; }
@@ -54,11 +58,22 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool malformed = false;
 
   bool null() override { return true; }
-  bool boolean(bool) override { return true; }
+  bool boolean(bool v) override {
+    if (RawStatement* t = transaction_field()) {
+      if (field_ == "chain") t->chain = v;
+    }
+    return true;
+  }
   bool number_integer(number_integer_t v) override { return number(v); }
   bool number_unsigned(number_unsigned_t v) override { return number(static_cast<long long>(v)); }
   bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
+  bool string(string_t& v) override {
+    if (RawStatement* t = transaction_field()) {
+      if (field_ == "kind") t->txn_kind = v;
+      if (field_ == "savepoint_name") t->savepoint_name = v;
+    }
+    return true;
+  }
   bool binary(binary_t&) override { return true; }
   bool start_object(std::size_t) override {
     if (++level_ > kMaxTreeDepth) return fail();  // let the full analysis refuse it
@@ -88,6 +103,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
     }
     if (statements.empty()) return fail();
     RawStatement& st = statements.back();
+    if (level_ == 5 && st.type == "TransactionStmt") field_ = k;
     if (level_ == 4) {
       if (!st.type.empty()) return fail();  // a Node has exactly one key
       st.type = k;
@@ -127,11 +143,17 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
     malformed = true;
     return false;
   }
+  // The statement whose own field (level 5) a value belongs to, if it is a TransactionStmt.
+  RawStatement* transaction_field() {
+    if (level_ != 5 || statements.empty() || statements.back().type != "TransactionStmt") return nullptr;
+    return &statements.back();
+  }
 
   const Policy& policy_;
   int level_ = 0;
   bool in_stmts_ = false;
   std::string last_key_;
+  std::string field_;  // the latest key at level 5 of a TransactionStmt
 };
 
 }  // namespace
@@ -178,6 +200,10 @@ std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, co
     }
     if (policy.controlled(st.cls, false)) return std::nullopt;
     st.controlled = false;
+    if (raw.type == "TransactionStmt") {
+      st.savepoint_effect = savepoint_effect(raw.txn_kind, raw.chain);
+      if (st.savepoint_effect != SavepointEffect::chain) st.savepoint_name = raw.savepoint_name;
+    }
     if (raw.location < 0 || static_cast<std::size_t>(raw.location) > size || raw.length < 0) return std::nullopt;
     st.offset = static_cast<std::size_t>(raw.location);
     st.length = raw.length > 0 ? static_cast<std::size_t>(raw.length) : size - st.offset;

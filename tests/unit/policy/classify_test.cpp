@@ -1,5 +1,7 @@
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -281,6 +283,36 @@ TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
     EXPECT_FALSE(a.any_controlled()) << sql;
     ASSERT_EQ(a.statements.size(), 1u) << sql;
   }
+}
+
+// Outcomes follow a transaction's savepoints: both the hot path's JSON reading and
+// the full analysis name the effect and the savepoint as the server folds it.
+TEST(PolicyAnalyze, SavepointEffectsAndNamesAreReadAsTheServerFoldsThem) {
+  using E = SavepointEffect;
+  const std::string txn =
+      "SAVEPOINT a; SAVEPOINT \"My Point\"; RELEASE SAVEPOINT A; RELEASE \"My Point\"; ROLLBACK TO SAVEPOINT Sp1; "
+      "ROLLBACK TO b; COMMIT AND CHAIN; ROLLBACK AND CHAIN; ROLLBACK; COMMIT; BEGIN";
+  const std::vector<std::pair<E, std::string>> want = {
+      {E::define, "a"},      {E::define, "My Point"}, {E::release, "a"}, {E::release, "My Point"},
+      {E::rollback_to, "sp1"}, {E::rollback_to, "b"}, {E::chain, ""},    {E::chain, ""},
+      {E::none, ""},         {E::none, ""},           {E::none, ""}};
+  // Alone (the hot path reads them from libpg_query's JSON), and behind a controlled
+  // statement (the whole text takes the full analysis).
+  for (const std::string& sql : {txn, "CREATE TABLE t (id int); " + txn}) {
+    for (Detail d : {Detail::controlled_only, Detail::all}) {
+      SCOPED_TRACE(sql.substr(0, 12) + (d == Detail::all ? " all" : " controlled_only"));
+      Analysis a = analyze(sql, Policy{}, d);
+      ASSERT_TRUE(a.ok());
+      EXPECT_TRUE(a.any_savepoint_effect());
+      const std::size_t skip = a.statements.size() - want.size();
+      ASSERT_LE(skip, 1u);
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(a.statements[skip + i].savepoint_effect, want[i].first) << i;
+        EXPECT_EQ(a.statements[skip + i].savepoint_name, want[i].second) << i;
+      }
+    }
+  }
+  EXPECT_FALSE(analyze("BEGIN; SELECT 1; COMMIT").any_savepoint_effect());
 }
 
 TEST(PolicyAnalyze, LoadOfAnEmptyFileNameIsAnalysedNotCrashed) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,11 @@ struct ParseError {
   std::size_t position = 0;
 };
 
+// What a statement does to the savepoints of its transaction block, for ledger
+// outcomes (docs/enforcement.md, "Outcomes"). `chain`: COMMIT or ROLLBACK AND
+// CHAIN, which end the transaction and open the next block at once.
+enum class SavepointEffect : std::uint8_t { none, define, release, rollback_to, chain };
+
 // One statement of the input.
 struct Statement {
   StatementClass cls = StatementClass::unknown;
@@ -31,6 +37,9 @@ struct Statement {
   // client's, secrets included: log display_sql, never the source text.
   std::size_t offset = 0;
   std::size_t length = 0;
+  // SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN; none for others.
+  SavepointEffect savepoint_effect = SavepointEffect::none;
+  std::string savepoint_name;  // as the server folds it (define, release, rollback_to)
 };
 
 // The result of analyze(): either a parse error or the statements, in order.
@@ -41,6 +50,8 @@ struct Analysis {
   bool ok() const { return !error.has_value(); }
   // Whether any statement needs approval (a parse error counts as controlled).
   bool any_controlled() const;
+  // Whether any statement has a SavepointEffect.
+  bool any_savepoint_effect() const;
 };
 
 // How much analyze() computes for statements that are not controlled.
