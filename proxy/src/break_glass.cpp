@@ -406,6 +406,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     }
     if (!extended) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
   }
+  allowed_savepoints_ = savepoint_steps(analysis);
   co_return Verdict{};
 }
 

@@ -257,6 +257,7 @@ asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<con
 
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
+  allowed_savepoints_.clear();
   std::string_view sql;
   if (extended) {
     auto p = protocol::parse_parse(step.body);
@@ -281,6 +282,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   readings_.clear();
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
   std::shared_ptr<const policy::Analysis> analysis = readings.front();
+  allowed_savepoints_ = savepoint_steps(*analysis);
   if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 
   if (shared_.approvals) {
@@ -438,7 +440,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       if (analysis->ok() && analysis->statements.size() == 1 && analysis->statements[0].controlled) {
         const auto& st = analysis->statements[0];
         allowed_hashes_.push_back(st.hash);
-        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty()};
+        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty(), false, {}};
       }
     } else if (analysis->ok()) {
       // Outcomes by position; a reserved approval is spent when its transaction commits.
@@ -454,11 +456,58 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   co_return deny(*denial, extended);
 }
 
-void Session::track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys) {
+void Session::track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
+                          std::vector<SavepointStep> savepoints) {
   Cycle c;
   c.hashes = std::move(hashes);
   c.spend_keys = std::move(spend_keys);
+  // Every position with a savepoint effect is a slot, tracked statement or not.
+  if (c.hashes.size() < savepoints.size()) c.hashes.resize(savepoints.size());
+  c.savepoints = std::move(savepoints);
   cycles_.push_back(std::move(c));
+}
+
+std::vector<Session::SavepointStep> Session::savepoint_steps(const policy::Analysis& analysis) {
+  std::vector<SavepointStep> steps;
+  if (!analysis.ok() || !analysis.any_savepoint_effect()) return steps;
+  steps.reserve(analysis.statements.size());
+  for (const auto& st : analysis.statements) steps.push_back({st.savepoint_effect, st.savepoint_name});
+  return steps;
+}
+
+void Session::on_savepoint_effect(const SavepointStep& step, std::string_view tag) {
+  using policy::SavepointEffect;
+  // The innermost savepoint of that name (PostgreSQL allows the same name twice).
+  auto innermost = [&]() -> std::optional<std::size_t> {
+    for (std::size_t i = savepoints_.size(); i-- > 0;) {
+      if (savepoints_[i].name == step.name) return i;
+    }
+    return std::nullopt;
+  };
+  switch (step.effect) {
+    case SavepointEffect::define:
+      if (tag == "SAVEPOINT") savepoints_.push_back({step.name, pending_outcomes_.size()});
+      break;
+    case SavepointEffect::release:
+      // It and every savepoint defined after it are gone; their statements stay pending.
+      if (auto k = innermost(); k && tag == "RELEASE") savepoints_.resize(*k);
+      break;
+    case SavepointEffect::rollback_to:
+      // What ran after it is undone now; the savepoint itself stays. One ddlgate
+      // did not see defined (a Flush without Sync) leaves outcomes to the block's end.
+      if (auto k = innermost(); k && tag == "ROLLBACK") {
+        settle_pending_outcomes(false, savepoints_[*k].pending);
+        savepoints_.resize(*k + 1);
+      }
+      break;
+    case SavepointEffect::chain:
+      // COMMIT AND CHAIN answers COMMIT (settled by its tag) or, in a failed
+      // block, ROLLBACK; ROLLBACK AND CHAIN answers ROLLBACK. A block stays open.
+      if (tag == "ROLLBACK") end_transaction(false);
+      break;
+    case SavepointEffect::none:
+      break;
+  }
 }
 
 void Session::release_reserved_approvals() {
@@ -488,10 +537,13 @@ void Session::release_reserved_approvals() {
   }
   cycles_.clear();
   pending_outcomes_.clear();
+  savepoints_.clear();
 }
 
-void Session::settle_pending_outcomes(bool committed) {
-  for (const auto& p : pending_outcomes_) {
+void Session::settle_pending_outcomes(bool committed, std::size_t from) {
+  if (from >= pending_outcomes_.size()) return;
+  for (auto it = pending_outcomes_.begin() + static_cast<std::ptrdiff_t>(from); it != pending_outcomes_.end(); ++it) {
+    const PendingOutcome& p = *it;
     if (shared_.ledger) {
       shared_.ledger->append(committed ? ledger::outcome_executed(session_id_, p.hash, p.tag)
                                        : ledger::outcome_rolled_back(session_id_, p.hash),
@@ -505,7 +557,12 @@ void Session::settle_pending_outcomes(bool committed) {
       }
     }
   }
-  pending_outcomes_.clear();
+  pending_outcomes_.erase(pending_outcomes_.begin() + static_cast<std::ptrdiff_t>(from), pending_outcomes_.end());
+}
+
+void Session::end_transaction(bool committed) {
+  settle_pending_outcomes(committed);
+  savepoints_.clear();
 }
 
 void Session::on_outcome_message(const protocol::ScanStep& step) {
@@ -521,10 +578,11 @@ void Session::on_outcome_message(const protocol::ScanStep& step) {
       std::string key = i < cycle->spend_keys.size() ? std::move(cycle->spend_keys[i]) : std::string();
       // Executed, but applied only once its transaction commits.
       if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
+      if (i < cycle->savepoints.size()) on_savepoint_effect(cycle->savepoints[i], last_tag_);
     }
     // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
     // it, whatever happens later in the same message.
-    if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") settle_pending_outcomes(true);
+    if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") end_transaction(true);
   } else if (step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended) {
     if (has_slot) ++cycle->next;  // an Execute that ran nothing, or not to its end
   } else if (step.type == be::kErrorResponse) {
@@ -556,7 +614,7 @@ void Session::on_outcome_message(const protocol::ScanStep& step) {
       // with COMMIT, or with a rollback (ROLLBACK, or the COMMIT of a failed
       // block, which answers ROLLBACK).
       bool committed = !failed && (!block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION");
-      settle_pending_outcomes(committed);
+      end_transaction(committed);
       block_open_ = false;
     } else {
       block_open_ = true;
@@ -580,10 +638,16 @@ void Session::on_bind_or_execute_bytes(std::span<const std::uint8_t> part) {
 void Session::remember_prepared(const protocol::ScanStep& step) {
   auto parse = protocol::parse_parse(step.body);
   std::optional<Prepared> allowed = std::exchange(allowed_parse_, std::nullopt);
+  std::vector<SavepointStep> savepoint = std::exchange(allowed_savepoints_, {});
   if (!parse) return;
   std::string name(parse->statement);
   if (allowed) {
     prepared_[name] = std::move(*allowed);
+  } else if (savepoint.size() == 1 && savepoint[0].effect != policy::SavepointEffect::none) {
+    Prepared p;
+    p.cls = policy::StatementClass::transaction;
+    p.savepoint = std::move(savepoint[0]);
+    prepared_[name] = std::move(p);
   } else {
     prepared_.erase(name);
   }
@@ -645,23 +709,29 @@ void Session::finish_names() {
       std::string statement = names_.substr(first_end + 1, second_end - first_end - 1);
       auto it = prepared_.find(statement);
       if (it != prepared_.end()) {
-        portals_[portal] = Portal{std::move(statement), it->second.hash, false};
+        portals_[portal] = Portal{std::move(statement), it->second.hash, false, it->second.savepoint};
       } else {
         portals_.erase(portal);
       }
     }
   } else if (names_type_ == fe::kExecute) {
     std::string hash;
+    const SavepointStep* savepoint = nullptr;
     if (first_end != std::string::npos && !portals_.empty()) {
       auto it = portals_.find(names_.substr(0, first_end));
       if (it != portals_.end()) {
         hash = it->second.hash;
+        if (it->second.savepoint.effect != policy::SavepointEffect::none) savepoint = &it->second.savepoint;
         it->second.executed = true;
         auto statement = prepared_.find(it->second.statement);
         if (statement != prepared_.end() && statement->second.hash == hash) statement->second.executed = true;
       }
     }
     batch_hashes_.push_back(std::move(hash));
+    if (savepoint) {
+      batch_savepoints_.resize(batch_hashes_.size());
+      batch_savepoints_.back() = *savepoint;
+    }
   }
   names_type_ = 0;
   names_.clear();

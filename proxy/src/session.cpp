@@ -590,9 +590,15 @@ void Session::begin_client_message(const protocol::ScanStep& step) {
 }
 
 void Session::forward_undecided(const protocol::ScanStep& step) {
-  // Reads and writes go on untouched; a Query's cycle has no outcome to record.
-  if (step.type == fe::kQuery) track_cycle({});
-  if (step.type == fe::kParse && !prepared_.empty()) remember_prepared(step);
+  // Reads and writes go on untouched: no outcome to record, but savepoints bound
+  // what a ROLLBACK TO undoes. needs_decision() has just read the text.
+  const policy::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
+  std::vector<SavepointStep> savepoints = analysis ? savepoint_steps(*analysis) : std::vector<SavepointStep>{};
+  if (step.type == fe::kQuery) track_cycle({}, {}, std::move(savepoints));
+  if (step.type == fe::kParse && (!prepared_.empty() || !savepoints.empty())) {
+    allowed_savepoints_ = std::move(savepoints);
+    remember_prepared(step);
+  }
   add_span(c2s_out_, step.bytes);
 }
 
@@ -614,7 +620,9 @@ void Session::forward_client_step(const protocol::ScanStep& step) {
       on_bind_or_execute_bytes(step.bytes);
     }
     // Sync and FunctionCall are answered with a ReadyForQuery as well.
-    if (step.starts_message && step.type == fe::kSync) track_cycle(std::exchange(batch_hashes_, {}));
+    if (step.starts_message && step.type == fe::kSync) {
+      track_cycle(std::exchange(batch_hashes_, {}), {}, std::exchange(batch_savepoints_, {}));
+    }
     if (step.starts_message && step.type == fe::kFunctionCall) track_cycle({});
   }
   if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
@@ -778,7 +786,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // The injected Query is answered with one ReadyForQuery, after what
         // the Executes of the batch so far produced; its error rolls them back.
         batch_hashes_.emplace_back();
-        track_cycle(std::exchange(batch_hashes_, {}));
+        track_cycle(std::exchange(batch_hashes_, {}), {}, std::exchange(batch_savepoints_, {}));
       };
       if (step.kind == protocol::ScanStep::Kind::message && enforcing() && replayed_execute(step)) {
         Verdict v = co_await deny_replayed_execute(step);
@@ -832,10 +840,13 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             replace(v);
             continue;
           }
-          if (step.type == fe::kQuery) track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_));
+          if (step.type == fe::kQuery) {
+            track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_savepoints_));
+          }
           if (step.type == fe::kParse) remember_prepared(step);
           allowed_hashes_.clear();
           allowed_keys_.clear();
+          allowed_savepoints_.clear();
         }
       }
       forward_client_step(step);

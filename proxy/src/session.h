@@ -141,36 +141,63 @@ class Session : public std::enable_shared_from_this<Session> {
   // ReadyForQuery (Query, Sync), holding the hashes of the allowed controlled
   // statements of a Query by position; CommandComplete and ErrorResponse are
   // matched to them in order (docs/enforcement.md, "Outcomes").
+  // What the statement at a cycle position does to the open block's savepoints
+  // (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN).
+  struct SavepointStep {
+    policy::SavepointEffect effect = policy::SavepointEffect::none;
+    std::string name;
+  };
   struct Cycle {
     std::vector<std::string> hashes;  // "" for a statement that is not tracked
     std::vector<std::string> spend_keys;  // reserved approvals by position, or empty
+    std::vector<SavepointStep> savepoints;  // by position, or empty when the message has none
     std::size_t next = 0;
     bool failed = false;
   };
-  void track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys = {});
+  void track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys = {},
+                   std::vector<SavepointStep> savepoints = {});
+  // An analysed message's SavepointSteps by position; empty when it has none.
+  static std::vector<SavepointStep> savepoint_steps(const policy::Analysis& analysis);
+  // Set with allowed_hashes_ (a Query's positions) or for a Parse (one), by
+  // enforce() or forward_undecided(); taken by track_cycle() or remember_prepared().
+  std::vector<SavepointStep> allowed_savepoints_;
+  // The open block's savepoints, innermost last, each with the number of
+  // pending_outcomes_ executed before it: ROLLBACK TO undoes those after it.
+  struct Savepoint {
+    std::string name;
+    std::size_t pending = 0;
+  };
+  std::vector<Savepoint> savepoints_;
+  // A statement with a SavepointEffect completed with CommandComplete `tag`.
+  void on_savepoint_effect(const SavepointStep& step, std::string_view tag);
   // Settles every approval this session reserved and did not yet spend or release (it ends).
   void release_reserved_approvals();
   void on_outcome_message(const protocol::ScanStep& step);
-  // Records the outcome of every statement executed and not yet settled, and
-  // spends (committed) or releases (rolled back) their approvals.
-  void settle_pending_outcomes(bool committed);
+  // Records the outcome of every statement executed and not yet settled (from
+  // position `from` of pending_outcomes_ on), and spends (committed) or releases
+  // (rolled back) their approvals.
+  void settle_pending_outcomes(bool committed, std::size_t from = 0);
+  // The transaction ended: settles everything pending, and its savepoints are gone.
+  void end_transaction(bool committed);
 
   // Extended protocol outcomes: an allowed controlled Parse is remembered by
   // statement name, a Bind carries it to a portal, and each Execute takes a
   // position in the cycle that its Sync ends (docs/enforcement.md, "Outcomes").
-  // Statement name -> an allowed controlled Parse; portal name -> a portal bound
-  // to one of them. Only controlled statements are kept.
+  // Statement name -> an allowed controlled Parse, or a savepoint statement;
+  // portal name -> a portal bound to one of them. No other statement is kept.
   struct Prepared {
     std::string hash;
     policy::StatementClass cls{};  // its statement class, for a ledger record
     std::string display_sql;  // the same
     bool once = false;        // its approval applies once (replay protection)
     bool executed = false;    // a portal bound to it has been executed
+    SavepointStep savepoint;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN (hash empty)
   };
   struct Portal {
     std::string statement;  // the prepared statement's name
     std::string hash;
     bool executed = false;  // a later Execute of it continues the same run
+    SavepointStep savepoint;
   };
   std::unordered_map<std::string, Prepared> prepared_;
   std::unordered_map<std::string, Portal> portals_;
@@ -182,6 +209,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Records the refusal of such an Execute and says what to send instead.
   asio::awaitable<Verdict> deny_replayed_execute(const protocol::ScanStep& step);
   std::vector<std::string> batch_hashes_;  // one per Execute since the last Sync ("" untracked)
+  std::vector<SavepointStep> batch_savepoints_;  // by Execute position since the last Sync, or empty
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0

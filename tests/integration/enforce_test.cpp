@@ -94,7 +94,7 @@ class Enforce : public ::testing::Test {
     EXPECT_EQ(proxy->terminate(20s), 0);
     proxy.reset();
     auto v = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey", (dir_.path() / "ledger.pub").string()});
-    auto t = run_command({ddlgate(), "ledger", "tail", ledger_dir().string()});
+    auto t = run_command({ddlgate(), "ledger", "tail", "--lines", "1000", ledger_dir().string()});
     return {v, t.stdout_text};
   }
 
@@ -685,6 +685,66 @@ TEST_F(Enforce, ALargeStatementNamingBreakGlassDoesNotStallOtherSessions) {
   EXPECT_LT(race.fast_took * 8, race.slow_took)
       << "fast " << duration_cast<milliseconds>(race.fast_took).count() << " ms, slow "
       << duration_cast<milliseconds>(race.slow_took).count() << " ms";
+}
+
+// ROLLBACK TO SAVEPOINT undoes what ran after the savepoint: those statements are
+// recorded rolled_back at once, and the COMMIT that follows records only what
+// stayed. Names are the server's (a and "A" are two savepoints), in separate
+// messages, in one Query, and through the extended protocol; ROLLBACK AND CHAIN
+// rolls back although a block stays open.
+TEST_F(Enforce, RollbackToASavepointRecordsTheStatementsAfterItAsRolledBack) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  const std::string create = "create table users (id bigint primary key, email text not null)";
+  const std::string grant = "grant select on users to reporting";
+  const std::string add_name = "alter table users add column name text default ''";
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), create), "CREATE TABLE");  // executed
+    EXPECT_EQ(command(c.get(), "savepoint a"), "SAVEPOINT");
+    EXPECT_EQ(command(c.get(), grant), "GRANT");  // rolled back
+    EXPECT_EQ(command(c.get(), "savepoint \"A\""), "SAVEPOINT");
+    EXPECT_EQ(command(c.get(), add_name), "ALTER TABLE");  // rolled back
+    EXPECT_EQ(command(c.get(), "rollback to savepoint a"), "ROLLBACK");
+    EXPECT_EQ(command(c.get(), "release a"), "RELEASE");
+    EXPECT_EQ(command(c.get(), "commit"), "COMMIT");
+    // One Query: the ALTER is rolled back, the GRANT after the ROLLBACK TO is executed.
+    EXPECT_EQ(command(c.get(), "begin; savepoint x; " + add_name + "; rollback to x; " + grant + "; commit"), "COMMIT");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'users'::regclass and attname = 'name'"),
+            "0\n");
+  {
+    auto c = pg_connect(proxy->conninfo());
+    // PQexecParams: Parse, Bind, Execute and Sync for every statement, savepoints included.
+    auto exec_params = [&](const std::string& sql) {
+      PgResult r(PQexecParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+      return PQresultStatus(r.get()) == PGRES_COMMAND_OK ? std::string(PQcmdStatus(r.get()))
+                                                         : std::string(PQresultErrorMessage(r.get()));
+    };
+    EXPECT_EQ(exec_params("begin"), "BEGIN");
+    EXPECT_EQ(exec_params("savepoint s1"), "SAVEPOINT");
+    EXPECT_EQ(exec_params(add_name), "ALTER TABLE");  // executed: its savepoint is released
+    EXPECT_EQ(exec_params("release savepoint s1"), "RELEASE");
+    EXPECT_EQ(exec_params("savepoint s2"), "SAVEPOINT");
+    EXPECT_EQ(exec_params(grant), "GRANT");  // rolled back
+    EXPECT_EQ(exec_params("rollback to savepoint s2"), "ROLLBACK");
+    EXPECT_EQ(exec_params("commit"), "COMMIT");
+    // ROLLBACK AND CHAIN: the GRANT is rolled back, though the COMMIT after it succeeds.
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), grant), "GRANT");
+    EXPECT_EQ(command(c.get(), "rollback and chain"), "ROLLBACK");
+    EXPECT_EQ(command(c.get(), "commit"), "COMMIT");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'users'::regclass and attname = 'name'"),
+            "1\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  // Executed: the CREATE, the GRANT of the one Query, the ALTER of the extended
+  // protocol. Rolled back: GRANT and ALTER after savepoint a, the ALTER after x,
+  // the GRANT after s2, the GRANT before ROLLBACK AND CHAIN.
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 3u) << tail;
+  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 5u) << tail;
 }
 
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
