@@ -425,6 +425,13 @@ TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
     EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
     EXPECT_EQ(command(c.get(), create_index), "CREATE INDEX");
     EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+    // Undone by ROLLBACK TO SAVEPOINT: released at once, so the block may run it again.
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), "savepoint before_index"), "SAVEPOINT");
+    EXPECT_EQ(command(c.get(), create_index), "CREATE INDEX");
+    EXPECT_EQ(command(c.get(), "rollback to savepoint before_index"), "ROLLBACK");
+    EXPECT_EQ(command(c.get(), create_index), "CREATE INDEX");
+    EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
     pg.admin_sql("drop table orders");
   }
   auto up = dbmate_up(migrations, proxy->port());
