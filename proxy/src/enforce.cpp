@@ -155,7 +155,8 @@ void Session::read_as_server(std::string_view sql) {
   // (reported before the first ReadyForQuery), or by a message of a pipeline still
   // in flight. Only a backslash reads differently under either, so only a text
   // with one is read every other way the server might read it.
-  const bool settled = phase_ == Phase::ready && cycles_.empty();
+  // An Execute whose batch has no Sync yet is in flight too (batch_hashes_).
+  const bool settled = phase_ == Phase::ready && cycles_.empty() && batch_hashes_.empty();
   if (settled || sql.find('\\') == std::string_view::npos) return;
   readings.push_back(read(!standard_strings_, client_encoding_));
   if (protocol::has_non_ascii(sql)) {

@@ -382,6 +382,34 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementWhenStandardConformingStrings
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// The same setting changed by an Execute whose batch has no Sync yet, and the
+// text sent right behind it in a Query: the server runs the Query under the new
+// setting, so ddlgate must not take the session's settings as known while an
+// Execute is unanswered.
+TEST_F(Enforce, BackslashQuotesCannotHideAStatementBehindAnUnsyncedExecuteThatSetsTheSetting) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  const std::string sneaky = R"(select 'a\' || ' ; drop table users; --')";
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  const std::string none(2, '\0');  // an int16 0
+  std::vector<std::uint8_t> wire;
+  for (const auto& m : {frontend_message('P', std::string("\0set standard_conforming_strings = off\0", 39) + none),
+                        frontend_message('B', std::string("\0\0", 2) + none + none + none),
+                        frontend_message('E', std::string("\0", 1) + std::string(4, '\0')),
+                        frontend_message('Q', sneaky + '\0'), frontend_message('S', ""), frontend_message('X', "")}) {
+    wire.insert(wire.end(), m.begin(), m.end());
+  }
+  send_all(fd, wire);
+  std::string answer = read_until_close(fd, 20s);
+  ::close(fd);
+  EXPECT_EQ(error_field(answer, 'C'), "42501") << message_types(answer);
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+}
+
 // In SJIS the bytes 0x95 0x5C are one character (a kanji): the server converts
 // the text before it parses it and sees the quote after them end the literal,
 // where a byte reader sees an escaped quote. ddlgate reads such text converted.
