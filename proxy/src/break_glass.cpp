@@ -309,7 +309,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     } else if (found.kind == Kind::bad_set) {
       check = "bad_set";
       detail = found.detail;
-    } else if (!cycles_.empty()) {
+    } else if (!expected_.empty()) {
       // Earlier commands are still unanswered: the transaction status the SET would run in
       // is not known yet, and the answer must come in order. Refuse rather than guess.
       check = "pipelined";

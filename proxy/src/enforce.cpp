@@ -12,6 +12,7 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <system_error>
 #include <thread>
@@ -155,8 +156,9 @@ void Session::read_as_server(std::string_view sql) {
   // (reported before the first ReadyForQuery), or by a message of a pipeline still
   // in flight. Only a backslash reads differently under either, so only a text
   // with one is read every other way the server might read it.
-  // An Execute whose batch has no Sync yet is in flight too (batch_hashes_).
-  const bool settled = phase_ == Phase::ready && cycles_.empty() && batch_hashes_.empty();
+  // Every message the server has yet to answer is in expected_, an Execute whose
+  // batch has no Sync yet included.
+  const bool settled = phase_ == Phase::ready && expected_.empty();
   if (settled || sql.find('\\') == std::string_view::npos) return;
   readings.push_back(read(!standard_strings_, client_encoding_));
   if (protocol::has_non_ascii(sql)) {
@@ -457,15 +459,34 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   co_return deny(*denial, extended);
 }
 
-void Session::track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                          std::vector<SavepointStep> savepoints) {
-  Cycle c;
-  c.hashes = std::move(hashes);
-  c.spend_keys = std::move(spend_keys);
-  // Every position with a savepoint effect is a slot, tracked statement or not.
-  if (c.hashes.size() < savepoints.size()) c.hashes.resize(savepoints.size());
-  c.savepoints = std::move(savepoints);
-  cycles_.push_back(std::move(c));
+void Session::expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked) {
+  Expected e;
+  e.kind = kind;
+  e.tracked = std::move(tracked);
+  expected_.push_back(std::move(e));
+}
+
+void Session::expect_extended() {
+  if (!expected_.empty() && expected_.back().kind == Expected::Kind::extended &&
+      expected_.back().count < std::numeric_limits<std::uint32_t>::max()) {
+    ++expected_.back().count;
+    return;
+  }
+  expect(Expected::Kind::extended);
+}
+
+void Session::expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
+                           std::vector<SavepointStep> savepoints) {
+  std::unique_ptr<Tracked> t;
+  if (!hashes.empty() || !savepoints.empty()) {
+    t = std::make_unique<Tracked>();
+    t->hashes = std::move(hashes);
+    t->spend_keys = std::move(spend_keys);
+    // Every position with a savepoint effect is a slot, tracked statement or not.
+    if (t->hashes.size() < savepoints.size()) t->hashes.resize(savepoints.size());
+    t->savepoints = std::move(savepoints);
+  }
+  expect(Expected::Kind::query, std::move(t));
 }
 
 std::vector<Session::SavepointStep> Session::savepoint_steps(const policy::Analysis& analysis) {
@@ -517,10 +538,11 @@ void Session::release_reserved_approvals() {
   // client is gone: their approvals count as spent (fail closed), and so do those
   // of an open transaction block if anything is in flight (it may be its COMMIT).
   // Without a ledger outcome, a restart counts them as spent too.
-  const bool in_flight = !cycles_.empty();
-  for (const auto& c : cycles_) {
-    for (std::size_t i = c.next; i < c.spend_keys.size(); ++i) {
-      if (!c.spend_keys[i].empty()) shared_.spent->spend(c.spend_keys[i]);
+  const bool in_flight = !expected_.empty();
+  for (const auto& e : expected_) {
+    if (!e.tracked) continue;
+    for (std::size_t i = e.tracked->next; i < e.tracked->spend_keys.size(); ++i) {
+      if (!e.tracked->spend_keys[i].empty()) shared_.spent->spend(e.tracked->spend_keys[i]);
     }
   }
   for (const auto& p : pending_outcomes_) {
@@ -536,7 +558,7 @@ void Session::release_reserved_approvals() {
       shared_.spent->release(p.spend_key);
     }
   }
-  cycles_.clear();
+  expected_.clear();
   pending_outcomes_.clear();
   savepoints_.clear();
 }
@@ -566,60 +588,126 @@ void Session::end_transaction(bool committed) {
   savepoints_.clear();
 }
 
-void Session::on_outcome_message(const protocol::ScanStep& step) {
-  Cycle* cycle = cycles_.empty() ? nullptr : &cycles_.front();
-  const bool has_slot = cycle && !cycle->failed && cycle->next < cycle->hashes.size();
-  if (step.type == be::kCommandComplete) {
-    auto tag = protocol::parse_command_complete(step.body);
-    if (!tag) return;
-    last_tag_ = std::string(*tag);
-    if (has_slot) {
-      std::size_t i = cycle->next++;
-      const std::string& hash = cycle->hashes[i];
-      std::string key = i < cycle->spend_keys.size() ? std::move(cycle->spend_keys[i]) : std::string();
-      // Executed, but applied only once its transaction commits.
-      if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
-      if (i < cycle->savepoints.size()) on_savepoint_effect(cycle->savepoints[i], last_tag_);
-    }
-    // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
-    // it, whatever happens later in the same message.
-    if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") end_transaction(true);
-  } else if (step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended) {
-    if (has_slot) ++cycle->next;  // an Execute that ran nothing, or not to its end
-  } else if (step.type == be::kErrorResponse) {
-    last_tag_.clear();
-    if (has_slot) {
-      const std::string& hash = cycle->hashes[cycle->next];
-      cycle->failed = true;
-      // This statement and the rest of the message did not run: their approvals are free again.
-      for (std::size_t i = cycle->next; i < cycle->spend_keys.size(); ++i) {
-        if (!cycle->spend_keys[i].empty() && shared_.spent) shared_.spent->release(cycle->spend_keys[i]);
-        cycle->spend_keys[i].clear();
+bool Session::on_outcome_message(const protocol::ScanStep& step) {
+  using Kind = Expected::Kind;
+  Expected* front = expected_.empty() ? nullptr : &expected_.front();
+  // A completion of the extended-protocol message at the front of a run.
+  auto complete_extended = [&] {
+    if (--front->count == 0) expected_.pop_front();
+  };
+  // The next position of a tracked Query or Execute that has not failed.
+  Tracked* slot = front && front->tracked && (front->kind == Kind::query || front->kind == Kind::execute) &&
+                          front->tracked->next < front->tracked->hashes.size()
+                      ? front->tracked.get()
+                      : nullptr;
+  switch (step.type) {
+    case be::kParseComplete:
+    case be::kBindComplete:
+    case be::kCloseComplete:
+    case be::kNoData:
+    case be::kRowDescription:
+      // RowDescription ends a Describe; in a Query's answer it comes before the rows.
+      if (front && front->kind == Kind::extended) complete_extended();
+      return false;
+    case be::kCommandComplete: {
+      auto tag = protocol::parse_command_complete(step.body);
+      if (!tag) return false;
+      last_tag_ = std::string(*tag);
+      if (slot) {
+        std::size_t i = slot->next++;
+        const std::string& hash = slot->hashes[i];
+        std::string key = i < slot->spend_keys.size() ? std::move(slot->spend_keys[i]) : std::string();
+        // Executed, but applied only once its transaction commits.
+        if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
+        if (i < slot->savepoints.size()) on_savepoint_effect(slot->savepoints[i], last_tag_);
       }
-      if (!hash.empty() && shared_.ledger) {
-        auto f = protocol::parse_error_fields(step.body);
-        std::string state = f && !f->sqlstate().empty() ? std::string(f->sqlstate()) : "unknown";
-        shared_.ledger->append(ledger::outcome_failed(session_id_, hash, state), [](const ledger::AppendResult&) {});
+      if (front && (front->kind == Kind::extended)) {
+        complete_extended();
+      } else if (front && front->kind == Kind::execute) {
+        expected_.pop_front();
       }
-    } else if (cycle) {
-      cycle->failed = true;
+      // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
+      // it, whatever happens later in the same message.
+      if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") end_transaction(true);
+      return false;
     }
-  } else if (step.type == be::kReadyForQuery) {
-    auto status = protocol::parse_ready_for_query(step.body);
-    const bool failed = cycle && cycle->failed;
-    if (!cycles_.empty()) cycles_.pop_front();
-    if (!status) return;
-    if (*status == 'I') {
-      // The transaction ended. Outside a block, the message's implicit
-      // transaction committed unless something in it failed; a block ended
-      // with COMMIT, or with a rollback (ROLLBACK, or the COMMIT of a failed
-      // block, which answers ROLLBACK).
-      bool committed = !failed && (!block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION");
-      end_transaction(committed);
-      block_open_ = false;
-    } else {
-      block_open_ = true;
+    case be::kEmptyQueryResponse:
+    case be::kPortalSuspended:
+      // A statement that ran nothing, or an Execute not run to its end.
+      if (slot) ++slot->next;
+      if (front && front->kind == Kind::extended) {
+        complete_extended();
+      } else if (front && front->kind == Kind::execute) {
+        expected_.pop_front();
+      }
+      return false;
+    case be::kErrorResponse: {
+      last_tag_.clear();
+      failed_ = true;
+      if (!front) return false;
+      if (slot) {
+        const std::string& hash = slot->hashes[slot->next];
+        // This statement and the rest of the message did not run: their approvals are free again.
+        for (std::size_t i = slot->next; i < slot->spend_keys.size(); ++i) {
+          if (!slot->spend_keys[i].empty() && shared_.spent) shared_.spent->release(slot->spend_keys[i]);
+          slot->spend_keys[i].clear();
+        }
+        if (!hash.empty() && shared_.ledger) {
+          auto f = protocol::parse_error_fields(step.body);
+          std::string state = f && !f->sqlstate().empty() ? std::string(f->sqlstate()) : "unknown";
+          shared_.ledger->append(ledger::outcome_failed(session_id_, hash, state), [](const ledger::AppendResult&) {});
+        }
+        slot->next = slot->hashes.size();
+      }
+      // A Query, FunctionCall or Sync ends with its ReadyForQuery; an
+      // extended-protocol message makes the server skip to the next Sync.
+      if (front->kind == Kind::extended || front->kind == Kind::execute) skip_to_sync_entry();
+      return false;
     }
+    case be::kReadyForQuery: {
+      // Ends the first Query, FunctionCall, Sync or denial; anything before it was
+      // answered already (a run whose completions were not all seen ends here too).
+      bool swallow = false;
+      while (!expected_.empty()) {
+        const Kind k = expected_.front().kind;
+        expected_.pop_front();
+        if (k == Kind::query || k == Kind::function_call || k == Kind::sync || k == Kind::denial) {
+          swallow = k == Kind::denial;
+          break;
+        }
+      }
+      const bool failed = std::exchange(failed_, false);
+      auto status = protocol::parse_ready_for_query(step.body);
+      if (!status) return swallow;
+      if (*status == 'I') {
+        // The transaction ended. Outside a block, the message's implicit
+        // transaction committed unless something in it failed; a block ended
+        // with COMMIT, or with a rollback (ROLLBACK, or the COMMIT of a failed
+        // block, which answers ROLLBACK).
+        bool committed = !failed && (!block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION");
+        end_transaction(committed);
+        block_open_ = false;
+      } else {
+        block_open_ = true;
+      }
+      return swallow;
+    }
+    default:
+      return false;
+  }
+}
+
+void Session::skip_to_sync_entry() {
+  // The server discards every message up to the next Sync, Queries and
+  // FunctionCalls included: those never run, and their approvals are free again.
+  while (!expected_.empty() && expected_.front().kind != Expected::Kind::sync) {
+    const Expected& e = expected_.front();
+    if (e.tracked && shared_.spent) {
+      for (std::size_t i = e.tracked->next; i < e.tracked->spend_keys.size(); ++i) {
+        if (!e.tracked->spend_keys[i].empty()) shared_.spent->release(e.tracked->spend_keys[i]);
+      }
+    }
+    expected_.pop_front();
   }
 }
 
@@ -716,6 +804,7 @@ void Session::finish_names() {
       }
     }
   } else if (names_type_ == fe::kExecute) {
+    // The Execute's place among what the server is to answer (expected_).
     std::string hash;
     const SavepointStep* savepoint = nullptr;
     if (first_end != std::string::npos && !portals_.empty()) {
@@ -728,10 +817,13 @@ void Session::finish_names() {
         if (statement != prepared_.end() && statement->second.hash == hash) statement->second.executed = true;
       }
     }
-    batch_hashes_.push_back(std::move(hash));
-    if (savepoint) {
-      batch_savepoints_.resize(batch_hashes_.size());
-      batch_savepoints_.back() = *savepoint;
+    if (hash.empty() && !savepoint) {
+      expect_extended();
+    } else {
+      auto t = std::make_unique<Tracked>();
+      t->hashes.push_back(std::move(hash));
+      if (savepoint) t->savepoints.push_back(*savepoint);
+      expect(Expected::Kind::execute, std::move(t));
     }
   }
   names_type_ = 0;

@@ -3,6 +3,7 @@
 #include "session.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <boost/asio/co_spawn.hpp>
@@ -584,9 +585,10 @@ bool Session::server_fast_lane() const {
 
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
-  drop_current_ = skipping_;
-  // A denied Parse: everything up to and including the Sync that ends its batch is dropped.
+  // A denied Parse or Execute: the messages after it are dropped up to the Sync
+  // that ends its batch, which goes on (the server may be skipping to it already).
   if (skipping_ && step.type == fe::kSync) skipping_ = false;
+  drop_current_ = skipping_;
 }
 
 void Session::forward_undecided(const protocol::ScanStep& step) {
@@ -594,10 +596,13 @@ void Session::forward_undecided(const protocol::ScanStep& step) {
   // what a ROLLBACK TO undoes. needs_decision() has just read the text.
   const policy::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
   std::vector<SavepointStep> savepoints = analysis ? savepoint_steps(*analysis) : std::vector<SavepointStep>{};
-  if (step.type == fe::kQuery) track_cycle({}, {}, std::move(savepoints));
-  if (step.type == fe::kParse && (!prepared_.empty() || !savepoints.empty())) {
-    allowed_savepoints_ = std::move(savepoints);
-    remember_prepared(step);
+  if (step.type == fe::kQuery) expect_query({}, {}, std::move(savepoints));
+  if (step.type == fe::kParse) {
+    expect_extended();
+    if (!prepared_.empty() || !savepoints.empty()) {
+      allowed_savepoints_ = std::move(savepoints);
+      remember_prepared(step);
+    }
   }
   add_span(c2s_out_, step.bytes);
 }
@@ -619,11 +624,26 @@ void Session::forward_client_step(const protocol::ScanStep& step) {
     } else if (names_type_ != 0) {
       on_bind_or_execute_bytes(step.bytes);
     }
-    // Sync and FunctionCall are answered with a ReadyForQuery as well.
-    if (step.starts_message && step.type == fe::kSync) {
-      track_cycle(std::exchange(batch_hashes_, {}), {}, std::exchange(batch_savepoints_, {}));
+    // What the server is to answer, in order (an Execute joins at finish_names(),
+    // a Query where it was decided).
+    if (step.starts_message) {
+      switch (step.type) {
+        case fe::kParse:
+        case fe::kBind:
+        case fe::kDescribe:
+        case fe::kClose:
+          expect_extended();
+          break;
+        case fe::kSync:
+          expect(Expected::Kind::sync);
+          break;
+        case fe::kFunctionCall:
+          expect(Expected::Kind::function_call);
+          break;
+        default:
+          break;
+      }
     }
-    if (step.starts_message && step.type == fe::kFunctionCall) track_cycle({});
   }
   if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
   add_span(c2s_out_, step.bytes);
@@ -783,10 +803,10 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         c2s_arena_.push_back(std::move(v.bytes));
         add_span(out, c2s_arena_.back());
         skipping_ = v.skip_to_sync;
-        // The injected Query is answered with one ReadyForQuery, after what
-        // the Executes of the batch so far produced; its error rolls them back.
-        batch_hashes_.emplace_back();
-        track_cycle(std::exchange(batch_hashes_, {}), {}, std::exchange(batch_savepoints_, {}));
+        // In the extended protocol the injected Query's error rolls back what the
+        // batch did so far, and its ReadyForQuery is not passed on: the batch's
+        // own Sync gets the one the client waits for.
+        expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
       };
       if (step.kind == protocol::ScanStep::Kind::message && enforcing() && replayed_execute(step)) {
         Verdict v = co_await deny_replayed_execute(step);
@@ -841,7 +861,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             continue;
           }
           if (step.type == fe::kQuery) {
-            track_cycle(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_savepoints_));
+            expect_query(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_savepoints_));
           }
           if (step.type == fe::kParse) remember_prepared(step);
           allowed_hashes_.clear();
@@ -866,6 +886,21 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
   close();
 }
 
+namespace {
+
+// The server messages on_outcome_message() reads.
+constexpr std::array<bool, 256> kOutcomeTypes = [] {
+  std::array<bool, 256> t{};
+  for (std::uint8_t type : {be::kCommandComplete, be::kErrorResponse, be::kReadyForQuery, be::kEmptyQueryResponse,
+                            be::kPortalSuspended, be::kParseComplete, be::kBindComplete, be::kCloseComplete,
+                            be::kNoData, be::kRowDescription}) {
+    t[type] = true;
+  }
+  return t;
+}();
+
+}  // namespace
+
 Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& input,
                                                std::span<const std::uint8_t>& held) {
   while (!input.empty()) {
@@ -877,14 +912,18 @@ Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& in
     }
     std::span<const std::uint8_t> bytes = step.bytes;
     if (step.starts_message) worker_.counters.messages_server_to_client.add();
+    // Outcomes: what ends an Expected entry. Completions of Parse, Bind, Describe
+    // and Close are not inspected (their type is enough); the rest are, whole.
+    bool swallow = false;
+    if (enforcing() && phase_ == Phase::ready && kOutcomeTypes[step.type] &&
+        (step.kind == protocol::ScanStep::Kind::message ||
+         (step.kind == protocol::ScanStep::Kind::pass && step.starts_message))) {
+      swallow = on_outcome_message(step);
+    }
     if (step.kind == protocol::ScanStep::Kind::message) {
-      if (enforcing() && phase_ == Phase::ready &&
-          (step.type == be::kCommandComplete || step.type == be::kErrorResponse || step.type == be::kReadyForQuery ||
-           step.type == be::kEmptyQueryResponse || step.type == be::kPortalSuspended)) {
-        on_outcome_message(step);
-      }
       const bool was_ready = phase_ == Phase::ready;
       bytes = on_server_message(step);
+      if (swallow) bytes = {};
       if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
       if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
         held = bytes;

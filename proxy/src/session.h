@@ -137,29 +137,50 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> allowed_hashes_;
   // The approvals reserved for them by position (replay protection); empty when none.
   std::vector<std::string> allowed_keys_;
-  // Outcomes: one entry per forwarded message that the server answers with
-  // ReadyForQuery (Query, Sync), holding the hashes of the allowed controlled
-  // statements of a Query by position; CommandComplete and ErrorResponse are
-  // matched to them in order (docs/enforcement.md, "Outcomes").
-  // What the statement at a cycle position does to the open block's savepoints
-  // (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN).
+  // What a statement does to the open block's savepoints (SAVEPOINT, RELEASE,
+  // ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN).
   struct SavepointStep {
     policy::SavepointEffect effect = policy::SavepointEffect::none;
     std::string name;
   };
-  struct Cycle {
-    std::vector<std::string> hashes;  // "" for a statement that is not tracked
-    std::vector<std::string> spend_keys;  // reserved approvals by position, or empty
-    std::vector<SavepointStep> savepoints;  // by position, or empty when the message has none
+  // Outcomes (docs/enforcement.md, "Outcomes"): what the server has yet to answer,
+  // in the order ddlgate sent it. Each entry ends with one server message:
+  //  - extended: a run of `count` Parse, Bind, Describe, Close and untracked
+  //    Executes, each ended by its completion (ParseComplete, BindComplete,
+  //    CloseComplete, RowDescription or NoData; CommandComplete,
+  //    EmptyQueryResponse or PortalSuspended);
+  //  - execute: an Execute of a tracked statement, ended the same way;
+  //  - query, function_call, sync: ended by ReadyForQuery; a Query's statements
+  //    are matched to CommandComplete and ErrorResponse in order;
+  //  - denial: ddlgate's Query in place of a refused extended-protocol message;
+  //    its ReadyForQuery is not passed on (the client's Sync gets one).
+  // An ErrorResponse to an extended-protocol message makes the server skip every
+  // message up to the next Sync: their entries go with it.
+  struct Tracked {
+    std::vector<std::string> hashes;        // by position; "" for a statement that is not tracked
+    std::vector<std::string> spend_keys;    // reserved approvals by position, or empty
+    std::vector<SavepointStep> savepoints;  // by position, or empty
     std::size_t next = 0;
-    bool failed = false;
   };
-  void track_cycle(std::vector<std::string> hashes, std::vector<std::string> spend_keys = {},
-                   std::vector<SavepointStep> savepoints = {});
+  struct Expected {
+    enum class Kind : std::uint8_t { extended, execute, query, function_call, sync, denial };
+    Kind kind = Kind::extended;
+    std::uint32_t count = 1;            // extended: completions still to come
+    std::unique_ptr<Tracked> tracked;  // execute and query; null when nothing is tracked
+  };
+  std::deque<Expected> expected_;
+  bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
+  void expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked = nullptr);
+  // A Parse, Bind, Describe, Close or untracked Execute went to the server.
+  void expect_extended();
+  // A Query went to the server: its statements' hashes, reserved approvals and
+  // savepoint steps by position (all empty when nothing is tracked).
+  void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
+                    std::vector<SavepointStep> savepoints);
   // An analysed message's SavepointSteps by position; empty when it has none.
   static std::vector<SavepointStep> savepoint_steps(const policy::Analysis& analysis);
   // Set with allowed_hashes_ (a Query's positions) or for a Parse (one), by
-  // enforce() or forward_undecided(); taken by track_cycle() or remember_prepared().
+  // enforce() or forward_undecided(); taken by expect_query() or remember_prepared().
   std::vector<SavepointStep> allowed_savepoints_;
   // The open block's savepoints, innermost last, each with the number of
   // pending_outcomes_ executed before it: ROLLBACK TO undoes those after it.
@@ -172,7 +193,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_savepoint_effect(const SavepointStep& step, std::string_view tag);
   // Settles every approval this session reserved and did not yet spend or release (it ends).
   void release_reserved_approvals();
-  void on_outcome_message(const protocol::ScanStep& step);
+  // A server message that ends an Expected entry or tells an outcome; true when
+  // the message is not to be passed on (a denial's ReadyForQuery).
+  bool on_outcome_message(const protocol::ScanStep& step);
+  // The ErrorResponse of an extended-protocol message: the server skips to the next Sync.
+  void skip_to_sync_entry();
   // Records the outcome of every statement executed and not yet settled (from
   // position `from` of pending_outcomes_ on), and spends (committed) or releases
   // (rolled back) their approvals.
@@ -208,8 +233,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool replayed_execute(const protocol::ScanStep& step) const;
   // Records the refusal of such an Execute and says what to send instead.
   asio::awaitable<Verdict> deny_replayed_execute(const protocol::ScanStep& step);
-  std::vector<std::string> batch_hashes_;  // one per Execute since the last Sync ("" untracked)
-  std::vector<SavepointStep> batch_savepoints_;  // by Execute position since the last Sync, or empty
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
@@ -280,7 +303,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::uint8_t> rewritten_;  // a server message ddlgate changed, until written
 
   // Enforcement state (docs/enforcement.md).
-  bool skipping_ = false;      // a Parse was denied: client messages are dropped up to Sync
+  bool skipping_ = false;      // a Parse or Execute was denied: client messages are dropped until Sync
   bool drop_current_ = false;  // the client message being relayed is dropped
   std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
@@ -289,7 +312,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // Wakes a statement pipelined behind the startup packet once the session is
   // established (or closed): it is decided only after authentication.
   asio::steady_timer ready_wait_;
-  std::deque<Cycle> cycles_;
   struct PendingOutcome {
     std::string hash;
     std::string tag;

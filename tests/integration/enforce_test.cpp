@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <libpq-fe.h>
 
 #include "ddlgate/testing/ddlgate_process.h"
@@ -240,6 +241,62 @@ TEST_F(Enforce, APipelineWithADenialInTheMiddleGetsPostgresqlsSequence) {
                                           PGRES_PIPELINE_SYNC, PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(codes, std::vector<std::string>{"42501"});
+  EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
+  EXPECT_EQ(value(c.get(), "select 5"), "5");
+}
+
+// A pipeline's results until `syncs` PIPELINE_SYNCs, or what came within `limit`
+// when they do not all come (a session that hangs).
+struct PipelineResults {
+  std::vector<ExecStatusType> seen;
+  std::vector<std::string> codes;  // the SQLSTATE of each error
+  bool complete = false;
+};
+
+PipelineResults pipeline_results(PGconn* c, int syncs, std::chrono::milliseconds limit) {
+  PipelineResults out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int got = 0;
+  while (got < syncs) {
+    while (PQisBusy(c)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{PQsocket(c), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 || PQconsumeInput(c) != 1) return out;
+    }
+    PGresult* r = PQgetResult(c);
+    if (!r) continue;
+    out.seen.push_back(PQresultStatus(r));
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR) out.codes.emplace_back(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) ++got;
+    PQclear(r);
+  }
+  out.complete = true;
+  return out;
+}
+
+// A statement that fails on the server, then one ddlgate refuses, in one batch:
+// the server is already skipping to the Sync when ddlgate's refusal reaches it,
+// so the client must get PostgreSQL's own sequence for the first failure, and
+// the session must go on (ddlgate used to drop the Sync, and the server waited for it).
+TEST_F(Enforce, ARefusalAfterAFailedStatementOfTheSameBatchDoesNotHangThePipeline) {
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
+  auto send = [&](const char* sql) {
+    ASSERT_EQ(PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+  };
+  send("select 1/0");
+  send("drop table if exists users");
+  ASSERT_EQ(PQpipelineSync(c.get()), 1);
+  send("select 4");
+  ASSERT_EQ(PQpipelineSync(c.get()), 1);
+  PipelineResults r = pipeline_results(c.get(), 2, 10s);
+  ASSERT_TRUE(r.complete) << "the pipeline hung after " << r.seen.size() << " results";
+  std::vector<ExecStatusType> expected = {PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED, PGRES_PIPELINE_SYNC,
+                                          PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
+  EXPECT_EQ(r.seen, expected);
+  EXPECT_EQ(r.codes, std::vector<std::string>{"22012"});
   EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
   EXPECT_EQ(value(c.get(), "select 5"), "5");
 }
@@ -878,6 +935,99 @@ TEST_F(Enforce, Psycopg3PipelineMode) {
                         std::to_string(proxy->port())});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text, "approved: ok\nunapproved: 42501\nafter: 0\n");
+}
+
+// The canonical hash of one statement, by `ddlgate hash`.
+std::string hash_of(const std::string& sql) {
+  auto r = run_command({ddlgate(), "hash", sql});
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto at = r.stdout_text.find("hash: ");
+  return at == std::string::npos ? std::string() : r.stdout_text.substr(at + 6, 71);
+}
+
+// The ledger tail's line that holds `what`, or "" when none does.
+std::string line_with(const std::string& tail, const std::string& what) {
+  auto at = tail.find(what);
+  if (at == std::string::npos) return "";
+  auto begin = tail.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return tail.substr(begin, tail.find('\n', at) - begin);
+}
+
+// psycopg reads a result in the middle of a pipeline with a Flush: the server
+// answers the CREATE before ddlgate has seen the batch's Sync. Each outcome must
+// still name its own statement (it used to record the GRANT's tag under the
+// CREATE's hash, and lose the CREATE).
+TEST_F(Enforce, Psycopg3PipelineInATransactionRecordsEachOutcomeAgainstItsStatement) {
+  auto proxy = start();
+  auto r = run_command({"/usr/bin/python3",
+                        std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_pipeline_transaction.py",
+                        std::to_string(proxy->port())});
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "mid-pipeline: 42\ncommitted\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
+  const std::string create = line_with(tail, "command_tag=\"CREATE TABLE\" outcome=\"executed\"");
+  const std::string grant = line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"");
+  EXPECT_NE(create.find(hash_of("create table users (id bigint primary key, email text not null)")), std::string::npos)
+      << tail;
+  EXPECT_NE(grant.find(hash_of("grant select on users to reporting")), std::string::npos) << tail;
+}
+
+// A Query sent inside an extended-protocol batch (before its Sync): the server
+// answers the Executes, then the Query, whose ReadyForQuery ends both; when an
+// Execute fails, the server skips the Query and answers the Sync. Outcomes follow.
+TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  const std::string none(2, '\0');  // an int16 0
+  auto execute = [&](const std::string& sql) {
+    std::vector<std::uint8_t> out;
+    for (const auto& m : {frontend_message('P', std::string(1, '\0') + sql + '\0' + none),
+                          frontend_message('B', std::string(2, '\0') + none + none + none),
+                          frontend_message('E', std::string(1, '\0') + std::string(4, '\0'))}) {
+      out.insert(out.end(), m.begin(), m.end());
+    }
+    return out;
+  };
+  auto session = [&](std::vector<std::uint8_t> wire) {
+    int fd = tcp_connect(proxy->port());
+    EXPECT_GE(fd, 0);
+    send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+    EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+    for (const auto& m : {frontend_message('S', ""), frontend_message('X', "")}) wire.insert(wire.end(), m.begin(), m.end());
+    send_all(fd, wire);
+    std::string answer = read_until_close(fd, 20s);
+    ::close(fd);
+    return message_types(answer);
+  };
+  // CREATE by Execute, then a Query with the GRANT: both run and commit.
+  auto wire = execute("create table users (id bigint primary key, email text not null)");
+  auto q = frontend_message('Q', std::string("grant select on users to reporting") + '\0');
+  wire.insert(wire.end(), q.begin(), q.end());
+  EXPECT_EQ(session(wire), "12CCZZ");
+  // A failing statement (1/0 fails when the Bind plans it): the server skips the
+  // Execute and the Query (an approved ALTER) and answers the Sync.
+  wire = execute("select 1/0");
+  q = frontend_message('Q', std::string("alter table users add column name text default ''") + '\0');
+  wire.insert(wire.end(), q.begin(), q.end());
+  EXPECT_EQ(session(wire), "1EZ");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'users'::regclass and attname = 'name'"),
+            "0\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
+  EXPECT_NE(line_with(tail, "command_tag=\"CREATE TABLE\" outcome=\"executed\"").find(
+                hash_of("create table users (id bigint primary key, email text not null)")),
+            std::string::npos)
+      << tail;
+  EXPECT_NE(line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"").find(hash_of("grant select on users to reporting")),
+            std::string::npos)
+      << tail;
+  // The skipped ALTER has its decision and no outcome.
+  EXPECT_EQ(count(tail, "outcome=\"failed\""), 0u) << tail;
+  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 0u) << tail;
 }
 
 TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
