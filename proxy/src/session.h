@@ -206,8 +206,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void end_transaction(bool committed);
 
   // Extended protocol outcomes: an allowed controlled Parse is remembered by
-  // statement name, a Bind carries it to a portal, and each Execute takes a
-  // position in the cycle that its Sync ends (docs/enforcement.md, "Outcomes").
+  // statement name, a Bind carries it to a portal, and an Execute of that portal
+  // is an Expected entry of its own (docs/enforcement.md, "Outcomes").
   // Statement name -> an allowed controlled Parse, or a savepoint statement;
   // portal name -> a portal bound to one of them. No other statement is kept.
   struct Prepared {
