@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <limits>
 #include <cstdio>
+#include <cstring>
 #include <system_error>
 #include <thread>
 
@@ -711,17 +712,27 @@ void Session::skip_to_sync_entry() {
   }
 }
 
+std::string Session::server_name(std::string_view name) {
+  return std::string(name.substr(0, std::min(name.size(), kNameBytes)));
+}
+
 void Session::on_bind_or_execute_bytes(std::span<const std::uint8_t> part) {
-  // Names are at most NAMEDATALEN - 1 = 63 bytes in PostgreSQL; 256 is plenty for two.
-  constexpr std::size_t kMaxNames = 256;
   std::size_t take = std::min<std::size_t>(part.size(), names_left_);
   names_left_ -= static_cast<std::uint32_t>(take);
-  std::size_t keep = std::min(take, kMaxNames - names_.size());
-  names_.append(reinterpret_cast<const char*>(part.data()), keep);
-  const long needed = names_type_ == fe::kBind ? 2 : 1;
-  if (std::count(names_.begin(), names_.end(), '\0') >= needed || names_left_ == 0 || names_.size() >= kMaxNames) {
-    finish_names();
+  const std::size_t needed = names_type_ == fe::kBind ? 2 : 1;
+  std::span<const std::uint8_t> rest = part.first(take);
+  // Each name up to its NUL; only its first kNameBytes count, as for the server.
+  while (!rest.empty() && names_seen_ < needed) {
+    const auto* nul = static_cast<const std::uint8_t*>(std::memchr(rest.data(), 0, rest.size()));
+    const std::size_t len = nul ? static_cast<std::size_t>(nul - rest.data()) : rest.size();
+    std::string& name = names_[names_seen_];
+    const std::size_t keep = std::min(len, kNameBytes - std::min(kNameBytes, name.size()));
+    name.append(reinterpret_cast<const char*>(rest.data()), keep);
+    if (!nul) break;
+    ++names_seen_;
+    rest = rest.subspan(len + 1);
   }
+  if (names_seen_ == needed || names_left_ == 0) finish_names();
 }
 
 void Session::remember_prepared(const protocol::ScanStep& step) {
@@ -729,7 +740,7 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   std::optional<Prepared> allowed = std::exchange(allowed_parse_, std::nullopt);
   std::vector<SavepointStep> savepoint = std::exchange(allowed_savepoints_, {});
   if (!parse) return;
-  std::string name(parse->statement);
+  std::string name = server_name(parse->statement);
   if (allowed) {
     prepared_[name] = std::move(*allowed);
   } else if (savepoint.size() == 1 && savepoint[0].effect != policy::SavepointEffect::none) {
@@ -746,7 +757,8 @@ bool Session::replayed_execute(const protocol::ScanStep& step) const {
   if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) return false;
   auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
   if (end == step.body.end()) return false;  // malformed: the server refuses it
-  auto portal = portals_.find(std::string(step.body.begin(), end));
+  auto portal = portals_.find(server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()),
+                                                           static_cast<std::size_t>(end - step.body.begin()))));
   if (portal == portals_.end() || portal->second.executed) return false;
   auto statement = prepared_.find(portal->second.statement);
   return statement != prepared_.end() && statement->second.once && statement->second.executed &&
@@ -755,7 +767,8 @@ bool Session::replayed_execute(const protocol::ScanStep& step) const {
 
 asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol::ScanStep& step) {
   auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
-  const Portal& portal = portals_.at(std::string(step.body.begin(), end));
+  const Portal& portal = portals_.at(server_name(
+      std::string_view(reinterpret_cast<const char*>(step.body.data()), static_cast<std::size_t>(end - step.body.begin()))));
   const Prepared& statement = prepared_.at(portal.statement);
   const bool monitor = mode_ == config::EnforcementMode::monitor;
   ledger::DecisionInfo d;
@@ -790,25 +803,22 @@ asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol:
 }
 
 void Session::finish_names() {
-  const std::size_t first_end = names_.find('\0');
+  // Names whose NUL never came belong to a malformed message the server refuses.
   if (names_type_ == fe::kBind) {
-    const std::size_t second_end = first_end == std::string::npos ? first_end : names_.find('\0', first_end + 1);
-    if (second_end != std::string::npos) {
-      std::string portal = names_.substr(0, first_end);
-      std::string statement = names_.substr(first_end + 1, second_end - first_end - 1);
-      auto it = prepared_.find(statement);
+    if (names_seen_ == 2) {
+      auto it = prepared_.find(names_[1]);
       if (it != prepared_.end()) {
-        portals_[portal] = Portal{std::move(statement), it->second.hash, false, it->second.savepoint};
+        portals_[names_[0]] = Portal{names_[1], it->second.hash, false, it->second.savepoint};
       } else {
-        portals_.erase(portal);
+        portals_.erase(names_[0]);
       }
     }
   } else if (names_type_ == fe::kExecute) {
     // The Execute's place among what the server is to answer (expected_).
     std::string hash;
     const SavepointStep* savepoint = nullptr;
-    if (first_end != std::string::npos && !portals_.empty()) {
-      auto it = portals_.find(names_.substr(0, first_end));
+    if (names_seen_ == 1 && !portals_.empty()) {
+      auto it = portals_.find(names_[0]);
       if (it != portals_.end()) {
         hash = it->second.hash;
         if (it->second.savepoint.effect != policy::SavepointEffect::none) savepoint = &it->second.savepoint;
@@ -827,7 +837,8 @@ void Session::finish_names() {
     }
   }
   names_type_ = 0;
-  names_.clear();
+  names_seen_ = 0;
+  for (auto& n : names_) n.clear();
 }
 
 std::span<const std::uint8_t> Session::rewrite_denial(const protocol::ScanStep& step) {

@@ -4,6 +4,7 @@
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -237,7 +238,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
   std::uint32_t names_left_ = 0;   // body bytes of that message not yet seen
-  std::string names_;
+  // The portal (and the Bind's statement) name, as the server keys it; how many have ended.
+  std::array<std::string, 2> names_;
+  std::size_t names_seen_ = 0;
+  // PostgreSQL keys prepared statements and portals by their first NAMEDATALEN - 1
+  // bytes (63 in Debian's build): longer names on the wire are the same one.
+  static constexpr std::size_t kNameBytes = 63;
+  static std::string server_name(std::string_view name);
   void on_bind_or_execute_bytes(std::span<const std::uint8_t> body_part);
   void finish_names();
   // After a Parse went on: its statement name now means its hash (allowed_hashes_), or nothing tracked.

@@ -676,6 +676,36 @@ std::size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
+// PostgreSQL looks prepared statements and portals up by their first 63 bytes
+// (NAMEDATALEN - 1): "a"*63 + "1" and "a"*63 + "2" are one statement to the
+// server. ddlgate must read names the same way, or a second name would run an
+// approved statement again unseen (no replay check, no outcome).
+TEST_F(Enforce, ReplayProtectionReadsLongStatementNamesAsTheServerDoes) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  const std::string name = std::string(63, 'm') + "1";
+  const std::string alias = std::string(63, 'm') + "2";
+  PgResult prepared(PQprepare(c.get(), name.c_str(), "create index orders_customer on orders (customer)", 0, nullptr));
+  ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.get());
+  PgResult first(PQexecPrepared(c.get(), name.c_str(), 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(first.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(first.get());
+  pg.admin_sql("drop index orders_customer");
+  PgResult again(PQexecPrepared(c.get(), alias.c_str(), 0, nullptr, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(again.get()), PGRES_FATAL_ERROR);
+  const char* state = PQresultErrorField(again.get(), PG_DIAG_SQLSTATE);
+  EXPECT_EQ(std::string(state ? state : ""), "42501") << PQresultErrorMessage(again.get());
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "0\n");
+  EXPECT_EQ(value(c.get(), "select 7"), "7");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(count(tail, "outcome=\"executed\""), 1u) << tail;  // the first run
+  pg.admin_sql("drop table orders");
+}
+
 // Outcomes through the extended protocol (unnamed and named statements), and of
 // a message whose later statement fails: its implicit transaction rolls back
 // the statements before it.
