@@ -461,6 +461,18 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
 }
 
 void Session::expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked) {
+  if (skipping_to_sync_) {
+    // The server discards it unanswered; a Query's reserved approvals are free again.
+    if (kind != Expected::Kind::sync) {
+      if (tracked && shared_.spent) {
+        for (const auto& key : tracked->spend_keys) {
+          if (!key.empty()) shared_.spent->release(key);
+        }
+      }
+      return;
+    }
+    skipping_to_sync_ = false;
+  }
   Expected e;
   e.kind = kind;
   e.tracked = std::move(tracked);
@@ -468,6 +480,7 @@ void Session::expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked) {
 }
 
 void Session::expect_extended() {
+  if (skipping_to_sync_) return;  // discarded by the server (see expect())
   if (!expected_.empty() && expected_.back().kind == Expected::Kind::extended &&
       expected_.back().count < std::numeric_limits<std::uint32_t>::max()) {
     ++expected_.back().count;
@@ -710,6 +723,8 @@ void Session::skip_to_sync_entry() {
     }
     expected_.pop_front();
   }
+  // The client has not sent that Sync yet: what it sends until then is discarded too.
+  if (expected_.empty()) skipping_to_sync_ = true;
 }
 
 std::string Session::server_name(std::string_view name) {

@@ -171,6 +171,9 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::deque<Expected> expected_;
   bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
+  // The server is skipping to a Sync that has not gone to it yet (an extended-protocol
+  // error came first): messages up to that Sync get no entry.
+  bool skipping_to_sync_ = false;
   void expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked = nullptr);
   // A Parse, Bind, Describe, Close or untracked Execute went to the server.
   void expect_extended();

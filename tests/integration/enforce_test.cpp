@@ -1060,6 +1060,43 @@ TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
   EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 0u) << tail;
 }
 
+// The server skips to the next Sync after an extended-protocol error; when the
+// client sends that Sync only after the error reached it, a Query it sends first
+// is skipped too and gets no ReadyForQuery. The GRANT after the Sync must still
+// get its own outcome.
+TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcomes) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  const std::string none(2, '\0');  // an int16 0
+  std::vector<std::uint8_t> wire;
+  auto add = [&](const std::vector<std::uint8_t>& m) { wire.insert(wire.end(), m.begin(), m.end()); };
+  add(frontend_message('P', std::string("\0select 1/0\0", 12) + none));
+  add(frontend_message('B', std::string(2, '\0') + none + none + none));
+  add(frontend_message('E', std::string(1, '\0') + std::string(4, '\0')));
+  add(frontend_message('H', ""));
+  send_all(fd, wire);
+  EXPECT_EQ(message_types(read_until_message(fd, 'E')).back(), 'E');  // the 1/0, from the Bind
+  wire.clear();
+  add(frontend_message('Q', std::string("select 1") + '\0'));  // skipped by the server
+  add(frontend_message('S', ""));
+  add(frontend_message('Q', std::string("grant select on users to reporting") + '\0'));
+  add(frontend_message('X', ""));
+  send_all(fd, wire);
+  std::string answer = read_until_close(fd, 20s);
+  ::close(fd);
+  EXPECT_EQ(message_types(answer), "ZCZ");  // the Sync's ReadyForQuery, then the GRANT's answer
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_NE(line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"").find(hash_of("grant select on users to reporting")),
+            std::string::npos)
+      << tail;
+}
+
 TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
