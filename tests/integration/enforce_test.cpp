@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -1095,6 +1096,82 @@ TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcom
   EXPECT_NE(line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"").find(hash_of("grant select on users to reporting")),
             std::string::npos)
       << tail;
+}
+
+// Everything the server answered after the session was ready, as message types,
+// for `wire` sent in one write on a new raw connection to port.
+std::string answer_types(std::uint16_t port, std::vector<std::uint8_t> wire) {
+  int fd = tcp_connect(port);
+  EXPECT_GE(fd, 0);
+  if (fd < 0) return "";
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  auto x = frontend_message('X', "");
+  wire.insert(wire.end(), x.begin(), x.end());
+  send_all(fd, wire);
+  std::string answer = read_until_close(fd, 20s);
+  ::close(fd);
+  return message_types(answer);
+}
+
+// Random pipelines of simple and extended-protocol messages (Flush, Sync,
+// Queries inside batches, failing statements, transaction blocks, savepoints,
+// an approved GRANT in both protocols), each sent to PostgreSQL directly and
+// through ddlgate: the client gets the same answers, and ddlgate's reading of
+// what the server answers never falls out of step (outcomes depend on it).
+TEST_F(Enforce, RandomPipelinesGetPostgresqlsAnswersAndKeepOutcomeTrackingInStep) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("create table users (id bigint primary key, email text not null)");
+  const std::vector<std::string> statements = {
+      "select 1", "select 1/0", "grant select on users to reporting", "begin", "commit", "rollback",
+      "savepoint s", "rollback to savepoint s", "release savepoint s", "select * from users", ""};
+  const std::string none(2, '\0');  // an int16 0
+  std::mt19937 rng(20261126);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  for (int round = 0; round < 150; ++round) {
+    std::vector<std::uint8_t> wire;
+    auto add = [&](const std::vector<std::uint8_t>& m) { wire.insert(wire.end(), m.begin(), m.end()); };
+    std::string script;  // for the failure message
+    const std::size_t actions = 2 + pick(10);
+    for (std::size_t a = 0; a < actions; ++a) {
+      switch (pick(5)) {
+        case 0: {  // a Query of one to three statements
+          std::string sql;
+          for (std::size_t k = 0, n = 1 + pick(3); k < n; ++k) sql += (k ? "; " : "") + statements[pick(statements.size())];
+          add(frontend_message('Q', sql + '\0'));
+          script += "Q(" + sql + ") ";
+          break;
+        }
+        case 1:
+        case 2: {  // Parse, Bind, Describe, Execute of the unnamed statement
+          const std::string& sql = statements[pick(statements.size())];
+          add(frontend_message('P', std::string(1, '\0') + sql + '\0' + none));
+          add(frontend_message('B', std::string(2, '\0') + none + none + none));
+          add(frontend_message('D', std::string("P") + '\0'));
+          add(frontend_message('E', std::string(1, '\0') + std::string(4, '\0')));
+          script += "PBDE(" + sql + ") ";
+          break;
+        }
+        case 3:
+          add(frontend_message('H', ""));
+          script += "H ";
+          break;
+        default:
+          add(frontend_message('S', ""));
+          script += "S ";
+          break;
+      }
+    }
+    add(frontend_message('S', ""));
+    script += "S";
+    const std::string direct = answer_types(pg.port(), wire);
+    const std::string through = answer_types(proxy->port(), wire);
+    ASSERT_EQ(through, direct) << "round " << round << ": " << script;
+  }
+  const std::string log = proxy->stderr_log();
+  EXPECT_EQ(log.find("out of step"), std::string::npos) << log;
+  EXPECT_EQ(log.find("denied"), std::string::npos) << log;
 }
 
 TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
