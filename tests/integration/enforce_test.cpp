@@ -213,39 +213,6 @@ TEST_F(Enforce, ExtendedProtocolParseIsDeniedAndTheSessionGoesOn) {
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "0\n");
 }
 
-TEST_F(Enforce, APipelineWithADenialInTheMiddleGetsPostgresqlsSequence) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
-  auto send = [&](const char* sql) {
-    ASSERT_EQ(PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
-  };
-  send("select 1");
-  send("drop table if exists users");
-  send("select 3");
-  ASSERT_EQ(PQpipelineSync(c.get()), 1);
-  send("select 4");
-  ASSERT_EQ(PQpipelineSync(c.get()), 1);
-  std::vector<ExecStatusType> seen;
-  std::vector<std::string> codes;
-  int syncs = 0;
-  while (syncs < 2) {
-    PGresult* r = PQgetResult(c.get());
-    if (!r) continue;
-    seen.push_back(PQresultStatus(r));
-    if (PQresultStatus(r) == PGRES_FATAL_ERROR) codes.emplace_back(PQresultErrorField(r, PG_DIAG_SQLSTATE));
-    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) ++syncs;
-    PQclear(r);
-  }
-  // Exactly what PostgreSQL sends when the second statement fails (see proxy_test's 1/0 case).
-  std::vector<ExecStatusType> expected = {PGRES_TUPLES_OK, PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
-                                          PGRES_PIPELINE_SYNC, PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
-  EXPECT_EQ(seen, expected);
-  EXPECT_EQ(codes, std::vector<std::string>{"42501"});
-  EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
-  EXPECT_EQ(value(c.get(), "select 5"), "5");
-}
-
 // A pipeline's results until `syncs` PIPELINE_SYNCs, or what came within `limit`
 // when they do not all come (a session that hangs).
 struct PipelineResults {
@@ -276,30 +243,49 @@ PipelineResults pipeline_results(PGconn* c, int syncs, std::chrono::milliseconds
   return out;
 }
 
+// In libpq's pipeline mode through ddlgate: `batch` (each statement with
+// Parse/Bind/Describe/Execute), a Sync, then "select 4" and a Sync. Returns the
+// results, and checks that the pipeline ended and the session goes on.
+PipelineResults two_batches(const DdlgateProcess& proxy, const std::vector<std::string>& batch) {
+  auto c = pg_connect(proxy.conninfo());
+  EXPECT_EQ(PQenterPipelineMode(c.get()), 1);
+  auto send = [&](const std::string& sql) {
+    EXPECT_EQ(PQsendQueryParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0), 1)
+        << PQerrorMessage(c.get());
+  };
+  for (const auto& sql : batch) send(sql);
+  EXPECT_EQ(PQpipelineSync(c.get()), 1);
+  send("select 4");
+  EXPECT_EQ(PQpipelineSync(c.get()), 1);
+  PipelineResults r = pipeline_results(c.get(), 2, 20s);
+  EXPECT_TRUE(r.complete) << "the pipeline hung after " << r.seen.size() << " results";
+  if (!r.complete) return r;
+  EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
+  EXPECT_EQ(value(c.get(), "select 5"), "5");
+  return r;
+}
+
+TEST_F(Enforce, APipelineWithADenialInTheMiddleGetsPostgresqlsSequence) {
+  auto proxy = start();
+  PipelineResults r = two_batches(*proxy, {"select 1", "drop table if exists users", "select 3"});
+  // Exactly what PostgreSQL sends when the second statement fails (see proxy_test's 1/0 case).
+  std::vector<ExecStatusType> expected = {PGRES_TUPLES_OK, PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
+                                          PGRES_PIPELINE_SYNC, PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
+  EXPECT_EQ(r.seen, expected);
+  EXPECT_EQ(r.codes, std::vector<std::string>{"42501"});
+}
+
 // A statement that fails on the server, then one ddlgate refuses, in one batch:
 // the server is already skipping to the Sync when ddlgate's refusal reaches it,
 // so the client must get PostgreSQL's own sequence for the first failure, and
 // the session must go on (ddlgate used to drop the Sync, and the server waited for it).
 TEST_F(Enforce, ARefusalAfterAFailedStatementOfTheSameBatchDoesNotHangThePipeline) {
   auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
-  auto send = [&](const char* sql) {
-    ASSERT_EQ(PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
-  };
-  send("select 1/0");
-  send("drop table if exists users");
-  ASSERT_EQ(PQpipelineSync(c.get()), 1);
-  send("select 4");
-  ASSERT_EQ(PQpipelineSync(c.get()), 1);
-  PipelineResults r = pipeline_results(c.get(), 2, 10s);
-  ASSERT_TRUE(r.complete) << "the pipeline hung after " << r.seen.size() << " results";
+  PipelineResults r = two_batches(*proxy, {"select 1/0", "drop table if exists users"});
   std::vector<ExecStatusType> expected = {PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED, PGRES_PIPELINE_SYNC,
                                           PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
   EXPECT_EQ(r.seen, expected);
   EXPECT_EQ(r.codes, std::vector<std::string>{"22012"});
-  EXPECT_EQ(PQexitPipelineMode(c.get()), 1);
-  EXPECT_EQ(value(c.get(), "select 5"), "5");
 }
 
 TEST_F(Enforce, BypassAttemptsAreRefused) {
@@ -406,6 +392,39 @@ std::string pipelined_queries(std::uint16_t port, const std::vector<std::string>
   return answer;
 }
 
+// Appends a frontend message to wire.
+void append(std::vector<std::uint8_t>& wire, char type, const std::string& body) {
+  auto m = frontend_message(type, body);
+  wire.insert(wire.end(), m.begin(), m.end());
+}
+
+// Parse, Bind and Execute of sql as the unnamed statement and portal (no Sync);
+// with describe, a Describe of the portal before the Execute.
+std::vector<std::uint8_t> unnamed_execute(const std::string& sql, bool describe = false) {
+  const std::string none(2, '\0');  // an int16 0
+  std::vector<std::uint8_t> wire;
+  append(wire, 'P', std::string(1, '\0') + sql + '\0' + none);
+  append(wire, 'B', std::string(2, '\0') + none + none + none);
+  if (describe) append(wire, 'D', std::string("P") + '\0');
+  append(wire, 'E', std::string(1, '\0') + std::string(4, '\0'));
+  return wire;
+}
+
+// A raw session on port: startup (trust), then `wire` and a Terminate in one
+// write; returns everything the server side answered after the session was ready.
+std::string raw_session(std::uint16_t port, std::vector<std::uint8_t> wire) {
+  int fd = tcp_connect(port);
+  EXPECT_GE(fd, 0);
+  if (fd < 0) return "";
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  append(wire, 'X', "");
+  send_all(fd, wire);
+  std::string answer = read_until_close(fd, 20s);
+  ::close(fd);
+  return answer;
+}
+
 // With standard_conforming_strings off, a backslash escapes a quote in a plain
 // literal, so the server splits this text into a SELECT and a DROP where
 // PostgreSQL's default reading sees one SELECT. ddlgate must read it the way the
@@ -448,22 +467,10 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementBehindAnUnsyncedExecuteThatSe
   auto proxy = start();
   auto& pg = SharedPgServer::get();
   pg.admin_sql("create table users (id bigint primary key, email text not null)");
-  const std::string sneaky = R"(select 'a\' || ' ; drop table users; --')";
-  int fd = tcp_connect(proxy->port());
-  ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
-  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-  const std::string none(2, '\0');  // an int16 0
-  std::vector<std::uint8_t> wire;
-  for (const auto& m : {frontend_message('P', std::string("\0set standard_conforming_strings = off\0", 39) + none),
-                        frontend_message('B', std::string("\0\0", 2) + none + none + none),
-                        frontend_message('E', std::string("\0", 1) + std::string(4, '\0')),
-                        frontend_message('Q', sneaky + '\0'), frontend_message('S', ""), frontend_message('X', "")}) {
-    wire.insert(wire.end(), m.begin(), m.end());
-  }
-  send_all(fd, wire);
-  std::string answer = read_until_close(fd, 20s);
-  ::close(fd);
+  std::vector<std::uint8_t> wire = unnamed_execute("set standard_conforming_strings = off");
+  append(wire, 'Q', std::string(R"(select 'a\' || ' ; drop table users; --')") + '\0');
+  append(wire, 'S', "");
+  std::string answer = raw_session(proxy->port(), wire);
   EXPECT_EQ(error_field(answer, 'C'), "42501") << message_types(answer);
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
@@ -1012,38 +1019,17 @@ TEST_F(Enforce, Psycopg3PipelineInATransactionRecordsEachOutcomeAgainstItsStatem
 TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
   auto proxy = start();
   auto& pg = SharedPgServer::get();
-  const std::string none(2, '\0');  // an int16 0
-  auto execute = [&](const std::string& sql) {
-    std::vector<std::uint8_t> out;
-    for (const auto& m : {frontend_message('P', std::string(1, '\0') + sql + '\0' + none),
-                          frontend_message('B', std::string(2, '\0') + none + none + none),
-                          frontend_message('E', std::string(1, '\0') + std::string(4, '\0'))}) {
-      out.insert(out.end(), m.begin(), m.end());
-    }
-    return out;
-  };
-  auto session = [&](std::vector<std::uint8_t> wire) {
-    int fd = tcp_connect(proxy->port());
-    EXPECT_GE(fd, 0);
-    send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
-    EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-    for (const auto& m : {frontend_message('S', ""), frontend_message('X', "")}) wire.insert(wire.end(), m.begin(), m.end());
-    send_all(fd, wire);
-    std::string answer = read_until_close(fd, 20s);
-    ::close(fd);
-    return message_types(answer);
-  };
   // CREATE by Execute, then a Query with the GRANT: both run and commit.
-  auto wire = execute("create table users (id bigint primary key, email text not null)");
-  auto q = frontend_message('Q', std::string("grant select on users to reporting") + '\0');
-  wire.insert(wire.end(), q.begin(), q.end());
-  EXPECT_EQ(session(wire), "12CCZZ");
+  auto wire = unnamed_execute("create table users (id bigint primary key, email text not null)");
+  append(wire, 'Q', std::string("grant select on users to reporting") + '\0');
+  append(wire, 'S', "");
+  EXPECT_EQ(message_types(raw_session(proxy->port(), wire)), "12CCZZ");
   // A failing statement (1/0 fails when the Bind plans it): the server skips the
   // Execute and the Query (an approved ALTER) and answers the Sync.
-  wire = execute("select 1/0");
-  q = frontend_message('Q', std::string("alter table users add column name text default ''") + '\0');
-  wire.insert(wire.end(), q.begin(), q.end());
-  EXPECT_EQ(session(wire), "1EZ");
+  wire = unnamed_execute("select 1/0");
+  append(wire, 'Q', std::string("alter table users add column name text default ''") + '\0');
+  append(wire, 'S', "");
+  EXPECT_EQ(message_types(raw_session(proxy->port(), wire)), "1EZ");
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'users'::regclass and attname = 'name'"),
             "0\n");
   auto [verify, tail] = verify_ledger(proxy);
@@ -1073,20 +1059,15 @@ TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcom
   ASSERT_GE(fd, 0);
   send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-  const std::string none(2, '\0');  // an int16 0
-  std::vector<std::uint8_t> wire;
-  auto add = [&](const std::vector<std::uint8_t>& m) { wire.insert(wire.end(), m.begin(), m.end()); };
-  add(frontend_message('P', std::string("\0select 1/0\0", 12) + none));
-  add(frontend_message('B', std::string(2, '\0') + none + none + none));
-  add(frontend_message('E', std::string(1, '\0') + std::string(4, '\0')));
-  add(frontend_message('H', ""));
+  std::vector<std::uint8_t> wire = unnamed_execute("select 1/0");
+  append(wire, 'H', "");
   send_all(fd, wire);
   EXPECT_EQ(message_types(read_until_message(fd, 'E')).back(), 'E');  // the 1/0, from the Bind
   wire.clear();
-  add(frontend_message('Q', std::string("select 1") + '\0'));  // skipped by the server
-  add(frontend_message('S', ""));
-  add(frontend_message('Q', std::string("grant select on users to reporting") + '\0'));
-  add(frontend_message('X', ""));
+  append(wire, 'Q', std::string("select 1") + '\0');  // skipped by the server
+  append(wire, 'S', "");
+  append(wire, 'Q', std::string("grant select on users to reporting") + '\0');
+  append(wire, 'X', "");
   send_all(fd, wire);
   std::string answer = read_until_close(fd, 20s);
   ::close(fd);
@@ -1096,22 +1077,6 @@ TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcom
   EXPECT_NE(line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"").find(hash_of("grant select on users to reporting")),
             std::string::npos)
       << tail;
-}
-
-// Everything the server answered after the session was ready, as message types,
-// for `wire` sent in one write on a new raw connection to port.
-std::string answer_types(std::uint16_t port, std::vector<std::uint8_t> wire) {
-  int fd = tcp_connect(port);
-  EXPECT_GE(fd, 0);
-  if (fd < 0) return "";
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
-  EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-  auto x = frontend_message('X', "");
-  wire.insert(wire.end(), x.begin(), x.end());
-  send_all(fd, wire);
-  std::string answer = read_until_close(fd, 20s);
-  ::close(fd);
-  return message_types(answer);
 }
 
 // Random pipelines of simple and extended-protocol messages (Flush, Sync,
@@ -1126,12 +1091,10 @@ TEST_F(Enforce, RandomPipelinesGetPostgresqlsAnswersAndKeepOutcomeTrackingInStep
   const std::vector<std::string> statements = {
       "select 1", "select 1/0", "grant select on users to reporting", "begin", "commit", "rollback",
       "savepoint s", "rollback to savepoint s", "release savepoint s", "select * from users", ""};
-  const std::string none(2, '\0');  // an int16 0
   std::mt19937 rng(20261126);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
   for (int round = 0; round < 150; ++round) {
     std::vector<std::uint8_t> wire;
-    auto add = [&](const std::vector<std::uint8_t>& m) { wire.insert(wire.end(), m.begin(), m.end()); };
     std::string script;  // for the failure message
     const std::size_t actions = 2 + pick(10);
     for (std::size_t a = 0; a < actions; ++a) {
@@ -1139,34 +1102,32 @@ TEST_F(Enforce, RandomPipelinesGetPostgresqlsAnswersAndKeepOutcomeTrackingInStep
         case 0: {  // a Query of one to three statements
           std::string sql;
           for (std::size_t k = 0, n = 1 + pick(3); k < n; ++k) sql += (k ? "; " : "") + statements[pick(statements.size())];
-          add(frontend_message('Q', sql + '\0'));
+          append(wire, 'Q', sql + '\0');
           script += "Q(" + sql + ") ";
           break;
         }
         case 1:
         case 2: {  // Parse, Bind, Describe, Execute of the unnamed statement
           const std::string& sql = statements[pick(statements.size())];
-          add(frontend_message('P', std::string(1, '\0') + sql + '\0' + none));
-          add(frontend_message('B', std::string(2, '\0') + none + none + none));
-          add(frontend_message('D', std::string("P") + '\0'));
-          add(frontend_message('E', std::string(1, '\0') + std::string(4, '\0')));
+          auto m = unnamed_execute(sql, true);
+          wire.insert(wire.end(), m.begin(), m.end());
           script += "PBDE(" + sql + ") ";
           break;
         }
         case 3:
-          add(frontend_message('H', ""));
+          append(wire, 'H', "");
           script += "H ";
           break;
         default:
-          add(frontend_message('S', ""));
+          append(wire, 'S', "");
           script += "S ";
           break;
       }
     }
-    add(frontend_message('S', ""));
+    append(wire, 'S', "");
     script += "S";
-    const std::string direct = answer_types(pg.port(), wire);
-    const std::string through = answer_types(proxy->port(), wire);
+    const std::string direct = message_types(raw_session(pg.port(), wire));
+    const std::string through = message_types(raw_session(proxy->port(), wire));
     ASSERT_EQ(through, direct) << "round " << round << ": " << script;
   }
   const std::string log = proxy->stderr_log();
