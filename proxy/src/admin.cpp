@@ -172,6 +172,9 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
   m.sample("ddlgate_statement_cache_misses_total", {}, sum(&WorkerCounters::cache_misses));
   m.family("ddlgate_upstream_connect_errors_total", "counter", "Failed connections to the upstream server.");
   m.sample("ddlgate_upstream_connect_errors_total", {}, sum(&WorkerCounters::upstream_errors));
+  m.family("ddlgate_outcomes_out_of_step_total", "counter",
+           "Server answers a session's outcome tracking did not await (outcomes may be missing).");
+  m.sample("ddlgate_outcomes_out_of_step_total", {}, sum(&WorkerCounters::outcomes_out_of_step));
 
   const auto& ws = shared.ops.webhooks.stats();
   m.family("ddlgate_webhook_deliveries_total", "counter",

@@ -617,6 +617,7 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
   // The server answered something ddlgate did not send it (as far as it knows):
   // outcomes after this point may be missing. Tests assert it never happens.
   auto out_of_step = [&](std::string_view what) {
+    worker_.counters.outcomes_out_of_step.add();
     spdlog::warn("session {:x}: outcome tracking out of step with the server ({}); outcomes may be missing", id_,
                  what);
   };

@@ -29,6 +29,7 @@ struct alignas(64) WorkerCounters {
   ops::LocalCounter messages_client_to_server;
   ops::LocalCounter messages_server_to_client;
   ops::LocalCounter upstream_errors;
+  ops::LocalCounter outcomes_out_of_step;  // the server answered what a session did not await
   ops::LocalCounter cache_hits;    // mirrors the worker's StatementCache
   ops::LocalCounter cache_misses;
   std::array<std::array<ops::LocalCounter, kDecisionCount>, policy::kStatementClassCount> decisions;

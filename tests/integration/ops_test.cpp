@@ -317,6 +317,7 @@ TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
             metric(after, "ddlgate_ledger_fsync_seconds_bucket{le=\"+Inf\"}"));
   EXPECT_GT(metric(after, "ddlgate_ledger_batch_records_count"), 0);
   EXPECT_EQ(metric(after, "ddlgate_upstream_connect_errors_total"), 0);
+  EXPECT_EQ(metric(after, "ddlgate_outcomes_out_of_step_total"), 0) << "present, and zero";
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   auto ready = http_get(admin_ + "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
