@@ -29,11 +29,6 @@ DDLGATE_SHARED_PG_SERVER();
 
 std::string ddlgate() { return ddlgate_binary().string(); }
 
-void run_ok(const std::vector<std::string>& argv) {
-  auto r = run_command(argv);
-  ASSERT_EQ(r.exit_code, 0) << argv[1] << ": " << r.stderr_text << r.stdout_text;
-}
-
 // The up parts of tests/data/migrations/dbmate, as a deploy job runs them.
 constexpr const char* kMigration = R"(create table users (
   id bigint primary key,

@@ -46,11 +46,6 @@ DDLGATE_SHARED_PG_SERVER();
 constexpr const char* kSecret = "webhook-test-secret";
 constexpr const char* kToken = "admin-test-token";
 
-void run_ok(const std::vector<std::string>& argv) {
-  auto r = run_command(argv);
-  ASSERT_EQ(r.exit_code, 0) << argv[1] << ": " << r.stderr_text << r.stdout_text;
-}
-
 // One webhook POST as the receiver saw it.
 struct Delivery {
   std::string event;

@@ -24,12 +24,6 @@ DDLGATE_SHARED_PG_SERVER();
 
 std::string ddlgate() { return ddlgate_binary().string(); }
 
-void run_ok(const std::vector<std::string>& argv) {
-  auto r = run_command(argv);
-  ASSERT_EQ(r.exit_code, 0) << argv[1] << " " << (argv.size() > 2 ? argv[2] : "") << ": " << r.stderr_text
-                            << r.stdout_text;
-}
-
 // Waits until the proxy's log contains `needle` (after `from` bytes).
 bool wait_for_log(const DdlgateProcess& p, const std::string& needle, std::size_t from = 0,
                   std::chrono::milliseconds timeout = 10s) {

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 extern char** environ;
 
 namespace ddlgate::testing {
@@ -161,6 +163,13 @@ CommandResult run_command(const std::vector<std::string>& argv, std::string_view
   }
   result.exit_code = status_to_code(status);
   return result;
+}
+
+void run_ok(const std::vector<std::string>& argv) {
+  auto r = run_command(argv);
+  std::string command;
+  for (std::size_t i = 1; i < argv.size() && i < 3; ++i) command += (i > 1 ? " " : "") + argv[i];
+  EXPECT_EQ(r.exit_code, 0) << command << ": " << r.stderr_text << r.stdout_text;
 }
 
 bool running_as_root() { return geteuid() == 0; }

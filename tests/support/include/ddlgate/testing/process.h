@@ -25,6 +25,10 @@ CommandResult run_command(const std::vector<std::string>& argv, std::string_view
                           std::chrono::milliseconds timeout = std::chrono::seconds(60),
                           const std::vector<std::string>& env = {});
 
+// run_command() for a command that must succeed: a test failure naming the
+// command, with its output, when it exits with anything but 0.
+void run_ok(const std::vector<std::string>& argv);
+
 // True when the tests run as root and servers must run as the `postgres` user.
 bool running_as_root();
 
