@@ -529,8 +529,8 @@ void Session::on_savepoint_effect(const SavepointStep& step, std::string_view ta
       if (auto k = innermost(); k && tag == "RELEASE") savepoints_.resize(*k);
       break;
     case SavepointEffect::rollback_to:
-      // What ran after it is undone now; the savepoint itself stays. One ddlgate
-      // did not see defined (a Flush without Sync) leaves outcomes to the block's end.
+      // What ran after it is undone now; the savepoint itself stays. A name ddlgate
+      // never saw defined leaves outcomes to the block's end.
       if (auto k = innermost(); k && tag == "ROLLBACK") {
         settle_pending_outcomes(false, savepoints_[*k].pending);
         savepoints_.resize(*k + 1);
