@@ -621,6 +621,16 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
     spdlog::warn("session {:x}: outcome tracking out of step with the server ({}); outcomes may be missing", id_,
                  what);
   };
+  // The end of an Execute's answer (in a run or tracked) or of one statement of a Query's.
+  auto end_statement_answer = [&](std::string_view unexpected) {
+    if (front && front->kind == Kind::extended) {
+      complete_extended();
+    } else if (front && front->kind == Kind::execute) {
+      expected_.pop_front();
+    } else if (!front || front->kind != Kind::query) {
+      out_of_step(unexpected);
+    }
+  };
   switch (step.type) {
     case be::kParseComplete:
     case be::kBindComplete:
@@ -646,13 +656,7 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
         if (i < slot->savepoints.size()) on_savepoint_effect(slot->savepoints[i], last_tag_);
       }
-      if (front && (front->kind == Kind::extended)) {
-        complete_extended();
-      } else if (front && front->kind == Kind::execute) {
-        expected_.pop_front();
-      } else if (!front || front->kind != Kind::query) {
-        out_of_step("a CommandComplete with no Execute or Query awaited");
-      }
+      end_statement_answer("a CommandComplete with no Execute or Query awaited");
       // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
       // it, whatever happens later in the same message.
       if (last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION") end_transaction(true);
@@ -662,13 +666,7 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
     case be::kPortalSuspended:
       // A statement that ran nothing, or an Execute not run to its end.
       if (slot) ++slot->next;
-      if (front && front->kind == Kind::extended) {
-        complete_extended();
-      } else if (front && front->kind == Kind::execute) {
-        expected_.pop_front();
-      } else if (!front || front->kind != Kind::query) {
-        out_of_step("an EmptyQueryResponse or PortalSuspended with no Execute or Query awaited");
-      }
+      end_statement_answer("an EmptyQueryResponse or PortalSuspended with no Execute or Query awaited");
       return false;
     case be::kErrorResponse: {
       last_tag_.clear();
