@@ -11,8 +11,10 @@
 # are read before and after. Each cell is the median of the repeats.
 #
 # Usage: bench/cpu_per_txn.sh [--ddlgate PATH] [--clients N] [--transactions N]
-#                             [--protocol simple|prepared] [--repeat N] [--workers "0 1"]
+#                             [--protocol simple|prepared] [--repeat N] [--workers "0 1"] [--tls]
 #   --workers  one ddlgate per value of server.workers (0 = one per core, the default)
+#   --tls      clients connect with TLS (sslmode=require, a self-signed RSA 2048
+#              certificate); both proxies reach PostgreSQL in plaintext
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/lib/pg.sh
@@ -24,6 +26,7 @@ transactions=8000
 protocol=simple
 repeat=3
 workers="0"
+tls=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --ddlgate) ddlgate="$2"; shift ;;
@@ -32,7 +35,8 @@ while [ $# -gt 0 ]; do
     --protocol) protocol="$2"; shift ;;
     --repeat) repeat="$2"; shift ;;
     --workers) workers="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --tls) tls=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "cpu_per_txn.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,8 +69,26 @@ pg_start "$pgdata" "$work/postgres.log"
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$pg_port" -U postgres -i -q -s 10 postgres >"$work/init.log" 2>&1 \
   || { cat "$work/init.log" >&2; exit 1; }
 
+# With --tls: one self-signed certificate for both proxies (PgBouncer runs as the
+# server's user, who must own the key).
+ddlgate_tls=""
+if [ "$tls" = 1 ]; then
+  mkdir -p "$work/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -keyout "$work/tls/server.key" -out "$work/tls/server.crt" 2>"$work/tls/openssl.log" \
+    || { cat "$work/tls/openssl.log" >&2; exit 1; }
+  chmod 600 "$work/tls/server.key"
+  give_to_server_user "$work/tls"
+  ddlgate_tls="$(printf '[tls]\nmode = "require"\ncert_file = "%s"\nkey_file = "%s"\n' \
+    "$work/tls/server.crt" "$work/tls/server.key")"
+fi
+
 bouncer_port="$(free_port)"
 write_pgbouncer_ini "$work" "$pg_port" "$bouncer_port" $((clients + 10))
+if [ "$tls" = 1 ]; then
+  printf 'client_tls_sslmode = require\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n' \
+    "$work/tls/server.crt" "$work/tls/server.key" >>"$work/pgbouncer.ini"
+fi
 as_server_user /usr/sbin/pgbouncer -q -d "$work/pgbouncer.ini"
 wait_for_file "$work/pgbouncer.pid" 10 || { echo "cpu_per_txn.sh: PgBouncer did not start" >&2; exit 1; }
 bouncer_pid="$(cat "$work/pgbouncer.pid")"
@@ -74,7 +96,7 @@ bouncer_pid="$(cat "$work/pgbouncer.pid")"
 # name:port:pid per target
 targets=("pgbouncer:$bouncer_port:$bouncer_pid")
 for w in $workers; do
-  printf '[server]\nworkers = %s\n' "$w" >"$work/ddlgate-$w.toml"
+  printf '[server]\nworkers = %s\n%s\n' "$w" "$ddlgate_tls" >"$work/ddlgate-$w.toml"
   "$ddlgate" serve --config "$work/ddlgate-$w.toml" --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" \
     --ready-file "$work/ready-$w" 2>"$work/ddlgate-$w.log" &
   proxy_pids+=($!)
@@ -88,6 +110,8 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # switches PID KEY -> the sum over the process's threads
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk -v k="$2:" '$1 == k {s += $2} END {print s + 0}'; }
 
+# Every pgbench below connects through a proxy.
+[ "$tls" = 1 ] && export PGSSLMODE=require
 total=$((clients * transactions))
 declare -A results
 n=${#targets[@]}
@@ -118,5 +142,7 @@ for t in "${targets[@]}"; do
   echo "| $name | $(median 1 <<<"$rows") | $(fixed "$(median 2 <<<"$rows")" 100) | $(fixed "$(median 3 <<<"$rows")" 1000) | $(fixed "$(median 4 <<<"$rows")" 1000) |"
 done
 echo
-echo "pgbench -S -M $protocol, $clients clients, $transactions transactions each, median of $repeat;" \
+tls_note=""
+[ "$tls" = 1 ] && tls_note=", TLS on the client leg"
+echo "pgbench -S -M $protocol$tls_note, $clients clients, $transactions transactions each, median of $repeat;" \
   "$(date -u '+%Y-%m-%d %H:%M UTC'); $("$ddlgate" --version 2>/dev/null); $(nproc) cores"
