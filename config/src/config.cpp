@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -161,13 +162,8 @@ void check_secret_source(const std::string& prefix, const std::string& file_key,
     if (required) problems.push_back({prefix + "." + file_key, "required (or " + prefix + "." + env_key + ")"});
     return;
   }
-  if (!file.empty() && !readable(file)) problems.push_back({prefix + "." + file_key, "cannot read '" + file + "'"});
-  if (!env.empty()) {
-    const char* v = std::getenv(env.c_str());
-    if (v == nullptr || *v == '\0') {
-      problems.push_back({prefix + "." + env_key, "the environment variable " + env + " is not set or empty"});
-    }
-  }
+  SecretRead secret = read_secret(prefix, file_key, file, env_key, env);
+  if (secret.problem) problems.push_back(std::move(*secret.problem));
 }
 
 bool known_webhook_event(std::string_view name) {
@@ -178,6 +174,37 @@ bool known_webhook_event(std::string_view name) {
 }
 
 }  // namespace
+
+SecretRead read_secret(std::string_view prefix, std::string_view file_key, const std::string& file,
+                       std::string_view env_key, const std::string& env) {
+  SecretRead r;
+  auto problem = [&](std::string_view key, std::string message) {
+    r.value.clear();
+    r.problem = Problem{std::string(prefix) + "." + std::string(key), std::move(message)};
+    return r;
+  };
+  if (!env.empty()) {
+    const char* v = std::getenv(env.c_str());
+    if (v == nullptr || *v == '\0') return problem(env_key, "the environment variable " + env + " is not set or empty");
+    r.value = v;
+    return r;
+  }
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(file, dir_ec)) return problem(file_key, "'" + file + "' is a directory");
+  std::ifstream f(file, std::ios::binary);
+  if (!f) return problem(file_key, "cannot read '" + file + "'");
+  // One byte more than allowed tells a file that is too large from one that fits.
+  r.value.resize(kMaxSecretBytes + 1);
+  f.read(r.value.data(), static_cast<std::streamsize>(r.value.size()));
+  if (f.bad()) return problem(file_key, "cannot read '" + file + "'");
+  r.value.resize(static_cast<std::size_t>(f.gcount()));
+  if (r.value.size() > kMaxSecretBytes) {
+    return problem(file_key, "'" + file + "' is larger than " + std::to_string(kMaxSecretBytes / 1024) + " KiB");
+  }
+  while (!r.value.empty() && (r.value.back() == '\n' || r.value.back() == '\r')) r.value.pop_back();
+  if (r.value.empty()) return problem(file_key, "'" + file + "' is empty");
+  return r;
+}
 
 std::optional<std::uint64_t> parse_duration_seconds(std::string_view text) {
   if (text.size() < 2) return std::nullopt;

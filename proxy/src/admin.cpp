@@ -1,7 +1,5 @@
 #include "admin.h"
 
-#include <cstdlib>
-#include <fstream>
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
@@ -36,7 +34,6 @@ using tcp = asio::ip::tcp;
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::size_t kMaxConnections = 64;
 constexpr auto kIdleTimeout = std::chrono::seconds(10);
-constexpr std::size_t kMaxTokenBytes = 4096;
 
 // Classes and results shown even while zero, so that rate() has a series from the start.
 constexpr policy::StatementClass kAlwaysShownClasses[] = {
@@ -66,24 +63,10 @@ void put_histogram(ops::PrometheusText& m, std::string_view name, const ledger::
 }  // namespace
 
 std::optional<std::string> read_admin_token(const config::Admin& admin) {
-  std::string token;
-  if (!admin.token_env.empty()) {
-    const char* v = std::getenv(admin.token_env.c_str());
-    if (v == nullptr || *v == '\0') throw std::runtime_error("admin.token_env: " + admin.token_env + " is not set");
-    token = v;
-  } else if (!admin.token_file.empty()) {
-    std::ifstream f(admin.token_file, std::ios::binary);
-    if (!f) throw std::runtime_error("admin.token_file: cannot read " + admin.token_file);
-    token.resize(kMaxTokenBytes + 1);
-    f.read(token.data(), static_cast<std::streamsize>(token.size()));
-    token.resize(static_cast<std::size_t>(f.gcount()));
-    if (token.size() > kMaxTokenBytes) throw std::runtime_error("admin.token_file: larger than 4 KiB");
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-    if (token.empty()) throw std::runtime_error("admin.token_file: " + admin.token_file + " is empty");
-  } else {
-    return std::nullopt;
-  }
-  return token;
+  if (admin.token_env.empty() && admin.token_file.empty()) return std::nullopt;
+  config::SecretRead token = config::read_secret("admin", "token_file", admin.token_file, "token_env", admin.token_env);
+  if (token.problem) throw std::runtime_error(token.problem->key + ": " + token.problem->message);
+  return std::move(token.value);
 }
 
 std::string render_metrics(const SharedState& shared, const std::vector<Worker*>& workers) {

@@ -1,7 +1,6 @@
 #include "webhooks.h"
 
 #include <chrono>
-#include <fstream>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -31,40 +30,7 @@ using boost::system::error_code;
 using asio::redirect_error;
 using asio::use_awaitable;
 
-constexpr std::size_t kMaxSecretBytes = 4096;
 constexpr std::uint64_t kMaxResponseBody = 64 * 1024;
-
-// A secret from its file (one trailing newline ignored) or environment variable.
-bool read_secret(const config::Webhook& hook, std::string& out, std::string& why) {
-  if (!hook.secret_env.empty()) {
-    const char* v = std::getenv(hook.secret_env.c_str());
-    if (v == nullptr || *v == '\0') {
-      why = "environment variable " + hook.secret_env + " is not set";
-      return false;
-    }
-    out = v;
-    return true;
-  }
-  std::ifstream f(hook.secret_file, std::ios::binary);
-  if (!f) {
-    why = "cannot read secret_file " + hook.secret_file;
-    return false;
-  }
-  std::string s(kMaxSecretBytes + 1, '\0');
-  f.read(s.data(), static_cast<std::streamsize>(s.size()));
-  s.resize(static_cast<std::size_t>(f.gcount()));
-  if (s.size() > kMaxSecretBytes) {
-    why = "secret_file " + hook.secret_file + " is larger than 4 KiB";
-    return false;
-  }
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (s.empty()) {
-    why = "secret_file " + hook.secret_file + " is empty";
-    return false;
-  }
-  out = std::move(s);
-  return true;
-}
 
 // A webhook URL as it may be logged: scheme, host and port only. The path of
 // many webhook URLs (Slack's, for one) is itself a credential.
@@ -109,10 +75,13 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
       continue;
     }
     t->url = *url;
-    if (!read_secret(h, t->secret, why)) {
-      problems.push_back(name + ": " + why);
+    config::SecretRead secret = config::read_secret("webhooks[" + std::to_string(i) + "]", "secret_file", h.secret_file,
+                                                    "secret_env", h.secret_env);
+    if (secret.problem) {
+      problems.push_back(secret.problem->key + " (" + loggable(h) + "): " + secret.problem->message);
       continue;
     }
+    t->secret = std::move(secret.value);
     if (t->url.https) {
       t->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
       t->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |

@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+#include <utility>
+#include <vector>
 #include <gtest/gtest.h>
 
 using namespace ddlgate::config;
@@ -380,4 +385,57 @@ TEST(Config, ParsesDurations) {
   for (const char* bad : {"", "s", "1", "1d", "-1s", "1.5h", "1 h", "9999999999h"}) {
     EXPECT_FALSE(parse_duration_seconds(bad)) << bad;
   }
+}
+
+TEST(Secrets, AreReadFromAVariableOrAFileWithoutTrailingNewlines) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("ddlgate-secret-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir / name, std::ios::binary) << bytes;
+    return (dir / name).string();
+  };
+
+  setenv("DDLGATE_TEST_SECRET", "from-env", 1);
+  SecretRead env = read_secret("admin", "token_file", "", "token_env", "DDLGATE_TEST_SECRET");
+  EXPECT_FALSE(env.problem);
+  EXPECT_EQ(env.value, "from-env");
+  SecretRead unset = read_secret("admin", "token_file", "", "token_env", "DDLGATE_SURELY_UNSET_VAR");
+  ASSERT_TRUE(unset.problem);
+  EXPECT_EQ(unset.problem->key, "admin.token_env");
+  EXPECT_TRUE(unset.value.empty());
+
+  SecretRead crlf = read_secret("webhooks[0]", "secret_file", write("crlf", "s3cret\r\n\n"), "secret_env", "");
+  EXPECT_FALSE(crlf.problem);
+  EXPECT_EQ(crlf.value, "s3cret");
+  // Exactly the limit is accepted; one byte more is not, and the message never shows the bytes.
+  SecretRead full = read_secret("w", "secret_file", write("full", std::string(kMaxSecretBytes, 'k')), "secret_env", "");
+  EXPECT_FALSE(full.problem);
+  EXPECT_EQ(full.value.size(), kMaxSecretBytes);
+  SecretRead large = read_secret("w", "secret_file", write("large", std::string(kMaxSecretBytes + 1, 'k')), "secret_env", "");
+  ASSERT_TRUE(large.problem);
+  EXPECT_EQ(large.problem->key, "w.secret_file");
+  EXPECT_NE(large.problem->message.find("larger than 4 KiB"), std::string::npos);
+  EXPECT_EQ(large.problem->message.find("kkkk"), std::string::npos);
+  EXPECT_TRUE(large.value.empty());
+
+  for (const auto& [path, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {write("newlines", "\n\r\n"), "is empty"},
+           {write("empty", ""), "is empty"},
+           {(dir / "missing").string(), "cannot read"},
+           {dir.string(), "is a directory"}}) {
+    SecretRead r = read_secret("admin", "token_file", path, "token_env", "");
+    ASSERT_TRUE(r.problem) << path;
+    EXPECT_EQ(r.problem->key, "admin.token_file");
+    EXPECT_NE(r.problem->message.find(fragment), std::string::npos) << r.problem->message;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, AnEmptySecretFileIsAProblemOfItsKey) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("ddlgate-empty-token-" + std::to_string(::getpid()));
+  std::ofstream(file) << "\n";
+  auto r = parse(std::string(kBase) + "[admin]\nlisten = \"127.0.0.1:1\"\ntoken_file = \"" + file.string() + "\"\n");
+  EXPECT_TRUE(has_problem(r, "admin.token_file", "is empty"));
+  std::filesystem::remove(file);
 }

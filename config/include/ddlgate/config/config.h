@@ -191,6 +191,20 @@ struct BreakGlass {
 // Parses a duration such as "90s", "30m" or "1h" into seconds; nullopt if malformed.
 std::optional<std::uint64_t> parse_duration_seconds(std::string_view text);
 
+// A secret a configuration names by a file or an environment variable (exactly
+// one of the two is non-empty): the variable's value, or the file's contents
+// with trailing newlines (LF or CRLF) removed. A file of more than
+// kMaxSecretBytes, an empty secret, an unset variable or an unreadable file is
+// a problem, keyed by FILE_KEY or ENV_KEY under PREFIX. The secret is never part
+// of a problem's message.
+inline constexpr std::size_t kMaxSecretBytes = 4096;
+struct SecretRead {
+  std::string value;               // empty when problem is set
+  std::optional<Problem> problem;
+};
+SecretRead read_secret(std::string_view prefix, std::string_view file_key, const std::string& file,
+                       std::string_view env_key, const std::string& env);
+
 struct Config {
   std::vector<Endpoint> listen;  // TCP addresses and Unix socket paths
   Endpoint upstream;
