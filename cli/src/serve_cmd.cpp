@@ -76,7 +76,7 @@ config::LoadResult load_with_overrides(const ServeOptions& o) {
   }
   if (!o.log_level.empty()) cfg.log_level = o.log_level;
   if (problems.empty()) problems = config::validate(cfg);
-  return config::LoadResult{std::move(cfg), std::move(problems)};
+  return config::LoadResult{std::move(cfg), std::move(problems), std::move(loaded.file)};
 }
 
 int run_serve(const ServeOptions& o) {
@@ -94,7 +94,7 @@ int run_serve(const ServeOptions& o) {
   try {
     proxy::Server::Reloader reloader;
     if (!o.config_path.empty()) reloader = [o] { return load_with_overrides(o); };
-    proxy::Server server(cfg, std::move(reloader));
+    proxy::Server server(cfg, std::move(reloader), loaded.file);
     auto endpoints = server.bind();
     for (const auto& e : endpoints) {
       if (!e.starts_with("http://")) spdlog::info("listening on {}", e);  // the admin listener logs itself

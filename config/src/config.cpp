@@ -734,7 +734,12 @@ LoadResult load_file(const std::filesystem::path& path) {
   std::string text(static_cast<std::size_t>(size), '\0');
   f.read(text.data(), static_cast<std::streamsize>(size));
   text.resize(static_cast<std::size_t>(f.gcount()));
-  return parse(text, path.string());
+  LoadResult result_of_text = parse(text, path.string());
+  // Absolute, so that a ledger record names the file whatever the working directory was.
+  std::error_code abs_ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, abs_ec);
+  result_of_text.file = ConfigFile{(abs_ec ? path : absolute).string(), std::move(text)};
+  return result_of_text;
 }
 
 }  // namespace ddlgate::config

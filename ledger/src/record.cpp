@@ -101,8 +101,27 @@ Record bundle_rejected(std::string_view bundle, std::string_view version, std::s
           json{{"bundle", s(bundle)}, {"version", s(version)}, {"reason", s(reason)}}};
 }
 
-Record config_reloaded(std::string_view path, std::string_view sha256) {
-  return {RecordType::config_reloaded, json{{"path", s(path)}, {"sha256", s(sha256)}}};
+Record config_reloaded(const ConfigChange& c) {
+  auto names = [](const std::vector<std::string>& v) {
+    json a = json::array();
+    for (const auto& x : v) a.push_back(s(x));
+    return a;
+  };
+  auto modes = [](const std::vector<std::pair<std::string, std::string>>& v) {
+    json o = json::object();
+    for (const auto& [name, mode] : v) o[s(name)] = s(mode);
+    return o;
+  };
+  json enforcement{{"mode", s(c.mode)},
+                   {"database_modes", modes(c.database_modes)},
+                   {"user_modes", modes(c.user_modes)},
+                   {"spend_approvals_once", c.spend_approvals_once}};
+  return {RecordType::config_reloaded, json{{"event", s(c.event)},
+                                            {"path", s(c.path)},
+                                            {"sha256", s(c.sha256)},
+                                            {"applied", names(c.applied)},
+                                            {"needs_restart", names(c.needs_restart)},
+                                            {"enforcement", std::move(enforcement)}}};
 }
 
 Record break_glass_opened(const BreakGlassOpening& o) {

@@ -29,6 +29,8 @@
 #include "admin.h"
 #include "approvals.h"
 #include "break_glass.h"
+#include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/record.h"
 #include "ddlgate/proxy/logging.h"
 #include "events.h"
 #include "spent_approvals.h"
@@ -58,7 +60,8 @@ void log_webhook_problems(const std::vector<std::string>& problems) {
 
 class ServerImpl {
  public:
-  ServerImpl(config::Config config, Server::Reloader reloader) : reloader_(std::move(reloader)) {
+  ServerImpl(config::Config config, Server::Reloader reloader, config::ConfigFile file)
+      : reloader_(std::move(reloader)), config_sha256_(file_sha256(file)) {
     shared_.config = std::move(config);
     shared_.live_config.store(std::make_shared<const config::Config>(shared_.config));
     // Webhooks first: the ledger's recovery and the first bundle load are events.
@@ -78,7 +81,11 @@ class ServerImpl {
       w->cache_nonstandard_strings = std::make_unique<policy::StatementCache>(
           shared_.policy, 2u << 20, policy::ParseOptions{.standard_conforming_strings = false});
     }
-    if (shared_.config.ledger.enabled) open_ledger();
+    if (shared_.config.ledger.enabled) {
+      open_ledger();
+      // Before any session: what enforcement this start runs with.
+      record_config("start", file.path, shared_.config, {}, {});
+    }
     if (shared_.config.break_glass.enabled) {
       break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, ledger_.get());
       shared_.break_glass = break_glass_.get();
@@ -276,6 +283,33 @@ class ServerImpl {
     }
   }
 
+  // "sha256:<hex>" of a configuration file's bytes; empty without a file.
+  static std::string file_sha256(const config::ConfigFile& file) {
+    if (file.path.empty()) return {};
+    return "sha256:" + ledger::to_hex(ledger::sha256(file.text));
+  }
+
+  // Appends a config_reloaded record and waits until it is durable; throws when it cannot be.
+  void record_config(std::string event, std::string path, const config::Config& c, std::vector<std::string> applied,
+                     std::vector<std::string> needs_restart, std::optional<std::string> sha256 = std::nullopt) {
+    ledger::ConfigChange change;
+    change.event = std::move(event);
+    change.path = std::move(path);
+    change.sha256 = sha256 ? std::move(*sha256) : config_sha256_;
+    change.applied = std::move(applied);
+    change.needs_restart = std::move(needs_restart);
+    change.mode = std::string(config::to_string(c.enforcement.mode));
+    for (const auto& [name, mode] : c.enforcement.database_modes) {
+      change.database_modes.emplace_back(name, std::string(config::to_string(mode)));
+    }
+    for (const auto& [name, mode] : c.enforcement.user_modes) {
+      change.user_modes.emplace_back(name, std::string(config::to_string(mode)));
+    }
+    change.spend_approvals_once = c.enforcement.spend_approvals_once;
+    auto r = ledger_->append_durable(ledger::config_reloaded(change));
+    if (!r.ok()) throw std::runtime_error("cannot record the configuration in the ledger: " + r.error().reason);
+  }
+
   static void raise_fd_limit() {
     // Each session holds two descriptors; the default soft limit of 1024 would
     // cap ddlgate near 500 sessions.
@@ -355,10 +389,10 @@ class ServerImpl {
     auto applied = [&](std::string_view key) {
       return std::find(plan.applied.begin(), plan.applied.end(), key) != plan.applied.end();
     };
-    if (applied("admin.token")) {
+    std::optional<std::string> admin_token;
+    if (applied("admin.token") && admin_) {
       try {
-        auto token = read_admin_token(next.admin);
-        if (admin_) admin_->set_token(std::move(token));
+        admin_token = read_admin_token(next.admin);
       } catch (const std::exception& e) {
         spdlog::error("SIGHUP: {}; the previous admin token stays in force", e.what());
         next.admin.token_file = running->admin.token_file;
@@ -366,6 +400,19 @@ class ServerImpl {
         std::erase(plan.applied, "admin.token");
       }
     }
+    // Recorded before it takes effect: a reload the ledger cannot record is not applied.
+    std::string sha256 = file_sha256(loaded.file);
+    if (shared_.ledger && sha256 != config_sha256_) {
+      try {
+        record_config("sighup", loaded.file.path, next, plan.applied, plan.needs_restart, sha256);
+        config_sha256_ = sha256;
+      } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: {}; the running configuration stays in force", e.what());
+        shared_.ops.counters.config_reload_failures.add();
+        return;
+      }
+    }
+    if (applied("admin.token") && admin_) admin_->set_token(std::move(admin_token));
     if (applied("log.level") || applied("log.format")) configure_logging(next.log_format, next.log_level);
     if (applied("webhooks") || applied("server.instance")) {
       log_webhook_problems(shared_.ops.webhooks.configure(next.webhooks, instance_name(next)));
@@ -419,10 +466,11 @@ class ServerImpl {
   std::unique_ptr<AdminServer> admin_;  // reads the workers, the ledger and the approvals: destroyed first
   std::chrono::steady_clock::time_point drain_deadline_;
   Server::Reloader reloader_;
+  std::string config_sha256_;  // of the configuration file in force ("" without one)
 };
 
-Server::Server(config::Config config, Reloader reloader)
-    : impl_(std::make_unique<ServerImpl>(std::move(config), std::move(reloader))) {}
+Server::Server(config::Config config, Reloader reloader, config::ConfigFile file)
+    : impl_(std::make_unique<ServerImpl>(std::move(config), std::move(reloader), std::move(file))) {}
 Server::~Server() = default;
 std::vector<std::string> Server::bind() { return impl_->bind(); }
 void Server::run() { impl_->run(); }

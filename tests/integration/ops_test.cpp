@@ -464,8 +464,30 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheUpstreamIsDown) {
   EXPECT_EQ(proxy->terminate(), 0);
 }
 
+// `sha256:<hex>` of a file, by sha256sum(1): the value a config_reloaded record must carry.
+std::string sha256_of_file(const fs::path& path) {
+  auto r = run_command({"sha256sum", path.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+  return "sha256:" + r.stdout_text.substr(0, 64);
+}
+
+// The config_reloaded records of a stopped ddlgate's ledger, from `ddlgate ledger export`.
+std::vector<nlohmann::json> config_records(const fs::path& ledger_dir, const fs::path& out) {
+  run_ok({ddlgate_binary().string(), "ledger", "export", ledger_dir.string(), "--format", "jsonl", "--out", out.string()});
+  std::vector<nlohmann::json> records;
+  std::ifstream f(out);
+  for (std::string line; std::getline(f, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.value("kind", "") != "record") continue;
+    auto record = nlohmann::json::parse(j["payload"].get<std::string>());
+    if (record["type"] == "config_reloaded") records.push_back(record["fields"]);
+  }
+  return records;
+}
+
 TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
   auto proxy = start(config_text("enforce", 0));
+  const std::string enforcing_sha256 = sha256_of_file(config_path());
   {
     auto c = pg_connect(proxy->conninfo());
     EXPECT_EQ(sqlstate_of(c.get(), "create table sneaky (x int)"), "42501");
@@ -484,6 +506,11 @@ TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
   }
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "1\n");
   EXPECT_GE(metric(scrape(), "ddlgate_decisions_total{class=\"schema_change\",result=\"would_deny\"}"), 1);
+  const std::string monitoring_sha256 = sha256_of_file(config_path());
+
+  // The same file again (a SIGHUP for the bundles): nothing new to record.
+  ASSERT_EQ(::kill(proxy->pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_config_reloads_total{result=\"ok\"}") == 2; }));
 
   // A broken file is refused whole: the running configuration stays.
   write_file(config_path(), "[enforcement\nmode = ");
@@ -491,6 +518,21 @@ TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
   ASSERT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_config_reloads_total{result=\"failed\"}") == 1; }));
   EXPECT_TRUE(proxy->running());
   EXPECT_EQ(proxy->terminate(), 0);
+
+  // The ledger says which enforcement was in force, and from when: the start, then the
+  // reload to monitor mode. Neither the unchanged file nor the broken one is a record.
+  auto records = config_records(ledger_dir_, dir_.path() / "export.jsonl");
+  ASSERT_EQ(records.size(), 2u) << nlohmann::json(records).dump();
+  EXPECT_EQ(records[0]["event"], "start");
+  EXPECT_EQ(records[0]["path"], config_path().string());
+  EXPECT_EQ(records[0]["sha256"], enforcing_sha256);
+  EXPECT_EQ(records[0]["enforcement"]["mode"], "enforce");
+  EXPECT_EQ(records[1]["event"], "sighup");
+  EXPECT_EQ(records[1]["sha256"], monitoring_sha256);
+  EXPECT_EQ(records[1]["enforcement"]["mode"], "monitor");
+  EXPECT_EQ(records[1]["applied"], nlohmann::json::array({"enforcement"}));
+  EXPECT_EQ(records[1]["needs_restart"], nlohmann::json::array({"server.workers"}));
+  run_ok({ddlgate_binary().string(), "ledger", "verify", ledger_dir_.string(), "--pubkey", (dir_.path() / "ledger.pub").string()});
 }
 
 }  // namespace

@@ -125,5 +125,37 @@ TEST(Record, BreakGlassRecordsRoundTripAndNameTheirFields) {
   EXPECT_FALSE(decision(DecisionInfo{}).fields.contains("token_id"));
 }
 
+TEST(Record, ConfigRecordsSayWhichEnforcementIsInForce) {
+  ConfigChange c;
+  c.event = "sighup";
+  c.path = "/etc/ddlgate/ddlgate.toml";
+  c.sha256 = "sha256:0a5d";
+  c.applied = {"enforcement", "log.level"};
+  c.needs_restart = {"server.workers"};
+  c.mode = "enforce";
+  c.database_modes = {{"reporting", "monitor"}};
+  c.user_modes = {{"etl", "off"}};
+  c.spend_approvals_once = true;
+  auto payload = serialize_payload(config_reloaded(c), 4, "2026-11-26T00:00:01.000000Z");
+  auto parsed = parse_payload(payload);
+  ASSERT_TRUE(parsed) << payload;
+  EXPECT_EQ(parsed->type, RecordType::config_reloaded);
+  EXPECT_TRUE(parse_envelope(payload));
+  const auto& f = parsed->fields;
+  EXPECT_EQ(f["event"], "sighup");
+  EXPECT_EQ(f["path"], c.path);
+  EXPECT_EQ(f["sha256"], c.sha256);
+  EXPECT_EQ(f["applied"], nlohmann::json::array({"enforcement", "log.level"}));
+  EXPECT_EQ(f["needs_restart"], nlohmann::json::array({"server.workers"}));
+  EXPECT_EQ(f["enforcement"]["mode"], "enforce");
+  EXPECT_EQ(f["enforcement"]["database_modes"]["reporting"], "monitor");
+  EXPECT_EQ(f["enforcement"]["user_modes"]["etl"], "off");
+  EXPECT_EQ(f["enforcement"]["spend_approvals_once"], true);
+  // No override and nothing applied: empty object and arrays, never null.
+  auto start = config_reloaded(ConfigChange{"start", "", "", {}, {}, "monitor", {}, {}, false}).fields;
+  EXPECT_TRUE(start["applied"].is_array() && start["applied"].empty());
+  EXPECT_TRUE(start["enforcement"]["database_modes"].is_object());
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -104,6 +104,10 @@ enum class EnforcementMode {
   monitor,  // allow everything, record what would have been denied
   enforce,  // deny what no signed bundle approves
 };
+// "off", "monitor" or "enforce", as the configuration spells it.
+constexpr std::string_view to_string(EnforcementMode m) {
+  return m == EnforcementMode::enforce ? "enforce" : m == EnforcementMode::monitor ? "monitor" : "off";
+}
 
 struct Enforcement {
   EnforcementMode mode = EnforcementMode::off;
@@ -224,9 +228,17 @@ struct Config {
   BreakGlass break_glass;
 };
 
+// The file a configuration was read from, for the ledger's config_reloaded records.
+// A configuration holds no secrets (they are files or environment variables).
+struct ConfigFile {
+  std::string path;  // empty: no file (command-line flags only)
+  std::string text;  // its bytes as read
+};
+
 struct LoadResult {
   Config config;
   std::vector<Problem> problems;  // empty when the configuration is usable
+  ConfigFile file;                // set by load_file()
   bool ok() const { return problems.empty(); }
 };
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -109,7 +110,19 @@ Record outcome_rolled_back(std::string_view session_id, std::string_view stateme
 Record bundle_accepted(std::string_view bundle, std::string_view version, std::string_view manifest_sha256,
                        std::string_view source);
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason);
-Record config_reloaded(std::string_view path, std::string_view sha256);
+// The configuration ddlgate runs with: at start, and after each SIGHUP that read a
+// changed file. Enough to tell, from the ledger alone, which enforcement was in force.
+struct ConfigChange {
+  std::string event;   // "start" or "sighup"
+  std::string path;    // the configuration file; empty without --config
+  std::string sha256;  // "sha256:<hex>" of the file's bytes; empty without one
+  std::vector<std::string> applied;        // keys that took effect (sighup)
+  std::vector<std::string> needs_restart;  // keys that changed but wait for a restart
+  std::string mode;                        // enforcement.mode in force after it
+  std::vector<std::pair<std::string, std::string>> database_modes, user_modes;  // name, mode
+  bool spend_approvals_once = false;
+};
+Record config_reloaded(const ConfigChange& c);
 Record break_glass_opened(const BreakGlassOpening& o);
 Record break_glass_refused(const BreakGlassRefusal& r);
 Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason);

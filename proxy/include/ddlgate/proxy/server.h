@@ -19,8 +19,10 @@ class Server {
   using Reloader = std::function<config::LoadResult()>;
 
   // Builds TLS contexts; throws std::runtime_error on a start-up problem (bad certificate, ...).
-  // Without a reloader, SIGHUP reloads the bundles only.
-  explicit Server(config::Config config, Reloader reloader = {});
+  // Without a reloader, SIGHUP reloads the bundles only. With a ledger, the configuration
+  // in force (file, its SHA-256, the enforcement modes) is recorded at start and after each
+  // reload that changed the file.
+  explicit Server(config::Config config, Reloader reloader = {}, config::ConfigFile file = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
