@@ -20,6 +20,19 @@ bool ApprovedSet::covers(const Approval& a, std::string_view database) {
          std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
 }
 
+std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history) {
+  auto set = std::make_shared<ApprovedSet>();
+  for (const auto& h : history) {
+    AppState& state = set->apps_[h.app];
+    state.accepted_before.insert(h.manifest_sha256);
+    if (h.version >= state.high_water) {
+      state.high_water = h.version;
+      state.high_water_manifest_sha256 = h.manifest_sha256;
+    }
+  }
+  return set;
+}
+
 std::uint64_t ApprovedSet::accepted_version(std::string_view app) const {
   auto it = apps_.find(app);
   return it == apps_.end() ? 0 : it->second.high_water;
@@ -96,6 +109,9 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
   VerifyOptions reload = options;
   reload.statements_verified_for = &verified;
   std::vector<Bundle> valid;
+  // Older bundles known only from the ledger: superseded if the app's highest version is
+  // in force after this load, refused as a rollback otherwise.
+  std::vector<std::pair<AcceptedBundle, fs::path>> below_history;
   for (const auto& d : dirs) {
     LoadBundleResult r = load_bundle(d, trust, reload);
     if (r.ok()) valid.push_back(std::move(*r.bundle));
@@ -111,6 +127,10 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     for (const auto& f : m.files) n += f.statements.size();
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
       out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+      continue;
+    }
+    if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256}, b.dir});
       continue;
     }
     if (m.version < state.high_water) {
@@ -133,6 +153,17 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.approvals = approvals_of(b);
     state.accepted_manifests.insert(b.manifest_sha256);
     out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+  }
+  for (auto& [bundle, dir] : below_history) {
+    const ApprovedSet::AppState& state = next->apps_[bundle.app];
+    if (state.version == state.high_water) {
+      out.superseded.push_back(std::move(bundle));
+    } else {
+      out.rejected.push_back({dir, {{"manifest.json", "version " + std::to_string(bundle.version) + " of app '" +
+                                                          bundle.app + "' is lower than version " +
+                                                          std::to_string(state.high_water) +
+                                                          ", which an earlier start accepted and which is not in force"}}});
+    }
   }
   next->index();
   out.snapshot = std::move(next);

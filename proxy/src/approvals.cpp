@@ -2,7 +2,9 @@
 
 #include "events.h"
 #include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/verify.h"
 
+#include <charconv>
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
@@ -22,6 +24,28 @@ Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops
 }
 
 Approvals::~Approvals() { stop(); }
+
+void Approvals::remember_history(const std::filesystem::path& ledger_dir) {
+  std::vector<policy::AcceptedBefore> history;
+  auto st = ledger::read_records_of_type(ledger_dir, ledger::RecordType::bundle_accepted,
+                                         [&](const ledger::ParsedRecord& r) {
+                                           const std::string version = r.fields.value("version", std::string());
+                                           policy::AcceptedBefore a;
+                                           a.app = r.fields.value("bundle", std::string());
+                                           a.manifest_sha256 = r.fields.value("manifest_sha256", std::string());
+                                           auto [end, ec] = std::from_chars(version.data(),
+                                                                            version.data() + version.size(), a.version);
+                                           if (ec == std::errc{} && end == version.data() + version.size() &&
+                                               !a.app.empty()) {
+                                             history.push_back(std::move(a));
+                                           }
+                                         });
+  if (!st) throw std::runtime_error("reading accepted bundles from the ledger: " + st.error().to_string());
+  store_.publish(policy::ApprovedSet::with_history(history));
+  std::size_t apps = store_.current()->apps().size();
+  spdlog::info("bundles: {} acceptance(s) of {} app(s) in the ledger; no version below the highest is put in force",
+               history.size(), apps);
+}
 
 void Approvals::start() {
   load("start");
@@ -73,14 +97,19 @@ void Approvals::load(const std::string& reason) {
   for (const auto& a : result.accepted) {
     spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
                  a.statements);
-    if (ops_ && previous->accepted_version(a.app) != a.version) {
+    // The webhook fires when the version in force changes (at every start, too).
+    auto was = previous->apps().find(a.app);
+    if (ops_ && (was == previous->apps().end() || was->second.version != a.version)) {
       report_bundle_accepted(*ops_, a.app, a.version, a.path.string(), a.statements);
     }
     // Recorded once per bundle by this process: at start, then when a new one is accepted.
+    // Durable before the approvals are published: a decision that cites this bundle is
+    // never in the ledger without the bundle's acceptance before it.
     const std::string key = a.path.string() + "\n" + a.manifest_sha256;
     if (ledger_ && recorded_acceptances_.insert(key).second) {
-      ledger_->append(ledger::bundle_accepted(a.app, std::to_string(a.version), a.manifest_sha256, a.path.string()),
-                      [](const ledger::AppendResult&) {});
+      auto r = ledger_->append_durable(
+          ledger::bundle_accepted(a.app, std::to_string(a.version), a.manifest_sha256, a.path.string()));
+      if (!r.ok()) spdlog::error("bundle accepted but not recorded in the ledger: {}: {}", a.path.string(), r.error().reason);
     }
   }
   for (const auto& a : result.superseded) {

@@ -92,6 +92,7 @@ class ServerImpl {
     }
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
+      if (ledger_) approvals_->remember_history(shared_.config.ledger.directory);
       shared_.approvals = approvals_.get();
     }
     if (shared_.config.admin.enabled) {

@@ -264,14 +264,6 @@ class Ops : public ::testing::Test {
   bool with_token_ = false;
 };
 
-std::string sqlstate_of(PGconn* c, const std::string& sql) {
-  PgResult r(PQexec(c, sql.c_str()));
-  auto st = PQresultStatus(r.get());
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return "OK";
-  const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-  return code ? code : "?";
-}
-
 TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
   Receiver hook;
   auto proxy = start(config_text("enforce", hook.port(), "[log]\nformat = \"json\"\n"));

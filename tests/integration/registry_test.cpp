@@ -204,14 +204,58 @@ TEST_F(Registry, TheLedgerRecordsEachBundleOnceAndNotOnEveryReload) {
   EXPECT_NE(digest(records[0]), digest(records[1]));
   EXPECT_NE(digest(records[1]), digest(records[3]));
 
-  // A restart judges the whole registry again and records it: v1, v2 and v4
-  // are valid (v4 in force), v3 is still short of an approver.
+  // A restart judges the whole registry again and records what is in force and what
+  // is refused: v4 accepted, v3 still short of an approver. v1 and v2 are valid but,
+  // known from the ledger as accepted before, superseded by v4 as on a reload.
   proxy = start(ledger);
   ASSERT_TRUE(wait_for_log(*proxy, "from [shop v4]")) << proxy->stderr_log();
   sighup(*proxy);
   EXPECT_EQ(proxy->terminate(20s), 0);
   records = bundle_records();
-  EXPECT_EQ(records.size(), 8u) << ::testing::PrintToString(records);
+  ASSERT_EQ(records.size(), 6u) << ::testing::PrintToString(records);
+  EXPECT_EQ(records[4], "rejected " + (registry() / "shop-v3").string());
+  EXPECT_EQ(records[5], records[3]);  // v4 again, the same manifest
+}
+
+// Downgrade protection outlives the process: after a restart, the ledger's record of
+// version 2 keeps version 1 out of force when version 2 has left the registry, and a
+// version 2 with another manifest is refused.
+TEST_F(Registry, ARollbackIsRefusedAfterARestartToo) {
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  const std::string ledger = "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" +
+                             (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
+                             (keys_.path() / "ledger.key").string() + "\"\n";
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, orders cascade");
+  publish("shop-v1", 1);
+  publish("shop-v2", 2);
+  auto proxy = start(ledger);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]")) << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(20s), 0);
+
+  // The newer bundle is taken away (a rollback of the registry) while ddlgate is down.
+  fs::rename(registry() / "shop-v2", dir_.path() / "shop-v2-aside");
+  proxy = start(ledger);
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
+  std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("bundle rejected: " + (registry() / "shop-v1").string() +
+                     ": manifest.json: version 1 of app 'shop' is lower than version 2, which an earlier start "
+                     "accepted and which is not in force"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("0 statement(s) in force"), std::string::npos) << log;
+  {
+    // Version 1 approves this statement; with nothing in force it is refused.
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "create table users (id bigint primary key, email text not null)"), "42501");
+  }
+  EXPECT_EQ(proxy->terminate(20s), 0);
+
+  // Version 2 back: in force again after a restart; version 1 superseded, not refused.
+  fs::rename(dir_.path() / "shop-v2-aside", registry() / "shop-v2");
+  proxy = start(ledger);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]; 1 accepted, 0 rejected")) << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(20s), 0);
 }
 
 TEST_F(Registry, ABadTrustPolicyStopsTheStartWithExitCode2) {

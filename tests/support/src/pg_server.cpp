@@ -64,6 +64,14 @@ std::filesystem::path pg_bindir() { return DDLGATE_PG_BINDIR; }
 
 PgConn pg_connect(const std::string& conninfo) { return PgConn(PQconnectdb(conninfo.c_str())); }
 
+std::string sqlstate_of(PGconn* conn, const std::string& sql) {
+  PgResult r(PQexec(conn, sql.c_str()));
+  auto st = PQresultStatus(r.get());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return "OK";
+  const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  return code ? code : "?";
+}
+
 std::optional<std::string> pg_query_value(PGconn* conn, const std::string& sql, std::string* error) {
   PgResult res(PQexec(conn, sql.c_str()));
   auto status = PQresultStatus(res.get());

@@ -116,6 +116,52 @@ TEST_F(RegistryTest, AnOlderVersionAcceptedBeforeIsSupersededOnReload) {
             "manifest.json: version 1 of app 'shop' is lower than version 2 already accepted");
 }
 
+// After a restart the ledger's bundle_accepted records stand in for the previous process:
+// an older version is never put in force again: it is superseded while the
+// highest version is in force and refused otherwise; the highest version with another
+// manifest is refused; nothing counts as verified.
+TEST_F(RegistryTest, TheLedgersHistoryRefusesARollbackAfterARestart) {
+  add("shop-1", "dbmate", 1);
+  add("shop-2", "flyway", 2);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.accepted.size(), 2u);
+  std::vector<AcceptedBefore> history;
+  for (const auto& a : first.accepted) history.push_back({a.app, a.version, a.manifest_sha256});
+  auto restarted = ApprovedSet::with_history(history);
+  EXPECT_EQ(restarted->size(), 0u);
+  EXPECT_EQ(restarted->accepted_version("shop"), 2u);
+
+  // Both still in the registry: version 2 in force, version 1 superseded, as on a reload.
+  RegistryLoad same = load(restarted.get());
+  EXPECT_TRUE(same.rejected.empty());
+  ASSERT_EQ(same.accepted.size(), 1u);
+  EXPECT_EQ(same.accepted[0].version, 2u);
+  ASSERT_EQ(same.superseded.size(), 1u);
+  EXPECT_EQ(same.superseded[0].version, 1u);
+
+  // Version 2 gone: version 1 is a rollback, and nothing of it is in force.
+  const fs::path v2 = scratch_.path() / "shop-2";
+  fs::rename(v2, scratch_.path().parent_path() / (scratch_.path().filename().string() + "-shop-2"));
+  RegistryLoad rolled_back = load(restarted.get());
+  EXPECT_TRUE(rolled_back.accepted.empty());
+  ASSERT_EQ(rolled_back.rejected.size(), 1u);
+  EXPECT_EQ(rolled_back.rejected[0].reasons.at(0).to_string(),
+            "manifest.json: version 1 of app 'shop' is lower than version 2, which an earlier start accepted and "
+            "which is not in force");
+  EXPECT_EQ(rolled_back.snapshot->find(hash_of("grant select on users to reporting"), "shop"), nullptr);
+  EXPECT_EQ(rolled_back.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+
+  // Version 2 again, but another manifest: refused.
+  fs::remove_all(scratch_.path() / "shop-1");
+  add("shop-2b", "dbmate", 2);
+  RegistryLoad other = load(restarted.get());
+  EXPECT_TRUE(other.accepted.empty());
+  ASSERT_EQ(other.rejected.size(), 1u);
+  EXPECT_EQ(other.rejected[0].reasons.at(0).to_string(),
+            "manifest.json: version 2 of app 'shop' was already accepted with a different manifest");
+  fs::remove_all(scratch_.path().parent_path() / (scratch_.path().filename().string() + "-shop-2"));
+}
+
 TEST_F(RegistryTest, CarriedApprovalsEndWithTheirWindow) {
   add("shop-1", "dbmate", 1);
   RegistryLoad first = load(nullptr);

@@ -35,9 +35,21 @@ struct Approval {
   std::shared_ptr<const std::vector<std::string>> databases;  // empty: every database
 };
 
+// A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
+struct AcceptedBefore {
+  std::string app;
+  std::uint64_t version = 0;
+  std::string manifest_sha256;
+};
+
 // An immutable snapshot of every approval in force. Thread-safe to read.
 class ApprovedSet {
  public:
+  // No approval, but the history of earlier processes: the first load after a restart
+  // refuses a version below the highest one ever accepted (a rollback), and the same
+  // version with another manifest, as a reload within one process does. Nothing of the
+  // history counts as verified: every bundle is verified in full at start.
+  static std::shared_ptr<const ApprovedSet> with_history(const std::vector<AcceptedBefore>& history);
   // The approval of this hash ("sha256:<hex>") for that database, or nullptr.
   // Every approval of hash that covers database, in bundle order (a statement may
   // be approved more than once, e.g. in two files); calls f for each until it returns true.
@@ -64,6 +76,9 @@ class ApprovedSet {
     // is superseded on a reload, not refused (a bundle never seen before below the
     // high-water mark is, as a rollback).
     std::set<std::string, std::less<>> accepted_manifests;
+    // Manifests that earlier processes accepted (with_history): an older bundle among them
+    // is superseded while the highest version is in force, refused otherwise.
+    std::set<std::string, std::less<>> accepted_before;
     std::uint64_t version = 0;     // the version in force (0: none)
     std::string manifest_sha256;
     TimePoint not_after{};

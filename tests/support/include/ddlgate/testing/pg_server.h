@@ -51,6 +51,8 @@ using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 PgConn pg_connect(const std::string& conninfo);
 // Runs one query; the first column of the first row, or nullopt with `*error` set on failure.
 std::optional<std::string> pg_query_value(PGconn* conn, const std::string& sql, std::string* error = nullptr);
+// Runs one query: "OK" when it succeeds, else its SQLSTATE ("?" without one).
+std::string sqlstate_of(PGconn* conn, const std::string& sql);
 
 class PgServer {
  public:
