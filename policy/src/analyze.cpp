@@ -320,6 +320,8 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
     st.cls = c.cls;
     st.temporary = c.temporary;
     st.controlled = policy.controlled(c.cls, c.temporary);
+    st.deferred = node != nullptr && (node->node_case == PG_QUERY__NODE__NODE_PREPARE_STMT ||
+                                      node->node_case == PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT);
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT && node->transaction_stmt) {
       const PgQuery__TransactionStmt* t = node->transaction_stmt;
       st.savepoint_effect = detail::savepoint_effect(t->kind, t->chain);

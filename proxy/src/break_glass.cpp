@@ -272,7 +272,17 @@ void Session::end_break_glass(std::string_view reason) {
   report_breakglass_closed(shared_.ops, {id_, peer_, user_, database_, application_}, open->claims, reason);
 }
 
-asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended) {
+bool Session::break_glass_open(const std::string& token_id) const {
+  return break_glass_ && break_glass_->claims.token_id == token_id &&
+         std::chrono::system_clock::now() < break_glass_->deadline;
+}
+
+void Session::end_break_glass_if_expired() {
+  if (break_glass_ && std::chrono::system_clock::now() >= break_glass_->deadline) end_break_glass("expired");
+}
+
+asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended,
+                                                                               bool named_parse) {
   allowed_hashes_.clear();
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
   const bool large = sql.size() > kParseOnWorkerBytes;
@@ -365,9 +375,13 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     return claims.statements.empty() ||
            std::find(claims.statements.begin(), claims.statements.end(), st.hash) != claims.statements.end();
   };
+  // A token allows what runs while it is open. A controlled statement that could run after
+  // it ends is outside every token's scope: SQL PREPARE or DECLARE CURSOR, and a named Parse
+  // (SQL EXECUTE can run it later). An unnamed Parse is allowed; each of its Executes is
+  // checked against the token (refused_execute()).
   bool all_in_scope = true;
   for (const auto& st : analysis.statements) {
-    if (st.controlled && (st.hash.empty() || !in_scope(st))) all_in_scope = false;
+    if (st.controlled && (st.hash.empty() || !in_scope(st) || st.deferred || named_parse)) all_in_scope = false;
   }
   const ledger::SessionInfo who = session_info();
   std::vector<ledger::Record> records;
@@ -405,6 +419,13 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
                    st.hash, claims.token_id);
     }
     if (!extended) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
+  }
+  // An unnamed Parse holds one statement; a controlled one is remembered with its token, for
+  // the outcomes of its Executes and to refuse them once the token has ended.
+  if (extended && analysis.statements.size() == 1 && analysis.statements[0].controlled) {
+    const auto& st = analysis.statements[0];
+    allowed_hashes_.push_back(st.hash);
+    allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, claims.token_id};
   }
   allowed_savepoints_ = savepoint_steps(analysis);
   co_return Verdict{};

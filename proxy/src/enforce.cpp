@@ -275,7 +275,12 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
 
   // Break-glass (break_glass.cpp): SET/RESET ddlgate.break_glass, and sessions with an open
   // token. First, so that a token never reaches the statement cache or the server.
-  if (auto v = co_await break_glass_statement(sql, extended)) co_return std::move(*v);
+  bool named_parse = false;
+  if (extended) {
+    auto p = protocol::parse_parse(step.body);
+    named_parse = p && !p->statement.empty();
+  }
+  if (auto v = co_await break_glass_statement(sql, extended, named_parse)) co_return std::move(*v);
 
   allowed_hashes_.clear();
   // needs_decision() has read the text (unless it left it to break-glass):
@@ -444,7 +449,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       if (analysis->ok() && analysis->statements.size() == 1 && analysis->statements[0].controlled) {
         const auto& st = analysis->statements[0];
         allowed_hashes_.push_back(st.hash);
-        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty(), false, {}};
+        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty(), false, {}, {}};
       }
     } else if (analysis->ok()) {
       // Outcomes by position; a reserved approval is spent when its transaction commits.
@@ -774,6 +779,9 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   if (!parse) return;
   std::string name = server_name(parse->statement);
   if (allowed) {
+    // Each Execute of a statement a break-glass token allowed is checked against the token:
+    // from now on this session's Executes are read whole (they are a few bytes).
+    if (!allowed->break_glass_token.empty()) client_scanner_.inspect(fe::kExecute);
     prepared_[name] = std::move(*allowed);
   } else if (savepoint.size() == 1 && savepoint[0].effect != policy::SavepointEffect::none) {
     Prepared p;
@@ -785,37 +793,58 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   }
 }
 
-bool Session::replayed_execute(const protocol::ScanStep& step) const {
-  if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) return false;
+Session::ExecuteRefusal Session::refused_execute(const protocol::ScanStep& step) const {
+  if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) {
+    return ExecuteRefusal::none;
+  }
   auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
-  if (end == step.body.end()) return false;  // malformed: the server refuses it
+  if (end == step.body.end()) return ExecuteRefusal::none;  // malformed: the server refuses it
   auto portal = portals_.find(server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()),
                                                            static_cast<std::size_t>(end - step.body.begin()))));
-  if (portal == portals_.end() || portal->second.executed) return false;
+  if (portal == portals_.end()) return ExecuteRefusal::none;
+  // Every Execute of it, a continued run included: the token must still be open.
+  if (const std::string& token = portal->second.break_glass_token; !token.empty()) {
+    if (!break_glass_open(token)) return ExecuteRefusal::break_glass_ended;
+  }
+  if (portal->second.executed) return ExecuteRefusal::none;
   auto statement = prepared_.find(portal->second.statement);
-  return statement != prepared_.end() && statement->second.once && statement->second.executed &&
-         statement->second.hash == portal->second.hash;
+  const bool replayed = statement != prepared_.end() && statement->second.once && statement->second.executed &&
+                        statement->second.hash == portal->second.hash;
+  return replayed ? ExecuteRefusal::replayed : ExecuteRefusal::none;
 }
 
-asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol::ScanStep& step) {
+asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep& step, ExecuteRefusal why) {
   auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
   const Portal& portal = portals_.at(server_name(
       std::string_view(reinterpret_cast<const char*>(step.body.data()), static_cast<std::size_t>(end - step.body.begin()))));
-  const Prepared& statement = prepared_.at(portal.statement);
+  // The statement as it was bound (a later Parse may have replaced the name since).
+  auto named = prepared_.find(portal.statement);
+  Prepared statement = named != prepared_.end() && named->second.hash == portal.hash ? named->second : Prepared{};
+  statement.hash = portal.hash;
   const bool monitor = mode_ == config::EnforcementMode::monitor;
+  if (why == ExecuteRefusal::break_glass_ended) end_break_glass_if_expired();
   ledger::DecisionInfo d;
   d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
   d.session = session_info();
   d.statement_hash = statement.hash;
   d.statement_class = std::string(policy::to_string(statement.cls));
   d.display_sql = statement.display_sql;
-  d.reason = "its prepared statement was executed already; its approval was used (enforcement.spend_approvals_once)";
+  protocol::ErrorSpec spec;
+  if (why == ExecuteRefusal::replayed) {
+    d.reason = "its prepared statement was executed already; its approval was used (enforcement.spend_approvals_once)";
+    spec = {"ERROR", kInsufficientPrivilege,
+            "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                " is not approved: its prepared statement was executed already in this session "
+                "(each approval applies once)",
+            statement.display_sql, kHowToReapply};
+  } else {
+    d.reason = "it was prepared under break-glass token " + portal.break_glass_token + ", which has ended";
+    spec = {"ERROR", kInsufficientPrivilege,
+            "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                " is not approved: it was prepared under a break-glass token that has ended (reset or expired)",
+            statement.display_sql, "Prepare it again under a valid break-glass token, or apply it through a signed bundle."};
+  }
   worker_.counters.count_decision(statement.cls, d.decision);
-  protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
-                           "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                               " is not approved: its prepared statement was executed already in this session "
-                               "(each approval applies once)",
-                           statement.display_sql, kHowToReapply};
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   bool recorded = false;
@@ -823,7 +852,9 @@ asio::awaitable<Session::Verdict> Session::deny_replayed_execute(const protocol:
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {
-    spdlog::error("session {:x}: the ledger is unavailable; a re-executed prepared statement {}", id_,
+    spdlog::error("session {:x}: the ledger is unavailable; {} {}", id_,
+                  why == ExecuteRefusal::replayed ? "a re-executed prepared statement"
+                                                  : "an Execute after its break-glass token ended",
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
     co_return deny_ledger_unavailable("controlled statements are refused", true);
@@ -840,7 +871,8 @@ void Session::finish_names() {
     if (names_seen_ == 2) {
       auto it = prepared_.find(names_[1]);
       if (it != prepared_.end()) {
-        portals_[names_[0]] = Portal{names_[1], it->second.hash, false, it->second.savepoint};
+        portals_[names_[0]] =
+            Portal{names_[1], it->second.hash, false, it->second.savepoint, it->second.break_glass_token};
       } else {
         portals_.erase(names_[0]);
       }

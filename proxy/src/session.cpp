@@ -664,7 +664,7 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
         if (needs_decision(step)) return ClientStop{std::move(step), true};
       }
-      if (enforcing() && replayed_execute(step)) return ClientStop{std::move(step)};
+      if (enforcing() && refused_execute(step) != ExecuteRefusal::none) return ClientStop{std::move(step)};
     }
     if (step.starts_message) begin_client_message(step);
     if (drop_current_) continue;
@@ -798,7 +798,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       }
       if (step.starts_message) begin_client_message(step);
       if (drop_current_) continue;
-      // What enforce() or deny_replayed_execute() decided to send instead of the message.
+      // What enforce() or deny_execute() decided to send instead of the message.
       auto replace = [&](Verdict& v) {
         c2s_arena_.push_back(std::move(v.bytes));
         add_span(out, c2s_arena_.back());
@@ -808,8 +808,10 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // own Sync gets the one the client waits for.
         expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
       };
-      if (step.kind == protocol::ScanStep::Kind::message && enforcing() && replayed_execute(step)) {
-        Verdict v = co_await deny_replayed_execute(step);
+      const ExecuteRefusal refusal =
+          step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;
+      if (refusal != ExecuteRefusal::none) {
+        Verdict v = co_await deny_execute(step, refusal);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
           replace(v);

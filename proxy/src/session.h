@@ -221,22 +221,27 @@ class Session : public std::enable_shared_from_this<Session> {
     bool once = false;        // its approval applies once (replay protection)
     bool executed = false;    // a portal bound to it has been executed
     SavepointStep savepoint;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN (hash empty)
+    // Allowed by this break-glass token (its jti) only: runs while the token is open.
+    std::string break_glass_token;
   };
   struct Portal {
     std::string statement;  // the prepared statement's name
     std::string hash;
     bool executed = false;  // a later Execute of it continues the same run
     SavepointStep savepoint;
+    std::string break_glass_token;  // its statement's, when it was bound
   };
   std::unordered_map<std::string, Prepared> prepared_;
   std::unordered_map<std::string, Portal> portals_;
   // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.
   std::optional<Prepared> allowed_parse_;
-  // Replay protection in the extended protocol: a complete Execute that would
-  // run a once-only prepared statement a second time (a new portal of it).
-  bool replayed_execute(const protocol::ScanStep& step) const;
+  // Why a complete Execute must be refused: it would run a once-only prepared
+  // statement a second time (a new portal of it; replay protection), or a statement
+  // that only a break-glass token allowed after that token has ended.
+  enum class ExecuteRefusal { none, replayed, break_glass_ended };
+  ExecuteRefusal refused_execute(const protocol::ScanStep& step) const;
   // Records the refusal of such an Execute and says what to send instead.
-  asio::awaitable<Verdict> deny_replayed_execute(const protocol::ScanStep& step);
+  asio::awaitable<Verdict> deny_execute(const protocol::ScanStep& step, ExecuteRefusal why);
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
@@ -271,7 +276,12 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> check_startup_token();
   // SET / RESET ddlgate.break_glass, and every statement while a token is open: a verdict,
   // or nullopt to let the normal enforcement decide.
-  asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended);
+  // Whether break-glass token `token_id` is open in this session and not past its deadline.
+  bool break_glass_open(const std::string& token_id) const;
+  // Ends the open break-glass token if its deadline has passed (recorded as "expired").
+  void end_break_glass_if_expired();
+  // named_parse: a Parse of a named statement (one SQL EXECUTE can run later).
+  asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended, bool named_parse);
   // Verifies a token and opens the session with it; the refusal's ErrorSpec otherwise.
   asio::awaitable<std::optional<protocol::ErrorSpec>> open_break_glass(std::string token, std::string_view source);
   // Refusal bookkeeping: ledger record (without the token), warning, alert.

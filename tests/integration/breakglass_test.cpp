@@ -386,6 +386,54 @@ TEST_F(BreakGlass, ExpiryDuringASessionFallsBackToEnforcement) {
   EXPECT_NE(tail.find("reason=\"expired\""), std::string::npos) << tail;
 }
 
+// A token allows what runs while it is open. An unnamed Parse runs under it, with its
+// outcome recorded; an Execute of it after the token has expired is refused. A named Parse
+// or SQL PREPARE of a controlled statement could run later by SQL EXECUTE: no token allows it.
+TEST_F(BreakGlass, StatementsPreparedUnderATokenDoNotRunAfterIt) {
+  SharedPgServer::get().admin_sql("drop table if exists bg_now, bg_later, bg_after cascade");
+  auto proxy = start();
+  std::string token = sign([](auto& c) { c.expires = c.issued_at + std::chrono::seconds(3); });
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
+  auto state = [](const PgResult& r) {
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    return std::string(PQresultStatus(r.get()) == PGRES_COMMAND_OK ? "OK" : code ? code : "?");
+  };
+  {
+    PgResult p(PQprepare(c.get(), "", "create table bg_now (id int)", 0, nullptr));
+    ASSERT_EQ(state(p), "OK") << PQerrorMessage(c.get());
+    PgResult e(PQexecPrepared(c.get(), "", 0, nullptr, nullptr, nullptr, 0));
+    EXPECT_EQ(state(e), "OK") << PQerrorMessage(c.get());
+  }
+  EXPECT_TRUE(table_exists("bg_now"));
+  {
+    PgResult p(PQprepare(c.get(), "later", "create table bg_later (id int)", 0, nullptr));
+    EXPECT_EQ(state(p), "42501");
+  }
+  // PostgreSQL would keep this, and create the table at any later EXECUTE.
+  EXPECT_EQ(command(c.get(), "prepare later2 as select 1 as id into bg_later"), "ERROR 42501");
+  {
+    PgResult p(PQprepare(c.get(), "", "create table bg_after (id int)", 0, nullptr));
+    ASSERT_EQ(state(p), "OK") << PQerrorMessage(c.get());
+  }
+  std::this_thread::sleep_for(4s);  // the token expires; no statement in between notices it
+  {
+    PgResult e(PQexecPrepared(c.get(), "", 0, nullptr, nullptr, nullptr, 0));
+    EXPECT_EQ(state(e), "42501");
+    const char* m = PQresultErrorField(e.get(), PG_DIAG_MESSAGE_PRIMARY);
+    EXPECT_NE(std::string(m ? m : "").find("prepared under a break-glass token that has ended"), std::string::npos)
+        << (m ? m : "");
+  }
+  EXPECT_EQ(command(c.get(), "select 1"), "SELECT 1");
+  c.reset();
+  EXPECT_FALSE(table_exists("bg_later"));
+  EXPECT_FALSE(table_exists("bg_after"));
+  auto tail = stop_and_check_secrets(proxy);
+  EXPECT_NE(tail.find("outcome=\"executed\""), std::string::npos) << tail;  // bg_now's Execute
+  EXPECT_NE(tail.find("reason=\"expired\""), std::string::npos) << tail;    // noticed at the Execute
+  EXPECT_NE(tail.find("which has ended"), std::string::npos) << tail;       // the refusal's reason
+}
+
 TEST_F(BreakGlass, AStatementListLimitsTheSession) {
   auto proxy = start();
   auto hash = run_command({ddlgate(), "hash", "--json", "drop table victim"});

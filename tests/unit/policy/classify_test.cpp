@@ -285,6 +285,23 @@ TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
   }
 }
 
+// PREPARE and DECLARE CURSOR keep their statement for later (EXECUTE, FETCH): break-glass
+// allows no such controlled statement, since it could run after the token ends.
+TEST(PolicyAnalyze, PrepareAndDeclareAreDeferredAndClassifiedByWhatTheyWrap) {
+  Analysis a = analyze(
+      "PREPARE p AS SELECT 1 AS x INTO t; PREPARE q AS SELECT 1; DECLARE c CURSOR FOR SELECT 1; "
+      "EXECUTE p; SELECT 1 INTO u; CREATE TABLE v (id int)",
+      Policy{}, Detail::all);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a.statements.size(), 6u);
+  const std::vector<bool> deferred = {true, true, true, false, false, false};
+  for (std::size_t i = 0; i < deferred.size(); ++i) EXPECT_EQ(a.statements[i].deferred, deferred[i]) << i;
+  EXPECT_EQ(a.statements[0].cls, StatementClass::schema_change);
+  EXPECT_TRUE(a.statements[0].controlled);
+  EXPECT_EQ(a.statements[1].cls, StatementClass::read);
+  EXPECT_FALSE(a.statements[1].controlled);
+}
+
 // Outcomes follow a transaction's savepoints: both the hot path's JSON reading and
 // the full analysis name the effect and the savepoint as the server folds it.
 TEST(PolicyAnalyze, SavepointEffectsAndNamesAreReadAsTheServerFoldsThem) {

@@ -40,6 +40,9 @@ struct Statement {
   // SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN; none for others.
   SavepointEffect savepoint_effect = SavepointEffect::none;
   std::string savepoint_name;  // as the server folds it (define, release, rollback_to)
+  // PREPARE or DECLARE CURSOR: what it wraps (and is classified by) runs later, by
+  // EXECUTE or FETCH, possibly after whatever allowed it has ended.
+  bool deferred = false;
 };
 
 // The result of analyze(): either a parse error or the statements, in order.
