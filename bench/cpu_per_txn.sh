@@ -73,12 +73,7 @@ pg_start "$pgdata" "$work/postgres.log"
 # server's user, who must own the key).
 ddlgate_tls=""
 if [ "$tls" = 1 ]; then
-  mkdir -p "$work/tls"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
-    -keyout "$work/tls/server.key" -out "$work/tls/server.crt" 2>"$work/tls/openssl.log" \
-    || { cat "$work/tls/openssl.log" >&2; exit 1; }
-  chmod 600 "$work/tls/server.key"
-  give_to_server_user "$work/tls"
+  self_signed_cert "$work/tls" || exit 1
   ddlgate_tls="$(printf '[tls]\nmode = "require"\ncert_file = "%s"\nkey_file = "%s"\n' \
     "$work/tls/server.crt" "$work/tls/server.key")"
 fi

@@ -81,12 +81,7 @@ echo "bench: PostgreSQL 15 in $pgdata on 127.0.0.1:$pg_port" >&2
 tls_conf=()
 sslmode=disable
 if [ "$tls" = 1 ]; then
-  mkdir -p "$work/tls"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
-    -keyout "$work/tls/server.key" -out "$work/tls/server.crt" 2>"$work/tls/openssl.log" \
-    || { cat "$work/tls/openssl.log" >&2; exit 1; }
-  chmod 600 "$work/tls/server.key"
-  give_to_server_user "$work/tls"
+  self_signed_cert "$work/tls" || exit 1
   tls_conf=("ssl = on" "ssl_cert_file = '$work/tls/server.crt'" "ssl_key_file = '$work/tls/server.key'")
   sslmode=require
 fi

@@ -86,6 +86,16 @@ ddlgate_has_serve() {
   [ -x "$1" ] && "$1" --help 2>/dev/null | grep -qE '^[[:space:]]+serve([[:space:]]|$)'
 }
 
+# self_signed_cert DIR: DIR/server.crt and DIR/server.key (RSA 2048, CN 127.0.0.1, one
+# day), given to the server's user, who must own a key PostgreSQL or PgBouncer loads.
+self_signed_cert() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -keyout "$1/server.key" -out "$1/server.crt" 2>"$1/openssl.log" || { cat "$1/openssl.log" >&2; return 1; }
+  chmod 600 "$1/server.key"
+  give_to_server_user "$1"
+}
+
 # write_pgbouncer_ini DIR PG_PORT LISTEN_PORT MAX_CLIENTS: DIR/pgbouncer.ini
 # (PgBouncer 1.18 in session mode, trust, 127.0.0.1:LISTEN_PORT in front of
 # 127.0.0.1:PG_PORT, up to MAX_CLIENTS clients and as many server connections,
