@@ -27,6 +27,7 @@
 #include "ddlgate/ledger/verify.h"
 #include "ddlgate/policy/analyze.h"
 #include "ddlgate/policy/breakglass_session.h"
+#include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
 #include "session.h"
 
@@ -47,6 +48,7 @@ struct ScanJob {
 struct ParseJob {
   std::string text;
   policy::Policy policy;
+  policy::ParseOptions options;
   std::shared_ptr<policy::Analysis> out;
 };
 constexpr const char* kRefusedHint =
@@ -355,14 +357,33 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   }
 
   // An open session: every statement is recorded; controlled ones within the token's scope
-  // are allowed as break_glass decisions.
+  // are allowed as break_glass decisions. The text is read the way the server will read it
+  // (enforce.cpp, read_as_server): under the session's standard_conforming_strings and
+  // client encoding, and every other way while those may change unseen. Otherwise a
+  // backslash quote could hide a statement from the token's list and from the record.
+  read_as_server(sql);
+  std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
+  readings_.clear();
+  if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (!readings.front()->ok()) co_return std::nullopt;  // unparseable: enforce() refuses and records it
+  // The record's detail (a hash and display SQL for every statement) of the server's reading.
+  std::string utf8;
+  std::string_view text = sql;
+  if (protocol::hides_ascii(client_encoding_) && protocol::has_non_ascii(sql)) {
+    auto converted = protocol::to_utf8(sql, client_encoding_);
+    if (!converted) co_return std::nullopt;  // enforce() refuses text that is not valid in its encoding
+    utf8 = std::move(*converted);
+    text = utf8;
+  }
+  const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
   auto parsed = std::make_shared<policy::Analysis>();
   if (!large) {
-    *parsed = policy::analyze(sql, worker_.cache->policy(), policy::Detail::all);
+    *parsed = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
   } else {
-    auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(sql), worker_.cache->policy(), parsed});
+    auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), worker_.cache->policy(), options, parsed});
     const std::function<void()> parse = [parse_job] {
-      *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all);
+      *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all, parse_job->options);
     };
     Elsewhere analysed = co_await run_elsewhere(parse);
     if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
@@ -382,6 +403,12 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   bool all_in_scope = true;
   for (const auto& st : analysis.statements) {
     if (st.controlled && (st.hash.empty() || !in_scope(st) || st.deferred || named_parse)) all_in_scope = false;
+  }
+  // Another way the server may read the text (its settings may change unseen): a controlled
+  // statement there would run unrecorded, so normal enforcement decides the message (it
+  // records and judges every reading).
+  for (std::size_t i = 1; i < readings.size(); ++i) {
+    if (readings[i]->ok() && readings[i]->any_controlled()) all_in_scope = false;
   }
   const ledger::SessionInfo who = session_info();
   std::vector<ledger::Record> records;

@@ -450,6 +450,27 @@ TEST_F(BreakGlass, AStatementListLimitsTheSession) {
   stop_and_check_secrets(proxy);
 }
 
+// A token limited to some statements allows no other, however the text is written: a
+// backslash quote under standard_conforming_strings = off must not hide a DROP from the
+// token's list (or from the session's record) while the server runs it.
+TEST_F(BreakGlass, BackslashQuotesCannotHideAStatementFromATokensList) {
+  SharedPgServer::get().admin_sql("create table users (id bigint primary key, email text not null)");
+  auto proxy = start();
+  auto hash = run_command({ddlgate(), "hash", "--json", "drop table victim"});
+  ASSERT_EQ(hash.exit_code, 0) << hash.stderr_text;
+  auto at = hash.stdout_text.find("sha256:");
+  ASSERT_NE(at, std::string::npos) << hash.stdout_text;
+  std::string token = issue({"--statement", hash.stdout_text.substr(at, 71)});
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
+  EXPECT_EQ(command(c.get(), "set standard_conforming_strings = off"), "SET");
+  EXPECT_EQ(command(c.get(), R"(select 'a\' || ' ; drop table users; --')"), "ERROR 42501");
+  EXPECT_TRUE(table_exists("users"));
+  EXPECT_EQ(command(c.get(), "drop table victim"), "DROP TABLE");  // what the token allows
+  c.reset();
+  stop_and_check_secrets(proxy);
+}
+
 // A bare frontend: enough of the protocol to pipeline two simple Queries in one write,
 // which libpq does not do outside pipeline mode (and there only with the extended protocol).
 class RawClient {
