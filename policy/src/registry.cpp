@@ -154,12 +154,12 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.accepted_manifests.insert(b.manifest_sha256);
     out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
   }
-  for (auto& [bundle, dir] : below_history) {
+  for (auto& [bundle, bundle_dir] : below_history) {
     const ApprovedSet::AppState& state = next->apps_[bundle.app];
     if (state.version == state.high_water) {
       out.superseded.push_back(std::move(bundle));
     } else {
-      out.rejected.push_back({dir, {{"manifest.json", "version " + std::to_string(bundle.version) + " of app '" +
+      out.rejected.push_back({bundle_dir, {{"manifest.json", "version " + std::to_string(bundle.version) + " of app '" +
                                                           bundle.app + "' is lower than version " +
                                                           std::to_string(state.high_water) +
                                                           ", which an earlier start accepted and which is not in force"}}});
