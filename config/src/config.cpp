@@ -546,6 +546,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     enforcement.read_string_list("users", c.enforcement.users);
     enforcement.read_string_list("deployers", c.enforcement.deployers);
     enforcement.read_bool("spend_approvals_once", c.enforcement.spend_approvals_once);
+    enforcement.read_bool("record_all_statements", c.enforcement.record_all_statements);
     // [enforcement.database.<name>] and [enforcement.user.<name>]: mode overrides.
     for (const char* kind : {"database", "user"}) {
       const toml::table* t = enforcement.table(kind);

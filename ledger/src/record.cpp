@@ -115,7 +115,8 @@ Record config_reloaded(const ConfigChange& c) {
   json enforcement{{"mode", s(c.mode)},
                    {"database_modes", modes(c.database_modes)},
                    {"user_modes", modes(c.user_modes)},
-                   {"spend_approvals_once", c.spend_approvals_once}};
+                   {"spend_approvals_once", c.spend_approvals_once},
+                   {"record_all_statements", c.record_all_statements}};
   return {RecordType::config_reloaded, json{{"event", s(c.event)},
                                             {"path", s(c.path)},
                                             {"sha256", s(c.sha256)},

@@ -45,12 +45,6 @@ struct ScanJob {
   bool look_for_reset_all;
   policy::BreakGlassSql found;
 };
-struct ParseJob {
-  std::string text;
-  policy::Policy policy;
-  policy::ParseOptions options;
-  std::shared_ptr<policy::Analysis> out;
-};
 constexpr const char* kRefusedHint =
     "The session goes on under normal enforcement. Check the token with `ddlgate breakglass inspect`, or ask "
     "for a new one (docs/breakglass.md).";
@@ -368,28 +362,8 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!readings.front()->ok()) co_return std::nullopt;  // unparseable: enforce() refuses and records it
   // The record's detail (a hash and display SQL for every statement) of the server's reading.
-  std::string utf8;
-  std::string_view text = sql;
-  if (protocol::hides_ascii(client_encoding_) && protocol::has_non_ascii(sql)) {
-    auto converted = protocol::to_utf8(sql, client_encoding_);
-    if (!converted) co_return std::nullopt;  // enforce() refuses text that is not valid in its encoding
-    utf8 = std::move(*converted);
-    text = utf8;
-  }
-  const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
-  auto parsed = std::make_shared<policy::Analysis>();
-  if (!large) {
-    *parsed = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
-  } else {
-    auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), worker_.cache->policy(), options, parsed});
-    const std::function<void()> parse = [parse_job] {
-      *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all, parse_job->options);
-    };
-    Elsewhere analysed = co_await run_elsewhere(parse);
-    if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
-    if (analysed == Elsewhere::no_thread) co_return deny(no_thread, extended);
-  }
-  const policy::Analysis& analysis = *parsed;
+  policy::Analysis analysis;
+  if (auto v = co_await full_reading(sql, extended, analysis)) co_return v;
   if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
   const auto& claims = break_glass_->claims;
   auto in_scope = [&](const policy::Statement& st) {

@@ -40,6 +40,7 @@ namespace be = protocol::be;
 
 constexpr const char* kInsufficientPrivilege = "42501";
 constexpr const char* kLedgerUnavailable = "58030";  // io_error
+constexpr const char* kInsufficientResources = "53000";  // no thread to analyse a large text on
 constexpr const char* kHowToReapply =
     "Replay protection (enforcement.spend_approvals_once) lets each approved statement apply once per database; "
     "to apply it again, approve it again in a new bundle version.";
@@ -191,7 +192,7 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   worker_.counters.sync_cache(worker_.cache->stats());
   if (!deferred_.empty()) return true;
   const auto& first = *readings_.front();
-  return readings_.size() > 1 || !first.ok() || first.any_controlled();
+  return readings_.size() > 1 || !first.ok() || first.any_controlled() || config_->enforcement.record_all_statements;
 }
 
 asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<void()>& work) {
@@ -259,14 +260,87 @@ asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<con
   co_return true;
 }
 
+namespace {
+
+// A full analysis of a large text, run on a thread of its own (full_reading).
+struct ParseJob {
+  std::string text;
+  policy::Policy policy;
+  policy::ParseOptions options;
+  std::shared_ptr<policy::Analysis> out;
+};
+
+}  // namespace
+
+asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::string_view sql, bool extended,
+                                                                       policy::Analysis& out) {
+  std::string utf8;
+  std::string_view text = sql;
+  if (protocol::hides_ascii(client_encoding_) && protocol::has_non_ascii(sql)) {
+    auto converted = protocol::to_utf8(sql, client_encoding_);
+    if (!converted) {
+      out.error = policy::ParseError{"the statement is not valid " + client_encoding_ + " text", 0};
+      co_return std::nullopt;
+    }
+    utf8 = std::move(*converted);
+    text = utf8;
+  }
+  const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
+  if (text.size() <= kParseOnWorkerBytes) {
+    out = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
+    co_return std::nullopt;
+  }
+  // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
+  auto parsed = std::make_shared<policy::Analysis>();
+  auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), worker_.cache->policy(), options, parsed});
+  const std::function<void()> parse = [parse_job] {
+    *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all, parse_job->options);
+  };
+  Elsewhere analysed = co_await run_elsewhere(parse);
+  if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (analysed == Elsewhere::no_thread) {
+    co_return deny({"ERROR", kInsufficientResources, "ddlgate cannot analyse the statement now (no thread available)",
+                    "", ""},
+                   extended);
+  }
+  out = std::move(*parsed);
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std::string_view sql, bool extended) {
+  policy::Analysis all;
+  if (auto v = co_await full_reading(sql, extended, all)) co_return v;
+  if (!all.ok()) co_return std::nullopt;  // unparseable: the decision refuses and records it
+  const ledger::SessionInfo who = session_info();
+  std::vector<ledger::Record> records;
+  for (const auto& st : all.statements) {
+    // Controlled statements are recorded as decisions.
+    if (!st.controlled) {
+      records.push_back(ledger::session_statement(who, "", st.hash, std::string(policy::to_string(st.cls)),
+                                                  st.display_sql));
+    }
+  }
+  if (records.empty()) co_return std::nullopt;
+  bool recorded = false;
+  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (recorded) co_return std::nullopt;
+  spdlog::error("session {:x}: the ledger is unavailable; statement {} (enforcement.record_all_statements)", id_,
+                mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
+  if (mode_ == config::EnforcementMode::monitor) co_return std::nullopt;
+  co_return deny_ledger_unavailable("every statement is recorded (enforcement.record_all_statements)", extended);
+}
+
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
   allowed_savepoints_.clear();
   std::string_view sql;
+  bool named_parse = false;  // a Parse of a named statement, which SQL EXECUTE can run later
   if (extended) {
     auto p = protocol::parse_parse(step.body);
     if (!p) co_return Verdict{Verdict::Kind::close, {}, false};
     sql = p->query;
+    named_parse = !p->statement.empty();
   } else {
     auto q = protocol::parse_query(step.body);
     if (!q) co_return Verdict{Verdict::Kind::close, {}, false};
@@ -275,11 +349,6 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
 
   // Break-glass (break_glass.cpp): SET/RESET ddlgate.break_glass, and sessions with an open
   // token. First, so that a token never reaches the statement cache or the server.
-  bool named_parse = false;
-  if (extended) {
-    auto p = protocol::parse_parse(step.body);
-    named_parse = p && !p->statement.empty();
-  }
   if (auto v = co_await break_glass_statement(sql, extended, named_parse)) co_return std::move(*v);
 
   allowed_hashes_.clear();
@@ -292,6 +361,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
   std::shared_ptr<const policy::Analysis> analysis = readings.front();
   allowed_savepoints_ = savepoint_steps(*analysis);
+  // Full-statement logging; an open break-glass session has recorded everything already.
+  if (config_->enforcement.record_all_statements && !break_glass_) {
+    if (auto v = co_await record_statements(sql, extended)) co_return std::move(*v);
+  }
   if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
 
   if (shared_.approvals) {

@@ -307,6 +307,7 @@ class ServerImpl {
       change.user_modes.emplace_back(name, std::string(config::to_string(mode)));
     }
     change.spend_approvals_once = c.enforcement.spend_approvals_once;
+    change.record_all_statements = c.enforcement.record_all_statements;
     auto r = ledger_->append_durable(ledger::config_reloaded(change));
     if (!r.ok()) throw std::runtime_error("cannot record the configuration in the ledger: " + r.error().reason);
   }

@@ -280,6 +280,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool break_glass_open(const std::string& token_id) const;
   // Ends the open break-glass token if its deadline has passed (recorded as "expired").
   void end_break_glass_if_expired();
+  // The server's reading of sql (its standard_conforming_strings and client encoding),
+  // with a hash and display SQL for every statement, for a full record; a large text is
+  // parsed on a thread of its own. Fills `out` and returns nullopt, or returns the Verdict
+  // to give instead (the session closed, or no thread to parse on).
+  asio::awaitable<std::optional<Verdict>> full_reading(std::string_view sql, bool extended, policy::Analysis& out);
+  // enforcement.record_all_statements: records the statements of sql that need no decision
+  // (session_statement), durably; nullopt when done, else the Verdict to give instead.
+  asio::awaitable<std::optional<Verdict>> record_statements(std::string_view sql, bool extended);
   // named_parse: a Parse of a named statement (one SQL EXECUTE can run later).
   asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended, bool named_parse);
   // Verifies a token and opens the session with it; the refusal's ErrorSpec otherwise.

@@ -1182,5 +1182,35 @@ TEST_F(Enforce, WithoutALedgerEnforcementDoesNotStart) {
   EXPECT_NE(r.stderr_text.find("ledger"), std::string::npos) << r.stderr_text;
 }
 
+// Full-statement logging (enforcement.record_all_statements): every statement of every
+// session is in the ledger, durable before the server runs it, in both protocols; the
+// controlled ones as their decisions, the others as session_statement records without a
+// break-glass token.
+TEST_F(Enforce, RecordAllStatementsPutsEveryStatementInTheLedger) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, audit_probe cascade");
+  pg.admin_sql("create table audit_probe (id int)");
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  {
+    auto c = pg_connect(proxy->conninfo());
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(command(c.get(), "insert into audit_probe values (41); select count(*) from audit_probe"), "SELECT 1");
+    const char* params[] = {"42"};
+    PgResult r(PQexecParams(c.get(), "insert into audit_probe values ($1::int)", 1, nullptr, params, nullptr, nullptr, 0));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(command(c.get(), "create table users (id bigint primary key, email text not null)"), "CREATE TABLE");
+    EXPECT_EQ(command(c.get(), "drop table audit_probe"), "ERROR 42501");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from audit_probe"), "2\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_EQ(count(tail, "session_statement"), 3u) << tail;
+  EXPECT_NE(line_with(tail, "INSERT INTO audit_probe VALUES (41)").find("token_id=\"\""), std::string::npos) << tail;
+  EXPECT_NE(line_with(tail, "SELECT count(*) FROM audit_probe"), "") << tail;
+  EXPECT_NE(line_with(tail, "INSERT INTO audit_probe VALUES ($1::int)"), "") << tail;
+  EXPECT_NE(line_with(tail, "decision=\"allowed\""), "") << tail;  // the CREATE TABLE
+  EXPECT_NE(line_with(tail, "decision=\"denied\""), "") << tail;   // the DROP TABLE
+}
+
 }  // namespace
 }  // namespace ddlgate::testing

@@ -296,6 +296,20 @@ checkpoint_key_file = "/etc/hostname"
   EXPECT_EQ(plan.next.log_level, "debug");
 }
 
+TEST(ReloadPlan, FullStatementLoggingIsReadAndAppliesLive) {
+  const std::string ledger = "[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n";
+  auto off = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n" + ledger);
+  auto on = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\nrecord_all_statements = true\n" + ledger);
+  ASSERT_TRUE(off.ok() && on.ok());
+  EXPECT_FALSE(off.config.enforcement.record_all_statements);
+  EXPECT_TRUE(on.config.enforcement.record_all_statements);
+  ReloadPlan plan = plan_reload(off.config, on.config);
+  EXPECT_EQ(plan.applied, (std::vector<std::string>{"enforcement"}));
+  EXPECT_TRUE(plan.next.enforcement.record_all_statements);
+  auto wrong = parse(std::string(kBase) + "[enforcement]\nrecord_all_statements = \"yes\"\n" + ledger);
+  EXPECT_TRUE(has_problem(wrong, "enforcement.record_all_statements"));
+}
+
 TEST(ReloadPlan, TurningEnforcementOnNeedsARestart) {
   auto a = parse(kBase);
   auto b = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n");

@@ -152,7 +152,9 @@ TEST(Record, ConfigRecordsSayWhichEnforcementIsInForce) {
   EXPECT_EQ(f["enforcement"]["user_modes"]["etl"], "off");
   EXPECT_EQ(f["enforcement"]["spend_approvals_once"], true);
   // No override and nothing applied: empty object and arrays, never null.
-  auto start = config_reloaded(ConfigChange{"start", "", "", {}, {}, "monitor", {}, {}, false}).fields;
+  EXPECT_EQ(f["enforcement"]["record_all_statements"], false);
+  auto start = config_reloaded(ConfigChange{"start", "", "", {}, {}, "monitor", {}, {}, false, true}).fields;
+  EXPECT_EQ(start["enforcement"]["record_all_statements"], true);
   EXPECT_TRUE(start["applied"].is_array() && start["applied"].empty());
   EXPECT_TRUE(start["enforcement"]["database_modes"].is_object());
 }

@@ -124,6 +124,9 @@ struct Enforcement {
   // at most once per database; a tool's bookkeeping statements are exempt
   // (docs/enforcement.md, "Replay protection").
   bool spend_approvals_once = false;
+  // Full-statement logging: every statement of every session is recorded in the ledger
+  // (session_statement), durable before it is forwarded, not only controlled ones.
+  bool record_all_statements = false;
 
   // The mode for a session of `user` on `database`.
   bool operator==(const Enforcement&) const = default;

@@ -121,6 +121,7 @@ struct ConfigChange {
   std::string mode;                        // enforcement.mode in force after it
   std::vector<std::pair<std::string, std::string>> database_modes, user_modes;  // name, mode
   bool spend_approvals_once = false;
+  bool record_all_statements = false;
 };
 Record config_reloaded(const ConfigChange& c);
 Record break_glass_opened(const BreakGlassOpening& o);
