@@ -6,7 +6,7 @@
 # or as a normal user.
 #
 # Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
-#                         [--tpcb] [--tls] [--repeat N] [--ddlgate PATH] [--out FILE]
+#                         [--tpcb] [--tls] [--record-all] [--repeat N] [--ddlgate PATH] [--out FILE]
 #   -T SECONDS   duration of each pgbench run (default 15)
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
@@ -16,6 +16,8 @@
 #                certificate made for the run) to PostgreSQL, PgBouncer
 #                (client_tls_sslmode) and ddlgate ([tls] mode = "require"); the
 #                proxies reach PostgreSQL in plaintext over loopback
+#   --record-all the enforcing ddlgate also records every statement in its ledger
+#                (enforcement.record_all_statements, durable before it is forwarded)
 #   --repeat N   run every cell N times, the targets in a rotating order, and
 #                report the median TPS and latency of each (default 1)
 #   --ddlgate    the binary (default build/cli/ddlgate); its column is skipped
@@ -35,6 +37,7 @@ ddlgate="$root/build/cli/ddlgate"
 out=""
 repeat=1
 tls=0
+record_all=false
 while [ $# -gt 0 ]; do
   case "$1" in
     -T) duration="$2"; shift ;;
@@ -43,10 +46,11 @@ while [ $# -gt 0 ]; do
     --scale) scale="$2"; shift ;;
     --tpcb) script="tpcb" ;;
     --tls) tls=1 ;;
+    --record-all) record_all=true ;;
     --repeat) repeat="$2"; shift ;;
     --ddlgate) ddlgate="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -135,6 +139,7 @@ if [ -n "$ddlgate_pid" ]; then
   cat >"$work/enforce/ddlgate.toml" <<TOML
 $ddlgate_tls[enforcement]
 mode = "enforce"
+record_all_statements = $record_all
 [ledger]
 directory = "$work/enforce/ledger-dir"
 checkpoint_key_file = "$work/enforce/ledger.key"
@@ -234,7 +239,9 @@ report() {
   fi
   echo "- latency: pgbench's average, ms; added = proxy minus direct"
   [ "$repeat" -gt 1 ] && echo "- each cell: the median of $repeat runs, the targets in a rotating order"
-  echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry"
+  local every=""
+  [ "$record_all" = true ] && every=", recording every statement (enforcement.record_all_statements)"
+  echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry$every"
   echo
   echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
