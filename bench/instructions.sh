@@ -77,7 +77,9 @@ TOML
 instructions() {
   local config=() out="$work/callgrind.out" ready="$work/ready"
   [ "$1" = "enforce" ] && config=(--config "$work/enforce.toml")
-  rm -f "$out" "$ready"
+  # A fresh ledger for every run: each start records its configuration, and reading back a
+  # ledger that earlier runs grew would be counted against the longer run.
+  rm -rf "$out" "$ready" "$work/ledger-dir"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$ddlgate" serve "${config[@]}" \
     --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" --ready-file "$ready" 2>"$work/valgrind.log" &
   proxy_pid=$!
