@@ -1,6 +1,7 @@
 #include "ddlgate/ledger/ledger.h"
 
 #include <map>
+#include <optional>
 
 #include "ddlgate/ledger/frame.h"
 #include "ddlgate/ledger/segments.h"
@@ -106,12 +107,24 @@ Status Ledger::recover() {
     auto env = parse_envelope(r.payload);
     if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
     if (env->seq != r.seq) return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
-    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+    std::optional<ParsedRecord> parsed;
+    auto parse = [&]() -> std::optional<Error> {
+      if (parsed) return std::nullopt;
       auto rec = parse_payload(r.payload);
       if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+      parsed = std::move(*rec);
+      return std::nullopt;
+    };
+    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+      if (auto e = parse()) return e;
+    }
+    for (const auto& reader : config_.history_readers) {
+      if (!reader.wants(env->type, r.payload)) continue;
+      if (auto e = parse()) return e;
+      reader.read(*parsed);
     }
     if (env->type == RecordType::checkpoint) {
-      auto rec = parse_payload(r.payload);
+      const auto* rec = &*parsed;
       auto size = rec->fields.value("tree_size", std::uint64_t{0});
       auto it = by_size.find(size);
       if (it == by_size.end() || rec->fields.value("note", std::string()) != it->second->text) {

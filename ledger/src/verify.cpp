@@ -392,19 +392,4 @@ Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
   return Ok{};
 }
 
-Status read_records_of_type(const std::filesystem::path& dir, RecordType type,
-                            const std::function<void(const ParsedRecord&)>& sink) {
-  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    auto env = parse_envelope(r.payload);
-    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
-    if (env->type != type) return std::nullopt;
-    auto rec = parse_payload(r.payload);
-    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
-    sink(*rec);
-    return std::nullopt;
-  });
-  if (scan.damage) return *scan.damage;
-  return Ok{};
-}
-
 }  // namespace ddlgate::ledger

@@ -2,7 +2,6 @@
 
 #include "events.h"
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/ledger/verify.h"
 
 #include <charconv>
 #include <stdexcept>
@@ -25,22 +24,21 @@ Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops
 
 Approvals::~Approvals() { stop(); }
 
-void Approvals::remember_history(const std::filesystem::path& ledger_dir) {
-  std::vector<policy::AcceptedBefore> history;
-  auto st = ledger::read_records_of_type(ledger_dir, ledger::RecordType::bundle_accepted,
-                                         [&](const ledger::ParsedRecord& r) {
-                                           const std::string version = r.fields.value("version", std::string());
-                                           policy::AcceptedBefore a;
-                                           a.app = r.fields.value("bundle", std::string());
-                                           a.manifest_sha256 = r.fields.value("manifest_sha256", std::string());
-                                           auto [end, ec] = std::from_chars(version.data(),
-                                                                            version.data() + version.size(), a.version);
-                                           if (ec == std::errc{} && end == version.data() + version.size() &&
-                                               !a.app.empty()) {
-                                             history.push_back(std::move(a));
-                                           }
-                                         });
-  if (!st) throw std::runtime_error("reading accepted bundles from the ledger: " + st.error().to_string());
+ledger::HistoryReader Approvals::history_reader(std::vector<policy::AcceptedBefore>& into) {
+  ledger::HistoryReader reader;
+  reader.wants = [](ledger::RecordType type, std::string_view) { return type == ledger::RecordType::bundle_accepted; };
+  reader.read = [&into](const ledger::ParsedRecord& r) {
+    const std::string version = r.fields.value("version", std::string());
+    policy::AcceptedBefore a;
+    a.app = r.fields.value("bundle", std::string());
+    a.manifest_sha256 = r.fields.value("manifest_sha256", std::string());
+    auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), a.version);
+    if (ec == std::errc{} && end == version.data() + version.size() && !a.app.empty()) into.push_back(std::move(a));
+  };
+  return reader;
+}
+
+void Approvals::remember_history(const std::vector<policy::AcceptedBefore>& history) {
   store_.publish(policy::ApprovedSet::with_history(history));
   std::size_t apps = store_.current()->apps().size();
   spdlog::info("bundles: {} acceptance(s) of {} app(s) in the ledger; no version below the highest is put in force",

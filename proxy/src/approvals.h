@@ -7,7 +7,6 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 #include <atomic>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -38,10 +37,11 @@ class Approvals {
   Approvals(const Approvals&) = delete;
   Approvals& operator=(const Approvals&) = delete;
 
-  // Reads the bundles earlier processes accepted from the ledger's bundle_accepted records,
-  // so that the first load refuses a rollback as a reload would; before start(). Throws
-  // std::runtime_error when the ledger cannot be read.
-  void remember_history(const std::filesystem::path& ledger_dir);
+  // Collects the bundles earlier processes accepted, from the ledger's bundle_accepted
+  // records, into `into` while the ledger opens.
+  static ledger::HistoryReader history_reader(std::vector<policy::AcceptedBefore>& into);
+  // Makes the first load refuse a rollback below that history as a reload would; before start().
+  void remember_history(const std::vector<policy::AcceptedBefore>& history);
   // The first load, on the caller's thread, then the watcher and reload thread.
   void start();
   // Asks for a reload (SIGHUP); returns at once, the load runs on the reload thread.

@@ -24,7 +24,6 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/ledger/verify.h"
 #include "ddlgate/policy/analyze.h"
 #include "ddlgate/policy/breakglass_session.h"
 #include "ddlgate/protocol/encoding.h"
@@ -51,24 +50,24 @@ constexpr const char* kRefusedHint =
 
 }  // namespace
 
-BreakGlassRegistry::BreakGlassRegistry(const config::Config& config, const ledger::Ledger* ledger) {
+BreakGlassRegistry::BreakGlassRegistry(const config::Config& config, std::unordered_set<std::string> spent)
+    : spent_(std::move(spent)) {
   std::vector<policy::BundleProblem> problems;
   keys_ = policy::break_glass_keys(config.break_glass, &problems);
   if (!problems.empty()) {
     throw std::runtime_error("break_glass." + problems.front().where + ": " + problems.front().message);
   }
-  if (ledger != nullptr && config.ledger.enabled) {
-    // A single-use token stays spent across restarts: its opening is in the ledger.
-    auto st = ledger::read_records_of_type(config.ledger.directory, ledger::RecordType::break_glass_opened,
-                                           [&](const ledger::ParsedRecord& r) {
-                                             if (r.fields.value("single_use", false)) {
-                                               spent_.insert(r.fields.value("token_id", std::string()));
-                                             }
-                                           });
-    if (!st) throw std::runtime_error("reading spent break-glass tokens from the ledger: " + st.error().to_string());
-  }
   spdlog::info("break-glass: {} trusted key(s), environment {}, {} single-use token(s) already spent", keys_.size(),
                config.break_glass.environment, spent_.size());
+}
+
+ledger::HistoryReader BreakGlassRegistry::history_reader(std::unordered_set<std::string>& into) {
+  ledger::HistoryReader reader;
+  reader.wants = [](ledger::RecordType type, std::string_view) { return type == ledger::RecordType::break_glass_opened; };
+  reader.read = [&into](const ledger::ParsedRecord& r) {
+    if (r.fields.value("single_use", false)) into.insert(r.fields.value("token_id", std::string()));
+  };
+  return reader;
 }
 
 bool BreakGlassRegistry::spend(const std::string& token_id) {

@@ -24,9 +24,14 @@ namespace ddlgate::proxy {
 // already spent (from the ledger at start, then from this process).
 class BreakGlassRegistry {
  public:
-  // Decodes [break_glass] keys and reads the ledger directory for spent single-use tokens.
-  // Throws std::runtime_error naming the key or the ledger problem (start-up only).
-  BreakGlassRegistry(const config::Config& config, const ledger::Ledger* ledger);
+  // Decodes [break_glass] keys; `spent` holds the single-use token ids the ledger says were
+  // opened before (history_reader). Throws std::runtime_error naming the key (start-up only).
+  BreakGlassRegistry(const config::Config& config, std::unordered_set<std::string> spent);
+
+  // Collects the ids of single-use tokens opened before, from the ledger's
+  // break_glass_opened records, into `into` while the ledger opens: a single-use
+  // token stays spent across restarts.
+  static ledger::HistoryReader history_reader(std::unordered_set<std::string>& into);
 
   const std::vector<policy::PublicKey>& keys() const { return keys_; }
   // Marks a single-use token id spent; false when it already was.

@@ -13,6 +13,9 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -81,18 +84,19 @@ class ServerImpl {
       w->cache_nonstandard_strings = std::make_unique<policy::StatementCache>(
           shared_.policy, 2u << 20, policy::ParseOptions{.standard_conforming_strings = false});
     }
+    History history;
     if (shared_.config.ledger.enabled) {
-      open_ledger();
+      open_ledger(history);
       // Before any session: what enforcement this start runs with.
       record_config("start", file.path, shared_.config, {}, {});
     }
     if (shared_.config.break_glass.enabled) {
-      break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, ledger_.get());
+      break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, std::move(history.break_glass_spent));
       shared_.break_glass = break_glass_.get();
     }
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
-      if (ledger_) approvals_->remember_history(shared_.config.ledger.directory);
+      if (ledger_) approvals_->remember_history(history.bundles_accepted);
       shared_.approvals = approvals_.get();
     }
     if (shared_.config.admin.enabled) {
@@ -245,8 +249,19 @@ class ServerImpl {
     return path;
   }
 
-  void open_ledger() {
+  // What earlier processes left in the ledger that this one must remember, read in the
+  // one scan that opening the ledger makes (ledger::HistoryReader).
+  struct History {
+    std::unordered_set<std::string> break_glass_spent;
+    std::vector<policy::AcceptedBefore> bundles_accepted;
+    SpentApprovals::Loader spent_approvals;
+  };
+
+  void open_ledger(History& history) {
     const auto& l = shared_.config.ledger;
+    const auto& c = shared_.config;
+    const bool replay_protection =
+        c.enforcement.mode != config::EnforcementMode::off && c.enforcement.spend_approvals_once;
     ledger::LedgerConfig lc;
     lc.directory = l.directory;
     lc.checkpoint_key_file = l.checkpoint_key_file;
@@ -256,6 +271,15 @@ class ServerImpl {
     lc.checkpoint_copy_directory = l.checkpoint_copy_directory;
     // Fail closed is silent for clients that only read and write: tell the operators.
     lc.on_failure = [ops = &shared_.ops](const ledger::Error& e) { report_ledger_failed(*ops, e); };
+    if (c.break_glass.enabled) lc.history_readers.push_back(BreakGlassRegistry::history_reader(history.break_glass_spent));
+    if (c.bundles.enabled) lc.history_readers.push_back(Approvals::history_reader(history.bundles_accepted));
+    if (replay_protection) {
+      auto* loader = &history.spent_approvals;
+      lc.history_readers.push_back(
+          {[loader](ledger::RecordType t, std::string_view payload) { return loader->wants(t, payload); },
+           [loader](const ledger::ParsedRecord& r) { loader->read(r); }});
+    }
+    auto started = std::chrono::steady_clock::now();
     auto opened = ledger::Ledger::open(lc);
     if (!opened.ok()) {
       const auto& e = opened.error();
@@ -264,22 +288,17 @@ class ServerImpl {
                                (e.offset >= 0 ? " at offset " + std::to_string(e.offset) : ""));
     }
     ledger_ = std::move(opened.value());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    spdlog::info("ledger {}: {} record(s) checked and read in {} ms", l.directory, ledger_->durable_size(), ms.count());
     for (const auto& cut : ledger_->recovery_actions()) {
       spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
     }
     report_ledger_recovered(shared_.ops, ledger_->recovery_actions());
     shared_.ledger = ledger_.get();
-    if (shared_.config.enforcement.mode != config::EnforcementMode::off &&
-        shared_.config.enforcement.spend_approvals_once) {
-      auto started = std::chrono::steady_clock::now();
+    if (replay_protection) {
       spent_ = std::make_unique<SpentApprovals>();
-      auto loaded = spent_->load(l.directory);
-      if (!loaded.error.empty()) {
-        throw std::runtime_error("ledger " + l.directory + ": cannot read which approvals are spent: " + loaded.error);
-      }
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-      spdlog::info("replay protection: {} approval(s) already spent, read from the ledger in {} ms", loaded.spent,
-                   ms.count());
+      std::size_t spent = history.spent_approvals.finish(*spent_);
+      spdlog::info("replay protection: {} approval(s) already spent, read from the ledger", spent);
       shared_.spent = spent_.get();
     }
   }

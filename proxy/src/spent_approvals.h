@@ -11,16 +11,19 @@
 //
 // The ledger is the memory: decision records say which approval a statement
 // used and when it is spent ("spend"), outcome records say it committed, and
-// load() rebuilds the spent set from them at start-up.
+// a Loader rebuilds the spent set from them at start-up.
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
+#include "ddlgate/ledger/record.h"
 #include "ddlgate/policy/registry.h"
 
 namespace ddlgate::proxy {
@@ -39,13 +42,21 @@ class SpentApprovals {
   // The reserved statement did not apply (failed, rolled back, session gone).
   void release(const std::string& key);
 
-  // Rebuilds the spent set from the ledger in dir (which must exist); returns the
-  // number of approvals found spent, or an error message.
-  struct Loaded {
-    std::size_t spent = 0;
-    std::string error;
+  // Rebuilds the spent set from the ledger's records at start-up, as a
+  // ledger::HistoryReader (wants() and read()), then finish() hands it over.
+  class Loader {
+   public:
+    // Decisions that spend an approval, and outcomes while one awaits its commit.
+    bool wants(ledger::RecordType type, std::string_view payload) const;
+    void read(const ledger::ParsedRecord& record);
+    // Adds what was read to `into`; returns how many approvals are spent there.
+    std::size_t finish(SpentApprovals& into);
+
+   private:
+    std::unordered_set<std::string> spent_;
+    // Approvals allowed "on_commit" and not yet resolved, by (session, hash), in order.
+    std::map<std::pair<std::string, std::string>, std::deque<std::string>> pending_;
   };
-  Loaded load(const std::filesystem::path& dir);
 
   std::size_t spent_count() const;
 

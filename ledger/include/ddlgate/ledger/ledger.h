@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,16 @@
 #include "ddlgate/ledger/stats.h"
 
 namespace ddlgate::ledger {
+
+// Reads the ledger's history at start-up, during the scan that recovery makes anyway, so that
+// a large ledger is read once and not once per reader. Each reader gets the records it wants,
+// parsed and checked, in sequence order, before Ledger::open returns; records that recovery cuts
+// (a torn tail) are never given. `wants` sees a record's type and its raw payload (canonical
+// JSON) and must be cheap: a payload is parsed only if some reader wants it, and then once.
+struct HistoryReader {
+  std::function<bool(RecordType type, std::string_view payload)> wants;
+  std::function<void(const ParsedRecord& record)> read;
+};
 
 // Ledger settings (moves into ddlgate::config when the TOML integration lands).
 struct LedgerConfig {
@@ -41,6 +52,8 @@ struct LedgerConfig {
   // Called once, on the writer thread, when an I/O or fsync error fails the ledger
   // (after which every append fails). Must be quick and must not call the ledger.
   std::function<void(const Error&)> on_failure;
+  // Readers of the history, called during open() only.
+  std::vector<HistoryReader> history_readers;
 };
 
 // One thing recovery did at start-up (it is also appended as a recovery_performed record).

@@ -58,10 +58,4 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
 Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
                     const std::function<void(const ParsedRecord&)>& sink, std::uint64_t* next_seq);
 
-// Calls sink for each committed record of type `type`, in order, parsing in full only those
-// (the others are skipped on their envelope). For start-up scans such as the proxy's spent
-// single-use break-glass tokens; stops at damage and returns it.
-Status read_records_of_type(const std::filesystem::path& dir, RecordType type,
-                            const std::function<void(const ParsedRecord&)>& sink);
-
 }  // namespace ddlgate::ledger
