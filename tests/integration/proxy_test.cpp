@@ -339,6 +339,31 @@ TEST(Proxy, GssEncRequestIsAnsweredN) {
   ::close(fd);
 }
 
+// CVE-2021-23214: bytes that arrive with an encryption request, before its answer, would be
+// read as if they had come over the encrypted channel. They get 08P01 instead of an answer.
+TEST(Proxy, BytesSentAlongWithAnEncryptionRequestGet08P01) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = DdlgateProcess::serve(pg);
+  const auto startup = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+  const std::vector<std::vector<std::uint8_t>> requests = {
+      {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f},  // SSLRequest
+      {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30},  // GSSENCRequest
+  };
+  for (auto bytes : requests) {
+    bytes.insert(bytes.end(), startup.begin(), startup.end());
+    int fd = tcp_connect(proxy->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, bytes);
+    std::string reply = read_until_close(fd);
+    ::close(fd);
+    ASSERT_FALSE(reply.empty());
+    EXPECT_EQ(reply[0], 'E') << "answered '" << reply[0] << "' instead of refusing";
+    EXPECT_EQ(error_field(reply, 'C'), "08P01");
+    EXPECT_NE(error_field(reply, 'M').find("unencrypted data after"), std::string::npos) << error_field(reply, 'M');
+  }
+  EXPECT_TRUE(proxy->running());
+}
+
 TEST(Proxy, NewerProtocolMinorGetsTheServersNegotiateProtocolVersion) {
   auto& pg = SharedPgServer::get();
   auto proxy = DdlgateProcess::serve(pg);

@@ -13,6 +13,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/raw_wire.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -201,6 +202,30 @@ TEST(Tls, DirectTlsWithAlpnIsServedAndWithoutItRefused) {
   EXPECT_EQ(direct_tls_first_byte(proxy->port(), true), 'R');   // AuthenticationOk from the server
   EXPECT_EQ(direct_tls_first_byte(proxy->port(), false), 'E');  // ErrorResponse: ALPN is mandatory
   EXPECT_TRUE(proxy->running());
+}
+
+// CVE-2021-23214 with TLS configured: a startup packet sent with the SSLRequest, before the
+// 'S', must not be taken as the first message of the encrypted session.
+TEST(Tls, PlaintextSentWithTheSslRequestIsRefusedBeforeTheHandshake) {
+  PgServer pg;
+  OwnCert own;
+  TempDir dir("ddlgate-cfg");
+  auto proxy = serve_with(pg, dir, "[tls]\nmode = \"allow\"\ncert_file = \"" + own.cert + "\"\nkey_file = \"" + own.key + "\"\n");
+  std::vector<std::uint8_t> bytes = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+  auto startup = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+  bytes.insert(bytes.end(), startup.begin(), startup.end());
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, bytes);
+  std::string reply = read_until_close(fd);
+  ::close(fd);
+  ASSERT_FALSE(reply.empty());
+  EXPECT_EQ(reply[0], 'E') << "answered '" << reply[0] << "'";
+  EXPECT_EQ(error_field(reply, 'C'), "08P01");
+  // The same request alone is answered 'S', and libpq completes its handshake.
+  auto c = pg_connect(proxy->conninfo() + " sslmode=require");
+  EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  EXPECT_EQ(PQsslInUse(c.get()), 1);
 }
 
 TEST(Tls, DirectTlsIsClosedWhenTlsIsDisabled) {
