@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <openssl/ssl.h>
@@ -145,6 +148,53 @@ TEST(Tls, UpstreamVerifyFullRefusesAnUntrustedServer) {
   EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
   EXPECT_NE(std::string(PQerrorMessage(c.get())).find("TLS handshake with the upstream server"), std::string::npos)
       << PQerrorMessage(c.get());
+}
+
+// CVE-2021-23222, the other way round: a hostile or spoofed upstream answers the SSLRequest
+// with 'S' followed by plaintext (here AuthenticationOk and ReadyForQuery). ddlgate reads the
+// one answer byte only, so the plaintext goes into the TLS handshake, which fails: the client
+// never sees a session that the real server did not open.
+TEST(Tls, PlaintextAfterTheUpstreamsSIsNeverTakenAsTheSession) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::uint16_t port = ntohs(a.sin_port);
+  std::atomic<bool> got_ssl_request{false};
+  std::thread hostile([&] {
+    int fd = ::accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    unsigned char request[8];
+    if (::recv(fd, request, sizeof request, MSG_WAITALL) == 8 && request[4] == 0x04 && request[7] == 0x2f) {
+      got_ssl_request = true;
+      static const unsigned char kAnswer[] = {'S', 'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
+      (void)::send(fd, kAnswer, sizeof kAnswer, MSG_NOSIGNAL);
+      char sink[4096];
+      while (::recv(fd, sink, sizeof sink, 0) > 0) {
+      }
+    }
+    ::close(fd);
+  });
+  TempDir dir("ddlgate-cfg");
+  write_file(dir.path() / "ddlgate.toml", "[upstream.tls]\nmode = \"require\"\n");
+  {
+    DdlgateProcess proxy({"serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:" + std::to_string(port),
+                          "--config", (dir.path() / "ddlgate.toml").string()});
+    auto c = pg_connect(proxy.conninfo());
+    EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);
+    EXPECT_NE(std::string(PQerrorMessage(c.get())).find("TLS handshake with the upstream server"), std::string::npos)
+        << PQerrorMessage(c.get());
+    EXPECT_TRUE(proxy.running());
+  }
+  ::shutdown(listener, SHUT_RDWR);
+  ::close(listener);
+  hostile.join();
+  EXPECT_TRUE(got_ssl_request.load());
 }
 
 TEST(Tls, UpstreamRequireAgainstAServerWithoutTls) {
