@@ -60,6 +60,17 @@ void put_histogram(ops::PrometheusText& m, std::string_view name, const ledger::
   m.histogram(name, {}, sb, counts, static_cast<double>(h.sum.load(std::memory_order_relaxed)) * scale);
 }
 
+// The answer to a request the parser refused, or none when the connection just ends.
+std::optional<http::status> refusal_status(const error_code& ec) {
+  if (ec == http::error::header_limit) return http::status::request_header_fields_too_large;
+  if (ec == http::error::body_limit) return http::status::payload_too_large;
+  if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+      ec != http::error::partial_message) {
+    return http::status::bad_request;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> read_admin_token(const config::Admin& admin) {
@@ -268,7 +279,20 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     parser.body_limit(0);
     error_code ec;
     co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (ec) break;  // end of stream, timeout, or a request too large or malformed: close
+    if (ec) {
+      // A request too large or malformed gets its status, then the connection is closed;
+      // end of stream and the idle timeout close it at once.
+      if (auto status = refusal_status(ec)) {
+        http::response<http::string_body> res{*status, 11};
+        res.set(http::field::server, "ddlgate");
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.keep_alive(false);
+        res.body() = std::string(http::obsolete_reason(*status)) + "\n";
+        res.prepare_payload();
+        co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+      }
+      break;
+    }
     const auto& req = parser.get();
 
     Response r;

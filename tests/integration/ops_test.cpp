@@ -6,6 +6,7 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 
+#include <poll.h>
 #include <signal.h>
 
 #include <condition_variable>
@@ -30,6 +31,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/raw_wire.h"
 #include "ddlgate/testing/signed_bundle.h"
 
 namespace ddlgate::testing {
@@ -353,6 +355,83 @@ TEST_F(Ops, TheBearerTokenGuardsMetricsButNotTheProbes) {
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   EXPECT_EQ(http_get(admin_ + "/readyz").status, 200);
   EXPECT_EQ(proxy->stderr_log().find(kToken), std::string::npos);
+  EXPECT_EQ(proxy->terminate(), 0);
+}
+
+// True once the peer has closed fd (EOF or reset) within `timeout`; what it sent is discarded.
+bool closed_within(int fd, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+  }
+}
+
+// One raw request on its own connection; what came back before the server closed it.
+std::string raw_request(std::uint16_t port, const std::string& request) {
+  int fd = tcp_connect(port);
+  if (fd < 0) return "connect failed";
+  send_all(fd, std::vector<std::uint8_t>(request.begin(), request.end()));
+  std::string reply = read_until_close(fd, 15s);
+  ::close(fd);
+  return reply;
+}
+
+// The admin listener bounds what one client can hold: GET and HEAD only, no body, 8 KiB of
+// headers, 10 s to send a request, 64 connections. Each bound, then a scrape that still works.
+TEST_F(Ops, TheAdminListenerBoundsMethodsRequestsConnectionsAndIdleClients) {
+  auto proxy = start(config_text("enforce", 0));
+  const auto port = static_cast<std::uint16_t>(std::stoi(admin_.substr(admin_.rfind(':') + 1)));
+  auto status_line = [](const std::string& reply) { return reply.substr(0, reply.find('\r')); };
+  EXPECT_EQ(status_line(raw_request(port, "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")),
+            "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(status_line(raw_request(port, "GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")),
+            "HTTP/1.1 413 Payload Too Large");
+  EXPECT_EQ(status_line(raw_request(port, "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(9000, 'a') + "\r\n\r\n")),
+            "HTTP/1.1 431 Request Header Fields Too Large");
+  EXPECT_EQ(status_line(raw_request(port, "NOT HTTP AT ALL\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+
+  // 64 connections that send nothing, and one that sends its request a byte a second.
+  auto opened = std::chrono::steady_clock::now();
+  std::vector<int> held;
+  for (int i = 0; i < 63; ++i) {
+    held.push_back(tcp_connect(port));
+    ASSERT_GE(held.back(), 0);
+  }
+  int slow = tcp_connect(port);
+  ASSERT_GE(slow, 0);
+  std::this_thread::sleep_for(500ms);
+  // The 65th is closed at once, with nothing said.
+  int extra = tcp_connect(port);
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(closed_within(extra, 2s)) << "a connection over the limit of 64 was kept";
+  ::close(extra);
+  // One connection freed: a scrape gets through.
+  ::close(held.back());
+  held.pop_back();
+  EXPECT_TRUE(eventually([&] { return http_get(admin_ + "/healthz").status == 200; }, 5s));
+  // The slow request is not given 10 s per byte: it has 10 s in all, as the silent ones have.
+  const std::string partial = "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Slow: ";
+  send_all(slow, std::vector<std::uint8_t>(partial.begin(), partial.end()));
+  bool slow_closed = false;
+  while (!slow_closed && std::chrono::steady_clock::now() - opened < 14s) {
+    send_all(slow, {'a'});
+    slow_closed = closed_within(slow, 1s);
+  }
+  EXPECT_TRUE(slow_closed) << "a request trickling in a byte a second was never cut off";
+  ::close(slow);
+  for (int fd : held) {
+    EXPECT_TRUE(closed_within(fd, std::chrono::duration_cast<std::chrono::milliseconds>(opened + 14s - std::chrono::steady_clock::now())))
+        << "an idle connection was kept past the 10 s timeout";
+    ::close(fd);
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - opened, 9s) << "idle connections were closed before their 10 s";
+  EXPECT_NE(scrape().find("ddlgate_sessions_current"), std::string::npos);
   EXPECT_EQ(proxy->terminate(), 0);
 }
 
