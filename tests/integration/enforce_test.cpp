@@ -174,6 +174,36 @@ TEST_F(Enforce, ADenialInsideATransactionAbortsItSoCommitRollsBack) {
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from t2"), "0\n");
 }
 
+// A denial is a PL/pgSQL DO block that raises ddlgate's error. In a database without
+// PL/pgSQL the server refuses the block itself: the refused statement still does not run and
+// the transaction still aborts, but the client sees the server's error, not ddlgate's.
+TEST_F(Enforce, WithoutPlpgsqlARefusedStatementStillDoesNotRunAndItsTransactionAborts) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop database if exists no_plpgsql");
+  pg.admin_sql("create database no_plpgsql");
+  pg.admin_sql("drop extension plpgsql", "no_plpgsql");
+  pg.admin_sql("create table t2 (v int)", "no_plpgsql");
+  auto proxy = start();
+  {
+    auto c = pg_connect(proxy->conninfo("postgres", "no_plpgsql"));
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(command(c.get(), "drop table t2"), "ERROR 42704");  // language "plpgsql" does not exist
+    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(c.get(), "insert into t2 values (1)"), "INSERT 0 1");
+    EXPECT_EQ(command(c.get(), "drop table t2"), "ERROR 42704");
+    EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+    EXPECT_EQ(command(c.get(), "commit"), "ROLLBACK");
+    EXPECT_EQ(command(c.get(), "select count(*) from t2"), "SELECT 1");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from t2", "no_plpgsql"), "0\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  std::size_t denied = 0;
+  for (auto at = tail.find("decision=\"denied\""); at != std::string::npos; at = tail.find("decision=\"denied\"", at + 1)) ++denied;
+  EXPECT_EQ(denied, 2u) << tail;
+  pg.admin_sql("drop database no_plpgsql");
+}
+
 TEST_F(Enforce, AMultiStatementQueryIsRefusedWhole) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
