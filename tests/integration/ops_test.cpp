@@ -374,12 +374,7 @@ bool closed_within(int fd, std::chrono::milliseconds timeout) {
 
 // One raw request on its own connection; what came back before the server closed it.
 std::string raw_request(std::uint16_t port, const std::string& request) {
-  int fd = tcp_connect(port);
-  if (fd < 0) return "connect failed";
-  send_all(fd, std::vector<std::uint8_t>(request.begin(), request.end()));
-  std::string reply = read_until_close(fd, 15s);
-  ::close(fd);
-  return reply;
+  return exchange(port, std::vector<std::uint8_t>(request.begin(), request.end()), 15s);
 }
 
 // The admin listener bounds what one client can hold: GET and HEAD only, no body, 8 KiB of

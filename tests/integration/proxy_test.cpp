@@ -351,11 +351,7 @@ TEST(Proxy, BytesSentAlongWithAnEncryptionRequestGet08P01) {
   };
   for (auto bytes : requests) {
     bytes.insert(bytes.end(), startup.begin(), startup.end());
-    int fd = tcp_connect(proxy->port());
-    ASSERT_GE(fd, 0);
-    send_all(fd, bytes);
-    std::string reply = read_until_close(fd);
-    ::close(fd);
+    std::string reply = exchange(proxy->port(), bytes);
     ASSERT_FALSE(reply.empty());
     EXPECT_EQ(reply[0], 'E') << "answered '" << reply[0] << "' instead of refusing";
     EXPECT_EQ(error_field(reply, 'C'), "08P01");

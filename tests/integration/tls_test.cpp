@@ -264,11 +264,7 @@ TEST(Tls, PlaintextSentWithTheSslRequestIsRefusedBeforeTheHandshake) {
   std::vector<std::uint8_t> bytes = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
   auto startup = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
   bytes.insert(bytes.end(), startup.begin(), startup.end());
-  int fd = tcp_connect(proxy->port());
-  ASSERT_GE(fd, 0);
-  send_all(fd, bytes);
-  std::string reply = read_until_close(fd);
-  ::close(fd);
+  std::string reply = exchange(proxy->port(), bytes);
   ASSERT_FALSE(reply.empty());
   EXPECT_EQ(reply[0], 'E') << "answered '" << reply[0] << "'";
   EXPECT_EQ(error_field(reply, 'C'), "08P01");

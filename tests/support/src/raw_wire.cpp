@@ -55,6 +55,15 @@ std::string read_until_close(int fd, std::chrono::milliseconds timeout) {
   return read_until(fd, timeout, [](const std::string&) { return false; });
 }
 
+std::string exchange(std::uint16_t port, const std::vector<std::uint8_t>& bytes, std::chrono::milliseconds timeout) {
+  int fd = tcp_connect(port);
+  if (fd < 0) return "";
+  send_all(fd, bytes);
+  std::string reply = read_until_close(fd, timeout);
+  ::close(fd);
+  return reply;
+}
+
 std::vector<std::uint8_t> startup_packet(std::uint16_t minor, const std::vector<std::pair<std::string, std::string>>& params) {
   std::vector<std::uint8_t> body = {0, 3, static_cast<std::uint8_t>(minor >> 8), static_cast<std::uint8_t>(minor)};
   for (const auto& [k, v] : params) {

@@ -16,6 +16,10 @@ int tcp_connect(std::uint16_t port);
 void send_all(int fd, const std::vector<std::uint8_t>& bytes);
 // Reads until the peer closes or `timeout` passes.
 std::string read_until_close(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// Connects to 127.0.0.1:port, sends `bytes`, and returns what came back before the peer closed
+// (or `timeout` passed); "" if the connection failed.
+std::string exchange(std::uint16_t port, const std::vector<std::uint8_t>& bytes,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // Reads until a whole backend message of `type` has arrived (or the peer closes,
 // or `timeout` passes); returns everything read.
 std::string read_until_message(int fd, char type, std::chrono::milliseconds timeout = std::chrono::seconds(5));
