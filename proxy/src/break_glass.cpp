@@ -29,14 +29,11 @@
 #include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
 #include "session.h"
+#include "sqlstate.h"
 
 namespace ddlgate::proxy {
 namespace {
 
-constexpr const char* kInvalidAuthorization = "28000";
-constexpr const char* kInsufficientPrivilege = "42501";
-constexpr const char* kLedgerUnavailable = "58030";  // io_error
-constexpr const char* kInsufficientResources = "53000";
 
 // Large texts are scanned and analysed on a thread of their own (Session::run_elsewhere).
 struct ScanJob {
@@ -281,8 +278,6 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   allowed_hashes_.clear();
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
   const bool large = sql.size() > kParseOnWorkerBytes;
-  const protocol::ErrorSpec no_thread{"ERROR", kInsufficientResources,
-                                      "ddlgate cannot analyse the statement now (no thread available)", "", ""};
   policy::BreakGlassSql found;
   if (!large) {
     found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
@@ -294,7 +289,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     Elsewhere scanned = co_await run_elsewhere(scan);
     if (scanned == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
     // Fail closed: the text may hold a token, which must not reach the server.
-    if (scanned == Elsewhere::no_thread) co_return deny(no_thread, extended);
+    if (scanned == Elsewhere::no_thread) co_return deny(no_analysis_thread_error(), extended);
     found = std::move(scan_job->found);
   }
   using Kind = policy::BreakGlassSql::Kind;

@@ -30,6 +30,7 @@
 #include "ddlgate/policy/breakglass_session.h"
 #include "ddlgate/protocol/encoding.h"
 #include "session.h"
+#include "sqlstate.h"
 #include "spent_approvals.h"
 
 namespace ddlgate::proxy {
@@ -38,9 +39,6 @@ namespace {
 namespace fe = protocol::fe;
 namespace be = protocol::be;
 
-constexpr const char* kInsufficientPrivilege = "42501";
-constexpr const char* kLedgerUnavailable = "58030";  // io_error
-constexpr const char* kInsufficientResources = "53000";  // no thread to analyse a large text on
 constexpr const char* kHowToReapply =
     "Replay protection (enforcement.spend_approvals_once) lets each approved statement apply once per database; "
     "to apply it again, approve it again in a new bundle version.";
@@ -254,7 +252,7 @@ asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<con
     }
     // No thread to be had: refuse the statement rather than parse it here.
     auto refused = std::make_shared<policy::Analysis>();
-    refused->error = policy::ParseError{"ddlgate cannot analyse the statement now (no thread available)", 0};
+    refused->error = policy::ParseError{kNoAnalysisThread, 0};
     readings[job->work[i].index] = std::move(refused);
   }
   co_return true;
@@ -299,9 +297,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::stri
   Elsewhere analysed = co_await run_elsewhere(parse);
   if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (analysed == Elsewhere::no_thread) {
-    co_return deny({"ERROR", kInsufficientResources, "ddlgate cannot analyse the statement now (no thread available)",
-                    "", ""},
-                   extended);
+    co_return deny(no_analysis_thread_error(), extended);
   }
   out = std::move(*parsed);
   co_return std::nullopt;

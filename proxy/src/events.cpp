@@ -5,11 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/ops/webhook.h"
+#include "sqlstate.h"
 
 namespace ddlgate::proxy {
 namespace {
-
-constexpr const char* kLedgerUnavailableState = "58030";
 
 nlohmann::json session_json(const SessionRef& s) {
   char id[24];
@@ -32,7 +31,7 @@ ops::Event make_event(std::string name, std::string text, nlohmann::json details
 }  // namespace
 
 void report_denial(Ops& ops, WorkerCounters& counters, const SessionRef& session, const protocol::ErrorSpec& spec) {
-  bool ledger = spec.sqlstate == kLedgerUnavailableState;
+  bool ledger = spec.sqlstate == kLedgerUnavailable;
   counters.denials[static_cast<std::size_t>(ledger ? DenialReason::ledger_unavailable : DenialReason::not_approved)]
       .add();
   // The parser's error for an unparseable statement may quote the client's text

@@ -1,6 +1,7 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 #include "session.h"
+#include "sqlstate.h"
 
 #include <algorithm>
 #include <array>
@@ -36,14 +37,6 @@ namespace be = protocol::be;
 constexpr std::size_t kRelayBuffer = 16 * 1024;
 
 // SQLSTATEs ddlgate sends itself (https://www.postgresql.org/docs/15/errcodes-appendix.html).
-constexpr const char* kProtocolViolation = "08P01";
-constexpr const char* kConnectionFailure = "08006";
-constexpr const char* kTooManyConnections = "53300";
-constexpr const char* kInvalidAuthorization = "28000";
-constexpr const char* kFeatureNotSupported = "0A000";
-constexpr const char* kAdminShutdown = "57P01";
-constexpr const char* kIdleSessionTimeout = "57P05";
-constexpr const char* kProgramLimitExceeded = "54000";
 
 void set_nodelay(Socket& s) {
   if (s.local_endpoint().protocol().family() == AF_UNIX) return;
