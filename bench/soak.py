@@ -33,6 +33,7 @@ counts = {}
 failures = []
 denied_tables = []
 rolled_back = []
+glass_tables = []
 
 
 def count(name):
@@ -76,7 +77,7 @@ class Worker(threading.Thread):
             (6, self.pipeline_with_denial), (6, self.prepared), (4, self.copy_in_and_out),
             (3, self.cancel_sleep), (3, self.listen_notify), (3, self.large_row),
             (3, self.half_message_then_hang_up), (3, self.garbage), (3, self.hang_up_mid_result),
-            (2, self.new_connection),
+            (2, self.new_connection), (3, self.break_glass_session),
         ]
         weights = [w for w, _ in actions]
         while not self.stop.is_set():
@@ -217,6 +218,32 @@ class Worker(threading.Thread):
             self.conn = None
         self.connection().execute("select 1")
 
+    def break_glass_session(self):
+        """An on-call session: the token in the startup packet or by SET; a schema change runs
+        (recorded as break_glass), then the token is reset and the next one is refused."""
+        table = self.name("glass")
+        by_startup = self.rng.random() < 0.5
+        options = f"-c ddlgate.break_glass={self.args.token}" if by_startup else ""
+        c = psycopg.connect(self.dsn(), autocommit=True, options=options)
+        try:
+            if not by_startup:
+                c.execute(sql.SQL("set ddlgate.break_glass = {}").format(sql.Literal(self.args.token)))
+            c.execute(sql.SQL("create table {} (x int)").format(sql.Identifier(table)))
+            c.execute(sql.SQL("drop table {}").format(sql.Identifier(table)))
+            with lock:
+                glass_tables.append(table)
+            c.execute("reset ddlgate.break_glass")
+            refused = self.name("soak")
+            try:
+                c.execute(sql.SQL("create table {} (x int)").format(sql.Identifier(refused)))
+            except errors.InsufficientPrivilege:
+                with lock:
+                    denied_tables.append(refused)
+                return
+            raise AssertionError(f"create table {refused} ran after the token was reset")
+        finally:
+            c.close()
+
     # --- what broken clients do ---------------------------------------------
     def raw_session(self):
         s = socket.create_connection(("127.0.0.1", self.args.port), timeout=10)
@@ -287,7 +314,10 @@ def main():
     ap.add_argument("--duration", type=float, default=600)
     ap.add_argument("--reload-every", type=float, default=5)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--break-glass-token-file", required=True)
     args = ap.parse_args()
+    with open(args.break_glass_token_file) as f:
+        args.token = f.read().strip()
     stop = threading.Event()
     workers = [Worker(i, args, stop) for i in range(args.clients)]
     reloader = threading.Thread(target=sighups, args=(args, stop), daemon=True)
@@ -313,7 +343,8 @@ def main():
     if left != 0:
         fail("leak", f"ddlgate still counts {left} session(s) after every client closed")
     json.dump({"seed": args.seed, "actions": counts, "failures": failures, "denied_tables": denied_tables,
-               "rolled_back_customers": rolled_back, "sessions_current_after": left}, os.sys.stdout)
+               "rolled_back_customers": rolled_back, "break_glass_tables": glass_tables,
+               "sessions_current_after": left}, os.sys.stdout)
 
 
 if __name__ == "__main__":

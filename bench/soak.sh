@@ -6,7 +6,8 @@
 #   - every client action got the answer it should (soak.py checks each one);
 #   - no session is left behind once the clients have gone (/metrics);
 #   - ddlgate exits 0 on SIGTERM, and the sanitizers said nothing;
-#   - the ledger verifies, every refusal a client saw is a `denied` record, and
+#   - the ledger verifies, every refusal a client saw is a `denied` record, every
+#     statement run under the break-glass token is a `break_glass` decision, and
 #     none of the refused tables exists in PostgreSQL.
 # Starts its own throwaway PostgreSQL 15; cleans up on exit (--keep keeps the
 # work directory). Exit status 0 when every check passed, 1 otherwise.
@@ -63,7 +64,7 @@ pg_init "$pgdata" "$pg_port" "$work" "max_connections = $((clients * 3 + 50))"
 pg_start "$pgdata" "$work/postgres.log"
 
 # Trust material and a signed bundle of the demo migrations, as CI would publish it.
-for k in registry approver ledger; do "$ddlgate" keygen --out "$work/$k" >/dev/null; done
+for k in registry approver ledger breakglass; do "$ddlgate" keygen --out "$work/$k" >/dev/null; done
 cat >"$work/trust.toml" <<TOML
 [roles.registry]
 threshold = 1
@@ -97,7 +98,13 @@ checkpoint_interval_ms = 2000
 registry_dir = "$work/bundles"
 environment = "soak"
 trust_file = "$work/trust.toml"
+[break_glass]
+keys = ["$work/breakglass.pub"]
+max_lifetime = "24h"
 TOML
+# A multi-use break-glass token for the whole run: the clients open sessions with it.
+token="$("$ddlgate" breakglass issue --key "$work/breakglass.key" --user postgres --database postgres \
+  --environment soak --lifetime "$((duration / 60 + 30))m" --reason "soak test" --ticket SOAK-1)"
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
@@ -115,7 +122,8 @@ sed -n '/migrate:up/,/migrate:down/p' "$root"/docs/demo/migrations/*.sql | grep 
 say "$clients clients for $duration s (seed $seed)"
 started=$(date +%s)
 "$py" "$root/bench/soak.py" --port "$port" --admin "$admin" --pid "$ddlgate_pid" --config "$work/ddlgate.toml" \
-  --clients "$clients" --duration "$duration" --seed "$seed" >"$work/clients.json" || problems+=("soak.py failed")
+  --clients "$clients" --duration "$duration" --seed "$seed" --break-glass-token-file <(printf '%s' "$token") \
+  >"$work/clients.json" || problems+=("soak.py failed")
 ended=$(date +%s)
 
 kill -TERM "$ddlgate_pid"
@@ -140,7 +148,7 @@ tables="$("$PGBIN/psql" -X -At "host=127.0.0.1 port=$pg_port user=postgres dbnam
 if ! "$py" - "$work/clients.json" "$work/ledger.jsonl" >"$work/summary.txt" <<'PY'; then problems+=("$(tail -3 "$work/summary.txt")"); fi
 import json, sys
 clients = json.load(open(sys.argv[1]))
-denied, allowed, kinds = set(), set(), {}
+denied, allowed, kinds, glass = set(), set(), {}, set()
 for line in open(sys.argv[2]):
     entry = json.loads(line)
     if entry.get("kind") != "record":
@@ -153,7 +161,10 @@ for line in open(sys.argv[2]):
         for word in sql.replace('"', " ").replace("(", " ").split():
             if word.startswith("soak_"):
                 (denied if f.get("decision") == "denied" else allowed).add(word)
+            if word.startswith("glass_") and f.get("decision") == "break_glass":
+                glass.add(word)
 missing = [t for t in clients["denied_tables"] if t not in denied]
+unrecorded = [t for t in clients["break_glass_tables"] if t not in glass]
 print("actions:", json.dumps(clients["actions"], sort_keys=True))
 print("ledger records by type:", json.dumps(kinds, sort_keys=True))
 print(f"refusals seen by clients: {len(clients['denied_tables'])}, in the ledger as denied: "
@@ -165,6 +176,10 @@ if clients["failures"]:
     print(f"{len(clients['failures'])} client failure(s)"); ok = False
 if missing:
     print(f"{len(missing)} refusal(s) a client saw are not in the ledger, e.g. {missing[:5]}"); ok = False
+print(f"tables created under break-glass: {len(clients['break_glass_tables'])}, recorded as break_glass: "
+      f"{len(clients['break_glass_tables']) - len(unrecorded)}")
+if unrecorded:
+    print(f"{len(unrecorded)} break-glass statement(s) not in the ledger, e.g. {unrecorded[:5]}"); ok = False
 if allowed:
     print(f"soak_ statements recorded as other than denied: {sorted(allowed)[:5]}"); ok = False
 sys.exit(0 if ok else 1)
