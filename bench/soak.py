@@ -175,17 +175,30 @@ class Worker(threading.Thread):
 
     def cancel_sleep(self):
         c = psycopg.connect(self.dsn(), autocommit=True)
+        done = threading.Event()
+        first = 0.05 + self.rng.random() * 0.2
+
+        # A cancel travels on a connection of its own and can overtake the query it is
+        # meant for (then PostgreSQL has nothing to cancel): like a user pressing Ctrl-C
+        # again, repeat it every second until the query ends.
+        def cancel():
+            delay = first
+            while not done.wait(delay):
+                c.cancel()
+                count("cancel_requests")
+                delay = 1.0
+
+        canceller = threading.Thread(target=cancel, daemon=True)
+        canceller.start()
         try:
-            timer = threading.Timer(0.05 + self.rng.random() * 0.2, c.cancel)
-            timer.start()
             try:
                 c.execute("select pg_sleep(10)")
             except errors.QueryCanceled:
                 return
-            finally:
-                timer.cancel()
             raise AssertionError("pg_sleep(10) was not cancelled")
         finally:
+            done.set()
+            canceller.join()
             c.close()
 
     def listen_notify(self):
