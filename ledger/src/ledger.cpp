@@ -40,7 +40,10 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
   auto lock = DirectoryLock::acquire(config.directory);
   if (!lock) return lock.error();
   l->lock_ = std::move(*lock);
-  if (auto st = l->recover(); !st) return st.error();
+  auto recovered = l->recover();
+  // The readers are the caller's, for this call only: none is kept (or called) after it.
+  l->config_.history_readers.clear();
+  if (!recovered) return recovered.error();
   l->last_checkpoint_time_ = std::chrono::steady_clock::now();
   l->writer_ = std::thread([p = l.get()] { p->run(); });
   // The cut is itself recorded, so that what recovery did is in the tamper-evident history.

@@ -52,7 +52,7 @@ struct LedgerConfig {
   // Called once, on the writer thread, when an I/O or fsync error fails the ledger
   // (after which every append fails). Must be quick and must not call the ledger.
   std::function<void(const Error&)> on_failure;
-  // Readers of the history, called during open() only.
+  // Readers of the history, called during open() only and not kept after it.
   std::vector<HistoryReader> history_readers;
 };
 
