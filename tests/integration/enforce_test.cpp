@@ -204,6 +204,28 @@ TEST_F(Enforce, WithoutPlpgsqlARefusedStatementStillDoesNotRunAndItsTransactionA
   pg.admin_sql("drop database no_plpgsql");
 }
 
+// Texts on which libpg_query 15's deparser dereferences NULL (fuzz_classifier found them).
+// Sent by any authenticated client, each one used to kill ddlgate and every session with it.
+TEST_F(Enforce, EmptyStringsThatCrashedTheDeparserAreDecidedAndTheProxyLives) {
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  for (const char* sql : {"ALTER TYPE e ADD VALUE ''", "ALTER SUBSCRIPTION s CONNECTION ''",
+                          "CREATE CONVERSION c FOR '' TO 'UTF8' FROM f", "LOAD ''"}) {
+    EXPECT_EQ(command(c.get(), sql), "ERROR 42501") << sql;
+  }
+  // Transaction statements are not controlled: the server answers them (recorded in full).
+  EXPECT_EQ(command(c.get(), "COMMIT PREPARED ''"), "ERROR 42704");
+  EXPECT_EQ(command(c.get(), "ROLLBACK PREPARED ''"), "ERROR 42704");
+  EXPECT_EQ(command(c.get(), "PREPARE TRANSACTION ''"), "ROLLBACK");  // outside a transaction block
+  EXPECT_EQ(command(c.get(), "select 1"), "SELECT 1");
+  c.reset();
+  EXPECT_TRUE(proxy->running());
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_NE(tail.find("cannot deparse: an empty string literal"), std::string::npos) << tail;
+}
+
 TEST_F(Enforce, AMultiStatementQueryIsRefusedWhole) {
   auto proxy = start();
   auto c = pg_connect(proxy->conninfo());
