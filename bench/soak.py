@@ -77,7 +77,7 @@ class Worker(threading.Thread):
             (6, self.pipeline_with_denial), (6, self.prepared), (4, self.copy_in_and_out),
             (3, self.cancel_sleep), (3, self.listen_notify), (3, self.large_row),
             (3, self.half_message_then_hang_up), (3, self.garbage), (3, self.hang_up_mid_result),
-            (2, self.new_connection), (3, self.break_glass_session),
+            (2, self.new_connection), (3, self.break_glass_session), (3, self.hostile_text),
         ]
         weights = [w for w, _ in actions]
         while not self.stop.is_set():
@@ -258,6 +258,20 @@ class Worker(threading.Thread):
             c.close()
 
     # --- what broken clients do ---------------------------------------------
+    def hostile_text(self):
+        """A text from the classifier's fuzz corpus, sent as one Query by a role without
+        privileges in a database of its own: whatever it gets back, ddlgate must live on (the
+        other actions notice if it does not)."""
+        text = self.rng.choice(self.args.corpus)
+        c = psycopg.connect(f"host=127.0.0.1 port={self.args.port} user=soak_hostile dbname=soak_hostile "
+                            "connect_timeout=10", autocommit=True, options="-c statement_timeout=2000")
+        try:
+            c.execute(text)
+        except (psycopg.Error, ValueError):
+            pass  # refused, a syntax error, a NUL psycopg will not send, a closed session: all fine
+        finally:
+            c.close()
+
     def raw_session(self):
         s = socket.create_connection(("127.0.0.1", self.args.port), timeout=10)
         body = b"\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00"
@@ -310,10 +324,14 @@ def sighups(args, stop):
 
 
 def sessions_current(admin):
-    with urllib.request.urlopen(admin + "/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("ddlgate_sessions_current "):
-                return int(float(line.split()[1]))
+    """ddlgate_sessions_current from /metrics; None when ddlgate does not answer."""
+    try:
+        with urllib.request.urlopen(admin + "/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("ddlgate_sessions_current "):
+                    return int(float(line.split()[1]))
+    except OSError:
+        return None
     return -1
 
 
@@ -328,7 +346,9 @@ def main():
     ap.add_argument("--reload-every", type=float, default=5)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--break-glass-token-file", required=True)
+    ap.add_argument("--corpus", required=True, help="a directory of SQL texts (tests/fuzz/corpus/fuzz_classifier)")
     args = ap.parse_args()
+    args.corpus = [open(os.path.join(args.corpus, n), "rb").read() for n in sorted(os.listdir(args.corpus))]
     with open(args.break_glass_token_file) as f:
         args.token = f.read().strip()
     stop = threading.Event()
@@ -350,10 +370,12 @@ def main():
     left = -1
     for _ in range(100):
         left = sessions_current(args.admin)
-        if left == 0:
+        if left == 0 or left is None:
             break
         time.sleep(0.1)
-    if left != 0:
+    if left is None:
+        fail("ddlgate", "the admin listener does not answer: ddlgate is gone")
+    elif left != 0:
         fail("leak", f"ddlgate still counts {left} session(s) after every client closed")
     json.dump({"seed": args.seed, "actions": counts, "failures": failures, "denied_tables": denied_tables,
                "rolled_back_customers": rolled_back, "break_glass_tables": glass_tables,

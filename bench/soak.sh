@@ -46,11 +46,13 @@ work="$(mktemp -d /tmp/ddlgate-soak-XXXXXX)"
 chmod 755 "$work"
 pgdata="$work/pgdata"
 ddlgate_pid=""
+passed=0
 cleanup() {
   set +e
   if [ -n "$ddlgate_pid" ] && kill -0 "$ddlgate_pid" 2>/dev/null; then kill -KILL "$ddlgate_pid"; wait "$ddlgate_pid"; fi
   pg_stop "$pgdata"
-  if [ "$keep" = 1 ]; then echo "soak: work directory kept: $work" >&2; else rm -rf "$work"; fi
+  # Kept when asked, and after any failure (also an early one): the logs say what happened.
+  if [ "$keep" = 1 ] || [ "$passed" != 1 ]; then echo "soak: work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -62,6 +64,9 @@ pg_port="$(free_port)"
 give_to_server_user "$work"
 pg_init "$pgdata" "$pg_port" "$work" "max_connections = $((clients * 3 + 50))"
 pg_start "$pgdata" "$work/postgres.log"
+# For the fuzz corpus texts: a role without privileges, in a database of its own.
+"$PGBIN/psql" -X -q "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres" \
+  -c "create role soak_hostile login" -c "create database soak_hostile"
 
 # Trust material and a signed bundle of the demo migrations, as CI would publish it.
 for k in registry approver ledger breakglass; do "$ddlgate" keygen --out "$work/$k" >/dev/null; done
@@ -123,14 +128,19 @@ say "$clients clients for $duration s (seed $seed)"
 started=$(date +%s)
 "$py" "$root/bench/soak.py" --port "$port" --admin "$admin" --pid "$ddlgate_pid" --config "$work/ddlgate.toml" \
   --clients "$clients" --duration "$duration" --seed "$seed" --break-glass-token-file <(printf '%s' "$token") \
+  --corpus "$root/tests/fuzz/corpus/fuzz_classifier" \
   >"$work/clients.json" || problems+=("soak.py failed")
 ended=$(date +%s)
 
-kill -TERM "$ddlgate_pid"
 status=0
-wait "$ddlgate_pid" || status=$?
+if kill -TERM "$ddlgate_pid" 2>/dev/null; then
+  wait "$ddlgate_pid" || status=$?
+  [ "$status" = 0 ] || problems+=("ddlgate exited with status $status on SIGTERM")
+else
+  wait "$ddlgate_pid" || status=$?
+  problems+=("ddlgate was gone before the end of the run (exit status $status)")
+fi
 ddlgate_pid=""
-[ "$status" = 0 ] || problems+=("ddlgate exited with status $status on SIGTERM")
 if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$work/ddlgate.log"; then
   problems+=("sanitizer report in the log (below)")
   grep -E -A30 "AddressSanitizer|LeakSanitizer|runtime error:" "$work/ddlgate.log" | head -60 >&2
@@ -188,8 +198,8 @@ cat "$work/summary.txt"
 echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $((ended - started)) s, $clients clients, seed $seed, $(basename "$(dirname "$(dirname "$ddlgate")")")/cli/ddlgate"
 if [ ${#problems[@]} -eq 0 ]; then
   echo "soak: every check passed"
+  passed=1
   exit 0
 fi
 for p in "${problems[@]}"; do echo "soak: FAILED: $p"; done
-keep=1
 exit 1
