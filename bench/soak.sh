@@ -17,6 +17,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/lib/pg.sh
 source "$root/scripts/lib/pg.sh"
+# shellcheck source=scripts/lib/bundle.sh
+source "$root/scripts/lib/bundle.sh"
 
 duration=600
 clients=16
@@ -69,21 +71,8 @@ pg_start "$pgdata" "$work/postgres.log"
   -c "create role soak_hostile login" -c "create database soak_hostile"
 
 # Trust material and a signed bundle of the demo migrations, as CI would publish it.
-for k in registry approver ledger breakglass; do "$ddlgate" keygen --out "$work/$k" >/dev/null; done
-cat >"$work/trust.toml" <<TOML
-[roles.registry]
-threshold = 1
-keys = ["$work/registry.pub"]
-[roles.approver]
-threshold = 1
-keys = ["$work/approver.pub"]
-TOML
-mkdir -p "$work/bundles"
-"$ddlgate" bundle build "$root/docs/demo/migrations" --tool dbmate --app shop --version 1 --environment soak \
-  --out "$work/staging" --repository "file://$root" >/dev/null
-"$ddlgate" bundle sign "$work/staging" --key "$work/registry.key" --role registry >/dev/null
-"$ddlgate" bundle sign "$work/staging" --key "$work/approver.key" --role approver >/dev/null
-mv "$work/staging" "$work/bundles/shop-v1"
+make_keys "$ddlgate" "$work/keys" ledger breakglass
+demo_signed_bundle "$ddlgate" "$root" "$work" soak
 cat >"$work/ddlgate.toml" <<TOML
 [listen]
 addresses = ["127.0.0.1:0"]
@@ -96,7 +85,7 @@ mode = "enforce"
 record_all_statements = false
 [ledger]
 directory = "$work/ledger"
-checkpoint_key_file = "$work/ledger.key"
+checkpoint_key_file = "$work/keys/ledger.key"
 checkpoint_every_records = 1000
 checkpoint_interval_ms = 2000
 [bundles]
@@ -104,11 +93,11 @@ registry_dir = "$work/bundles"
 environment = "soak"
 trust_file = "$work/trust.toml"
 [break_glass]
-keys = ["$work/breakglass.pub"]
+keys = ["$work/keys/breakglass.pub"]
 max_lifetime = "24h"
 TOML
 # A multi-use break-glass token for the whole run: the clients open sessions with it.
-token="$("$ddlgate" breakglass issue --key "$work/breakglass.key" --user postgres --database postgres \
+token="$("$ddlgate" breakglass issue --key "$work/keys/breakglass.key" --user postgres --database postgres \
   --environment soak --lifetime "$((duration / 60 + 30))m" --reason "soak test" --ticket SOAK-1)"
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0"
@@ -146,7 +135,7 @@ if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$work/ddlgate.log";
   grep -E -A30 "AddressSanitizer|LeakSanitizer|runtime error:" "$work/ddlgate.log" | head -60 >&2
 fi
 
-"$ddlgate" ledger verify "$work/ledger" --pubkey "$work/ledger.pub" >"$work/verify.txt" 2>&1 ||
+"$ddlgate" ledger verify "$work/ledger" --pubkey "$work/keys/ledger.pub" >"$work/verify.txt" 2>&1 ||
   problems+=("ledger verify failed: $(tail -1 "$work/verify.txt")")
 "$ddlgate" ledger export "$work/ledger" --format jsonl --out "$work/ledger.jsonl" >/dev/null 2>&1 ||
   problems+=("ledger export failed")

@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # The demo: builds ddlgate (scripts/setup.sh), starts a throwaway local
 # PostgreSQL 15 in .demo/pgdata (trust authentication, loopback and its socket
-# only; as the `postgres` user when run as root), and runs
-#   build/cli/ddlgate serve --listen 127.0.0.1:6432 --upstream 127.0.0.1:<pg port>
-# in the foreground. Ctrl-C stops both. Run it again to reuse .demo/ (or
+# only; as the `postgres` user when run as root), signs the example migrations
+# of docs/demo/migrations with demo keys, and runs
+#   build/cli/ddlgate serve --config .demo/ddlgate.toml
+# (enforce mode, ledger in .demo/ledger, listening on 127.0.0.1:6432) in the
+# foreground. Ctrl-C stops both. Run it again to reuse .demo/ (or
 # --reset to start from an empty one).
 #
 # Usage: scripts/demo.sh [--no-setup] [--reset] [--port 6432] [--pg-port 5433]
 #
 # Layout of .demo/ (ignored by git):
 #   pgdata/        the PostgreSQL cluster          postgres.log   its log
-#   keys/          demo signing keys    (to come: `ddlgate keygen`)
-#   bundles/       demo signed bundles  (to come: `ddlgate bundle build|sign`)
+#   keys/          demo signing keys (registry, approver, ledger checkpoints)
+#   trust.toml     the trust policy     bundles/shop-v1   the signed demo bundle
+#   ledger/        the ledger           ddlgate.toml      the configuration
 #   ddlgate.log    copy of the proxy's log
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 # shellcheck source=scripts/lib/pg.sh
 source "$root/scripts/lib/pg.sh"
+# shellcheck source=scripts/lib/bundle.sh
+source "$root/scripts/lib/bundle.sh"
 
 run_setup=1
 reset=0
@@ -83,27 +88,8 @@ step_postgres() {
 #    example migrations in docs/demo/migrations (dbmate layout), as CI would
 #    publish it; then the configuration: enforce mode, ledger in .demo/ledger.
 step_trust_material() {
-  mkdir -p "$demo/keys" "$demo/bundles"
-  for k in registry approver ledger; do
-    [ -f "$demo/keys/$k.key" ] || "$ddlgate" keygen --out "$demo/keys/$k" >/dev/null
-  done
-  cat >"$demo/trust.toml" <<TOML
-# Demo trust policy: one registry signature and one approver signature.
-[roles.registry]
-threshold = 1
-keys = ["$demo/keys/registry.pub"]
-[roles.approver]
-threshold = 1
-keys = ["$demo/keys/approver.pub"]
-TOML
-  if [ ! -d "$demo/bundles/shop-v1" ]; then
-    rm -rf "$demo/bundle-staging"
-    "$ddlgate" bundle build docs/demo/migrations --tool dbmate --app shop --version 1 \
-      --environment demo --out "$demo/bundle-staging" --repository "file://$root" >/dev/null
-    "$ddlgate" bundle sign "$demo/bundle-staging" --key "$demo/keys/registry.key" --role registry >/dev/null
-    "$ddlgate" bundle sign "$demo/bundle-staging" --key "$demo/keys/approver.key" --role approver >/dev/null
-    mv "$demo/bundle-staging" "$demo/bundles/shop-v1"
-  fi
+  make_keys "$ddlgate" "$demo/keys" ledger
+  demo_signed_bundle "$ddlgate" "$root" "$demo" demo
   cat >"$demo/ddlgate.toml" <<TOML
 # The demo's configuration (see the README's configuration reference).
 [listen]
