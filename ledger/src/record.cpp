@@ -152,12 +152,13 @@ Record break_glass_refused(const BreakGlassRefusal& r) {
 }
 
 Record session_statement(const SessionInfo& si, std::string_view token_id, std::string_view statement_hash,
-                         std::string_view statement_class, std::string_view display_sql) {
+                         std::string_view statement_class, std::string_view display_sql, std::uint64_t execution) {
   json f = session_json(si);
   f["token_id"] = s(token_id);
   f["statement_hash"] = s(statement_hash);
   f["class"] = s(statement_class);
   f["display_sql"] = s(display_sql);
+  if (execution > 0) f["execution"] = execution;
   return {RecordType::session_statement, std::move(f)};
 }
 

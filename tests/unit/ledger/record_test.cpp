@@ -105,7 +105,8 @@ TEST(Record, BreakGlassRecordsRoundTripAndNameTheirFields) {
   for (const Record& r : {break_glass_opened(o),
                           break_glass_refused({o.session, "", "sha256:cd", "expired", "token expired at ...", "startup"}),
                           break_glass_closed("s1", o.token_id, "expired"),
-                          session_statement(o.session, o.token_id, "sha256:ee", "read", "SELECT 1")}) {
+                          session_statement(o.session, o.token_id, "sha256:ee", "read", "SELECT 1"),
+                          session_statement(o.session, "", "sha256:ee", "read", "SELECT 1", 2)}) {
     auto payload = serialize_payload(r, 3, "2026-11-26T00:00:01.000000Z");
     auto parsed = parse_payload(payload);
     ASSERT_TRUE(parsed) << payload;
@@ -123,6 +124,9 @@ TEST(Record, BreakGlassRecordsRoundTripAndNameTheirFields) {
   EXPECT_EQ(decision(d).fields["token_id"], o.token_id);
   EXPECT_EQ(decision(d).fields["decision"], "break_glass");
   EXPECT_FALSE(decision(DecisionInfo{}).fields.contains("token_id"));
+  // `execution` only on a later run of a prepared statement.
+  EXPECT_FALSE(session_statement(o.session, "", "sha256:ee", "read", "SELECT 1").fields.contains("execution"));
+  EXPECT_EQ(session_statement(o.session, "", "sha256:ee", "read", "SELECT 1", 2).fields["execution"], 2);
 }
 
 TEST(Record, ConfigRecordsSayWhichEnforcementIsInForce) {

@@ -127,10 +127,13 @@ Record config_reloaded(const ConfigChange& c);
 Record break_glass_opened(const BreakGlassOpening& o);
 Record break_glass_refused(const BreakGlassRefusal& r);
 Record break_glass_closed(std::string_view session_id, std::string_view token_id, std::string_view reason);
-// A statement of a break-glass session that needed no decision (a read, a write, a SET):
-// recorded because such a session is recorded in full. display_sql has secrets redacted.
+// A statement that needed no decision (a read, a write, a SET) of a session recorded in
+// full (break-glass, full-statement logging). display_sql has secrets redacted.
+// `execution` > 0: a later execution of a prepared statement (2 for its second run),
+// recorded at its Execute; 0 (no field): the statement as the session sent it.
 Record session_statement(const SessionInfo& s, std::string_view token_id, std::string_view statement_hash,
-                         std::string_view statement_class, std::string_view display_sql);
+                         std::string_view statement_class, std::string_view display_sql,
+                         std::uint64_t execution = 0);
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
                           std::string_view reason);
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
