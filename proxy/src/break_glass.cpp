@@ -408,6 +408,12 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   // A statement outside the token's list: the whole message is decided by normal enforcement
   // (bundles, or a denial), which records its controlled statements itself.
   if (!all_in_scope) co_return std::nullopt;
+  // A Parse's statement that needed no decision: its later executions are recorded at
+  // their Executes while the token is open.
+  if (extended && analysis.statements.size() == 1 && !analysis.statements[0].controlled) {
+    const auto& st = analysis.statements[0];
+    recorded_parse_ = std::make_shared<Recorded>(Recorded{st.hash, st.cls, st.display_sql, 0});
+  }
   for (const auto& st : analysis.statements) {
     if (st.controlled) {
       spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, policy::to_string(st.cls),
@@ -420,7 +426,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (extended && analysis.statements.size() == 1 && analysis.statements[0].controlled) {
     const auto& st = analysis.statements[0];
     allowed_hashes_.push_back(st.hash);
-    allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, claims.token_id};
+    allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, claims.token_id, {}};
   }
   allowed_savepoints_ = savepoint_steps(analysis);
   co_return Verdict{};

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "approvals.h"
+#include "break_glass.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/policy/analyze.h"
 #include "ddlgate/policy/breakglass_session.h"
@@ -320,7 +321,14 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
   bool recorded = false;
   if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
-  if (recorded) co_return std::nullopt;
+  if (recorded) {
+    // A Parse's statement: its later executions are recorded at their Executes.
+    if (extended && all.statements.size() == 1) {
+      const auto& st = all.statements[0];
+      recorded_parse_ = std::make_shared<Recorded>(Recorded{st.hash, st.cls, st.display_sql, 0});
+    }
+    co_return std::nullopt;
+  }
   spdlog::error("session {:x}: the ledger is unavailable; statement {} (enforcement.record_all_statements)", id_,
                 mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
   if (mode_ == config::EnforcementMode::monitor) co_return std::nullopt;
@@ -330,6 +338,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
   allowed_savepoints_.clear();
+  recorded_parse_.reset();
   std::string_view sql;
   bool named_parse = false;  // a Parse of a named statement, which SQL EXECUTE can run later
   if (extended) {
@@ -518,7 +527,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       if (analysis->ok() && analysis->statements.size() == 1 && analysis->statements[0].controlled) {
         const auto& st = analysis->statements[0];
         allowed_hashes_.push_back(st.hash);
-        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty(), false, {}, {}};
+        allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, !reserved.empty(), false, {}, {}, {}};
       }
     } else if (analysis->ok()) {
       // Outcomes by position; a reserved approval is spent when its transaction commits.
@@ -706,9 +715,15 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
     }
   };
   switch (step.type) {
+    case be::kCloseComplete:
+      if (front && front->kind == Kind::close) {
+        if (front->closing) closed(*front->closing);
+        expected_.pop_front();
+        return false;
+      }
+      [[fallthrough]];
     case be::kParseComplete:
     case be::kBindComplete:
-    case be::kCloseComplete:
     case be::kNoData:
     case be::kRowDescription:
       // RowDescription ends a Describe; in a Query's answer it comes before the rows.
@@ -762,7 +777,9 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
       }
       // A Query, FunctionCall or Sync ends with its ReadyForQuery; an
       // extended-protocol message makes the server skip to the next Sync.
-      if (front->kind == Kind::extended || front->kind == Kind::execute) skip_to_sync_entry();
+      if (front->kind == Kind::extended || front->kind == Kind::execute || front->kind == Kind::close) {
+        skip_to_sync_entry();
+      }
       return false;
     }
     case be::kReadyForQuery: {
@@ -845,47 +862,118 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   auto parse = protocol::parse_parse(step.body);
   std::optional<Prepared> allowed = std::exchange(allowed_parse_, std::nullopt);
   std::vector<SavepointStep> savepoint = std::exchange(allowed_savepoints_, {});
+  std::shared_ptr<Recorded> recorded = std::exchange(recorded_parse_, nullptr);
   if (!parse) return;
   std::string name = server_name(parse->statement);
+  Prepared p;
   if (allowed) {
-    // Each Execute of a statement a break-glass token allowed is checked against the token:
-    // from now on this session's Executes are read whole (they are a few bytes).
-    if (!allowed->break_glass_token.empty()) client_scanner_.inspect(fe::kExecute);
-    prepared_[name] = std::move(*allowed);
+    p = std::move(*allowed);
   } else if (savepoint.size() == 1 && savepoint[0].effect != policy::SavepointEffect::none) {
-    Prepared p;
     p.cls = policy::StatementClass::transaction;
     p.savepoint = std::move(savepoint[0]);
-    prepared_[name] = std::move(p);
-  } else {
-    prepared_.erase(name);
   }
+  p.recorded = std::move(recorded);
+  if (!allowed && p.savepoint.effect == policy::SavepointEffect::none && !p.recorded) {
+    prepared_.erase(name);
+    return;
+  }
+  // Each Execute of a statement a break-glass token allowed is checked against the token,
+  // and a later run of a recorded statement is recorded: from now on this session's
+  // Executes are read whole (they are a few bytes).
+  if (!p.break_glass_token.empty() || p.recorded) client_scanner_.inspect(fe::kExecute);
+  // Closes are read whole too (a type and a name), so that a closed statement is forgotten.
+  client_scanner_.inspect(fe::kClose);
+  p.generation = ++generations_;
+  prepared_[name] = std::move(p);
+}
+
+bool Session::expect_close(const protocol::ScanStep& step) {
+  if (step.kind != protocol::ScanStep::Kind::message || step.body.size() < 2) return false;
+  auto end = std::find(step.body.begin() + 1, step.body.end(), std::uint8_t{0});
+  if (end == step.body.end()) return false;  // malformed: the server refuses it
+  auto c = std::make_unique<Closing>();
+  c->portal = step.body[0] == 'P';
+  if (!c->portal && step.body[0] != 'S') return false;
+  c->name = server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()) + 1,
+                                         static_cast<std::size_t>(end - step.body.begin() - 1)));
+  if (c->portal) {
+    auto it = portals_.find(c->name);
+    if (it == portals_.end()) return false;
+    c->generation = it->second.generation;
+  } else {
+    auto it = prepared_.find(c->name);
+    if (it == prepared_.end()) return false;
+    c->generation = it->second.generation;
+  }
+  if (skipping_to_sync_) return true;  // discarded by the server (see expect())
+  expect(Expected::Kind::close);
+  expected_.back().closing = std::move(c);
+  return true;
+}
+
+void Session::closed(const Closing& c) {
+  if (c.portal) {
+    auto it = portals_.find(c.name);
+    if (it != portals_.end() && it->second.generation == c.generation) portals_.erase(it);
+  } else {
+    auto it = prepared_.find(c.name);
+    if (it != prepared_.end() && it->second.generation == c.generation) prepared_.erase(it);
+  }
+}
+
+const Session::Portal* Session::executed_portal(const protocol::ScanStep& step) const {
+  if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) {
+    return nullptr;
+  }
+  auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
+  if (end == step.body.end()) return nullptr;  // malformed: the server refuses it
+  auto portal = portals_.find(server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()),
+                                                           static_cast<std::size_t>(end - step.body.begin()))));
+  return portal == portals_.end() ? nullptr : &portal->second;
 }
 
 Session::ExecuteRefusal Session::refused_execute(const protocol::ScanStep& step) const {
-  if (portals_.empty() || step.type != fe::kExecute || step.kind != protocol::ScanStep::Kind::message) {
-    return ExecuteRefusal::none;
-  }
-  auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
-  if (end == step.body.end()) return ExecuteRefusal::none;  // malformed: the server refuses it
-  auto portal = portals_.find(server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()),
-                                                           static_cast<std::size_t>(end - step.body.begin()))));
-  if (portal == portals_.end()) return ExecuteRefusal::none;
+  const Portal* portal = executed_portal(step);
+  if (!portal) return ExecuteRefusal::none;
   // Every Execute of it, a continued run included: the token must still be open.
-  if (const std::string& token = portal->second.break_glass_token; !token.empty()) {
+  if (const std::string& token = portal->break_glass_token; !token.empty()) {
     if (!break_glass_open(token)) return ExecuteRefusal::break_glass_ended;
   }
-  if (portal->second.executed) return ExecuteRefusal::none;
-  auto statement = prepared_.find(portal->second.statement);
+  if (portal->executed) return ExecuteRefusal::none;
+  auto statement = prepared_.find(portal->statement);
   const bool replayed = statement != prepared_.end() && statement->second.once && statement->second.executed &&
-                        statement->second.hash == portal->second.hash;
+                        statement->second.hash == portal->hash;
   return replayed ? ExecuteRefusal::replayed : ExecuteRefusal::none;
 }
 
+bool Session::execution_to_record(const protocol::ScanStep& step) const {
+  const Portal* portal = executed_portal(step);
+  // A continued run (after PortalSuspended) is the same execution; the first run is
+  // the Parse's record.
+  if (!portal || portal->executed || !portal->recorded || portal->recorded->executions == 0) return false;
+  return config_->enforcement.record_all_statements || break_glass_;
+}
+
+asio::awaitable<Session::Verdict> Session::record_execution(const protocol::ScanStep& step) {
+  const Recorded statement = *executed_portal(step)->recorded;
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::session_statement(session_info(), break_glass_ ? break_glass_->claims.token_id : "",
+                                              statement.hash, std::string(policy::to_string(statement.cls)),
+                                              statement.display_sql, statement.executions + 1));
+  bool recorded = false;
+  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (recorded) co_return Verdict{};
+  spdlog::error("session {:x}: the ledger is unavailable; an execution of a prepared statement {}", id_,
+                mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
+  if (mode_ == config::EnforcementMode::monitor) co_return Verdict{};
+  co_return deny_ledger_unavailable(break_glass_ ? "a break-glass session cannot run statements unrecorded"
+                                                 : "every statement is recorded (enforcement.record_all_statements)",
+                                    true);
+}
+
 asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep& step, ExecuteRefusal why) {
-  auto end = std::find(step.body.begin(), step.body.end(), std::uint8_t{0});
-  const Portal& portal = portals_.at(server_name(
-      std::string_view(reinterpret_cast<const char*>(step.body.data()), static_cast<std::size_t>(end - step.body.begin()))));
+  const Portal& portal = *executed_portal(step);
   // The statement as it was bound (a later Parse may have replaced the name since).
   auto named = prepared_.find(portal.statement);
   Prepared statement = named != prepared_.end() && named->second.hash == portal.hash ? named->second : Prepared{};
@@ -940,8 +1028,13 @@ void Session::finish_names() {
     if (names_seen_ == 2) {
       auto it = prepared_.find(names_[1]);
       if (it != prepared_.end()) {
-        portals_[names_[0]] =
-            Portal{names_[1], it->second.hash, false, it->second.savepoint, it->second.break_glass_token};
+        portals_[names_[0]] = Portal{names_[1],
+                                     it->second.hash,
+                                     false,
+                                     it->second.savepoint,
+                                     it->second.break_glass_token,
+                                     it->second.recorded,
+                                     ++generations_};
       } else {
         portals_.erase(names_[0]);
       }
@@ -955,6 +1048,7 @@ void Session::finish_names() {
       if (it != portals_.end()) {
         hash = it->second.hash;
         if (it->second.savepoint.effect != policy::SavepointEffect::none) savepoint = &it->second.savepoint;
+        if (!it->second.executed && it->second.recorded) ++it->second.recorded->executions;
         it->second.executed = true;
         auto statement = prepared_.find(it->second.statement);
         if (statement != prepared_.end() && statement->second.hash == hash) statement->second.executed = true;

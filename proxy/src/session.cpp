@@ -621,10 +621,12 @@ void Session::forward_client_step(const protocol::ScanStep& step) {
     // a Query where it was decided).
     if (step.starts_message) {
       switch (step.type) {
+        case fe::kClose:
+          if (!expect_close(step)) expect_extended();
+          break;
         case fe::kParse:
         case fe::kBind:
         case fe::kDescribe:
-        case fe::kClose:
           expect_extended();
           break;
         case fe::kSync:
@@ -657,7 +659,9 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
         if (needs_decision(step)) return ClientStop{std::move(step), true};
       }
-      if (enforcing() && refused_execute(step) != ExecuteRefusal::none) return ClientStop{std::move(step)};
+      if (enforcing() && (refused_execute(step) != ExecuteRefusal::none || execution_to_record(step))) {
+        return ClientStop{std::move(step)};
+      }
     }
     if (step.starts_message) begin_client_message(step);
     if (drop_current_) continue;
@@ -811,6 +815,15 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
           continue;
         }
       }
+      // A later run of a recorded prepared statement: recorded before it goes on.
+      if (step.kind == protocol::ScanStep::Kind::message && enforcing() && execution_to_record(step)) {
+        Verdict v = co_await record_execution(step);
+        if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
+        if (v.kind == Verdict::Kind::replace) {
+          replace(v);
+          continue;
+        }
+      }
       if (step.kind == protocol::ScanStep::Kind::message) {
         if (!co_await on_client_message(step)) co_return;
         // Decided from the first byte after the startup packet: a client may
@@ -852,6 +865,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             co_return;
           }
           if (v.kind == Verdict::Kind::replace) {
+            recorded_parse_.reset();
             replace(v);
             continue;
           }

@@ -163,11 +163,20 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<SavepointStep> savepoints;  // by position, or empty
     std::size_t next = 0;
   };
+  // A Close of a statement or portal ddlgate keeps: forgotten once the server's
+  // CloseComplete says it is gone (a Close the server skips after an error closes nothing),
+  // and only if the name was not given to another one in between.
+  struct Closing {
+    bool portal = false;
+    std::string name;
+    std::uint64_t generation = 0;
+  };
   struct Expected {
-    enum class Kind : std::uint8_t { extended, execute, query, function_call, sync, denial };
+    enum class Kind : std::uint8_t { extended, execute, query, function_call, sync, denial, close };
     Kind kind = Kind::extended;
     std::uint32_t count = 1;            // extended: completions still to come
     std::unique_ptr<Tracked> tracked;  // execute and query; null when nothing is tracked
+    std::unique_ptr<Closing> closing;  // close
   };
   std::deque<Expected> expected_;
   bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
@@ -177,6 +186,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked = nullptr);
   // A Parse, Bind, Describe, Close or untracked Execute went to the server.
   void expect_extended();
+  // A Close went to the server: an entry of its own when it names a statement or
+  // portal ddlgate keeps, so that its CloseComplete forgets it; false otherwise.
+  bool expect_close(const protocol::ScanStep& step);
+  // The server closed it.
+  void closed(const Closing& c);
   // A Query went to the server: its statements' hashes, reserved approvals and
   // savepoint steps by position (all empty when nothing is tracked).
   void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
@@ -212,8 +226,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // Extended protocol outcomes: an allowed controlled Parse is remembered by
   // statement name, a Bind carries it to a portal, and an Execute of that portal
   // is an Expected entry of its own (docs/enforcement.md, "Outcomes").
-  // Statement name -> an allowed controlled Parse, or a savepoint statement;
-  // portal name -> a portal bound to one of them. No other statement is kept.
+  // Statement name -> an allowed controlled Parse, a savepoint statement, or a
+  // statement recorded at its Parse; portal name -> a portal bound to one of them.
+  // No other statement is kept.
+  //
+  // A statement that needed no decision and was recorded at its Parse (full-statement
+  // logging, or an open break-glass token): that record stands for its first execution,
+  // and each later one is recorded at its Execute (a session_statement with `execution`).
+  struct Recorded {
+    std::string hash;
+    policy::StatementClass cls{};
+    std::string display_sql;
+    std::uint64_t executions = 0;  // portals of it the session has run so far
+  };
   struct Prepared {
     std::string hash;
     policy::StatementClass cls{};  // its statement class, for a ledger record
@@ -223,6 +248,8 @@ class Session : public std::enable_shared_from_this<Session> {
     SavepointStep savepoint;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN (hash empty)
     // Allowed by this break-glass token (its jti) only: runs while the token is open.
     std::string break_glass_token;
+    std::shared_ptr<Recorded> recorded;  // shared with the portals bound to it
+    std::uint64_t generation = 0;        // tells it from a later one of the same name
   };
   struct Portal {
     std::string statement;  // the prepared statement's name
@@ -230,11 +257,24 @@ class Session : public std::enable_shared_from_this<Session> {
     bool executed = false;  // a later Execute of it continues the same run
     SavepointStep savepoint;
     std::string break_glass_token;  // its statement's, when it was bound
+    std::shared_ptr<Recorded> recorded;  // its statement's, when it was bound
+    std::uint64_t generation = 0;        // as Prepared's
   };
+  std::uint64_t generations_ = 0;  // the last generation given to a Prepared or Portal
   std::unordered_map<std::string, Prepared> prepared_;
   std::unordered_map<std::string, Portal> portals_;
   // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.
   std::optional<Prepared> allowed_parse_;
+  // Set for a Parse whose statement was recorded (record_statements(), break-glass);
+  // remember_prepared() keeps it, a refused Parse drops it.
+  std::shared_ptr<Recorded> recorded_parse_;
+  // The portal an Execute names (a whole Execute message), if ddlgate keeps it.
+  const Portal* executed_portal(const protocol::ScanStep& step) const;
+  // Whether this Execute starts a later run of a statement recorded at its Parse while
+  // the session records every statement: it is recorded before it goes on.
+  bool execution_to_record(const protocol::ScanStep& step) const;
+  // Records it durably; the Verdict to give (forward, or 58030 without a ledger in enforce mode).
+  asio::awaitable<Verdict> record_execution(const protocol::ScanStep& step);
   // Why a complete Execute must be refused: it would run a once-only prepared
   // statement a second time (a new portal of it; replay protection), or a statement
   // that only a break-glass token allowed after that token has ended.

@@ -21,6 +21,7 @@
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
 #include "ddlgate/testing/signed_bundle.h"
+#include "ddlgate/testing/text.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -432,6 +433,38 @@ TEST_F(BreakGlass, StatementsPreparedUnderATokenDoNotRunAfterIt) {
   EXPECT_NE(tail.find("outcome=\"executed\""), std::string::npos) << tail;  // bg_now's Execute
   EXPECT_NE(tail.find("reason=\"expired\""), std::string::npos) << tail;    // noticed at the Execute
   EXPECT_NE(tail.find("which has ended"), std::string::npos) << tail;       // the refusal's reason
+}
+
+// While a token is open every statement is recorded, also each later run of a statement
+// prepared under it (at its Execute, with the token and `execution`); after RESET the
+// session's runs are not recorded any more.
+TEST_F(BreakGlass, EachRunOfAStatementPreparedUnderATokenIsRecordedWhileItIsOpen) {
+  auto proxy = start();
+  std::string token = issue();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
+  PgResult p(PQprepare(c.get(), "probe", "select $1::int * 7 as seven_times", 0, nullptr));
+  ASSERT_EQ(PQresultStatus(p.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  auto run = [&](const char* v) {
+    const char* params[] = {v};
+    PgResult r(PQexecPrepared(c.get(), "probe", 1, params, nullptr, nullptr, 0));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+  };
+  run("1");
+  run("2");
+  run("3");
+  EXPECT_EQ(command(c.get(), "RESET ddlgate.break_glass"), "RESET");
+  run("4");
+  c.reset();
+  auto tail = stop_and_check_secrets(proxy);
+  EXPECT_EQ(occurrences(tail, "SELECT $1::int * 7 AS seven_times"), 3u) << tail;  // the Parse, runs 2 and 3
+  for (const std::string run_no : {"2", "3"}) {
+    const std::string line = line_with(tail, "execution=" + run_no);
+    ASSERT_NE(line, "") << tail;
+    EXPECT_NE(line.find("session_statement"), std::string::npos) << line;
+    EXPECT_EQ(line.find("token_id=\"\""), std::string::npos) << line;  // the token's jti
+  }
+  EXPECT_EQ(tail.find("execution=4"), std::string::npos) << tail;
 }
 
 TEST_F(BreakGlass, AStatementListLimitsTheSession) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "ddlgate/testing/process.h"
 #include "ddlgate/testing/signed_bundle.h"
 #include "ddlgate/testing/raw_wire.h"
+#include "ddlgate/testing/text.h"
 
 namespace ddlgate::testing {
 namespace {
@@ -725,12 +727,6 @@ TEST_F(Enforce, AReExecutedPreparedStatementWithoutALedgerIs58030WhenEnforcingAn
   pg.admin_sql("drop table orders");
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // PostgreSQL looks prepared statements and portals up by their first 63 bytes
 // (NAMEDATALEN - 1): "a"*63 + "1" and "a"*63 + "2" are one statement to the
 // server. ddlgate must read names the same way, or a second name would run an
@@ -757,7 +753,7 @@ TEST_F(Enforce, ReplayProtectionReadsLongStatementNamesAsTheServerDoes) {
   c.reset();
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 1u) << tail;  // the first run
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 1u) << tail;  // the first run
   pg.admin_sql("drop table orders");
 }
 
@@ -794,11 +790,11 @@ TEST_F(Enforce, OutcomesOfTheExtendedProtocolAndOfAFailedMultiStatementMessage) 
   c.reset();
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
-  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 2u) << tail;
-  EXPECT_EQ(count(tail, "outcome=\"failed\""), 2u) << tail;
-  EXPECT_EQ(count(tail, "sqlstate=\"42701\""), 1u) << tail;
-  EXPECT_EQ(count(tail, "command_tag=\"GRANT\""), 1u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"failed\""), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "sqlstate=\"42701\""), 1u) << tail;
+  EXPECT_EQ(occurrences(tail, "command_tag=\"GRANT\""), 1u) << tail;
 }
 
 // `prefix` and then "+1" until the text is `size` bytes: one deep expression.
@@ -920,8 +916,8 @@ TEST_F(Enforce, RollbackToASavepointRecordsTheStatementsAfterItAsRolledBack) {
   // Executed: the CREATE, the GRANT of the one Query, the ALTER of the extended
   // protocol. Rolled back: GRANT and ALTER after savepoint a, the ALTER after x,
   // the GRANT after s2, the GRANT before ROLLBACK AND CHAIN.
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 3u) << tail;
-  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 5u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 3u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 5u) << tail;
 }
 
 TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
@@ -1009,8 +1005,8 @@ TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
             "id,email\n");
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;     // create table, grant
-  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 1u) << tail;  // the alter, with its migration
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 2u) << tail;     // create table, grant
+  EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 1u) << tail;  // the alter, with its migration
   EXPECT_NE(tail.find("decision=\"denied\" display_sql=\"DROP TABLE users\""), std::string::npos) << tail;
 }
 
@@ -1031,14 +1027,6 @@ std::string hash_of(const std::string& sql) {
 }
 
 // The ledger tail's line that holds `what`, or "" when none does.
-std::string line_with(const std::string& tail, const std::string& what) {
-  auto at = tail.find(what);
-  if (at == std::string::npos) return "";
-  auto begin = tail.rfind('\n', at);
-  begin = begin == std::string::npos ? 0 : begin + 1;
-  return tail.substr(begin, tail.find('\n', at) - begin);
-}
-
 // psycopg reads a result in the middle of a pipeline with a Flush: the server
 // answers the CREATE before ddlgate has seen the batch's Sync. Each outcome must
 // still name its own statement (it used to record the GRANT's tag under the
@@ -1052,7 +1040,7 @@ TEST_F(Enforce, Psycopg3PipelineInATransactionRecordsEachOutcomeAgainstItsStatem
   EXPECT_EQ(r.stdout_text, "mid-pipeline: 42\ncommitted\n");
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 2u) << tail;
   const std::string create = line_with(tail, "command_tag=\"CREATE TABLE\" outcome=\"executed\"");
   const std::string grant = line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"");
   EXPECT_NE(create.find(hash_of("create table users (id bigint primary key, email text not null)")), std::string::npos)
@@ -1081,7 +1069,7 @@ TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
             "0\n");
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_EQ(count(tail, "outcome=\"executed\""), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 2u) << tail;
   EXPECT_NE(line_with(tail, "command_tag=\"CREATE TABLE\" outcome=\"executed\"").find(
                 hash_of("create table users (id bigint primary key, email text not null)")),
             std::string::npos)
@@ -1090,8 +1078,8 @@ TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
             std::string::npos)
       << tail;
   // The skipped ALTER has its decision and no outcome.
-  EXPECT_EQ(count(tail, "outcome=\"failed\""), 0u) << tail;
-  EXPECT_EQ(count(tail, "outcome=\"rolled_back\""), 0u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"failed\""), 0u) << tail;
+  EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 0u) << tail;
 }
 
 // The server skips to the next Sync after an extended-protocol error; when the
@@ -1256,12 +1244,202 @@ TEST_F(Enforce, RecordAllStatementsPutsEveryStatementInTheLedger) {
   EXPECT_EQ(pg.admin_sql("select count(*) from audit_probe"), "2\n");
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-  EXPECT_EQ(count(tail, "session_statement"), 3u) << tail;
+  EXPECT_EQ(occurrences(tail, "session_statement"), 3u) << tail;
   EXPECT_NE(line_with(tail, "INSERT INTO audit_probe VALUES (41)").find("token_id=\"\""), std::string::npos) << tail;
   EXPECT_NE(line_with(tail, "SELECT count(*) FROM audit_probe"), "") << tail;
   EXPECT_NE(line_with(tail, "INSERT INTO audit_probe VALUES ($1::int)"), "") << tail;
   EXPECT_NE(line_with(tail, "decision=\"allowed\""), "") << tail;  // the CREATE TABLE
   EXPECT_NE(line_with(tail, "decision=\"denied\""), "") << tail;   // the DROP TABLE
+}
+
+// Full-statement logging and prepared statements: a statement's Parse is recorded, and
+// each later run of it (a new portal) is recorded at its Execute, durable before the
+// Execute goes on, with `execution` counting the runs. A statement parsed anew for each
+// run (libpq's unnamed PQexecParams) is recorded at each Parse and nothing more.
+TEST_F(Enforce, RecordAllStatementsRecordsEachLaterRunOfAPreparedStatement) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists audit_probe cascade");
+  pg.admin_sql("create table audit_probe (id int)");
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  {
+    auto c = pg_connect(proxy->conninfo());
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    PgResult prepared(PQprepare(c.get(), "ins", "insert into audit_probe values ($1::int)", 0, nullptr));
+    ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+    for (const char* v : {"1", "2", "3"}) {
+      const char* params[] = {v};
+      PgResult r(PQexecPrepared(c.get(), "ins", 1, params, nullptr, nullptr, 0));
+      EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+    }
+    // Two runs in one pipeline batch: both Executes arrive in one read.
+    ASSERT_EQ(PQenterPipelineMode(c.get()), 1);
+    for (const char* v : {"4", "5"}) {
+      const char* params[] = {v};
+      ASSERT_EQ(PQsendQueryPrepared(c.get(), "ins", 1, params, nullptr, nullptr, 0), 1) << PQerrorMessage(c.get());
+    }
+    ASSERT_EQ(PQpipelineSync(c.get()), 1);
+    for (int i = 0; i < 2; ++i) {
+      PgResult r(PQgetResult(c.get()));
+      EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+      PgResult end(PQgetResult(c.get()));
+      EXPECT_EQ(end.get(), nullptr);
+    }
+    PgResult sync(PQgetResult(c.get()));
+    EXPECT_EQ(PQresultStatus(sync.get()), PGRES_PIPELINE_SYNC);
+    ASSERT_EQ(PQexitPipelineMode(c.get()), 1) << PQerrorMessage(c.get());
+    for (const char* v : {"6", "7"}) {
+      const char* params[] = {v};
+      PgResult r(PQexecParams(c.get(), "select $1::int + 1000", 1, nullptr, params, nullptr, nullptr, 0));
+      EXPECT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    }
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from audit_probe"), "5\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  // The prepared insert: its Parse, then runs 2 to 5.
+  EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES ($1::int)"), 5u) << tail;
+  for (int run = 2; run <= 5; ++run) {
+    const std::string line = line_with(tail, "execution=" + std::to_string(run));
+    EXPECT_NE(line.find("INSERT INTO audit_probe VALUES ($1::int)"), std::string::npos) << run << "\n" << tail;
+    EXPECT_NE(line.find("session_statement"), std::string::npos) << line;
+  }
+  EXPECT_EQ(occurrences(tail, "execution="), 4u) << tail;
+  // The unnamed statement: a record per Parse, none at its Executes.
+  EXPECT_EQ(occurrences(tail, "SELECT $1::int + 1000"), 2u) << tail;
+  pg.admin_sql("drop table audit_probe");
+}
+
+// Full-statement logging and Close: a closed statement is forgotten once the server's
+// CloseComplete says so, and only that one. A Close the server skips (an error earlier in
+// its batch) closes nothing, so later runs of the statement are still recorded; a Close
+// pipelined with a new Parse of the same name forgets the old statement, not the new one.
+// (libpq 15 cannot send Close, so the messages are raw; pgjdbc sends them when its
+// statement cache evicts a statement.)
+TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoes) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists audit_probe cascade");
+  pg.admin_sql("create table audit_probe (id int)");
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  const std::string none(2, '\0');  // an int16 0
+  auto parse = [&](std::vector<std::uint8_t>& w, const std::string& name, const std::string& sql) {
+    append(w, 'P', name + '\0' + sql + '\0' + none);
+  };
+  auto run = [&](std::vector<std::uint8_t>& w, const std::string& statement) {
+    append(w, 'B', std::string(1, '\0') + statement + '\0' + none + none + none);
+    append(w, 'E', std::string(1, '\0') + std::string(4, '\0'));
+  };
+  auto close = [&](std::vector<std::uint8_t>& w, const std::string& name) { append(w, 'C', "S" + name + '\0'); };
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  // Sends one batch ending in Sync; returns the answer's message types.
+  auto batch = [&](const std::function<void(std::vector<std::uint8_t>&)>& fill) {
+    std::vector<std::uint8_t> w;
+    fill(w);
+    append(w, 'S', "");
+    send_all(fd, w);
+    return message_types(read_until_message(fd, 'Z'));
+  };
+  const std::string one = "insert into audit_probe values (1)";
+  const std::string two = "insert into audit_probe values (2)";
+  const std::string three = "insert into audit_probe values (3)";
+  EXPECT_EQ(batch([&](auto& w) { parse(w, "s1", one); run(w, "s1"); }), "12CZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 2: recorded
+  EXPECT_EQ(batch([&](auto& w) { close(w, "s1"); }), "3Z");
+  EXPECT_EQ(batch([&](auto& w) { parse(w, "s1", two); run(w, "s1"); }), "12CZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 2 of the new one
+  // The Bind fails, so the server skips the Close: s1 stays prepared.
+  EXPECT_EQ(batch([&](auto& w) { run(w, "no_such_statement"); close(w, "s1"); }), "EZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 3: still recorded
+  // Closed and prepared anew in one batch: the CloseComplete comes after the new Parse.
+  EXPECT_EQ(batch([&](auto& w) { close(w, "s1"); parse(w, "s1", three); run(w, "s1"); }), "312CZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 2 of the third
+  send_all(fd, frontend_message('X', ""));
+  ::close(fd);
+  EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|2\n2|3\n3|2\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (1)"), 2u) << tail;  // Parse, run 2
+  EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (2)"), 3u) << tail;  // Parse, runs 2 and 3
+  EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (3)"), 2u) << tail;  // Parse, run 2
+  EXPECT_NE(line_with(tail, "execution=3").find("VALUES (2)"), std::string::npos) << tail;
+  pg.admin_sql("drop table audit_probe");
+}
+
+// Full-statement logging with pgjdbc: whatever the driver does (a new Parse per run below
+// its prepare threshold, a named statement after it, a Close when its statement cache
+// evicts one and a new Parse when it is used again), the ledger holds one record per run.
+TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPgjdbcPreparedStatement) {
+  const std::string java = "/usr/lib/jvm/default-java/bin/java";
+  const std::string jar = "/usr/share/java/postgresql.jar";
+  ASSERT_TRUE(fs::exists(java) && fs::exists(jar)) << "scripts/setup.sh installs default-jdk-headless and libpostgresql-jdbc-java";
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists audit_probe cascade");
+  pg.admin_sql("create table audit_probe (id int)");
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto r = run_command({java, "-cp", jar, std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/JdbcRepeat.java",
+                        std::to_string(proxy->port()), "9"},
+                       {}, 120s);
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "runs: 54\n");
+  EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|18\n2|18\n3|18\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  for (const std::string id : {"1", "2", "3"}) {
+    EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (" + id + " + $1)"), 18u) << id << "\n" << tail;
+  }
+  // In each round of 9 runs: 4 Parses of the unnamed statement, then a named one (run 5 of
+  // the round) run 4 more times. The cache's Close makes the next round prepare it anew, so
+  // the count starts again: 5 is the highest, once per statement and round.
+  EXPECT_EQ(occurrences(tail, "execution=5"), 6u) << tail;
+  EXPECT_EQ(occurrences(tail, "execution=6"), 0u) << tail;
+  pg.admin_sql("drop table audit_probe");
+}
+
+// Full-statement logging with a full ledger disk: a later run of a prepared statement
+// cannot be recorded, so it is refused with 58030 in enforce mode (it does not run) and
+// runs, logged, in monitor mode.
+TEST_F(Enforce, WithoutALedgerALaterRunOfARecordedPreparedStatementIs58030WhenEnforcing) {
+  auto& pg = SharedPgServer::get();
+  for (const std::string mode : {"enforce", "monitor"}) {
+    SCOPED_TRACE(mode);
+    pg.admin_sql("drop table if exists audit_probe cascade; create table audit_probe (id int)");
+    SmallDisk disk(ledger_dir(), "2m");  // a fresh, empty ledger for each mode
+    if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)";
+    auto proxy = start(mode, "record_all_statements = true\n");
+    auto c = pg_connect(proxy->conninfo());
+    PgResult prepared(PQprepare(c.get(), "ins", "insert into audit_probe values (1)", 0, nullptr));
+    ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.get());
+    PgResult first(PQexecPrepared(c.get(), "ins", 0, nullptr, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(first.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(first.get());
+
+    disk.fill();
+    // Statements until one finds the ledger failed (see WhenTheLedgerCannotWrite... above).
+    const std::string unavailable = "the ledger is unavailable";
+    for (int i = 0; i < 200 && proxy->stderr_log().find(unavailable) == std::string::npos; ++i) {
+      PgResult r(PQexec(c.get(), "select 1"));
+    }
+    ASSERT_NE(proxy->stderr_log().find(unavailable), std::string::npos) << "the ledger never failed";
+
+    PgResult again(PQexecPrepared(c.get(), "ins", 0, nullptr, nullptr, nullptr, 0));
+    if (mode == "enforce") {
+      EXPECT_EQ(PQresultStatus(again.get()), PGRES_FATAL_ERROR);
+      const char* state = PQresultErrorField(again.get(), PG_DIAG_SQLSTATE);
+      EXPECT_EQ(std::string(state ? state : ""), "58030") << PQresultErrorMessage(again.get());
+      EXPECT_EQ(pg.admin_sql("select count(*) from audit_probe"), "1\n");
+      EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+    } else {
+      EXPECT_EQ(PQresultStatus(again.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(again.get());
+      EXPECT_EQ(pg.admin_sql("select count(*) from audit_probe"), "2\n");
+      EXPECT_NE(proxy->stderr_log().find("execution of a prepared statement allowed (monitor mode)"),
+                std::string::npos)
+          << proxy->stderr_log();
+    }
+    c.reset();
+    proxy->terminate(20s);
+  }
+  pg.admin_sql("drop table audit_probe");
 }
 
 }  // namespace
