@@ -344,6 +344,16 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
         st.savepoint_name = t->savepoint_name;
       }
     }
+    if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DEALLOCATE_STMT && node->deallocate_stmt) {
+      // A NULL (empty) name is DEALLOCATE ALL.
+      const char* name = node->deallocate_stmt->name;
+      st.savepoint_effect = name != nullptr && *name != '\0' ? SavepointEffect::deallocate : SavepointEffect::deallocate_all;
+      if (st.savepoint_effect == SavepointEffect::deallocate) st.savepoint_name = name;
+    }
+    if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT && node->discard_stmt &&
+        node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
+      st.savepoint_effect = SavepointEffect::deallocate_all;
+    }
     if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
       if (!node_bytes.empty()) st.hash = canonical_hash(node_bytes);

@@ -582,6 +582,7 @@ void Session::expect_query(std::vector<std::string> hashes, std::vector<std::str
     // Every position with a savepoint effect is a slot, tracked statement or not.
     if (t->hashes.size() < savepoints.size()) t->hashes.resize(savepoints.size());
     t->savepoints = std::move(savepoints);
+    for (auto& step : t->savepoints) step.generation = generations_;
   }
   expect(Expected::Kind::query, std::move(t));
 }
@@ -624,9 +625,22 @@ void Session::on_savepoint_effect(const SavepointStep& step, std::string_view ta
       // block, ROLLBACK; ROLLBACK AND CHAIN answers ROLLBACK. A block stays open.
       if (tag == "ROLLBACK") end_transaction(false);
       break;
+    case SavepointEffect::deallocate:
+    case SavepointEffect::deallocate_all:
+      if (tag == "DEALLOCATE" || tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") deallocated(step);
+      break;
     case SavepointEffect::none:
       break;
   }
+}
+
+void Session::deallocated(const SavepointStep& step) {
+  if (step.effect == policy::SavepointEffect::deallocate) {
+    auto it = prepared_.find(server_name(step.name));
+    if (it != prepared_.end() && it->second.generation <= step.generation) prepared_.erase(it);
+    return;
+  }
+  std::erase_if(prepared_, [&](const auto& entry) { return entry.second.generation <= step.generation; });
 }
 
 void Session::release_reserved_approvals() {
@@ -1047,7 +1061,10 @@ void Session::finish_names() {
       auto it = portals_.find(names_[0]);
       if (it != portals_.end()) {
         hash = it->second.hash;
-        if (it->second.savepoint.effect != policy::SavepointEffect::none) savepoint = &it->second.savepoint;
+        if (it->second.savepoint.effect != policy::SavepointEffect::none) {
+          it->second.savepoint.generation = generations_;
+          savepoint = &it->second.savepoint;
+        }
         if (!it->second.executed && it->second.recorded) ++it->second.recorded->executions;
         it->second.executed = true;
         auto statement = prepared_.find(it->second.statement);

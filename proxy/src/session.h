@@ -143,6 +143,9 @@ class Session : public std::enable_shared_from_this<Session> {
   struct SavepointStep {
     policy::SavepointEffect effect = policy::SavepointEffect::none;
     std::string name;
+    // deallocate, deallocate_all: generations_ when it went to the server; a statement
+    // prepared after it (a higher generation) is not the one it drops.
+    std::uint64_t generation = 0;
   };
   // Outcomes (docs/enforcement.md, "Outcomes"): what the server has yet to answer,
   // in the order ddlgate sent it. Each entry ends with one server message:
@@ -261,6 +264,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint64_t generation = 0;        // as Prepared's
   };
   std::uint64_t generations_ = 0;  // the last generation given to a Prepared or Portal
+  // DEALLOCATE name (or every name: ALL, DISCARD ALL) completed: forgets the prepared
+  // statements it dropped, those remembered up to `generation`.
+  void deallocated(const SavepointStep& step);
   std::unordered_map<std::string, Prepared> prepared_;
   std::unordered_map<std::string, Portal> portals_;
   // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.

@@ -5,6 +5,7 @@
 // ledger, which then verifies.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -1309,12 +1310,13 @@ TEST_F(Enforce, RecordAllStatementsRecordsEachLaterRunOfAPreparedStatement) {
   pg.admin_sql("drop table audit_probe");
 }
 
-// Full-statement logging and Close: a closed statement is forgotten once the server's
-// CloseComplete says so, and only that one. A Close the server skips (an error earlier in
-// its batch) closes nothing, so later runs of the statement are still recorded; a Close
-// pipelined with a new Parse of the same name forgets the old statement, not the new one.
-// (libpq 15 cannot send Close, so the messages are raw; pgjdbc sends them when its
-// statement cache evicts a statement.)
+// Full-statement logging and Close, DEALLOCATE and DISCARD ALL: a statement is forgotten
+// once the server says it is gone, and only that one. A Close the server skips (an error
+// earlier in its batch) closes nothing, so later runs of the statement are still
+// recorded; a Close or DEALLOCATE ALL pipelined with a new Parse of the same name forgets
+// the old statement, not the new one; a Bind of a forgotten statement (the server refuses
+// it) records no run. (libpq 15 cannot send Close, so the messages are raw; pgjdbc sends
+// them when its statement cache evicts a statement, psycopg sends DEALLOCATE.)
 TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoes) {
   auto& pg = SharedPgServer::get();
   pg.admin_sql("drop table if exists audit_probe cascade");
@@ -1333,14 +1335,22 @@ TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoe
   ASSERT_GE(fd, 0);
   send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-  // Sends one batch ending in Sync; returns the answer's message types.
-  auto batch = [&](const std::function<void(std::vector<std::uint8_t>&)>& fill) {
+  // Sends one batch ending in Sync (after `queries` Query messages); returns the answer's
+  // message types.
+  auto batch = [&](const std::function<void(std::vector<std::uint8_t>&)>& fill, int queries = 0) {
     std::vector<std::uint8_t> w;
     fill(w);
     append(w, 'S', "");
     send_all(fd, w);
-    return message_types(read_until_message(fd, 'Z'));
+    std::string types;
+    while (std::count(types.begin(), types.end(), 'Z') < queries + 1) {
+      std::string more = message_types(read_until_message(fd, 'Z'));
+      if (more.empty()) break;
+      types += more;
+    }
+    return types;
   };
+  auto query = [&](std::vector<std::uint8_t>& w, const std::string& sql) { append(w, 'Q', sql + '\0'); };
   const std::string one = "insert into audit_probe values (1)";
   const std::string two = "insert into audit_probe values (2)";
   const std::string three = "insert into audit_probe values (3)";
@@ -1355,15 +1365,28 @@ TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoe
   // Closed and prepared anew in one batch: the CloseComplete comes after the new Parse.
   EXPECT_EQ(batch([&](auto& w) { close(w, "s1"); parse(w, "s1", three); run(w, "s1"); }), "312CZ");
   EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 2 of the third
+  // DEALLOCATE: a Bind of the name fails, and no run is recorded.
+  EXPECT_EQ(batch([&](auto& w) { query(w, "deallocate s1"); }, 1), "CZZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "EZ");
+  // DEALLOCATE ALL pipelined with a new Parse of the name: the new statement is kept.
+  const std::string four = "insert into audit_probe values (4)";
+  EXPECT_EQ(batch([&](auto& w) { query(w, "DEALLOCATE ALL"); parse(w, "s1", four); run(w, "s1"); }, 1), "CZ12CZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "2CZ");  // run 2 of the fourth
+  // DISCARD ALL drops it.
+  EXPECT_EQ(batch([&](auto& w) { query(w, "discard all"); }, 1), "CZZ");
+  EXPECT_EQ(batch([&](auto& w) { run(w, "s1"); }), "EZ");
   send_all(fd, frontend_message('X', ""));
   ::close(fd);
-  EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|2\n2|3\n3|2\n");
+  EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"),
+            "1|2\n2|3\n3|2\n4|2\n");
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
   EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (1)"), 2u) << tail;  // Parse, run 2
   EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (2)"), 3u) << tail;  // Parse, runs 2 and 3
   EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (3)"), 2u) << tail;  // Parse, run 2
+  EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (4)"), 2u) << tail;  // Parse, run 2
   EXPECT_NE(line_with(tail, "execution=3").find("VALUES (2)"), std::string::npos) << tail;
+  EXPECT_EQ(occurrences(tail, "execution=3"), 1u) << tail;
   pg.admin_sql("drop table audit_probe");
 }
 

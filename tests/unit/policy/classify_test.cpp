@@ -332,6 +332,29 @@ TEST(PolicyAnalyze, SavepointEffectsAndNamesAreReadAsTheServerFoldsThem) {
   EXPECT_FALSE(analyze("BEGIN; SELECT 1; COMMIT").any_savepoint_effect());
 }
 
+// Full-statement logging forgets the prepared statements the server drops: DEALLOCATE
+// names one (folded as the server folds it), DEALLOCATE ALL and DISCARD ALL drop them all;
+// the other DISCARD forms drop none.
+TEST(PolicyAnalyze, DeallocateAndDiscardAllSayWhichPreparedStatementsTheServerDrops) {
+  using E = SavepointEffect;
+  const std::string sql =
+      "DEALLOCATE s1; DEALLOCATE PREPARE \"My Stmt\"; DEALLOCATE ALL; DEALLOCATE PREPARE ALL; DISCARD ALL; "
+      "DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES";
+  const std::vector<std::pair<E, std::string>> want = {
+      {E::deallocate, "s1"}, {E::deallocate, "My Stmt"}, {E::deallocate_all, ""}, {E::deallocate_all, ""},
+      {E::deallocate_all, ""}, {E::none, ""}, {E::none, ""}, {E::none, ""}};
+  for (Detail d : {Detail::controlled_only, Detail::all}) {
+    Analysis a = analyze(sql, Policy{}, d);
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(a.statements.size(), want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(a.statements[i].savepoint_effect, want[i].first) << i;
+      EXPECT_EQ(a.statements[i].savepoint_name, want[i].second) << i;
+      EXPECT_FALSE(a.statements[i].controlled) << i;
+    }
+  }
+}
+
 TEST(PolicyAnalyze, EmptyStringsTheDeparserCannotTakeAreAnalysedNotCrashed) {
   // libpg_query 15's deparser dereferences NULL for these (an empty string literal in a plain
   // text field reads back from the protobuf tree as NULL); fuzz_classifier found each.

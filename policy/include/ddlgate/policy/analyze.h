@@ -21,10 +21,13 @@ struct ParseError {
   std::size_t position = 0;
 };
 
-// What a statement does to the savepoints of its transaction block, for ledger
-// outcomes (docs/enforcement.md, "Outcomes"). `chain`: COMMIT or ROLLBACK AND
-// CHAIN, which end the transaction and open the next block at once.
-enum class SavepointEffect : std::uint8_t { none, define, release, rollback_to, chain };
+// What a statement does to session state the proxy follows once the server has
+// completed it. The savepoints of its transaction block, for ledger outcomes
+// (docs/enforcement.md, "Outcomes"); `chain`: COMMIT or ROLLBACK AND CHAIN, which
+// end the transaction and open the next block at once. And the prepared statements
+// the server forgets, for full-statement logging: `deallocate` (DEALLOCATE name;
+// the name in savepoint_name) and `deallocate_all` (DEALLOCATE ALL, DISCARD ALL).
+enum class SavepointEffect : std::uint8_t { none, define, release, rollback_to, chain, deallocate, deallocate_all };
 
 // One statement of the input.
 struct Statement {
@@ -37,9 +40,10 @@ struct Statement {
   // client's, secrets included: log display_sql, never the source text.
   std::size_t offset = 0;
   std::size_t length = 0;
-  // SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN; none for others.
+  // SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN, DEALLOCATE, DISCARD ALL;
+  // none for others.
   SavepointEffect savepoint_effect = SavepointEffect::none;
-  std::string savepoint_name;  // as the server folds it (define, release, rollback_to)
+  std::string savepoint_name;  // as the server folds it (define, release, rollback_to, deallocate)
   // PREPARE or DECLARE CURSOR: what it wraps (and is classified by) runs later, by
   // EXECUTE or FETCH, possibly after whatever allowed it has ended.
   bool deferred = false;
