@@ -148,6 +148,7 @@ if ! "$py" - "$work/clients.json" "$work/ledger.jsonl" >"$work/summary.txt" <<'P
 import json, sys
 clients = json.load(open(sys.argv[1]))
 denied, allowed, kinds, glass = set(), set(), {}, set()
+runs = 0  # session_statement records of a later run of a prepared statement (at its Execute)
 for line in open(sys.argv[2]):
     entry = json.loads(line)
     if entry.get("kind") != "record":
@@ -155,6 +156,8 @@ for line in open(sys.argv[2]):
     r = json.loads(entry["payload"])
     kinds[r["type"]] = kinds.get(r["type"], 0) + 1
     f = r.get("fields", {})
+    if r["type"] == "session_statement" and "execution" in f:
+        runs += 1
     if r["type"] == "decision":
         sql = f.get("display_sql", "")
         for word in sql.replace('"', " ").replace("(", " ").split():
@@ -166,6 +169,7 @@ missing = [t for t in clients["denied_tables"] if t not in denied]
 unrecorded = [t for t in clients["break_glass_tables"] if t not in glass]
 print("actions:", json.dumps(clients["actions"], sort_keys=True))
 print("ledger records by type:", json.dumps(kinds, sort_keys=True))
+print("later runs of prepared statements recorded at their Execute:", runs)
 print(f"refusals seen by clients: {len(clients['denied_tables'])}, in the ledger as denied: "
       f"{len(clients['denied_tables']) - len(missing)}")
 for f in clients["failures"][:20]:
