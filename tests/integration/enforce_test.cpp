@@ -1420,6 +1420,29 @@ TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPgjdbcPreparedStatement) {
   pg.admin_sql("drop table audit_probe");
 }
 
+// The same with psycopg 3, which prepares named statements and evicts them with DEALLOCATE.
+TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPsycopgPreparedStatement) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists audit_probe cascade");
+  pg.admin_sql("create table audit_probe (id int)");
+  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_prepared.py",
+                        std::to_string(proxy->port()), "6"});
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "runs: 24\n");
+  EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|12\n2|12\n");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  for (const std::string id : {"1", "2"}) {
+    EXPECT_EQ(occurrences(tail, "INSERT INTO audit_probe VALUES (" + id + " + $1)"), 12u) << id << "\n" << tail;
+  }
+  // Each round prepares the statement anew (the other one's DEALLOCATEd it): runs 2 to 6.
+  EXPECT_EQ(occurrences(tail, "execution=6"), 4u) << tail;
+  EXPECT_EQ(occurrences(tail, "execution=7"), 0u) << tail;
+  EXPECT_NE(tail.find("DEALLOCATE"), std::string::npos) << tail;
+  pg.admin_sql("drop table audit_probe");
+}
+
 // Full-statement logging with a full ledger disk: a later run of a prepared statement
 // cannot be recorded, so it is refused with 58030 in enforce mode (it does not run) and
 // runs, logged, in monitor mode.
