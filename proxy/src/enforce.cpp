@@ -731,7 +731,7 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
   switch (step.type) {
     case be::kCloseComplete:
       if (front && front->kind == Kind::close) {
-        if (front->closing) closed(*front->closing);
+        if (front->tracked) closed(front->tracked->closing);
         expected_.pop_front();
         return false;
       }
@@ -905,23 +905,22 @@ bool Session::expect_close(const protocol::ScanStep& step) {
   if (step.kind != protocol::ScanStep::Kind::message || step.body.size() < 2) return false;
   auto end = std::find(step.body.begin() + 1, step.body.end(), std::uint8_t{0});
   if (end == step.body.end()) return false;  // malformed: the server refuses it
-  auto c = std::make_unique<Closing>();
-  c->portal = step.body[0] == 'P';
-  if (!c->portal && step.body[0] != 'S') return false;
-  c->name = server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()) + 1,
-                                         static_cast<std::size_t>(end - step.body.begin() - 1)));
-  if (c->portal) {
-    auto it = portals_.find(c->name);
+  auto t = std::make_unique<Tracked>();
+  Closing& c = t->closing;
+  c.portal = step.body[0] == 'P';
+  if (!c.portal && step.body[0] != 'S') return false;
+  c.name = server_name(std::string_view(reinterpret_cast<const char*>(step.body.data()) + 1,
+                                        static_cast<std::size_t>(end - step.body.begin() - 1)));
+  if (c.portal) {
+    auto it = portals_.find(c.name);
     if (it == portals_.end()) return false;
-    c->generation = it->second.generation;
+    c.generation = it->second.generation;
   } else {
-    auto it = prepared_.find(c->name);
+    auto it = prepared_.find(c.name);
     if (it == prepared_.end()) return false;
-    c->generation = it->second.generation;
+    c.generation = it->second.generation;
   }
-  if (skipping_to_sync_) return true;  // discarded by the server (see expect())
-  expect(Expected::Kind::close);
-  expected_.back().closing = std::move(c);
+  expect(Expected::Kind::close, std::move(t));  // nothing when the server discards it (see expect())
   return true;
 }
 

@@ -659,7 +659,9 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
         if (needs_decision(step)) return ClientStop{std::move(step), true};
       }
-      if (enforcing() && (refused_execute(step) != ExecuteRefusal::none || execution_to_record(step))) {
+      // An Execute of a portal ddlgate keeps may be refused or recorded first.
+      if (!portals_.empty() && step.type == fe::kExecute && enforcing() &&
+          (refused_execute(step) != ExecuteRefusal::none || execution_to_record(step))) {
         return ClientStop{std::move(step)};
       }
     }

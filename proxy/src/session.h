@@ -160,12 +160,6 @@ class Session : public std::enable_shared_from_this<Session> {
   //    its ReadyForQuery is not passed on (the client's Sync gets one).
   // An ErrorResponse to an extended-protocol message makes the server skip every
   // message up to the next Sync: their entries go with it.
-  struct Tracked {
-    std::vector<std::string> hashes;        // by position; "" for a statement that is not tracked
-    std::vector<std::string> spend_keys;    // reserved approvals by position, or empty
-    std::vector<SavepointStep> savepoints;  // by position, or empty
-    std::size_t next = 0;
-  };
   // A Close of a statement or portal ddlgate keeps: forgotten once the server's
   // CloseComplete says it is gone (a Close the server skips after an error closes nothing),
   // and only if the name was not given to another one in between.
@@ -174,12 +168,18 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string name;
     std::uint64_t generation = 0;
   };
+  struct Tracked {
+    std::vector<std::string> hashes;        // by position; "" for a statement that is not tracked
+    std::vector<std::string> spend_keys;    // reserved approvals by position, or empty
+    std::vector<SavepointStep> savepoints;  // by position, or empty
+    std::size_t next = 0;
+    Closing closing;  // close
+  };
   struct Expected {
     enum class Kind : std::uint8_t { extended, execute, query, function_call, sync, denial, close };
     Kind kind = Kind::extended;
     std::uint32_t count = 1;            // extended: completions still to come
-    std::unique_ptr<Tracked> tracked;  // execute and query; null when nothing is tracked
-    std::unique_ptr<Closing> closing;  // close
+    std::unique_ptr<Tracked> tracked;  // execute, query and close; null when nothing is tracked
   };
   std::deque<Expected> expected_;
   bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
