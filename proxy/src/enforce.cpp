@@ -823,6 +823,10 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         bool committed = !failed && (!block_open_ || last_tag_ == "COMMIT" || last_tag_ == "PREPARE TRANSACTION");
         end_transaction(committed);
         block_open_ = false;
+        // The server drops every portal when a transaction ends. With nothing else in
+        // flight no Bind can have come since, so ddlgate forgets them too (else it
+        // waits for such a moment: a portal bound later must not go).
+        if (!portals_.empty() && expected_.empty()) portals_.clear();
       } else {
         block_open_ = true;
       }

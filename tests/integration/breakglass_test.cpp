@@ -20,6 +20,7 @@
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
+#include "ddlgate/testing/raw_wire.h"
 #include "ddlgate/testing/signed_bundle.h"
 #include "ddlgate/testing/text.h"
 
@@ -465,6 +466,45 @@ TEST_F(BreakGlass, EachRunOfAStatementPreparedUnderATokenIsRecordedWhileItIsOpen
     EXPECT_EQ(line.find("token_id=\"\""), std::string::npos) << line;  // the token's jti
   }
   EXPECT_EQ(tail.find("execution=4"), std::string::npos) << tail;
+}
+
+// The server drops every portal when a transaction ends, and so does ddlgate: an Execute
+// of a portal bound under a token, sent after the transaction and the token ended, gets
+// the server's own error (34000: no such portal), not a refusal of a run that cannot
+// happen. (Raw messages: libpq binds only the unnamed portal, and always before an Execute.)
+TEST_F(BreakGlass, PortalsAreForgottenWhenTheirTransactionEnds) {
+  auto proxy = start();
+  std::string token = issue();
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  auto send = [&](std::initializer_list<std::pair<char, std::string>> messages) {
+    std::vector<std::uint8_t> wire;
+    for (const auto& [type, body] : messages) {
+      auto m = frontend_message(type, body);
+      wire.insert(wire.end(), m.begin(), m.end());
+    }
+    send_all(fd, wire);
+    return read_until_message(fd, 'Z');
+  };
+  const std::string none(2, '\0');  // an int16 0
+  EXPECT_EQ(message_types(send({{'Q', "SET ddlgate.break_glass = '" + token + "'" + '\0'}})), "CZ");
+  // An unnamed statement allowed under the token, bound to portal p; the Sync ends the
+  // implicit transaction, and p with it.
+  EXPECT_EQ(message_types(send({{'P', std::string(1, '\0') + "create table bg_portal (id int)" + '\0' + none},
+                                {'B', std::string("p") + '\0' + '\0' + none + none + none},
+                                {'S', ""}})),
+            "12Z");
+  EXPECT_EQ(message_types(send({{'Q', std::string("RESET ddlgate.break_glass") + '\0'}})), "CZ");
+  const std::string answer = send({{'E', std::string("p") + '\0' + std::string(4, '\0')}, {'S', ""}});
+  EXPECT_EQ(message_types(answer), "EZ");
+  EXPECT_EQ(error_field(answer, 'C'), "34000") << error_field(answer, 'M');
+  send_all(fd, frontend_message('X', ""));
+  ::close(fd);
+  EXPECT_FALSE(table_exists("bg_portal"));
+  auto tail = stop_and_check_secrets(proxy);
+  EXPECT_EQ(tail.find("which has ended"), std::string::npos) << tail;  // no refusal recorded
 }
 
 TEST_F(BreakGlass, AStatementListLimitsTheSession) {
