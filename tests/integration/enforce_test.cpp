@@ -51,6 +51,14 @@ class Enforce : public ::testing::Test {
     make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate");
   }
 
+  // Full-statement logging: a fresh audit_probe (id int) table and an enforcing ddlgate
+  // with enforcement.record_all_statements.
+  std::unique_ptr<DdlgateProcess> start_recording_all() {
+    auto& pg = SharedPgServer::get();
+    pg.admin_sql("drop table if exists audit_probe cascade");
+    pg.admin_sql("create table audit_probe (id int)");
+    return start("enforce", "record_all_statements = true\n");
+  }
   std::unique_ptr<DdlgateProcess> start(const std::string& mode = "enforce", const std::string& extra = "") {
     write_file(dir_.path() / "ddlgate.toml",
                "[enforcement]\nmode = \"" + mode + "\"\n" + extra + "[ledger]\ndirectory = \"" + ledger_dir().string() +
@@ -1259,9 +1267,7 @@ TEST_F(Enforce, RecordAllStatementsPutsEveryStatementInTheLedger) {
 // run (libpq's unnamed PQexecParams) is recorded at each Parse and nothing more.
 TEST_F(Enforce, RecordAllStatementsRecordsEachLaterRunOfAPreparedStatement) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists audit_probe cascade");
-  pg.admin_sql("create table audit_probe (id int)");
-  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto proxy = start_recording_all();
   {
     auto c = pg_connect(proxy->conninfo());
     ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
@@ -1319,9 +1325,7 @@ TEST_F(Enforce, RecordAllStatementsRecordsEachLaterRunOfAPreparedStatement) {
 // them when its statement cache evicts a statement, psycopg sends DEALLOCATE.)
 TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoes) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists audit_probe cascade");
-  pg.admin_sql("create table audit_probe (id int)");
-  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto proxy = start_recording_all();
   const std::string none(2, '\0');  // an int16 0
   auto parse = [&](std::vector<std::uint8_t>& w, const std::string& name, const std::string& sql) {
     append(w, 'P', name + '\0' + sql + '\0' + none);
@@ -1398,9 +1402,7 @@ TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPgjdbcPreparedStatement) {
   const std::string jar = "/usr/share/java/postgresql.jar";
   ASSERT_TRUE(fs::exists(java) && fs::exists(jar)) << "scripts/setup.sh installs default-jdk-headless and libpostgresql-jdbc-java";
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists audit_probe cascade");
-  pg.admin_sql("create table audit_probe (id int)");
-  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto proxy = start_recording_all();
   auto r = run_command({java, "-cp", jar, std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/JdbcRepeat.java",
                         std::to_string(proxy->port()), "9"},
                        {}, 120s);
@@ -1423,9 +1425,7 @@ TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPgjdbcPreparedStatement) {
 // The same with psycopg 3, which prepares named statements and evicts them with DEALLOCATE.
 TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPsycopgPreparedStatement) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists audit_probe cascade");
-  pg.admin_sql("create table audit_probe (id int)");
-  auto proxy = start("enforce", "record_all_statements = true\n");
+  auto proxy = start_recording_all();
   auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_prepared.py",
                         std::to_string(proxy->port()), "6"});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
