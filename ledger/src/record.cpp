@@ -194,6 +194,18 @@ std::string format_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+bool is_record_time(std::string_view t) {
+  // Exactly what format_time writes: YYYY-MM-DDTHH:MM:SS.ffffffZ. Both payload readers hold
+  // records to this, so the envelope reader and the full parser accept the same records.
+  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+  if (t.size() != kShape.size()) return false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    bool ok = kShape[i] == 'd' ? (t[i] >= '0' && t[i] <= '9') : t[i] == kShape[i];
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string serialize_fields(const nlohmann::json& fields) {
   // Client-supplied text may be invalid UTF-8; replace rather than throw on the data path.
   return fields.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -251,11 +263,7 @@ Result<Envelope> parse_envelope(std::string_view payload) {
     e.seq = e.seq * 10 + static_cast<std::uint64_t>(c - '0');
   }
   std::string_view time = rest.substr(time_at + kTime.size(), type_at - time_at - kTime.size());
-  for (char c : time) {
-    if (!((c >= '0' && c <= '9') || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z')) {
-      return Error{"payload time is malformed"};
-    }
-  }
+  if (!is_record_time(time)) return Error{"payload time is not in the writer's format"};
   auto type = record_type_from_string(rest.substr(type_at + kType.size()));
   if (!type) return Error{"payload: unknown record type"};
   e.type = *type;
@@ -281,6 +289,7 @@ Result<ParsedRecord> parse_payload(std::string_view payload) {
   if (j.dump(-1, ' ', false, json::error_handler_t::replace) != payload) {
     return Error{"payload is not in canonical form"};
   }
+  if (!is_record_time(tm->get_ref<const std::string&>())) return Error{"payload time is not in the writer's format"};
   ParsedRecord r;
   r.seq = sq->get<std::uint64_t>();
   r.time = tm->get<std::string>();

@@ -29,19 +29,40 @@ TEST(Record, RejectsNonCanonicalOrUnknown) {
   EXPECT_FALSE(parse_payload("{}"));
   EXPECT_FALSE(parse_payload("not json"));
   EXPECT_FALSE(parse_payload(R"({"fields":{},"seq":1,"time":"t","type":"nope"})"));
-  EXPECT_TRUE(parse_payload(R"({"fields":{},"seq":1,"time":"t","type":"checkpoint"})"));
+  EXPECT_TRUE(parse_payload(R"({"fields":{},"seq":1,"time":"2026-11-26T00:00:00.000000Z","type":"checkpoint"})"));
+  EXPECT_FALSE(parse_payload(R"({"fields":{},"seq":1,"time":"t","type":"checkpoint"})"));
   EXPECT_FALSE(parse_payload(R"({"fields":{}, "seq":1,"time":"t","type":"checkpoint"})"));
   EXPECT_FALSE(parse_payload(R"({"fields":{},"seq":1,"seq":1,"time":"t","type":"checkpoint"})"));
 }
 
 TEST(Record, InvalidUtf8IsReplacedNotThrown) {
-  std::string payload = serialize_payload(session_closed("s\xff", "eof"), 1, "t");
+  std::string payload = serialize_payload(session_closed("s\xff", "eof"), 1, "2026-11-26T00:00:00.000000Z");
   EXPECT_TRUE(parse_payload(payload));
 }
 
 TEST(Record, TimeIsRfc3339UtcWithMicroseconds) {
   std::chrono::system_clock::time_point t{std::chrono::microseconds(1764109750123456LL)};
   EXPECT_EQ(format_time(t), "2025-11-25T22:29:10.123456Z");
+  EXPECT_TRUE(is_record_time(format_time(t)));
+  EXPECT_TRUE(is_record_time(format_time(std::chrono::system_clock::time_point{})));
+  for (std::string_view bad : {"", "t", "2025-11-25T22:29:10Z", "2025-11-25T22:29:10.123456", "2025-11-25 22:29:10.123456Z",
+                               "2025-11-25T22:29:10.123456Z ", "202>-11-25T22:29:10.123456Z", "2025-11-25T22:29:10.12345xZ"}) {
+    EXPECT_FALSE(is_record_time(bad)) << bad;
+  }
+}
+
+TEST(Record, BothReadersRefuseATimeTheWriterCannotWrite) {
+  // Found by fuzz_ledger_record: the full parser took any string as the time, the envelope
+  // reader only digits and -:.TZ, so a record could pass one reader and fail the other.
+  std::string_view found = R"({"fields":{},"seq":2,"time":"202>9085Z","type":"outcome"})";
+  EXPECT_FALSE(parse_payload(found));
+  EXPECT_FALSE(parse_envelope(found));
+  std::string_view odd = R"({"fields":{},"seq":2,"time":"2026","type":"outcome"})";
+  EXPECT_FALSE(parse_payload(odd));
+  EXPECT_FALSE(parse_envelope(odd));
+  std::string good = serialize_payload(session_closed("s", "eof"), 2, "2026-11-26T00:00:00.000000Z");
+  EXPECT_TRUE(parse_payload(good));
+  EXPECT_TRUE(parse_envelope(good));
 }
 
 TEST(Frame, RoundTripAndEveryDamageIsNamed) {

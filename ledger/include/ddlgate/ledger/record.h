@@ -140,6 +140,9 @@ Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std
 
 // RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.
 std::string format_time(std::chrono::system_clock::time_point t);
+// True when t has exactly the shape format_time writes. parse_envelope and parse_payload both
+// refuse a record whose time does not, so the two readers accept the same records.
+bool is_record_time(std::string_view t);
 
 // The exact payload bytes for a record with seq and time (keys in nlohmann's sorted order).
 std::string serialize_payload(const Record& r, std::uint64_t seq, std::string_view time);
