@@ -179,6 +179,11 @@ std::string str_field(const json& fields, const char* name) {
   return (it != fields.end() && it->is_string()) ? it->get<std::string>() : std::string();
 }
 
+std::string uint_field(const json& fields, const char* name) {
+  auto it = fields.find(name);
+  return (it != fields.end() && it->is_number_unsigned()) ? std::to_string(it->get<std::uint64_t>()) : std::string();
+}
+
 json hex_list(const std::vector<Hash>& hs) {
   json a = json::array();
   for (const auto& h : hs) a.push_back(to_hex(h));
@@ -254,7 +259,7 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
     }
   } else {
     out << "seq,time,type,decision,user,database,session_id,client_address,application_name,statement_hash,class,"
-           "display_sql,reason,leaf_hash,proof_tree_size,proof\r\n";
+           "display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution\r\n";
     for (std::size_t i = 0; i < picked.size(); ++i) {
       const auto& r = parsed_picked[i];
       std::string proof;
@@ -268,7 +273,8 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
           << csv_field(str_field(f, "application_name")) << ',' << csv_field(str_field(f, "statement_hash")) << ','
           << csv_field(str_field(f, "class")) << ',' << csv_field(str_field(f, "display_sql")) << ','
           << csv_field(str_field(f, "reason")) << ',' << to_hex(tree.leaf(r.seq)) << ','
-          << (r.seq < head_size ? std::to_string(head_size) : std::string()) << ',' << proof << "\r\n";
+          << (r.seq < head_size ? std::to_string(head_size) : std::string()) << ',' << proof << ','
+          << csv_field(str_field(f, "token_id")) << ',' << uint_field(f, "execution") << "\r\n";
     }
   }
   if (!out) return Error{"writing the export failed"};

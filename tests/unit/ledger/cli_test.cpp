@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/segments.h"
@@ -119,6 +120,37 @@ TEST_F(LedgerCli, CsvExportAndTail) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("#11 "), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("#8 "), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerCli, CsvExportNamesTheTokenAndTheRunOfEachRecordedStatement) {
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    SessionInfo si{"s9", "oncall", "prod", "10.0.0.2:5000", "psql"};
+    ASSERT_TRUE((*l)->append_durable(session_statement(si, "tok123", "sha256:ee", "dml", "UPDATE t SET a = 1")));
+    ASSERT_TRUE((*l)->append_durable(session_statement(si, "", "sha256:ee", "dml", "UPDATE t SET a = 1", 2)));
+  }
+  auto r = run("ledger export " + q(dir_) + " --format csv --session s9");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("seq,time,type,decision,user,database,session_id,client_address,application_name,"
+                           "statement_hash,class,display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution\r\n",
+                           0),
+            0u)
+      << r.output;
+  std::vector<std::string> rows;
+  for (std::size_t at = r.output.find("\r\n") + 2; at < r.output.size();) {
+    auto end = r.output.find("\r\n", at);
+    ASSERT_NE(end, std::string::npos) << r.output;
+    rows.push_back(r.output.substr(at, end - at));
+    at = end + 2;
+  }
+  ASSERT_EQ(rows.size(), 2u) << r.output;
+  EXPECT_NE(rows[0].find(",session_statement,"), std::string::npos) << rows[0];
+  EXPECT_TRUE(rows[0].ends_with(",tok123,")) << rows[0];
+  EXPECT_TRUE(rows[1].ends_with(",,2")) << rows[1];
 }
 
 }  // namespace
