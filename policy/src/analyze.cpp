@@ -29,9 +29,9 @@ bool Analysis::any_controlled() const {
   return false;
 }
 
-bool Analysis::any_savepoint_effect() const {
+bool Analysis::any_session_effect() const {
   for (const auto& s : statements) {
-    if (s.savepoint_effect != SavepointEffect::none) return true;
+    if (s.session_effect != SessionEffect::none) return true;
   }
   return false;
 }
@@ -339,20 +339,20 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
                                       node->node_case == PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT);
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT && node->transaction_stmt) {
       const PgQuery__TransactionStmt* t = node->transaction_stmt;
-      st.savepoint_effect = detail::savepoint_effect(t->kind, t->chain);
-      if (st.savepoint_effect != SavepointEffect::chain && t->savepoint_name != nullptr) {
-        st.savepoint_name = t->savepoint_name;
+      st.session_effect = detail::session_effect(t->kind, t->chain);
+      if (st.session_effect != SessionEffect::chain && t->savepoint_name != nullptr) {
+        st.effect_name = t->savepoint_name;
       }
     }
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DEALLOCATE_STMT && node->deallocate_stmt) {
       // A NULL (empty) name is DEALLOCATE ALL.
       const char* name = node->deallocate_stmt->name;
-      st.savepoint_effect = name != nullptr && *name != '\0' ? SavepointEffect::deallocate : SavepointEffect::deallocate_all;
-      if (st.savepoint_effect == SavepointEffect::deallocate) st.savepoint_name = name;
+      st.session_effect = name != nullptr && *name != '\0' ? SessionEffect::deallocate : SessionEffect::deallocate_all;
+      if (st.session_effect == SessionEffect::deallocate) st.effect_name = name;
     }
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT && node->discard_stmt &&
         node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
-      st.savepoint_effect = SavepointEffect::deallocate_all;
+      st.session_effect = SessionEffect::deallocate_all;
     }
     if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);

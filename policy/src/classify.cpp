@@ -329,28 +329,28 @@ std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_nam
   return it->second;
 }
 
-SavepointEffect savepoint_effect(PgQuery__TransactionStmtKind kind, bool chain) {
+SessionEffect session_effect(PgQuery__TransactionStmtKind kind, bool chain) {
   switch (kind) {
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
-      return SavepointEffect::define;
+      return SessionEffect::define;
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
-      return SavepointEffect::release;
+      return SessionEffect::release;
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
-      return SavepointEffect::rollback_to;
+      return SessionEffect::rollback_to;
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
-      return chain ? SavepointEffect::chain : SavepointEffect::none;
+      return chain ? SessionEffect::chain : SessionEffect::none;
     default:
-      return SavepointEffect::none;
+      return SessionEffect::none;
   }
 }
 
-SavepointEffect savepoint_effect(std::string_view kind_name, bool chain) {
+SessionEffect session_effect(std::string_view kind_name, bool chain) {
   const std::string name(kind_name);
   const ProtobufCEnumValue* v =
       protobuf_c_enum_descriptor_get_value_by_name(&pg_query__transaction_stmt_kind__descriptor, name.c_str());
-  if (v == nullptr) return SavepointEffect::none;
-  return savepoint_effect(static_cast<PgQuery__TransactionStmtKind>(v->value), chain);
+  if (v == nullptr) return SessionEffect::none;
+  return session_effect(static_cast<PgQuery__TransactionStmtKind>(v->value), chain);
 }
 
 }  // namespace detail

@@ -24,9 +24,9 @@ Classification classify_node(const PgQuery__Node* node);
 std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_name);
 
 // What a TransactionStmt of this kind does to savepoints (chain: AND CHAIN).
-SavepointEffect savepoint_effect(PgQuery__TransactionStmtKind kind, bool chain);
+SessionEffect session_effect(PgQuery__TransactionStmtKind kind, bool chain);
 // The same from the kind's name in libpg_query's JSON output ("TRANS_STMT_SAVEPOINT");
 // none for a name protobuf-c does not know.
-SavepointEffect savepoint_effect(std::string_view kind_name, bool chain);
+SessionEffect session_effect(std::string_view kind_name, bool chain);
 
 }  // namespace ddlgate::policy::detail

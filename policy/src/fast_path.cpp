@@ -4,7 +4,7 @@
 // which need no hash, so they take this path. It only ever answers "not
 // controlled"; anything it is not sure about (SELECT INTO, EXPLAIN, COPY,
 // CREATE ..., unknown nodes, controlled classes, malformed output) and DEALLOCATE
-// and DISCARD (their SavepointEffect is read from the tree) fall back to
+// and DISCARD (their SessionEffect is read from the tree) fall back to
 // the protobuf analysis. Tests and the fuzzer check that both paths agree.
 //
 // libpg_query's JSON has the same shape as its protobuf tree: a Node is an object
@@ -204,8 +204,8 @@ std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, co
     if (policy.controlled(st.cls, false)) return std::nullopt;
     st.controlled = false;
     if (raw.type == "TransactionStmt") {
-      st.savepoint_effect = savepoint_effect(raw.txn_kind, raw.chain);
-      if (st.savepoint_effect != SavepointEffect::chain) st.savepoint_name = raw.savepoint_name;
+      st.session_effect = session_effect(raw.txn_kind, raw.chain);
+      if (st.session_effect != SessionEffect::chain) st.effect_name = raw.savepoint_name;
     }
     if (raw.location < 0 || static_cast<std::size_t>(raw.location) > size || raw.length < 0) return std::nullopt;
     st.offset = static_cast<std::size_t>(raw.location);

@@ -428,7 +428,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     allowed_hashes_.push_back(st.hash);
     allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, claims.token_id, {}};
   }
-  allowed_savepoints_ = savepoint_steps(analysis);
+  allowed_effects_ = effect_steps(analysis);
   co_return Verdict{};
 }
 

@@ -337,7 +337,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
 
 asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
-  allowed_savepoints_.clear();
+  allowed_effects_.clear();
   recorded_parse_.reset();
   std::string_view sql;
   bool named_parse = false;  // a Parse of a named statement, which SQL EXECUTE can run later
@@ -365,7 +365,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   readings_.clear();
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
   std::shared_ptr<const policy::Analysis> analysis = readings.front();
-  allowed_savepoints_ = savepoint_steps(*analysis);
+  allowed_effects_ = effect_steps(*analysis);
   // Full-statement logging; an open break-glass session has recorded everything already.
   if (config_->enforcement.record_all_statements && !break_glass_) {
     if (auto v = co_await record_statements(sql, extended)) co_return std::move(*v);
@@ -573,30 +573,30 @@ void Session::expect_extended() {
 }
 
 void Session::expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                           std::vector<SavepointStep> savepoints) {
+                           std::vector<EffectStep> effects) {
   std::unique_ptr<Tracked> t;
-  if (!hashes.empty() || !savepoints.empty()) {
+  if (!hashes.empty() || !effects.empty()) {
     t = std::make_unique<Tracked>();
     t->hashes = std::move(hashes);
     t->spend_keys = std::move(spend_keys);
-    // Every position with a savepoint effect is a slot, tracked statement or not.
-    if (t->hashes.size() < savepoints.size()) t->hashes.resize(savepoints.size());
-    t->savepoints = std::move(savepoints);
-    for (auto& step : t->savepoints) step.generation = generations_;
+    // Every position with a session effect is a slot, tracked statement or not.
+    if (t->hashes.size() < effects.size()) t->hashes.resize(effects.size());
+    t->effects = std::move(effects);
+    for (auto& step : t->effects) step.generation = generations_;
   }
   expect(Expected::Kind::query, std::move(t));
 }
 
-std::vector<Session::SavepointStep> Session::savepoint_steps(const policy::Analysis& analysis) {
-  std::vector<SavepointStep> steps;
-  if (!analysis.ok() || !analysis.any_savepoint_effect()) return steps;
+std::vector<Session::EffectStep> Session::effect_steps(const policy::Analysis& analysis) {
+  std::vector<EffectStep> steps;
+  if (!analysis.ok() || !analysis.any_session_effect()) return steps;
   steps.reserve(analysis.statements.size());
-  for (const auto& st : analysis.statements) steps.push_back({st.savepoint_effect, st.savepoint_name});
+  for (const auto& st : analysis.statements) steps.push_back({st.session_effect, st.effect_name});
   return steps;
 }
 
-void Session::on_savepoint_effect(const SavepointStep& step, std::string_view tag) {
-  using policy::SavepointEffect;
+void Session::on_session_effect(const EffectStep& step, std::string_view tag) {
+  using policy::SessionEffect;
   // The innermost savepoint of that name (PostgreSQL allows the same name twice).
   auto innermost = [&]() -> std::optional<std::size_t> {
     for (std::size_t i = savepoints_.size(); i-- > 0;) {
@@ -605,14 +605,14 @@ void Session::on_savepoint_effect(const SavepointStep& step, std::string_view ta
     return std::nullopt;
   };
   switch (step.effect) {
-    case SavepointEffect::define:
+    case SessionEffect::define:
       if (tag == "SAVEPOINT") savepoints_.push_back({step.name, pending_outcomes_.size()});
       break;
-    case SavepointEffect::release:
+    case SessionEffect::release:
       // It and every savepoint defined after it are gone; their statements stay pending.
       if (auto k = innermost(); k && tag == "RELEASE") savepoints_.resize(*k);
       break;
-    case SavepointEffect::rollback_to:
+    case SessionEffect::rollback_to:
       // What ran after it is undone now; the savepoint itself stays. A name ddlgate
       // never saw defined leaves outcomes to the block's end.
       if (auto k = innermost(); k && tag == "ROLLBACK") {
@@ -620,22 +620,22 @@ void Session::on_savepoint_effect(const SavepointStep& step, std::string_view ta
         savepoints_.resize(*k + 1);
       }
       break;
-    case SavepointEffect::chain:
+    case SessionEffect::chain:
       // COMMIT AND CHAIN answers COMMIT (settled by its tag) or, in a failed
       // block, ROLLBACK; ROLLBACK AND CHAIN answers ROLLBACK. A block stays open.
       if (tag == "ROLLBACK") end_transaction(false);
       break;
-    case SavepointEffect::deallocate:
-    case SavepointEffect::deallocate_all:
+    case SessionEffect::deallocate:
+    case SessionEffect::deallocate_all:
       if (tag == "DEALLOCATE" || tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") deallocated(step);
       break;
-    case SavepointEffect::none:
+    case SessionEffect::none:
       break;
   }
 }
 
-void Session::deallocated(const SavepointStep& step) {
-  if (step.effect == policy::SavepointEffect::deallocate) {
+void Session::deallocated(const EffectStep& step) {
+  if (step.effect == policy::SessionEffect::deallocate) {
     auto it = prepared_.find(server_name(step.name));
     if (it != prepared_.end() && it->second.generation <= step.generation) prepared_.erase(it);
     return;
@@ -757,7 +757,7 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         std::string key = i < slot->spend_keys.size() ? std::move(slot->spend_keys[i]) : std::string();
         // Executed, but applied only once its transaction commits.
         if (!hash.empty()) pending_outcomes_.push_back({hash, last_tag_, std::move(key)});
-        if (i < slot->savepoints.size()) on_savepoint_effect(slot->savepoints[i], last_tag_);
+        if (i < slot->effects.size()) on_session_effect(slot->effects[i], last_tag_);
       }
       end_statement_answer("a CommandComplete with no Execute or Query awaited");
       // A COMMIT (or PREPARE TRANSACTION) inside a message settles what came before
@@ -879,19 +879,19 @@ void Session::on_bind_or_execute_bytes(std::span<const std::uint8_t> part) {
 void Session::remember_prepared(const protocol::ScanStep& step) {
   auto parse = protocol::parse_parse(step.body);
   std::optional<Prepared> allowed = std::exchange(allowed_parse_, std::nullopt);
-  std::vector<SavepointStep> savepoint = std::exchange(allowed_savepoints_, {});
+  std::vector<EffectStep> effect = std::exchange(allowed_effects_, {});
   std::shared_ptr<Recorded> recorded = std::exchange(recorded_parse_, nullptr);
   if (!parse) return;
   std::string name = server_name(parse->statement);
   Prepared p;
   if (allowed) {
     p = std::move(*allowed);
-  } else if (savepoint.size() == 1 && savepoint[0].effect != policy::SavepointEffect::none) {
+  } else if (effect.size() == 1 && effect[0].effect != policy::SessionEffect::none) {
     p.cls = policy::StatementClass::transaction;
-    p.savepoint = std::move(savepoint[0]);
+    p.effect_step = std::move(effect[0]);
   }
   p.recorded = std::move(recorded);
-  if (!allowed && p.savepoint.effect == policy::SavepointEffect::none && !p.recorded) {
+  if (!allowed && p.effect_step.effect == policy::SessionEffect::none && !p.recorded) {
     prepared_.erase(name);
     return;
   }
@@ -1048,7 +1048,7 @@ void Session::finish_names() {
         portals_[names_[0]] = Portal{names_[1],
                                      it->second.hash,
                                      false,
-                                     it->second.savepoint,
+                                     it->second.effect_step,
                                      it->second.break_glass_token,
                                      it->second.recorded,
                                      ++generations_};
@@ -1059,14 +1059,14 @@ void Session::finish_names() {
   } else if (names_type_ == fe::kExecute) {
     // The Execute's place among what the server is to answer (expected_).
     std::string hash;
-    const SavepointStep* savepoint = nullptr;
+    const EffectStep* effect = nullptr;
     if (names_seen_ == 1 && !portals_.empty()) {
       auto it = portals_.find(names_[0]);
       if (it != portals_.end()) {
         hash = it->second.hash;
-        if (it->second.savepoint.effect != policy::SavepointEffect::none) {
-          it->second.savepoint.generation = generations_;
-          savepoint = &it->second.savepoint;
+        if (it->second.effect_step.effect != policy::SessionEffect::none) {
+          it->second.effect_step.generation = generations_;
+          effect = &it->second.effect_step;
         }
         if (!it->second.executed && it->second.recorded) ++it->second.recorded->executions;
         it->second.executed = true;
@@ -1074,12 +1074,12 @@ void Session::finish_names() {
         if (statement != prepared_.end() && statement->second.hash == hash) statement->second.executed = true;
       }
     }
-    if (hash.empty() && !savepoint) {
+    if (hash.empty() && !effect) {
       expect_extended();
     } else {
       auto t = std::make_unique<Tracked>();
       t->hashes.push_back(std::move(hash));
-      if (savepoint) t->savepoints.push_back(*savepoint);
+      if (effect) t->effects.push_back(*effect);
       expect(Expected::Kind::execute, std::move(t));
     }
   }

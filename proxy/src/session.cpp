@@ -588,12 +588,12 @@ void Session::forward_undecided(const protocol::ScanStep& step) {
   // Reads and writes go on untouched: no outcome to record, but savepoints bound
   // what a ROLLBACK TO undoes. needs_decision() has just read the text.
   const policy::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
-  std::vector<SavepointStep> savepoints = analysis ? savepoint_steps(*analysis) : std::vector<SavepointStep>{};
-  if (step.type == fe::kQuery) expect_query({}, {}, std::move(savepoints));
+  std::vector<EffectStep> effects = analysis ? effect_steps(*analysis) : std::vector<EffectStep>{};
+  if (step.type == fe::kQuery) expect_query({}, {}, std::move(effects));
   if (step.type == fe::kParse) {
     expect_extended();
-    if (!prepared_.empty() || !savepoints.empty()) {
-      allowed_savepoints_ = std::move(savepoints);
+    if (!prepared_.empty() || !effects.empty()) {
+      allowed_effects_ = std::move(effects);
       remember_prepared(step);
     }
   }
@@ -872,12 +872,12 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             continue;
           }
           if (step.type == fe::kQuery) {
-            expect_query(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_savepoints_));
+            expect_query(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_effects_));
           }
           if (step.type == fe::kParse) remember_prepared(step);
           allowed_hashes_.clear();
           allowed_keys_.clear();
-          allowed_savepoints_.clear();
+          allowed_effects_.clear();
         }
       }
       forward_client_step(step);

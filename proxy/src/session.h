@@ -138,10 +138,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> allowed_hashes_;
   // The approvals reserved for them by position (replay protection); empty when none.
   std::vector<std::string> allowed_keys_;
-  // What a statement does to the open block's savepoints (SAVEPOINT, RELEASE,
-  // ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN).
-  struct SavepointStep {
-    policy::SavepointEffect effect = policy::SavepointEffect::none;
+  // A statement's SessionEffect, followed once the server completes it: the open
+  // block's savepoints (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN)
+  // and the prepared statements the server drops (DEALLOCATE, DISCARD ALL).
+  struct EffectStep {
+    policy::SessionEffect effect = policy::SessionEffect::none;
     std::string name;
     // deallocate, deallocate_all: generations_ when it went to the server; a statement
     // prepared after it (a higher generation) is not the one it drops.
@@ -171,7 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Tracked {
     std::vector<std::string> hashes;        // by position; "" for a statement that is not tracked
     std::vector<std::string> spend_keys;    // reserved approvals by position, or empty
-    std::vector<SavepointStep> savepoints;  // by position, or empty
+    std::vector<EffectStep> effects;  // by position, or empty
     std::size_t next = 0;
     Closing closing;  // close
   };
@@ -195,14 +196,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // The server closed it.
   void closed(const Closing& c);
   // A Query went to the server: its statements' hashes, reserved approvals and
-  // savepoint steps by position (all empty when nothing is tracked).
+  // effect steps by position (all empty when nothing is tracked).
   void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                    std::vector<SavepointStep> savepoints);
-  // An analysed message's SavepointSteps by position; empty when it has none.
-  static std::vector<SavepointStep> savepoint_steps(const policy::Analysis& analysis);
+                    std::vector<EffectStep> effects);
+  // An analysed message's EffectSteps by position; empty when it has none.
+  static std::vector<EffectStep> effect_steps(const policy::Analysis& analysis);
   // Set with allowed_hashes_ (a Query's positions) or for a Parse (one), by
   // enforce() or forward_undecided(); taken by expect_query() or remember_prepared().
-  std::vector<SavepointStep> allowed_savepoints_;
+  std::vector<EffectStep> allowed_effects_;
   // The open block's savepoints, innermost last, each with the number of
   // pending_outcomes_ executed before it: ROLLBACK TO undoes those after it.
   struct Savepoint {
@@ -210,8 +211,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t pending = 0;
   };
   std::vector<Savepoint> savepoints_;
-  // A statement with a SavepointEffect completed with CommandComplete `tag`.
-  void on_savepoint_effect(const SavepointStep& step, std::string_view tag);
+  // A statement with a SessionEffect completed with CommandComplete `tag`.
+  void on_session_effect(const EffectStep& step, std::string_view tag);
   // Settles every approval this session reserved and did not yet spend or release (it ends).
   void release_reserved_approvals();
   // A server message that ends an Expected entry or tells an outcome; true when
@@ -229,7 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Extended protocol outcomes: an allowed controlled Parse is remembered by
   // statement name, a Bind carries it to a portal, and an Execute of that portal
   // is an Expected entry of its own (docs/enforcement.md, "Outcomes").
-  // Statement name -> an allowed controlled Parse, a savepoint statement, or a
+  // Statement name -> an allowed controlled Parse, a statement with a session effect, or a
   // statement recorded at its Parse; portal name -> a portal bound to one of them.
   // No other statement is kept.
   //
@@ -248,7 +249,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string display_sql;  // the same
     bool once = false;        // its approval applies once (replay protection)
     bool executed = false;    // a portal bound to it has been executed
-    SavepointStep savepoint;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN (hash empty)
+    EffectStep effect_step;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN, DEALLOCATE (hash empty)
     // Allowed by this break-glass token (its jti) only: runs while the token is open.
     std::string break_glass_token;
     std::shared_ptr<Recorded> recorded;  // shared with the portals bound to it
@@ -258,7 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string statement;  // the prepared statement's name
     std::string hash;
     bool executed = false;  // a later Execute of it continues the same run
-    SavepointStep savepoint;
+    EffectStep effect_step;
     std::string break_glass_token;  // its statement's, when it was bound
     std::shared_ptr<Recorded> recorded;  // its statement's, when it was bound
     std::uint64_t generation = 0;        // as Prepared's
@@ -266,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t generations_ = 0;  // the last generation given to a Prepared or Portal
   // DEALLOCATE name (or every name: ALL, DISCARD ALL) completed: forgets the prepared
   // statements it dropped, those remembered up to `generation`.
-  void deallocated(const SavepointStep& step);
+  void deallocated(const EffectStep& step);
   std::unordered_map<std::string, Prepared> prepared_;
   std::unordered_map<std::string, Portal> portals_;
   // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.

@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (f.hash.size() != 71 && f.cls != StatementClass::unknown) __builtin_trap();
     if (h.controlled && h.hash != f.hash) __builtin_trap();
     // Outcomes follow savepoints by what either path reads.
-    if (f.savepoint_effect != h.savepoint_effect || f.savepoint_name != h.savepoint_name) __builtin_trap();
+    if (f.session_effect != h.session_effect || f.effect_name != h.effect_name) __builtin_trap();
   }
   return 0;
 }

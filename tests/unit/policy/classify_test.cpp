@@ -304,8 +304,8 @@ TEST(PolicyAnalyze, PrepareAndDeclareAreDeferredAndClassifiedByWhatTheyWrap) {
 
 // Outcomes follow a transaction's savepoints: both the hot path's JSON reading and
 // the full analysis name the effect and the savepoint as the server folds it.
-TEST(PolicyAnalyze, SavepointEffectsAndNamesAreReadAsTheServerFoldsThem) {
-  using E = SavepointEffect;
+TEST(PolicyAnalyze, SessionEffectsAndNamesAreReadAsTheServerFoldsThem) {
+  using E = SessionEffect;
   const std::string txn =
       "SAVEPOINT a; SAVEPOINT \"My Point\"; RELEASE SAVEPOINT A; RELEASE \"My Point\"; ROLLBACK TO SAVEPOINT Sp1; "
       "ROLLBACK TO b; COMMIT AND CHAIN; ROLLBACK AND CHAIN; ROLLBACK; COMMIT; BEGIN";
@@ -320,23 +320,23 @@ TEST(PolicyAnalyze, SavepointEffectsAndNamesAreReadAsTheServerFoldsThem) {
       SCOPED_TRACE(sql.substr(0, 12) + (d == Detail::all ? " all" : " controlled_only"));
       Analysis a = analyze(sql, Policy{}, d);
       ASSERT_TRUE(a.ok());
-      EXPECT_TRUE(a.any_savepoint_effect());
+      EXPECT_TRUE(a.any_session_effect());
       const std::size_t skip = a.statements.size() - want.size();
       ASSERT_LE(skip, 1u);
       for (std::size_t i = 0; i < want.size(); ++i) {
-        EXPECT_EQ(a.statements[skip + i].savepoint_effect, want[i].first) << i;
-        EXPECT_EQ(a.statements[skip + i].savepoint_name, want[i].second) << i;
+        EXPECT_EQ(a.statements[skip + i].session_effect, want[i].first) << i;
+        EXPECT_EQ(a.statements[skip + i].effect_name, want[i].second) << i;
       }
     }
   }
-  EXPECT_FALSE(analyze("BEGIN; SELECT 1; COMMIT").any_savepoint_effect());
+  EXPECT_FALSE(analyze("BEGIN; SELECT 1; COMMIT").any_session_effect());
 }
 
 // Full-statement logging forgets the prepared statements the server drops: DEALLOCATE
 // names one (folded as the server folds it), DEALLOCATE ALL and DISCARD ALL drop them all;
 // the other DISCARD forms drop none.
 TEST(PolicyAnalyze, DeallocateAndDiscardAllSayWhichPreparedStatementsTheServerDrops) {
-  using E = SavepointEffect;
+  using E = SessionEffect;
   const std::string sql =
       "DEALLOCATE s1; DEALLOCATE PREPARE \"My Stmt\"; DEALLOCATE ALL; DEALLOCATE PREPARE ALL; DISCARD ALL; "
       "DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES";
@@ -348,8 +348,8 @@ TEST(PolicyAnalyze, DeallocateAndDiscardAllSayWhichPreparedStatementsTheServerDr
     ASSERT_TRUE(a.ok());
     ASSERT_EQ(a.statements.size(), want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
-      EXPECT_EQ(a.statements[i].savepoint_effect, want[i].first) << i;
-      EXPECT_EQ(a.statements[i].savepoint_name, want[i].second) << i;
+      EXPECT_EQ(a.statements[i].session_effect, want[i].first) << i;
+      EXPECT_EQ(a.statements[i].effect_name, want[i].second) << i;
       EXPECT_FALSE(a.statements[i].controlled) << i;
     }
   }

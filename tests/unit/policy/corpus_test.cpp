@@ -193,8 +193,8 @@ TEST(PolicyCorpus, HotPathAgreesWithFullAnalysisUnderAPermissivePolicy) {
         EXPECT_EQ(hot.statements[i].controlled, full.statements[i].controlled);
         EXPECT_EQ(hot.statements[i].offset, full.statements[i].offset);
         EXPECT_EQ(hot.statements[i].length, full.statements[i].length);
-        EXPECT_EQ(hot.statements[i].savepoint_effect, full.statements[i].savepoint_effect);
-        EXPECT_EQ(hot.statements[i].savepoint_name, full.statements[i].savepoint_name);
+        EXPECT_EQ(hot.statements[i].session_effect, full.statements[i].session_effect);
+        EXPECT_EQ(hot.statements[i].effect_name, full.statements[i].effect_name);
         ++compared;
       }
     }

@@ -26,8 +26,8 @@ struct ParseError {
 // (docs/enforcement.md, "Outcomes"); `chain`: COMMIT or ROLLBACK AND CHAIN, which
 // end the transaction and open the next block at once. And the prepared statements
 // the server forgets, for full-statement logging: `deallocate` (DEALLOCATE name;
-// the name in savepoint_name) and `deallocate_all` (DEALLOCATE ALL, DISCARD ALL).
-enum class SavepointEffect : std::uint8_t { none, define, release, rollback_to, chain, deallocate, deallocate_all };
+// the name in effect_name) and `deallocate_all` (DEALLOCATE ALL, DISCARD ALL).
+enum class SessionEffect : std::uint8_t { none, define, release, rollback_to, chain, deallocate, deallocate_all };
 
 // One statement of the input.
 struct Statement {
@@ -42,8 +42,8 @@ struct Statement {
   std::size_t length = 0;
   // SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN, DEALLOCATE, DISCARD ALL;
   // none for others.
-  SavepointEffect savepoint_effect = SavepointEffect::none;
-  std::string savepoint_name;  // as the server folds it (define, release, rollback_to, deallocate)
+  SessionEffect session_effect = SessionEffect::none;
+  std::string effect_name;  // as the server folds it (define, release, rollback_to, deallocate)
   // PREPARE or DECLARE CURSOR: what it wraps (and is classified by) runs later, by
   // EXECUTE or FETCH, possibly after whatever allowed it has ended.
   bool deferred = false;
@@ -57,8 +57,8 @@ struct Analysis {
   bool ok() const { return !error.has_value(); }
   // Whether any statement needs approval (a parse error counts as controlled).
   bool any_controlled() const;
-  // Whether any statement has a SavepointEffect.
-  bool any_savepoint_effect() const;
+  // Whether any statement has a SessionEffect.
+  bool any_session_effect() const;
 };
 
 // How much analyze() computes for statements that are not controlled.
