@@ -175,6 +175,16 @@ Status Ledger::recover() {
     }
   }
 
+  // Every older segment ends at a batch end (scan_segments refused anything else), so its
+  // size is its committed bytes; the last one's is segment_bytes_.
+  std::uint64_t total = segment_bytes_;
+  for (std::size_t i = 0; i + 1 < scan.segments.size(); ++i) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(scan.segments[i].path, ec);
+    if (!ec) total += size;
+  }
+  stats_.segment_bytes.store(total, std::memory_order_relaxed);
+
   // 4. The checkpoints file (and its copy) open for appending.
   if (auto e = fs_->open_append(cp_path, true, &checkpoints_)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
   if (!have_cp_file) {
@@ -308,6 +318,7 @@ Status Ledger::write_batch(std::vector<Pending>& batch) {
   stats_.fsync_us.observe(static_cast<std::uint64_t>(us.count()), LedgerStats::kFsyncBoundsUs);
   stats_.batch_records.observe(batch.size(), LedgerStats::kBatchBounds);
   bump(stats_.records_durable, batch.size());
+  bump(stats_.segment_bytes, frame_buf_.size());
   for (auto& p : batch) {
     tree_.append(leaf_hash(p.payload));
     if (!p.is_checkpoint) ++records_since_checkpoint_;

@@ -1,5 +1,7 @@
 #include "admin.h"
 
+#include <sys/statvfs.h>
+
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
@@ -154,6 +156,18 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
     m.sample("ddlgate_ledger_append_failures_total", {}, ls.records_failed.load(std::memory_order_relaxed));
     m.family("ddlgate_ledger_checkpoints_total", "counter", "Signed ledger checkpoints written.");
     m.sample("ddlgate_ledger_checkpoints_total", {}, ls.checkpoints.load(std::memory_order_relaxed));
+    m.family("ddlgate_ledger_bytes", "gauge", "Bytes of durable records in the ledger's segment files.");
+    m.sample("ddlgate_ledger_bytes", {}, ls.segment_bytes.load(std::memory_order_relaxed));
+    // Read at each scrape: what is left before a full disk fails the ledger (and every
+    // controlled statement with it) is what an operator needs to alert on.
+    struct statvfs fs {};
+    if (::statvfs(shared.ledger->directory().c_str(), &fs) == 0) {
+      m.family("ddlgate_ledger_filesystem_free_bytes", "gauge",
+               "Bytes available to ddlgate on the ledger directory's file system.");
+      m.sample("ddlgate_ledger_filesystem_free_bytes", {}, static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize);
+      m.family("ddlgate_ledger_filesystem_size_bytes", "gauge", "Size of the ledger directory's file system.");
+      m.sample("ddlgate_ledger_filesystem_size_bytes", {}, static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize);
+    }
     m.family("ddlgate_ledger_batch_records", "histogram", "Records per group commit (one fdatasync each).");
     put_histogram(m, "ddlgate_ledger_batch_records", ls.batch_records, ledger::LedgerStats::kBatchBounds, 1.0);
     m.family("ddlgate_ledger_fsync_seconds", "histogram", "Latency of the ledger's fdatasync per group commit.");

@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 
 #include <condition_variable>
 #include <fstream>
@@ -204,6 +205,15 @@ double metric(const std::string& scrape, const std::string& series) {
   return -1;
 }
 
+// Bytes in a ledger directory's segment files, as the file system reports them.
+double segment_file_bytes(const fs::path& ledger_dir) {
+  double total = 0;
+  for (const auto& e : fs::directory_iterator(ledger_dir)) {
+    if (e.path().filename().string().rfind("segment-", 0) == 0) total += static_cast<double>(e.file_size());
+  }
+  return total;
+}
+
 class Ops : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -307,6 +317,18 @@ TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
   EXPECT_GT(metric(after, "ddlgate_ledger_batch_records_count"), 0);
   EXPECT_EQ(metric(after, "ddlgate_upstream_connect_errors_total"), 0);
   EXPECT_EQ(metric(after, "ddlgate_outcomes_out_of_step_total"), 0) << "present, and zero";
+  // The ledger's size is what its segment files hold; its file system's, what statvfs says.
+  ASSERT_TRUE(eventually([&] {
+    after = scrape();
+    return metric(after, "ddlgate_ledger_bytes") == segment_file_bytes(ledger_dir_);
+  })) << after;
+  EXPECT_GT(metric(after, "ddlgate_ledger_bytes"), 0);
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs(ledger_dir_.c_str(), &vfs), 0);
+  EXPECT_EQ(metric(after, "ddlgate_ledger_filesystem_size_bytes"),
+            static_cast<double>(vfs.f_blocks) * static_cast<double>(vfs.f_frsize));
+  EXPECT_GT(metric(after, "ddlgate_ledger_filesystem_free_bytes"), 0);
+  EXPECT_LE(metric(after, "ddlgate_ledger_filesystem_free_bytes"), metric(after, "ddlgate_ledger_filesystem_size_bytes"));
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   auto ready = http_get(admin_ + "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
@@ -489,6 +511,9 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
   auto proxy = start(config_text("enforce", hook.port()));
   auto ready = http_get(admin_ + "/readyz");
   ASSERT_EQ(ready.status, 200) << ready.body;
+  auto m = scrape();
+  EXPECT_EQ(metric(m, "ddlgate_ledger_filesystem_size_bytes"), 2.0 * 1024 * 1024) << m;
+  EXPECT_GT(metric(m, "ddlgate_ledger_filesystem_free_bytes"), 1024 * 1024) << m;
 
   disk.fill();
   auto c = pg_connect(proxy->conninfo());
@@ -500,8 +525,12 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
   ready = http_get(admin_ + "/readyz");
   EXPECT_EQ(ready.status, 503);
   EXPECT_NE(ready.body.find("ledger: failed"), std::string::npos) << ready.body;
-  auto m = scrape();
+  m = scrape();
   EXPECT_EQ(metric(m, "ddlgate_ledger_healthy"), 0);
+  EXPECT_LT(metric(m, "ddlgate_ledger_filesystem_free_bytes"), 64 * 1024) << "the metric an operator alerts on";
+  // Durable records only: the file may also hold part of the batch whose write failed.
+  EXPECT_GT(metric(m, "ddlgate_ledger_bytes"), 0);
+  EXPECT_LE(metric(m, "ddlgate_ledger_bytes"), segment_file_bytes(ledger_dir_));
   EXPECT_GE(metric(m, "ddlgate_denials_total{reason=\"ledger_unavailable\"}"), 1);
   EXPECT_GE(metric(m, "ddlgate_ledger_append_failures_total"), 1);
   auto failed = hook.wait_for("ledger.failed");

@@ -121,6 +121,14 @@ TEST(Ledger, SecondWriterIsLockedOut) {
   EXPECT_NE(b.error().reason.find("lock"), std::string::npos) << b.error().to_string();
 }
 
+std::uint64_t segment_file_bytes(const std::filesystem::path& dir) {
+  std::uint64_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("segment-", 0) == 0) total += e.file_size();
+  }
+  return total;
+}
+
 TEST(Ledger, RollsSegmentsAndCopiesCheckpoints) {
   Fixture fx;
   auto c = fx.config();
@@ -130,10 +138,17 @@ TEST(Ledger, RollsSegmentsAndCopiesCheckpoints) {
     auto l = Ledger::open(c);
     ASSERT_TRUE(l);
     for (int i = 0; i < 40; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+    EXPECT_EQ((*l)->stats().segment_bytes.load(), segment_file_bytes(c.directory));
   }
   auto segs = list_segments(c.directory);
   ASSERT_TRUE(segs);
   EXPECT_GT(segs->size(), 3u);
+  {
+    // Counted again at open, over every segment (the close wrote a final checkpoint).
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    EXPECT_EQ((*l)->stats().segment_bytes.load(), segment_file_bytes(c.directory));
+  }
   EXPECT_EQ(test::read_all(c.directory / "checkpoints"), test::read_all(c.checkpoint_copy_directory / "checkpoints"));
   // Reading from a later sequence number skips whole segments but still reports every record
   // from there on, and the right next sequence number.

@@ -97,6 +97,8 @@ class Ledger {
   const std::vector<RecoveryAction>& recovery_actions() const { return recovery_actions_; }
   // Counters and histograms of the writer, readable from any thread.
   const LedgerStats& stats() const { return stats_; }
+  // The ledger directory (for the free space of its file system).
+  const std::filesystem::path& directory() const { return config_.directory; }
 
  private:
   struct Pending {

@@ -36,6 +36,7 @@ struct LedgerStats {
   std::atomic<std::uint64_t> records_durable{0};  // records written and fdatasync'ed (checkpoint records included)
   std::atomic<std::uint64_t> records_failed{0};   // appends answered with an error
   std::atomic<std::uint64_t> checkpoints{0};      // signed checkpoints written
+  std::atomic<std::uint64_t> segment_bytes{0};    // bytes in the segment files (after recovery; durable)
   FixedHistogram<kBatchBounds.size()> batch_records;
   FixedHistogram<kFsyncBoundsUs.size()> fsync_us;
 };
