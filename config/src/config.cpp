@@ -581,6 +581,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     ledger.read_uint("checkpoint_every_records", l.checkpoint_every_records, 1, 100000000);
     ledger.read_uint("checkpoint_interval_ms", l.checkpoint_interval_ms, 100, 24u * 3600 * 1000);
     ledger.read_string("checkpoint_copy_directory", l.checkpoint_copy_directory);
+    ledger.read_uint("low_space_percent", l.low_space_percent, 0, 99);
     if (l.directory.empty()) problems.push_back({"ledger.directory", "required when [ledger] is present"});
     if (l.checkpoint_key_file.empty()) {
       problems.push_back({"ledger.checkpoint_key_file", "required when [ledger] is present"});

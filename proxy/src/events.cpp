@@ -115,6 +115,20 @@ void report_ledger_failed(Ops& ops, const ledger::Error& error) {
                                std::move(details)));
 }
 
+void report_ledger_low_space(Ops& ops, std::string_view directory, std::uint64_t free_bytes, std::uint64_t size_bytes,
+                             std::uint32_t percent) {
+  std::string text = "ddlgate: the ledger's file system (" + std::string(directory) + ") has " +
+                     std::to_string(free_bytes) + " of " + std::to_string(size_bytes) +
+                     " bytes free, below " + std::to_string(percent) +
+                     "%; when it is full, controlled statements are refused";
+  spdlog::warn("{}", text.substr(std::string_view("ddlgate: ").size()));
+  ops.webhooks.emit(make_event("ledger.low_space", std::move(text),
+                               {{"directory", std::string(directory)},
+                                {"free_bytes", free_bytes},
+                                {"size_bytes", size_bytes},
+                                {"threshold_percent", percent}}));
+}
+
 void report_ledger_recovered(Ops& ops, const std::vector<ledger::RecoveryAction>& actions) {
   if (actions.empty()) return;
   nlohmann::json cuts = nlohmann::json::array();

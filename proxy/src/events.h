@@ -54,5 +54,8 @@ void report_bundle_rejected(Ops& ops, std::string_view path, std::string_view re
 void report_ledger_failed(Ops& ops, const ledger::Error& error);
 // Recovery cut a torn tail at open.
 void report_ledger_recovered(Ops& ops, const std::vector<ledger::RecoveryAction>& actions);
+// The ledger's file system has less than `percent` of its size free (ledger.low_space).
+void report_ledger_low_space(Ops& ops, std::string_view directory, std::uint64_t free_bytes, std::uint64_t size_bytes,
+                             std::uint32_t percent);
 
 }  // namespace ddlgate::proxy

@@ -4,16 +4,21 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <stop_token>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -173,6 +178,9 @@ class ServerImpl {
       asio::co_spawn(main_, accept_loop(*acc), asio::detached);
     }
     if (admin_) admin_->start();
+    if (ledger_ && shared_.config.ledger.low_space_percent > 0) {
+      space_watcher_ = std::jthread([this](std::stop_token stop) { watch_ledger_space(stop); });
+    }
     const char* mode = shared_.config.enforcement.mode == config::EnforcementMode::enforce   ? "enforce"
                        : shared_.config.enforcement.mode == config::EnforcementMode::monitor ? "monitor"
                                                                                               : "off (transparent proxy)";
@@ -190,6 +198,10 @@ class ServerImpl {
     for (auto& w : workers_) w->ctx.stop();
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
+    }
+    if (space_watcher_.joinable()) {
+      space_watcher_.request_stop();
+      space_watcher_.join();
     }
     if (admin_) admin_->stop();
     if (approvals_) approvals_->stop();
@@ -448,6 +460,32 @@ class ServerImpl {
     }
   }
 
+  // A full disk fails the ledger, and with it every controlled statement: warn before.
+  // ledger.low_space (and a log line) once when the free space falls below the
+  // threshold, again only after it has been above it. On a thread of its own, so that
+  // a file system that hangs in statvfs (NFS) stalls nothing else.
+  void watch_ledger_space(std::stop_token stop) {
+    constexpr auto kInterval = std::chrono::seconds(2);
+    const std::uint32_t percent = shared_.config.ledger.low_space_percent;
+    const std::string dir = ledger_->directory().string();
+    std::mutex mu;
+    std::condition_variable_any cv;
+    bool low = false;
+    while (!stop.stop_requested()) {
+      struct statvfs fs {};
+      if (::statvfs(dir.c_str(), &fs) == 0 && fs.f_blocks > 0) {
+        const std::uint64_t size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+        const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+        const bool now_low = free < size / 100 * percent;
+        if (now_low && !low) report_ledger_low_space(shared_.ops, dir, free, size, percent);
+        if (!now_low && low) spdlog::info("the ledger's file system ({}) has {} of {} bytes free again", dir, free, size);
+        low = now_low;
+      }
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, stop, kInterval, [] { return false; });
+    }
+  }
+
   asio::awaitable<void> drain() {
     asio::steady_timer tick(main_);
     error_code ec;
@@ -485,6 +523,7 @@ class ServerImpl {
   std::unique_ptr<Approvals> approvals_;
   std::unique_ptr<BreakGlassRegistry> break_glass_;
   std::unique_ptr<AdminServer> admin_;  // reads the workers, the ledger and the approvals: destroyed first
+  std::jthread space_watcher_;          // reads the ledger's directory: stopped and joined before it goes
   std::chrono::steady_clock::time_point drain_deadline_;
   Server::Reloader reloader_;
   std::string config_sha256_;  // of the configuration file in force ("" without one)

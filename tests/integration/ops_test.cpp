@@ -94,6 +94,13 @@ class Receiver {
     });
     return found;
   }
+  // Deliveries of `event` so far.
+  std::size_t count(const std::string& event) {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& d : got_) n += d.event == event ? 1 : 0;
+    return n;
+  }
 
  private:
   asio::awaitable<void> accept() {
@@ -515,7 +522,20 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
   EXPECT_EQ(metric(m, "ddlgate_ledger_filesystem_size_bytes"), 2.0 * 1024 * 1024) << m;
   EXPECT_GT(metric(m, "ddlgate_ledger_filesystem_free_bytes"), 1024 * 1024) << m;
 
+  EXPECT_EQ(hook.count("ledger.low_space"), 0u) << "an empty disk is not low on space";
+
   disk.fill();
+  // Warned before anything fails: the watcher sees the full file system within seconds.
+  auto low = hook.wait_for("ledger.low_space");
+  ASSERT_TRUE(low) << proxy->stderr_log();
+  expect_signed(*low);
+  auto details = nlohmann::json::parse(low->body)["details"];
+  EXPECT_EQ(details["directory"], ledger_dir_.string());
+  EXPECT_EQ(details["size_bytes"], 2u * 1024 * 1024);
+  EXPECT_LT(details["free_bytes"].get<std::uint64_t>(), 2u * 1024 * 1024 / 10);
+  EXPECT_EQ(details["threshold_percent"], 10);
+  EXPECT_NE(proxy->stderr_log().find("the ledger's file system (" + ledger_dir_.string()), std::string::npos)
+      << proxy->stderr_log();
   auto c = pg_connect(proxy->conninfo());
   ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
   // Each denial is a ledger record; the last partly written page may still take a few.
@@ -540,6 +560,7 @@ TEST_F(Ops, ReadyzTurnsUnreadyWhenTheLedgerDiskIsFull) {
   EXPECT_EQ(pg_query_value(c.get(), "select 7").value_or("?"), "7");
   EXPECT_EQ(http_get(admin_ + "/healthz").status, 200);
   c.reset();
+  EXPECT_EQ(hook.count("ledger.low_space"), 1u) << "said once while the disk stays full";
   EXPECT_EQ(proxy->terminate(), 0);
 }
 

@@ -310,6 +310,20 @@ TEST(ReloadPlan, FullStatementLoggingIsReadAndAppliesLive) {
   EXPECT_TRUE(has_problem(wrong, "enforcement.record_all_statements"));
 }
 
+TEST(Config, LedgerLowSpaceWarningDefaultsToTenPercentAndIsChecked) {
+  const std::string ledger = "[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n";
+  auto d = parse(std::string(kBase) + ledger);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config.ledger.low_space_percent, 10u);
+  auto off = parse(std::string(kBase) + ledger + "low_space_percent = 0\n");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off.config.ledger.low_space_percent, 0u);
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + ledger + "low_space_percent = 100\n"), "ledger.low_space_percent"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + ledger + "low_space_percent = \"10%\"\n"), "ledger.low_space_percent"));
+  ReloadPlan plan = plan_reload(d.config, off.config);
+  EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"ledger"}));
+}
+
 TEST(ReloadPlan, TurningEnforcementOnNeedsARestart) {
   auto a = parse(kBase);
   auto b = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n");

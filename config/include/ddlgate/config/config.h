@@ -142,6 +142,9 @@ struct LedgerSettings {
   std::uint32_t checkpoint_every_records = 1000;
   std::uint32_t checkpoint_interval_ms = 60000;
   std::string checkpoint_copy_directory;  // optional second place for the checkpoints file
+  // The ledger.low_space event and a warning when the free space of the ledger's file
+  // system falls below this share of its size (checked every few seconds); 0: never.
+  std::uint32_t low_space_percent = 10;
   bool operator==(const LedgerSettings&) const = default;
 };
 
@@ -163,7 +166,7 @@ struct Admin {
 // Names of the events a webhook can be sent for (docs/operations.md, "Webhooks").
 inline constexpr const char* kWebhookEvents[] = {
     "bundle.accepted", "bundle.rejected",  "statement.denied", "breakglass.opened",
-    "breakglass.closed", "ledger.failed", "ledger.recovered",
+    "breakglass.closed", "ledger.failed", "ledger.recovered", "ledger.low_space",
 };
 
 // One [[webhooks]] entry: a JSON POST, signed with HMAC-SHA256, per event.
