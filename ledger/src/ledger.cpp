@@ -1,5 +1,7 @@
 #include "ddlgate/ledger/ledger.h"
 
+#include <sys/statvfs.h>
+
 #include <map>
 #include <optional>
 
@@ -222,6 +224,13 @@ Status Ledger::open_segment(std::uint64_t first_seq, bool create) {
 }
 
 Ledger::~Ledger() { close(); }
+
+std::optional<Ledger::FileSystemSpace> Ledger::filesystem_space() const {
+  struct statvfs fs {};
+  if (::statvfs(config_.directory.c_str(), &fs) != 0) return std::nullopt;
+  return FileSystemSpace{static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize,
+                         static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize};
+}
 
 void Ledger::enqueue_locked(RecordType type, std::string fields_json, DurableCallback done) {
   std::uint64_t seq = next_seq_++;

@@ -1,7 +1,5 @@
 #include "admin.h"
 
-#include <sys/statvfs.h>
-
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
@@ -160,13 +158,12 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
     m.sample("ddlgate_ledger_bytes", {}, ls.segment_bytes.load(std::memory_order_relaxed));
     // Read at each scrape: what is left before a full disk fails the ledger (and every
     // controlled statement with it) is what an operator needs to alert on.
-    struct statvfs fs {};
-    if (::statvfs(shared.ledger->directory().c_str(), &fs) == 0) {
+    if (auto space = shared.ledger->filesystem_space()) {
       m.family("ddlgate_ledger_filesystem_free_bytes", "gauge",
                "Bytes available to ddlgate on the ledger directory's file system.");
-      m.sample("ddlgate_ledger_filesystem_free_bytes", {}, static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize);
+      m.sample("ddlgate_ledger_filesystem_free_bytes", {}, space->free_bytes);
       m.family("ddlgate_ledger_filesystem_size_bytes", "gauge", "Size of the ledger directory's file system.");
-      m.sample("ddlgate_ledger_filesystem_size_bytes", {}, static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize);
+      m.sample("ddlgate_ledger_filesystem_size_bytes", {}, space->size_bytes);
     }
     m.family("ddlgate_ledger_batch_records", "histogram", "Records per group commit (one fdatasync each).");
     put_histogram(m, "ddlgate_ledger_batch_records", ls.batch_records, ledger::LedgerStats::kBatchBounds, 1.0);

@@ -4,7 +4,6 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -472,10 +471,10 @@ class ServerImpl {
     std::condition_variable_any cv;
     bool low = false;
     while (!stop.stop_requested()) {
-      struct statvfs fs {};
-      if (::statvfs(dir.c_str(), &fs) == 0 && fs.f_blocks > 0) {
-        const std::uint64_t size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
-        const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+      auto space = ledger_->filesystem_space();
+      if (space && space->size_bytes > 0) {
+        const std::uint64_t size = space->size_bytes;
+        const std::uint64_t free = space->free_bytes;
         const bool now_low = free < size / 100 * percent;
         if (now_low && !low) report_ledger_low_space(shared_.ops, dir, free, size, percent);
         if (!now_low && low) spdlog::info("the ledger's file system ({}) has {} of {} bytes free again", dir, free, size);

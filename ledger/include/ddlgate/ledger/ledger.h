@@ -97,8 +97,15 @@ class Ledger {
   const std::vector<RecoveryAction>& recovery_actions() const { return recovery_actions_; }
   // Counters and histograms of the writer, readable from any thread.
   const LedgerStats& stats() const { return stats_; }
-  // The ledger directory (for the free space of its file system).
+  // The ledger directory.
   const std::filesystem::path& directory() const { return config_.directory; }
+  // The space of the file system the ledger directory is on (statvfs): what is left
+  // before a full disk fails the ledger. nullopt when statvfs fails.
+  struct FileSystemSpace {
+    std::uint64_t free_bytes = 0;  // available to this process
+    std::uint64_t size_bytes = 0;
+  };
+  std::optional<FileSystemSpace> filesystem_space() const;
 
  private:
   struct Pending {
