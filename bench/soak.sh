@@ -80,6 +80,10 @@ addresses = ["127.0.0.1:0"]
 address = "127.0.0.1:$pg_port"
 [admin]
 listen = "127.0.0.1:0"
+[limits]
+# Refusals are paced per user (the clients are all postgres): above this the soak's
+# refusals wait their turn, which it then exercises too.
+denials_per_second = 50
 [enforcement]
 mode = "enforce"
 record_all_statements = false

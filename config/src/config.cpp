@@ -520,6 +520,8 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     limits.read_uint("max_startup_packet", c.limits.max_startup_packet, 64, 1024 * 1024);
     // PostgreSQL's own limit on a message is 1 GiB - 1 (PQ_LARGE_MESSAGE_LIMIT).
     limits.read_uint("max_inspected_message", c.limits.max_inspected_message, 1024, 0x3fffffff);
+    limits.read_uint("denials_per_second", c.limits.denials_per_second, 0, 1000000);
+    limits.read_uint("denial_burst", c.limits.denial_burst, 1, 1000000);
     limits.report_unknown();
   }
 

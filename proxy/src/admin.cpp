@@ -122,6 +122,10 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
     for (const Worker* w : workers) v += w->counters.denials[static_cast<std::size_t>(reason)].value();
     m.sample("ddlgate_denials_total", {{"reason", name}}, v);
   }
+  m.family("ddlgate_refusals_paced_total", "counter",
+           "Refusals held back by limits.denials_per_second: recorded after a wait, or the session closed instead.");
+  m.sample("ddlgate_refusals_paced_total", {{"result", "waited"}}, sum(&WorkerCounters::refusals_paced));
+  m.sample("ddlgate_refusals_paced_total", {{"result", "session_closed"}}, sum(&WorkerCounters::refusals_over_pace));
 
   const auto& pc = shared.ops.counters;
   m.family("ddlgate_breakglass_sessions_total", "counter", "Break-glass sessions opened.");

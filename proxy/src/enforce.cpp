@@ -126,6 +126,45 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
   co_return wait->ok;
 }
 
+asio::awaitable<bool> Session::pace_refusal() {
+  const auto& limits = config_->limits;
+  if (limits.denials_per_second == 0 || phase_ == Phase::closed) co_return phase_ != Phase::closed;
+  // A client that sends refused statements in a loop would otherwise grow the
+  // ledger as fast as the disk syncs. Each refusal is still recorded, only later.
+  // It waits at most as long as the burst takes to refill (at least 1 s): a session
+  // whose turn is further off (many sessions of the user refused at once) is closed.
+  const auto longest = std::max<std::chrono::milliseconds>(
+      std::chrono::seconds(1), std::chrono::milliseconds(1000ull * limits.denial_burst / limits.denials_per_second));
+  auto now = std::chrono::steady_clock::now();
+  auto turn = shared_.denial_pace.reserve(user_, limits.denials_per_second, limits.denial_burst, longest, now);
+  if (!turn) {
+    worker_.counters.refusals_over_pace.add();
+    co_await fail(kConfigurationLimitExceeded,
+                  "ddlgate: too many refused statements from user \"" + user_ + "\"; closing the session",
+                  "Refusals are recorded at " + std::to_string(limits.denials_per_second) +
+                      " per second per user after a burst of " + std::to_string(limits.denial_burst) +
+                      " (limits.denials_per_second, limits.denial_burst); this one would have waited over " +
+                      std::to_string(longest.count()) + " ms. What was refused did not run.",
+                  "Stop sending statements that ddlgate refuses, or raise the limit.");
+    co_return false;
+  }
+  if (turn->at <= now) co_return true;
+  worker_.counters.refusals_paced.add();
+  if (turn->first_wait) {
+    spdlog::warn("user {} is over limits.denials_per_second ({} per second after a burst of {}): its refusals now wait "
+                 "their turn to be recorded",
+                 user_, limits.denials_per_second, limits.denial_burst);
+  }
+  // The session is not idle while ddlgate holds it (timeouts.idle_ms).
+  last_activity_ = std::max(last_activity_, turn->at);
+  while (phase_ != Phase::closed && std::chrono::steady_clock::now() < turn->at) {
+    ledger_wait_.expires_at(turn->at);
+    boost::system::error_code ec;
+    co_await ledger_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return phase_ != Phase::closed;
+}
+
 void Session::read_as_server(std::string_view sql) {
   auto& readings = readings_;
   readings.clear();  // keeps its capacity: no allocation on the hot path
@@ -511,7 +550,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // The decision is durable before it is acted on; without a ledger nothing
   // controlled is allowed (fail closed), though monitor mode lets it through.
   bool recorded = false;
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
+  // A refusal's record waits its turn (limits.denials_per_second); a 58030 has none.
+  if (denial && !monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (ledger_ok) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
     for (const auto& key : reserved) shared_.spent->release(key);
@@ -1021,8 +1063,10 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   worker_.counters.count_decision(statement.cls, d.decision);
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
+  const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
+  if (!monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   bool recorded = false;
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (ledger_ok) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {

@@ -34,6 +34,8 @@ struct alignas(64) WorkerCounters {
   ops::LocalCounter cache_misses;
   std::array<std::array<ops::LocalCounter, kDecisionCount>, policy::kStatementClassCount> decisions;
   std::array<ops::LocalCounter, kDenialReasonCount> denials;
+  ops::LocalCounter refusals_paced;       // refusals that waited for limits.denials_per_second
+  ops::LocalCounter refusals_over_pace;   // sessions closed instead: the wait would be too long
 
   void count_decision(policy::StatementClass cls, ledger::Decision d) {
     decisions[static_cast<std::size_t>(cls)][static_cast<std::size_t>(d)].add();

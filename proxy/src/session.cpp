@@ -119,6 +119,7 @@ void Session::close() {
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();
+  ledger_wait_.cancel();  // a paced refusal stops waiting (a ledger wait re-arms until its record is durable)
   client_.close();
   if (server_) server_->close();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
@@ -863,7 +864,9 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
           }
           Verdict v = co_await enforce(step);
           if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) {
-            if (v.kind == Verdict::Kind::close) co_await fail(kProtocolViolation, "malformed Query or Parse message");
+            if (v.kind == Verdict::Kind::close && phase_ != Phase::closed) {
+              co_await fail(kProtocolViolation, "malformed Query or Parse message");
+            }
             co_return;
           }
           if (v.kind == Verdict::Kind::replace) {

@@ -128,6 +128,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
   // Appends records to the ledger and waits until the last is durable; false if it failed.
   asio::awaitable<bool> record_durably(std::vector<ledger::Record> records);
+  // Waits for this user's turn to have a refusal recorded (limits.denials_per_second);
+  // false when the session was closed instead (53400) or meanwhile.
+  asio::awaitable<bool> pace_refusal();
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
@@ -340,6 +343,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Verifies a token and opens the session with it; the refusal's ErrorSpec otherwise.
   asio::awaitable<std::optional<protocol::ErrorSpec>> open_break_glass(std::string token, std::string_view source);
   // Refusal bookkeeping: ledger record (without the token), warning, alert.
+  // Paced like a refused statement (pace_refusal()): the session may be closed meanwhile.
   asio::awaitable<void> refuse_break_glass(std::string_view token, std::string_view check, const std::string& detail,
                                            std::string_view source);
   // Closes an open token (RESET, expiry, session end) with a ledger record and an alert.
@@ -383,7 +387,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
-  asio::steady_timer ledger_wait_;
+  asio::steady_timer ledger_wait_;  // record_durably(), and pace_refusal()'s wait
   // Wakes a statement pipelined behind the startup packet once the session is
   // established (or closed): it is decided only after authentication.
   asio::steady_timer ready_wait_;

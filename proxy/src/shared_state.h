@@ -12,6 +12,7 @@
 
 #include "ddlgate/config/config.h"
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ops/rate_limit.h"
 #include "ddlgate/policy/registry.h"
 #include "ddlgate/policy/statement_cache.h"
 #include "events.h"
@@ -48,6 +49,8 @@ struct SharedState {
   std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker
   policy::Policy policy;               // which classes are controlled
   BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
+  // Refused statements and tokens per user (limits.denials_per_second): paced, not dropped.
+  ops::TokenBuckets denial_pace;
 };
 
 // One thread with its own io_context: the sessions it runs need no locks.

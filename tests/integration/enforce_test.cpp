@@ -1189,6 +1189,67 @@ TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// A client sending refused statements in a loop: each refusal is still answered
+// and recorded, but at most limits.denials_per_second per user after the burst, so
+// the ledger cannot grow as fast as the disk syncs. Many sessions of the user
+// refused at once queue up to the time the burst takes to refill (at least 1 s);
+// a session whose turn is further off is closed with 53400, and what it sent did
+// not run.
+TEST_F(Enforce, RefusalsArePacedPerUserAndASessionWhoseTurnIsTooFarOffIsClosed) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = start("enforce", "[limits]\ndenials_per_second = 10\ndenial_burst = 3\n");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  // One session: 3 at once, then one every 100 ms.
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(command(c.get(), "create table sneaky (id int)"), "ERROR 42501") << i;
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 450ms) << "5 refusals beyond the burst of 3 at 10 per second";
+  EXPECT_EQ(command(c.get(), "select 1"), "SELECT 1");  // the session goes on
+
+  // Twenty sessions refused at once: the queue holds about 1 s (10 turns) beyond
+  // what the bucket has refilled; the rest are closed.
+  std::vector<PgConn> many;
+  for (int i = 0; i < 20; ++i) {
+    many.push_back(pg_connect(proxy->conninfo()));
+    ASSERT_EQ(PQstatus(many.back().get()), CONNECTION_OK) << PQerrorMessage(many.back().get());
+  }
+  for (auto& m : many) ASSERT_EQ(PQsendQuery(m.get(), "drop table if exists sneaky"), 1);
+  int refused = 0, closed = 0;
+  for (auto& m : many) {
+    PgResult r(PQgetResult(m.get()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
+    const std::string code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    if (code == "42501") {
+      ++refused;
+    } else {
+      ASSERT_EQ(code, "53400") << PQresultErrorMessage(r.get());
+      EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SEVERITY_NONLOCALIZED), "FATAL");
+      EXPECT_NE(std::string(PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY)).find("too many refused statements"),
+                std::string::npos);
+      EXPECT_NE(std::string(PQresultErrorField(r.get(), PG_DIAG_MESSAGE_DETAIL)).find("limits.denials_per_second"),
+                std::string::npos);
+      ++closed;
+    }
+    while (PGresult* rest = PQgetResult(m.get())) PQclear(rest);
+  }
+  EXPECT_GE(refused, 10) << closed << " closed";
+  EXPECT_GE(closed, 1) << refused << " refused";
+  many.clear();
+  EXPECT_NE(proxy->stderr_log().find("is over limits.denials_per_second"), std::string::npos);
+  // The other sessions' work still flows, and a new session of the user starts.
+  EXPECT_EQ(value(c.get(), "select 41 + 1"), "42");
+  auto fresh = pg_connect(proxy->conninfo());
+  EXPECT_EQ(value(fresh.get(), "select 7"), "7");
+  fresh.reset();
+  c.reset();
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "0\n");
+  // Every answered refusal is on the ledger; the closed sessions' statements are not.
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(occurrences(tail, "decision=\"denied\""), static_cast<std::size_t>(8 + refused)) << tail;
+}
+
 TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
   auto& pg = SharedPgServer::get();
   pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'app') then create role app login superuser; end if; end$$");

@@ -373,6 +373,25 @@ TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
   EXPECT_EQ(proxy->terminate(), 0);
 }
 
+// limits.denials_per_second: refusals beyond the burst wait their turn, and the
+// scrape counts each that waited (ddlgate_refusals_paced_total).
+TEST_F(Ops, RefusalsThatWaitForThePerUserPaceAreCounted) {
+  auto proxy = start(config_text("enforce", 0, "[limits]\ndenials_per_second = 2\ndenial_burst = 1\n"));
+  auto before = scrape();
+  EXPECT_EQ(metric(before, "ddlgate_refusals_paced_total{result=\"waited\"}"), 0) << before;
+  EXPECT_EQ(metric(before, "ddlgate_refusals_paced_total{result=\"session_closed\"}"), 0);
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  // One at once (the burst), then one each half second.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sqlstate_of(c.get(), "drop table if exists users"), "42501") << i;
+  auto after = scrape();
+  EXPECT_EQ(metric(after, "ddlgate_refusals_paced_total{result=\"waited\"}"), 2) << after;
+  EXPECT_EQ(metric(after, "ddlgate_refusals_paced_total{result=\"session_closed\"}"), 0);
+  EXPECT_EQ(metric(after, "ddlgate_denials_total{reason=\"not_approved\"}"), 3);
+  c.reset();
+  proxy->terminate(20s);
+}
+
 TEST_F(Ops, TheBearerTokenGuardsMetricsButNotTheProbes) {
   with_token_ = true;
   auto proxy = start(config_text("enforce", 0));

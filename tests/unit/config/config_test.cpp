@@ -467,3 +467,21 @@ TEST(Config, AnEmptySecretFileIsAProblemOfItsKey) {
   EXPECT_TRUE(has_problem(r, "admin.token_file", "is empty"));
   std::filesystem::remove(file);
 }
+
+TEST(Config, DenialPacingDefaultsToTenPerSecondAfterAHundredAndIsLive) {
+  auto d = parse(kBase);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config.limits.denials_per_second, 10u);
+  EXPECT_EQ(d.config.limits.denial_burst, 100u);
+  auto off = parse(std::string(kBase) + "[limits]\ndenials_per_second = 0\ndenial_burst = 5\n");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off.config.limits.denials_per_second, 0u);
+  EXPECT_EQ(off.config.limits.denial_burst, 5u);
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ndenial_burst = 0\n"), "limits.denial_burst"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ndenials_per_second = -1\n"), "limits.denials_per_second"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ndenials_per_second = 2.5\n"), "limits.denials_per_second"));
+  ReloadPlan plan = plan_reload(d.config, off.config);
+  EXPECT_TRUE(plan.needs_restart.empty());
+  EXPECT_EQ(plan.applied, (std::vector<std::string>{"limits"}));
+  EXPECT_EQ(plan.next.limits.denials_per_second, 0u);
+}

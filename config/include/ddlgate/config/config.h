@@ -72,6 +72,10 @@ struct Limits {
   std::uint32_t max_startup_packet = 10000;
   // Messages ddlgate must read whole to inspect (Query, Parse, ...) above this are refused.
   std::uint32_t max_inspected_message = 64u * 1024 * 1024;
+  // Refused statements (and break-glass tokens) recorded per second per user, after a
+  // burst; beyond it a refusal waits its turn. 0 = no limit.
+  std::uint32_t denials_per_second = 10;
+  std::uint32_t denial_burst = 100;
   bool operator==(const Limits&) const = default;
 };
 
