@@ -249,13 +249,37 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
   notify_break_glass({"opened", session_id_, user_, database_, peer_, break_glass_.get(),
                       c.statements.empty() ? "" : "limited to " + std::to_string(c.statements.size()) + " statement(s)"});
   report_breakglass_opened(shared_.ops, {id_, peer_, user_, database_, application_}, c);
+  arm_break_glass_expiry();
   co_return std::nullopt;
+}
+
+void Session::arm_break_glass_expiry() {
+  if (!break_glass_) return;
+  if (!break_glass_timer_) break_glass_timer_ = std::make_unique<asio::system_timer>(worker_.ctx);
+  break_glass_timer_->expires_at(break_glass_->deadline);
+  // Without this, an idle session's token would stay open (for the ledger, the webhooks
+  // and /metrics) until its next statement. The handler holds no reference to the
+  // session, and only ends the token it was armed for.
+  std::weak_ptr<Session> weak = weak_from_this();
+  std::weak_ptr<BreakGlassOpen> armed = break_glass_;
+  break_glass_timer_->async_wait([weak, armed](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    // A completion already queued when end_break_glass() cancelled the timer still comes.
+    if (!self || self->phase_ == Phase::closed || !self->break_glass_ || self->break_glass_ != armed.lock()) return;
+    if (std::chrono::system_clock::now() < self->break_glass_->deadline) {
+      self->arm_break_glass_expiry();  // woken early (the system clock was set back)
+      return;
+    }
+    self->end_break_glass("expired");
+  });
 }
 
 void Session::end_break_glass(std::string_view reason) {
   if (!break_glass_) return;
   auto open = std::move(break_glass_);
   break_glass_.reset();
+  if (break_glass_timer_) break_glass_timer_->cancel();
   if (reason == "session ended" && std::chrono::system_clock::now() >= open->deadline) reason = "expired";
   if (shared_.ledger) {
     shared_.ledger->append(ledger::break_glass_closed(session_info().session_id, open->claims.token_id, reason),
@@ -344,6 +368,10 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     end_break_glass("expired");
     co_return std::nullopt;
   }
+  // The token this statement is decided under. It may end while the statement waits for a
+  // parse thread (its expiry timer, arm_break_glass_expiry()): the statement then goes to
+  // normal enforcement. Once its records are written it was decided under the token.
+  const std::shared_ptr<BreakGlassOpen> open = break_glass_;
 
   // An open session: every statement is recorded; controlled ones within the token's scope
   // are allowed as break_glass decisions. The text is read the way the server will read it
@@ -360,7 +388,8 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   policy::Analysis analysis;
   if (auto v = co_await full_reading(sql, extended, analysis)) co_return v;
   if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
-  const auto& claims = break_glass_->claims;
+  if (break_glass_ != open) co_return std::nullopt;  // the token ended meanwhile
+  const auto& claims = open->claims;
   auto in_scope = [&](const policy::Statement& st) {
     return claims.statements.empty() ||
            std::find(claims.statements.begin(), claims.statements.end(), st.hash) != claims.statements.end();

@@ -19,6 +19,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_timer.hpp>
 
 #include "channel.h"
 #include "ddlgate/protocol/frame.h"
@@ -324,8 +325,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> startup_tokens_;
   // Opens the session with the startup token, or sends FATAL and closes; false then.
   asio::awaitable<bool> check_startup_token();
-  // SET / RESET ddlgate.break_glass, and every statement while a token is open: a verdict,
-  // or nullopt to let the normal enforcement decide.
   // Whether break-glass token `token_id` is open in this session and not past its deadline.
   bool break_glass_open(const std::string& token_id) const;
   // Ends the open break-glass token if its deadline has passed (recorded as "expired").
@@ -338,6 +337,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // enforcement.record_all_statements: records the statements of sql that need no decision
   // (session_statement), durably; nullopt when done, else the Verdict to give instead.
   asio::awaitable<std::optional<Verdict>> record_statements(std::string_view sql, bool extended);
+  // SET / RESET ddlgate.break_glass, and every statement while a token is open: a verdict,
+  // or nullopt to let the normal enforcement decide.
   // named_parse: a Parse of a named statement (one SQL EXECUTE can run later).
   asio::awaitable<std::optional<Verdict>> break_glass_statement(std::string_view sql, bool extended, bool named_parse);
   // Verifies a token and opens the session with it; the refusal's ErrorSpec otherwise.
@@ -348,8 +349,11 @@ class Session : public std::enable_shared_from_this<Session> {
                                            std::string_view source);
   // Closes an open token (RESET, expiry, session end) with a ledger record and an alert.
   void end_break_glass(std::string_view reason);
+  // Ends the open token at its deadline, also in a session that sends nothing more.
+  void arm_break_glass_expiry();
   ledger::SessionInfo session_info();
   std::shared_ptr<BreakGlassOpen> break_glass_;  // the open token, if any
+  std::unique_ptr<asio::system_timer> break_glass_timer_;  // made when a token first opens
   // -------------------------------------------------------------------------------------
 
   SharedState& shared_;

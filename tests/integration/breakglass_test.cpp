@@ -378,6 +378,10 @@ TEST_F(BreakGlass, ExpiryDuringASessionFallsBackToEnforcement) {
   ASSERT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
   EXPECT_EQ(command(c.get(), "create table bg_made (id int)"), "CREATE TABLE");
   std::this_thread::sleep_for(4s);
+  // Closed at its deadline by a timer, while the session sends nothing: the log (and the
+  // ledger and the webhooks) say so before any next statement.
+  const std::string closed = line_with(proxy->stderr_log(), "break-glass closed");
+  EXPECT_NE(closed.find(": expired"), std::string::npos) << proxy->stderr_log();
   PgResult r(PQexec(c.get(), "create table bg_made2 (id int)"));
   EXPECT_STREQ(PQresultErrorField(r.get(), PG_DIAG_SQLSTATE), "42501");
   EXPECT_FALSE(table_exists("bg_made2"));
