@@ -444,6 +444,8 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   }
   ledger::SessionInfo who{session_id_, user_, database_, peer_, application_};
   std::vector<ledger::Record> records;
+  // The decisions for /metrics, counted once they are made (a paced refusal may close the session).
+  std::vector<std::pair<policy::StatementClass, ledger::Decision>> counted;
   std::vector<std::string> reserved;  // approvals reserved for this message (replay protection)
   std::vector<std::string> statement_keys;  // the same, by statement position
   std::optional<protocol::ErrorSpec> denial;
@@ -459,7 +461,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     d.statement_class = "unparseable";
     d.reason = "the statement does not parse";
     records.push_back(ledger::decision(d));
-    worker_.counters.count_decision(policy::StatementClass::unparseable, d.decision);
+    counted.emplace_back(policy::StatementClass::unparseable, d.decision);
     denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                  "ddlgate: unparseable statement is not approved: " + analysis->error->message, "",
                                  kHowToApprove};
@@ -532,7 +534,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                                 : "user " + user_ + " is not in enforcement.deployers";
       }
       records.push_back(ledger::decision(d));
-      worker_.counters.count_decision(c.st->cls, d.decision);
+      counted.emplace_back(c.st->cls, d.decision);
     }
     if (first_unapproved) {
       std::string cls(policy::to_string(first_unapproved->cls));
@@ -553,6 +555,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
   // A refusal's record waits its turn (limits.denials_per_second); a 58030 has none.
   if (denial && !monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  for (const auto& [cls, decision] : counted) worker_.counters.count_decision(cls, decision);
   if (ledger_ok) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
@@ -1060,11 +1063,11 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
                 " is not approved: it was prepared under a break-glass token that has ended (reset or expired)",
             statement.display_sql, "Prepare it again under a valid break-glass token, or apply it through a signed bundle."};
   }
-  worker_.counters.count_decision(statement.cls, d.decision);
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
   if (!monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  worker_.counters.count_decision(statement.cls, d.decision);
   bool recorded = false;
   if (ledger_ok) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
