@@ -6,7 +6,8 @@
 # or as a normal user.
 #
 # Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
-#                         [--tpcb] [--tls] [--record-all] [--repeat N] [--ddlgate PATH] [--out FILE]
+#                         [--tpcb] [--tls] [--record-all] [--repeat N] [--workers N] [--ddlgate PATH]
+#                         [--out FILE]
 #   -T SECONDS   duration of each pgbench run (default 15)
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
@@ -18,6 +19,7 @@
 #                proxies reach PostgreSQL in plaintext over loopback
 #   --record-all the enforcing ddlgate also records every statement in its ledger
 #                (enforcement.record_all_statements, durable before it is forwarded)
+#   --workers N  both ddlgates run with server.workers = N (default: their default, one per core)
 #   --repeat N   run every cell N times, the targets in a rotating order, and
 #                report the median TPS and latency of each (default 1)
 #   --ddlgate    the binary (default build/cli/ddlgate); its column is skipped
@@ -38,6 +40,7 @@ out=""
 repeat=1
 tls=0
 record_all=false
+workers=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -T) duration="$2"; shift ;;
@@ -48,9 +51,10 @@ while [ $# -gt 0 ]; do
     --tls) tls=1 ;;
     --record-all) record_all=true ;;
     --repeat) repeat="$2"; shift ;;
+    --workers) workers="$2"; shift ;;
     --ddlgate) ddlgate="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -113,6 +117,10 @@ mode = \"require\"
 cert_file = \"$work/tls/server.crt\"
 key_file = \"$work/tls/server.key\"
 "
+[ -z "$workers" ] || [[ "$workers" =~ ^[0-9]+$ ]] || { echo "pgbench.sh: --workers takes a number" >&2; exit 2; }
+[ -z "$workers" ] || ddlgate_tls="[server]
+workers = $workers
+$ddlgate_tls"
 printf '%s' "$ddlgate_tls" >"$work/ddlgate.toml"
 if ddlgate_has_serve "$ddlgate"; then
   "$ddlgate" serve --config "$work/ddlgate.toml" --listen 127.0.0.1:0 --upstream "127.0.0.1:$pg_port" --ready-file "$work/ddlgate.ready" \
@@ -242,6 +250,7 @@ report() {
   local every=""
   [ "$record_all" = true ] && every=", recording every statement (enforcement.record_all_statements)"
   echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry$every"
+  [ -z "$workers" ] || echo "- both ddlgates: server.workers = $workers (default: one per core)"
   echo
   echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
