@@ -168,8 +168,8 @@ asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::s
   r.source = std::string(source);
   notify_break_glass({"refused", session_id_, user_, database_, peer_, nullptr,
                       std::string(check) + ": " + detail + " (token " + r.token_sha256 + ")"});
+  if (!co_await pace_refusal()) co_return;  // closed (53400): the caller sees phase_
   if (shared_.ledger && !shared_.ledger->failure()) {
-    if (!co_await pace_refusal()) co_return;  // closed (53400): the caller sees phase_
     std::vector<ledger::Record> records;
     records.push_back(ledger::break_glass_refused(r));
     co_await record_durably(std::move(records));

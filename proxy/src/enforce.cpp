@@ -128,7 +128,9 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
 
 asio::awaitable<bool> Session::pace_refusal() {
   const auto& limits = config_->limits;
-  if (limits.denials_per_second == 0 || phase_ == Phase::closed) co_return phase_ != Phase::closed;
+  if (phase_ == Phase::closed) co_return false;
+  // Only a refusal that will be recorded is paced: without a ledger (58030) there is none.
+  if (limits.denials_per_second == 0 || !shared_.ledger || shared_.ledger->failure()) co_return true;
   // A client that sends refused statements in a loop would otherwise grow the
   // ledger as fast as the disk syncs. Each refusal is still recorded, only later.
   // It waits at most as long as the burst takes to refill (at least 1 s): a session
@@ -552,11 +554,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // The decision is durable before it is acted on; without a ledger nothing
   // controlled is allowed (fail closed), though monitor mode lets it through.
   bool recorded = false;
-  const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
-  // A refusal's record waits its turn (limits.denials_per_second); a 58030 has none.
-  if (denial && !monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  // A refusal's record waits its turn (limits.denials_per_second).
+  if (denial && !monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   for (const auto& [cls, decision] : counted) worker_.counters.count_decision(cls, decision);
-  if (ledger_ok) recorded = co_await record_durably(std::move(records));
+  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
     for (const auto& key : reserved) shared_.spent->release(key);
@@ -1065,11 +1066,10 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   }
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
-  const bool ledger_ok = shared_.ledger && !shared_.ledger->failure();
-  if (!monitor && ledger_ok && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   worker_.counters.count_decision(statement.cls, d.decision);
   bool recorded = false;
-  if (ledger_ok) recorded = co_await record_durably(std::move(records));
+  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {

@@ -129,7 +129,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
   // Appends records to the ledger and waits until the last is durable; false if it failed.
   asio::awaitable<bool> record_durably(std::vector<ledger::Record> records);
-  // Waits for this user's turn to have a refusal recorded (limits.denials_per_second);
+  // Waits for this user's turn to have a refusal recorded (limits.denials_per_second; not
+  // paced without a working ledger, which records nothing);
   // false when the session was closed instead (53400) or meanwhile.
   asio::awaitable<bool> pace_refusal();
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
