@@ -31,7 +31,7 @@ namespace ddlgate::proxy {
 
 struct BreakGlassOpen;  // break_glass.h
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public ReadinessPoller::Reader {
  public:
   Session(SharedState& shared, Worker& worker, Socket client, std::string peer);
   ~Session();
@@ -56,7 +56,8 @@ class Session : public std::enable_shared_from_this<Session> {
   //    may wait: startup and authentication, TLS, enforcement decisions, a write
   //    the socket did not take at once, errors;
   //  - plain completion handlers (read_client, read_server) once the session is
-  //    established over plaintext sockets: a read's bytes are scanned and
+  //    established over plaintext sockets (reads wait for readiness in the
+  //    worker's poller, readiness.h, once the worker has other sessions): a read's bytes are scanned and
   //    forwarded synchronously and the next read is started, with no coroutine
   //    frame or awaitable machinery per read (a third of the CPU per pgbench
   //    transaction). At the first step that must wait, the handler hands the
@@ -83,6 +84,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void count_server_bytes(std::size_t n);
   void read_client();
   void on_client_read(const boost::system::error_code& ec, std::size_t n);
+  // A fast-lane read through the worker's poller (kClientSide or kServerSide).
+  static constexpr int kClientSide = 0;
+  static constexpr int kServerSide = 1;
+  void on_read(int side, const boost::system::error_code& ec, std::size_t n) override;
+  std::shared_ptr<ReadinessPoller::Reader> reader();
+  // Fast-lane reads wait for readiness in the worker's poller when the worker has
+  // other sessions; a lone session reads through Asio.
+  bool read_through_poller() const;
   void read_server();
   void on_server_read(const boost::system::error_code& ec, std::size_t n);
   // Scans client input and forwards (into c2s_out_) every step that needs no
@@ -113,6 +122,8 @@ class Session : public std::enable_shared_from_this<Session> {
                              const std::string& detail = "", const std::string& hint = "");
   // Closes both sides; the relay coroutines end on their next operation.
   void close();
+  // Drops both sockets from the worker's fast-lane poller.
+  void forget_sockets();
 
   // Handles one client message the scanner reported; false ends the session.
   asio::awaitable<bool> on_client_message(const protocol::ScanStep& step);

@@ -392,6 +392,37 @@ TEST_F(Ops, RefusalsThatWaitForThePerUserPaceAreCounted) {
   proxy->terminate(20s);
 }
 
+TEST_F(Ops, FastLaneReadsWaitInThePollerOnceAWorkerHasSeveralSessions) {
+  auto proxy = start(config_text("enforce", 0, "workers = 1\n"));
+  const std::string poller = "ddlgate_fast_lane_reads_total{wait=\"poller\"}";
+  const std::string reactor = "ddlgate_fast_lane_reads_total{wait=\"reactor\"}";
+  auto query = [](PGconn* c, int i) {
+    PgResult r(PQexec(c, ("select " + std::to_string(i)).c_str()));
+    return PQresultStatus(r.get()) == PGRES_TUPLES_OK && std::string(PQgetvalue(r.get(), 0, 0)) == std::to_string(i);
+  };
+  auto one = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(one.get()), CONNECTION_OK) << PQerrorMessage(one.get());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(query(one.get(), i)) << PQerrorMessage(one.get());
+  auto alone = scrape();
+  // A lone session: every read through Asio (one for each query and one for its answer, at least).
+  EXPECT_EQ(metric(alone, poller), 0) << alone;
+  EXPECT_GE(metric(alone, reactor), 40) << alone;
+
+  auto two = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(two.get()), CONNECTION_OK) << PQerrorMessage(two.get());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(query(one.get(), i)) << PQerrorMessage(one.get());
+    ASSERT_TRUE(query(two.get(), 100 + i)) << PQerrorMessage(two.get());
+  }
+  auto together = scrape();
+  EXPECT_GE(metric(together, poller), 80) << together;
+  // Closing one session on the poller path leaves the other working on it.
+  two.reset();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(query(one.get(), 200 + i)) << PQerrorMessage(one.get());
+  one.reset();
+  proxy->terminate(20s);
+}
+
 TEST_F(Ops, TheBearerTokenGuardsMetricsButNotTheProbes) {
   with_token_ = true;
   auto proxy = start(config_text("enforce", 0));
