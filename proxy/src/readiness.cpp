@@ -151,10 +151,12 @@ void ReadinessPoller::wait() {
 
 void ReadinessPoller::drain() {
   std::array<epoll_event, 64> events;
-  for (;;) {
+  // At most four batches per wake-up: sockets still ready then wait for the next turn
+  // of the io_context, after its other handlers (timers, coroutines, other workers' posts).
+  for (int batch = 0; batch < 4; ++batch) {
     const int count = ::epoll_wait(epoll_.native_handle(), events.data(), static_cast<int>(events.size()), 0);
     if (count < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) return;  // the re-armed wait comes back at once
       spdlog::error("fast-lane epoll_wait failed: {}", std::error_code(errno, std::generic_category()).message());
       return;
     }
