@@ -169,7 +169,7 @@ asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::s
   notify_break_glass({"refused", session_id_, user_, database_, peer_, nullptr,
                       std::string(check) + ": " + detail + " (token " + r.token_sha256 + ")"});
   if (!co_await pace_refusal()) co_return;  // closed (53400): the caller sees phase_
-  if (shared_.ledger && !shared_.ledger->failure()) {
+  if (ledger_working()) {
     std::vector<ledger::Record> records;
     records.push_back(ledger::break_glass_refused(r));
     co_await record_durably(std::move(records));
@@ -204,7 +204,7 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
     co_await refuse_break_glass(token, "already_open", detail, source);
     co_return refused("already_open", detail);
   }
-  if (!shared_.ledger || shared_.ledger->failure()) {
+  if (!ledger_working()) {
     std::string detail = "the decision ledger is unavailable, and a break-glass session is recorded in full";
     notify_break_glass({"refused", session_info().session_id, user_, database_, peer_, nullptr, detail});
     co_return refused("ledger_unavailable", detail, kLedgerUnavailable);
@@ -426,7 +426,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     }
   }
   bool recorded = records.empty();
-  if (!records.empty() && shared_.ledger && !shared_.ledger->failure()) {
+  if (!records.empty() && ledger_working()) {
     recorded = co_await record_durably(std::move(records));
   }
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};

@@ -130,7 +130,7 @@ asio::awaitable<bool> Session::pace_refusal() {
   const auto& limits = config_->limits;
   if (phase_ == Phase::closed) co_return false;
   // Only a refusal that will be recorded is paced: without a ledger (58030) there is none.
-  if (limits.denials_per_second == 0 || !shared_.ledger || shared_.ledger->failure()) co_return true;
+  if (limits.denials_per_second == 0 || !ledger_working()) co_return true;
   // A client that sends refused statements in a loop would otherwise grow the
   // ledger as fast as the disk syncs. Each refusal is still recorded, only later.
   // It waits at most as long as the burst takes to refill (at least 1 s): a session
@@ -360,7 +360,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
   }
   if (records.empty()) co_return std::nullopt;
   bool recorded = false;
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (recorded) {
     // A Parse's statement: its later executions are recorded at their Executes.
@@ -557,7 +557,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // A refusal's record waits its turn (limits.denials_per_second).
   if (denial && !monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   for (const auto& [cls, decision] : counted) worker_.counters.count_decision(cls, decision);
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
     for (const auto& key : reserved) shared_.spent->release(key);
@@ -1024,7 +1024,7 @@ asio::awaitable<Session::Verdict> Session::record_execution(const protocol::Scan
                                               statement.hash, std::string(policy::to_string(statement.cls)),
                                               statement.display_sql, statement.executions + 1));
   bool recorded = false;
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (recorded) co_return Verdict{};
   spdlog::error("session {:x}: the ledger is unavailable; an execution of a prepared statement {}", id_,
@@ -1069,7 +1069,7 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   worker_.counters.count_decision(statement.cls, d.decision);
   bool recorded = false;
-  if (shared_.ledger && !shared_.ledger->failure()) recorded = co_await record_durably(std::move(records));
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {

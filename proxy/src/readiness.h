@@ -7,8 +7,9 @@
 // worker keeps its fast-lane sockets in an epoll set of its own (edge-triggered,
 // registered once per socket), waits for that set through the worker's
 // io_context, and reads a socket only after the kernel said it has bytes, or
-// when its last read filled the whole buffer (more may be waiting). One
-// epoll_wait covers every socket that became readable meanwhile.
+// when its last read filled the whole buffer (more may be waiting). A wake-up
+// serves up to four epoll_wait batches of 64 ready sockets; the rest wait for
+// the next turn of the io_context.
 #pragma once
 
 #include <cstddef>

@@ -473,7 +473,8 @@ class ServerImpl {
     while (!stop.stop_requested()) {
       auto space = ledger_->filesystem_space();
       if (space && space->size_bytes > 0) {
-        const auto [free, size] = *space;
+        const std::uint64_t free = space->free_bytes;  // by name: FileSystemSpace's order is not a contract
+        const std::uint64_t size = space->size_bytes;
         const bool now_low = free < size / 100 * percent;
         if (now_low && !low) report_ledger_low_space(shared_.ops, dir, free, size, percent);
         if (!now_low && low) spdlog::info("the ledger's file system ({}) has {} of {} bytes free again", dir, free, size);

@@ -135,6 +135,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReadinessPo
     bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
   };
   bool enforcing() const { return mode_ != config::EnforcementMode::off; }
+  // A ledger is configured and has not failed: decisions can be recorded.
+  bool ledger_working() const { return shared_.ledger && !shared_.ledger->failure(); }
   // Decides a Query or Parse that needs_decision() returned true for: records the
   // decision durably and says what to send.
   asio::awaitable<Verdict> enforce(const protocol::ScanStep& step);
