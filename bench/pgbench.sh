@@ -5,10 +5,18 @@
 # stopped and removed on exit. Runs as root (servers then run as `postgres`)
 # or as a normal user.
 #
-# Usage: bench/pgbench.sh [-T SECONDS] [--clients "1 16 64"] [--scale N]
+# Usage: bench/pgbench.sh [-T SECONDS] [--warmup SECONDS] [--clients "1 16 64"] [--scale N]
 #                         [--tpcb] [--tls] [--record-all] [--repeat N] [--workers N] [--ddlgate PATH]
 #                         [--out FILE]
 #   -T SECONDS   duration of each pgbench run (default 15)
+#   --warmup S   measure the steady state: each run lasts S + SECONDS + 1 s, and
+#                TPS and latency are those of the whole seconds after the first S
+#                (pgbench's per-second aggregate log, each thread's own clock);
+#                a column gives ddlgate/PgBouncer over the whole run as well.
+#                Every target gets the same rule. Default 0: pgbench's own figures
+#                over the whole run. Why it matters: a new backend is slow for its
+#                first seconds, and only PgBouncer keeps backends from run to run
+#                (README, "Benchmarks")
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
 #   --scale N    pgbench -i scale (default 10)
@@ -31,6 +39,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/lib/pg.sh"
 
 duration=15
+warmup=0
 clients_list="1 16 64"
 protocols="simple prepared"
 scale=10
@@ -44,6 +53,7 @@ workers=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -T) duration="$2"; shift ;;
+    --warmup) warmup="$2"; shift ;;
     --clients) clients_list="$2"; shift ;;
     --protocols) protocols="$2"; shift ;;
     --scale) scale="$2"; shift ;;
@@ -54,7 +64,7 @@ while [ $# -gt 0 ]; do
     --workers) workers="$2"; shift ;;
     --ddlgate) ddlgate="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "pgbench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -145,7 +155,7 @@ if [ -n "$ddlgate_pid" ]; then
   "$ddlgate" keygen --out "$work/enforce/ledger" >/dev/null
   "$ddlgate" keygen --out "$work/enforce/registry" >/dev/null
   cat >"$work/enforce/ddlgate.toml" <<TOML
-$ddlgate_tls[enforcement]
+${ddlgate_tls}[enforcement]
 mode = "enforce"
 record_all_statements = $record_all
 [ledger]
@@ -179,34 +189,77 @@ port_of() {
   esac
 }
 
-# run_one TARGET PROTOCOL CLIENTS -> "tps latency_ms"
+# steady_state WARMUP LOGFILE... -> "tps latency_ms" over the whole seconds after
+# the first WARMUP of each per-thread aggregate log (lines: interval_start
+# transactions latency_sum_us ...). A thread's first interval holds the warm-up's
+# start and its last the run's end, partial both: the window is [first + WARMUP,
+# last). Threads' TPS add up; the latency is the mean over all their transactions.
+steady_state() {
+  local w="$1"
+  shift
+  awk -v w="$w" '
+    FNR == 1 { f++ }
+    { start[f, FNR] = $1; tx[f, FNR] = $2; lat[f, FNR] = $3; lines[f] = FNR
+      if (FNR == 1 || $1 < first[f]) first[f] = $1
+      if (FNR == 1 || $1 > last[f]) last[f] = $1 }
+    END {
+      tps = 0; n = 0; sum = 0
+      for (i = 1; i <= f; i++) {
+        secs = last[i] - (first[i] + w)
+        if (secs <= 0) { print "- -"; exit }
+        t = 0
+        for (j = 1; j <= lines[i]; j++) {
+          if (start[i, j] >= first[i] + w && start[i, j] < last[i]) { t += tx[i, j]; sum += lat[i, j] }
+        }
+        tps += t / secs; n += t
+      }
+      if (f == 0 || n == 0) print "- -"; else printf "%.1f %.3f\n", tps, sum / n / 1000
+    }' "$@"
+}
+
+# run_one TARGET PROTOCOL CLIENTS -> "tps latency_ms whole_run_tps" (the first two
+# over the steady state with --warmup, else the same as the whole run)
 run_one() {
-  local port jobs log args=()
+  local port jobs log args=() run_for="$duration"
   port="$(port_of "$1")"
   jobs=$(($3 < 2 ? $3 : 2))
   [ "$script" = "select" ] && args+=(-S)
   log="$work/pgbench-$1-$2-$3.log"
+  local prefix="$work/agg-$1-$2-$3"
+  rm -f "$prefix".*
+  if [ "$warmup" -gt 0 ]; then
+    run_for=$((warmup + duration + 1))
+    args+=(-l --aggregate-interval=1 --log-prefix="$prefix")
+  fi
   if ! PGSSLMODE="$sslmode" "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n "${args[@]}" -M "$2" -c "$3" -j "$jobs" \
-      -T "$duration" postgres >"$log" 2>&1; then
+      -T "$run_for" postgres >"$log" 2>&1; then
     echo "pgbench.sh: pgbench against $1 failed:" >&2
     tail -5 "$log" >&2
-    echo "- -"
+    echo "- - -"
     return
   fi
   local tps lat
   tps="$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$log" | head -1)"
   lat="$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$log" | head -1)"
-  echo "${tps:--} ${lat:--}"
+  if [ "$warmup" -gt 0 ]; then
+    local steady
+    steady="$(steady_state "$warmup" "$prefix".*)"
+    echo "$steady ${tps:--}"
+  else
+    echo "${tps:--} ${lat:--} ${tps:--}"
+  fi
 }
 
 [[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "pgbench.sh: --repeat wants a positive number" >&2; exit 2; }
+[[ "$warmup" =~ ^[0-9]+$ ]] || { echo "pgbench.sh: --warmup wants a number of seconds" >&2; exit 2; }
+[[ "$duration" =~ ^[1-9][0-9]*$ ]] || { echo "pgbench.sh: -T wants a positive number of seconds" >&2; exit 2; }
 
 # median: of the numbers on standard input, one per line ("-" for none).
 median() {
   grep -E '^[0-9.]+$' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-declare -A tps lat all_tps all_lat
+declare -A tps lat whole all_tps all_lat all_whole
 read -r -a target_list <<<"$targets"
 for proto in $protocols; do
   for c in $clients_list; do
@@ -214,15 +267,17 @@ for proto in $protocols; do
       # A rotating order, so that no target always runs first (or right after another).
       for ((i = 0; i < ${#target_list[@]}; i++)); do
         t="${target_list[$(((i + round) % ${#target_list[@]}))]}"
-        echo "bench: $t, -M $proto, $c client(s), ${duration}s (run $((round + 1)) of $repeat)" >&2
-        read -r one_tps one_lat < <(run_one "$t" "$proto" "$c")
+        echo "bench: $t, -M $proto, $c client(s), ${duration}s$([ "$warmup" -gt 0 ] && echo " after ${warmup}s of warm-up") (run $((round + 1)) of $repeat)" >&2
+        read -r one_tps one_lat one_whole < <(run_one "$t" "$proto" "$c")
         all_tps["$t/$proto/$c"]+="$one_tps"$'\n'
         all_lat["$t/$proto/$c"]+="$one_lat"$'\n'
+        all_whole["$t/$proto/$c"]+="$one_whole"$'\n'
       done
     done
     for t in $targets; do
       tps["$t/$proto/$c"]="$(printf '%s' "${all_tps["$t/$proto/$c"]}" | median)"
       lat["$t/$proto/$c"]="$(printf '%s' "${all_lat["$t/$proto/$c"]}" | median)"
+      whole["$t/$proto/$c"]="$(printf '%s' "${all_whole["$t/$proto/$c"]}" | median)"
     done
   done
 done
@@ -239,11 +294,14 @@ report() {
   echo "- host: $(nproc) CPU(s), $(lscpu 2>/dev/null | sed -nE 's/^Model name:[[:space:]]+//p' | head -1), kernel $(uname -r)"
   echo "- PostgreSQL: $("$PGBIN/postgres" --version | sed 's/^postgres (PostgreSQL) //'), PgBouncer: $(/usr/sbin/pgbouncer --version | head -1 | sed 's/^PgBouncer //')"
   echo "- ddlgate: $ddlgate_note"
-  echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run, -j min(2, clients), all on one host over 127.0.0.1"
+  echo "- workload: pgbench $([ "$script" = select ] && echo '-S (select only)' || echo 'TPC-B-like (default script)'), scale $scale, ${duration} s per run$([ "$warmup" -gt 0 ] && echo " (measured, after ${warmup} s of warm-up)"), -j min(2, clients), all on one host over 127.0.0.1"
   if [ "$tls" = 1 ]; then
     echo "- TLS on every client leg (sslmode=require, self-signed RSA 2048, $(openssl version | cut -d' ' -f1-2)); the proxies reach PostgreSQL in plaintext"
   else
     echo "- no TLS (sslmode=disable)"
+  fi
+  if [ "$warmup" -gt 0 ]; then
+    echo "- steady state: each run lasts $((warmup + duration + 1)) s; TPS and latency count only the whole seconds after the first $warmup s (pgbench --aggregate-interval=1), for every target alike; the last column is ddlgate/PgBouncer over the whole run, warm-up included"
   fi
   echo "- latency: pgbench's average, ms; added = proxy minus direct"
   [ "$repeat" -gt 1 ] && echo "- each cell: the median of $repeat runs, the targets in a rotating order"
@@ -252,12 +310,18 @@ report() {
   echo "- ddlgate: transparent (no [enforcement]); enforce: the same binary with enforcement, a ledger and an empty registry$every"
   [ -z "$workers" ] || echo "- both ddlgates: server.workers = $workers (default: one per core)"
   echo
-  echo "| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  local head="| protocol | clients | direct TPS | direct ms | PgBouncer TPS | PgBouncer ms | ddlgate TPS | ddlgate ms | enforce TPS | enforce ms | ddlgate/PgBouncer TPS | enforce/PgBouncer TPS | enforce/ddlgate TPS | PgBouncer added ms | ddlgate added ms |"
+  local rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  if [ "$warmup" -gt 0 ]; then
+    head+=" ddlgate/PgBouncer TPS, whole run |"
+    rule+="---:|"
+  fi
+  echo "$head"
+  echo "$rule"
   for proto in $protocols; do
     for c in $clients_list; do
       local d="direct/$proto/$c" b="pgbouncer/$proto/$c" g="ddlgate/$proto/$c" e="enforce/$proto/$c"
-      echo "| $proto | $c | $(fmt_tps "${tps[$d]:-}") | $(fmt_lat "${lat[$d]:-}") | $(fmt_tps "${tps[$b]:-}") | $(fmt_lat "${lat[$b]:-}") | $(fmt_tps "${tps[$g]:-}") | $(fmt_lat "${lat[$g]:-}") | $(fmt_tps "${tps[$e]:-}") | $(fmt_lat "${lat[$e]:-}") | $(ratio "${tps[$g]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$g]:-}") | $(added "${lat[$b]:-}" "${lat[$d]:-}") | $(added "${lat[$g]:-}" "${lat[$d]:-}") |"
+      echo "| $proto | $c | $(fmt_tps "${tps[$d]:-}") | $(fmt_lat "${lat[$d]:-}") | $(fmt_tps "${tps[$b]:-}") | $(fmt_lat "${lat[$b]:-}") | $(fmt_tps "${tps[$g]:-}") | $(fmt_lat "${lat[$g]:-}") | $(fmt_tps "${tps[$e]:-}") | $(fmt_lat "${lat[$e]:-}") | $(ratio "${tps[$g]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$b]:-}") | $(ratio "${tps[$e]:-}" "${tps[$g]:-}") | $(added "${lat[$b]:-}" "${lat[$d]:-}") | $(added "${lat[$g]:-}" "${lat[$d]:-}") |$([ "$warmup" -gt 0 ] && echo " $(ratio "${whole[$g]:-}" "${whole[$b]:-}") |")"
     done
   done
 }
