@@ -102,11 +102,12 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
   m.sample("ddlgate_messages_total", {{"direction", "server_to_client"}},
            sum(&WorkerCounters::messages_server_to_client));
 
-  m.family("ddlgate_fast_lane_reads_total", "counter",
-           "Reads started for established plaintext sessions, by where they waited for bytes: the worker's "
-           "readiness poller (a worker with several sessions) or Asio's reactor (a lone session).");
-  m.sample("ddlgate_fast_lane_reads_total", {{"wait", "poller"}}, sum(&WorkerCounters::fast_lane_reads_poller));
-  m.sample("ddlgate_fast_lane_reads_total", {{"wait", "reactor"}}, sum(&WorkerCounters::fast_lane_reads_reactor));
+  m.family("ddlgate_fast_lane_reads_total", "counter", "Reads started for established plaintext sessions.");
+  m.sample("ddlgate_fast_lane_reads_total", {}, sum(&WorkerCounters::fast_lane_reads));
+  m.family("ddlgate_fast_lane_empty_reads_total", "counter",
+           "recv calls of those reads that found the socket empty (the read then waits for the next readiness "
+           "edge).");
+  m.sample("ddlgate_fast_lane_empty_reads_total", {}, sum(&WorkerCounters::fast_lane_empty_reads));
 
   m.family("ddlgate_decisions_total", "counter",
            "Decisions on controlled statements, as recorded in the ledger, by statement class and result.");

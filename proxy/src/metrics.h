@@ -36,8 +36,8 @@ struct alignas(64) WorkerCounters {
   std::array<ops::LocalCounter, kDenialReasonCount> denials;
   ops::LocalCounter refusals_paced;       // refusals that waited for limits.denials_per_second
   ops::LocalCounter refusals_over_pace;   // sessions closed instead: the wait would be too long
-  ops::LocalCounter fast_lane_reads_poller;   // fast-lane reads that waited in the worker's poller
-  ops::LocalCounter fast_lane_reads_reactor;  // ... and in Asio's reactor (a lone session)
+  ops::LocalCounter fast_lane_reads;        // reads started by established plaintext sessions
+  ops::LocalCounter fast_lane_empty_reads;  // recv(2) calls of those that found the socket empty
 
   void count_decision(policy::StatementClass cls, ledger::Decision d) {
     decisions[static_cast<std::size_t>(cls)][static_cast<std::size_t>(d)].add();

@@ -106,7 +106,6 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
 }
 
 Session::~Session() {
-  forget_sockets();
   worker_.sessions.erase(this);
   shared_.live.fetch_sub(1);
   if (admitted_) shared_.admitted.fetch_sub(1);
@@ -121,7 +120,6 @@ void Session::close() {
   watchdog_timer_.cancel();
   ready_wait_.cancel();
   ledger_wait_.cancel();  // a paced refusal stops waiting (a ledger wait re-arms until its record is durable)
-  forget_sockets();
   client_.close();
   if (server_) server_->close();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
@@ -129,12 +127,6 @@ void Session::close() {
     spdlog::info("session {:x} closed: peer={} user={} database={} application={} duration_ms={} bytes_in={} bytes_out={}",
                  id_, peer_, user_, database_, application_, ms.count(), bytes_from_client_, bytes_from_server_);
   }
-}
-
-void Session::forget_sockets() {
-  // Before the descriptors close (and their numbers are reused).
-  if (client_.socket().is_open()) worker_.poller.forget(client_.socket().native_handle());
-  if (server_ && server_->socket().is_open()) worker_.poller.forget(server_->socket().native_handle());
 }
 
 void Session::abort() {
@@ -697,28 +689,9 @@ void Session::count_server_bytes(std::size_t n) {
   last_activity_ = std::chrono::steady_clock::now();
 }
 
-bool Session::read_through_poller() const {
-  // Its epoll_wait and re-arm cost two system calls per wake-up and save one failed
-  // recv per read: a gain once a wake-up finds several sockets ready, which a lone
-  // session never does (measured: docs/operations.md, "Memory and CPU").
-  return worker_.sessions.size() >= 2;
-}
-
 void Session::read_client() {
-  if (read_through_poller()) {
-    worker_.counters.fast_lane_reads_poller.add();
-    worker_.poller.async_read(client_.socket().native_handle(), c2s_buf_, reader(), kClientSide);
-    return;
-  }
-  worker_.counters.fast_lane_reads_reactor.add();
-  client_.socket().async_read_some(asio::buffer(c2s_buf_),
-                                   [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                     self->on_client_read(ec, n);
-                                   });
-}
-
-std::shared_ptr<ReadinessPoller::Reader> Session::reader() {
-  return shared_from_this();
+  worker_.counters.fast_lane_reads.add();
+  client_read_.start(client_.socket(), c2s_buf_, shared_from_this(), kClientSide);
 }
 
 void Session::on_read(int side, const error_code& ec, std::size_t n) {
@@ -983,16 +956,8 @@ Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& in
 }
 
 void Session::read_server() {
-  if (read_through_poller()) {
-    worker_.counters.fast_lane_reads_poller.add();
-    worker_.poller.async_read(server_->socket().native_handle(), s2c_buf_, reader(), kServerSide);
-    return;
-  }
-  worker_.counters.fast_lane_reads_reactor.add();
-  server_->socket().async_read_some(asio::buffer(s2c_buf_),
-                                    [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                      self->on_server_read(ec, n);
-                                    });
+  worker_.counters.fast_lane_reads.add();
+  server_read_.start(server_->socket(), s2c_buf_, shared_from_this(), kServerSide);
 }
 
 void Session::on_server_read(const error_code& read_ec, std::size_t n) {

@@ -25,13 +25,14 @@
 #include "ddlgate/protocol/frame.h"
 #include "ddlgate/protocol/messages.h"
 #include "ddlgate/protocol/startup.h"
+#include "reactor_read.h"
 #include "shared_state.h"
 
 namespace ddlgate::proxy {
 
 struct BreakGlassOpen;  // break_glass.h
 
-class Session : public std::enable_shared_from_this<Session>, public ReadinessPoller::Reader {
+class Session : public std::enable_shared_from_this<Session>, public ReactorRead::Reader {
  public:
   Session(SharedState& shared, Worker& worker, Socket client, std::string peer);
   ~Session();
@@ -56,8 +57,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReadinessPo
   //    may wait: startup and authentication, TLS, enforcement decisions, a write
   //    the socket did not take at once, errors;
   //  - plain completion handlers (read_client, read_server) once the session is
-  //    established over plaintext sockets (reads wait for readiness in the
-  //    worker's poller, readiness.h, once the worker has other sessions): a read's bytes are scanned and
+  //    established over plaintext sockets (reads through reactor_read.h, which
+  //    skips Asio's try-at-once read when the socket was just drained): a read's bytes are scanned and
   //    forwarded synchronously and the next read is started, with no coroutine
   //    frame or awaitable machinery per read (a third of the CPU per pgbench
   //    transaction). At the first step that must wait, the handler hands the
@@ -84,14 +85,10 @@ class Session : public std::enable_shared_from_this<Session>, public ReadinessPo
   void count_server_bytes(std::size_t n);
   void read_client();
   void on_client_read(const boost::system::error_code& ec, std::size_t n);
-  // A fast-lane read through the worker's poller (kClientSide or kServerSide).
+  // A fast-lane read's completion (kClientSide or kServerSide).
   static constexpr int kClientSide = 0;
   static constexpr int kServerSide = 1;
   void on_read(int side, const boost::system::error_code& ec, std::size_t n) override;
-  std::shared_ptr<ReadinessPoller::Reader> reader();
-  // Fast-lane reads wait for readiness in the worker's poller when the worker has
-  // other sessions; a lone session reads through Asio.
-  bool read_through_poller() const;
   void read_server();
   void on_server_read(const boost::system::error_code& ec, std::size_t n);
   // Scans client input and forwards (into c2s_out_) every step that needs no
@@ -122,8 +119,6 @@ class Session : public std::enable_shared_from_this<Session>, public ReadinessPo
                              const std::string& detail = "", const std::string& hint = "");
   // Closes both sides; the relay coroutines end on their next operation.
   void close();
-  // Drops both sockets from the worker's fast-lane poller.
-  void forget_sockets();
 
   // Handles one client message the scanner reported; false ends the session.
   asio::awaitable<bool> on_client_message(const protocol::ScanStep& step);
@@ -372,6 +367,9 @@ class Session : public std::enable_shared_from_this<Session>, public ReadinessPo
 
   SharedState& shared_;
   Worker& worker_;
+  // The fast lane's reads of each socket.
+  ReactorRead client_read_{worker_.counters.fast_lane_empty_reads};
+  ReactorRead server_read_{worker_.counters.fast_lane_empty_reads};
   // The configuration in force when the session started; a reload (SIGHUP) does not change it.
   std::shared_ptr<const config::Config> config_;
   Channel client_;

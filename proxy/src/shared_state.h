@@ -17,7 +17,6 @@
 #include "ddlgate/policy/statement_cache.h"
 #include "events.h"
 #include "metrics.h"
-#include "readiness.h"
 #include "tls.h"
 
 namespace ddlgate::proxy {
@@ -70,9 +69,6 @@ struct Worker {
   std::shared_ptr<const policy::ApprovedSet> approved;
   std::uint64_t approved_generation = ~std::uint64_t{0};
   WorkerCounters counters;  // /metrics; written on this worker's thread only
-  // Fast-lane reads (readiness.h). Last, so that it goes first: the sessions its
-  // waiting reads keep alive still find the members above.
-  ReadinessPoller poller{ctx};
 };
 
 }  // namespace ddlgate::proxy

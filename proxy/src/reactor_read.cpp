@@ -1,0 +1,145 @@
+#include "reactor_read.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <utility>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/version.hpp>
+
+#if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP)
+#define DDLGATE_REACTOR_READ 1
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#else
+#define DDLGATE_REACTOR_READ 0
+#endif
+
+namespace ddlgate::proxy {
+
+using boost::system::error_code;
+
+#if DDLGATE_REACTOR_READ
+
+namespace {
+
+namespace detail = asio::detail;
+
+// The socket's registration with the reactor. basic_socket keeps its service
+// implementation protected; a derived class may name it to form a member pointer.
+struct SocketAccess : Socket {
+  static detail::reactor::per_descriptor_data& reactor_data(Socket& socket) {
+    auto member = &SocketAccess::impl_;
+    return (socket.*member).get_implementation().reactor_data_;
+  }
+};
+
+}  // namespace
+
+struct ReactorRead::Op : detail::reactor_op {
+  int fd = -1;
+  std::span<std::uint8_t> buf;
+  std::shared_ptr<Reader> reader;  // set from start() until the completion runs
+  int tag = 0;
+  ops::LocalCounter* empty_attempts = nullptr;
+  detail::reactor* reactor = nullptr;  // the sockets' io_context's, found at the first start()
+
+  Op() : detail::reactor_op(error_code(), &Op::do_perform, &Op::do_complete) {}
+
+  // In the reactor: one recv. "Exhausted" after a short read: the socket has
+  // nothing more for now, and the kernel's next edge says when it has.
+  static status do_perform(detail::reactor_op* base) {
+    Op* o = static_cast<Op*>(base);
+    for (;;) {
+      const ssize_t r = ::recv(o->fd, o->buf.data(), o->buf.size(), MSG_DONTWAIT);
+      if (r > 0) {
+        o->bytes_transferred_ = static_cast<std::size_t>(r);
+        return o->bytes_transferred_ < o->buf.size() ? done_and_exhausted : done;
+      }
+      if (r == 0) {
+        // Not "exhausted": no edge comes after the end, and a later read must see it too.
+        o->ec_ = asio::error::eof;
+        return done;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        o->empty_attempts->add();
+        return not_done;
+      }
+      o->ec_ = error_code(errno, boost::system::system_category());
+      return done;
+    }
+  }
+
+  // From the scheduler (owner set), or when the io_context is destroyed with the
+  // read still queued (owner null: nothing is called). The reader may own this
+  // object: nothing here touches it after the reader is released.
+  static void do_complete(void* owner, detail::operation* base, const error_code& /*result*/,
+                          std::size_t /*bytes*/) {
+    Op* o = static_cast<Op*>(base);
+    std::shared_ptr<Reader> reader = std::move(o->reader);
+    if (owner) reader->on_read(o->tag, o->ec_, o->bytes_transferred_);
+  }
+};
+
+ReactorRead::ReactorRead(ops::LocalCounter& empty_attempts) : empty_attempts_(empty_attempts) {}
+ReactorRead::~ReactorRead() = default;
+
+void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared_ptr<Reader> reader, int tag) {
+  if (!op_) {
+    op_ = std::make_unique<Op>();
+    op_->empty_attempts = &empty_attempts_;
+    // A lookup under the service registry's lock: once, not per read.
+    op_->reactor = &asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+  }
+  Op& o = *op_;
+  if (o.reader) {
+    // One read at a time: a second is a bug in the caller, answered, not queued.
+    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
+      reader->on_read(tag, asio::error::already_started, 0);
+    });
+    return;
+  }
+  o.fd = socket.is_open() ? socket.native_handle() : -1;
+  o.buf = buf;
+  o.reader = std::move(reader);
+  o.tag = tag;
+  o.ec_ = error_code();
+  o.bytes_transferred_ = 0;
+  // Tried at once unless the last operation on the socket left it exhausted and no
+  // edge has come since; a socket that is not open completes with bad_descriptor.
+  o.reactor->start_op(detail::reactor::read_op, o.fd, SocketAccess::reactor_data(socket), &o,
+                   /*is_continuation=*/true, /*allow_speculative=*/true);
+}
+
+bool ReactorRead::busy() const { return op_ && op_->reader; }
+
+#else  // A plain read through Asio's public interface.
+
+struct ReactorRead::Op {
+  bool busy = false;
+};
+
+ReactorRead::ReactorRead(ops::LocalCounter& empty_attempts) : empty_attempts_(empty_attempts) {}
+ReactorRead::~ReactorRead() = default;
+
+// Asio tries each read at once and does not say when that found nothing: not counted.
+void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared_ptr<Reader> reader, int tag) {
+  if (!op_) op_ = std::make_unique<Op>();
+  op_->busy = true;
+  socket.async_read_some(asio::buffer(buf.data(), buf.size()),
+                         [op = op_.get(), reader = std::move(reader), tag](const error_code& ec, std::size_t n) {
+                           op->busy = false;
+                           reader->on_read(tag, ec, n);
+                         });
+}
+
+bool ReactorRead::busy() const { return op_ && op_->busy; }
+
+#endif
+
+}  // namespace ddlgate::proxy
