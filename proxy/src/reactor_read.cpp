@@ -11,12 +11,18 @@
 #include <boost/asio/query.hpp>
 #include <boost/version.hpp>
 
+// The reactor operation where it was written for; -DDDLGATE_REACTOR_READ=0 forces
+// the plain read (to compile that form here).
+#ifndef DDLGATE_REACTOR_READ
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP)
 #define DDLGATE_REACTOR_READ 1
-#include <boost/asio/detail/reactor.hpp>
-#include <boost/asio/detail/reactor_op.hpp>
 #else
 #define DDLGATE_REACTOR_READ 0
+#endif
+#endif
+#if DDLGATE_REACTOR_READ
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
 #endif
 
 namespace ddlgate::proxy {
@@ -104,6 +110,13 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
     });
     return;
   }
+  if (buf.empty()) {
+    // recv(2) would return 0, which reads as the end of the stream.
+    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
+      reader->on_read(tag, asio::error::invalid_argument, 0);
+    });
+    return;
+  }
   o.fd = socket.is_open() ? socket.native_handle() : -1;
   o.buf = buf;
   o.reader = std::move(reader);
@@ -113,7 +126,7 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
   // Tried at once unless the last operation on the socket left it exhausted and no
   // edge has come since; a socket that is not open completes with bad_descriptor.
   o.reactor->start_op(detail::reactor::read_op, o.fd, SocketAccess::reactor_data(socket), &o,
-                   /*is_continuation=*/true, /*allow_speculative=*/true);
+                      /*is_continuation=*/true, /*allow_speculative=*/true);
 }
 
 bool ReactorRead::busy() const { return op_ && op_->reader; }
@@ -129,6 +142,12 @@ ReactorRead::~ReactorRead() = default;
 
 // Asio tries each read at once and does not say when that found nothing: not counted.
 void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared_ptr<Reader> reader, int tag) {
+  if (buf.empty()) {
+    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
+      reader->on_read(tag, asio::error::invalid_argument, 0);
+    });
+    return;
+  }
   if (!op_) op_ = std::make_unique<Op>();
   op_->busy = true;
   socket.async_read_some(asio::buffer(buf.data(), buf.size()),

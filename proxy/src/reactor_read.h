@@ -56,7 +56,7 @@ class ReactorRead {
   // a time per ReactorRead, and none through the socket's own async_read_some
   // meanwhile. The read keeps the reader alive while it waits; this object must
   // outlive the read (it does when the reader owns it). Every socket a ReactorRead
-  // reads belongs to one io_context.
+  // reads belongs to one io_context. An empty buf completes with invalid_argument.
   void start(Socket& socket, std::span<std::uint8_t> buf, std::shared_ptr<Reader> reader, int tag);
 
   // Whether a read is waiting or its completion has not run yet.
@@ -64,7 +64,7 @@ class ReactorRead {
 
  private:
   struct Op;
-  ops::LocalCounter& empty_attempts_;
+  [[maybe_unused]] ops::LocalCounter& empty_attempts_;  // unused by the plain-read form
   std::unique_ptr<Op> op_;  // made at the first start()
 };
 

@@ -214,6 +214,18 @@ TEST(ReactorRead, ASecondReadWhileOneWaitsIsRefused) {
   EXPECT_EQ(r->reads[1].bytes, "first");
 }
 
+TEST(ReactorRead, AnEmptyBufferIsRefusedRatherThanReadAsTheEndOfTheStream) {
+  asio::io_context ctx;
+  auto r = std::make_shared<Recorder>(ctx);
+  r->send("kept");
+  r->read.start(*r->socket, std::span<std::uint8_t>(), r, 3);
+  ASSERT_TRUE(run_until(ctx, [&] { return r->reads.size() == 1; }));
+  EXPECT_EQ(r->reads[0].ec, asio::error::invalid_argument);
+  r->start(r);
+  ASSERT_TRUE(run_until(ctx, [&] { return r->reads.size() == 2; }));
+  EXPECT_EQ(r->reads[1].bytes, "kept");
+}
+
 TEST(ReactorRead, DestroyingTheContextReleasesAWaitingReaderWithoutCallingIt) {
   std::weak_ptr<Recorder> watch;
   bool called = false;
