@@ -14,9 +14,9 @@
 #                (pgbench's per-second aggregate log, each thread's own clock);
 #                a column gives ddlgate/PgBouncer over the whole run as well.
 #                Every target gets the same rule. Default 0: pgbench's own figures
-#                over the whole run. Why it matters: a new backend is slow for its
-#                first seconds, and only PgBouncer keeps backends from run to run
-#                (README, "Benchmarks")
+#                over the whole run. Why it matters: a new backend is slow at first
+#                (about 30 s on the benchmark VM), and only PgBouncer keeps
+#                backends from run to run (README, "Benchmarks")
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
 #   --scale N    pgbench -i scale (default 10)
