@@ -29,6 +29,16 @@ namespace ddlgate::proxy {
 
 using boost::system::error_code;
 
+namespace {
+
+// A read that fails before it starts: completed through the io_context, never from
+// inside start().
+void fail_soon(Socket& socket, std::shared_ptr<ReactorRead::Reader> reader, int tag, const error_code& ec) {
+  asio::post(socket.get_executor(), [reader = std::move(reader), tag, ec] { reader->on_read(tag, ec, 0); });
+}
+
+}  // namespace
+
 #if DDLGATE_REACTOR_READ
 
 namespace {
@@ -105,16 +115,12 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
   Op& o = *op_;
   if (o.reader) {
     // One read at a time: a second is a bug in the caller, answered, not queued.
-    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
-      reader->on_read(tag, asio::error::already_started, 0);
-    });
+    fail_soon(socket, std::move(reader), tag, asio::error::already_started);
     return;
   }
   if (buf.empty()) {
     // recv(2) would return 0, which reads as the end of the stream.
-    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
-      reader->on_read(tag, asio::error::invalid_argument, 0);
-    });
+    fail_soon(socket, std::move(reader), tag, asio::error::invalid_argument);
     return;
   }
   o.fd = socket.is_open() ? socket.native_handle() : -1;
@@ -143,9 +149,7 @@ ReactorRead::~ReactorRead() = default;
 // Asio tries each read at once and does not say when that found nothing: not counted.
 void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared_ptr<Reader> reader, int tag) {
   if (buf.empty()) {
-    asio::post(socket.get_executor(), [reader = std::move(reader), tag] {
-      reader->on_read(tag, asio::error::invalid_argument, 0);
-    });
+    fail_soon(socket, std::move(reader), tag, asio::error::invalid_argument);
     return;
   }
   if (!op_) op_ = std::make_unique<Op>();
