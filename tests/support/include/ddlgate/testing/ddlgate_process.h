@@ -27,9 +27,11 @@ class DdlgateProcess {
  public:
   // Runs `binary args... --ready-file <tmp>/ready` and waits up to ready_timeout
   // for the ready file. Throws std::runtime_error (with the log) if the process
-  // exits first or the file does not appear in time.
+  // exits first or the file does not appear in time. The deadline only ends a
+  // failing start: a sanitizer build starts in about a second when idle, and a
+  // machine busy with other tests' servers can stretch that many times over.
   explicit DdlgateProcess(std::vector<std::string> args,
-                          std::chrono::milliseconds ready_timeout = std::chrono::seconds(10),
+                          std::chrono::milliseconds ready_timeout = std::chrono::seconds(30),
                           std::filesystem::path binary = ddlgate_binary());
   // `ddlgate serve --listen 127.0.0.1:0 --upstream 127.0.0.1:<pg port> extra...`
   static std::unique_ptr<DdlgateProcess> serve(const PgServer& upstream, std::vector<std::string> extra_args = {});
