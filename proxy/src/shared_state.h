@@ -55,10 +55,6 @@ struct SharedState {
 
 // One thread with its own io_context: the sessions it runs need no locks.
 struct Worker {
-  // Only this worker's thread starts I/O on its sockets (accepted sockets reach it by
-  // post; shutdown aborts by post), so the reactor's per-descriptor locking is off;
-  // the scheduler stays locked, since the ledger and reload threads post to it.
-  boost::asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   // Per-thread statement cache: a hit takes no lock (docs/classification.md).
@@ -69,6 +65,12 @@ struct Worker {
   std::shared_ptr<const policy::ApprovedSet> approved;
   std::uint64_t approved_generation = ~std::uint64_t{0};
   WorkerCounters counters;  // /metrics; written on this worker's thread only
+  // Only this worker's thread starts I/O on its sockets (accepted sockets reach it by
+  // post; shutdown aborts by post), so the reactor's per-descriptor locking is off;
+  // the scheduler stays locked, since the ledger and reload threads post to it.
+  // Declared last, so destroyed first: handlers still queued when the worker stops
+  // hold sessions, whose destructors use the members above.
+  boost::asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
 };
 
 }  // namespace ddlgate::proxy
