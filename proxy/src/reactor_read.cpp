@@ -61,20 +61,23 @@ struct ReactorRead::Op : detail::reactor_op {
   std::span<std::uint8_t> buf;
   std::shared_ptr<Reader> reader;  // set from start() until the completion runs
   int tag = 0;
+  bool until_end = false;  // expect_end(): never report exhausted
   ops::LocalCounter* empty_attempts = nullptr;
   detail::reactor* reactor = nullptr;  // the sockets' io_context's, found at the first start()
 
   Op() : detail::reactor_op(error_code(), &Op::do_perform, &Op::do_complete) {}
 
   // In the reactor: one recv. "Exhausted" after a short read: the socket has
-  // nothing more for now, and the kernel's next edge says when it has.
+  // nothing more for now, and the kernel's next edge says when it has. Not so for
+  // the end of the stream: a FIN that came with the last bytes raised no edge of its
+  // own, so once the peer is expected to close (until_end) every read tries first.
   static status do_perform(detail::reactor_op* base) {
     Op* o = static_cast<Op*>(base);
     for (;;) {
       const ssize_t r = ::recv(o->fd, o->buf.data(), o->buf.size(), MSG_DONTWAIT);
       if (r > 0) {
         o->bytes_transferred_ = static_cast<std::size_t>(r);
-        return o->bytes_transferred_ < o->buf.size() ? done_and_exhausted : done;
+        return o->bytes_transferred_ < o->buf.size() && !o->until_end ? done_and_exhausted : done;
       }
       if (r == 0) {
         // Not "exhausted": no edge comes after the end, and a later read must see it too.
@@ -127,6 +130,7 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
   o.buf = buf;
   o.reader = std::move(reader);
   o.tag = tag;
+  o.until_end = expect_end_;
   o.ec_ = error_code();
   o.bytes_transferred_ = 0;
   // Tried at once unless the last operation on the socket left it exhausted and no
@@ -136,6 +140,11 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
 }
 
 bool ReactorRead::busy() const { return op_ && op_->reader; }
+
+void ReactorRead::expect_end() {
+  expect_end_ = true;
+  if (op_) op_->until_end = true;  // also a read already waiting
+}
 
 #else  // A plain read through Asio's public interface.
 
@@ -162,6 +171,9 @@ void ReactorRead::start(Socket& socket, std::span<std::uint8_t> buf, std::shared
 }
 
 bool ReactorRead::busy() const { return op_ && op_->busy; }
+
+// Asio's own read tries every read first: it always sees the end of the stream.
+void ReactorRead::expect_end() { expect_end_ = true; }
 
 #endif
 

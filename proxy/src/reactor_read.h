@@ -62,9 +62,17 @@ class ReactorRead {
   // Whether a read is waiting or its completion has not run yet.
   bool busy() const;
 
+  // The peer is about to close (the session forwarded a Terminate): from now on a
+  // short read is not reported exhausted, so the read after it tries at once and
+  // sees the end of the stream. A peer's last bytes and its FIN that arrive
+  // together raise one edge, and none follows: without this, a read that waits
+  // for the next edge would wait for ever with the peer gone.
+  void expect_end();
+
  private:
   struct Op;
   [[maybe_unused]] ops::LocalCounter& empty_attempts_;  // unused by the plain-read form
+  bool expect_end_ = false;
   std::unique_ptr<Op> op_;  // made at the first start()
 };
 

@@ -641,7 +641,13 @@ void Session::forward_client_step(const protocol::ScanStep& step) {
       }
     }
   }
-  if (step.starts_message && step.type == fe::kTerminate) terminate_seen_ = true;
+  if (step.starts_message && step.type == fe::kTerminate && !terminate_seen_) {
+    // The server closes after it: its last answers and its FIN may come in one
+    // edge, and the session must see that end (reactor_read.h, expect_end()).
+    terminate_seen_ = true;
+    server_read_.expect_end();
+    client_read_.expect_end();
+  }
   add_span(c2s_out_, step.bytes);
 }
 

@@ -478,7 +478,10 @@ std::string raw_session(std::uint16_t port, std::vector<std::uint8_t> wire) {
   EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   append(wire, 'X', "");
   send_all(fd, wire);
-  std::string answer = read_until_close(fd, 20s);
+  // Terminate ends the session: the server closes, and so must ddlgate, in seconds.
+  bool closed = false;
+  std::string answer = read_until_close(fd, 10s, &closed);
+  EXPECT_TRUE(closed) << "the connection was still open 10 s after Terminate; got " << message_types(answer);
   ::close(fd);
   return answer;
 }
@@ -1173,6 +1176,7 @@ TEST_F(Enforce, RandomPipelinesGetPostgresqlsAnswersAndKeepOutcomeTrackingInStep
     const std::string direct = message_types(raw_session(pg.port(), wire));
     const std::string through = message_types(raw_session(proxy->port(), wire));
     ASSERT_EQ(through, direct) << "round " << round << ": " << script;
+    ASSERT_FALSE(HasFailure()) << "round " << round << ": " << script;
   }
   const std::string log = proxy->stderr_log();
   EXPECT_EQ(log.find("out of step"), std::string::npos) << log;

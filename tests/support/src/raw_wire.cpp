@@ -33,17 +33,21 @@ void send_all(int fd, const std::vector<std::uint8_t>& bytes) {
 
 namespace {
 
-// Reads until done(what was read) holds, the peer closes, or timeout passes.
+// Reads until done(what was read) holds, the peer closes (*closed set), or timeout passes.
 template <typename Done>
-std::string read_until(int fd, std::chrono::milliseconds timeout, Done done) {
+std::string read_until(int fd, std::chrono::milliseconds timeout, Done done, bool* closed = nullptr) {
   std::string out;
+  if (closed) *closed = false;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done(out) && std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n <= 0) {
+      if (closed) *closed = true;
+      break;
+    }
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
@@ -51,8 +55,8 @@ std::string read_until(int fd, std::chrono::milliseconds timeout, Done done) {
 
 }  // namespace
 
-std::string read_until_close(int fd, std::chrono::milliseconds timeout) {
-  return read_until(fd, timeout, [](const std::string&) { return false; });
+std::string read_until_close(int fd, std::chrono::milliseconds timeout, bool* closed) {
+  return read_until(fd, timeout, [](const std::string&) { return false; }, closed);
 }
 
 std::string exchange(std::uint16_t port, const std::vector<std::uint8_t>& bytes, std::chrono::milliseconds timeout) {

@@ -183,6 +183,31 @@ TEST(ReactorRead, EndOfStreamIsReportedWhetherTheReadWaitsOrNot) {
   EXPECT_EQ(r->reads[2].ec, asio::error::eof);
 }
 
+// The peer's last bytes and its FIN in one edge (a server answering a pipeline
+// that ends with Terminate): the short read that takes the bytes would leave the
+// next read waiting for an edge that never comes. Once the end is expected, it
+// does not: the next read tries the socket and sees the end.
+TEST(ReactorRead, TheEndThatCameWithTheLastBytesIsSeenOnceExpected) {
+  asio::io_context ctx;
+  for (bool expected : {false, true}) {
+    auto r = std::make_shared<Recorder>(ctx);
+    if (expected) r->read.expect_end();
+    r->send("last answer");
+    r->close_far();
+    spin_reactor(ctx, 20ms);  // the reactor has taken the one edge in
+    r->start(r);
+    ASSERT_TRUE(run_until(ctx, [&] { return r->reads.size() == 1; }));
+    EXPECT_EQ(r->reads[0].bytes, "last answer");
+    r->start(r);
+    const bool ended = run_until(ctx, [&] { return r->reads.size() == 2; }, expected ? 2000ms : 200ms);
+    // Without expect_end() the end is missed: the reason the session calls it.
+    EXPECT_EQ(ended, expected);
+    if (ended) EXPECT_EQ(r->reads[1].ec, asio::error::eof);
+    r->socket->close();
+    run_until(ctx, [&] { return !r->read.busy(); });
+  }
+}
+
 TEST(ReactorRead, ClosingTheSocketAbortsAWaitingRead) {
   asio::io_context ctx;
   auto r = std::make_shared<Recorder>(ctx);

@@ -14,8 +14,9 @@ namespace ddlgate::testing {
 int tcp_connect(std::uint16_t port);
 // Sends every byte (or stops at the first error).
 void send_all(int fd, const std::vector<std::uint8_t>& bytes);
-// Reads until the peer closes or `timeout` passes.
-std::string read_until_close(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// Reads until the peer closes or `timeout` passes; *closed (when given) says which.
+std::string read_until_close(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                             bool* closed = nullptr);
 // Connects to 127.0.0.1:port, sends `bytes`, and returns what came back before the peer closed
 // (or `timeout` passed); "" if the connection failed.
 std::string exchange(std::uint16_t port, const std::vector<std::uint8_t>& bytes,
