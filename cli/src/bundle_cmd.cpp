@@ -151,6 +151,19 @@ int run_verify(const VerifyArgs& a) {
   return kExitOk;
 }
 
+// The line in its file of statement i of manifest file fi, or 0 when not known.
+std::size_t statement_line(const policy::InspectResult& r, std::size_t fi, std::size_t i) {
+  return fi < r.lines.size() && i < r.lines[fi].size() ? r.lines[fi][i] : 0;
+}
+
+// A statement on one line for the terminal: control characters shown as spaces.
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return text;
+}
+
 int run_inspect(const std::string& bundle, bool json) {
   policy::InspectResult r = policy::inspect_bundle(bundle);
   if (!r.manifest) {
@@ -170,16 +183,29 @@ int run_inspect(const std::string& bundle, bool json) {
     j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
                    {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
     auto files = nlohmann::ordered_json::array();
-    for (const auto& f : m.files) {
+    for (std::size_t fi = 0; fi < m.files.size(); ++fi) {
+      const auto& f = m.files[fi];
       nlohmann::ordered_json classes = nlohmann::ordered_json::object();
-      for (const auto& st : f.statements) {
+      auto approved = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < f.statements.size(); ++i) {
+        const auto& st = f.statements[i];
         std::string c(policy::to_string(st.cls));
         classes[c] = classes.value(c, 0) + 1;
+        nlohmann::ordered_json line = nullptr;
+        if (const std::size_t at = statement_line(r, fi, i)) line = at;
+        approved.push_back({{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}});
       }
-      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes}});
+      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes},
+                       {"approved", approved}});
     }
     j["files"] = files;
     j["bookkeeping"] = m.bookkeeping.size();
+    auto bookkeeping = nlohmann::ordered_json::array();
+    for (const auto& b : m.bookkeeping) {
+      bookkeeping.push_back(
+          {{"tool", b.tool}, {"class", std::string(policy::to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
+    }
+    j["bookkeeping_statements"] = bookkeeping;
     auto signers = nlohmann::ordered_json::array();
     for (const auto& s : r.signers) {
       signers.push_back({{"key_id", policy::key_id(s.key)}, {"public_key", b64(s.key)}, {"role", s.claimed_role},
@@ -203,15 +229,30 @@ int run_inspect(const std::string& bundle, bool json) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
   }
+  // Every approved statement as the signed manifest states it: what an approver reads
+  // is what the proxy approves (bundle verify holds the sql to the file's statement).
   std::printf("files:\n");
-  for (const auto& f : m.files) {
+  for (std::size_t fi = 0; fi < m.files.size(); ++fi) {
+    const auto& f = m.files[fi];
     std::map<std::string, int> classes;
     for (const auto& st : f.statements) ++classes[std::string(policy::to_string(st.cls))];
     std::string cs;
     for (const auto& [c, n] : classes) cs += (cs.empty() ? "" : ", ") + std::to_string(n) + " " + c;
     std::printf("  %s: %zu statements (%s)\n", f.path.c_str(), f.statements.size(), cs.c_str());
+    for (std::size_t i = 0; i < f.statements.size(); ++i) {
+      const auto& st = f.statements[i];
+      const std::size_t line = statement_line(r, fi, i);
+      std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
+                  std::string(policy::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
+    }
   }
-  std::printf("bookkeeping: %zu statements\nsigners:\n", m.bookkeeping.size());
+  std::printf("bookkeeping: %zu statements (repeatable, the %s profile's own)\n", m.bookkeeping.size(),
+              std::string(policy::to_string(m.tool)).c_str());
+  for (const auto& b : m.bookkeeping) {
+    std::printf("    %s, %s\n       %s\n", std::string(policy::to_string(b.cls)).c_str(), b.hash.c_str(),
+                one_line(b.sql).c_str());
+  }
+  std::printf("signers:\n");
   for (const auto& s : r.signers) {
     std::printf("  %s (says role %s) %s\n", policy::key_id(s.key).c_str(), s.claimed_role.c_str(), s.file.c_str());
   }

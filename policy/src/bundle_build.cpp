@@ -418,6 +418,19 @@ std::optional<std::string> read_capped(const fs::path& path, std::uint64_t max_b
   return text;
 }
 
+std::string excerpt(std::string_view sql) {
+  constexpr std::size_t kMax = 80;
+  std::size_t n = std::min(sql.size(), kMax);
+  // Back to the start of a UTF-8 sequence: never half a character.
+  while (n < sql.size() && n > 0 && (static_cast<unsigned char>(sql[n]) & 0xC0) == 0x80) --n;
+  std::string out(sql.substr(0, n));
+  for (char& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (n < sql.size()) out += "...";
+  return out;
+}
+
 bool safe_relative_path(std::string_view path) {
   if (path.empty() || path.size() > 1024 || path.front() == '/') return false;
   std::size_t pos = 0;
@@ -440,6 +453,63 @@ std::optional<std::string> up_part(MigrationTool tool, std::string_view content,
   auto r = up_range(tool, content, why);
   if (!r) return std::nullopt;
   return std::string(content.substr(r->offset, r->length));
+}
+
+namespace {
+
+// How many bytes of blanks and comments (-- to the end of a line, /* */ nested as
+// PostgreSQL nests them) start text.
+std::size_t leading_space_and_comments(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
+      ++i;
+    } else if (text.substr(i, 2) == "--") {
+      std::size_t nl = text.find('\n', i);
+      i = nl == std::string_view::npos ? text.size() : nl + 1;
+    } else if (text.substr(i, 2) == "/*") {
+      std::size_t depth = 0;
+      do {
+        if (text.substr(i, 2) == "/*") {
+          ++depth;
+          i += 2;
+        } else if (text.substr(i, 2) == "*/") {
+          --depth;
+          i += 2;
+        } else {
+          ++i;
+        }
+      } while (depth > 0 && i < text.size());
+    } else {
+      break;
+    }
+  }
+  return std::min(i, text.size());
+}
+
+}  // namespace
+
+std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content) {
+  std::string why;
+  auto r = up_range(tool, content, &why);
+  if (!r) return {};
+  Analysis a = analyze(content.substr(r->offset, r->length), Policy{}, Detail::hashes);
+  if (!a.ok()) return {};
+  std::vector<std::size_t> lines;
+  lines.reserve(a.statements.size());
+  std::size_t line = 1, scanned = 0;
+  for (const auto& st : a.statements) {
+    // The statement's text may start with blank lines and comments: its first token is
+    // after them, but the offset libpg_query gives is where its text starts.
+    std::size_t at = r->offset + st.offset;
+    at += leading_space_and_comments(content.substr(at, st.length));
+    line += static_cast<std::size_t>(std::count(content.begin() + static_cast<std::ptrdiff_t>(scanned),
+                                                content.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    scanned = at;
+    lines.push_back(line);
+  }
+  return lines;
 }
 
 std::vector<std::string> bookkeeping_sql(MigrationTool tool) {

@@ -98,7 +98,8 @@ std::vector<BundleProblem> verify_file(const ManifestFile& f, MigrationTool tool
     problems.push_back({where, why});
     return problems;
   }
-  Analysis a = analyze(*up, Policy{}, Detail::hashes);
+  // Display SQL too: what the manifest shows an approver must be what the file says.
+  Analysis a = analyze(*up, Policy{}, Detail::all);
   if (!a.ok()) {
     problems.push_back({where, "does not parse: " + a.error->message});
     return problems;
@@ -114,7 +115,7 @@ std::vector<BundleProblem> verify_file(const ManifestFile& f, MigrationTool tool
   for (std::size_t i = 0; i < a.statements.size(); ++i) {
     const auto& ms = f.statements[i];
     const auto& st = a.statements[i];
-    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls) continue;
+    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
     if (++mismatches > kMaxStatementProblems) continue;
     if (ms.index != i + 1) {
       problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
@@ -125,6 +126,12 @@ std::vector<BundleProblem> verify_file(const ManifestFile& f, MigrationTool tool
       problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
                                      std::string(to_string(ms.cls)) + " differs from the file's " +
                                      std::string(to_string(st.cls))});
+    } else {
+      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
+      // sql says something else than the statement it approves is refused.
+      problems.push_back({where, "statement " + std::to_string(i + 1) +
+                                     ": the manifest's sql is not the display SQL of the file's statement (" +
+                                     detail::excerpt(st.display_sql) + ")"});
     }
   }
   if (mismatches > kMaxStatementProblems) {
@@ -335,9 +342,29 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   for (auto& fp : file_problems) {
     for (auto& p : fp) problems.push_back(std::move(p));
   }
+  // Bookkeeping statements are approved without any file: each must be one of the
+  // statements of the manifest's tool profile (bookkeeping_sql), byte for byte, once.
+  // A signed manifest cannot add a statement of its own here (a DROP would otherwise
+  // be approved, repeatable, with no file an approver saw).
+  const std::vector<std::string> profile = bookkeeping_sql(m.tool);
+  std::set<std::string> seen_bookkeeping;
   for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
     const auto& b = m.bookkeeping[i];
     std::string where = "manifest.json: bookkeeping[" + std::to_string(i) + "]";
+    if (b.tool != to_string(m.tool)) {
+      problems.push_back({where, "tool '" + b.tool + "' is not the manifest's tool '" +
+                                     std::string(to_string(m.tool)) + "'"});
+      continue;
+    }
+    if (std::find(profile.begin(), profile.end(), b.sql) == profile.end()) {
+      problems.push_back({where, "sql is not a bookkeeping statement of " + std::string(to_string(m.tool)) +
+                                     " (docs/bundles.md lists them): " + detail::excerpt(b.sql)});
+      continue;
+    }
+    if (!seen_bookkeeping.insert(b.sql).second) {
+      problems.push_back({where, "sql is listed twice"});
+      continue;
+    }
     Analysis a = analyze(b.sql, Policy{}, Detail::hashes);
     if (!a.ok() || a.statements.size() != 1) {
       problems.push_back({where, "sql is not exactly one statement"});
@@ -365,6 +392,18 @@ InspectResult inspect_bundle(const fs::path& dir, std::uint64_t max_manifest_byt
   }
   result.manifest = parse_manifest(*bytes, &result.problems);
   result.signers = read_signatures(dir, *bytes, kDefaultMaxSignatures, result.problems);
+  if (result.manifest) {
+    for (const auto& f : result.manifest->files) {
+      std::vector<std::size_t> lines;
+      std::string ignored;
+      if (detail::safe_relative_path(f.path)) {
+        auto content = detail::read_capped(dir / "files" / f.path, kMaxMigrationFileBytes, &ignored);
+        if (content && sha256_hex(*content) == f.sha256) lines = statement_lines(result.manifest->tool, *content);
+      }
+      if (lines.size() != f.statements.size()) lines.clear();
+      result.lines.push_back(std::move(lines));
+    }
+  }
   return result;
 }
 

@@ -4,6 +4,7 @@
 // watch and SIGHUP). The proxy reports what it loaded in its log; a rejected
 // bundle never takes approvals out of force.
 #include <csignal>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -255,6 +256,59 @@ TEST_F(Registry, ARollbackIsRefusedAfterARestartToo) {
   fs::rename(dir_.path() / "shop-v2-aside", registry() / "shop-v2");
   proxy = start(ledger);
   ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]; 1 accepted, 0 rejected")) << proxy->stderr_log();
+  EXPECT_EQ(proxy->terminate(20s), 0);
+}
+
+// A manifest that every key signed, but that approves what no file an approver saw
+// holds: a statement added to bookkeeping (with its true hash), or a statement whose
+// shown sql is not the file's. `bundle verify` fails both, and a running proxy
+// rejects both, so the smuggled DROP stays refused.
+TEST_F(Registry, ABundleThatApprovesWhatNoFileHoldsIsRejected) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists customers; create table customers (id int)");
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  auto proxy = start("[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" + (dir_.path() / "ledger").string() +
+                     "\"\ncheckpoint_key_file = \"" + (keys_.path() / "ledger.key").string() + "\"\n");
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
+  auto hashed = run_command({ddlgate(), "hash", "--json", "DROP TABLE customers"});
+  ASSERT_EQ(hashed.exit_code, 0) << hashed.stderr_text;
+  auto hash = nlohmann::json::parse(hashed.stdout_text);
+  // Each tampered bundle (an app of its own) is built and edited in a staging place,
+  // signed by all three keys, then published in one rename.
+  auto tampered = [&](const std::string& app, const std::function<void(nlohmann::ordered_json&)>& edit) {
+    fs::path staging = dir_.path() / ("staging-" + app);
+    run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+            "dbmate", "--out", staging.string(), "--app", app, "--version", "1", "--environment", "production"});
+    auto m = nlohmann::ordered_json::parse(read_file(staging / "manifest.json"));
+    edit(m);
+    write_file(staging / "manifest.json", m.dump(2));
+    for (const auto& [k, role] : {std::pair{"registry", "registry"}, {"alice", "approver"}, {"bob", "approver"}}) {
+      run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / (std::string(k) + ".key")).string(),
+              "--role", role});
+    }
+    auto verify = run_command({ddlgate(), "bundle", "verify", staging.string(), "--trust",
+                               (keys_.path() / "trust.toml").string(), "--environment", "production"});
+    EXPECT_EQ(verify.exit_code, 1) << verify.stdout_text << verify.stderr_text;
+    fs::path b = registry() / app;
+    fs::rename(staging, b);
+    return std::pair{b, verify.stdout_text + verify.stderr_text};
+  };
+  auto [smuggled, why1] = tampered("smuggled", [&](nlohmann::ordered_json& m) {
+    m["bookkeeping"].push_back({{"tool", "dbmate"}, {"class", hash[0]["class"]}, {"hash", hash[0]["hash"]},
+                                {"sql", "DROP TABLE customers"}, {"repeatable", true}});
+  });
+  EXPECT_NE(why1.find("is not a bookkeeping statement of dbmate"), std::string::npos) << why1;
+  ASSERT_TRUE(wait_for_log(*proxy, "bundle rejected: " + smuggled.string())) << proxy->stderr_log();
+  auto [renamed, why2] = tampered("renamed", [&](nlohmann::ordered_json& m) {
+    m["files"][0]["statements"][0]["sql"] = "CREATE TABLE harmless (id int)";
+  });
+  EXPECT_NE(why2.find("the manifest's sql is not the display SQL"), std::string::npos) << why2;
+  ASSERT_TRUE(wait_for_log(*proxy, "bundle rejected: " + renamed.string())) << proxy->stderr_log();
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "DROP TABLE customers"), "42501");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'customers'"), "1\n");
   EXPECT_EQ(proxy->terminate(20s), 0);
 }
 

@@ -141,6 +141,18 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_EQ(j["source"]["pull_request"], "42");
   EXPECT_EQ(j["signers"].size(), 3u);
   EXPECT_EQ(j["files"][0]["statements"], 2);
+  // Every approved statement, with its line, class, hash and the signed sql; bookkeeping apart.
+  const auto& first = j["files"][0]["approved"][0];
+  EXPECT_EQ(first["index"], 1);
+  EXPECT_EQ(first["class"], "schema_change");
+  EXPECT_EQ(first["sql"], "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)");
+  EXPECT_EQ(first["hash"].get<std::string>().rfind("sha256:", 0), 0u);
+  EXPECT_EQ(j["files"][0]["approved"][1]["sql"], "GRANT select ON users TO reporting");
+  EXPECT_GT(j["files"][0]["approved"][1]["line"].get<int>(), first["line"].get<int>());
+  EXPECT_EQ(j["bookkeeping_statements"].size(), j["bookkeeping"].get<std::size_t>());
+  EXPECT_NE(text.stdout_text.find("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)"), std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("select current_schema()"), std::string::npos) << text.stdout_text;
 }
 
 TEST_F(BundleCli, CheckConfigDecodesTheTrustKeys) {

@@ -45,6 +45,7 @@ class SignedBundle : public ::testing::Test {
   Scratch scratch_;
   Keys keys_;
   fs::path dir_;
+  std::vector<BundleProblem> parse_problems_;
 };
 
 }  // namespace
@@ -403,12 +404,54 @@ TEST_F(SignedBundle, RejectsAStatementHashThatDoesNotMatchTheFile) {
 }
 
 TEST_F(SignedBundle, RejectsATamperedBookkeepingHash) {
-  std::string m = slurp(dir_ / "manifest.json");
-  auto pos = m.find("\"select current_schema()\"");
-  ASSERT_NE(pos, std::string::npos);
-  m.replace(pos, 25, "\"drop table users\"");
-  resign_manifest(m);
+  auto m = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m && !m->bookkeeping.empty());
+  m->bookkeeping[0].hash = m->bookkeeping[1].hash;
+  resign_manifest(serialize_manifest(*m));
   EXPECT_TRUE(has(verify().problems, "bookkeeping[0]: hash or class does not match its sql"));
+}
+
+// A statement in no file, added to bookkeeping with its true hash and class and
+// signed by every key: still not approved, since bookkeeping is only ever the
+// tool's own statements (issue: a signed DROP smuggled in as bookkeeping).
+TEST_F(SignedBundle, RejectsABookkeepingStatementThatIsNotTheToolsOwn) {
+  auto m = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m);
+  Analysis a = analyze("DROP TABLE users", Policy{}, Detail::all);
+  ASSERT_TRUE(a.ok());
+  m->bookkeeping.push_back({"dbmate", a.statements[0].cls, a.statements[0].hash, "DROP TABLE users"});
+  resign_manifest(serialize_manifest(*m));
+  auto r = verify();
+  EXPECT_FALSE(r.bundle);
+  EXPECT_TRUE(has(r.problems, "is not a bookkeeping statement of dbmate")) << problems_text(r.problems);
+
+  // Another tool's statement, or the same one twice, is refused too.
+  auto m2 = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m2);
+  m2->bookkeeping.pop_back();
+  const std::string golang = bookkeeping_sql(MigrationTool::golang_migrate).at(0);
+  Analysis g = analyze(golang, Policy{}, Detail::all);
+  ASSERT_TRUE(g.ok());
+  m2->bookkeeping.push_back({"golang-migrate", g.statements[0].cls, g.statements[0].hash, golang});
+  m2->bookkeeping.push_back(m2->bookkeeping.front());
+  resign_manifest(serialize_manifest(*m2));
+  r = verify();
+  EXPECT_FALSE(r.bundle);
+  EXPECT_TRUE(has(r.problems, "is not the manifest's tool 'dbmate'")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "sql is listed twice")) << problems_text(r.problems);
+}
+
+// The manifest's sql of a statement is what reviewers read (`bundle inspect`): it must
+// be the display SQL of the file's statement that the hash approves.
+TEST_F(SignedBundle, RejectsAStatementWhoseManifestSqlIsNotTheFilesStatement) {
+  auto m = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m && !m->files.empty() && !m->files[0].statements.empty());
+  m->files[0].statements[0].sql = "CREATE TABLE harmless (id int)";
+  resign_manifest(serialize_manifest(*m));
+  auto r = verify();
+  EXPECT_FALSE(r.bundle);
+  EXPECT_TRUE(has(r.problems, "statement 1: the manifest's sql is not the display SQL of the file's statement"))
+      << problems_text(r.problems);
 }
 
 TEST_F(SignedBundle, RejectsUnknownManifestKeysAndPathEscapes) {

@@ -103,6 +103,9 @@ std::string serialize_manifest(const Manifest& manifest);
 // The part of a migration file that a tool applies when migrating up (docs/bundles.md):
 // the whole file, or the text between the tool's up and down markers.
 std::optional<std::string> up_part(MigrationTool tool, std::string_view content, std::string* why);
+// The 1-based line of the file on which each statement of its up part starts;
+// empty when the up part cannot be found or does not parse.
+std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);
 
 // The tool's own bookkeeping statements, as verified from its source (docs/bundles.md).
 std::vector<std::string> bookkeeping_sql(MigrationTool tool);
@@ -224,6 +227,9 @@ inline LoadBundleResult load_bundle(const std::filesystem::path& dir, const Trus
 // manifest bytes but not against any trust policy.
 struct InspectResult {
   std::optional<Manifest> manifest;
+  // Per manifest file, the line of each of its statements in files/ (empty when the
+  // file is missing, changed or unreadable: its problem is in problems).
+  std::vector<std::vector<std::size_t>> lines;
   std::vector<Signer> signers;          // signatures that verify
   std::vector<BundleProblem> problems;  // unreadable or invalid parts
 };
