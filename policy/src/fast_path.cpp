@@ -64,6 +64,19 @@ bool may_be_system_name(std::string_view v) {
   return v == "information_schema";
 }
 
+// The keys whose string values server_admin looks at. A function's name is a
+// String node's sval (FuncCall.funcname), a setting's name is VariableSetStmt.name
+// or a constant's sval (set_config's argument); relations name themselves in a
+// RangeVar's relname and schemaname. Enum values, operators and the like are not
+// looked up at all.
+enum class ValueKey : unsigned char { other, name, relation };
+
+ValueKey value_key(const std::string& k) {
+  if (k.size() == 4 && (k == "sval" || k == "name")) return ValueKey::name;
+  if ((k.size() == 7 && k == "relname") || (k.size() == 10 && k == "schemaname")) return ValueKey::relation;
+  return ValueKey::other;
+}
+
 bool is_query_type(std::string_view type) {
   return type == "SelectStmt" || type == "InsertStmt" || type == "UpdateStmt" || type == "DeleteStmt" ||
          type == "MergeStmt";
@@ -89,10 +102,13 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool number_unsigned(number_unsigned_t v) override { return number(static_cast<long long>(v)); }
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t& v) override {
-    if (level_ >= 5 && !statements.empty()) {
+    if (level_ >= 5 && !statements.empty() && value_key_ != ValueKey::other) {
       RawStatement& st = statements.back();
-      if (may_name_server_admin(v)) st.admin_name = true;
-      if (relation_key_ && may_be_system_name(v)) st.system_name = true;
+      if (value_key_ == ValueKey::name) {
+        if (may_name_server_admin(v)) st.admin_name = true;
+      } else if (may_be_system_name(v)) {
+        st.system_name = true;
+      }
     }
     if (RawStatement* t = transaction_field()) {
       if (field_ == "kind") t->txn_kind = v;
@@ -129,7 +145,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
     }
     if (statements.empty()) return fail();
     RawStatement& st = statements.back();
-    relation_key_ = k == "relname" || k == "schemaname";
+    value_key_ = value_key(k);
     if (level_ == 5 && st.type == "TransactionStmt") field_ = k;
     if (level_ == 4) {
       if (!st.type.empty()) return fail();  // a Node has exactly one key
@@ -181,7 +197,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool in_stmts_ = false;
   std::string last_key_;
   std::string field_;  // the latest key at level 5 of a TransactionStmt
-  bool relation_key_ = false;  // the latest key below a statement is relname or schemaname
+  ValueKey value_key_ = ValueKey::other;  // what the latest key below a statement holds
 };
 
 }  // namespace
