@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/server_admin.h"
 #include "pg_tree.h"
 
 namespace ddlgate::policy {
@@ -236,6 +237,99 @@ Classification scan_query(const PgQuery__Node* node) {
   return {C::read, false};
 }
 
+std::string_view string_of(const PgQuery__Node* node) {
+  if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string->sval == nullptr) return {};
+  return node->string->sval;
+}
+
+std::string_view text_of(const char* s) { return s != nullptr ? std::string_view(s) : std::string_view(); }
+
+bool writes_system_relation(const PgQuery__RangeVar* rel) {
+  return rel != nullptr && is_system_relation(text_of(rel->schemaname), text_of(rel->relname));
+}
+
+// set_config(name, ...) is SET by function: dangerous when the name is a dangerous
+// setting, and when it is anything but a string constant ($1, an expression), since
+// then ddlgate cannot know which setting it changes.
+bool set_config_is_dangerous(const PgQuery__FuncCall* call) {
+  if (call->n_args == 0) return true;
+  const PgQuery__Node* arg = call->args[0];
+  if (arg != nullptr && arg->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) arg = arg->type_cast->arg;  // 'x'::text
+  if (arg == nullptr || arg->node_case != PG_QUERY__NODE__NODE_A_CONST) return true;
+  const PgQuery__AConst* c = arg->a_const;
+  if (c->val_case != PG_QUERY__A__CONST__VAL_SVAL || c->sval == nullptr || c->sval->sval == nullptr) return true;
+  return is_dangerous_setting(c->sval->sval);
+}
+
+// Whether a call names a controlled function (server_admin.h): the last name is
+// listed and, for a core function, there is no schema or the schema is pg_catalog.
+bool calls_controlled_function(const PgQuery__FuncCall* call) {
+  const std::size_t n = call->n_funcname;
+  if (n == 0) return false;
+  const ControlledFunction* f = find_controlled_function(string_of(call->funcname[n - 1]));
+  if (f == nullptr) return false;
+  if (f->scope == FunctionScope::core && n >= 2 && string_of(call->funcname[n - 2]) != "pg_catalog") return false;
+  if (f->only_with_args >= 0 && call->n_args != static_cast<std::size_t>(f->only_with_args)) return false;
+  if (f->name == "set_config") return set_config_is_dangerous(call);
+  return true;
+}
+
+// Whether one message of a statement's tree makes it server_admin: a controlled
+// function call, a write to a system relation (INSERT/UPDATE/DELETE/MERGE, COPY
+// FROM, TRUNCATE). SET of a dangerous setting counts only as the statement itself
+// (see classify_node): inside ALTER SYSTEM/ROLE/DATABASE/FUNCTION it is already
+// privilege or code.
+bool is_server_admin_node(const ProtobufCMessage* m) {
+  const ProtobufCMessageDescriptor* d = m->descriptor;
+  if (d == &pg_query__func_call__descriptor) {
+    return calls_controlled_function(reinterpret_cast<const PgQuery__FuncCall*>(m));
+  }
+  if (d == &pg_query__insert_stmt__descriptor) {
+    return writes_system_relation(reinterpret_cast<const PgQuery__InsertStmt*>(m)->relation);
+  }
+  if (d == &pg_query__update_stmt__descriptor) {
+    return writes_system_relation(reinterpret_cast<const PgQuery__UpdateStmt*>(m)->relation);
+  }
+  if (d == &pg_query__delete_stmt__descriptor) {
+    return writes_system_relation(reinterpret_cast<const PgQuery__DeleteStmt*>(m)->relation);
+  }
+  if (d == &pg_query__merge_stmt__descriptor) {
+    return writes_system_relation(reinterpret_cast<const PgQuery__MergeStmt*>(m)->relation);
+  }
+  if (d == &pg_query__copy_stmt__descriptor) {
+    const auto* copy = reinterpret_cast<const PgQuery__CopyStmt*>(m);
+    return copy->is_from && writes_system_relation(copy->relation);
+  }
+  if (d == &pg_query__truncate_stmt__descriptor) {
+    const auto* t = reinterpret_cast<const PgQuery__TruncateStmt*>(m);
+    for (std::size_t i = 0; i < t->n_relations; ++i) {
+      const PgQuery__Node* r = t->relations[i];
+      if (r != nullptr && r->node_case == PG_QUERY__NODE__NODE_RANGE_VAR && writes_system_relation(r->range_var)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return false;
+}
+
+enum class AdminScan : unsigned char { none, found, incomplete };
+
+// Looks for a server_admin node anywhere in the statement, wherever it sits: a
+// function call in a view body, a column default or an EXPLAIN without ANALYZE
+// counts too (the rule is about the text, and it fails closed).
+AdminScan scan_server_admin(const PgQuery__Node* node) {
+  ProtobufCMessage* root = node_member(node);
+  if (root == nullptr) return AdminScan::none;
+  bool found = false;
+  auto visit = [&](ProtobufCMessage* m) {
+    if (!found && is_server_admin_node(m)) found = true;
+    return !found;
+  };
+  if (!walk(root, visit)) return AdminScan::incomplete;
+  return found ? AdminScan::found : AdminScan::none;
+}
+
 // Whether an EXPLAIN option list turns ANALYZE on. Anything but an explicit false
 // value counts as on (fail closed: the statement is then judged as if it ran).
 bool explain_analyzes(const PgQuery__ExplainStmt* explain) {
@@ -310,7 +404,27 @@ Classification classify_depth(const PgQuery__Node* node, int depth) {
 
 }  // namespace
 
-Classification classify_node(const PgQuery__Node* node) { return classify_depth(node, 0); }
+Classification classify_node(const PgQuery__Node* node) {
+  Classification c = classify_depth(node, 0);
+  if (c.cls == C::unknown) return c;
+  if (node->node_case == PG_QUERY__NODE__NODE_VARIABLE_SET_STMT) {
+    const PgQuery__VariableSetStmt* set = node->variable_set_stmt;
+    const bool dangerous =
+        set->kind != PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL && is_dangerous_setting(text_of(set->name));
+    return dangerous ? Classification{C::server_admin, false} : c;
+  }
+  // server_admin outranks every other class: whatever else the statement does, it
+  // also changes the server (or may, for an unknown set_config name).
+  switch (scan_server_admin(node)) {
+    case AdminScan::none:
+      return c;
+    case AdminScan::found:
+      return {C::server_admin, false};
+    case AdminScan::incomplete:
+      return {C::unknown, false};
+  }
+  return {C::unknown, false};
+}
 
 std::optional<StatementClass> fixed_class_by_name(std::string_view node_type_name) {
   // Built once (thread-safe static initialisation), read-only afterwards.

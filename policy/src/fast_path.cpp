@@ -6,6 +6,11 @@
 // CREATE ..., unknown nodes, controlled classes, malformed output) and DEALLOCATE
 // and DISCARD (their SessionEffect is read from the tree) fall back to
 // the protobuf analysis. Tests and the fuzzer check that both paths agree.
+// So do statements that may be server_admin (server_admin.h): any string in the
+// tree that is the name of a controlled function or a dangerous setting (a column
+// named lo_export or a literal 'log_statement' too: the protobuf analysis then
+// decides), and any statement but a plain SELECT that names a relation or schema
+// starting with pg_, or information_schema.
 //
 // libpg_query's JSON has the same shape as its protobuf tree: a Node is an object
 // with one key, the node type's name (PascalCase); every other key is a field
@@ -19,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "classify.h"
+#include "ddlgate/policy/server_admin.h"
 #include "pg_tree.h"
 
 namespace ddlgate::policy::detail {
@@ -32,6 +38,8 @@ struct RawStatement {
   bool row_locks = false;     // a LockingClause below the top
   bool into = false;          // an intoClause/into field below the top
   bool other_stmt = false;    // any other statement node below the top
+  bool admin_name = false;    // a string that names a controlled function or a dangerous setting
+  bool system_name = false;   // a relname/schemaname that may be a system relation or schema
   // A TransactionStmt's fields (the kind's name, savepoint_name, chain).
   std::string txn_kind;
   std::string savepoint_name;
@@ -42,6 +50,31 @@ bool is_node_type_key(const std::string& key) { return !key.empty() && key[0] >=
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The names a string must have to matter to server_admin; cheap checks first, as
+// this runs on every string of the tree.
+bool may_name_server_admin(std::string_view v) {
+  return v.size() >= 6 && (find_controlled_function(v) != nullptr || is_dangerous_setting(v));
+}
+
+bool may_be_system_name(std::string_view v) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  if (v.size() >= 3 && lower(v[0]) == 'p' && lower(v[1]) == 'g' && v[2] == '_') return true;
+  return v == "information_schema";
+}
+
+// The keys whose string values server_admin looks at. A function's name is a
+// String node's sval (FuncCall.funcname), a setting's name is VariableSetStmt.name
+// or a constant's sval (set_config's argument); relations name themselves in a
+// RangeVar's relname and schemaname. Enum values, operators and the like are not
+// looked up at all.
+enum class ValueKey : unsigned char { other, name, relation };
+
+ValueKey value_key(const std::string& k) {
+  if (k.size() == 4 && (k == "sval" || k == "name")) return ValueKey::name;
+  if ((k.size() == 7 && k == "relname") || (k.size() == 10 && k == "schemaname")) return ValueKey::relation;
+  return ValueKey::other;
 }
 
 bool is_query_type(std::string_view type) {
@@ -69,6 +102,14 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool number_unsigned(number_unsigned_t v) override { return number(static_cast<long long>(v)); }
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t& v) override {
+    if (level_ >= 5 && !statements.empty() && value_key_ != ValueKey::other) {
+      RawStatement& st = statements.back();
+      if (value_key_ == ValueKey::name) {
+        if (may_name_server_admin(v)) st.admin_name = true;
+      } else if (may_be_system_name(v)) {
+        st.system_name = true;
+      }
+    }
     if (RawStatement* t = transaction_field()) {
       if (field_ == "kind") t->txn_kind = v;
       if (field_ == "savepoint_name") t->savepoint_name = v;
@@ -104,6 +145,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
     }
     if (statements.empty()) return fail();
     RawStatement& st = statements.back();
+    value_key_ = value_key(k);
     if (level_ == 5 && st.type == "TransactionStmt") field_ = k;
     if (level_ == 4) {
       if (!st.type.empty()) return fail();  // a Node has exactly one key
@@ -155,6 +197,7 @@ class Scanner final : public nlohmann::json_sax<nlohmann::json> {
   bool in_stmts_ = false;
   std::string last_key_;
   std::string field_;  // the latest key at level 5 of a TransactionStmt
+  ValueKey value_key_ = ValueKey::other;  // what the latest key below a statement holds
 };
 
 }  // namespace
@@ -190,6 +233,11 @@ std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, co
   out.statements.reserve(scanner.statements.size());
   for (const RawStatement& raw : scanner.statements) {
     Statement st;
+    if (raw.admin_name) return std::nullopt;
+    // A system name in anything but a plain read (INSERT/UPDATE/DELETE/MERGE, a
+    // data-modifying WITH, FOR UPDATE, but also TRUNCATE or a rule's actions when
+    // the policy releases those classes): the full analysis looks at the targets.
+    if (raw.system_name && (raw.type != "SelectStmt" || raw.dml || raw.row_locks)) return std::nullopt;
     if (is_query_type(raw.type)) {
       if (raw.into || raw.other_stmt) return std::nullopt;
       bool writes = raw.type != "SelectStmt" || raw.dml || raw.row_locks;

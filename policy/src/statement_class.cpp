@@ -5,7 +5,7 @@ namespace {
 
 constexpr std::array<std::string_view, kStatementClassCount> kNames = {
     "read",        "write",     "transaction", "session",     "maintenance",        "schema_change",
-    "privilege",   "code",      "destructive", "server_file_access", "unparseable", "unknown",
+    "privilege",   "code",      "destructive", "server_file_access", "server_admin", "unparseable", "unknown",
 };
 
 bool always_controlled(StatementClass cls) {

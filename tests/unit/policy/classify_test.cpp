@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "ddlgate/policy/analyze.h"
+#include "ddlgate/policy/server_admin.h"
 
 namespace ddlgate::policy {
 namespace {
@@ -257,6 +258,32 @@ TEST(PolicyPlainDml, RecognisesOnlyWhatCannotBeAnythingElse) {
       {"drop table t", none},
       {"", none},
       {"explain analyze select 1", none},
+      // server_admin: a controlled function before '(' (however spelled), a write naming pg_...
+      {"select pg_read_file('x')", none},
+      {"select PG_CATALOG.PG_READ_FILE ('x')", none},
+      {"select \"pg_read_file\"('x')", none},
+      {"select pg_read_file\n\t('x')", none},
+      {"select pg_read_file/**/('x')", none},
+      {"select pg_read_file -- c\n('x')", none},
+      {"select pg_read_file -- c\r('x')", none},
+      {"select U&\"pg\\005fread_file\"('x')", none},
+      {"select a from t where b = set_config('x', 'y', false)", none},
+      {"update pg_authid set rolsuper = true", none},
+      {"update PG_CATALOG.x set a = 1", none},
+      {"delete from \"pg_proc\"", none},
+      {"insert into information_schema.sql_features values (1)", none},
+      {"select myschema.pg_read_file('x')", none},  // the full analysis decides
+      // ...while lookalikes keep the shortcut
+      {"select now(), count(*), coalesce(a, b) from t", read},
+      {"select lo_export from exports where id = $1", read},
+      {"select my_pg_read_file('x')", read},
+      {"select pg_read_files('x')", read},
+      {"select * from pg_stat_activity where pid = pg_backend_pid()", read},
+      {"select a -- c\n, (b) from t", read},
+      {"update users set pg_flag = 1 where id = $1", none},  // conservative: pg_ in any write
+      {"update users set flag_pg = 1, name = lower($1) where id = $2", write},
+      {"insert into app_pg_x (a) values (1)", write},
+      {"select 1 & 2", read},
   };
   for (const auto& c : cases) EXPECT_EQ(plain_dml_class(c.sql), c.want) << c.sql;
   EXPECT_EQ(plain_dml_class(std::string_view("select 1\0; drop table t", 24)), none);
@@ -271,7 +298,9 @@ TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
       "update t set a = (select max(b) from u) where c in (select d from v)",
       "insert into t values ($1, $2) on conflict (id) do update set v = excluded.v returning *",
       "delete from t using u where t.id = u.id returning t.*",
-      "select lo_import('/etc/passwd')",
+      "select pg_sleep(1), pg_backend_pid()",
+      "select lo_export, lo_import from exports",
+      "update users set flag_pg = 1, name = lower($1) where id = $2",
       "select 1 union select 2 except select 3",
       "select garbage garbage",
   };
@@ -283,6 +312,92 @@ TEST(PolicyPlainDml, AgreesWithTheFullAnalysis) {
     EXPECT_FALSE(a.any_controlled()) << sql;
     ASSERT_EQ(a.statements.size(), 1u) << sql;
   }
+}
+
+// Every controlled function, called in the ways a client can spell it, is
+// server_admin in the full analysis and never settled by the byte scan; another
+// schema's function of the same name is not, unless it is an extension's.
+TEST(PolicyServerAdmin, EveryListedFunctionIsControlledHoweverItIsCalled) {
+  ASSERT_GE(controlled_functions().size(), 60u);
+  for (const ControlledFunction& f : controlled_functions()) {
+    SCOPED_TRACE(std::string(f.name));
+    EXPECT_FALSE(f.why.empty());
+    EXPECT_EQ(find_controlled_function(f.name), &f);
+    std::string args = "'a'";
+    for (int i = 1; i < f.only_with_args; ++i) args += ", 'b'";
+    if (f.name == "set_config") args = "'log_statement', 'none', false";
+    const std::string name(f.name);
+    for (const std::string& call :
+         {name + "(" + args + ")", "pg_catalog." + name + "(" + args + ")", "\"" + name + "\" (" + args + ")"}) {
+      for (const std::string& sql : {"select " + call, "select * from " + call, "select a from t where b = " + call,
+                                     "update t set a = " + call, "insert into t values (" + call + ")",
+                                     "delete from t where a in (select " + call + ")"}) {
+        SCOPED_TRACE(sql);
+        EXPECT_FALSE(plain_dml_class(sql).has_value());
+        Analysis a = analyze(sql);
+        ASSERT_TRUE(a.ok()) << a.error->message;
+        ASSERT_EQ(a.statements.size(), 1u);
+        EXPECT_EQ(a.statements[0].cls, StatementClass::server_admin);
+        EXPECT_TRUE(a.statements[0].controlled);
+        EXPECT_FALSE(a.statements[0].hash.empty());
+      }
+    }
+    Analysis other = analyze("select myschema." + name + "(" + args + ")");
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(other.statements[0].cls,
+              f.scope == FunctionScope::extension ? StatementClass::server_admin : StatementClass::read);
+  }
+  EXPECT_EQ(find_controlled_function("PG_READ_FILE"), find_controlled_function("pg_read_file"));
+  EXPECT_EQ(find_controlled_function("pg_read"), nullptr);
+  EXPECT_EQ(find_controlled_function(std::string(200, 'p')), nullptr);
+}
+
+TEST(PolicyServerAdmin, EveryDangerousSettingIsServerAdminBySetResetAndSetConfig) {
+  ASSERT_GE(dangerous_settings().size(), 50u);
+  for (const DangerousSetting& s : dangerous_settings()) {
+    const std::string name(s.name);
+    SCOPED_TRACE(name);
+    EXPECT_FALSE(s.why.empty());
+    EXPECT_TRUE(is_dangerous_setting(name));
+    for (const std::string& sql : {"SET " + name + " = 'x'", "SET LOCAL " + name + " TO 'x'", "RESET " + name,
+                                   "SELECT set_config('" + name + "', 'x', false)",
+                                   "select set_config('" + name + "'::text, 'x', true) from t"}) {
+      Analysis a = analyze(sql);
+      ASSERT_TRUE(a.ok()) << sql;
+      EXPECT_EQ(a.statements[0].cls, StatementClass::server_admin) << sql;
+      EXPECT_TRUE(a.statements[0].controlled) << sql;
+    }
+  }
+  EXPECT_TRUE(is_dangerous_setting("Session_Replication_Role"));
+  EXPECT_FALSE(is_dangerous_setting("search_path"));
+  EXPECT_FALSE(is_dangerous_setting("myapp.session_replication_role"));
+}
+
+TEST(PolicyServerAdmin, SystemRelationsAreThoseOfSystemSchemasAndUnqualifiedPgNames) {
+  EXPECT_TRUE(is_system_relation("", "pg_authid"));
+  EXPECT_TRUE(is_system_relation("", "pg_anything"));  // unknown, so assumed to be pg_catalog's
+  EXPECT_TRUE(is_system_relation("pg_catalog", "anything"));
+  EXPECT_TRUE(is_system_relation("pg_toast", "pg_toast_2619"));
+  EXPECT_TRUE(is_system_relation("information_schema", "sql_features"));
+  EXPECT_FALSE(is_system_relation("public", "pg_authid"));
+  EXPECT_FALSE(is_system_relation("pg_temp", "scratch"));
+  EXPECT_FALSE(is_system_relation("", "users"));
+  EXPECT_FALSE(is_system_relation("", "PG_AUTHID"));  // a quoted name keeps its case: not a catalog
+}
+
+// Under a policy that releases server_admin, the hot path still never answers for
+// such a statement from its shortcut: it agrees with the full analysis.
+TEST(PolicyServerAdmin, ReleasingTheClassReleasesOnlyIt) {
+  Policy p;
+  p.set_controlled(StatementClass::server_admin, false);
+  for (const char* sql : {"SELECT pg_read_file('x')", "UPDATE pg_authid SET rolsuper = true",
+                          "SET session_replication_role = replica"}) {
+    Analysis a = analyze(sql, p);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a.statements[0].cls, StatementClass::server_admin) << sql;
+    EXPECT_FALSE(a.statements[0].controlled) << sql;
+  }
+  EXPECT_TRUE(analyze("SELECT pg_read_file('x')").any_controlled());
 }
 
 // PREPARE and DECLARE CURSOR keep their statement for later (EXECUTE, FETCH): break-glass

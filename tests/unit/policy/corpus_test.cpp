@@ -141,6 +141,10 @@ void check_case(const Case& c) {
     // The statement's source text is inside the input.
     EXPECT_LE(got.offset + got.length, c.sql.size());
   }
+  // The byte scan (plain_dml_class) settles no case that the analysis controls.
+  if (auto plain = plain_dml_class(c.sql)) {
+    EXPECT_FALSE(hot.any_controlled()) << "plain_dml_class settled it as " << to_string(*plain);
+  }
   // Detail::all agrees with the hot path and hashes everything.
   Analysis full = analyze(c.sql, Policy{}, Detail::all);
   ASSERT_EQ(full.statements.size(), hot.statements.size());

@@ -94,10 +94,13 @@ Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
 // with no parse; nullopt whenever it is not sure, and then analyze() decides.
 // "Certainly" is conservative: the first word (after whitespace only, no
 // comment) is the keyword; no ';' other than a trailing one; no "into" anywhere
-// (any case, even inside a literal or name) except INSERT's own; no NUL byte.
-// Such a text can only be that statement (it may still fail to parse, and the
-// server then refuses it). SELECT ... FOR UPDATE reads as read here (write in
-// analyze()), so callers use this only when neither class is controlled.
+// (any case, even inside a literal or name) except INSERT's own; no NUL byte; and
+// nothing that may make it server_admin (server_admin.h): no '(' after a listed
+// function's name or after a comment, no U&"...", and in INSERT/UPDATE/DELETE no
+// word starting pg_ or information_. Such a text can only be that statement, read
+// or write (it may still fail to parse, and the server then refuses it).
+// SELECT ... FOR UPDATE reads as read here (write in analyze()), so callers use
+// this only when neither class is controlled.
 std::optional<StatementClass> plain_dml_class(std::string_view sql);
 
 // The hash version tag that prefixes every hash input (docs/hash.md).

@@ -22,19 +22,21 @@ enum class StatementClass : unsigned char {
   code,                // DO, CALL, functions/procedures, languages, extensions, LOAD
   destructive,         // TRUNCATE
   server_file_access,  // COPY to/from a server file or PROGRAM
+  server_admin,        // writes to system catalogs, server-changing functions, superuser-only settings
   unparseable,         // the text does not parse
   unknown,             // a parse node this classifier has no rule for (never expected; fail closed)
 };
 
 // Number of classes, for tables indexed by class.
-inline constexpr std::size_t kStatementClassCount = 12;
+inline constexpr std::size_t kStatementClassCount = 13;
 
 // Every class, in declaration order (for iteration in tests and tools).
 inline constexpr std::array<StatementClass, kStatementClassCount> kAllStatementClasses = {
     StatementClass::read,        StatementClass::write,         StatementClass::transaction,
     StatementClass::session,     StatementClass::maintenance,   StatementClass::schema_change,
     StatementClass::privilege,   StatementClass::code,          StatementClass::destructive,
-    StatementClass::server_file_access, StatementClass::unparseable, StatementClass::unknown,
+    StatementClass::server_file_access, StatementClass::server_admin, StatementClass::unparseable,
+    StatementClass::unknown,
 };
 
 // The stable name of a class ("schema_change").
