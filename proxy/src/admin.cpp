@@ -38,7 +38,7 @@ constexpr auto kIdleTimeout = std::chrono::seconds(10);
 // Classes and results shown even while zero, so that rate() has a series from the start.
 constexpr policy::StatementClass kAlwaysShownClasses[] = {
     policy::StatementClass::schema_change, policy::StatementClass::privilege,   policy::StatementClass::code,
-    policy::StatementClass::destructive,   policy::StatementClass::server_file_access,
+    policy::StatementClass::destructive,   policy::StatementClass::server_file_access, policy::StatementClass::server_admin,
     policy::StatementClass::unparseable,   policy::StatementClass::unknown,
 };
 constexpr ledger::Decision kDecisions[] = {ledger::Decision::allowed, ledger::Decision::denied,
