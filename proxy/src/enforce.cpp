@@ -198,13 +198,19 @@ void Session::read_as_server(std::string_view sql) {
   // (reported before the first ReadyForQuery), or by a message of a pipeline still
   // in flight. Only a backslash reads differently under either, so only a text
   // with one is read every other way the server might read it.
-  // Every message the server has yet to answer is in expected_, an Execute whose
-  // batch has no Sync yet included.
-  const bool settled = phase_ == Phase::ready && expected_.empty();
-  if (settled || sql.find('\\') == std::string_view::npos) return;
-  readings.push_back(read(!standard_strings_, client_encoding_));
+  // The settings are known only when nothing has gone to the server since its last
+  // ReadyForQuery (unsettled_). standard_conforming_strings and backslash_quote are
+  // pinned in the startup packet (pin_lexing_settings), so a configuration reload
+  // cannot change them; client_encoding is pinned only when the client named it,
+  // else a reload of a postgresql.conf that sets it may change it unseen.
+  const bool settled = phase_ == Phase::ready && !unsettled_ && expected_.empty();
+  if (sql.find('\\') == std::string_view::npos) return;
+  if (settled && client_encoding_pinned_) return;
+  if (!settled) readings.push_back(read(!standard_strings_, client_encoding_));
   if (protocol::has_non_ascii(sql)) {
+    const bool known = standard_strings_;
     for (bool standard : {true, false}) {
+      if (settled && standard != known) continue;  // only the encoding may have changed
       if (protocol::hides_ascii(client_encoding_)) readings.push_back(read(standard, "UTF8"));
       for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
         if (encoding != client_encoding_) readings.push_back(read(standard, encoding));
@@ -858,6 +864,9 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         out_of_step("a ReadyForQuery before the answer to an extended-protocol message");
       }
       if (!ended) out_of_step("a ReadyForQuery with no Query, FunctionCall or Sync awaited");
+      // Everything sent so far is answered: the ParameterStatus messages just before
+      // this ReadyForQuery told the server's settings as they are now.
+      if (expected_.empty()) unsettled_ = false;
       const bool failed = std::exchange(failed_, false);
       auto status = protocol::parse_ready_for_query(step.body);
       if (!status) return swallow;

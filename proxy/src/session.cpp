@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/protocol/codes.h"
+#include "ddlgate/protocol/options.h"
 
 namespace ddlgate::proxy {
 namespace {
@@ -356,6 +357,43 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   }
   // Break-glass (break_glass.cpp): the token leaves the startup packet here, whatever follows.
   if (!co_await break_glass_startup(startup)) co_return false;
+  if (mode_ != config::EnforcementMode::off && !co_await pin_lexing_settings(startup)) co_return false;
+  co_return true;
+}
+
+asio::awaitable<bool> Session::pin_lexing_settings(protocol::StartupMessage& startup) {
+  // Whether the client sets `name` itself: a parameter of the packet, or -c / -- in options.
+  auto client_sets = [&](std::string_view name) {
+    for (const auto& [key, value] : startup.parameters) {
+      if (key == "options" && protocol::extract_setting(value, name).found()) return true;
+      if (protocol::same_parameter_name(key, name, false)) return true;
+    }
+    return false;
+  };
+  // PostgreSQL 15's defaults (guc.c); a server whose postgresql.conf sets another
+  // value serves these sessions with PostgreSQL's default instead (docs/enforcement.md).
+  static constexpr std::pair<std::string_view, std::string_view> kPinned[] = {
+      {"standard_conforming_strings", "on"},
+      {"backslash_quote", "safe_encoding"},
+  };
+  bool changed = false;
+  for (const auto& [name, value] : kPinned) {
+    if (client_sets(name)) continue;
+    startup.parameters.emplace_back(std::string(name), std::string(value));
+    changed = true;
+  }
+  client_encoding_pinned_ = client_sets("client_encoding");
+  if (!changed) co_return true;
+  auto bytes = protocol::encode_startup(startup);
+  // PostgreSQL refuses a startup packet over MAX_STARTUP_PACKET_LENGTH (10000 bytes).
+  constexpr std::size_t kServerStartupLimit = 10000;
+  if (bytes.size() > kServerStartupLimit) {
+    co_await fail(kProtocolViolation, "startup packet too large",
+                  "With the settings ddlgate pins (standard_conforming_strings, backslash_quote) the packet would be " +
+                      std::to_string(bytes.size()) + " bytes; PostgreSQL accepts at most 10000.");
+    co_return false;
+  }
+  startup_bytes_ = std::move(bytes);
   co_return true;
 }
 
@@ -546,6 +584,9 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
         tx_status_ = *status;
         if (phase_ == Phase::authenticating) {
           phase_ = Phase::ready;
+          // Statements pipelined behind the startup packet are held until now: the
+          // ParameterStatus messages of the startup tell the settings as they are.
+          unsettled_ = false;
           watchdog_timer_.cancel();  // from the startup deadline to the idle one
           ready_wait_.cancel();
           spdlog::debug("session {:x}: ready, backend pid {}", id_, backend_pid_);
@@ -579,6 +620,7 @@ bool Session::server_fast_lane() const {
 
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
+  unsettled_ = true;  // until a ReadyForQuery answers everything sent
   // A denied Parse or Execute: the messages after it are dropped up to the Sync
   // that ends its batch, which goes on (the server may be skipping to it already).
   if (skipping_ && step.type == fe::kSync) skipping_ = false;

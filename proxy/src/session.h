@@ -50,6 +50,13 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
 
   asio::awaitable<bool> read_startup(protocol::StartupMessage& startup);
   asio::awaitable<bool> handle_cancel(const protocol::CancelRequest& cancel);
+  // Enforcing sessions: the settings that change how the server splits a text
+  // (standard_conforming_strings, backslash_quote) go upstream in the startup packet,
+  // the client's values or else PostgreSQL's defaults, so that a configuration reload
+  // cannot change them under the session (a client's setting outranks the file's).
+  // client_encoding is pinned when the client names it. False when the packet would
+  // be too large (the session is closed).
+  asio::awaitable<bool> pin_lexing_settings(protocol::StartupMessage& startup);
   asio::awaitable<bool> client_tls_handshake(bool direct);
   asio::awaitable<bool> connect_upstream(std::string& error);
   // The relay. Each direction runs in one of two forms, never both at once:
@@ -196,6 +203,15 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
     std::unique_ptr<Tracked> tracked;  // execute, query and close; null when nothing is tracked
   };
   std::deque<Expected> expected_;
+  // A message has gone to the server since its last ReadyForQuery whose answer (with
+  // the ParameterStatus that PostgreSQL sends only just before ReadyForQuery) has not
+  // all come: the server's lexing settings may differ from the last reported ones.
+  // An Execute followed by Flush is answered without a ReadyForQuery, so expected_
+  // being empty does not say the settings are known (docs/enforcement.md).
+  bool unsettled_ = false;
+  // The client named client_encoding in its startup packet: a configuration reload
+  // cannot change it under the session (a client's setting outranks the file's).
+  bool client_encoding_pinned_ = false;
   bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
   // The server is skipping to a Sync that has not gone to it yet (an extended-protocol
   // error came first): messages up to that Sync get no entry.

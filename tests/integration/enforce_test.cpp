@@ -536,6 +536,76 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementBehindAnUnsyncedExecuteThatSe
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// The issue's reproduction: the setting changes by an Execute and a Flush (no Sync),
+// and the client waits for its CommandComplete before it sends the text. Nothing is
+// left unanswered then, but no ReadyForQuery (and so no ParameterStatus) has come:
+// the session's settings are unknown until one does.
+TEST_F(Enforce, BackslashQuotesCannotHideAStatementAfterAnAnsweredExecuteAndFlush) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists x");
+  for (bool in_block : {false, true}) {
+    int fd = tcp_connect(proxy->port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+    ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+    std::vector<std::uint8_t> wire;
+    if (in_block) {
+      append(wire, 'Q', std::string("begin") + '\0');
+      send_all(fd, wire);
+      ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+      wire.clear();
+    }
+    wire = unnamed_execute(in_block ? "set local standard_conforming_strings = off"
+                                    : "set standard_conforming_strings = off");
+    append(wire, 'H', "");
+    send_all(fd, wire);
+    ASSERT_NE(message_types(read_until_message(fd, 'C')).find('C'), std::string::npos);
+    wire.clear();
+    append(wire, 'Q', std::string(R"(select 'a\' || ' ; create table x (a int); --')") + '\0');
+    append(wire, 'S', "");
+    send_all(fd, wire);
+    const std::string answer = read_until_message(fd, 'Z');
+    ::close(fd);
+    EXPECT_EQ(error_field(answer, 'C'), "42501") << in_block << ": " << message_types(answer);
+    EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'x'"), "0\n") << in_block;
+  }
+}
+
+// A configuration reload changes an idle session's settings before it runs its next
+// message, and PostgreSQL reports the change only afterwards. ddlgate pins
+// standard_conforming_strings (and backslash_quote) in the startup packet, where a
+// client's setting outranks postgresql.conf, so the reload cannot change them.
+TEST_F(Enforce, AReloadCannotChangeHowAnIdleSessionsTextIsSplit) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists x");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  EXPECT_EQ(value(c.get(), "show standard_conforming_strings"), "on");
+  struct Restore {
+    PgServer& pg;
+    ~Restore() {
+      pg.admin_sql("alter system reset standard_conforming_strings");
+      pg.admin_sql("select pg_reload_conf()");
+    }
+  } restore{pg};
+  pg.admin_sql("alter system set standard_conforming_strings = off");
+  pg.admin_sql("select pg_reload_conf()");
+  // A direct session now reads backslashes as escapes (the reload took effect)...
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(pg.admin_sql("show standard_conforming_strings"), "off\n");
+  // ...and the idle session through ddlgate still splits the text as one SELECT.
+  EXPECT_EQ(value(c.get(), R"(select 'a\' || ' ; create table x (a int); --')"), R"(a\ ; create table x (a int); --)");
+  EXPECT_EQ(value(c.get(), "show standard_conforming_strings"), "on");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'x'"), "0\n");
+  // A client's own value goes upstream unchanged.
+  auto off = pg_connect(proxy->conninfo() + " options='-c standard_conforming_strings=off -c backslash_quote=on'");
+  ASSERT_EQ(PQstatus(off.get()), CONNECTION_OK) << PQerrorMessage(off.get());
+  EXPECT_EQ(value(off.get(), "show backslash_quote"), "on");
+  EXPECT_EQ(value(off.get(), "show standard_conforming_strings"), "off");
+}
+
 // In SJIS the bytes 0x95 0x5C are one character (a kanji): the server converts
 // the text before it parses it and sees the quote after them end the literal,
 // where a byte reader sees an escaped quote. ddlgate reads such text converted.
