@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "ddlgate/ledger/merkle.h"
+
 namespace ddlgate::ledger {
 namespace {
 
@@ -21,6 +23,18 @@ json session_json(const SessionInfo& s) {
 }
 
 std::string s(std::string_view v) { return std::string(v); }
+
+// display_sql, cut to max bytes; a statement's length and SHA-256 with it when cut or `always`.
+// The hash is of the bytes ddlgate held (the deparsed text, UTF-8), before any cut or JSON
+// escaping, so that whoever has the text can show that it is the one recorded.
+void put_display_sql(json& f, std::string_view sql, std::size_t max, bool always) {
+  std::string_view kept = utf8_prefix(sql, max);
+  f["display_sql"] = s(kept);
+  if (always || kept.size() < sql.size()) {
+    f["display_sql_bytes"] = static_cast<std::uint64_t>(sql.size());
+    f["display_sql_sha256"] = "sha256:" + to_hex(sha256(sql));
+  }
+}
 
 }  // namespace
 
@@ -54,7 +68,16 @@ Record decision(const DecisionInfo& d) {
   f["decision"] = to_string(d.decision);
   f["statement_hash"] = d.statement_hash;
   f["class"] = d.statement_class;
-  f["display_sql"] = d.display_sql;
+  switch (d.decision) {
+    case Decision::denied:
+    case Decision::would_deny:
+      // Unparseable: there is no display SQL (the source text may hold a password), so
+      // neither length nor hash of anything.
+      put_display_sql(f, d.display_sql, kRefusalSqlBytes, !d.statement_hash.empty());
+      break;
+    case Decision::break_glass: put_display_sql(f, d.display_sql, kStatementSqlBytes, false); break;
+    case Decision::allowed: f["display_sql"] = d.display_sql; break;
+  }
   if (d.approval) {
     f["approval"] = json{{"bundle", d.approval->bundle},
                          {"version", d.approval->version},
@@ -67,6 +90,10 @@ Record decision(const DecisionInfo& d) {
   if (!d.spend.empty()) f["spend"] = d.spend;
   if (!d.token_id.empty()) f["token_id"] = d.token_id;
   return {RecordType::decision, std::move(f)};
+}
+
+void set_suppressed(Record& would_deny, std::uint64_t count) {
+  if (count > 0) would_deny.fields["suppressed"] = count;
 }
 
 Record outcome_executed(std::string_view session_id, std::string_view statement_hash, std::string_view command_tag) {
@@ -157,7 +184,7 @@ Record session_statement(const SessionInfo& si, std::string_view token_id, std::
   f["token_id"] = s(token_id);
   f["statement_hash"] = s(statement_hash);
   f["class"] = s(statement_class);
-  f["display_sql"] = s(display_sql);
+  put_display_sql(f, display_sql, kStatementSqlBytes, false);
   if (execution > 0) f["execution"] = execution;
   return {RecordType::session_statement, std::move(f)};
 }
@@ -175,6 +202,15 @@ Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint
 
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note) {
   return {RecordType::checkpoint, json{{"tree_size", tree_size}, {"root", s(root_hex)}, {"note", s(note)}}};
+}
+
+std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  // Back off over continuation bytes (10xxxxxx): the cut then falls before the lead byte of
+  // the character it would have split. At most three, so invalid text cannot make it scan far.
+  std::size_t end = max_bytes;
+  for (int i = 0; i < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80; ++i) --end;
+  return text.substr(0, end);
 }
 
 std::string format_time(std::chrono::system_clock::time_point t) {

@@ -259,7 +259,8 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
     }
   } else {
     out << "seq,time,type,decision,user,database,session_id,client_address,application_name,statement_hash,class,"
-           "display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution\r\n";
+           "display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution,display_sql_bytes,display_sql_sha256,"
+           "suppressed\r\n";
     for (std::size_t i = 0; i < picked.size(); ++i) {
       const auto& r = parsed_picked[i];
       std::string proof;
@@ -274,7 +275,9 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
           << csv_field(str_field(f, "class")) << ',' << csv_field(str_field(f, "display_sql")) << ','
           << csv_field(str_field(f, "reason")) << ',' << to_hex(tree.leaf(r.seq)) << ','
           << (r.seq < head_size ? std::to_string(head_size) : std::string()) << ',' << proof << ','
-          << csv_field(str_field(f, "token_id")) << ',' << uint_field(f, "execution") << "\r\n";
+          << csv_field(str_field(f, "token_id")) << ',' << uint_field(f, "execution") << ','
+          << uint_field(f, "display_sql_bytes") << ',' << csv_field(str_field(f, "display_sql_sha256")) << ','
+          << uint_field(f, "suppressed") << "\r\n";
     }
   }
   if (!out) return Error{"writing the export failed"};

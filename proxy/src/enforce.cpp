@@ -71,6 +71,16 @@ std::string denial_sql(const protocol::ErrorSpec& e) {
   return sql;
 }
 
+// What a refusal shows of its statement (the client's DETAIL, the statement.denied webhook):
+// the ledger's cut, so that a huge refused statement is not copied to the server (in the
+// DO block), into every webhook queue and back to the client whole.
+std::string refused_sql(std::string_view display_sql) {
+  std::string_view kept = ledger::utf8_prefix(display_sql, ledger::kRefusalSqlBytes);
+  if (kept.size() == display_sql.size()) return std::string(display_sql);
+  return std::string(kept) + "\n-- (ddlgate: the first " + std::to_string(kept.size()) + " of " +
+         std::to_string(display_sql.size()) + " bytes)";
+}
+
 }  // namespace
 
 Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended) {
@@ -165,6 +175,30 @@ asio::awaitable<bool> Session::pace_refusal() {
     co_await ledger_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   co_return phase_ != Phase::closed;
+}
+
+bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
+  const auto& limits = config_->limits;
+  if (limits.denials_per_second == 0 || !ledger_working() || records.empty()) return true;
+  // Monitor mode lets everything through, so a would_deny never waits and never closes the
+  // session. It takes the user's token only when one is there now (a zero wait reserves
+  // nothing otherwise, and never queues behind the user's paced refusals); beyond the pace its
+  // records are not written but counted, and the next one written carries the count
+  // (`suppressed`), so the ledger grows no faster than for refusals in enforce mode.
+  const auto now = std::chrono::steady_clock::now();
+  if (shared_.denial_pace.reserve(user_, limits.denials_per_second, limits.denial_burst,
+                                  std::chrono::steady_clock::duration::zero(), now)) {
+    ledger::set_suppressed(records.front(), would_deny_unrecorded_);
+    would_deny_unrecorded_ = 0;
+    return true;
+  }
+  if (would_deny_unrecorded_ == 0) {
+    spdlog::warn("session {:x}: user {} is over limits.denials_per_second ({} per second after a burst of {}): "
+                 "would_deny decisions of this session are counted, not recorded one by one, until one fits",
+                 id_, user_, limits.denials_per_second, limits.denial_burst);
+  }
+  would_deny_unrecorded_ += records.size();
+  return false;
 }
 
 void Session::read_as_server(std::string_view sql) {
@@ -552,7 +586,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
                                                  : "";
       denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                    "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" + why,
-                                   first_unapproved->display_sql,
+                                   refused_sql(first_unapproved->display_sql),
                                    first_unapproved_spent ? kHowToReapply : kHowToApprove};
     }
   }
@@ -560,9 +594,11 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // The decision is durable before it is acted on; without a ledger nothing
   // controlled is allowed (fail closed), though monitor mode lets it through.
   bool recorded = false;
-  // A refusal's record waits its turn (limits.denials_per_second).
+  // A refusal's record waits its turn (limits.denials_per_second); a would_deny beyond the
+  // pace is counted instead, and the statement goes through at once.
   if (denial && !monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   for (const auto& [cls, decision] : counted) worker_.counters.count_decision(cls, decision);
+  if (denial && monitor && !would_deny_turn(records)) co_return Verdict{};
   if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
@@ -1065,18 +1101,20 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
             "ddlgate: " + d.statement_class + " statement " + statement.hash +
                 " is not approved: its prepared statement was executed already in this session "
                 "(each approval applies once)",
-            statement.display_sql, kHowToReapply};
+            refused_sql(statement.display_sql), kHowToReapply};
   } else {
     d.reason = "it was prepared under break-glass token " + portal.break_glass_token + ", which has ended";
     spec = {"ERROR", kInsufficientPrivilege,
             "ddlgate: " + d.statement_class + " statement " + statement.hash +
                 " is not approved: it was prepared under a break-glass token that has ended (reset or expired)",
-            statement.display_sql, "Prepare it again under a valid break-glass token, or apply it through a signed bundle."};
+            refused_sql(statement.display_sql),
+            "Prepare it again under a valid break-glass token, or apply it through a signed bundle."};
   }
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
   worker_.counters.count_decision(statement.cls, d.decision);
+  if (monitor && !would_deny_turn(records)) co_return Verdict{};
   bool recorded = false;
   if (ledger_working()) recorded = co_await record_durably(std::move(records));
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};

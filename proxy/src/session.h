@@ -148,6 +148,9 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // paced without a working ledger, which records nothing);
   // false when the session was closed instead (53400) or meanwhile.
   asio::awaitable<bool> pace_refusal();
+  // Monitor mode's pace: whether this message's would_deny records are written (never waits,
+  // never closes). Beyond the pace they are counted, and the count goes on the next written one.
+  bool would_deny_turn(std::vector<ledger::Record>& records);
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
@@ -417,6 +420,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   bool skipping_ = false;      // a Parse or Execute was denied: client messages are dropped until Sync
   bool drop_current_ = false;  // the client message being relayed is dropped
   std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
+  std::uint64_t would_deny_unrecorded_ = 0;  // would_deny decisions beyond the pace (would_deny_turn())
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
   asio::steady_timer ledger_wait_;  // record_durably(), and pace_refusal()'s wait

@@ -15,6 +15,9 @@
 #include <poll.h>
 #include <libpq-fe.h>
 
+#include <nlohmann/json.hpp>
+
+#include "ddlgate/ledger/merkle.h"
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
@@ -1322,6 +1325,118 @@ TEST_F(Enforce, RefusalsArePacedPerUserAndASessionWhoseTurnIsTooFarOffIsClosed) 
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
   EXPECT_EQ(occurrences(tail, "decision=\"denied\""), static_cast<std::size_t>(8 + refused)) << tail;
+}
+
+// Bytes of the ledger's segment files (the records, not the checkpoints).
+std::uintmax_t segment_bytes(const fs::path& ledger) {
+  std::uintmax_t n = 0;
+  for (const auto& e : fs::directory_iterator(ledger)) {
+    if (e.path().filename().string().starts_with("segment-")) n += e.file_size();
+  }
+  return n;
+}
+
+// The value of `key=` on a `ledger tail` line ("" when absent), JSON-quoted as tail prints it;
+// for values without spaces (numbers, hashes).
+std::string tail_field(const std::string& line, const std::string& key) {
+  auto at = line.find(" " + key + "=");
+  if (at == std::string::npos) return "";
+  at += key.size() + 2;
+  return line.substr(at, line.find(' ', at) - at);
+}
+
+// Issue 22, item 6: three 2 MiB refusals once wrote 6.3 MB. A refusal's record keeps the
+// first 4 KiB of the display SQL, its whole length and SHA-256, and the canonical hash;
+// the client's DETAIL, the log and the ledger tail stay small; the ledger verifies.
+TEST_F(Enforce, AHugeRefusedStatementIsRecordedInAFewKiBThatStillVerify) {
+  const std::string sql = "create table sneaky (id int, note text default '" + std::string(2 * 1024 * 1024, 'x') + "')";
+  write_file(dir_.path() / "huge.sql", sql);
+  auto hashed = run_command({ddlgate(), "hash", "--json", "-f", (dir_.path() / "huge.sql").string()});
+  ASSERT_EQ(hashed.exit_code, 0) << hashed.stderr_text;
+  auto statement = nlohmann::json::parse(hashed.stdout_text).at(0);
+  const std::string display = statement.at("sql").get<std::string>();
+  ASSERT_GT(display.size(), 2u * 1024 * 1024);
+
+  auto proxy = start();
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  const auto before = segment_bytes(ledger_dir());
+  for (int i = 0; i < 3; ++i) {
+    Failure f = exec_fail(c.get(), sql);
+    EXPECT_EQ(f.sqlstate, "42501");
+    EXPECT_LT(f.detail.size(), 8u * 1024);
+    EXPECT_EQ(f.detail.rfind(display.substr(0, 1000), 0), 0u) << f.detail.substr(0, 200);
+    EXPECT_NE(f.detail.find("of " + std::to_string(display.size()) + " bytes"), std::string::npos)
+        << f.detail.substr(f.detail.size() - 200);
+  }
+  EXPECT_EQ(value(c.get(), "select 1"), "1");
+  const auto grown = segment_bytes(ledger_dir()) - before;
+  RecordProperty("ledger_bytes_for_three_refusals", std::to_string(grown));
+  EXPECT_LT(grown, 3u * 8 * 1024) << "three refusals took " << grown << " bytes of ledger";
+  c.reset();
+  EXPECT_LT(proxy->stderr_log().size(), 64u * 1024);
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "0\n");
+
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_LT(tail.size(), 64u * 1024);
+  EXPECT_EQ(occurrences(tail, "decision=\"denied\""), 3u) << tail.substr(0, 4000);
+  const std::string line = line_with(tail, "decision=\"denied\"");
+  EXPECT_EQ(tail_field(line, "statement_hash"), "\"" + statement.at("hash").get<std::string>() + "\"");
+  EXPECT_EQ(tail_field(line, "display_sql_bytes"), std::to_string(display.size()));
+  EXPECT_EQ(tail_field(line, "display_sql_sha256"), "\"sha256:" + ledger::to_hex(ledger::sha256(display)) + "\"");
+  // Plain ASCII with no character JSON escapes: the first 4,096 bytes exactly.
+  EXPECT_NE(line.find(" display_sql=\"" + display.substr(0, 4096) + "\" "), std::string::npos);
+}
+
+// Monitor mode lets everything through, so its would_deny decisions are paced without
+// holding or refusing anything: beyond limits.denials_per_second they are counted, not
+// recorded, and the session's next recorded would_deny says how many were left out.
+TEST_F(Enforce, WouldDenyBeyondThePaceIsCountedNotRecordedAndNeverHeld) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = start("monitor", "[limits]\ndenials_per_second = 2\ndenial_burst = 3\n");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  pg.admin_sql("drop table if exists sneaky");
+  constexpr int kBurst = 30;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kBurst; ++i) {
+    EXPECT_EQ(command(c.get(), "create table sneaky (id int)"), "CREATE TABLE") << i;
+    EXPECT_EQ(command(c.get(), "drop table sneaky"), "DROP TABLE") << i;
+  }
+  const auto took = std::chrono::steady_clock::now() - t0;
+  // Paced like enforce mode, the 57 decisions beyond the burst would have taken 28 s.
+  EXPECT_LT(took, 10s) << "monitor mode held its statements";
+  std::this_thread::sleep_for(1600ms);  // the bucket holds a token again
+  EXPECT_EQ(command(c.get(), "create table sneaky (id int)"), "CREATE TABLE");
+  EXPECT_EQ(value(c.get(), "select 41 + 1"), "42");  // never closed
+  c.reset();
+  EXPECT_NE(proxy->stderr_log().find("would_deny decisions of this session are counted"), std::string::npos)
+      << proxy->stderr_log();
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "1\n");
+  pg.admin_sql("drop table sneaky");
+
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  std::size_t recorded = 0;
+  std::uint64_t suppressed = 0;
+  std::string last;
+  for (std::size_t at = 0; at < tail.size();) {
+    auto end = tail.find('\n', at);
+    std::string line = tail.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    at = end == std::string::npos ? tail.size() : end + 1;
+    if (line.find("decision=\"would_deny\"") == std::string::npos) continue;
+    ++recorded;
+    last = line;
+    if (auto n = tail_field(line, "suppressed"); !n.empty()) suppressed += std::stoull(n);
+  }
+  const std::size_t decisions = 2 * kBurst + 1;
+  // The burst, about 2 a second while the loop ran, and the one after the pause.
+  EXPECT_LT(recorded, 3 + 2 * static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::seconds>(took).count()) + 3)
+      << tail;
+  EXPECT_GE(recorded, 4u) << tail;
+  EXPECT_EQ(recorded + suppressed, decisions) << tail;
+  EXPECT_NE(tail_field(last, "suppressed"), "") << "the last one carries the count: " << last;
 }
 
 TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/segments.h"
 #include "test_util.h"
 
@@ -136,7 +138,8 @@ TEST_F(LedgerCli, CsvExportNamesTheTokenAndTheRunOfEachRecordedStatement) {
   auto r = run("ledger export " + q(dir_) + " --format csv --session s9");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("seq,time,type,decision,user,database,session_id,client_address,application_name,"
-                           "statement_hash,class,display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution\r\n",
+                           "statement_hash,class,display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution,"
+                           "display_sql_bytes,display_sql_sha256,suppressed\r\n",
                            0),
             0u)
       << r.output;
@@ -149,8 +152,63 @@ TEST_F(LedgerCli, CsvExportNamesTheTokenAndTheRunOfEachRecordedStatement) {
   }
   ASSERT_EQ(rows.size(), 2u) << r.output;
   EXPECT_NE(rows[0].find(",session_statement,"), std::string::npos) << rows[0];
-  EXPECT_TRUE(rows[0].ends_with(",tok123,")) << rows[0];
-  EXPECT_TRUE(rows[1].ends_with(",,2")) << rows[1];
+  EXPECT_TRUE(rows[0].ends_with(",tok123,,,,")) << rows[0];
+  EXPECT_TRUE(rows[1].ends_with(",,2,,,")) << rows[1];
+}
+
+// The record format grew display_sql_bytes, display_sql_sha256 and suppressed (issue 22,
+// item 6). A ledger that holds records of both shapes verifies, exports and tails.
+TEST_F(LedgerCli, OldAndNewRefusalRecordsVerifyExportAndTail) {
+  const std::string big = "CREATE TABLE big (" + std::string(2 * 1024 * 1024, 'x') + " int)";
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    // A denial exactly as a writer before the change made it: whole display SQL, no new fields.
+    Record old{RecordType::decision,
+               nlohmann::json{{"session_id", "s7"}, {"user", "mallory"}, {"database", "prod"},
+                              {"client_address", "10.0.0.3:5000"}, {"application_name", "psql"},
+                              {"decision", "denied"}, {"statement_hash", "h-old"}, {"class", "ddl"},
+                              {"display_sql", "DROP TABLE old_style"}, {"approval", nullptr},
+                              {"reason", "no signed bundle approves it for this database"}}};
+    ASSERT_TRUE((*l)->append_durable(std::move(old)));
+    DecisionInfo d;
+    d.decision = Decision::denied;
+    d.session = {"s7", "mallory", "prod", "10.0.0.3:5000", "psql"};
+    d.statement_hash = "h-new";
+    d.statement_class = "ddl";
+    d.display_sql = big;
+    d.reason = "no signed bundle approves it for this database";
+    ASSERT_TRUE((*l)->append_durable(decision(d)));
+  }
+  // Two records, one of them a 2 MiB statement: the segments stay far below the statement.
+  std::uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    if (e.path().filename().string().starts_with("segment-")) bytes += e.file_size();
+  }
+  EXPECT_LT(bytes, 64u * 1024) << "segments hold " << bytes << " bytes";
+
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run("ledger export " + q(dir_) + " --format csv --session s7");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string hash = "sha256:" + to_hex(sha256(big));
+  EXPECT_NE(r.output.find(",DROP TABLE old_style,"), std::string::npos) << r.output.substr(0, 2000);
+  EXPECT_NE(r.output.find("," + std::to_string(big.size()) + "," + hash + ",\r\n"), std::string::npos)
+      << r.output.substr(0, 2000);
+  EXPECT_LT(r.output.size(), 16u * 1024);
+  const std::string export_file = (tmp_.path() / "export.jsonl").string();
+  r = run("ledger export " + q(dir_) + " --format jsonl --out " + q(export_file));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run("ledger verify " + q(export_file) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run("ledger tail " + q(dir_) + " -n 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("display_sql=\"DROP TABLE old_style\""), std::string::npos) << r.output.substr(0, 2000);
+  EXPECT_NE(r.output.find("display_sql_sha256=\"" + hash + "\""), std::string::npos) << r.output.substr(0, 2000);
+  EXPECT_LT(r.output.size(), 16u * 1024);
 }
 
 }  // namespace

@@ -3,9 +3,126 @@
 #include <gtest/gtest.h>
 
 #include "ddlgate/ledger/frame.h"
+#include "ddlgate/ledger/merkle.h"
 
 namespace ddlgate::ledger {
 namespace {
+
+DecisionInfo refusal(Decision which, std::string sql) {
+  DecisionInfo d;
+  d.decision = which;
+  d.session = {"s-1", "app", "prod", "10.0.0.1:5555", "psql"};
+  d.statement_hash = "ab12";
+  d.statement_class = "ddl";
+  d.display_sql = std::move(sql);
+  d.reason = "no signed bundle approves it for this database";
+  return d;
+}
+
+ParsedRecord round_trip(const Record& r) {
+  auto parsed = parse_payload(serialize_payload(r, 3, "2026-11-25T22:29:10.123456Z"));
+  EXPECT_TRUE(parsed) << parsed.error().to_string();
+  return parsed ? *parsed : ParsedRecord{};
+}
+
+TEST(Record, RefusalKeepsTheFirst4KiBOfItsDisplaySqlWithTheWholeTextsLengthAndHash) {
+  // 'é' is two bytes; after an odd-length head, byte 4096 falls in the middle of one.
+  const std::string sql = "SELECT 'x" + [] {
+    std::string e;
+    for (int i = 0; i < 1024 * 1024; ++i) e += "\xc3\xa9";
+    return e;
+  }() + "'";
+  for (Decision which : {Decision::denied, Decision::would_deny}) {
+    Record r = decision(refusal(which, sql));
+    std::string payload = serialize_payload(r, 3, "2026-11-25T22:29:10.123456Z");
+    EXPECT_LT(payload.size(), kRefusalSqlBytes + 1024);
+    auto p = round_trip(r);
+    const auto& kept = p.fields["display_sql"].get_ref<const std::string&>();
+    EXPECT_EQ(kept.size(), kRefusalSqlBytes - 1);  // not 4096: that would split a character
+    EXPECT_EQ(sql.compare(0, kept.size(), kept), 0);
+    EXPECT_EQ(kept.find("\xef\xbf\xbd"), std::string::npos);  // no U+FFFD: nothing was split
+    EXPECT_EQ(p.fields["display_sql_bytes"], sql.size());
+    EXPECT_EQ(p.fields["display_sql_sha256"], "sha256:" + to_hex(sha256(sql)));
+    EXPECT_EQ(p.fields["statement_hash"], "ab12");
+  }
+}
+
+TEST(Record, ShortRefusalKeepsItsTextWholeAndItsHashIsOfThoseBytes) {
+  const std::string sql = "DROP TABLE \"t\xc3\xa9\"";
+  auto p = round_trip(decision(refusal(Decision::denied, sql)));
+  EXPECT_EQ(p.fields["display_sql"], sql);
+  EXPECT_EQ(p.fields["display_sql_bytes"], sql.size());
+  // Anyone holding the record can check the hash against display_sql itself.
+  EXPECT_EQ(p.fields["display_sql_sha256"],
+            "sha256:" + to_hex(sha256(p.fields["display_sql"].get_ref<const std::string&>())));
+  EXPECT_FALSE(p.fields.contains("suppressed"));
+}
+
+TEST(Record, UnparseableRefusalHasNoTextSoNoLengthOrHash) {
+  DecisionInfo d = refusal(Decision::denied, "");
+  d.statement_hash.clear();
+  d.statement_class = "unparseable";
+  auto p = round_trip(decision(d));
+  EXPECT_EQ(p.fields["display_sql"], "");
+  EXPECT_FALSE(p.fields.contains("display_sql_bytes"));
+  EXPECT_FALSE(p.fields.contains("display_sql_sha256"));
+}
+
+TEST(Record, AuditTextIsCutOnlyWhenHugeAndApprovedTextNever) {
+  const std::string medium = "SELECT '" + std::string(20000, 'm') + "'";
+  const std::string huge = "SELECT '" + std::string(kStatementSqlBytes * 4, 'h') + "'";
+  SessionInfo si{"s-1", "oncall", "prod", "10.0.0.1:5555", "psql"};
+  auto whole = round_trip(session_statement(si, "tok", "ab12", "read", medium));
+  EXPECT_EQ(whole.fields["display_sql"], medium);
+  EXPECT_FALSE(whole.fields.contains("display_sql_bytes"));
+  auto cut = round_trip(session_statement(si, "tok", "ab12", "read", huge));
+  EXPECT_EQ(cut.fields["display_sql"].get_ref<const std::string&>().size(), kStatementSqlBytes);
+  EXPECT_EQ(cut.fields["display_sql_bytes"], huge.size());
+  EXPECT_EQ(cut.fields["display_sql_sha256"], "sha256:" + to_hex(sha256(huge)));
+
+  DecisionInfo bg = refusal(Decision::break_glass, medium);
+  bg.token_id = "tok";
+  EXPECT_EQ(round_trip(decision(bg)).fields["display_sql"], medium);
+  bg.display_sql = huge;
+  EXPECT_EQ(round_trip(decision(bg)).fields["display_sql"].get_ref<const std::string&>().size(), kStatementSqlBytes);
+  // An allowed statement is the one a signed bundle holds: kept whole, whatever its size.
+  DecisionInfo ok = refusal(Decision::allowed, huge);
+  ok.reason.clear();
+  auto allowed = round_trip(decision(ok));
+  EXPECT_EQ(allowed.fields["display_sql"], huge);
+  EXPECT_FALSE(allowed.fields.contains("display_sql_bytes"));
+}
+
+TEST(Record, Utf8PrefixNeverEndsInsideACharacter) {
+  const std::string text = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x90\x98z";  // a, é, €, 🐘, z
+  const std::size_t ends[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 11};
+  for (std::size_t max = 0; max <= text.size(); ++max) {
+    EXPECT_EQ(utf8_prefix(text, max).size(), ends[max]) << max;
+  }
+  EXPECT_EQ(utf8_prefix(text, 100), text);
+}
+
+TEST(Record, SuppressedCountsWouldDenyDecisionsNotRecorded) {
+  Record r = decision(refusal(Decision::would_deny, "DROP TABLE t"));
+  set_suppressed(r, 0);
+  EXPECT_FALSE(round_trip(r).fields.contains("suppressed"));
+  set_suppressed(r, 41);
+  EXPECT_EQ(round_trip(r).fields["suppressed"], 41u);
+}
+
+// Records written before display_sql_bytes, display_sql_sha256 and suppressed existed are
+// still valid: both readers take them as they are (a guard, not a change: it passed before).
+TEST(Record, DecisionsWithoutTheNewFieldsStillRead) {
+  std::string_view old =
+      R"({"fields":{"application_name":"psql","approval":null,"class":"ddl","client_address":"10.0.0.1:5555",)"
+      R"("database":"prod","decision":"denied","display_sql":"DROP TABLE t","reason":"no signed bundle approves it",)"
+      R"("session_id":"s-1","statement_hash":"ab12","user":"app"},"seq":9,"time":"2026-11-25T22:29:10.123456Z",)"
+      R"("type":"decision"})";
+  auto p = parse_payload(old);
+  ASSERT_TRUE(p) << p.error().to_string();
+  EXPECT_EQ(p->fields["display_sql"], "DROP TABLE t");
+  EXPECT_TRUE(parse_envelope(old));
+}
 
 TEST(Record, DecisionPayloadIsCanonicalAndParses) {
   DecisionInfo d;

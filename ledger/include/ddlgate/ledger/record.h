@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +78,17 @@ struct DecisionInfo {
   std::string token_id;         // break_glass: the token's jti (the field is left out when empty)
 };
 
+// How much display SQL a record keeps (docs/ledger.md, "Bounded statement text"). A refusal
+// costs a client nothing, so its record keeps little; statements a session ran under
+// break-glass or full-statement logging are the audit trail and are cut only when huge.
+// A cut record also holds the whole text's byte length and SHA-256.
+inline constexpr std::size_t kRefusalSqlBytes = 4 * 1024;
+inline constexpr std::size_t kStatementSqlBytes = 64 * 1024;
+
+// The longest prefix of text of at most max_bytes that does not end inside a UTF-8
+// sequence (it never splits a character; invalid bytes are left for serialization).
+std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes);
+
 // A break-glass session that opened (docs/breakglass.md); never the token itself.
 struct BreakGlassOpening {
   SessionInfo session;
@@ -103,7 +115,13 @@ struct BreakGlassRefusal {
 
 Record session_opened(const SessionInfo& s);
 Record session_closed(std::string_view session_id, std::string_view reason);
+// A denied / would_deny decision keeps kRefusalSqlBytes of display_sql and always has
+// display_sql_bytes and display_sql_sha256 (unless it has no statement hash: unparseable);
+// a break_glass one is cut like session_statement; an allowed one (signed) is kept whole.
 Record decision(const DecisionInfo& d);
+// Monitor mode's pacing: `count` would_deny decisions of the session before this record were
+// not recorded one by one (limits.denials_per_second). Only on a would_deny decision.
+void set_suppressed(Record& would_deny, std::uint64_t count);
 Record outcome_executed(std::string_view session_id, std::string_view statement_hash, std::string_view command_tag);
 Record outcome_failed(std::string_view session_id, std::string_view statement_hash, std::string_view sqlstate);
 Record outcome_rolled_back(std::string_view session_id, std::string_view statement_hash);
@@ -131,6 +149,7 @@ Record break_glass_closed(std::string_view session_id, std::string_view token_id
 // full (break-glass, full-statement logging). display_sql has secrets redacted.
 // `execution` > 0: a later execution of a prepared statement (2 for its second run),
 // recorded at its Execute; 0 (no field): the statement as the session sent it.
+// Display SQL over kStatementSqlBytes is cut, with display_sql_bytes and display_sql_sha256.
 Record session_statement(const SessionInfo& s, std::string_view token_id, std::string_view statement_hash,
                          std::string_view statement_class, std::string_view display_sql,
                          std::uint64_t execution = 0);
