@@ -350,6 +350,18 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
       st.session_effect = name != nullptr && *name != '\0' ? SessionEffect::deallocate : SessionEffect::deallocate_all;
       if (st.session_effect == SessionEffect::deallocate) st.effect_name = name;
     }
+    if (node != nullptr) {
+      // Every ExecuteStmt in the tree, not only at the top: EXPLAIN and CREATE TABLE AS
+      // wrap one, and the grammar may grow other places.
+      auto visit = [&st](ProtobufCMessage* m) {
+        if (m->descriptor == &pg_query__execute_stmt__descriptor) {
+          const char* name = reinterpret_cast<PgQuery__ExecuteStmt*>(m)->name;
+          st.executes.emplace_back(name != nullptr ? name : "");
+        }
+        return true;
+      };
+      detail::walk(&node->base, visit);
+    }
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT && node->discard_stmt &&
         node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
       st.session_effect = SessionEffect::deallocate_all;

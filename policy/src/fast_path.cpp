@@ -3,8 +3,9 @@
 // read with nlohmann's SAX parser costs ~8 us. Most misses are reads and writes,
 // which need no hash, so they take this path. It only ever answers "not
 // controlled"; anything it is not sure about (SELECT INTO, EXPLAIN, COPY,
-// CREATE ..., unknown nodes, controlled classes, malformed output) and DEALLOCATE
-// and DISCARD (their SessionEffect is read from the tree) fall back to
+// CREATE ..., unknown nodes, controlled classes, malformed output), DEALLOCATE
+// and DISCARD (their SessionEffect is read from the tree) and EXECUTE (the name
+// it runs) fall back to
 // the protobuf analysis. Tests and the fuzzer check that both paths agree.
 // So do statements that may be server_admin (server_admin.h): any string in the
 // tree that is the name of a controlled function or a dangerous setting (a column
@@ -242,8 +243,9 @@ std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, co
       if (raw.into || raw.other_stmt) return std::nullopt;
       bool writes = raw.type != "SelectStmt" || raw.dml || raw.row_locks;
       st.cls = writes ? StatementClass::write : StatementClass::read;
-    } else if (raw.type == "DeallocateStmt" || raw.type == "DiscardStmt") {
-      return std::nullopt;  // the protobuf analysis reads which prepared statements they drop
+    } else if (raw.type == "DeallocateStmt" || raw.type == "DiscardStmt" || raw.type == "ExecuteStmt") {
+      // The protobuf analysis reads which prepared statements they drop or run.
+      return std::nullopt;
     } else {
       auto fixed = fixed_class_by_name(raw.type);
       if (!fixed) return std::nullopt;

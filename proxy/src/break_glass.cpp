@@ -408,6 +408,9 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   for (std::size_t i = 1; i < readings.size(); ++i) {
     if (readings[i]->ok() && readings[i]->any_controlled()) all_in_scope = false;
   }
+  // An EXECUTE that may run a once-only prepared statement again: no token allows that;
+  // normal enforcement refuses it (enforce(), executes_once_only()).
+  if (executes_once_only(readings) != nullptr) all_in_scope = false;
   const ledger::SessionInfo who = session_info();
   std::vector<ledger::Record> records;
   for (const auto& st : analysis.statements) {

@@ -272,7 +272,8 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   worker_.counters.sync_cache(worker_.cache->stats());
   if (!deferred_.empty()) return true;
   const auto& first = *readings_.front();
-  return readings_.size() > 1 || !first.ok() || first.any_controlled() || config_->enforcement.record_all_statements;
+  return readings_.size() > 1 || !first.ok() || first.any_controlled() || config_->enforcement.record_all_statements ||
+         executes_once_only(readings_) != nullptr;
 }
 
 asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<void()>& work) {
@@ -451,7 +452,25 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   if (config_->enforcement.record_all_statements && !break_glass_) {
     if (auto v = co_await record_statements(sql, extended)) co_return std::move(*v);
   }
+  // An EXECUTE that may run a once-only statement again, in any reading: refused whole,
+  // before anything of the message is decided (nothing is reserved or spent).
+  if (const Prepared* once = executes_once_only(readings)) {
+    co_return co_await deny_once_only(*once, extended, OnceOnlyRefusal::sql_execute);
+  }
   if (readings.size() == 1 && analysis->ok() && !analysis->any_controlled()) co_return Verdict{};  // reads and writes: untouched
+  // A named Parse of a controlled statement under the name of a once-only one. The server
+  // refuses it (42P05) unless a Close or DEALLOCATE of the old one reached it first, and
+  // ddlgate learns which only from the answer; were it to keep the wrong one, the other
+  // would run unseen. Refused before its approval is reserved; an uncontrolled one goes on
+  // and the once-only statement stays kept (remember_prepared()).
+  if (named_parse && shared_.spent) {
+    if (auto p = protocol::parse_parse(step.body)) {
+      auto held = prepared_.find(server_name(p->statement));
+      if (held != prepared_.end() && held->second.once) {
+        co_return co_await deny_once_only(held->second, extended, OnceOnlyRefusal::name_in_use);
+      }
+    }
+  }
 
   if (shared_.approvals) {
     std::uint64_t gen = shared_.approvals->generation();
@@ -974,6 +993,15 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   std::shared_ptr<Recorded> recorded = std::exchange(recorded_parse_, nullptr);
   if (!parse) return;
   std::string name = server_name(parse->statement);
+  // A named Parse over a once-only statement's name: the server refuses it (42P05) unless a
+  // Close or DEALLOCATE of it went first, whose answer then forgets it (closed(),
+  // deallocated()). So the once-only statement stays kept until the server says it is gone:
+  // were it dropped here, a Bind of the name would run it again unchecked. (A controlled
+  // one was refused in enforce(); this is an uncontrolled one.)
+  if (!name.empty()) {
+    auto held = prepared_.find(name);
+    if (held != prepared_.end() && held->second.once) return;
+  }
   Prepared p;
   if (allowed) {
     p = std::move(*allowed);
@@ -1131,6 +1159,94 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
                spec.message);
   if (monitor) co_return Verdict{};
   co_return deny(spec, true);
+}
+
+namespace {
+
+// Whether a statement name reads the same to ddlgate and to the server: short and ASCII.
+// A longer one may be cut elsewhere (the server cuts an identifier at a character boundary
+// of the database encoding, libpg_query of UTF-8), and non-ASCII bytes may fold or convert
+// differently (a single-byte database encoding downcases them; client_encoding converts).
+bool plain_name(std::string_view name) {
+  return name.size() < 60 && std::all_of(name.begin(), name.end(), [](char c) { return (c & 0x80) == 0; });
+}
+
+bool same_ascii_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+}  // namespace
+
+const Session::Prepared* Session::executes_once_only(
+    const std::vector<std::shared_ptr<const policy::Analysis>>& readings) const {
+  if (prepared_.empty() || !shared_.spent) return nullptr;
+  for (const auto& reading : readings) {
+    if (!reading || !reading->ok()) continue;
+    for (const auto& st : reading->statements) {
+      for (const std::string& executed : st.executes) {
+        // Only a statement prepared with Parse can be controlled (SQL PREPARE takes
+        // SELECT, INSERT, UPDATE, DELETE, MERGE and VALUES only), and only a named one
+        // is reachable (SQL has no name for the unnamed statement). Names are compared
+        // as the server would (unquoted ones are folded already); a name that may read
+        // differently (plain_name()) reaches every once-only statement, and case is
+        // ignored: refusing an EXECUTE the server would not have matched costs nothing.
+        for (const auto& [name, p] : prepared_) {
+          if (!p.once || name.empty()) continue;
+          if (!plain_name(name) || !plain_name(executed) || same_ascii_name(name, executed)) return &p;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+asio::awaitable<Session::Verdict> Session::deny_once_only(const Prepared& held, bool extended, OnceOnlyRefusal why) {
+  const Prepared statement = held;  // the map may change while the record is written
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  ledger::DecisionInfo d;
+  d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
+  d.session = session_info();
+  d.statement_hash = statement.hash;
+  d.statement_class = std::string(policy::to_string(statement.cls));
+  d.display_sql = statement.display_sql;
+  protocol::ErrorSpec spec;
+  if (why == OnceOnlyRefusal::sql_execute) {
+    d.reason = "SQL EXECUTE of its prepared statement, which runs once, by its own Execute "
+               "(enforcement.spend_approvals_once)";
+    spec = {"ERROR", kInsufficientPrivilege,
+            "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                " is not approved: SQL EXECUTE may run its prepared statement, which runs once, by its own Execute "
+                "(each approval applies once)",
+            statement.display_sql, kHowToReapply};
+  } else {
+    d.reason = "a Parse gives the name of its prepared statement, which runs once, to another statement before the "
+               "server has said it is closed (enforcement.spend_approvals_once)";
+    spec = {"ERROR", kInsufficientPrivilege,
+            "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                " is not approved: a Parse reuses the name of its prepared statement, which runs once; close it "
+                "and wait for CloseComplete first (each approval applies once)",
+            statement.display_sql, kHowToReapply};
+  }
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::decision(d));
+  if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  worker_.counters.count_decision(statement.cls, d.decision);
+  bool recorded = false;
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (!recorded) {
+    spdlog::error("session {:x}: the ledger is unavailable; an EXECUTE of a once-only prepared statement {}", id_,
+                  monitor ? "allowed (monitor mode)" : "refused");
+    if (monitor) co_return Verdict{};
+    co_return deny_ledger_unavailable("controlled statements are refused", extended);
+  }
+  spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
+               spec.message);
+  if (monitor) co_return Verdict{};
+  co_return deny(spec, extended);
 }
 
 void Session::finish_names() {

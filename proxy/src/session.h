@@ -321,6 +321,17 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   ExecuteRefusal refused_execute(const protocol::ScanStep& step) const;
   // Records the refusal of such an Execute and says what to send instead.
   asio::awaitable<Verdict> deny_execute(const protocol::ScanStep& step, ExecuteRefusal why);
+  // Replay protection against SQL: a protocol Parse and SQL PREPARE share the server's
+  // namespace, so `EXECUTE name` (also in EXPLAIN, CREATE TABLE AS, a multi-statement Query,
+  // or a Parse of its own) would run a once-only statement prepared under a name again.
+  // The once-only statement this session keeps that an EXECUTE in any reading may reach.
+  const Prepared* executes_once_only(const std::vector<std::shared_ptr<const policy::Analysis>>& readings) const;
+  // Why a Query or Parse is refused for a once-only statement this session keeps: it
+  // holds an EXECUTE that may reach it, or it is a Parse that gives its name to another
+  // statement while the server may still hold it (ddlgate would lose track of one of them).
+  enum class OnceOnlyRefusal { sql_execute, name_in_use };
+  // Records such a refusal and says what to send instead.
+  asio::awaitable<Verdict> deny_once_only(const Prepared& statement, bool extended, OnceOnlyRefusal why);
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0

@@ -842,6 +842,183 @@ TEST_F(Enforce, ReplayProtectionReadsLongStatementNamesAsTheServerDoes) {
   pg.admin_sql("drop table orders");
 }
 
+// PQprepare / PQexecPrepared: the command status ("PREPARE" for a Parse, which has
+// none), or "ERROR <sqlstate>".
+std::string result_status(PGresult* raw) {
+  PgResult r(raw);
+  auto st = PQresultStatus(r.get());
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    std::string tag = PQcmdStatus(r.get());
+    return tag.empty() ? "PREPARE" : tag;
+  }
+  const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+  return std::string("ERROR ") + (code ? code : "?");
+}
+std::string prepare(PGconn* c, const std::string& name, const std::string& sql) {
+  return result_status(PQprepare(c, name.c_str(), sql.c_str(), 0, nullptr));
+}
+std::string exec_prepared(PGconn* c, const std::string& name) {
+  return result_status(PQexecPrepared(c, name.c_str(), 0, nullptr, nullptr, nullptr, 0));
+}
+
+constexpr const char* kApprovedIndex = "create index orders_customer on orders (customer)";
+
+// Protocol Parse and SQL PREPARE share one namespace on the server, so SQL EXECUTE can run
+// a statement prepared with Parse: with replay protection, every SQL spelling that reaches
+// a once-only prepared statement is refused and recorded, and the server does not run it.
+TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfAProtocolPreparedStatement) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
+  ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
+  // Before its own Execute: SQL may not be its one run either.
+  EXPECT_EQ(command(c.get(), "execute mig"), "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  ASSERT_EQ(exec_prepared(c.get(), "mig"), "CREATE INDEX");
+  pg.admin_sql("drop index orders_customer");
+  const std::vector<std::string> spellings = {
+      "execute mig",
+      "EXECUTE MIG",                        // folded to mig, as the server folds it
+      "execute \"mig\"",
+      "explain analyze execute mig",
+      "explain (analyze, costs off) execute mig",
+      "select 1; execute mig",              // inside a multi-statement Query
+      "begin; execute mig; commit",
+      "create table t2 as execute mig",     // controlled itself; never its replay either
+      "do $$begin execute 'exec' || 'ute mig'; end$$",  // code: a DO needs its own approval
+  };
+  for (const std::string& sql : spellings) {
+    Failure f = exec_fail(c.get(), sql);
+    EXPECT_EQ(f.sqlstate, "42501") << sql << ": " << f.message;
+    EXPECT_EQ(index_count(), "0\n") << sql;
+    EXPECT_EQ(value(c.get(), "select 7"), "7") << sql;  // the session goes on
+  }
+  EXPECT_NE(exec_fail(c.get(), "execute mig").message.find("SQL EXECUTE may run its prepared statement"),
+            std::string::npos);
+  // EXECUTE prepared with Parse (named or unnamed) is refused at its Parse: its Bind and
+  // Execute could otherwise run it again and again.
+  EXPECT_EQ(prepare(c.get(), "again", "execute mig"), "ERROR 42501");
+  EXPECT_EQ(exec_prepared(c.get(), "again"), "ERROR 26000");  // never prepared
+  EXPECT_EQ(result_status(PQexecParams(c.get(), "execute mig", 0, nullptr, nullptr, nullptr, nullptr, 0)),
+            "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 1u) << tail;  // its one run
+  // Each refusal of an EXECUTE of it is a denied decision on its hash (the DO and the
+  // CREATE TABLE AS are refused as themselves).
+  EXPECT_GE(occurrences(tail, "SQL EXECUTE of its prepared statement"), 10u) << tail;
+  pg.admin_sql("drop table orders");
+}
+
+// Names the server reads differently from their bytes: over 63 bytes (cut), and quoted
+// with capitals. SQL reaches the statement by the server's reading and is refused.
+TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfLongAndQuotedStatementNames) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
+  ASSERT_EQ(prepare(c.get(), std::string(63, 'm') + "1", kApprovedIndex), "PREPARE");
+  ASSERT_EQ(exec_prepared(c.get(), std::string(63, 'm')), "CREATE INDEX");
+  pg.admin_sql("drop index orders_customer");
+  // The parser cuts the identifier to the 63 bytes the server keys by.
+  EXPECT_EQ(command(c.get(), "execute " + std::string(70, 'm')), "ERROR 42501");
+  EXPECT_EQ(command(c.get(), "execute \"" + std::string(63, 'm') + "2\""), "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  c.reset();
+
+  // A quoted name with capitals: SQL must quote it too.
+  c = pg_connect(proxy->conninfo());
+  const std::string add_status = "alter table orders add column status text not null default 'new'";
+  ASSERT_EQ(prepare(c.get(), "Mig", add_status), "PREPARE");
+  ASSERT_EQ(exec_prepared(c.get(), "Mig"), "ALTER TABLE");
+  pg.admin_sql("alter table orders drop column status");
+  EXPECT_EQ(command(c.get(), "execute \"Mig\""), "ERROR 42501");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'orders'::regclass and attname = 'status'"),
+            "0\n");
+  c.reset();
+  pg.admin_sql("drop table orders");
+}
+
+// SQL EXECUTE pipelined behind the Parse, before the server has answered it.
+TEST_F(Enforce, ReplayProtectionRefusesSqlExecutePipelinedBehindTheParse) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  const std::string none(2, '\0');
+  std::vector<std::uint8_t> wire;
+  append(wire, 'P', std::string("mig") + '\0' + kApprovedIndex + '\0' + none);
+  append(wire, 'S', "");
+  append(wire, 'Q', std::string("execute mig") + '\0');
+  append(wire, 'Q', std::string("select 1; execute mig") + '\0');
+  const std::string answer = raw_session(proxy->port(), wire);
+  EXPECT_EQ(message_types(answer), "1ZEZEZ") << message_types(answer);
+  EXPECT_EQ(occurrences(answer, "C42501"), 2u);
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "0\n");
+  pg.admin_sql("drop table orders");
+}
+
+// Giving the name of a once-only prepared statement to another statement: the server
+// refuses the Parse (42P05, the name is in use) and keeps the old statement, so ddlgate
+// keeps it too; a Bind of the name runs it, and a second run is refused.
+TEST_F(Enforce, ReplayProtectionKeepsAPreparedStatementWhoseNameAParseReuses) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
+  ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
+  ASSERT_EQ(exec_prepared(c.get(), "mig"), "CREATE INDEX");
+  pg.admin_sql("drop index orders_customer");
+  EXPECT_EQ(prepare(c.get(), "mig", "select 1"), "ERROR 42P05");
+  EXPECT_EQ(exec_prepared(c.get(), "mig"), "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  // An approved statement under the same name: refused before its approval is used.
+  EXPECT_EQ(prepare(c.get(), "mig", "alter table orders add column status text not null default 'new'"),
+            "ERROR 42501");
+  EXPECT_EQ(exec_prepared(c.get(), "mig"), "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  // Closed (the server says so): the name is free, and the statement is decided afresh.
+  EXPECT_EQ(command(c.get(), "deallocate mig"), "DEALLOCATE");
+  EXPECT_EQ(prepare(c.get(), "mig", "alter table orders add column status text not null default 'new'"), "PREPARE");
+  EXPECT_EQ(exec_prepared(c.get(), "mig"), "ALTER TABLE");
+  c.reset();
+  pg.admin_sql("drop table orders");
+}
+
+// The other ways to run an approved statement again: a repeated Query, a second
+// Bind/Execute of its prepared statement, and a new Parse after DEALLOCATE.
+TEST_F(Enforce, ReplayProtectionRefusesRepeatedQueriesAndReParses) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+  add_demo_bundle();
+  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto c = pg_connect(proxy->conninfo());
+  auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
+  ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
+  ASSERT_EQ(exec_prepared(c.get(), "mig"), "CREATE INDEX");
+  pg.admin_sql("drop index orders_customer");
+  EXPECT_EQ(exec_prepared(c.get(), "mig"), "ERROR 42501");
+  EXPECT_EQ(command(c.get(), kApprovedIndex), "ERROR 42501");
+  EXPECT_EQ(command(c.get(), "deallocate mig"), "DEALLOCATE");
+  EXPECT_EQ(prepare(c.get(), "mig", kApprovedIndex), "ERROR 42501");
+  EXPECT_EQ(prepare(c.get(), "", kApprovedIndex), "ERROR 42501");
+  EXPECT_EQ(index_count(), "0\n");
+  c.reset();
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_EQ(occurrences(tail, "decision=\"denied\""), 4u) << tail;
+  pg.admin_sql("drop table orders");
+}
+
 // Outcomes through the extended protocol (unnamed and named statements), and of
 // a message whose later statement fails: its implicit transaction rolls back
 // the statements before it.

@@ -470,6 +470,39 @@ TEST(PolicyAnalyze, DeallocateAndDiscardAllSayWhichPreparedStatementsTheServerDr
   }
 }
 
+// Replay protection refuses SQL that may run a once-only statement prepared with Parse:
+// every EXECUTE in a statement names it, folded and cut to 63 bytes as the server's parser does.
+TEST(PolicyAnalyze, ExecutesNamesThePreparedStatementsAnExecuteRuns) {
+  const std::string long_name(70, 'm');
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"EXECUTE Mig", {"mig"}},
+      {"execute \"Mig\"(1, 'a')", {"Mig"}},
+      {"explain analyze execute mig", {"mig"}},
+      {"explain (analyze false) execute mig", {"mig"}},
+      {"create table t as execute mig", {"mig"}},
+      {"create temp table t as execute mig with no data", {"mig"}},
+      {"explain analyze create table t as execute mig", {"mig"}},
+      {"execute " + long_name, {std::string(63, 'm')}},
+      {"select 'execute mig'", {}},
+      {"do $$begin execute 'execute mig'; end$$", {}},
+      {"prepare p as select 1", {}},
+      {"deallocate mig", {}},
+  };
+  for (Detail d : {Detail::controlled_only, Detail::all}) {
+    for (const auto& [sql, want] : cases) {
+      Analysis a = analyze(sql, Policy{}, d);
+      ASSERT_TRUE(a.ok()) << sql;
+      ASSERT_EQ(a.statements.size(), 1u) << sql;
+      EXPECT_EQ(a.statements[0].executes, want) << sql;
+    }
+  }
+  Analysis two = analyze("select 1; execute a; execute b");
+  ASSERT_EQ(two.statements.size(), 3u);
+  EXPECT_TRUE(two.statements[0].executes.empty());
+  EXPECT_EQ(two.statements[1].executes, std::vector<std::string>{"a"});
+  EXPECT_EQ(two.statements[2].executes, std::vector<std::string>{"b"});
+}
+
 TEST(PolicyAnalyze, EmptyStringsTheDeparserCannotTakeAreAnalysedNotCrashed) {
   // libpg_query 15's deparser dereferences NULL for these (an empty string literal in a plain
   // text field reads back from the protobuf tree as NULL); fuzz_classifier found each.

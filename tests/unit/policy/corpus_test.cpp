@@ -199,6 +199,7 @@ TEST(PolicyCorpus, HotPathAgreesWithFullAnalysisUnderAPermissivePolicy) {
         EXPECT_EQ(hot.statements[i].length, full.statements[i].length);
         EXPECT_EQ(hot.statements[i].session_effect, full.statements[i].session_effect);
         EXPECT_EQ(hot.statements[i].effect_name, full.statements[i].effect_name);
+        EXPECT_EQ(hot.statements[i].executes, full.statements[i].executes);
         ++compared;
       }
     }

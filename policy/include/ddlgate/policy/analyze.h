@@ -47,6 +47,11 @@ struct Statement {
   // PREPARE or DECLARE CURSOR: what it wraps (and is classified by) runs later, by
   // EXECUTE or FETCH, possibly after whatever allowed it has ended.
   bool deferred = false;
+  // The prepared statements an EXECUTE anywhere in it runs (EXECUTE, EXPLAIN ANALYZE
+  // EXECUTE, CREATE TABLE AS EXECUTE), named as the server's parser folds and truncates
+  // them. A protocol Parse and SQL PREPARE share one namespace on the server, so this is
+  // how SQL text reaches a statement prepared with Parse (replay protection).
+  std::vector<std::string> executes;
 };
 
 // The result of analyze(): either a parse error or the statements, in order.
