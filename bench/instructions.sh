@@ -62,6 +62,7 @@ mkdir -p "$work/bundles"
 cat >"$work/enforce.toml" <<TOML
 [enforcement]
 mode = "enforce"
+superusers = ["postgres"]
 [ledger]
 directory = "$work/ledger-dir"
 checkpoint_key_file = "$work/ledger.key"

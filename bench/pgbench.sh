@@ -157,6 +157,7 @@ if [ -n "$ddlgate_pid" ]; then
   cat >"$work/enforce/ddlgate.toml" <<TOML
 ${ddlgate_tls}[enforcement]
 mode = "enforce"
+superusers = ["postgres"]
 record_all_statements = $record_all
 [ledger]
 directory = "$work/enforce/ledger-dir"

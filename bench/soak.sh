@@ -86,6 +86,7 @@ listen = "127.0.0.1:0"
 denials_per_second = 50
 [enforcement]
 mode = "enforce"
+superusers = ["postgres"]
 record_all_statements = false
 [ledger]
 directory = "$work/ledger"

@@ -98,6 +98,9 @@ addresses = ["127.0.0.1:$proxy_port"]
 address = "127.0.0.1:$pg_port"
 [enforcement]
 mode = "enforce"
+# The demo connects as the superuser postgres; proxied roles should not be superusers
+# (docs/threat-model.md). A superuser not listed here has every statement decided.
+superusers = ["postgres"]
 [ledger]
 directory = "$demo/ledger"
 checkpoint_key_file = "$demo/keys/ledger.key"

@@ -1,5 +1,6 @@
 #include "ddlgate/config/config.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -549,6 +550,11 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     enforcement.read_string_list("deployers", c.enforcement.deployers);
     enforcement.read_bool("spend_approvals_once", c.enforcement.spend_approvals_once);
     enforcement.read_bool("record_all_statements", c.enforcement.record_all_statements);
+    enforcement.read_string_list("superusers", c.enforcement.superusers);
+    enforcement.read_string_list("allowed_startup_settings", c.enforcement.allowed_startup_settings);
+    for (auto& name : c.enforcement.allowed_startup_settings) {
+      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
     // [enforcement.database.<name>] and [enforcement.user.<name>]: mode overrides.
     for (const char* kind : {"database", "user"}) {
       const toml::table* t = enforcement.table(kind);

@@ -201,6 +201,28 @@ bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
   return false;
 }
 
+std::shared_ptr<const policy::Analysis> Session::read_as_superuser(std::string_view text,
+                                                                  bool standard_strings) const {
+  // Every class controlled but transaction control (BEGIN, COMMIT: they change nothing
+  // by themselves), and no cache (its entries hold the ordinary policy's decisions): a
+  // superuser's session pays a parse per statement, as it pays a ledger decision.
+  static const policy::Policy kSuperuser = [] {
+    policy::Policy p;
+    for (auto cls : policy::kAllStatementClasses) p.set_controlled(cls, cls != policy::StatementClass::transaction);
+    return p;
+  }();
+  if (text.size() > kParseOnWorkerBytes) {
+    // Not parsed on the worker thread, and not worth a thread of its own: refused.
+    auto large = std::make_shared<policy::Analysis>();
+    large->error = policy::ParseError{"a statement over " + std::to_string(kParseOnWorkerBytes) +
+                                          " bytes in a superuser's session (enforcement.superusers)",
+                                      0};
+    return large;
+  }
+  return std::make_shared<const policy::Analysis>(policy::analyze(
+      text, kSuperuser, policy::Detail::controlled_only, policy::ParseOptions{.standard_conforming_strings = standard_strings}));
+}
+
 void Session::read_as_server(std::string_view sql) {
   auto& readings = readings_;
   readings.clear();  // keeps its capacity: no allocation on the hot path
@@ -219,6 +241,7 @@ void Session::read_as_server(std::string_view sql) {
       }
       text = *utf8;
     }
+    if (superuser_) return read_as_superuser(text, standard_strings);
     // A large text is parsed elsewhere, so that one session's big (or crafted)
     // statement never stalls the other sessions of this worker thread.
     if (text.size() > kParseOnWorkerBytes && !cache.answers_without_parsing(text)) {

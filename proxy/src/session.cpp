@@ -23,6 +23,7 @@
 
 #include "ddlgate/protocol/codes.h"
 #include "ddlgate/protocol/options.h"
+#include "ddlgate/policy/server_admin.h"
 
 namespace ddlgate::proxy {
 namespace {
@@ -358,6 +359,37 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   // Break-glass (break_glass.cpp): the token leaves the startup packet here, whatever follows.
   if (!co_await break_glass_startup(startup)) co_return false;
   if (mode_ != config::EnforcementMode::off && !co_await pin_lexing_settings(startup)) co_return false;
+  if (mode_ != config::EnforcementMode::off && !co_await check_startup_settings(startup)) co_return false;
+  co_return true;
+}
+
+asio::awaitable<bool> Session::check_startup_settings(const protocol::StartupMessage& startup) {
+  // A setting in the startup packet is applied before any statement, unseen by the
+  // decisions: those that only a superuser may set, that load code
+  // (session_preload_libraries) or that switch off triggers (session_replication_role)
+  // are refused unless the configuration allows them by name.
+  const auto& allowed = config_->enforcement.allowed_startup_settings;
+  for (const auto& setting : policy::dangerous_settings()) {
+    if (std::find(allowed.begin(), allowed.end(), setting.name) != allowed.end()) continue;
+    bool found = false;
+    for (const auto& [key, value] : startup.parameters) {
+      if ((key == "options" && protocol::extract_setting(value, setting.name).found()) ||
+          protocol::same_parameter_name(key, setting.name, false)) {
+        found = true;
+      }
+    }
+    if (!found) continue;
+    const std::string name(setting.name);
+    if (mode_ == config::EnforcementMode::monitor) {
+      spdlog::warn("session {:x} from {}: startup setting {} would be refused (monitor mode: allowed)", id_, peer_,
+                   name);
+      continue;
+    }
+    co_await fail(kInsufficientPrivilege, "ddlgate: the startup setting \"" + name + "\" is not allowed",
+                  std::string(setting.why), "Allow it by name in enforcement.allowed_startup_settings, or SET it in "
+                                            "a statement that an approved bundle lists.");
+    co_return false;
+  }
   co_return true;
 }
 
@@ -574,6 +606,18 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
       if (auto p = protocol::parse_parameter_status(step.body)) {
         if (p->first == "standard_conforming_strings") standard_strings_ = p->second != "off";
         if (p->first == "client_encoding") client_encoding_ = std::string(p->second);
+        // Reported at startup and after SET ROLE / SET SESSION AUTHORIZATION. Once on, the
+        // session stays decided as a superuser's to its end (a RESET ROLE can turn it
+        // back on in a pipeline before the server says so).
+        if (p->first == "is_superuser" && p->second == "on" && !superuser_) {
+          const auto& listed = config_->enforcement.superusers;
+          superuser_ = std::find(listed.begin(), listed.end(), user_) == listed.end();
+          if (superuser_ && enforcing()) {
+            spdlog::warn("session {:x}: user {} is a superuser: every statement is decided as controlled "
+                         "(enforcement.superusers does not list it)",
+                         id_, user_);
+          }
+        }
       }
       break;
     case be::kBackendKeyData:

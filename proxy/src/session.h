@@ -57,6 +57,10 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // client_encoding is pinned when the client names it. False when the packet would
   // be too large (the session is closed).
   asio::awaitable<bool> pin_lexing_settings(protocol::StartupMessage& startup);
+  // Enforcing sessions: a dangerous setting (policy::dangerous_settings()) in the startup
+  // packet is refused with FATAL 42501 unless enforcement.allowed_startup_settings
+  // names it (monitor mode: logged). False when the session was closed.
+  asio::awaitable<bool> check_startup_settings(const protocol::StartupMessage& startup);
   asio::awaitable<bool> client_tls_handshake(bool direct);
   asio::awaitable<bool> connect_upstream(std::string& error);
   // The relay. Each direction runs in one of two forms, never both at once:
@@ -215,6 +219,9 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // The client named client_encoding in its startup packet: a configuration reload
   // cannot change it under the session (a client's setting outranks the file's).
   bool client_encoding_pinned_ = false;
+  // PostgreSQL has reported is_superuser = on in this session and enforcement.superusers
+  // does not list the user: every statement is decided as controlled (read_as_server).
+  bool superuser_ = false;
   bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
   // The server is skipping to a Sync that has not gone to it yet (an extended-protocol
   // error came first): messages up to that Sync get no entry.
@@ -454,6 +461,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // settings last reported, then the other readings possible while a setting may
   // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").
   void read_as_server(std::string_view sql);
+  // One reading for a superuser's session (superuser_): every statement controlled.
+  std::shared_ptr<const policy::Analysis> read_as_superuser(std::string_view text, bool standard_strings) const;
   // Readings of texts too large to parse on the worker thread (see enforce.cpp):
   // readings_[index] is null until enforce() has them analysed elsewhere.
   struct Deferred {

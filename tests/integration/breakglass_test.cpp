@@ -63,7 +63,7 @@ class BreakGlass : public ::testing::Test {
   std::unique_ptr<DdlgateProcess> start(const PgServer& upstream) {
     write_file(dir_.path() / "ddlgate.toml",
                "[server]\nlog_level = \"debug\"\n[listen]\naddresses = [\"127.0.0.1:0\"]\n[upstream]\naddress = "
-               "\"127.0.0.1:" + std::to_string(SharedPgServer::get().port()) + "\"\n[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" +
+               "\"127.0.0.1:" + std::to_string(SharedPgServer::get().port()) + "\"\n[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
                    ledger_dir().string() + "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
                    "\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
                    "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() +

@@ -64,7 +64,7 @@ class Enforce : public ::testing::Test {
   }
   std::unique_ptr<DdlgateProcess> start(const std::string& mode = "enforce", const std::string& extra = "") {
     write_file(dir_.path() / "ddlgate.toml",
-               "[enforcement]\nmode = \"" + mode + "\"\n" + extra + "[ledger]\ndirectory = \"" + ledger_dir().string() +
+               "[enforcement]\nmode = \"" + mode + "\"\n" + superusers_ + extra + "[ledger]\ndirectory = \"" + ledger_dir().string() +
                    "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
                    "\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
                    "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() + "\"\n");
@@ -110,6 +110,8 @@ class Enforce : public ::testing::Test {
   }
 
   TempDir dir_{"ddlgate-enforce"};
+  // The tests connect as the superuser postgres; listed, it is enforced as anyone is.
+  std::string superusers_ = "superusers = [\"postgres\"]\n";
 };
 
 struct Failure {
@@ -607,6 +609,60 @@ TEST_F(Enforce, AReloadCannotChangeHowAnIdleSessionsTextIsSplit) {
   ASSERT_EQ(PQstatus(off.get()), CONNECTION_OK) << PQerrorMessage(off.get());
   EXPECT_EQ(value(off.get(), "show backslash_quote"), "on");
   EXPECT_EQ(value(off.get(), "show standard_conforming_strings"), "off");
+}
+
+// A superuser changes the server with plain reads and writes (and settings of the
+// startup packet), so unless enforcement.superusers lists the user, a session that
+// PostgreSQL reports is_superuser = on has every statement decided as controlled
+// (transaction control aside). An ordinary role's session is enforced as before.
+TEST_F(Enforce, ASuperusersSessionHasEveryStatementDecidedUnlessListed) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists t2; create table t2 (v int)");
+  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'app') then create role app login; end if; end$$");
+  pg.admin_sql("grant select, insert on t2 to app");
+  superusers_.clear();
+  auto proxy = start();
+  {
+    auto su = pg_connect(proxy->conninfo());
+    ASSERT_EQ(PQstatus(su.get()), CONNECTION_OK) << PQerrorMessage(su.get());
+    EXPECT_EQ(command(su.get(), "select 1"), "ERROR 42501");
+    EXPECT_EQ(command(su.get(), "insert into t2 values (1)"), "ERROR 42501");
+    EXPECT_EQ(command(su.get(), "begin"), "BEGIN");
+    EXPECT_EQ(command(su.get(), "rollback"), "ROLLBACK");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from t2"), "0\n");
+  {
+    auto app = pg_connect(proxy->conninfo("app"));
+    ASSERT_EQ(PQstatus(app.get()), CONNECTION_OK) << PQerrorMessage(app.get());
+    EXPECT_EQ(command(app.get(), "insert into t2 values (2)"), "INSERT 0 1");
+    EXPECT_EQ(value(app.get(), "select count(*) from t2"), "1");
+    EXPECT_EQ(command(app.get(), "drop table t2"), "ERROR 42501");
+  }
+  EXPECT_NE(proxy->stderr_log().find("is a superuser: every statement is decided as controlled"), std::string::npos)
+      << proxy->stderr_log();
+}
+
+// A dangerous setting in the startup packet (superuser-only, loading code, or
+// session_replication_role, which switches off triggers and rules) runs before any
+// statement: refused unless enforcement.allowed_startup_settings names it.
+TEST_F(Enforce, ADangerousStartupSettingIsRefusedUnlessAllowedByName) {
+  auto proxy = start();
+  for (const std::string options : {"-c session_replication_role=replica", "--session-replication-role=replica",
+                                    "-c session_preload_libraries=auto_explain"}) {
+    auto c = pg_connect(proxy->conninfo() + " options='" + options + "'");
+    EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD) << options;
+    EXPECT_NE(std::string(PQerrorMessage(c.get())).find("is not allowed"), std::string::npos)
+        << options << ": " << PQerrorMessage(c.get());
+  }
+  // A top-level startup parameter too (raw packet: libpq puts settings in options).
+  std::string answer = exchange(proxy->port(), startup_packet(0, {{"user", "postgres"}, {"database", "postgres"},
+                                                                  {"session_replication_role", "replica"}}));
+  EXPECT_EQ(error_field(answer, 'C'), "42501") << message_types(answer);
+  proxy->terminate(20s);
+  proxy = start("enforce", "allowed_startup_settings = [\"session_replication_role\"]\n");
+  auto ok = pg_connect(proxy->conninfo() + " options='-c session_replication_role=replica'");
+  ASSERT_EQ(PQstatus(ok.get()), CONNECTION_OK) << PQerrorMessage(ok.get());
+  EXPECT_EQ(value(ok.get(), "show session_replication_role"), "replica");
 }
 
 // In SJIS the bytes 0x95 0x5C are one character (a kanji): the server converts

@@ -238,7 +238,7 @@ class Ops : public ::testing::Test {
     std::string text = "[server]\ninstance = \"ops-test\"\n" + extra;
     text += "[admin]\nlisten = \"127.0.0.1:0\"\nupstream_check_cache_ms = 0\n";
     if (with_token_) text += "token_file = \"" + (dir_.path() / "token").string() + "\"\n";
-    text += "[enforcement]\nmode = \"" + mode + "\"\n";
+    text += "[enforcement]\nmode = \"" + mode + "\"\nsuperusers = [\"postgres\"]\n";
     text += "[ledger]\ndirectory = \"" + ledger_dir_.string() + "\"\ncheckpoint_key_file = \"" +
             (dir_.path() / "ledger.key").string() + "\"\n";
     text += "[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +

@@ -223,7 +223,7 @@ TEST_F(Registry, TheLedgerRecordsEachBundleOnceAndNotOnEveryReload) {
 // version 2 with another manifest is refused.
 TEST_F(Registry, ARollbackIsRefusedAfterARestartToo) {
   run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
-  const std::string ledger = "[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" +
+  const std::string ledger = "[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
                              (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
                              (keys_.path() / "ledger.key").string() + "\"\n";
   auto& pg = SharedPgServer::get();
@@ -267,7 +267,7 @@ TEST_F(Registry, ABundleThatApprovesWhatNoFileHoldsIsRejected) {
   auto& pg = SharedPgServer::get();
   pg.admin_sql("drop table if exists customers; create table customers (id int)");
   run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
-  auto proxy = start("[enforcement]\nmode = \"enforce\"\n[ledger]\ndirectory = \"" + (dir_.path() / "ledger").string() +
+  auto proxy = start("[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" + (dir_.path() / "ledger").string() +
                      "\"\ncheckpoint_key_file = \"" + (keys_.path() / "ledger.key").string() + "\"\n");
   ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
   auto hashed = run_command({ddlgate(), "hash", "--json", "DROP TABLE customers"});

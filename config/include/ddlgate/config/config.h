@@ -131,6 +131,14 @@ struct Enforcement {
   // Full-statement logging: every statement of every session is recorded in the ledger
   // (session_statement), durable before it is forwarded, not only controlled ones.
   bool record_all_statements = false;
+  // Users whose sessions are enforced as everyone's while PostgreSQL reports them
+  // superusers (is_superuser). Any other superuser session has every statement decided
+  // as controlled: a superuser changes the server with plain reads and writes.
+  std::vector<std::string> superusers;
+  // Settings that a startup packet may set although they are dangerous (superuser-only,
+  // loading code, session_replication_role: policy::dangerous_settings()); any other
+  // such setting in the startup packet is refused in enforce mode.
+  std::vector<std::string> allowed_startup_settings;
 
   // The mode for a session of `user` on `database`.
   bool operator==(const Enforcement&) const = default;
