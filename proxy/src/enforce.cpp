@@ -1137,30 +1137,36 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   auto named = prepared_.find(portal.statement);
   Prepared statement = named != prepared_.end() && named->second.hash == portal.hash ? named->second : Prepared{};
   statement.hash = portal.hash;
-  const bool monitor = mode_ == config::EnforcementMode::monitor;
   if (why == ExecuteRefusal::break_glass_ended) end_break_glass_if_expired();
+  // Named, not temporaries of the co_await expression (see run_elsewhere in session.h).
+  const bool replayed = why == ExecuteRefusal::replayed;
+  std::string reason = replayed ? "its prepared statement was executed already; its approval was used "
+                                  "(enforcement.spend_approvals_once)"
+                                : "it was prepared under break-glass token " + portal.break_glass_token +
+                                      ", which has ended";
+  std::string message = replayed ? "its prepared statement was executed already in this session (each approval "
+                                   "applies once)"
+                                 : "it was prepared under a break-glass token that has ended (reset or expired)";
+  std::string hint = replayed ? kHowToReapply
+                              : "Prepare it again under a valid break-glass token, or apply it through a signed bundle.";
+  const std::string_view what = replayed ? "a re-executed prepared statement" : "an Execute after its break-glass token ended";
+  co_return co_await refuse_prepared(statement, true, reason, message, hint, what);
+}
+
+asio::awaitable<Session::Verdict> Session::refuse_prepared(Prepared statement, bool extended, std::string reason,
+                                                           std::string why, std::string hint, std::string_view what) {
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
   ledger::DecisionInfo d;
   d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
   d.session = session_info();
   d.statement_hash = statement.hash;
   d.statement_class = std::string(policy::to_string(statement.cls));
   d.display_sql = statement.display_sql;
-  protocol::ErrorSpec spec;
-  if (why == ExecuteRefusal::replayed) {
-    d.reason = "its prepared statement was executed already; its approval was used (enforcement.spend_approvals_once)";
-    spec = {"ERROR", kInsufficientPrivilege,
-            "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                " is not approved: its prepared statement was executed already in this session "
-                "(each approval applies once)",
-            refused_sql(statement.display_sql), kHowToReapply};
-  } else {
-    d.reason = "it was prepared under break-glass token " + portal.break_glass_token + ", which has ended";
-    spec = {"ERROR", kInsufficientPrivilege,
-            "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                " is not approved: it was prepared under a break-glass token that has ended (reset or expired)",
-            refused_sql(statement.display_sql),
-            "Prepare it again under a valid break-glass token, or apply it through a signed bundle."};
-  }
+  d.reason = std::move(reason);
+  const protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
+                                 "ddlgate: " + d.statement_class + " statement " + statement.hash +
+                                     " is not approved: " + why,
+                                 refused_sql(statement.display_sql), std::move(hint)};
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
@@ -1171,17 +1177,15 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {
-    spdlog::error("session {:x}: the ledger is unavailable; {} {}", id_,
-                  why == ExecuteRefusal::replayed ? "a re-executed prepared statement"
-                                                  : "an Execute after its break-glass token ended",
+    spdlog::error("session {:x}: the ledger is unavailable; {} {}", id_, what,
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
-    co_return deny_ledger_unavailable("controlled statements are refused", true);
+    co_return deny_ledger_unavailable("controlled statements are refused", extended);
   }
   spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
                spec.message);
   if (monitor) co_return Verdict{};
-  co_return deny(spec, true);
+  co_return deny(spec, extended);
 }
 
 namespace {
@@ -1228,48 +1232,20 @@ const Session::Prepared* Session::executes_once_only(
 
 asio::awaitable<Session::Verdict> Session::deny_once_only(const Prepared& held, bool extended, OnceOnlyRefusal why) {
   const Prepared statement = held;  // the map may change while the record is written
-  const bool monitor = mode_ == config::EnforcementMode::monitor;
-  ledger::DecisionInfo d;
-  d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
-  d.session = session_info();
-  d.statement_hash = statement.hash;
-  d.statement_class = std::string(policy::to_string(statement.cls));
-  d.display_sql = statement.display_sql;
-  protocol::ErrorSpec spec;
-  if (why == OnceOnlyRefusal::sql_execute) {
-    d.reason = "SQL EXECUTE of its prepared statement, which runs once, by its own Execute "
-               "(enforcement.spend_approvals_once)";
-    spec = {"ERROR", kInsufficientPrivilege,
-            "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                " is not approved: SQL EXECUTE may run its prepared statement, which runs once, by its own Execute "
-                "(each approval applies once)",
-            statement.display_sql, kHowToReapply};
-  } else {
-    d.reason = "a Parse gives the name of its prepared statement, which runs once, to another statement before the "
-               "server has said it is closed (enforcement.spend_approvals_once)";
-    spec = {"ERROR", kInsufficientPrivilege,
-            "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                " is not approved: a Parse reuses the name of its prepared statement, which runs once; close it "
-                "and wait for CloseComplete first (each approval applies once)",
-            statement.display_sql, kHowToReapply};
-  }
-  std::vector<ledger::Record> records;
-  records.push_back(ledger::decision(d));
-  if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
-  worker_.counters.count_decision(statement.cls, d.decision);
-  bool recorded = false;
-  if (ledger_working()) recorded = co_await record_durably(std::move(records));
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
-  if (!recorded) {
-    spdlog::error("session {:x}: the ledger is unavailable; an EXECUTE of a once-only prepared statement {}", id_,
-                  monitor ? "allowed (monitor mode)" : "refused");
-    if (monitor) co_return Verdict{};
-    co_return deny_ledger_unavailable("controlled statements are refused", extended);
-  }
-  spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
-               spec.message);
-  if (monitor) co_return Verdict{};
-  co_return deny(spec, extended);
+  // Named, not temporaries of the co_await expression (see run_elsewhere in session.h).
+  const bool execute = why == OnceOnlyRefusal::sql_execute;
+  std::string reason = execute ? "SQL EXECUTE of its prepared statement, which runs once, by its own Execute "
+                                 "(enforcement.spend_approvals_once)"
+                               : "a Parse gives the name of its prepared statement, which runs once, to another "
+                                 "statement before the server has said it is closed (enforcement.spend_approvals_once)";
+  std::string message = execute ? "SQL EXECUTE may run its prepared statement, which runs once, by its own Execute "
+                                  "(each approval applies once)"
+                                : "a Parse reuses the name of its prepared statement, which runs once; close it and "
+                                  "wait for CloseComplete first (each approval applies once)";
+  std::string hint = kHowToReapply;
+  const std::string_view what =
+      execute ? "an EXECUTE of a once-only prepared statement" : "a Parse reusing a once-only statement's name";
+  co_return co_await refuse_prepared(statement, extended, reason, message, hint, what);
 }
 
 void Session::finish_names() {

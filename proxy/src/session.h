@@ -339,6 +339,11 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   enum class OnceOnlyRefusal { sql_execute, name_in_use };
   // Records such a refusal and says what to send instead.
   asio::awaitable<Verdict> deny_once_only(const Prepared& statement, bool extended, OnceOnlyRefusal why);
+  // The refusal of a prepared statement that may not run (again): a denied or would_deny
+  // record (reason), paced; the client's ErrorResponse says "is not approved: " + why.
+  // `what` names it in the log line when the ledger cannot record it.
+  asio::awaitable<Verdict> refuse_prepared(Prepared statement, bool extended, std::string reason, std::string why,
+                                           std::string hint, std::string_view what);
   // The leading names of a Bind or Execute, read as its bytes pass (they are
   // never buffered whole: a Bind may carry up to 1 GiB of parameters).
   std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
