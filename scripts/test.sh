@@ -7,17 +7,31 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# Each phase's wall time, printed as it ends and again at the end.
+phases=()
+phase_start=$SECONDS
+end_phase() {
+  local took=$((SECONDS - phase_start))
+  phases+=("$1: ${took} s")
+  echo "== phase \"$1\" took ${took} s =="
+  phase_start=$SECONDS
+}
+trap 'printf "== phase times ==\n"; printf "  %s\n" "${phases[@]}"' EXIT
+
 fuzz_flag=""
 command -v clang++-14 >/dev/null 2>&1 && fuzz_flag="--fuzz"
 scripts/setup.sh --asan $fuzz_flag
+end_phase "set-up and builds"
 
 jobs="$(nproc)"
 echo "== all tests, AddressSanitizer + UndefinedBehaviorSanitizer build (unit, and the proxy under test) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+end_phase "tests, ASan+UBSan build"
 
 echo "== all tests, release build =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+end_phase "tests, release build"
 
 if [ -d build-fuzz/tests/fuzz ]; then
   echo "== fuzz smoke runs (libFuzzer, 15 s each; long campaigns: bench/fuzz.sh) =="
@@ -36,3 +50,4 @@ if [ -d build-fuzz/tests/fuzz ]; then
     echo "$(basename "$f"): ok"
   done
 fi
+end_phase "fuzz smoke runs"
