@@ -242,6 +242,28 @@ std::span<const DangerousSetting> dangerous_settings() { return kSettings; }
 
 bool is_dangerous_setting(std::string_view name) { return find_row(kSettings, kSettingFilter, name) != nullptr; }
 
+namespace {
+
+// libpq's lo_initialize (fe-lobj.c) and pgjdbc's LargeObjectManager look these up by
+// name and call them by OID; nothing else of the server is known to use the fast path.
+constexpr FastPathFunction kFastPath[] = {
+    {715, "lo_create"},  {952, "lo_open"},       {953, "lo_close"},      {954, "loread"},
+    {955, "lowrite"},    {956, "lo_lseek"},      {957, "lo_creat"},      {958, "lo_tell"},
+    {964, "lo_unlink"},  {1004, "lo_truncate"},  {3170, "lo_lseek64"},   {3171, "lo_tell64"},
+    {3172, "lo_truncate64"},
+};
+
+}  // namespace
+
+std::span<const FastPathFunction> fast_path_functions() { return kFastPath; }
+
+const FastPathFunction* find_fast_path_function(std::uint32_t oid) {
+  for (const auto& f : kFastPath) {
+    if (f.oid == oid) return &f;
+  }
+  return nullptr;
+}
+
 bool is_system_relation(std::string_view schema, std::string_view relname) {
   // The parser has already folded unquoted names to lower case; a quoted
   // "PG_CATALOG" is another schema to PostgreSQL too.

@@ -29,6 +29,7 @@
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/policy/analyze.h"
 #include "ddlgate/policy/breakglass_session.h"
+#include "ddlgate/policy/server_admin.h"
 #include "ddlgate/protocol/encoding.h"
 #include "session.h"
 #include "sqlstate.h"
@@ -1153,6 +1154,31 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   co_return co_await refuse_prepared(statement, true, reason, message, hint, what);
 }
 
+bool Session::function_call_refused(const protocol::ScanStep& step) const {
+  if (step.body.size() < 4) return false;  // malformed: the server refuses it
+  const std::uint32_t oid = (std::uint32_t{step.body[0]} << 24) | (std::uint32_t{step.body[1]} << 16) |
+                            (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
+  return superuser_ || policy::find_fast_path_function(oid) == nullptr;
+}
+
+asio::awaitable<Session::Verdict> Session::deny_function_call(const protocol::ScanStep& step) {
+  const std::uint32_t oid = (std::uint32_t{step.body[0]} << 24) | (std::uint32_t{step.body[1]} << 16) |
+                            (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
+  // No text, so no canonical hash: the record names the OID (what the server runs).
+  Prepared call;
+  call.cls = policy::StatementClass::server_admin;
+  call.display_sql = "-- FunctionCall message: function OID " + std::to_string(oid);
+  std::string reason = superuser_ ? "a FunctionCall in a superuser's session (enforcement.superusers)"
+                                  : "a FunctionCall of function OID " + std::to_string(oid) +
+                                        ", which is not one of the large-object functions the fast path may call";
+  std::string message = superuser_ ? "a FunctionCall message in a superuser's session"
+                                   : "a FunctionCall message of function OID " + std::to_string(oid) +
+                                         " (only the large-object functions may be called this way)";
+  std::string hint = "Call the function in a SQL statement (SELECT f(...)), which ddlgate classifies.";
+  const std::string_view what = "a FunctionCall";
+  co_return co_await refuse_prepared(call, false, reason, message, hint, what);
+}
+
 asio::awaitable<Session::Verdict> Session::refuse_prepared(Prepared statement, bool extended, std::string reason,
                                                            std::string why, std::string hint, std::string_view what) {
   const bool monitor = mode_ == config::EnforcementMode::monitor;
@@ -1164,8 +1190,8 @@ asio::awaitable<Session::Verdict> Session::refuse_prepared(Prepared statement, b
   d.display_sql = statement.display_sql;
   d.reason = std::move(reason);
   const protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
-                                 "ddlgate: " + d.statement_class + " statement " + statement.hash +
-                                     " is not approved: " + why,
+                                 "ddlgate: " + d.statement_class + " statement " +
+                                     (statement.hash.empty() ? "" : statement.hash + " ") + "is not approved: " + why,
                                  refused_sql(statement.display_sql), std::move(hint)};
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));

@@ -104,6 +104,9 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
     // Replay protection refuses an Execute that would run a once-only prepared
     // statement again, so Executes (a portal name and a row count) are read whole.
     if (shared_.spent) client_scanner_.inspect(fe::kExecute);
+    // A FunctionCall names its function by OID: read whole (up to limits.max_inspected_message)
+    // so that only the functions policy::fast_path_functions() lists go on.
+    client_scanner_.inspect(fe::kFunctionCall);
   }
 }
 
@@ -752,6 +755,10 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
         if (needs_decision(step)) return ClientStop{std::move(step), true};
       }
+      // A FunctionCall of a function that is not known to be harmless is refused first.
+      if (step.type == fe::kFunctionCall && enforcing() && function_call_refused(step)) {
+        return ClientStop{std::move(step)};
+      }
       // An Execute of a portal ddlgate keeps may be refused or recorded first.
       if (!portals_.empty() && step.type == fe::kExecute && enforcing() &&
           (refused_execute(step) != ExecuteRefusal::none || execution_to_record(step))) {
@@ -910,6 +917,15 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
           step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;
       if (refusal != ExecuteRefusal::none) {
         Verdict v = co_await deny_execute(step, refusal);
+        if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
+        if (v.kind == Verdict::Kind::replace) {
+          replace(v);
+          continue;
+        }
+      }
+      if (step.kind == protocol::ScanStep::Kind::message && step.type == fe::kFunctionCall && enforcing() &&
+          function_call_refused(step)) {
+        Verdict v = co_await deny_function_call(step);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
           replace(v);

@@ -339,6 +339,12 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   enum class OnceOnlyRefusal { sql_execute, name_in_use };
   // Records such a refusal and says what to send instead.
   asio::awaitable<Verdict> deny_once_only(const Prepared& statement, bool extended, OnceOnlyRefusal why);
+  // Whether a whole FunctionCall must be refused: it calls a function that
+  // policy::fast_path_functions() does not list (one ddlgate cannot name: the message
+  // has an OID, no text), or any function in a superuser's session (superuser_).
+  bool function_call_refused(const protocol::ScanStep& step) const;
+  // Records its refusal (class server_admin) and says what to send instead.
+  asio::awaitable<Verdict> deny_function_call(const protocol::ScanStep& step);
   // The refusal of a prepared statement that may not run (again): a denied or would_deny
   // record (reason), paced; the client's ErrorResponse says "is not approved: " + why.
   // `what` names it in the log line when the ledger cannot record it.

@@ -665,6 +665,61 @@ TEST_F(Enforce, ADangerousStartupSettingIsRefusedUnlessAllowedByName) {
   EXPECT_EQ(value(ok.get(), "show session_replication_role"), "replica");
 }
 
+// A FunctionCall message (the protocol's fast path) names its function by OID, with no
+// text to classify: only the large-object functions that libpq and pgjdbc call that way
+// go on, and they keep working; lo_export or pg_reload_conf called so is refused.
+TEST_F(Enforce, AFunctionCallMessageMayOnlyCallTheLargeObjectFunctions) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = start();
+  {
+    // libpq's large-object API: lo_creat, lo_open, lowrite, lo_lseek, loread, lo_close,
+    // lo_unlink, all FunctionCall messages, in a transaction.
+    auto c = pg_connect(proxy->conninfo());
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    ASSERT_EQ(command(c.get(), "begin"), "BEGIN");
+    const Oid lo = lo_creat(c.get(), 0x00060000);  // INV_READ | INV_WRITE
+    ASSERT_NE(lo, 0u) << PQerrorMessage(c.get());
+    const int fd = lo_open(c.get(), lo, 0x00060000);
+    ASSERT_GE(fd, 0) << PQerrorMessage(c.get());
+    EXPECT_EQ(lo_write(c.get(), fd, "hello", 5), 5) << PQerrorMessage(c.get());
+    EXPECT_EQ(lo_lseek(c.get(), fd, 0, SEEK_SET), 0);
+    char buf[8] = {};
+    EXPECT_EQ(lo_read(c.get(), fd, buf, sizeof buf), 5) << PQerrorMessage(c.get());
+    EXPECT_STREQ(buf, "hello");
+    EXPECT_EQ(lo_close(c.get(), fd), 0);
+    EXPECT_EQ(lo_unlink(c.get(), lo), 1);
+    EXPECT_EQ(command(c.get(), "commit"), "COMMIT");
+  }
+  // lo_export (OID 765) of a large object over a server file, and pg_reload_conf (2621).
+  const std::string lo = pg.admin_sql("select lo_from_bytea(0, 'x')");
+  // A directory the server's own user may write in, so that only ddlgate stops the write.
+  const fs::path drop = fs::temp_directory_path() / ("ddlgate-fastpath-" + std::to_string(::getpid()));
+  fs::create_directories(drop);
+  fs::permissions(drop, fs::perms::all);
+  const std::string target = (drop / "exported").string();
+  auto int32 = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto int16 = [](std::uint16_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; };
+  auto text_arg = [&](const std::string& v) { return int32(static_cast<std::uint32_t>(v.size())) + v; };
+  const std::string lo_oid = lo.substr(0, lo.find('\n'));
+  for (const std::string& body : {int32(765) + int16(0) + int16(2) + text_arg(lo_oid) + text_arg(target) + int16(0),
+                                  int32(2621) + int16(0) + int16(0) + int16(0)}) {
+    std::vector<std::uint8_t> wire;
+    append(wire, 'F', body);
+    const std::string answer = raw_session(proxy->port(), wire);
+    EXPECT_EQ(error_field(answer, 'C'), "42501") << message_types(answer);
+    EXPECT_EQ(message_types(answer).find('V'), std::string::npos) << "the function ran: " << message_types(answer);
+  }
+  EXPECT_FALSE(fs::exists(target));
+  fs::remove_all(drop);
+  pg.admin_sql("select lo_unlink(" + lo_oid + ")");
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  EXPECT_NE(tail.find("FunctionCall message: function OID 765"), std::string::npos) << tail;
+}
+
 // In SJIS the bytes 0x95 0x5C are one character (a kanji): the server converts
 // the text before it parses it and sees the quote after them end the literal,
 // where a byte reader sees an escaped quote. ddlgate reads such text converted.

@@ -116,5 +116,25 @@ TEST(ServerAdminDifferential, EveryCatalogRelationIsNamedPgSomething) {
   EXPECT_NE(pg.admin_sql("select count(*) from pg_class where relnamespace = 'pg_catalog'::regnamespace"), "0\n");
 }
 
+// A FunctionCall names its function by OID: each OID ddlgate lets through must be the
+// large-object function it is listed as, on the real server, and libpq's own list of
+// the functions it calls that way (lo_initialize) must be covered.
+TEST(ServerAdminDifferential, TheFastPathFunctionsAreTheLargeObjectFunctionsByOid) {
+  auto& pg = SharedPgServer::get();
+  for (const FastPathFunction& f : fast_path_functions()) {
+    EXPECT_EQ(pg.admin_sql("select proname from pg_proc where oid = " + std::to_string(f.oid) +
+                           " and pronamespace = 'pg_catalog'::regnamespace"),
+              std::string(f.name) + "\n")
+        << f.oid;
+  }
+  for (const char* name : {"lo_open", "lo_close", "lo_creat", "lo_create", "lo_unlink", "lo_lseek", "lo_lseek64",
+                           "lo_tell", "lo_tell64", "lo_truncate", "lo_truncate64", "loread", "lowrite"}) {
+    const std::string oid = pg.admin_sql("select oid from pg_proc where proname = '" + std::string(name) +
+                                         "' and pronamespace = 'pg_catalog'::regnamespace");
+    ASSERT_FALSE(oid.empty()) << name;
+    EXPECT_NE(find_fast_path_function(static_cast<std::uint32_t>(std::stoul(oid))), nullptr) << name;
+  }
+}
+
 }  // namespace
 }  // namespace ddlgate::policy

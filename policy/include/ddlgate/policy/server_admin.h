@@ -4,6 +4,7 @@
 // whose relations no statement may write unapproved (docs/classification.md).
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -46,5 +47,21 @@ bool is_dangerous_setting(std::string_view name);
 // unqualified name starting with pg_ (pg_catalog is searched first unless
 // search_path says otherwise; ddlgate does not know search_path, so it assumes so).
 bool is_system_relation(std::string_view schema, std::string_view relname);
+
+// A function that a FunctionCall message (the protocol's "fast path") may call in an
+// enforcing session. A FunctionCall names its function by OID, with no SQL text to
+// classify, so only these built-in ones go on: the large-object functions that libpq
+// and pgjdbc call that way. Their OIDs are fixed in PostgreSQL 15's pg_proc.dat (a
+// test checks them against a real server).
+struct FastPathFunction {
+  std::uint32_t oid;
+  std::string_view name;  // pg_catalog.<name>
+};
+
+// The functions a FunctionCall may call, sorted by OID.
+std::span<const FastPathFunction> fast_path_functions();
+
+// The row for an OID, or nullptr: a FunctionCall of any other function is refused.
+const FastPathFunction* find_fast_path_function(std::uint32_t oid);
 
 }  // namespace ddlgate::policy
