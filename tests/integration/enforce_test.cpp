@@ -71,6 +71,14 @@ class Enforce : public ::testing::Test {
     return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
 
+  // Replay protection: a fresh orders (customer text) table, the demo bundle (which
+  // approves an index on it), and an enforcing ddlgate with spend_approvals_once.
+  std::unique_ptr<DdlgateProcess> start_spending_once() {
+    SharedPgServer::get().admin_sql("drop table if exists orders cascade; create table orders (customer text)");
+    add_demo_bundle();
+    return start("enforce", "spend_approvals_once = true\n");
+  }
+
   fs::path ledger_dir() const { return dir_.path() / "ledger"; }
 
   // A second application's signed bundle, built from the demo's dbmate
@@ -814,9 +822,7 @@ TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
 // refused and recorded, and the session goes on.
 TEST_F(Enforce, ReplayProtectionRefusesExecutingAnApprovedPreparedStatementTwice) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   PgResult prepared(PQprepare(c.get(), "mig", "create index orders_customer on orders (customer)", 0, nullptr));
   ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.get());
@@ -929,9 +935,7 @@ TEST_F(Enforce, AReExecutedPreparedStatementWithoutALedgerIs58030WhenEnforcingAn
 // approved statement again unseen (no replay check, no outcome).
 TEST_F(Enforce, ReplayProtectionReadsLongStatementNamesAsTheServerDoes) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   const std::string name = std::string(63, 'm') + "1";
   const std::string alias = std::string(63, 'm') + "2";
@@ -979,9 +983,7 @@ constexpr const char* kApprovedIndex = "create index orders_customer on orders (
 // a once-only prepared statement is refused and recorded, and the server does not run it.
 TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfAProtocolPreparedStatement) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
   ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
@@ -1030,9 +1032,7 @@ TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfAProtocolPreparedStatement) {
 // with capitals. SQL reaches the statement by the server's reading and is refused.
 TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfLongAndQuotedStatementNames) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
   ASSERT_EQ(prepare(c.get(), std::string(63, 'm') + "1", kApprovedIndex), "PREPARE");
@@ -1060,9 +1060,7 @@ TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfLongAndQuotedStatementNames) 
 // SQL EXECUTE pipelined behind the Parse, before the server has answered it.
 TEST_F(Enforce, ReplayProtectionRefusesSqlExecutePipelinedBehindTheParse) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   const std::string none(2, '\0');
   std::vector<std::uint8_t> wire;
   append(wire, 'P', std::string("mig") + '\0' + kApprovedIndex + '\0' + none);
@@ -1081,9 +1079,7 @@ TEST_F(Enforce, ReplayProtectionRefusesSqlExecutePipelinedBehindTheParse) {
 // keeps it too; a Bind of the name runs it, and a second run is refused.
 TEST_F(Enforce, ReplayProtectionKeepsAPreparedStatementWhoseNameAParseReuses) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
   ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
@@ -1109,9 +1105,7 @@ TEST_F(Enforce, ReplayProtectionKeepsAPreparedStatementWhoseNameAParseReuses) {
 // Bind/Execute of its prepared statement, and a new Parse after DEALLOCATE.
 TEST_F(Enforce, ReplayProtectionRefusesRepeatedQueriesAndReParses) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("drop table if exists orders cascade; create table orders (customer text)");
-  add_demo_bundle();
-  auto proxy = start("enforce", "spend_approvals_once = true\n");
+  auto proxy = start_spending_once();
   auto c = pg_connect(proxy->conninfo());
   auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
   ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
