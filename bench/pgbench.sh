@@ -16,7 +16,7 @@
 #                Every target gets the same rule. Default 0: pgbench's own figures
 #                over the whole run. Why it matters: a new backend is slow at first
 #                (about 30 s on the benchmark VM), and only PgBouncer keeps
-#                backends from run to run (README, "Benchmarks")
+#                backends from run to run (docs/benchmarks.md)
 #   --clients    client counts to run (default "1 16 64"); -j is min(2, clients)
 #   --protocols  pgbench -M values (default "simple prepared")
 #   --scale N    pgbench -i scale (default 10)

@@ -91,7 +91,7 @@ step_trust_material() {
   make_keys "$ddlgate" "$demo/keys" ledger
   demo_signed_bundle "$ddlgate" "$root" "$demo" demo
   cat >"$demo/ddlgate.toml" <<TOML
-# The demo's configuration (see the README's configuration reference).
+# The demo's configuration (see docs/configuration.md).
 [listen]
 addresses = ["127.0.0.1:$proxy_port"]
 [upstream]
