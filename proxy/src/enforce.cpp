@@ -199,7 +199,17 @@ bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
                  id_, user_, limits.denials_per_second, limits.denial_burst);
   }
   would_deny_unrecorded_ += records.size();
+  last_unrecorded_ = std::move(records);
   return false;
+}
+
+void Session::record_pending_would_deny() {
+  if (would_deny_unrecorded_ == 0 || last_unrecorded_.empty() || !ledger_working()) return;
+  ledger::set_suppressed(last_unrecorded_.front(), would_deny_unrecorded_ - last_unrecorded_.size());
+  would_deny_unrecorded_ = 0;
+  // Nothing waits for these records: the session is over, and nothing was acknowledged on them.
+  for (auto& record : last_unrecorded_) shared_.ledger->append(std::move(record), [](const ledger::AppendResult&) {});
+  last_unrecorded_.clear();
 }
 
 std::shared_ptr<const policy::Analysis> Session::read_as_superuser(std::string_view text,

@@ -121,6 +121,7 @@ void Session::close() {
   phase_ = Phase::closed;
   release_reserved_approvals();
   end_break_glass("session ended");  // break_glass.cpp
+  record_pending_would_deny();       // enforce.cpp
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();

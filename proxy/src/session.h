@@ -155,6 +155,9 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // Monitor mode's pace: whether this message's would_deny records are written (never waits,
   // never closes). Beyond the pace they are counted, and the count goes on the next written one.
   bool would_deny_turn(std::vector<ledger::Record>& records);
+  // At the session's end (close()): the last would_deny records not written, with the count
+  // of the earlier ones, so that a count still pending is not lost.
+  void record_pending_would_deny();
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
   Verdict deny(const protocol::ErrorSpec& spec, bool extended);
@@ -450,6 +453,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   bool drop_current_ = false;  // the client message being relayed is dropped
   std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
   std::uint64_t would_deny_unrecorded_ = 0;  // would_deny decisions beyond the pace (would_deny_turn())
+  std::vector<ledger::Record> last_unrecorded_;  // the last of them (record_pending_would_deny())
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
   std::deque<std::vector<std::uint8_t>> s2c_arena_;
   asio::steady_timer ledger_wait_;  // record_durably(), and pace_refusal()'s wait

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -1719,6 +1720,35 @@ TEST_F(Enforce, WouldDenyBeyondThePaceIsCountedNotRecordedAndNeverHeld) {
   EXPECT_GE(recorded, 4u) << tail;
   EXPECT_EQ(recorded + suppressed, decisions) << tail;
   EXPECT_NE(tail_field(last, "suppressed"), "") << "the last one carries the count: " << last;
+}
+
+// A count still pending when the session ends is written then, on the last of its would_deny
+// records: every decision is on the ledger, one by one or counted.
+TEST_F(Enforce, WouldDenyCountPendingAtTheSessionsEndIsRecorded) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = start("monitor", "[limits]\ndenials_per_second = 1\ndenial_burst = 2\n");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  pg.admin_sql("drop table if exists sneaky");
+  constexpr int kDecisions = 10;
+  for (int i = 0; i < kDecisions / 2; ++i) {
+    EXPECT_EQ(command(c.get(), "create table sneaky (id int)"), "CREATE TABLE") << i;
+    EXPECT_EQ(command(c.get(), "drop table sneaky"), "DROP TABLE") << i;
+  }
+  c.reset();  // at once: the bucket has no token for a count-carrying record
+
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
+  std::size_t recorded = 0;
+  std::uint64_t suppressed = 0;
+  std::istringstream lines(tail);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("decision=\"would_deny\"") == std::string::npos) continue;
+    ++recorded;
+    if (auto n = tail_field(line, "suppressed"); !n.empty()) suppressed += std::stoull(n);
+  }
+  EXPECT_LT(recorded, static_cast<std::size_t>(kDecisions)) << "paced: " << tail;
+  EXPECT_EQ(recorded + suppressed, static_cast<std::size_t>(kDecisions)) << tail;
 }
 
 TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
