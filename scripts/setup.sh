@@ -41,6 +41,35 @@ if [ ! -x .tools/npm/node_modules/.bin/dbmate ]; then
   npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error dbmate@2.36.0 pg@8.16.3 >/dev/null
 fi
 
+# PostgreSQL 15's own encoding conversion maps (protocol/src/pg_maps.c compiles
+# them; issue 22). They come from Debian's source package of the installed server
+# version, unpacked once outside the clone, so that later clean clones reuse it and
+# no PostgreSQL source is committed here. CMake's DDLGATE_PG_SOURCE_DIR points at it.
+pg_cache="${DDLGATE_PG_CACHE:-/var/cache/ddlgate/postgresql-15}"
+pg_version="$(dpkg-query -W -f='${Version}' postgresql-15)"
+pg_upstream="${pg_version%%-*}"
+if [ ! -f "$pg_cache/source/src/backend/utils/mb/Unicode/sjis_to_utf8.map" ] ||
+   [ "$(cat "$pg_cache/source/.debian-version" 2>/dev/null)" != "$pg_version" ]; then
+  echo "setup: fetching the postgresql-15 $pg_version source package into $pg_cache"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  versions="$(apt-cache showsrc postgresql-15 2>/dev/null || true)"
+  if ! grep -qx "Version: $pg_version" <<<"$versions"; then
+    # deb-src lines: the same mirrors and suites as the binary packages.
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
+      $sudo_cmd tee /etc/apt/sources.list.d/ddlgate-src.sources >/dev/null
+    $sudo_cmd apt-get update -qq
+  fi
+  $sudo_cmd mkdir -p "$pg_cache"
+  $sudo_cmd chown "$(id -u):$(id -g)" "$pg_cache"
+  (cd "$pg_cache" && apt-get source --download-only -qq "postgresql-15=$pg_version" >/dev/null)
+  rm -rf "$pg_cache/source.tmp" && mkdir "$pg_cache/source.tmp"
+  tar -xjf "$pg_cache/postgresql-15_${pg_upstream}.orig.tar.bz2" -C "$pg_cache/source.tmp" --strip-components=1
+  echo "$pg_version" >"$pg_cache/source.tmp/.debian-version"
+  rm -rf "$pg_cache/source" && mv "$pg_cache/source.tmp" "$pg_cache/source"
+fi
+pg_source=(-DDDLGATE_PG_SOURCE_DIR="$pg_cache/source")
+
 jobs="$(nproc)"
 # ccache (scripts/packages.txt) keeps compiled objects between builds and between
 # clones on the same machine: paths below the checkout are hashed relative to it,
@@ -50,14 +79,14 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${pg_source[@]}" "${launcher[@]}" >/dev/null
 cmake --build build -j "$jobs"
 if ((want_asan)); then
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${launcher[@]}" >/dev/null
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
   cmake --build build-asan -j "$jobs"
 fi
 if ((want_fuzz)); then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF "${launcher[@]}" >/dev/null
+    -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
   cmake --build build-fuzz -j "$jobs" --target fuzz_all
 fi
