@@ -41,34 +41,9 @@ if [ ! -x .tools/npm/node_modules/.bin/dbmate ]; then
   npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error dbmate@2.36.0 pg@8.16.3 >/dev/null
 fi
 
-# PostgreSQL 15's own encoding conversion maps (protocol/src/pg_maps.c compiles
-# them; issue 22). They come from Debian's source package of the installed server
-# version, unpacked once outside the clone, so that later clean clones reuse it and
-# no PostgreSQL source is committed here. CMake's DDLGATE_PG_SOURCE_DIR points at it.
-pg_cache="${DDLGATE_PG_CACHE:-/var/cache/ddlgate/postgresql-15}"
-pg_version="$(dpkg-query -W -f='${Version}' postgresql-15)"
-pg_upstream="${pg_version%%-*}"
-if [ ! -f "$pg_cache/source/src/backend/utils/mb/Unicode/sjis_to_utf8.map" ] ||
-   [ "$(cat "$pg_cache/source/.debian-version" 2>/dev/null)" != "$pg_version" ]; then
-  echo "setup: fetching the postgresql-15 $pg_version source package into $pg_cache"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  versions="$(apt-cache showsrc postgresql-15 2>/dev/null || true)"
-  if ! grep -qx "Version: $pg_version" <<<"$versions"; then
-    # deb-src lines: the same mirrors and suites as the binary packages.
-    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
-      $sudo_cmd tee /etc/apt/sources.list.d/ddlgate-src.sources >/dev/null
-    $sudo_cmd apt-get update -qq
-  fi
-  $sudo_cmd mkdir -p "$pg_cache"
-  $sudo_cmd chown "$(id -u):$(id -g)" "$pg_cache"
-  (cd "$pg_cache" && apt-get source --download-only -qq "postgresql-15=$pg_version" >/dev/null)
-  rm -rf "$pg_cache/source.tmp" && mkdir "$pg_cache/source.tmp"
-  tar -xjf "$pg_cache/postgresql-15_${pg_upstream}.orig.tar.bz2" -C "$pg_cache/source.tmp" --strip-components=1
-  echo "$pg_version" >"$pg_cache/source.tmp/.debian-version"
-  rm -rf "$pg_cache/source" && mv "$pg_cache/source.tmp" "$pg_cache/source"
-fi
-pg_source=(-DDDLGATE_PG_SOURCE_DIR="$pg_cache/source")
+# PostgreSQL 15's own encoding conversion maps (issue 22), from Debian's source
+# package, unpacked once outside the clone (scripts/pg-source.sh).
+pg_source=(-DDDLGATE_PG_SOURCE_DIR="$(scripts/pg-source.sh)")
 
 jobs="$(nproc)"
 # ccache (scripts/packages.txt) keeps compiled objects between builds and between
