@@ -479,11 +479,10 @@ bool client_encoding_settable(std::string_view client_encoding, std::string_view
 
 ServerText to_server_encoding(std::string_view text, std::string_view client_encoding,
                               std::string_view server_encoding, std::string& out) {
-  if (!has_non_ascii(text)) return ServerText::as_is;
   const Enc client = encoding_of(client_encoding);
   // Every other client encoding is ASCII-safe: PostgreSQL checks or converts its
   // non-ASCII characters, and none of its conversions makes an ASCII byte of one.
-  if (!is_client_only(client)) return ServerText::as_is;
+  if (!is_client_only(client) || !has_non_ascii(text)) return ServerText::as_is;
   const Enc server = encoding_of(server_encoding);
   // SQL_ASCII converts nothing and accepts no non-ASCII byte from a client-only
   // encoding (mbutils.c pg_any_to_server).
@@ -495,18 +494,19 @@ ServerText to_server_encoding(std::string_view text, std::string_view client_enc
 
 ServerText read_as_server(std::string_view text, std::string_view client_encoding, std::string_view server_encoding,
                           std::string& out) {
-  if (!has_non_ascii(text)) return ServerText::as_is;
+  // Decided from the encodings first: the common pairs never scan the text.
   const Enc client = encoding_of(client_encoding);
   const Enc server = encoding_of(server_encoding);
   const bool euc_server = server == Enc::euc_jp || server == Enc::euc_jis_2004;
   if (!is_client_only(client)) {
     // The text is the server's as it is (PostgreSQL only checks it) when the
     // encodings agree; in an EUC database it is read on into UTF-8.
-    if (euc_server && (client == server || client == Enc::sql_ascii)) {
+    if (euc_server && (client == server || client == Enc::sql_ascii) && has_non_ascii(text)) {
       return local_to_utf8(text, to_utf8_map(server), out);
     }
     return ServerText::as_is;
   }
+  if (!has_non_ascii(text)) return ServerText::as_is;
   if (euc_server) {
     if (Algorithm a = algorithm_for(client, server)) {
       const ToUtf8 then = to_utf8_map(server);

@@ -242,15 +242,14 @@ void Session::read_as_server(std::string_view sql) {
   auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
     std::string_view text = sql;
-    if (protocol::has_non_ascii(sql)) {
-      auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
-      if (as_server == protocol::ServerText::converted) {
-        text = server_text_;
-      } else if (as_server != protocol::ServerText::as_is) {
-        auto refused = std::make_shared<policy::Analysis>();
-        refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
-        return refused;
-      }
+    // Cheap for the common pairs (UTF8 to UTF8 looks at no byte) and for ASCII text.
+    auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
+    if (as_server == protocol::ServerText::converted) {
+      text = server_text_;
+    } else if (as_server != protocol::ServerText::as_is) {
+      auto refused = std::make_shared<policy::Analysis>();
+      refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
+      return refused;
     }
     if (superuser_) return read_as_superuser(text, standard_strings);
     // A large text is parsed elsewhere, so that one session's big (or crafted)
@@ -394,14 +393,12 @@ asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::stri
                                                                        policy::Analysis& out) {
   std::string converted;
   std::string_view text = sql;
-  if (protocol::has_non_ascii(sql)) {
-    auto as_server = protocol::read_as_server(sql, client_encoding_, server_encoding_, converted);
-    if (as_server == protocol::ServerText::converted) {
-      text = converted;
-    } else if (as_server != protocol::ServerText::as_is) {
-      out.error = policy::ParseError{unreadable_text(as_server, client_encoding_), 0};
-      co_return std::nullopt;
-    }
+  auto as_server = protocol::read_as_server(sql, client_encoding_, server_encoding_, converted);
+  if (as_server == protocol::ServerText::converted) {
+    text = converted;
+  } else if (as_server != protocol::ServerText::as_is) {
+    out.error = policy::ParseError{unreadable_text(as_server, client_encoding_), 0};
+    co_return std::nullopt;
   }
   const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
   if (text.size() <= kParseOnWorkerBytes) {
