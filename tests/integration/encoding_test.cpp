@@ -332,5 +332,27 @@ TEST(EncodingConnection, ThePairDecidesWhatTheServerReads) {
   EXPECT_GT(compared, 20000u);
 }
 
+// A SQL_ASCII database converts nothing, and refuses any byte >= 0x80 from a
+// client-only encoding, which it could not read safely (mbutils.c
+// pg_any_to_server): ddlgate calls such text invalid; other encodings pass as they are.
+TEST(EncodingConnection, ASqlAsciiDatabaseRefusesNonAsciiFromClientOnlyEncodings) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop database if exists enc_sql_ascii");
+  pg.admin_sql("create database enc_sql_ascii encoding 'SQL_ASCII' lc_collate 'C' lc_ctype 'C' template template0");
+  const std::string text = "select '\x95\x5C'";
+  for (auto e : protocol::kAsciiHidingEncodings) {
+    const std::string encoding(e);
+    auto c = connect_ok(pg.conninfo("postgres", "enc_sql_ascii") + " client_encoding=" + encoding);
+    EXPECT_EQ(sqlstate_of(c.get(), text), "22021") << encoding;
+    EXPECT_EQ(sqlstate_of(c.get(), "select 'ascii \\'"), "OK") << encoding;
+    std::string out;
+    EXPECT_EQ(protocol::read_as_server(text, encoding, "SQL_ASCII", out), ServerText::invalid) << encoding;
+  }
+  auto c = connect_ok(pg.conninfo("postgres", "enc_sql_ascii") + " client_encoding=LATIN1");
+  EXPECT_EQ(sqlstate_of(c.get(), text), "OK");
+  std::string out;
+  EXPECT_EQ(protocol::read_as_server(text, "LATIN1", "SQL_ASCII", out), ServerText::as_is);
+}
+
 }  // namespace
 }  // namespace ddlgate::testing
