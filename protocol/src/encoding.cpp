@@ -7,9 +7,9 @@
 
 // How PostgreSQL 15 converts (src/backend/utils/mb): conv.c LocalToUtf walks a
 // radix tree per character after checking the character with the encoding's
-// verifier (src/common/wchar.c pg_*_verifychar); SJIS to EUC_JP and
-// SHIFT_JIS_2004 to EUC_JIS_2004 are computed (conversion_procs/euc_jp_and_sjis,
-// euc2004_sjis2004). The maps are PostgreSQL's own (pg_maps.c); the code below
+// verifier (src/common/wchar.c pg_*_verifychar); SJIS to EUC_JP,
+// SHIFT_JIS_2004 to EUC_JIS_2004 and BIG5 to EUC_TW are computed
+// (conversion_procs/euc_jp_and_sjis, euc2004_sjis2004, euc_tw_and_big5). The maps are PostgreSQL's own (pg_maps.c); the code below
 // is ddlgate's, checked against a real server for every 1- and 2-byte sequence
 // and GB18030's 4-byte ones (tests/integration/encoding_test.cpp).
 
@@ -29,6 +29,7 @@ enum class Enc : std::uint8_t {
   johab,
   euc_jp,
   euc_jis_2004,
+  euc_tw,
 };
 
 // By the canonical names PostgreSQL reports in ParameterStatus.
@@ -44,6 +45,7 @@ Enc encoding_of(std::string_view name) {
   if (name == "JOHAB") return Enc::johab;
   if (name == "EUC_JP") return Enc::euc_jp;
   if (name == "EUC_JIS_2004") return Enc::euc_jis_2004;
+  if (name == "EUC_TW") return Enc::euc_tw;
   return Enc::other;
 }
 
@@ -91,6 +93,13 @@ int char_length(Enc e, const Byte* s, std::size_t len) {
       if (c == 0x8E) return len >= 2 && in(s[1], 0xA1, 0xDF) ? 2 : -1;                         // JIS X 0201 kana
       if (c == 0x8F) return len >= 3 && in(s[1], 0xA1, 0xFE) && in(s[2], 0xA1, 0xFE) ? 3 : -1;  // JIS X 0212
       return len >= 2 && in(c, 0xA1, 0xFE) && in(s[1], 0xA1, 0xFE) ? 2 : -1;
+    case Enc::euc_tw:
+      // 0x8E opens a four-byte character of planes 1-7; any other lead byte two (its own range unchecked).
+      if (c == 0x8E) {
+        return len >= 4 && in(s[1], 0xA1, 0xA7) && in(s[2], 0xA1, 0xFE) && in(s[3], 0xA1, 0xFE) ? 4 : -1;
+      }
+      if (c == 0x8F) return -1;
+      return len >= 2 && in(s[1], 0xA1, 0xFE) ? 2 : -1;
     default:
       return -1;
   }
@@ -216,6 +225,7 @@ ToUtf8 to_utf8_map(Enc e) {
     case Enc::euc_jis_2004:
       return {e, ddlgate_pg_euc_jis_2004_to_utf8, ddlgate_pg_euc_jis_2004_combined,
               ddlgate_pg_euc_jis_2004_combined_size};
+    case Enc::euc_tw: return {e, ddlgate_pg_euc_tw_to_utf8};
     default: return {e, nullptr};
   }
 }
@@ -408,12 +418,82 @@ int sjis_2004_to_euc_jis_2004(const Byte* s, std::size_t left, Chunk& out) {
   return l;
 }
 
+// A BIG5 code's CNS 11643 code through one of big5.c's range tables
+// (BinarySearchRange, BIG5 to CNS direction), 0 when none. Within a range the
+// codes count on in order: BIG5 rows of 0x9D cells (trail bytes 0x40-0x7E then
+// 0xA1-0xFE, hence the 0x22 between them), CNS rows of 0x5E (0x21-0x7E). PostgreSQL
+// checks no BIG5 trail byte, so odd ones give odd codes: the arithmetic is kept
+// exactly, C's integer division and 16-bit result included.
+unsigned short big5_range_to_cns(const ddlgate_pg_code_range* rows, int high, unsigned short code) {
+  int low = 0;
+  for (int mid = high >> 1; low <= high; mid = (low + high) >> 1) {
+    if (rows[mid].code <= code && rows[mid + 1].code > code) {
+      if (rows[mid].peer == 0) return 0;
+      const int rows_on = ((code & 0xFF00) - (rows[mid].code & 0xFF00)) >> 8;
+      const int cell = code & 0xFF;
+      const int first_cell = rows[mid].code & 0xFF;
+      const int gap = cell >= 0xA1 ? (first_cell >= 0xA1 ? 0 : -0x22) : (first_cell >= 0xA1 ? 0x22 : 0);
+      const int distance = rows_on * 0x9D + cell - first_cell + gap;
+      const int t = (rows[mid].peer & 0xFF) + distance - 0x21;
+      return static_cast<unsigned short>((rows[mid].peer & 0xFF00) + ((t / 0x5E) << 8) + 0x21 + t % 0x5E);
+    }
+    if (rows[mid].code > code) {
+      high = mid - 1;
+    } else {
+      low = mid + 1;
+    }
+  }
+  return 0;
+}
+
+// BIG5 to EUC_TW for the non-ASCII character at s (euc_tw_and_big5.c big52euc_tw
+// with big5.c BIG5toCNS): the CNS plane and code, written as EUC_TW (plane 1 in
+// two bytes, others behind 0x8E and the plane). Returns the character's length,
+// or -1 when it is invalid or has no CNS code.
+int big5_to_euc_tw(const Byte* s, std::size_t left, Chunk& out) {
+  const int l = char_length(Enc::big5, s, left);
+  if (l < 0) return -1;
+  const auto big5 = static_cast<unsigned short>(s[0] << 8 | s[1]);
+  int plane = 0;
+  unsigned short cns = 0;
+  auto single = [&](const uint16_t (*rows)[2], std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (rows[i][0] == big5) return static_cast<unsigned short>(rows[i][1]);
+    }
+    return static_cast<unsigned short>(0);
+  };
+  if (big5 < 0xC940) {
+    if ((cns = single(ddlgate_pg_big5_plane4, ddlgate_pg_big5_plane4_size)) != 0) {
+      plane = 4;
+    } else if ((cns = big5_range_to_cns(ddlgate_pg_big5_level1, static_cast<int>(ddlgate_pg_big5_level1_size) - 2, big5)) != 0) {
+      plane = 1;
+    }
+  } else if (big5 == 0xC94A) {
+    plane = 1;
+    cns = 0x4442;
+  } else if ((cns = single(ddlgate_pg_big5_plane3, ddlgate_pg_big5_plane3_size)) != 0) {
+    plane = 3;
+  } else if ((cns = big5_range_to_cns(ddlgate_pg_big5_level2, static_cast<int>(ddlgate_pg_big5_level2_size) - 2, big5)) != 0) {
+    plane = 2;
+  }
+  if (plane == 0) return -1;  // untranslatable
+  cns |= 0x8080;
+  if (plane != 1) {
+    out.add(0x8E);
+    out.add(0xA0 + plane);
+  }
+  out.add(cns >> 8);
+  out.add(cns & 0xFF);
+  return l;
+}
+
 using Algorithm = int (*)(const Byte*, std::size_t, Chunk&);
 
 // The pairs PostgreSQL converts by algorithm, not map: client to server.
 Algorithm algorithm_for(Enc client, Enc server) {
   if (client == Enc::sjis && server == Enc::euc_jp) return sjis_to_euc_jp;
   if (client == Enc::shift_jis_2004 && server == Enc::euc_jis_2004) return sjis_2004_to_euc_jis_2004;
+  if (client == Enc::big5 && server == Enc::euc_tw) return big5_to_euc_tw;
   return nullptr;
 }
 
@@ -497,7 +577,7 @@ ServerText read_as_server(std::string_view text, std::string_view client_encodin
   // Decided from the encodings first: the common pairs never scan the text.
   const Enc client = encoding_of(client_encoding);
   const Enc server = encoding_of(server_encoding);
-  const bool euc_server = server == Enc::euc_jp || server == Enc::euc_jis_2004;
+  const bool euc_server = server == Enc::euc_jp || server == Enc::euc_jis_2004 || server == Enc::euc_tw;
   if (!is_client_only(client)) {
     // The text is the server's as it is (PostgreSQL only checks it) when the
     // encodings agree; in an EUC database it is read on into UTF-8.

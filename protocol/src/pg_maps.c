@@ -9,6 +9,7 @@ typedef uint16_t uint16;
 typedef uint32_t uint32;
 typedef struct ddlgate_pg_radix_tree pg_mb_radix_tree;
 typedef struct ddlgate_pg_combined pg_local_to_utf_combined;
+typedef struct ddlgate_pg_code_range codes_t;
 
 #include "sjis_to_utf8.map"
 #include "shift_jis_2004_to_utf8.map"
@@ -19,6 +20,10 @@ typedef struct ddlgate_pg_combined pg_local_to_utf_combined;
 #include "johab_to_utf8.map"
 #include "euc_jp_to_utf8.map"
 #include "euc_jis_2004_to_utf8.map"
+#include "euc_tw_to_utf8.map"
+/* big5.c's tables (protocol/CMakeLists.txt extracts them): BIG5 ranges and their
+ * CNS 11643 starts, and single BIG5 codes of CNS planes 4 and 3. */
+#include "pg_big5_tables.h"
 /* euc_jp_and_sjis/sjis.map: `ibmkanji`, an array of an unnamed struct
  * {unsigned short nec, sjis; int euc}, ending in a 0xffff stop row. */
 #include "sjis.map"
@@ -32,6 +37,16 @@ const struct ddlgate_pg_radix_tree* const ddlgate_pg_gb18030_to_utf8 = &gb18030_
 const struct ddlgate_pg_radix_tree* const ddlgate_pg_johab_to_utf8 = &johab_to_unicode_tree;
 const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_jp_to_utf8 = &euc_jp_to_unicode_tree;
 const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_jis_2004_to_utf8 = &euc_jis_2004_to_unicode_tree;
+const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_tw_to_utf8 = &euc_tw_to_unicode_tree;
+
+const struct ddlgate_pg_code_range* const ddlgate_pg_big5_level1 = big5Level1ToCnsPlane1;
+const size_t ddlgate_pg_big5_level1_size = sizeof(big5Level1ToCnsPlane1) / sizeof(big5Level1ToCnsPlane1[0]);
+const struct ddlgate_pg_code_range* const ddlgate_pg_big5_level2 = big5Level2ToCnsPlane2;
+const size_t ddlgate_pg_big5_level2_size = sizeof(big5Level2ToCnsPlane2) / sizeof(big5Level2ToCnsPlane2[0]);
+const uint16_t (*const ddlgate_pg_big5_plane4)[2] = b1c4;
+const size_t ddlgate_pg_big5_plane4_size = sizeof(b1c4) / sizeof(b1c4[0]);
+const uint16_t (*const ddlgate_pg_big5_plane3)[2] = b2c3;
+const size_t ddlgate_pg_big5_plane3_size = sizeof(b2c3) / sizeof(b2c3[0]);
 
 const struct ddlgate_pg_combined* const ddlgate_pg_shift_jis_2004_combined = LUmapSHIFT_JIS_2004_combined;
 const size_t ddlgate_pg_shift_jis_2004_combined_size =

@@ -34,6 +34,13 @@ struct ddlgate_pg_combined {
   uint32_t utf8_second;
 };
 
+// A row of big5.c's range tables: from `code` on, BIG5 codes map in order onto
+// CNS 11643 codes from `peer` (0: no mapping), up to the next row's code.
+struct ddlgate_pg_code_range {
+  unsigned short code;
+  unsigned short peer;
+};
+
 // One row of euc_jp_and_sjis/sjis.map: an NEC-selected IBM kanji, its IBM code and its EUC_JP code.
 struct ddlgate_pg_ibm_kanji {
   uint16_t nec;
@@ -51,6 +58,17 @@ extern const struct ddlgate_pg_radix_tree* const ddlgate_pg_gb18030_to_utf8;
 extern const struct ddlgate_pg_radix_tree* const ddlgate_pg_johab_to_utf8;
 extern const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_jp_to_utf8;
 extern const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_jis_2004_to_utf8;
+extern const struct ddlgate_pg_radix_tree* const ddlgate_pg_euc_tw_to_utf8;
+// BIG5 to CNS 11643 (big5.c): level 1 to plane 1, level 2 to plane 2, and the
+// single codes {big5, cns} of plane 4 (level 1) and plane 3 (level 2).
+extern const struct ddlgate_pg_code_range* const ddlgate_pg_big5_level1;
+extern const size_t ddlgate_pg_big5_level1_size;
+extern const struct ddlgate_pg_code_range* const ddlgate_pg_big5_level2;
+extern const size_t ddlgate_pg_big5_level2_size;
+extern const uint16_t (*const ddlgate_pg_big5_plane4)[2];
+extern const size_t ddlgate_pg_big5_plane4_size;
+extern const uint16_t (*const ddlgate_pg_big5_plane3)[2];
+extern const size_t ddlgate_pg_big5_plane3_size;
 extern const struct ddlgate_pg_combined* const ddlgate_pg_shift_jis_2004_combined;
 extern const size_t ddlgate_pg_shift_jis_2004_combined_size;
 extern const struct ddlgate_pg_combined* const ddlgate_pg_euc_jis_2004_combined;

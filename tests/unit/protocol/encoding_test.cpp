@@ -71,8 +71,11 @@ TEST(ProtocolEncoding, TheServerEncodingDecidesTheReading) {
   // SQL_ASCII converts nothing and refuses a client-only encoding's non-ASCII bytes.
   EXPECT_EQ(read("\x95\\", "SJIS", "SQL_ASCII").first, R::invalid);
   EXPECT_EQ(read("caf\xC3\xA9", "UTF8", "SQL_ASCII").first, R::as_is);
+  // BIG5 to EUC_TW through the CNS 11643 tables: U+4E00 is CNS plane 1 0x4421.
+  EXPECT_EQ(server_bytes("\xA4\x40", "BIG5", "EUC_TW"), std::pair(R::converted, std::string("\xC4\xA1")));
+  EXPECT_EQ(read("\xA4\x40", "BIG5", "EUC_TW"), std::pair(R::converted, std::string("\xE4\xB8\x80")));
   // Pairs ddlgate does not model: refused only when a byte is >= 0x80.
-  EXPECT_EQ(read("\xA4\x40", "BIG5", "EUC_TW").first, R::unsupported);
+  EXPECT_EQ(read("\xA4\x40", "BIG5", "MULE_INTERNAL").first, R::unsupported);
   EXPECT_EQ(read("\x95\\", "SJIS", "MULE_INTERNAL").first, R::unsupported);
   // ASCII-safe encodings are parsed as they are.
   EXPECT_EQ(read("caf\xE9", "LATIN1", "UTF8").first, R::as_is);

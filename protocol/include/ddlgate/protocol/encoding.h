@@ -49,7 +49,7 @@ ServerText to_server_encoding(std::string_view text, std::string_view client_enc
                               std::string_view server_encoding, std::string& out);
 
 // The text as ddlgate must parse it: the server's text (to_server_encoding),
-// then, in a database whose encoding is EUC_JP or EUC_JIS_2004, converted to
+// then, in a database whose encoding is EUC_JP, EUC_JIS_2004 or EUC_TW, converted to
 // UTF-8 with PostgreSQL's own map, so that hashes of approved non-ASCII statements
 // match bundles (which are UTF-8). A character of the server's text with no
 // UTF-8 mapping gives `invalid` (refused). In other databases the server's text
