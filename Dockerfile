@@ -9,15 +9,19 @@
 
 FROM debian:12-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
-COPY scripts/packages.txt /tmp/packages.txt
+COPY scripts/packages.txt scripts/pg-source.sh /tmp/
+# pg-source.sh: PostgreSQL 15's source package (deb-src), whose encoding
+# conversion maps the protocol module compiles in (protocol/CMakeLists.txt).
 RUN sed -n '/^# \[build\]/,/^# \[/p' /tmp/packages.txt | grep -v '^[[:space:]]*#' | grep -v '^[[:space:]]*$' \
       >/tmp/build-packages.txt \
  && apt-get update \
  && xargs -a /tmp/build-packages.txt apt-get install -y --no-install-recommends \
+ && /tmp/pg-source.sh /var/cache/ddlgate/postgresql-15 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF \
+      -DDDLGATE_PG_SOURCE_DIR=/var/cache/ddlgate/postgresql-15/source \
  && cmake --build /build --target ddlgate \
  && install -D -m 0755 -s /build/cli/ddlgate /out/ddlgate \
  && scripts/runtime-packages.sh /out/ddlgate >/out/runtime-packages.txt \

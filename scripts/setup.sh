@@ -41,6 +41,10 @@ if [ ! -x .tools/npm/node_modules/.bin/dbmate ]; then
   npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error dbmate@2.36.0 pg@8.16.3 >/dev/null
 fi
 
+# PostgreSQL 15's own encoding conversion maps (issue 22), from Debian's source
+# package, unpacked once outside the clone (scripts/pg-source.sh).
+pg_source=(-DDDLGATE_PG_SOURCE_DIR="$(scripts/pg-source.sh)")
+
 jobs="$(nproc)"
 # ccache (scripts/packages.txt) keeps compiled objects between builds and between
 # clones on the same machine: paths below the checkout are hashed relative to it,
@@ -50,14 +54,14 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${pg_source[@]}" "${launcher[@]}" >/dev/null
 cmake --build build -j "$jobs"
 if ((want_asan)); then
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${launcher[@]}" >/dev/null
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
   cmake --build build-asan -j "$jobs"
 fi
 if ((want_fuzz)); then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF "${launcher[@]}" >/dev/null
+    -DDDLGATE_FUZZ=ON -DDDLGATE_TESTS=OFF -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
   cmake --build build-fuzz -j "$jobs" --target fuzz_all
 fi

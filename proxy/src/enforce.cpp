@@ -48,6 +48,15 @@ constexpr const char* kHowToApprove =
     "Put the statement in a migration, get it reviewed and merged so that CI signs a bundle for this "
     "environment, or open a break-glass session.";
 
+// Why a text that read_as_server could not read is refused.
+std::string unreadable_text(protocol::ServerText why, std::string_view client_encoding) {
+  if (why == protocol::ServerText::unsupported) {
+    return "ddlgate cannot read " + std::string(client_encoding) +
+           " text with non-ASCII bytes exactly as this database converts it (docs/threat-model.md)";
+  }
+  return "the statement is not valid " + std::string(client_encoding) + " text for this database";
+}
+
 std::string base64(std::string_view s) {
   std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
@@ -238,19 +247,19 @@ void Session::read_as_server(std::string_view sql) {
   auto& readings = readings_;
   readings.clear();  // keeps its capacity: no allocation on the hot path
   deferred_.clear();
-  // One reading of the text under a standard_conforming_strings value and a client encoding.
+  // One reading of the text under a standard_conforming_strings value and a client
+  // encoding, converted as the server converts it from that encoding to its own.
   auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
-    std::optional<std::string> utf8;
     std::string_view text = sql;
-    if (protocol::hides_ascii(encoding) && protocol::has_non_ascii(sql)) {
-      utf8 = protocol::to_utf8(sql, encoding);
-      if (!utf8) {
-        auto invalid = std::make_shared<policy::Analysis>();
-        invalid->error = policy::ParseError{"the statement is not valid " + std::string(encoding) + " text", 0};
-        return invalid;
-      }
-      text = *utf8;
+    // Cheap for the common pairs (UTF8 to UTF8 looks at no byte) and for ASCII text.
+    auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
+    if (as_server == protocol::ServerText::converted) {
+      text = server_text_;
+    } else if (as_server != protocol::ServerText::as_is) {
+      auto refused = std::make_shared<policy::Analysis>();
+      refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
+      return refused;
     }
     if (superuser_) return read_as_superuser(text, standard_strings);
     // A large text is parsed elsewhere, so that one session's big (or crafted)
@@ -281,7 +290,10 @@ void Session::read_as_server(std::string_view sql) {
       if (settled && standard != known) continue;  // only the encoding may have changed
       if (protocol::hides_ascii(client_encoding_)) readings.push_back(read(standard, "UTF8"));
       for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
-        if (encoding != client_encoding_) readings.push_back(read(standard, encoding));
+        // Only the encodings this database lets a session switch to.
+        if (encoding != client_encoding_ && protocol::client_encoding_settable(encoding, server_encoding_)) {
+          readings.push_back(read(standard, encoding));
+        }
       }
     }
   }
@@ -389,16 +401,14 @@ struct ParseJob {
 
 asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::string_view sql, bool extended,
                                                                        policy::Analysis& out) {
-  std::string utf8;
+  std::string converted;
   std::string_view text = sql;
-  if (protocol::hides_ascii(client_encoding_) && protocol::has_non_ascii(sql)) {
-    auto converted = protocol::to_utf8(sql, client_encoding_);
-    if (!converted) {
-      out.error = policy::ParseError{"the statement is not valid " + client_encoding_ + " text", 0};
-      co_return std::nullopt;
-    }
-    utf8 = std::move(*converted);
-    text = utf8;
+  auto as_server = protocol::read_as_server(sql, client_encoding_, server_encoding_, converted);
+  if (as_server == protocol::ServerText::converted) {
+    text = converted;
+  } else if (as_server != protocol::ServerText::as_is) {
+    out.error = policy::ParseError{unreadable_text(as_server, client_encoding_), 0};
+    co_return std::nullopt;
   }
   const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
   if (text.size() <= kParseOnWorkerBytes) {

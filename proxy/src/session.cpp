@@ -610,6 +610,7 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
       if (auto p = protocol::parse_parameter_status(step.body)) {
         if (p->first == "standard_conforming_strings") standard_strings_ = p->second != "off";
         if (p->first == "client_encoding") client_encoding_ = std::string(p->second);
+        if (p->first == "server_encoding") server_encoding_ = std::string(p->second);
         // Reported at startup and after SET ROLE / SET SESSION AUTHORIZATION. Once on, the
         // session stays decided as a superuser's to its end (a RESET ROLE can turn it
         // back on in a pipeline before the server says so).

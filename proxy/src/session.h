@@ -472,6 +472,11 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   bool standard_strings_ = true;
   // client_encoding as the server last reported it: some encodings hide ASCII bytes.
   std::string client_encoding_ = "UTF8";
+  // server_encoding, reported once at startup: how the server converts the client's
+  // text depends on the pair (protocol::read_as_server).
+  std::string server_encoding_ = "UTF8";
+  // The text as the server reads it, for read_as_server's readings (kept for its capacity).
+  std::string server_text_;
   // The analyses of a statement text as the server may read it: [0] under the
   // settings last reported, then the other readings possible while a setting may
   // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").

@@ -65,3 +65,7 @@ write("fuzz_options", "dash_c", b"-c ddlgate.break_glass=v4.public.abc -c search
 write("fuzz_options", "long_dash", b"--ddlgate.break-glass=T --statement-timeout=5s")
 write("fuzz_options", "cluster", b"-ec ddlgate.break_glass=T -Ecddlgate.break_glass=U")
 write("fuzz_options", "end_of_options", b"-c a=1 -- -c ddlgate.break_glass=T x\\")
+# fuzz_encoding: the first byte picks the (client, server) pair (see the target).
+write("fuzz_encoding", "sjis", b"\x00select E'\x95\\'")
+write("fuzz_encoding", "sjis2004_euc", b"\x08select '\x81\x5f'")
+write("fuzz_encoding", "gb18030", b"\x05\x81\x30\x81\x30\x90\x30\x81\x30")

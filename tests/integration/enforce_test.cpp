@@ -752,6 +752,45 @@ TEST_F(Enforce, AClientEncodingCannotHideABackslashFromTheDecision) {
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
+// The same bytes, two databases. SHIFT_JIS_2004's 0x81 0x5F is an ASCII
+// backslash after PostgreSQL's conversion to UTF8 (its map, unlike glibc's, says
+// so) but the full-width U+FF3C after its conversion to EUC_JIS_2004. With
+// standard_conforming_strings off and backslash_quote on (a session may set
+// both), `'<0x81 0x5F>''` is then the literal "'" followed by a create table in
+// the UTF8 database, and one literal in the other. A reader of glibc's
+// conversion sees one literal in both.
+TEST_F(Enforce, AClientEncodingReadsAsTheDatabaseConvertsIt) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists smuggled");
+  pg.admin_sql("drop database if exists enforce_euc_jis_2004");
+  pg.admin_sql("create database enforce_euc_jis_2004 encoding 'EUC_JIS_2004' lc_collate 'C' lc_ctype 'C' "
+               "template template0");
+  const std::string smuggling = "select '\x81\x5F'' ; create table smuggled (id int); --'";
+  auto lexing_as_attacker = [](PGconn* c) {
+    EXPECT_EQ(command(c, "set standard_conforming_strings = off"), "SET");
+    EXPECT_EQ(command(c, "set backslash_quote = on"), "SET");
+  };
+  {
+    auto c = pg_connect(proxy->conninfo() + " client_encoding=SHIFT_JIS_2004");
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    lexing_as_attacker(c.get());
+    EXPECT_EQ(command(c.get(), smuggling), "ERROR 42501");
+    // The session goes on; ordinary SHIFT_JIS_2004 text still flows.
+    EXPECT_EQ(value(c.get(), "select '\x82\xA0'"), "\x82\xA0");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'smuggled'"), "0\n");
+  {
+    auto c = pg_connect(proxy->conninfo("postgres", "enforce_euc_jis_2004") + " client_encoding=SHIFT_JIS_2004");
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    lexing_as_attacker(c.get());
+    // One literal to this server, so one plain SELECT: allowed, and it creates nothing.
+    EXPECT_EQ(value(c.get(), smuggling), "\x81\x5F' ; create table smuggled (id int); --");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'smuggled'", "enforce_euc_jis_2004"), "0\n");
+  pg.admin_sql("drop database enforce_euc_jis_2004");
+}
+
 // enforcement.spend_approvals_once: an approved statement applies once per
 // database; a rolled-back attempt does not spend it; dbmate's bookkeeping
 // statements stay repeatable; a restart remembers what is spent (the ledger).
