@@ -32,75 +32,60 @@ std::uint8_t parse_backslash_quote(std::string_view value) {
   return 0;
 }
 
-void LexingState::on_client(std::uint8_t type) {
+static_assert(fe::kQuery == 'Q' && be::kReadyForQuery == 'Z' && be::kParameterStatus == 'S');
+
+// constinit: filled at compile time, so no static initialiser can run before it.
+constinit const std::array<LexingState::Update, 256> LexingState::kClientUpdates = [] {
+  std::array<Update, 256> t{};
+  // Any message widens until a ReadyForQuery answers everything sent.
+  auto update = [](std::uint64_t set, std::uint64_t clear, std::uint64_t points) {
+    return Update{.keep = ~(kSettled | set | clear), .add = set + points * kOnePoint};
+  };
+  // Parse, Bind, Describe, Execute, Close and anything else: answered at the next
+  // Sync, which has not gone yet.
+  t.fill(update(kAnythingSent | kSentAfterPoint, 0, 0));
   // Password, SASL and GSS messages belong to authentication, answered before the
   // first ReadyForQuery; they set nothing.
-  if (type == fe::kPassword) return;
-  anything_sent_ = true;
-  settled_ = false;
-  switch (type) {
-    case fe::kQuery:
-    case fe::kSync:
-    case fe::kFunctionCall:
-      // Each ends with exactly one ReadyForQuery, and its ParameterStatus
-      // messages come just before it.
-      ++outstanding_;
-      sent_after_point_ = false;
-      break;
-    case fe::kFlush:
-    case fe::kTerminate:
-    case fe::kCopyData:
-    case fe::kCopyDone:
-    case fe::kCopyFail:
-      // Change no setting by themselves: Flush only sends what is pending; copy
-      // messages are read by the COPY of a message sent before them (answered with
-      // it) or, outside COPY, ignored (postgres.c, PostgresMain).
-      break;
-    default:
-      // Parse, Bind, Describe, Execute, Close and anything else: answered at the
-      // next Sync, which has not gone yet.
-      sent_after_point_ = true;
-      break;
+  t[fe::kPassword] = {};
+  // Each ends with exactly one ReadyForQuery, and its ParameterStatus messages
+  // come just before it.
+  for (std::uint8_t type : {fe::kQuery, fe::kSync, fe::kFunctionCall}) {
+    t[type] = update(kAnythingSent, kSentAfterPoint, 1);
   }
-}
+  // Change no setting by themselves: Flush only sends what is pending; copy
+  // messages are read by the COPY of a message sent before them (answered with
+  // it) or, outside COPY, ignored (postgres.c, PostgresMain).
+  for (std::uint8_t type : {fe::kFlush, fe::kTerminate, fe::kCopyData, fe::kCopyDone, fe::kCopyFail}) {
+    t[type] = update(kAnythingSent, 0, 0);
+  }
+  return t;
+}();
 
-void LexingState::on_server(std::uint8_t type, std::span<const std::uint8_t> body) {
-  if (type == be::kParameterStatus) {
-    auto p = parse_parameter_status(body);
-    if (!p) return;
-    if (p->first == "standard_conforming_strings") {
-      standard_strings_known_ = p->second == "on" || p->second == "off";
-      standard_strings_ = p->second != "off";
-    } else if (p->first == "client_encoding") {
-      encoding_.assign(p->second);
-    }
-    return;
+void LexingState::on_parameter_status(std::span<const std::uint8_t> body) {
+  auto p = parse_parameter_status(body);
+  if (!p) return;
+  if (p->first == "standard_conforming_strings") {
+    standard_strings_known_ = p->second == "on" || p->second == "off";
+    standard_strings_ = p->second != "off";
+  } else if (p->first == "client_encoding") {
+    encoding_.assign(p->second);
   }
-  if (type != be::kReadyForQuery) return;
-  if (!started_) {
-    // The end of startup: it answers no client message, and the ParameterStatus
-    // messages before it told every reported setting.
-    started_ = true;
-  } else if (outstanding_ > 0) {
-    --outstanding_;
-  }
-  settled_ = started_ && outstanding_ == 0 && !sent_after_point_;
 }
 
 BoolSet LexingState::possible_standard_strings() const {
-  if (settled_ && standard_strings_known_ && startup_.standard_strings_pinned) {
+  if (settled() && standard_strings_known_ && startup_.standard_strings_pinned) {
     return {.on = standard_strings_, .off = !standard_strings_};
   }
   return {.on = true, .off = true};
 }
 
 EncodingSet LexingState::possible_encodings() const {
-  return {.reported = encoding_, .wide = !(settled_ && startup_.client_encoding_pinned && !encoding_.empty())};
+  return {.reported = encoding_, .wide = !(settled() && startup_.client_encoding_pinned && !encoding_.empty())};
 }
 
 BackslashQuoteSet LexingState::possible_backslash_quote() const {
   // Never reported: known only while the packet's value cannot have been changed.
-  if (!anything_sent_ && startup_.backslash_quote != 0) return {.mask = startup_.backslash_quote};
+  if ((state_ & kAnythingSent) == 0 && startup_.backslash_quote != 0) return {.mask = startup_.backslash_quote};
   return {};
 }
 

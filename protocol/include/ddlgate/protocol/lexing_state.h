@@ -34,6 +34,7 @@
 // https://www.postgresql.org/docs/15/protocol-flow.html#PROTOCOL-ASYNC
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -84,11 +85,30 @@ class LexingState {
   explicit LexingState(Startup startup) : startup_(startup) {}
 
   // A client message of `type` went upstream (protocol/codes.h, fe::). Password
-  // messages (authentication) are ignored; everything else widens.
-  void on_client(std::uint8_t type);
+  // messages (authentication) are ignored; everything else widens. Inline: it runs
+  // for every message of every enforcing session.
+  void on_client(std::uint8_t type) {
+    // Branch-free, one word: the table entry clears the flags this type changes and
+    // adds the ones it sets, plus one sync point (kOnePoint) for Query, Sync and FunctionCall.
+    const Update& u = kClientUpdates[type];
+    state_ = (state_ & u.keep) + u.add;
+  }
   // A server message: ParameterStatus and ReadyForQuery matter;
   // others are ignored. `body` is the message body (after type and length).
-  void on_server(std::uint8_t type, std::span<const std::uint8_t> body);
+  void on_server(std::uint8_t type, std::span<const std::uint8_t> body) {
+    if (type == kReadyForQueryType) {
+      if (!started_) {
+        // The end of startup: it answers no client message, and the ParameterStatus
+        // messages before it told every reported setting.
+        started_ = true;
+      } else if (state_ >= kOnePoint) {
+        state_ -= kOnePoint;
+      }
+      if (state_ < kOnePoint && (state_ & kSentAfterPoint) == 0) state_ |= kSettled;
+    } else if (type == kParameterStatusType) {
+      on_parameter_status(body);
+    }
+  }
 
   BoolSet possible_standard_strings() const;
   EncodingSet possible_encodings() const;
@@ -96,24 +116,37 @@ class LexingState {
 
   // Everything sent has been answered by a ReadyForQuery: the reported values are
   // current for the settings the startup packet pins.
-  bool settled() const { return settled_; }
+  bool settled() const { return (state_ & kSettled) != 0; }
   // Sync points (Query, Sync, FunctionCall) sent and not yet answered, as counted.
-  std::uint64_t outstanding() const { return outstanding_; }
+  std::uint64_t outstanding() const { return state_ / kOnePoint; }
   // The last reported values (standard_conforming_strings: true when on).
   bool reported_standard_strings() const { return standard_strings_; }
   const std::string& reported_encoding() const { return encoding_; }
 
  private:
+  // state_: flags in the low byte, unanswered sync points above.
+  static constexpr std::uint64_t kSettled = 1;        // everything sent is answered
+  static constexpr std::uint64_t kSentAfterPoint = 2;  // a message that can change a setting, after the last sync point
+  static constexpr std::uint64_t kAnythingSent = 4;    // a client message (not a password) went upstream
+  static constexpr std::uint64_t kOnePoint = 256;
+  // What a client message of one type does (on_client): state_ = (state_ & keep) + add,
+  // where keep clears every flag that add sets.
+  struct Update {
+    std::uint64_t keep = ~std::uint64_t{0};
+    std::uint64_t add = 0;
+  };
+  static const std::array<Update, 256> kClientUpdates;
+  static constexpr std::uint8_t kReadyForQueryType = 'Z';
+  static constexpr std::uint8_t kParameterStatusType = 'S';
+  void on_parameter_status(std::span<const std::uint8_t> body);
+
   Startup startup_;
   bool standard_strings_ = true;
   bool standard_strings_known_ = false;  // reported at least once
   std::string encoding_;                 // "" until reported
-  bool settled_ = false;
+  std::uint64_t state_ = 0;  // see kOnePoint
   // The first ReadyForQuery (the end of startup) has come; it answers no client message.
   bool started_ = false;
-  bool anything_sent_ = false;   // a client message (not a password) went upstream
-  std::uint64_t outstanding_ = 0;
-  bool sent_after_point_ = false;  // a message that can change a setting, after the last sync point
 };
 
 }  // namespace ddlgate::protocol
