@@ -251,27 +251,25 @@ void Session::read_as_server(std::string_view sql) {
     }
     return cache.get(text);
   };
-  readings.push_back(read(standard_strings_, client_encoding_));
+  readings.push_back(read(lexing_.reported_standard_strings(), lexing_.reported_encoding()));
   // Both settings can change unseen: in the startup packet or the role's defaults
-  // (reported before the first ReadyForQuery), or by a message of a pipeline still
-  // in flight. Only a backslash reads differently under either, so only a text
-  // with one is read every other way the server might read it.
-  // The settings are known only when nothing has gone to the server since its last
-  // ReadyForQuery (unsettled_). standard_conforming_strings and backslash_quote are
-  // pinned in the startup packet (pin_lexing_settings), so a configuration reload
-  // cannot change them; client_encoding is pinned only when the client named it,
-  // else a reload of a postgresql.conf that sets it may change it unseen.
-  const bool settled = phase_ == Phase::ready && !unsettled_ && expected_.empty();
+  // (reported before the first ReadyForQuery), by a message of a pipeline still in
+  // flight, or (client_encoding when the client did not name it) by a configuration
+  // reload. lexing_ says which values are possible now (protocol/lexing_state.h).
+  // Only a backslash reads differently under either, so only a text with one is read
+  // every other way the server might read it.
   if (sql.find('\\') == std::string_view::npos) return;
-  if (settled && client_encoding_pinned_) return;
-  if (!settled) readings.push_back(read(!standard_strings_, client_encoding_));
-  if (protocol::has_non_ascii(sql)) {
-    const bool known = standard_strings_;
-    for (bool standard : {true, false}) {
-      if (settled && standard != known) continue;  // only the encoding may have changed
-      if (protocol::hides_ascii(client_encoding_)) readings.push_back(read(standard, "UTF8"));
+  const protocol::BoolSet standard = lexing_.possible_standard_strings();
+  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  if (!standard.wide() && !encodings.wide) return;
+  if (standard.wide()) readings.push_back(read(!lexing_.reported_standard_strings(), encodings.reported));
+  if (encodings.wide && protocol::has_non_ascii(sql)) {
+    for (bool s : {true, false}) {
+      if (!standard.contains(s)) continue;  // only the encoding may have changed
+      // Every encoding that keeps ASCII bytes reads a text like UTF8.
+      if (protocol::hides_ascii(encodings.reported)) readings.push_back(read(s, "UTF8"));
       for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
-        if (encoding != client_encoding_) readings.push_back(read(standard, encoding));
+        if (encoding != encodings.reported) readings.push_back(read(s, encoding));
       }
     }
   }
@@ -381,16 +379,17 @@ asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::stri
                                                                        policy::Analysis& out) {
   std::string utf8;
   std::string_view text = sql;
-  if (protocol::hides_ascii(client_encoding_) && protocol::has_non_ascii(sql)) {
-    auto converted = protocol::to_utf8(sql, client_encoding_);
+  const std::string& client_encoding = lexing_.reported_encoding();
+  if (protocol::hides_ascii(client_encoding) && protocol::has_non_ascii(sql)) {
+    auto converted = protocol::to_utf8(sql, client_encoding);
     if (!converted) {
-      out.error = policy::ParseError{"the statement is not valid " + client_encoding_ + " text", 0};
+      out.error = policy::ParseError{"the statement is not valid " + client_encoding + " text", 0};
       co_return std::nullopt;
     }
     utf8 = std::move(*converted);
     text = utf8;
   }
-  const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
+  const policy::ParseOptions options{.standard_conforming_strings = lexing_.reported_standard_strings()};
   if (text.size() <= kParseOnWorkerBytes) {
     out = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
     co_return std::nullopt;
@@ -943,9 +942,6 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         out_of_step("a ReadyForQuery before the answer to an extended-protocol message");
       }
       if (!ended) out_of_step("a ReadyForQuery with no Query, FunctionCall or Sync awaited");
-      // Everything sent so far is answered: the ParameterStatus messages just before
-      // this ReadyForQuery told the server's settings as they are now.
-      if (expected_.empty()) unsettled_ = false;
       const bool failed = std::exchange(failed_, false);
       auto status = protocol::parse_ready_for_query(step.body);
       if (!status) return swallow;
