@@ -1,8 +1,8 @@
 // Differential test of protocol::LexingState against a real PostgreSQL 15.
 //
 // Seeded random sequences of SET / SET LOCAL / set_config() (direct, in a function body,
-// in a function's SET clause) / RESET / transaction control / errors / configuration
-// reloads, in both protocols (Query; Parse/Bind/Execute with Flush, with Sync, or with
+// in a function's SET clause, by FunctionCall, in a column default during COPY FROM STDIN) /
+// RESET / transaction control / errors / configuration reloads, in both protocols (Query; Parse/Bind/Execute with Flush, with Sync, or with
 // neither), go over a raw socket straight to the server; the same client messages and
 // every server message go to the model. After each step a probe (Parse/Bind/Execute of
 // SELECT current_setting(...), which changes nothing) is put into the pipeline right
@@ -73,6 +73,9 @@ struct Probe {
   std::string actual_standard, actual_encoding, actual_backslash_quote;
 };
 
+// Server messages seen, by type, over all sequences (what the sequences exercised).
+std::map<std::uint8_t, std::size_t> answered_by_type;
+
 // One raw session to the server, with a model of how it answers, enough to read
 // exactly the answers to what has been flushed: the server answers messages in
 // order, and after an error in an extended-protocol message it skips everything up
@@ -118,6 +121,33 @@ class RawSession {
     send('B', b, probe);
     send('E', e, probe);
   }
+  // COPY ... FROM STDIN with its data sent right behind it (the server reads both in
+  // COPY mode): as a Query, or as Parse/Bind/Execute.
+  void copy_in(bool extended) {
+    const std::string sql = "COPY lexing_copy (a) FROM STDIN";
+    if (extended) {
+      parse_bind_execute(sql);
+    } else {
+      query(sql);
+    }
+    log_.push_back("CopyData, CopyDone");
+    send('d', "x\n");
+    send('c', "");
+  }
+  // A FunctionCall of set_config(name, value, is_local) by its OID (2078).
+  void function_call(const std::string& name, const std::string& value, bool local) {
+    std::string f;
+    put_u32(f, 2078);
+    put_u16(f, 0);  // every argument in text
+    put_u16(f, 3);
+    for (const std::string& arg : {name, value, std::string(local ? "true" : "false")}) {
+      put_u32(f, static_cast<std::uint32_t>(arg.size()));
+      f.append(arg);
+    }
+    put_u16(f, 0);
+    log_.push_back("FunctionCall set_config('" + name + "', '" + value + "', " + (local ? "true" : "false") + ")");
+    send('F', f);
+  }
   void flush() {
     log_.push_back("Flush");
     send('H', "");
@@ -130,7 +160,7 @@ class RawSession {
   // them have been sent by the server.
   std::size_t flush_points() const {
     std::size_t n = 0;
-    for (const auto& s : sent_) n += s.type == 'H' || s.type == 'S' || s.type == 'Q';
+    for (const auto& s : sent_) n += s.type == 'H' || s.type == 'S' || s.type == 'Q' || s.type == 'F';
     return n;
   }
   // Reads the answers to everything up to the `points`-th flush point; false on a
@@ -139,7 +169,7 @@ class RawSession {
     while (points > 0 && !sent_.empty()) {
       const char t = sent_.front().type;
       if (!answer_front()) return false;
-      if (t == 'H' || t == 'S' || t == 'Q') --points;
+      if (t == 'H' || t == 'S' || t == 'Q' || t == 'F') --points;
     }
     return true;
   }
@@ -182,6 +212,7 @@ class RawSession {
           m.type = buf_[0];
           m.body = buf_.substr(5, len - 4);
           buf_.erase(0, 1 + len);
+          ++answered_by_type[static_cast<std::uint8_t>(m.type)];
           model_.on_server(static_cast<std::uint8_t>(m.type),
                            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(m.body.data()),
                                                          m.body.size()));
@@ -239,7 +270,9 @@ class RawSession {
     Message m;
     switch (s.type) {
       case 'H':
-        return true;
+      case 'd':
+      case 'c':
+        return true;  // no answer of their own (copy data goes with its COPY's)
       case 'S':
         skipping_ = false;
         if (!read_answer(m)) return false;
@@ -249,6 +282,7 @@ class RawSession {
         }
         return true;
       case 'Q':
+      case 'F':
         if (skipping_) return true;
         do {
           if (!read_answer(m)) return false;
@@ -274,6 +308,7 @@ class RawSession {
             record_row(m.body);
             continue;
           }
+          if (m.type == 'G') continue;  // CopyInResponse: the data follows the Execute
           if (m.type == 'E') skipping_ = true;
           if (m.type == 'E' || m.type == 'C' || m.type == 'I' || m.type == 's') return true;
           ADD_FAILURE() << "an Execute answered with '" << m.type << "'";
@@ -369,6 +404,8 @@ class LexingDifferential : public ::testing::Test {
         "CREATE OR REPLACE FUNCTION lexing_scoped() RETURNS text LANGUAGE sql "
         "SET standard_conforming_strings = off SET client_encoding = 'SJIS' SET backslash_quote = on "
         "AS $$ SELECT current_setting('standard_conforming_strings') $$;"
+        "DROP TABLE IF EXISTS lexing_copy;"
+        "CREATE TABLE lexing_copy (a text, b text DEFAULT set_config('standard_conforming_strings', 'off', false));"
         "CREATE OR REPLACE FUNCTION lexing_set_then_fail(name text, value text) RETURNS text LANGUAGE plpgsql "
         "AS $$ BEGIN PERFORM set_config(name, value, false); RAISE EXCEPTION 'after set_config'; END $$;");
     admin_ = pg_connect(pg.conninfo());
@@ -446,7 +483,14 @@ bool LexingDifferential::run_sequence(std::uint64_t seed, std::size_t& probes_se
     // by Flush, Sync or nothing.
     const unsigned how = (step == 0 || reloaded) && rng() % 2 == 0 ? 0 : 1 + rng() % 4;
     const std::string sql = random_statement(rng);
-    if (how == 1) {
+    const unsigned other = rng() % 20;
+    if (how != 0 && other == 0) {
+      // A COPY whose rows' default changes a setting.
+      session.copy_in(rng() % 2 == 0);
+    } else if (how != 0 && other == 1) {
+      auto [name, value] = random_setting(rng);
+      session.function_call(name, value, rng() % 2 == 0);
+    } else if (how == 1) {
       session.query(sql);
     } else if (how >= 2) {
       session.parse_bind_execute(sql);
@@ -523,8 +567,10 @@ TEST_F(LexingDifferential, ModelHoldsTheServersActualSettingsInEveryRandomSequen
     if (!run_sequence(seed0 + ran, seen, observed)) ++failed;
     if (HasFatalFailure()) return;
   }
-  std::printf("%llu sequences from seed %llu: %zu probes, %zu observed\n", static_cast<unsigned long long>(ran),
-              static_cast<unsigned long long>(seed0), seen, observed);
+  std::printf("%llu sequences from seed %llu: %zu probes, %zu observed; %zu ReadyForQuery, %zu ErrorResponse, "
+              "%zu COPY FROM STDIN, %zu FunctionCall answers\n",
+              static_cast<unsigned long long>(ran), static_cast<unsigned long long>(seed0), seen, observed,
+              answered_by_type['Z'], answered_by_type['E'], answered_by_type['G'], answered_by_type['V']);
   // The test must observe the server most of the time, or it asserts little.
   EXPECT_GT(observed * 2, seen);
 }
