@@ -9,7 +9,7 @@
 //    seven client-only encodings can hide ASCII bytes (encoding.h).
 // (escape_string_warning only adds warnings.) standard_conforming_strings and
 // client_encoding are GUC_REPORT: the server says their values in ParameterStatus,
-// but only just before ReadyForQuery (postgres.c, ReportChangedGUCOptions). So
+// but only just before ReadyForQuery (postgres.c calls ReportChangedGUCOptions). So
 // after an Execute and a Flush, a SET LOCAL in a transaction, a set_config() in a
 // function or any message still unanswered, the server's value may differ from the
 // last one it reported. backslash_quote is never reported.
@@ -18,8 +18,8 @@
 // upstream and the server messages that matter, and asks which values are
 // possible. Rule: any message sent since the last ReadyForQuery widens a setting
 // to every value; only a ReadyForQuery that answers everything sent (no Query,
-// Sync or FunctionCall unanswered, nothing sent after the last of them) narrows it
-// to the value reported just before. A setting that the startup packet does not
+// Sync or FunctionCall unanswered, nothing but Flush or COPY data sent after the
+// last of them) narrows it to the value reported just before. A setting that the startup packet does not
 // set stays wide even then: a configuration reload (SIGHUP) applies
 // postgresql.conf while the session is idle, and the change is reported only at
 // the next ReadyForQuery, after the server has read the next text with it.
