@@ -270,29 +270,27 @@ void Session::read_as_server(std::string_view sql) {
     }
     return cache.get(text);
   };
-  readings.push_back(read(standard_strings_, client_encoding_));
+  readings.push_back(read(lexing_.reported_standard_strings(), lexing_.reported_encoding()));
   // Both settings can change unseen: in the startup packet or the role's defaults
-  // (reported before the first ReadyForQuery), or by a message of a pipeline still
-  // in flight. Only a backslash reads differently under either, so only a text
-  // with one is read every other way the server might read it.
-  // The settings are known only when nothing has gone to the server since its last
-  // ReadyForQuery (unsettled_). standard_conforming_strings and backslash_quote are
-  // pinned in the startup packet (pin_lexing_settings), so a configuration reload
-  // cannot change them; client_encoding is pinned only when the client named it,
-  // else a reload of a postgresql.conf that sets it may change it unseen.
-  const bool settled = phase_ == Phase::ready && !unsettled_ && expected_.empty();
+  // (reported before the first ReadyForQuery), by a message of a pipeline still in
+  // flight, or (client_encoding when the client did not name it) by a configuration
+  // reload. lexing_ says which values are possible now (protocol/lexing_state.h).
+  // Only a backslash reads differently under either, so only a text with one is read
+  // every other way the server might read it.
   if (sql.find('\\') == std::string_view::npos) return;
-  if (settled && client_encoding_pinned_) return;
-  if (!settled) readings.push_back(read(!standard_strings_, client_encoding_));
-  if (protocol::has_non_ascii(sql)) {
-    const bool known = standard_strings_;
-    for (bool standard : {true, false}) {
-      if (settled && standard != known) continue;  // only the encoding may have changed
-      if (protocol::hides_ascii(client_encoding_)) readings.push_back(read(standard, "UTF8"));
+  const protocol::BoolSet standard = lexing_.possible_standard_strings();
+  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  if (!standard.wide() && !encodings.wide) return;
+  if (standard.wide()) readings.push_back(read(!lexing_.reported_standard_strings(), encodings.reported));
+  if (encodings.wide && protocol::has_non_ascii(sql)) {
+    for (bool s : {true, false}) {
+      if (!standard.contains(s)) continue;  // only the encoding may have changed
+      // Every encoding that keeps ASCII bytes reads a text like UTF8.
+      if (protocol::hides_ascii(encodings.reported)) readings.push_back(read(s, "UTF8"));
       for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
         // Only the encodings this database lets a session switch to.
-        if (encoding != client_encoding_ && protocol::client_encoding_settable(encoding, server_encoding_)) {
-          readings.push_back(read(standard, encoding));
+        if (encoding != encodings.reported && protocol::client_encoding_settable(encoding, server_encoding_)) {
+          readings.push_back(read(s, encoding));
         }
       }
     }
@@ -403,14 +401,14 @@ asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::stri
                                                                        policy::Analysis& out) {
   std::string converted;
   std::string_view text = sql;
-  auto as_server = protocol::read_as_server(sql, client_encoding_, server_encoding_, converted);
+  auto as_server = protocol::read_as_server(sql, lexing_.reported_encoding(), server_encoding_, converted);
   if (as_server == protocol::ServerText::converted) {
     text = converted;
   } else if (as_server != protocol::ServerText::as_is) {
-    out.error = policy::ParseError{unreadable_text(as_server, client_encoding_), 0};
+    out.error = policy::ParseError{unreadable_text(as_server, lexing_.reported_encoding()), 0};
     co_return std::nullopt;
   }
-  const policy::ParseOptions options{.standard_conforming_strings = standard_strings_};
+  const policy::ParseOptions options{.standard_conforming_strings = lexing_.reported_standard_strings()};
   if (text.size() <= kParseOnWorkerBytes) {
     out = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
     co_return std::nullopt;
@@ -963,9 +961,6 @@ bool Session::on_outcome_message(const protocol::ScanStep& step) {
         out_of_step("a ReadyForQuery before the answer to an extended-protocol message");
       }
       if (!ended) out_of_step("a ReadyForQuery with no Query, FunctionCall or Sync awaited");
-      // Everything sent so far is answered: the ParameterStatus messages just before
-      // this ReadyForQuery told the server's settings as they are now.
-      if (expected_.empty()) unsettled_ = false;
       const bool failed = std::exchange(failed_, false);
       auto status = protocol::parse_ready_for_query(step.body);
       if (!status) return swallow;

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/protocol/codes.h"
+#include "ddlgate/protocol/lexing_state.h"
 #include "ddlgate/protocol/options.h"
 #include "ddlgate/policy/server_admin.h"
 
@@ -418,7 +419,25 @@ asio::awaitable<bool> Session::pin_lexing_settings(protocol::StartupMessage& sta
     startup.parameters.emplace_back(std::string(name), std::string(value));
     changed = true;
   }
-  client_encoding_pinned_ = client_sets("client_encoding");
+  // Every setting the packet carries comes from the client (PGC_S_CLIENT): a reload
+  // cannot change it. standard_conforming_strings is always there now.
+  // backslash_quote: the options' -c value, then the packet's parameter (postinit.c,
+  // process_startup_options, applies them in that order).
+  std::uint8_t backslash_quote = 0;
+  for (const auto& [key, value] : startup.parameters) {
+    if (key != "options") continue;
+    if (auto found = protocol::extract_setting(value, "backslash_quote"); found.found()) {
+      backslash_quote = protocol::parse_backslash_quote(found.values.back());
+    }
+  }
+  for (const auto& [key, value] : startup.parameters) {
+    if (protocol::same_parameter_name(key, "backslash_quote", false)) {
+      backslash_quote = protocol::parse_backslash_quote(value);
+    }
+  }
+  lexing_ = protocol::LexingState({.standard_strings_pinned = true,
+                                   .client_encoding_pinned = client_sets("client_encoding"),
+                                   .backslash_quote = backslash_quote});
   if (!changed) co_return true;
   auto bytes = protocol::encode_startup(startup);
   // PostgreSQL refuses a startup packet over MAX_STARTUP_PACKET_LENGTH (10000 bytes).
@@ -608,8 +627,7 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
     }
     case be::kParameterStatus:
       if (auto p = protocol::parse_parameter_status(step.body)) {
-        if (p->first == "standard_conforming_strings") standard_strings_ = p->second != "off";
-        if (p->first == "client_encoding") client_encoding_ = std::string(p->second);
+        lexing_.on_server(step.type, step.body);
         if (p->first == "server_encoding") server_encoding_ = std::string(p->second);
         // Reported at startup and after SET ROLE / SET SESSION AUTHORIZATION. Once on, the
         // session stays decided as a superuser's to its end (a RESET ROLE can turn it
@@ -631,11 +649,11 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
     case be::kReadyForQuery:
       if (auto status = protocol::parse_ready_for_query(step.body)) {
         tx_status_ = *status;
+        // Narrows the lexing settings when it answers everything sent (at the end of
+        // startup too: statements pipelined behind the startup packet are held until now).
+        lexing_.on_server(step.type, step.body);
         if (phase_ == Phase::authenticating) {
           phase_ = Phase::ready;
-          // Statements pipelined behind the startup packet are held until now: the
-          // ParameterStatus messages of the startup tell the settings as they are.
-          unsettled_ = false;
           watchdog_timer_.cancel();  // from the startup deadline to the idle one
           ready_wait_.cancel();
           spdlog::debug("session {:x}: ready, backend pid {}", id_, backend_pid_);
@@ -669,11 +687,12 @@ bool Session::server_fast_lane() const {
 
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
-  unsettled_ = true;  // until a ReadyForQuery answers everything sent
   // A denied Parse or Execute: the messages after it are dropped up to the Sync
   // that ends its batch, which goes on (the server may be skipping to it already).
   if (skipping_ && step.type == fe::kSync) skipping_ = false;
   drop_current_ = skipping_;
+  // Widens the lexing settings until a ReadyForQuery answers everything sent.
+  if (!drop_current_) lexing_.on_client(step.type);
 }
 
 void Session::forward_undecided(const protocol::ScanStep& step) {
@@ -914,6 +933,11 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // batch did so far, and its ReadyForQuery is not passed on: the batch's
         // own Sync gets the one the client waits for.
         expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
+        // A Query goes upstream in the message's place. begin_client_message() fed the
+        // model the message's own type; a Query or FunctionCall was a sync point already
+        // (counting another would keep the settings wide for good), and a Parse or
+        // Execute followed by a Query leaves the model as the Query alone would.
+        if (step.type != fe::kQuery && step.type != fe::kFunctionCall) lexing_.on_client(fe::kQuery);
       };
       const ExecuteRefusal refusal =
           step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;

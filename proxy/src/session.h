@@ -23,6 +23,7 @@
 
 #include "channel.h"
 #include "ddlgate/protocol/frame.h"
+#include "ddlgate/protocol/lexing_state.h"
 #include "ddlgate/protocol/messages.h"
 #include "ddlgate/protocol/startup.h"
 #include "reactor_read.h"
@@ -110,7 +111,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   };
   std::optional<ClientStop> scan_client_input(std::span<const std::uint8_t>& input);
   // The parts of handling one client step that never wait.
-  void begin_client_message(const protocol::ScanStep& step);
+  // Inlined into both relay forms (session.cpp): it runs for every client message.
+  [[gnu::always_inline]] inline void begin_client_message(const protocol::ScanStep& step);
   void forward_undecided(const protocol::ScanStep& step);
   void forward_client_step(const protocol::ScanStep& step);
   // Scans server input into s2c_out_. check_token: the server has just
@@ -213,15 +215,11 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
     std::unique_ptr<Tracked> tracked;  // execute, query and close; null when nothing is tracked
   };
   std::deque<Expected> expected_;
-  // A message has gone to the server since its last ReadyForQuery whose answer (with
-  // the ParameterStatus that PostgreSQL sends only just before ReadyForQuery) has not
-  // all come: the server's lexing settings may differ from the last reported ones.
-  // An Execute followed by Flush is answered without a ReadyForQuery, so expected_
-  // being empty does not say the settings are known (docs/enforcement.md).
-  bool unsettled_ = false;
-  // The client named client_encoding in its startup packet: a configuration reload
-  // cannot change it under the session (a client's setting outranks the file's).
-  bool client_encoding_pinned_ = false;
+  // The values the settings that change how the server splits a text may hold now
+  // (standard_conforming_strings, client_encoding, backslash_quote): fed every
+  // client message that goes upstream and the server's ParameterStatus and
+  // ReadyForQuery (protocol/lexing_state.h, docs/threat-model.md).
+  protocol::LexingState lexing_;
   // PostgreSQL has reported is_superuser = on in this session and enforcement.superusers
   // does not list the user: every statement is decided as controlled (read_as_server).
   bool superuser_ = false;
@@ -468,18 +466,14 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   std::vector<PendingOutcome> pending_outcomes_;  // executed, awaiting the transaction's end
   std::string last_tag_;      // the latest CommandComplete tag
   bool block_open_ = false;   // the previous ReadyForQuery said T or E
-  // standard_conforming_strings as the server last reported it (ParameterStatus).
-  bool standard_strings_ = true;
-  // client_encoding as the server last reported it: some encodings hide ASCII bytes.
-  std::string client_encoding_ = "UTF8";
   // server_encoding, reported once at startup: how the server converts the client's
   // text depends on the pair (protocol::read_as_server).
   std::string server_encoding_ = "UTF8";
   // The text as the server reads it, for read_as_server's readings (kept for its capacity).
   std::string server_text_;
   // The analyses of a statement text as the server may read it: [0] under the
-  // settings last reported, then the other readings possible while a setting may
-  // be changing unseen (docs/enforcement.md, "Reading the text the way the server will").
+  // settings last reported, then the other readings lexing_ says are possible
+  // (docs/enforcement.md, "Reading the text the way the server will").
   void read_as_server(std::string_view sql);
   // One reading for a superuser's session (superuser_): every statement controlled.
   std::shared_ptr<const policy::Analysis> read_as_superuser(std::string_view text, bool standard_strings) const;

@@ -620,6 +620,25 @@ TEST_F(Enforce, AReloadCannotChangeHowAnIdleSessionsTextIsSplit) {
   EXPECT_EQ(value(off.get(), "show standard_conforming_strings"), "off");
 }
 
+// A refused statement goes upstream as ddlgate's own Query. The lexing model
+// (protocol/lexing_state.h) counts what goes upstream, so once that Query's
+// ReadyForQuery has come, the idle session's settings are known again and a harmless
+// text with a backslash is read one way only, not refused for another reading.
+TEST_F(Enforce, AfterARefusalAnIdleSessionsSettingsAreKnownAgain) {
+  auto proxy = start();
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists x");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  const std::string harmless = R"(select 'a\' || ' ; create table x (a int); --')";
+  EXPECT_EQ(command(c.get(), "create table refused_here (a int)"), "ERROR 42501");
+  EXPECT_EQ(value(c.get(), harmless), R"(a\ ; create table x (a int); --)");
+  PgResult prepared(PQprepare(c.get(), "refused", "create table refused_here (a int)", 0, nullptr));
+  EXPECT_EQ(PQresultStatus(prepared.get()), PGRES_FATAL_ERROR);
+  EXPECT_EQ(value(c.get(), harmless), R"(a\ ; create table x (a int); --)");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('x', 'refused_here')"), "0\n");
+}
+
 // A superuser changes the server with plain reads and writes (and settings of the
 // startup packet), so unless enforcement.superusers lists the user, a session that
 // PostgreSQL reports is_superuser = on has every statement decided as controlled
