@@ -275,14 +275,17 @@ void Session::read_as_server(std::string_view sql) {
   // (reported before the first ReadyForQuery), by a message of a pipeline still in
   // flight, or (client_encoding when the client did not name it) by a configuration
   // reload. lexing_ says which values are possible now (protocol/lexing_state.h).
-  // Only a backslash reads differently under either, so only a text with one is read
-  // every other way the server might read it.
-  if (sql.find('\\') == std::string_view::npos) return;
+  // Only a backslash reads differently under either setting, and only a byte >= 0x80
+  // under another encoding; a backslash may also come from one (SHIFT_JIS_2004's
+  // 0x81 0x5F is U+005C to a UTF8 database). So an ASCII text without one reads alike
+  // every way, and any other text is read every other way the server might read it.
+  const bool non_ascii = protocol::has_non_ascii(sql);
+  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
   const protocol::BoolSet standard = lexing_.possible_standard_strings();
   const protocol::EncodingSet encodings = lexing_.possible_encodings();
   if (!standard.wide() && !encodings.wide) return;
   if (standard.wide()) readings.push_back(read(!lexing_.reported_standard_strings(), encodings.reported));
-  if (encodings.wide && protocol::has_non_ascii(sql)) {
+  if (encodings.wide && non_ascii) {
     for (bool s : {true, false}) {
       if (!standard.contains(s)) continue;  // only the encoding may have changed
       // Every encoding that keeps ASCII bytes reads a text like UTF8.
