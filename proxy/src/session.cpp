@@ -343,6 +343,14 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   }
   const auto& enf = cfg.enforcement;
   mode_ = enf.mode_for(user_, database_);
+  if (mode_ == config::EnforcementMode::off) {
+    // A transparent session (no [enforcement], or an override to off for this user or
+    // database): nothing reads statements, so they stream through like data messages,
+    // up to PostgreSQL's own 1 GiB - 1 and never held or capped (docs/operations.md).
+    // Metrics count messages as they start; a break-glass token still leaves the
+    // startup packet (below), and a statement's text means nothing to an off session.
+    for (std::uint8_t t : {fe::kQuery, fe::kParse, fe::kFunctionCall, fe::kExecute}) client_scanner_.inspect(t, false);
+  }
   if (mode_ != config::EnforcementMode::off && !enf.users.empty() &&
       std::find(enf.users.begin(), enf.users.end(), user_) == enf.users.end()) {
     // Unknown users: refused in enforce mode, noted in monitor mode.
