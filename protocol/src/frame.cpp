@@ -33,6 +33,14 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
   ScanStep step;
   std::size_t pos = 0;
 
+  if (state_ == State::held) {
+    // The caller has not called admit() or refuse(): nothing moves.
+    step.kind = ScanStep::Kind::hold;
+    step.type = held_header_[0];
+    step.body_length = held_body_;
+    return step;
+  }
+
   if (state_ == State::skip) {
     auto n = static_cast<std::uint32_t>(std::min<std::size_t>(skip_left_, input.size()));
     skip_left_ -= n;
@@ -139,16 +147,41 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     step.body = input.subspan(pos, body_len);
     return step;
   }
+  if (gate_) {
+    // The caller decides whether this allocation may happen (admit / refuse).
+    std::memcpy(held_header_.data(), hdr, 5);
+    held_body_ = body_len;
+    state_ = State::held;
+    step.kind = ScanStep::Kind::hold;
+    step.starts_message = false;  // it starts when admitted (a message step) or refused
+    step.consumed = pos;
+    return step;
+  }
   // Collect across reads. The cap was checked above, before this allocation.
+  start_collect(hdr, body_len);
+  ScanStep rest = next(input.subspan(pos));
+  rest.consumed += pos;
+  return rest;
+}
+
+void FrameScanner::start_collect(const std::uint8_t* hdr, std::uint32_t body_len) {
   auto& buf = collect_[collecting_];
   buf.clear();
   collect_total_ = std::size_t{5} + body_len;
   buf.reserve(collect_total_);
   buf.insert(buf.end(), hdr, hdr + 5);
   state_ = State::collect;
-  ScanStep rest = next(input.subspan(pos));
-  rest.consumed += pos;
-  return rest;
+}
+
+void FrameScanner::admit() {
+  if (state_ != State::held) return;
+  start_collect(held_header_.data(), held_body_);
+}
+
+void FrameScanner::refuse() {
+  if (state_ != State::held) return;
+  skip_left_ = held_body_;
+  state_ = held_body_ ? State::skip : State::header;
 }
 
 }  // namespace ddlgate::protocol

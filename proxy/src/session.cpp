@@ -80,6 +80,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       ledger_wait_(worker.ctx),
       ready_wait_(worker.ctx),
       analysis_wait_(worker.ctx),
+      inspection_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {
@@ -90,6 +91,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   client_scanner_.inspect(fe::kQuery);
   client_scanner_.inspect(fe::kParse);
   client_scanner_.inspect(fe::kPassword);
+  // A message collected across reads takes its size from limits.inspection_budget first.
+  client_scanner_.set_collect_gate(true);
   // Server messages that tell the session's state. All are small; DataRow and
   // CopyData, the bulk of the traffic, stream through uninspected.
   for (std::uint8_t t : {be::kAuthentication, be::kBackendKeyData, be::kReadyForQuery, be::kErrorResponse}) {
@@ -111,6 +114,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
 }
 
 Session::~Session() {
+  budget_done_ += std::exchange(budget_collecting_, 0);
+  release_inspection();
   worker_.sessions.erase(this);
   shared_.live.fetch_sub(1);
   if (admitted_) shared_.admitted.fetch_sub(1);
@@ -124,6 +129,9 @@ void Session::close() {
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();
+  inspection_wait_.cancel();
+  budget_done_ += std::exchange(budget_collecting_, 0);
+  release_inspection();
   ledger_wait_.cancel();  // a paced refusal stops waiting (a ledger wait re-arms until its record is durable)
   client_.close();
   if (server_) server_->close();
@@ -344,8 +352,8 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   const auto& enf = cfg.enforcement;
   mode_ = enf.mode_for(user_, database_);
   if (mode_ == config::EnforcementMode::off) {
-    // A transparent session (no [enforcement], or an override to off for this user or
-    // database): nothing reads statements, so they stream through like data messages,
+    // A transparent session (no [enforcement]; decided per session, from its user and
+    // database, so an override to off would count too): nothing reads statements, so they stream through like data messages,
     // up to PostgreSQL's own 1 GiB - 1 and never held or capped (docs/operations.md).
     // Metrics count messages as they start; a break-glass token still leaves the
     // startup packet (below), and a statement's text means nothing to an off session.
@@ -673,6 +681,80 @@ bool Session::server_fast_lane() const {
   return phase_ == Phase::ready && !client_.is_tls() && server_ && !server_->is_tls();
 }
 
+bool Session::reserve_inspection(std::uint64_t bytes) {
+  const std::uint64_t budget = config_->limits.inspection_budget;
+  auto& held = shared_.inspection_held;
+  std::uint64_t now = held.load(std::memory_order_relaxed);
+  do {
+    if (bytes > budget || now > budget - bytes) return false;
+  } while (!held.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+  budget_collecting_ += bytes;
+  return true;
+}
+
+void Session::release_inspection() {
+  if (budget_done_ == 0) return;
+  shared_.inspection_held.fetch_sub(budget_done_, std::memory_order_relaxed);
+  budget_done_ = 0;
+}
+
+asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(const protocol::ScanStep& step) {
+  auto self = shared_from_this();
+  const auto& limits = config_->limits;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.inspection_wait_ms);
+  last_activity_ = std::max(last_activity_, deadline);  // held by ddlgate, not idle (timeouts.idle_ms)
+  bool waited = false;
+  while (phase_ != Phase::closed) {
+    if (reserve_inspection(step.body_length)) {
+      if (waited) worker_.counters.inspection_admitted_after_wait.add();
+      client_scanner_.admit();
+      co_return std::nullopt;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    // Sessions on other worker threads free the budget, with no wake-up across threads:
+    // a short poll, on a path that only a full budget takes.
+    waited = true;
+    inspection_wait_.expires_at(std::min(deadline, now + std::chrono::milliseconds(10)));
+    boost::system::error_code ec;
+    co_await inspection_wait_.async_wait(redirect_error(use_awaitable, ec));
+  }
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  worker_.counters.inspection_refusals.add();
+  // The message is not read: it starts now for the session's bookkeeping, and its body is
+  // dropped as it streams on.
+  client_scanner_.refuse();
+  protocol::ScanStep start;
+  start.kind = protocol::ScanStep::Kind::pass;
+  start.starts_message = true;
+  start.type = step.type;
+  start.body_length = step.body_length;
+  begin_client_message(start);
+  const bool already_dropped = drop_current_;
+  drop_current_ = true;
+  const std::string message = "ddlgate: out of memory for inspecting a message of " +
+                              std::to_string(std::uint64_t{step.body_length} + 5) + " bytes";
+  const std::string detail =
+      "Messages that ddlgate reads whole are held under limits.inspection_budget (" +
+      std::to_string(limits.inspection_budget) + " bytes, shared by all sessions), which stayed full for " +
+      std::to_string(limits.inspection_wait_ms) + " ms (limits.inspection_wait_ms). Nothing of this message ran.";
+  const std::string hint = "Retry when fewer large statements are in flight, or raise limits.inspection_budget.";
+  spdlog::warn("session {:x}: {} (limits.inspection_budget {} bytes full for {} ms)", id_, message,
+               limits.inspection_budget, limits.inspection_wait_ms);
+  // Already dropped: the server skips to the batch's Sync, and the batch has its error.
+  if (already_dropped) co_return std::nullopt;
+  // A statement (or FunctionCall, Execute) of an established enforcing session is refused the
+  // way a denial is, so that the session stays usable: the server raises the error, rolls back,
+  // and for the extended protocol skips to Sync. Anything else cannot be skipped: FATAL.
+  const bool extended = step.type == fe::kParse || step.type == fe::kExecute;
+  const bool skippable = extended || step.type == fe::kQuery || step.type == fe::kFunctionCall;
+  if (skippable && enforcing() && phase_ == Phase::ready && startup_tokens_.empty()) {
+    co_return deny({"ERROR", kOutOfMemory, message, detail, hint}, extended, false);
+  }
+  co_await fail(kOutOfMemory, message, detail, hint);
+  co_return Verdict{Verdict::Kind::close, {}, false};
+}
+
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
   unsettled_ = true;  // until a ReadyForQuery answers everything sent
@@ -754,6 +836,16 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
     input = input.subspan(step.consumed);
     // Stops before any state changes for the step, so the coroutine handles it whole.
     if (step.kind == protocol::ScanStep::Kind::error) return ClientStop{std::move(step)};
+    if (step.kind == protocol::ScanStep::Kind::hold) {
+      // A message to collect across reads: its bytes come from the shared budget, or it waits.
+      if (!reserve_inspection(step.body_length)) return ClientStop{std::move(step)};
+      client_scanner_.admit();
+      continue;
+    }
+    // A collected message is complete: its budget goes back once this input is handled.
+    if (step.kind == protocol::ScanStep::Kind::message && budget_collecting_ != 0) {
+      budget_done_ += std::exchange(budget_collecting_, 0);
+    }
     if (step.starts_message && !protocol::is_frontend_type(step.type)) return ClientStop{std::move(step)};
     const bool statement = step.type == fe::kQuery || step.type == fe::kParse;
     if (step.kind == protocol::ScanStep::Kind::message && !skipping_) {
@@ -834,6 +926,7 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
     return;
   }
   c2s_arena_.clear();
+  release_inspection();
   client_scanner_.trim();
   if (client_fast_lane()) {
     read_client();
@@ -899,18 +992,6 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       protocol::ScanStep step = std::move(*pending);
       pending.reset();
       const bool needs_known = std::exchange(known_needs, false);
-      if (step.kind == protocol::ScanStep::Kind::error) {
-        co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
-                                                                               : kProtocolViolation,
-                      step.error);
-        co_return;
-      }
-      if (step.starts_message && !protocol::is_frontend_type(step.type)) {
-        co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
-        co_return;
-      }
-      if (step.starts_message) begin_client_message(step);
-      if (drop_current_) continue;
       // What enforce() or deny_execute() decided to send instead of the message.
       auto replace = [&](Verdict& v) {
         c2s_arena_.push_back(std::move(v.bytes));
@@ -921,6 +1002,24 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // own Sync gets the one the client waits for.
         expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
       };
+      if (step.kind == protocol::ScanStep::Kind::error) {
+        co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
+                                                                               : kProtocolViolation,
+                      step.error);
+        co_return;
+      }
+      if (step.kind == protocol::ScanStep::Kind::hold) {
+        std::optional<Verdict> v = co_await wait_for_inspection(step);
+        if (phase_ == Phase::closed || (v && v->kind == Verdict::Kind::close)) co_return;
+        if (v) replace(*v);
+        continue;
+      }
+      if (step.starts_message && !protocol::is_frontend_type(step.type)) {
+        co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
+        co_return;
+      }
+      if (step.starts_message) begin_client_message(step);
+      if (drop_current_) continue;
       const ExecuteRefusal refusal =
           step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;
       if (refusal != ExecuteRefusal::none) {
@@ -1012,6 +1111,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       if (ec) break;
     }
     c2s_arena_.clear();
+    release_inspection();
     client_scanner_.trim();
     if (from_leftover) {
       std::vector<std::uint8_t>().swap(leftover_);

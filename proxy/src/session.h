@@ -141,6 +141,19 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
     bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
   };
   bool enforcing() const { return mode_ != config::EnforcementMode::off; }
+  // limits.inspection_budget (docs/operations.md, "What is buffered when"): the bytes of
+  // it this session holds for the message being collected, and for messages complete
+  // but not yet handled (released once the input they came in has been sent on).
+  std::uint64_t budget_collecting_ = 0;
+  std::uint64_t budget_done_ = 0;
+  // Takes `bytes` of the budget now if they are free.
+  bool reserve_inspection(std::uint64_t bytes);
+  void release_inspection();  // budget_done_
+  // A hold step whose bytes were not free at once: waits up to limits.inspection_wait_ms,
+  // then admits the message, or refuses it (53200, counted): nullopt when admitted or
+  // dropped silently, else what to send instead (a close: the session has ended).
+  asio::awaitable<std::optional<Verdict>> wait_for_inspection(const protocol::ScanStep& step);
+  asio::steady_timer inspection_wait_;
   // A ledger is configured and has not failed: decisions can be recorded.
   bool ledger_working() const { return shared_.ledger && !shared_.ledger->failure(); }
   // Decides a Query or Parse that needs_decision() returned true for: records the
@@ -157,7 +170,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   bool would_deny_turn(std::vector<ledger::Record>& records);
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
-  Verdict deny(const protocol::ErrorSpec& spec, bool extended);
+  // report: counted and sent to webhooks as a policy denial (not for a refusal for lack of memory).
+  Verdict deny(const protocol::ErrorSpec& spec, bool extended, bool report = true);
   // deny() with 58030: the ledger cannot record a decision, so `refused` (what is
   // refused, for the message) does not run.
   Verdict deny_ledger_unavailable(std::string_view refused, bool extended);

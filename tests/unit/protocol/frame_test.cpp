@@ -459,3 +459,56 @@ TEST(FrameScanner, MidMessage) {
   s.next(std::span(d).subspan(8));
   EXPECT_FALSE(s.mid_message());
 }
+
+TEST(FrameScanner, GateHoldsACollectBeforeAllocatingAndAdmitCollects) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  ByteVec body = filler(100000);
+  body.back() = 0;
+  auto msg = typed('Q', body);
+  reset_largest_alloc();
+  auto hold = s.next(std::span(msg).first(1000));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  EXPECT_EQ(hold.type, 'Q');
+  EXPECT_EQ(hold.body_length, body.size());
+  EXPECT_FALSE(hold.starts_message);
+  EXPECT_EQ(hold.consumed, 5u);  // the header only
+  EXPECT_LT(largest_alloc(), std::size_t{4096});
+  EXPECT_TRUE(s.collecting());
+  // Until admit() or refuse(), nothing moves.
+  EXPECT_EQ(s.next(std::span(msg).subspan(5)).consumed, 0u);
+  s.admit();
+  auto r = scan_chunks(s, ByteVec(msg.begin() + 5, msg.end()), {995, 50000});
+  expect_clean(r);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, body);
+  EXPECT_FALSE(s.collecting());
+}
+
+TEST(FrameScanner, GateRefusedMessageStreamsOnAsPassAndTheNextIsRead) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  body.back() = 0;
+  auto stream = concat({typed('Q', body), query("SELECT 2")});
+  auto hold = s.next(std::span(stream).first(2000));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  s.refuse();
+  std::size_t passed = 0;
+  std::span<const std::uint8_t> rest(stream.data() + 5, stream.size() - 5);
+  for (;;) {
+    auto step = s.next(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.kind == Kind::message) {
+      EXPECT_TRUE(step.starts_message);
+      EXPECT_EQ(step.type, 'Q');
+      EXPECT_EQ(step.body_length, 9u);  // "SELECT 2\0", whole in the input: never held
+      break;
+    }
+    ASSERT_EQ(step.kind, Kind::pass);
+    EXPECT_FALSE(step.starts_message);
+    passed += step.bytes.size();
+  }
+  EXPECT_EQ(passed, body.size());
+  EXPECT_TRUE(rest.empty());
+}

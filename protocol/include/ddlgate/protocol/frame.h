@@ -18,6 +18,8 @@ struct ScanStep {
     pass,       // `bytes` belong to a message that is not inspected: forward them as they are
     message,    // an inspected message is complete: `bytes` is all of it, `body` its body
     need_more,  // the input was taken into an internal buffer; nothing to forward yet
+    hold,       // (with a collect gate) an inspected message is about to be collected: `type`
+                // and `body_length` say what; call admit() or refuse() before next()
     error,      // the stream is malformed (`error` says why); the connection must end
   };
   Kind kind = Kind::need_more;
@@ -42,6 +44,15 @@ class FrameScanner {
   void inspect(std::uint8_t type, bool on = true) { inspected_[type] = on; }
   bool inspects(std::uint8_t type) const { return inspected_[type]; }
   void set_max_inspected_body(std::uint32_t max) { max_inspected_ = max; }
+  // With a gate, an inspected message that must be collected across inputs (an allocation
+  // of its size) is first reported as a `hold` step, so that the caller can account for
+  // the memory (a budget shared by sessions). A message whole in one input never is.
+  void set_collect_gate(bool on) { gate_ = on; }
+  // After a hold: collect the message (allocates its size) ...
+  void admit();
+  // ... or do not: its body streams on as pass steps (starts_message false), for the
+  // caller to drop.
+  void refuse();
 
   // Consumes input until one step can be reported; call again with the rest.
   // The spans of a step stay valid while the caller works through the rest of
@@ -55,12 +66,18 @@ class FrameScanner {
 
   // True when a message has begun but not ended (for clean-shutdown decisions).
   bool mid_message() const { return state_ != State::header || header_have_ != 0; }
+  // True while a message is being collected (or waits for admit() / refuse()).
+  bool collecting() const { return state_ == State::collect || state_ == State::held; }
 
  private:
-  enum class State { header, skip, collect };
+  enum class State { header, skip, collect, held };
+  void start_collect(const std::uint8_t* hdr, std::uint32_t body_len);
 
   std::array<bool, 256> inspected_{};
   std::uint32_t max_inspected_;
+  bool gate_ = false;
+  std::array<std::uint8_t, 5> held_header_{};  // held: the header of the message waiting
+  std::uint32_t held_body_ = 0;                // held: its body length
   State state_ = State::header;
   std::array<std::uint8_t, 5> header_{};          // a header split across inputs, so far
   std::array<std::uint8_t, 5> emitted_header_{};  // the split header handed to the caller
