@@ -137,6 +137,15 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     step.error = "message of type " + describe_type(type) + " is " +
                  std::to_string(body_len) + " bytes, over the limit of " + std::to_string(max_inspected_) +
                  " for messages that must be inspected";
+    if (!gate_) return step;
+    // With a gate the caller may still stream it (refuse()); it must not admit() it.
+    std::memcpy(held_header_.data(), hdr, 5);
+    held_body_ = body_len;
+    held_over_cap_ = true;
+    state_ = State::held;
+    step.kind = ScanStep::Kind::hold;
+    step.starts_message = false;
+    step.consumed = pos;
     return step;
   }
   if (!split_header && input.size() - pos >= body_len) {
@@ -151,6 +160,7 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     // The caller decides whether this allocation may happen (admit / refuse).
     std::memcpy(held_header_.data(), hdr, 5);
     held_body_ = body_len;
+    held_over_cap_ = false;
     state_ = State::held;
     step.kind = ScanStep::Kind::hold;
     step.starts_message = false;  // it starts when admitted (a message step) or refused
@@ -174,7 +184,7 @@ void FrameScanner::start_collect(const std::uint8_t* hdr, std::uint32_t body_len
 }
 
 void FrameScanner::admit() {
-  if (state_ != State::held) return;
+  if (state_ != State::held || held_over_cap_) return;  // the cap holds: never collected
   start_collect(held_header_.data(), held_body_);
 }
 

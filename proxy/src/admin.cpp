@@ -139,6 +139,10 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
   m.sample("ddlgate_inspection_budget_waits_total", {{"result", "admitted"}},
            sum(&WorkerCounters::inspection_admitted_after_wait));
   m.sample("ddlgate_inspection_budget_waits_total", {{"result", "refused"}}, sum(&WorkerCounters::inspection_refusals));
+  m.family("ddlgate_statements_streamed_total", "counter",
+           "Large Query texts streamed while scanned as plain DML; cut: cut off unexecuted when they were not.");
+  m.sample("ddlgate_statements_streamed_total", {{"result", "started"}}, sum(&WorkerCounters::statements_streamed));
+  m.sample("ddlgate_statements_streamed_total", {{"result", "cut"}}, sum(&WorkerCounters::streams_cut));
   m.family("ddlgate_inspection_budget_bytes", "gauge",
            "Bytes of inspected messages held whole by all sessions now, against limits.inspection_budget.");
   m.sample("ddlgate_inspection_budget_bytes", {}, shared.inspection_held.load(std::memory_order_relaxed));

@@ -21,7 +21,10 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/policy/analyze.h"
 #include "ddlgate/protocol/codes.h"
+#include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
 #include "ddlgate/policy/server_admin.h"
 
@@ -755,6 +758,111 @@ asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(co
   co_return Verdict{Verdict::Kind::close, {}, false};
 }
 
+bool Session::may_stream(const protocol::ScanStep& hold) const {
+  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || skipping_ ||
+      break_glass_ || superuser_ || config_->enforcement.record_all_statements ||
+      !worker_.cache->plain_dml_uncontrolled()) {
+    return false;
+  }
+  // The text (the body less its NUL) must be one the server reads the way the byte scan
+  // does under every reading the session allows: a client encoding that hides ASCII in
+  // multibyte characters (read_as_server) reads non-ASCII bytes otherwise, and one that is
+  // not pinned and settled may be such an encoding; then a non-ASCII byte ends the stream.
+  const std::size_t text = hold.body_length - 1;
+  // What is streamed: a text over limits.max_inspected_message, which would otherwise be
+  // refused with FATAL 54000; and in enforce mode one over what the parser takes
+  // (policy::kMaxAnalyzedBytes), which would otherwise be refused unless plain DML, when
+  // every byte reads alike. Anything smaller is held whole and decided as before, so a
+  // text the byte scan cannot settle (a literal with ';' or "into" in it) still goes on.
+  if (hold.body_length > config_->limits.max_inspected_message) return true;
+  const bool settled = !unsettled_ && expected_.empty();
+  const bool ascii_readings = settled && client_encoding_pinned_ && !protocol::hides_ascii(client_encoding_);
+  return mode_ == config::EnforcementMode::enforce && ascii_readings && text > policy::kMaxAnalyzedBytes;
+}
+
+void Session::start_stream(const protocol::ScanStep& hold) {
+  const bool settled = !unsettled_ && expected_.empty();
+  stream_non_ascii_ok_ = settled && client_encoding_pinned_ && !protocol::hides_ascii(client_encoding_);
+  client_scanner_.refuse();  // the body streams on as pass steps, never held
+  stream_scan_ = policy::PlainDmlStream{};
+  stream_failed_ = false;
+  stream_cut_recorded_ = false;
+  stream_left_ = hold.body_length;
+  stream_size_ = hold.body_length;
+  const auto header = client_scanner_.held_header();
+  c2s_arena_.emplace_back(header.begin(), header.end());
+  protocol::ScanStep start;
+  start.kind = protocol::ScanStep::Kind::pass;
+  start.starts_message = true;
+  start.type = hold.type;
+  start.body_length = hold.body_length;
+  start.bytes = c2s_arena_.back();
+  begin_client_message(start);
+  expect_query({}, {}, {});  // one plain statement: nothing tracked, no session effect
+  forward_client_step(start);
+  worker_.counters.statements_streamed.add();
+  spdlog::debug("session {:x}: streaming a Query of {} bytes while it is scanned", id_, hold.body_length + 5);
+}
+
+bool Session::stream_bytes(const protocol::ScanStep& step) {
+  const bool last = step.bytes.size() >= stream_left_;
+  stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
+  std::string_view text(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
+  bool plain = true;
+  if (last) {
+    // The text ends with the body's NUL, which must be its last byte (a Query is one string).
+    plain = !text.empty() && text.back() == '\0';
+    if (plain) text.remove_suffix(1);
+  }
+  if (plain && !stream_non_ascii_ok_) {
+    plain = std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  }
+  plain = plain && stream_scan_.feed(text);
+  if (plain && last) plain = stream_scan_.finish().has_value();
+  if (!plain) {
+    // Nothing of this part goes on: the server holds an unfinished message.
+    stream_failed_ = true;
+    stream_cut_at_ = stream_size_ - stream_left_ - static_cast<std::uint32_t>(step.bytes.size());
+    return false;
+  }
+  add_span(c2s_out_, step.bytes);
+  return true;
+}
+
+asio::awaitable<void> Session::record_cut_stream() {
+  auto self = shared_from_this();
+  worker_.counters.streams_cut.add();
+  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  ledger::DecisionInfo d;
+  d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
+  d.session = session_info();
+  d.statement_class = "unparseable";
+  d.reason = "a statement of " + std::to_string(size) +
+             " bytes, streamed as plain DML, turned out not to be one after " + std::to_string(stream_cut_at_) +
+             " bytes; it was cut off before its end and did not run";
+  worker_.counters.count_decision(policy::StatementClass::unparseable, d.decision);
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::decision(d));
+  bool recorded = false;
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
+  if (!recorded) spdlog::error("session {:x}: the ledger is unavailable; a cut-off streamed statement is not recorded", id_);
+}
+
+asio::awaitable<void> Session::cut_stream() {
+  // The server has the message's start and waits for the rest; closing the connection
+  // before its end makes PostgreSQL drop it unexecuted (it reads a message whole before it
+  // acts, and a backend whose client goes away mid-message exits, rolling back).
+  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const std::string message = "ddlgate: a statement of " + std::to_string(size) +
+                              " bytes is not approved: it is not one plain INSERT, UPDATE, DELETE or SELECT";
+  const std::string detail = "ddlgate streams a statement this large while it reads it, and this one turned out "
+                             "not to be plain DML after " + std::to_string(stream_cut_at_) +
+                             " bytes. It was cut off before its end: none of it ran.";
+  const std::string hint = "Send large data as a parameter (Bind) or with COPY, or split the statement.";
+  co_await fail(kInsufficientPrivilege, message, detail, hint);
+}
+
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
   unsettled_ = true;  // until a ReadyForQuery answers everything sent
@@ -837,9 +945,33 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
     // Stops before any state changes for the step, so the coroutine handles it whole.
     if (step.kind == protocol::ScanStep::Kind::error) return ClientStop{std::move(step)};
     if (step.kind == protocol::ScanStep::Kind::hold) {
+      if (may_stream(step)) {
+        start_stream(step);
+        continue;
+      }
+      if (!step.error.empty()) {  // over limits.max_inspected_message: FATAL 54000
+        step.kind = protocol::ScanStep::Kind::error;
+        return ClientStop{std::move(step)};
+      }
       // A message to collect across reads: its bytes come from the shared budget, or it waits.
       if (!reserve_inspection(step.body_length)) return ClientStop{std::move(step)};
       client_scanner_.admit();
+      continue;
+    }
+    if (stream_left_ != 0) {
+      // The body of a streamed Query: nothing else comes before its end.
+      if (stream_failed_) {
+        // The rest of one that was cut off: read and dropped, so that the client, still
+        // sending it, reads the FATAL that follows (the server gets none of it).
+        stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
+        if (stream_left_ != 0) continue;
+        step.kind = protocol::ScanStep::Kind::error;
+        return ClientStop{std::move(step)};
+      }
+      if (!stream_bytes(step)) {
+        step.kind = protocol::ScanStep::Kind::error;
+        return ClientStop{std::move(step)};
+      }
       continue;
     }
     // A collected message is complete: its budget goes back once this input is handled.
@@ -1002,6 +1134,19 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // own Sync gets the one the client waits for.
         expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
       };
+      if (step.kind == protocol::ScanStep::Kind::error && stream_failed_) {
+        // Nothing of this read goes on, nor anything after it: the server waits for the
+        // rest of a message that never comes.
+        out.clear();
+        if (!stream_cut_recorded_) {
+          stream_cut_recorded_ = true;
+          co_await record_cut_stream();
+          if (phase_ == Phase::closed) co_return;
+        }
+        if (stream_left_ != 0) continue;  // drop the rest of it first
+        co_await cut_stream();
+        co_return;
+      }
       if (step.kind == protocol::ScanStep::Kind::error) {
         co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
                                                                                : kProtocolViolation,

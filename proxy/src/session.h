@@ -154,6 +154,27 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // dropped silently, else what to send instead (a close: the session has ended).
   asio::awaitable<std::optional<Verdict>> wait_for_inspection(const protocol::ScanStep& step);
   asio::steady_timer inspection_wait_;
+  // Large statements streamed while they are scanned (docs/operations.md, "What is buffered
+  // when"): a Query too large to be worth holding whole whose text policy::PlainDmlStream
+  // reads as one plain INSERT, UPDATE, DELETE or SELECT as its bytes pass.
+  bool may_stream(const protocol::ScanStep& hold) const;
+  // Forwards its header (into c2s_out_) and starts the scan; its body follows as pass steps.
+  void start_stream(const protocol::ScanStep& hold);
+  // One part of its body: scanned, then forwarded; false when the text is not plain DML
+  // (nothing of this part is forwarded, stream_failed_ says so).
+  bool stream_bytes(const protocol::ScanStep& step);
+  // The text turned out not to be plain DML with part of it at the server: the refusal is
+  // recorded, the rest of the message read and dropped, then FATAL and the session closed,
+  // so that the server gets the message cut off before its end and runs none of it.
+  asio::awaitable<void> record_cut_stream();
+  asio::awaitable<void> cut_stream();
+  std::uint32_t stream_left_ = 0;   // body bytes of the streamed Query still to come; 0: none
+  std::uint32_t stream_size_ = 0;   // its body length
+  bool stream_non_ascii_ok_ = false;  // the client encoding is known and shows every ASCII byte
+  bool stream_failed_ = false;
+  bool stream_cut_recorded_ = false;
+  std::uint32_t stream_cut_at_ = 0;  // body bytes forwarded before it was cut
+  policy::PlainDmlStream stream_scan_;
   // A ledger is configured and has not failed: decisions can be recorded.
   bool ledger_working() const { return shared_.ledger && !shared_.ledger->failure(); }
   // Decides a Query or Parse that needs_decision() returned true for: records the

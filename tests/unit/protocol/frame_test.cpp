@@ -512,3 +512,24 @@ TEST(FrameScanner, GateRefusedMessageStreamsOnAsPassAndTheNextIsRead) {
   EXPECT_EQ(passed, body.size());
   EXPECT_TRUE(rest.empty());
 }
+
+TEST(FrameScanner, GateHoldsAMessageOverTheCapWithItsErrorAndNeverAdmitsIt) {
+  auto s = frontend_scanner(1000);
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  auto msg = typed('Q', body);
+  reset_largest_alloc();
+  auto hold = s.next(std::span(msg).first(100));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  EXPECT_NE(hold.error.find("over the limit"), std::string::npos) << hold.error;
+  EXPECT_EQ(hold.body_length, body.size());
+  EXPECT_EQ(ByteVec(s.held_header().begin(), s.held_header().end()), ByteVec(msg.begin(), msg.begin() + 5));
+  s.admit();  // ignored: the cap holds
+  EXPECT_EQ(s.next(std::span(msg).subspan(5)).kind, Kind::hold);
+  EXPECT_LT(largest_alloc(), std::size_t{4096});
+  s.refuse();  // its body streams on
+  auto r = scan_chunks(s, std::span(msg).subspan(5), {95, 3000});
+  expect_clean(r);
+  EXPECT_EQ(r.forwarded, body);
+  EXPECT_TRUE(r.messages.empty());
+}

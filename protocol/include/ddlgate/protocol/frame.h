@@ -47,12 +47,16 @@ class FrameScanner {
   // With a gate, an inspected message that must be collected across inputs (an allocation
   // of its size) is first reported as a `hold` step, so that the caller can account for
   // the memory (a budget shared by sessions). A message whole in one input never is.
+  // One over the cap is a hold step too, with `error` set: the caller may refuse() it (and
+  // stream its body) or end the connection; admit() does nothing for it.
   void set_collect_gate(bool on) { gate_ = on; }
   // After a hold: collect the message (allocates its size) ...
   void admit();
   // ... or do not: its body streams on as pass steps (starts_message false), for the
   // caller to drop.
   void refuse();
+  // The header of the message a hold step reported (type byte and length).
+  std::span<const std::uint8_t> held_header() const { return held_header_; }
 
   // Consumes input until one step can be reported; call again with the rest.
   // The spans of a step stay valid while the caller works through the rest of
@@ -78,6 +82,7 @@ class FrameScanner {
   bool gate_ = false;
   std::array<std::uint8_t, 5> held_header_{};  // held: the header of the message waiting
   std::uint32_t held_body_ = 0;                // held: its body length
+  bool held_over_cap_ = false;                 // held: over max_inspected_ (never admitted)
   State state_ = State::header;
   std::array<std::uint8_t, 5> header_{};          // a header split across inputs, so far
   std::array<std::uint8_t, 5> emitted_header_{};  // the split header handed to the caller
