@@ -696,6 +696,11 @@ bool Session::reserve_inspection(std::uint64_t bytes) {
 }
 
 void Session::release_inspection() {
+  // A message collected under the budget is complete once the scanner is no longer
+  // collecting; its bytes go back now that the input it ended in has been handled.
+  if (budget_collecting_ != 0 && !client_scanner_.collecting()) [[unlikely]] {
+    budget_done_ += std::exchange(budget_collecting_, 0);
+  }
   if (budget_done_ == 0) return;
   shared_.inspection_held.fetch_sub(budget_done_, std::memory_order_relaxed);
   budget_done_ = 0;
@@ -758,6 +763,35 @@ asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(co
   co_return Verdict{Verdict::Kind::close, {}, false};
 }
 
+bool Session::large_message_step(protocol::ScanStep& step) {
+  if (step.kind == protocol::ScanStep::Kind::hold) {
+    if (may_stream(step)) {
+      start_stream(step);
+      return false;
+    }
+    if (!step.error.empty()) {  // over limits.max_inspected_message: FATAL 54000
+      step.kind = protocol::ScanStep::Kind::error;
+      return true;
+    }
+    // A message to collect across reads: its bytes come from the shared budget, or it waits.
+    if (!reserve_inspection(step.body_length)) return true;
+    client_scanner_.admit();
+    return false;
+  }
+  // kind streamed: the body of a streamed Query.
+  if (stream_failed_) {
+    // The rest of one that was cut off: read and dropped, so that the client, still
+    // sending it, reads the FATAL that follows (the server gets none of it).
+    stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
+    if (stream_left_ != 0) return false;
+    step.kind = protocol::ScanStep::Kind::error;
+    return true;
+  }
+  if (stream_bytes(step)) return false;
+  step.kind = protocol::ScanStep::Kind::error;
+  return true;
+}
+
 bool Session::may_stream(const protocol::ScanStep& hold) const {
   if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || skipping_ ||
       break_glass_ || superuser_ || config_->enforcement.record_all_statements ||
@@ -783,7 +817,7 @@ bool Session::may_stream(const protocol::ScanStep& hold) const {
 void Session::start_stream(const protocol::ScanStep& hold) {
   const bool settled = !unsettled_ && expected_.empty();
   stream_non_ascii_ok_ = settled && client_encoding_pinned_ && !protocol::hides_ascii(client_encoding_);
-  client_scanner_.refuse();  // the body streams on as pass steps, never held
+  client_scanner_.stream();  // the body goes on as `streamed` steps, never held
   stream_scan_ = policy::PlainDmlStream{};
   stream_failed_ = false;
   stream_cut_recorded_ = false;
@@ -943,40 +977,13 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
     protocol::ScanStep step = client_scanner_.next(input);
     input = input.subspan(step.consumed);
     // Stops before any state changes for the step, so the coroutine handles it whole.
-    if (step.kind == protocol::ScanStep::Kind::error) return ClientStop{std::move(step)};
-    if (step.kind == protocol::ScanStep::Kind::hold) {
-      if (may_stream(step)) {
-        start_stream(step);
-        continue;
-      }
-      if (!step.error.empty()) {  // over limits.max_inspected_message: FATAL 54000
-        step.kind = protocol::ScanStep::Kind::error;
-        return ClientStop{std::move(step)};
-      }
-      // A message to collect across reads: its bytes come from the shared budget, or it waits.
-      if (!reserve_inspection(step.body_length)) return ClientStop{std::move(step)};
-      client_scanner_.admit();
+    // The rare kinds, in one test: an error, a message about to be collected (hold), the
+    // body of a streamed one (out of line).
+    static_assert(protocol::ScanStep::Kind::error < protocol::ScanStep::Kind::hold &&
+                  protocol::ScanStep::Kind::hold < protocol::ScanStep::Kind::streamed);
+    if (step.kind >= protocol::ScanStep::Kind::error) [[unlikely]] {
+      if (step.kind == protocol::ScanStep::Kind::error || large_message_step(step)) return ClientStop{std::move(step)};
       continue;
-    }
-    if (stream_left_ != 0) {
-      // The body of a streamed Query: nothing else comes before its end.
-      if (stream_failed_) {
-        // The rest of one that was cut off: read and dropped, so that the client, still
-        // sending it, reads the FATAL that follows (the server gets none of it).
-        stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
-        if (stream_left_ != 0) continue;
-        step.kind = protocol::ScanStep::Kind::error;
-        return ClientStop{std::move(step)};
-      }
-      if (!stream_bytes(step)) {
-        step.kind = protocol::ScanStep::Kind::error;
-        return ClientStop{std::move(step)};
-      }
-      continue;
-    }
-    // A collected message is complete: its budget goes back once this input is handled.
-    if (step.kind == protocol::ScanStep::Kind::message && budget_collecting_ != 0) {
-      budget_done_ += std::exchange(budget_collecting_, 0);
     }
     if (step.starts_message && !protocol::is_frontend_type(step.type)) return ClientStop{std::move(step)};
     const bool statement = step.type == fe::kQuery || step.type == fe::kParse;

@@ -158,6 +158,10 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // when"): a Query too large to be worth holding whole whose text policy::PlainDmlStream
   // reads as one plain INSERT, UPDATE, DELETE or SELECT as its bytes pass.
   bool may_stream(const protocol::ScanStep& hold) const;
+  // scan_client_input's rare steps: a hold (stream, collect under the budget, or the cap's
+  // error) and a streamed body's part (kind streamed). True: stop at `step` (changed to an error for the
+  // cap or a cut-off stream; a hold that waits for the budget).
+  [[gnu::noinline]] bool large_message_step(protocol::ScanStep& step);
   // Forwards its header (into c2s_out_) and starts the scan; its body follows as pass steps.
   void start_stream(const protocol::ScanStep& hold);
   // One part of its body: scanned, then forwarded; false when the text is not plain DML

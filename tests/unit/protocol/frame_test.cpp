@@ -533,3 +533,43 @@ TEST(FrameScanner, GateHoldsAMessageOverTheCapWithItsErrorAndNeverAdmitsIt) {
   EXPECT_EQ(r.forwarded, body);
   EXPECT_TRUE(r.messages.empty());
 }
+
+TEST(FrameScanner, StreamedBodyComesAsStreamedStepsThenTheNextMessageAsUsual) {
+  auto s = frontend_scanner(1000);
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  auto stream = concat({typed('Q', body), query("SELECT 2"), typed('d', filler(3000))});
+  auto hold = s.next(std::span(stream).first(700));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  s.stream();
+  ByteVec seen;
+  std::span<const std::uint8_t> rest(stream.data() + 5, stream.size() - 5);
+  for (;;) {
+    auto step = s.next(rest.first(std::min<std::size_t>(rest.size(), 333)));
+    rest = rest.subspan(step.consumed);
+    if (step.kind != Kind::streamed) {
+      ASSERT_EQ(step.kind, Kind::message);
+      EXPECT_EQ(step.body_length, 9u);
+      break;
+    }
+    EXPECT_FALSE(step.starts_message);
+    seen.insert(seen.end(), step.bytes.begin(), step.bytes.end());
+  }
+  EXPECT_EQ(seen, body);
+  // An uninspected message after it is skipped as pass steps again, not streamed ones.
+  auto d = s.next(rest.first(100));
+  EXPECT_EQ(d.kind, Kind::pass);
+  auto more = s.next(rest.subspan(d.consumed));
+  EXPECT_EQ(more.kind, Kind::pass);
+}
+
+TEST(FrameScanner, GateDoesNotHoldAnEmptyBodyAfterASplitHeader) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  auto msg = typed('Q', {});
+  EXPECT_EQ(s.next(std::span(msg).first(2)).kind, Kind::need_more);
+  auto step = s.next(std::span(msg).subspan(2));
+  ASSERT_EQ(step.kind, Kind::message);
+  EXPECT_EQ(step.body_length, 0u);
+  EXPECT_EQ(step.consumed, 3u);
+}
