@@ -774,7 +774,14 @@ bool Session::large_message_step(protocol::ScanStep& step) {
       return true;
     }
     // A message to collect across reads: its bytes come from the shared budget, or it waits.
-    if (!reserve_inspection(step.body_length)) return true;
+    // One up to kAlwaysAdmitted is read even when the budget is full (counted all the same):
+    // a few clients that hold large messages half-sent must not refuse everyone's ordinary
+    // statements, and these add at most limits.max_connections times kAlwaysAdmitted.
+    if (!reserve_inspection(step.body_length)) {
+      if (step.body_length > kAlwaysAdmitted) return true;
+      shared_.inspection_held.fetch_add(step.body_length, std::memory_order_relaxed);
+      budget_collecting_ += step.body_length;
+    }
     client_scanner_.admit();
     return false;
   }

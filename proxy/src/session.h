@@ -144,6 +144,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // limits.inspection_budget (docs/operations.md, "What is buffered when"): the bytes of
   // it this session holds for the message being collected, and for messages complete
   // but not yet handled (released once the input they came in has been sent on).
+  static constexpr std::uint32_t kAlwaysAdmitted = 64 * 1024;  // bytes: never waits for the budget
   std::uint64_t budget_collecting_ = 0;
   std::uint64_t budget_done_ = 0;
   // Takes `bytes` of the budget now if they are free.

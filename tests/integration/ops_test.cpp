@@ -714,12 +714,13 @@ namespace {
 // limits.inspection_budget: two large statements at once where the budget holds one. The
 // first holds it (its client sends half and pauses); the second waits limits.inspection_wait_ms
 // and is refused with 53200 (simple and extended protocol), its session still usable; the
-// first then completes. The refusals are in the metrics.
+// first then completes; a statement of up to 64 KiB is read meanwhile. The refusals are in the
+// metrics.
 TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
   auto proxy = start(config_text("enforce", 0,
                                  "[limits]\nmax_inspected_message = 1048576\ninspection_budget = 1048576\n"
                                  "inspection_wait_ms = 300\n"));
-  const std::string big = "select length('" + std::string(800 * 1024, 'x') + "')";
+  const std::string big = "select length('" + std::string(1000 * 1024, 'x') + "')";
   // The first: a raw client that sends the header and half of the body, then waits.
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
@@ -743,6 +744,12 @@ TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
     EXPECT_STREQ(code ? code : "", "53200") << PQerrorMessage(c.get());
   }
   {
+    // A statement of up to 64 KiB is read even while the budget is full (it would not fit).
+    PgResult r(PQexec(c.get(), ("select length('" + std::string(40000, 'y') + "')").c_str()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "40000");
+  }
+  {
     PgResult r(PQexec(c.get(), "select 40 + 2"));  // the session goes on
     ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "42");
@@ -752,7 +759,7 @@ TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
   send_all(fd, std::vector<std::uint8_t>(query.begin() + static_cast<std::ptrdiff_t>(half), query.end()));
   const std::string answer = read_until_message(fd, 'Z');
   EXPECT_EQ(message_types(answer), "TDCZ") << error_field(answer, 'M');
-  EXPECT_NE(answer.find("819200"), std::string::npos);
+  EXPECT_NE(answer.find("1024000"), std::string::npos);
   send_all(fd, frontend_message('X', ""));
   ::close(fd);
 
@@ -763,7 +770,7 @@ TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
   {
     PgResult r(PQexec(c.get(), big.c_str()));
     ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
-    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "819200");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "1024000");
   }
   c.reset();
   EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_inspection_budget_bytes") == 0; }, 5s));
