@@ -71,7 +71,8 @@ class TableReader {
     }
   }
 
-  void read_uint(std::string_view name, std::uint32_t& out, std::uint64_t min, std::uint64_t max) {
+  template <typename Uint>
+  void read_uint(std::string_view name, Uint& out, std::uint64_t min, std::uint64_t max) {
     const toml::node* node = get(name);
     if (!node) return;
     auto v = node->value<std::int64_t>();
@@ -84,7 +85,7 @@ class TableReader {
                                           std::to_string(max) + ", got " + std::to_string(*v)});
       return;
     }
-    out = static_cast<std::uint32_t>(*v);
+    out = static_cast<Uint>(*v);
   }
 
   const toml::table* table(std::string_view name) {
@@ -521,6 +522,16 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     limits.read_uint("max_startup_packet", c.limits.max_startup_packet, 64, 1024 * 1024);
     // PostgreSQL's own limit on a message is 1 GiB - 1 (PQ_LARGE_MESSAGE_LIMIT).
     limits.read_uint("max_inspected_message", c.limits.max_inspected_message, 1024, 0x3fffffff);
+    // Shared by all sessions: 1 TiB is far beyond any machine's memory, not a real bound.
+    limits.read_uint("inspection_budget", c.limits.inspection_budget, 1024, std::uint64_t{1} << 40);
+    limits.read_uint("inspection_wait_ms", c.limits.inspection_wait_ms, 0, 600000);
+    if (c.limits.inspection_budget < c.limits.max_inspected_message) {
+      problems.push_back({"limits.inspection_budget",
+                          "must be at least limits.max_inspected_message (" +
+                              std::to_string(c.limits.max_inspected_message) + "), got " +
+                              std::to_string(c.limits.inspection_budget) +
+                              ": a message under the cap could never be read"});
+    }
     limits.read_uint("denials_per_second", c.limits.denials_per_second, 0, 1000000);
     limits.read_uint("denial_burst", c.limits.denial_burst, 1, 1000000);
     limits.report_unknown();

@@ -29,37 +29,50 @@ void FrameScanner::trim() {
   }
 }
 
-ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
+ScanStep FrameScanner::continue_message(std::span<const std::uint8_t> input) {
   ScanStep step;
-  std::size_t pos = 0;
+  if (state_ == State::held) {
+    // The caller has not called admit() or refuse(): nothing moves.
+    step.kind = ScanStep::Kind::hold;
+    step.type = held_header_[0];
+    step.body_length = held_body_;
+    return step;
+  }
 
   if (state_ == State::skip) {
     auto n = static_cast<std::uint32_t>(std::min<std::size_t>(skip_left_, input.size()));
     skip_left_ -= n;
     if (skip_left_ == 0) state_ = State::header;
-    step.kind = n ? ScanStep::Kind::pass : ScanStep::Kind::need_more;
+    step.kind = n ? skip_kind_ : ScanStep::Kind::need_more;
+    if (skip_left_ == 0) skip_kind_ = ScanStep::Kind::pass;
     step.consumed = n;
     step.bytes = input.first(n);
     return step;
   }
 
-  if (state_ == State::collect) {
-    auto& buf = collect_[collecting_];
-    std::size_t n = std::min(collect_total_ - buf.size(), input.size());
-    buf.insert(buf.end(), input.begin(), input.begin() + static_cast<std::ptrdiff_t>(n));
-    step.consumed = n;
-    if (buf.size() < collect_total_) return step;  // need_more
-    state_ = State::header;
-    collecting_ ^= 1;
-    step.kind = ScanStep::Kind::message;
-    // A message step is always the whole message, from its first byte.
-    step.starts_message = true;
-    step.bytes = buf;
-    step.body = std::span<const std::uint8_t>(buf).subspan(5);
-    step.type = buf[0];
-    step.body_length = static_cast<std::uint32_t>(collect_total_ - 5);
-    return step;
-  }
+  // State::collect.
+  auto& buf = collect_[collecting_];
+  std::size_t n = std::min(collect_total_ - buf.size(), input.size());
+  buf.insert(buf.end(), input.begin(), input.begin() + static_cast<std::ptrdiff_t>(n));
+  step.consumed = n;
+  if (buf.size() < collect_total_) return step;  // need_more
+  state_ = State::header;
+  collecting_ ^= 1;
+  step.kind = ScanStep::Kind::message;
+  // A message step is always the whole message, from its first byte.
+  step.starts_message = true;
+  step.bytes = buf;
+  step.body = std::span<const std::uint8_t>(buf).subspan(5);
+  step.type = buf[0];
+  step.body_length = static_cast<std::uint32_t>(collect_total_ - 5);
+  return step;
+}
+
+ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
+  // Inside a message (its body skipped, collected or held): one test on the common path.
+  if (state_ != State::header) return continue_message(input);
+  ScanStep step;
+  std::size_t pos = 0;
 
   // State::header. Fast path: the whole header is in the input.
   const std::uint8_t* hdr;
@@ -124,11 +137,8 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     return step;
   }
 
-  if (body_len > max_inspected_) {
-    step.kind = ScanStep::Kind::error;
-    step.error = "message of type " + describe_type(type) + " is " +
-                 std::to_string(body_len) + " bytes, over the limit of " + std::to_string(max_inspected_) +
-                 " for messages that must be inspected";
+  if (body_len > max_inspected_) [[unlikely]] {
+    over_cap(step, hdr, pos);
     return step;
   }
   if (!split_header && input.size() - pos >= body_len) {
@@ -139,16 +149,61 @@ ScanStep FrameScanner::next(std::span<const std::uint8_t> input) {
     step.body = input.subspan(pos, body_len);
     return step;
   }
+  if (gate_ && body_len > 0) {
+    // The caller decides whether this allocation may happen (admit / refuse). (A header
+    // split across inputs with no body is complete now: collected below, 5 bytes.)
+    hold(step, hdr, pos, false);
+    return step;
+  }
   // Collect across reads. The cap was checked above, before this allocation.
+  start_collect(hdr, body_len);
+  ScanStep rest = next(input.subspan(pos));
+  rest.consumed += pos;
+  return rest;
+}
+
+void FrameScanner::over_cap(ScanStep& step, const std::uint8_t* hdr, std::size_t pos) {
+  step.kind = ScanStep::Kind::error;
+  step.error = "message of type " + describe_type(step.type) + " is " + std::to_string(step.body_length) +
+               " bytes, over the limit of " + std::to_string(max_inspected_) + " for messages that must be inspected";
+  // With a gate the caller may still stream it (refuse()); it must not admit() it.
+  if (gate_) hold(step, hdr, pos, true);
+}
+
+void FrameScanner::hold(ScanStep& step, const std::uint8_t* hdr, std::size_t pos, bool over_cap) {
+  std::memcpy(held_header_.data(), hdr, 5);
+  held_body_ = step.body_length;
+  held_over_cap_ = over_cap;
+  state_ = State::held;
+  step.kind = ScanStep::Kind::hold;
+  step.starts_message = false;  // it starts when admitted (a message step) or refused
+  step.consumed = pos;
+}
+
+void FrameScanner::start_collect(const std::uint8_t* hdr, std::uint32_t body_len) {
   auto& buf = collect_[collecting_];
   buf.clear();
   collect_total_ = std::size_t{5} + body_len;
   buf.reserve(collect_total_);
   buf.insert(buf.end(), hdr, hdr + 5);
   state_ = State::collect;
-  ScanStep rest = next(input.subspan(pos));
-  rest.consumed += pos;
-  return rest;
+}
+
+void FrameScanner::admit() {
+  if (state_ != State::held || held_over_cap_) return;  // the cap holds: never collected
+  start_collect(held_header_.data(), held_body_);
+}
+
+void FrameScanner::refuse() {
+  if (state_ != State::held) return;
+  skip_left_ = held_body_;
+  state_ = held_body_ ? State::skip : State::header;
+}
+
+void FrameScanner::stream() {
+  if (state_ != State::held) return;
+  refuse();
+  if (state_ == State::skip) skip_kind_ = ScanStep::Kind::streamed;
 }
 
 }  // namespace ddlgate::protocol

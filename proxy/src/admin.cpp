@@ -133,6 +133,19 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
            "Refusals held back by limits.denials_per_second: recorded after a wait, or the session closed instead.");
   m.sample("ddlgate_refusals_paced_total", {{"result", "waited"}}, sum(&WorkerCounters::refusals_paced));
   m.sample("ddlgate_refusals_paced_total", {{"result", "session_closed"}}, sum(&WorkerCounters::refusals_over_pace));
+  m.family("ddlgate_inspection_budget_waits_total", "counter",
+           "Messages to inspect that waited for limits.inspection_budget: admitted after the wait, or refused "
+           "(53200).");
+  m.sample("ddlgate_inspection_budget_waits_total", {{"result", "admitted"}},
+           sum(&WorkerCounters::inspection_admitted_after_wait));
+  m.sample("ddlgate_inspection_budget_waits_total", {{"result", "refused"}}, sum(&WorkerCounters::inspection_refusals));
+  m.family("ddlgate_statements_streamed_total", "counter",
+           "Large Query texts streamed while scanned as plain DML; cut: cut off unexecuted when they were not.");
+  m.sample("ddlgate_statements_streamed_total", {{"result", "started"}}, sum(&WorkerCounters::statements_streamed));
+  m.sample("ddlgate_statements_streamed_total", {{"result", "cut"}}, sum(&WorkerCounters::streams_cut));
+  m.family("ddlgate_inspection_budget_bytes", "gauge",
+           "Bytes of inspected messages held whole by all sessions now, against limits.inspection_budget.");
+  m.sample("ddlgate_inspection_budget_bytes", {}, shared.inspection_held.load(std::memory_order_relaxed));
 
   const auto& pc = shared.ops.counters;
   m.family("ddlgate_breakglass_sessions_total", "counter", "Break-glass sessions opened.");

@@ -93,7 +93,7 @@ std::string refused_sql(std::string_view display_sql) {
 
 }  // namespace
 
-Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended) {
+Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended, bool report) {
   Verdict v;
   v.kind = Verdict::Kind::replace;
   // One Query in place of the statement, in both protocols. In the extended
@@ -106,7 +106,7 @@ Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended) {
   v.skip_to_sync = extended;
   denials_.push_back(spec);
   if (denials_.size() > 64) denials_.pop_front();
-  report_denial(shared_.ops, worker_.counters, {id_, peer_, user_, database_, application_}, spec);
+  if (report) report_denial(shared_.ops, worker_.counters, {id_, peer_, user_, database_, application_}, spec);
   return v;
 }
 

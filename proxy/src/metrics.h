@@ -36,6 +36,12 @@ struct alignas(64) WorkerCounters {
   std::array<ops::LocalCounter, kDenialReasonCount> denials;
   ops::LocalCounter refusals_paced;       // refusals that waited for limits.denials_per_second
   ops::LocalCounter refusals_over_pace;   // sessions closed instead: the wait would be too long
+  // Messages to inspect that waited for limits.inspection_budget: admitted after the
+  // wait, or refused (53200) when it did not free up in time.
+  ops::LocalCounter inspection_admitted_after_wait;
+  ops::LocalCounter inspection_refusals;
+  ops::LocalCounter statements_streamed;  // large Query texts streamed while scanned as plain DML
+  ops::LocalCounter streams_cut;          // of those, cut off because they were not
   ops::LocalCounter fast_lane_reads;        // reads started by established plaintext sessions
   ops::LocalCounter fast_lane_empty_reads;  // recv(2) calls of those that found the socket empty
 

@@ -21,8 +21,11 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/policy/analyze.h"
 #include "ddlgate/protocol/codes.h"
 #include "ddlgate/protocol/lexing_state.h"
+#include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
 #include "ddlgate/policy/server_admin.h"
 
@@ -81,6 +84,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       ledger_wait_(worker.ctx),
       ready_wait_(worker.ctx),
       analysis_wait_(worker.ctx),
+      inspection_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {
@@ -91,6 +95,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
   client_scanner_.inspect(fe::kQuery);
   client_scanner_.inspect(fe::kParse);
   client_scanner_.inspect(fe::kPassword);
+  // A message collected across reads takes its size from limits.inspection_budget first.
+  client_scanner_.set_collect_gate(true);
   // Server messages that tell the session's state. All are small; DataRow and
   // CopyData, the bulk of the traffic, stream through uninspected.
   for (std::uint8_t t : {be::kAuthentication, be::kBackendKeyData, be::kReadyForQuery, be::kErrorResponse}) {
@@ -112,6 +118,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
 }
 
 Session::~Session() {
+  budget_done_ += std::exchange(budget_collecting_, 0);
+  release_inspection();
   worker_.sessions.erase(this);
   shared_.live.fetch_sub(1);
   if (admitted_) shared_.admitted.fetch_sub(1);
@@ -126,6 +134,9 @@ void Session::close() {
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();
+  inspection_wait_.cancel();
+  budget_done_ += std::exchange(budget_collecting_, 0);
+  release_inspection();
   ledger_wait_.cancel();  // a paced refusal stops waiting (a ledger wait re-arms until its record is durable)
   client_.close();
   if (server_) server_->close();
@@ -345,6 +356,14 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
   }
   const auto& enf = cfg.enforcement;
   mode_ = enf.mode_for(user_, database_);
+  if (mode_ == config::EnforcementMode::off) {
+    // A transparent session (no [enforcement]; decided per session, from its user and
+    // database, so an override to off would count too): nothing reads statements, so they stream through like data messages,
+    // up to PostgreSQL's own 1 GiB - 1 and never held or capped (docs/operations.md).
+    // Metrics count messages as they start; a break-glass token still leaves the
+    // startup packet (below), and a statement's text means nothing to an off session.
+    for (std::uint8_t t : {fe::kQuery, fe::kParse, fe::kFunctionCall, fe::kExecute}) client_scanner_.inspect(t, false);
+  }
   if (mode_ != config::EnforcementMode::off && !enf.users.empty() &&
       std::find(enf.users.begin(), enf.users.end(), user_) == enf.users.end()) {
     // Unknown users: refused in enforce mode, noted in monitor mode.
@@ -685,6 +704,226 @@ bool Session::server_fast_lane() const {
   return phase_ == Phase::ready && !client_.is_tls() && server_ && !server_->is_tls();
 }
 
+bool Session::reserve_inspection(std::uint64_t bytes) {
+  const std::uint64_t budget = config_->limits.inspection_budget;
+  auto& held = shared_.inspection_held;
+  std::uint64_t now = held.load(std::memory_order_relaxed);
+  do {
+    if (bytes > budget || now > budget - bytes) return false;
+  } while (!held.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+  budget_collecting_ += bytes;
+  return true;
+}
+
+void Session::release_inspection() {
+  // A message collected under the budget is complete once the scanner is no longer
+  // collecting; its bytes go back now that the input it ended in has been handled.
+  if (budget_collecting_ != 0 && !client_scanner_.collecting()) [[unlikely]] {
+    budget_done_ += std::exchange(budget_collecting_, 0);
+  }
+  if (budget_done_ == 0) return;
+  shared_.inspection_held.fetch_sub(budget_done_, std::memory_order_relaxed);
+  budget_done_ = 0;
+}
+
+asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(const protocol::ScanStep& step) {
+  auto self = shared_from_this();
+  const auto& limits = config_->limits;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.inspection_wait_ms);
+  last_activity_ = std::max(last_activity_, deadline);  // held by ddlgate, not idle (timeouts.idle_ms)
+  bool waited = false;
+  while (phase_ != Phase::closed) {
+    if (reserve_inspection(step.body_length)) {
+      if (waited) worker_.counters.inspection_admitted_after_wait.add();
+      client_scanner_.admit();
+      co_return std::nullopt;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    // Sessions on other worker threads free the budget, with no wake-up across threads:
+    // a short poll, on a path that only a full budget takes.
+    waited = true;
+    inspection_wait_.expires_at(std::min(deadline, now + std::chrono::milliseconds(10)));
+    boost::system::error_code ec;
+    co_await inspection_wait_.async_wait(redirect_error(use_awaitable, ec));
+  }
+  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  worker_.counters.inspection_refusals.add();
+  // The message is not read: it starts now for the session's bookkeeping, and its body is
+  // dropped as it streams on.
+  client_scanner_.refuse();
+  protocol::ScanStep start;
+  start.kind = protocol::ScanStep::Kind::pass;
+  start.starts_message = true;
+  start.type = step.type;
+  start.body_length = step.body_length;
+  begin_client_message(start);
+  const bool already_dropped = drop_current_;
+  drop_current_ = true;
+  const std::string message = "ddlgate: out of memory for inspecting a message of " +
+                              std::to_string(std::uint64_t{step.body_length} + 5) + " bytes";
+  const std::string detail =
+      "Messages that ddlgate reads whole are held under limits.inspection_budget (" +
+      std::to_string(limits.inspection_budget) + " bytes, shared by all sessions), which stayed full for " +
+      std::to_string(limits.inspection_wait_ms) + " ms (limits.inspection_wait_ms). Nothing of this message ran.";
+  const std::string hint = "Retry when fewer large statements are in flight, or raise limits.inspection_budget.";
+  spdlog::warn("session {:x}: {} (limits.inspection_budget {} bytes full for {} ms)", id_, message,
+               limits.inspection_budget, limits.inspection_wait_ms);
+  // Already dropped: the server skips to the batch's Sync, and the batch has its error.
+  if (already_dropped) co_return std::nullopt;
+  // A statement (or FunctionCall, Execute) of an established enforcing session is refused the
+  // way a denial is, so that the session stays usable: the server raises the error, rolls back,
+  // and for the extended protocol skips to Sync. Anything else cannot be skipped: FATAL.
+  const bool extended = step.type == fe::kParse || step.type == fe::kExecute;
+  const bool skippable = extended || step.type == fe::kQuery || step.type == fe::kFunctionCall;
+  if (skippable && enforcing() && phase_ == Phase::ready && startup_tokens_.empty()) {
+    co_return deny({"ERROR", kOutOfMemory, message, detail, hint}, extended, false);
+  }
+  co_await fail(kOutOfMemory, message, detail, hint);
+  co_return Verdict{Verdict::Kind::close, {}, false};
+}
+
+bool Session::large_message_step(protocol::ScanStep& step) {
+  if (step.kind == protocol::ScanStep::Kind::hold) {
+    if (may_stream(step)) {
+      start_stream(step);
+      return false;
+    }
+    if (!step.error.empty()) {  // over limits.max_inspected_message: FATAL 54000
+      step.kind = protocol::ScanStep::Kind::error;
+      return true;
+    }
+    // A message to collect across reads: its bytes come from the shared budget, or it waits.
+    // One up to kAlwaysAdmitted is read even when the budget is full (counted all the same):
+    // a few clients that hold large messages half-sent must not refuse everyone's ordinary
+    // statements, and these add at most limits.max_connections times kAlwaysAdmitted.
+    if (!reserve_inspection(step.body_length)) {
+      if (step.body_length > kAlwaysAdmitted) return true;
+      shared_.inspection_held.fetch_add(step.body_length, std::memory_order_relaxed);
+      budget_collecting_ += step.body_length;
+    }
+    client_scanner_.admit();
+    return false;
+  }
+  // kind streamed: the body of a streamed Query.
+  if (stream_failed_) {
+    // The rest of one that was cut off: read and dropped, so that the client, still
+    // sending it, reads the FATAL that follows (the server gets none of it).
+    stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
+    if (stream_left_ != 0) return false;
+    step.kind = protocol::ScanStep::Kind::error;
+    return true;
+  }
+  if (stream_bytes(step)) return false;
+  step.kind = protocol::ScanStep::Kind::error;
+  return true;
+}
+
+bool Session::may_stream(const protocol::ScanStep& hold) const {
+  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || skipping_ ||
+      break_glass_ || superuser_ || config_->enforcement.record_all_statements ||
+      !worker_.cache->plain_dml_uncontrolled()) {
+    return false;
+  }
+  // The text (the body less its NUL) must be one the server reads the way the byte scan
+  // does under every reading the session allows: a client encoding that hides ASCII in
+  // multibyte characters (read_as_server) reads non-ASCII bytes otherwise, and one that is
+  // not pinned and settled may be such an encoding; then a non-ASCII byte ends the stream.
+  const std::size_t text = hold.body_length - 1;
+  // What is streamed: a text over limits.max_inspected_message, which would otherwise be
+  // refused with FATAL 54000; and in enforce mode one over what the parser takes
+  // (policy::kMaxAnalyzedBytes), which would otherwise be refused unless plain DML, when
+  // every byte reads alike. Anything smaller is held whole and decided as before, so a
+  // text the byte scan cannot settle (a literal with ';' or "into" in it) still goes on.
+  if (hold.body_length > config_->limits.max_inspected_message) return true;
+  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  const bool ascii_readings = !encodings.wide && !protocol::hides_ascii(encodings.reported);
+  return mode_ == config::EnforcementMode::enforce && ascii_readings && text > policy::kMaxAnalyzedBytes;
+}
+
+void Session::start_stream(const protocol::ScanStep& hold) {
+  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  stream_non_ascii_ok_ = !encodings.wide && !protocol::hides_ascii(encodings.reported);
+  client_scanner_.stream();  // the body goes on as `streamed` steps, never held
+  stream_scan_ = policy::PlainDmlStream{};
+  stream_failed_ = false;
+  stream_cut_recorded_ = false;
+  stream_left_ = hold.body_length;
+  stream_size_ = hold.body_length;
+  const auto header = client_scanner_.held_header();
+  c2s_arena_.emplace_back(header.begin(), header.end());
+  protocol::ScanStep start;
+  start.kind = protocol::ScanStep::Kind::pass;
+  start.starts_message = true;
+  start.type = hold.type;
+  start.body_length = hold.body_length;
+  start.bytes = c2s_arena_.back();
+  begin_client_message(start);
+  expect_query({}, {}, {});  // one plain statement: nothing tracked, no session effect
+  forward_client_step(start);
+  worker_.counters.statements_streamed.add();
+  spdlog::debug("session {:x}: streaming a Query of {} bytes while it is scanned", id_, hold.body_length + 5);
+}
+
+bool Session::stream_bytes(const protocol::ScanStep& step) {
+  const bool last = step.bytes.size() >= stream_left_;
+  stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
+  std::string_view text(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
+  bool plain = true;
+  if (last) {
+    // The text ends with the body's NUL, which must be its last byte (a Query is one string).
+    plain = !text.empty() && text.back() == '\0';
+    if (plain) text.remove_suffix(1);
+  }
+  if (plain && !stream_non_ascii_ok_) {
+    plain = std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  }
+  plain = plain && stream_scan_.feed(text);
+  if (plain && last) plain = stream_scan_.finish().has_value();
+  if (!plain) {
+    // Nothing of this part goes on: the server holds an unfinished message.
+    stream_failed_ = true;
+    stream_cut_at_ = stream_size_ - stream_left_ - static_cast<std::uint32_t>(step.bytes.size());
+    return false;
+  }
+  add_span(c2s_out_, step.bytes);
+  return true;
+}
+
+asio::awaitable<void> Session::record_cut_stream() {
+  auto self = shared_from_this();
+  worker_.counters.streams_cut.add();
+  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  ledger::DecisionInfo d;
+  d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
+  d.session = session_info();
+  d.statement_class = "unparseable";
+  d.reason = "a statement of " + std::to_string(size) +
+             " bytes, streamed as plain DML, turned out not to be one after " + std::to_string(stream_cut_at_) +
+             " bytes; it was cut off before its end and did not run";
+  worker_.counters.count_decision(policy::StatementClass::unparseable, d.decision);
+  std::vector<ledger::Record> records;
+  records.push_back(ledger::decision(d));
+  bool recorded = false;
+  if (ledger_working()) recorded = co_await record_durably(std::move(records));
+  if (!recorded) spdlog::error("session {:x}: the ledger is unavailable; a cut-off streamed statement is not recorded", id_);
+}
+
+asio::awaitable<void> Session::cut_stream() {
+  // The server has the message's start and waits for the rest; closing the connection
+  // before its end makes PostgreSQL drop it unexecuted (it reads a message whole before it
+  // acts, and a backend whose client goes away mid-message exits, rolling back).
+  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const std::string message = "ddlgate: a statement of " + std::to_string(size) +
+                              " bytes is not approved: it is not one plain INSERT, UPDATE, DELETE or SELECT";
+  const std::string detail = "ddlgate streams a statement this large while it reads it, and this one turned out "
+                             "not to be plain DML after " + std::to_string(stream_cut_at_) +
+                             " bytes. It was cut off before its end: none of it ran.";
+  const std::string hint = "Send large data as a parameter (Bind) or with COPY, or split the statement.";
+  co_await fail(kInsufficientPrivilege, message, detail, hint);
+}
+
 void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
   // A denied Parse or Execute: the messages after it are dropped up to the Sync
@@ -766,7 +1005,14 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
     protocol::ScanStep step = client_scanner_.next(input);
     input = input.subspan(step.consumed);
     // Stops before any state changes for the step, so the coroutine handles it whole.
-    if (step.kind == protocol::ScanStep::Kind::error) return ClientStop{std::move(step)};
+    // The rare kinds, in one test: an error, a message about to be collected (hold), the
+    // body of a streamed one (out of line).
+    static_assert(protocol::ScanStep::Kind::error < protocol::ScanStep::Kind::hold &&
+                  protocol::ScanStep::Kind::hold < protocol::ScanStep::Kind::streamed);
+    if (step.kind >= protocol::ScanStep::Kind::error) [[unlikely]] {
+      if (step.kind == protocol::ScanStep::Kind::error || large_message_step(step)) return ClientStop{std::move(step)};
+      continue;
+    }
     if (step.starts_message && !protocol::is_frontend_type(step.type)) return ClientStop{std::move(step)};
     const bool statement = step.type == fe::kQuery || step.type == fe::kParse;
     if (step.kind == protocol::ScanStep::Kind::message && !skipping_) {
@@ -847,6 +1093,7 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
     return;
   }
   c2s_arena_.clear();
+  release_inspection();
   client_scanner_.trim();
   if (client_fast_lane()) {
     read_client();
@@ -912,18 +1159,6 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       protocol::ScanStep step = std::move(*pending);
       pending.reset();
       const bool needs_known = std::exchange(known_needs, false);
-      if (step.kind == protocol::ScanStep::Kind::error) {
-        co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
-                                                                               : kProtocolViolation,
-                      step.error);
-        co_return;
-      }
-      if (step.starts_message && !protocol::is_frontend_type(step.type)) {
-        co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
-        co_return;
-      }
-      if (step.starts_message) begin_client_message(step);
-      if (drop_current_) continue;
       // What enforce() or deny_execute() decided to send instead of the message.
       auto replace = [&](Verdict& v) {
         c2s_arena_.push_back(std::move(v.bytes));
@@ -939,6 +1174,37 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // Execute followed by a Query leaves the model as the Query alone would.
         if (step.type != fe::kQuery && step.type != fe::kFunctionCall) lexing_.on_client(fe::kQuery);
       };
+      if (step.kind == protocol::ScanStep::Kind::error && stream_failed_) {
+        // Nothing of this read goes on, nor anything after it: the server waits for the
+        // rest of a message that never comes.
+        out.clear();
+        if (!stream_cut_recorded_) {
+          stream_cut_recorded_ = true;
+          co_await record_cut_stream();
+          if (phase_ == Phase::closed) co_return;
+        }
+        if (stream_left_ != 0) continue;  // drop the rest of it first
+        co_await cut_stream();
+        co_return;
+      }
+      if (step.kind == protocol::ScanStep::Kind::error) {
+        co_await fail(step.error.find("over the limit") != std::string::npos ? kProgramLimitExceeded
+                                                                               : kProtocolViolation,
+                      step.error);
+        co_return;
+      }
+      if (step.kind == protocol::ScanStep::Kind::hold) {
+        std::optional<Verdict> v = co_await wait_for_inspection(step);
+        if (phase_ == Phase::closed || (v && v->kind == Verdict::Kind::close)) co_return;
+        if (v) replace(*v);
+        continue;
+      }
+      if (step.starts_message && !protocol::is_frontend_type(step.type)) {
+        co_await fail(kProtocolViolation, "invalid frontend message type " + std::to_string(step.type));
+        co_return;
+      }
+      if (step.starts_message) begin_client_message(step);
+      if (drop_current_) continue;
       const ExecuteRefusal refusal =
           step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;
       if (refusal != ExecuteRefusal::none) {
@@ -1030,6 +1296,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       if (ec) break;
     }
     c2s_arena_.clear();
+    release_inspection();
     client_scanner_.trim();
     if (from_leftover) {
       std::vector<std::uint8_t>().swap(leftover_);

@@ -143,6 +143,45 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
     bool skip_to_sync = false;        // replace: drop client messages until Sync (extended protocol)
   };
   bool enforcing() const { return mode_ != config::EnforcementMode::off; }
+  // limits.inspection_budget (docs/operations.md, "What is buffered when"): the bytes of
+  // it this session holds for the message being collected, and for messages complete
+  // but not yet handled (released once the input they came in has been sent on).
+  static constexpr std::uint32_t kAlwaysAdmitted = 64 * 1024;  // bytes: never waits for the budget
+  std::uint64_t budget_collecting_ = 0;
+  std::uint64_t budget_done_ = 0;
+  // Takes `bytes` of the budget now if they are free.
+  bool reserve_inspection(std::uint64_t bytes);
+  void release_inspection();  // budget_done_
+  // A hold step whose bytes were not free at once: waits up to limits.inspection_wait_ms,
+  // then admits the message, or refuses it (53200, counted): nullopt when admitted or
+  // dropped silently, else what to send instead (a close: the session has ended).
+  asio::awaitable<std::optional<Verdict>> wait_for_inspection(const protocol::ScanStep& step);
+  asio::steady_timer inspection_wait_;
+  // Large statements streamed while they are scanned (docs/operations.md, "What is buffered
+  // when"): a Query too large to be worth holding whole whose text policy::PlainDmlStream
+  // reads as one plain INSERT, UPDATE, DELETE or SELECT as its bytes pass.
+  bool may_stream(const protocol::ScanStep& hold) const;
+  // scan_client_input's rare steps: a hold (stream, collect under the budget, or the cap's
+  // error) and a streamed body's part (kind streamed). True: stop at `step` (changed to an error for the
+  // cap or a cut-off stream; a hold that waits for the budget).
+  [[gnu::noinline]] bool large_message_step(protocol::ScanStep& step);
+  // Forwards its header (into c2s_out_) and starts the scan; its body follows as pass steps.
+  void start_stream(const protocol::ScanStep& hold);
+  // One part of its body: scanned, then forwarded; false when the text is not plain DML
+  // (nothing of this part is forwarded, stream_failed_ says so).
+  bool stream_bytes(const protocol::ScanStep& step);
+  // The text turned out not to be plain DML with part of it at the server: the refusal is
+  // recorded, the rest of the message read and dropped, then FATAL and the session closed,
+  // so that the server gets the message cut off before its end and runs none of it.
+  asio::awaitable<void> record_cut_stream();
+  asio::awaitable<void> cut_stream();
+  std::uint32_t stream_left_ = 0;   // body bytes of the streamed Query still to come; 0: none
+  std::uint32_t stream_size_ = 0;   // its body length
+  bool stream_non_ascii_ok_ = false;  // the client encoding is known and shows every ASCII byte
+  bool stream_failed_ = false;
+  bool stream_cut_recorded_ = false;
+  std::uint32_t stream_cut_at_ = 0;  // body bytes forwarded before it was cut
+  policy::PlainDmlStream stream_scan_;
   // A ledger is configured and has not failed: decisions can be recorded.
   bool ledger_working() const { return shared_.ledger && !shared_.ledger->failure(); }
   // Decides a Query or Parse that needs_decision() returned true for: records the
@@ -162,7 +201,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   void record_pending_would_deny();
   // A Query / Parse+Bind+Execute that makes the server itself raise `spec`, so that
   // its transaction state, pipeline skipping and ReadyForQuery are PostgreSQL's own.
-  Verdict deny(const protocol::ErrorSpec& spec, bool extended);
+  // report: counted and sent to webhooks as a policy denial (not for a refusal for lack of memory).
+  Verdict deny(const protocol::ErrorSpec& spec, bool extended, bool report = true);
   // deny() with 58030: the ledger cannot record a decision, so `refused` (what is
   // refused, for the message) does not run.
   Verdict deny_ledger_unavailable(std::string_view refused, bool extended);

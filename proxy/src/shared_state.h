@@ -47,6 +47,8 @@ struct SharedState {
   // Statements too large to parse on a worker thread are parsed elsewhere, this many at once.
   std::counting_semaphore<1024> large_analyses{std::clamp(std::thread::hardware_concurrency(), 1u, 1024u)};
   std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker
+  // Bytes of inspected messages held whole by all sessions now (limits.inspection_budget).
+  std::atomic<std::uint64_t> inspection_held{0};
   policy::Policy policy;               // which classes are controlled
   BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
   // Refused statements and tokens per user (limits.denials_per_second): paced, not dropped.

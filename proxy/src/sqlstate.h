@@ -12,6 +12,7 @@ inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kInsufficientResources = "53000";  // no thread to analyse a large text on
+inline constexpr const char* kOutOfMemory = "53200";  // over limits.inspection_budget
 inline constexpr const char* kTooManyConnections = "53300";
 inline constexpr const char* kConfigurationLimitExceeded = "53400";  // refusals over limits.denials_per_second
 inline constexpr const char* kProgramLimitExceeded = "54000";

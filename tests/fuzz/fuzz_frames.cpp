@@ -1,7 +1,8 @@
 // libFuzzer target: FrameScanner fed in chunks, then every decoder on each
 // complete inspected body. Input layout: byte 0 picks the inspected cap and
-// which types are inspected, bytes 1..8 are chunk sizes (used in turn), the
-// rest is the stream. Traps when the forwarded bytes are not exactly the
+// which types are inspected, and whether a collect gate is on (each hold then
+// admitted, refused or streamed by the hold's body length), bytes 1..8 are chunk
+// sizes (used in turn), the rest is the stream. Traps when the forwarded bytes are not exactly the
 // stream, a span changes before the next input, or progress stops.
 #include <algorithm>
 #include <cstddef>
@@ -77,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (config & 8) {
     for (int t = 0; t < 256; t += 3) scanner.inspect(static_cast<std::uint8_t>(t));
   }
+  scanner.set_collect_gate((config & 32) != 0);
   const std::uint8_t* sizes = data + 1;
   std::span<const std::uint8_t> stream(data + 9, size - 9);
 
@@ -98,9 +100,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         errored = true;
         break;
       }
+      if (step.kind == ScanStep::Kind::hold) {
+        // What a session does: admit (not over the cap), refuse or stream. Refused and
+        // streamed bodies follow without their header, which the caller holds.
+        if (step.consumed == 0 || step.starts_message || !scanner.inspects(step.type)) __builtin_trap();
+        const int choice = static_cast<int>(step.body_length % 3);
+        if (choice == 0 && step.error.empty()) {
+          scanner.admit();
+        } else {
+          auto h = scanner.held_header();
+          if (h.size() != 5 || h[0] != step.type) __builtin_trap();
+          forwarded.insert(forwarded.end(), h.begin(), h.end());
+          if (choice == 2) {
+            scanner.stream();
+          } else {
+            scanner.refuse();
+          }
+        }
+        pos += step.consumed;
+        continue;
+      }
+      if (step.kind == ScanStep::Kind::streamed && step.starts_message) __builtin_trap();
       if (step.consumed == 0) __builtin_trap();
       if (step.kind == ScanStep::Kind::need_more && step.consumed != rest.size()) __builtin_trap();
-      if (step.kind == ScanStep::Kind::pass || step.kind == ScanStep::Kind::message) {
+      if (step.kind == ScanStep::Kind::pass || step.kind == ScanStep::Kind::message ||
+          step.kind == ScanStep::Kind::streamed) {
         forwarded.insert(forwarded.end(), step.bytes.begin(), step.bytes.end());
         held.emplace_back(step.bytes, std::vector<std::uint8_t>(step.bytes.begin(), step.bytes.end()));
       }

@@ -2110,3 +2110,98 @@ TEST_F(Enforce, WithoutALedgerALaterRunOfARecordedPreparedStatementIs58030WhenEn
 
 }  // namespace
 }  // namespace ddlgate::testing
+
+namespace ddlgate::testing {
+namespace {
+
+// The peak resident set of a process so far (VmHWM), in bytes; 0 if unreadable.
+std::size_t peak_rss_of(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// "insert into big_stream values (id, '\x<hex of `bytes` bytes>')" and `tail`.
+std::string big_insert(int id, std::size_t bytes, const std::string& tail = "") {
+  std::string sql = "insert into big_stream values (" + std::to_string(id) + ", '\\x";
+  sql.reserve(sql.size() + 2 * bytes + tail.size() + 4);
+  for (std::size_t i = 0; i < bytes; ++i) {
+    sql += "0123456789abcdef"[(i >> 4) & 0xf];
+    sql += "0123456789abcdef"[i & 0xf];
+  }
+  return sql + "')" + tail;
+}
+
+// Issue 22, item 7: over limits.max_inspected_message, a Query that policy::PlainDmlStream
+// reads as one plain INSERT streams through as it is scanned, and ddlgate's memory stays far
+// below its size. One whose tail turns out to hold a second statement is cut off before its
+// end: the server runs none of it (nor the open transaction's work), the client gets FATAL
+// 42501, and the ledger has the refusal.
+TEST_F(Enforce, LargePlainInsertStreamsAndOneWithAStatementInItsTailIsCutOffUnexecuted) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists big_stream, victim; create table big_stream (id int, b bytea); "
+               "create table victim (x int)");
+  auto proxy = start("enforce", "[limits]\nmax_inspected_message = 1048576\n");
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  const std::size_t before = peak_rss_of(proxy->pid());
+  ASSERT_GT(before, 0u);
+  {
+    const std::string sql = big_insert(1, 16u * 1024 * 1024);  // a 32 MiB Query, 32 times the cap
+    PgResult r(PQexec(c.get(), sql.c_str()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  }
+  const std::size_t peak = peak_rss_of(proxy->pid());
+  std::printf("ddlgate peak RSS (enforce): %zu KiB before, %zu KiB after a 32 MiB Query\n", before / 1024, peak / 1024);
+  EXPECT_LT(peak, before + 8u * 1024 * 1024);
+  EXPECT_EQ(value(c.get(), "select length(b) from big_stream where id = 1"), std::to_string(16u * 1024 * 1024));
+
+  // In a transaction: earlier work, then a large INSERT whose tail drops a table.
+  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+  EXPECT_EQ(command(c.get(), "insert into big_stream values (2, 'x')"), "INSERT 0 1");
+  {
+    const std::string sql = big_insert(3, 4u * 1024 * 1024, "; drop table victim");
+    // PQexec would return libpq's own "server closed the connection" after the FATAL.
+    ASSERT_EQ(PQsendQuery(c.get(), sql.c_str()), 1) << PQerrorMessage(c.get());
+    PgResult r(PQgetResult(c.get()));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    EXPECT_STREQ(code ? code : "", "42501") << PQerrorMessage(c.get());
+    const char* severity = PQresultErrorField(r.get(), PG_DIAG_SEVERITY_NONLOCALIZED);
+    EXPECT_STREQ(severity ? severity : "", "FATAL");
+  }
+  while (PGresult* more = PQgetResult(c.get())) PQclear(more);
+  EXPECT_EQ(PQstatus(c.get()), CONNECTION_BAD);  // closed after the FATAL
+  c.reset();
+  // The server's backend went away mid-message: wait for it, then nothing of it ran.
+  for (int i = 0; i < 100 && pg.admin_sql("select count(*) from pg_stat_activity where query like 'insert into big_stream%'") != "0\n"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'victim'"), "1\n");
+  EXPECT_EQ(pg.admin_sql("select string_agg(id::text, ',' order by id) from big_stream"), "1\n");
+
+  // A large SELECT that calls a controlled function after a long run of whitespace.
+  auto c2 = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c2.get()), CONNECTION_OK);
+  {
+    const std::string sql = "select length('" + std::string(2u * 1024 * 1024, 'a') + "'), pg_read_file" +
+                            std::string(4000, ' ') + "('/etc/hostname')";
+    ASSERT_EQ(PQsendQuery(c2.get(), sql.c_str()), 1) << PQerrorMessage(c2.get());
+    PgResult r(PQgetResult(c2.get()));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    EXPECT_STREQ(code ? code : "", "42501") << PQerrorMessage(c2.get());
+  }
+  c2.reset();
+
+  auto [verify, tail] = verify_ledger(proxy);
+  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+  EXPECT_EQ(occurrences(tail, "streamed as plain DML, turned out not to be one"), 2u) << tail;
+  EXPECT_EQ(occurrences(tail, "decision=\"denied\""), 2u) << tail;
+}
+
+}  // namespace
+}  // namespace ddlgate::testing

@@ -707,3 +707,75 @@ TEST_F(Ops, SighupAppliesANewModeAndSaysWhatNeedsARestart) {
 
 }  // namespace
 }  // namespace ddlgate::testing
+
+namespace ddlgate::testing {
+namespace {
+
+// limits.inspection_budget: two large statements at once where the budget holds one. The
+// first holds it (its client sends half and pauses); the second waits limits.inspection_wait_ms
+// and is refused with 53200 (simple and extended protocol), its session still usable; the
+// first then completes; a statement of up to 64 KiB is read meanwhile. The refusals are in the
+// metrics.
+TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
+  auto proxy = start(config_text("enforce", 0,
+                                 "[limits]\nmax_inspected_message = 1048576\ninspection_budget = 1048576\n"
+                                 "inspection_wait_ms = 300\n"));
+  const std::string big = "select length('" + std::string(1000 * 1024, 'x') + "')";
+  // The first: a raw client that sends the header and half of the body, then waits.
+  int fd = tcp_connect(proxy->port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
+  const auto query = frontend_message('Q', big + '\0');
+  const std::size_t half = query.size() / 2;
+  send_all(fd, std::vector<std::uint8_t>(query.begin(), query.begin() + static_cast<std::ptrdiff_t>(half)));
+  EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_inspection_budget_bytes") > 0; }, 5s));
+
+  auto c = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(sqlstate_of(c.get(), big), "53200");
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 300ms);
+  {
+    // The extended protocol: the Parse is refused and the batch skipped to its Sync.
+    PgResult r(PQexecParams(c.get(), big.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_FATAL_ERROR);
+    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    EXPECT_STREQ(code ? code : "", "53200") << PQerrorMessage(c.get());
+  }
+  {
+    // A statement of up to 64 KiB is read even while the budget is full (it would not fit).
+    PgResult r(PQexec(c.get(), ("select length('" + std::string(40000, 'y') + "')").c_str()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "40000");
+  }
+  {
+    PgResult r(PQexec(c.get(), "select 40 + 2"));  // the session goes on
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "42");
+  }
+
+  // The first completes.
+  send_all(fd, std::vector<std::uint8_t>(query.begin() + static_cast<std::ptrdiff_t>(half), query.end()));
+  const std::string answer = read_until_message(fd, 'Z');
+  EXPECT_EQ(message_types(answer), "TDCZ") << error_field(answer, 'M');
+  EXPECT_NE(answer.find("1024000"), std::string::npos);
+  send_all(fd, frontend_message('X', ""));
+  ::close(fd);
+
+  auto after = scrape();
+  EXPECT_EQ(metric(after, "ddlgate_inspection_budget_waits_total{result=\"refused\"}"), 2) << after;
+  EXPECT_EQ(metric(after, "ddlgate_denials_total{reason=\"not_approved\"}"), 0) << "not a policy denial";
+  // Now, with the budget free again, the same statement runs.
+  {
+    PgResult r(PQexec(c.get(), big.c_str()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "1024000");
+  }
+  c.reset();
+  EXPECT_TRUE(eventually([&] { return metric(scrape(), "ddlgate_inspection_budget_bytes") == 0; }, 5s));
+  proxy->terminate(20s);
+}
+
+}  // namespace
+}  // namespace ddlgate::testing

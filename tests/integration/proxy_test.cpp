@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <cstring>
 #include <random>
 #include <set>
@@ -160,6 +162,54 @@ TEST(Proxy, HundredMegabyteByteaRoundTrip) {
   ASSERT_EQ(PQresultStatus(sel.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
   ASSERT_EQ(PQgetlength(sel.get(), 0, 0), static_cast<int>(blob.size()));
   EXPECT_EQ(std::memcmp(PQgetvalue(sel.get(), 0, 0), blob.data(), blob.size()), 0);
+}
+
+// The peak resident set of a process so far (VmHWM), in bytes; 0 if unreadable.
+std::size_t peak_rss(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   12345 kB"
+  }
+  return 0;
+}
+
+// Without [enforcement] nothing reads statements: a ~200 MB Query (what psycopg2 sends
+// for a 100 MB bytea) streams through, above limits.max_inspected_message (64 MiB), with
+// ddlgate's memory far below the message's size.
+TEST(Proxy, TwoHundredMegabyteQueryStreamsThroughWithoutEnforcement) {
+  auto& pg = SharedPgServer::get();
+  auto proxy = DdlgateProcess::serve(pg);
+  auto c = connect_ok(proxy->conninfo());
+  exec_ok(c.get(), "drop table if exists big_query; create table big_query (id int, b bytea)");
+  constexpr std::size_t kBytes = 100u * 1024 * 1024;
+  const std::size_t before = peak_rss(proxy->pid());
+  ASSERT_GT(before, 0u);
+  std::string sql = "insert into big_query values (1, '\\x";
+  sql.reserve(sql.size() + 2 * kBytes + 8);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < kBytes; ++i) {
+    const auto byte = static_cast<unsigned>((i * 2654435761u) >> 13) & 0xffu;
+    sql += kHex[byte >> 4];
+    sql += kHex[byte & 0xf];
+  }
+  sql += "')";
+  ASSERT_GT(sql.size(), std::size_t{200'000'000});
+  {
+    PgResult ins(PQexec(c.get(), sql.c_str()));  // not exec_ok: a failure would print the 200 MB text
+    ASSERT_EQ(PQresultStatus(ins.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  }
+  sql.clear();
+  sql.shrink_to_fit();
+  EXPECT_EQ(exec_ok(c.get(), "select length(b) from big_query where id = 1"), std::to_string(kBytes));
+  const std::string last = exec_ok(c.get(), "select get_byte(b, " + std::to_string(kBytes - 1) + ") from big_query");
+  EXPECT_EQ(last, std::to_string(static_cast<unsigned>(((kBytes - 1) * 2654435761u) >> 13) & 0xffu));
+  const std::size_t peak = peak_rss(proxy->pid());
+  std::printf("ddlgate peak RSS: %zu KiB before, %zu KiB after a %zu-byte Query\n", before / 1024, peak / 1024,
+              2 * kBytes + 36);
+  // Streaming: a buffered message alone would be 200 MB.
+  EXPECT_LT(peak, before + 32u * 1024 * 1024);
+  exec_ok(c.get(), "drop table big_query");
 }
 
 void collect_notice(void* arg, const PGresult* r) {

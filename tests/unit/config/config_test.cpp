@@ -485,3 +485,21 @@ TEST(Config, DenialPacingDefaultsToTenPerSecondAfterAHundredAndIsLive) {
   EXPECT_EQ(plan.applied, (std::vector<std::string>{"limits"}));
   EXPECT_EQ(plan.next.limits.denials_per_second, 0u);
 }
+
+TEST(Config, InspectionBudgetDefaultsTo256MiBAndIsChecked) {
+  auto d = parse(kBase);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config.limits.inspection_budget, 256ull * 1024 * 1024);
+  EXPECT_EQ(d.config.limits.inspection_wait_ms, 2000u);
+  auto big = parse(std::string(kBase) + "[limits]\ninspection_budget = 8589934592\ninspection_wait_ms = 0\n");
+  ASSERT_TRUE(big.ok()) << big.problems.front().message;
+  EXPECT_EQ(big.config.limits.inspection_budget, 8ull * 1024 * 1024 * 1024);  // above 4 GiB
+  EXPECT_EQ(big.config.limits.inspection_wait_ms, 0u);
+  // Below the per-message cap, a message under the cap could never be read.
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_budget = 1048576\n"),
+                          "limits.inspection_budget", "max_inspected_message"));
+  EXPECT_TRUE(parse(std::string(kBase) + "[limits]\ninspection_budget = 1048576\nmax_inspected_message = 1048576\n").ok());
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_budget = 1099511627777\n"),
+                          "limits.inspection_budget"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_wait_ms = -1\n"), "limits.inspection_wait_ms"));
+}

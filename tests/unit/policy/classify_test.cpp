@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -527,4 +529,113 @@ TEST(PolicyAnalyze, EmptyStringsTheDeparserCannotTakeAreAnalysedNotCrashed) {
 }
 
 }  // namespace
+}  // namespace ddlgate::policy
+
+namespace ddlgate::policy {
+
+namespace {
+
+// PlainDmlStream's answer for `text` fed in parts of the given sizes (the rest as one last part).
+std::optional<StatementClass> stream_class(std::string_view text, const std::vector<std::size_t>& parts) {
+  PlainDmlStream s;
+  std::size_t at = 0;
+  for (std::size_t n : parts) {
+    if (at >= text.size()) break;
+    n = std::min(n, text.size() - at);
+    if (!s.feed(text.substr(at, n))) return std::nullopt;
+    at += n;
+  }
+  if (at < text.size() && !s.feed(text.substr(at))) return std::nullopt;
+  return s.finish();
+}
+
+}  // namespace
+
+// Texts shorter than the stream's prefix window get exactly plain_dml_class()'s answer,
+// however they are cut.
+TEST(PlainDmlStream, AgreesWithPlainDmlClassAtEverySplit) {
+  const char* texts[] = {
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;", "  select\n1 ;  \n", "select(1)",
+      "UPDATE pgbench_accounts SET abalance = abalance + -42 WHERE aid = 7;",
+      "insert\tinto t values (1)", "delete from t where id = 1", "select 1; drop table t", "select 1;;",
+      "select * into t2 from t", "select * from t where name = 'x into y'", "select pinto from t",
+      "insert t values (1)", "/* c */ select 1", "selectx 1", "select", "(select 1)", "select pg_read_file('x')",
+      "select pg_read_file  ('x')", "select \"pg_read_file\"('x')", "select a -- c\n, pg_read_file\n('x')",
+      "select a -- c\n, (b) from t", "update pg_authid set rolsuper = true", "insert into information_schema.x values (1)",
+      "update users set flag_pg = 1, name = lower($1) where id = $2", "select 1 & 2", "select U&\"a\" from t",
+      "select f() /* c */ (1)", "insert into t values ('x'); ", "insert into t values ('x');\n -- c",
+      "select 1 /", "insert into t values (1) returning id", "select a from t where b = set_config('x', 'y', false)",
+  };
+  for (const char* text : texts) {
+    const std::string_view t(text);
+    const auto want = plain_dml_class(t);
+    EXPECT_EQ(stream_class(t, {}), want) << t;
+    EXPECT_EQ(stream_class(t, std::vector<std::size_t>(t.size(), 1)), want) << "byte at a time: " << t;
+    for (std::size_t cut = 0; cut <= t.size(); ++cut) EXPECT_EQ(stream_class(t, {cut}), want) << cut << ": " << t;
+  }
+}
+
+// Long texts with stop bytes in every place: the stream never says plain where the
+// whole text is not, and it is plain for the plain ones.
+TEST(PlainDmlStream, NeverPlainWhereTheWholeTextIsNot) {
+  const char* pieces[] = {"a", "0f", " ", "\n", "'", ",", ";", "(", ")", "i", "into", "INTO", "pinto", "_", "pg_",
+                          "information_", "pg_read_file", "\"pg_read_file\"", "-", "--", "&", "U&\"", "*/", "/*",
+                          std::string(1500, ' ').c_str(), "set_config", "lo_export", "x", "\0"};
+  std::vector<std::string> vocab;
+  for (const char* p : pieces) vocab.emplace_back(p);
+  vocab.back() = std::string(1, '\0');
+  vocab[24] = std::string(1500, ' ');  // a run longer than the stream's window
+  std::mt19937 rng(7);
+  int plain_seen = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text = round % 2 ? "insert into t values ('" : "select '";
+    const std::size_t filler = 5000 + rng() % 20000;
+    while (text.size() < filler) text += (rng() % 4 == 0) ? std::string(40, 'a') : "0123456789abcdef";
+    // A few stop tokens, anywhere (plain ones only sometimes).
+    const int stops = static_cast<int>(rng() % 4);
+    for (int i = 0; i < stops; ++i) {
+      const std::string& piece = vocab[rng() % vocab.size()];
+      text.insert(rng() % (text.size() + 1) > 40 ? 40 + rng() % (text.size() - 39) : text.size(), piece);
+    }
+    text += round % 2 ? "')" : "'";
+    std::vector<std::size_t> parts;
+    for (std::size_t sum = 0; sum < text.size();) {
+      parts.push_back(1 + rng() % (round % 3 == 0 ? 7 : 20000));
+      sum += parts.back();
+    }
+    const auto whole = plain_dml_class(text);
+    const auto streamed = stream_class(text, parts);
+    if (streamed) {
+      ++plain_seen;
+      EXPECT_EQ(streamed, whole) << "round " << round;
+    }
+  }
+  EXPECT_GT(plain_seen, 500);  // the test says plain often enough to mean something
+}
+
+// The attack: a large INSERT whose tail runs a second statement, or calls a controlled
+// function after a long run of whitespace (a look back past the window).
+TEST(PlainDmlStream, ATailThatIsNotPlainIsCaughtAfterMegabytes) {
+  std::string hex;
+  for (int i = 0; i < 4 * 1024 * 1024; ++i) hex += "0123456789abcdef"[i % 16];
+  const std::string insert = "insert into t values (1, '\\x" + hex + "')";
+  const std::vector<std::size_t> reads(insert.size() / 16384 + 2, 16384);
+  EXPECT_EQ(stream_class(insert, reads), StatementClass::write);
+  EXPECT_EQ(stream_class(insert + ";\n", reads), StatementClass::write);
+  EXPECT_EQ(stream_class(insert + "; drop table x", reads), std::nullopt);
+  EXPECT_EQ(stream_class(insert + ";\n;", reads), std::nullopt);
+  EXPECT_EQ(stream_class(insert + std::string(1, '\0') + "; drop table x", reads), std::nullopt);
+  const std::string select = "select length('" + hex + "')";
+  EXPECT_EQ(stream_class(select, reads), StatementClass::read);
+  EXPECT_EQ(stream_class(select + ", pg_read_file" + std::string(3000, ' ') + "('/etc/passwd')", reads), std::nullopt);
+  EXPECT_EQ(stream_class(select + ", \"pg_read_file\"" + std::string(3000, '\n') + "('/etc/passwd')", reads),
+            std::nullopt);
+  EXPECT_EQ(stream_class(select + " into t2", reads), std::nullopt);
+  EXPECT_EQ(stream_class(select + ", U&\"x\"", reads), std::nullopt);
+  // Leading whitespace: read in the first part when it holds the keyword; past the first
+  // 4 KiB fed in small parts, not streamed (conservative).
+  EXPECT_EQ(stream_class(std::string(5000, ' ') + select, reads), StatementClass::read);
+  EXPECT_EQ(stream_class(std::string(5000, ' ') + select, std::vector<std::size_t>(10000, 1000)), std::nullopt);
+}
+
 }  // namespace ddlgate::policy

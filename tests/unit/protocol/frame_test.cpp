@@ -459,3 +459,117 @@ TEST(FrameScanner, MidMessage) {
   s.next(std::span(d).subspan(8));
   EXPECT_FALSE(s.mid_message());
 }
+
+TEST(FrameScanner, GateHoldsACollectBeforeAllocatingAndAdmitCollects) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  ByteVec body = filler(100000);
+  body.back() = 0;
+  auto msg = typed('Q', body);
+  reset_largest_alloc();
+  auto hold = s.next(std::span(msg).first(1000));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  EXPECT_EQ(hold.type, 'Q');
+  EXPECT_EQ(hold.body_length, body.size());
+  EXPECT_FALSE(hold.starts_message);
+  EXPECT_EQ(hold.consumed, 5u);  // the header only
+  EXPECT_LT(largest_alloc(), std::size_t{4096});
+  EXPECT_TRUE(s.collecting());
+  // Until admit() or refuse(), nothing moves.
+  EXPECT_EQ(s.next(std::span(msg).subspan(5)).consumed, 0u);
+  s.admit();
+  auto r = scan_chunks(s, ByteVec(msg.begin() + 5, msg.end()), {995, 50000});
+  expect_clean(r);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, body);
+  EXPECT_FALSE(s.collecting());
+}
+
+TEST(FrameScanner, GateRefusedMessageStreamsOnAsPassAndTheNextIsRead) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  body.back() = 0;
+  auto stream = concat({typed('Q', body), query("SELECT 2")});
+  auto hold = s.next(std::span(stream).first(2000));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  s.refuse();
+  std::size_t passed = 0;
+  std::span<const std::uint8_t> rest(stream.data() + 5, stream.size() - 5);
+  for (;;) {
+    auto step = s.next(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.kind == Kind::message) {
+      EXPECT_TRUE(step.starts_message);
+      EXPECT_EQ(step.type, 'Q');
+      EXPECT_EQ(step.body_length, 9u);  // "SELECT 2\0", whole in the input: never held
+      break;
+    }
+    ASSERT_EQ(step.kind, Kind::pass);
+    EXPECT_FALSE(step.starts_message);
+    passed += step.bytes.size();
+  }
+  EXPECT_EQ(passed, body.size());
+  EXPECT_TRUE(rest.empty());
+}
+
+TEST(FrameScanner, GateHoldsAMessageOverTheCapWithItsErrorAndNeverAdmitsIt) {
+  auto s = frontend_scanner(1000);
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  auto msg = typed('Q', body);
+  reset_largest_alloc();
+  auto hold = s.next(std::span(msg).first(100));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  EXPECT_NE(hold.error.find("over the limit"), std::string::npos) << hold.error;
+  EXPECT_EQ(hold.body_length, body.size());
+  EXPECT_EQ(ByteVec(s.held_header().begin(), s.held_header().end()), ByteVec(msg.begin(), msg.begin() + 5));
+  s.admit();  // ignored: the cap holds
+  EXPECT_EQ(s.next(std::span(msg).subspan(5)).kind, Kind::hold);
+  EXPECT_LT(largest_alloc(), std::size_t{4096});
+  s.refuse();  // its body streams on
+  auto r = scan_chunks(s, std::span(msg).subspan(5), {95, 3000});
+  expect_clean(r);
+  EXPECT_EQ(r.forwarded, body);
+  EXPECT_TRUE(r.messages.empty());
+}
+
+TEST(FrameScanner, StreamedBodyComesAsStreamedStepsThenTheNextMessageAsUsual) {
+  auto s = frontend_scanner(1000);
+  s.set_collect_gate(true);
+  ByteVec body = filler(5000);
+  auto stream = concat({typed('Q', body), query("SELECT 2"), typed('d', filler(3000))});
+  auto hold = s.next(std::span(stream).first(700));
+  ASSERT_EQ(hold.kind, Kind::hold);
+  s.stream();
+  ByteVec seen;
+  std::span<const std::uint8_t> rest(stream.data() + 5, stream.size() - 5);
+  for (;;) {
+    auto step = s.next(rest.first(std::min<std::size_t>(rest.size(), 333)));
+    rest = rest.subspan(step.consumed);
+    if (step.kind != Kind::streamed) {
+      ASSERT_EQ(step.kind, Kind::message);
+      EXPECT_EQ(step.body_length, 9u);
+      break;
+    }
+    EXPECT_FALSE(step.starts_message);
+    seen.insert(seen.end(), step.bytes.begin(), step.bytes.end());
+  }
+  EXPECT_EQ(seen, body);
+  // An uninspected message after it is skipped as pass steps again, not streamed ones.
+  auto d = s.next(rest.first(100));
+  EXPECT_EQ(d.kind, Kind::pass);
+  auto more = s.next(rest.subspan(d.consumed));
+  EXPECT_EQ(more.kind, Kind::pass);
+}
+
+TEST(FrameScanner, GateDoesNotHoldAnEmptyBodyAfterASplitHeader) {
+  auto s = frontend_scanner();
+  s.set_collect_gate(true);
+  auto msg = typed('Q', {});
+  EXPECT_EQ(s.next(std::span(msg).first(2)).kind, Kind::need_more);
+  auto step = s.next(std::span(msg).subspan(2));
+  ASSERT_EQ(step.kind, Kind::message);
+  EXPECT_EQ(step.body_length, 0u);
+  EXPECT_EQ(step.consumed, 3u);
+}

@@ -72,6 +72,11 @@ struct Limits {
   std::uint32_t max_startup_packet = 10000;
   // Messages ddlgate must read whole to inspect (Query, Parse, ...) above this are refused.
   std::uint32_t max_inspected_message = 64u * 1024 * 1024;
+  // The bytes of inspected messages held whole at once by all sessions together (a
+  // message that arrived in one read is never counted); a message that does not fit
+  // waits up to inspection_wait_ms, then is refused with 53200. At least max_inspected_message.
+  std::uint64_t inspection_budget = 256u * 1024 * 1024;
+  std::uint32_t inspection_wait_ms = 2000;
   // Refused statements (and break-glass tokens) recorded per second per user, after a
   // burst; beyond it a refusal waits its turn. 0 = no limit.
   std::uint32_t denials_per_second = 10;

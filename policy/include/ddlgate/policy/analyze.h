@@ -108,6 +108,35 @@ Analysis analyze(std::string_view sql, const Policy& policy = Policy{},
 // this only when neither class is controlled.
 std::optional<StatementClass> plain_dml_class(std::string_view sql);
 
+// plain_dml_class() over a text that arrives in parts and is not kept: the proxy
+// streams a large statement to the server while it is scanned (docs/operations.md,
+// "What is buffered when"). It keeps a window of about 1 KiB before the next byte to
+// scan; a look back from '(' or '_' that reaches before that window, or leading
+// whitespace over 4 KiB, answers "not plain". Never plain where plain_dml_class()
+// would not be (PlainDmlStream tests check this at every split).
+class PlainDmlStream {
+ public:
+  // The next bytes of the text; false once it cannot be plain DML (and then always).
+  bool feed(std::string_view part);
+  // The text is complete: its class when it is plain DML, else nullopt.
+  std::optional<StatementClass> finish();
+
+ private:
+  static constexpr std::size_t kPrefix = 4096;  // bytes to read the leading keywords in
+  static constexpr std::size_t kBack = 1024;    // bytes kept before the next one to scan
+  static constexpr std::size_t kAhead = 4;      // bytes held back for the looks ahead
+  bool run(bool final);
+  bool fail();
+  std::string window_;
+  std::size_t next_ = 0;  // window_ index of the next byte to scan
+  bool cut_ = false;      // window_ no longer begins at the text's first byte
+  bool started_ = false;  // the leading keywords have been read
+  bool failed_ = false;
+  bool after_semicolon_ = false;
+  bool line_comment_seen_ = false;
+  StatementClass cls_ = StatementClass::write;
+};
+
 // The hash version tag that prefixes every hash input (docs/hash.md).
 extern const std::string_view kHashVersionTag;
 

@@ -37,6 +37,8 @@ class StatementCache {
 
   // Whether get(sql) answers without parsing (plain_dml_class() applies).
   bool answers_without_parsing(std::string_view sql) const { return dml_uncontrolled_ && plain_dml_class(sql); }
+  // Whether a text plain_dml_class() (or PlainDmlStream) settles needs no decision.
+  bool plain_dml_uncontrolled() const { return dml_uncontrolled_; }
   const ParseOptions& options() const { return options_; }
   // Counters for metrics and tests.
   struct Stats {
