@@ -332,6 +332,7 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
   FullTree tree;
   std::vector<std::pair<std::uint64_t, std::string>> picked;
   std::vector<ParsedRecord> parsed_picked;
+  std::string last_seal;
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
@@ -341,8 +342,25 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
       parsed_picked.push_back(std::move(*rec));
     }
     return std::nullopt;
+  }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
+    if (b.seal) last_seal = std::string(*b.seal);
+    return std::nullopt;
   });
   if (scan.damage) return *scan.damage;
+  // The last batch seal is a signed checkpoint too: when it reaches further than the checkpoints
+  // file, it is exported as the last checkpoint, so that every record gets its proof.
+  if (!last_seal.empty()) {
+    auto seal = parse_checkpoint(last_seal);
+    if (!seal) return Error{"last batch seal: " + seal.error().reason, dir.string()};
+    std::uint64_t reached = 0;
+    for (const auto& cp : cps.list) {
+      if (cp.size <= tree.size()) reached = std::max(reached, cp.size);
+    }
+    if (seal->size > reached && seal->size <= tree.size()) {
+      auto at = std::find_if(cps.list.begin(), cps.list.end(), [&](const Checkpoint& cp) { return cp.size > seal->size; });
+      cps.list.insert(at, std::move(*seal));
+    }
+  }
   // The proofs go to the largest checkpoint the ledger actually reaches.
   const Checkpoint* head = nullptr;
   for (const auto& cp : cps.list) {

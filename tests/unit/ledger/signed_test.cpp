@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include "ddlgate/ledger/frame.h"
@@ -210,6 +211,21 @@ TEST_F(Signed, VerifyOnALiveLedgerReportsNoFalseRollback) {
   writer.join();
   ASSERT_TRUE((*l)->close());
   EXPECT_TRUE(verify(config_.directory).ok());
+}
+
+TEST_F(Signed, ExportOfACrashImageProvesEveryRecordWithTheLastSeal) {
+  auto image = crash_image(5);  // a checkpoint at 3; the rest covered by seals only
+  std::ostringstream ss;
+  ASSERT_TRUE(export_ledger(image, ExportFilter{}, ExportFormat::jsonl, ss));
+  EXPECT_EQ(ss.str().find("\"proof\":null"), std::string::npos) << ss.str();
+  auto path = tmp_.path() / "export.jsonl";
+  test::write_all_file(path, ss.str());
+  auto rep = verify_export(path, *NoteVerifier::load_pem(keys_.public_key), "test.example/ledger");
+  ASSERT_TRUE(rep.ok()) << rep.problem->to_string();
+  EXPECT_EQ(rep.covered, rep.records);
+  EXPECT_EQ(rep.records, records_in(image));
+  rep = verify_export(path, *NoteVerifier::load_pem(keys_.public_key), "other.example/ledger");
+  EXPECT_FALSE(rep.ok());
 }
 
 TEST_F(Signed, EachNewLedgerMakesItsOwnOriginAndKeepsIt) {
