@@ -113,7 +113,7 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
   // Every shipped checkpoint must be in the local file: a missing one means a rollback.
   for (const auto& cp : extra.list) {
     auto it = local.by_size.find(cp.size);
-    if (it == local.by_size.end() || it->second->root != cp.root) {
+    if (it == local.by_size.end() || it->second->root != cp.root || it->second->origin != cp.origin) {
       rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
                               options.extra_checkpoints.string() +
                               " is missing from the ledger's checkpoints file (rolled back or rewritten)",
