@@ -1,6 +1,6 @@
 // Ledger throughput: the disk's fdatasync rate, durable appends with 1 and 64 concurrent
 // writers (group commit), verification speed, and the cost of opening a ledger at start-up
-// (recovery and the history readers in one scan). Run:
+// (recovery and the history readers in one scan), and what a batch seal costs. Run:
 //   build/bench/ledger_bench --benchmark_min_time=2
 // The ledger lives in $DDLGATE_BENCH_DIR (default: the system temp directory), which should be
 // on the disk the proxy will use.
@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "ddlgate/ledger/frame.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/verify.h"
@@ -163,6 +164,27 @@ void BM_DurableAppendsPipelined(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
 }
 BENCHMARK(BM_DurableAppendsPipelined)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// What a batch seal adds to every batch, on the writer thread: the tree head of a large tree,
+// the checkpoint body and its Ed25519 signature (docs/ledger.md, "Batch seals").
+void BM_BatchSeal(benchmark::State& state) {
+  auto signer = lg::NoteSigner::load_pem(env().key, "bench.example/ddlgate/0123456789abcdef");
+  if (!signer) {
+    state.SkipWithError(signer.error().to_string().c_str());
+    return;
+  }
+  lg::CompactTree tree;
+  for (std::uint64_t i = 0; i < 1000000; ++i) tree.append(lg::leaf_hash(std::to_string(i)));
+  std::string frame;
+  for (auto _ : state) {
+    frame.clear();
+    lg::append_seal_frame(frame, tree.size(), signer->sign(lg::checkpoint_body(signer->name(), tree.size(), tree.root())));
+    benchmark::DoNotOptimize(frame);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["seal_bytes"] = static_cast<double>(frame.size());
+}
+BENCHMARK(BM_BatchSeal)->Unit(benchmark::kMicrosecond);
 
 void BM_Verify(benchmark::State& state) {
   static const auto dir = [] {

@@ -21,6 +21,7 @@ struct VerifyArgs {
   std::string path;
   std::string pubkey;
   std::string checkpoints;
+  std::string origin;
 };
 
 int run_verify(const VerifyArgs& a) {
@@ -39,20 +40,22 @@ int run_verify(const VerifyArgs& a) {
   if (is_dir) {
     lg::VerifyOptions o;
     o.extra_checkpoints = a.checkpoints;
+    o.origin = a.origin;
     rep = lg::verify_directory(a.path, *key, o);
   } else {
-    rep = lg::verify_export(a.path, *key);
+    rep = lg::verify_export(a.path, *key, a.origin);
   }
   if (!rep.ok()) {
     std::fprintf(stderr, "%s: FAILED: %s\n", a.path.c_str(), rep.problem->to_string().c_str());
-    std::fprintf(stderr, "%s: %llu record(s) read before the problem, %llu covered by a valid checkpoint\n",
+    std::fprintf(stderr, "%s: %llu record(s) read before the problem, %llu covered by a valid signature\n",
                  a.path.c_str(), static_cast<unsigned long long>(rep.records),
                  static_cast<unsigned long long>(rep.covered));
     return kExitCheckFailed;
   }
-  std::printf("%s: ok: %llu record(s), %llu checkpoint(s), %llu record(s) covered by a signed checkpoint\n",
+  std::printf("%s: ok: %llu record(s), %llu checkpoint(s), %llu record(s) covered by a signature, origin %s\n",
               a.path.c_str(), static_cast<unsigned long long>(rep.records),
-              static_cast<unsigned long long>(rep.checkpoints), static_cast<unsigned long long>(rep.covered));
+              static_cast<unsigned long long>(rep.checkpoints), static_cast<unsigned long long>(rep.covered),
+              rep.origin.empty() ? "(none yet)" : rep.origin.c_str());
   if (rep.records > rep.covered) {
     std::printf("%s: %llu record(s) %s not yet covered by a checkpoint\n", a.path.c_str(),
                 static_cast<unsigned long long>(rep.records - rep.covered),
@@ -169,6 +172,8 @@ void add_ledger(CLI::App& app, Runner& runner) {
   verify->add_option("path", va->path, "ledger directory or JSON-lines export")->required();
   verify->add_option("--pubkey", va->pubkey, "PEM Ed25519 public key of the checkpoint signer")->required();
   verify->add_option("--checkpoints", va->checkpoints, "a shipped copy of the checkpoints file to compare with");
+  verify->add_option("--origin", va->origin,
+                     "the ledger's origin (its origin file): notes signed under any other origin fail");
   verify->callback([&runner, va] { runner = [va] { return run_verify(*va); }; });
 
   auto ea = std::make_shared<ExportArgs>();

@@ -220,6 +220,10 @@ Result<Checkpoint> parse_checkpoint(std::string_view note) {
   auto root = base64_decode(lines[2]);
   if (!root || root->size() != 32) return Error{"checkpoint root hash is not 32 bytes of base64"};
   std::memcpy(cp.root.data(), root->data(), 32);
+  // Extension lines are optional but never empty (https://c2sp.org/tlog-checkpoint).
+  for (std::size_t i = 3; i < lines.size(); ++i) {
+    if (lines[i].empty()) return Error{"checkpoint has an empty extension line"};
+  }
   return cp;
 }
 
@@ -251,6 +255,22 @@ Result<std::vector<Checkpoint>> parse_checkpoints(std::string_view content) {
 
 bool verify_checkpoint(const Checkpoint& cp, const NoteVerifier& verifier) {
   return verifier.verify(cp.origin, cp.body, cp.signatures);
+}
+
+std::optional<Error> check_seal(std::string_view note, std::uint64_t tree_size, const Hash& root,
+                                std::string_view origin, const NoteVerifier* verifier) {
+  const std::string at = "batch seal for tree size " + std::to_string(tree_size);
+  auto cp = parse_checkpoint(note);
+  if (!cp) return Error{at + ": " + cp.error().reason};
+  if (cp->size != tree_size) return Error{at + " signs tree size " + std::to_string(cp->size)};
+  if (!origin.empty() && cp->origin != origin) {
+    return Error{at + " has origin " + cp->origin + ", not " + std::string(origin)};
+  }
+  if (cp->root != root) {
+    return Error{"records before the " + at + " do not match it (a record was changed, removed or inserted)"};
+  }
+  if (verifier && !verify_checkpoint(*cp, *verifier)) return Error{at + " has no valid signature by the key"};
+  return std::nullopt;
 }
 
 }  // namespace ddlgate::ledger

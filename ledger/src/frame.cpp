@@ -20,9 +20,11 @@ std::uint64_t get_le(const char* p, int bytes) {
 
 }  // namespace
 
-void append_frame(std::string& out, std::uint64_t seq, std::string_view payload, bool batch_end) {
+namespace {
+
+void put_frame(std::string& out, const char* magic, std::uint64_t seq, std::string_view payload, bool batch_end) {
   char header[kFrameHeaderSize];
-  std::memcpy(header, kFrameMagic, 4);
+  std::memcpy(header, magic, 4);
   put_le(header + 4, seq, 8);
   put_le(header + 12, payload.size() | (batch_end ? kBatchEndFlag : 0u), 4);
   std::uint32_t crc = crc32c(0, header + 4, 12);
@@ -32,15 +34,28 @@ void append_frame(std::string& out, std::uint64_t seq, std::string_view payload,
   out.append(payload);
 }
 
+bool magic_prefix(std::string_view data, const char* magic) {
+  return std::memcmp(data.data(), magic, std::min<std::size_t>(4, data.size())) == 0;
+}
+
+}  // namespace
+
+void append_frame(std::string& out, std::uint64_t seq, std::string_view payload, bool batch_end) {
+  put_frame(out, kFrameMagic, seq, payload, batch_end);
+}
+
+void append_seal_frame(std::string& out, std::uint64_t tree_size, std::string_view note) {
+  put_frame(out, kSealMagic, tree_size, note, true);
+}
+
 FrameStatus decode_frame(std::string_view data, FrameView& out) {
   if (data.size() < kFrameHeaderSize) {
     // Even a partial magic is reported as such, so that garbage is not mistaken for a torn frame.
-    if (std::memcmp(data.data(), kFrameMagic, std::min<std::size_t>(4, data.size())) != 0) {
-      return FrameStatus::bad_magic;
-    }
+    if (!magic_prefix(data, kFrameMagic) && !magic_prefix(data, kSealMagic)) return FrameStatus::bad_magic;
     return FrameStatus::truncated;
   }
-  if (std::memcmp(data.data(), kFrameMagic, 4) != 0) return FrameStatus::bad_magic;
+  bool seal = std::memcmp(data.data(), kSealMagic, 4) == 0;
+  if (!seal && std::memcmp(data.data(), kFrameMagic, 4) != 0) return FrameStatus::bad_magic;
   std::uint64_t seq = get_le(data.data() + 4, 8);
   auto word = static_cast<std::uint32_t>(get_le(data.data() + 12, 4));
   std::uint32_t length = word & ~kBatchEndFlag;
@@ -54,6 +69,7 @@ FrameStatus decode_frame(std::string_view data, FrameView& out) {
   out.payload = data.substr(kFrameHeaderSize, length);
   out.size = kFrameHeaderSize + length;
   out.batch_end = (word & kBatchEndFlag) != 0;
+  out.seal = seal;
   return FrameStatus::ok;
 }
 

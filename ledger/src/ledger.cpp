@@ -1,7 +1,10 @@
 #include "ddlgate/ledger/ledger.h"
 
+#include <openssl/rand.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -20,6 +23,83 @@ void bump(std::atomic<std::uint64_t>& a, std::uint64_t n = 1) {
 
 Error closed_error() { return Error{"the ledger is closed"}; }
 
+// A C2SP signed-note key name, which the origin is: not empty, no spaces or control
+// characters, no '+' (https://c2sp.org/signed-note).
+bool valid_origin(std::string_view o) {
+  if (o.empty() || o.size() > 255) return false;
+  for (unsigned char c : o) {
+    if (c <= 0x20 || c == 0x7F || c == '+') return false;
+  }
+  return true;
+}
+
+std::string default_instance_name() {
+  char host[256] = {};
+  std::string out;
+  if (::gethostname(host, sizeof host - 1) == 0) {
+    for (const char* p = host; *p; ++p) {
+      char c = *p;
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-') out += c;
+    }
+  }
+  return out.empty() ? std::string("ddlgate") : out;
+}
+
+// The ledger's origin: the one stored beside it; for a ledger from before origins were stored,
+// the origin of its checkpoints; else the configured one; else "<instance>/ddlgate/<random id>",
+// made once. It is then stored, so that the ledger keeps it whatever the configuration says later.
+Result<std::string> resolve_origin(const LedgerConfig& config, FileSystem& fs) {
+  const auto path = config.directory / kOriginFileName;
+  std::string text;
+  if (std::filesystem::exists(path)) {
+    if (auto ec = fs.read_file(path, 4096, &text)) return Error{"cannot read the ledger's origin", path.string(), -1, ec};
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    if (!valid_origin(text)) return Error{"the ledger's origin file does not hold one valid origin line", path.string()};
+    if (!config.origin.empty() && config.origin != text) {
+      return Error{"the ledger's origin is " + text + " but the configuration says " + config.origin, path.string()};
+    }
+    return text;
+  }
+  std::string origin;
+  auto cp_path = config.directory / kCheckpointsFileName;
+  if (std::filesystem::exists(cp_path) && !fs.read_file(cp_path, kMaxSegmentReadSize, &text)) {
+    auto parsed = parse_checkpoints(text);
+    if (!parsed && parsed.error().offset > 0) parsed = parse_checkpoints(std::string_view(text).substr(0, parsed.error().offset));
+    if (parsed && !parsed->empty()) origin = parsed->front().origin;
+  }
+  if (!origin.empty() && !config.origin.empty() && origin != config.origin) {
+    return Error{"the ledger's checkpoints have origin " + origin + " but the configuration says " + config.origin,
+                 cp_path.string()};
+  }
+  if (origin.empty()) origin = config.origin;
+  if (origin.empty()) {
+    unsigned char id[8];
+    if (RAND_bytes(id, sizeof id) != 1) return Error{"cannot make a random origin id"};
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char b : id) {
+      hex += kHex[b >> 4];
+      hex += kHex[b & 15];
+    }
+    origin = (config.instance_name.empty() ? default_instance_name() : config.instance_name) + "/ddlgate/" + hex;
+  }
+  if (!valid_origin(origin)) return Error{"origin " + origin + " is not a valid note key name (empty, space or '+')"};
+  // Written whole, synced, then renamed into place: a crash leaves the old state or the new.
+  auto tmp = config.directory / (std::string(kOriginFileName) + ".tmp");
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs.open_append(tmp, true, &f)) return Error{"cannot write the ledger's origin", tmp.string(), -1, e};
+  std::string line = origin + "\n";
+  if (auto e = f->truncate(0)) return Error{"cannot write the ledger's origin", tmp.string(), -1, e};
+  if (auto e = write_all(*f, line.data(), line.size())) return Error{"cannot write the ledger's origin", tmp.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the ledger's origin", tmp.string(), -1, e};
+  f.reset();
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Error{"cannot write the ledger's origin", path.string(), -1, ec};
+  if (auto e = fs.sync_directory(config.directory)) return Error{"cannot sync the ledger directory", config.directory.string(), -1, e};
+  return origin;
+}
+
 }  // namespace
 
 Ledger::Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer)
@@ -36,11 +116,15 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
     auto parent = std::filesystem::absolute(config.directory, ec).parent_path();
     if (auto e = fs->sync_directory(parent)) return Error{"cannot sync directory", parent.string(), -1, e};
   }
-  auto signer = NoteSigner::load_pem(config.checkpoint_key_file, config.origin);
-  if (!signer) return signer.error();
-  std::unique_ptr<Ledger> l(new Ledger(config, std::move(fs), std::move(*signer)));
   auto lock = DirectoryLock::acquire(config.directory);
   if (!lock) return lock.error();
+  LedgerConfig resolved = config;
+  auto origin = resolve_origin(config, *fs);
+  if (!origin) return origin.error();
+  resolved.origin = *origin;
+  auto signer = NoteSigner::load_pem(config.checkpoint_key_file, resolved.origin);
+  if (!signer) return signer.error();
+  std::unique_ptr<Ledger> l(new Ledger(std::move(resolved), std::move(fs), std::move(*signer)));
   l->lock_ = std::move(*lock);
   auto recovered = l->recover();
   // The readers are the caller's, for this call only: none is kept (or called) after it.
@@ -106,6 +190,8 @@ Status Ledger::recover() {
 
   // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
   const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
+  std::uint64_t last_seal_size = 0;
+  std::optional<std::pair<std::string, std::uint64_t>> uncovered_at_cp, uncovered_after_seal;  // file, offset
   auto scan = scan_segments(*fs_, dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     // As in verify_directory: the envelope for records a checkpoint covers, a full parse for
     // checkpoint records and for the uncovered tail.
@@ -137,14 +223,37 @@ Status Ledger::recover() {
                      " that the checkpoints file does not hold (checkpoints file rolled back or rewritten)"};
       }
     }
+    if (r.seq == max_cp) uncovered_at_cp = {r.file->string(), r.offset};
+    if (!uncovered_after_seal) uncovered_after_seal = {r.file->string(), r.offset};
     tree_.append(leaf_hash(r.payload));
     if (auto it = by_size.find(tree_.size()); it != by_size.end() && it->second->root != tree_.root()) {
       return Error{"root of the first " + std::to_string(tree_.size()) +
                    " records does not match the signed checkpoint (records rewritten)"};
     }
     return std::nullopt;
+  }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
+    if (!b.seal) return std::nullopt;  // a batch of an older ddlgate: a checkpoint must cover it
+    // Below the last checkpoint, whose signature covers the same records, the seal's size,
+    // origin and root are checked; above it, its signature too.
+    if (auto e = check_seal(*b.seal, b.tree_size, tree_.root(), config_.origin, b.tree_size > max_cp ? &verifier : nullptr)) {
+      return e;
+    }
+    last_seal_size = b.tree_size;
+    uncovered_after_seal.reset();
+    return std::nullopt;
   });
   if (scan.damage) return *scan.damage;
+  // Every record must be covered by a signature (a batch seal or a checkpoint). Records that no
+  // valid signature covers were appended without the key (or written by an older ddlgate that
+  // stopped before its next checkpoint): they are not signed now, and the proxy does not start.
+  const std::uint64_t covered = std::max(max_cp, last_seal_size);
+  if (scan.records > covered) {
+    auto at = max_cp >= last_seal_size ? uncovered_at_cp : uncovered_after_seal;
+    return Error{"records " + std::to_string(covered) + ".." + std::to_string(scan.records - 1) +
+                     " are covered by no signature (no batch seal or checkpoint; appended without the key, or left "
+                     "by an older ddlgate that stopped before its next checkpoint); not signing them",
+                 at ? at->first : dir.string(), at ? off(at->second) : -1};
+  }
   if (!checkpoints.empty() && checkpoints.back().size > scan.records) {
     return Error{"a signed checkpoint covers " + std::to_string(checkpoints.back().size) + " records but the ledger holds " +
                      std::to_string(scan.records) + " (ledger truncated)",
@@ -311,9 +420,17 @@ void Ledger::fail(Error e, std::vector<Pending>& batch) {
 
 Status Ledger::write_batch(std::vector<Pending>& batch) {
   frame_buf_.clear();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    append_frame(frame_buf_, batch[i].seq, batch[i].payload, i + 1 == batch.size());
+  for (auto& p : batch) {
+    append_frame(frame_buf_, p.seq, p.payload, false);
+    tree_.append(leaf_hash(p.payload));
   }
+  // The batch seal: a signed checkpoint of the tree with this batch, written with the batch
+  // and synced by the same fdatasync, so that no record is durable (or acknowledged) before a
+  // signature covers it. If the write fails the ledger fails, so the tree running ahead of the
+  // disk is never used again.
+  std::string seal = signer_.sign(checkpoint_body(config_.origin, tree_.size(), tree_.root()));
+  if (seal.empty()) return Error{"signing the batch seal failed"};
+  append_seal_frame(frame_buf_, tree_.size(), seal);
   if (segment_bytes_ > 0 && segment_bytes_ + frame_buf_.size() > config_.segment_max_bytes) {
     if (auto st = open_segment(batch.front().seq, true); !st) return st;
   }
@@ -329,7 +446,6 @@ Status Ledger::write_batch(std::vector<Pending>& batch) {
   bump(stats_.records_durable, batch.size());
   bump(stats_.segment_bytes, frame_buf_.size());
   for (auto& p : batch) {
-    tree_.append(leaf_hash(p.payload));
     if (!p.is_checkpoint) ++records_since_checkpoint_;
   }
   return Ok{};

@@ -45,7 +45,7 @@ Result<std::vector<SegmentFile>> list_segments(const std::filesystem::path& dir)
 }
 
 ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink,
-                          std::uint64_t start_seq) {
+                          std::uint64_t start_seq, const BatchSink& batch_sink) {
   ScanOutcome result;
   auto segs = list_segments(dir);
   if (!segs) {
@@ -96,9 +96,17 @@ ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, cons
                               file, off(pos)};
         return result;
       }
-      pending.push_back({f.seq, f.payload, &seg.path, pos});
+      if (f.seal && !f.batch_end) {
+        // The writer puts a seal only at the end of a batch (docs/ledger.md, "Batch seals").
+        result.damage = Error{"batch seal without the batch end flag", file, off(pos)};
+        return result;
+      }
+      const std::uint64_t frame_pos = pos;
+      if (!f.seal) {
+        pending.push_back({f.seq, f.payload, &seg.path, pos});
+        ++frames_since_batch_end;
+      }
       pos += f.size;
-      ++frames_since_batch_end;
       if (f.batch_end) {
         for (const auto& r : pending) {
           if (auto err = sink(r)) {
@@ -111,8 +119,18 @@ ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, cons
         }
         pending.clear();
         batch_end_pos = pos;
-        batch_end_seq = f.seq + 1;
+        batch_end_seq = want + (f.seal ? 0 : 1);
         frames_since_batch_end = 0;
+        if (batch_sink) {
+          ScannedBatch b{batch_end_seq, f.seal ? std::optional<std::string_view>(f.payload) : std::nullopt, &seg.path,
+                         frame_pos};
+          if (auto err = batch_sink(b)) {
+            if (err->file.empty()) err->file = file;
+            if (err->offset < 0) err->offset = off(frame_pos);
+            result.damage = std::move(*err);
+            return result;
+          }
+        }
       }
     }
     expected = batch_end_seq;
@@ -149,7 +167,9 @@ ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, cons
       // after this one, i.e. the damaged batch had been made durable.
       bool seen_batch_end = false;
       for (std::uint64_t p = bad->first + 1; p + kFrameHeaderSize <= view.size(); ++p) {
-        if (std::memcmp(view.data() + p, kFrameMagic, 4) != 0) continue;
+        if (std::memcmp(view.data() + p, kFrameMagic, 4) != 0 && std::memcmp(view.data() + p, kSealMagic, 4) != 0) {
+          continue;
+        }
         FrameView f;
         if (decode_frame(view.substr(p), f) != FrameStatus::ok) continue;
         if (seen_batch_end || f.seq < batch_end_seq) {

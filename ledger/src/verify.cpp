@@ -2,7 +2,9 @@
 
 #include <fstream>
 #include <functional>
+#include <algorithm>
 #include <map>
+#include <thread>
 
 #include "ddlgate/ledger/merkle.h"
 
@@ -16,21 +18,42 @@ struct LoadedCheckpoints {
   std::map<std::uint64_t, const Checkpoint*> by_size;
 };
 
-// Reads, parses and checks a checkpoints file: signatures, one origin, sizes that never shrink.
+// Reads, parses and checks a checkpoints file: signatures, one origin (the pinned one, if any),
+// sizes that never shrink. A last note that is incomplete (short, and missing its blank line or
+// its final newline) is what an append in progress, or torn by a crash, leaves: *torn_end is
+// then set with the error.
 std::optional<Error> load_checkpoints(const std::filesystem::path& path, const NoteVerifier& key, bool required,
-                                      LoadedCheckpoints& out) {
+                                      const std::string& pinned_origin, LoadedCheckpoints& out,
+                                      bool* torn_end = nullptr) {
   std::string text;
   if (!std::filesystem::exists(path) && !required) return std::nullopt;
   if (auto ec = posix_file_system()->read_file(path, kMaxSegmentReadSize, &text)) {
     return Error{"cannot read checkpoints", path.string(), -1, ec};
   }
   auto parsed = parse_checkpoints(text);
-  if (!parsed) return Error{parsed.error().reason, path.string(), parsed.error().offset};
+  if (!parsed) {
+    auto at = static_cast<std::size_t>(parsed.error().offset);
+    std::string_view rest = std::string_view(text).substr(at);
+    bool torn = !rest.empty() && rest.size() <= 4096 &&
+                (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
+    if (!torn) return Error{parsed.error().reason, path.string(), parsed.error().offset};
+    // An append in progress (on a live ledger) or torn by a crash: the caller looks again.
+    if (torn_end) *torn_end = true;
+    return Error{"incomplete last checkpoint note (an unfinished or torn append; recovery would cut it): " +
+                     parsed.error().reason,
+                 path.string(), parsed.error().offset};
+  }
   out.list = std::move(*parsed);
+  out.by_size.clear();
   std::uint64_t prev = 0;
   std::size_t pos = 0;
   for (const auto& cp : out.list) {
     auto at = static_cast<std::int64_t>(pos);
+    if (!pinned_origin.empty() && cp.origin != pinned_origin) {
+      return Error{"checkpoint for tree size " + std::to_string(cp.size) + " has origin " + cp.origin +
+                       ", not the pinned " + pinned_origin,
+                   path.string(), at};
+    }
     if (!verify_checkpoint(cp, key)) {
       return Error{"checkpoint for tree size " + std::to_string(cp.size) + " has no valid signature by the given key",
                    path.string(), at};
@@ -52,41 +75,63 @@ std::optional<Error> load_checkpoints(const std::filesystem::path& path, const N
   return std::nullopt;
 }
 
-}  // namespace
+// A checkpoint record whose note the checkpoints file read before the scan did not hold yet.
+struct LateCheckpointRecord {
+  std::uint64_t seq = 0;
+  std::uint64_t size = 0;
+  std::string note;
+  std::string file;
+  std::uint64_t offset = 0;
+};
 
-VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifier& key, const VerifyOptions& options) {
+// One pass of verify_directory. `retry` is set when the problem is a frame or a checkpoint note
+// cut short at the very end of its file, which a live writer's append in progress also shows.
+VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteVerifier& key,
+                                   const VerifyOptions& options, bool& retry) {
   VerifyReport rep;
+  retry = false;
   if (!std::filesystem::is_directory(dir)) {
     rep.problem = Error{"not a ledger directory", dir.string()};
     return rep;
   }
   LoadedCheckpoints local, extra;
   auto cp_path = dir / kCheckpointsFileName;
-  if (auto e = load_checkpoints(cp_path, key, false, local)) {
-    rep.problem = e;
-    return rep;
-  }
+  // Read order matters on a live ledger: the writer appends a note to the checkpoints file,
+  // then to the copy, then writes its checkpoint record. So the copy is read before the local
+  // file, and the local file before the segments: every note that a later read sees was already
+  // in the earlier file.
   if (!options.extra_checkpoints.empty()) {
-    if (auto e = load_checkpoints(options.extra_checkpoints, key, true, extra)) {
+    if (auto e = load_checkpoints(options.extra_checkpoints, key, true, options.origin, extra, &retry)) {
       rep.problem = e;
       return rep;
     }
-    // Every shipped checkpoint must be in the local file: a missing one means a rollback.
-    for (const auto& cp : extra.list) {
-      auto it = local.by_size.find(cp.size);
-      if (it == local.by_size.end() || it->second->root != cp.root) {
-        rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
-                                options.extra_checkpoints.string() +
-                                " is missing from the ledger's checkpoints file (rolled back or rewritten)",
-                            cp_path.string()};
-        return rep;
-      }
+  }
+  if (auto e = load_checkpoints(cp_path, key, false, options.origin, local, &retry)) {
+    rep.problem = e;
+    return rep;
+  }
+  // Every shipped checkpoint must be in the local file: a missing one means a rollback.
+  for (const auto& cp : extra.list) {
+    auto it = local.by_size.find(cp.size);
+    if (it == local.by_size.end() || it->second->root != cp.root || it->second->origin != cp.origin) {
+      rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
+                              options.extra_checkpoints.string() +
+                              " is missing from the ledger's checkpoints file (rolled back or rewritten)",
+                          cp_path.string()};
+      return rep;
     }
   }
+  std::string origin = options.origin;
+  if (origin.empty() && !local.list.empty()) origin = local.list.front().origin;
+  if (origin.empty() && !extra.list.empty()) origin = extra.list.front().origin;
   rep.checkpoints = local.list.size();
-  std::uint64_t max_cp = local.list.empty() ? 0 : local.list.back().size;
+  const std::uint64_t max_cp = local.list.empty() ? 0 : local.list.back().size;
   CompactTree tree;
   std::uint64_t last_good_cp = 0;
+  std::uint64_t last_seal = 0;
+  std::map<std::uint64_t, Hash> roots_above_cp;  // at each batch end above max_cp
+  std::vector<LateCheckpointRecord> late;
+  std::optional<std::pair<std::string, std::uint64_t>> uncovered_at_cp, uncovered_after_seal;
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     // Records a signed checkpoint will cover need only their envelope checked (the root
     // comparison proves the bytes are the writer's); checkpoint records and records after the
@@ -99,16 +144,18 @@ VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifi
     if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
       auto rec = parse_payload(r.payload);
       if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
-    }
-    if (env->type == RecordType::checkpoint) {
-      auto rec = parse_payload(r.payload);
-      auto size = rec->fields.value("tree_size", std::uint64_t{0});
-      auto it = local.by_size.find(size);
-      if (it == local.by_size.end() || rec->fields.value("note", std::string()) != it->second->text) {
-        return Error{"record " + std::to_string(r.seq) + " is the checkpoint for tree size " + std::to_string(size) +
-                     ", which the checkpoints file does not hold (checkpoints file rolled back or rewritten)"};
+      if (env->type == RecordType::checkpoint) {
+        auto size = rec->fields.value("tree_size", std::uint64_t{0});
+        auto note = rec->fields.value("note", std::string());
+        auto it = local.by_size.find(size);
+        if (it == local.by_size.end() || note != it->second->text) {
+          // Checked against the checkpoints file as it is after the scan (see below).
+          late.push_back({r.seq, size, std::move(note), r.file->string(), r.offset});
+        }
       }
     }
+    if (r.seq == max_cp) uncovered_at_cp = {r.file->string(), r.offset};
+    if (!uncovered_after_seal) uncovered_after_seal = {r.file->string(), r.offset};
     tree.append(leaf_hash(r.payload));
     if (auto it = local.by_size.find(tree.size()); it != local.by_size.end()) {
       if (it->second->root != tree.root()) {
@@ -119,15 +166,32 @@ VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifi
       last_good_cp = tree.size();
     }
     return std::nullopt;
+  }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
+    if (b.tree_size > max_cp) roots_above_cp[b.tree_size] = tree.root();
+    if (!b.seal) return std::nullopt;  // a batch of an older ddlgate: a checkpoint must cover it
+    if (origin.empty()) {
+      if (auto cp = parse_checkpoint(*b.seal)) origin = cp->origin;
+    }
+    // Below the last checkpoint, whose signature covers the same records, a seal's size, origin
+    // and root are checked; above it, its signature too.
+    if (auto e = check_seal(*b.seal, b.tree_size, tree.root(), origin, b.tree_size > max_cp ? &key : nullptr)) {
+      return e;
+    }
+    last_seal = b.tree_size;
+    uncovered_after_seal.reset();
+    return std::nullopt;
   });
   rep.records = scan.records;
-  rep.covered = last_good_cp;
+  rep.covered = std::max(last_good_cp, last_seal);
+  rep.sealed = last_seal;
+  rep.origin = origin;
   if (scan.damage) {
     rep.problem = scan.damage;
     return rep;
   }
   if (scan.tail) {
     if (scan.tail->damaged) {
+      retry = scan.tail->reason.rfind(to_string(FrameStatus::truncated), 0) == 0;
       rep.problem = Error{"torn or damaged tail after the last complete batch (" + std::to_string(scan.tail->bytes) +
                               " bytes; recovery would cut it): " + scan.tail->reason,
                           scan.tail->file.string(), static_cast<std::int64_t>(scan.tail->offset)};
@@ -140,8 +204,67 @@ VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifi
                             std::to_string(scan.records) + " in the ledger (truncated after record " +
                             std::to_string(scan.records == 0 ? 0 : scan.records - 1) + ")",
                         dir.string()};
+    return rep;
+  }
+  if (!late.empty()) {
+    // A live writer appends the note to the checkpoints file before it writes the checkpoint
+    // record, so the file as it is now holds every note whose record the scan saw.
+    LoadedCheckpoints now;
+    if (auto e = load_checkpoints(cp_path, key, false, origin, now, &retry)) {
+      rep.problem = e;
+      return rep;
+    }
+    for (const auto& cp : local.list) {
+      auto it = now.by_size.find(cp.size);
+      if (it == now.by_size.end() || it->second->root != cp.root) {
+        rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) +
+                                " left the checkpoints file while it was verified (rolled back or rewritten)",
+                            cp_path.string()};
+        return rep;
+      }
+    }
+    for (const auto& r : late) {
+      auto it = now.by_size.find(r.size);
+      if (it == now.by_size.end() || r.note != it->second->text) {
+        rep.problem = Error{"record " + std::to_string(r.seq) + " is the checkpoint for tree size " +
+                                std::to_string(r.size) +
+                                ", which the checkpoints file does not hold (checkpoints file rolled back or rewritten)",
+                            r.file, static_cast<std::int64_t>(r.offset)};
+        return rep;
+      }
+      auto root = roots_above_cp.find(r.size);
+      if (r.size > max_cp && (root == roots_above_cp.end() || root->second != it->second->root)) {
+        rep.problem = Error{"records do not match the signed checkpoint for tree size " + std::to_string(r.size) +
+                                " (a record was changed, removed or inserted)",
+                            cp_path.string()};
+        return rep;
+      }
+    }
+    rep.checkpoints = now.list.size();
+  }
+  // Every record must be covered by a signature: a batch seal or a signed checkpoint.
+  if (rep.records > rep.covered) {
+    auto at = max_cp >= last_seal ? uncovered_at_cp : uncovered_after_seal;
+    rep.problem = Error{"records " + std::to_string(rep.covered) + ".." + std::to_string(rep.records - 1) +
+                            " are covered by no signature (no batch seal or signed checkpoint): appended without the "
+                            "key, or left by an older ddlgate that stopped before its next checkpoint",
+                        at ? at->first : dir.string(), at ? static_cast<std::int64_t>(at->second) : -1};
   }
   return rep;
+}
+
+}  // namespace
+
+VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifier& key, const VerifyOptions& options) {
+  // A frame or note cut short at the end is a torn tail, or a live writer's append seen half
+  // done: look again a little later before calling it damage.
+  VerifyReport rep;
+  for (int attempt = 0;; ++attempt) {
+    bool retry = false;
+    rep = verify_directory_once(dir, key, options, retry);
+    if (!retry || attempt == 2) return rep;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 bool ExportFilter::matches(const ParsedRecord& r) const {
@@ -209,6 +332,7 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
   FullTree tree;
   std::vector<std::pair<std::uint64_t, std::string>> picked;
   std::vector<ParsedRecord> parsed_picked;
+  std::string last_seal;
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
@@ -218,8 +342,25 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
       parsed_picked.push_back(std::move(*rec));
     }
     return std::nullopt;
+  }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
+    if (b.seal) last_seal = std::string(*b.seal);
+    return std::nullopt;
   });
   if (scan.damage) return *scan.damage;
+  // The last batch seal is a signed checkpoint too: when it reaches further than the checkpoints
+  // file, it is exported as the last checkpoint, so that every record gets its proof.
+  if (!last_seal.empty()) {
+    auto seal = parse_checkpoint(last_seal);
+    if (!seal) return Error{"last batch seal: " + seal.error().reason, dir.string()};
+    std::uint64_t reached = 0;
+    for (const auto& cp : cps.list) {
+      if (cp.size <= tree.size()) reached = std::max(reached, cp.size);
+    }
+    if (seal->size > reached && seal->size <= tree.size()) {
+      auto at = std::find_if(cps.list.begin(), cps.list.end(), [&](const Checkpoint& cp) { return cp.size > seal->size; });
+      cps.list.insert(at, std::move(*seal));
+    }
+  }
   // The proofs go to the largest checkpoint the ledger actually reaches.
   const Checkpoint* head = nullptr;
   for (const auto& cp : cps.list) {
@@ -284,7 +425,7 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
   return Ok{};
 }
 
-VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key) {
+VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key, const std::string& origin) {
   VerifyReport rep;
   std::ifstream in(file);
   if (!in) {
@@ -323,6 +464,11 @@ VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier
       if (!j.contains("note") || !j["note"].is_string()) return fail("checkpoint without note");
       auto cp = parse_checkpoint(j["note"].get<std::string>());
       if (!cp) return fail(cp.error().reason);
+      if (!origin.empty() && cp->origin != origin) {
+        return fail("checkpoint for tree size " + std::to_string(cp->size) + " has origin " + cp->origin +
+                    ", not the pinned " + origin);
+      }
+      if (last_cp && cp->origin != last_cp->origin) return fail("checkpoint origin changes");
       if (!verify_checkpoint(*cp, key)) {
         return fail("checkpoint for tree size " + std::to_string(cp->size) + " has no valid signature by the given key");
       }

@@ -300,7 +300,8 @@ class ServerImpl {
     }
     ledger_ = std::move(opened.value());
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    spdlog::info("ledger {}: {} record(s) checked and read in {} ms", l.directory, ledger_->durable_size(), ms.count());
+    spdlog::info("ledger {} (origin {}): {} record(s) checked and read in {} ms", l.directory, ledger_->origin(),
+                 ledger_->durable_size(), ms.count());
     for (const auto& cut : ledger_->recovery_actions()) {
       spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
     }

@@ -3,9 +3,11 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "ddlgate/ledger/frame.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
@@ -20,8 +22,14 @@ struct Run {
   std::string output;
 };
 
+// DDLGATE_BINARY runs another ddlgate (e.g. an older build) against the same tests.
+std::string ddlgate_binary() {
+  const char* env = std::getenv("DDLGATE_BINARY");
+  return env && *env ? env : DDLGATE_BIN;
+}
+
 Run run(const std::string& args) {
-  std::string cmd = std::string(DDLGATE_BIN) + " " + args + " 2>&1";
+  std::string cmd = ddlgate_binary() + " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -71,6 +79,32 @@ TEST_F(LedgerCli, VerifyOkAndTampered) {
   r = run("ledger verify " + q(copy) + " --pubkey " + q(keys_.public_key));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("FAILED: " + seg.string() + ": offset 0: CRC32C mismatch"), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerCli, VerifyPinsTheOriginStoredBesideTheLedger) {
+  std::string origin = test::read_all(dir_ / kOriginFileName);
+  ASSERT_FALSE(origin.empty());
+  origin.pop_back();  // its newline
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key) + " --origin " + q(origin));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("origin " + origin), std::string::npos) << r.output;
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key) + " --origin other.example/ddlgate");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAILED: " + (dir_ / kCheckpointsFileName).string() + ": offset 0: checkpoint for tree size 4 has origin " +
+                          origin + ", not the pinned other.example/ddlgate"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(LedgerCli, VerifyFailsOnAnAppendedRecordThatNoSignatureCovers) {
+  auto seg = dir_ / segment_name(0);
+  std::string data = test::read_all(seg);
+  auto payload = serialize_payload(session_closed("forged", "client closed"), 12, "2026-12-06T18:00:00.000000Z");
+  append_frame(data, 12, payload, true);
+  test::write_all_file(seg, data);
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("records 12..12 are covered by no signature"), std::string::npos) << r.output;
 }
 
 TEST_F(LedgerCli, WrongKeyFails) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/verify.h"
 #include "test_util.h"
 
@@ -20,6 +21,10 @@ class Faults : public ::testing::Test {
     config_.checkpoint_key_file = keys_.private_key;
     config_.origin = "test.example/ledger";
     config_.checkpoint_every_records = 1000;
+    // The origin file is made at first start; made here, so that the injected faults count
+    // only the ledger's own writes and syncs.
+    std::filesystem::create_directories(config_.directory);
+    test::write_all_file(config_.directory / kOriginFileName, config_.origin + "\n");
   }
 
   // Appends until one fails; returns the acknowledged sequence numbers.
@@ -119,8 +124,8 @@ TEST_F(Faults, FailedCheckpointWriteFailsClosed) {
 TEST_F(Faults, FailedDirectorySyncOnSegmentCreationFailsClosed) {
   config_.segment_max_bytes = 500;  // a new segment every few records
   auto fs = std::make_shared<test::FaultyFileSystem>();
-  // At open: the new ledger's parent, segment 0, the checkpoints file; then the first roll fails.
-  fs->fail_dir_sync_after = 3;
+  // At open: segment 0, the checkpoints file; then the first roll fails.
+  fs->fail_dir_sync_after = 2;
   auto acked = run_until_failure(fs);
   EXPECT_GT(acked.size(), 0u);
   restart_and_check(acked);
@@ -156,6 +161,7 @@ TEST_F(Faults, StalledDiskBoundsTheQueueAndRefusesBeyondIt) {
 }
 
 TEST_F(Faults, BadOriginOrMissingKeyRefusesToOpen) {
+  std::filesystem::remove(config_.directory / kOriginFileName);
   config_.origin = "has space";
   auto l = Ledger::open(config_);
   ASSERT_FALSE(l);

@@ -56,6 +56,15 @@ class Tamper : public ::testing::Test {
     return out;
   }
 
+  // Index in frames() of record i's frame (batch seals, "DGLS", sit between records).
+  static std::size_t record_frame(const std::vector<std::string>& fs, std::size_t i) {
+    for (std::size_t k = 0; k < fs.size(); ++k) {
+      if (fs[k].compare(0, 4, "DGLR") == 0 && i-- == 0) return k;
+    }
+    ADD_FAILURE() << "no record frame " << i;
+    return fs.size();
+  }
+
   static std::string join(const std::vector<std::string>& fs) {
     std::string s;
     for (const auto& f : fs) s += f;
@@ -117,8 +126,10 @@ TEST_F(Tamper, EveryBitFlipInTheCheckpointsFileIsDetected) {
 TEST_F(Tamper, DeletedRecordIsNamed) {
   write(5);
   auto fs = frames();
-  auto at = fs[0].size() + fs[1].size();
-  fs.erase(fs.begin() + 2);
+  auto r2 = record_frame(fs, 2);
+  std::size_t at = 0;
+  for (std::size_t k = 0; k < r2; ++k) at += fs[k].size();
+  fs.erase(fs.begin() + r2);
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
@@ -130,7 +141,7 @@ TEST_F(Tamper, DeletedRecordIsNamed) {
 TEST_F(Tamper, DuplicatedRecordIsNamed) {
   write(5);
   auto fs = frames();
-  fs.insert(fs.begin() + 2, fs[1]);
+  fs.insert(fs.begin() + record_frame(fs, 2), fs[record_frame(fs, 1)]);
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
@@ -142,7 +153,7 @@ TEST_F(Tamper, DuplicatedRecordIsNamed) {
 TEST_F(Tamper, ReorderedRecordsAreNamed) {
   write(5);
   auto fs = frames();
-  std::swap(fs[1], fs[2]);
+  std::swap(fs[record_frame(fs, 1)], fs[record_frame(fs, 2)]);
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
@@ -152,15 +163,32 @@ TEST_F(Tamper, ReorderedRecordsAreNamed) {
 TEST_F(Tamper, RewrittenRecordWithValidChecksumFailsTheSignedRoot) {
   write(5);
   auto fs = frames();
+  auto r1 = record_frame(fs, 1);
   FrameView f;
-  decode_frame(fs[1], f);
+  decode_frame(fs[r1], f);
   std::string payload(f.payload);
   auto pos = payload.find("s1");
   ASSERT_NE(pos, std::string::npos);
   payload.replace(pos, 2, "s9");
-  fs[1] = refit(fs[1], 1, payload);
+  fs[r1] = refit(fs[r1], 1, payload);
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
+  ASSERT_FALSE(rep.ok());
+  // The batch seal right after it (tree size 2) is the first signature that no longer matches.
+  EXPECT_NE(rep.problem->reason.find("records before the batch seal for tree size 2 do not match it"),
+            std::string::npos)
+      << rep.problem->to_string();
+  // Without the seals (a ledger of an older ddlgate), the checkpoint at 3 catches it.
+  std::vector<std::string> legacy;
+  for (std::size_t k = 0; k < fs.size(); ++k) {
+    if (fs[k].compare(0, 4, "DGLR") != 0) continue;
+    decode_frame(fs[k], f);
+    std::string frame;
+    append_frame(frame, f.seq, f.payload, true);
+    legacy.push_back(frame);
+  }
+  test::write_all_file(segment(), join(legacy));
+  rep = verify();
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.problem->reason.find("records 0..2 do not match the signed checkpoint for tree size 3"),
             std::string::npos)
@@ -170,28 +198,37 @@ TEST_F(Tamper, RewrittenRecordWithValidChecksumFailsTheSignedRoot) {
 TEST_F(Tamper, DeletionWithRenumberingFailsTheSignedRoot) {
   write(5);
   auto fs = frames();
-  fs.erase(fs.begin() + 1);
-  for (std::size_t i = 1; i < fs.size(); ++i) {
+  // Record 1 and its seal go; every later record and seal is renumbered, checksums fixed up.
+  auto r1 = record_frame(fs, 1);
+  fs.erase(fs.begin() + r1, fs.begin() + r1 + 2);
+  for (std::size_t i = r1; i < fs.size(); ++i) {
     FrameView f;
     decode_frame(fs[i], f);
-    std::string payload(f.payload);
-    auto key = std::string("\"seq\":") + std::to_string(i + 1) + ",";
-    auto pos = payload.find(key);
-    ASSERT_NE(pos, std::string::npos);
-    payload.replace(pos, key.size(), "\"seq\":" + std::to_string(i) + ",");
-    fs[i] = refit(fs[i], i, payload);
+    std::string frame;
+    if (f.seal) {
+      append_seal_frame(frame, f.seq - 1, f.payload);
+    } else {
+      std::string payload(f.payload);
+      auto key = std::string("\"seq\":") + std::to_string(f.seq) + ",";
+      auto pos = payload.find(key);
+      ASSERT_NE(pos, std::string::npos);
+      payload.replace(pos, key.size(), "\"seq\":" + std::to_string(f.seq - 1) + ",");
+      append_frame(frame, f.seq - 1, payload, f.batch_end);
+    }
+    fs[i] = frame;
   }
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
-  EXPECT_NE(rep.problem->reason.find("do not match the signed checkpoint"), std::string::npos)
+  // The renumbered seal still signs its old tree size.
+  EXPECT_NE(rep.problem->reason.find("batch seal for tree size 2 signs tree size 3"), std::string::npos)
       << rep.problem->to_string();
 }
 
 TEST_F(Tamper, TruncationBelowACheckpointIsNamed) {
   write(5);  // records 0..5, checkpoints at 3 and 6
   auto fs = frames();
-  fs.resize(2);
+  fs.resize(record_frame(fs, 2));  // records 0 and 1 with their seals
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
@@ -205,19 +242,19 @@ TEST_F(Tamper, TruncationBelowACheckpointIsNamed) {
 TEST_F(Tamper, TruncationAboveACheckpointIsNamed) {
   write(5);
   auto fs = frames();
-  fs.resize(5);  // above the checkpoint at 3, below the final one at 6
+  fs.resize(record_frame(fs, 5));  // records 0..4 and their seals: above the checkpoint at 3, below the final one at 6
   test::write_all_file(segment(), join(fs));
   auto rep = verify();
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.problem->reason.find("tree size 6 covers more records than the 5 in the ledger"), std::string::npos)
       << rep.problem->to_string();
-  EXPECT_EQ(rep.covered, 3u);
+  EXPECT_EQ(rep.covered, 5u);  // the batch seals cover what is left
 }
 
-TEST_F(Tamper, RecordsAfterTheLastCheckpointAreReportedNotCovered) {
+TEST_F(Tamper, RecordsAfterTheLastCheckpointAreCoveredByBatchSeals) {
   write(5);
-  // Drop the final checkpoint (written at close, never recorded in the ledger): the verification
-  // passes but says which records no signature covers yet.
+  // Drop the final checkpoint (written at close, never recorded in the ledger): the batch seals
+  // still cover every record.
   auto cps = parse_checkpoints(test::read_all(checkpoints()));
   ASSERT_TRUE(cps);
   ASSERT_EQ(cps->back().size, 6u);
@@ -227,7 +264,8 @@ TEST_F(Tamper, RecordsAfterTheLastCheckpointAreReportedNotCovered) {
   auto rep = verify();
   ASSERT_TRUE(rep.ok()) << rep.problem->to_string();
   EXPECT_EQ(rep.records, 6u);
-  EXPECT_EQ(rep.covered, 3u);
+  EXPECT_EQ(rep.covered, 6u);
+  EXPECT_EQ(rep.sealed, 6u);
 }
 
 TEST_F(Tamper, CheckpointsFileRolledBackIsNamed) {

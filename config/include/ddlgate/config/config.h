@@ -155,7 +155,7 @@ struct LedgerSettings {
   bool enabled = false;                // true when [ledger] is present
   std::string directory;               // segments, checkpoints, LOCK
   std::string checkpoint_key_file;     // PEM Ed25519 private key signing checkpoints
-  std::string origin = "ddlgate.local/ledger";
+  std::string origin;                  // empty: the ledger's own, made at first start (docs/ledger.md)
   std::uint32_t checkpoint_every_records = 1000;
   std::uint32_t checkpoint_interval_ms = 60000;
   std::string checkpoint_copy_directory;  // optional second place for the checkpoints file

@@ -82,4 +82,9 @@ Result<std::vector<Checkpoint>> parse_checkpoints(std::string_view content);
 // True when the checkpoint carries a valid signature of verifier's key under its origin.
 bool verify_checkpoint(const Checkpoint& cp, const NoteVerifier& verifier);
 
+// Checks a batch seal's note: a checkpoint for tree_size with this root, under origin (unless
+// empty); with a verifier, its signature too. The error says what is wrong.
+std::optional<Error> check_seal(std::string_view note, std::uint64_t tree_size, const Hash& root,
+                                std::string_view origin, const NoteVerifier* verifier);
+
 }  // namespace ddlgate::ledger

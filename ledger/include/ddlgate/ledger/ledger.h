@@ -41,7 +41,10 @@ struct HistoryReader {
 struct LedgerConfig {
   std::filesystem::path directory;            // segments, checkpoints, LOCK
   std::filesystem::path checkpoint_key_file;  // PEM Ed25519 private key that signs checkpoints
-  std::string origin = "ddlgate.local/ledger";  // checkpoint origin line and signature key name
+  // Checkpoint origin line and signature key name. Empty: the ledger's own (its origin file),
+  // made at first start as "<instance_name>/ddlgate/<random id>". A ledger keeps its origin.
+  std::string origin;
+  std::string instance_name;  // empty: the host name
   std::uint64_t checkpoint_every_records = 1000;
   std::chrono::milliseconds checkpoint_interval{60'000};
   std::filesystem::path checkpoint_copy_directory;  // optional second place for the checkpoints file
@@ -99,6 +102,8 @@ class Ledger {
   const LedgerStats& stats() const { return stats_; }
   // The ledger directory.
   const std::filesystem::path& directory() const { return config_.directory; }
+  // The origin its checkpoints and batch seals are signed under (see LedgerConfig::origin).
+  const std::string& origin() const { return config_.origin; }
   // The space of the file system the ledger directory is on (statvfs): what is left
   // before a full disk fails the ledger. nullopt when statvfs fails.
   struct FileSystemSpace {

@@ -17,6 +17,8 @@
 namespace ddlgate::ledger {
 
 inline constexpr const char* kCheckpointsFileName = "checkpoints";
+// The ledger's origin (one line), made at first start and kept for the ledger's life.
+inline constexpr const char* kOriginFileName = "origin";
 // The writer closes a batch once it holds this many bytes, so one batch is at most this plus
 // one maximal frame: the bound on what recovery may cut.
 inline constexpr std::uint64_t kMaxBatchBytes = 1u << 20;
@@ -66,9 +68,19 @@ struct ScanOutcome {
 // (as damage at that record).
 using RecordSink = std::function<std::optional<Error>(const ScannedRecord&)>;
 
+// The end of one committed batch, after its records were handed over.
+struct ScannedBatch {
+  std::uint64_t tree_size = 0;              // records up to and including this batch
+  std::optional<std::string_view> seal;     // the batch seal's note; none for an older ddlgate's batch
+  const std::filesystem::path* file = nullptr;
+  std::uint64_t offset = 0;                 // of the seal frame (or of the last record frame)
+};
+using BatchSink = std::function<std::optional<Error>(const ScannedBatch&)>;
+
 // With start_seq > 0, whole segments that end before start_seq are skipped (not checked): for
 // `tail --follow`, which must not re-read the whole ledger on every poll.
+// batch_sink, if set, is called at the end of each committed batch.
 ScanOutcome scan_segments(FileSystem& fs, const std::filesystem::path& dir, const RecordSink& sink,
-                          std::uint64_t start_seq = 0);
+                          std::uint64_t start_seq = 0, const BatchSink& batch_sink = {});
 
 }  // namespace ddlgate::ledger

@@ -19,12 +19,17 @@ struct VerifyOptions {
   // Another copy of the checkpoints file (e.g. the shipped one); checked against the ledger too,
   // which is what detects a local checkpoints file rolled back together with the segments.
   std::filesystem::path extra_checkpoints;
+  // The origin to pin (with the key): a checkpoint or seal under any other origin fails. Empty:
+  // the ledger's own notes must agree on one origin.
+  std::string origin;
 };
 
 struct VerifyReport {
   std::uint64_t records = 0;      // records read (committed)
   std::uint64_t checkpoints = 0;  // signed checkpoints checked
-  std::uint64_t covered = 0;      // records covered by the largest verified checkpoint
+  std::uint64_t covered = 0;      // records covered by a verified signature (checkpoint or batch seal)
+  std::uint64_t sealed = 0;       // tree size of the last batch seal (0: none, an older ledger)
+  std::string origin;             // the origin the notes were verified under
   std::uint64_t in_flight = 0;    // frames of an unfinished batch at the end (not counted)
   std::optional<Error> problem;   // the first problem; empty when everything verified
   bool ok() const { return !problem.has_value(); }
@@ -37,7 +42,7 @@ VerifyReport verify_directory(const std::filesystem::path& dir, const NoteVerifi
 
 // Verifies a JSON-lines export: checkpoint signatures, consistency between checkpoints and
 // each record's inclusion proof.
-VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key);
+VerifyReport verify_export(const std::filesystem::path& file, const NoteVerifier& key, const std::string& origin = {});
 
 // Which records an export holds; every set field must match.
 struct ExportFilter {
