@@ -247,19 +247,22 @@ void Session::read_as_server(std::string_view sql) {
   auto& readings = readings_;
   readings.clear();  // keeps its capacity: no allocation on the hot path
   deferred_.clear();
+  // No conversion changes an ASCII text, whatever the pair of encodings.
+  const bool non_ascii = protocol::has_non_ascii(sql);
   // One reading of the text under a standard_conforming_strings value and a client
   // encoding, converted as the server converts it from that encoding to its own.
   auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
     std::string_view text = sql;
-    // Cheap for the common pairs (UTF8 to UTF8 looks at no byte) and for ASCII text.
-    auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
-    if (as_server == protocol::ServerText::converted) {
-      text = server_text_;
-    } else if (as_server != protocol::ServerText::as_is) {
-      auto refused = std::make_shared<policy::Analysis>();
-      refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
-      return refused;
+    if (non_ascii) {
+      auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
+      if (as_server == protocol::ServerText::converted) {
+        text = server_text_;
+      } else if (as_server != protocol::ServerText::as_is) {
+        auto refused = std::make_shared<policy::Analysis>();
+        refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
+        return refused;
+      }
     }
     if (superuser_) return read_as_superuser(text, standard_strings);
     // A large text is parsed elsewhere, so that one session's big (or crafted)
@@ -279,11 +282,10 @@ void Session::read_as_server(std::string_view sql) {
   // under another encoding; a backslash may also come from one (SHIFT_JIS_2004's
   // 0x81 0x5F is U+005C to a UTF8 database). So an ASCII text without one reads alike
   // every way, and any other text is read every other way the server might read it.
-  const bool non_ascii = protocol::has_non_ascii(sql);
-  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
   const protocol::BoolSet standard = lexing_.possible_standard_strings();
   const protocol::EncodingSet encodings = lexing_.possible_encodings();
   if (!standard.wide() && !encodings.wide) return;
+  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
   if (standard.wide()) readings.push_back(read(!lexing_.reported_standard_strings(), encodings.reported));
   if (encodings.wide && non_ascii) {
     for (bool s : {true, false}) {
