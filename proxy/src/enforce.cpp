@@ -282,10 +282,10 @@ void Session::read_as_server(std::string_view sql) {
   // under another encoding; a backslash may also come from one (SHIFT_JIS_2004's
   // 0x81 0x5F is U+005C to a UTF8 database). So an ASCII text without one reads alike
   // every way, and any other text is read every other way the server might read it.
+  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
   const protocol::BoolSet standard = lexing_.possible_standard_strings();
   const protocol::EncodingSet encodings = lexing_.possible_encodings();
   if (!standard.wide() && !encodings.wide) return;
-  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
   if (standard.wide()) readings.push_back(read(!lexing_.reported_standard_strings(), encodings.reported));
   if (encodings.wide && non_ascii) {
     for (bool s : {true, false}) {
