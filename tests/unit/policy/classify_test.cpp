@@ -578,13 +578,11 @@ TEST(PlainDmlStream, AgreesWithPlainDmlClassAtEverySplit) {
 // Long texts with stop bytes in every place: the stream never says plain where the
 // whole text is not, and it is plain for the plain ones.
 TEST(PlainDmlStream, NeverPlainWhereTheWholeTextIsNot) {
-  const char* pieces[] = {"a", "0f", " ", "\n", "'", ",", ";", "(", ")", "i", "into", "INTO", "pinto", "_", "pg_",
-                          "information_", "pg_read_file", "\"pg_read_file\"", "-", "--", "&", "U&\"", "*/", "/*",
-                          std::string(1500, ' ').c_str(), "set_config", "lo_export", "x", "\0"};
-  std::vector<std::string> vocab;
-  for (const char* p : pieces) vocab.emplace_back(p);
-  vocab.back() = std::string(1, '\0');
-  vocab[24] = std::string(1500, ' ');  // a run longer than the stream's window
+  std::vector<std::string> vocab = {"a", "0f", " ", "\n", "'", ",", ";", "(", ")", "i", "into", "INTO", "pinto", "_",
+                                    "pg_", "information_", "pg_read_file", "\"pg_read_file\"", "-", "--", "&", "U&\"",
+                                    "*/", "/*",
+                                    std::string(1500, ' '),  // a run longer than the stream's window
+                                    "set_config", "lo_export", "x", std::string(1, '\0')};
   std::mt19937 rng(7);
   int plain_seen = 0;
   for (int round = 0; round < 3000; ++round) {
