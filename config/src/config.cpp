@@ -1,5 +1,6 @@
 #include "ddlgate/config/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -525,7 +526,12 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     // Shared by all sessions: 1 TiB is far beyond any machine's memory, not a real bound.
     limits.read_uint("inspection_budget", c.limits.inspection_budget, 1024, std::uint64_t{1} << 40);
     limits.read_uint("inspection_wait_ms", c.limits.inspection_wait_ms, 0, 600000);
-    if (c.limits.inspection_budget < c.limits.max_inspected_message) {
+    const toml::table* limits_table = top.table("limits");
+    if (!limits_table || !limits_table->contains("inspection_budget")) {
+      // Not set: at least one message of the largest size, so that a configuration that
+      // raised max_inspected_message before the budget existed still loads.
+      c.limits.inspection_budget = std::max<std::uint64_t>(c.limits.inspection_budget, c.limits.max_inspected_message);
+    } else if (c.limits.inspection_budget < c.limits.max_inspected_message) {
       problems.push_back({"limits.inspection_budget",
                           "must be at least limits.max_inspected_message (" +
                               std::to_string(c.limits.max_inspected_message) + "), got " +

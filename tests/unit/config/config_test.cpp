@@ -499,6 +499,10 @@ TEST(Config, InspectionBudgetDefaultsTo256MiBAndIsChecked) {
   EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_budget = 1048576\n"),
                           "limits.inspection_budget", "max_inspected_message"));
   EXPECT_TRUE(parse(std::string(kBase) + "[limits]\ninspection_budget = 1048576\nmax_inspected_message = 1048576\n").ok());
+  // Left unset, it grows to one message of the cap: a configuration from before the budget still loads.
+  auto raised = parse(std::string(kBase) + "[limits]\nmax_inspected_message = 536870912\n");
+  ASSERT_TRUE(raised.ok()) << raised.problems.front().message;
+  EXPECT_EQ(raised.config.limits.inspection_budget, 512ull * 1024 * 1024);
   EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_budget = 1099511627777\n"),
                           "limits.inspection_budget"));
   EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_wait_ms = -1\n"), "limits.inspection_wait_ms"));
