@@ -262,9 +262,11 @@ bool append_utf8(const ToUtf8& m, const Byte* s, int l, std::string& out) {
   return false;
 }
 
-// LocalToUtf over a whole text: ASCII as it is, every other character verified
-// and mapped; NUL, an invalid sequence or an unmapped character fails the text.
-ServerText local_to_utf8(std::string_view text, const ToUtf8& m, std::string& out) {
+// PostgreSQL's conversion loop (conv.c): ASCII goes on as it is, a NUL fails the
+// text, and every other character is handed to `one`, which appends its conversion
+// and returns how many bytes it took (-1: invalid or unmapped, which fails the text).
+template <typename ConvertOne>
+ServerText convert_text(std::string_view text, std::string& out, ConvertOne one) {
   out.clear();
   out.reserve(text.size() + text.size() / 2);
   const auto* s = reinterpret_cast<const Byte*>(text.data());
@@ -277,12 +279,20 @@ ServerText local_to_utf8(std::string_view text, const ToUtf8& m, std::string& ou
       --left;
       continue;
     }
-    const int l = char_length(m.encoding, s, left);
-    if (l < 0 || !append_utf8(m, s, l, out)) return ServerText::invalid;
+    const int l = one(s, left);
+    if (l < 0) return ServerText::invalid;
     s += l;
     left -= static_cast<std::size_t>(l);
   }
   return ServerText::converted;
+}
+
+// LocalToUtf over a whole text: every non-ASCII character verified and mapped.
+ServerText local_to_utf8(std::string_view text, const ToUtf8& m, std::string& out) {
+  return convert_text(text, out, [&](const Byte* s, std::size_t left) {
+    const int l = char_length(m.encoding, s, left);
+    return l < 0 || !append_utf8(m, s, l, out) ? -1 : l;
+  });
 }
 
 // A character's bytes in the server encoding (at most 3 per character here,
@@ -501,35 +511,22 @@ Algorithm algorithm_for(Enc client, Enc server) {
 // Runs an algorithmic conversion over the text; with `then` set, each server
 // character goes on to UTF-8 through that map (read_as_server).
 ServerText run_algorithm(std::string_view text, Algorithm convert, const ToUtf8* then, std::string& out) {
-  out.clear();
-  out.reserve(text.size() + text.size() / 2);
-  const auto* s = reinterpret_cast<const Byte*>(text.data());
-  std::size_t left = text.size();
-  while (left > 0) {
-    if (*s == 0) return ServerText::invalid;
-    if (*s < 0x80) {
-      out.push_back(static_cast<char>(*s));
-      ++s;
-      --left;
-      continue;
-    }
+  return convert_text(text, out, [&](const Byte* s, std::size_t left) {
     Chunk chunk;
     const int l = convert(s, left, chunk);
-    if (l < 0) return ServerText::invalid;
+    if (l < 0) return -1;
     if (then == nullptr) {
       out.append(reinterpret_cast<const char*>(chunk.bytes), static_cast<std::size_t>(chunk.size));
-    } else {
-      // The server's text, read on into UTF-8 as LocalToUtf reads it.
-      for (int i = 0; i < chunk.size;) {
-        const int cl = char_length(then->encoding, chunk.bytes + i, static_cast<std::size_t>(chunk.size - i));
-        if (cl < 0 || !append_utf8(*then, chunk.bytes + i, cl, out)) return ServerText::invalid;
-        i += cl;
-      }
+      return l;
     }
-    s += l;
-    left -= static_cast<std::size_t>(l);
-  }
-  return ServerText::converted;
+    // The server's text, read on into UTF-8 as LocalToUtf reads it.
+    for (int i = 0; i < chunk.size;) {
+      const int cl = char_length(then->encoding, chunk.bytes + i, static_cast<std::size_t>(chunk.size - i));
+      if (cl < 0 || !append_utf8(*then, chunk.bytes + i, cl, out)) return -1;
+      i += cl;
+    }
+    return l;
+  });
 }
 
 }  // namespace
