@@ -6,13 +6,15 @@
 
 #include <benchmark/benchmark.h>
 
-#include "ddlgate/policy/bundle.h"
-#include "ddlgate/policy/registry.h"
+#include "ddlgate/bundle/bundle.h"
+#include "ddlgate/bundle/registry.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using namespace ddlgate::policy;
+using namespace ddlgate::sql;
+using namespace ddlgate::bundle;
+using namespace ddlgate::base;
 
 constexpr int kFiles = 100;
 constexpr int kStatementsPerFile = 1000;

@@ -6,15 +6,15 @@
 
 #include <benchmark/benchmark.h>
 
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/statement_cache.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/statement_cache.h"
 
 namespace {
 
-using ddlgate::policy::analyze;
-using ddlgate::policy::Detail;
-using ddlgate::policy::Policy;
-using ddlgate::policy::StatementCache;
+using ddlgate::sql::analyze;
+using ddlgate::sql::Detail;
+using ddlgate::sql::Policy;
+using ddlgate::sql::StatementCache;
 
 // Exactly 100 bytes; the leading comment keeps it from plain_dml_class(), so it is cached.
 const std::string kHundredByteStatement =

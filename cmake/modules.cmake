@@ -1,19 +1,29 @@
 # Module layering, enforced by the build: a module can only include the headers
-# of the targets it links, and it may only link what this table allows.
+# of the targets it links, and it may only link what this table allows (a
+# forbidden dependency stops `cmake`; tests/cmake/forbidden_dependency proves it).
 #
-#   protocol : the standard library (header-only Boost.Endian)
-#   config   : the standard library, toml++
-#   policy   : config, libpg_query, libcrypto
-#   ledger   : config, libcrypto
-#   ops      : libcrypto, nlohmann-json (metrics text, webhook payloads and signatures, JSON log lines)
-#   proxy    : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
-#   cli      : everything
+#   base       : libcrypto, nlohmann-json (hex, base64, SHA-256, Ed25519 keys, capped
+#                file reads, RFC 3339 time, strict JSON, Result/Error/Problem)
+#   protocol   : the standard library (header-only Boost.Endian)
+#   config     : base, toml++
+#   sql        : base, libpg_query, nlohmann-json (classification, canonical hash,
+#                display SQL, statement cache, server tables, break-glass SET scan)
+#   bundle     : base, config, sql, nlohmann-json (manifest, build, verify, registry)
+#   breakglass : base, config, nlohmann-json (PASETO, claims, trusted keys)
+#   ledger     : base, libcrypto, nlohmann-json
+#   ops        : base, libcrypto, nlohmann-json (metrics text, webhook payloads and
+#                signatures, JSON log lines)
+#   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
+#   cli        : everything
+set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_protocol "")
-set(DDLGATE_ALLOWED_config "ext::toml")
-set(DDLGATE_ALLOWED_policy "ddlgate::config;ext::pg_query;ext::crypto;ext::json")
-set(DDLGATE_ALLOWED_ledger "ddlgate::config;ext::crypto;ext::json")
-set(DDLGATE_ALLOWED_ops "ext::crypto;ext::json")
-set(DDLGATE_ALLOWED_proxy "ddlgate::protocol;ddlgate::config;ddlgate::policy;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
+set(DDLGATE_ALLOWED_config "ddlgate::base;ext::toml")
+set(DDLGATE_ALLOWED_sql "ddlgate::base;ext::pg_query;ext::json")
+set(DDLGATE_ALLOWED_bundle "ddlgate::base;ddlgate::config;ddlgate::sql;ext::json")
+set(DDLGATE_ALLOWED_breakglass "ddlgate::base;ddlgate::config;ext::json")
+set(DDLGATE_ALLOWED_ledger "ddlgate::base;ext::crypto;ext::json")
+set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")
+set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>
 # with public headers in <NAME>/include, and refuses a dependency the table does

@@ -15,15 +15,15 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "ddlgate/policy/breakglass.h"
-#include "ddlgate/policy/paseto.h"
+#include "ddlgate/breakglass/breakglass.h"
+#include "ddlgate/breakglass/paseto.h"
 
 namespace ddlgate::cli {
 namespace {
 
-namespace paseto = policy::paseto;
+namespace paseto = breakglass::paseto;
 
-policy::TimePoint now_seconds() { return std::chrono::floor<std::chrono::seconds>(policy::Clock::now()); }
+base::TimePoint now_seconds() { return std::chrono::floor<std::chrono::seconds>(base::Clock::now()); }
 
 // At most the first 16 characters of a token, for messages.
 std::string token_hint(std::string_view token) {
@@ -45,24 +45,24 @@ struct IssueArgs {
 };
 
 int run_issue(const IssueArgs& a) {
-  auto lifetime = policy::parse_duration(a.lifetime);
+  auto lifetime = base::parse_duration(a.lifetime);
   if (!lifetime || *lifetime <= std::chrono::seconds(0)) {
     std::fprintf(stderr, "ddlgate breakglass issue: --lifetime: '%s' is not a duration (90s, 30m, 4h)\n",
                  a.lifetime.c_str());
     return kExitUsage;
   }
-  if (*lifetime > policy::kMaxBreakGlassLifetime) {
+  if (*lifetime > breakglass::kMaxBreakGlassLifetime) {
     std::fprintf(stderr, "ddlgate breakglass issue: --lifetime: %s is longer than 24h; break-glass tokens are short-lived "
                  "(the proxy caps them further)\n", a.lifetime.c_str());
     return kExitUsage;
   }
-  std::string why;
-  auto key = policy::SigningKey::load(a.key, &why);
-  if (!key) {
-    std::fprintf(stderr, "ddlgate breakglass issue: --key: %s\n", why.c_str());
+  auto loaded = base::SigningKey::load(a.key);
+  if (!loaded) {
+    std::fprintf(stderr, "ddlgate breakglass issue: --key: %s\n", loaded.error().reason.c_str());
     return kExitUsage;
   }
-  policy::BreakGlassClaims c;
+  auto& key = *loaded;
+  breakglass::BreakGlassClaims c;
   c.issuer = a.issuer.empty() ? default_issuer() : a.issuer;
   c.subject = a.user;
   c.databases = a.databases;
@@ -70,7 +70,7 @@ int run_issue(const IssueArgs& a) {
   c.issued_at = now_seconds();
   c.not_before = c.issued_at;
   c.expires = c.issued_at + *lifetime;
-  c.token_id = policy::new_break_glass_token_id();
+  c.token_id = breakglass::new_break_glass_token_id();
   c.reason = a.reason;
   c.ticket = a.ticket;
   c.single_use = a.single_use;
@@ -79,7 +79,8 @@ int run_issue(const IssueArgs& a) {
     std::fprintf(stderr, "ddlgate breakglass issue: OpenSSL could not produce a random token id\n");
     return kExitUsage;
   }
-  auto token = policy::issue_break_glass(*key, c, &why);
+  std::string why;
+  auto token = breakglass::issue_break_glass(*key, c, &why);
   if (!token) {
     std::fprintf(stderr, "ddlgate breakglass issue: %s\n", why.c_str());
     return kExitUsage;
@@ -89,9 +90,9 @@ int run_issue(const IssueArgs& a) {
   std::fprintf(stderr,
                "break-glass token for user %s on %s in %s, valid %s to %s%s, jti %s, signed by %s\n"
                "treat it as a secret: anyone holding it can open a session as %s until it expires\n",
-               c.subject.c_str(), dbs.c_str(), c.environment.c_str(), policy::format_time(c.not_before).c_str(),
-               policy::format_time(c.expires).c_str(), c.single_use ? ", single use" : "", c.token_id.c_str(),
-               policy::key_id(key->public_key()).c_str(), c.subject.c_str());
+               c.subject.c_str(), dbs.c_str(), c.environment.c_str(), base::format_time(c.not_before).c_str(),
+               base::format_time(c.expires).c_str(), c.single_use ? ", single use" : "", c.token_id.c_str(),
+               base::key_id(key->public_key()).c_str(), c.subject.c_str());
   std::printf("%s\n", token->c_str());
   return kExitOk;
 }
@@ -101,16 +102,16 @@ struct InspectArgs {
   bool json = false;
 };
 
-nlohmann::ordered_json claims_json(const policy::BreakGlassClaims& c) {
+nlohmann::ordered_json claims_json(const breakglass::BreakGlassClaims& c) {
   nlohmann::ordered_json j;
   j["iss"] = c.issuer;
   j["sub"] = c.subject;
   j["aud"] = c.audience;
   j["databases"] = c.databases;
   j["env"] = c.environment;
-  j["iat"] = policy::format_time(c.issued_at);
-  j["nbf"] = policy::format_time(c.not_before);
-  j["exp"] = policy::format_time(c.expires);
+  j["iat"] = base::format_time(c.issued_at);
+  j["nbf"] = base::format_time(c.not_before);
+  j["exp"] = base::format_time(c.expires);
   j["jti"] = c.token_id;
   j["reason"] = c.reason;
   j["ticket"] = c.ticket;
@@ -119,9 +120,9 @@ nlohmann::ordered_json claims_json(const policy::BreakGlassClaims& c) {
   return j;
 }
 
-std::string time_status(const policy::BreakGlassClaims& c, policy::TimePoint now) {
-  if (now < c.not_before) return "not valid before " + policy::format_time(c.not_before);
-  if (now >= c.expires) return "expired at " + policy::format_time(c.expires);
+std::string time_status(const breakglass::BreakGlassClaims& c, base::TimePoint now) {
+  if (now < c.not_before) return "not valid before " + base::format_time(c.not_before);
+  if (now >= c.expires) return "expired at " + base::format_time(c.expires);
   auto left = std::chrono::duration_cast<std::chrono::seconds>(c.expires - now).count();
   return "valid now, " + std::to_string(left) + "s left";
 }
@@ -139,14 +140,14 @@ int run_inspect(InspectArgs a) {
   }
   while (!a.token.empty() && (a.token.back() == '\n' || a.token.back() == '\r' || a.token.back() == ' ')) a.token.pop_back();
 
-  std::optional<policy::PublicKey> key;
+  std::optional<base::PublicKey> key;
   if (!a.pubkey.empty()) {
-    std::string why;
-    key = policy::read_public_key_file(a.pubkey, &why);
-    if (!key) {
-      std::fprintf(stderr, "%s: --pubkey: %s\n", me, why.c_str());
+    auto read = base::read_public_key_file(a.pubkey);
+    if (!read) {
+      std::fprintf(stderr, "%s: --pubkey: %s\n", me, read.error().reason.c_str());
       return kExitUsage;
     }
+    key = *read;
   }
   const std::string hint = token_hint(a.token);
 
@@ -159,16 +160,16 @@ int run_inspect(InspectArgs a) {
   std::string sig_problem;
   bool verified = false;
   if (key) {
-    std::array<policy::PublicKey, 1> keys{*key};
-    auto v = paseto::verify_v4_public(a.token, keys, policy::kBreakGlassImplicit);
+    std::array<base::PublicKey, 1> keys{*key};
+    auto v = paseto::verify_v4_public(a.token, keys, breakglass::kBreakGlassImplicit);
     verified = v.ok();
     if (!verified) sig_problem = std::string(paseto::to_string(*v.error));
   }
   std::string why;
-  auto claims = policy::parse_break_glass_claims(decoded.parts->message, &why);
+  auto claims = breakglass::parse_break_glass_claims(decoded.parts->message, &why);
   std::string problem = sig_problem;
   if (!claims) problem = problem.empty() ? why : problem + "; " + why;
-  else if (claims->audience != policy::kBreakGlassAudience) {
+  else if (claims->audience != breakglass::kBreakGlassAudience) {
     problem = problem.empty() ? "audience is not \"ddlgate\"" : problem;
     verified = false;
   }
@@ -180,7 +181,7 @@ int run_inspect(InspectArgs a) {
     nlohmann::ordered_json j;
     j["signature"] = signature;
     j["verified"] = verified;
-    if (key) j["key_id"] = policy::key_id(*key);
+    if (key) j["key_id"] = base::key_id(*key);
     j["footer"] = decoded.parts->footer;
     if (claims) {
       j["claims"] = claims_json(*claims);
@@ -192,9 +193,9 @@ int run_inspect(InspectArgs a) {
     if (!key) {
       std::printf("signature:   UNVERIFIED (no --pubkey given: anyone could have written these claims)\n");
     } else if (verified) {
-      std::printf("signature:   verified with %s\n", policy::key_id(*key).c_str());
+      std::printf("signature:   verified with %s\n", base::key_id(*key).c_str());
     } else {
-      std::printf("signature:   NOT VERIFIED with %s: %s\n", policy::key_id(*key).c_str(), problem.c_str());
+      std::printf("signature:   NOT VERIFIED with %s: %s\n", base::key_id(*key).c_str(), problem.c_str());
     }
     if (claims) {
       const auto& c = *claims;
@@ -203,8 +204,8 @@ int run_inspect(InspectArgs a) {
       std::printf("user:        %s\ndatabases:   %s\nenvironment: %s\n", c.subject.c_str(), dbs.c_str(),
                   c.environment.c_str());
       std::printf("issuer:      %s\nissued:      %s\nvalid:       %s to %s (%s)\n", c.issuer.c_str(),
-                  policy::format_time(c.issued_at).c_str(), policy::format_time(c.not_before).c_str(),
-                  policy::format_time(c.expires).c_str(), time_status(c, now).c_str());
+                  base::format_time(c.issued_at).c_str(), base::format_time(c.not_before).c_str(),
+                  base::format_time(c.expires).c_str(), time_status(c, now).c_str());
       std::printf("reason:      %s\nticket:      %s\njti:         %s\nsingle use:  %s\n", c.reason.c_str(),
                   c.ticket.c_str(), c.token_id.c_str(), c.single_use ? "yes" : "no");
       if (c.statements.empty()) {
@@ -213,7 +214,7 @@ int run_inspect(InspectArgs a) {
         std::printf("statements:\n");
         for (const auto& s : c.statements) std::printf("  %s\n", s.c_str());
       }
-      if (c.audience != policy::kBreakGlassAudience) std::printf("audience:    %s (not ddlgate)\n", c.audience.c_str());
+      if (c.audience != breakglass::kBreakGlassAudience) std::printf("audience:    %s (not ddlgate)\n", c.audience.c_str());
     } else {
       std::printf("claims:      unreadable: %s\n", why.c_str());
     }

@@ -9,29 +9,30 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "ddlgate/base/base64.h"
+#include "ddlgate/bundle/bundle.h"
 #include "ddlgate/config/trust.h"
-#include "ddlgate/policy/bundle.h"
 
 namespace ddlgate::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-policy::TimePoint now_seconds() { return std::chrono::floor<std::chrono::seconds>(policy::Clock::now()); }
+base::TimePoint now_seconds() { return std::chrono::floor<std::chrono::seconds>(base::Clock::now()); }
 
-std::string b64(const policy::PublicKey& k) {
-  return policy::base64_encode(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+std::string b64(const base::PublicKey& k) {
+  return base::base64_encode(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
 }
 
 struct BuildArgs {
   std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
   std::uint64_t version = 0;
   std::vector<std::string> databases;
-  policy::BundleSource source;
+  bundle::BundleSource source;
 };
 
 int run_build(const BuildArgs& a) {
-  policy::BuildOptions o;
+  bundle::BuildOptions o;
   o.src_dir = a.src;
   o.out_dir = a.out;
   o.app = a.app;
@@ -40,14 +41,14 @@ int run_build(const BuildArgs& a) {
   o.databases = a.databases;
   o.source = a.source;
   if (a.tool != "auto") {
-    auto t = policy::tool_from_string(a.tool);
+    auto t = bundle::tool_from_string(a.tool);
     if (!t) {
       std::fprintf(stderr, "ddlgate bundle build: --tool: unknown tool '%s'\n", a.tool.c_str());
       return kExitUsage;
     }
     o.tool = *t;
   }
-  auto d = policy::parse_duration(a.valid_for);
+  auto d = base::parse_duration(a.valid_for);
   if (!d || *d <= std::chrono::seconds(0) || *d > std::chrono::hours(24 * 365)) {
     std::fprintf(stderr, "ddlgate bundle build: --valid-for: '%s' is not a duration from 1s to 365d (30d, 12h, 90m)\n",
                  a.valid_for.c_str());
@@ -56,13 +57,13 @@ int run_build(const BuildArgs& a) {
   o.valid_for = *d;
   if (a.not_before.empty()) {
     o.not_before = now_seconds();
-  } else if (auto t = policy::parse_time(a.not_before)) {
+  } else if (auto t = base::parse_time(a.not_before)) {
     o.not_before = *t;
   } else {
     std::fprintf(stderr, "ddlgate bundle build: --not-before: '%s' is not an RFC 3339 UTC time\n", a.not_before.c_str());
     return kExitUsage;
   }
-  policy::BuildResult r = policy::build_bundle(o);
+  bundle::BuildResult r = bundle::build_bundle(o);
   if (!r.ok()) {
     bool usage = false;
     for (const auto& p : r.problems) {
@@ -76,63 +77,64 @@ int run_build(const BuildArgs& a) {
   std::printf("bundle %s: app %s version %llu for %s, tool %s, %zu files, %zu statements, %zu bookkeeping statements, "
               "valid %s to %s\n",
               a.out.c_str(), r.manifest.app.c_str(), static_cast<unsigned long long>(r.manifest.version),
-              r.manifest.environment.c_str(), std::string(policy::to_string(r.manifest.tool)).c_str(),
+              r.manifest.environment.c_str(), std::string(bundle::to_string(r.manifest.tool)).c_str(),
               r.manifest.files.size(), n, r.manifest.bookkeeping.size(),
-              policy::format_time(r.manifest.not_before).c_str(), policy::format_time(r.manifest.not_after).c_str());
+              base::format_time(r.manifest.not_before).c_str(), base::format_time(r.manifest.not_after).c_str());
   return kExitOk;
 }
 
 int run_sign(const std::string& bundle, const std::string& key_path, const std::string& role) {
-  std::string why;
-  auto key = policy::SigningKey::load(key_path, &why);
-  if (!key) {
-    std::fprintf(stderr, "ddlgate bundle sign: %s\n", why.c_str());
+  auto loaded = base::SigningKey::load(key_path);
+  if (!loaded) {
+    std::fprintf(stderr, "ddlgate bundle sign: %s\n", loaded.error().reason.c_str());
     return kExitUsage;
   }
-  auto path = policy::sign_bundle(bundle, *key, role, &why);
+  auto& key = *loaded;
+  std::string why;
+  auto path = bundle::sign_bundle(bundle, *key, role, &why);
   if (!path) {
     std::fprintf(stderr, "ddlgate bundle sign: %s\n", why.c_str());
     return kExitCheckFailed;
   }
-  std::printf("signed by %s as %s: %s\n", policy::key_id(key->public_key()).c_str(), role.c_str(), path->c_str());
+  std::printf("signed by %s as %s: %s\n", base::key_id(key->public_key()).c_str(), role.c_str(), path->c_str());
   return kExitOk;
 }
 
 struct VerifyArgs {
   std::string bundle, trust, environment, at;
-  std::uint64_t max_manifest_bytes = policy::kDefaultMaxManifestBytes;
-  std::size_t max_signatures = policy::kDefaultMaxSignatures;
+  std::uint64_t max_manifest_bytes = bundle::kDefaultMaxManifestBytes;
+  std::size_t max_signatures = bundle::kDefaultMaxSignatures;
 };
 
 int run_verify(const VerifyArgs& a) {
   config::TrustLoadResult tr = config::load_trust_file(a.trust);
   if (!tr.ok()) {
     for (const auto& p : tr.problems) {
-      std::fprintf(stderr, "ddlgate bundle verify: %s: %s: %s\n", a.trust.c_str(), p.key.c_str(), p.message.c_str());
+      std::fprintf(stderr, "ddlgate bundle verify: %s: %s: %s\n", a.trust.c_str(), p.where.c_str(), p.message.c_str());
     }
     return kExitUsage;
   }
-  std::vector<policy::BundleProblem> key_problems;
-  auto anchors = policy::TrustAnchors::from_config(tr.policy, &key_problems);
+  std::vector<base::Problem> key_problems;
+  auto anchors = bundle::TrustAnchors::from_config(tr.policy, &key_problems);
   if (!key_problems.empty()) {
     for (const auto& p : key_problems) {
       std::fprintf(stderr, "ddlgate bundle verify: %s: %s\n", a.trust.c_str(), p.to_string().c_str());
     }
     return kExitUsage;
   }
-  policy::VerifyOptions o;
+  bundle::VerifyOptions o;
   o.environment = a.environment;
   o.max_manifest_bytes = a.max_manifest_bytes;
   o.max_signatures = a.max_signatures;
   if (a.at.empty()) {
     o.now = now_seconds();
-  } else if (auto t = policy::parse_time(a.at)) {
+  } else if (auto t = base::parse_time(a.at)) {
     o.now = *t;
   } else {
     std::fprintf(stderr, "ddlgate bundle verify: --at: '%s' is not an RFC 3339 UTC time\n", a.at.c_str());
     return kExitUsage;
   }
-  policy::LoadBundleResult r = policy::load_bundle(a.bundle, anchors, o);
+  bundle::LoadBundleResult r = bundle::load_bundle(a.bundle, anchors, o);
   if (!r.ok()) {
     for (const auto& p : r.problems) std::fprintf(stderr, "%s: %s\n", a.bundle.c_str(), p.to_string().c_str());
     std::fprintf(stderr, "ddlgate bundle verify: %s: REJECTED (%zu problems)\n", a.bundle.c_str(), r.problems.size());
@@ -140,19 +142,19 @@ int run_verify(const VerifyArgs& a) {
   }
   const auto& m = r.bundle->manifest;
   std::printf("%s: OK: app %s version %llu for %s, valid %s to %s, signed by", a.bundle.c_str(), m.app.c_str(),
-              static_cast<unsigned long long>(m.version), m.environment.c_str(), policy::format_time(m.not_before).c_str(),
-              policy::format_time(m.not_after).c_str());
+              static_cast<unsigned long long>(m.version), m.environment.c_str(), base::format_time(m.not_before).c_str(),
+              base::format_time(m.not_after).c_str());
   for (const auto& s : r.bundle->signers) {
     std::string roles;
     for (const auto& role : s.roles) roles += (roles.empty() ? "" : ",") + role;
-    std::printf(" %s(%s)", policy::key_id(s.key).c_str(), roles.c_str());
+    std::printf(" %s(%s)", base::key_id(s.key).c_str(), roles.c_str());
   }
   std::printf("\n");
   return kExitOk;
 }
 
 // The line in its file of statement i of manifest file fi, or 0 when not known.
-std::size_t statement_line(const policy::InspectResult& r, std::size_t fi, std::size_t i) {
+std::size_t statement_line(const bundle::InspectResult& r, std::size_t fi, std::size_t i) {
   return fi < r.lines.size() && i < r.lines[fi].size() ? r.lines[fi][i] : 0;
 }
 
@@ -165,7 +167,7 @@ std::string one_line(std::string text) {
 }
 
 int run_inspect(const std::string& bundle, bool json) {
-  policy::InspectResult r = policy::inspect_bundle(bundle);
+  bundle::InspectResult r = bundle::inspect_bundle(bundle);
   if (!r.manifest) {
     for (const auto& p : r.problems) std::fprintf(stderr, "%s: %s\n", bundle.c_str(), p.to_string().c_str());
     return kExitCheckFailed;
@@ -177,9 +179,9 @@ int run_inspect(const std::string& bundle, bool json) {
     j["version"] = m.version;
     j["environment"] = m.environment;
     j["databases"] = m.databases;
-    j["not_before"] = policy::format_time(m.not_before);
-    j["not_after"] = policy::format_time(m.not_after);
-    j["tool"] = std::string(policy::to_string(m.tool));
+    j["not_before"] = base::format_time(m.not_before);
+    j["not_after"] = base::format_time(m.not_after);
+    j["tool"] = std::string(bundle::to_string(m.tool));
     j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
                    {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
     auto files = nlohmann::ordered_json::array();
@@ -189,7 +191,7 @@ int run_inspect(const std::string& bundle, bool json) {
       auto approved = nlohmann::ordered_json::array();
       for (std::size_t i = 0; i < f.statements.size(); ++i) {
         const auto& st = f.statements[i];
-        std::string c(policy::to_string(st.cls));
+        std::string c(sql::to_string(st.cls));
         classes[c] = classes.value(c, 0) + 1;
         nlohmann::ordered_json line = nullptr;
         if (const std::size_t at = statement_line(r, fi, i)) line = at;
@@ -203,12 +205,12 @@ int run_inspect(const std::string& bundle, bool json) {
     auto bookkeeping = nlohmann::ordered_json::array();
     for (const auto& b : m.bookkeeping) {
       bookkeeping.push_back(
-          {{"tool", b.tool}, {"class", std::string(policy::to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
+          {{"tool", b.tool}, {"class", std::string(sql::to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
     }
     j["bookkeeping_statements"] = bookkeeping;
     auto signers = nlohmann::ordered_json::array();
     for (const auto& s : r.signers) {
-      signers.push_back({{"key_id", policy::key_id(s.key)}, {"public_key", b64(s.key)}, {"role", s.claimed_role},
+      signers.push_back({{"key_id", base::key_id(s.key)}, {"public_key", b64(s.key)}, {"role", s.claimed_role},
                          {"file", s.file}});
     }
     j["signers"] = signers;
@@ -223,8 +225,8 @@ int run_inspect(const std::string& bundle, bool json) {
   std::string dbs;
   for (const auto& d : m.databases) dbs += (dbs.empty() ? "" : ", ") + d;
   std::printf("databases:   %s\n", dbs.empty() ? "(any)" : dbs.c_str());
-  std::printf("valid:       %s to %s\ntool:        %s\n", policy::format_time(m.not_before).c_str(),
-              policy::format_time(m.not_after).c_str(), std::string(policy::to_string(m.tool)).c_str());
+  std::printf("valid:       %s to %s\ntool:        %s\n", base::format_time(m.not_before).c_str(),
+              base::format_time(m.not_after).c_str(), std::string(bundle::to_string(m.tool)).c_str());
   if (!m.source.empty()) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
@@ -235,7 +237,7 @@ int run_inspect(const std::string& bundle, bool json) {
   for (std::size_t fi = 0; fi < m.files.size(); ++fi) {
     const auto& f = m.files[fi];
     std::map<std::string, int> classes;
-    for (const auto& st : f.statements) ++classes[std::string(policy::to_string(st.cls))];
+    for (const auto& st : f.statements) ++classes[std::string(sql::to_string(st.cls))];
     std::string cs;
     for (const auto& [c, n] : classes) cs += (cs.empty() ? "" : ", ") + std::to_string(n) + " " + c;
     std::printf("  %s: %zu statements (%s)\n", f.path.c_str(), f.statements.size(), cs.c_str());
@@ -243,18 +245,18 @@ int run_inspect(const std::string& bundle, bool json) {
       const auto& st = f.statements[i];
       const std::size_t line = statement_line(r, fi, i);
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
-                  std::string(policy::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
+                  std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
     }
   }
   std::printf("bookkeeping: %zu statements (repeatable, the %s profile's own)\n", m.bookkeeping.size(),
-              std::string(policy::to_string(m.tool)).c_str());
+              std::string(bundle::to_string(m.tool)).c_str());
   for (const auto& b : m.bookkeeping) {
-    std::printf("    %s, %s\n       %s\n", std::string(policy::to_string(b.cls)).c_str(), b.hash.c_str(),
+    std::printf("    %s, %s\n       %s\n", std::string(sql::to_string(b.cls)).c_str(), b.hash.c_str(),
                 one_line(b.sql).c_str());
   }
   std::printf("signers:\n");
   for (const auto& s : r.signers) {
-    std::printf("  %s (says role %s) %s\n", policy::key_id(s.key).c_str(), s.claimed_role.c_str(), s.file.c_str());
+    std::printf("  %s (says role %s) %s\n", base::key_id(s.key).c_str(), s.claimed_role.c_str(), s.file.c_str());
   }
   for (const auto& p : r.problems) std::printf("problem: %s\n", p.to_string().c_str());
   return kExitOk;

@@ -3,9 +3,9 @@
 #include <string>
 
 #include "commands.h"
+#include "ddlgate/breakglass/breakglass.h"
+#include "ddlgate/bundle/bundle.h"
 #include "ddlgate/config/config.h"
-#include "ddlgate/policy/breakglass_session.h"
-#include "ddlgate/policy/bundle.h"
 
 namespace ddlgate::cli {
 
@@ -17,23 +17,23 @@ void add_check_config(CLI::App& app, Runner& runner) {
     runner = [path] {
       auto result = config::load_file(*path);
       if (result.ok() && result.config.bundles.enabled) {
-        // The config module only holds key strings; whether they are keys is policy's to say.
-        std::vector<policy::BundleProblem> key_problems;
-        policy::TrustAnchors::from_config(result.config.bundles.trust, &key_problems);
+        // The config module only holds key strings; whether they are keys is bundle's and breakglass's to say.
+        std::vector<base::Problem> key_problems;
+        bundle::TrustAnchors::from_config(result.config.bundles.trust, &key_problems);
         const char* prefix = result.config.bundles.trust_file.empty() ? "bundles.trust." : "bundles.trust_file: ";
         for (const auto& p : key_problems) result.problems.push_back({prefix + p.where, p.message});
       }
       if (result.ok() && result.config.break_glass.enabled) {
-        std::vector<policy::BundleProblem> key_problems;
-        policy::break_glass_keys(result.config.break_glass, &key_problems);
+        std::vector<base::Problem> key_problems;
+        breakglass::break_glass_keys(result.config.break_glass, &key_problems);
         for (const auto& p : key_problems) result.problems.push_back({"break_glass." + p.where, p.message});
       }
       if (!result.ok()) {
         for (const auto& p : result.problems) {
-          if (p.key == *path) {
+          if (p.where == *path) {
             std::fprintf(stderr, "%s: %s\n", path->c_str(), p.message.c_str());
           } else {
-            std::fprintf(stderr, "%s: %s: %s\n", path->c_str(), p.key.c_str(), p.message.c_str());
+            std::fprintf(stderr, "%s: %s: %s\n", path->c_str(), p.where.c_str(), p.message.c_str());
           }
         }
         std::fprintf(stderr, "%s: %zu problem(s)\n", path->c_str(), result.problems.size());

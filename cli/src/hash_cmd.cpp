@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "ddlgate/policy/analyze.h"
+#include "ddlgate/sql/analyze.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -71,7 +71,7 @@ int run_hash(const HashOptions& opt) {
     return kExitUsage;
   }
 
-  policy::Analysis analysis = policy::analyze(*text, policy::Policy{}, policy::Detail::all);
+  sql::Analysis analysis = sql::analyze(*text, sql::Policy{}, sql::Detail::all);
   if (!analysis.ok()) {
     const auto& err = *analysis.error;
     std::string where = source_name.empty() ? "" : source_name + ": ";
@@ -82,7 +82,7 @@ int run_hash(const HashOptions& opt) {
   if (opt.json) {
     auto out = nlohmann::json::array();
     for (const auto& st : analysis.statements) {
-      out.push_back({{"class", policy::to_string(st.cls)},
+      out.push_back({{"class", sql::to_string(st.cls)},
                      {"controlled", st.controlled},
                      {"temporary", st.temporary},
                      {"hash", st.hash},
@@ -94,7 +94,7 @@ int run_hash(const HashOptions& opt) {
   std::size_t n = 0;
   for (const auto& st : analysis.statements) {
     ++n;
-    std::string cls(policy::to_string(st.cls));
+    std::string cls(sql::to_string(st.cls));
     std::printf("statement %zu: %s, %s\n  hash: %s\n  sql:  %s\n", n, cls.c_str(),
                 st.controlled ? "controlled" : "not controlled", st.hash.c_str(), st.display_sql.c_str());
   }

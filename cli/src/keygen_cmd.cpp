@@ -9,7 +9,8 @@
 #include <string>
 
 #include "commands.h"
-#include "ddlgate/policy/signing.h"
+#include "ddlgate/base/base64.h"
+#include "ddlgate/base/ed25519.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -47,7 +48,7 @@ int run_keygen(const std::string& prefix) {
     std::fprintf(stderr, "ddlgate keygen: %s: already exists; refusing to overwrite\n", pub_path.c_str());
     return kExitUsage;
   }
-  auto key = policy::SigningKey::generate();
+  auto key = base::SigningKey::generate();
   if (!key) {
     std::fprintf(stderr, "ddlgate keygen: OpenSSL could not generate an Ed25519 key\n");
     return kExitUsage;
@@ -62,10 +63,10 @@ int run_keygen(const std::string& prefix) {
     return kExitUsage;
   }
   const auto& pk = key->public_key();
-  std::printf("%s\n", policy::key_id(pk).c_str());
+  std::printf("%s\n", base::key_id(pk).c_str());
   std::printf("private key: %s (mode 0600)\npublic key:  %s\npublic key (base64, for a trust policy): %s\n",
               key_path.c_str(), pub_path.c_str(),
-              policy::base64_encode(std::string_view(reinterpret_cast<const char*>(pk.data()), pk.size())).c_str());
+              base::base64_encode(std::string_view(reinterpret_cast<const char*>(pk.data()), pk.size())).c_str());
   return kExitOk;
 }
 

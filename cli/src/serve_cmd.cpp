@@ -47,8 +47,8 @@ config::LoadResult load_with_overrides(const ServeOptions& o) {
     loaded = config::load_file(o.config_path);
     // Listen and upstream may come from the command line: judge those keys after the overrides.
     std::erase_if(loaded.problems, [&](const config::Problem& p) {
-      return (p.key == "listen" && !o.listen.empty()) ||
-             (p.key == "upstream" && (!o.upstream.empty() || !o.upstream_socket.empty()));
+      return (p.where == "listen" && !o.listen.empty()) ||
+             (p.where == "upstream" && (!o.upstream.empty() || !o.upstream_socket.empty()));
     });
   }
   config::Config cfg = loaded.config;
@@ -85,7 +85,7 @@ int run_serve(const ServeOptions& o) {
   const auto& problems = loaded.problems;
   if (!problems.empty()) {
     const std::string where = o.config_path.empty() ? "ddlgate serve" : o.config_path;
-    for (const auto& p : problems) std::fprintf(stderr, "%s: %s: %s\n", where.c_str(), p.key.c_str(), p.message.c_str());
+    for (const auto& p : problems) std::fprintf(stderr, "%s: %s: %s\n", where.c_str(), p.where.c_str(), p.message.c_str());
     return kExitUsage;
   }
 

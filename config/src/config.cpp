@@ -652,7 +652,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
       }
       TrustLoadResult tr = load_trust_file(tf);
       for (auto& p : tr.problems) {
-        problems.push_back({"bundles.trust_file", (p.key == tf.string() ? "" : tf.string() + ": " + p.key + ": ") + p.message});
+        problems.push_back({"bundles.trust_file", (p.where == tf.string() ? "" : tf.string() + ": " + p.where + ": ") + p.message});
       }
       b.trust = std::move(tr.policy);
     } else {

@@ -36,10 +36,10 @@ constexpr std::size_t kMaxConnections = 64;
 constexpr auto kIdleTimeout = std::chrono::seconds(10);
 
 // Classes and results shown even while zero, so that rate() has a series from the start.
-constexpr policy::StatementClass kAlwaysShownClasses[] = {
-    policy::StatementClass::schema_change, policy::StatementClass::privilege,   policy::StatementClass::code,
-    policy::StatementClass::destructive,   policy::StatementClass::server_file_access, policy::StatementClass::server_admin,
-    policy::StatementClass::unparseable,   policy::StatementClass::unknown,
+constexpr sql::StatementClass kAlwaysShownClasses[] = {
+    sql::StatementClass::schema_change, sql::StatementClass::privilege,   sql::StatementClass::code,
+    sql::StatementClass::destructive,   sql::StatementClass::server_file_access, sql::StatementClass::server_admin,
+    sql::StatementClass::unparseable,   sql::StatementClass::unknown,
 };
 constexpr ledger::Decision kDecisions[] = {ledger::Decision::allowed, ledger::Decision::denied,
                                            ledger::Decision::would_deny, ledger::Decision::break_glass};
@@ -76,7 +76,7 @@ std::optional<http::status> refusal_status(const error_code& ec) {
 std::optional<std::string> read_admin_token(const config::Admin& admin) {
   if (admin.token_env.empty() && admin.token_file.empty()) return std::nullopt;
   config::SecretRead token = config::read_secret("admin", "token_file", admin.token_file, "token_env", admin.token_env);
-  if (token.problem) throw std::runtime_error(token.problem->key + ": " + token.problem->message);
+  if (token.problem) throw std::runtime_error(token.problem->where + ": " + token.problem->message);
   return std::move(token.value);
 }
 
@@ -111,15 +111,15 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
 
   m.family("ddlgate_decisions_total", "counter",
            "Decisions on controlled statements, as recorded in the ledger, by statement class and result.");
-  for (std::size_t c = 0; c < policy::kStatementClassCount; ++c) {
-    auto cls = policy::kAllStatementClasses[c];
+  for (std::size_t c = 0; c < sql::kStatementClassCount; ++c) {
+    auto cls = sql::kAllStatementClasses[c];
     bool always = std::find(std::begin(kAlwaysShownClasses), std::end(kAlwaysShownClasses), cls) !=
                   std::end(kAlwaysShownClasses);
     for (auto d : kDecisions) {
       std::uint64_t v = 0;
       for (const Worker* w : workers) v += w->counters.decisions[c][static_cast<std::size_t>(d)].value();
       if (v == 0 && !always) continue;
-      m.sample("ddlgate_decisions_total", {{"class", policy::to_string(cls)}, {"result", ledger::to_string(d)}}, v);
+      m.sample("ddlgate_decisions_total", {{"class", sql::to_string(cls)}, {"result", ledger::to_string(d)}}, v);
     }
   }
   m.family("ddlgate_denials_total", "counter", "Statements refused in enforce mode, by reason.");

@@ -13,8 +13,8 @@ namespace ddlgate::proxy {
 
 Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops* ops)
     : config_(bundles), ledger_(ledger), ops_(ops) {
-  std::vector<policy::BundleProblem> problems;
-  trust_ = policy::TrustAnchors::from_config(config_.trust, &problems);
+  std::vector<base::Problem> problems;
+  trust_ = bundle::TrustAnchors::from_config(config_.trust, &problems);
   if (!problems.empty()) {
     std::string all;
     for (const auto& p : problems) all += (all.empty() ? "" : "; ") + ("bundles.trust." + p.to_string());
@@ -24,12 +24,12 @@ Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops
 
 Approvals::~Approvals() { stop(); }
 
-ledger::HistoryReader Approvals::history_reader(std::vector<policy::AcceptedBefore>& into) {
+ledger::HistoryReader Approvals::history_reader(std::vector<bundle::AcceptedBefore>& into) {
   ledger::HistoryReader reader;
   reader.wants = [](ledger::RecordType type, std::string_view) { return type == ledger::RecordType::bundle_accepted; };
   reader.read = [&into](const ledger::ParsedRecord& r) {
     const std::string version = r.fields.value("version", std::string());
-    policy::AcceptedBefore a;
+    bundle::AcceptedBefore a;
     a.app = r.fields.value("bundle", std::string());
     a.manifest_sha256 = r.fields.value("manifest_sha256", std::string());
     auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), a.version);
@@ -38,8 +38,8 @@ ledger::HistoryReader Approvals::history_reader(std::vector<policy::AcceptedBefo
   return reader;
 }
 
-void Approvals::remember_history(const std::vector<policy::AcceptedBefore>& history) {
-  store_.publish(policy::ApprovedSet::with_history(history));
+void Approvals::remember_history(const std::vector<bundle::AcceptedBefore>& history) {
+  store_.publish(bundle::ApprovedSet::with_history(history));
   std::size_t apps = store_.current()->apps().size();
   spdlog::info("bundles: {} acceptance(s) of {} app(s) in the ledger; no version below the highest is put in force",
                history.size(), apps);
@@ -73,14 +73,14 @@ void Approvals::stop() {
 
 void Approvals::load(const std::string& reason) {
   std::lock_guard lock(load_mutex_);
-  policy::VerifyOptions options;
+  bundle::VerifyOptions options;
   options.environment = config_.environment;
-  options.now = std::chrono::floor<std::chrono::seconds>(policy::Clock::now());
+  options.now = std::chrono::floor<std::chrono::seconds>(base::Clock::now());
   options.max_manifest_bytes = config_.max_manifest_bytes;
   options.max_signatures = config_.max_signatures;
   auto started = std::chrono::steady_clock::now();
   auto previous = store_.current();
-  policy::RegistryLoad result = policy::Registry::load(config_.registry_dir, trust_, options, previous.get());
+  bundle::RegistryLoad result = bundle::Registry::load(config_.registry_dir, trust_, options, previous.get());
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   for (const auto& r : result.rejected) {
     // A rejected bundle changes nothing: the approvals in force stay in force.

@@ -18,8 +18,8 @@
 
 #include "ddlgate/config/config.h"
 #include "ddlgate/ledger/ledger.h"
-#include "ddlgate/policy/bundle.h"
-#include "ddlgate/policy/registry.h"
+#include "ddlgate/bundle/bundle.h"
+#include "ddlgate/bundle/registry.h"
 #include "dir_watcher.h"
 
 namespace ddlgate::proxy {
@@ -39,9 +39,9 @@ class Approvals {
 
   // Collects the bundles earlier processes accepted, from the ledger's bundle_accepted
   // records, into `into` while the ledger opens.
-  static ledger::HistoryReader history_reader(std::vector<policy::AcceptedBefore>& into);
+  static ledger::HistoryReader history_reader(std::vector<bundle::AcceptedBefore>& into);
   // Makes the first load refuse a rollback below that history as a reload would; before start().
-  void remember_history(const std::vector<policy::AcceptedBefore>& history);
+  void remember_history(const std::vector<bundle::AcceptedBefore>& history);
   // The first load, on the caller's thread, then the watcher and reload thread.
   void start();
   // Asks for a reload (SIGHUP); returns at once, the load runs on the reload thread.
@@ -49,7 +49,7 @@ class Approvals {
   void stop();
 
   // The snapshot in force; never null. Cheap: one atomic load.
-  std::shared_ptr<const policy::ApprovedSet> current() const { return store_.current(); }
+  std::shared_ptr<const bundle::ApprovedSet> current() const { return store_.current(); }
   // Bumped on every publish, so a worker can keep its own copy of the pointer and
   // refresh it only when this changes.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
@@ -60,8 +60,8 @@ class Approvals {
   config::Bundles config_;
   ledger::Ledger* ledger_;
   Ops* ops_;
-  policy::TrustAnchors trust_;
-  policy::ApprovalStore store_;
+  bundle::TrustAnchors trust_;
+  bundle::ApprovalStore store_;
   std::atomic<std::uint64_t> generation_{0};
   std::mutex load_mutex_;  // one load at a time (SIGHUP and the watcher may race)
   // Under load_mutex_: the bundles (path and reasons, path and manifest digest) that this

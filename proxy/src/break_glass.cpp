@@ -24,8 +24,8 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/breakglass_session.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/break_glass_sql.h"
 #include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
 #include "session.h"
@@ -39,7 +39,7 @@ namespace {
 struct ScanJob {
   std::string text;
   bool look_for_reset_all;
-  policy::BreakGlassSql found;
+  sql::BreakGlassSql found;
 };
 constexpr const char* kRefusedHint =
     "The session goes on under normal enforcement. Check the token with `ddlgate breakglass inspect`, or ask "
@@ -49,8 +49,8 @@ constexpr const char* kRefusedHint =
 
 BreakGlassRegistry::BreakGlassRegistry(const config::Config& config, std::unordered_set<std::string> spent)
     : spent_(std::move(spent)) {
-  std::vector<policy::BundleProblem> problems;
-  keys_ = policy::break_glass_keys(config.break_glass, &problems);
+  std::vector<base::Problem> problems;
+  keys_ = breakglass::break_glass_keys(config.break_glass, &problems);
   if (!problems.empty()) {
     throw std::runtime_error("break_glass." + problems.front().where + ": " + problems.front().message);
   }
@@ -85,7 +85,7 @@ void notify_break_glass(const BreakGlassEvent& e) {
     spdlog::warn("break-glass {}: session {} user={} database={} peer={} token_id={} key={} issuer={} reason=\"{}\" "
                  "ticket={} expires={} single_use={}{}{}",
                  e.event, e.session_id, e.user, e.database, e.peer, c.token_id, e.open->key_id, c.issuer, c.reason,
-                 c.ticket, policy::format_time(c.expires), c.single_use, e.detail.empty() ? "" : ": ", e.detail);
+                 c.ticket, base::format_time(c.expires), c.single_use, e.detail.empty() ? "" : ": ", e.detail);
   } else {
     spdlog::warn("break-glass {}: session {} user={} database={} peer={}: {}", e.event, e.session_id, e.user,
                  e.database, e.peer, e.detail);
@@ -109,7 +109,7 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
   auto& params = startup.parameters;
   for (auto it = params.begin(); it != params.end();) {
     if (it->first == "options") {
-      auto ex = protocol::extract_setting(it->second, policy::kBreakGlassSetting);
+      auto ex = protocol::extract_setting(it->second, sql::kBreakGlassSetting);
       if (ex.found()) {
         changed = true;
         for (auto& v : ex.values) tokens.push_back(std::move(v));
@@ -119,7 +119,7 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
         }
         it->second = std::move(ex.rewritten);
       }
-    } else if (protocol::same_parameter_name(it->first, policy::kBreakGlassSetting, false)) {
+    } else if (protocol::same_parameter_name(it->first, sql::kBreakGlassSetting, false)) {
       changed = true;
       tokens.push_back(std::move(it->second));
       it = params.erase(it);
@@ -162,7 +162,7 @@ asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::s
                                                   const std::string& detail, std::string_view source) {
   ledger::BreakGlassRefusal r;
   r.session = session_info();
-  r.token_sha256 = policy::break_glass_token_digest(token);
+  r.token_sha256 = breakglass::break_glass_token_digest(token);
   r.check = std::string(check);
   r.detail = detail;
   r.source = std::string(source);
@@ -186,18 +186,18 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
                                "ddlgate: break-glass token refused (" + std::string(check) + "): " + detail, "",
                                kRefusedHint};
   };
-  static const std::vector<policy::PublicKey> kNoKeys;
+  static const std::vector<base::PublicKey> kNoKeys;
   const auto& keys = shared_.break_glass ? shared_.break_glass->keys() : kNoKeys;
   auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  policy::BreakGlassResult res =
-      policy::verify_break_glass(token, keys, {user_, database_, cfg.environment}, now,
+  breakglass::BreakGlassResult res =
+      breakglass::verify_break_glass(token, keys, {user_, database_, cfg.environment}, now,
                                  std::chrono::seconds(cfg.max_lifetime_s), std::chrono::seconds(cfg.clock_skew_s));
   if (!res.ok()) {
-    std::string check(policy::to_string(*res.error));
+    std::string check(breakglass::to_string(*res.error));
     co_await refuse_break_glass(token, check, res.detail, source);
     co_return refused(check, res.detail);
   }
-  const policy::BreakGlassClaims& c = *res.claims;
+  const breakglass::BreakGlassClaims& c = *res.claims;
   if (break_glass_) {
     std::string detail = "this session already has break-glass token " + break_glass_->claims.token_id +
                          " open; RESET ddlgate.break_glass first";
@@ -216,8 +216,8 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
   }
   auto open = std::make_shared<BreakGlassOpen>();
   open->claims = c;
-  open->key_id = policy::key_id(res.signer);
-  open->token_sha256 = policy::break_glass_token_digest(token);
+  open->key_id = base::key_id(res.signer);
+  open->token_sha256 = breakglass::break_glass_token_digest(token);
   open->deadline = std::chrono::system_clock::time_point(c.expires) + std::chrono::seconds(cfg.clock_skew_s);
   ledger::BreakGlassOpening o;
   o.session = session_info();
@@ -227,8 +227,8 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
   o.issuer = c.issuer;
   o.reason = c.reason;
   o.ticket = c.ticket;
-  o.not_before = policy::format_time(c.not_before);
-  o.expires = policy::format_time(c.expires);
+  o.not_before = base::format_time(c.not_before);
+  o.expires = base::format_time(c.expires);
   o.single_use = c.single_use;
   o.statements = c.statements;
   o.source = std::string(source);
@@ -303,13 +303,13 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   allowed_hashes_.clear();
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
   const bool large = sql.size() > kParseOnWorkerBytes;
-  policy::BreakGlassSql found;
+  sql::BreakGlassSql found;
   if (!large) {
-    found = policy::scan_break_glass_sql(sql, break_glass_ != nullptr);
-  } else if (policy::mentions_break_glass(sql) || break_glass_) {
+    found = sql::scan_break_glass_sql(sql, break_glass_ != nullptr);
+  } else if (sql::mentions_break_glass(sql) || break_glass_) {
     auto scan_job = std::make_shared<ScanJob>(ScanJob{std::string(sql), break_glass_ != nullptr, {}});
     const std::function<void()> scan = [scan_job] {
-      scan_job->found = policy::scan_break_glass_sql(scan_job->text, scan_job->look_for_reset_all);
+      scan_job->found = sql::scan_break_glass_sql(scan_job->text, scan_job->look_for_reset_all);
     };
     Elsewhere scanned = co_await run_elsewhere(scan);
     if (scanned == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
@@ -317,7 +317,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     if (scanned == Elsewhere::no_thread) co_return deny(no_analysis_thread_error(), extended);
     found = std::move(scan_job->found);
   }
-  using Kind = policy::BreakGlassSql::Kind;
+  using Kind = sql::BreakGlassSql::Kind;
 
   if (found.kind == Kind::set || found.kind == Kind::bad_set) {
     // The text holds a token (or what a client meant as one): it goes nowhere but here.
@@ -379,18 +379,18 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   // client encoding, and every other way while those may change unseen. Otherwise a
   // backslash quote could hide a statement from the token's list and from the record.
   read_as_server(sql);
-  std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
+  std::vector<std::shared_ptr<const sql::Analysis>> readings = std::move(readings_);
   readings_.clear();
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
   if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!readings.front()->ok()) co_return std::nullopt;  // unparseable: enforce() refuses and records it
   // The record's detail (a hash and display SQL for every statement) of the server's reading.
-  policy::Analysis analysis;
+  sql::Analysis analysis;
   if (auto v = co_await full_reading(sql, extended, analysis)) co_return v;
   if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
   if (break_glass_ != open) co_return std::nullopt;  // the token ended meanwhile
   const auto& claims = open->claims;
-  auto in_scope = [&](const policy::Statement& st) {
+  auto in_scope = [&](const sql::Statement& st) {
     return claims.statements.empty() ||
            std::find(claims.statements.begin(), claims.statements.end(), st.hash) != claims.statements.end();
   };
@@ -414,7 +414,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   const ledger::SessionInfo who = session_info();
   std::vector<ledger::Record> records;
   for (const auto& st : analysis.statements) {
-    std::string cls(policy::to_string(st.cls));
+    std::string cls(sql::to_string(st.cls));
     if (!st.controlled) {
       records.push_back(ledger::session_statement(who, claims.token_id, st.hash, cls, st.display_sql));
     } else if (all_in_scope) {
@@ -449,7 +449,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   }
   for (const auto& st : analysis.statements) {
     if (st.controlled) {
-      spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, policy::to_string(st.cls),
+      spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, sql::to_string(st.cls),
                    st.hash, claims.token_id);
     }
     if (!extended) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());

@@ -16,7 +16,7 @@
 
 #include "ddlgate/config/config.h"
 #include "ddlgate/ledger/ledger.h"
-#include "ddlgate/policy/breakglass.h"
+#include "ddlgate/breakglass/breakglass.h"
 
 namespace ddlgate::proxy {
 
@@ -33,20 +33,20 @@ class BreakGlassRegistry {
   // token stays spent across restarts.
   static ledger::HistoryReader history_reader(std::unordered_set<std::string>& into);
 
-  const std::vector<policy::PublicKey>& keys() const { return keys_; }
+  const std::vector<base::PublicKey>& keys() const { return keys_; }
   // Marks a single-use token id spent; false when it already was.
   bool spend(const std::string& token_id);
   std::size_t spent_count() const;
 
  private:
-  std::vector<policy::PublicKey> keys_;
+  std::vector<base::PublicKey> keys_;
   mutable std::mutex mu_;  // sessions of every worker thread spend tokens
   std::unordered_set<std::string> spent_;
 };
 
 // A session's open break-glass token: its verified claims, never the token itself.
 struct BreakGlassOpen {
-  policy::BreakGlassClaims claims;
+  breakglass::BreakGlassClaims claims;
   std::string key_id;        // the configured key that verified it
   std::string token_sha256;  // "sha256:<hex>" of the token text
   std::chrono::system_clock::time_point deadline;  // exp + clock skew: the session falls back to enforcement

@@ -27,9 +27,9 @@
 #include "approvals.h"
 #include "break_glass.h"
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/breakglass_session.h"
-#include "ddlgate/policy/server_admin.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/break_glass_sql.h"
+#include "ddlgate/sql/server_admin.h"
 #include "ddlgate/protocol/encoding.h"
 #include "session.h"
 #include "sqlstate.h"
@@ -221,26 +221,26 @@ void Session::record_pending_would_deny() {
   last_unrecorded_.clear();
 }
 
-std::shared_ptr<const policy::Analysis> Session::read_as_superuser(std::string_view text,
+std::shared_ptr<const sql::Analysis> Session::read_as_superuser(std::string_view text,
                                                                   bool standard_strings) const {
   // Every class controlled but transaction control (BEGIN, COMMIT: they change nothing
   // by themselves), and no cache (its entries hold the ordinary policy's decisions): a
   // superuser's session pays a parse per statement, as it pays a ledger decision.
-  static const policy::Policy kSuperuser = [] {
-    policy::Policy p;
-    for (auto cls : policy::kAllStatementClasses) p.set_controlled(cls, cls != policy::StatementClass::transaction);
+  static const sql::Policy kSuperuser = [] {
+    sql::Policy p;
+    for (auto cls : sql::kAllStatementClasses) p.set_controlled(cls, cls != sql::StatementClass::transaction);
     return p;
   }();
   if (text.size() > kParseOnWorkerBytes) {
     // Not parsed on the worker thread, and not worth a thread of its own: refused.
-    auto large = std::make_shared<policy::Analysis>();
-    large->error = policy::ParseError{"a statement over " + std::to_string(kParseOnWorkerBytes) +
+    auto large = std::make_shared<sql::Analysis>();
+    large->error = sql::ParseError{"a statement over " + std::to_string(kParseOnWorkerBytes) +
                                           " bytes in a superuser's session (enforcement.superusers)",
                                       0};
     return large;
   }
-  return std::make_shared<const policy::Analysis>(policy::analyze(
-      text, kSuperuser, policy::Detail::controlled_only, policy::ParseOptions{.standard_conforming_strings = standard_strings}));
+  return std::make_shared<const sql::Analysis>(sql::analyze(
+      text, kSuperuser, sql::Detail::controlled_only, sql::ParseOptions{.standard_conforming_strings = standard_strings}));
 }
 
 void Session::read_as_server(std::string_view sql) {
@@ -251,7 +251,7 @@ void Session::read_as_server(std::string_view sql) {
   const bool non_ascii = protocol::has_non_ascii(sql);
   // One reading of the text under a standard_conforming_strings value and a client
   // encoding, converted as the server converts it from that encoding to its own.
-  auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const policy::Analysis> {
+  auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const sql::Analysis> {
     auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
     std::string_view text = sql;
     if (non_ascii) {
@@ -259,8 +259,8 @@ void Session::read_as_server(std::string_view sql) {
       if (as_server == protocol::ServerText::converted) {
         text = server_text_;
       } else if (as_server != protocol::ServerText::as_is) {
-        auto refused = std::make_shared<policy::Analysis>();
-        refused->error = policy::ParseError{unreadable_text(as_server, encoding), 0};
+        auto refused = std::make_shared<sql::Analysis>();
+        refused->error = sql::ParseError{unreadable_text(as_server, encoding), 0};
         return refused;
       }
     }
@@ -312,7 +312,7 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   if (!sql) return true;  // malformed: enforce() closes the session
   // Break-glass first (break_glass.cpp): while a token is open every statement is
   // recorded, and a text that may carry a token never reaches the statement cache.
-  if (break_glass_ || policy::mentions_break_glass(*sql)) {
+  if (break_glass_ || sql::mentions_break_glass(*sql)) {
     readings_.clear();
     deferred_.clear();
     return true;
@@ -359,11 +359,11 @@ asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<v
   co_return flag->done ? Elsewhere::done : Elsewhere::closed;
 }
 
-asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings) {
+asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const sql::Analysis>>& readings) {
   struct Job {
     std::vector<Deferred> work;
-    policy::Policy policy;
-    std::vector<std::shared_ptr<const policy::Analysis>> results;
+    sql::Policy policy;
+    std::vector<std::shared_ptr<const sql::Analysis>> results;
   };
   auto job = std::make_shared<Job>();
   job->work = std::move(deferred_);
@@ -371,8 +371,8 @@ asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<con
   job->policy = shared_.policy;
   const std::function<void()> work = [job] {
     for (const auto& d : job->work) {
-      job->results.push_back(std::make_shared<const policy::Analysis>(
-          policy::analyze(d.text, job->policy, policy::Detail::controlled_only, d.options)));
+      job->results.push_back(std::make_shared<const sql::Analysis>(
+          sql::analyze(d.text, job->policy, sql::Detail::controlled_only, d.options)));
     }
   };
   Elsewhere r = co_await run_elsewhere(work);
@@ -383,8 +383,8 @@ asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<con
       continue;
     }
     // No thread to be had: refuse the statement rather than parse it here.
-    auto refused = std::make_shared<policy::Analysis>();
-    refused->error = policy::ParseError{kNoAnalysisThread, 0};
+    auto refused = std::make_shared<sql::Analysis>();
+    refused->error = sql::ParseError{kNoAnalysisThread, 0};
     readings[job->work[i].index] = std::move(refused);
   }
   co_return true;
@@ -395,34 +395,34 @@ namespace {
 // A full analysis of a large text, run on a thread of its own (full_reading).
 struct ParseJob {
   std::string text;
-  policy::Policy policy;
-  policy::ParseOptions options;
-  std::shared_ptr<policy::Analysis> out;
+  sql::Policy policy;
+  sql::ParseOptions options;
+  std::shared_ptr<sql::Analysis> out;
 };
 
 }  // namespace
 
 asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::string_view sql, bool extended,
-                                                                       policy::Analysis& out) {
+                                                                       sql::Analysis& out) {
   std::string converted;
   std::string_view text = sql;
   auto as_server = protocol::read_as_server(sql, lexing_.reported_encoding(), server_encoding_, converted);
   if (as_server == protocol::ServerText::converted) {
     text = converted;
   } else if (as_server != protocol::ServerText::as_is) {
-    out.error = policy::ParseError{unreadable_text(as_server, lexing_.reported_encoding()), 0};
+    out.error = sql::ParseError{unreadable_text(as_server, lexing_.reported_encoding()), 0};
     co_return std::nullopt;
   }
-  const policy::ParseOptions options{.standard_conforming_strings = lexing_.reported_standard_strings()};
+  const sql::ParseOptions options{.standard_conforming_strings = lexing_.reported_standard_strings()};
   if (text.size() <= kParseOnWorkerBytes) {
-    out = policy::analyze(text, worker_.cache->policy(), policy::Detail::all, options);
+    out = sql::analyze(text, worker_.cache->policy(), sql::Detail::all, options);
     co_return std::nullopt;
   }
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
-  auto parsed = std::make_shared<policy::Analysis>();
+  auto parsed = std::make_shared<sql::Analysis>();
   auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), worker_.cache->policy(), options, parsed});
   const std::function<void()> parse = [parse_job] {
-    *parse_job->out = policy::analyze(parse_job->text, parse_job->policy, policy::Detail::all, parse_job->options);
+    *parse_job->out = sql::analyze(parse_job->text, parse_job->policy, sql::Detail::all, parse_job->options);
   };
   Elsewhere analysed = co_await run_elsewhere(parse);
   if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
@@ -434,7 +434,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::stri
 }
 
 asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std::string_view sql, bool extended) {
-  policy::Analysis all;
+  sql::Analysis all;
   if (auto v = co_await full_reading(sql, extended, all)) co_return v;
   if (!all.ok()) co_return std::nullopt;  // unparseable: the decision refuses and records it
   const ledger::SessionInfo who = session_info();
@@ -442,7 +442,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
   for (const auto& st : all.statements) {
     // Controlled statements are recorded as decisions.
     if (!st.controlled) {
-      records.push_back(ledger::session_statement(who, "", st.hash, std::string(policy::to_string(st.cls)),
+      records.push_back(ledger::session_statement(who, "", st.hash, std::string(sql::to_string(st.cls)),
                                                   st.display_sql));
     }
   }
@@ -490,10 +490,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // readings_ holds its readings, but for those of large texts, which are
   // analysed now on another thread.
   if (readings_.empty() && deferred_.empty()) read_as_server(sql);
-  std::vector<std::shared_ptr<const policy::Analysis>> readings = std::move(readings_);
+  std::vector<std::shared_ptr<const sql::Analysis>> readings = std::move(readings_);
   readings_.clear();
   if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
-  std::shared_ptr<const policy::Analysis> analysis = readings.front();
+  std::shared_ptr<const sql::Analysis> analysis = readings.front();
   allowed_effects_ = effect_steps(*analysis);
   // Full-statement logging; an open break-glass session has recorded everything already.
   if (config_->enforcement.record_all_statements && !break_glass_) {
@@ -535,7 +535,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   for (std::size_t i = 1; i < readings.size(); ++i) {
     const auto& other = readings[i];
     if (!other->ok()) continue;  // the server would refuse that reading itself
-    bool approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const policy::Statement& st) {
+    bool approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const sql::Statement& st) {
       return !st.controlled || (may_deploy && worker_.approved && worker_.approved->find(st.hash, database_));
     });
     if (!approved) {
@@ -553,7 +553,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   ledger::SessionInfo who{session_id_, user_, database_, peer_, application_};
   std::vector<ledger::Record> records;
   // The decisions for /metrics, counted once they are made (a paced refusal may close the session).
-  std::vector<std::pair<policy::StatementClass, ledger::Decision>> counted;
+  std::vector<std::pair<sql::StatementClass, ledger::Decision>> counted;
   std::vector<std::string> reserved;  // approvals reserved for this message (replay protection)
   std::vector<std::string> statement_keys;  // the same, by statement position
   std::optional<protocol::ErrorSpec> denial;
@@ -569,7 +569,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     d.statement_class = "unparseable";
     d.reason = "the statement does not parse";
     records.push_back(ledger::decision(d));
-    counted.emplace_back(policy::StatementClass::unparseable, d.decision);
+    counted.emplace_back(sql::StatementClass::unparseable, d.decision);
     denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                  "ddlgate: unparseable statement is not approved: " + analysis->error->message, "",
                                  kHowToApprove};
@@ -578,12 +578,12 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
     log_denial = "unparseable statement is not approved (parse error at byte " +
                  std::to_string(analysis->error->position) + ")";
   } else {
-    const policy::Statement* first_unapproved = nullptr;
+    const sql::Statement* first_unapproved = nullptr;
     bool first_unapproved_spent = false;
     struct Controlled {
       std::size_t index;  // position in the message
-      const policy::Statement* st;
-      const policy::Approval* approval;
+      const sql::Statement* st;
+      const bundle::Approval* approval;
       std::string spend_key;  // reserved approval (replay protection), or empty
       bool spent = false;     // approved, but every approval is spent in this database
     };
@@ -600,7 +600,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
           // Replay protection: the first approval of this statement not yet spent
           // here; bookkeeping statements are repeatable and never spent.
           bool any = false;
-          c.approval = worker_.approved->find_if(st.hash, database_, [&](const policy::Approval& a) {
+          c.approval = worker_.approved->find_if(st.hash, database_, [&](const bundle::Approval& a) {
             any = true;
             if (a.repeatable) return true;
             std::string key = SpentApprovals::key(database_, a);
@@ -621,10 +621,10 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       ledger::DecisionInfo d;
       d.session = who;
       d.statement_hash = c.st->hash;
-      d.statement_class = std::string(policy::to_string(c.st->cls));
+      d.statement_class = std::string(sql::to_string(c.st->cls));
       d.display_sql = c.st->display_sql;
       if (!first_unapproved) {
-        const policy::Approval* a = c.approval;
+        const bundle::Approval* a = c.approval;
         d.decision = ledger::Decision::allowed;
         d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index};
         if (!c.spend_key.empty()) {
@@ -645,7 +645,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
       counted.emplace_back(c.st->cls, d.decision);
     }
     if (first_unapproved) {
-      std::string cls(policy::to_string(first_unapproved->cls));
+      std::string cls(sql::to_string(first_unapproved->cls));
       std::string why = !may_deploy              ? " for user " + user_ + " (not a deployer)"
                         : first_unapproved_spent ? ": its approval was already used in database " + database_ +
                                                        " (each approval applies once)"
@@ -741,7 +741,7 @@ void Session::expect_query(std::vector<std::string> hashes, std::vector<std::str
   expect(Expected::Kind::query, std::move(t));
 }
 
-std::vector<Session::EffectStep> Session::effect_steps(const policy::Analysis& analysis) {
+std::vector<Session::EffectStep> Session::effect_steps(const sql::Analysis& analysis) {
   std::vector<EffectStep> steps;
   if (!analysis.ok() || !analysis.any_session_effect()) return steps;
   steps.reserve(analysis.statements.size());
@@ -750,7 +750,7 @@ std::vector<Session::EffectStep> Session::effect_steps(const policy::Analysis& a
 }
 
 void Session::on_session_effect(const EffectStep& step, std::string_view tag) {
-  using policy::SessionEffect;
+  using sql::SessionEffect;
   // The innermost savepoint of that name (PostgreSQL allows the same name twice).
   auto innermost = [&]() -> std::optional<std::size_t> {
     for (std::size_t i = savepoints_.size(); i-- > 0;) {
@@ -789,7 +789,7 @@ void Session::on_session_effect(const EffectStep& step, std::string_view tag) {
 }
 
 void Session::deallocated(const EffectStep& step) {
-  if (step.effect == policy::SessionEffect::deallocate) {
+  if (step.effect == sql::SessionEffect::deallocate) {
     auto it = prepared_.find(server_name(step.name));
     if (it != prepared_.end() && it->second.generation <= step.generation) prepared_.erase(it);
     return;
@@ -1049,12 +1049,12 @@ void Session::remember_prepared(const protocol::ScanStep& step) {
   Prepared p;
   if (allowed) {
     p = std::move(*allowed);
-  } else if (effect.size() == 1 && effect[0].effect != policy::SessionEffect::none) {
-    p.cls = policy::StatementClass::transaction;
+  } else if (effect.size() == 1 && effect[0].effect != sql::SessionEffect::none) {
+    p.cls = sql::StatementClass::transaction;
     p.effect_step = std::move(effect[0]);
   }
   p.recorded = std::move(recorded);
-  if (!allowed && p.effect_step.effect == policy::SessionEffect::none && !p.recorded) {
+  if (!allowed && p.effect_step.effect == sql::SessionEffect::none && !p.recorded) {
     prepared_.erase(name);
     return;
   }
@@ -1138,7 +1138,7 @@ asio::awaitable<Session::Verdict> Session::record_execution(const protocol::Scan
   const Recorded statement = *executed_portal(step)->recorded;
   std::vector<ledger::Record> records;
   records.push_back(ledger::session_statement(session_info(), break_glass_ ? break_glass_->claims.token_id : "",
-                                              statement.hash, std::string(policy::to_string(statement.cls)),
+                                              statement.hash, std::string(sql::to_string(statement.cls)),
                                               statement.display_sql, statement.executions + 1));
   bool recorded = false;
   if (ledger_working()) recorded = co_await record_durably(std::move(records));
@@ -1178,7 +1178,7 @@ bool Session::function_call_refused(const protocol::ScanStep& step) const {
   if (step.body.size() < 4) return false;  // malformed: the server refuses it
   const std::uint32_t oid = (std::uint32_t{step.body[0]} << 24) | (std::uint32_t{step.body[1]} << 16) |
                             (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
-  return superuser_ || policy::find_fast_path_function(oid) == nullptr;
+  return superuser_ || sql::find_fast_path_function(oid) == nullptr;
 }
 
 asio::awaitable<Session::Verdict> Session::deny_function_call(const protocol::ScanStep& step) {
@@ -1186,7 +1186,7 @@ asio::awaitable<Session::Verdict> Session::deny_function_call(const protocol::Sc
                             (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
   // No text, so no canonical hash: the record names the OID (what the server runs).
   Prepared call;
-  call.cls = policy::StatementClass::server_admin;
+  call.cls = sql::StatementClass::server_admin;
   call.display_sql = "-- FunctionCall message: function OID " + std::to_string(oid);
   std::string reason = superuser_ ? "a FunctionCall in a superuser's session (enforcement.superusers)"
                                   : "a FunctionCall of function OID " + std::to_string(oid) +
@@ -1206,7 +1206,7 @@ asio::awaitable<Session::Verdict> Session::refuse_prepared(Prepared statement, b
   d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
   d.session = session_info();
   d.statement_hash = statement.hash;
-  d.statement_class = std::string(policy::to_string(statement.cls));
+  d.statement_class = std::string(sql::to_string(statement.cls));
   d.display_sql = statement.display_sql;
   d.reason = std::move(reason);
   const protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
@@ -1254,7 +1254,7 @@ bool same_ascii_name(std::string_view a, std::string_view b) {
 }  // namespace
 
 const Session::Prepared* Session::executes_once_only(
-    const std::vector<std::shared_ptr<const policy::Analysis>>& readings) const {
+    const std::vector<std::shared_ptr<const sql::Analysis>>& readings) const {
   if (prepared_.empty() || !shared_.spent) return nullptr;
   for (const auto& reading : readings) {
     if (!reading || !reading->ok()) continue;
@@ -1319,7 +1319,7 @@ void Session::finish_names() {
       auto it = portals_.find(names_[0]);
       if (it != portals_.end()) {
         hash = it->second.hash;
-        if (it->second.effect_step.effect != policy::SessionEffect::none) {
+        if (it->second.effect_step.effect != sql::SessionEffect::none) {
           it->second.effect_step.generation = generations_;
           effect = &it->second.effect_step;
         }

@@ -48,15 +48,15 @@ void report_denial(Ops& ops, WorkerCounters& counters, const SessionRef& session
   ops.webhooks.emit(make_event("statement.denied", std::move(text), std::move(details)));
 }
 
-void log_allowed(const SessionRef& session, const policy::Analysis& analysis) {
+void log_allowed(const SessionRef& session, const sql::Analysis& analysis) {
   for (const auto& st : analysis.statements) {
     if (!st.controlled) continue;
     spdlog::info("session {:x}: allowed user={} database={} class={} hash={}", session.id, session.user,
-                 session.database, policy::to_string(st.cls), st.hash);
+                 session.database, sql::to_string(st.cls), st.hash);
   }
 }
 
-void report_breakglass_opened(Ops& ops, const SessionRef& session, const policy::BreakGlassClaims& claims) {
+void report_breakglass_opened(Ops& ops, const SessionRef& session, const breakglass::BreakGlassClaims& claims) {
   ops.counters.breakglass_opened.add();
   auto details = session_json(session);
   details["token_id"] = claims.token_id;
@@ -71,7 +71,7 @@ void report_breakglass_opened(Ops& ops, const SessionRef& session, const policy:
                                std::move(details)));
 }
 
-void report_breakglass_closed(Ops& ops, const SessionRef& session, const policy::BreakGlassClaims& claims,
+void report_breakglass_closed(Ops& ops, const SessionRef& session, const breakglass::BreakGlassClaims& claims,
                               std::string_view why) {
   ops.counters.breakglass_closed.add();
   auto details = session_json(session);

@@ -10,8 +10,8 @@
 
 #include "ddlgate/ledger/error.h"
 #include "ddlgate/ledger/ledger.h"
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/breakglass.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/breakglass/breakglass.h"
 #include "ddlgate/protocol/messages.h"
 #include "metrics.h"
 #include "webhooks.h"
@@ -37,13 +37,13 @@ struct SessionRef {
 void report_denial(Ops& ops, WorkerCounters& counters, const SessionRef& session, const protocol::ErrorSpec& spec);
 
 // Controlled statements allowed by a signed approval: one log line each.
-void log_allowed(const SessionRef& session, const policy::Analysis& analysis);
+void log_allowed(const SessionRef& session, const sql::Analysis& analysis);
 
 // Break-glass sessions (for the proxy's break-glass support): counted in
 // ddlgate_breakglass_sessions_total, logged, and sent to the webhooks. The
 // claims are described; the token itself is never passed here.
-void report_breakglass_opened(Ops& ops, const SessionRef& session, const policy::BreakGlassClaims& claims);
-void report_breakglass_closed(Ops& ops, const SessionRef& session, const policy::BreakGlassClaims& claims,
+void report_breakglass_opened(Ops& ops, const SessionRef& session, const breakglass::BreakGlassClaims& claims);
+void report_breakglass_closed(Ops& ops, const SessionRef& session, const breakglass::BreakGlassClaims& claims,
                               std::string_view why);
 
 void report_bundle_accepted(Ops& ops, std::string_view app, std::uint64_t version, std::string_view path,

@@ -11,8 +11,8 @@
 
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ops/counters.h"
-#include "ddlgate/policy/statement_cache.h"
-#include "ddlgate/policy/statement_class.h"
+#include "ddlgate/sql/statement_cache.h"
+#include "ddlgate/sql/statement_class.h"
 
 namespace ddlgate::proxy {
 
@@ -32,7 +32,7 @@ struct alignas(64) WorkerCounters {
   ops::LocalCounter outcomes_out_of_step;  // the server answered what a session did not await
   ops::LocalCounter cache_hits;    // mirrors the worker's StatementCache
   ops::LocalCounter cache_misses;
-  std::array<std::array<ops::LocalCounter, kDecisionCount>, policy::kStatementClassCount> decisions;
+  std::array<std::array<ops::LocalCounter, kDecisionCount>, sql::kStatementClassCount> decisions;
   std::array<ops::LocalCounter, kDenialReasonCount> denials;
   ops::LocalCounter refusals_paced;       // refusals that waited for limits.denials_per_second
   ops::LocalCounter refusals_over_pace;   // sessions closed instead: the wait would be too long
@@ -45,11 +45,11 @@ struct alignas(64) WorkerCounters {
   ops::LocalCounter fast_lane_reads;        // reads started by established plaintext sessions
   ops::LocalCounter fast_lane_empty_reads;  // recv(2) calls of those that found the socket empty
 
-  void count_decision(policy::StatementClass cls, ledger::Decision d) {
+  void count_decision(sql::StatementClass cls, ledger::Decision d) {
     decisions[static_cast<std::size_t>(cls)][static_cast<std::size_t>(d)].add();
   }
   // The cache keeps plain counters for its own thread; copy them where the admin thread can read.
-  void sync_cache(const policy::StatementCache::Stats& s) {
+  void sync_cache(const sql::StatementCache::Stats& s) {
     cache_hits.add(s.hits - cache_hits.value());
     cache_misses.add(s.misses - cache_misses.value());
   }

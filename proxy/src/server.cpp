@@ -84,9 +84,9 @@ class ServerImpl {
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
     // 16 MiB of cached analyses per worker thread.
     for (auto& w : workers_) {
-      w->cache = std::make_unique<policy::StatementCache>(shared_.policy, 16u << 20);
-      w->cache_nonstandard_strings = std::make_unique<policy::StatementCache>(
-          shared_.policy, 2u << 20, policy::ParseOptions{.standard_conforming_strings = false});
+      w->cache = std::make_unique<sql::StatementCache>(shared_.policy, 16u << 20);
+      w->cache_nonstandard_strings = std::make_unique<sql::StatementCache>(
+          shared_.policy, 2u << 20, sql::ParseOptions{.standard_conforming_strings = false});
     }
     History history;
     if (shared_.config.ledger.enabled) {
@@ -264,7 +264,7 @@ class ServerImpl {
   // one scan that opening the ledger makes (ledger::HistoryReader).
   struct History {
     std::unordered_set<std::string> break_glass_spent;
-    std::vector<policy::AcceptedBefore> bundles_accepted;
+    std::vector<bundle::AcceptedBefore> bundles_accepted;
     SpentApprovals::Loader spent_approvals;
   };
 
@@ -408,7 +408,7 @@ class ServerImpl {
     }
     config::LoadResult loaded = reloader_();
     if (!loaded.ok()) {
-      for (const auto& p : loaded.problems) spdlog::error("SIGHUP: {}: {}", p.key, p.message);
+      for (const auto& p : loaded.problems) spdlog::error("SIGHUP: {}: {}", p.where, p.message);
       spdlog::error("SIGHUP: the configuration has problems; the running configuration stays in force");
       shared_.ops.counters.config_reload_failures.add();
       return;

@@ -22,12 +22,12 @@
 #include <spdlog/spdlog.h>
 
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/policy/analyze.h"
+#include "ddlgate/sql/analyze.h"
 #include "ddlgate/protocol/codes.h"
 #include "ddlgate/protocol/lexing_state.h"
 #include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
-#include "ddlgate/policy/server_admin.h"
+#include "ddlgate/sql/server_admin.h"
 
 namespace ddlgate::proxy {
 namespace {
@@ -112,7 +112,7 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
     // statement again, so Executes (a portal name and a row count) are read whole.
     if (shared_.spent) client_scanner_.inspect(fe::kExecute);
     // A FunctionCall names its function by OID: read whole (up to limits.max_inspected_message)
-    // so that only the functions policy::fast_path_functions() lists go on.
+    // so that only the functions sql::fast_path_functions() lists go on.
     client_scanner_.inspect(fe::kFunctionCall);
   }
 }
@@ -393,7 +393,7 @@ asio::awaitable<bool> Session::check_startup_settings(const protocol::StartupMes
   // (session_preload_libraries) or that switch off triggers (session_replication_role)
   // are refused unless the configuration allows them by name.
   const auto& allowed = config_->enforcement.allowed_startup_settings;
-  for (const auto& setting : policy::dangerous_settings()) {
+  for (const auto& setting : sql::dangerous_settings()) {
     if (std::find(allowed.begin(), allowed.end(), setting.name) != allowed.end()) continue;
     bool found = false;
     for (const auto& [key, value] : startup.parameters) {
@@ -832,20 +832,20 @@ bool Session::may_stream(const protocol::ScanStep& hold) const {
   const std::size_t text = hold.body_length - 1;
   // What is streamed: a text over limits.max_inspected_message, which would otherwise be
   // refused with FATAL 54000; and in enforce mode one over what the parser takes
-  // (policy::kMaxAnalyzedBytes), which would otherwise be refused unless plain DML, when
+  // (sql::kMaxAnalyzedBytes), which would otherwise be refused unless plain DML, when
   // every byte reads alike. Anything smaller is held whole and decided as before, so a
   // text the byte scan cannot settle (a literal with ';' or "into" in it) still goes on.
   if (hold.body_length > config_->limits.max_inspected_message) return true;
   const protocol::EncodingSet encodings = lexing_.possible_encodings();
   const bool ascii_readings = !encodings.wide && !protocol::hides_ascii(encodings.reported);
-  return mode_ == config::EnforcementMode::enforce && ascii_readings && text > policy::kMaxAnalyzedBytes;
+  return mode_ == config::EnforcementMode::enforce && ascii_readings && text > sql::kMaxAnalyzedBytes;
 }
 
 void Session::start_stream(const protocol::ScanStep& hold) {
   const protocol::EncodingSet encodings = lexing_.possible_encodings();
   stream_non_ascii_ok_ = !encodings.wide && !protocol::hides_ascii(encodings.reported);
   client_scanner_.stream();  // the body goes on as `streamed` steps, never held
-  stream_scan_ = policy::PlainDmlStream{};
+  stream_scan_ = sql::PlainDmlStream{};
   stream_failed_ = false;
   stream_cut_recorded_ = false;
   stream_left_ = hold.body_length;
@@ -902,7 +902,7 @@ asio::awaitable<void> Session::record_cut_stream() {
   d.reason = "a statement of " + std::to_string(size) +
              " bytes, streamed as plain DML, turned out not to be one after " + std::to_string(stream_cut_at_) +
              " bytes; it was cut off before its end and did not run";
-  worker_.counters.count_decision(policy::StatementClass::unparseable, d.decision);
+  worker_.counters.count_decision(sql::StatementClass::unparseable, d.decision);
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   bool recorded = false;
@@ -937,7 +937,7 @@ void Session::begin_client_message(const protocol::ScanStep& step) {
 void Session::forward_undecided(const protocol::ScanStep& step) {
   // Reads and writes go on untouched: no outcome to record, but savepoints bound
   // what a ROLLBACK TO undoes. needs_decision() has just read the text.
-  const policy::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
+  const sql::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
   std::vector<EffectStep> effects = analysis ? effect_steps(*analysis) : std::vector<EffectStep>{};
   if (step.type == fe::kQuery) expect_query({}, {}, std::move(effects));
   if (step.type == fe::kParse) {

@@ -58,7 +58,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // client_encoding is pinned when the client names it. False when the packet would
   // be too large (the session is closed).
   asio::awaitable<bool> pin_lexing_settings(protocol::StartupMessage& startup);
-  // Enforcing sessions: a dangerous setting (policy::dangerous_settings()) in the startup
+  // Enforcing sessions: a dangerous setting (sql::dangerous_settings()) in the startup
   // packet is refused with FATAL 42501 unless enforcement.allowed_startup_settings
   // names it (monitor mode: logged). False when the session was closed.
   asio::awaitable<bool> check_startup_settings(const protocol::StartupMessage& startup);
@@ -158,7 +158,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   asio::awaitable<std::optional<Verdict>> wait_for_inspection(const protocol::ScanStep& step);
   asio::steady_timer inspection_wait_;
   // Large statements streamed while they are scanned (docs/operations.md, "What is buffered
-  // when"): a Query too large to be worth holding whole whose text policy::PlainDmlStream
+  // when"): a Query too large to be worth holding whole whose text sql::PlainDmlStream
   // reads as one plain INSERT, UPDATE, DELETE or SELECT as its bytes pass.
   bool may_stream(const protocol::ScanStep& hold) const;
   // scan_client_input's rare steps: a hold (stream, collect under the budget, or the cap's
@@ -181,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   bool stream_failed_ = false;
   bool stream_cut_recorded_ = false;
   std::uint32_t stream_cut_at_ = 0;  // body bytes forwarded before it was cut
-  policy::PlainDmlStream stream_scan_;
+  sql::PlainDmlStream stream_scan_;
   // A ledger is configured and has not failed: decisions can be recorded.
   bool ledger_working() const { return shared_.ledger && !shared_.ledger->failure(); }
   // Decides a Query or Parse that needs_decision() returned true for: records the
@@ -214,7 +214,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // block's savepoints (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN)
   // and the prepared statements the server drops (DEALLOCATE, DISCARD ALL).
   struct EffectStep {
-    policy::SessionEffect effect = policy::SessionEffect::none;
+    sql::SessionEffect effect = sql::SessionEffect::none;
     std::string name;
     // deallocate, deallocate_all: generations_ when it went to the server; a statement
     // prepared after it (a higher generation) is not the one it drops.
@@ -280,7 +280,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
                     std::vector<EffectStep> effects);
   // An analysed message's EffectSteps by position; empty when it has none.
-  static std::vector<EffectStep> effect_steps(const policy::Analysis& analysis);
+  static std::vector<EffectStep> effect_steps(const sql::Analysis& analysis);
   // Set with allowed_hashes_ (a Query's positions) or for a Parse (one), by
   // enforce() or forward_undecided(); taken by expect_query() or remember_prepared().
   std::vector<EffectStep> allowed_effects_;
@@ -319,13 +319,13 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // and each later one is recorded at its Execute (a session_statement with `execution`).
   struct Recorded {
     std::string hash;
-    policy::StatementClass cls{};
+    sql::StatementClass cls{};
     std::string display_sql;
     std::uint64_t executions = 0;  // portals of it the session has run so far
   };
   struct Prepared {
     std::string hash;
-    policy::StatementClass cls{};  // its statement class, for a ledger record
+    sql::StatementClass cls{};  // its statement class, for a ledger record
     std::string display_sql;  // the same
     bool once = false;        // its approval applies once (replay protection)
     bool executed = false;    // a portal bound to it has been executed
@@ -373,7 +373,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // namespace, so `EXECUTE name` (also in EXPLAIN, CREATE TABLE AS, a multi-statement Query,
   // or a Parse of its own) would run a once-only statement prepared under a name again.
   // The once-only statement this session keeps that an EXECUTE in any reading may reach.
-  const Prepared* executes_once_only(const std::vector<std::shared_ptr<const policy::Analysis>>& readings) const;
+  const Prepared* executes_once_only(const std::vector<std::shared_ptr<const sql::Analysis>>& readings) const;
   // Why a Query or Parse is refused for a once-only statement this session keeps: it
   // holds an EXECUTE that may reach it, or it is a Parse that gives its name to another
   // statement while the server may still hold it (ddlgate would lose track of one of them).
@@ -381,7 +381,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // Records such a refusal and says what to send instead.
   asio::awaitable<Verdict> deny_once_only(const Prepared& statement, bool extended, OnceOnlyRefusal why);
   // Whether a whole FunctionCall must be refused: it calls a function that
-  // policy::fast_path_functions() does not list (one ddlgate cannot name: the message
+  // sql::fast_path_functions() does not list (one ddlgate cannot name: the message
   // has an OID, no text), or any function in a superuser's session (superuser_).
   bool function_call_refused(const protocol::ScanStep& step) const;
   // Records its refusal (class server_admin) and says what to send instead.
@@ -431,7 +431,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // with a hash and display SQL for every statement, for a full record; a large text is
   // parsed on a thread of its own. Fills `out` and returns nullopt, or returns the Verdict
   // to give instead (the session closed, or no thread to parse on).
-  asio::awaitable<std::optional<Verdict>> full_reading(std::string_view sql, bool extended, policy::Analysis& out);
+  asio::awaitable<std::optional<Verdict>> full_reading(std::string_view sql, bool extended, sql::Analysis& out);
   // enforcement.record_all_statements: records the statements of sql that need no decision
   // (session_statement), durably; nullopt when done, else the Verdict to give instead.
   asio::awaitable<std::optional<Verdict>> record_statements(std::string_view sql, bool extended);
@@ -516,13 +516,13 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // (docs/enforcement.md, "Reading the text the way the server will").
   void read_as_server(std::string_view sql);
   // One reading for a superuser's session (superuser_): every statement controlled.
-  std::shared_ptr<const policy::Analysis> read_as_superuser(std::string_view text, bool standard_strings) const;
+  std::shared_ptr<const sql::Analysis> read_as_superuser(std::string_view text, bool standard_strings) const;
   // Readings of texts too large to parse on the worker thread (see enforce.cpp):
   // readings_[index] is null until enforce() has them analysed elsewhere.
   struct Deferred {
     std::size_t index;
     std::string text;
-    policy::ParseOptions options;
+    sql::ParseOptions options;
   };
   std::vector<Deferred> deferred_;
   asio::steady_timer analysis_wait_;
@@ -538,8 +538,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   enum class Elsewhere { done, no_thread, closed };
   asio::awaitable<Elsewhere> run_elsewhere(const std::function<void()>& work);
   // Analyses deferred_ elsewhere and fills readings; false if the session closed meanwhile.
-  asio::awaitable<bool> analyze_elsewhere(std::vector<std::shared_ptr<const policy::Analysis>>& readings);
-  std::vector<std::shared_ptr<const policy::Analysis>> readings_;  // set by read_as_server()
+  asio::awaitable<bool> analyze_elsewhere(std::vector<std::shared_ptr<const sql::Analysis>>& readings);
+  std::vector<std::shared_ptr<const sql::Analysis>> readings_;  // set by read_as_server()
   // Reads a Query or Parse (read_as_server) and says whether enforce() must decide
   // it; false for reads and writes, which go on untouched without a coroutine call.
   bool needs_decision(const protocol::ScanStep& step);

@@ -13,8 +13,8 @@
 #include "ddlgate/config/config.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ops/rate_limit.h"
-#include "ddlgate/policy/registry.h"
-#include "ddlgate/policy/statement_cache.h"
+#include "ddlgate/bundle/registry.h"
+#include "ddlgate/sql/statement_cache.h"
 #include "events.h"
 #include "metrics.h"
 #include "tls.h"
@@ -49,7 +49,7 @@ struct SharedState {
   std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker
   // Bytes of inspected messages held whole by all sessions now (limits.inspection_budget).
   std::atomic<std::uint64_t> inspection_held{0};
-  policy::Policy policy;               // which classes are controlled
+  sql::Policy policy;               // which classes are controlled
   BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
   // Refused statements and tokens per user (limits.denials_per_second): paced, not dropped.
   ops::TokenBuckets denial_pace;
@@ -60,11 +60,11 @@ struct Worker {
   std::thread thread;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   // Per-thread statement cache: a hit takes no lock (docs/classification.md).
-  std::unique_ptr<policy::StatementCache> cache;
+  std::unique_ptr<sql::StatementCache> cache;
   // The same for sessions whose server has standard_conforming_strings off.
-  std::unique_ptr<policy::StatementCache> cache_nonstandard_strings;
+  std::unique_ptr<sql::StatementCache> cache_nonstandard_strings;
   // This worker's copy of the approvals snapshot, refreshed when the generation moves.
-  std::shared_ptr<const policy::ApprovedSet> approved;
+  std::shared_ptr<const bundle::ApprovedSet> approved;
   std::uint64_t approved_generation = ~std::uint64_t{0};
   WorkerCounters counters;  // /metrics; written on this worker's thread only
   // Only this worker's thread starts I/O on its sockets (accepted sockets reach it by

@@ -15,7 +15,7 @@ std::string SpentApprovals::key(std::string_view database, std::string_view app,
   return k;
 }
 
-std::string SpentApprovals::key(std::string_view database, const policy::Approval& a) {
+std::string SpentApprovals::key(std::string_view database, const bundle::Approval& a) {
   return key(database, a.app, std::to_string(a.version), a.file, a.statement_index);
 }
 

@@ -24,7 +24,7 @@
 #include <utility>
 
 #include "ddlgate/ledger/record.h"
-#include "ddlgate/policy/registry.h"
+#include "ddlgate/bundle/registry.h"
 
 namespace ddlgate::proxy {
 
@@ -33,7 +33,7 @@ class SpentApprovals {
   // The key of an approval in a database.
   static std::string key(std::string_view database, std::string_view app, std::string_view version,
                          std::string_view file, std::uint64_t statement);
-  static std::string key(std::string_view database, const policy::Approval& a);
+  static std::string key(std::string_view database, const bundle::Approval& a);
 
   // Reserves key for a statement about to run; false if spent or reserved.
   bool reserve(const std::string& key);

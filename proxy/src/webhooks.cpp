@@ -78,7 +78,7 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
     config::SecretRead secret = config::read_secret("webhooks[" + std::to_string(i) + "]", "secret_file", h.secret_file,
                                                     "secret_env", h.secret_env);
     if (secret.problem) {
-      problems.push_back(secret.problem->key + " (" + loggable(h) + "): " + secret.problem->message);
+      problems.push_back(secret.problem->where + " (" + loggable(h) + "): " + secret.problem->message);
       continue;
     }
     t->secret = std::move(secret.value);

@@ -1,15 +1,15 @@
-// libFuzzer target: any bytes as a SQL string through policy::analyze().
+// libFuzzer target: any bytes as a SQL string through sql::analyze().
 // Besides crashes and sanitizer reports, it checks the invariants the proxy relies on.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "ddlgate/policy/analyze.h"
+#include "ddlgate/sql/analyze.h"
 
-using ddlgate::policy::analyze;
-using ddlgate::policy::Detail;
-using ddlgate::policy::Policy;
-using ddlgate::policy::StatementClass;
+using ddlgate::sql::analyze;
+using ddlgate::sql::Detail;
+using ddlgate::sql::Policy;
+using ddlgate::sql::StatementClass;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 16 * 1024) return 0;  // beyond this libFuzzer only finds slow inputs
@@ -20,9 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (full.ok() != hot.ok()) __builtin_trap();
   // The proxy's shortcut never calls a statement plain DML that the analysis
   // (under either standard_conforming_strings) finds controlled.
-  if (ddlgate::policy::plain_dml_class(sql)) {
+  if (ddlgate::sql::plain_dml_class(sql)) {
     for (bool standard : {true, false}) {
-      auto a = analyze(sql, policy, Detail::controlled_only, ddlgate::policy::ParseOptions{standard});
+      auto a = analyze(sql, policy, Detail::controlled_only, ddlgate::sql::ParseOptions{standard});
       if (!a.ok()) continue;
       if (a.any_controlled() || a.statements.size() != 1) __builtin_trap();
       auto cls = a.statements[0].cls;

@@ -10,21 +10,21 @@
 #include <string>
 #include <string_view>
 
-#include "ddlgate/policy/breakglass.h"
-#include "ddlgate/policy/paseto.h"
+#include "ddlgate/breakglass/breakglass.h"
+#include "ddlgate/breakglass/paseto.h"
 
 namespace policy = ddlgate::policy;
-namespace paseto = ddlgate::policy::paseto;
+namespace paseto = ddlgate::breakglass::paseto;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  static const std::unique_ptr<policy::SigningKey> key = policy::SigningKey::from_seed(std::string(32, '\x42'));
-  static const std::array<policy::PublicKey, 1> keys{key->public_key()};
-  const auto now = *policy::parse_time("2026-03-01T12:05:00Z");
-  const policy::BreakGlassExpectation expected{"oncall_admin", "shop", "prod"};
+  static const std::unique_ptr<base::SigningKey> key = base::SigningKey::from_seed(std::string(32, '\x42'));
+  static const std::array<base::PublicKey, 1> keys{key->public_key()};
+  const auto now = *base::parse_time("2026-03-01T12:05:00Z");
+  const breakglass::BreakGlassExpectation expected{"oncall_admin", "shop", "prod"};
 
   (void)paseto::decode_unverified(in);
-  (void)policy::verify_break_glass(in, keys, expected, now, std::chrono::hours(1), std::chrono::seconds(60));
+  (void)breakglass::verify_break_glass(in, keys, expected, now, std::chrono::hours(1), std::chrono::seconds(60));
 
   // Strict base64url: whatever decodes must re-encode to exactly the input.
   if (auto raw = paseto::base64url_decode(in)) {
@@ -32,11 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   if (size <= 4096) {
-    auto token = paseto::sign_v4_public(*key, in, "", policy::kBreakGlassImplicit);
+    auto token = paseto::sign_v4_public(*key, in, "", breakglass::kBreakGlassImplicit);
     if (!token) std::abort();
-    auto v = paseto::verify_v4_public(*token, keys, policy::kBreakGlassImplicit);
+    auto v = paseto::verify_v4_public(*token, keys, breakglass::kBreakGlassImplicit);
     if (!v.ok() || v.parts->message != in) std::abort();  // sign and verify must agree
-    (void)policy::verify_break_glass(*token, keys, expected, now, std::chrono::hours(1), std::chrono::seconds(60));
+    (void)breakglass::verify_break_glass(*token, keys, expected, now, std::chrono::hours(1), std::chrono::seconds(60));
   }
   return 0;
 }

@@ -14,9 +14,8 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
-#include "ddlgate/policy/breakglass.h"
-#include "ddlgate/policy/bundle.h"
-#include "ddlgate/policy/signing.h"
+#include "ddlgate/base/ed25519.h"
+#include "ddlgate/breakglass/breakglass.h"
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
@@ -90,11 +89,12 @@ class BreakGlass : public ::testing::Test {
   }
 
   // A token with claims of the test's choosing, signed with `key` ("breakglass" or "stranger").
-  std::string sign(const std::function<void(policy::BreakGlassClaims&)>& edit, const std::string& key = "breakglass") {
-    std::string why;
-    auto k = policy::SigningKey::load(dir_.path() / (key + ".key"), &why);
-    EXPECT_TRUE(k) << why;
-    policy::BreakGlassClaims c;
+  std::string sign(const std::function<void(breakglass::BreakGlassClaims&)>& edit, const std::string& key = "breakglass") {
+    auto loaded = base::SigningKey::load(dir_.path() / (key + ".key"));
+    EXPECT_TRUE(loaded) << (loaded ? "" : loaded.error().reason);
+    if (!loaded) return {};
+    auto& k = *loaded;
+    breakglass::BreakGlassClaims c;
     c.issuer = "test";
     c.subject = "postgres";
     c.databases = {"postgres"};
@@ -102,11 +102,12 @@ class BreakGlass : public ::testing::Test {
     c.issued_at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     c.not_before = c.issued_at;
     c.expires = c.issued_at + std::chrono::minutes(10);
-    c.token_id = policy::new_break_glass_token_id();
+    c.token_id = breakglass::new_break_glass_token_id();
     c.reason = "test";
     c.ticket = "INC-7";
     edit(c);
-    auto token = policy::issue_break_glass(*k, c, &why);
+    std::string why;
+    auto token = breakglass::issue_break_glass(*k, c, &why);
     EXPECT_TRUE(token) << why;
     tokens_.push_back(token.value_or(""));
     return token.value_or("");

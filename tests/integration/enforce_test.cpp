@@ -2135,7 +2135,7 @@ std::string big_insert(int id, std::size_t bytes, const std::string& tail = "") 
   return sql + "')" + tail;
 }
 
-// Issue 22, item 7: over limits.max_inspected_message, a Query that policy::PlainDmlStream
+// Issue 22, item 7: over limits.max_inspected_message, a Query that sql::PlainDmlStream
 // reads as one plain INSERT streams through as it is scanned, and ddlgate's memory stays far
 // below its size. One whose tail turns out to hold a second statement is cut off before its
 // end: the server runs none of it (nor the open transaction's work), the client gets FATAL

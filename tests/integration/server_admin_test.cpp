@@ -9,11 +9,11 @@
 
 #include <gtest/gtest.h>
 
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/server_admin.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/server_admin.h"
 #include "ddlgate/testing/pg_server.h"
 
-namespace ddlgate::policy {
+namespace ddlgate::sql {
 namespace {
 
 using testing::SharedPgServer;
@@ -137,4 +137,4 @@ TEST(ServerAdminDifferential, TheFastPathFunctionsAreTheLargeObjectFunctionsByOi
 }
 
 }  // namespace
-}  // namespace ddlgate::policy
+}  // namespace ddlgate::sql

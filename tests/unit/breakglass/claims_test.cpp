@@ -3,10 +3,11 @@
 
 #include <gtest/gtest.h>
 
-#include "ddlgate/policy/breakglass.h"
-#include "ddlgate/policy/paseto.h"
+#include "ddlgate/breakglass/breakglass.h"
+#include "ddlgate/breakglass/paseto.h"
 
-using namespace ddlgate::policy;
+using namespace ddlgate::breakglass;
+using namespace ddlgate::base;
 using namespace std::chrono_literals;
 
 namespace {

@@ -7,11 +7,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "ddlgate/policy/paseto.h"
+#include "ddlgate/base/base64.h"
+#include "ddlgate/breakglass/paseto.h"
 
-namespace paseto = ddlgate::policy::paseto;
-using ddlgate::policy::PublicKey;
-using ddlgate::policy::SigningKey;
+namespace paseto = ddlgate::breakglass::paseto;
+using ddlgate::base::PublicKey;
+using ddlgate::base::SigningKey;
 
 namespace {
 
@@ -61,35 +62,35 @@ TEST(Pae, LengthPrefixesPreventCollisions) {
 TEST(Base64Url, RoundTripsEveryLengthWithoutPadding) {
   std::string bytes;
   for (int n = 0; n < 70; ++n) {
-    std::string enc = paseto::base64url_encode(bytes);
+    std::string enc = ddlgate::base::base64url_encode(bytes);
     EXPECT_EQ(enc.find_first_of("=+/"), std::string::npos) << enc;
-    auto dec = paseto::base64url_decode(enc);
+    auto dec = ddlgate::base::base64url_decode(enc);
     ASSERT_TRUE(dec) << enc;
     EXPECT_EQ(*dec, bytes);
     bytes.push_back(static_cast<char>(0xfb + n));  // bytes that encode to '-' and '_'
   }
-  EXPECT_EQ(paseto::base64url_encode("\xfb\xff"), "-_8");
+  EXPECT_EQ(ddlgate::base::base64url_encode("\xfb\xff"), "-_8");
 }
 
 TEST(Base64Url, RejectsPaddingBadCharactersAndBadLengths) {
-  EXPECT_FALSE(paseto::base64url_decode("YQ=="));   // padding is forbidden
-  EXPECT_FALSE(paseto::base64url_decode("YQ="));
-  EXPECT_FALSE(paseto::base64url_decode("-_8+"));   // '+' belongs to standard base64
-  EXPECT_FALSE(paseto::base64url_decode("-_8/"));
-  EXPECT_FALSE(paseto::base64url_decode("YW Jj"));  // whitespace
-  EXPECT_FALSE(paseto::base64url_decode("YWJj\n"));
-  EXPECT_FALSE(paseto::base64url_decode("YWJjZ"));  // 4n+1 characters encode nothing
-  EXPECT_FALSE(paseto::base64url_decode(std::string_view("YW\0j", 4)));
-  EXPECT_TRUE(paseto::base64url_decode("YWJjZA"));
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YQ=="));   // padding is forbidden
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YQ="));
+  EXPECT_FALSE(ddlgate::base::base64url_decode("-_8+"));   // '+' belongs to standard base64
+  EXPECT_FALSE(ddlgate::base::base64url_decode("-_8/"));
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YW Jj"));  // whitespace
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YWJj\n"));
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YWJjZ"));  // 4n+1 characters encode nothing
+  EXPECT_FALSE(ddlgate::base::base64url_decode(std::string_view("YW\0j", 4)));
+  EXPECT_TRUE(ddlgate::base::base64url_decode("YWJjZA"));
 }
 
 TEST(Base64Url, RejectsNonZeroTrailingBits) {
   // "YQ" is 'a'; "YR".."YZ" carry the same byte with non-zero unused bits.
-  EXPECT_EQ(*paseto::base64url_decode("YQ"), "a");
-  EXPECT_FALSE(paseto::base64url_decode("YR"));
-  EXPECT_FALSE(paseto::base64url_decode("YW"));
-  EXPECT_EQ(*paseto::base64url_decode("YWI"), "ab");
-  EXPECT_FALSE(paseto::base64url_decode("YWJ"));
+  EXPECT_EQ(*ddlgate::base::base64url_decode("YQ"), "a");
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YR"));
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YW"));
+  EXPECT_EQ(*ddlgate::base::base64url_decode("YWI"), "ab");
+  EXPECT_FALSE(ddlgate::base::base64url_decode("YWJ"));
 }
 
 TEST(PasetoVectors, EverySuccessCaseSignsToTheExactTokenAndVerifies) {

@@ -9,13 +9,17 @@
 
 #include <gtest/gtest.h>
 
-#include "ddlgate/policy/bundle.h"
-#include "ddlgate/policy/signing.h"
+#include "ddlgate/base/base64.h"
+#include "ddlgate/base/ed25519.h"
+#include "ddlgate/base/sha256.h"
+#include "ddlgate/bundle/bundle.h"
 
 namespace bundle_test {
 
 namespace fs = std::filesystem;
-using namespace ddlgate::policy;
+using namespace ddlgate::sql;
+using namespace ddlgate::bundle;
+using namespace ddlgate::base;
 
 inline const fs::path kMigrations = DDLGATE_MIGRATIONS_DIR;
 

@@ -3,21 +3,21 @@
 #include <gtest/gtest.h>
 
 #include "bundle_support.h"
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/registry.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/bundle/registry.h"
 
 using namespace bundle_test;
 
 namespace {
 
-std::string problems_text(const std::vector<BundleProblem>& ps) {
+std::string problems_text(const std::vector<Problem>& ps) {
   std::string s;
   for (const auto& p : ps) s += p.to_string() + "\n";
   return s;
 }
 
-bool has(const std::vector<BundleProblem>& ps, const std::string& fragment) {
-  return std::any_of(ps.begin(), ps.end(), [&](const BundleProblem& p) {
+bool has(const std::vector<Problem>& ps, const std::string& fragment) {
+  return std::any_of(ps.begin(), ps.end(), [&](const Problem& p) {
     return p.to_string().find(fragment) != std::string::npos;
   });
 }
@@ -45,7 +45,7 @@ class SignedBundle : public ::testing::Test {
   Scratch scratch_;
   Keys keys_;
   fs::path dir_;
-  std::vector<BundleProblem> parse_problems_;
+  std::vector<Problem> parse_problems_;
 };
 
 }  // namespace
@@ -72,9 +72,8 @@ TEST(Signing, SignVerifyAndPemRoundTrip) {
   ASSERT_EQ(sig.size(), 64u);
   EXPECT_TRUE(ed25519_verify(k->public_key(), "message", sig));
   EXPECT_FALSE(ed25519_verify(k->public_key(), "messagf", sig));
-  std::string why;
-  auto from_pem = parse_public_key(k->public_pem(), &why);
-  ASSERT_TRUE(from_pem) << why;
+  auto from_pem = parse_public_key(k->public_pem());
+  ASSERT_TRUE(from_pem) << from_pem.error().reason;
   EXPECT_EQ(*from_pem, k->public_key());
   EXPECT_NE(k->private_pem().find("BEGIN PRIVATE KEY"), std::string::npos);
 }
@@ -477,7 +476,7 @@ TEST(TrustAnchors, DecodesBase64PemAndFiles) {
   p.base_dir = s.path();
   p.roles.push_back({"approver", 1, {"a.pub", k.approver2->public_pem()}});
   p.roles.push_back({"registry", 1, {base64_encode(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()))}});
-  std::vector<BundleProblem> problems;
+  std::vector<Problem> problems;
   TrustAnchors t = TrustAnchors::from_config(p, &problems);
   ASSERT_TRUE(problems.empty()) << problems_text(problems);
   EXPECT_EQ(t.roles[0].keys[0], k.approver1->public_key());
@@ -491,7 +490,7 @@ TEST(TrustAnchors, DecodesBase64PemAndFiles) {
 }
 
 TEST(Manifest, HostileJsonIsAProblemNotACrash) {
-  std::vector<BundleProblem> problems;
+  std::vector<Problem> problems;
   std::string deep(300'000, '[');
   deep += std::string(300'000, ']');
   EXPECT_FALSE(parse_manifest(deep, &problems));
@@ -519,7 +518,7 @@ TEST(Manifest, SerialisesAndParsesBack) {
   ASSERT_TRUE(r.ok());
   std::string bytes = slurp(s.path() / "b" / "manifest.json");
   EXPECT_EQ(serialize_manifest(r.manifest), bytes);
-  std::vector<BundleProblem> problems;
+  std::vector<Problem> problems;
   auto m = parse_manifest(bytes, &problems);
   ASSERT_TRUE(m) << problems_text(problems);
   EXPECT_EQ(serialize_manifest(*m), bytes);

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "bundle_support.h"
-#include "ddlgate/policy/analyze.h"
-#include "ddlgate/policy/registry.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/bundle/registry.h"
 
 using namespace bundle_test;
 

@@ -15,7 +15,7 @@ namespace {
 
 bool has_problem(const LoadResult& r, const std::string& key, const std::string& fragment = "") {
   return std::any_of(r.problems.begin(), r.problems.end(), [&](const Problem& p) {
-    return p.key == key && p.message.find(fragment) != std::string::npos;
+    return p.where == key && p.message.find(fragment) != std::string::npos;
   });
 }
 
@@ -61,7 +61,7 @@ max_inspected_message = 2048
 [timeouts]
 idle_ms = 1000
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_EQ(r.config.workers, 3u);
   ASSERT_EQ(r.config.listen.size(), 3u);
   EXPECT_EQ(r.config.listen[2].kind, Endpoint::Kind::unix_socket);
@@ -106,7 +106,7 @@ startup_ms = "soon"
 TEST(Config, SyntaxErrorNamesLineAndColumn) {
   auto r = parse("[server\nworkers = 1\n", "f.toml");
   ASSERT_EQ(r.problems.size(), 1u);
-  EXPECT_EQ(r.problems[0].key, "f.toml");
+  EXPECT_EQ(r.problems[0].where, "f.toml");
   EXPECT_NE(r.problems[0].message.find("line 1"), std::string::npos);
 }
 
@@ -141,7 +141,7 @@ mode = "monitor"
 directory = "/tmp/l"
 checkpoint_key_file = "/dev/null"
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   const auto& e = r.config.enforcement;
   EXPECT_EQ(e.users, (std::vector<std::string>{"app", "deploy"}));
   EXPECT_EQ(e.deployers, (std::vector<std::string>{"deploy"}));
@@ -188,7 +188,7 @@ listen = "127.0.0.1:9187"
 token_env = "DDLGATE_TEST_ADMIN_TOKEN"
 upstream_check_timeout_ms = 200
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_TRUE(r.config.admin.enabled);
   EXPECT_EQ(r.config.admin.listen.to_string(), "127.0.0.1:9187");
   EXPECT_EQ(r.config.admin.token_env, "DDLGATE_TEST_ADMIN_TOKEN");
@@ -219,7 +219,7 @@ max_attempts = 3
 url = "http://127.0.0.1:8080"
 secret_env = "DDLGATE_TEST_HOOK_SECRET"
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   ASSERT_EQ(r.config.webhooks.size(), 2u);
   EXPECT_EQ(r.config.webhooks[0].events.size(), 2u);
   EXPECT_EQ(r.config.webhooks[0].max_attempts, 3u);
@@ -258,7 +258,7 @@ TEST(HttpUrl, SplitsHostPortAndTarget) {
 
 TEST(Config, LogSection) {
   auto r = parse(std::string(kBase) + "[log]\nformat = \"json\"\nlevel = \"debug\"\n");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_EQ(r.config.log_format, LogFormat::json);
   EXPECT_EQ(r.config.log_level, "debug");
   auto bad = parse(std::string(kBase) + "[server]\nlog_level = \"info\"\n[log]\nformat = \"xml\"\nlevel = \"debug\"\n");
@@ -284,8 +284,8 @@ deployers = ["deploy"]
 directory = "/tmp/other"
 checkpoint_key_file = "/etc/hostname"
 )");
-  ASSERT_TRUE(a.ok()) << a.problems.front().key << ": " << a.problems.front().message;
-  ASSERT_TRUE(b.ok()) << b.problems.front().key << ": " << b.problems.front().message;
+  ASSERT_TRUE(a.ok()) << a.problems.front().where << ": " << a.problems.front().message;
+  ASSERT_TRUE(b.ok()) << b.problems.front().where << ": " << b.problems.front().message;
   ReloadPlan plan = plan_reload(a.config, b.config);
   EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"listen", "ledger"}));
   EXPECT_EQ(plan.applied, (std::vector<std::string>{"log.level", "limits", "enforcement"}));
@@ -356,7 +356,7 @@ environment = "prod"
 max_lifetime = "30m"
 clock_skew = "15s"
 )", "/etc/ddlgate/ddlgate.toml");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   const auto& b = r.config.break_glass;
   EXPECT_TRUE(b.enabled);
   EXPECT_EQ(b.keys.size(), 2u);
@@ -377,7 +377,7 @@ keys = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 [break_glass]
 keys = ["x.pub"]
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_EQ(r.config.break_glass.environment, "staging");
   EXPECT_EQ(r.config.break_glass.max_lifetime_s, 3600u);
   EXPECT_EQ(r.config.break_glass.clock_skew_s, 60u);
@@ -429,7 +429,7 @@ TEST(Secrets, AreReadFromAVariableOrAFileWithoutTrailingNewlines) {
   EXPECT_EQ(env.value, "from-env");
   SecretRead unset = read_secret("admin", "token_file", "", "token_env", "DDLGATE_SURELY_UNSET_VAR");
   ASSERT_TRUE(unset.problem);
-  EXPECT_EQ(unset.problem->key, "admin.token_env");
+  EXPECT_EQ(unset.problem->where, "admin.token_env");
   EXPECT_TRUE(unset.value.empty());
 
   SecretRead crlf = read_secret("webhooks[0]", "secret_file", write("crlf", "s3cret\r\n\n"), "secret_env", "");
@@ -441,7 +441,7 @@ TEST(Secrets, AreReadFromAVariableOrAFileWithoutTrailingNewlines) {
   EXPECT_EQ(full.value.size(), kMaxSecretBytes);
   SecretRead large = read_secret("w", "secret_file", write("large", std::string(kMaxSecretBytes + 1, 'k')), "secret_env", "");
   ASSERT_TRUE(large.problem);
-  EXPECT_EQ(large.problem->key, "w.secret_file");
+  EXPECT_EQ(large.problem->where, "w.secret_file");
   EXPECT_NE(large.problem->message.find("larger than 4 KiB"), std::string::npos);
   EXPECT_EQ(large.problem->message.find("kkkk"), std::string::npos);
   EXPECT_TRUE(large.value.empty());
@@ -453,7 +453,7 @@ TEST(Secrets, AreReadFromAVariableOrAFileWithoutTrailingNewlines) {
            {dir.string(), "is a directory"}}) {
     SecretRead r = read_secret("admin", "token_file", path, "token_env", "");
     ASSERT_TRUE(r.problem) << path;
-    EXPECT_EQ(r.problem->key, "admin.token_file");
+    EXPECT_EQ(r.problem->where, "admin.token_file");
     EXPECT_NE(r.problem->message.find(fragment), std::string::npos) << r.problem->message;
   }
   std::filesystem::remove_all(dir);

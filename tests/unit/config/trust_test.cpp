@@ -14,7 +14,7 @@ namespace {
 
 bool has_problem(const std::vector<Problem>& problems, const std::string& key, const std::string& fragment = "") {
   return std::any_of(problems.begin(), problems.end(), [&](const Problem& p) {
-    return p.key == key && p.message.find(fragment) != std::string::npos;
+    return p.where == key && p.message.find(fragment) != std::string::npos;
   });
 }
 
@@ -36,7 +36,7 @@ keys = ["AAAA"]
 threshold = 2
 keys = ["a.pub", "b.pub", "c.pub"]
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   ASSERT_EQ(r.policy.roles.size(), 2u);
   EXPECT_EQ(r.policy.roles[0].name, "approver");
   EXPECT_EQ(r.policy.roles[0].threshold, 2u);
@@ -109,7 +109,7 @@ max_manifest_bytes = 1048576
 threshold = 1
 keys = ["AAAA"]
 )");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_TRUE(r.config.bundles.enabled);
   EXPECT_EQ(r.config.bundles.registry_dir, "/var/lib/ddlgate/bundles");
   EXPECT_EQ(r.config.bundles.environment, "prod");
@@ -163,6 +163,6 @@ environment = "prod"
 keys = ["registry.pub"]
 )",
                  "/etc/ddlgate/ddlgate.toml");
-  ASSERT_TRUE(r.ok()) << r.problems.front().key << ": " << r.problems.front().message;
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_EQ(r.config.bundles.trust.base_dir, std::filesystem::path("/etc/ddlgate"));
 }

@@ -141,7 +141,7 @@ struct Enforcement {
   // as controlled: a superuser changes the server with plain reads and writes.
   std::vector<std::string> superusers;
   // Settings that a startup packet may set although they are dangerous (superuser-only,
-  // loading code, session_replication_role: policy::dangerous_settings()); any other
+  // loading code, session_replication_role: sql::dangerous_settings()); any other
   // such setting in the startup packet is refused in enforce mode.
   std::vector<std::string> allowed_startup_settings;
 

@@ -1,15 +1,11 @@
-// One thing wrong with a configuration file, tied to its key; shared by the main
-// configuration and the bundle trust policy.
+// One thing wrong with a configuration file, tied to its key ("upstream.address");
+// shared by the main configuration and the bundle trust policy.
 #pragma once
 
-#include <string>
+#include "ddlgate/base/result.h"
 
 namespace ddlgate::config {
 
-// One thing wrong with a configuration, tied to its key ("upstream.address").
-struct Problem {
-  std::string key;
-  std::string message;
-};
+using Problem = base::Problem;
 
 }  // namespace ddlgate::config

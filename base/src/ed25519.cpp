@@ -1,0 +1,171 @@
+#include "ddlgate/base/ed25519.h"
+
+#include <optional>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "ddlgate/base/base64.h"
+#include "ddlgate/base/file.h"
+#include "ddlgate/base/sha256.h"
+
+namespace ddlgate::base {
+namespace {
+
+constexpr std::size_t kMaxKeyFileBytes = 16 * 1024;
+
+EVP_PKEY* as_pkey(void* p) { return static_cast<EVP_PKEY*>(p); }
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+std::optional<PublicKey> raw_public(EVP_PKEY* pkey) {
+  if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) return std::nullopt;
+  PublicKey key{};
+  std::size_t len = key.size();
+  if (EVP_PKEY_get_raw_public_key(pkey, key.data(), &len) != 1 || len != key.size()) return std::nullopt;
+  return key;
+}
+
+std::string bio_text(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
+}
+
+Result<std::string> read_key_file(const std::filesystem::path& path) {
+  auto text = read_capped(path, kMaxKeyFileBytes, Links::follow);
+  if (text) return text;
+  const auto& e = text.error();
+  if (e.code == std::errc::file_too_large) return Error{path.string() + ": larger than 16 KiB; not a key file"};
+  if (e.code == std::errc::no_such_file_or_directory) return Error{path.string() + ": cannot read: " + e.code.message()};
+  return Error{path.string() + ": " + e.reason};
+}
+
+}  // namespace
+
+std::string key_id(const PublicKey& key) {
+  return "ed25519:" + sha256_hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())).substr(0, 16);
+}
+
+Result<PublicKey> parse_public_key(std::string_view text) {
+  if (text.find("-----BEGIN") != std::string_view::npos) {
+    BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    PkeyPtr pkey(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (!pkey) return Error{"not a PEM public key"};
+    auto key = raw_public(pkey.get());
+    if (!key) return Error{"not an Ed25519 public key"};
+    return *key;
+  }
+  auto raw = base64_decode(text);
+  if (!raw) return Error{"not base64, PEM or a readable .pub file"};
+  if (raw->size() != 32) return Error{"a raw Ed25519 public key is 32 bytes, this is " + std::to_string(raw->size())};
+  PublicKey key{};
+  std::copy(raw->begin(), raw->end(), key.begin());
+  return key;
+}
+
+Result<PublicKey> read_public_key_file(const std::filesystem::path& path) {
+  auto text = read_key_file(path);
+  if (!text) return text.error();
+  auto key = parse_public_key(*text);
+  if (!key) return Error{path.string() + ": " + key.error().reason};
+  return key;
+}
+
+Result<PublicKey> resolve_public_key(std::string_view text, const std::filesystem::path& base_dir) {
+  auto key = parse_public_key(text);
+  // PEM text, or base64 of something (a key of the wrong length): say what is wrong with it.
+  if (key || text.find("-----BEGIN") != std::string_view::npos || base64_decode(text)) return key;
+  std::filesystem::path p(text);
+  if (p.is_relative()) p = base_dir / p;
+  std::error_code ec;
+  if (!std::filesystem::exists(p, ec)) {
+    return Error{"neither a base64 Ed25519 key nor a readable .pub file (" + p.string() + ")"};
+  }
+  return read_public_key_file(p);
+}
+
+bool ed25519_verify(const PublicKey& key, std::string_view message, std::string_view signature) {
+  if (signature.size() != 64) return false;
+  PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size()));
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!pkey || !ctx) return false;
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) return false;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                          reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+}
+
+SigningKey::SigningKey(void* pkey) : pkey_(pkey) {
+  if (auto k = raw_public(as_pkey(pkey_))) public_key_ = *k;
+}
+
+SigningKey::~SigningKey() { EVP_PKEY_free(as_pkey(pkey_)); }
+
+std::unique_ptr<SigningKey> SigningKey::generate() {
+  EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (pkey == nullptr) return nullptr;
+  return std::unique_ptr<SigningKey>(new SigningKey(pkey));
+}
+
+Result<std::unique_ptr<SigningKey>> SigningKey::load(const std::filesystem::path& path) {
+  auto text = read_key_file(path);
+  if (!text) return text.error();
+  BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+  if (pkey == nullptr) return Error{path.string() + ": not a PEM private key"};
+  if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+    EVP_PKEY_free(pkey);
+    return Error{path.string() + ": not an Ed25519 private key"};
+  }
+  return std::unique_ptr<SigningKey>(new SigningKey(pkey));
+}
+
+std::unique_ptr<SigningKey> SigningKey::from_seed(std::string_view seed) {
+  if (seed.size() != 32) return nullptr;
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
+                                                reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
+  if (pkey == nullptr) return nullptr;
+  return std::unique_ptr<SigningKey>(new SigningKey(pkey));
+}
+
+std::string SigningKey::sign(std::string_view message) const {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, as_pkey(pkey_)) != 1) return {};
+  std::string sig(64, '\0');
+  std::size_t len = sig.size();
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
+    return {};
+  }
+  sig.resize(len);
+  return sig;
+}
+
+std::string SigningKey::private_pem() const {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  // PKCS#8 ("BEGIN PRIVATE KEY"), unencrypted: the file's 0600 mode protects it.
+  if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), as_pkey(pkey_), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return {};
+  }
+  return bio_text(bio.get());
+}
+
+std::string SigningKey::public_pem() const {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), as_pkey(pkey_)) != 1) return {};
+  return bio_text(bio.get());
+}
+
+}  // namespace ddlgate::base

@@ -1,0 +1,231 @@
+// Signed migration bundles (docs/bundles.md): the manifest, building a bundle from a
+// migration directory, signing it, and loading + verifying it against a trust policy.
+// Errors from files and signatures are values (base::Problem), never exceptions.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ddlgate/base/ed25519.h"
+#include "ddlgate/base/result.h"
+#include "ddlgate/base/time.h"
+#include "ddlgate/config/config.h"
+#include "ddlgate/sql/statement_class.h"
+
+namespace ddlgate::bundle {
+
+using base::Clock;
+using base::Problem;
+using base::PublicKey;
+using base::SigningKey;
+using base::TimePoint;
+using sql::StatementClass;
+
+// The manifest format this code writes and accepts.
+inline constexpr std::string_view kBundleFormat = "ddlgate-bundle/1";
+// Prefixed to the raw manifest bytes before signing, so that a bundle signature can
+// never be replayed as any other kind of ddlgate signature (or vice versa).
+inline constexpr std::string_view kManifestSignatureDomain = "ddlgate bundle manifest v1\n";
+// Caps checked before anything is read into memory.
+inline constexpr std::uint64_t kDefaultMaxManifestBytes = 16u * 1024 * 1024;
+inline constexpr std::uint64_t kMaxSignatureFileBytes = 4096;
+inline constexpr std::uint64_t kMaxMigrationFileBytes = 64u * 1024 * 1024;
+inline constexpr std::size_t kDefaultMaxSignatures = 32;
+
+// The migration tools whose directory layouts `bundle build` understands.
+enum class MigrationTool { plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch };
+std::string_view to_string(MigrationTool tool);  // "golang-migrate"
+std::optional<MigrationTool> tool_from_string(std::string_view name);
+
+// One statement of a migration file's "up" part, as recorded in the manifest.
+struct ManifestStatement {
+  std::size_t index = 0;  // 1-based position in the file's up part
+  StatementClass cls = StatementClass::unknown;
+  std::string hash;       // "sha256:<hex>" (docs/hash.md)
+  std::string sql;        // display SQL, informational only
+};
+
+struct ManifestFile {
+  std::string path;    // relative to the bundle's files/ directory, '/'-separated
+  std::string sha256;  // hex of the file's exact bytes
+  std::vector<ManifestStatement> statements;
+};
+
+// A statement the migration tool itself sends (history table, advisory lock),
+// approved as repeatable: it may run any number of times.
+struct BookkeepingStatement {
+  std::string tool;
+  StatementClass cls = StatementClass::unknown;
+  std::string hash;
+  std::string sql;
+};
+
+struct BundleSource {
+  std::string repository, commit, pull_request, ci_run;
+  bool empty() const { return repository.empty() && commit.empty() && pull_request.empty() && ci_run.empty(); }
+};
+
+// manifest.json, typed.
+struct Manifest {
+  std::string format{kBundleFormat};
+  std::string app;
+  std::uint64_t version = 0;
+  std::string environment;
+  std::vector<std::string> databases;  // empty: every database of the environment
+  TimePoint not_before{};
+  TimePoint not_after{};
+  MigrationTool tool = MigrationTool::plain;
+  BundleSource source;
+  std::string hash_definition;
+  std::vector<ManifestFile> files;
+  std::vector<BookkeepingStatement> bookkeeping;
+};
+
+// Parses manifest bytes strictly: valid UTF-8 JSON, no duplicate key anywhere, no
+// unknown key, every field of the right type. Problems are appended to *problems.
+std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Problem>* problems);
+// The manifest as JSON text (what `bundle build` writes; signatures cover these exact bytes).
+std::string serialize_manifest(const Manifest& manifest);
+
+// The part of a migration file that a tool applies when migrating up (docs/bundles.md):
+// the whole file, or the text between the tool's up and down markers.
+std::optional<std::string> up_part(MigrationTool tool, std::string_view content, std::string* why);
+// The 1-based line of the file on which each statement of its up part starts;
+// empty when the up part cannot be found or does not parse.
+std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);
+
+// The tool's own bookkeeping statements, as verified from its source (docs/bundles.md).
+std::vector<std::string> bookkeeping_sql(MigrationTool tool);
+
+// Which layout a directory has: atlas.sum, sqitch.plan, *.up.sql, V<n>__*.sql,
+// goose or dbmate markers, else plain.
+MigrationTool detect_tool(const std::filesystem::path& src_dir);
+
+struct BuildOptions {
+  std::filesystem::path src_dir;
+  std::filesystem::path out_dir;  // must not exist yet
+  std::string app;
+  std::uint64_t version = 0;
+  std::string environment;
+  std::vector<std::string> databases;
+  std::optional<MigrationTool> tool;  // nullopt: detect
+  TimePoint not_before{};
+  std::chrono::seconds valid_for{30 * 24 * 3600};
+  BundleSource source;
+};
+
+struct BuildResult {
+  Manifest manifest;
+  std::vector<Problem> problems;  // empty on success
+  bool ok() const { return problems.empty(); }
+};
+
+// Reads src_dir in the tool's order, splits and hashes each file's up part, and writes
+// out_dir/{manifest.json, files/...}. Nothing is written when a problem is found.
+BuildResult build_bundle(const BuildOptions& options);
+
+// The detached signature file signatures/<key id without "ed25519:">.sig.
+struct SignatureFile {
+  std::string key_id;
+  PublicKey public_key{};
+  std::string role;       // informational: the trust policy decides which role a key has
+  std::string signature;  // 64 raw bytes
+};
+std::optional<SignatureFile> parse_signature_file(std::string_view bytes, std::string* why);
+std::string serialize_signature_file(const SignatureFile& sig);
+
+// Signs bundle_dir/manifest.json's raw bytes (domain-prefixed) and writes the signature
+// file; returns its path, or nullopt with *why.
+std::optional<std::filesystem::path> sign_bundle(const std::filesystem::path& bundle_dir, const SigningKey& key,
+                                                 std::string_view role, std::string* why);
+
+// The trust policy with its keys decoded.
+struct TrustAnchors {
+  struct Role {
+    std::string name;
+    std::uint32_t threshold = 1;
+    std::vector<PublicKey> keys;
+  };
+  std::vector<Role> roles;
+
+  // Decodes every key string (base64, PEM text, or a .pub file relative to base_dir).
+  // Problems name the key ("roles.approver.keys[1]").
+  static TrustAnchors from_config(const config::TrustPolicy& policy, std::vector<Problem>* problems);
+};
+
+struct VerifyOptions {
+  std::string environment;  // empty: any environment (bundle verify without --environment)
+  TimePoint now{};
+  std::uint64_t max_manifest_bytes = kDefaultMaxManifestBytes;
+  std::size_t max_signatures = kDefaultMaxSignatures;
+  // Tolerated disagreement between the signer's and the verifier's clocks.
+  std::chrono::seconds clock_skew{300};
+  // Hex SHA-256s of manifests whose statements this process already recomputed (the
+  // registry passes every bundle it accepted before). For those, files are still checked against
+  // their signed digests, but not re-parsed: identical bytes give identical hashes.
+  const std::vector<std::string>* statements_verified_for = nullptr;
+
+  // The proxy's settings: [bundles] environment, max_manifest_bytes, max_signatures.
+  static VerifyOptions from_config(const config::Bundles& bundles, TimePoint now) {
+    VerifyOptions o;
+    o.environment = bundles.environment;
+    o.now = now;
+    o.max_manifest_bytes = bundles.max_manifest_bytes;
+    o.max_signatures = bundles.max_signatures;
+    return o;
+  }
+};
+
+// A valid signature found on a bundle.
+struct Signer {
+  PublicKey key{};
+  std::string file;                // signatures/<name>.sig
+  std::string claimed_role;        // as written in the signature file
+  std::vector<std::string> roles;  // roles of the trust policy that list this key
+};
+
+// A verified bundle.
+struct Bundle {
+  std::filesystem::path dir;
+  std::string manifest_sha256;  // hex of manifest.json's bytes
+  Manifest manifest;
+  std::vector<Signer> signers;
+};
+
+struct LoadBundleResult {
+  std::optional<Bundle> bundle;          // set only when problems is empty
+  std::vector<Problem> problems;   // most important first
+  bool ok() const { return problems.empty() && bundle.has_value(); }
+};
+
+// Runs every check of docs/bundles.md ("Verification"): sizes, signatures and thresholds,
+// manifest syntax, environment, validity window, file set and digests, and every statement
+// hash recomputed from the files with sql::analyze.
+LoadBundleResult load_bundle(const std::filesystem::path& dir, const TrustAnchors& trust, const VerifyOptions& options);
+inline LoadBundleResult load_bundle(const std::filesystem::path& dir, const TrustAnchors& trust,
+                                    std::string environment, TimePoint now) {
+  VerifyOptions o;
+  o.environment = std::move(environment);
+  o.now = now;
+  return load_bundle(dir, trust, o);
+}
+
+// For `bundle inspect`: the manifest and the signature files, checked against the
+// manifest bytes but not against any trust policy.
+struct InspectResult {
+  std::optional<Manifest> manifest;
+  // Per manifest file, the line of each of its statements in files/ (empty when the
+  // file is missing, changed or unreadable: its problem is in problems).
+  std::vector<std::vector<std::size_t>> lines;
+  std::vector<Signer> signers;          // signatures that verify
+  std::vector<Problem> problems;  // unreadable or invalid parts
+};
+InspectResult inspect_bundle(const std::filesystem::path& dir, std::uint64_t max_manifest_bytes = kDefaultMaxManifestBytes);
+
+}  // namespace ddlgate::bundle

@@ -1,0 +1,173 @@
+#include "ddlgate/bundle/registry.h"
+
+#include <algorithm>
+
+namespace ddlgate::bundle {
+
+namespace fs = std::filesystem;
+
+const Approval* ApprovedSet::find(std::string_view hash, std::string_view database) const {
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return nullptr;
+  for (const Approval* a : it->second) {
+    if (covers(*a, database)) return a;
+  }
+  return nullptr;
+}
+
+bool ApprovedSet::covers(const Approval& a, std::string_view database) {
+  return !a.databases || a.databases->empty() ||
+         std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
+}
+
+std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history) {
+  auto set = std::make_shared<ApprovedSet>();
+  for (const auto& h : history) {
+    AppState& state = set->apps_[h.app];
+    state.accepted_before.insert(h.manifest_sha256);
+    if (h.version >= state.high_water) {
+      state.high_water = h.version;
+      state.high_water_manifest_sha256 = h.manifest_sha256;
+    }
+  }
+  return set;
+}
+
+std::uint64_t ApprovedSet::accepted_version(std::string_view app) const {
+  auto it = apps_.find(app);
+  return it == apps_.end() ? 0 : it->second.high_water;
+}
+
+void ApprovedSet::index() {
+  by_hash_.clear();
+  count_ = 0;
+  for (const auto& [app, state] : apps_) {
+    if (state.approvals) count_ += state.approvals->size();
+  }
+  by_hash_.reserve(count_);
+  for (const auto& [app, state] : apps_) {
+    if (!state.approvals) continue;
+    for (const auto& a : *state.approvals) by_hash_[a.hash].push_back(&a);
+  }
+}
+
+namespace {
+
+std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
+  auto out = std::make_shared<std::vector<Approval>>();
+  auto dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
+  const Manifest& m = b.manifest;
+  for (const auto& f : m.files) {
+    for (const auto& st : f.statements) {
+      out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs});
+    }
+  }
+  for (const auto& bk : m.bookkeeping) {
+    out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs});
+  }
+  return out;
+}
+
+}  // namespace
+
+RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, const VerifyOptions& options,
+                            const ApprovedSet* previous) {
+  RegistryLoad out;
+  auto next = std::make_shared<ApprovedSet>();
+  if (previous != nullptr) {
+    next->apps_ = previous->apps_;
+    // Approvals carried over still end with their bundle's window.
+    for (auto& [app, state] : next->apps_) {
+      if (state.approvals && options.now - options.clock_skew > state.not_after) {
+        state.approvals.reset();
+        state.version = 0;
+        state.manifest_sha256.clear();
+      }
+    }
+  }
+
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    out.rejected.push_back({dir, {{dir.string(), "the registry directory is missing"}}});
+  } else {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (e.is_directory(ec)) dirs.push_back(e.path());
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+
+  // Bundles this process accepted before (in force or superseded) were fully verified:
+  // on reload only their signatures, window and file digests are checked again
+  // (docs/bundles.md).
+  std::vector<std::string> verified;
+  if (previous != nullptr) {
+    for (const auto& [app, state] : previous->apps_) {
+      verified.insert(verified.end(), state.accepted_manifests.begin(), state.accepted_manifests.end());
+    }
+  }
+  VerifyOptions reload = options;
+  reload.statements_verified_for = &verified;
+  std::vector<Bundle> valid;
+  // Older bundles known only from the ledger: superseded if the app's highest version is
+  // in force after this load, refused as a rollback otherwise.
+  std::vector<std::pair<AcceptedBundle, fs::path>> below_history;
+  for (const auto& d : dirs) {
+    LoadBundleResult r = load_bundle(d, trust, reload);
+    if (r.ok()) valid.push_back(std::move(*r.bundle));
+    else out.rejected.push_back({d, std::move(r.problems)});
+  }
+  std::stable_sort(valid.begin(), valid.end(), [](const Bundle& a, const Bundle& b) {
+    return a.manifest.app != b.manifest.app ? a.manifest.app < b.manifest.app : a.manifest.version < b.manifest.version;
+  });
+  for (auto& b : valid) {
+    const Manifest& m = b.manifest;
+    ApprovedSet::AppState& state = next->apps_[m.app];
+    std::size_t n = 0;
+    for (const auto& f : m.files) n += f.statements.size();
+    if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+      continue;
+    }
+    if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256}, b.dir});
+      continue;
+    }
+    if (m.version < state.high_water) {
+      out.rejected.push_back({b.dir, {{"manifest.json", "version " + std::to_string(m.version) + " of app '" + m.app +
+                                                            "' is lower than version " + std::to_string(state.high_water) +
+                                                            " already accepted"}}});
+      continue;
+    }
+    if (m.version == state.high_water && !state.high_water_manifest_sha256.empty() &&
+        state.high_water_manifest_sha256 != b.manifest_sha256) {
+      out.rejected.push_back({b.dir, {{"manifest.json", "version " + std::to_string(m.version) + " of app '" + m.app +
+                                                            "' was already accepted with a different manifest"}}});
+      continue;
+    }
+    state.high_water = m.version;
+    state.high_water_manifest_sha256 = b.manifest_sha256;
+    state.version = m.version;
+    state.manifest_sha256 = b.manifest_sha256;
+    state.not_after = m.not_after;
+    state.approvals = approvals_of(b);
+    state.accepted_manifests.insert(b.manifest_sha256);
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+  }
+  for (auto& [bundle, bundle_dir] : below_history) {
+    const ApprovedSet::AppState& state = next->apps_[bundle.app];
+    if (state.version == state.high_water) {
+      out.superseded.push_back(std::move(bundle));
+    } else {
+      out.rejected.push_back({bundle_dir, {{"manifest.json", "version " + std::to_string(bundle.version) + " of app '" +
+                                                          bundle.app + "' is lower than version " +
+                                                          std::to_string(state.high_water) +
+                                                          ", which an earlier start accepted and which is not in force"}}});
+    }
+  }
+  next->index();
+  out.snapshot = std::move(next);
+  return out;
+}
+
+}  // namespace ddlgate::bundle

@@ -1,0 +1,405 @@
+// Signing and verifying bundles (docs/bundles.md "Verification").
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <fcntl.h>
+#include <set>
+#include <unistd.h>
+
+#include "ddlgate/base/file.h"
+#include "ddlgate/base/sha256.h"
+#include "internal.h"
+#include "ddlgate/sql/analyze.h"
+#include "ddlgate/bundle/bundle.h"
+
+namespace ddlgate::bundle {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string key_text(const PublicKey& k) { return base::key_id(k); }
+
+std::string signed_message(std::string_view manifest_bytes) {
+  std::string msg;
+  msg.reserve(kManifestSignatureDomain.size() + manifest_bytes.size());
+  msg.append(kManifestSignatureDomain);
+  msg.append(manifest_bytes);
+  return msg;
+}
+
+// Reads and checks every signature file against the manifest bytes. Valid ones become
+// signers; anything else is a problem (an unreadable signature is never ignored).
+std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manifest_bytes, std::size_t max_signatures,
+                                    std::vector<Problem>& problems) {
+  std::vector<Signer> signers;
+  fs::path sig_dir = dir / "signatures";
+  std::error_code ec;
+  if (!fs::is_directory(sig_dir, ec)) {
+    problems.push_back({"signatures/", "missing: the bundle is not signed"});
+    return signers;
+  }
+  std::vector<fs::directory_entry> entries;
+  for (const auto& e : fs::directory_iterator(sig_dir, ec)) {
+    entries.push_back(e);
+    if (entries.size() > max_signatures) {
+      problems.push_back({"signatures/", "more than " + std::to_string(max_signatures) + " signature files"});
+      return signers;
+    }
+  }
+  std::sort(entries.begin(), entries.end());
+  const std::string message = signed_message(manifest_bytes);
+  for (const auto& e : entries) {
+    std::string name = "signatures/" + e.path().filename().string();
+    std::string why;
+    if (e.path().extension() != ".sig") {
+      problems.push_back({name, "not a .sig file; only signature files belong in signatures/"});
+      continue;
+    }
+    auto bytes = base::read_capped(e.path(), kMaxSignatureFileBytes);
+    if (!bytes) {
+      problems.push_back({name, bytes.error().reason});
+      continue;
+    }
+    auto sig = parse_signature_file(*bytes, &why);
+    if (!sig) {
+      problems.push_back({name, why});
+      continue;
+    }
+    if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
+      problems.push_back({name, "the signature by key " + key_text(sig->public_key) +
+                                    " does not verify against manifest.json"});
+      continue;
+    }
+    signers.push_back({sig->public_key, name, sig->role, {}});
+  }
+  return signers;
+}
+
+// Checks one listed file: present, its digest, and every statement re-derived from its up part.
+std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
+                                      const std::set<std::string>& present, bool recompute) {
+  std::vector<Problem> problems;
+  std::string why;
+  std::string where = "files/" + f.path;
+  if (!present.count(f.path)) {
+    problems.push_back({where, "listed in the manifest but missing"});
+    return problems;
+  }
+  auto content = base::read_capped(files_dir / f.path, kMaxMigrationFileBytes);
+  if (!content) {
+    problems.push_back({where, content.error().reason});
+    return problems;
+  }
+  if (std::string digest = base::sha256_hex(*content); digest != f.sha256) {
+    problems.push_back({where, "SHA-256 " + digest + " differs from the manifest's " + f.sha256});
+    return problems;
+  }
+  if (!recompute) return problems;
+  auto up = up_part(tool, *content, &why);
+  if (!up) {
+    problems.push_back({where, why});
+    return problems;
+  }
+  // Display SQL too: what the manifest shows an approver must be what the file says.
+  sql::Analysis a = sql::analyze(*up, sql::Policy{}, sql::Detail::all);
+  if (!a.ok()) {
+    problems.push_back({where, "does not parse: " + a.error->message});
+    return problems;
+  }
+  if (a.statements.size() != f.statements.size()) {
+    problems.push_back({where, "has " + std::to_string(a.statements.size()) + " statements, the manifest lists " +
+                                   std::to_string(f.statements.size())});
+    return problems;
+  }
+  // A wholly different file would give one line per statement; the first few say enough.
+  constexpr std::size_t kMaxStatementProblems = 10;
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < a.statements.size(); ++i) {
+    const auto& ms = f.statements[i];
+    const auto& st = a.statements[i];
+    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
+    if (++mismatches > kMaxStatementProblems) continue;
+    if (ms.index != i + 1) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
+    } else if (ms.hash != st.hash) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's hash " + ms.hash +
+                                     " differs from the file's " + st.hash});
+    } else if (ms.cls != st.cls) {
+      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
+                                     std::string(to_string(ms.cls)) + " differs from the file's " +
+                                     std::string(to_string(st.cls))});
+    } else {
+      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
+      // sql says something else than the statement it approves is refused.
+      problems.push_back({where, "statement " + std::to_string(i + 1) +
+                                     ": the manifest's sql is not the display SQL of the file's statement (" +
+                                     detail::excerpt(st.display_sql) + ")"});
+    }
+  }
+  if (mismatches > kMaxStatementProblems) {
+    problems.push_back({where, "and " + std::to_string(mismatches - kMaxStatementProblems) +
+                                   " more statements that differ from the manifest"});
+  }
+  return problems;
+}
+
+}  // namespace
+
+TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::vector<Problem>* problems) {
+  TrustAnchors anchors;
+  for (const auto& role : policy.roles) {
+    Role r;
+    r.name = role.name;
+    r.threshold = role.threshold;
+    for (std::size_t i = 0; i < role.keys.size(); ++i) {
+      const std::string& text = role.keys[i];
+      std::string where = "roles." + role.name + ".keys[" + std::to_string(i) + "]";
+      auto key = base::resolve_public_key(text, policy.base_dir);
+      if (!key) {
+        problems->push_back({where, key.error().reason});
+        continue;
+      }
+      if (std::find(r.keys.begin(), r.keys.end(), *key) != r.keys.end()) {
+        problems->push_back({where, "key " + base::key_id(*key) + " is listed twice in the role"});
+        continue;
+      }
+      r.keys.push_back(*key);
+    }
+    if (r.threshold < 1 || r.threshold > r.keys.size()) {
+      problems->push_back({"roles." + role.name, "threshold " + std::to_string(r.threshold) + " cannot be met by " +
+                                                     std::to_string(r.keys.size()) + " usable keys"});
+    }
+    anchors.roles.push_back(std::move(r));
+  }
+  if (anchors.roles.empty()) problems->push_back({"roles", "no role: nothing could ever be trusted"});
+  return anchors;
+}
+
+std::optional<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey& key, std::string_view role,
+                                    std::string* why) {
+  auto manifest = base::read_capped(bundle_dir / "manifest.json", kDefaultMaxManifestBytes * 64);
+  if (!manifest) {
+    *why = (bundle_dir / "manifest.json").string() + ": " + manifest.error().reason;
+    return std::nullopt;
+  }
+  SignatureFile sig;
+  sig.key_id = base::key_id(key.public_key());
+  sig.public_key = key.public_key();
+  sig.role = std::string(role);
+  sig.signature = key.sign(signed_message(*manifest));
+  if (sig.signature.size() != 64) {
+    *why = "signing failed";
+    return std::nullopt;
+  }
+  fs::path dir = bundle_dir / "signatures";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::path path = dir / (sig.key_id.substr(sig.key_id.find(':') + 1) + ".sig");
+  std::string text = serialize_signature_file(sig);
+  // A second signature by the same key replaces the first (it counts once anyway).
+  fs::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *why = tmp.string() + ": cannot create";
+    return std::nullopt;
+  }
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::close(fd) == 0 && ok;
+  // Written under another name first so that `bundle verify` never sees half a file.
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    *why = path.string() + ": cannot write";
+    return std::nullopt;
+  }
+  return path;
+}
+
+LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, const VerifyOptions& o) {
+  LoadBundleResult result;
+  auto& problems = result.problems;
+  std::string why;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    problems.push_back({dir.string(), "not a bundle directory"});
+    return result;
+  }
+
+  // 1. The manifest's size, before it is read.
+  auto manifest_bytes = base::read_capped(dir / "manifest.json", o.max_manifest_bytes);
+  if (!manifest_bytes) {
+    problems.push_back({"manifest.json", manifest_bytes.error().reason});
+    return result;
+  }
+
+  // 2. Signatures over the raw bytes, then thresholds by distinct public key per role.
+  std::vector<Signer> signers = read_signatures(dir, *manifest_bytes, o.max_signatures, problems);
+  for (auto& s : signers) {
+    for (const auto& role : trust.roles) {
+      if (std::find(role.keys.begin(), role.keys.end(), s.key) != role.keys.end()) s.roles.push_back(role.name);
+    }
+    if (s.roles.empty()) {
+      problems.push_back({s.file, "key " + base::key_id(s.key) + " is not in the trust policy"});
+    }
+  }
+  for (const auto& role : trust.roles) {
+    std::set<PublicKey> distinct;
+    for (const auto& s : signers) {
+      if (std::find(role.keys.begin(), role.keys.end(), s.key) != role.keys.end()) distinct.insert(s.key);
+    }
+    if (distinct.size() < role.threshold) {
+      problems.push_back({"role " + role.name, std::to_string(distinct.size()) + " of " + std::to_string(role.threshold) +
+                                                   " required signatures by distinct trusted keys"});
+    }
+  }
+  if (trust.roles.empty()) problems.push_back({"trust policy", "has no role; nothing can be trusted"});
+
+  // 3. The manifest itself.
+  std::vector<Problem> manifest_problems;
+  std::optional<Manifest> manifest = parse_manifest(*manifest_bytes, &manifest_problems);
+  for (auto& p : manifest_problems) problems.push_back(std::move(p));
+  if (!manifest) return result;
+  const Manifest& m = *manifest;
+
+  if (m.hash_definition != sql::kHashVersionTag) {
+    problems.push_back({"manifest.json", "hash_definition is '" + m.hash_definition + "', this ddlgate computes '" +
+                                             std::string(sql::kHashVersionTag) + "'"});
+  }
+  // 4. Environment and validity window.
+  if (!o.environment.empty() && m.environment != o.environment) {
+    problems.push_back({"manifest.json", "environment is '" + m.environment + "', expected '" + o.environment + "'"});
+  }
+  if (m.not_after <= m.not_before) {
+    problems.push_back({"manifest.json", "not_after " + base::format_time(m.not_after) + " is not after not_before " +
+                                             base::format_time(m.not_before)});
+  }
+  if (o.now + o.clock_skew < m.not_before) {
+    problems.push_back({"manifest.json", "not yet valid: not_before is " + base::format_time(m.not_before) + ", now is " +
+                                             base::format_time(o.now)});
+  }
+  if (o.now - o.clock_skew > m.not_after) {
+    problems.push_back({"manifest.json", "expired: not_after was " + base::format_time(m.not_after) + ", now is " +
+                                             base::format_time(o.now)});
+  }
+
+  // 5. Exactly the listed files, each with its digest; 6. every statement re-derived.
+  std::set<std::string> listed;
+  for (const auto& f : m.files) {
+    if (!detail::safe_relative_path(f.path)) {
+      problems.push_back({"manifest.json", "file path '" + f.path + "' is not a plain relative path"});
+      return result;
+    }
+    if (!listed.insert(f.path).second) problems.push_back({"manifest.json", "file '" + f.path + "' is listed twice"});
+  }
+  fs::path files_dir = dir / "files";
+  std::set<std::string> present;
+  if (fs::is_directory(files_dir, ec)) {
+    for (auto it = fs::recursive_directory_iterator(files_dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      std::string rel = fs::relative(it->path(), files_dir, ec).generic_string();
+      auto st = it->symlink_status(ec);
+      if (fs::is_directory(st)) continue;
+      if (!fs::is_regular_file(st)) {
+        problems.push_back({"files/" + rel, "not a regular file"});
+        continue;
+      }
+      present.insert(rel);
+    }
+  }
+  for (const auto& p : present) {
+    if (!listed.count(p)) problems.push_back({"files/" + p, "not listed in the manifest"});
+  }
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string n = e.path().filename().string();
+    if (n != "manifest.json" && n != "files" && n != "signatures") {
+      problems.push_back({n, "unexpected entry in the bundle directory"});
+    }
+  }
+
+  // Files are independent, and re-parsing them is most of the cost of loading a large
+  // bundle: they are checked on several threads, and their problems merged in file order.
+  std::vector<std::vector<Problem>> file_problems(m.files.size());
+  std::string manifest_sha256 = base::sha256_hex(*manifest_bytes);
+  bool recompute = o.statements_verified_for == nullptr ||
+                   std::find(o.statements_verified_for->begin(), o.statements_verified_for->end(), manifest_sha256) ==
+                       o.statements_verified_for->end();
+  std::atomic<std::size_t> next_file{0};
+  auto worker = [&] {
+    for (std::size_t i = next_file++; i < m.files.size(); i = next_file++) {
+      file_problems[i] = verify_file(m.files[i], m.tool, files_dir, present, recompute);
+    }
+  };
+  std::size_t threads = std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), m.files.size(), 8});
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (auto& fp : file_problems) {
+    for (auto& p : fp) problems.push_back(std::move(p));
+  }
+  // Bookkeeping statements are approved without any file: each must be one of the
+  // statements of the manifest's tool profile (bookkeeping_sql), byte for byte, once.
+  // A signed manifest cannot add a statement of its own here (a DROP would otherwise
+  // be approved, repeatable, with no file an approver saw).
+  const std::vector<std::string> profile = bookkeeping_sql(m.tool);
+  std::set<std::string> seen_bookkeeping;
+  for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
+    const auto& b = m.bookkeeping[i];
+    std::string where = "manifest.json: bookkeeping[" + std::to_string(i) + "]";
+    if (b.tool != to_string(m.tool)) {
+      problems.push_back({where, "tool '" + b.tool + "' is not the manifest's tool '" +
+                                     std::string(to_string(m.tool)) + "'"});
+      continue;
+    }
+    if (std::find(profile.begin(), profile.end(), b.sql) == profile.end()) {
+      problems.push_back({where, "sql is not a bookkeeping statement of " + std::string(to_string(m.tool)) +
+                                     " (docs/bundles.md lists them): " + detail::excerpt(b.sql)});
+      continue;
+    }
+    if (!seen_bookkeeping.insert(b.sql).second) {
+      problems.push_back({where, "sql is listed twice"});
+      continue;
+    }
+    sql::Analysis a = sql::analyze(b.sql, sql::Policy{}, sql::Detail::hashes);
+    if (!a.ok() || a.statements.size() != 1) {
+      problems.push_back({where, "sql is not exactly one statement"});
+    } else if (a.statements[0].hash != b.hash || a.statements[0].cls != b.cls) {
+      problems.push_back({where, "hash or class does not match its sql"});
+    }
+  }
+  if (!problems.empty()) return result;
+  Bundle bundle;
+  bundle.dir = dir;
+  bundle.manifest_sha256 = manifest_sha256;
+  bundle.manifest = std::move(*manifest);
+  bundle.signers = std::move(signers);
+  result.bundle = std::move(bundle);
+  return result;
+}
+
+InspectResult inspect_bundle(const fs::path& dir, std::uint64_t max_manifest_bytes) {
+  InspectResult result;
+  std::string why;
+  auto bytes = base::read_capped(dir / "manifest.json", max_manifest_bytes);
+  if (!bytes) {
+    result.problems.push_back({"manifest.json", bytes.error().reason});
+    return result;
+  }
+  result.manifest = parse_manifest(*bytes, &result.problems);
+  result.signers = read_signatures(dir, *bytes, kDefaultMaxSignatures, result.problems);
+  if (result.manifest) {
+    for (const auto& f : result.manifest->files) {
+      std::vector<std::size_t> lines;
+      std::string ignored;
+      if (detail::safe_relative_path(f.path)) {
+        auto content = base::read_capped(dir / "files" / f.path, kMaxMigrationFileBytes);
+        if (content && base::sha256_hex(*content) == f.sha256) lines = statement_lines(result.manifest->tool, *content);
+      }
+      if (lines.size() != f.statements.size()) lines.clear();
+      result.lines.push_back(std::move(lines));
+    }
+  }
+  return result;
+}
+
+}  // namespace ddlgate::bundle
