@@ -28,7 +28,8 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0 || text.size() > kMaxText) return std::nullopt;
+  if (text.empty()) return std::string();
+  if (text.size() % 4 != 0 || text.size() > kMaxText) return std::nullopt;
   std::size_t pad = text.back() == '=' ? (text[text.size() - 2] == '=' ? 2 : 1) : 0;
   for (std::size_t i = 0; i < text.size() - pad; ++i) {
     if (!is_b64_char(text[i])) return std::nullopt;

@@ -68,7 +68,7 @@ Result<PublicKey> parse_public_key(std::string_view text) {
     if (!key) return Error{"not an Ed25519 public key"};
     return *key;
   }
-  auto raw = base64_decode(text);
+  auto raw = text.empty() ? std::nullopt : base64_decode(text);
   if (!raw) return Error{"not base64, PEM or a readable .pub file"};
   if (raw->size() != 32) return Error{"a raw Ed25519 public key is 32 bytes, this is " + std::to_string(raw->size())};
   PublicKey key{};
@@ -86,15 +86,14 @@ Result<PublicKey> read_public_key_file(const std::filesystem::path& path) {
 
 Result<PublicKey> resolve_public_key(std::string_view text, const std::filesystem::path& base_dir) {
   auto key = parse_public_key(text);
-  // PEM text, or base64 of something (a key of the wrong length): say what is wrong with it.
-  if (key || text.find("-----BEGIN") != std::string_view::npos || base64_decode(text)) return key;
+  if (key || text.find("-----BEGIN") != std::string_view::npos) return key;
   std::filesystem::path p(text);
   if (p.is_relative()) p = base_dir / p;
   std::error_code ec;
-  if (!std::filesystem::exists(p, ec)) {
-    return Error{"neither a base64 Ed25519 key nor a readable .pub file (" + p.string() + ")"};
-  }
-  return read_public_key_file(p);
+  if (!text.empty() && std::filesystem::exists(p, ec)) return read_public_key_file(p);
+  // base64 of something else than a key (the wrong length): say so.
+  if (base64_decode(text)) return key;
+  return Error{"neither a base64 Ed25519 key nor a readable .pub file (" + p.string() + ")"};
 }
 
 bool ed25519_verify(const PublicKey& key, std::string_view message, std::string_view signature) {

@@ -18,6 +18,10 @@ std::string sha256_raw(std::string_view bytes) {
   return std::string(reinterpret_cast<const char*>(md.data()), md.size());
 }
 
+bool is_sha256_text(std::string_view text) {
+  return text.size() == 7 + 64 && text.substr(0, 7) == "sha256:" && is_lower_hex(text.substr(7));
+}
+
 std::string sha256_hex(std::string_view bytes) {
   auto md = sha256(bytes);
   return hex_encode(md.data(), md.size());

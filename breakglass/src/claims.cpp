@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "ddlgate/base/hex.h"
+#include "ddlgate/base/sha256.h"
 #include "ddlgate/base/json.h"
 #include "ddlgate/breakglass/paseto.h"
 
@@ -27,14 +28,6 @@ bool has_control_char(std::string_view s) {
     auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
   });
-}
-
-bool is_lower_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-bool valid_statement_hash(std::string_view h) {
-  return h.size() == 7 + 64 && h.substr(0, 7) == "sha256:" && is_lower_hex(h.substr(7));
 }
 
 // A non-empty string without control characters (they could rewrite a terminal or a log line).
@@ -123,17 +116,7 @@ std::string_view to_string(BreakGlassError err) {
   return "malformed";
 }
 
-std::string new_break_glass_token_id() {
-  unsigned char id[16];
-  if (RAND_bytes(id, sizeof id) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : id) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
+std::string new_break_glass_token_id() { return base::random_hex(16); }
 
 std::string serialize_break_glass_claims(const BreakGlassClaims& c) {
   nlohmann::ordered_json j;
@@ -190,7 +173,7 @@ std::optional<BreakGlassClaims> parse_break_glass_claims(std::string_view payloa
     *why = "claims: \"databases\" must name at least one database";
     return std::nullopt;
   }
-  if (c.token_id.size() != 32 || !is_lower_hex(c.token_id)) {
+  if (c.token_id.size() != 32 || !base::is_lower_hex(c.token_id)) {
     *why = "claims: \"jti\" must be 32 lowercase hex digits (128 bits)";
     return std::nullopt;
   }
@@ -203,7 +186,7 @@ std::optional<BreakGlassClaims> parse_break_glass_claims(std::string_view payloa
   if (j.contains("statements")) {
     if (!need(get_text_list(j, "statements", kMaxStatements, &c.statements, &inner))) return std::nullopt;
     for (const auto& h : c.statements) {
-      if (!valid_statement_hash(h)) {
+      if (!base::is_sha256_text(h)) {
         *why = "claims: \"statements\": " + in_quotes(h) + " is not \"sha256:\" and 64 lowercase hex digits";
         return std::nullopt;
       }

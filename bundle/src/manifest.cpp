@@ -9,6 +9,7 @@
 
 #include "ddlgate/base/base64.h"
 #include "ddlgate/base/json.h"
+#include "ddlgate/base/sha256.h"
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/bundle/bundle.h"
@@ -18,12 +19,6 @@ namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-bool parse_uint(std::string_view s, unsigned& out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
 // Reads typed members of one JSON object, reporting wrong types, missing and unknown keys.
 class ObjectReader {
@@ -100,15 +95,6 @@ std::optional<StatementClass> read_class(ObjectReader& r) {
   auto cls = sql::class_from_string(name);
   if (!cls) r.fail("class", "is not a statement class: '" + name + "'");
   return cls;
-}
-
-bool valid_hash_text(const std::string& h) {
-  if (h.size() != 7 + 64 || h.compare(0, 7, "sha256:") != 0) return false;
-  for (std::size_t i = 7; i < h.size(); ++i) {
-    char c = h[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -209,7 +195,7 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
           if (auto i = sr.uint("index")) ms.index = static_cast<std::size_t>(*i);
           if (auto c = read_class(sr)) ms.cls = *c;
           ms.hash = sr.string("hash");
-          if (!ms.hash.empty() && !valid_hash_text(ms.hash)) sr.fail("hash", "is not sha256:<64 hex digits>");
+          if (!ms.hash.empty() && !base::is_sha256_text(ms.hash)) sr.fail("hash", "is not sha256:<64 hex digits>");
           ms.sql = sr.string("sql");
           sr.report_unknown();
           mf.statements.push_back(std::move(ms));
@@ -230,7 +216,7 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
       bs.tool = br.string("tool");
       if (auto c = read_class(br)) bs.cls = *c;
       bs.hash = br.string("hash");
-      if (!bs.hash.empty() && !valid_hash_text(bs.hash)) br.fail("hash", "is not sha256:<64 hex digits>");
+      if (!bs.hash.empty() && !base::is_sha256_text(bs.hash)) br.fail("hash", "is not sha256:<64 hex digits>");
       bs.sql = br.string("sql");
       auto rep = br.boolean("repeatable");
       if (rep && !*rep) br.fail("repeatable", "must be true: bookkeeping statements are repeatable");

@@ -102,21 +102,11 @@ struct InspectArgs {
   bool json = false;
 };
 
+// The claims as the token carries them (breakglass::serialize_break_glass_claims), with
+// "statements" always present for the reader of --json.
 nlohmann::ordered_json claims_json(const breakglass::BreakGlassClaims& c) {
-  nlohmann::ordered_json j;
-  j["iss"] = c.issuer;
-  j["sub"] = c.subject;
-  j["aud"] = c.audience;
-  j["databases"] = c.databases;
-  j["env"] = c.environment;
-  j["iat"] = base::format_time(c.issued_at);
-  j["nbf"] = base::format_time(c.not_before);
-  j["exp"] = base::format_time(c.expires);
-  j["jti"] = c.token_id;
-  j["reason"] = c.reason;
-  j["ticket"] = c.ticket;
-  j["single_use"] = c.single_use;
-  j["statements"] = c.statements;
+  auto j = nlohmann::ordered_json::parse(breakglass::serialize_break_glass_claims(c));
+  if (!j.contains("statements")) j["statements"] = nlohmann::ordered_json::array();
   return j;
 }
 

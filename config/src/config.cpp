@@ -743,24 +743,12 @@ std::vector<Problem> validate(const Config& c) {
 
 LoadResult load_file(const std::filesystem::path& path) {
   LoadResult result;
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
-    result.problems.push_back({path.string(), "cannot read: " + ec.message()});
+  auto read = detail::read_config_file(path, kMaxConfigFileBytes, "not a configuration file");
+  if (!read) {
+    result.problems.push_back({path.string(), read.error().reason});
     return result;
   }
-  if (size > kMaxConfigFileBytes) {
-    result.problems.push_back({path.string(), "larger than 1 MiB; not a configuration file"});
-    return result;
-  }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    result.problems.push_back({path.string(), "cannot open"});
-    return result;
-  }
-  std::string text(static_cast<std::size_t>(size), '\0');
-  f.read(text.data(), static_cast<std::streamsize>(size));
-  text.resize(static_cast<std::size_t>(f.gcount()));
+  std::string text = std::move(*read);
   LoadResult result_of_text = parse(text, path.string());
   // Absolute, so that a ledger record names the file whatever the working directory was.
   std::error_code abs_ec;

@@ -22,6 +22,18 @@ std::string join_key(const std::string& prefix, std::string_view name) {
 
 namespace detail {
 
+base::Result<std::string> read_config_file(const std::filesystem::path& path, std::uint64_t max_bytes,
+                                           std::string_view what_it_is_not) {
+  auto text = base::read_capped(path, max_bytes, base::Links::follow);
+  if (text) return text;
+  const auto& e = text.error();
+  if (e.code == std::errc::file_too_large) {
+    return base::Error{"larger than " + std::to_string(max_bytes / (1024 * 1024)) + " MiB; " + std::string(what_it_is_not)};
+  }
+  if (e.code == std::errc::no_such_file_or_directory) return base::Error{"cannot read: " + e.code.message()};
+  return base::Error{e.reason == "cannot read" ? "cannot open" : e.reason};
+}
+
 void read_trust_roles(const toml::table& table, const std::string& prefix, TrustPolicy& out,
                       std::vector<Problem>& problems) {
   const toml::node* roles_node = table.get("roles");
@@ -134,25 +146,12 @@ TrustLoadResult parse_trust(std::string_view toml_text, std::string_view source,
 
 TrustLoadResult load_trust_file(const std::filesystem::path& path) {
   TrustLoadResult result;
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) {
-    result.problems.push_back({path.string(), "cannot read: " + ec.message()});
+  auto text = detail::read_config_file(path, kMaxTrustFileBytes, "not a trust policy");
+  if (!text) {
+    result.problems.push_back({path.string(), text.error().reason});
     return result;
   }
-  if (size > kMaxTrustFileBytes) {
-    result.problems.push_back({path.string(), "larger than 1 MiB; not a trust policy"});
-    return result;
-  }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    result.problems.push_back({path.string(), "cannot open"});
-    return result;
-  }
-  std::string text(static_cast<std::size_t>(size), '\0');
-  f.read(text.data(), static_cast<std::streamsize>(size));
-  text.resize(static_cast<std::size_t>(f.gcount()));
-  return parse_trust(text, path.string(), path.parent_path());
+  return parse_trust(*text, path.string(), path.parent_path());
 }
 
 }  // namespace ddlgate::config

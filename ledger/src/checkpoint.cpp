@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ddlgate/base/file.h"
+
 namespace ddlgate::ledger {
 namespace {
 
@@ -22,22 +24,11 @@ struct BioCloser {
 };
 
 Result<std::string> read_small_file(const std::filesystem::path& file) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) return Error{"cannot open key file", file.string(), -1, std::error_code(errno, std::generic_category())};
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    out.append(buf, n);
-    if (out.size() > 64 * 1024) {
-      std::fclose(f);
-      return Error{"key file is larger than 64 KiB", file.string()};
-    }
-  }
-  std::fclose(f);
-  return out;
+  auto text = base::read_capped(file, 64 * 1024, base::Links::follow);
+  if (text) return text;
+  if (text.error().code == std::errc::file_too_large) return Error{"key file is larger than 64 KiB", file.string()};
+  return Error{"cannot read key file: " + text.error().reason, file.string(), -1, text.error().code};
 }
-
 bool valid_note_text(std::string_view s) {
   for (unsigned char c : s) {
     if (c < 0x20 && c != '\n') return false;
@@ -54,35 +45,6 @@ KeyId note_key_id(std::string_view name, const PublicKey& key) {
   data.append(reinterpret_cast<const char*>(key.data()), key.size());
   Hash h = sha256(data);
   return {h[0], h[1], h[2], h[3]};
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0 || text.size() > kMaxNoteSize) return std::nullopt;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-              (c == '=' && i >= text.size() - 2 && (i == text.size() - 1 || text[text.size() - 1] == '='));
-    if (!ok) return std::nullopt;
-  }
-  std::string out(3 * (text.size() / 4) + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  // EVP_DecodeBlock counts the padding as zero bytes; drop them.
-  std::size_t pad = 0;
-  if (!text.empty() && text.back() == '=') pad = (text[text.size() - 2] == '=') ? 2 : 1;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  // Reject non-canonical encodings (stray bits in the last character) so one note has one form.
-  if (base64_encode(out) != text) return std::nullopt;
-  return out;
 }
 
 Result<NoteSigner> NoteSigner::load_pem(const std::filesystem::path& file, std::string name) {

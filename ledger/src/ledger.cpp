@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 
+#include "ddlgate/base/hex.h"
 #include "ddlgate/ledger/frame.h"
 #include "ddlgate/ledger/segments.h"
 
@@ -73,14 +74,8 @@ Result<std::string> resolve_origin(const LedgerConfig& config, FileSystem& fs) {
   }
   if (origin.empty()) origin = config.origin;
   if (origin.empty()) {
-    unsigned char id[8];
-    if (RAND_bytes(id, sizeof id) != 1) return Error{"cannot make a random origin id"};
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char b : id) {
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
+    std::string hex = base::random_hex(8);
+    if (hex.empty()) return Error{"cannot make a random origin id"};
     origin = (config.instance_name.empty() ? default_instance_name() : config.instance_name) + "/ddlgate/" + hex;
   }
   if (!valid_origin(origin)) return Error{"origin " + origin + " is not a valid note key name (empty, space or '+')"};

@@ -1,5 +1,7 @@
 #include "ddlgate/ledger/merkle.h"
 
+#include "ddlgate/base/hex.h"
+
 #include <openssl/evp.h>
 
 #include <bit>
@@ -57,16 +59,7 @@ Hash node_hash(const Hash& left, const Hash& right) {
 
 Hash empty_tree_hash() { return digest({}); }
 
-std::string to_hex(const Hash& h) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (auto b : h) {
-    s.push_back(kDigits[b >> 4]);
-    s.push_back(kDigits[b & 15]);
-  }
-  return s;
-}
+std::string to_hex(const Hash& h) { return base::hex_encode(h.data(), h.size()); }
 
 std::optional<Hash> hash_from_hex(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;

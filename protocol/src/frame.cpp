@@ -1,6 +1,7 @@
 #include "ddlgate/protocol/frame.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "byte_io.h"
@@ -13,8 +14,9 @@ namespace {
 // byte or NUL would end up in the proxy's log).
 std::string describe_type(std::uint8_t type) {
   if (type >= 0x21 && type <= 0x7e) return std::string{'\'', static_cast<char>(type), '\''};
-  static constexpr char kHex[] = "0123456789abcdef";
-  return std::string{'0', 'x', kHex[type >> 4], kHex[type & 0xf]};
+  char text[8];
+  std::snprintf(text, sizeof text, "0x%02x", static_cast<unsigned>(type));
+  return text;
 }
 
 }  // namespace

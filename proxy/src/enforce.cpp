@@ -26,6 +26,7 @@
 
 #include "approvals.h"
 #include "break_glass.h"
+#include "ddlgate/base/base64.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/sql/break_glass_sql.h"
@@ -57,19 +58,11 @@ std::string unreadable_text(protocol::ServerText why, std::string_view client_en
   return "the statement is not valid " + std::string(client_encoding) + " text for this database";
 }
 
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // `pg_catalog.convert_from(pg_catalog.decode('<b64>', 'base64'), 'UTF8')`: a text
 // value whose literal holds only base64 characters. Schema-qualified so that no
 // search_path can substitute another function.
 std::string text_expr(std::string_view s) {
-  return "pg_catalog.convert_from(pg_catalog.decode('" + base64(s) + "', 'base64'), 'UTF8')";
+  return "pg_catalog.convert_from(pg_catalog.decode('" + base::base64_encode(s) + "', 'base64'), 'UTF8')";
 }
 
 std::string denial_sql(const protocol::ErrorSpec& e) {

@@ -83,8 +83,8 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
       server_scanner_(config_->limits.max_inspected_message),
       ledger_wait_(worker.ctx),
       ready_wait_(worker.ctx),
-      analysis_wait_(worker.ctx),
       inspection_wait_(worker.ctx),
+      analysis_wait_(worker.ctx),
       watchdog_timer_(worker.ctx),
       started_(std::chrono::steady_clock::now()),
       last_activity_(started_) {

@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "classify.h"
+#include "ddlgate/base/hex.h"
 #include "fast_path.h"
 #include "pg_tree.h"
 
@@ -62,17 +63,6 @@ bool strip_positions(ProtobufCMessage* msg) {
   return detail::walk(msg, visit);
 }
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
-
 // The statement Node with positions stripped, serialised by protobuf-c (the hash
 // input after the tag). Empty if the tree is too deep to walk.
 std::vector<std::uint8_t> canonical_bytes(PgQuery__Node* node) {
@@ -94,7 +84,7 @@ std::string canonical_hash(const std::vector<std::uint8_t>& node_bytes) {
             EVP_DigestFinal_ex(ctx, digest, &digest_len) == 1;
   EVP_MD_CTX_free(ctx);
   if (!ok) return {};
-  return "sha256:" + to_hex(digest, digest_len);
+  return "sha256:" + base::hex_encode(digest, digest_len);
 }
 
 void append_varint(std::vector<std::uint8_t>* out, std::uint64_t v) {

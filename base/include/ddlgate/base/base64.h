@@ -9,8 +9,9 @@ namespace ddlgate::base {
 
 // Standard base64 with padding (section 4), no line breaks.
 std::string base64_encode(std::string_view bytes);
-// nullopt for anything but canonical padded standard base64 of at least one byte:
-// no white space, no missing or extra padding, no stray bits in the last character.
+// nullopt for anything but canonical padded standard base64 (the empty text is the
+// empty string): no white space, no missing or extra padding, no stray bits in the
+// last character.
 std::optional<std::string> base64_decode(std::string_view text);
 
 // base64url without padding (section 5), as PASETO uses it.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ddlgate/base/base64.h"
 #include "ddlgate/ledger/error.h"
 #include "ddlgate/ledger/merkle.h"
 
@@ -25,9 +26,9 @@ using PublicKey = std::array<std::uint8_t, 32>;
 // C2SP signed-note key id for an Ed25519 key (signature type 0x01).
 KeyId note_key_id(std::string_view name, const PublicKey& key);
 
-std::string base64_encode(std::string_view bytes);
-// Strict standard base64 (RFC 4648 section 4) with padding; nullopt if malformed.
-std::optional<std::string> base64_decode(std::string_view text);
+// Strict standard base64 (RFC 4648 section 4) with padding.
+using base::base64_decode;
+using base::base64_encode;
 
 // Signs checkpoints with an Ed25519 private key; the key name is the log's origin.
 class NoteSigner {
