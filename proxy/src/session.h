@@ -156,7 +156,6 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // then admits the message, or refuses it (53200, counted): nullopt when admitted or
   // dropped silently, else what to send instead (a close: the session has ended).
   asio::awaitable<std::optional<Verdict>> wait_for_inspection(const protocol::ScanStep& step);
-  asio::steady_timer inspection_wait_;
   // Large statements streamed while they are scanned (docs/operations.md, "What is buffered
   // when"): a Query too large to be worth holding whole whose text sql::PlainDmlStream
   // reads as one plain INSERT, UPDATE, DELETE or SELECT as its bytes pass.
@@ -476,6 +475,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
 
   protocol::FrameScanner client_scanner_;
   protocol::FrameScanner server_scanner_;
+  asio::steady_timer inspection_wait_;  // wait_for_inspection()
   bool client_writing_ = false;
   bool server_offered_plus_ = false;
   bool sasl_started_ = false;
