@@ -58,10 +58,11 @@ struct Fixture {
     BuildResult r = build_bundle(o);
     if (!r.ok()) throw std::runtime_error(r.problems.front().to_string());
     bundle = o.out_dir;
-    std::string why;
-    sign_bundle(bundle, *registry, "registry", &why);
-    sign_bundle(bundle, *approver1, "approver", &why);
-    sign_bundle(bundle, *approver2, "approver", &why);
+    for (const auto* key : {registry.get(), approver1.get(), approver2.get()}) {
+      if (!sign_bundle(bundle, *key, key == registry.get() ? "registry" : "approver")) {
+        throw std::runtime_error("cannot sign the bundle");
+      }
+    }
     trust.roles.push_back({"approver", 2, {approver1->public_key(), approver2->public_key()}});
     trust.roles.push_back({"registry", 1, {registry->public_key()}});
     options.environment = "prod";

@@ -136,97 +136,82 @@ std::string serialize_break_glass_claims(const BreakGlassClaims& c) {
   return j.dump();
 }
 
-std::optional<BreakGlassClaims> parse_break_glass_claims(std::string_view payload, std::string* why) {
+base::Result<BreakGlassClaims> parse_break_glass_claims(std::string_view payload) {
   std::string inner;
   auto parsed = base::parse_strict_json(payload);
   if (!parsed) {
-    *why = "claims: " + parsed.error().reason;
-    return std::nullopt;
+    return base::Error{"claims: " + parsed.error().reason};
   }
   const json& j = *parsed;
   for (const auto& [k, v] : j.items()) {
     if (std::find(std::begin(kFields), std::end(kFields), k) == std::end(kFields)) {
-      *why = "claims: unknown field " + in_quotes(k) + " (refused, not ignored: it could be a restriction this version "
-             "does not know)";
-      return std::nullopt;
+      return base::Error{"claims: unknown field " + in_quotes(k) + " (refused, not ignored: it could be a restriction this version "
+             "does not know)"};
     }
   }
   BreakGlassClaims c;
   c.audience.clear();
-  auto need = [&](bool ok) {
-    if (!ok) *why = "claims: " + inner;
-    return ok;
-  };
-  if (!need(get_text(j, "iss", &c.issuer, &inner)) || !need(get_text(j, "sub", &c.subject, &inner)) ||
-      !need(get_text(j, "aud", &c.audience, &inner)) || !need(get_text(j, "env", &c.environment, &inner)) ||
-      !need(get_time(j, "iat", &c.issued_at, &inner)) || !need(get_time(j, "nbf", &c.not_before, &inner)) ||
-      !need(get_time(j, "exp", &c.expires, &inner)) || !need(get_text(j, "jti", &c.token_id, &inner)) ||
-      !need(get_text(j, "reason", &c.reason, &inner)) || !need(get_text(j, "ticket", &c.ticket, &inner))) {
-    return std::nullopt;
+  // The field readers say what is wrong in `inner`; a failed one ends the parse with it.
+  auto bad = [&] { return base::Error{"claims: " + inner}; };
+  if (!get_text(j, "iss", &c.issuer, &inner) || !get_text(j, "sub", &c.subject, &inner) ||
+      !get_text(j, "aud", &c.audience, &inner) || !get_text(j, "env", &c.environment, &inner) ||
+      !get_time(j, "iat", &c.issued_at, &inner) || !get_time(j, "nbf", &c.not_before, &inner) ||
+      !get_time(j, "exp", &c.expires, &inner) || !get_text(j, "jti", &c.token_id, &inner) ||
+      !get_text(j, "reason", &c.reason, &inner) || !get_text(j, "ticket", &c.ticket, &inner)) {
+    return bad();
   }
   if (!j.contains("databases")) {
-    *why = "claims: missing \"databases\"";
-    return std::nullopt;
+    return base::Error{"claims: missing \"databases\""};
   }
-  if (!need(get_text_list(j, "databases", kMaxDatabases, &c.databases, &inner))) return std::nullopt;
+  if (!get_text_list(j, "databases", kMaxDatabases, &c.databases, &inner)) return bad();
   if (c.databases.empty()) {
-    *why = "claims: \"databases\" must name at least one database";
-    return std::nullopt;
+    return base::Error{"claims: \"databases\" must name at least one database"};
   }
   if (c.token_id.size() != 32 || !base::is_lower_hex(c.token_id)) {
-    *why = "claims: \"jti\" must be 32 lowercase hex digits (128 bits)";
-    return std::nullopt;
+    return base::Error{"claims: \"jti\" must be 32 lowercase hex digits (128 bits)"};
   }
   auto su = j.find("single_use");
   if (su == j.end() || !su->is_boolean()) {
-    *why = "claims: \"single_use\" must be true or false";
-    return std::nullopt;
+    return base::Error{"claims: \"single_use\" must be true or false"};
   }
   c.single_use = su->get<bool>();
   if (j.contains("statements")) {
-    if (!need(get_text_list(j, "statements", kMaxStatements, &c.statements, &inner))) return std::nullopt;
+    if (!get_text_list(j, "statements", kMaxStatements, &c.statements, &inner)) return bad();
     for (const auto& h : c.statements) {
       if (!base::is_sha256_text(h)) {
-        *why = "claims: \"statements\": " + in_quotes(h) + " is not \"sha256:\" and 64 lowercase hex digits";
-        return std::nullopt;
+        return base::Error{"claims: \"statements\": " + in_quotes(h) + " is not \"sha256:\" and 64 lowercase hex digits"};
       }
     }
   }
   if (c.not_before < c.issued_at) {
-    *why = "claims: \"nbf\" is before \"iat\"";
-    return std::nullopt;
+    return base::Error{"claims: \"nbf\" is before \"iat\""};
   }
   if (c.expires <= c.not_before) {
-    *why = "claims: \"exp\" is not after \"nbf\"";
-    return std::nullopt;
+    return base::Error{"claims: \"exp\" is not after \"nbf\""};
   }
   return c;
 }
 
-std::optional<std::string> issue_break_glass(const SigningKey& key, const BreakGlassClaims& claims, std::string* why) {
+base::Result<std::string> issue_break_glass(const SigningKey& key, const BreakGlassClaims& claims) {
   std::string payload = serialize_break_glass_claims(claims);
   // Checked exactly as a verifier will read it, so that `issue` never hands out a token the
   // proxy would refuse for its form.
-  if (!parse_break_glass_claims(payload, why)) return std::nullopt;
+  if (auto parsed = parse_break_glass_claims(payload); !parsed) return parsed.error();
   if (claims.audience != kBreakGlassAudience) {
-    *why = "claims: \"aud\" must be " + in_quotes(kBreakGlassAudience);
-    return std::nullopt;
+    return base::Error{"claims: \"aud\" must be " + in_quotes(kBreakGlassAudience)};
   }
   if (claims.expires - claims.issued_at > kMaxBreakGlassLifetime) {
-    *why = "claims: lifetime (exp - iat) is longer than 24h";
-    return std::nullopt;
+    return base::Error{"claims: lifetime (exp - iat) is longer than 24h"};
   }
   std::string footer = json{{"kid", base::key_id(key.public_key())}}.dump();
   auto token = paseto::sign_v4_public(key, payload, footer, kBreakGlassImplicit);
   if (!token) {
-    *why = std::string(paseto::to_string(paseto::Error::sign_failed));
-    return std::nullopt;
+    return base::Error{std::string(paseto::to_string(paseto::Error::sign_failed))};
   }
   if (token->size() > paseto::kMaxTokenBytes) {
-    *why = "the token would be longer than 8 KiB; shorten the reason or the lists";
-    return std::nullopt;
+    return base::Error{"the token would be longer than 8 KiB; shorten the reason or the lists"};
   }
-  return token;
+  return std::move(*token);
 }
 
 BreakGlassResult verify_break_glass(std::string_view token, std::span<const PublicKey> trusted_keys,
@@ -238,9 +223,8 @@ BreakGlassResult verify_break_glass(std::string_view token, std::span<const Publ
     auto e = *v.error == paseto::Error::bad_signature ? BreakGlassError::bad_signature : BreakGlassError::malformed;
     return fail(e, std::string(paseto::to_string(*v.error)));
   }
-  std::string why;
-  auto c = parse_break_glass_claims(v.parts->message, &why);
-  if (!c) return fail(BreakGlassError::bad_claims, why);
+  auto c = parse_break_glass_claims(v.parts->message);
+  if (!c) return fail(BreakGlassError::bad_claims, c.error().reason);
   if (c->audience != kBreakGlassAudience) {
     return fail(BreakGlassError::wrong_audience,
                 "token is for audience " + in_quotes(c->audience) + ", not " + in_quotes(kBreakGlassAudience));

@@ -424,9 +424,10 @@ bool safe_relative_path(std::string_view path) {
 
 }  // namespace detail
 
-std::optional<std::string> up_part(MigrationTool tool, std::string_view content, std::string* why) {
-  auto r = up_range(tool, content, why);
-  if (!r) return std::nullopt;
+base::Result<std::string> up_part(MigrationTool tool, std::string_view content) {
+  std::string why;
+  auto r = up_range(tool, content, &why);
+  if (!r) return base::Error{why};
   return std::string(content.substr(r->offset, r->length));
 }
 

@@ -268,11 +268,10 @@ std::string serialize_manifest(const Manifest& m) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-std::optional<SignatureFile> parse_signature_file(std::string_view bytes, std::string* why) {
+base::Result<SignatureFile> parse_signature_file(std::string_view bytes) {
   auto parsed = base::parse_strict_json(bytes);
   if (!parsed) {
-    *why = parsed.error().reason;
-    return std::nullopt;
+    return base::Error{parsed.error().reason};
   }
   std::vector<Problem> problems;
   ObjectReader r(*parsed, "", &problems);
@@ -283,19 +282,16 @@ std::optional<SignatureFile> parse_signature_file(std::string_view bytes, std::s
   std::string s = r.string("signature");
   r.report_unknown();
   if (!problems.empty()) {
-    *why = problems.front().message;
-    return std::nullopt;
+    return base::Error{problems.front().message};
   }
   auto raw_pub = base::base64_decode(pub);
   if (!raw_pub || raw_pub->size() != 32) {
-    *why = "\"public_key\" is not base64 of a 32-byte Ed25519 key";
-    return std::nullopt;
+    return base::Error{"\"public_key\" is not base64 of a 32-byte Ed25519 key"};
   }
   std::copy(raw_pub->begin(), raw_pub->end(), sig.public_key.begin());
   auto raw_sig = base::base64_decode(s);
   if (!raw_sig || raw_sig->size() != 64) {
-    *why = "\"signature\" is not base64 of a 64-byte Ed25519 signature";
-    return std::nullopt;
+    return base::Error{"\"signature\" is not base64 of a 64-byte Ed25519 signature"};
   }
   sig.signature = std::move(*raw_sig);
   return sig;

@@ -60,9 +60,9 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
       problems.push_back({name, bytes.error().reason});
       continue;
     }
-    auto sig = parse_signature_file(*bytes, &why);
+    auto sig = parse_signature_file(*bytes);
     if (!sig) {
-      problems.push_back({name, why});
+      problems.push_back({name, sig.error().reason});
       continue;
     }
     if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
@@ -95,9 +95,9 @@ std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, cons
     return problems;
   }
   if (!recompute) return problems;
-  auto up = up_part(tool, *content, &why);
+  auto up = up_part(tool, *content);
   if (!up) {
-    problems.push_back({where, why});
+    problems.push_back({where, up.error().reason});
     return problems;
   }
   // Display SQL too: what the manifest shows an approver must be what the file says.
@@ -175,12 +175,10 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
   return anchors;
 }
 
-std::optional<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey& key, std::string_view role,
-                                    std::string* why) {
+base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey& key, std::string_view role) {
   auto manifest = base::read_capped(bundle_dir / "manifest.json", kDefaultMaxManifestBytes * 64);
   if (!manifest) {
-    *why = (bundle_dir / "manifest.json").string() + ": " + manifest.error().reason;
-    return std::nullopt;
+    return base::Error{(bundle_dir / "manifest.json").string() + ": " + manifest.error().reason};
   }
   SignatureFile sig;
   sig.key_id = base::key_id(key.public_key());
@@ -188,8 +186,7 @@ std::optional<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey
   sig.role = std::string(role);
   sig.signature = key.sign(signed_message(*manifest));
   if (sig.signature.size() != 64) {
-    *why = "signing failed";
-    return std::nullopt;
+    return base::Error{"signing failed"};
   }
   fs::path dir = bundle_dir / "signatures";
   std::error_code ec;
@@ -201,16 +198,14 @@ std::optional<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *why = tmp.string() + ": cannot create";
-    return std::nullopt;
+    return base::Error{tmp.string() + ": cannot create"};
   }
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ::close(fd) == 0 && ok;
   // Written under another name first so that `bundle verify` never sees half a file.
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
-    *why = path.string() + ": cannot write";
-    return std::nullopt;
+    return base::Error{path.string() + ": cannot write"};
   }
   return path;
 }

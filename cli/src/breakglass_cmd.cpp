@@ -79,10 +79,9 @@ int run_issue(const IssueArgs& a) {
     std::fprintf(stderr, "ddlgate breakglass issue: OpenSSL could not produce a random token id\n");
     return kExitUsage;
   }
-  std::string why;
-  auto token = breakglass::issue_break_glass(*key, c, &why);
+  auto token = breakglass::issue_break_glass(*key, c);
   if (!token) {
-    std::fprintf(stderr, "ddlgate breakglass issue: %s\n", why.c_str());
+    std::fprintf(stderr, "ddlgate breakglass issue: %s\n", token.error().reason.c_str());
     return kExitUsage;
   }
   std::string dbs;
@@ -155,8 +154,8 @@ int run_inspect(InspectArgs a) {
     verified = v.ok();
     if (!verified) sig_problem = std::string(paseto::to_string(*v.error));
   }
-  std::string why;
-  auto claims = breakglass::parse_break_glass_claims(decoded.parts->message, &why);
+  auto claims = breakglass::parse_break_glass_claims(decoded.parts->message);
+  const std::string why = claims ? "" : claims.error().reason;
   std::string problem = sig_problem;
   if (!claims) problem = problem.empty() ? why : problem + "; " + why;
   else if (claims->audience != breakglass::kBreakGlassAudience) {

@@ -90,10 +90,9 @@ int run_sign(const std::string& bundle, const std::string& key_path, const std::
     return kExitUsage;
   }
   auto& key = *loaded;
-  std::string why;
-  auto path = bundle::sign_bundle(bundle, *key, role, &why);
+  auto path = bundle::sign_bundle(bundle, *key, role);
   if (!path) {
-    std::fprintf(stderr, "ddlgate bundle sign: %s\n", why.c_str());
+    std::fprintf(stderr, "ddlgate bundle sign: %s\n", path.error().reason.c_str());
     return kExitCheckFailed;
   }
   std::printf("signed by %s as %s: %s\n", base::key_id(key->public_key()).c_str(), role.c_str(), path->c_str());

@@ -56,20 +56,18 @@ config::LoadResult load_with_overrides(const ServeOptions& o) {
   if (!o.listen.empty()) {
     cfg.listen.clear();
     for (const auto& l : o.listen) {
-      std::string why;
       if (!l.empty() && l.front() == '/') {
         cfg.listen.push_back(config::Endpoint{config::Endpoint::Kind::unix_socket, "", 0, l});
-      } else if (auto ep = config::parse_host_port(l, &why)) {
+      } else if (auto ep = config::parse_host_port(l)) {
         cfg.listen.push_back(*ep);
       } else {
-        problems.push_back({"--listen", why});
+        problems.push_back({"--listen", ep.error().reason});
       }
     }
   }
   if (!o.upstream.empty()) {
-    std::string why;
-    if (auto ep = config::parse_host_port(o.upstream, &why)) cfg.upstream = *ep;
-    else problems.push_back({"--upstream", why});
+    if (auto ep = config::parse_host_port(o.upstream)) cfg.upstream = *ep;
+    else problems.push_back({"--upstream", ep.error().reason});
   }
   if (!o.upstream_socket.empty()) {
     cfg.upstream = config::Endpoint{config::Endpoint::Kind::unix_socket, "", 0, o.upstream_socket};

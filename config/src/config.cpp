@@ -137,12 +137,11 @@ void read_endpoint_address(TableReader& r, std::string_view name, Endpoint& out,
   std::string text;
   r.read_string(name, text);
   if (text.empty()) return;
-  std::string why;
-  if (auto ep = parse_host_port(text, &why)) {
+  if (auto ep = parse_host_port(text)) {
     out = *ep;
     present = true;
   } else {
-    problems.push_back({r.key(name), why});
+    problems.push_back({r.key(name), ep.error().reason});
   }
 }
 
@@ -239,10 +238,9 @@ std::string Endpoint::to_string() const {
   return host + ":" + std::to_string(port);
 }
 
-std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* why) {
-  auto fail = [&](std::string reason) -> std::optional<HttpUrl> {
-    if (why) *why = std::move(reason);
-    return std::nullopt;
+base::Result<HttpUrl> parse_http_url(std::string_view text) {
+  auto fail = [](std::string reason) -> base::Result<HttpUrl> {
+    return base::Error{std::move(reason)};
   };
   HttpUrl url;
   std::string_view rest;
@@ -292,10 +290,9 @@ std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* why) {
   return url;
 }
 
-std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why) {
-  auto fail = [&](std::string reason) -> std::optional<Endpoint> {
-    if (why) *why = std::move(reason);
-    return std::nullopt;
+base::Result<Endpoint> parse_host_port(std::string_view text) {
+  auto fail = [](std::string reason) -> base::Result<Endpoint> {
+    return base::Error{std::move(reason)};
   };
   std::string_view host;
   std::string_view port_text;
@@ -411,7 +408,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
         w.read_string("url", hook.url);
         std::string why;
         if (hook.url.empty()) problems.push_back({prefix + ".url", "required"});
-        else if (!parse_http_url(hook.url, &why)) problems.push_back({prefix + ".url", why});
+        else if (auto url = parse_http_url(hook.url); !url) problems.push_back({prefix + ".url", url.error().reason});
         w.read_string("secret_file", hook.secret_file);
         w.read_string("secret_env", hook.secret_env);
         check_secret_source(prefix, "secret_file", hook.secret_file, "secret_env", hook.secret_env, true, problems);
@@ -452,9 +449,8 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
             problems.push_back({k, "must be a string host:port"});
             continue;
           }
-          std::string why;
-          if (auto ep = parse_host_port(*s, &why)) c.listen.push_back(*ep);
-          else problems.push_back({k, why});
+          if (auto ep = parse_host_port(*s)) c.listen.push_back(*ep);
+          else problems.push_back({k, ep.error().reason});
         }
       } else {
         problems.push_back({"listen.addresses", "must be an array of \"host:port\" strings"});

@@ -68,10 +68,9 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
     std::string name = "webhooks[" + std::to_string(i) + "] " + loggable(h);
     auto t = std::make_shared<Target>();
     t->settings = h;
-    std::string why;
-    auto url = config::parse_http_url(h.url, &why);
+    auto url = config::parse_http_url(h.url);
     if (!url) {
-      problems.push_back(name + ": " + why);
+      problems.push_back(name + ": " + url.error().reason);
       continue;
     }
     t->url = *url;

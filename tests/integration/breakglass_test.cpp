@@ -106,11 +106,10 @@ class BreakGlass : public ::testing::Test {
     c.reason = "test";
     c.ticket = "INC-7";
     edit(c);
-    std::string why;
-    auto token = breakglass::issue_break_glass(*k, c, &why);
-    EXPECT_TRUE(token) << why;
-    tokens_.push_back(token.value_or(""));
-    return token.value_or("");
+    auto token = breakglass::issue_break_glass(*k, c);
+    EXPECT_TRUE(token) << (token ? "" : token.error().reason);
+    tokens_.push_back(token ? *token : "");
+    return tokens_.back();
   }
 
   // psql through ddlgate with PGOPTIONS; stdout, or "FAILED: <stderr>".

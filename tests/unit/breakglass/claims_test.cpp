@@ -33,10 +33,9 @@ class BreakGlass : public ::testing::Test {
   }
 
   std::string issue() {
-    std::string why;
-    auto t = issue_break_glass(*key_, claims_, &why);
-    EXPECT_TRUE(t) << why;
-    return t.value_or("");
+    auto t = issue_break_glass(*key_, claims_);
+    EXPECT_TRUE(t) << (t ? "" : t.error().reason);
+    return t ? *t : "";
   }
   // Signs raw payload bytes as a break-glass token would be signed.
   std::string sign_raw(const std::string& payload) {
@@ -110,8 +109,7 @@ TEST_F(BreakGlass, WrongAudience) {
   EXPECT_EQ(verify(sign_raw(p)).error, BreakGlassError::wrong_audience);
   // issue refuses it outright
   claims_.audience = "other";
-  std::string why;
-  EXPECT_FALSE(issue_break_glass(*key_, claims_, &why));
+  EXPECT_FALSE(issue_break_glass(*key_, claims_));
 }
 
 TEST_F(BreakGlass, LifetimeOverTheProxyCap) {
@@ -120,9 +118,9 @@ TEST_F(BreakGlass, LifetimeOverTheProxyCap) {
   EXPECT_EQ(r.error, BreakGlassError::lifetime_too_long);
   EXPECT_TRUE(verify(issue(), {"oncall_admin", "shop", "prod"}, kT0 + 5min, 2h).ok());
   claims_.expires = kT0 + 24h + 1s;
-  std::string why;
-  EXPECT_FALSE(issue_break_glass(*key_, claims_, &why));
-  EXPECT_NE(why.find("24h"), std::string::npos) << why;
+  auto refused = issue_break_glass(*key_, claims_);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().reason.find("24h"), std::string::npos) << refused.error().reason;
 }
 
 TEST_F(BreakGlass, WrongKeyAndNoKeys) {

@@ -86,10 +86,11 @@ inline BuildOptions options(const fs::path& src, const fs::path& out, std::uint6
 }
 
 inline void sign_all(const fs::path& bundle, const Keys& k) {
-  std::string why;
-  ASSERT_TRUE(sign_bundle(bundle, *k.registry, "registry", &why)) << why;
-  ASSERT_TRUE(sign_bundle(bundle, *k.approver1, "approver", &why)) << why;
-  ASSERT_TRUE(sign_bundle(bundle, *k.approver2, "approver", &why)) << why;
+  for (auto [key, role] : {std::pair{k.registry.get(), "registry"}, std::pair{k.approver1.get(), "approver"},
+                           std::pair{k.approver2.get(), "approver"}}) {
+    auto signed_by = sign_bundle(bundle, *key, role);
+    ASSERT_TRUE(signed_by) << signed_by.error().reason;
+  }
 }
 
 inline VerifyOptions verify_options() {

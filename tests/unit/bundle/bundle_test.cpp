@@ -94,20 +94,18 @@ TEST(Times, Rfc3339UtcOnly) {
 }
 
 TEST(UpPart, GooseTakesOnlyTheUpSection) {
-  std::string why;
-  auto up = up_part(MigrationTool::goose, "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n", &why);
-  ASSERT_TRUE(up) << why;
+  auto up = up_part(MigrationTool::goose, "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n");
+  ASSERT_TRUE(up) << up.error().reason;
   EXPECT_EQ(*up, "CREATE TABLE a (x int);\n");
-  EXPECT_FALSE(up_part(MigrationTool::goose, "CREATE TABLE a (x int);\n", &why));
-  EXPECT_FALSE(up_part(MigrationTool::goose, "-- +goose Down\n-- +goose Up\n", &why));
+  EXPECT_FALSE(up_part(MigrationTool::goose, "CREATE TABLE a (x int);\n"));
+  EXPECT_FALSE(up_part(MigrationTool::goose, "-- +goose Down\n-- +goose Up\n"));
 }
 
 TEST(UpPart, DbmateTakesOnlyTheUpSection) {
-  std::string why;
-  auto up = up_part(MigrationTool::dbmate, "-- migrate:up transaction:false\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n", &why);
-  ASSERT_TRUE(up) << why;
+  auto up = up_part(MigrationTool::dbmate, "-- migrate:up transaction:false\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n");
+  ASSERT_TRUE(up) << up.error().reason;
   EXPECT_EQ(*up, "CREATE TABLE a (x int);\n");
-  EXPECT_FALSE(up_part(MigrationTool::dbmate, "-- migrate:upper\nCREATE TABLE a (x int);\n", &why));
+  EXPECT_FALSE(up_part(MigrationTool::dbmate, "-- migrate:upper\nCREATE TABLE a (x int);\n"));
 }
 
 TEST(Build, DetectsEveryLayout) {
@@ -263,8 +261,7 @@ TEST_F(SignedBundle, RejectsAnEditedManifest) {
 }
 
 TEST_F(SignedBundle, RejectsASignatureByAnUnknownKey) {
-  std::string why;
-  ASSERT_TRUE(sign_bundle(dir_, *keys_.stranger, "approver", &why));
+  ASSERT_TRUE(sign_bundle(dir_, *keys_.stranger, "approver"));
   auto r = verify();
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(has(r.problems, "is not in the trust policy")) << problems_text(r.problems);

@@ -33,14 +33,15 @@ TEST(Endpoint, ParsesHostPortAndBracketedIpv6) {
 }
 
 TEST(Endpoint, RejectsMalformed) {
-  std::string why;
-  EXPECT_FALSE(parse_host_port("localhost", &why));
-  EXPECT_NE(why.find("host:port"), std::string::npos);
-  EXPECT_FALSE(parse_host_port("::1:5432", &why));
-  EXPECT_NE(why.find("brackets"), std::string::npos);
-  EXPECT_FALSE(parse_host_port("h:70000", &why));
-  EXPECT_FALSE(parse_host_port(":5432", &why));
-  EXPECT_FALSE(parse_host_port("h:12x", &why));
+  auto bare = parse_host_port("localhost");
+  ASSERT_FALSE(bare);
+  EXPECT_NE(bare.error().reason.find("host:port"), std::string::npos);
+  auto unbracketed = parse_host_port("::1:5432");
+  ASSERT_FALSE(unbracketed);
+  EXPECT_NE(unbracketed.error().reason.find("brackets"), std::string::npos);
+  EXPECT_FALSE(parse_host_port("h:70000"));
+  EXPECT_FALSE(parse_host_port(":5432"));
+  EXPECT_FALSE(parse_host_port("h:12x"));
 }
 
 TEST(Config, ParsesAFullFile) {
@@ -249,11 +250,10 @@ TEST(HttpUrl, SplitsHostPortAndTarget) {
   EXPECT_EQ(b->host, "::1");
   EXPECT_EQ(b->port, 8080);
   EXPECT_EQ(b->target, "/");
-  std::string why;
-  EXPECT_FALSE(parse_http_url("http://user:pw@host/", &why));
-  EXPECT_FALSE(parse_http_url("http://host:0/", &why));
-  EXPECT_FALSE(parse_http_url("http:///path", &why));
-  EXPECT_FALSE(parse_http_url("http://host/a b", &why));
+  EXPECT_FALSE(parse_http_url("http://user:pw@host/"));
+  EXPECT_FALSE(parse_http_url("http://host:0/"));
+  EXPECT_FALSE(parse_http_url("http:///path"));
+  EXPECT_FALSE(parse_http_url("http://host/a b"));
 }
 
 TEST(Config, LogSection) {

@@ -89,11 +89,11 @@ std::string serialize_break_glass_claims(const BreakGlassClaims& claims);
 
 // Parses and checks payload bytes: strict JSON (duplicate keys rejected), every field of the
 // right type and shape, unknown fields rejected. nullopt with *why on failure.
-std::optional<BreakGlassClaims> parse_break_glass_claims(std::string_view payload, std::string* why);
+base::Result<BreakGlassClaims> parse_break_glass_claims(std::string_view payload);
 
 // Signs claims (after checking them as parse_break_glass_claims would) into a token whose
 // footer names the key ({"kid":"ed25519:..."}, for display only). nullopt with *why.
-std::optional<std::string> issue_break_glass(const SigningKey& key, const BreakGlassClaims& claims, std::string* why);
+base::Result<std::string> issue_break_glass(const SigningKey& key, const BreakGlassClaims& claims);
 
 // Everything the proxy checks before opening a break-glass session: the signature against
 // any of trusted_keys (with kBreakGlassImplicit), the claims, the audience, the user, the

@@ -95,7 +95,7 @@ std::string serialize_manifest(const Manifest& manifest);
 
 // The part of a migration file that a tool applies when migrating up (docs/bundles.md):
 // the whole file, or the text between the tool's up and down markers.
-std::optional<std::string> up_part(MigrationTool tool, std::string_view content, std::string* why);
+base::Result<std::string> up_part(MigrationTool tool, std::string_view content);
 // The 1-based line of the file on which each statement of its up part starts;
 // empty when the up part cannot be found or does not parse.
 std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);
@@ -137,13 +137,13 @@ struct SignatureFile {
   std::string role;       // informational: the trust policy decides which role a key has
   std::string signature;  // 64 raw bytes
 };
-std::optional<SignatureFile> parse_signature_file(std::string_view bytes, std::string* why);
+base::Result<SignatureFile> parse_signature_file(std::string_view bytes);
 std::string serialize_signature_file(const SignatureFile& sig);
 
 // Signs bundle_dir/manifest.json's raw bytes (domain-prefixed) and writes the signature
 // file; returns its path, or nullopt with *why.
-std::optional<std::filesystem::path> sign_bundle(const std::filesystem::path& bundle_dir, const SigningKey& key,
-                                                 std::string_view role, std::string* why);
+base::Result<std::filesystem::path> sign_bundle(const std::filesystem::path& bundle_dir, const SigningKey& key,
+                                                 std::string_view role);
 
 // The trust policy with its keys decoded.
 struct TrustAnchors {

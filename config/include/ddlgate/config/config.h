@@ -29,7 +29,7 @@ struct Endpoint {
 };
 
 // Parses "host:port" or "[v6addr]:port"; nullopt with a reason in *why if malformed.
-std::optional<Endpoint> parse_host_port(std::string_view text, std::string* why = nullptr);
+base::Result<Endpoint> parse_host_port(std::string_view text);
 
 // An http:// or https:// URL, split for a client (webhooks).
 struct HttpUrl {
@@ -40,7 +40,7 @@ struct HttpUrl {
 };
 
 // Parses an absolute http(s) URL without user info or fragment; nullopt with a reason in *why.
-std::optional<HttpUrl> parse_http_url(std::string_view text, std::string* why = nullptr);
+base::Result<HttpUrl> parse_http_url(std::string_view text);
 
 // TLS on the leg between clients and ddlgate.
 enum class ClientTlsMode {
