@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <optional>
 
@@ -100,6 +101,51 @@ Result<std::string> resolve_origin(const LedgerConfig& config, FileSystem& fs) {
   return origin;
 }
 
+// A torn append leaves a prefix of a note: short, and missing its blank line or its final
+// newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
+bool looks_torn(std::string_view rest) {
+  return !rest.empty() && rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
+}
+
+// Reads `bytes` bytes of file at offset (the tail recovery is about to cut; the scan bounded it).
+std::optional<std::string> read_range(const std::filesystem::path& file, std::uint64_t offset, std::uint64_t bytes) {
+  if (bytes > kMaxTornTail + 4096) return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(bytes, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(bytes));
+  if (static_cast<std::uint64_t>(in.gcount()) != bytes) return std::nullopt;
+  return out;
+}
+
+// Keeps bytes that recovery is about to cut from file at offset: DIR/quarantine/<name>.<offset>.cut
+// (a free name: an earlier cut at the same offset keeps its own file), written and synced, with
+// its name, before the cut. Returns the file's path.
+Result<std::filesystem::path> quarantine(FileSystem& fs, const std::filesystem::path& dir,
+                                         const std::filesystem::path& file, std::uint64_t offset,
+                                         std::string_view bytes) {
+  const auto qdir = dir / kQuarantineDirName;
+  std::error_code ec;
+  bool created = std::filesystem::create_directories(qdir, ec);
+  if (ec) return Error{"cannot create the quarantine directory", qdir.string(), -1, ec};
+  if (created) {
+    if (auto e = fs.sync_directory(dir)) return Error{"cannot sync the ledger directory", dir.string(), -1, e};
+  }
+  const std::string base = file.filename().string() + "." + std::to_string(offset) + ".cut";
+  auto path = qdir / base;
+  for (int n = 1; std::filesystem::exists(path); ++n) {
+    if (n > 1000) return Error{"too many quarantine files for one cut", path.string()};
+    path = qdir / (base + "." + std::to_string(n));
+  }
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs.open_append(path, true, &f)) return Error{"cannot create the quarantine file", path.string(), -1, e};
+  if (auto e = write_all(*f, bytes.data(), bytes.size())) return Error{"cannot write the quarantine file", path.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the quarantine file", path.string(), -1, e};
+  if (auto e = fs.sync_directory(qdir)) return Error{"cannot sync the quarantine directory", qdir.string(), -1, e};
+  return path;
+}
+
 }  // namespace
 
 Ledger::Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer)
@@ -134,7 +180,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
   l->writer_ = std::thread([p = l.get()] { p->run(); });
   // The cut is itself recorded, so that what recovery did is in the tamper-evident history.
   for (const auto& action : l->recovery_actions_) {
-    l->append(recovery_performed(action.file, action.offset, action.bytes, action.reason), nullptr);
+    l->append(recovery_performed(action.file, action.offset, action.bytes, action.reason, action.quarantine), nullptr);
   }
   return l;
 }
@@ -155,17 +201,16 @@ Status Ledger::recover() {
     auto parsed = parse_checkpoints(cp_text);
     if (!parsed) {
       auto at = static_cast<std::uint64_t>(parsed.error().offset);
-      // A torn append leaves a prefix of a note: short, and missing its blank line or its final
-      // newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
       std::string_view rest = std::string_view(cp_text).substr(at);
-      bool torn = rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
-      if (!torn) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      if (!looks_torn(rest)) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      auto kept = quarantine(*fs_, dir, cp_path, at, rest);
+      if (!kept) return kept.error();
       std::unique_ptr<WritableFile> f;
       if (auto e = fs_->open_append(cp_path, false, &f)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
       if (auto e = f->truncate(at)) return Error{"cannot cut the torn checkpoint", cp_path.string(), off(at), e};
       if (auto e = f->sync_data()) return Error{"cannot sync checkpoints", cp_path.string(), -1, e};
       recovery_actions_.push_back(
-          {cp_path.string(), at, cp_text.size() - at, "torn checkpoint note cut: " + parsed.error().reason});
+          {cp_path.string(), at, cp_text.size() - at, "torn checkpoint note cut: " + parsed.error().reason, kept->string()});
       cp_text.resize(at);
       parsed = parse_checkpoints(cp_text);
       if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
@@ -273,12 +318,18 @@ Status Ledger::recover() {
     const auto& last = scan.segments.back();
     if (auto st = open_segment(last.first_seq, false); !st) return st;
     if (scan.tail) {
+      // Never destroyed: the cut bytes are kept first (they are no acknowledged record, but they
+      // may be evidence of what happened when the host died).
+      auto bytes = read_range(last.path, scan.tail->offset, scan.tail->bytes);
+      if (!bytes) return Error{"cannot read the torn tail to keep it", last.path.string(), off(scan.tail->offset)};
+      auto kept = quarantine(*fs_, dir, last.path, scan.tail->offset, *bytes);
+      if (!kept) return kept.error();
       if (auto e = segment_->truncate(scan.tail->offset)) {
         return Error{"cannot cut the torn tail", last.path.string(), off(scan.tail->offset), e};
       }
       if (auto e = segment_->sync_data()) return Error{"cannot sync after cutting", last.path.string(), -1, e};
       recovery_actions_.push_back(
-          {last.path.string(), scan.tail->offset, scan.tail->bytes, "torn tail cut: " + scan.tail->reason});
+          {last.path.string(), scan.tail->offset, scan.tail->bytes, "torn tail cut: " + scan.tail->reason, kept->string()});
       segment_bytes_ = scan.tail->offset;
     } else {
       std::error_code ec;

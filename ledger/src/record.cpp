@@ -195,9 +195,10 @@ Record break_glass_closed(std::string_view session_id, std::string_view token_id
 }
 
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
-                          std::string_view reason) {
-  return {RecordType::recovery_performed,
-          json{{"file", s(file)}, {"offset", offset}, {"bytes_cut", bytes_cut}, {"reason", s(reason)}}};
+                          std::string_view reason, std::string_view quarantine) {
+  json f{{"file", s(file)}, {"offset", offset}, {"bytes_cut", bytes_cut}, {"reason", s(reason)}};
+  if (!quarantine.empty()) f["quarantine"] = s(quarantine);
+  return {RecordType::recovery_performed, std::move(f)};
 }
 
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note) {

@@ -303,7 +303,8 @@ class ServerImpl {
     spdlog::info("ledger {} (origin {}): {} record(s) checked and read in {} ms", l.directory, ledger_->origin(),
                  ledger_->durable_size(), ms.count());
     for (const auto& cut : ledger_->recovery_actions()) {
-      spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
+      spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}; the cut bytes are kept in {}", cut.bytes,
+                   cut.file, cut.offset, cut.reason, cut.quarantine);
     }
     report_ledger_recovered(shared_.ops, ledger_->recovery_actions());
     shared_.ledger = ledger_.get();

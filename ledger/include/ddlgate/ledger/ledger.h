@@ -65,6 +65,7 @@ struct RecoveryAction {
   std::uint64_t offset = 0;  // where the cut starts
   std::uint64_t bytes = 0;   // how many bytes were cut
   std::string reason;
+  std::string quarantine;    // the file that keeps the cut bytes (see kQuarantineDirName)
 };
 
 // The sequence number of a durable record, or why it is not durable.

@@ -154,7 +154,7 @@ Record session_statement(const SessionInfo& s, std::string_view token_id, std::s
                          std::string_view statement_class, std::string_view display_sql,
                          std::uint64_t execution = 0);
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
-                          std::string_view reason);
+                          std::string_view reason, std::string_view quarantine = {});
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
 
 // RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.
