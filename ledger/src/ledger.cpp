@@ -177,6 +177,11 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
   l->config_.history_readers.clear();
   if (!recovered) return recovered.error();
   l->last_checkpoint_time_ = std::chrono::steady_clock::now();
+  if (l->failure_) {
+    // Held at open (see copy_mismatch()): no writer, so nothing is written or signed; every
+    // append fails with the reason. The cuts above are logged and kept in quarantine.
+    return l;
+  }
   l->writer_ = std::thread([p = l.get()] { p->run(); });
   // The cut is itself recorded, so that what recovery did is in the tamper-evident history.
   for (const auto& action : l->recovery_actions_) {
@@ -233,6 +238,10 @@ Status Ledger::recover() {
     by_size[cp.size] = &cp;
   }
 
+  // 1b. The checkpoint copy, to compare with the ledger's tree during the scan.
+  std::map<std::uint64_t, Hash> copy_roots;
+  if (auto e = load_copy(verifier, checkpoints, copy_roots)) return *e;
+
   // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
   const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
   std::uint64_t last_seal_size = 0;
@@ -275,6 +284,15 @@ Status Ledger::recover() {
       return Error{"root of the first " + std::to_string(tree_.size()) +
                    " records does not match the signed checkpoint (records rewritten)"};
     }
+    if (!copy_roots.empty() && !copy_mismatch_) {
+      if (auto it = copy_roots.find(tree_.size()); it != copy_roots.end() && it->second != tree_.root()) {
+        copy_mismatch_ = CopyMismatch{"fork",
+                                      "the checkpoint copy signed tree size " + std::to_string(it->first) +
+                                          " with another root than the ledger's first " + std::to_string(it->first) +
+                                          " records (a fork: the ledger was rewritten or replaced)",
+                                      it->first, it->second};
+      }
+    }
     return std::nullopt;
   }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
     if (!b.seal) return std::nullopt;  // a batch of an older ddlgate: a checkpoint must cover it
@@ -306,6 +324,26 @@ Status Ledger::recover() {
   }
   if (!checkpoints.empty()) {
     last_checkpoint_size_ = checkpoints.back().size;
+  }
+  if (!copy_mismatch_ && !copy_roots.empty() && copy_roots.rbegin()->first > scan.records) {
+    const auto& [size, root] = *copy_roots.rbegin();
+    copy_mismatch_ = CopyMismatch{"rollback",
+                                  "the checkpoint copy signed tree size " + std::to_string(size) +
+                                      " but the ledger holds " + std::to_string(scan.records) +
+                                      " records (rolled back: restored from an older copy, or cut)",
+                                  size, root};
+  }
+  if (copy_mismatch_) {
+    copy_mismatch_->ledger_size = scan.records;
+    copy_mismatch_->ledger_root = tree_.root();
+    if (!config_.accept_copy_mismatch) {
+      // Held, not stopped: other traffic flows, controlled statements get 58030, and nothing is
+      // signed over the disputed history until an operator accepts it (ledgered).
+      failure_ = Error{"the ledger disagrees with its checkpoint copy (" + copy_mismatch_->kind + "): " +
+                           copy_mismatch_->detail + "; nothing is written until an operator runs `ddlgate ledger "
+                           "accept-rollback --ledger " + dir.string() + " ...`",
+                       (config_.checkpoint_copy_directory / kCheckpointsFileName).string()};
+    }
   }
   records_since_checkpoint_ = scan.records - last_checkpoint_size_;
   next_seq_ = scan.records;
@@ -352,7 +390,7 @@ Status Ledger::recover() {
   if (!have_cp_file) {
     if (auto e = fs_->sync_directory(dir)) return Error{"cannot sync the ledger directory", dir.string(), -1, e};
   }
-  if (!config_.checkpoint_copy_directory.empty()) {
+  if (!config_.checkpoint_copy_directory.empty() && !copy_mismatch_) {
     const auto& copy_dir = config_.checkpoint_copy_directory;
     std::error_code ec;
     std::filesystem::create_directories(copy_dir, ec);
@@ -365,6 +403,57 @@ Status Ledger::recover() {
     }
   }
   return Ok{};
+}
+
+std::optional<Error> Ledger::load_copy(const NoteVerifier& verifier, const std::vector<Checkpoint>& local,
+                                      std::map<std::uint64_t, Hash>& copy_roots) {
+  if (config_.checkpoint_copy_directory.empty()) return std::nullopt;
+  const auto copy_dir = config_.checkpoint_copy_directory;
+  const auto path = copy_dir / kCheckpointsFileName;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::string text;
+  if (auto ec = fs_->read_file(path, kMaxSegmentReadSize, &text)) return Error{"cannot read the checkpoint copy", path.string(), -1, ec};
+  auto mismatch = [&](std::string kind, std::string detail) {
+    copy_mismatch_ = CopyMismatch{std::move(kind), path.string() + ": " + std::move(detail)};
+    return std::nullopt;
+  };
+  auto parsed = parse_checkpoints(text);
+  if (!parsed) {
+    // A torn note (the host died while the writer appended it) is repaired, but only when it
+    // provably is one: the writer appends a note to the copy after the ledger's own file holds it
+    // whole, so the rest must be a proper prefix of the ledger's next note. Anything else is
+    // a mismatch, never repaired.
+    auto at = static_cast<std::uint64_t>(parsed.error().offset);
+    std::string_view rest = std::string_view(text).substr(at);
+    auto before = parse_checkpoints(std::string_view(text).substr(0, at));
+    bool torn = before && looks_torn(rest) && before->size() < local.size() &&
+                local[before->size()].text.size() > rest.size() &&
+                std::string_view(local[before->size()].text).substr(0, rest.size()) == rest;
+    if (!torn) {
+      return mismatch("damaged_copy", "not a list of whole checkpoint notes at offset " + std::to_string(at) + ": " +
+                                          parsed.error().reason);
+    }
+    auto kept = quarantine(*fs_, copy_dir, path, at, rest);
+    if (!kept) return kept.error();
+    std::unique_ptr<WritableFile> f;
+    if (auto e = fs_->open_append(path, false, &f)) return Error{"cannot open the checkpoint copy", path.string(), -1, e};
+    if (auto e = f->truncate(at)) return Error{"cannot cut the torn note of the checkpoint copy", path.string(), off(at), e};
+    if (auto e = f->sync_data()) return Error{"cannot sync the checkpoint copy", path.string(), -1, e};
+    recovery_actions_.push_back({path.string(), at, rest.size(), "torn checkpoint note of the copy cut: " +
+                                 parsed.error().reason, kept->string()});
+    parsed = std::move(before);
+  }
+  for (const auto& cp : *parsed) {
+    if (cp.origin != config_.origin || !verify_checkpoint(cp, verifier)) {
+      return mismatch("foreign_copy", "the checkpoint for tree size " + std::to_string(cp.size) +
+                                          " is not signed by this ledger's key under origin " + config_.origin);
+    }
+    if (auto it = copy_roots.find(cp.size); it != copy_roots.end() && it->second != cp.root) {
+      return mismatch("fork", "two checkpoints for tree size " + std::to_string(cp.size) + " with different roots");
+    }
+    copy_roots[cp.size] = cp.root;
+  }
+  return std::nullopt;
 }
 
 Status Ledger::open_segment(std::uint64_t first_seq, bool create) {
@@ -603,6 +692,62 @@ Status Ledger::close() {
     if (failure_) close_status_ = *failure_;
   });
   return close_status_;
+}
+
+Result<RollbackAccepted> accept_rollback(LedgerConfig config, const std::string& by, const std::string& reason,
+                                         std::shared_ptr<FileSystem> fs) {
+  if (config.checkpoint_copy_directory.empty()) return Error{"no checkpoint copy directory: nothing to compare with"};
+  config.accept_copy_mismatch = true;
+  config.history_readers.clear();
+  const auto copy = config.checkpoint_copy_directory / kCheckpointsFileName;
+  auto opened = Ledger::open(config, fs);
+  if (!opened) return opened.error();
+  auto& l = *opened;
+  if (!l->copy_mismatch()) {
+    return Error{"the ledger agrees with its checkpoint copy: there is no rollback or fork to accept", copy.string()};
+  }
+  const CopyMismatch m = *l->copy_mismatch();
+  // The superseded copy is kept, never destroyed, and named in the record.
+  std::string old_copy;
+  if (auto ec = fs->read_file(copy, kMaxSegmentReadSize, &old_copy)) return Error{"cannot read the checkpoint copy", copy.string(), -1, ec};
+  std::string stamp = format_time(std::chrono::system_clock::now());
+  std::erase_if(stamp, [](char c) { return c == ':' || c == '-'; });
+  const auto kept = config.checkpoint_copy_directory / (std::string(kCheckpointsFileName) + ".superseded-" + stamp);
+  RollbackAccepted a;
+  a.kind = m.kind;
+  a.detail = m.detail;
+  a.copy_size = m.copy_size;
+  a.copy_root = to_hex(m.copy_root);
+  a.ledger_size = m.ledger_size;
+  a.ledger_root = to_hex(m.ledger_root);
+  a.copy_file = kept.string();
+  a.copy_sha256 = "sha256:" + to_hex(sha256(old_copy));
+  a.by = by;
+  a.reason = reason;
+  // Recorded (durable, sealed) first: a crash before the copy is replaced leaves the mismatch
+  // in place, to be accepted again, never an accepted rollback without its record.
+  if (auto r = l->append_durable(rollback_accepted(a)); !r) return r.error();
+  if (auto st = l->close(); !st) return st.error();
+  std::error_code ec;
+  std::filesystem::rename(copy, kept, ec);
+  if (ec) return Error{"cannot move the superseded checkpoint copy aside", copy.string(), -1, ec};
+  // The copy starts again from the ledger's checkpoints file, which now covers the record.
+  std::string local;
+  const auto local_path = config.directory / kCheckpointsFileName;
+  if (auto e = fs->read_file(local_path, kMaxSegmentReadSize, &local)) return Error{"cannot read checkpoints", local_path.string(), -1, e};
+  const auto tmp = config.checkpoint_copy_directory / (std::string(kCheckpointsFileName) + ".tmp");
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs->open_append(tmp, true, &f)) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = f->truncate(0)) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = write_all(*f, local.data(), local.size())) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the checkpoint copy", tmp.string(), -1, e};
+  f.reset();
+  std::filesystem::rename(tmp, copy, ec);
+  if (ec) return Error{"cannot write the checkpoint copy", copy.string(), -1, ec};
+  if (auto e = fs->sync_directory(config.checkpoint_copy_directory)) {
+    return Error{"cannot sync directory", config.checkpoint_copy_directory.string(), -1, e};
+  }
+  return a;
 }
 
 }  // namespace ddlgate::ledger

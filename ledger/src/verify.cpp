@@ -114,9 +114,12 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
   for (const auto& cp : extra.list) {
     auto it = local.by_size.find(cp.size);
     if (it == local.by_size.end() || it->second->root != cp.root || it->second->origin != cp.origin) {
+      // The words ddlgate's start uses for the same finding (a ledger held failed).
+      const bool fork = it != local.by_size.end() || (!local.list.empty() && cp.size <= local.list.back().size);
       rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
                               options.extra_checkpoints.string() +
-                              " is missing from the ledger's checkpoints file (rolled back or rewritten)",
+                              " is missing from the ledger's checkpoints file (" +
+                              (fork ? "fork: rewritten" : "rollback: rolled back") + ")",
                           cp_path.string()};
       return rep;
     }
