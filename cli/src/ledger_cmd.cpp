@@ -1,4 +1,4 @@
-// `ddlgate ledger verify|export|tail|accept-rollback`: offline checks and views of a ledger directory.
+// `ddlgate ledger verify|export|tail|accept-rollback|rotate-key`: offline checks and views of a ledger directory.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +58,9 @@ int run_verify(const VerifyArgs& a) {
                  a.path.c_str(), static_cast<unsigned long long>(rep.records),
                  static_cast<unsigned long long>(rep.covered));
     return kExitCheckFailed;
+  }
+  if (rep.keys > 1) {
+    std::printf("%s: followed %zu key(s): the pinned key and the key rotations it signed\n", a.path.c_str(), rep.keys);
   }
   std::printf("%s: ok: %llu record(s), %llu checkpoint(s), %llu record(s) covered by a signature, origin %s\n",
               a.path.c_str(), static_cast<unsigned long long>(rep.records),
@@ -168,6 +171,29 @@ int run_accept_rollback(const AcceptArgs& a) {
   return kExitOk;
 }
 
+struct RotateArgs {
+  std::string ledger, key, new_key;
+};
+
+int run_rotate_key(const RotateArgs& a) {
+  if (!std::filesystem::is_directory(a.ledger)) {
+    std::fprintf(stderr, "ddlgate ledger rotate-key: %s: not a ledger directory\n", a.ledger.c_str());
+    return kExitUsage;
+  }
+  lg::LedgerConfig c;
+  c.directory = a.ledger;
+  c.checkpoint_key_file = a.key;
+  auto r = lg::rotate_key(c, a.new_key, os_user());
+  if (!r) {
+    std::fprintf(stderr, "ddlgate ledger rotate-key: %s\n", r.error().to_string().c_str());
+    return kExitCheckFailed;
+  }
+  std::printf("%s: record %llu introduces the key of %s (signed by the old key, endorsed by the new one); set "
+              "ledger.checkpoint_key_file to it before the next start\n",
+              a.ledger.c_str(), static_cast<unsigned long long>(*r), a.new_key.c_str());
+  return kExitOk;
+}
+
 std::string human(const lg::ParsedRecord& r) {
   std::string s = "#" + std::to_string(r.seq) + " " + r.time + " " + lg::to_string(r.type);
   for (const auto& [k, v] : r.fields.items()) {
@@ -250,6 +276,14 @@ void add_ledger(CLI::App& app, Runner& runner) {
   acc->add_option("--copy", aa->copy, "the checkpoint copy directory (ledger.checkpoint_copy_directory)")->required();
   acc->add_option("--reason", aa->reason, "why the rollback is accepted (e.g. the incident ticket)")->required();
   acc->callback([&runner, aa] { runner = [aa] { return run_accept_rollback(*aa); }; });
+
+  auto ra = std::make_shared<RotateArgs>();
+  auto* rot = cmd->add_subcommand(
+      "rotate-key", "with ddlgate stopped: hand the ledger over to a new checkpoint key (a record signed by the old)");
+  rot->add_option("--ledger", ra->ledger, "ledger directory (ledger.directory)")->required();
+  rot->add_option("--key", ra->key, "the key in force (ledger.checkpoint_key_file)")->required();
+  rot->add_option("--new-key", ra->new_key, "the new PEM Ed25519 private key (ddlgate keygen)")->required();
+  rot->callback([&runner, ra] { runner = [ra] { return run_rotate_key(*ra); }; });
 
   auto dir = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);

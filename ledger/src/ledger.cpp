@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 
 #include "ddlgate/ledger/frame.h"
+#include "ddlgate/ledger/keys.h"
 #include "ddlgate/ledger/segments.h"
 
 namespace ddlgate::ledger {
@@ -192,7 +194,10 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
 
 Status Ledger::recover() {
   const auto& dir = config_.directory;
-  NoteVerifier verifier = NoteVerifier::from_raw(signer_.public_key());
+  // The keys in force over the history (key rotations); the last must be this process's key.
+  auto chain_loaded = KeyChain::load(dir, config_.origin, std::nullopt, signer_.public_key(), *fs_);
+  if (!chain_loaded) return chain_loaded.error();
+  KeyChain& chain = *chain_loaded;
 
   // 1. Checkpoints: a torn last note (a crash while appending it) is cut; anything else refuses.
   auto cp_path = dir / kCheckpointsFileName;
@@ -225,9 +230,9 @@ Status Ledger::recover() {
   std::map<std::uint64_t, const Checkpoint*> by_size;
   std::uint64_t prev = 0;
   for (const auto& cp : checkpoints) {
-    if (!verify_checkpoint(cp, verifier) || cp.origin != config_.origin) {
+    if (!verify_checkpoint(cp, chain.for_size(cp.size)) || cp.origin != config_.origin) {
       return Error{"checkpoint for tree size " + std::to_string(cp.size) +
-                       " is not signed by this ledger's key under origin " + config_.origin,
+                       " is not signed by this ledger's key (in force at that size) under origin " + config_.origin,
                    cp_path.string()};
     }
     if (cp.size < prev) {
@@ -240,7 +245,7 @@ Status Ledger::recover() {
 
   // 1b. The checkpoint copy, to compare with the ledger's tree during the scan.
   std::map<std::uint64_t, Hash> copy_roots;
-  if (auto e = load_copy(verifier, checkpoints, copy_roots)) return *e;
+  if (auto e = load_copy(chain, checkpoints, copy_roots)) return *e;
 
   // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
   const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
@@ -260,8 +265,11 @@ Status Ledger::recover() {
       parsed = std::move(*rec);
       return std::nullopt;
     };
-    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+    if (env->type == RecordType::checkpoint || env->type == RecordType::key_rotated || r.seq >= max_cp) {
       if (auto e = parse()) return e;
+    }
+    if (env->type == RecordType::key_rotated) {
+      if (auto e = chain.check_record(r.seq, parsed->fields)) return e;
     }
     for (const auto& reader : config_.history_readers) {
       if (!reader.wants(env->type, r.payload)) continue;
@@ -298,7 +306,8 @@ Status Ledger::recover() {
     if (!b.seal) return std::nullopt;  // a batch of an older ddlgate: a checkpoint must cover it
     // Below the last checkpoint, whose signature covers the same records, the seal's size,
     // origin and root are checked; above it, its signature too.
-    if (auto e = check_seal(*b.seal, b.tree_size, tree_.root(), config_.origin, b.tree_size > max_cp ? &verifier : nullptr)) {
+    if (auto e = check_seal(*b.seal, b.tree_size, tree_.root(), config_.origin,
+                            b.tree_size > max_cp ? &chain.for_size(b.tree_size) : nullptr)) {
       return e;
     }
     last_seal_size = b.tree_size;
@@ -306,6 +315,7 @@ Status Ledger::recover() {
     return std::nullopt;
   });
   if (scan.damage) return *scan.damage;
+  if (auto e = chain.check_complete(scan.records)) return Error{e->reason, (dir / kKeysFileName).string()};
   // Every record must be covered by a signature (a batch seal or a checkpoint). Records that no
   // valid signature covers were appended without the key (or written by an older ddlgate that
   // stopped before its next checkpoint): they are not signed now, and the proxy does not start.
@@ -405,7 +415,7 @@ Status Ledger::recover() {
   return Ok{};
 }
 
-std::optional<Error> Ledger::load_copy(const NoteVerifier& verifier, const std::vector<Checkpoint>& local,
+std::optional<Error> Ledger::load_copy(const KeyChain& chain, const std::vector<Checkpoint>& local,
                                       std::map<std::uint64_t, Hash>& copy_roots) {
   if (config_.checkpoint_copy_directory.empty()) return std::nullopt;
   const auto copy_dir = config_.checkpoint_copy_directory;
@@ -444,7 +454,7 @@ std::optional<Error> Ledger::load_copy(const NoteVerifier& verifier, const std::
     parsed = std::move(before);
   }
   for (const auto& cp : *parsed) {
-    if (cp.origin != config_.origin || !verify_checkpoint(cp, verifier)) {
+    if (cp.origin != config_.origin || !verify_checkpoint(cp, chain.for_size(cp.size))) {
       return mismatch("foreign_copy", "the checkpoint for tree size " + std::to_string(cp.size) +
                                           " is not signed by this ledger's key under origin " + config_.origin);
     }
@@ -692,6 +702,55 @@ Status Ledger::close() {
     if (failure_) close_status_ = *failure_;
   });
   return close_status_;
+}
+
+Result<std::uint64_t> rotate_key(LedgerConfig config, const std::filesystem::path& new_key_file, const std::string& by,
+                                 std::shared_ptr<FileSystem> fs) {
+  // Nothing may follow the record under the old key: no periodic checkpoint record.
+  config.checkpoint_every_records = std::numeric_limits<std::uint64_t>::max();
+  config.checkpoint_interval = std::chrono::hours(24);
+  config.history_readers.clear();
+  auto opened = Ledger::open(config, fs);
+  if (!opened) return opened.error();
+  auto& l = *opened;
+  if (auto held = l->failure()) return *held;
+  auto old_signer = NoteSigner::load_pem(config.checkpoint_key_file, l->origin());
+  if (!old_signer) return old_signer.error();
+  auto new_signer = NoteSigner::load_pem(new_key_file, l->origin());
+  if (!new_signer) return new_signer.error();
+  if (new_signer->public_key() == old_signer->public_key()) return Error{"the new key is the key in force", new_key_file.string()};
+  const auto& o = old_signer->public_key();
+  const auto& n = new_signer->public_key();
+  const std::string old_b64 = base64_encode(std::string_view(reinterpret_cast<const char*>(o.data()), o.size()));
+  const std::string new_b64 = base64_encode(std::string_view(reinterpret_cast<const char*>(n.data()), n.size()));
+  const std::string endorsement = new_signer->sign(key_rotation_body(l->origin(), o, n));
+  if (endorsement.empty()) return Error{"signing with the new key failed", new_key_file.string()};
+  Record r = key_rotated(old_b64, new_b64, endorsement, by);
+  nlohmann::json fields = r.fields;
+  auto seq = l->append_durable(std::move(r));
+  if (!seq) return seq.error();
+  if (auto st = l->close(); !st) return st.error();
+  // DIR/keys gains the line, written whole beside and renamed over it (a crash leaves the old
+  // list or the new). A crash before it is in place leaves a ledger that opens with neither key
+  // (the record is not listed): fail closed; the line is the record's seq and fields.
+  const auto path = config.directory / kKeysFileName;
+  std::string text;
+  if (std::filesystem::exists(path)) {
+    if (auto ec = fs->read_file(path, 1 << 20, &text)) return Error{"cannot read the keys file", path.string(), -1, ec};
+  }
+  text += nlohmann::json{{"seq", *seq}, {"fields", fields}}.dump() + "\n";
+  const auto tmp = config.directory / (std::string(kKeysFileName) + ".tmp");
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs->open_append(tmp, true, &f)) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = f->truncate(0)) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = write_all(*f, text.data(), text.size())) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the keys file", tmp.string(), -1, e};
+  f.reset();
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Error{"cannot write the keys file", path.string(), -1, ec};
+  if (auto e = fs->sync_directory(config.directory)) return Error{"cannot sync the ledger directory", config.directory.string(), -1, e};
+  return *seq;
 }
 
 Result<RollbackAccepted> accept_rollback(LedgerConfig config, const std::string& by, const std::string& reason,

@@ -290,5 +290,29 @@ TEST_F(LedgerCli, VerifyCopyAndAcceptRollback) {
   EXPECT_EQ(r.code, 1) << "nothing left to accept: " << r.output;
 }
 
+// rotate-key hands the ledger to a new key; verify pinned to the old key follows it.
+TEST_F(LedgerCli, RotateKeyThenVerifyWithTheOldKey) {
+  auto fresh = test::make_keys(tmp_.path() / "fresh");
+  auto r = run("ledger rotate-key --ledger " + q(dir_) + " --key " + q(keys_.private_key) + " --new-key " +
+               q(fresh.private_key));
+  ASSERT_EQ(r.code, 0) << r.output;
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = fresh.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_TRUE((*l)->append_durable(recovery_performed("f", 1, 0, "after the rotation")));
+  }
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("followed 2 key(s)"), std::string::npos) << r.output;
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(fresh.public_key));
+  EXPECT_EQ(r.code, 1) << "the chain starts at the old key: " << r.output;
+  r = run("ledger rotate-key --ledger " + q(dir_) + " --key " + q(keys_.private_key) + " --new-key " +
+          q(fresh.private_key));
+  EXPECT_EQ(r.code, 1) << "the old key is no longer in force: " << r.output;
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -28,6 +28,8 @@
 
 namespace ddlgate::ledger {
 
+class KeyChain;
+
 // Reads the ledger's history at start-up, during the scan that recovery makes anyway, so that
 // a large ledger is read once and not once per reader. Each reader gets the records it wants,
 // parsed and checked, in sequence order, before Ledger::open returns; records that recovery cuts
@@ -146,7 +148,7 @@ class Ledger {
   Status recover();
   // Reads the checkpoint copy (repairing a provably torn last note) into copy_roots; sets
   // copy_mismatch_ when it is damaged or not this ledger's. An Error only for I/O.
-  std::optional<Error> load_copy(const NoteVerifier& verifier, const std::vector<Checkpoint>& local,
+  std::optional<Error> load_copy(const KeyChain& chain, const std::vector<Checkpoint>& local,
                                  std::map<std::uint64_t, Hash>& copy_roots);
   std::optional<Error> load_copy(const NoteVerifier& verifier, std::map<std::uint64_t, Hash>& copy_roots);
   void enqueue_locked(RecordType type, std::string fields_json, DurableCallback done);
@@ -198,5 +200,13 @@ class Ledger {
 // An error when there is no copy or nothing to accept.
 Result<RollbackAccepted> accept_rollback(LedgerConfig config, const std::string& by, const std::string& reason,
                                          std::shared_ptr<FileSystem> fs = posix_file_system());
+
+// `ddlgate ledger rotate-key`: opens the ledger (not in use) with its current key, appends a
+// key_rotated record introducing new_key_file's key (with that key's endorsement), closes it
+// (the old key signs the tree that ends with the record, and nothing after), then lists the
+// introduction in DIR/keys. From then on the ledger must be opened with the new key.
+// Returns the record's sequence number.
+Result<std::uint64_t> rotate_key(LedgerConfig config, const std::filesystem::path& new_key_file, const std::string& by,
+                                 std::shared_ptr<FileSystem> fs = posix_file_system());
 
 }  // namespace ddlgate::ledger

@@ -33,6 +33,7 @@ enum class RecordType {
   break_glass_refused,
   session_statement,
   rollback_accepted,
+  key_rotated,
 };
 
 const char* to_string(RecordType t);
@@ -171,6 +172,10 @@ struct RollbackAccepted {
   std::string reason;
 };
 Record rollback_accepted(const RollbackAccepted& a);
+// `ddlgate ledger rotate-key`: old_key and new_key (base64 of the raw Ed25519 public keys), the
+// new key's endorsement (a signed note of key_rotation_body, see keys.h) and the OS user.
+Record key_rotated(std::string_view old_key_b64, std::string_view new_key_b64, std::string_view endorsement,
+                   std::string_view by);
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
 
 // RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.
