@@ -126,8 +126,17 @@ const NoteVerifier& KeyChain::for_size(std::uint64_t tree_size) const {
 }
 
 std::optional<Error> KeyChain::check_record(std::uint64_t seq, const nlohmann::json& fields) {
-  if (met_ >= links_.size() || links_[met_].seq != seq || links_[met_].fields != fields) {
-    return Error{"record " + std::to_string(seq) + " rotates the ledger's key but the keys file does not list it so"};
+  if (met_ < links_.size() && links_[met_].seq < seq) {
+    return Error{"the keys file lists a key rotation at record " + std::to_string(links_[met_].seq) +
+                 " that is not a key_rotated record"};
+  }
+  if (met_ >= links_.size() || links_[met_].seq != seq) {
+    // Not listed (rotate-key stopped between its record and the keys line): no key is handed
+    // over, the key before stays in force, and rotate-key can simply run again.
+    return std::nullopt;
+  }
+  if (links_[met_].fields != fields) {
+    return Error{"record " + std::to_string(seq) + " rotates the ledger's key otherwise than the keys file lists it"};
   }
   ++met_;
   return std::nullopt;

@@ -731,8 +731,9 @@ Result<std::uint64_t> rotate_key(LedgerConfig config, const std::filesystem::pat
   if (!seq) return seq.error();
   if (auto st = l->close(); !st) return st.error();
   // DIR/keys gains the line, written whole beside and renamed over it (a crash leaves the old
-  // list or the new). A crash before it is in place leaves a ledger that opens with neither key
-  // (the record is not listed): fail closed; the line is the record's seq and fields.
+  // list or the new). Until it is in place the rotation is not in force: a record that no line
+  // lists hands nothing over, so after a crash here the old key still opens the ledger and
+  // rotate-key runs again (with a new record).
   const auto path = config.directory / kKeysFileName;
   std::string text;
   if (std::filesystem::exists(path)) {

@@ -142,5 +142,20 @@ TEST_F(KeyRotation, AnIntroductionTheNewKeyDidNotEndorseOrTheLedgerDoesNotHoldFa
   EXPECT_TRUE(verify_directory(dir, pub(old_keys)).ok());
 }
 
+TEST_F(KeyRotation, ARotationInterruptedBeforeItsKeysLineHandsNothingOverAndRunsAgain) {
+  append(old_keys, 4);
+  ASSERT_TRUE(rotate_key(config(old_keys), new_keys.private_key, "alice"));
+  fs::remove(dir / kKeysFileName);  // the host died before the keys line was in place
+  ASSERT_FALSE(Ledger::open(config(new_keys))) << "an unlisted record introduces no key";
+  append(old_keys, 2);  // the old key is still in force
+  EXPECT_TRUE(verify_directory(dir, pub(old_keys)).ok());
+  auto again = rotate_key(config(old_keys), new_keys.private_key, "alice");
+  ASSERT_TRUE(again) << again.error().to_string();
+  append(new_keys, 3);
+  auto rep = verify_directory(dir, pub(old_keys));
+  ASSERT_TRUE(rep.ok()) << rep.problem->to_string();
+  EXPECT_EQ(rep.keys, 2u);
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger
