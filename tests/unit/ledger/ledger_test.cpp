@@ -246,8 +246,10 @@ TEST(Ledger, CutBytesAreKeptInQuarantineNeverDestroyed) {
     EXPECT_EQ(std::filesystem::path(a.quarantine), qdir / (name + ".1"));
     EXPECT_EQ(test::read_all(a.quarantine), torn);
     EXPECT_EQ(test::read_all(qdir / name), "earlier");
-    EXPECT_EQ(std::filesystem::file_size(seg), data.size());
   }
+  // Cut at the old end; the writer then appended the recovery record after it.
+  EXPECT_EQ(test::read_all(seg).substr(0, data.size()), data);
+  EXPECT_NE(test::read_all(seg).substr(data.size(), torn.size()), torn);
   int records = 0;
   ASSERT_TRUE(read_records(c.directory, 0, [&](const ParsedRecord& r) {
     if (r.type != RecordType::recovery_performed) return;
