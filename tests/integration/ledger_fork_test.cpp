@@ -2,6 +2,7 @@
 // ddlgate starts and lets ordinary traffic through, refuses controlled statements with 58030,
 // and /readyz says why; after `ddlgate ledger accept-rollback` it starts normally.
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,37 @@ TEST_F(LedgerFork, ARolledBackLedgerRefusesControlledStatementsUntilTheRollbackI
   auto verified = run_command({ddlgate_binary().string(), "ledger", "verify", ledger_.string(), "--pubkey",
                                (dir_.path() / "ledger.pub").string(), "--copy", copy_.string()});
   EXPECT_EQ(verified.exit_code, 0) << verified.stderr_text << verified.stdout_text;
+}
+
+// Key rotation end to end (issue 27 item 3): ddlgate stopped, `ledger rotate-key`, the
+// configuration pointed at the new key; ddlgate goes on, and verify pinned to the old key follows.
+TEST_F(LedgerFork, AfterRotateKeyDdlgateGoesOnWithTheNewKeyAndTheOldKeyVerifies) {
+  {
+    auto p = start();
+    traffic(*p, 3);
+    ASSERT_EQ(p->terminate(20s), 0);
+  }
+  run_ok({ddlgate_binary().string(), "keygen", "--out", (dir_.path() / "ledger2").string()});
+  auto rotated = run_command({ddlgate_binary().string(), "ledger", "rotate-key", "--ledger", ledger_.string(), "--key",
+                              key().string(), "--new-key", (dir_.path() / "ledger2.key").string()});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.stderr_text << rotated.stdout_text;
+  // Still the old key in the configuration: ddlgate refuses to start rather than sign with it.
+  EXPECT_THROW(DdlgateProcess::serve(SharedPgServer::get(), {"--config", config().string()}), std::runtime_error);
+  std::string text = read_file(config());
+  auto at = text.find(key().string());
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, key().string().size(), (dir_.path() / "ledger2.key").string());
+  write_file(config(), text);
+  {
+    auto p = start();
+    traffic(*p, 3);
+    ASSERT_EQ(p->terminate(20s), 0);
+  }
+  auto old_pub = (dir_.path() / "ledger.pub").string();
+  auto verified = run_command({ddlgate_binary().string(), "ledger", "verify", ledger_.string(), "--pubkey", old_pub,
+                               "--copy", copy_.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.stderr_text << verified.stdout_text;
+  EXPECT_NE(verified.stdout_text.find("followed 2 key(s)"), std::string::npos) << verified.stdout_text;
 }
 
 }  // namespace
