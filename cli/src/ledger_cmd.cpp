@@ -1,6 +1,7 @@
-// `ddlgate ledger verify|export|tail`: offline checks and views of a ledger directory.
+// `ddlgate ledger verify|export|tail|accept-rollback|rotate-key`: offline checks and views of a ledger directory.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -8,8 +9,12 @@
 #include <string>
 #include <thread>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include "commands.h"
 #include "ddlgate/ledger/checkpoint.h"
+#include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/verify.h"
 
 namespace ddlgate::cli {
@@ -21,6 +26,7 @@ struct VerifyArgs {
   std::string path;
   std::string pubkey;
   std::string checkpoints;
+  std::string copy;
   std::string origin;
 };
 
@@ -40,6 +46,7 @@ int run_verify(const VerifyArgs& a) {
   if (is_dir) {
     lg::VerifyOptions o;
     o.extra_checkpoints = a.checkpoints;
+    if (!a.copy.empty()) o.extra_checkpoints = std::filesystem::path(a.copy) / lg::kCheckpointsFileName;
     o.origin = a.origin;
     rep = lg::verify_directory(a.path, *key, o);
   } else {
@@ -51,6 +58,9 @@ int run_verify(const VerifyArgs& a) {
                  a.path.c_str(), static_cast<unsigned long long>(rep.records),
                  static_cast<unsigned long long>(rep.covered));
     return kExitCheckFailed;
+  }
+  if (rep.keys > 1) {
+    std::printf("%s: followed %zu key(s): the pinned key and the key rotations it signed\n", a.path.c_str(), rep.keys);
   }
   std::printf("%s: ok: %llu record(s), %llu checkpoint(s), %llu record(s) covered by a signature, origin %s\n",
               a.path.c_str(), static_cast<unsigned long long>(rep.records),
@@ -120,6 +130,70 @@ int run_export(const ExportArgs& a) {
   return kExitOk;
 }
 
+struct AcceptArgs {
+  std::string ledger, key, copy, reason;
+};
+
+// The OS user running the command (and the one sudo says ran it, when it did).
+std::string os_user() {
+  std::string name;
+  if (const passwd* pw = ::getpwuid(::getuid())) name = pw->pw_name;
+  if (name.empty()) name = "uid " + std::to_string(::getuid());
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) name += " (sudo by " + std::string(sudo) + ")";
+  return name;
+}
+
+int run_accept_rollback(const AcceptArgs& a) {
+  if (!std::filesystem::is_directory(a.ledger)) {
+    std::fprintf(stderr, "ddlgate ledger accept-rollback: %s: not a ledger directory\n", a.ledger.c_str());
+    return kExitUsage;
+  }
+  if (!std::filesystem::is_regular_file(std::filesystem::path(a.copy) / lg::kCheckpointsFileName)) {
+    std::fprintf(stderr, "ddlgate ledger accept-rollback: %s: no checkpoints file in the copy directory\n",
+                 a.copy.c_str());
+    return kExitUsage;
+  }
+  lg::LedgerConfig c;
+  c.directory = a.ledger;
+  c.checkpoint_key_file = a.key;
+  c.checkpoint_copy_directory = a.copy;
+  auto r = lg::accept_rollback(c, os_user(), a.reason);
+  if (!r) {
+    std::fprintf(stderr, "ddlgate ledger accept-rollback: %s\n", r.error().to_string().c_str());
+    return kExitCheckFailed;
+  }
+  std::printf("%s: accepted (%s): %s\n", a.ledger.c_str(), r->kind.c_str(), r->detail.c_str());
+  std::printf("%s: copy had tree size %llu root %s; ledger has %llu record(s) root %s\n", a.ledger.c_str(),
+              static_cast<unsigned long long>(r->copy_size), r->copy_root.c_str(),
+              static_cast<unsigned long long>(r->ledger_size), r->ledger_root.c_str());
+  std::printf("%s: recorded as rollback_accepted by %s; the superseded copy is kept as %s\n", a.ledger.c_str(),
+              r->by.c_str(), r->copy_file.c_str());
+  return kExitOk;
+}
+
+struct RotateArgs {
+  std::string ledger, key, new_key;
+};
+
+int run_rotate_key(const RotateArgs& a) {
+  if (!std::filesystem::is_directory(a.ledger)) {
+    std::fprintf(stderr, "ddlgate ledger rotate-key: %s: not a ledger directory\n", a.ledger.c_str());
+    return kExitUsage;
+  }
+  lg::LedgerConfig c;
+  c.directory = a.ledger;
+  c.checkpoint_key_file = a.key;
+  auto r = lg::rotate_key(c, a.new_key, os_user());
+  if (!r) {
+    std::fprintf(stderr, "ddlgate ledger rotate-key: %s\n", r.error().to_string().c_str());
+    return kExitCheckFailed;
+  }
+  std::printf("%s: record %llu introduces the key of %s (signed by the old key, endorsed by the new one); set "
+              "ledger.checkpoint_key_file to it before the next start\n",
+              a.ledger.c_str(), static_cast<unsigned long long>(*r), a.new_key.c_str());
+  return kExitOk;
+}
+
 std::string human(const lg::ParsedRecord& r) {
   std::string s = "#" + std::to_string(r.seq) + " " + r.time + " " + lg::to_string(r.type);
   for (const auto& [k, v] : r.fields.items()) {
@@ -172,6 +246,9 @@ void add_ledger(CLI::App& app, Runner& runner) {
   verify->add_option("path", va->path, "ledger directory or JSON-lines export")->required();
   verify->add_option("--pubkey", va->pubkey, "PEM Ed25519 public key of the checkpoint signer")->required();
   verify->add_option("--checkpoints", va->checkpoints, "a shipped copy of the checkpoints file to compare with");
+  verify->add_option("--copy", va->copy,
+                     "the checkpoint copy directory (ledger.checkpoint_copy_directory) to compare with")
+      ->excludes("--checkpoints");
   verify->add_option("--origin", va->origin,
                      "the ledger's origin (its origin file): notes signed under any other origin fail");
   verify->callback([&runner, va] { runner = [va] { return run_verify(*va); }; });
@@ -189,6 +266,24 @@ void add_ledger(CLI::App& app, Runner& runner) {
   exp->add_option("--database", ea->database, "database name");
   exp->add_option("--session", ea->session, "session id");
   exp->callback([&runner, ea] { runner = [ea] { return run_export(*ea); }; });
+
+  auto aa = std::make_shared<AcceptArgs>();
+  auto* acc = cmd->add_subcommand(
+      "accept-rollback",
+      "with ddlgate stopped: accept a ledger that its checkpoint copy says was rolled back or forked (recorded)");
+  acc->add_option("--ledger", aa->ledger, "ledger directory (ledger.directory)")->required();
+  acc->add_option("--key", aa->key, "the checkpoint signing key (ledger.checkpoint_key_file)")->required();
+  acc->add_option("--copy", aa->copy, "the checkpoint copy directory (ledger.checkpoint_copy_directory)")->required();
+  acc->add_option("--reason", aa->reason, "why the rollback is accepted (e.g. the incident ticket)")->required();
+  acc->callback([&runner, aa] { runner = [aa] { return run_accept_rollback(*aa); }; });
+
+  auto ra = std::make_shared<RotateArgs>();
+  auto* rot = cmd->add_subcommand(
+      "rotate-key", "with ddlgate stopped: hand the ledger over to a new checkpoint key (a record signed by the old)");
+  rot->add_option("--ledger", ra->ledger, "ledger directory (ledger.directory)")->required();
+  rot->add_option("--key", ra->key, "the key in force (ledger.checkpoint_key_file)")->required();
+  rot->add_option("--new-key", ra->new_key, "the new PEM Ed25519 private key (ddlgate keygen)")->required();
+  rot->callback([&runner, ra] { runner = [ra] { return run_rotate_key(*ra); }; });
 
   auto dir = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);

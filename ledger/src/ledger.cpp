@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 
 #include "ddlgate/base/hex.h"
 #include "ddlgate/ledger/frame.h"
+#include "ddlgate/ledger/keys.h"
 #include "ddlgate/ledger/segments.h"
 
 namespace ddlgate::ledger {
@@ -95,6 +98,51 @@ Result<std::string> resolve_origin(const LedgerConfig& config, FileSystem& fs) {
   return origin;
 }
 
+// A torn append leaves a prefix of a note: short, and missing its blank line or its final
+// newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
+bool looks_torn(std::string_view rest) {
+  return !rest.empty() && rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
+}
+
+// Reads `bytes` bytes of file at offset (the tail recovery is about to cut; the scan bounded it).
+std::optional<std::string> read_range(const std::filesystem::path& file, std::uint64_t offset, std::uint64_t bytes) {
+  if (bytes > kMaxTornTail + 4096) return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(bytes, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(bytes));
+  if (static_cast<std::uint64_t>(in.gcount()) != bytes) return std::nullopt;
+  return out;
+}
+
+// Keeps bytes that recovery is about to cut from file at offset: DIR/quarantine/<name>.<offset>.cut
+// (a free name: an earlier cut at the same offset keeps its own file), written and synced, with
+// its name, before the cut. Returns the file's path.
+Result<std::filesystem::path> quarantine(FileSystem& fs, const std::filesystem::path& dir,
+                                         const std::filesystem::path& file, std::uint64_t offset,
+                                         std::string_view bytes) {
+  const auto qdir = dir / kQuarantineDirName;
+  std::error_code ec;
+  bool created = std::filesystem::create_directories(qdir, ec);
+  if (ec) return Error{"cannot create the quarantine directory", qdir.string(), -1, ec};
+  if (created) {
+    if (auto e = fs.sync_directory(dir)) return Error{"cannot sync the ledger directory", dir.string(), -1, e};
+  }
+  const std::string base = file.filename().string() + "." + std::to_string(offset) + ".cut";
+  auto path = qdir / base;
+  for (int n = 1; std::filesystem::exists(path); ++n) {
+    if (n > 1000) return Error{"too many quarantine files for one cut", path.string()};
+    path = qdir / (base + "." + std::to_string(n));
+  }
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs.open_append(path, true, &f)) return Error{"cannot create the quarantine file", path.string(), -1, e};
+  if (auto e = write_all(*f, bytes.data(), bytes.size())) return Error{"cannot write the quarantine file", path.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the quarantine file", path.string(), -1, e};
+  if (auto e = fs.sync_directory(qdir)) return Error{"cannot sync the quarantine directory", qdir.string(), -1, e};
+  return path;
+}
+
 }  // namespace
 
 Ledger::Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer)
@@ -126,17 +174,25 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const LedgerConfig& config, std::sh
   l->config_.history_readers.clear();
   if (!recovered) return recovered.error();
   l->last_checkpoint_time_ = std::chrono::steady_clock::now();
+  if (l->failure_) {
+    // Held at open (see copy_mismatch()): no writer, so nothing is written or signed; every
+    // append fails with the reason. The cuts above are logged and kept in quarantine.
+    return l;
+  }
   l->writer_ = std::thread([p = l.get()] { p->run(); });
   // The cut is itself recorded, so that what recovery did is in the tamper-evident history.
   for (const auto& action : l->recovery_actions_) {
-    l->append(recovery_performed(action.file, action.offset, action.bytes, action.reason), nullptr);
+    l->append(recovery_performed(action.file, action.offset, action.bytes, action.reason, action.quarantine), nullptr);
   }
   return l;
 }
 
 Status Ledger::recover() {
   const auto& dir = config_.directory;
-  NoteVerifier verifier = NoteVerifier::from_raw(signer_.public_key());
+  // The keys in force over the history (key rotations); the last must be this process's key.
+  auto chain_loaded = KeyChain::load(dir, config_.origin, std::nullopt, signer_.public_key(), *fs_);
+  if (!chain_loaded) return chain_loaded.error();
+  KeyChain& chain = *chain_loaded;
 
   // 1. Checkpoints: a torn last note (a crash while appending it) is cut; anything else refuses.
   auto cp_path = dir / kCheckpointsFileName;
@@ -150,17 +206,16 @@ Status Ledger::recover() {
     auto parsed = parse_checkpoints(cp_text);
     if (!parsed) {
       auto at = static_cast<std::uint64_t>(parsed.error().offset);
-      // A torn append leaves a prefix of a note: short, and missing its blank line or its final
-      // newline. A complete but wrong note (or a longer rest) is damage, not a torn write.
       std::string_view rest = std::string_view(cp_text).substr(at);
-      bool torn = rest.size() <= 4096 && (rest.back() != '\n' || rest.find("\n\n") == std::string_view::npos);
-      if (!torn) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      if (!looks_torn(rest)) return Error{parsed.error().reason, cp_path.string(), off(at)};
+      auto kept = quarantine(*fs_, dir, cp_path, at, rest);
+      if (!kept) return kept.error();
       std::unique_ptr<WritableFile> f;
       if (auto e = fs_->open_append(cp_path, false, &f)) return Error{"cannot open checkpoints", cp_path.string(), -1, e};
       if (auto e = f->truncate(at)) return Error{"cannot cut the torn checkpoint", cp_path.string(), off(at), e};
       if (auto e = f->sync_data()) return Error{"cannot sync checkpoints", cp_path.string(), -1, e};
       recovery_actions_.push_back(
-          {cp_path.string(), at, cp_text.size() - at, "torn checkpoint note cut: " + parsed.error().reason});
+          {cp_path.string(), at, cp_text.size() - at, "torn checkpoint note cut: " + parsed.error().reason, kept->string()});
       cp_text.resize(at);
       parsed = parse_checkpoints(cp_text);
       if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
@@ -170,9 +225,9 @@ Status Ledger::recover() {
   std::map<std::uint64_t, const Checkpoint*> by_size;
   std::uint64_t prev = 0;
   for (const auto& cp : checkpoints) {
-    if (!verify_checkpoint(cp, verifier) || cp.origin != config_.origin) {
+    if (!verify_checkpoint(cp, chain.for_size(cp.size)) || cp.origin != config_.origin) {
       return Error{"checkpoint for tree size " + std::to_string(cp.size) +
-                       " is not signed by this ledger's key under origin " + config_.origin,
+                       " is not signed by this ledger's key (in force at that size) under origin " + config_.origin,
                    cp_path.string()};
     }
     if (cp.size < prev) {
@@ -182,6 +237,10 @@ Status Ledger::recover() {
     prev = cp.size;
     by_size[cp.size] = &cp;
   }
+
+  // 1b. The checkpoint copy, to compare with the ledger's tree during the scan.
+  std::map<std::uint64_t, Hash> copy_roots;
+  if (auto e = load_copy(chain, checkpoints, copy_roots)) return *e;
 
   // 2. Segments: every record checked, the tree rebuilt, every checkpoint compared.
   const std::uint64_t max_cp = checkpoints.empty() ? 0 : checkpoints.back().size;
@@ -201,8 +260,11 @@ Status Ledger::recover() {
       parsed = std::move(*rec);
       return std::nullopt;
     };
-    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+    if (env->type == RecordType::checkpoint || env->type == RecordType::key_rotated || r.seq >= max_cp) {
       if (auto e = parse()) return e;
+    }
+    if (env->type == RecordType::key_rotated) {
+      if (auto e = chain.check_record(r.seq, parsed->fields)) return e;
     }
     for (const auto& reader : config_.history_readers) {
       if (!reader.wants(env->type, r.payload)) continue;
@@ -225,12 +287,22 @@ Status Ledger::recover() {
       return Error{"root of the first " + std::to_string(tree_.size()) +
                    " records does not match the signed checkpoint (records rewritten)"};
     }
+    if (!copy_roots.empty() && !copy_mismatch_) {
+      if (auto it = copy_roots.find(tree_.size()); it != copy_roots.end() && it->second != tree_.root()) {
+        copy_mismatch_ = CopyMismatch{"fork",
+                                      "the checkpoint copy signed tree size " + std::to_string(it->first) +
+                                          " with another root than the ledger's first " + std::to_string(it->first) +
+                                          " records (a fork: the ledger was rewritten or replaced)",
+                                      it->first, it->second};
+      }
+    }
     return std::nullopt;
   }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
     if (!b.seal) return std::nullopt;  // a batch of an older ddlgate: a checkpoint must cover it
     // Below the last checkpoint, whose signature covers the same records, the seal's size,
     // origin and root are checked; above it, its signature too.
-    if (auto e = check_seal(*b.seal, b.tree_size, tree_.root(), config_.origin, b.tree_size > max_cp ? &verifier : nullptr)) {
+    if (auto e = check_seal(*b.seal, b.tree_size, tree_.root(), config_.origin,
+                            b.tree_size > max_cp ? &chain.for_size(b.tree_size) : nullptr)) {
       return e;
     }
     last_seal_size = b.tree_size;
@@ -238,6 +310,7 @@ Status Ledger::recover() {
     return std::nullopt;
   });
   if (scan.damage) return *scan.damage;
+  if (auto e = chain.check_complete(scan.records)) return Error{e->reason, (dir / kKeysFileName).string()};
   // Every record must be covered by a signature (a batch seal or a checkpoint). Records that no
   // valid signature covers were appended without the key (or written by an older ddlgate that
   // stopped before its next checkpoint): they are not signed now, and the proxy does not start.
@@ -257,6 +330,26 @@ Status Ledger::recover() {
   if (!checkpoints.empty()) {
     last_checkpoint_size_ = checkpoints.back().size;
   }
+  if (!copy_mismatch_ && !copy_roots.empty() && copy_roots.rbegin()->first > scan.records) {
+    const auto& [size, root] = *copy_roots.rbegin();
+    copy_mismatch_ = CopyMismatch{"rollback",
+                                  "the checkpoint copy signed tree size " + std::to_string(size) +
+                                      " but the ledger holds " + std::to_string(scan.records) +
+                                      " records (rolled back: restored from an older copy, or cut)",
+                                  size, root};
+  }
+  if (copy_mismatch_) {
+    copy_mismatch_->ledger_size = scan.records;
+    copy_mismatch_->ledger_root = tree_.root();
+    if (!config_.accept_copy_mismatch) {
+      // Held, not stopped: other traffic flows, controlled statements get 58030, and nothing is
+      // signed over the disputed history until an operator accepts it (ledgered).
+      failure_ = Error{"the ledger disagrees with its checkpoint copy (" + copy_mismatch_->kind + "): " +
+                           copy_mismatch_->detail + "; nothing is written until an operator runs `ddlgate ledger "
+                           "accept-rollback --ledger " + dir.string() + " ...`",
+                       (config_.checkpoint_copy_directory / kCheckpointsFileName).string()};
+    }
+  }
   records_since_checkpoint_ = scan.records - last_checkpoint_size_;
   next_seq_ = scan.records;
   durable_size_ = scan.records;
@@ -268,12 +361,18 @@ Status Ledger::recover() {
     const auto& last = scan.segments.back();
     if (auto st = open_segment(last.first_seq, false); !st) return st;
     if (scan.tail) {
+      // Never destroyed: the cut bytes are kept first (they are no acknowledged record, but they
+      // may be evidence of what happened when the host died).
+      auto bytes = read_range(last.path, scan.tail->offset, scan.tail->bytes);
+      if (!bytes) return Error{"cannot read the torn tail to keep it", last.path.string(), off(scan.tail->offset)};
+      auto kept = quarantine(*fs_, dir, last.path, scan.tail->offset, *bytes);
+      if (!kept) return kept.error();
       if (auto e = segment_->truncate(scan.tail->offset)) {
         return Error{"cannot cut the torn tail", last.path.string(), off(scan.tail->offset), e};
       }
       if (auto e = segment_->sync_data()) return Error{"cannot sync after cutting", last.path.string(), -1, e};
       recovery_actions_.push_back(
-          {last.path.string(), scan.tail->offset, scan.tail->bytes, "torn tail cut: " + scan.tail->reason});
+          {last.path.string(), scan.tail->offset, scan.tail->bytes, "torn tail cut: " + scan.tail->reason, kept->string()});
       segment_bytes_ = scan.tail->offset;
     } else {
       std::error_code ec;
@@ -296,7 +395,7 @@ Status Ledger::recover() {
   if (!have_cp_file) {
     if (auto e = fs_->sync_directory(dir)) return Error{"cannot sync the ledger directory", dir.string(), -1, e};
   }
-  if (!config_.checkpoint_copy_directory.empty()) {
+  if (!config_.checkpoint_copy_directory.empty() && !copy_mismatch_) {
     const auto& copy_dir = config_.checkpoint_copy_directory;
     std::error_code ec;
     std::filesystem::create_directories(copy_dir, ec);
@@ -309,6 +408,57 @@ Status Ledger::recover() {
     }
   }
   return Ok{};
+}
+
+std::optional<Error> Ledger::load_copy(const KeyChain& chain, const std::vector<Checkpoint>& local,
+                                      std::map<std::uint64_t, Hash>& copy_roots) {
+  if (config_.checkpoint_copy_directory.empty()) return std::nullopt;
+  const auto copy_dir = config_.checkpoint_copy_directory;
+  const auto path = copy_dir / kCheckpointsFileName;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::string text;
+  if (auto ec = fs_->read_file(path, kMaxSegmentReadSize, &text)) return Error{"cannot read the checkpoint copy", path.string(), -1, ec};
+  auto mismatch = [&](std::string kind, std::string detail) {
+    copy_mismatch_ = CopyMismatch{std::move(kind), path.string() + ": " + std::move(detail)};
+    return std::nullopt;
+  };
+  auto parsed = parse_checkpoints(text);
+  if (!parsed) {
+    // A torn note (the host died while the writer appended it) is repaired, but only when it
+    // provably is one: the writer appends a note to the copy after the ledger's own file holds it
+    // whole, so the rest must be a proper prefix of the ledger's next note. Anything else is
+    // a mismatch, never repaired.
+    auto at = static_cast<std::uint64_t>(parsed.error().offset);
+    std::string_view rest = std::string_view(text).substr(at);
+    auto before = parse_checkpoints(std::string_view(text).substr(0, at));
+    bool torn = before && looks_torn(rest) && before->size() < local.size() &&
+                local[before->size()].text.size() > rest.size() &&
+                std::string_view(local[before->size()].text).substr(0, rest.size()) == rest;
+    if (!torn) {
+      return mismatch("damaged_copy", "not a list of whole checkpoint notes at offset " + std::to_string(at) + ": " +
+                                          parsed.error().reason);
+    }
+    auto kept = quarantine(*fs_, copy_dir, path, at, rest);
+    if (!kept) return kept.error();
+    std::unique_ptr<WritableFile> f;
+    if (auto e = fs_->open_append(path, false, &f)) return Error{"cannot open the checkpoint copy", path.string(), -1, e};
+    if (auto e = f->truncate(at)) return Error{"cannot cut the torn note of the checkpoint copy", path.string(), off(at), e};
+    if (auto e = f->sync_data()) return Error{"cannot sync the checkpoint copy", path.string(), -1, e};
+    recovery_actions_.push_back({path.string(), at, rest.size(), "torn checkpoint note of the copy cut: " +
+                                 parsed.error().reason, kept->string()});
+    parsed = std::move(before);
+  }
+  for (const auto& cp : *parsed) {
+    if (cp.origin != config_.origin || !verify_checkpoint(cp, chain.for_size(cp.size))) {
+      return mismatch("foreign_copy", "the checkpoint for tree size " + std::to_string(cp.size) +
+                                          " is not signed by this ledger's key under origin " + config_.origin);
+    }
+    if (auto it = copy_roots.find(cp.size); it != copy_roots.end() && it->second != cp.root) {
+      return mismatch("fork", "two checkpoints for tree size " + std::to_string(cp.size) + " with different roots");
+    }
+    copy_roots[cp.size] = cp.root;
+  }
+  return std::nullopt;
 }
 
 Status Ledger::open_segment(std::uint64_t first_seq, bool create) {
@@ -547,6 +697,112 @@ Status Ledger::close() {
     if (failure_) close_status_ = *failure_;
   });
   return close_status_;
+}
+
+Result<std::uint64_t> rotate_key(LedgerConfig config, const std::filesystem::path& new_key_file, const std::string& by,
+                                 std::shared_ptr<FileSystem> fs) {
+  // Nothing may follow the record under the old key: no periodic checkpoint record.
+  config.checkpoint_every_records = std::numeric_limits<std::uint64_t>::max();
+  config.checkpoint_interval = std::chrono::hours(24);
+  config.history_readers.clear();
+  auto opened = Ledger::open(config, fs);
+  if (!opened) return opened.error();
+  auto& l = *opened;
+  if (auto held = l->failure()) return *held;
+  auto old_signer = NoteSigner::load_pem(config.checkpoint_key_file, l->origin());
+  if (!old_signer) return old_signer.error();
+  auto new_signer = NoteSigner::load_pem(new_key_file, l->origin());
+  if (!new_signer) return new_signer.error();
+  if (new_signer->public_key() == old_signer->public_key()) return Error{"the new key is the key in force", new_key_file.string()};
+  const auto& o = old_signer->public_key();
+  const auto& n = new_signer->public_key();
+  const std::string old_b64 = base64_encode(std::string_view(reinterpret_cast<const char*>(o.data()), o.size()));
+  const std::string new_b64 = base64_encode(std::string_view(reinterpret_cast<const char*>(n.data()), n.size()));
+  const std::string endorsement = new_signer->sign(key_rotation_body(l->origin(), o, n));
+  if (endorsement.empty()) return Error{"signing with the new key failed", new_key_file.string()};
+  Record r = key_rotated(old_b64, new_b64, endorsement, by);
+  nlohmann::json fields = r.fields;
+  auto seq = l->append_durable(std::move(r));
+  if (!seq) return seq.error();
+  if (auto st = l->close(); !st) return st.error();
+  // DIR/keys gains the line, written whole beside and renamed over it (a crash leaves the old
+  // list or the new). Until it is in place the rotation is not in force: a record that no line
+  // lists hands nothing over, so after a crash here the old key still opens the ledger and
+  // rotate-key runs again (with a new record).
+  const auto path = config.directory / kKeysFileName;
+  std::string text;
+  if (std::filesystem::exists(path)) {
+    if (auto ec = fs->read_file(path, 1 << 20, &text)) return Error{"cannot read the keys file", path.string(), -1, ec};
+  }
+  text += nlohmann::json{{"seq", *seq}, {"fields", fields}}.dump() + "\n";
+  const auto tmp = config.directory / (std::string(kKeysFileName) + ".tmp");
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs->open_append(tmp, true, &f)) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = f->truncate(0)) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = write_all(*f, text.data(), text.size())) return Error{"cannot write the keys file", tmp.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the keys file", tmp.string(), -1, e};
+  f.reset();
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Error{"cannot write the keys file", path.string(), -1, ec};
+  if (auto e = fs->sync_directory(config.directory)) return Error{"cannot sync the ledger directory", config.directory.string(), -1, e};
+  return *seq;
+}
+
+Result<RollbackAccepted> accept_rollback(LedgerConfig config, const std::string& by, const std::string& reason,
+                                         std::shared_ptr<FileSystem> fs) {
+  if (config.checkpoint_copy_directory.empty()) return Error{"no checkpoint copy directory: nothing to compare with"};
+  config.accept_copy_mismatch = true;
+  config.history_readers.clear();
+  const auto copy = config.checkpoint_copy_directory / kCheckpointsFileName;
+  auto opened = Ledger::open(config, fs);
+  if (!opened) return opened.error();
+  auto& l = *opened;
+  if (!l->copy_mismatch()) {
+    return Error{"the ledger agrees with its checkpoint copy: there is no rollback or fork to accept", copy.string()};
+  }
+  const CopyMismatch m = *l->copy_mismatch();
+  // The superseded copy is kept, never destroyed, and named in the record.
+  std::string old_copy;
+  if (auto ec = fs->read_file(copy, kMaxSegmentReadSize, &old_copy)) return Error{"cannot read the checkpoint copy", copy.string(), -1, ec};
+  std::string stamp = format_time(std::chrono::system_clock::now());
+  std::erase_if(stamp, [](char c) { return c == ':' || c == '-'; });
+  const auto kept = config.checkpoint_copy_directory / (std::string(kCheckpointsFileName) + ".superseded-" + stamp);
+  RollbackAccepted a;
+  a.kind = m.kind;
+  a.detail = m.detail;
+  a.copy_size = m.copy_size;
+  a.copy_root = to_hex(m.copy_root);
+  a.ledger_size = m.ledger_size;
+  a.ledger_root = to_hex(m.ledger_root);
+  a.copy_file = kept.string();
+  a.copy_sha256 = "sha256:" + to_hex(sha256(old_copy));
+  a.by = by;
+  a.reason = reason;
+  // Recorded (durable, sealed) first: a crash before the copy is replaced leaves the mismatch
+  // in place, to be accepted again, never an accepted rollback without its record.
+  if (auto r = l->append_durable(rollback_accepted(a)); !r) return r.error();
+  if (auto st = l->close(); !st) return st.error();
+  std::error_code ec;
+  std::filesystem::rename(copy, kept, ec);
+  if (ec) return Error{"cannot move the superseded checkpoint copy aside", copy.string(), -1, ec};
+  // The copy starts again from the ledger's checkpoints file, which now covers the record.
+  std::string local;
+  const auto local_path = config.directory / kCheckpointsFileName;
+  if (auto e = fs->read_file(local_path, kMaxSegmentReadSize, &local)) return Error{"cannot read checkpoints", local_path.string(), -1, e};
+  const auto tmp = config.checkpoint_copy_directory / (std::string(kCheckpointsFileName) + ".tmp");
+  std::unique_ptr<WritableFile> f;
+  if (auto e = fs->open_append(tmp, true, &f)) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = f->truncate(0)) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = write_all(*f, local.data(), local.size())) return Error{"cannot write the checkpoint copy", tmp.string(), -1, e};
+  if (auto e = f->sync_data()) return Error{"cannot sync the checkpoint copy", tmp.string(), -1, e};
+  f.reset();
+  std::filesystem::rename(tmp, copy, ec);
+  if (ec) return Error{"cannot write the checkpoint copy", copy.string(), -1, ec};
+  if (auto e = fs->sync_directory(config.checkpoint_copy_directory)) {
+    return Error{"cannot sync directory", config.checkpoint_copy_directory.string(), -1, e};
+  }
+  return a;
 }
 
 }  // namespace ddlgate::ledger

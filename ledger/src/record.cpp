@@ -13,7 +13,7 @@ constexpr const char* kTypeNames[] = {
     "session_opened",     "session_closed",   "decision",       "outcome",
     "bundle_accepted",    "bundle_rejected",  "config_reloaded", "break_glass_opened",
     "break_glass_closed", "recovery_performed", "checkpoint",         "break_glass_refused",
-    "session_statement",
+    "session_statement",  "rollback_accepted", "key_rotated",
 };
 
 json session_json(const SessionInfo& s) {
@@ -195,9 +195,26 @@ Record break_glass_closed(std::string_view session_id, std::string_view token_id
 }
 
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
-                          std::string_view reason) {
-  return {RecordType::recovery_performed,
-          json{{"file", s(file)}, {"offset", offset}, {"bytes_cut", bytes_cut}, {"reason", s(reason)}}};
+                          std::string_view reason, std::string_view quarantine) {
+  json f{{"file", s(file)}, {"offset", offset}, {"bytes_cut", bytes_cut}, {"reason", s(reason)}};
+  if (!quarantine.empty()) f["quarantine"] = s(quarantine);
+  return {RecordType::recovery_performed, std::move(f)};
+}
+
+Record rollback_accepted(const RollbackAccepted& a) {
+  return {RecordType::rollback_accepted,
+          json{{"kind", a.kind},           {"detail", a.detail},           {"copy_size", a.copy_size},
+               {"copy_root", a.copy_root}, {"ledger_size", a.ledger_size}, {"ledger_root", a.ledger_root},
+               {"copy_file", a.copy_file}, {"copy_sha256", a.copy_sha256}, {"by", a.by},
+               {"reason", a.reason}}};
+}
+
+Record key_rotated(std::string_view old_key_b64, std::string_view new_key_b64, std::string_view endorsement,
+                   std::string_view by) {
+  return {RecordType::key_rotated, json{{"old_key", s(old_key_b64)},
+                                        {"new_key", s(new_key_b64)},
+                                        {"endorsement", s(endorsement)},
+                                        {"by", s(by)}}};
 }
 
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note) {

@@ -1,5 +1,7 @@
 #include "ddlgate/ledger/verify.h"
 
+#include "ddlgate/ledger/keys.h"
+
 #include <fstream>
 #include <functional>
 #include <algorithm>
@@ -22,7 +24,7 @@ struct LoadedCheckpoints {
 // sizes that never shrink. A last note that is incomplete (short, and missing its blank line or
 // its final newline) is what an append in progress, or torn by a crash, leaves: *torn_end is
 // then set with the error.
-std::optional<Error> load_checkpoints(const std::filesystem::path& path, const NoteVerifier& key, bool required,
+std::optional<Error> load_checkpoints(const std::filesystem::path& path, const KeyChain& key, bool required,
                                       const std::string& pinned_origin, LoadedCheckpoints& out,
                                       bool* torn_end = nullptr) {
   std::string text;
@@ -54,8 +56,9 @@ std::optional<Error> load_checkpoints(const std::filesystem::path& path, const N
                        ", not the pinned " + pinned_origin,
                    path.string(), at};
     }
-    if (!verify_checkpoint(cp, key)) {
-      return Error{"checkpoint for tree size " + std::to_string(cp.size) + " has no valid signature by the given key",
+    if (!verify_checkpoint(cp, key.for_size(cp.size))) {
+      return Error{"checkpoint for tree size " + std::to_string(cp.size) + " has no valid signature by the given key" +
+                       (key.keys() > 1 ? " (or the key it rotated to in force at that size)" : ""),
                    path.string(), at};
     }
     if (cp.origin != out.list.front().origin) return Error{"checkpoint origin changes", path.string(), at};
@@ -86,13 +89,32 @@ struct LateCheckpointRecord {
 
 // One pass of verify_directory. `retry` is set when the problem is a frame or a checkpoint note
 // cut short at the very end of its file, which a live writer's append in progress also shows.
-VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteVerifier& key,
+VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteVerifier& pinned,
                                    const VerifyOptions& options, bool& retry) {
   VerifyReport rep;
   retry = false;
   if (!std::filesystem::is_directory(dir)) {
     rep.problem = Error{"not a ledger directory", dir.string()};
     return rep;
+  }
+  // The pinned key, and the keys it rotated to (DIR/keys, each introduction endorsed by the new
+  // key and checked below against its key_rotated record, which the old key signed).
+  KeyChain key = KeyChain::single(pinned.public_key());
+  if (std::filesystem::exists(dir / kKeysFileName)) {
+    std::string key_origin = options.origin;
+    if (key_origin.empty()) {
+      std::string text;
+      if (!posix_file_system()->read_file(dir / kOriginFileName, 4096, &text) && !text.empty() && text.back() == '\n') {
+        text.pop_back();
+      }
+      key_origin = text;
+    }
+    auto chain = KeyChain::load(dir, key_origin, pinned.public_key(), std::nullopt, *posix_file_system());
+    if (!chain) {
+      rep.problem = chain.error();
+      return rep;
+    }
+    key = std::move(*chain);
   }
   LoadedCheckpoints local, extra;
   auto cp_path = dir / kCheckpointsFileName;
@@ -114,9 +136,12 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
   for (const auto& cp : extra.list) {
     auto it = local.by_size.find(cp.size);
     if (it == local.by_size.end() || it->second->root != cp.root || it->second->origin != cp.origin) {
+      // The words ddlgate's start uses for the same finding (a ledger held failed).
+      const bool fork = it != local.by_size.end() || (!local.list.empty() && cp.size <= local.list.back().size);
       rep.problem = Error{"checkpoint for tree size " + std::to_string(cp.size) + " in " +
                               options.extra_checkpoints.string() +
-                              " is missing from the ledger's checkpoints file (rolled back or rewritten)",
+                              " is missing from the ledger's checkpoints file (" +
+                              (fork ? "fork: rewritten" : "rollback: rolled back") + ")",
                           cp_path.string()};
       return rep;
     }
@@ -141,9 +166,12 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
     if (env->seq != r.seq) {
       return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
     }
-    if (env->type == RecordType::checkpoint || r.seq >= max_cp) {
+    if (env->type == RecordType::checkpoint || env->type == RecordType::key_rotated || r.seq >= max_cp) {
       auto rec = parse_payload(r.payload);
       if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+      if (env->type == RecordType::key_rotated) {
+        if (auto e = key.check_record(r.seq, rec->fields)) return e;
+      }
       if (env->type == RecordType::checkpoint) {
         auto size = rec->fields.value("tree_size", std::uint64_t{0});
         auto note = rec->fields.value("note", std::string());
@@ -174,7 +202,8 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
     }
     // Below the last checkpoint, whose signature covers the same records, a seal's size, origin
     // and root are checked; above it, its signature too.
-    if (auto e = check_seal(*b.seal, b.tree_size, tree.root(), origin, b.tree_size > max_cp ? &key : nullptr)) {
+    if (auto e = check_seal(*b.seal, b.tree_size, tree.root(), origin,
+                            b.tree_size > max_cp ? &key.for_size(b.tree_size) : nullptr)) {
       return e;
     }
     last_seal = b.tree_size;
@@ -185,8 +214,13 @@ VerifyReport verify_directory_once(const std::filesystem::path& dir, const NoteV
   rep.covered = std::max(last_good_cp, last_seal);
   rep.sealed = last_seal;
   rep.origin = origin;
+  rep.keys = key.keys();
   if (scan.damage) {
     rep.problem = scan.damage;
+    return rep;
+  }
+  if (auto e = key.check_complete(scan.records)) {
+    rep.problem = Error{e->reason, (dir / kKeysFileName).string()};
     return rep;
   }
   if (scan.tail) {

@@ -372,7 +372,8 @@ asio::awaitable<AdminServer::Response> AdminServer::readiness() {
   if (shared_.ledger) {
     if (auto failure = shared_.ledger->failure()) {
       reasons += "ledger: failed: " + failure->reason + (failure->code ? " (" + failure->code.message() + ")" : "") +
-                 "; controlled statements are refused until a restart\n";
+                 (shared_.ledger->copy_mismatch() ? "; controlled statements are refused until the rollback is accepted\n"
+                                                  : "; controlled statements are refused until a restart\n");
     }
   }
   if (shared_.approvals && shared_.approvals->generation() == 0) {

@@ -91,8 +91,14 @@ class ServerImpl {
     History history;
     if (shared_.config.ledger.enabled) {
       open_ledger(history);
-      // Before any session: what enforcement this start runs with.
-      record_config("start", file.path, shared_.config, {}, {});
+      // Before any session: what enforcement this start runs with. A ledger held failed at open
+      // (rolled back or forked against its checkpoint copy) records nothing: ddlgate starts all
+      // the same, refusing controlled statements with 58030 until an operator accepts the rollback.
+      if (auto held = ledger_->failure()) {
+        report_ledger_failed(shared_.ops, *held);
+      } else {
+        record_config("start", file.path, shared_.config, {}, {});
+      }
     }
     if (shared_.config.break_glass.enabled) {
       break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, std::move(history.break_glass_spent));
@@ -303,7 +309,8 @@ class ServerImpl {
     spdlog::info("ledger {} (origin {}): {} record(s) checked and read in {} ms", l.directory, ledger_->origin(),
                  ledger_->durable_size(), ms.count());
     for (const auto& cut : ledger_->recovery_actions()) {
-      spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}", cut.bytes, cut.file, cut.offset, cut.reason);
+      spdlog::warn("ledger recovery: cut {} byte(s) of {} at offset {}: {}; the cut bytes are kept in {}", cut.bytes,
+                   cut.file, cut.offset, cut.reason, cut.quarantine);
     }
     report_ledger_recovered(shared_.ops, ledger_->recovery_actions());
     shared_.ledger = ledger_.get();

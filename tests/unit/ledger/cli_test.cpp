@@ -245,5 +245,74 @@ TEST_F(LedgerCli, OldAndNewRefusalRecordsVerifyExportAndTail) {
   EXPECT_LT(r.output.size(), 16u * 1024);
 }
 
+// A ledger restored from a backup behind its checkpoint copy: verify --copy says so (exit 1),
+// accept-rollback records it (who, what) and the ledger then verifies against the new copy.
+TEST_F(LedgerCli, VerifyCopyAndAcceptRollback) {
+  LedgerConfig c;
+  c.directory = tmp_.path() / "l2";
+  c.checkpoint_key_file = keys_.private_key;
+  c.checkpoint_every_records = 4;
+  c.checkpoint_copy_directory = tmp_.path() / "shipped";
+  auto write = [&](int n) {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*l)->append_durable(recovery_performed("f", i, 0, "r")));
+    ASSERT_TRUE((*l)->close());
+  };
+  write(3);
+  auto backup = tmp_.path() / "backup";
+  std::filesystem::copy(c.directory, backup, std::filesystem::copy_options::recursive);
+  write(5);
+  const std::string verify_copy = "ledger verify " + q(c.directory) + " --pubkey " + q(keys_.public_key) + " --copy " +
+                                  q(c.checkpoint_copy_directory);
+  auto r = run(verify_copy);
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::filesystem::remove_all(c.directory);
+  std::filesystem::copy(backup, c.directory, std::filesystem::copy_options::recursive);
+  r = run(verify_copy);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("rollback"), std::string::npos) << r.output;
+
+  const std::string accept = "ledger accept-rollback --ledger " + q(c.directory) + " --key " + q(keys_.private_key) +
+                             " --copy " + q(c.checkpoint_copy_directory) + " --reason 'INC-7 restore'";
+  r = run("ledger accept-rollback --ledger " + q(c.directory) + " --key " + q(keys_.private_key) + " --copy " +
+          q(c.checkpoint_copy_directory));
+  EXPECT_EQ(r.code, 2) << "--reason is required: " << r.output;
+  r = run(accept);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("accepted (rollback)"), std::string::npos) << r.output;
+  r = run(verify_copy);
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run("ledger tail " + q(c.directory) + " -n 3");
+  EXPECT_NE(r.output.find("rollback_accepted"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("reason=\"INC-7 restore\""), std::string::npos) << r.output;
+  r = run(accept);
+  EXPECT_EQ(r.code, 1) << "nothing left to accept: " << r.output;
+}
+
+// rotate-key hands the ledger to a new key; verify pinned to the old key follows it.
+TEST_F(LedgerCli, RotateKeyThenVerifyWithTheOldKey) {
+  auto fresh = test::make_keys(tmp_.path() / "fresh");
+  auto r = run("ledger rotate-key --ledger " + q(dir_) + " --key " + q(keys_.private_key) + " --new-key " +
+               q(fresh.private_key));
+  ASSERT_EQ(r.code, 0) << r.output;
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = fresh.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_TRUE((*l)->append_durable(recovery_performed("f", 1, 0, "after the rotation")));
+  }
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("followed 2 key(s)"), std::string::npos) << r.output;
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(fresh.public_key));
+  EXPECT_EQ(r.code, 1) << "the chain starts at the old key: " << r.output;
+  r = run("ledger rotate-key --ledger " + q(dir_) + " --key " + q(keys_.private_key) + " --new-key " +
+          q(fresh.private_key));
+  EXPECT_EQ(r.code, 1) << "the old key is no longer in force: " << r.output;
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -219,6 +219,67 @@ TEST(Ledger, TornTailIsCutAndRecorded) {
   EXPECT_TRUE(rep.ok()) << rep.problem->to_string();
 }
 
+TEST(Ledger, CutBytesAreKeptInQuarantineNeverDestroyed) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*l)->append_durable(sample(i)));
+  }
+  auto seg = c.directory / segment_name(0);
+  std::string data = test::read_all(seg);
+  std::string frame;
+  append_frame(frame, 4, R"({"fields":{},"seq":4,"time":"t","type":"checkpoint"})", true);
+  const std::string torn = frame.substr(0, frame.size() - 3);
+  test::write_all_file(seg, data + torn);
+  // An earlier cut at the same offset (a host that died twice at the same place) keeps its file.
+  const auto qdir = c.directory / kQuarantineDirName;
+  const std::string name = segment_name(0) + "." + std::to_string(data.size()) + ".cut";
+  std::filesystem::create_directories(qdir);
+  test::write_all_file(qdir / name, "earlier");
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    ASSERT_EQ((*l)->recovery_actions().size(), 1u);
+    const auto& a = (*l)->recovery_actions()[0];
+    EXPECT_EQ(std::filesystem::path(a.quarantine), qdir / (name + ".1"));
+    EXPECT_EQ(test::read_all(a.quarantine), torn);
+    EXPECT_EQ(test::read_all(qdir / name), "earlier");
+  }
+  // Cut at the old end; the writer then appended the recovery record after it.
+  EXPECT_EQ(test::read_all(seg).substr(0, data.size()), data);
+  EXPECT_NE(test::read_all(seg).substr(data.size(), torn.size()), torn);
+  int records = 0;
+  ASSERT_TRUE(read_records(c.directory, 0, [&](const ParsedRecord& r) {
+    if (r.type != RecordType::recovery_performed) return;
+    ++records;
+    EXPECT_EQ(r.fields.value("quarantine", std::string()), (qdir / (name + ".1")).string()) << r.fields.dump();
+  }, nullptr));
+  EXPECT_EQ(records, 1);
+  EXPECT_TRUE(verify_directory(c.directory, fx.verifier()).ok());
+}
+
+TEST(Ledger, TornCheckpointNoteIsKeptInQuarantine) {
+  Fixture fx;
+  auto c = fx.config();
+  {
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l);
+    ASSERT_TRUE((*l)->append_durable(sample(0)));
+  }
+  auto cp = c.directory / kCheckpointsFileName;
+  std::string text = test::read_all(cp);
+  const std::string torn = text.substr(0, text.find('\n', text.find('\n') + 1) + 1);  // two lines of a note
+  test::write_all_file(cp, text + torn);
+  auto l = Ledger::open(c);
+  ASSERT_TRUE(l) << l.error().to_string();
+  ASSERT_EQ((*l)->recovery_actions().size(), 1u);
+  EXPECT_EQ(test::read_all((*l)->recovery_actions()[0].quarantine), torn);
+  EXPECT_EQ(std::filesystem::path((*l)->recovery_actions()[0].quarantine).filename().string(),
+            std::string(kCheckpointsFileName) + "." + std::to_string(text.size()) + ".cut");
+}
+
 TEST(Ledger, DamageInsideADurableBatchRefusesToStart) {
   Fixture fx;
   auto c = fx.config();

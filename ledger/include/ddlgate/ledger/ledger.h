@@ -9,6 +9,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,8 @@
 #include "ddlgate/ledger/stats.h"
 
 namespace ddlgate::ledger {
+
+class KeyChain;
 
 // Reads the ledger's history at start-up, during the scan that recovery makes anyway, so that
 // a large ledger is read once and not once per reader. Each reader gets the records it wants,
@@ -48,6 +51,9 @@ struct LedgerConfig {
   std::uint64_t checkpoint_every_records = 1000;
   std::chrono::milliseconds checkpoint_interval{60'000};
   std::filesystem::path checkpoint_copy_directory;  // optional second place for the checkpoints file
+  // Set only by accept_rollback(): a mismatch with the copy is reported by copy_mismatch() but
+  // does not hold the ledger failed, and the copy is left alone (accept_rollback replaces it).
+  bool accept_copy_mismatch = false;
   std::uint64_t segment_max_bytes = 64ull << 20;
   // Bytes of records waiting for the disk beyond which appends are refused (fail closed) rather
   // than letting memory grow without bound when the disk stalls.
@@ -65,6 +71,19 @@ struct RecoveryAction {
   std::uint64_t offset = 0;  // where the cut starts
   std::uint64_t bytes = 0;   // how many bytes were cut
   std::string reason;
+  std::string quarantine;    // the file that keeps the cut bytes (see kQuarantineDirName)
+};
+
+// What the start found when it compared the ledger with the checkpoint copy and they disagree:
+// the copy signed a tree the ledger no longer holds (rollback), or one its records contradict
+// (fork), or the copy is not a readable list of this ledger's notes.
+struct CopyMismatch {
+  std::string kind;  // rollback, fork, damaged_copy, foreign_copy
+  std::string detail;
+  std::uint64_t copy_size = 0;  // the copy's checkpoint that does not fit (its largest for a rollback)
+  Hash copy_root{};
+  std::uint64_t ledger_size = 0;  // the ledger's records
+  Hash ledger_root{};             // the root of all of them
 };
 
 // The sequence number of a durable record, or why it is not durable.
@@ -90,8 +109,13 @@ class Ledger {
   // Blocks the calling thread until r is durable.
   AppendResult append_durable(Record r);
 
-  // Set once an I/O or fsync error happened; from then on every append fails.
+  // Set once an I/O or fsync error happened, or at open when the checkpoint copy disagrees with
+  // the ledger (copy_mismatch()); from then on every append fails.
   std::optional<Error> failure() const;
+  // Set when open found the ledger rolled back or forked against the checkpoint copy. Unless
+  // accept_copy_mismatch, the ledger is then held failed: nothing is written or signed until an
+  // operator runs `ddlgate ledger accept-rollback`.
+  const std::optional<CopyMismatch>& copy_mismatch() const { return copy_mismatch_; }
   // Writes what is queued, a final checkpoint, and stops the writer. Idempotent.
   Status close();
   // Number of durable records (the tree size).
@@ -122,6 +146,11 @@ class Ledger {
 
   Ledger(LedgerConfig config, std::shared_ptr<FileSystem> fs, NoteSigner signer);
   Status recover();
+  // Reads the checkpoint copy (repairing a provably torn last note) into copy_roots; sets
+  // copy_mismatch_ when it is damaged or not this ledger's. An Error only for I/O.
+  std::optional<Error> load_copy(const KeyChain& chain, const std::vector<Checkpoint>& local,
+                                 std::map<std::uint64_t, Hash>& copy_roots);
+  std::optional<Error> load_copy(const NoteVerifier& verifier, std::map<std::uint64_t, Hash>& copy_roots);
   void enqueue_locked(RecordType type, std::string fields_json, DurableCallback done);
   void run();
   void fail(Error e, std::vector<Pending>& batch);
@@ -134,6 +163,7 @@ class Ledger {
   NoteSigner signer_;
   std::unique_ptr<DirectoryLock> lock_;
   std::vector<RecoveryAction> recovery_actions_;
+  std::optional<CopyMismatch> copy_mismatch_;
 
   // Shared between callers and the writer.
   mutable std::mutex mu_;
@@ -162,5 +192,21 @@ class Ledger {
   std::once_flag close_once_;
   Status close_status_ = Ok{};
 };
+
+// `ddlgate ledger accept-rollback`: opens the ledger (which must not be in use), and if it
+// disagrees with its checkpoint copy, appends a rollback_accepted record saying what was accepted
+// and by whom, closes it (the final checkpoint covers the record), moves the copy aside as
+// "checkpoints.superseded-<UTC time>" and starts it again from the ledger's checkpoints file.
+// An error when there is no copy or nothing to accept.
+Result<RollbackAccepted> accept_rollback(LedgerConfig config, const std::string& by, const std::string& reason,
+                                         std::shared_ptr<FileSystem> fs = posix_file_system());
+
+// `ddlgate ledger rotate-key`: opens the ledger (not in use) with its current key, appends a
+// key_rotated record introducing new_key_file's key (with that key's endorsement), closes it
+// (the old key signs the tree that ends with the record, and nothing after), then lists the
+// introduction in DIR/keys. From then on the ledger must be opened with the new key.
+// Returns the record's sequence number.
+Result<std::uint64_t> rotate_key(LedgerConfig config, const std::filesystem::path& new_key_file, const std::string& by,
+                                 std::shared_ptr<FileSystem> fs = posix_file_system());
 
 }  // namespace ddlgate::ledger

@@ -32,6 +32,8 @@ enum class RecordType {
   checkpoint,
   break_glass_refused,
   session_statement,
+  rollback_accepted,
+  key_rotated,
 };
 
 const char* to_string(RecordType t);
@@ -154,7 +156,26 @@ Record session_statement(const SessionInfo& s, std::string_view token_id, std::s
                          std::string_view statement_class, std::string_view display_sql,
                          std::uint64_t execution = 0);
 Record recovery_performed(std::string_view file, std::uint64_t offset, std::uint64_t bytes_cut,
-                          std::string_view reason);
+                          std::string_view reason, std::string_view quarantine = {});
+// What `ddlgate ledger accept-rollback` accepted: the ledger no longer holds (or contradicts) a
+// checkpoint of the copy. Sizes, roots (hex), the superseded copy (path, sha256) and who and why.
+struct RollbackAccepted {
+  std::string kind;    // rollback, fork, damaged_copy, foreign_copy
+  std::string detail;  // the mismatch as ddlgate reported it
+  std::uint64_t copy_size = 0;
+  std::string copy_root;
+  std::uint64_t ledger_size = 0;
+  std::string ledger_root;
+  std::string copy_file;  // where the superseded copy was kept
+  std::string copy_sha256;
+  std::string by;  // the OS user who ran the command
+  std::string reason;
+};
+Record rollback_accepted(const RollbackAccepted& a);
+// `ddlgate ledger rotate-key`: old_key and new_key (base64 of the raw Ed25519 public keys), the
+// new key's endorsement (a signed note of key_rotation_body, see keys.h) and the OS user.
+Record key_rotated(std::string_view old_key_b64, std::string_view new_key_b64, std::string_view endorsement,
+                   std::string_view by);
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
 
 // RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.

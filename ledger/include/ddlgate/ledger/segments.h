@@ -19,6 +19,9 @@ namespace ddlgate::ledger {
 inline constexpr const char* kCheckpointsFileName = "checkpoints";
 // The ledger's origin (one line), made at first start and kept for the ledger's life.
 inline constexpr const char* kOriginFileName = "origin";
+// Where recovery keeps the bytes it cuts, never destroying them: one file per cut,
+// "<file name>.<offset>.cut" (".cut.1", ".cut.2", ... if taken), holding exactly the cut bytes.
+inline constexpr const char* kQuarantineDirName = "quarantine";
 // The writer closes a batch once it holds this many bytes, so one batch is at most this plus
 // one maximal frame: the bound on what recovery may cut.
 inline constexpr std::uint64_t kMaxBatchBytes = 1u << 20;

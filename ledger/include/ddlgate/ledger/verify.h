@@ -30,6 +30,7 @@ struct VerifyReport {
   std::uint64_t covered = 0;      // records covered by a verified signature (checkpoint or batch seal)
   std::uint64_t sealed = 0;       // tree size of the last batch seal (0: none, an older ledger)
   std::string origin;             // the origin the notes were verified under
+  std::size_t keys = 1;           // keys followed: the pinned one and those it rotated to
   std::uint64_t in_flight = 0;    // frames of an unfinished batch at the end (not counted)
   std::optional<Error> problem;   // the first problem; empty when everything verified
   bool ok() const { return !problem.has_value(); }
