@@ -10,10 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include "ddlgate/base/base64.h"
 #include "ddlgate/breakglass/breakglass.h"
 #include "ddlgate/breakglass/paseto.h"
 
-namespace policy = ddlgate::policy;
+namespace base = ddlgate::base;
+namespace breakglass = ddlgate::breakglass;
 namespace paseto = ddlgate::breakglass::paseto;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -27,8 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)breakglass::verify_break_glass(in, keys, expected, now, std::chrono::hours(1), std::chrono::seconds(60));
 
   // Strict base64url: whatever decodes must re-encode to exactly the input.
-  if (auto raw = paseto::base64url_decode(in)) {
-    if (paseto::base64url_encode(*raw) != in) std::abort();
+  if (auto raw = base::base64url_decode(in)) {
+    if (base::base64url_encode(*raw) != in) std::abort();
   }
 
   if (size <= 4096) {
