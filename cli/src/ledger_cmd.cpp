@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -22,7 +23,34 @@ struct VerifyArgs {
   std::string pubkey;
   std::string checkpoints;
   std::string origin;
+  std::vector<std::string> witness_keys;  // vkeys
+  std::size_t witness_quorum = 0;
+  std::string cosignatures;               // default: <dir>/cosignatures
 };
+
+// With --witness-quorum N: the latest checkpoint must carry valid cosignatures of at least N
+// distinct witness keys (docs/ledger.md, "Witness cosignatures"). Returns the failure line, if any.
+std::optional<std::string> check_witness_quorum(const VerifyArgs& a) {
+  std::vector<lg::VerifierKey> keys;
+  for (const auto& v : a.witness_keys) keys.push_back(*lg::parse_vkey(v));  // parsed before, in run_verify
+  const std::filesystem::path dir = a.path;
+  auto cps = lg::read_cosignatures(dir / lg::kCheckpointsFileName);
+  if (!cps) return "cannot read the checkpoints: " + cps.error().to_string();
+  if (cps->empty()) return "no checkpoint to check the witness quorum of";
+  const auto file = a.cosignatures.empty() ? dir / lg::kCosignaturesFileName : std::filesystem::path(a.cosignatures);
+  auto cosigned = lg::read_cosignatures(file);
+  if (!cosigned) return "cannot read the cosignatures: " + cosigned.error().to_string();
+  const auto& latest = cps->back();
+  std::size_t n = lg::count_cosigners(latest, *cosigned, keys);
+  if (n < a.witness_quorum) {
+    return "the checkpoint at tree size " + std::to_string(latest.size) + " has " + std::to_string(n) +
+           " valid witness cosignature(s) in " + file.string() + ", fewer than the quorum of " +
+           std::to_string(a.witness_quorum);
+  }
+  std::printf("%s: witness quorum: the checkpoint at tree size %llu has %zu of %zu required cosignature(s)\n",
+              a.path.c_str(), static_cast<unsigned long long>(latest.size), n, a.witness_quorum);
+  return std::nullopt;
+}
 
 int run_verify(const VerifyArgs& a) {
   auto key = lg::NoteVerifier::load_pem(a.pubkey);
@@ -30,8 +58,25 @@ int run_verify(const VerifyArgs& a) {
     std::fprintf(stderr, "ddlgate ledger verify: %s\n", key.error().to_string().c_str());
     return kExitUsage;
   }
+  for (const auto& v : a.witness_keys) {
+    auto k = lg::parse_vkey(v);
+    if (!k || k->type != lg::kSigTypeCosignatureV1) {
+      std::fprintf(stderr, "ddlgate ledger verify: --witness-key %s: %s\n", v.c_str(),
+                   k ? "not a cosignature/v1 key (type 0x04)" : k.error().reason.c_str());
+      return kExitUsage;
+    }
+  }
+  if (a.witness_quorum > a.witness_keys.size()) {
+    std::fprintf(stderr, "ddlgate ledger verify: --witness-quorum %zu needs at least as many --witness-key\n",
+                 a.witness_quorum);
+    return kExitUsage;
+  }
   std::error_code ec;
   bool is_dir = std::filesystem::is_directory(a.path, ec);
+  if (a.witness_quorum > 0 && !is_dir) {
+    std::fprintf(stderr, "ddlgate ledger verify: --witness-quorum applies to a ledger directory\n");
+    return kExitUsage;
+  }
   if (!is_dir && !std::filesystem::is_regular_file(a.path, ec)) {
     std::fprintf(stderr, "ddlgate ledger verify: %s: no such ledger directory or export file\n", a.path.c_str());
     return kExitUsage;
@@ -64,6 +109,12 @@ int run_verify(const VerifyArgs& a) {
   if (rep.in_flight > 0) {
     std::printf("%s: %llu frame(s) of an unfinished batch at the end (not yet durable, not counted)\n",
                 a.path.c_str(), static_cast<unsigned long long>(rep.in_flight));
+  }
+  if (a.witness_quorum > 0) {
+    if (auto problem = check_witness_quorum(a)) {
+      std::fprintf(stderr, "%s: FAILED: %s\n", a.path.c_str(), problem->c_str());
+      return kExitCheckFailed;
+    }
   }
   return kExitOk;
 }
@@ -174,6 +225,10 @@ void add_ledger(CLI::App& app, Runner& runner) {
   verify->add_option("--checkpoints", va->checkpoints, "a shipped copy of the checkpoints file to compare with");
   verify->add_option("--origin", va->origin,
                      "the ledger's origin (its origin file): notes signed under any other origin fail");
+  verify->add_option("--witness-key", va->witness_keys, "a witness's vkey (name+id+key, type 0x04); repeatable");
+  verify->add_option("--witness-quorum", va->witness_quorum,
+                     "fail unless the latest checkpoint has valid cosignatures of this many --witness-key");
+  verify->add_option("--cosignatures", va->cosignatures, "the cosignatures file (default: DIR/cosignatures)");
   verify->callback([&runner, va] { runner = [va] { return run_verify(*va); }; });
 
   auto ea = std::make_shared<ExportArgs>();
