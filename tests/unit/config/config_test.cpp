@@ -516,7 +516,7 @@ TEST(Config, LedgerWitnessesAreParsedAndChecked) {
   auto r = parse(std::string(kBase) + ledger + R"(witness_retry_ms = 250
 [[ledger.witnesses]]
 url = "https://witness.example.com/w1"
-vkey = "witness.example.com/w1+afe3b053+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn"
+vkey = "witness.example.com/w1+dc792ba7+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn"
 [[ledger.witnesses]]
 url = "http://127.0.0.1:7380"
 vkey = "w2+00000000+AAAA"
