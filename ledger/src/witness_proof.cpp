@@ -71,3 +71,98 @@ Result<LedgerProof> consistency_proof_from_ledger(const std::filesystem::path& d
 }
 
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+
+LedgerProofSource::LedgerProofSource(std::filesystem::path dir, unsigned chunk_bits)
+    : dir_(std::move(dir)), chunk_size_(std::uint64_t{1} << chunk_bits) {}
+
+Status LedgerProofSource::extend(std::uint64_t n) {
+  const std::uint64_t want = n / chunk_size_;
+  if (chunks_.size() >= want) return Ok{};
+  const std::uint64_t from = chunks_.size() * chunk_size_;
+  CompactTree chunk;
+  bool done = false;
+  const Error stop{"(stop)"};
+  auto fs = posix_file_system();
+  // Whole segments before `from` are skipped; the one that holds it is read from its start.
+  auto scan = scan_segments(*fs, dir_, [&](const ScannedRecord& r) -> std::optional<Error> {
+    if (r.seq < from) return std::nullopt;
+    ++records_read_;
+    chunk.append(leaf_hash(r.payload));
+    if (chunk.size() == chunk_size_) {
+      chunks_.push_back(chunk.root());
+      chunk = CompactTree();
+      if (chunks_.size() == want) {
+        done = true;
+        return stop;
+      }
+    }
+    return std::nullopt;
+  }, from);
+  if (scan.damage && !done) return *scan.damage;
+  if (!done) return Error{"the ledger holds fewer than " + std::to_string(n) + " record(s)", dir_.string()};
+  return Ok{};
+}
+
+Result<std::vector<Hash>> LedgerProofSource::chunk_leaves(std::uint64_t chunk, std::uint64_t n) {
+  if (auto it = leaves_.find(chunk); it != leaves_.end()) return it->second;
+  const std::uint64_t from = chunk * chunk_size_;
+  const std::uint64_t to = std::min(from + chunk_size_, n);
+  std::vector<Hash> out;
+  const Error stop{"(stop)"};
+  auto fs = posix_file_system();
+  auto scan = scan_segments(*fs, dir_, [&](const ScannedRecord& r) -> std::optional<Error> {
+    if (r.seq < from) return std::nullopt;
+    ++records_read_;
+    out.push_back(leaf_hash(r.payload));
+    return out.size() == to - from ? std::optional<Error>(stop) : std::nullopt;
+  }, from);
+  if (out.size() != to - from) {
+    if (scan.damage && scan.damage->reason != stop.reason) return *scan.damage;
+    return Error{"the ledger holds fewer than " + std::to_string(n) + " record(s)", dir_.string()};
+  }
+  leaves_[chunk] = out;
+  return out;
+}
+
+Result<Hash> LedgerProofSource::subtree(std::uint64_t begin, std::uint64_t end, std::uint64_t n) {
+  const std::uint64_t size = end - begin;
+  if (size == 0) return empty_tree_hash();
+  const std::uint64_t first = begin / chunk_size_;
+  if (begin % chunk_size_ == 0 && size == chunk_size_) return chunks_[first];
+  if ((end - 1) / chunk_size_ == first) {
+    // Inside one chunk: from its leaves.
+    auto leaves = chunk_leaves(first, n);
+    if (!leaves) return leaves.error();
+    CompactTree t;
+    for (std::uint64_t i = begin; i < end; ++i) t.append((*leaves)[i - first * chunk_size_]);
+    return t.root();
+  }
+  // RFC 6962's split at the largest power of two below the size.
+  const std::uint64_t k = std::bit_floor(size - 1);
+  auto left = subtree(begin, begin + k, n);
+  if (!left) return left;
+  auto right = subtree(begin + k, end, n);
+  if (!right) return right;
+  return node_hash(*left, *right);
+}
+
+Result<LedgerProof> LedgerProofSource::prove(std::uint64_t m, std::uint64_t n) {
+  if (m > n) return Error{"old size " + std::to_string(m) + " is above the new size " + std::to_string(n)};
+  if (auto st = extend(n); !st) return st.error();
+  leaves_.clear();
+  LedgerProof out;
+  for (const auto& [b, e] : consistency_proof_ranges(m, n)) {
+    auto h = subtree(b, e, n);
+    if (!h) return h.error();
+    out.proof.push_back(*h);
+  }
+  auto root = subtree(0, n, n);
+  if (!root) return root.error();
+  out.root_n = *root;
+  leaves_.clear();
+  return out;
+}
+
+}  // namespace ddlgate::ledger

@@ -54,7 +54,7 @@ struct WitnessClient::Target {
 
 WitnessClient::WitnessClient(std::filesystem::path ledger_dir, const std::vector<config::Witness>& witnesses,
                              std::chrono::milliseconds retry)
-    : dir_(std::move(ledger_dir)), retry_(retry) {
+    : dir_(std::move(ledger_dir)), retry_(retry), proofs_(std::make_unique<lg::LedgerProofSource>(dir_)) {
   for (std::size_t i = 0; i < witnesses.size(); ++i) {
     const auto& w = witnesses[i];
     const std::string where = "ledger.witnesses[" + std::to_string(i) + "]";
@@ -192,7 +192,7 @@ asio::awaitable<void> WitnessClient::push(Target& t, const std::string& note) {
     }
     std::vector<lg::Hash> proof;
     if (old > 0 && old < cp->size) {
-      auto p = lg::consistency_proof_from_ledger(dir_, old, cp->size);
+      auto p = proofs_->prove(old, cp->size);
       if (!p) {
         problem = "cannot make the consistency proof from size " + std::to_string(old) + ": " + p.error().to_string();
         break;

@@ -22,6 +22,10 @@
 #include "ddlgate/config/config.h"
 #include "ddlgate/ops/counters.h"
 
+namespace ddlgate::ledger {
+class LedgerProofSource;
+}
+
 namespace ddlgate::proxy {
 
 class WitnessClient {
@@ -58,6 +62,7 @@ class WitnessClient {
 
   std::filesystem::path dir_;
   std::chrono::milliseconds retry_;
+  std::unique_ptr<ledger::LedgerProofSource> proofs_;  // chunk hashes kept between pushes
   std::vector<std::unique_ptr<Target>> targets_;
   std::uintmax_t seen_checkpoints_bytes_ = 0;
   std::string latest_note_;

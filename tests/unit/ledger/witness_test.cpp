@@ -296,3 +296,41 @@ TEST_F(Witness, CosignaturesFileLeavesOutATornLastNote) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+TEST_F(Witness, ProofSourceWithChunksAgreesWithAFullScanAndReadsLess) {
+  LedgerConfig c;
+  c.directory = tmp_.path() / "ledger";
+  c.checkpoint_key_file = log_keys_.private_key;
+  c.origin = "log.example/a";
+  c.segment_max_bytes = 2048;  // many segments, so that skipping them shows
+  auto l = Ledger::open(c);
+  ASSERT_TRUE(l) << l.error().to_string();
+  LedgerProofSource source(c.directory, 2);  // chunks of 4 records
+  std::uint64_t last_read = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 37; ++i) ASSERT_TRUE((*l)->append_durable(session_closed("s" + std::to_string(i), "x")));
+    const std::uint64_t n = (*l)->durable_size();
+    for (std::uint64_t m = 0; m <= n; m += (m < 20 ? 1 : 7)) {
+      auto want = consistency_proof_from_ledger(c.directory, m, n);
+      auto got = source.prove(m, n);
+      ASSERT_TRUE(want) << want.error().to_string();
+      ASSERT_TRUE(got) << got.error().to_string();
+      EXPECT_EQ(got->proof, want->proof) << m << " " << n;
+      EXPECT_EQ(got->root_n, want->root_n) << m << " " << n;
+    }
+    // A proof from a recent size reads a few chunks and the new records, not the ledger.
+    std::uint64_t before = source.records_read();
+    ASSERT_TRUE(source.prove(n - 3, n));
+    EXPECT_LE(source.records_read() - before, 3 * 4u) << n;
+    EXPECT_GT(source.records_read(), last_read);
+    last_read = source.records_read();
+  }
+  EXPECT_FALSE(source.prove(3, (*l)->durable_size() + 10));
+  ASSERT_TRUE((*l)->close());
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

@@ -162,4 +162,28 @@ struct LedgerProof {
 };
 Result<LedgerProof> consistency_proof_from_ledger(const std::filesystem::path& dir, std::uint64_t m, std::uint64_t n);
 
+// The same proofs for a client that makes one per checkpoint: the hash of every complete chunk of
+// 2^chunk_bits records is kept (32 bytes per chunk) and extended as the ledger grows, so that a
+// proof reads only the records added since the last call and the segment that holds the chunk of
+// each of its two sizes, not the whole ledger. Every range of an RFC 6962 proof is a complete
+// aligned subtree or ends at n, so it is either made of whole chunks or lies inside one chunk.
+// The directory must only grow while this object lives (the ledger's own process: its LOCK).
+class LedgerProofSource {
+ public:
+  explicit LedgerProofSource(std::filesystem::path dir, unsigned chunk_bits = 10);
+  Result<LedgerProof> prove(std::uint64_t m, std::uint64_t n);
+  std::uint64_t records_read() const { return records_read_; }  // records hashed so far
+
+ private:
+  Status extend(std::uint64_t n);
+  Result<std::vector<Hash>> chunk_leaves(std::uint64_t chunk, std::uint64_t n);
+  Result<Hash> subtree(std::uint64_t begin, std::uint64_t end, std::uint64_t n);
+
+  std::filesystem::path dir_;
+  std::uint64_t chunk_size_;
+  std::vector<Hash> chunks_;  // chunks_[i]: MTH of records [i*C, (i+1)*C)
+  std::map<std::uint64_t, std::vector<Hash>> leaves_;  // leaves of the chunks one prove() reads
+  std::uint64_t records_read_ = 0;
+};
+
 }  // namespace ddlgate::ledger
