@@ -170,7 +170,6 @@ TEST_F(WitnessE2E, RefusesAForkedLedgerAndTheProxyLogsIt) {
     std::this_thread::sleep_for(50ms);
   }
   const std::string log = proxy->stderr_log();
-  if (getenv("WITNESS_TEST_DEBUG")) std::cerr << log << witness->stderr_log();
   EXPECT_NE(log.find("refused the consistency proof"), std::string::npos) << log;
   // The witness said 409 first (its size is not 0), and the client went on from its size.
   EXPECT_NE(log.find("pushing from there"), std::string::npos) << log;
@@ -201,7 +200,7 @@ TEST_F(WitnessE2E, AWitnessThatIsDownDelaysNoClient) {
       (dir_.path() / "ledger.key").string() + "\"\norigin = \"" + kOrigin +
       "\"\ncheckpoint_every_records = 5\ncheckpoint_interval_ms = 100\nwitness_retry_ms = 50\n"
       "[[ledger.witnesses]]\nurl = \"http://127.0.0.1:" + std::to_string(port) + "\"\nvkey = \"" + vkey_ +
-      "\"\ntimeout_ms = 500\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
+      "\"\ntimeout_ms = 500\n[admin]\nlisten = \"127.0.0.1:0\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
       "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() + "\"\n";
   write_file(dir_.path() / "down.toml", toml);
   auto proxy = DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "down.toml").string()});
@@ -211,6 +210,19 @@ TEST_F(WitnessE2E, AWitnessThatIsDownDelaysNoClient) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_NE(proxy->stderr_log().find("not cosigned: cannot connect"), std::string::npos) << proxy->stderr_log();
+  // The failure is a metric too (kind="unreachable"), and no cosignature is counted.
+  std::string admin;
+  for (const auto& e : proxy->endpoints()) {
+    if (e.rfind("http://", 0) == 0) admin = e;
+  }
+  ASSERT_FALSE(admin.empty());
+  auto metrics = run_command({"curl", "-s", "-S", "--max-time", "10", admin + "/metrics"});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.stderr_text;
+  EXPECT_NE(metrics.stdout_text.find("ddlgate_witness_cosignatures_total 0\n"), std::string::npos) << metrics.stdout_text;
+  EXPECT_NE(metrics.stdout_text.find("ddlgate_witness_failures_total{kind=\"refused\"} 0\n"), std::string::npos);
+  auto unreachable = metrics.stdout_text.find("ddlgate_witness_failures_total{kind=\"unreachable\"} ");
+  ASSERT_NE(unreachable, std::string::npos) << metrics.stdout_text;
+  EXPECT_NE(metrics.stdout_text[unreachable + std::string("ddlgate_witness_failures_total{kind=\"unreachable\"} ").size()], '0');
   EXPECT_EQ(proxy->terminate(20s), 0);
   EXPECT_EQ(verify(ledger, 0).exit_code, 0);
   EXPECT_EQ(verify(ledger, 1).exit_code, 1);
