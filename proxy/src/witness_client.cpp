@@ -116,33 +116,35 @@ WitnessClient::WitnessClient(std::filesystem::path ledger_dir, const std::vector
 WitnessClient::~WitnessClient() { stop(); }
 
 void WitnessClient::start() {
-  asio::co_spawn(ctx_, loop(), asio::detached);
-  thread_ = std::thread([this] { ctx_.run(); });
+  asio::co_spawn(*ctx_, loop(), asio::detached);
+  thread_ = std::thread([ctx = ctx_.get()] { ctx->run(); });
 }
 
 void WitnessClient::stop() {
   stopping_ = true;
-  ctx_.stop();
+  if (!ctx_) return;
+  ctx_->stop();
   if (thread_.joinable()) thread_.join();
+  ctx_.reset();  // a push in flight is destroyed here, not resumed later
 }
 
 void WitnessClient::final_pass() {
   std::chrono::milliseconds budget{1000};
   for (const auto& t : targets_) budget += std::chrono::milliseconds(t->settings.timeout_ms) * 3;
-  ctx_.restart();
-  stopping_ = false;
+  stop();
+  ctx_ = std::make_unique<asio::io_context>(1);
   bool done = false;
-  asio::co_spawn(ctx_, [this, &done]() -> asio::awaitable<void> {
+  asio::co_spawn(*ctx_, [this, &done]() -> asio::awaitable<void> {
     co_await pass(true);
     done = true;
   }, asio::detached);
-  ctx_.run_for(budget);
+  ctx_->run_for(budget);
   if (!done) spdlog::warn("witness client: the last checkpoint was not pushed to every witness before shutdown");
-  ctx_.stop();
+  ctx_.reset();
 }
 
 asio::awaitable<void> WitnessClient::loop() {
-  asio::steady_timer timer(ctx_);
+  asio::steady_timer timer(*ctx_);
   while (!stopping_) {
     co_await pass(false);
     timer.expires_after(kPoll);
@@ -171,7 +173,7 @@ asio::awaitable<void> WitnessClient::pass(bool ignore_backoff) {
   for (auto& t : targets_) {
     if (!ignore_backoff && std::chrono::steady_clock::now() < t->next_attempt) continue;
     co_await push(*t, latest_note_);
-    if (stopping_) co_return;
+    if (stopping_ && !ignore_backoff) co_return;
   }
 }
 
@@ -293,7 +295,7 @@ void WitnessClient::append_cosigned(const std::string& note) {
 asio::awaitable<std::string> WitnessClient::post(Target& t, const std::string& body, unsigned* status, std::string* answer) {
   const auto& url = t.url;
   error_code ec;
-  asio::ip::tcp::resolver resolver(ctx_);
+  asio::ip::tcp::resolver resolver(*ctx_);
   auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port), redirect_error(use_awaitable, ec));
   if (ec) co_return "cannot resolve " + url.host + ": " + ec.message();
   http::request<http::string_body> req{http::verb::post, url.target, 11};
@@ -308,7 +310,7 @@ asio::awaitable<std::string> WitnessClient::post(Target& t, const std::string& b
   parser.body_limit(kMaxResponseBody);
   const auto timeout = std::chrono::milliseconds(t.settings.timeout_ms);
   if (!url.https) {
-    beast::tcp_stream stream(ctx_);
+    beast::tcp_stream stream(*ctx_);
     stream.expires_after(timeout);  // the whole exchange: connect, write, read
     co_await stream.async_connect(results, redirect_error(use_awaitable, ec));
     if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
@@ -317,7 +319,7 @@ asio::awaitable<std::string> WitnessClient::post(Target& t, const std::string& b
     error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   } else {
-    beast::ssl_stream<beast::tcp_stream> stream(ctx_, *t.tls);
+    beast::ssl_stream<beast::tcp_stream> stream(*ctx_, *t.tls);
     auto& tcp = beast::get_lowest_layer(stream);
     tcp.expires_after(timeout);
     co_await tcp.async_connect(results, redirect_error(use_awaitable, ec));

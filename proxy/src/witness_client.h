@@ -67,7 +67,8 @@ class WitnessClient {
   std::uintmax_t seen_checkpoints_bytes_ = 0;
   std::string latest_note_;
   Stats stats_;
-  boost::asio::io_context ctx_{1};
+  // Replaced for the final pass: destroying it destroys a push abandoned by stop() (never resumed).
+  std::unique_ptr<boost::asio::io_context> ctx_ = std::make_unique<boost::asio::io_context>(1);
   std::thread thread_;
   std::atomic<bool> stopping_{false};
 };
