@@ -228,5 +228,44 @@ TEST_F(WitnessE2E, AWitnessThatIsDownDelaysNoClient) {
   EXPECT_EQ(verify(ledger, 1).exit_code, 1);
 }
 
+TEST_F(WitnessE2E, ServeAnswersWhatIsNotACosignableCheckpointWithTheSpecsStatus) {
+  auto witness = start_witness();
+  const std::string url = "http://" + witness->endpoints().at(0);
+  auto post = [&](const std::string& body, const std::string& path = "/add-checkpoint") {
+    write_file(dir_.path() / "body", body);
+    auto r = run_command({"curl", "-s", "-S", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--data-binary",
+                          "@" + (dir_.path() / "body").string(), url + path});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    return r.stdout_text.substr(r.stdout_text.rfind('\n') + 1);
+  };
+  // A checkpoint really signed by the log's key, and one by another key under the same origin.
+  auto log = *lg::NoteSigner::load_pem(dir_.path() / "ledger.key", kOrigin);
+  auto other = *lg::NoteSigner::load_pem(dir_.path() / "registry.key", kOrigin);
+  lg::Hash root{};
+  root[0] = 1;
+  const std::string note = log.sign(lg::checkpoint_body(kOrigin, 3, root));
+  EXPECT_EQ(post("old 0\n\n" + note), "200");
+  EXPECT_EQ(post("old 0\n\n" + note), "409");  // the witness's size is 3 now
+  EXPECT_EQ(post("old 3\n\n" + note), "200");  // same size, same root
+  EXPECT_EQ(post("old 0\n\n" + other.sign(lg::checkpoint_body(kOrigin, 4, root))), "403");
+  EXPECT_EQ(post("old 0\n\n" + log.sign(lg::checkpoint_body("elsewhere.example/log", 4, root))), "404");
+  EXPECT_EQ(post("old 5\n\n" + note), "400");  // old size above the checkpoint's
+  EXPECT_EQ(post("not a request"), "400");
+  EXPECT_EQ(post(std::string(100 * 1024, 'a')), "413");
+  EXPECT_EQ(post("old 0\n\n" + note, "/other"), "404");
+  auto get = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url + "/add-checkpoint"});
+  EXPECT_EQ(get.stdout_text, "405");
+  // A restart keeps the state: old 0 is a conflict still, and the 409 body is the size.
+  EXPECT_EQ(witness->terminate(10s), 0);
+  witness = start_witness();
+  write_file(dir_.path() / "body", "old 0\n\n" + note);
+  auto r = run_command({"curl", "-s", "-D", "-", "--data-binary", "@" + (dir_.path() / "body").string(),
+                        "http://" + witness->endpoints().at(0) + "/add-checkpoint"});
+  EXPECT_NE(r.stdout_text.find(" 409 "), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("Content-Type: text/x.tlog.size"), std::string::npos) << r.stdout_text;
+  EXPECT_EQ(r.stdout_text.substr(r.stdout_text.size() - 2), "3\n");
+  EXPECT_EQ(witness->terminate(10s), 0);
+}
+
 }  // namespace
 }  // namespace ddlgate::testing
