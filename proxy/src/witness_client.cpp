@@ -161,13 +161,13 @@ asio::awaitable<void> WitnessClient::pass(bool ignore_backoff) {
   auto bytes = std::filesystem::file_size(file, ec);
   if (ec) co_return;
   if (bytes != seen_checkpoints_bytes_) {
+    seen_checkpoints_bytes_ = bytes;  // a damaged file is reported once per change, not every poll
     auto cps = lg::read_cosignatures(file);
     if (!cps) {
       spdlog::error("witness client: cannot read {}: {}", file.string(), cps.error().to_string());
       co_return;
     }
     if (!cps->empty()) latest_note_ = cps->back().text;
-    seen_checkpoints_bytes_ = bytes;
   }
   if (latest_note_.empty()) co_return;
   for (auto& t : targets_) {
