@@ -64,6 +64,13 @@ TEST_F(Witness, VkeyRoundTripsAndPinsItsKeyId) {
   EXPECT_FALSE(parse_vkey(other_name));
   EXPECT_FALSE(parse_vkey("witness.example/w1"));
   EXPECT_FALSE(parse_vkey("witness.example/w1+00000000+AAAA"));
+  // A fixed vector, key id computed apart from this code (Python: hashlib.sha256(b"witness.test/w1\n"
+  // + base64.b64decode(key)).hexdigest()[:8], the decoded key starting with its type byte 0x04).
+  auto fixed = parse_vkey("witness.test/w1+afe3b053+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn");
+  ASSERT_TRUE(fixed) << fixed.error().reason;
+  EXPECT_EQ(fixed->type, 0x04);
+  EXPECT_EQ(format_vkey(*fixed), "witness.test/w1+afe3b053+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn");
+  EXPECT_FALSE(parse_vkey("witness.test/w2+afe3b053+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn"));
   // A type that is not Ed25519 (0x02, ECDSA) is refused.
   VerifierKey ecdsa = k;
   ecdsa.type = 0x02;
