@@ -29,26 +29,19 @@ struct VerifyArgs {
 };
 
 // With --witness-quorum N: the latest checkpoint must carry valid cosignatures of at least N
-// distinct witness keys (docs/ledger.md, "Witness cosignatures"). Returns the failure line, if any.
+// distinct witness keys (docs/ledger.md, "Requiring a quorum"). Returns the failure, if any.
 std::optional<std::string> check_witness_quorum(const VerifyArgs& a) {
   std::vector<lg::VerifierKey> keys;
-  for (const auto& v : a.witness_keys) keys.push_back(*lg::parse_vkey(v));  // parsed before, in run_verify
-  const std::filesystem::path dir = a.path;
-  auto cps = lg::read_cosignatures(dir / lg::kCheckpointsFileName);
-  if (!cps) return "cannot read the checkpoints: " + cps.error().to_string();
-  if (cps->empty()) return "no checkpoint to check the witness quorum of";
-  const auto file = a.cosignatures.empty() ? dir / lg::kCosignaturesFileName : std::filesystem::path(a.cosignatures);
-  auto cosigned = lg::read_cosignatures(file);
-  if (!cosigned) return "cannot read the cosignatures: " + cosigned.error().to_string();
-  const auto& latest = cps->back();
-  std::size_t n = lg::count_cosigners(latest, *cosigned, keys);
-  if (n < a.witness_quorum) {
-    return "the checkpoint at tree size " + std::to_string(latest.size) + " has " + std::to_string(n) +
-           " valid witness cosignature(s) in " + file.string() + ", fewer than the quorum of " +
+  for (const auto& v : a.witness_keys) keys.push_back(*lg::parse_vkey(v));  // checked in run_verify
+  auto r = lg::latest_cosigned(a.path, a.cosignatures, keys);
+  if (!r) return r.error().to_string();
+  if (r->cosigners < a.witness_quorum) {
+    return "the checkpoint at tree size " + std::to_string(r->tree_size) + " has " + std::to_string(r->cosigners) +
+           " valid witness cosignature(s) in " + r->file.string() + ", fewer than the quorum of " +
            std::to_string(a.witness_quorum);
   }
   std::printf("%s: witness quorum: the checkpoint at tree size %llu has %zu of %zu required cosignature(s)\n",
-              a.path.c_str(), static_cast<unsigned long long>(latest.size), n, a.witness_quorum);
+              a.path.c_str(), static_cast<unsigned long long>(r->tree_size), r->cosigners, a.witness_quorum);
   return std::nullopt;
 }
 

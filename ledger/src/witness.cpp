@@ -2,6 +2,7 @@
 #include "ddlgate/ledger/witness.h"
 
 #include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/segments.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -300,6 +301,20 @@ std::size_t count_cosigners(const Checkpoint& target, const std::vector<Checkpoi
     merged.signatures.insert(merged.signatures.end(), c.signatures.begin(), c.signatures.end());
   }
   return count_cosigners(merged, keys);
+}
+
+Result<LatestCosigned> latest_cosigned(const std::filesystem::path& dir, const std::filesystem::path& cosignatures,
+                                       const std::vector<VerifierKey>& keys) {
+  LatestCosigned out;
+  out.file = cosignatures.empty() ? dir / kCosignaturesFileName : cosignatures;
+  auto cps = read_cosignatures(dir / kCheckpointsFileName);
+  if (!cps) return Error{"cannot read the checkpoints: " + cps.error().to_string()};
+  if (cps->empty()) return Error{"no checkpoint to count witness cosignatures of", (dir / kCheckpointsFileName).string()};
+  auto cosigned = read_cosignatures(out.file);
+  if (!cosigned) return Error{"cannot read the cosignatures: " + cosigned.error().to_string()};
+  out.tree_size = cps->back().size;
+  out.cosigners = count_cosigners(cps->back(), *cosigned, keys);
+  return out;
 }
 
 }  // namespace ddlgate::ledger

@@ -93,6 +93,16 @@ std::string with_signature_lines(const Checkpoint& cp, const std::vector<std::st
 std::size_t count_cosigners(const Checkpoint& target, const std::vector<Checkpoint>& cosigned,
                             const std::vector<VerifierKey>& keys);
 
+// How many of `keys` cosigned the latest checkpoint of the ledger directory dir, as the
+// cosignatures file (empty: dir/cosignatures) holds them: for `ledger verify --witness-quorum`.
+struct LatestCosigned {
+  std::uint64_t tree_size = 0;
+  std::size_t cosigners = 0;
+  std::filesystem::path file;  // the cosignatures file read
+};
+Result<LatestCosigned> latest_cosigned(const std::filesystem::path& dir, const std::filesystem::path& cosignatures,
+                                       const std::vector<VerifierKey>& keys);
+
 // --- tlog-witness add-checkpoint -------------------------------------------------------------
 
 struct AddCheckpointRequest {
