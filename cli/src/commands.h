@@ -34,4 +34,7 @@ void add_breakglass(CLI::App& app, Runner& runner);
 // Adds `ledger verify|export|tail` to app.
 void add_ledger(CLI::App& app, Runner& runner);
 
+// Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
+void add_witness(CLI::App& app, Runner& runner);
+
 }  // namespace ddlgate::cli

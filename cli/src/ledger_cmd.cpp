@@ -16,6 +16,7 @@
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -28,7 +29,27 @@ struct VerifyArgs {
   std::string checkpoints;
   std::string copy;
   std::string origin;
+  std::vector<std::string> witness_keys;  // vkeys
+  std::size_t witness_quorum = 0;
+  std::string cosignatures;               // default: <dir>/cosignatures
 };
+
+// With --witness-quorum N: the latest checkpoint must carry valid cosignatures of at least N
+// distinct witness keys (docs/ledger.md, "Requiring a quorum"). Returns the failure, if any.
+std::optional<std::string> check_witness_quorum(const VerifyArgs& a) {
+  std::vector<lg::VerifierKey> keys;
+  for (const auto& v : a.witness_keys) keys.push_back(*lg::parse_vkey(v));  // checked in run_verify
+  auto r = lg::latest_cosigned(a.path, a.cosignatures, keys);
+  if (!r) return r.error().to_string();
+  if (r->cosigners < a.witness_quorum) {
+    return "the checkpoint at tree size " + std::to_string(r->tree_size) + " has " + std::to_string(r->cosigners) +
+           " valid witness cosignature(s) in " + r->file.string() + ", fewer than the quorum of " +
+           std::to_string(a.witness_quorum);
+  }
+  std::printf("%s: witness quorum: the checkpoint at tree size %llu has %zu of %zu required cosignature(s)\n",
+              a.path.c_str(), static_cast<unsigned long long>(r->tree_size), r->cosigners, a.witness_quorum);
+  return std::nullopt;
+}
 
 int run_verify(const VerifyArgs& a) {
   auto key = lg::NoteVerifier::load_pem(a.pubkey);
@@ -36,8 +57,25 @@ int run_verify(const VerifyArgs& a) {
     std::fprintf(stderr, "ddlgate ledger verify: %s\n", key.error().to_string().c_str());
     return kExitUsage;
   }
+  for (const auto& v : a.witness_keys) {
+    auto k = lg::parse_vkey(v);
+    if (!k || k->type != lg::kSigTypeCosignatureV1) {
+      std::fprintf(stderr, "ddlgate ledger verify: --witness-key %s: %s\n", v.c_str(),
+                   k ? "not a cosignature/v1 key (type 0x04)" : k.error().reason.c_str());
+      return kExitUsage;
+    }
+  }
+  if (a.witness_quorum > a.witness_keys.size()) {
+    std::fprintf(stderr, "ddlgate ledger verify: --witness-quorum %zu needs at least as many --witness-key\n",
+                 a.witness_quorum);
+    return kExitUsage;
+  }
   std::error_code ec;
   bool is_dir = std::filesystem::is_directory(a.path, ec);
+  if (a.witness_quorum > 0 && !is_dir) {
+    std::fprintf(stderr, "ddlgate ledger verify: --witness-quorum applies to a ledger directory\n");
+    return kExitUsage;
+  }
   if (!is_dir && !std::filesystem::is_regular_file(a.path, ec)) {
     std::fprintf(stderr, "ddlgate ledger verify: %s: no such ledger directory or export file\n", a.path.c_str());
     return kExitUsage;
@@ -74,6 +112,12 @@ int run_verify(const VerifyArgs& a) {
   if (rep.in_flight > 0) {
     std::printf("%s: %llu frame(s) of an unfinished batch at the end (not yet durable, not counted)\n",
                 a.path.c_str(), static_cast<unsigned long long>(rep.in_flight));
+  }
+  if (a.witness_quorum > 0) {
+    if (auto problem = check_witness_quorum(a)) {
+      std::fprintf(stderr, "%s: FAILED: %s\n", a.path.c_str(), problem->c_str());
+      return kExitCheckFailed;
+    }
   }
   return kExitOk;
 }
@@ -251,6 +295,10 @@ void add_ledger(CLI::App& app, Runner& runner) {
       ->excludes("--checkpoints");
   verify->add_option("--origin", va->origin,
                      "the ledger's origin (its origin file): notes signed under any other origin fail");
+  verify->add_option("--witness-key", va->witness_keys, "a witness's vkey (name+id+key, type 0x04); repeatable");
+  verify->add_option("--witness-quorum", va->witness_quorum,
+                     "fail unless the latest checkpoint has valid cosignatures of this many --witness-key");
+  verify->add_option("--cosignatures", va->cosignatures, "the cosignatures file (default: DIR/cosignatures)");
   verify->callback([&runner, va] { runner = [va] { return run_verify(*va); }; });
 
   auto ea = std::make_shared<ExportArgs>();

@@ -603,6 +603,37 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     ledger.read_uint("checkpoint_interval_ms", l.checkpoint_interval_ms, 100, 24u * 3600 * 1000);
     ledger.read_string("checkpoint_copy_directory", l.checkpoint_copy_directory);
     ledger.read_uint("low_space_percent", l.low_space_percent, 0, 99);
+    ledger.read_uint("witness_retry_ms", l.witness_retry_ms, 10, 60000);
+    if (const toml::node* wn = ledger.get("witnesses")) {
+      const toml::array* arr = wn->as_array();
+      if (arr == nullptr || !arr->is_array_of_tables()) {
+        problems.push_back({"ledger.witnesses", "must be an array of tables: [[ledger.witnesses]]"});
+      } else {
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+          std::string prefix = "ledger.witnesses[" + std::to_string(i) + "]";
+          TableReader w((*arr)[i].as_table(), prefix, problems);
+          Witness wit;
+          w.read_string("url", wit.url);
+          if (wit.url.empty()) problems.push_back({prefix + ".url", "required"});
+          else if (auto url = parse_http_url(wit.url); !url) problems.push_back({prefix + ".url", url.error().reason});
+          w.read_string("vkey", wit.vkey);
+          // The key id and key material are checked when the proxy starts (the ledger module
+          // knows the format); here: present and shaped <name>+<key id>+<key>.
+          if (wit.vkey.empty()) {
+            problems.push_back({prefix + ".vkey", "required: the witness's verifier key <name>+<key id>+<key>"});
+          } else if (std::count(wit.vkey.begin(), wit.vkey.end(), '+') < 2) {
+            problems.push_back({prefix + ".vkey", "not a verifier key <name>+<key id>+<key>"});
+          }
+          w.read_string("ca_file", wit.ca_file);
+          if (!wit.ca_file.empty() && !readable(wit.ca_file)) {
+            problems.push_back({prefix + ".ca_file", "cannot read '" + wit.ca_file + "'"});
+          }
+          w.read_uint("timeout_ms", wit.timeout_ms, 100, 600000);
+          w.report_unknown();
+          l.witnesses.push_back(std::move(wit));
+        }
+      }
+    }
     if (l.directory.empty()) problems.push_back({"ledger.directory", "required when [ledger] is present"});
     if (l.checkpoint_key_file.empty()) {
       problems.push_back({"ledger.checkpoint_key_file", "required when [ledger] is present"});

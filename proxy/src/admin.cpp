@@ -16,6 +16,7 @@
 #include "approvals.h"
 #include "ddlgate/ops/prometheus.h"
 #include "ddlgate/ops/webhook.h"
+#include "witness_client.h"
 
 namespace ddlgate::proxy {
 
@@ -215,6 +216,16 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
   m.sample("ddlgate_webhook_failed_attempts_total", {}, ws.failed_attempts.value());
   m.family("ddlgate_webhook_queue_length", "gauge", "Webhook events waiting for delivery.");
   m.sample("ddlgate_webhook_queue_length", {}, static_cast<std::uint64_t>(shared.ops.webhooks.queued()));
+
+  if (shared.witnesses) {
+    const auto& wst = shared.witnesses->stats();
+    m.family("ddlgate_witness_cosignatures_total", "counter", "Checkpoints a witness cosigned (one per witness and checkpoint).");
+    m.sample("ddlgate_witness_cosignatures_total", {}, wst.cosigned.value());
+    m.family("ddlgate_witness_failures_total", "counter",
+             "Checkpoint pushes that failed, by kind: unreachable (no answer, timeout, bad answer) or refused (fork, rollback, unknown log).");
+    m.sample("ddlgate_witness_failures_total", {{"kind", "unreachable"}}, wst.unreachable.value());
+    m.sample("ddlgate_witness_failures_total", {{"kind", "refused"}}, wst.refused.value());
+  }
 
   m.family("ddlgate_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
   m.sample("ddlgate_config_reloads_total", {{"result", "ok"}}, pc.config_reloads.value());

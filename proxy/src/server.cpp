@@ -43,6 +43,7 @@
 #include "spent_approvals.h"
 #include "session.h"
 #include "shared_state.h"
+#include "witness_client.h"
 
 namespace ddlgate::proxy {
 
@@ -98,6 +99,11 @@ class ServerImpl {
         report_ledger_failed(shared_.ops, *held);
       } else {
         record_config("start", file.path, shared_.config, {}, {});
+      }
+      if (!shared_.config.ledger.witnesses.empty()) {
+        witnesses_ = std::make_unique<WitnessClient>(ledger_->directory(), shared_.config.ledger.witnesses,
+                                                     std::chrono::milliseconds(shared_.config.ledger.witness_retry_ms));
+        shared_.witnesses = witnesses_.get();
       }
     }
     if (shared_.config.break_glass.enabled) {
@@ -183,6 +189,7 @@ class ServerImpl {
       asio::co_spawn(main_, accept_loop(*acc), asio::detached);
     }
     if (admin_) admin_->start();
+    if (witnesses_) witnesses_->start();
     if (ledger_ && shared_.config.ledger.low_space_percent > 0) {
       space_watcher_ = std::jthread([this](std::stop_token stop) { watch_ledger_space(stop); });
     }
@@ -210,10 +217,13 @@ class ServerImpl {
     }
     if (admin_) admin_->stop();
     if (approvals_) approvals_->stop();
+    if (witnesses_) witnesses_->stop();
     if (ledger_) {
       // The shutdown checkpoint covers every record written.
       if (auto st = ledger_->close(); !st.ok()) spdlog::error("ledger close: {}", st.error().reason);
     }
+    // ... and goes to the witnesses too, so that the ledger at rest is cosigned up to its end.
+    if (witnesses_) witnesses_->final_pass();
     for (const auto& path : unix_paths_) {
       std::error_code ignored;
       std::filesystem::remove(path, ignored);
@@ -526,6 +536,7 @@ class ServerImpl {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::string> unix_paths_;
   std::unique_ptr<ledger::Ledger> ledger_;  // outlives approvals_, which records into it
+  std::unique_ptr<WitnessClient> witnesses_;  // reads the ledger's directory; stopped before it closes
   std::unique_ptr<SpentApprovals> spent_;   // with enforcement.spend_approvals_once
   std::unique_ptr<Approvals> approvals_;
   std::unique_ptr<BreakGlassRegistry> break_glass_;

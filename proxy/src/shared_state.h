@@ -25,6 +25,7 @@ class Session;
 class Approvals;
 class SpentApprovals;
 class BreakGlassRegistry;
+class WitnessClient;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -43,6 +44,7 @@ struct SharedState {
   std::atomic<bool> draining{false};
   Approvals* approvals = nullptr;      // null without [bundles]: nothing is approved
   ledger::Ledger* ledger = nullptr;    // null without [ledger]
+  WitnessClient* witnesses = nullptr;  // null without [[ledger.witnesses]]
   SpentApprovals* spent = nullptr;     // null unless enforcement.spend_approvals_once
   // Statements too large to parse on a worker thread are parsed elsewhere, this many at once.
   std::counting_semaphore<1024> large_analyses{std::clamp(std::thread::hardware_concurrency(), 1u, 1024u)};

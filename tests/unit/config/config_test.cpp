@@ -507,3 +507,41 @@ TEST(Config, InspectionBudgetDefaultsTo256MiBAndIsChecked) {
                           "limits.inspection_budget"));
   EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[limits]\ninspection_wait_ms = -1\n"), "limits.inspection_wait_ms"));
 }
+
+TEST(Config, LedgerWitnessesAreParsedAndChecked) {
+  const std::string ledger = "[ledger]\ndirectory = \"/tmp/l\"\ncheckpoint_key_file = \"/etc/hostname\"\n";
+  auto none = parse(std::string(kBase) + ledger);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none.config.ledger.witnesses.empty());
+  auto r = parse(std::string(kBase) + ledger + R"(witness_retry_ms = 250
+[[ledger.witnesses]]
+url = "https://witness.example.com/w1"
+vkey = "witness.example.com/w1+dc792ba7+BDgCJycKeje2J6zbEjQj5nqLQ44/3kC9eR/qoV4CsTwn"
+[[ledger.witnesses]]
+url = "http://127.0.0.1:7380"
+vkey = "w2+00000000+AAAA"
+timeout_ms = 800
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
+  ASSERT_EQ(r.config.ledger.witnesses.size(), 2u);
+  EXPECT_EQ(r.config.ledger.witness_retry_ms, 250u);
+  EXPECT_EQ(r.config.ledger.witnesses[0].timeout_ms, 5000u);
+  EXPECT_EQ(r.config.ledger.witnesses[1].timeout_ms, 800u);
+
+  auto bad = parse(std::string(kBase) + ledger + R"(
+[[ledger.witnesses]]
+url = "ftp://witness.example.com/"
+vkey = "no-plus-signs"
+colour = "red"
+[[ledger.witnesses]]
+timeout_ms = 1
+)");
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[0].url", "http:// or https://"));
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[0].vkey", "not a verifier key"));
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[0].colour", ""));
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[1].url", "required"));
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[1].vkey", "required"));
+  EXPECT_TRUE(has_problem(bad, "ledger.witnesses[1].timeout_ms", ""));
+  auto not_array = parse(std::string(kBase) + ledger + "witnesses = \"http://x\"\n");
+  EXPECT_TRUE(has_problem(not_array, "ledger.witnesses", "array of tables"));
+}

@@ -150,6 +150,16 @@ struct Enforcement {
   EnforcementMode mode_for(std::string_view user, std::string_view database) const;
 };
 
+// A checkpoint witness the proxy pushes checkpoints to ([[ledger.witnesses]], docs/operations.md
+// "Witnesses"): C2SP tlog-witness add-checkpoint, off the statement path.
+struct Witness {
+  std::string url;                  // http(s)://host[:port][/prefix]; POSTs go to <url>/add-checkpoint
+  std::string vkey;                 // the witness's name and Ed25519 key: <name>+<key id>+<base64(0x04 || key)>
+  std::string ca_file;              // https: trust anchors; default: the system store
+  std::uint32_t timeout_ms = 5000;  // one request: connect, TLS, request, response
+  bool operator==(const Witness&) const = default;
+};
+
 // Where decisions are recorded (docs/ledger.md); required by [enforcement].
 struct LedgerSettings {
   bool enabled = false;                // true when [ledger] is present
@@ -162,6 +172,9 @@ struct LedgerSettings {
   // The ledger.low_space event and a warning when the free space of the ledger's file
   // system falls below this share of its size (checked every few seconds); 0: never.
   std::uint32_t low_space_percent = 10;
+  std::vector<Witness> witnesses;       // [[ledger.witnesses]]; empty: no witness
+  // After a failed push a witness is tried again after this, doubled per failure up to 60 s.
+  std::uint32_t witness_retry_ms = 1000;
   bool operator==(const LedgerSettings&) const = default;
 };
 
