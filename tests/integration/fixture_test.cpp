@@ -234,6 +234,15 @@ TEST(SharedPgServer, AStateFileIsReadStrictly) {
     EXPECT_THROW(parse_facts(bad), std::runtime_error) << bad;
   }
   EXPECT_THROW(parse_facts(std::string(5000, 'x')), std::runtime_error);
+  // stop_server removes only a directory that a PgServer made.
+  TempDir foreign("ddlgate-not-a-server");
+  write_file(foreign.path() / "keep", "x");
+  write_file(foreign.path() / "state",
+             "port=5432\ndir=" + foreign.path().string() + "\ndata_dir=" + (foreign.path() / "data").string() + "\n");
+  std::string why;
+  EXPECT_FALSE(stop_server(foreign.path() / "state", &why));
+  EXPECT_NE(why.find("not a test server's directory"), std::string::npos) << why;
+  EXPECT_TRUE(std::filesystem::exists(foreign.path() / "keep"));
 }
 
 // The real binary, once `ddlgate serve` exists: select 1 through the proxy.

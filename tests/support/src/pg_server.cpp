@@ -347,6 +347,13 @@ bool stop_server(const std::filesystem::path& facts_file, std::string* why) {
     *why = facts_file.string() + ": " + e.what();
     return false;
   }
+  // Only ever a directory that a PgServer made (TempDir "ddlgate-pg"): the file
+  // decides what is removed recursively.
+  if (facts.dir.parent_path() != "/tmp" || !facts.dir.filename().string().starts_with("ddlgate-pg-") ||
+      facts.data_dir != facts.dir / "data") {
+    *why = facts_file.string() + " names " + facts.dir.string() + ", which is not a test server's directory";
+    return false;
+  }
   const auto pg_ctl = (pg_bindir() / "pg_ctl").string();
   if (std::filesystem::exists(facts.data_dir / "postmaster.pid", ec)) {
     auto r = run_command(as_server_user({pg_ctl, "-D", facts.data_dir.string(), "-m", "fast", "-w", "-t", "60", "stop"}),
