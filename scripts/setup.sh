@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages in scripts/packages.txt that are missing (apt-get)
 # and builds ddlgate into build/ (release) and, with --asan, build-asan/.
-# Usage: scripts/setup.sh [--asan] [--fuzz]
+# Usage: scripts/setup.sh [--asan] [--fuzz] [--no-bench]
+#   --no-bench: the release tree without the microbenchmarks (bench/*.cpp); the
+#               CI run does not need them. Without it they are built, so that a
+#               tree configured with --no-bench gets them back.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-want_asan=0; want_fuzz=0
+want_asan=0; want_fuzz=0; bench=ON
 for arg in "$@"; do
   case "$arg" in
     --asan) want_asan=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --no-bench) bench=OFF ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +58,7 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${pg_source[@]}" "${launcher[@]}" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDLGATE_BENCH="$bench" "${pg_source[@]}" "${launcher[@]}" >/dev/null
 cmake --build build -j "$jobs"
 if ((want_asan)); then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null

@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine: installs what is missing,
-# builds a release tree and an AddressSanitizer+UBSan tree, runs the unit tests
-# under the sanitizers and every test (unit, integration against a real
-# PostgreSQL 15 started by the tests, fuzz smoke runs) on the release build.
+# The test suite, from a fresh Debian 12 machine: installs what is missing,
+# builds, and runs the tests (docs/testing.md).
+#   scripts/test.sh          CI (.ci/run): a release tree without benchmarks, an
+#                            AddressSanitizer+UBSan tree and, with clang, the
+#                            fuzz targets; every test on the release build; under
+#                            the sanitizers every test but those labelled `long`
+#                            (long randomized and differential runs, listed in
+#                            docs/testing.md); fuzz smoke runs, nproc at a time.
+#   scripts/test.sh --quick  day to day: the release build only, its unit,
+#                            integration and cli tests; no sanitizers, no fuzz.
+#   scripts/test.sh --full   CI plus what it leaves out: the `long` tests under the
+#                            sanitizers too, and the benchmarks built.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+mode=ci
+for arg in "$@"; do
+  case "$arg" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    *) echo "test.sh: unknown option $arg (--quick, --full, or none for the CI run)" >&2; exit 2 ;;
+  esac
+done
 
 # Each phase's wall time, printed as it ends and again at the end.
 phases=()
@@ -16,38 +33,71 @@ end_phase() {
   echo "== phase \"$1\" took ${took} s =="
   phase_start=$SECONDS
 }
-trap 'printf "== phase times ==\n"; printf "  %s\n" "${phases[@]}"' EXIT
-
-fuzz_flag=""
-command -v clang++-14 >/dev/null 2>&1 && fuzz_flag="--fuzz"
-scripts/setup.sh --asan $fuzz_flag
-end_phase "set-up and builds"
+trap 'printf "== phase times (%s) ==\n" "$mode"; printf "  %s\n" "${phases[@]}"' EXIT
 
 jobs="$(nproc)"
-echo "== all tests, AddressSanitizer + UndefinedBehaviorSanitizer build (unit, and the proxy under test) =="
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs"
-end_phase "tests, ASan+UBSan build"
+setup_flags=()
+case "$mode" in
+  quick) setup_flags=(--no-bench) ;;
+  ci) setup_flags=(--no-bench --asan) ;;
+  full) setup_flags=(--asan) ;;
+esac
+if [ "$mode" != quick ] && command -v clang++-14 >/dev/null 2>&1; then setup_flags+=(--fuzz); fi
+scripts/setup.sh "${setup_flags[@]}"
+end_phase "set-up and builds"
+
+if [ "$mode" != quick ]; then
+  asan_filter=(-LE long)
+  [ "$mode" = full ] && asan_filter=()
+  echo "== tests, AddressSanitizer + UndefinedBehaviorSanitizer build${asan_filter:+ (all but the label long)} =="
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" "${asan_filter[@]}"
+  end_phase "tests, ASan+UBSan build"
+fi
 
 echo "== all tests, release build =="
 ctest --test-dir build --output-on-failure -j "$jobs"
 end_phase "tests, release build"
 
-if [ -d build-fuzz/tests/fuzz ]; then
-  echo "== fuzz smoke runs (libFuzzer, 15 s each; long campaigns: bench/fuzz.sh) =="
-  for f in build-fuzz/tests/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    corpus="tests/fuzz/corpus/$(basename "$f")"
-    args=()
+if [ "$mode" != quick ] && [ -d build-fuzz/tests/fuzz ]; then
+  echo "== fuzz smoke runs (libFuzzer, 15 s each, $jobs at a time; long campaigns: bench/fuzz.sh) =="
+  # One target: its log in build-fuzz/<target>.log, its exit status in .status.
+  fuzz_one() {
+    local f="$1" name
+    name="$(basename "$f")"
+    local corpus="tests/fuzz/corpus/$name"
     # libFuzzer writes new inputs into the first corpus directory: give it a
     # scratch one so that the committed seeds stay as they are.
-    scratch="build-fuzz/corpus/$(basename "$f")"
+    local scratch="build-fuzz/corpus/$name"
     mkdir -p "$scratch"
-    args+=("$scratch")
+    local args=("$scratch")
     [ -d "$corpus" ] && args+=("$corpus")
-    "$f" -max_total_time=15 -print_final_stats=0 "${args[@]}" >"build-fuzz/$(basename "$f").log" 2>&1 \
-      || { echo "fuzz target $f failed:"; tail -40 "build-fuzz/$(basename "$f").log"; exit 1; }
-    echo "$(basename "$f"): ok"
+    local rc=0
+    "$f" -max_total_time=15 -print_final_stats=0 "${args[@]}" >"build-fuzz/$name.log" 2>&1 || rc=$?
+    echo "$rc" >"build-fuzz/$name.status"
+  }
+  targets=()
+  for f in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    targets+=("$f")
+    rm -f "build-fuzz/$(basename "$f").status"
   done
+  for f in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    fuzz_one "$f" &
+  done
+  wait
+  failed=0
+  for f in "${targets[@]}"; do
+    name="$(basename "$f")"
+    if [ "$(cat "build-fuzz/$name.status" 2>/dev/null)" = 0 ]; then
+      echo "$name: ok"
+    else
+      echo "fuzz target $f failed:"
+      tail -40 "build-fuzz/$name.log"
+      failed=1
+    fi
+  done
+  [ "$failed" = 0 ] || exit 1
+  end_phase "fuzz smoke runs"
 fi
-end_phase "fuzz smoke runs"

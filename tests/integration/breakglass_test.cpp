@@ -54,7 +54,8 @@ class BreakGlass : public ::testing::Test {
     auto& pg = SharedPgServer::get();
     pg.admin_sql("drop table if exists victim, bg_made, bg_made2, users cascade");
     pg.admin_sql("create table victim (id int)");
-    pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
+    pg.ensure_role("reporting");
+    database_ = pg.database();
     make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "shop", {"breakglass", "stranger"});
   }
 
@@ -69,6 +70,7 @@ class BreakGlass : public ::testing::Test {
                    "\"\n[break_glass]\nkeys = [\"breakglass.pub\"]\nmax_lifetime = \"1h\"\nclock_skew = \"0s\"\n");
     auto check = run_command({ddlgate(), "check-config", "--config", (dir_.path() / "ddlgate.toml").string()});
     EXPECT_EQ(check.exit_code, 0) << check.stderr_text;
+    database_ = upstream.database();
     return DdlgateProcess::serve(upstream, {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
 
@@ -77,7 +79,7 @@ class BreakGlass : public ::testing::Test {
   // `ddlgate breakglass issue` with the test's break-glass key; extra flags appended.
   std::string issue(std::vector<std::string> extra = {}, const std::string& user = "postgres") {
     std::vector<std::string> argv = {ddlgate(), "breakglass", "issue", "--key", (dir_.path() / "breakglass.key").string(),
-                                     "--user", user, "--database", "postgres", "--environment", "production",
+                                     "--user", user, "--database", database_, "--environment", "production",
                                      "--lifetime", "10m", "--reason", "orders table locked", "--ticket", "INC-7"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto r = run_command(argv);
@@ -97,7 +99,7 @@ class BreakGlass : public ::testing::Test {
     breakglass::BreakGlassClaims c;
     c.issuer = "test";
     c.subject = "postgres";
-    c.databases = {"postgres"};
+    c.databases = {database_};
     c.environment = "production";
     c.issued_at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     c.not_before = c.issued_at;
@@ -116,7 +118,7 @@ class BreakGlass : public ::testing::Test {
   CommandResult psql(std::uint16_t port, const std::string& pgoptions, const std::vector<std::string>& commands,
                      const std::string& password = "") {
     std::vector<std::string> argv = {(pg_bindir() / "psql").string(), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
-                                     "127.0.0.1", "-p", std::to_string(port), "-U", "postgres", "-d", "postgres"};
+                                     "127.0.0.1", "-p", std::to_string(port), "-U", "postgres", "-d", database_};
     for (const auto& c : commands) {
       argv.push_back("-c");
       argv.push_back(c);
@@ -161,6 +163,7 @@ class BreakGlass : public ::testing::Test {
 
   TempDir dir_{"ddlgate-breakglass"};
   std::vector<std::string> tokens_;
+  std::string database_;  // the one tokens name and psql() uses: the last start()'s upstream's database()
 };
 
 TEST_F(BreakGlass, AValidTokenInPgoptionsLetsPsqlDropATableAndOtherOptionsStay) {
@@ -481,7 +484,7 @@ TEST_F(BreakGlass, PortalsAreForgottenWhenTheirTransactionEnds) {
   std::string token = issue();
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   auto send = [&](std::initializer_list<std::pair<char, std::string>> messages) {
     std::vector<std::uint8_t> wire;
@@ -578,7 +581,10 @@ class RawClient {
   bool startup() {
     std::string body;
     put32(body, 196608);
-    for (const char* s : {"user", "postgres", "database", "postgres"}) body += std::string(s) + '\0';
+    for (const std::string& s : {std::string("user"), std::string("postgres"), std::string("database"),
+                                 SharedPgServer::get().database()}) {
+      body += s + '\0';
+    }
     body += '\0';
     std::string m;
     put32(m, static_cast<std::uint32_t>(body.size() + 4));

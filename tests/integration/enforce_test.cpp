@@ -51,7 +51,7 @@ class Enforce : public ::testing::Test {
   void SetUp() override {
     auto& pg = SharedPgServer::get();
     pg.admin_sql("drop table if exists users, sneaky, t2 cascade");
-    pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
+    pg.ensure_role("reporting");
     make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate");
   }
 
@@ -104,7 +104,8 @@ class Enforce : public ::testing::Test {
     const fs::path dbmate = fs::path(DDLGATE_SOURCE_DIR) / ".tools/npm/node_modules/.bin/dbmate";
     EXPECT_TRUE(fs::exists(dbmate)) << "scripts/setup.sh installs dbmate from npm";
     const std::string url =
-        "DATABASE_URL=postgres://postgres@127.0.0.1:" + std::to_string(port) + "/postgres?sslmode=disable";
+        "DATABASE_URL=postgres://postgres@127.0.0.1:" + std::to_string(port) + "/" + SharedPgServer::get().database() +
+        "?sslmode=disable";
     return run_command({dbmate.string(), "--migrations-dir", migrations.string(), "--no-dump-schema", "up"}, {}, 60s,
                        {url});
   }
@@ -410,7 +411,7 @@ TEST_F(Enforce, StatementsPipelinedBehindTheStartupPacketAreDecidedToo) {
   auto& pg = SharedPgServer::get();
   pg.admin_sql("create table users (id bigint primary key, email text not null)");
   for (char type : {'Q', 'P'}) {
-    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+    std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}});
     auto append = [&](std::vector<std::uint8_t> m) { wire.insert(wire.end(), m.begin(), m.end()); };
     if (type == 'Q') {
       append(frontend_message('Q', std::string("drop table users") + '\0'));
@@ -446,7 +447,7 @@ std::string pipelined_queries(std::uint16_t port, const std::vector<std::string>
   int fd = tcp_connect(port);
   EXPECT_GE(fd, 0);
   if (fd < 0) return "";
-  std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+  std::vector<std::uint8_t> wire = startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}});
   if (wait_for_ready) {
     send_all(fd, wire);
     wire.clear();
@@ -488,7 +489,7 @@ std::string raw_session(std::uint16_t port, std::vector<std::uint8_t> wire) {
   int fd = tcp_connect(port);
   EXPECT_GE(fd, 0);
   if (fd < 0) return "";
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
   EXPECT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   append(wire, 'X', "");
   send_all(fd, wire);
@@ -561,7 +562,7 @@ TEST_F(Enforce, BackslashQuotesCannotHideAStatementAfterAnAnsweredExecuteAndFlus
   for (bool in_block : {false, true}) {
     int fd = tcp_connect(proxy->port());
     ASSERT_GE(fd, 0);
-    send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+    send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
     ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
     std::vector<std::uint8_t> wire;
     if (in_block) {
@@ -646,7 +647,7 @@ TEST_F(Enforce, AfterARefusalAnIdleSessionsSettingsAreKnownAgain) {
 TEST_F(Enforce, ASuperusersSessionHasEveryStatementDecidedUnlessListed) {
   auto& pg = SharedPgServer::get();
   pg.admin_sql("drop table if exists t2; create table t2 (v int)");
-  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'app') then create role app login; end if; end$$");
+  pg.ensure_role("app", "LOGIN");
   pg.admin_sql("grant select, insert on t2 to app");
   superusers_.clear();
   auto proxy = start();
@@ -683,7 +684,7 @@ TEST_F(Enforce, ADangerousStartupSettingIsRefusedUnlessAllowedByName) {
         << options << ": " << PQerrorMessage(c.get());
   }
   // A top-level startup parameter too (raw packet: libpq puts settings in options).
-  std::string answer = exchange(proxy->port(), startup_packet(0, {{"user", "postgres"}, {"database", "postgres"},
+  std::string answer = exchange(proxy->port(), startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()},
                                                                   {"session_replication_role", "replica"}}));
   EXPECT_EQ(error_field(answer, 'C'), "42501") << message_types(answer);
   proxy->terminate(20s);
@@ -854,7 +855,7 @@ TEST_F(Enforce, ReplayProtectionAppliesEachApprovalOncePerDatabase) {
     auto c = pg_connect(p.conninfo());
     Failure f = exec_fail(c.get(), create_index);
     EXPECT_EQ(f.sqlstate, "42501");
-    EXPECT_NE(f.message.find("already used in database postgres"), std::string::npos) << f.message;
+    EXPECT_NE(f.message.find("already used in database " + SharedPgServer::get().database()), std::string::npos) << f.message;
     EXPECT_NE(f.hint.find("spend_approvals_once"), std::string::npos) << f.hint;
     pg.admin_sql("drop table orders");
   };
@@ -1400,7 +1401,7 @@ TEST_F(Enforce, NodePostgresExtendedProtocol) {
   auto proxy = start();
   auto r = run_command({"node", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/node_pg.js",
                         std::to_string(proxy->port())},
-                       {}, 60s, {"NPM_TOOLS=" + std::string(DDLGATE_SOURCE_DIR) + "/.tools/npm"});
+                       {}, 60s, {"NPM_TOOLS=" + std::string(DDLGATE_SOURCE_DIR) + "/.tools/npm", "PGDATABASE=" + proxy->database()});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text,
             "approved: ok\nunapproved: 42501\nafter: 42\nin transaction: 42501\ncommit: ROLLBACK\n");
@@ -1421,7 +1422,7 @@ TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
   auto r = run_command({java, "-cp", jar, std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/JdbcMigrate.java",
                         std::to_string(proxy->port()), (dir_.path() / "V1__users.sql").string(),
                         (dir_.path() / "V2__name.sql").string()},
-                       {}, 120s);
+                       {}, 120s, {"PGDATABASE=" + proxy->database()});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text.substr(0, r.stdout_text.find('\n') + 1), "V1__users.sql: applied\n") << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("V2__name.sql: 42501 ERROR: ddlgate: schema_change statement sha256:"), std::string::npos)
@@ -1439,7 +1440,8 @@ TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
 TEST_F(Enforce, Psycopg3PipelineMode) {
   auto proxy = start();
   auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_pipeline.py",
-                        std::to_string(proxy->port())});
+                        std::to_string(proxy->port())},
+                       {}, 60s, {"PGDATABASE=" + proxy->database()});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text, "approved: ok\nunapproved: 42501\nafter: 0\n");
 }
@@ -1461,7 +1463,8 @@ TEST_F(Enforce, Psycopg3PipelineInATransactionRecordsEachOutcomeAgainstItsStatem
   auto proxy = start();
   auto r = run_command({"/usr/bin/python3",
                         std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_pipeline_transaction.py",
-                        std::to_string(proxy->port())});
+                        std::to_string(proxy->port())},
+                       {}, 60s, {"PGDATABASE=" + proxy->database()});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text, "mid-pipeline: 42\ncommitted\n");
   auto [verify, tail] = verify_ledger(proxy);
@@ -1518,7 +1521,7 @@ TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcom
   pg.admin_sql("create table users (id bigint primary key, email text not null)");
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   std::vector<std::uint8_t> wire = unnamed_execute("select 1/0");
   append(wire, 'H', "");
@@ -1811,15 +1814,17 @@ TEST_F(Enforce, WouldDenyCountPendingAtTheSessionsEndIsRecorded) {
 
 TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
   auto& pg = SharedPgServer::get();
-  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'app') then create role app login superuser; end if; end$$");
-  pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'stranger') then create role stranger login; end if; end$$");
-  auto proxy = start("enforce", "users = [\"postgres\", \"app\"]\ndeployers = [\"postgres\"]\n");
+  // Roles belong to the cluster, which other tests share: "app_superuser", not the
+  // "app" (no superuser) of ASuperusersSessionHasEveryStatementDecidedUnlessListed.
+  pg.ensure_role("app_superuser", "LOGIN SUPERUSER");
+  pg.ensure_role("stranger", "LOGIN");
+  auto proxy = start("enforce", "users = [\"postgres\", \"app_superuser\"]\ndeployers = [\"postgres\"]\n");
   auto stranger = pg_connect(proxy->conninfo("stranger"));
   EXPECT_EQ(PQstatus(stranger.get()), CONNECTION_BAD);
   EXPECT_NE(std::string(PQerrorMessage(stranger.get())).find("is not known to ddlgate"), std::string::npos)
       << PQerrorMessage(stranger.get());
-  // "app" may connect and read and write, but not run even an approved change.
-  auto app = pg_connect(proxy->conninfo("app"));
+  // "app_superuser" may connect and read and write, but not run even an approved change.
+  auto app = pg_connect(proxy->conninfo("app_superuser"));
   ASSERT_EQ(PQstatus(app.get()), CONNECTION_OK) << PQerrorMessage(app.get());
   Failure f = exec_fail(app.get(), "create table users (id bigint primary key, email text not null)");
   EXPECT_EQ(f.sqlstate, "42501");
@@ -1829,7 +1834,7 @@ TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
 }
 
 TEST_F(Enforce, APerDatabaseOverrideCanMonitorInsteadOfEnforce) {
-  auto proxy = start("enforce", "[enforcement.database.postgres]\nmode = \"monitor\"\n");
+  auto proxy = start("enforce", "[enforcement.database." + SharedPgServer::get().database() + "]\nmode = \"monitor\"\n");
   auto c = pg_connect(proxy->conninfo());
   EXPECT_EQ(command(c.get(), "create table sneaky (x int)"), "CREATE TABLE");
 }
@@ -1957,7 +1962,7 @@ TEST_F(Enforce, RecordAllStatementsFollowsClosedPreparedStatementsAsTheServerDoe
   auto close = [&](std::vector<std::uint8_t>& w, const std::string& name) { append(w, 'C', "S" + name + '\0'); };
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   // Sends one batch ending in Sync (after `queries` Query messages); returns the answer's
   // message types.
@@ -2025,7 +2030,7 @@ TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPgjdbcPreparedStatement) {
   auto proxy = start_recording_all();
   auto r = run_command({java, "-cp", jar, std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/JdbcRepeat.java",
                         std::to_string(proxy->port()), "9"},
-                       {}, 120s);
+                       {}, 120s, {"PGDATABASE=" + proxy->database()});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text, "runs: 54\n");
   EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|18\n2|18\n3|18\n");
@@ -2047,7 +2052,8 @@ TEST_F(Enforce, RecordAllStatementsRecordsEveryRunOfAPsycopgPreparedStatement) {
   auto& pg = SharedPgServer::get();
   auto proxy = start_recording_all();
   auto r = run_command({"/usr/bin/python3", std::string(DDLGATE_SOURCE_DIR) + "/tests/integration/clients/psycopg_prepared.py",
-                        std::to_string(proxy->port()), "6"});
+                        std::to_string(proxy->port()), "6"},
+                       {}, 60s, {"PGDATABASE=" + proxy->database()});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text, "runs: 24\n");
   EXPECT_EQ(pg.admin_sql("select id, count(*) from audit_probe group by id order by id"), "1|12\n2|12\n");

@@ -1,6 +1,10 @@
 // The integration-test fixtures, proven against a real PostgreSQL 15 without
 // ddlgate in between (and against a stand-in for the ddlgate binary).
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
 
 #include "ddlgate/testing/ddlgate_process.h"
 #include "ddlgate/testing/pg_server.h"
@@ -154,6 +158,91 @@ TEST(DdlgateProcess, ThrowsWithTheLogWhenTheProcessExitsBeforeItIsReady) {
 
 TEST(DdlgateProcess, TimesOutWhenNoReadyFileAppears) {
   EXPECT_THROW(DdlgateProcess({"-c", "sleep 30"}, 300ms, "/bin/sh"), std::runtime_error);
+}
+
+// Each test that calls SharedPgServer::get() works in a database of its own, made
+// from the template, and every helper's default database is that one.
+TEST(SharedPgServer, EachTestHasADatabaseOfItsOwn) {
+  auto& pg = SharedPgServer::get();
+  const std::string prefix = "t" + std::to_string(getpid()) + "_sharedpgserver_eachtesthasadatabaseofitsown";
+  EXPECT_EQ(pg.database(), prefix.substr(0, 63));
+  for (const auto& conninfo : {pg.conninfo(), pg.socket_conninfo()}) {
+    auto conn = pg_connect(conninfo);
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << conninfo << ": " << PQerrorMessage(conn.get());
+    EXPECT_EQ(pg_query_value(conn.get(), "select current_database()"), pg.database());
+  }
+  EXPECT_EQ(pg.admin_sql("select current_database()"), pg.database() + "\n");
+  EXPECT_EQ(pg.admin_sql(std::string("select datistemplate from pg_database where datname = '") +
+                         kTestTemplateDatabase + "'"),
+            "t\n");
+  auto proxy = DdlgateProcess::serve(pg);
+  EXPECT_EQ(proxy->database(), pg.database());
+  auto through = pg_connect(proxy->conninfo());
+  ASSERT_EQ(PQstatus(through.get()), CONNECTION_OK) << PQerrorMessage(through.get());
+  EXPECT_EQ(pg_query_value(through.get(), "select current_database()"), pg.database());
+  // A table made here is in no other test's database.
+  pg.admin_sql("create table mine (id int)");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'mine'", "postgres"), "0\n");
+  std::cout << "test database: " << pg.database() << "\n";
+}
+
+// What ctest does for a binary (tests/CMakeLists.txt): `ddlgate_test_pg start`, the
+// tests in processes of their own attached through DDLGATE_TEST_PG_STATE, `stop`.
+TEST(SharedPgServer, AFixtureServerIsSharedByTestProcessesAndEachDropsItsDatabase) {
+  TempDir dir("ddlgate-fixture");
+  const auto state = dir.path() / "server.pg";
+  auto started = run_command({DDLGATE_TEST_PG, "start", state.string()}, {}, 120s);
+  ASSERT_EQ(started.exit_code, 0) << started.stdout_text << started.stderr_text;
+  const auto facts = parse_facts(read_file(state));
+  auto server = PgServer::attach(facts);
+  // Two test processes in turn, as ctest runs them.
+  std::vector<std::string> databases;
+  for (int run = 0; run < 2; ++run) {
+    auto child = run_command({"/proc/self/exe", "--gtest_filter=SharedPgServer.EachTestHasADatabaseOfItsOwn"}, {},
+                             120s, {std::string(kSharedPgStateEnv) + "=" + state.string()});
+    ASSERT_EQ(child.exit_code, 0) << child.stdout_text << child.stderr_text;
+    auto at = child.stdout_text.find("test database: ");
+    ASSERT_NE(at, std::string::npos) << child.stdout_text;
+    databases.push_back(child.stdout_text.substr(at + 15, child.stdout_text.find('\n', at) - at - 15));
+  }
+  EXPECT_NE(databases[0], databases[1]);
+  const std::string log = server->server_log();
+  for (const auto& db : databases) {
+    EXPECT_NE(log.find("database=" + db), std::string::npos) << db << " was not used on the fixture's server";
+    EXPECT_EQ(server->admin_sql("select count(*) from pg_database where datname = '" + db + "'", "postgres"), "0\n")
+        << db << " outlived its test";
+  }
+  // A start over a state file that an interrupted run left stops that server first.
+  auto again = run_command({DDLGATE_TEST_PG, "start", state.string()}, {}, 120s);
+  ASSERT_EQ(again.exit_code, 0) << again.stdout_text << again.stderr_text;
+  EXPECT_FALSE(std::filesystem::exists(facts.dir)) << "the old server's directory is still there";
+  auto old_conn = pg_connect(server->conninfo());
+  EXPECT_EQ(PQstatus(old_conn.get()), CONNECTION_BAD);
+  const auto second = parse_facts(read_file(state));
+  auto stopped = run_command({DDLGATE_TEST_PG, "stop", state.string()}, {}, 120s);
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.stderr_text;
+  EXPECT_FALSE(std::filesystem::exists(state));
+  EXPECT_FALSE(std::filesystem::exists(second.dir));
+}
+
+TEST(SharedPgServer, AStateFileIsReadStrictly) {
+  EXPECT_EQ(parse_facts("port=5432\ndir=/tmp/a\ndata_dir=/tmp/a/data\n").port, 5432);
+  for (const char* bad : {"port=5432\ndir=/tmp/a\n", "port=0\ndir=/tmp/a\ndata_dir=/tmp/a/data\n",
+                          "port=70000\ndir=/tmp/a\ndata_dir=/tmp/a/data\n", "port=5432\ndir=a\ndata_dir=/tmp/a/data\n",
+                          "port=5432\ndir=/tmp/a\ndata_dir=/tmp/a/data", "port=5432\nuser=x\ndir=/tmp/a\ndata_dir=/d\n",
+                          "port=54x2\ndir=/tmp/a\ndata_dir=/tmp/a/data\n"}) {
+    EXPECT_THROW(parse_facts(bad), std::runtime_error) << bad;
+  }
+  EXPECT_THROW(parse_facts(std::string(5000, 'x')), std::runtime_error);
+  // stop_server removes only a directory that a PgServer made.
+  TempDir foreign("ddlgate-not-a-server");
+  write_file(foreign.path() / "keep", "x");
+  write_file(foreign.path() / "state",
+             "port=5432\ndir=" + foreign.path().string() + "\ndata_dir=" + (foreign.path() / "data").string() + "\n");
+  std::string why;
+  EXPECT_FALSE(stop_server(foreign.path() / "state", &why));
+  EXPECT_NE(why.find("not a test server's directory"), std::string::npos) << why;
+  EXPECT_TRUE(std::filesystem::exists(foreign.path() / "keep"));
 }
 
 // The real binary, once `ddlgate serve` exists: select 1 through the proxy.

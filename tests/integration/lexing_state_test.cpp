@@ -438,7 +438,7 @@ bool LexingDifferential::run_sequence(std::uint64_t seed, std::size_t& probes_se
   // The startup packet as ddlgate sends it upstream: standard_conforming_strings and
   // backslash_quote always (the client's values or PostgreSQL's defaults),
   // client_encoding only when the client names it.
-  std::vector<std::pair<std::string, std::string>> params = {{"user", "postgres"}, {"database", "postgres"}};
+  std::vector<std::pair<std::string, std::string>> params = {{"user", "postgres"}, {"database", pg.database()}};
   params.emplace_back("standard_conforming_strings", rng() % 4 == 0 ? "off" : "on");
   const std::string bq = rng() % 4 == 0 ? pick(rng, kBackslashQuote) : "safe_encoding";
   params.emplace_back("backslash_quote", bq);

@@ -226,7 +226,7 @@ class Ops : public ::testing::Test {
   void SetUp() override {
     auto& pg = SharedPgServer::get();
     pg.admin_sql("drop table if exists users, sneaky cascade");
-    pg.admin_sql("do $$begin if not exists (select from pg_roles where rolname = 'reporting') then create role reporting; end if; end$$");
+    pg.ensure_role("reporting");
     make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate");
     write_file(dir_.path() / "secret", std::string(kSecret) + "\n");
     write_file(dir_.path() / "token", std::string(kToken) + "\n");
@@ -364,7 +364,7 @@ TEST_F(Ops, MetricsMoveWithTrafficAndADenialIsCountedAndSignedToTheWebhook) {
     if (l["msg"].get<std::string>().find(" closed: ") != std::string::npos && l.contains("bytes_in")) {
       closed_line = true;
       EXPECT_EQ(l["user"], "postgres");
-      EXPECT_EQ(l["database"], "postgres");
+      EXPECT_EQ(l["database"], proxy->database());
       EXPECT_TRUE(l["bytes_in"].is_number());
       EXPECT_TRUE(l.contains("peer") && l.contains("duration_ms"));
     }
@@ -724,7 +724,7 @@ TEST_F(Ops, InspectionBudgetRefusesTheSecondOfTwoLargeStatementsWith53200) {
   // The first: a raw client that sends the header and half of the body, then waits.
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
   ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
   const auto query = frontend_message('Q', big + '\0');
   const std::size_t half = query.size() / 2;

@@ -307,7 +307,7 @@ TEST(Proxy, MaxConnectionsAnswers53300) {
   auto b = connect_ok(proxy->conninfo());
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", pg.database()}}));
   std::string reply = read_until_close(fd);
   ::close(fd);
   EXPECT_EQ(error_field(reply, 'C'), "53300");
@@ -365,7 +365,7 @@ TEST(Proxy, InvalidMessageAfterStartupGets08P01) {
   auto proxy = DdlgateProcess::serve(pg);
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}}));
+  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", pg.database()}}));
   // Trust authentication: wait for ReadyForQuery, then send a message type that does not exist.
   std::string got;
   while (got.find("Z\0\0\0\5I", 0) == std::string::npos) {
@@ -401,7 +401,7 @@ TEST(Proxy, GssEncRequestIsAnsweredN) {
 TEST(Proxy, BytesSentAlongWithAnEncryptionRequestGet08P01) {
   auto& pg = SharedPgServer::get();
   auto proxy = DdlgateProcess::serve(pg);
-  const auto startup = startup_packet(0, {{"user", "postgres"}, {"database", "postgres"}});
+  const auto startup = startup_packet(0, {{"user", "postgres"}, {"database", pg.database()}});
   const std::vector<std::vector<std::uint8_t>> requests = {
       {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f},  // SSLRequest
       {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30},  // GSSENCRequest
@@ -423,7 +423,7 @@ TEST(Proxy, NewerProtocolMinorGetsTheServersNegotiateProtocolVersion) {
   int fd = tcp_connect(proxy->port());
   ASSERT_GE(fd, 0);
   // A "grease" minor version and an unknown protocol option, as newer libpq sends.
-  send_all(fd, startup_packet(0x9999, {{"user", "postgres"}, {"database", "postgres"}, {"_pq_.grease", "1"}}));
+  send_all(fd, startup_packet(0x9999, {{"user", "postgres"}, {"database", pg.database()}, {"_pq_.grease", "1"}}));
   char buf[512];
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   ::close(fd);
@@ -460,7 +460,7 @@ TEST(Proxy, UnixSocketOnBothSides) {
   auto sock = (dir.path() / ".s.PGSQL.7777").string();
   DdlgateProcess proxy({"serve", "--listen", sock, "--upstream-socket", pg.socket_path().string()});
   ASSERT_EQ(proxy.endpoints(), std::vector<std::string>{sock});
-  auto c = connect_ok("host=" + dir.path().string() + " port=7777 user=postgres dbname=postgres");
+  auto c = connect_ok("host=" + dir.path().string() + " port=7777 user=postgres dbname=" + pg.database());
   EXPECT_EQ(exec_ok(c.get(), "select coalesce(inet_server_addr()::text, 'unix')"), "unix");
 }
 

@@ -1,7 +1,7 @@
 // pgjdbc (Debian libpostgresql-jdbc-java) through ddlgate, applying migrations
 // the way Flyway does: one transaction per migration file, each statement sent
 // with Statement.execute (extended protocol: Parse/Bind/Describe/Execute/Sync).
-// Usage: java -cp postgresql.jar JdbcMigrate.java <port> <file.sql>...
+// Usage: java -cp postgresql.jar JdbcMigrate.java <port> <file.sql>... (database: $PGDATABASE, default postgres)
 // Statements are separated by lines that hold only ";". Prints one line per
 // migration: "<file>: applied" or "<file>: <SQLSTATE> <message>" after a rollback.
 import java.nio.file.Files;
@@ -13,7 +13,8 @@ import java.sql.Statement;
 
 public class JdbcMigrate {
   public static void main(String[] args) throws Exception {
-    String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/postgres?user=postgres&sslmode=disable";
+    String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/"
+        + System.getenv().getOrDefault("PGDATABASE", "postgres") + "?user=postgres&sslmode=disable";
     try (Connection c = DriverManager.getConnection(url)) {
       c.setAutoCommit(false);
       for (int i = 1; i < args.length; ++i) {

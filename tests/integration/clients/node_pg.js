@@ -1,10 +1,11 @@
 // node-postgres (npm "pg") through ddlgate, extended protocol as ORMs use it.
+// The database is $PGDATABASE (default postgres).
 // Usage: node node_pg.js <port>. Prints one line per step; exits 1 on a surprise.
 const path = require('path');
 const { Client } = require(path.join(process.env.NPM_TOOLS, 'node_modules', 'pg'));
 
 async function main() {
-  const client = new Client({ host: '127.0.0.1', port: Number(process.argv[2]), user: 'postgres', database: 'postgres' });
+  const client = new Client({ host: '127.0.0.1', port: Number(process.argv[2]), user: 'postgres', database: process.env.PGDATABASE || 'postgres' });
   await client.connect();
   // A named query is sent as Parse/Bind/Describe/Execute/Sync.
   await client.query({ name: 'ddl-create', text: 'create table users (id bigint primary key, email text not null)' });

@@ -1,12 +1,14 @@
 """psycopg 3 (Debian python3-psycopg) pipeline mode through ddlgate.
 
-Usage: python3 psycopg_pipeline.py <port>. Prints one line per step."""
+Usage: python3 psycopg_pipeline.py <port> (database: $PGDATABASE, default postgres).
+Prints one line per step."""
+import os
 import sys
 
 import psycopg
 
 port = int(sys.argv[1])
-with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=os.environ.get("PGDATABASE", "postgres"), autocommit=True) as conn:
     with conn.pipeline():
         conn.execute("create table users (id bigint primary key, email text not null)")
         conn.execute("grant select on users to reporting")

@@ -96,7 +96,9 @@ std::unique_ptr<DdlgateProcess> DdlgateProcess::serve(const PgServer& upstream, 
   std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:0", "--upstream",
                                    "127.0.0.1:" + std::to_string(upstream.port())};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return std::make_unique<DdlgateProcess>(std::move(args));
+  auto process = std::make_unique<DdlgateProcess>(std::move(args));
+  process->database_ = upstream.database();
+  return process;
 }
 
 DdlgateProcess::~DdlgateProcess() {
@@ -125,6 +127,7 @@ std::uint16_t DdlgateProcess::port() const {
 }
 
 std::string DdlgateProcess::conninfo(std::string_view user, std::string_view dbname) const {
+  if (dbname.empty()) dbname = database_;
   return "host=127.0.0.1 port=" + std::to_string(port()) + " user=" + std::string(user) +
          " dbname=" + std::string(dbname) + " connect_timeout=10";
 }

@@ -44,8 +44,11 @@ class DdlgateProcess {
   const std::vector<std::string>& endpoints() const { return endpoints_; }
   // The port of the first TCP endpoint (0 if there is none).
   std::uint16_t port() const;
-  // "host=127.0.0.1 port=<port()> user=U dbname=D"
-  std::string conninfo(std::string_view user = "postgres", std::string_view dbname = "postgres") const;
+  // "host=127.0.0.1 port=<port()> user=U dbname=D"; an empty dbname is database().
+  std::string conninfo(std::string_view user = "postgres", std::string_view dbname = {}) const;
+  // The upstream server's database() when started by serve() (the current
+  // test's own database under SharedPgServer), else "postgres".
+  const std::string& database() const { return database_; }
   // A scratch directory owned by this process object (configs, sockets), removed at the end.
   const std::filesystem::path& dir() const { return dir_.path(); }
 
@@ -65,6 +68,7 @@ class DdlgateProcess {
   bool reaped_ = false;
   int exit_code_ = -1;
   std::vector<std::string> endpoints_;
+  std::string database_ = "postgres";
   std::unique_ptr<FailureLog> failure_log_;
 };
 
