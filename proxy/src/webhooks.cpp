@@ -1,5 +1,7 @@
 #include "webhooks.h"
 
+#include "http_client.h"
+
 #include <chrono>
 #include <sstream>
 
@@ -82,17 +84,12 @@ std::vector<std::string> Webhooks::configure(const std::vector<config::Webhook>&
     }
     t->secret = std::move(secret.value);
     if (t->url.https) {
-      t->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      t->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-      error_code ec;
-      if (h.ca_file.empty()) t->tls->set_default_verify_paths(ec);
-      else t->tls->load_verify_file(h.ca_file, ec);
-      if (ec) {
-        problems.push_back(name + ": cannot load trust anchors: " + ec.message());
+      auto tls = tls_client_context(h.ca_file);
+      if (!tls) {
+        problems.push_back(name + ": cannot load trust anchors: " + tls.error().reason);
         continue;
       }
-      t->tls->set_verify_mode(asio::ssl::verify_peer);
+      t->tls = std::move(*tls);
     }
     candidates.push_back(std::move(t));
   }
@@ -225,63 +222,21 @@ asio::awaitable<void> Webhooks::deliver_loop(std::shared_ptr<Target> target) {
 }
 
 asio::awaitable<std::string> Webhooks::post_once(Target& target, const std::string& body, const std::string& event) {
-  const auto& url = target.url;
-  error_code ec;
-  asio::ip::tcp::resolver resolver(ctx_);
-  auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port), redirect_error(use_awaitable, ec));
-  if (ec) co_return "cannot resolve " + url.host + ": " + ec.message();
-
   auto timestamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  http::request<http::string_body> req{http::verb::post, url.target, 11};
-  req.set(http::field::host, url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host);
-  req.set(http::field::user_agent, "ddlgate-webhook");
-  req.set(http::field::content_type, "application/json");
-  req.set("X-Ddlgate-Event", event);
-  req.set("X-Ddlgate-Timestamp", timestamp);
-  req.set("X-Ddlgate-Signature", ops::webhook_signature(target.secret, timestamp, body));
-  req.keep_alive(false);
-  req.body() = body;
-  req.prepare_payload();
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxResponseBody);
-  const auto timeout = std::chrono::milliseconds(target.settings.timeout_ms);
-
-  if (!url.https) {
-    beast::tcp_stream stream(ctx_);
-    stream.expires_after(timeout);  // the whole attempt: connect, write, read
-    co_await stream.async_connect(results, redirect_error(use_awaitable, ec));
-    if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
-    co_await http::async_write(stream, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  } else {
-    beast::ssl_stream<beast::tcp_stream> stream(ctx_, *target.tls);
-    auto& tcp = beast::get_lowest_layer(stream);
-    tcp.expires_after(timeout);
-    co_await tcp.async_connect(results, redirect_error(use_awaitable, ec));
-    if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
-    // SNI (for a name: RFC 6066 forbids an address there), and the certificate's
-    // name or address checked against the URL's host.
-    error_code not_an_address;
-    asio::ip::make_address(url.host, not_an_address);
-    if (not_an_address) {
-      SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(url.host.c_str()));
-    }
-    stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
-    co_await stream.async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
-    if (ec) co_return "TLS handshake with " + url.host + " failed: " + ec.message();
-    co_await http::async_write(stream, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    error_code ignored;
-    tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  }
-  if (ec) co_return "HTTP exchange with " + url.host + " failed: " + ec.message();
-  unsigned status = parser.get().result_int();
-  if (status < 200 || status > 299) co_return "the receiver answered HTTP " + std::to_string(status);
+  HttpPost post;
+  post.user_agent = "ddlgate-webhook";
+  post.content_type = "application/json";
+  post.headers = {{"X-Ddlgate-Event", event},
+                  {"X-Ddlgate-Timestamp", timestamp},
+                  {"X-Ddlgate-Signature", ops::webhook_signature(target.secret, timestamp, body)}};
+  post.body = body;
+  post.timeout = std::chrono::milliseconds(target.settings.timeout_ms);
+  post.max_answer_bytes = kMaxResponseBody;
+  HttpAnswer answer;
+  std::string error = co_await http_post(ctx_, target.url, target.tls.get(), post, &answer);
+  if (!error.empty()) co_return error;
+  if (answer.status < 200 || answer.status > 299) co_return "the receiver answered HTTP " + std::to_string(answer.status);
   co_return std::string();
 }
 

@@ -1,5 +1,7 @@
 #include "witness_client.h"
 
+#include "http_client.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -72,14 +74,9 @@ WitnessClient::WitnessClient(std::filesystem::path ledger_dir, const std::vector
     }
     t->key = *key;
     if (t->url.https) {
-      t->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      t->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-      error_code ec;
-      if (w.ca_file.empty()) t->tls->set_default_verify_paths(ec);
-      else t->tls->load_verify_file(w.ca_file, ec);
-      if (ec) throw std::runtime_error(where + ".ca_file: " + ec.message());
-      t->tls->set_verify_mode(asio::ssl::verify_peer);
+      auto tls = tls_client_context(w.ca_file);
+      if (!tls) throw std::runtime_error(where + ".ca_file: " + tls.error().reason);
+      t->tls = std::move(*tls);
     }
     targets_.push_back(std::move(t));
   }
@@ -292,54 +289,17 @@ void WitnessClient::append_cosigned(const std::string& note) {
 }
 
 asio::awaitable<std::string> WitnessClient::post(Target& t, const std::string& body, unsigned* status, std::string* answer) {
-  const auto& url = t.url;
-  error_code ec;
-  asio::ip::tcp::resolver resolver(*ctx_);
-  auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port), redirect_error(use_awaitable, ec));
-  if (ec) co_return "cannot resolve " + url.host + ": " + ec.message();
-  http::request<http::string_body> req{http::verb::post, url.target, 11};
-  req.set(http::field::host, url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host);
-  req.set(http::field::user_agent, "ddlgate-witness-client");
-  req.set(http::field::content_type, "text/plain; charset=utf-8");
-  req.keep_alive(false);
-  req.body() = body;
-  req.prepare_payload();
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxResponseBody);
-  const auto timeout = std::chrono::milliseconds(t.settings.timeout_ms);
-  if (!url.https) {
-    beast::tcp_stream stream(*ctx_);
-    stream.expires_after(timeout);  // the whole exchange: connect, write, read
-    co_await stream.async_connect(results, redirect_error(use_awaitable, ec));
-    if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
-    co_await http::async_write(stream, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  } else {
-    beast::ssl_stream<beast::tcp_stream> stream(*ctx_, *t.tls);
-    auto& tcp = beast::get_lowest_layer(stream);
-    tcp.expires_after(timeout);
-    co_await tcp.async_connect(results, redirect_error(use_awaitable, ec));
-    if (ec) co_return "cannot connect to " + url.host + ":" + std::to_string(url.port) + ": " + ec.message();
-    error_code not_an_address;
-    asio::ip::make_address(url.host, not_an_address);
-    if (not_an_address) {
-      SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(url.host.c_str()));
-    }
-    stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
-    co_await stream.async_handshake(asio::ssl::stream_base::client, redirect_error(use_awaitable, ec));
-    if (ec) co_return "TLS handshake with " + url.host + " failed: " + ec.message();
-    co_await http::async_write(stream, req, redirect_error(use_awaitable, ec));
-    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    error_code ignored;
-    tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  }
-  if (ec) co_return "HTTP exchange with " + url.host + " failed: " + ec.message();
-  *status = parser.get().result_int();
-  *answer = parser.get().body();
+  HttpPost post;
+  post.user_agent = "ddlgate-witness-client";
+  post.content_type = "text/plain; charset=utf-8";
+  post.body = body;
+  post.timeout = std::chrono::milliseconds(t.settings.timeout_ms);
+  post.max_answer_bytes = kMaxResponseBody;
+  HttpAnswer got;
+  std::string error = co_await http_post(*ctx_, t.url, t.tls.get(), post, &got);
+  if (!error.empty()) co_return error;
+  *status = got.status;
+  *answer = std::move(got.body);
   co_return std::string();
 }
 
