@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include <boost/asio/detail/concurrency_hint.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "ddlgate/config/config.h"

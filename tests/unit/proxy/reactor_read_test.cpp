@@ -202,7 +202,9 @@ TEST(ReactorRead, TheEndThatCameWithTheLastBytesIsSeenOnceExpected) {
     const bool ended = run_until(ctx, [&] { return r->reads.size() == 2; }, expected ? 2000ms : 200ms);
     // Without expect_end() the end is missed: the reason the session calls it.
     EXPECT_EQ(ended, expected);
-    if (ended) EXPECT_EQ(r->reads[1].ec, asio::error::eof);
+    if (ended) {
+      EXPECT_EQ(r->reads[1].ec, asio::error::eof);
+    }
     r->socket->close();
     run_until(ctx, [&] { return !r->read.busy(); });
   }
