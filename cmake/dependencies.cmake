@@ -29,17 +29,13 @@ add_library(ext_ssl INTERFACE)
 target_link_libraries(ext_ssl INTERFACE OpenSSL::SSL OpenSSL::Crypto)
 add_library(ext::ssl ALIAS ext_ssl)
 
-# Asio and Beast in separate-compilation mode: their non-template code is compiled
-# once (cmake/asio_impl.cpp) rather than in every file that uses them, which takes
-# about an eighth off each such file's compile time.
-add_library(ext_asio_headers INTERFACE)
-target_link_libraries(ext_asio_headers INTERFACE Boost::headers Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
-target_compile_definitions(ext_asio_headers INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_HAS_CO_AWAIT
-                                                      BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION)
-add_library(ext_asio_impl STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/asio_impl.cpp)
-target_link_libraries(ext_asio_impl PUBLIC ext_asio_headers)
+# Asio stays header-only: its separate-compilation mode (BOOST_ASIO_SEPARATE_COMPILATION)
+# took an eighth off the compile time of each file that uses it but cost 130 more
+# instructions per proxied transaction (bench/instructions.sh, 3152 -> 3284): the
+# scheduler and reactor calls on the hot path can no longer be inlined.
 add_library(ext_asio INTERFACE)
-target_link_libraries(ext_asio INTERFACE ext_asio_impl)
+target_link_libraries(ext_asio INTERFACE Boost::headers Threads::Threads)
+target_compile_definitions(ext_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_HAS_CO_AWAIT)
 add_library(ext::asio ALIAS ext_asio)
 
 # Boost.Beast is header-only in Boost 1.74 and runs on Asio: the admin HTTP

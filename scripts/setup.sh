@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages in scripts/packages.txt that are missing (apt-get)
 # and builds ddlgate into build/ (release) and, with --asan, build-asan/.
-# Usage: scripts/setup.sh [--asan] [--fuzz] [--no-bench]
+# Usage: scripts/setup.sh [--asan] [--fuzz | --fuzz-only] [--no-bench]
+#   --fuzz-only: only the libFuzzer tree (build-fuzz/), after the packages; test.sh
+#               builds it beside the tests.
 #   --no-bench: the release tree without the microbenchmarks (bench/*.cpp); the
 #               CI run does not need them. Without it they are built, so that a
 #               tree configured with --no-bench gets them back.
@@ -9,11 +11,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-want_asan=0; want_fuzz=0; bench=ON
+want_asan=0; want_fuzz=0; fuzz_only=0; bench=ON
 for arg in "$@"; do
   case "$arg" in
     --asan) want_asan=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --fuzz-only) want_fuzz=1; fuzz_only=1 ;;
     --no-bench) bench=OFF ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -62,12 +65,14 @@ fi
 # callgrind, and about a third less compile time than full debug information.
 # For a debugger, configure a tree of your own with -g.
 release_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${release_flags[@]}" -DDDLGATE_BENCH="$bench" "${pg_source[@]}" "${launcher[@]}" >/dev/null
-cmake --build build -j "$jobs"
-if ((want_asan)); then
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 \
-    -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
-  cmake --build build-asan -j "$jobs"
+if ((!fuzz_only)); then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${release_flags[@]}" -DDDLGATE_BENCH="$bench" "${pg_source[@]}" "${launcher[@]}" >/dev/null
+  cmake --build build -j "$jobs"
+  if ((want_asan)); then
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 \
+      -DDDLGATE_SANITIZE=ON -DDDLGATE_BENCH=OFF "${pg_source[@]}" "${launcher[@]}" >/dev/null
+    cmake --build build-asan -j "$jobs"
+  fi
 fi
 if ((want_fuzz)); then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${release_flags[@]}" \
