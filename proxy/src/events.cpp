@@ -105,7 +105,8 @@ void report_bundle_rejected(Ops& ops, std::string_view path, std::string_view re
 }
 
 void report_ledger_failed(Ops& ops, const ledger::Error& error) {
-  spdlog::critical("ledger failed: {}; controlled statements are refused until ddlgate is restarted",
+  spdlog::critical("ledger failed: {}; controlled statements are refused until the cause is fixed and ddlgate "
+                   "restarted (a rollback or fork found at start: until `ddlgate ledger accept-rollback`)",
                    error.to_string());
   nlohmann::json details = {{"reason", error.reason}, {"file", error.file}, {"offset", error.offset}};
   if (error.code) details["os_error"] = error.code.message();
