@@ -283,6 +283,85 @@ void append_terminate(std::vector<std::uint8_t>& out) {
   w.end_message(at);
 }
 
+void append_parse(std::vector<std::uint8_t>& out, std::string_view statement, std::string_view sql) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kParse);
+  w.cstring(statement);
+  w.cstring(sql);
+  w.u16(0);  // no parameter types
+  w.end_message(at);
+}
+
+void append_bind(std::vector<std::uint8_t>& out, std::string_view portal, std::string_view statement) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kBind);
+  w.cstring(portal);
+  w.cstring(statement);
+  w.u16(0);  // parameter format codes
+  w.u16(0);  // parameters
+  w.u16(0);  // result format codes
+  w.end_message(at);
+}
+
+void append_execute(std::vector<std::uint8_t>& out, std::string_view portal, std::uint32_t max_rows) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kExecute);
+  w.cstring(portal);
+  w.u32(max_rows);
+  w.end_message(at);
+}
+
+void append_describe(std::vector<std::uint8_t>& out, char kind, std::string_view name) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kDescribe);
+  w.u8(static_cast<std::uint8_t>(kind));
+  w.cstring(name);
+  w.end_message(at);
+}
+
+void append_close(std::vector<std::uint8_t>& out, char kind, std::string_view name) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kClose);
+  w.u8(static_cast<std::uint8_t>(kind));
+  w.cstring(name);
+  w.end_message(at);
+}
+
+void append_sync(std::vector<std::uint8_t>& out) {
+  Writer w(out);
+  w.end_message(w.begin_message(fe::kSync));
+}
+
+void append_flush(std::vector<std::uint8_t>& out) {
+  Writer w(out);
+  w.end_message(w.begin_message(fe::kFlush));
+}
+
+void append_function_call(std::vector<std::uint8_t>& out, std::uint32_t oid) {
+  Writer w(out);
+  auto at = w.begin_message(fe::kFunctionCall);
+  w.u32(oid);
+  w.u16(0);  // argument format codes
+  w.u16(0);  // arguments
+  w.u16(0);  // result format: text
+  w.end_message(at);
+}
+
+void append_command_complete(std::vector<std::uint8_t>& out, std::string_view tag) {
+  Writer w(out);
+  auto at = w.begin_message(be::kCommandComplete);
+  w.cstring(tag);
+  w.end_message(at);
+}
+
+void append_parameter_status(std::vector<std::uint8_t>& out, std::string_view name, std::string_view value) {
+  Writer w(out);
+  auto at = w.begin_message(be::kParameterStatus);
+  w.cstring(name);
+  w.cstring(value);
+  w.end_message(at);
+}
+
 void append_message(std::vector<std::uint8_t>& out, std::uint8_t type, Bytes body) {
   Writer w(out);
   auto at = w.begin_message(type);

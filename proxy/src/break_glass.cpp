@@ -23,6 +23,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ddlgate/engine/decide.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/sql/break_glass_sql.h"
@@ -94,7 +95,7 @@ void notify_break_glass(const BreakGlassEvent& e) {
 
 ledger::SessionInfo Session::session_info() {
   if (session_id_.empty()) {
-    // Same form as enforce() makes it: the process's instance id and the session number.
+    // The process's instance id and the session number.
     char sid[48];
     std::snprintf(sid, sizeof sid, "%s-%llx", shared_.instance_id.c_str(), static_cast<unsigned long long>(id_));
     session_id_ = sid;
@@ -289,9 +290,9 @@ void Session::end_break_glass(std::string_view reason) {
   report_breakglass_closed(shared_.ops, {id_, peer_, user_, database_, application_}, open->claims, reason);
 }
 
-bool Session::break_glass_open(const std::string& token_id) const {
-  return break_glass_ && break_glass_->claims.token_id == token_id &&
-         std::chrono::system_clock::now() < break_glass_->deadline;
+std::string_view Session::open_token() const {
+  if (!break_glass_ || std::chrono::system_clock::now() >= break_glass_->deadline) return {};
+  return break_glass_->claims.token_id;
 }
 
 void Session::end_break_glass_if_expired() {
@@ -300,7 +301,6 @@ void Session::end_break_glass_if_expired() {
 
 asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended,
                                                                                bool named_parse) {
-  allowed_hashes_.clear();
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
   const bool large = sql.size() > kParseOnWorkerBytes;
   sql::BreakGlassSql found;
@@ -334,7 +334,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     } else if (found.kind == Kind::bad_set) {
       check = "bad_set";
       detail = found.detail;
-    } else if (!expected_.empty()) {
+    } else if (engine_.awaiting_answers()) {
       // Earlier commands are still unanswered: the transaction status the SET would run in
       // is not known yet, and the answer must come in order. Refuse rather than guess.
       check = "pipelined";
@@ -390,44 +390,11 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (!analysis.ok()) co_return std::nullopt;  // unparseable: never approvable, enforce() refuses and records it
   if (break_glass_ != open) co_return std::nullopt;  // the token ended meanwhile
   const auto& claims = open->claims;
-  auto in_scope = [&](const sql::Statement& st) {
-    return claims.statements.empty() ||
-           std::find(claims.statements.begin(), claims.statements.end(), st.hash) != claims.statements.end();
-  };
-  // A token allows what runs while it is open. A controlled statement that could run after
-  // it ends is outside every token's scope: SQL PREPARE or DECLARE CURSOR, and a named Parse
-  // (SQL EXECUTE can run it later). An unnamed Parse is allowed; each of its Executes is
-  // checked against the token (refused_execute()).
-  bool all_in_scope = true;
-  for (const auto& st : analysis.statements) {
-    if (st.controlled && (st.hash.empty() || !in_scope(st) || st.deferred || named_parse)) all_in_scope = false;
-  }
-  // Another way the server may read the text (its settings may change unseen): a controlled
-  // statement there would run unrecorded, so normal enforcement decides the message (it
-  // records and judges every reading).
-  for (std::size_t i = 1; i < readings.size(); ++i) {
-    if (readings[i]->ok() && readings[i]->any_controlled()) all_in_scope = false;
-  }
-  // An EXECUTE that may run a once-only prepared statement again: no token allows that;
-  // normal enforcement refuses it (enforce(), executes_once_only()).
-  if (executes_once_only(readings) != nullptr) all_in_scope = false;
-  const ledger::SessionInfo who = session_info();
-  std::vector<ledger::Record> records;
-  for (const auto& st : analysis.statements) {
-    std::string cls(sql::to_string(st.cls));
-    if (!st.controlled) {
-      records.push_back(ledger::session_statement(who, claims.token_id, st.hash, cls, st.display_sql));
-    } else if (all_in_scope) {
-      ledger::DecisionInfo d;
-      d.decision = ledger::Decision::break_glass;
-      d.session = who;
-      d.statement_hash = st.hash;
-      d.statement_class = cls;
-      d.display_sql = st.display_sql;
-      d.token_id = claims.token_id;
-      records.push_back(ledger::decision(d));
-    }
-  }
+  engine::BreakGlassReading reading =
+      engine::read_under_token(analysis, readings, claims.statements, claims.token_id, named_parse,
+                               engine_.executes_once_only(readings) != nullptr, session_info());
+  const bool all_in_scope = reading.in_scope;
+  std::vector<ledger::Record> records = std::move(reading.records);
   bool recorded = records.empty();
   if (!records.empty() && ledger_working()) {
     recorded = co_await record_durably(std::move(records));
@@ -441,27 +408,13 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   // A statement outside the token's list: the whole message is decided by normal enforcement
   // (bundles, or a denial), which records its controlled statements itself.
   if (!all_in_scope) co_return std::nullopt;
-  // A Parse's statement that needed no decision: its later executions are recorded at
-  // their Executes while the token is open.
-  if (extended && analysis.statements.size() == 1 && !analysis.statements[0].controlled) {
-    const auto& st = analysis.statements[0];
-    recorded_parse_ = std::make_shared<Recorded>(Recorded{st.hash, st.cls, st.display_sql, 0});
-  }
   for (const auto& st : analysis.statements) {
     if (st.controlled) {
       spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, sql::to_string(st.cls),
                    st.hash, claims.token_id);
     }
-    if (!extended) allowed_hashes_.push_back(st.controlled ? st.hash : std::string());
   }
-  // An unnamed Parse holds one statement; a controlled one is remembered with its token, for
-  // the outcomes of its Executes and to refuse them once the token has ended.
-  if (extended && analysis.statements.size() == 1 && analysis.statements[0].controlled) {
-    const auto& st = analysis.statements[0];
-    allowed_hashes_.push_back(st.hash);
-    allowed_parse_ = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, claims.token_id, {}};
-  }
-  allowed_effects_ = effect_steps(analysis);
+  engine::stage_break_glass(analysis, extended, claims.token_id, engine_.staged());
   co_return Verdict{};
 }
 

@@ -73,7 +73,8 @@ bool is_true_replication(const std::string& v) {
 }  // namespace
 
 Session::Session(SharedState& shared, Worker& worker, Socket client, std::string peer)
-    : shared_(shared),
+    : engine_(*this, shared.spent != nullptr),
+      shared_(shared),
       worker_(worker),
       config_(shared.live_config.load()),
       client_(std::move(client)),
@@ -128,7 +129,7 @@ Session::~Session() {
 void Session::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
-  release_reserved_approvals();
+  engine_.end_session();
   end_break_glass("session ended");  // break_glass.cpp
   record_pending_would_deny();       // enforce.cpp
   boost::system::error_code ignored;
@@ -454,7 +455,7 @@ asio::awaitable<bool> Session::pin_lexing_settings(protocol::StartupMessage& sta
       backslash_quote = protocol::parse_backslash_quote(value);
     }
   }
-  lexing_ = protocol::LexingState({.standard_strings_pinned = true,
+  engine_.lexing() = protocol::LexingState({.standard_strings_pinned = true,
                                    .client_encoding_pinned = client_sets("client_encoding"),
                                    .backslash_quote = backslash_quote});
   if (!changed) co_return true;
@@ -646,7 +647,7 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
     }
     case be::kParameterStatus:
       if (auto p = protocol::parse_parameter_status(step.body)) {
-        lexing_.on_server(step.type, step.body);
+        engine_.lexing_on_server(step);
         if (p->first == "server_encoding") server_encoding_ = std::string(p->second);
         // Reported at startup and after SET ROLE / SET SESSION AUTHORIZATION. Once on, the
         // session stays decided as a superuser's to its end (a RESET ROLE can turn it
@@ -670,7 +671,7 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
         tx_status_ = *status;
         // Narrows the lexing settings when it answers everything sent (at the end of
         // startup too: statements pipelined behind the startup packet are held until now).
-        lexing_.on_server(step.type, step.body);
+        engine_.lexing_on_server(step);
         if (phase_ == Phase::authenticating) {
           phase_ = Phase::ready;
           watchdog_timer_.cancel();  // from the startup deadline to the idle one
@@ -820,7 +821,7 @@ bool Session::large_message_step(protocol::ScanStep& step) {
 }
 
 bool Session::may_stream(const protocol::ScanStep& hold) const {
-  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || skipping_ ||
+  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || engine_.skipping() ||
       break_glass_ || superuser_ || config_->enforcement.record_all_statements ||
       !worker_.cache->plain_dml_uncontrolled()) {
     return false;
@@ -836,13 +837,13 @@ bool Session::may_stream(const protocol::ScanStep& hold) const {
   // every byte reads alike. Anything smaller is held whole and decided as before, so a
   // text the byte scan cannot settle (a literal with ';' or "into" in it) still goes on.
   if (hold.body_length > config_->limits.max_inspected_message) return true;
-  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  const protocol::EncodingSet encodings = engine_.lexing().possible_encodings();
   const bool ascii_readings = !encodings.wide && !protocol::hides_ascii(encodings.reported);
   return mode_ == config::EnforcementMode::enforce && ascii_readings && text > sql::kMaxAnalyzedBytes;
 }
 
 void Session::start_stream(const protocol::ScanStep& hold) {
-  const protocol::EncodingSet encodings = lexing_.possible_encodings();
+  const protocol::EncodingSet encodings = engine_.lexing().possible_encodings();
   stream_non_ascii_ok_ = !encodings.wide && !protocol::hides_ascii(encodings.reported);
   client_scanner_.stream();  // the body goes on as `streamed` steps, never held
   stream_scan_ = sql::PlainDmlStream{};
@@ -859,7 +860,7 @@ void Session::start_stream(const protocol::ScanStep& hold) {
   start.body_length = hold.body_length;
   start.bytes = c2s_arena_.back();
   begin_client_message(start);
-  expect_query({}, {}, {});  // one plain statement: nothing tracked, no session effect
+  engine_.stream_started();  // one plain statement: nothing tracked, no session effect
   forward_client_step(start);
   worker_.counters.statements_streamed.add();
   spdlog::debug("session {:x}: streaming a Query of {} bytes while it is scanned", id_, hold.body_length + 5);
@@ -928,68 +929,17 @@ void Session::begin_client_message(const protocol::ScanStep& step) {
   worker_.counters.messages_client_to_server.add();
   // A denied Parse or Execute: the messages after it are dropped up to the Sync
   // that ends its batch, which goes on (the server may be skipping to it already).
-  if (skipping_ && step.type == fe::kSync) skipping_ = false;
-  drop_current_ = skipping_;
-  // Widens the lexing settings until a ReadyForQuery answers everything sent.
-  if (!drop_current_) lexing_.on_client(step.type);
+  drop_current_ = !engine_.begin_client_message(step.type);
 }
 
 void Session::forward_undecided(const protocol::ScanStep& step) {
-  // Reads and writes go on untouched: no outcome to record, but savepoints bound
-  // what a ROLLBACK TO undoes. needs_decision() has just read the text.
-  const sql::Analysis* analysis = readings_.empty() ? nullptr : readings_.front().get();
-  std::vector<EffectStep> effects = analysis ? effect_steps(*analysis) : std::vector<EffectStep>{};
-  if (step.type == fe::kQuery) expect_query({}, {}, std::move(effects));
-  if (step.type == fe::kParse) {
-    expect_extended();
-    if (!prepared_.empty() || !effects.empty()) {
-      allowed_effects_ = std::move(effects);
-      remember_prepared(step);
-    }
-  }
+  // Reads and writes go on untouched. needs_decision() has just read the text.
+  engine_.forward_undecided(step, readings_.empty() ? nullptr : readings_.front().get());
   add_span(c2s_out_, step.bytes);
 }
 
 void Session::forward_client_step(const protocol::ScanStep& step) {
-  if (enforcing()) {
-    // Which statement each Execute runs, for its outcome (names read as they pass).
-    if (step.starts_message) {
-      if (names_type_ != 0) finish_names();
-      if (step.type == fe::kBind || step.type == fe::kExecute) {
-        names_type_ = step.type;
-        names_left_ = step.body_length;
-        if (step.bytes.size() > 5) {
-          on_bind_or_execute_bytes(step.bytes.subspan(5));
-        } else if (names_left_ == 0) {
-          finish_names();
-        }
-      }
-    } else if (names_type_ != 0) {
-      on_bind_or_execute_bytes(step.bytes);
-    }
-    // What the server is to answer, in order (an Execute joins at finish_names(),
-    // a Query where it was decided).
-    if (step.starts_message) {
-      switch (step.type) {
-        case fe::kClose:
-          if (!expect_close(step)) expect_extended();
-          break;
-        case fe::kParse:
-        case fe::kBind:
-        case fe::kDescribe:
-          expect_extended();
-          break;
-        case fe::kSync:
-          expect(Expected::Kind::sync);
-          break;
-        case fe::kFunctionCall:
-          expect(Expected::Kind::function_call);
-          break;
-        default:
-          break;
-      }
-    }
-  }
+  if (enforcing()) engine_.forward(step);
   if (step.starts_message && step.type == fe::kTerminate && !terminate_seen_) {
     // The server closes after it: its last answers and its FIN may come in one
     // edge, and the session must see that end (reactor_read.h, expect_end()).
@@ -1015,7 +965,7 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
     }
     if (step.starts_message && !protocol::is_frontend_type(step.type)) return ClientStop{std::move(step)};
     const bool statement = step.type == fe::kQuery || step.type == fe::kParse;
-    if (step.kind == protocol::ScanStep::Kind::message && !skipping_) {
+    if (step.kind == protocol::ScanStep::Kind::message && !engine_.skipping()) {
       if (step.type == fe::kPassword && phase_ == Phase::authenticating && sasl_started_) return ClientStop{std::move(step)};
       if (enforcing() && statement) {
         // Pipelined behind the startup packet: waits for authentication.
@@ -1027,8 +977,9 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
         return ClientStop{std::move(step)};
       }
       // An Execute of a portal ddlgate keeps may be refused or recorded first.
-      if (!portals_.empty() && step.type == fe::kExecute && enforcing() &&
-          (refused_execute(step) != ExecuteRefusal::none || execution_to_record(step))) {
+      if (engine_.keeps_portals() && step.type == fe::kExecute && enforcing() &&
+          (engine_.refused_execute(step, open_token()) != engine::ExecuteRefusal::none ||
+           engine_.execution_to_record(step, record_all_now()))) {
         return ClientStop{std::move(step)};
       }
     }
@@ -1163,16 +1114,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       auto replace = [&](Verdict& v) {
         c2s_arena_.push_back(std::move(v.bytes));
         add_span(out, c2s_arena_.back());
-        skipping_ = v.skip_to_sync;
-        // In the extended protocol the injected Query's error rolls back what the
-        // batch did so far, and its ReadyForQuery is not passed on: the batch's
-        // own Sync gets the one the client waits for.
-        expect(v.skip_to_sync ? Expected::Kind::denial : Expected::Kind::query);
-        // A Query goes upstream in the message's place. begin_client_message() fed the
-        // model the message's own type; a Query or FunctionCall was a sync point already
-        // (counting another would keep the settings wide for good), and a Parse or
-        // Execute followed by a Query leaves the model as the Query alone would.
-        if (step.type != fe::kQuery && step.type != fe::kFunctionCall) lexing_.on_client(fe::kQuery);
+        engine_.replaced(step.type, v.skip_to_sync);
       };
       if (step.kind == protocol::ScanStep::Kind::error && stream_failed_) {
         // Nothing of this read goes on, nor anything after it: the server waits for the
@@ -1205,9 +1147,10 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       }
       if (step.starts_message) begin_client_message(step);
       if (drop_current_) continue;
-      const ExecuteRefusal refusal =
-          step.kind == protocol::ScanStep::Kind::message && enforcing() ? refused_execute(step) : ExecuteRefusal::none;
-      if (refusal != ExecuteRefusal::none) {
+      const engine::ExecuteRefusal refusal = step.kind == protocol::ScanStep::Kind::message && enforcing()
+                                                 ? engine_.refused_execute(step, open_token())
+                                                 : engine::ExecuteRefusal::none;
+      if (refusal != engine::ExecuteRefusal::none) {
         Verdict v = co_await deny_execute(step, refusal);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
@@ -1225,7 +1168,8 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         }
       }
       // A later run of a recorded prepared statement: recorded before it goes on.
-      if (step.kind == protocol::ScanStep::Kind::message && enforcing() && execution_to_record(step)) {
+      if (step.kind == protocol::ScanStep::Kind::message && enforcing() &&
+          engine_.execution_to_record(step, record_all_now())) {
         Verdict v = co_await record_execution(step);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
@@ -1276,17 +1220,10 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             co_return;
           }
           if (v.kind == Verdict::Kind::replace) {
-            recorded_parse_.reset();
             replace(v);
             continue;
           }
-          if (step.type == fe::kQuery) {
-            expect_query(std::move(allowed_hashes_), std::move(allowed_keys_), std::move(allowed_effects_));
-          }
-          if (step.type == fe::kParse) remember_prepared(step);
-          allowed_hashes_.clear();
-          allowed_keys_.clear();
-          allowed_effects_.clear();
+          engine_.allowed(step);
         }
       }
       forward_client_step(step);
@@ -1307,21 +1244,6 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
   close();
 }
 
-namespace {
-
-// The server messages on_outcome_message() reads.
-constexpr std::array<bool, 256> kOutcomeTypes = [] {
-  std::array<bool, 256> t{};
-  for (std::uint8_t type : {be::kCommandComplete, be::kErrorResponse, be::kReadyForQuery, be::kEmptyQueryResponse,
-                            be::kPortalSuspended, be::kParseComplete, be::kBindComplete, be::kCloseComplete,
-                            be::kNoData, be::kRowDescription}) {
-    t[type] = true;
-  }
-  return t;
-}();
-
-}  // namespace
-
 Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& input,
                                                std::span<const std::uint8_t>& held) {
   while (!input.empty()) {
@@ -1336,16 +1258,17 @@ Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& in
     // Outcomes: what ends an Expected entry. Completions of Parse, Bind, Describe
     // and Close are not inspected (their type is enough); the rest are, whole.
     bool swallow = false;
-    if (enforcing() && phase_ == Phase::ready && kOutcomeTypes[step.type] &&
-        (step.kind == protocol::ScanStep::Kind::message ||
-         (step.kind == protocol::ScanStep::Kind::pass && step.starts_message))) {
-      swallow = on_outcome_message(step);
-    }
+    if (enforcing() && phase_ == Phase::ready && engine::Engine::reads_server(step)) swallow = engine_.on_server(step);
     if (step.kind == protocol::ScanStep::Kind::message) {
       const bool was_ready = phase_ == Phase::ready;
       bytes = on_server_message(step);
       if (swallow) bytes = {};
-      if (step.type == be::kErrorResponse && !denials_.empty()) bytes = rewrite_denial(step);
+      if (step.type == be::kErrorResponse) {
+        if (auto rewritten = engine_.rewrite_denial(step)) {
+          s2c_arena_.push_back(std::move(*rewritten));
+          bytes = s2c_arena_.back();
+        }
+      }
       if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
         held = bytes;
         return ServerScan::check_token;

@@ -22,6 +22,7 @@
 #include <boost/asio/system_timer.hpp>
 
 #include "channel.h"
+#include "ddlgate/engine/engine.h"
 #include "ddlgate/protocol/frame.h"
 #include "ddlgate/protocol/lexing_state.h"
 #include "ddlgate/protocol/messages.h"
@@ -33,7 +34,7 @@ namespace ddlgate::proxy {
 
 struct BreakGlassOpen;  // break_glass.h
 
-class Session : public std::enable_shared_from_this<Session>, public ReactorRead::Reader {
+class Session : public std::enable_shared_from_this<Session>, public ReactorRead::Reader, private engine::Host {
  public:
   Session(SharedState& shared, Worker& worker, Socket client, std::string peer);
   ~Session();
@@ -205,180 +206,32 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // deny() with 58030: the ledger cannot record a decision, so `refused` (what is
   // refused, for the message) does not run.
   Verdict deny_ledger_unavailable(std::string_view refused, bool extended);
-  // The hashes of a Query's statements that were allowed and are to be tracked, set by enforce().
-  std::vector<std::string> allowed_hashes_;
-  // The approvals reserved for them by position (replay protection); empty when none.
-  std::vector<std::string> allowed_keys_;
-  // A statement's SessionEffect, followed once the server completes it: the open
-  // block's savepoints (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN)
-  // and the prepared statements the server drops (DEALLOCATE, DISCARD ALL).
-  struct EffectStep {
-    sql::SessionEffect effect = sql::SessionEffect::none;
-    std::string name;
-    // deallocate, deallocate_all: generations_ when it went to the server; a statement
-    // prepared after it (a higher generation) is not the one it drops.
-    std::uint64_t generation = 0;
-  };
-  // Outcomes (docs/enforcement.md, "Outcomes"): what the server has yet to answer,
-  // in the order ddlgate sent it. Each entry ends with one server message:
-  //  - extended: a run of `count` Parse, Bind, Describe, Close and untracked
-  //    Executes, each ended by its completion (ParseComplete, BindComplete,
-  //    CloseComplete, RowDescription or NoData; CommandComplete,
-  //    EmptyQueryResponse or PortalSuspended);
-  //  - execute: an Execute of a tracked statement, ended the same way;
-  //  - query, function_call, sync: ended by ReadyForQuery; a Query's statements
-  //    are matched to CommandComplete and ErrorResponse in order;
-  //  - denial: ddlgate's Query in place of a refused extended-protocol message;
-  //    its ReadyForQuery is not passed on (the client's Sync gets one).
-  // An ErrorResponse to an extended-protocol message makes the server skip every
-  // message up to the next Sync: their entries go with it.
-  // A Close of a statement or portal ddlgate keeps: forgotten once the server's
-  // CloseComplete says it is gone (a Close the server skips after an error closes nothing),
-  // and only if the name was not given to another one in between.
-  struct Closing {
-    bool portal = false;
-    std::string name;
-    std::uint64_t generation = 0;
-  };
-  struct Tracked {
-    std::vector<std::string> hashes;        // by position; "" for a statement that is not tracked
-    std::vector<std::string> spend_keys;    // reserved approvals by position, or empty
-    std::vector<EffectStep> effects;  // by position, or empty
-    std::size_t next = 0;
-    Closing closing;  // close
-  };
-  struct Expected {
-    enum class Kind : std::uint8_t { extended, execute, query, function_call, sync, denial, close };
-    Kind kind = Kind::extended;
-    std::uint32_t count = 1;            // extended: completions still to come
-    std::unique_ptr<Tracked> tracked;  // execute, query and close; null when nothing is tracked
-  };
-  std::deque<Expected> expected_;
-  // The values the settings that change how the server splits a text may hold now
-  // (standard_conforming_strings, client_encoding, backslash_quote): fed every
-  // client message that goes upstream and the server's ParameterStatus and
-  // ReadyForQuery (protocol/lexing_state.h, docs/threat-model.md).
-  protocol::LexingState lexing_;
+  // The engine (engine/engine.h): what the server has yet to answer and the outcomes,
+  // prepared statements and portals, savepoints, the lexing-state model, denials.
+  engine::Engine engine_;
+  // engine::Host: its side effects.
+  void spend_approval(const std::string& key) override;
+  void release_approval(const std::string& key) override;
+  void record_outcome(const engine::Outcome& outcome) override;
+  void out_of_step(std::string_view what) override;
+  void read_whole(std::uint8_t type) override;
   // PostgreSQL has reported is_superuser = on in this session and enforcement.superusers
   // does not list the user: every statement is decided as controlled (read_as_server).
   bool superuser_ = false;
-  bool failed_ = false;  // an ErrorResponse since the last ReadyForQuery
-  // The server is skipping to a Sync that has not gone to it yet (an extended-protocol
-  // error came first): messages up to that Sync get no entry.
-  bool skipping_to_sync_ = false;
-  void expect(Expected::Kind kind, std::unique_ptr<Tracked> tracked = nullptr);
-  // A Parse, Bind, Describe, Close or untracked Execute went to the server.
-  void expect_extended();
-  // A Close went to the server: an entry of its own when it names a statement or
-  // portal ddlgate keeps, so that its CloseComplete forgets it; false otherwise.
-  bool expect_close(const protocol::ScanStep& step);
-  // The server closed it.
-  void closed(const Closing& c);
-  // A Query went to the server: its statements' hashes, reserved approvals and
-  // effect steps by position (all empty when nothing is tracked).
-  void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                    std::vector<EffectStep> effects);
-  // An analysed message's EffectSteps by position; empty when it has none.
-  static std::vector<EffectStep> effect_steps(const sql::Analysis& analysis);
-  // Set with allowed_hashes_ (a Query's positions) or for a Parse (one), by
-  // enforce() or forward_undecided(); taken by expect_query() or remember_prepared().
-  std::vector<EffectStep> allowed_effects_;
-  // The open block's savepoints, innermost last, each with the number of
-  // pending_outcomes_ executed before it: ROLLBACK TO undoes those after it.
-  struct Savepoint {
-    std::string name;
-    std::size_t pending = 0;
-  };
-  std::vector<Savepoint> savepoints_;
-  // A statement with a SessionEffect completed with CommandComplete `tag`.
-  void on_session_effect(const EffectStep& step, std::string_view tag);
-  // Settles every approval this session reserved and did not yet spend or release (it ends).
-  void release_reserved_approvals();
-  // A server message that ends an Expected entry or tells an outcome; true when
-  // the message is not to be passed on (a denial's ReadyForQuery).
-  bool on_outcome_message(const protocol::ScanStep& step);
-  // The ErrorResponse of an extended-protocol message: the server skips to the next Sync.
-  void skip_to_sync_entry();
-  // Records the outcome of every statement executed and not yet settled (from
-  // position `from` of pending_outcomes_ on), and spends (committed) or releases
-  // (rolled back) their approvals.
-  void settle_pending_outcomes(bool committed, std::size_t from = 0);
-  // The transaction ended: settles everything pending, and its savepoints are gone.
-  void end_transaction(bool committed);
-
-  // Extended protocol outcomes: an allowed controlled Parse is remembered by
-  // statement name, a Bind carries it to a portal, and an Execute of that portal
-  // is an Expected entry of its own (docs/enforcement.md, "Outcomes").
-  // Statement name -> an allowed controlled Parse, a statement with a session effect, or a
-  // statement recorded at its Parse; portal name -> a portal bound to one of them.
-  // No other statement is kept.
-  //
-  // A statement that needed no decision and was recorded at its Parse (full-statement
-  // logging, or an open break-glass token): that record stands for its first execution,
-  // and each later one is recorded at its Execute (a session_statement with `execution`).
-  struct Recorded {
-    std::string hash;
-    sql::StatementClass cls{};
-    std::string display_sql;
-    std::uint64_t executions = 0;  // portals of it the session has run so far
-  };
-  struct Prepared {
-    std::string hash;
-    sql::StatementClass cls{};  // its statement class, for a ledger record
-    std::string display_sql;  // the same
-    bool once = false;        // its approval applies once (replay protection)
-    bool executed = false;    // a portal bound to it has been executed
-    EffectStep effect_step;  // SAVEPOINT, RELEASE, ROLLBACK TO, AND CHAIN, DEALLOCATE (hash empty)
-    // Allowed by this break-glass token (its jti) only: runs while the token is open.
-    std::string break_glass_token;
-    std::shared_ptr<Recorded> recorded;  // shared with the portals bound to it
-    std::uint64_t generation = 0;        // tells it from a later one of the same name
-  };
-  struct Portal {
-    std::string statement;  // the prepared statement's name
-    std::string hash;
-    bool executed = false;  // a later Execute of it continues the same run
-    EffectStep effect_step;
-    std::string break_glass_token;  // its statement's, when it was bound
-    std::shared_ptr<Recorded> recorded;  // its statement's, when it was bound
-    std::uint64_t generation = 0;        // as Prepared's
-  };
-  std::uint64_t generations_ = 0;  // the last generation given to a Prepared or Portal
-  // DEALLOCATE name (or every name: ALL, DISCARD ALL) completed: forgets the prepared
-  // statements it dropped, those remembered up to `generation`.
-  void deallocated(const EffectStep& step);
-  std::unordered_map<std::string, Prepared> prepared_;
-  std::unordered_map<std::string, Portal> portals_;
-  // Set by enforce() for an allowed controlled Parse; remember_prepared() keeps it.
-  std::optional<Prepared> allowed_parse_;
-  // Set for a Parse whose statement was recorded (record_statements(), break-glass);
-  // remember_prepared() keeps it, a refused Parse drops it.
-  std::shared_ptr<Recorded> recorded_parse_;
-  // The portal an Execute names (a whole Execute message), if ddlgate keeps it.
-  const Portal* executed_portal(const protocol::ScanStep& step) const;
-  // Whether this Execute starts a later run of a statement recorded at its Parse while
-  // the session records every statement: it is recorded before it goes on.
-  bool execution_to_record(const protocol::ScanStep& step) const;
+  // The break-glass token open now and not past its deadline, or empty.
+  std::string_view open_token() const;
+  // Every statement is recorded now: full-statement logging, or a break-glass token is open.
+  bool record_all_now() const { return config_->enforcement.record_all_statements || break_glass_ != nullptr; }
   // Records it durably; the Verdict to give (forward, or 58030 without a ledger in enforce mode).
   asio::awaitable<Verdict> record_execution(const protocol::ScanStep& step);
-  // Why a complete Execute must be refused: it would run a once-only prepared
-  // statement a second time (a new portal of it; replay protection), or a statement
-  // that only a break-glass token allowed after that token has ended.
-  enum class ExecuteRefusal { none, replayed, break_glass_ended };
-  ExecuteRefusal refused_execute(const protocol::ScanStep& step) const;
   // Records the refusal of such an Execute and says what to send instead.
-  asio::awaitable<Verdict> deny_execute(const protocol::ScanStep& step, ExecuteRefusal why);
-  // Replay protection against SQL: a protocol Parse and SQL PREPARE share the server's
-  // namespace, so `EXECUTE name` (also in EXPLAIN, CREATE TABLE AS, a multi-statement Query,
-  // or a Parse of its own) would run a once-only statement prepared under a name again.
-  // The once-only statement this session keeps that an EXECUTE in any reading may reach.
-  const Prepared* executes_once_only(const std::vector<std::shared_ptr<const sql::Analysis>>& readings) const;
+  asio::awaitable<Verdict> deny_execute(const protocol::ScanStep& step, engine::ExecuteRefusal why);
   // Why a Query or Parse is refused for a once-only statement this session keeps: it
   // holds an EXECUTE that may reach it, or it is a Parse that gives its name to another
   // statement while the server may still hold it (ddlgate would lose track of one of them).
   enum class OnceOnlyRefusal { sql_execute, name_in_use };
   // Records such a refusal and says what to send instead.
-  asio::awaitable<Verdict> deny_once_only(const Prepared& statement, bool extended, OnceOnlyRefusal why);
+  asio::awaitable<Verdict> deny_once_only(const engine::Prepared& statement, bool extended, OnceOnlyRefusal why);
   // Whether a whole FunctionCall must be refused: it calls a function that
   // sql::fast_path_functions() does not list (one ddlgate cannot name: the message
   // has an OID, no text), or any function in a superuser's session (superuser_).
@@ -388,27 +241,8 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // The refusal of a prepared statement that may not run (again): a denied or would_deny
   // record (reason), paced; the client's ErrorResponse says "is not approved: " + why.
   // `what` names it in the log line when the ledger cannot record it.
-  asio::awaitable<Verdict> refuse_prepared(Prepared statement, bool extended, std::string reason, std::string why,
+  asio::awaitable<Verdict> refuse_prepared(engine::Prepared statement, bool extended, std::string reason, std::string why,
                                            std::string hint, std::string_view what);
-  // The leading names of a Bind or Execute, read as its bytes pass (they are
-  // never buffered whole: a Bind may carry up to 1 GiB of parameters).
-  std::uint8_t names_type_ = 0;    // kBind or kExecute while reading, else 0
-  std::uint32_t names_left_ = 0;   // body bytes of that message not yet seen
-  // The portal (and the Bind's statement) name, as the server keys it; how many have ended.
-  std::array<std::string, 2> names_;
-  std::size_t names_seen_ = 0;
-  // PostgreSQL keys prepared statements and portals by their first NAMEDATALEN - 1
-  // bytes (63 in Debian's build): longer names on the wire are the same one.
-  static constexpr std::size_t kNameBytes = 63;
-  static std::string server_name(std::string_view name);
-  void on_bind_or_execute_bytes(std::span<const std::uint8_t> body_part);
-  void finish_names();
-  // After a Parse went on: its statement name now means its hash (allowed_hashes_), or nothing tracked.
-  void remember_prepared(const protocol::ScanStep& step);
-
-  // Server side of a denial: the injected error, rewritten to the exact fields ddlgate chose.
-  std::span<const std::uint8_t> rewrite_denial(const protocol::ScanStep& step);
-
   // Handles one server message the scanner reported; returns the bytes to
   // forward (the message itself, or a rewritten one held in rewritten_).
   std::span<const std::uint8_t> on_server_message(const protocol::ScanStep& step);
@@ -422,8 +256,6 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   std::vector<std::string> startup_tokens_;
   // Opens the session with the startup token, or sends FATAL and closes; false then.
   asio::awaitable<bool> check_startup_token();
-  // Whether break-glass token `token_id` is open in this session and not past its deadline.
-  bool break_glass_open(const std::string& token_id) const;
   // Ends the open break-glass token if its deadline has passed (recorded as "expired").
   void end_break_glass_if_expired();
   // The server's reading of sql (its standard_conforming_strings and client encoding),
@@ -487,9 +319,7 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   std::vector<std::uint8_t> rewritten_;  // a server message ddlgate changed, until written
 
   // Enforcement state (docs/enforcement.md).
-  bool skipping_ = false;      // a Parse or Execute was denied: client messages are dropped until Sync
   bool drop_current_ = false;  // the client message being relayed is dropped
-  std::deque<protocol::ErrorSpec> denials_;        // errors the server is to raise for us
   std::uint64_t would_deny_unrecorded_ = 0;  // would_deny decisions beyond the pace (would_deny_turn())
   std::vector<ledger::Record> last_unrecorded_;  // the last of them (record_pending_would_deny())
   std::deque<std::vector<std::uint8_t>> c2s_arena_;  // replacement bytes until written
@@ -498,14 +328,6 @@ class Session : public std::enable_shared_from_this<Session>, public ReactorRead
   // Wakes a statement pipelined behind the startup packet once the session is
   // established (or closed): it is decided only after authentication.
   asio::steady_timer ready_wait_;
-  struct PendingOutcome {
-    std::string hash;
-    std::string tag;
-    std::string spend_key;  // a reserved approval, spent if the transaction commits
-  };
-  std::vector<PendingOutcome> pending_outcomes_;  // executed, awaiting the transaction's end
-  std::string last_tag_;      // the latest CommandComplete tag
-  bool block_open_ = false;   // the previous ReadyForQuery said T or E
   // server_encoding, reported once at startup: how the server converts the client's
   // text depends on the pair (protocol::read_as_server).
   std::string server_encoding_ = "UTF8";

@@ -2,23 +2,6 @@
 
 namespace ddlgate::proxy {
 
-std::string SpentApprovals::key(std::string_view database, std::string_view app, std::string_view version,
-                                std::string_view file, std::uint64_t statement) {
-  // Unit separators: none of the parts can contain one (names, paths, digits).
-  std::string k;
-  k.reserve(database.size() + app.size() + version.size() + file.size() + 24);
-  k.append(database).push_back('\x1f');
-  k.append(app).push_back('\x1f');
-  k.append(version).push_back('\x1f');
-  k.append(file).push_back('\x1f');
-  k.append(std::to_string(statement));
-  return k;
-}
-
-std::string SpentApprovals::key(std::string_view database, const bundle::Approval& a) {
-  return key(database, a.app, std::to_string(a.version), a.file, a.statement_index);
-}
-
 bool SpentApprovals::reserve(const std::string& key) {
   std::lock_guard lock(mu_);
   if (spent_.count(key) != 0) return false;

@@ -25,22 +25,27 @@
 
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/bundle/registry.h"
+#include "ddlgate/engine/decide.h"
 
 namespace ddlgate::proxy {
 
-class SpentApprovals {
+class SpentApprovals final : public engine::Reservations {
  public:
-  // The key of an approval in a database.
+  // The key of an approval in a database (engine::approval_key).
   static std::string key(std::string_view database, std::string_view app, std::string_view version,
-                         std::string_view file, std::uint64_t statement);
-  static std::string key(std::string_view database, const bundle::Approval& a);
+                         std::string_view file, std::uint64_t statement) {
+    return engine::approval_key(database, app, version, file, statement);
+  }
+  static std::string key(std::string_view database, const bundle::Approval& a) {
+    return engine::approval_key(database, a);
+  }
 
   // Reserves key for a statement about to run; false if spent or reserved.
-  bool reserve(const std::string& key);
+  bool reserve(const std::string& key) override;
   // The reserved statement committed: the approval is spent for good.
   void spend(const std::string& key);
   // The reserved statement did not apply (failed, rolled back, session gone).
-  void release(const std::string& key);
+  void release(const std::string& key) override;
 
   // Rebuilds the spent set from the ledger's records at start-up, as a
   // ledger::HistoryReader (wants() and read()), then finish() hands it over.

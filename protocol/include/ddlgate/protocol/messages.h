@@ -135,6 +135,21 @@ void append_ready_for_query(std::vector<std::uint8_t>& out, char status);
 void append_query(std::vector<std::uint8_t>& out, std::string_view sql);
 // A Terminate message.
 void append_terminate(std::vector<std::uint8_t>& out);
+// The extended protocol's messages, as a client sends them (tests, and the engine's
+// fuzz target). Bind carries no parameters and asks for text results.
+void append_parse(std::vector<std::uint8_t>& out, std::string_view statement, std::string_view sql);
+void append_bind(std::vector<std::uint8_t>& out, std::string_view portal, std::string_view statement);
+void append_execute(std::vector<std::uint8_t>& out, std::string_view portal, std::uint32_t max_rows = 0);
+// kind: 'S' (a prepared statement) or 'P' (a portal).
+void append_describe(std::vector<std::uint8_t>& out, char kind, std::string_view name);
+void append_close(std::vector<std::uint8_t>& out, char kind, std::string_view name);
+void append_sync(std::vector<std::uint8_t>& out);
+void append_flush(std::vector<std::uint8_t>& out);
+// A FunctionCall of function `oid` with no arguments.
+void append_function_call(std::vector<std::uint8_t>& out, std::uint32_t oid);
+// Server messages.
+void append_command_complete(std::vector<std::uint8_t>& out, std::string_view tag);
+void append_parameter_status(std::vector<std::uint8_t>& out, std::string_view name, std::string_view value);
 // A typed message with an arbitrary body (tests and rare messages).
 void append_message(std::vector<std::uint8_t>& out, std::uint8_t type, Bytes body);
 

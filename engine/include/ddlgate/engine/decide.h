@@ -1,0 +1,126 @@
+// Decisions as pure functions of (the server's possible readings of a text, the approvals
+// in force, the session's facts): which statements are allowed, what is recorded, and
+// the error a refusal raises. The session carries them out (records durably first).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ddlgate/bundle/registry.h"
+#include "ddlgate/engine/engine.h"
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/protocol/messages.h"
+#include "ddlgate/sql/analyze.h"
+
+namespace ddlgate::engine {
+
+inline constexpr const char* kHowToReapply =
+    "Replay protection (enforcement.spend_approvals_once) lets each approved statement apply once per database; "
+    "to apply it again, approve it again in a new bundle version.";
+inline constexpr const char* kHowToApprove =
+    "Put the statement in a migration, get it reviewed and merged so that CI signs a bundle for this "
+    "environment, or open a break-glass session.";
+
+// Replay protection (enforcement.spend_approvals_once): an approval's key in a database.
+std::string approval_key(std::string_view database, std::string_view app, std::string_view version,
+                         std::string_view file, std::uint64_t statement);
+std::string approval_key(std::string_view database, const bundle::Approval& a);
+
+// The approvals reserved for statements about to run, shared by every session.
+class Reservations {
+ public:
+  // False when the approval is spent or reserved by another statement.
+  virtual bool reserve(const std::string& key) = 0;
+  virtual void release(const std::string& key) = 0;
+
+ protected:
+  ~Reservations() = default;
+};
+
+// The approvals in force, as a decision asks them.
+class ApprovalSource {
+ public:
+  // Every approval of `hash` ("sha256:<hex>") that covers `database`, in bundle order,
+  // until f returns true: that one, or nullptr.
+  virtual const bundle::Approval* find_if(std::string_view hash, std::string_view database,
+                                          const std::function<bool(const bundle::Approval&)>& f) const = 0;
+
+ protected:
+  ~ApprovalSource() = default;
+};
+
+// The signed bundles in force (bundle/registry.h) as an ApprovalSource; set may be null.
+class ApprovedSetSource final : public ApprovalSource {
+ public:
+  explicit ApprovedSetSource(const bundle::ApprovedSet* set) : set_(set) {}
+  const bundle::Approval* find_if(std::string_view hash, std::string_view database,
+                                  const std::function<bool(const bundle::Approval&)>& f) const override {
+    return set_ ? set_->find_if(hash, database, f) : nullptr;
+  }
+
+ private:
+  const bundle::ApprovedSet* set_;
+};
+
+// What a decision knows of the session.
+struct Facts {
+  ledger::SessionInfo who;  // user and database among them
+  bool monitor = false;     // would_deny instead of denied, and nothing is refused
+  bool may_deploy = true;   // enforcement.deployers lists the user (or is empty)
+  bool extended = false;    // a Parse, else a Query
+};
+
+struct Decision {
+  // The reading decided: the first (the settings last reported) unless another reading the
+  // server may make holds an unapproved controlled statement.
+  std::shared_ptr<const sql::Analysis> analysis;
+  // False: nothing controlled in the reading decided; the message goes on untouched and
+  // nothing is recorded.
+  bool controlled = false;
+  std::vector<ledger::Record> records;  // to be durable before anything is acted on
+  std::vector<std::pair<sql::StatementClass, ledger::Decision>> counted;  // for /metrics
+  std::vector<std::string> reserved;        // approvals reserved (replay protection)
+  std::vector<std::string> statement_keys;  // the same, by statement position
+  std::optional<protocol::ErrorSpec> denial;  // the refusal (also in monitor mode: would_deny)
+  std::string log_denial;  // what the log says instead of denial->message (which may quote client text)
+};
+
+// Decides a Query or Parse that holds a controlled statement in some reading (readings is
+// never empty; none of them is null). reservations: null without replay protection.
+// Reservations of a refused message are released before it returns.
+Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
+                const Facts& facts, Reservations* reservations);
+
+// An allowed decision, once durable: what the engine follows of it (staged()). Returns the
+// approvals a Parse spends at once (its outcome is not followed).
+std::vector<std::string> stage_allowed(const Decision& decision, bool extended, Staged& staged);
+
+// A break-glass session's reading of a message (docs/breakglass.md): every statement is
+// recorded; controlled ones are allowed as break_glass decisions only if all are within the
+// token's scope. in_scope is false for a controlled statement outside the token's list, or
+// one that could run after the token ends (SQL PREPARE, DECLARE CURSOR, a named Parse), or
+// when another reading the server may make holds a controlled statement, or an EXECUTE may
+// reach a once-only statement; then normal enforcement decides the message.
+struct BreakGlassReading {
+  bool in_scope = true;
+  std::vector<ledger::Record> records;
+};
+BreakGlassReading read_under_token(const sql::Analysis& analysis,
+                                   const std::vector<std::shared_ptr<const sql::Analysis>>& readings,
+                                   const std::vector<std::string>& token_statements, std::string_view token_id,
+                                   bool named_parse, bool executes_once_only, const ledger::SessionInfo& who);
+// Its allowed statements, for the engine (staged()).
+void stage_break_glass(const sql::Analysis& analysis, bool extended, std::string_view token_id, Staged& staged);
+
+// The Query that makes the server itself raise `spec` (a DO block; the text travels
+// base64-encoded, so no client text can end a literal).
+std::string denial_query(const protocol::ErrorSpec& spec);
+// What a refusal shows of its statement: the ledger's cut of a long one.
+std::string refused_sql(std::string_view display_sql);
+
+}  // namespace ddlgate::engine

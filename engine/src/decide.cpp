@@ -1,0 +1,263 @@
+#include "ddlgate/engine/decide.h"
+
+#include <algorithm>
+
+#include "ddlgate/base/base64.h"
+#include "ddlgate/engine/sqlstate.h"
+
+namespace ddlgate::engine {
+
+std::string approval_key(std::string_view database, std::string_view app, std::string_view version,
+                         std::string_view file, std::uint64_t statement) {
+  // Unit separators: none of the parts can contain one (names, paths, digits).
+  std::string k;
+  k.reserve(database.size() + app.size() + version.size() + file.size() + 24);
+  k.append(database).push_back('\x1f');
+  k.append(app).push_back('\x1f');
+  k.append(version).push_back('\x1f');
+  k.append(file).push_back('\x1f');
+  k.append(std::to_string(statement));
+  return k;
+}
+
+std::string approval_key(std::string_view database, const bundle::Approval& a) {
+  return approval_key(database, a.app, std::to_string(a.version), a.file, a.statement_index);
+}
+
+namespace {
+
+// `pg_catalog.convert_from(pg_catalog.decode('<b64>', 'base64'), 'UTF8')`: a text value
+// whose literal holds only base64 characters. Schema-qualified so that no search_path can
+// substitute another function.
+std::string text_expr(std::string_view s) {
+  return "pg_catalog.convert_from(pg_catalog.decode('" + base::base64_encode(s) + "', 'base64'), 'UTF8')";
+}
+
+}  // namespace
+
+std::string denial_query(const protocol::ErrorSpec& e) {
+  std::string sql = "DO $ddlgate$BEGIN RAISE EXCEPTION USING ERRCODE = '" + e.sqlstate + "', MESSAGE = " +
+                    text_expr(e.message);
+  if (!e.detail.empty()) sql += ", DETAIL = " + text_expr(e.detail);
+  if (!e.hint.empty()) sql += ", HINT = " + text_expr(e.hint);
+  sql += "; END$ddlgate$";
+  return sql;
+}
+
+std::string refused_sql(std::string_view display_sql) {
+  // The client's DETAIL and the statement.denied webhook: a huge refused statement is not
+  // copied to the server (in the DO block), into every webhook queue and back whole.
+  std::string_view kept = ledger::utf8_prefix(display_sql, ledger::kRefusalSqlBytes);
+  if (kept.size() == display_sql.size()) return std::string(display_sql);
+  return std::string(kept) + "\n-- (ddlgate: the first " + std::to_string(kept.size()) + " of " +
+         std::to_string(display_sql.size()) + " bytes)";
+}
+
+Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
+                const Facts& facts, Reservations* reservations) {
+  const auto every = [](const bundle::Approval&) { return true; };
+  Decision out;
+  const std::string& database = facts.who.database;
+  const std::string& user = facts.who.user;
+  // Another reading the server may make decides if it holds an unapproved controlled statement.
+  out.analysis = readings.front();
+  for (std::size_t i = 1; i < readings.size(); ++i) {
+    const auto& other = readings[i];
+    if (!other->ok()) continue;  // the server would refuse that reading itself
+    bool all_approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const sql::Statement& st) {
+      return !st.controlled || (facts.may_deploy && approved.find_if(st.hash, database, every));
+    });
+    if (!all_approved) {
+      out.analysis = other;
+      break;
+    }
+  }
+  const sql::Analysis& analysis = *out.analysis;
+  if (analysis.ok() && !analysis.any_controlled()) return out;
+  out.controlled = true;
+  const auto refused = facts.monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
+
+  if (!analysis.ok()) {
+    // Unparseable: never approvable (fail closed). PostgreSQL's parse error may quote
+    // client text, so it goes to the client, not into the ledger detail.
+    ledger::DecisionInfo d;
+    d.decision = refused;
+    d.session = facts.who;
+    d.statement_class = "unparseable";
+    d.reason = "the statement does not parse";
+    out.records.push_back(ledger::decision(d));
+    out.counted.emplace_back(sql::StatementClass::unparseable, d.decision);
+    out.denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
+                                     "ddlgate: unparseable statement is not approved: " + analysis.error->message, "",
+                                     kHowToApprove};
+    // The parser's message quotes the text near the error ("syntax error at or near
+    // ..."), which may be a password: the log gets the position only.
+    out.log_denial = "unparseable statement is not approved (parse error at byte " +
+                     std::to_string(analysis.error->position) + ")";
+    return out;
+  }
+
+  const sql::Statement* first_unapproved = nullptr;
+  bool first_unapproved_spent = false;
+  struct Controlled {
+    std::size_t index;  // position in the message
+    const sql::Statement* st;
+    const bundle::Approval* approval;
+    std::string spend_key;  // reserved approval (replay protection), or empty
+    bool spent = false;     // approved, but every approval is spent in this database
+  };
+  std::vector<Controlled> controlled;
+  out.statement_keys.resize(analysis.statements.size());
+  for (std::size_t i = 0; i < analysis.statements.size(); ++i) {
+    const auto& st = analysis.statements[i];
+    if (!st.controlled) continue;
+    Controlled c{i, &st, nullptr, {}, false};
+    if (facts.may_deploy) {
+      if (!reservations) {
+        c.approval = approved.find_if(st.hash, database, every);
+      } else {
+        // Replay protection: the first approval of this statement not yet spent here;
+        // bookkeeping statements are repeatable and never spent.
+        bool any = false;
+        c.approval = approved.find_if(st.hash, database, [&](const bundle::Approval& a) {
+          any = true;
+          if (a.repeatable) return true;
+          std::string key = approval_key(database, a);
+          if (!reservations->reserve(key)) return false;
+          c.spend_key = std::move(key);
+          return true;
+        });
+        c.spent = !c.approval && any;
+      }
+    }
+    if (!c.approval && !first_unapproved) {
+      first_unapproved = &st;
+      first_unapproved_spent = c.spent;
+    }
+    controlled.push_back(std::move(c));
+  }
+  for (auto& c : controlled) {
+    ledger::DecisionInfo d;
+    d.session = facts.who;
+    d.statement_hash = c.st->hash;
+    d.statement_class = std::string(sql::to_string(c.st->cls));
+    d.display_sql = c.st->display_sql;
+    if (!first_unapproved) {
+      const bundle::Approval* a = c.approval;
+      d.decision = ledger::Decision::allowed;
+      d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index};
+      if (!c.spend_key.empty()) {
+        // A Parse's outcome is not followed (yet): its approval is spent at once.
+        d.spend = facts.extended ? "at_decision" : "on_commit";
+        out.reserved.push_back(c.spend_key);
+        out.statement_keys[c.index] = c.spend_key;
+      }
+    } else {
+      if (!c.spend_key.empty()) reservations->release(c.spend_key);
+      d.decision = refused;
+      d.reason = c.approval        ? "another statement of the same message is not approved"
+                 : c.spent         ? "its approval was already used in this database (enforcement.spend_approvals_once)"
+                 : facts.may_deploy ? "no signed bundle approves it for this database"
+                                    : "user " + user + " is not in enforcement.deployers";
+    }
+    out.records.push_back(ledger::decision(d));
+    out.counted.emplace_back(c.st->cls, d.decision);
+  }
+  if (first_unapproved) {
+    out.statement_keys.clear();
+    std::string cls(sql::to_string(first_unapproved->cls));
+    std::string why = !facts.may_deploy       ? " for user " + user + " (not a deployer)"
+                      : first_unapproved_spent ? ": its approval was already used in database " + database +
+                                                     " (each approval applies once)"
+                                               : "";
+    out.denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
+                                     "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" + why,
+                                     refused_sql(first_unapproved->display_sql),
+                                     first_unapproved_spent ? kHowToReapply : kHowToApprove};
+  }
+  return out;
+}
+
+std::vector<std::string> stage_allowed(const Decision& decision, bool extended, Staged& staged) {
+  staged.hashes.clear();
+  staged.spend_keys.clear();
+  const sql::Analysis& analysis = *decision.analysis;
+  if (!analysis.ok()) return {};
+  if (extended) {
+    // Remembered by statement name for the outcomes of its Executes.
+    if (analysis.statements.size() == 1 && analysis.statements[0].controlled) {
+      const auto& st = analysis.statements[0];
+      staged.hashes.push_back(st.hash);
+      staged.parse = Prepared{st.hash, st.cls, st.display_sql, !decision.reserved.empty(), false, {}, {}, {}, 0};
+    }
+    return decision.reserved;
+  }
+  // Outcomes by position; a reserved approval is spent when its transaction commits.
+  for (const auto& st : analysis.statements) staged.hashes.push_back(st.controlled ? st.hash : std::string());
+  if (!decision.reserved.empty()) staged.spend_keys = decision.statement_keys;
+  return {};
+}
+
+BreakGlassReading read_under_token(const sql::Analysis& analysis,
+                                   const std::vector<std::shared_ptr<const sql::Analysis>>& readings,
+                                   const std::vector<std::string>& token_statements, std::string_view token_id,
+                                   bool named_parse, bool executes_once_only, const ledger::SessionInfo& who) {
+  BreakGlassReading out;
+  auto in_list = [&](const sql::Statement& st) {
+    return token_statements.empty() ||
+           std::find(token_statements.begin(), token_statements.end(), st.hash) != token_statements.end();
+  };
+  // A token allows what runs while it is open. A controlled statement that could run after
+  // it ends is outside every token's scope: SQL PREPARE or DECLARE CURSOR, and a named Parse
+  // (SQL EXECUTE can run it later). An unnamed Parse is allowed; each of its Executes is
+  // checked against the token (Engine::refused_execute()).
+  for (const auto& st : analysis.statements) {
+    if (st.controlled && (st.hash.empty() || !in_list(st) || st.deferred || named_parse)) out.in_scope = false;
+  }
+  // Another way the server may read the text (its settings may change unseen): a controlled
+  // statement there would run unrecorded, so normal enforcement decides the message.
+  for (std::size_t i = 1; i < readings.size(); ++i) {
+    if (readings[i]->ok() && readings[i]->any_controlled()) out.in_scope = false;
+  }
+  // No token allows an EXECUTE that may run a once-only prepared statement again.
+  if (executes_once_only) out.in_scope = false;
+  for (const auto& st : analysis.statements) {
+    std::string cls(sql::to_string(st.cls));
+    if (!st.controlled) {
+      out.records.push_back(ledger::session_statement(who, token_id, st.hash, cls, st.display_sql));
+    } else if (out.in_scope) {
+      ledger::DecisionInfo d;
+      d.decision = ledger::Decision::break_glass;
+      d.session = who;
+      d.statement_hash = st.hash;
+      d.statement_class = cls;
+      d.display_sql = st.display_sql;
+      d.token_id = std::string(token_id);
+      out.records.push_back(ledger::decision(d));
+    }
+  }
+  return out;
+}
+
+void stage_break_glass(const sql::Analysis& analysis, bool extended, std::string_view token_id, Staged& staged) {
+  staged.hashes.clear();
+  // A Parse's statement that needed no decision: its later executions are recorded at
+  // their Executes while the token is open.
+  if (extended && analysis.statements.size() == 1 && !analysis.statements[0].controlled) {
+    const auto& st = analysis.statements[0];
+    staged.recorded = std::make_shared<Recorded>(Recorded{st.hash, st.cls, st.display_sql, 0});
+  }
+  if (!extended) {
+    for (const auto& st : analysis.statements) staged.hashes.push_back(st.controlled ? st.hash : std::string());
+  }
+  // An unnamed Parse holds one statement; a controlled one is remembered with its token, for
+  // the outcomes of its Executes and to refuse them once the token has ended.
+  if (extended && analysis.statements.size() == 1 && analysis.statements[0].controlled) {
+    const auto& st = analysis.statements[0];
+    staged.hashes.push_back(st.hash);
+    staged.parse = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, std::string(token_id), {}, 0};
+  }
+  staged.effects = Engine::effect_steps(analysis);
+}
+
+}  // namespace ddlgate::engine
