@@ -205,5 +205,49 @@ TEST_F(StatementExport, CsvCellsCannotStartAFormula) {
   }
 }
 
+// docs/ledger.md, "How the format evolves": a ledger written by the record version before the
+// statement export (bundle_accepted without source or signers; tests/data/ledger/
+// before-statement-export, made with main's code) still verifies, and both exports read it.
+TEST(StatementExportFixture, ALedgerOfThePreviousRecordVersionVerifiesAndExports) {
+  const std::filesystem::path fixture = DDLGATE_LEDGER_FIXTURES "/before-statement-export";
+  test::TempDir tmp;
+  // Verification and export read only; a copy keeps the source tree clean all the same.
+  std::filesystem::copy(fixture / "ledger", tmp.path() / "ledger");
+  auto key = NoteVerifier::load_pem(fixture / "checkpoint.pub");
+  ASSERT_TRUE(key) << key.error().to_string();
+  VerifyOptions o;
+  o.origin = "fixture.example/ddlgate/00000000000000a5";
+  auto rep = verify_directory(tmp.path() / "ledger", *key, o);
+  ASSERT_TRUE(rep.ok()) << rep.problem->to_string();
+  EXPECT_EQ(rep.records, 16u);
+  EXPECT_EQ(rep.covered, 16u);
+
+  std::ostringstream records;
+  ASSERT_TRUE(export_ledger(tmp.path() / "ledger", {}, ExportFormat::jsonl, records));
+  EXPECT_NE(records.str().find("\"records_exported\":16"), std::string::npos) << records.str().substr(0, 300);
+
+  std::vector<StatementRow> rows;
+  ASSERT_TRUE(join_statements(tmp.path() / "ledger", {}, [&](const StatementRow& r) { rows.push_back(r); }));
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(field(rows[0].outcome, "command_tag"), "ALTER TABLE");
+  ASSERT_TRUE(rows[0].approval);
+  EXPECT_EQ(rows[0].approval->fields["manifest_sha256"].get<std::string>().substr(0, 8), "5d41402a");
+  EXPECT_FALSE(rows[0].approval->fields.contains("signers"));  // the old record has none
+  EXPECT_EQ(rows[1].decision.fields["decision"], "denied");
+  EXPECT_FALSE(rows[1].outcome);
+  EXPECT_EQ(field(rows[2].outcome, "outcome"), "rolled_back");
+  EXPECT_EQ(rows[3].decision.fields["decision"], "break_glass");
+  EXPECT_EQ(field(rows[3].outcome, "sqlstate"), "42704");
+  EXPECT_EQ(field(rows[3].token, "ticket"), "INC-42");
+
+  std::ostringstream text;
+  ASSERT_TRUE(export_statements(tmp.path() / "ledger", {}, ExportFormat::csv, text));
+  // Old bundle_accepted: the source and signer cells are empty; the rest is filled.
+  EXPECT_NE(text.str().find(",shop,3,003_note.sql,1,5d41402abc4b2a76b9719d911017c592aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,,,,,,,,"
+                            "executed,"),
+            std::string::npos)
+      << text.str();
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger
