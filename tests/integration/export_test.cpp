@@ -127,6 +127,52 @@ class AuditExport : public ::testing::Test {
 
   fs::path ledger_dir() const { return dir_.path() / "ledger"; }
 
+  // Through an enforcing ddlgate: the approved migration (two statements executed, one failed
+  // with 25001, one rolled back), a denied DROP TABLE victim, then the same DROP under break-glass;
+  // `hostile`: one more denial whose text is markup. Stops ddlgate, verifies the ledger; returns
+  // the database.
+  std::string make_traffic(bool hostile = false) {
+    auto proxy = start();
+    const std::string database = proxy->database();
+    {
+      auto c = pg_connect(proxy->conninfo());
+      EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+      // The approved migration, as a deploy job runs it.
+      EXPECT_EQ(command(c.get(), "create table users (id bigint primary key, email text not null)"), "CREATE TABLE");
+      EXPECT_EQ(command(c.get(), "grant select on users to reporting"), "GRANT");
+      // Approved, but the server refuses it inside a transaction block: failed, 25001.
+      EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+      EXPECT_EQ(command(c.get(), "create index concurrently users_email on users (email)"), "ERROR 25001");
+      EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+      // Approved and executed, then rolled back with its transaction.
+      EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
+      EXPECT_EQ(command(c.get(), "alter table users add column name text default ''"), "ALTER TABLE");
+      EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
+      // Not approved.
+      EXPECT_EQ(command(c.get(), "drop table victim"), "ERROR 42501");
+      if (hostile) {
+        EXPECT_EQ(command(c.get(), "create table \"<b id=evil>x</b>\" (id int)"), "ERROR 42501");
+      }
+    }
+    {
+      auto r = run_command({ddlgate(), "breakglass", "issue", "--key", (dir_.path() / "breakglass.key").string(), "--user",
+                            "postgres", "--database", database, "--environment", "production", "--lifetime", "10m",
+                            "--reason", "victim table blocks the release", "--ticket", "INC-7", "--issuer",
+                            "oncall-lead"});
+      EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+      std::string token = r.stdout_text.substr(0, r.stdout_text.find('\n'));
+      auto c = pg_connect(proxy->conninfo());
+      EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+      EXPECT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
+      EXPECT_EQ(command(c.get(), "drop table victim"), "DROP TABLE");
+    }
+    EXPECT_EQ(proxy->terminate(20s), 0);
+    auto verify = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey",
+                               (dir_.path() / "ledger.pub").string()});
+    EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
+    return database;
+  }
+
   std::vector<Row> export_csv(const std::vector<std::string>& filters) {
     std::vector<std::string> argv = {ddlgate(), "ledger", "export", ledger_dir().string(), "--rows", "statements",
                                      "--format", "csv"};
@@ -142,43 +188,9 @@ class AuditExport : public ::testing::Test {
 
 TEST_F(AuditExport, TheCsvSaysWhatWasAppliedToADatabaseInAWindowApprovedByWhomAndWhatWasDeniedOrBrokeGlass) {
   const std::string t1 = utc(-1s);
-  auto proxy = start();
-  const std::string database = proxy->database();
-  {
-    auto c = pg_connect(proxy->conninfo());
-    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
-    // The approved migration, as a deploy job runs it.
-    EXPECT_EQ(command(c.get(), "create table users (id bigint primary key, email text not null)"), "CREATE TABLE");
-    EXPECT_EQ(command(c.get(), "grant select on users to reporting"), "GRANT");
-    // Approved, but the server refuses it inside a transaction block: failed, 25001.
-    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
-    EXPECT_EQ(command(c.get(), "create index concurrently users_email on users (email)"), "ERROR 25001");
-    EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
-    // Approved and executed, then rolled back with its transaction.
-    EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
-    EXPECT_EQ(command(c.get(), "alter table users add column name text default ''"), "ALTER TABLE");
-    EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
-    // Not approved.
-    EXPECT_EQ(command(c.get(), "drop table victim"), "ERROR 42501");
-  }
-  {
-    auto r = run_command({ddlgate(), "breakglass", "issue", "--key", (dir_.path() / "breakglass.key").string(), "--user",
-                          "postgres", "--database", database, "--environment", "production", "--lifetime", "10m",
-                          "--reason", "victim table blocks the release", "--ticket", "INC-7", "--issuer",
-                          "oncall-lead"});
-    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    std::string token = r.stdout_text.substr(0, r.stdout_text.find('\n'));
-    auto c = pg_connect(proxy->conninfo());
-    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
-    EXPECT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
-    EXPECT_EQ(command(c.get(), "drop table victim"), "DROP TABLE");
-  }
-  EXPECT_EQ(proxy->terminate(20s), 0);
+  const std::string database = make_traffic();
+  ASSERT_FALSE(HasFailure());
   const std::string t2 = utc(1s);
-  auto verify = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey",
-                             (dir_.path() / "ledger.pub").string()});
-  ASSERT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-
   auto rows = export_csv({"--database", database, "--from", t1, "--to", t2});
   std::map<std::string, Row> by_sql;
   for (const auto& r : rows) {
@@ -266,6 +278,68 @@ TEST_F(AuditExport, TheCsvSaysWhatWasAppliedToADatabaseInAWindowApprovedByWhomAn
   // Outside the window, or another database: nothing.
   EXPECT_TRUE(export_csv({"--database", database, "--to", utc(-3600s)}).empty());
   EXPECT_TRUE(export_csv({"--database", database + "_other"}).empty());
+}
+
+
+// `ddlgate report` on the same traffic, loaded in headless Chromium (Debian's chromium, from
+// scripts/packages.txt): the DOM Chromium built has the expected sections and values, markup in
+// a statement stays text, the page's stylesheet is the only thing its CSP lets in (Chromium logs
+// nothing refused), and a screenshot is kept in test-artifacts/ for a person to look at.
+class AuditReport : public AuditExport {};
+
+TEST_F(AuditReport, RendersInChromiumWithTheExpectedSectionsAndNothingUnescaped) {
+  const std::string database = make_traffic(true);
+  ASSERT_FALSE(HasFailure());
+  const fs::path artifacts = DDLGATE_ARTIFACTS_DIR;
+  fs::create_directories(artifacts);
+  const fs::path html = artifacts / "audit-report.html";
+  auto r = run_command({ddlgate(), "report", "--ledger", ledger_dir().string(), "--pubkey",
+                        (dir_.path() / "ledger.pub").string(), "--out", html.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+
+  const fs::path profile = dir_.path() / "chromium-profile";
+  const std::vector<std::string> chromium = {"chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                             "--user-data-dir=" + profile.string(), "--enable-logging=stderr",
+                                             "--v=0"};
+  auto dom_argv = chromium;
+  dom_argv.push_back("--dump-dom");
+  dom_argv.push_back("file://" + html.string());
+  auto dom = run_command(dom_argv, {}, 120s);
+  ASSERT_EQ(dom.exit_code, 0) << "chromium (scripts/setup.sh installs it): " << dom.stderr_text;
+  const std::string& d = dom.stdout_text;
+  // Chromium's DOM, not the file: the parser adds the tbody elements the file leaves out.
+  EXPECT_NE(d.find("<tbody>"), std::string::npos) << d.substr(0, 2000);
+  for (const char* section : {"id=\"verification\"", "id=\"summary\"", "id=\"changes\"", "id=\"denials\"",
+                              "id=\"break-glass\"", "id=\"timeline\""}) {
+    EXPECT_NE(d.find(section), std::string::npos) << section;
+  }
+  EXPECT_NE(d.find("<td class=\"ok\">verified with key ed25519:"), std::string::npos) << d.substr(0, 3000);
+  // The change: database, app, version, who ran it, who approved it, linked to its review.
+  EXPECT_NE(d.find("<td>" + database + "</td><td>shop</td><td>1</td>"), std::string::npos) << d;
+  EXPECT_NE(d.find("<a href=\"https://example.com/shop/db/pull/12\" rel=\"noreferrer\">"), std::string::npos) << d;
+  EXPECT_NE(d.find("<a href=\"https://ci.example.com/runs/99\" rel=\"noreferrer\">"), std::string::npos) << d;
+  EXPECT_NE(d.find("<td>4f2a9c1</td>"), std::string::npos) << d;
+  EXPECT_NE(d.find("alice ("), std::string::npos) << d;
+  // executed 2 (CREATE TABLE, GRANT), failed 1 (25001), rolled back 1.
+  EXPECT_NE(d.find("<td>2</td><td>1</td><td>1</td><td>0</td><td>postgres</td>"), std::string::npos) << d;
+  // Denials: two by postgres, the markup one as text only.
+  EXPECT_NE(d.find("<td>postgres</td><td>2</td>"), std::string::npos) << d;
+  EXPECT_NE(d.find("&lt;b id=evil&gt;x&lt;/b&gt;"), std::string::npos) << d;
+  EXPECT_EQ(d.find("<b id="), std::string::npos) << d;
+  EXPECT_EQ(d.find("<script"), std::string::npos) << d;
+  // The break-glass session with its token's issuer and ticket and its statement's outcome.
+  EXPECT_NE(d.find("issued by oncall-lead, ticket INC-7"), std::string::npos) << d;
+  EXPECT_NE(d.find("<code>DROP TABLE victim</code></td><td>executed (DROP TABLE)</td>"), std::string::npos) << d;
+  EXPECT_EQ(dom.stderr_text.find("Content Security Policy"), std::string::npos) << dom.stderr_text;
+
+  auto shot_argv = chromium;
+  shot_argv.push_back("--window-size=1280,2400");
+  shot_argv.push_back("--screenshot=" + (artifacts / "audit-report.png").string());
+  shot_argv.push_back("file://" + html.string());
+  auto shot = run_command(shot_argv, {}, 120s);
+  EXPECT_EQ(shot.exit_code, 0) << shot.stderr_text;
+  std::error_code ec;
+  EXPECT_GT(fs::file_size(artifacts / "audit-report.png", ec), 10000u) << ec.message();
 }
 
 }  // namespace
