@@ -240,6 +240,21 @@ TEST(StatementExportFixture, ALedgerOfThePreviousRecordVersionVerifiesAndExports
   EXPECT_EQ(field(rows[3].outcome, "sqlstate"), "42704");
   EXPECT_EQ(field(rows[3].token, "ticket"), "INC-42");
 
+  // JSON lines: the header, then one line per row with whole records (null where nothing joined).
+  std::ostringstream lines;
+  ASSERT_TRUE(export_statements(tmp.path() / "ledger", {}, ExportFormat::jsonl, lines));
+  std::istringstream in(lines.str());
+  std::vector<nlohmann::json> parsed;
+  for (std::string line; std::getline(in, line);) parsed.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(parsed.size(), 5u) << lines.str();
+  EXPECT_EQ(parsed[0], (nlohmann::json{{"format", 1}, {"kind", "statement_export"}}));
+  EXPECT_EQ(parsed[2]["decision"]["fields"]["decision"], "denied");
+  EXPECT_TRUE(parsed[2]["outcome"].is_null());
+  EXPECT_TRUE(parsed[2]["bundle_accepted"].is_null());
+  EXPECT_EQ(parsed[4]["break_glass_opened"]["fields"]["issuer"], "oncall-lead");
+  EXPECT_EQ(parsed[4]["outcome"]["seq"], 12);
+  EXPECT_EQ(parsed[1]["bundle_accepted"]["seq"], 1);
+
   std::ostringstream text;
   ASSERT_TRUE(export_statements(tmp.path() / "ledger", {}, ExportFormat::csv, text));
   // Old bundle_accepted: the source and signer cells are empty; the rest is filled.
