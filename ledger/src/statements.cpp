@@ -59,6 +59,14 @@ class Joiner {
         break;
       }
       case RecordType::session_closed: close_session(str(r.fields, "session_id")); break;
+      case RecordType::config_reloaded:
+        // A process started: the sessions of the one before it (which may have stopped without
+        // closing them) are gone, and their statements will get no outcome.
+        if (str(r.fields, "event") == "start") {
+          while (!pending_.empty()) close_session(pending_.begin()->first);
+          tokens_.clear();
+        }
+        break;
       case RecordType::decision: decision(std::move(r)); break;
       case RecordType::outcome: outcome(std::move(r)); break;
       default: break;
@@ -166,7 +174,7 @@ class Joiner {
 
 bool wanted(RecordType t) {
   return t == RecordType::decision || t == RecordType::outcome || t == RecordType::bundle_accepted ||
-         t == RecordType::break_glass_opened || t == RecordType::session_closed;
+         t == RecordType::break_glass_opened || t == RecordType::session_closed || t == RecordType::config_reloaded;
 }
 
 json record_json(const ParsedRecord& r) {
@@ -233,7 +241,7 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
   }
   Joiner joiner(filter, sink);
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    // Only five types are joined: the envelope (read without parsing the fields) says which.
+    // Only six types are joined: the envelope (read without parsing the fields) says which.
     auto envelope = parse_envelope(r.payload);
     if (envelope && !wanted(envelope->type)) return std::nullopt;
     auto rec = parse_payload(r.payload);

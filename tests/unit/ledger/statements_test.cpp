@@ -159,6 +159,23 @@ TEST_F(StatementExport, ARepeatedExecutionGetsARowOfItsOwn) {
   EXPECT_EQ(field(r[1].outcome, "sqlstate"), "42701");
 }
 
+// A process that died with a session open: its statement waits for an outcome that never comes.
+// The next start ends the wait, so an outcome of the new process (which may reuse the session
+// id) joins its own decision, and the rows before it are not held back until the end.
+TEST_F(StatementExport, ARestartEndsTheWaitOfTheSessionsOfTheProcessBefore) {
+  ConfigChange start;
+  start.event = "start";
+  start.mode = "enforce";
+  write({config_reloaded(start), session_opened(kDeployer), decision(allowed(kDeployer, "h1", "ALTER TABLE a ADD b int", 1)),
+         config_reloaded(start), session_opened(kDeployer), decision(allowed(kDeployer, "h1", "ALTER TABLE a ADD b int", 1)),
+         outcome_executed("s-1", "h1", "ALTER TABLE")});
+  auto r = rows();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_FALSE(r[0].outcome);
+  EXPECT_EQ(field(r[1].outcome, "outcome"), "executed");
+  EXPECT_LT(r[0].decision.seq, r[1].decision.seq);
+}
+
 // Break-glass: the decision names its token; the row carries the token's issuer, ticket and expiry.
 TEST_F(StatementExport, ABreakGlassStatementNamesItsToken) {
   BreakGlassOpening o;

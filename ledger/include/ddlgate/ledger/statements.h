@@ -29,7 +29,9 @@ struct StatementRow {
 // Reads dir once and calls sink for each decision the filter picks, in sequence order, joined:
 // - outcome: the first outcome after the decision with the same session_id and statement_hash
 //   not taken by an earlier decision; a later outcome with none left (a prepared statement run
-//   again) repeats the last such decision's row with that outcome. Denied decisions get none.
+//   again) repeats the last such decision's row with that outcome. Denied decisions get none,
+//   nor do decisions still waiting when their session closes or a new process starts
+//   (config_reloaded at start: the previous process may have died with sessions open).
 // - approval: the latest bundle_accepted before the decision with the approval's bundle and version.
 // - token: the break_glass_opened of the decision's session with its token_id.
 // The filter is applied to the decision (its type must be unset or decision), so a row is kept or
