@@ -178,7 +178,8 @@ class Report {
                             "'; img-src 'none'; base-uri 'none'; form-action 'none'";
     std::ostringstream h;
     h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      << "<meta http-equiv=\"Content-Security-Policy\" content=\"" << esc(csp) << "\">"
+      // The policy is this program's constant (no double quote in it): written as it is.
+      << "<meta http-equiv=\"Content-Security-Policy\" content=\"" << csp << "\">"
       << "<meta name=\"referrer\" content=\"no-referrer\"><title>ddlgate audit report</title><style>" << kStyle
       << "</style></head><body>\n<h1>ddlgate audit report</h1>\n<p id=\"period\">Period: "
       << esc(from.empty() ? "the beginning" : from) << " to " << esc(to.empty() ? "the end" : to) << "; "

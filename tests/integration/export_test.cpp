@@ -332,6 +332,20 @@ TEST_F(AuditReport, RendersInChromiumWithTheExpectedSectionsAndNothingUnescaped)
   EXPECT_NE(d.find("<code>DROP TABLE victim</code></td><td>executed (DROP TABLE)</td>"), std::string::npos) << d;
   EXPECT_EQ(dom.stderr_text.find("Content Security Policy"), std::string::npos) << dom.stderr_text;
 
+  // The policy is in force: the same page with a script slipped in runs none of it.
+  std::string page = read_file(html);
+  const fs::path tampered = dir_.path() / "tampered.html";
+  auto h1 = page.find("<h1>");
+  ASSERT_NE(h1, std::string::npos);
+  write_file(tampered, page.substr(0, h1) + "<script>document.title = 'script ran'</script>" + page.substr(h1));
+  auto control_argv = chromium;
+  control_argv.push_back("--dump-dom");
+  control_argv.push_back("file://" + tampered.string());
+  auto control = run_command(control_argv, {}, 120s);
+  ASSERT_EQ(control.exit_code, 0) << control.stderr_text;
+  EXPECT_NE(control.stdout_text.find("<title>ddlgate audit report</title>"), std::string::npos) << control.stdout_text;
+  EXPECT_NE(control.stderr_text.find("Content Security Policy"), std::string::npos) << control.stderr_text;
+
   auto shot_argv = chromium;
   shot_argv.push_back("--window-size=1280,2400");
   shot_argv.push_back("--screenshot=" + (artifacts / "audit-report.png").string());
