@@ -116,6 +116,11 @@ class Report {
  public:
   void add(const std::string& ledger, const lg::StatementRow& row) {
     const json& d = row.decision.fields;
+    if (row.decision.type == lg::RecordType::session_statement) {
+      // A break-glass session's statement that needed no decision (a read, a write, a SET).
+      break_glass_statement(ledger, row, "(" + str(d, "class") + ", no decision)");
+      return;
+    }
     const std::string decision = str(d, "decision");
     const std::string database = str(d, "database");
     const std::string user = str(d, "user");
@@ -129,17 +134,7 @@ class Report {
       recent_denials_.push_back({time, ledger, database, user, cut(str(d, "display_sql")), str(d, "reason")});
       if (recent_denials_.size() > kRecentDenials) recent_denials_.pop_front();
     }
-    if (decision == "break_glass") {
-      auto& b = break_glass_[{ledger, str(d, "session_id"), str(d, "token_id")}];
-      if (b.total == 0) {
-        const json& t = row.token ? row.token->fields : json::object();
-        b = {ledger, user, database, str(t, "issuer"), str(t, "ticket"), str(t, "expires"), str(t, "reason"), time, {}, 0};
-      }
-      ++b.total;
-      if (b.statements.size() < kStatementsPerBreakGlass) {
-        b.statements.push_back({time, cut(str(d, "display_sql")), outcome_text(row)});
-      }
-    }
+    if (decision == "break_glass") break_glass_statement(ledger, row, outcome_text(row));
     auto a = d.find("approval");
     if (decision == "allowed" && a != d.end() && a->is_object()) {
       std::string version = str(*a, "version");
@@ -271,6 +266,20 @@ class Report {
   }
 
  private:
+  void break_glass_statement(const std::string& ledger, const lg::StatementRow& row, std::string outcome) {
+    const json& d = row.decision.fields;
+    auto& b = break_glass_[{ledger, str(d, "session_id"), str(d, "token_id")}];
+    if (b.total == 0) {
+      const json& t = row.token ? row.token->fields : json::object();
+      b = {ledger, str(d, "user"), str(d, "database"), str(t, "issuer"), str(t, "ticket"), str(t, "expires"),
+           str(t, "reason"), row.decision.time, {}, 0};
+    }
+    ++b.total;
+    if (b.statements.size() < kStatementsPerBreakGlass) {
+      b.statements.push_back({row.decision.time, cut(str(d, "display_sql")), std::move(outcome)});
+    }
+  }
+
   static std::string outcome_text(const lg::StatementRow& row) {
     if (!row.outcome) return "";
     const json& o = row.outcome->fields;
@@ -334,7 +343,7 @@ int run_report(const ReportArgs& a) {
     } else {
       c.result = "not verified (no --pubkey)";
     }
-    auto st = lg::join_statements(dir, f, [&](const lg::StatementRow& row) { report.add(dir, row); });
+    auto st = lg::join_statements(dir, f, [&](const lg::StatementRow& row) { report.add(dir, row); }, true);
     if (!st) {
       std::fprintf(stderr, "%s: FAILED: %s\n", dir.c_str(), st.error().to_string().c_str());
       return kExitCheckFailed;

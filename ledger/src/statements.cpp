@@ -42,8 +42,8 @@ struct Pending {
 
 class Joiner {
  public:
-  Joiner(const ExportFilter& filter, const std::function<void(const StatementRow&)>& sink)
-      : filter_(filter), sink_(sink) {}
+  Joiner(const ExportFilter& filter, const std::function<void(const StatementRow&)>& sink, bool break_glass_statements)
+      : filter_(filter), sink_(sink), break_glass_statements_(break_glass_statements) {}
 
   void add(ParsedRecord&& r) {
     switch (r.type) {
@@ -68,6 +68,7 @@ class Joiner {
         }
         break;
       case RecordType::decision: decision(std::move(r)); break;
+      case RecordType::session_statement: session_statement(std::move(r)); break;
       case RecordType::outcome: outcome(std::move(r)); break;
       default: break;
     }
@@ -113,6 +114,18 @@ class Joiner {
       p->waiting.push_back(first_ + static_cast<std::int64_t>(slots_.size()));
     }
     slots_.push_back({std::move(row), p == nullptr});
+    flush();
+  }
+
+  void session_statement(ParsedRecord&& r) {
+    std::string token = str(r.fields, "token_id");
+    if (!break_glass_statements_ || token.empty() || !filter_.matches(r)) return;
+    StatementRow row;
+    if (auto s = tokens_.find(str(r.fields, "session_id")); s != tokens_.end()) {
+      if (auto t = s->second.find(token); t != s->second.end()) row.token = t->second;
+    }
+    row.decision = std::move(r);
+    slots_.push_back({std::move(row), true});
     flush();
   }
 
@@ -165,6 +178,7 @@ class Joiner {
 
   const ExportFilter& filter_;
   const std::function<void(const StatementRow&)>& sink_;
+  const bool break_glass_statements_;
   std::deque<Slot> slots_;
   std::int64_t first_ = 0;  // the absolute index of slots_.front()
   std::map<std::pair<std::string, std::string>, ParsedRecord> bundles_;
@@ -174,7 +188,8 @@ class Joiner {
 
 bool wanted(RecordType t) {
   return t == RecordType::decision || t == RecordType::outcome || t == RecordType::bundle_accepted ||
-         t == RecordType::break_glass_opened || t == RecordType::session_closed || t == RecordType::config_reloaded;
+         t == RecordType::break_glass_opened || t == RecordType::session_closed || t == RecordType::config_reloaded ||
+         t == RecordType::session_statement;
 }
 
 json record_json(const ParsedRecord& r) {
@@ -235,15 +250,16 @@ void write_csv_row(const StatementRow& row, std::ostream& out) {
 }  // namespace
 
 Status join_statements(const std::filesystem::path& dir, const ExportFilter& filter,
-                       const std::function<void(const StatementRow&)>& sink) {
+                       const std::function<void(const StatementRow&)>& sink, bool break_glass_statements) {
   if (filter.type && *filter.type != RecordType::decision) {
     return Error{"the statement export has one row per decision: --type can only be decision"};
   }
-  Joiner joiner(filter, sink);
+  Joiner joiner(filter, sink, break_glass_statements);
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    // Only six types are joined: the envelope (read without parsing the fields) says which.
+    // Only the types joined are parsed: the envelope (read without parsing the fields) says which.
     auto envelope = parse_envelope(r.payload);
     if (envelope && !wanted(envelope->type)) return std::nullopt;
+    if (envelope && envelope->type == RecordType::session_statement && !break_glass_statements) return std::nullopt;
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
     joiner.add(std::move(*rec));

@@ -165,6 +165,9 @@ class AuditExport : public ::testing::Test {
       EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
       EXPECT_EQ(command(c.get(), "SET ddlgate.break_glass = '" + token + "'"), "SET");
       EXPECT_EQ(command(c.get(), "drop table victim"), "DROP TABLE");
+      if (hostile) {
+        EXPECT_EQ(command(c.get(), "select 42 as answer"), "SELECT 1");
+      }
     }
     EXPECT_EQ(proxy->terminate(20s), 0);
     auto verify = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey",
@@ -330,6 +333,8 @@ TEST_F(AuditReport, RendersInChromiumWithTheExpectedSectionsAndNothingUnescaped)
   // The break-glass session with its token's issuer and ticket and its statement's outcome.
   EXPECT_NE(d.find("issued by oncall-lead, ticket INC-7"), std::string::npos) << d;
   EXPECT_NE(d.find("<code>DROP TABLE victim</code></td><td>executed (DROP TABLE)</td>"), std::string::npos) << d;
+  // and the statements of the session that needed no decision.
+  EXPECT_NE(d.find("<code>SELECT 42 AS answer</code></td><td>(read, no decision)</td>"), std::string::npos) << d;
   EXPECT_EQ(dom.stderr_text.find("Content Security Policy"), std::string::npos) << dom.stderr_text;
 
   // The policy is in force: the same page with a script slipped in runs none of it.

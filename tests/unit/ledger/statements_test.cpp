@@ -199,6 +199,14 @@ TEST_F(StatementExport, ABreakGlassStatementNamesItsToken) {
   EXPECT_NE(text.find(",break_glass,dba,shop_prod,"), std::string::npos) << text;
   EXPECT_NE(text.find(",executed,"), std::string::npos) << text;
   EXPECT_TRUE(text.ends_with(",tok-7,oncall-lead,INC-42,2026-12-01T01:00:00Z,hotfix\r\n")) << text;
+  // The statements of the session that needed no decision: rows only when asked for (the report).
+  write({session_statement(kDba, "tok-7", "h10", "read", "SELECT 1")});
+  EXPECT_EQ(rows().size(), 1u);
+  std::vector<StatementRow> all;
+  ASSERT_TRUE(join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& r) { all.push_back(r); }, true));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].decision.type, RecordType::session_statement);
+  EXPECT_FALSE(all[1].token);  // its session was closed (and its token record let go) before
 }
 
 // Cells a spreadsheet would run as a formula (= + - @, a tab or a carriage return first) are

@@ -37,8 +37,11 @@ struct StatementRow {
 // The filter is applied to the decision (its type must be unset or decision), so a row is kept or
 // dropped whole. Records are read as the export reads them (frames and CRCs); `ledger verify`
 // checks the signatures.
+// With break_glass_statements, the statements of break-glass sessions that needed no decision
+// (session_statement records with a token_id) come as rows too, in their place: `decision` is
+// then that record, with its token and no outcome (the session writes none for them).
 Status join_statements(const std::filesystem::path& dir, const ExportFilter& filter,
-                       const std::function<void(const StatementRow&)>& sink);
+                       const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
 
 // The rows as JSON lines or CSV (docs/ledger.md, "Statement export").
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
