@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/report.h"
 #include "ddlgate/ledger/verify.h"
 #include "test_util.h"
 
@@ -287,6 +288,32 @@ TEST(StatementExportFixture, ALedgerOfThePreviousRecordVersionVerifiesAndExports
                             "executed,"),
             std::string::npos)
       << text.str();
+}
+
+// The report is a function of the records (no time of its own making): the same ledger gives
+// the same bytes, which is what lets another tool recompute it from the records and compare.
+TEST(Report, TheSameRecordsMakeTheSameBytesAndTheOldLedgerReports) {
+  const std::filesystem::path fixture = DDLGATE_LEDGER_FIXTURES "/before-statement-export";
+  test::TempDir tmp;
+  std::filesystem::copy(fixture / "ledger", tmp.path() / "ledger");
+  auto key = NoteVerifier::load_pem(fixture / "checkpoint.pub");
+  ASSERT_TRUE(key) << key.error().to_string();
+  ReportOptions o;
+  o.ledgers = {tmp.path() / "ledger"};
+  o.key = &*key;
+  std::ostringstream first, second;
+  auto r = write_report(o, first);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(*r);
+  ASSERT_TRUE(write_report(o, second));
+  EXPECT_EQ(first.str(), second.str());
+  EXPECT_NE(first.str().find("issued by oncall-lead, ticket INC-42"), std::string::npos) << first.str();
+  EXPECT_NE(first.str().find("<code>SELECT 1</code></td><td>(read, no decision)</td>"), std::string::npos);
+  // A window before the ledger: no decision, and the page says so by its empty tables.
+  o.filter.to = "2000-01-01T00:00:00.000000Z";
+  std::ostringstream none;
+  ASSERT_TRUE(write_report(o, none));
+  EXPECT_EQ(none.str().find("oncall-lead"), std::string::npos);
 }
 
 }  // namespace
