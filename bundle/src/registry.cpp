@@ -126,11 +126,11 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     std::size_t n = 0;
     for (const auto& f : m.files) n += f.statements.size();
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
-      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers});
       continue;
     }
     if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
-      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256}, b.dir});
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers}, b.dir});
       continue;
     }
     if (m.version < state.high_water) {
@@ -152,7 +152,7 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.not_after = m.not_after;
     state.approvals = approvals_of(b);
     state.accepted_manifests.insert(b.manifest_sha256);
-    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers});
   }
   for (auto& [bundle, bundle_dir] : below_history) {
     const ApprovedSet::AppState& state = next->apps_[bundle.app];

@@ -70,7 +70,7 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
                                     " does not verify against manifest.json"});
       continue;
     }
-    signers.push_back({sig->public_key, name, sig->role, {}});
+    signers.push_back({sig->public_key, name, sig->role, {}, {}});
   }
   return signers;
 }
@@ -143,6 +143,15 @@ std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, cons
   return problems;
 }
 
+// The name a trust policy gives a key: the stem of the .pub file it lists ("alice" for
+// "keys/alice.pub"); an inline key (base64 or PEM text) has none.
+std::string key_name(const std::string& text, const fs::path& base_dir) {
+  if (base::parse_public_key(text) || text.find("-----BEGIN") != std::string::npos) return {};
+  fs::path p(text);
+  if (p.is_relative()) p = base_dir / p;
+  return p.extension() == ".pub" ? p.stem().string() : p.filename().string();
+}
+
 }  // namespace
 
 TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::vector<Problem>* problems) {
@@ -164,6 +173,7 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
         continue;
       }
       r.keys.push_back(*key);
+      r.names.push_back(key_name(text, policy.base_dir));
     }
     if (r.threshold < 1 || r.threshold > r.keys.size()) {
       problems->push_back({"roles." + role.name, "threshold " + std::to_string(r.threshold) + " cannot be met by " +
@@ -231,7 +241,11 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   std::vector<Signer> signers = read_signatures(dir, *manifest_bytes, o.max_signatures, problems);
   for (auto& s : signers) {
     for (const auto& role : trust.roles) {
-      if (std::find(role.keys.begin(), role.keys.end(), s.key) != role.keys.end()) s.roles.push_back(role.name);
+      auto at = std::find(role.keys.begin(), role.keys.end(), s.key);
+      if (at == role.keys.end()) continue;
+      s.roles.push_back(role.name);
+      auto i = static_cast<std::size_t>(at - role.keys.begin());
+      if (s.name.empty() && i < role.names.size()) s.name = role.names[i];
     }
     if (s.roles.empty()) {
       problems.push_back({s.file, "key " + base::key_id(s.key) + " is not in the trust policy"});

@@ -34,6 +34,9 @@ void add_breakglass(CLI::App& app, Runner& runner);
 // Adds `ledger verify|export|tail` to app.
 void add_ledger(CLI::App& app, Runner& runner);
 
+// Adds `report` (an HTML page of one or more ledgers for an auditor, docs/ledger.md).
+void add_report(CLI::App& app, Runner& runner);
+
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);
 

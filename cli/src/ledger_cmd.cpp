@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/statements.h"
 #include "ddlgate/ledger/verify.h"
 #include "ddlgate/ledger/witness.h"
 
@@ -125,6 +126,7 @@ int run_verify(const VerifyArgs& a) {
 struct ExportArgs {
   std::string dir;
   std::string format = "jsonl";
+  std::string rows = "records";
   std::string out;
   std::string from, to, type, decision, user, database, session;
 };
@@ -154,10 +156,19 @@ int run_export(const ExportArgs& a) {
       return kExitUsage;
     }
   }
+  if (a.rows == "statements" && f.type && *f.type != lg::RecordType::decision) {
+    std::fprintf(stderr, "ddlgate ledger export: --rows statements has one row per decision; --type cannot be %s\n",
+                 a.type.c_str());
+    return kExitUsage;
+  }
   auto format = a.format == "csv" ? lg::ExportFormat::csv : lg::ExportFormat::jsonl;
+  auto write = [&](std::ostream& out) {
+    return a.rows == "statements" ? lg::export_statements(a.dir, f, format, out)
+                                  : lg::export_ledger(a.dir, f, format, out);
+  };
   lg::Status st = lg::Ok{};
   if (a.out.empty()) {
-    st = lg::export_ledger(a.dir, f, format, std::cout);
+    st = write(std::cout);
     std::cout.flush();
   } else {
     std::ofstream out(a.out, std::ios::binary | std::ios::trunc);
@@ -165,7 +176,7 @@ int run_export(const ExportArgs& a) {
       std::fprintf(stderr, "ddlgate ledger export: %s: cannot create\n", a.out.c_str());
       return kExitUsage;
     }
-    st = lg::export_ledger(a.dir, f, format, out);
+    st = write(out);
   }
   if (!st) {
     std::fprintf(stderr, "%s: FAILED: %s\n", a.dir.c_str(), st.error().to_string().c_str());
@@ -305,6 +316,10 @@ void add_ledger(CLI::App& app, Runner& runner) {
   auto* exp = cmd->add_subcommand("export", "export records with checkpoints and inclusion proofs");
   exp->add_option("dir", ea->dir, "ledger directory")->required();
   exp->add_option("--format", ea->format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+  exp->add_option("--rows", ea->rows,
+                  "records (every record, with inclusion proofs) or statements (one row per controlled statement: "
+                  "decision, approval, outcome, break-glass token)")
+      ->check(CLI::IsMember({"records", "statements"}));
   exp->add_option("--out", ea->out, "output file (default: standard output)");
   exp->add_option("--from", ea->from, "first time, RFC 3339 UTC (inclusive)");
   exp->add_option("--to", ea->to, "last time, RFC 3339 UTC (inclusive)");

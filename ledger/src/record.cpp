@@ -115,12 +115,18 @@ Record outcome_rolled_back(std::string_view session_id, std::string_view stateme
           json{{"session_id", s(session_id)}, {"statement_hash", s(statement_hash)}, {"outcome", "rolled_back"}}};
 }
 
-Record bundle_accepted(std::string_view bundle, std::string_view version, std::string_view manifest_sha256,
-                       std::string_view source) {
-  return {RecordType::bundle_accepted, json{{"bundle", s(bundle)},
-                                            {"version", s(version)},
-                                            {"manifest_sha256", s(manifest_sha256)},
-                                            {"source", s(source)}}};
+Record bundle_accepted(const BundleAcceptance& a) {
+  json signers = json::array();
+  for (const auto& g : a.signers) signers.push_back(json{{"key_id", g.key_id}, {"roles", g.roles}, {"name", g.name}});
+  return {RecordType::bundle_accepted, json{{"bundle", a.bundle},
+                                            {"version", a.version},
+                                            {"manifest_sha256", a.manifest_sha256},
+                                            {"source", a.source},
+                                            {"repository", a.repository},
+                                            {"commit", a.commit},
+                                            {"pull_request", a.pull_request},
+                                            {"ci_run", a.ci_run},
+                                            {"signers", std::move(signers)}}};
 }
 
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason) {

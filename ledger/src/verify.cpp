@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ddlgate/ledger/merkle.h"
+#include "csv.h"
 
 namespace ddlgate::ledger {
 namespace {
@@ -316,20 +317,7 @@ bool ExportFilter::matches(const ParsedRecord& r) const {
 
 namespace {
 
-std::string csv_field(std::string_view s) {
-  // RFC 4180: quote when needed, double the quotes. A leading =,+,-,@ is prefixed with a quote
-  // character so that a spreadsheet does not run SQL text as a formula.
-  std::string v(s);
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) v.insert(v.begin(), '\'');
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
+using detail::csv_field;
 
 std::string str_field(const json& fields, const char* name) {
   auto it = fields.find(name);

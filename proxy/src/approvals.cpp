@@ -38,6 +38,26 @@ ledger::HistoryReader Approvals::history_reader(std::vector<bundle::AcceptedBefo
   return reader;
 }
 
+namespace {
+
+// The bundle_accepted record's fields: with the manifest's source and the signers as the trust
+// policy names them, so that the ledger alone says who approved it once the registry is pruned.
+ledger::BundleAcceptance acceptance(const bundle::AcceptedBundle& a) {
+  ledger::BundleAcceptance r;
+  r.bundle = a.app;
+  r.version = std::to_string(a.version);
+  r.manifest_sha256 = a.manifest_sha256;
+  r.source = a.path.string();
+  r.repository = a.source.repository;
+  r.commit = a.source.commit;
+  r.pull_request = a.source.pull_request;
+  r.ci_run = a.source.ci_run;
+  for (const auto& s : a.signers) r.signers.push_back({base::key_id(s.key), s.roles, s.name});
+  return r;
+}
+
+}  // namespace
+
 void Approvals::remember_history(const std::vector<bundle::AcceptedBefore>& history) {
   store_.publish(bundle::ApprovedSet::with_history(history));
   std::size_t apps = store_.current()->apps().size();
@@ -105,8 +125,7 @@ void Approvals::load(const std::string& reason) {
     // never in the ledger without the bundle's acceptance before it.
     const std::string key = a.path.string() + "\n" + a.manifest_sha256;
     if (ledger_ && recorded_acceptances_.insert(key).second) {
-      auto r = ledger_->append_durable(
-          ledger::bundle_accepted(a.app, std::to_string(a.version), a.manifest_sha256, a.path.string()));
+      auto r = ledger_->append_durable(ledger::bundle_accepted(acceptance(a)));
       if (!r.ok()) spdlog::error("bundle accepted but not recorded in the ledger: {}: {}", a.path.string(), r.error().reason);
     }
   }

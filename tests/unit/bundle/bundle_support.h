@@ -65,8 +65,8 @@ struct Keys {
   // 1 of 1 registry key and 2 of 3 approver keys.
   TrustAnchors trust() const {
     TrustAnchors t;
-    t.roles.push_back({"approver", 2, {approver1->public_key(), approver2->public_key(), approver3->public_key()}});
-    t.roles.push_back({"registry", 1, {registry->public_key()}});
+    t.roles.push_back({"approver", 2, {approver1->public_key(), approver2->public_key(), approver3->public_key()}, {}});
+    t.roles.push_back({"registry", 1, {registry->public_key()}, {}});
     return t;
   }
 };

@@ -481,6 +481,9 @@ TEST(TrustAnchors, DecodesBase64PemAndFiles) {
   EXPECT_EQ(t.roles[0].keys[0], k.approver1->public_key());
   EXPECT_EQ(t.roles[0].keys[1], k.approver2->public_key());
   EXPECT_EQ(t.roles[1].keys[0], raw);
+  // The names the ledger keeps for signers (bundle_accepted's signers): a file's stem, none inline.
+  EXPECT_EQ(t.roles[0].names, (std::vector<std::string>{"a", ""}));
+  EXPECT_EQ(t.roles[1].names, (std::vector<std::string>{""}));
   p.roles[0].keys = {"missing.pub", "AAAA"};
   problems.clear();
   TrustAnchors::from_config(p, &problems);

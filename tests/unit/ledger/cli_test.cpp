@@ -120,6 +120,60 @@ TEST_F(LedgerCli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("ledger verify " + q(dir_) + " --pubkey " + q(dir_ / "LOCK")).code, 2);
   EXPECT_EQ(run("ledger export " + q(dir_) + " --format xml").code, 2);
   EXPECT_EQ(run("ledger export " + q(dir_) + " --type nonsense").code, 2);
+  EXPECT_EQ(run("ledger export " + q(dir_) + " --rows statements --type outcome").code, 2);
+  EXPECT_EQ(run("ledger export " + q(dir_) + " --rows everything").code, 2);
+  EXPECT_EQ(run("report --ledger " + q(tmp_.path() / "nope") + " --out " + q(tmp_.path() / "r.html")).code, 2);
+}
+
+// `ddlgate report` writes what clients and manifests chose (user names, statement text, review
+// URLs) into HTML: every value is escaped, only http(s) URLs become links, and a ledger that does
+// not verify is named as failed (exit 1, the page still written).
+TEST_F(LedgerCli, ReportEscapesEveryValueAndLinksOnlyHttpUrls) {
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    BundleAcceptance a;
+    a.bundle = "shop";
+    a.version = "3";
+    a.pull_request = "javascript:alert(1)";
+    a.ci_run = "https://ci.example.com/runs/1?a=1&b=\"2\"";
+    a.signers = {{"ed25519:2222222222222222", {"approver"}, "<img src=x onerror=alert(1)>"}};
+    ASSERT_TRUE((*l)->append_durable(bundle_accepted(a)));
+    DecisionInfo d;
+    d.decision = Decision::allowed;
+    d.session = {"s5", "<script>alert(1)</script>", "prod", "10.0.0.1:5000", "psql"};
+    d.statement_hash = "h-x";
+    d.statement_class = "ddl";
+    d.display_sql = "CREATE TABLE \"</code><b>x</b>\" (id int)";
+    d.approval = Approval{"shop", "3", "001.sql", 1};
+    ASSERT_TRUE((*l)->append_durable(decision(d)));
+    d.decision = Decision::denied;
+    d.approval.reset();
+    ASSERT_TRUE((*l)->append_durable(decision(d)));
+  }
+  const auto out = tmp_.path() / "report.html";
+  auto r = run("report --ledger " + q(dir_) + " --pubkey " + q(keys_.public_key) + " --out " + q(out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string html = test::read_all(out);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("<img"), std::string::npos);
+  EXPECT_EQ(html.find("<b>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("&lt;img src=x onerror=alert(1)&gt; (ed25519:2222222222222222) as approver"), std::string::npos);
+  EXPECT_NE(html.find("&lt;/code&gt;&lt;b&gt;x&lt;/b&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("href=\"javascript:"), std::string::npos);
+  EXPECT_NE(html.find("<td>javascript:alert(1)</td>"), std::string::npos);
+  EXPECT_NE(html.find("<a href=\"https://ci.example.com/runs/1?a=1&amp;b=&quot;2&quot;\" rel=\"noreferrer\">"),
+            std::string::npos);
+  EXPECT_NE(html.find("default-src 'none'; style-src 'sha256-"), std::string::npos);
+
+  auto other = test::make_keys(tmp_.path() / "other");
+  r = run("report --ledger " + q(dir_) + " --pubkey " + q(other.public_key) + " --out " + q(out));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(test::read_all(out).find("<td class=\"bad\">FAILED: "), std::string::npos);
 }
 
 TEST_F(LedgerCli, FilteredExportVerifiesOffline) {

@@ -301,5 +301,26 @@ TEST(Record, ConfigRecordsSayWhichEnforcementIsInForce) {
   EXPECT_TRUE(start["enforcement"]["database_modes"].is_object());
 }
 
+// Who approved a bundle and where it was reviewed stay in the ledger when the registry is pruned.
+TEST(Record, BundleAcceptedKeepsTheSourceAndTheSignersWithTheirRolesAndNames) {
+  BundleAcceptance a;
+  a.bundle = "shop";
+  a.version = "3";
+  a.manifest_sha256 = "ab";
+  a.source = "/registry/shop-v3";
+  a.repository = "git@example.com:shop/db.git";
+  a.commit = "4f2a9c1";
+  a.pull_request = "https://example.com/shop/db/pull/12";
+  a.ci_run = "https://ci.example.com/runs/99";
+  a.signers = {{"ed25519:2222222222222222", {"approver", "dba"}, "alice"}};
+  auto p = round_trip(bundle_accepted(a));
+  EXPECT_EQ(p.type, RecordType::bundle_accepted);
+  EXPECT_EQ(p.fields.dump(),
+            R"({"bundle":"shop","ci_run":"https://ci.example.com/runs/99","commit":"4f2a9c1","manifest_sha256":"ab",)"
+            R"("pull_request":"https://example.com/shop/db/pull/12","repository":"git@example.com:shop/db.git",)"
+            R"("signers":[{"key_id":"ed25519:2222222222222222","name":"alice","roles":["approver","dba"]}],)"
+            R"("source":"/registry/shop-v3","version":"3"})");
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

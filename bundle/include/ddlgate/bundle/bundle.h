@@ -151,6 +151,9 @@ struct TrustAnchors {
     std::string name;
     std::uint32_t threshold = 1;
     std::vector<PublicKey> keys;
+    // Per key, the name the policy gives it: the file name without ".pub" when the policy
+    // lists the key as a .pub file ("alice" for "keys/alice.pub"); empty for inline keys.
+    std::vector<std::string> names;
   };
   std::vector<Role> roles;
 
@@ -188,6 +191,7 @@ struct Signer {
   std::string file;                // signatures/<name>.sig
   std::string claimed_role;        // as written in the signature file
   std::vector<std::string> roles;  // roles of the trust policy that list this key
+  std::string name;                // the key's name in the trust policy (TrustAnchors::Role::names); may be empty
 };
 
 // A verified bundle.

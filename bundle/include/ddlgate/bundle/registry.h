@@ -105,6 +105,8 @@ struct AcceptedBundle {
   std::uint64_t version = 0;
   std::size_t statements = 0;
   std::string manifest_sha256;  // this bundle's, which is the app's in force only for its highest version
+  BundleSource source;          // the manifest's repository, commit, pull request and CI run
+  std::vector<Signer> signers;  // the valid signatures, with their roles and names in the trust policy
 };
 
 struct RejectedBundle {

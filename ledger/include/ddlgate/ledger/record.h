@@ -127,8 +127,23 @@ void set_suppressed(Record& would_deny, std::uint64_t count);
 Record outcome_executed(std::string_view session_id, std::string_view statement_hash, std::string_view command_tag);
 Record outcome_failed(std::string_view session_id, std::string_view statement_hash, std::string_view sqlstate);
 Record outcome_rolled_back(std::string_view session_id, std::string_view statement_hash);
-Record bundle_accepted(std::string_view bundle, std::string_view version, std::string_view manifest_sha256,
-                       std::string_view source);
+// A valid signature on an accepted bundle, as the trust policy knew its key then.
+struct BundleSigner {
+  std::string key_id;              // "ed25519:<16 hex>"
+  std::vector<std::string> roles;  // the trust policy's roles that list the key
+  std::string name;                // the key's name in the trust policy; empty for an inline key
+};
+// What the ledger keeps of an accepted bundle: enough to say who approved a change and where
+// it was reviewed after the registry directory (and the bundle) is pruned.
+struct BundleAcceptance {
+  std::string bundle;           // the app
+  std::string version;
+  std::string manifest_sha256;  // hex
+  std::string source;           // the bundle's directory
+  std::string repository, commit, pull_request, ci_run;  // the manifest's source
+  std::vector<BundleSigner> signers;
+};
+Record bundle_accepted(const BundleAcceptance& a);
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason);
 // The configuration ddlgate runs with: at start, and after each SIGHUP that read a
 // changed file. Enough to tell, from the ledger alone, which enforcement was in force.

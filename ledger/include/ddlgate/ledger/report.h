@@ -1,0 +1,29 @@
+// The auditor's HTML report of one or more ledgers (docs/ledger.md, "Report"), built on the
+// statement export's joined rows. A library function, so that `ddlgate report` and whatever
+// recomputes a report from records (an evidence pack) make the same bytes from the same records:
+// the page holds no time of its own making.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ddlgate/ledger/checkpoint.h"
+#include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/verify.h"
+
+namespace ddlgate::ledger {
+
+struct ReportOptions {
+  std::vector<std::filesystem::path> ledgers;  // merged into one page, each row naming its ledger
+  ExportFilter filter;                         // only from and to are meant (decisions in that window)
+  std::string from, to;                        // the window as given, for the page's heading
+  const NoteVerifier* key = nullptr;           // verify each ledger first; null: the page says not verified
+};
+
+// Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
+// that does not is named on the page with its problem. A ledger that cannot be read is the Error.
+Result<bool> write_report(const ReportOptions& options, std::ostream& out);
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,50 @@
+// The auditor's view of a ledger: one row per controlled statement, its decision joined with
+// what the ledger says elsewhere about it (docs/ledger.md, "Statement export"): the accepted
+// bundle that approved it (source, signers), its outcome, and the break-glass token it ran under.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <ostream>
+
+#include <nlohmann/json.hpp>
+
+#include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/verify.h"
+
+namespace ddlgate::ledger {
+
+// One controlled statement. Parts the ledger has nothing for are absent (an old ledger's
+// bundle_accepted without source or signers simply has fewer fields).
+struct StatementRow {
+  ParsedRecord decision;                  // the decision record
+  std::optional<ParsedRecord> approval;   // the bundle_accepted record of the approving bundle and version
+  std::optional<ParsedRecord> outcome;    // the outcome record (executed, failed, rolled_back)
+  std::optional<ParsedRecord> token;      // the break_glass_opened record of the decision's token
+};
+
+// Reads dir once and calls sink for each decision the filter picks, in sequence order, joined:
+// - outcome: the first outcome after the decision with the same session_id and statement_hash
+//   not taken by an earlier decision; a later outcome with none left (a prepared statement run
+//   again) repeats the last such decision's row with that outcome. Denied decisions get none,
+//   nor do decisions still waiting when their session closes or a new process starts
+//   (config_reloaded at start: the previous process may have died with sessions open).
+// - approval: the latest bundle_accepted before the decision with the approval's bundle and version.
+// - token: the break_glass_opened of the decision's session with its token_id.
+// The filter is applied to the decision (its type must be unset or decision), so a row is kept or
+// dropped whole. Records are read as the export reads them (frames and CRCs); `ledger verify`
+// checks the signatures.
+// With break_glass_statements, the statements of break-glass sessions that needed no decision
+// (session_statement records with a token_id) come as rows too, in their place: `decision` is
+// then that record, with its token and no outcome (the session writes none for them).
+Status join_statements(const std::filesystem::path& dir, const ExportFilter& filter,
+                       const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
+
+// The rows as JSON lines or CSV (docs/ledger.md, "Statement export").
+Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
+                         std::ostream& out);
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,326 @@
+// The page: aggregates per ledger, database, app and version, denials per user, break-glass per
+// token, decisions per day; no script, no network, a Content-Security-Policy of default-src 'none'
+// that lets in only its own stylesheet (by hash), and every value escaped.
+#include "ddlgate/ledger/report.h"
+
+#include <array>
+#include <deque>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ddlgate/base/base64.h"
+#include "ddlgate/base/ed25519.h"
+#include "ddlgate/base/sha256.h"
+#include "ddlgate/ledger/statements.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+using nlohmann::json;
+
+// Bounds that keep the page readable and its size independent of the ledger's.
+constexpr std::size_t kRecentDenials = 50;
+constexpr std::size_t kStatementsPerBreakGlass = 200;
+constexpr std::size_t kUsersPerChange = 10;
+constexpr std::size_t kSqlChars = 300;
+
+std::string esc(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string str(const json& j, const char* name) {
+  auto it = j.find(name);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+// A link only for http(s) URLs (a javascript: or data: URL in a manifest stays text).
+std::string link(const std::string& url) {
+  if (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0) {
+    return "<a href=\"" + esc(url) + "\" rel=\"noreferrer\">" + esc(url) + "</a>";
+  }
+  return esc(url);
+}
+
+std::string cut(const std::string& sql) {
+  if (sql.size() <= kSqlChars) return sql;
+  std::size_t end = kSqlChars;
+  while (end > 0 && (static_cast<unsigned char>(sql[end]) & 0xC0) == 0x80) --end;
+  return sql.substr(0, end) + "…";
+}
+
+std::string signers_text(const json& bundle) {
+  std::string out;
+  auto s = bundle.find("signers");
+  if (s == bundle.end() || !s->is_array()) return out;
+  for (const auto& g : *s) {
+    if (!g.is_object()) continue;
+    std::string roles;
+    if (auto r = g.find("roles"); r != g.end() && r->is_array()) {
+      for (const auto& x : *r) {
+        if (x.is_string()) roles += (roles.empty() ? "" : "+") + x.get<std::string>();
+      }
+    }
+    std::string name = str(g, "name");
+    out += (out.empty() ? "" : "; ") + (name.empty() ? str(g, "key_id") : name + " (" + str(g, "key_id") + ")") +
+           (roles.empty() ? "" : " as " + roles);
+  }
+  return out;
+}
+
+struct Change {  // one app version applied to one database of one ledger
+  std::uint64_t executed = 0, failed = 0, rolled_back = 0, no_outcome = 0;
+  std::string first, last;
+  std::set<std::string> users;
+  std::string repository, commit, pull_request, ci_run, signers, manifest;
+};
+
+struct Denial {
+  std::string time, ledger, database, user, sql, reason;
+};
+
+struct BreakGlass {
+  std::string ledger, user, database, issuer, ticket, expires, reason, first;
+  std::vector<std::array<std::string, 3>> statements;  // time, sql, outcome
+  std::uint64_t total = 0;
+};
+
+struct LedgerCheck {
+  std::string dir, origin, result;
+  std::uint64_t records = 0, checkpoints = 0, covered = 0;
+  bool verified = false, ok = false;
+};
+
+class Report {
+ public:
+  void add(const std::string& ledger, const StatementRow& row) {
+    const json& d = row.decision.fields;
+    if (row.decision.type == RecordType::session_statement) {
+      // A break-glass session's statement that needed no decision (a read, a write, a SET).
+      break_glass_statement(ledger, row, "(" + str(d, "class") + ", no decision)");
+      return;
+    }
+    const std::string decision = str(d, "decision");
+    const std::string database = str(d, "database");
+    const std::string user = str(d, "user");
+    const std::string& time = row.decision.time;
+    ++decisions_[decision];
+    auto& day = per_day_[time.substr(0, 10)];
+    ++day[decision];
+    const std::string outcome = row.outcome ? str(row.outcome->fields, "outcome") : std::string();
+    if (decision == "denied" || decision == "would_deny") {
+      ++denials_[{ledger, database, user}];
+      recent_denials_.push_back({time, ledger, database, user, cut(str(d, "display_sql")), str(d, "reason")});
+      if (recent_denials_.size() > kRecentDenials) recent_denials_.pop_front();
+    }
+    if (decision == "break_glass") break_glass_statement(ledger, row, outcome_text(row));
+    auto a = d.find("approval");
+    if (decision == "allowed" && a != d.end() && a->is_object()) {
+      std::string version = str(*a, "version");
+      auto& c = changes_[{ledger, database, str(*a, "bundle"), version}];
+      if (c.first.empty()) c.first = time;
+      c.last = time;
+      if (c.users.size() < kUsersPerChange) c.users.insert(user);
+      if (outcome == "executed") ++c.executed;
+      else if (outcome == "failed") ++c.failed;
+      else if (outcome == "rolled_back") ++c.rolled_back;
+      else ++c.no_outcome;
+      if (row.approval && c.manifest.empty()) {
+        const json& b = row.approval->fields;
+        c.manifest = str(b, "manifest_sha256");
+        c.repository = str(b, "repository");
+        c.commit = str(b, "commit");
+        c.pull_request = str(b, "pull_request");
+        c.ci_run = str(b, "ci_run");
+        c.signers = signers_text(b);
+      }
+    }
+  }
+
+  void add_check(LedgerCheck c) { checks_.push_back(std::move(c)); }
+
+  std::string html(const std::string& from, const std::string& to) const {
+    static const std::string kStyle =
+        "body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+        "th,td{border:1px solid #999;padding:.2em .5em;text-align:left;vertical-align:top;font-size:.85em;"
+        "overflow-wrap:anywhere}"
+        "th{background:#eee}code{white-space:pre-wrap;word-break:break-all}.bad{color:#a00}.ok{color:#060}"
+        "meter{width:12em}@media print{a{color:#000}section{break-inside:avoid-page}}";
+    auto digest = base::sha256(kStyle);
+    const std::string csp = "default-src 'none'; style-src 'sha256-" +
+                            base::base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())) +
+                            "'; img-src 'none'; base-uri 'none'; form-action 'none'";
+    std::ostringstream h;
+    h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      // The policy is this program's constant (no double quote in it): written as it is.
+      << "<meta http-equiv=\"Content-Security-Policy\" content=\"" << csp << "\">"
+      << "<meta name=\"referrer\" content=\"no-referrer\"><title>ddlgate audit report</title><style>" << kStyle
+      << "</style></head><body>\n<h1>ddlgate audit report</h1>\n<p id=\"period\">Period: "
+      << esc(from.empty() ? "the beginning" : from) << " to " << esc(to.empty() ? "the end" : to) << "; "
+      << checks_.size() << " ledger(s).</p>\n";
+
+    h << "<section id=\"verification\"><h2>Ledger verification</h2><table><tr><th>ledger</th><th>origin</th>"
+         "<th>records</th><th>checkpoints</th><th>covered by a signature</th><th>result</th></tr>\n";
+    for (const auto& c : checks_) {
+      h << "<tr><td>" << esc(c.dir) << "</td><td>" << esc(c.origin) << "</td><td>" << c.records << "</td><td>"
+        << c.checkpoints << "</td><td>" << c.covered << "</td><td class=\"" << (c.ok ? "ok" : "bad") << "\">"
+        << esc(c.result) << "</td></tr>\n";
+    }
+    h << "</table></section>\n";
+
+    h << "<section id=\"summary\"><h2>Decisions</h2><table><tr><th>decision</th><th>statements</th></tr>\n";
+    for (const auto& [decision, n] : decisions_) h << "<tr><td>" << esc(decision) << "</td><td>" << n << "</td></tr>\n";
+    h << "</table></section>\n";
+
+    h << "<section id=\"changes\"><h2>Changes applied, by ledger, database and app</h2><table><tr><th>ledger</th>"
+         "<th>database</th><th>app</th><th>version</th><th>first</th><th>last</th><th>executed</th><th>failed</th>"
+         "<th>rolled back</th><th>no outcome</th><th>by</th><th>approved by</th><th>pull request</th><th>commit</th>"
+         "<th>repository</th><th>CI run</th></tr>\n";
+    for (const auto& [key, c] : changes_) {
+      const auto& [ledger, database, app, version] = key;
+      std::string users;
+      for (const auto& u : c.users) users += (users.empty() ? "" : ", ") + u;
+      h << "<tr><td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(app) << "</td><td>"
+        << esc(version) << "</td><td>" << esc(c.first) << "</td><td>" << esc(c.last) << "</td><td>" << c.executed
+        << "</td><td>" << c.failed << "</td><td>" << c.rolled_back << "</td><td>" << c.no_outcome << "</td><td>"
+        << esc(users) << "</td><td>" << esc(c.signers) << "</td><td>" << link(c.pull_request) << "</td><td>"
+        << esc(c.commit) << "</td><td>" << esc(c.repository) << "</td><td>" << link(c.ci_run) << "</td></tr>\n";
+    }
+    h << "</table></section>\n";
+
+    h << "<section id=\"denials\"><h2>Denials</h2><table><tr><th>ledger</th><th>database</th><th>user</th>"
+         "<th>statements denied</th></tr>\n";
+    for (const auto& [key, n] : denials_) {
+      const auto& [ledger, database, user] = key;
+      h << "<tr><td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(user) << "</td><td>" << n
+        << "</td></tr>\n";
+    }
+    h << "</table><h3>The last " << recent_denials_.size() << " denials</h3><table><tr><th>time</th><th>ledger</th>"
+         "<th>database</th><th>user</th><th>statement</th><th>reason</th></tr>\n";
+    for (const auto& x : recent_denials_) {
+      h << "<tr><td>" << esc(x.time) << "</td><td>" << esc(x.ledger) << "</td><td>" << esc(x.database) << "</td><td>"
+        << esc(x.user) << "</td><td><code>" << esc(x.sql) << "</code></td><td>" << esc(x.reason) << "</td></tr>\n";
+    }
+    h << "</table></section>\n";
+
+    h << "<section id=\"break-glass\"><h2>Break-glass sessions</h2>\n";
+    for (const auto& [key, b] : break_glass_) {
+      const auto& [ledger, session, token] = key;
+      h << "<article class=\"break-glass\"><h3>token " << esc(token) << ", session " << esc(session) << "</h3><p>"
+        << esc(b.user) << " on " << esc(b.database) << " (" << esc(ledger) << "), from " << esc(b.first)
+        << "; issued by " << esc(b.issuer) << ", ticket " << esc(b.ticket) << ", expires " << esc(b.expires)
+        << ", reason: " << esc(b.reason) << "; " << b.total << " statement(s)";
+      if (b.total > b.statements.size()) h << ", the first " << b.statements.size() << " shown";
+      h << ".</p><table><tr><th>time</th><th>statement</th><th>outcome</th></tr>\n";
+      for (const auto& [time, sql, outcome] : b.statements) {
+        h << "<tr><td>" << esc(time) << "</td><td><code>" << esc(sql) << "</code></td><td>" << esc(outcome)
+          << "</td></tr>\n";
+      }
+      h << "</table></article>\n";
+    }
+    h << "</section>\n";
+
+    std::uint64_t peak = 1;
+    for (const auto& [day, counts] : per_day_) {
+      std::uint64_t n = 0;
+      for (const auto& [d, k] : counts) n += k;
+      peak = std::max(peak, n);
+    }
+    h << "<section id=\"timeline\"><h2>Decisions per day (UTC)</h2><table><tr><th>day</th><th>decisions</th><th></th>"
+         "<th>allowed</th><th>denied</th><th>would deny</th><th>break-glass</th></tr>\n";
+    for (const auto& [day, counts] : per_day_) {
+      std::uint64_t n = 0;
+      for (const auto& [d, k] : counts) n += k;
+      auto count = [&](const char* d) {
+        auto it = counts.find(d);
+        return it == counts.end() ? std::uint64_t{0} : it->second;
+      };
+      h << "<tr><td>" << esc(day) << "</td><td>" << n << "</td><td><meter min=\"0\" max=\"" << peak << "\" value=\""
+        << n << "\"></meter></td><td>" << count("allowed") << "</td><td>" << count("denied") << "</td><td>"
+        << count("would_deny") << "</td><td>" << count("break_glass") << "</td></tr>\n";
+    }
+    h << "</table></section>\n<p>Made by <code>ddlgate report</code> from the ledgers' records; out-of-band "
+         "changes and drift are not recorded yet (issue 12).</p>\n</body></html>\n";
+    return h.str();
+  }
+
+ private:
+  void break_glass_statement(const std::string& ledger, const StatementRow& row, std::string outcome) {
+    const json& d = row.decision.fields;
+    auto& b = break_glass_[{ledger, str(d, "session_id"), str(d, "token_id")}];
+    if (b.total == 0) {
+      const json& t = row.token ? row.token->fields : json::object();
+      b = {ledger, str(d, "user"), str(d, "database"), str(t, "issuer"), str(t, "ticket"), str(t, "expires"),
+           str(t, "reason"), row.decision.time, {}, 0};
+    }
+    ++b.total;
+    if (b.statements.size() < kStatementsPerBreakGlass) {
+      b.statements.push_back({row.decision.time, cut(str(d, "display_sql")), std::move(outcome)});
+    }
+  }
+
+  static std::string outcome_text(const StatementRow& row) {
+    if (!row.outcome) return "";
+    const json& o = row.outcome->fields;
+    std::string text = str(o, "outcome");
+    if (!str(o, "command_tag").empty()) text += " (" + str(o, "command_tag") + ")";
+    if (!str(o, "sqlstate").empty()) text += " (" + str(o, "sqlstate") + ")";
+    return text;
+  }
+
+  std::map<std::string, std::uint64_t> decisions_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> per_day_;
+  std::map<std::array<std::string, 4>, Change> changes_;
+  std::map<std::array<std::string, 3>, std::uint64_t> denials_;
+  std::deque<Denial> recent_denials_;
+  std::map<std::array<std::string, 3>, BreakGlass> break_glass_;
+  std::vector<LedgerCheck> checks_;
+};
+
+}  // namespace
+
+Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
+  Report report;
+  bool all_ok = true;
+  for (const auto& path : options.ledgers) {
+    const std::string dir = path.string();
+    LedgerCheck c;
+    c.dir = dir;
+    if (options.key) {
+      auto rep = verify_directory(path, *options.key);
+      c.verified = true;
+      c.ok = rep.ok();
+      c.origin = rep.origin;
+      c.records = rep.records;
+      c.checkpoints = rep.checkpoints;
+      c.covered = rep.covered;
+      c.result = rep.ok() ? "verified with key " + base::key_id(options.key->public_key())
+                          : "FAILED: " + rep.problem->to_string();
+      all_ok = all_ok && rep.ok();
+    } else {
+      c.result = "not verified (no --pubkey)";
+    }
+    auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); }, true);
+    if (!st) return Error{st.error().reason, dir, st.error().offset};
+    report.add_check(std::move(c));
+  }
+  out << report.html(options.from, options.to);
+  if (!out) return Error{"writing the report failed"};
+  return all_ok;
+}
+
+}  // namespace ddlgate::ledger
