@@ -63,8 +63,8 @@ struct Fixture {
         throw std::runtime_error("cannot sign the bundle");
       }
     }
-    trust.roles.push_back({"approver", 2, {approver1->public_key(), approver2->public_key()}});
-    trust.roles.push_back({"registry", 1, {registry->public_key()}});
+    trust.roles.push_back({"approver", 2, {approver1->public_key(), approver2->public_key()}, {}});
+    trust.roles.push_back({"registry", 1, {registry->public_key()}, {}});
     options.environment = "prod";
     options.now = o.not_before;
     options.max_manifest_bytes = 64u * 1024 * 1024;
