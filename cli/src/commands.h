@@ -34,6 +34,9 @@ void add_breakglass(CLI::App& app, Runner& runner);
 // Adds `ledger verify|export|tail` to app.
 void add_ledger(CLI::App& app, Runner& runner);
 
+// Adds `evidence export|verify` (evidence packs for auditors, docs/evidence.md).
+void add_evidence(CLI::App& app, Runner& runner);
+
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);
 
