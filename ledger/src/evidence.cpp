@@ -88,17 +88,47 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   if (!cosigned) return cosigned.error();
 
   FullTree tree;
+  // What choosing the range and the bundles needs of every record; the parsed records of the
+  // range are made again from their payloads (a parsed record costs several times its payload).
+  struct Brief {
+    std::string time;
+    RecordType type = RecordType::checkpoint;
+    bool approved = false;         // a decision with an approval
+    std::string bundle, version;   // of that approval, or of a bundle_accepted record
+  };
   std::vector<std::string> payloads;
-  std::vector<ParsedRecord> records;
+  std::vector<Brief> records;
+  std::map<std::uint64_t, ParsedRecord> accepted;  // the bundle_accepted records, by seq
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    auto rec = parse_payload(r.payload);
-    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
-    if (rec->seq != r.seq || r.seq != records.size()) {
-      return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(rec->seq)};
+    // The envelope gives time and type without parsing the fields (the slow part); only the
+    // records that name a bundle are parsed here, and those of the range below.
+    auto env = parse_envelope(r.payload);
+    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
+    if (env->seq != r.seq || r.seq != records.size()) {
+      return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
     }
     tree.append(leaf_hash(r.payload));
     payloads.emplace_back(r.payload);
-    records.push_back(std::move(*rec));
+    Brief brief{std::string(env->time), env->type, false, {}, {}};
+    if (env->type != RecordType::bundle_accepted &&
+        (env->type != RecordType::decision || r.payload.find("\"approval\":{") == std::string_view::npos)) {
+      records.push_back(std::move(brief));
+      return std::nullopt;
+    }
+    auto rec = parse_payload(r.payload);
+    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    const json* named = nullptr;
+    if (rec->type == RecordType::bundle_accepted) named = &rec->fields;
+    if (auto ap = rec->fields.find("approval"); rec->type == RecordType::decision && ap != rec->fields.end() && ap->is_object()) {
+      named = &*ap;
+      brief.approved = true;
+    }
+    if (named) {
+      brief.bundle = named->value("bundle", std::string());
+      brief.version = named->value("version", std::string());
+    }
+    records.push_back(std::move(brief));
+    if (rec->type == RecordType::bundle_accepted) accepted.emplace(r.seq, std::move(*rec));
     return std::nullopt;
   }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
     if (!b.seal || notes.count(b.tree_size)) return std::nullopt;
@@ -112,10 +142,11 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
 
   // [first, last) are the records whose time is within the bounds.
   std::uint64_t first = n, last = 0;
-  for (const auto& r : records) {
-    if ((options.from.empty() || r.time >= options.from) && (options.to.empty() || r.time <= options.to)) {
-      first = std::min(first, r.seq);
-      last = std::max(last, r.seq + 1);
+  for (std::uint64_t seq = 0; seq < n; ++seq) {
+    const auto& t = records[seq].time;
+    if ((options.from.empty() || t >= options.from) && (options.to.empty() || t <= options.to)) {
+      first = std::min(first, seq);
+      last = std::max(last, seq + 1);
     }
   }
   if (first >= last) {
@@ -154,7 +185,9 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   for (std::uint64_t s = a; s < b; ++s) {
     view.tree.append(tree.leaf(s));
     view.picked.emplace_back(s, payloads[s]);
-    view.parsed_picked.push_back(records[s]);
+    auto rec = parse_payload(payloads[s]);  // parsed once already: cannot fail
+    if (!rec) return Error{"record " + std::to_string(s) + ": " + rec.error().reason};
+    view.parsed_picked.push_back(std::move(*rec));
     records_jsonl += payloads[s];
     records_jsonl += '\n';
   }
@@ -190,30 +223,27 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
   // that binds the manifest's SHA-256 to the ledger.
-  std::map<std::pair<std::string, std::string>, const ParsedRecord*> latest;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> latest;  // (bundle, version): seq
   std::set<std::uint64_t> needed;  // seqs of bundle_accepted records
   for (std::uint64_t s = 0; s < b; ++s) {
     const auto& r = records[s];
     if (r.type == RecordType::bundle_accepted) {
-      latest[{r.fields.value("bundle", std::string()), r.fields.value("version", std::string())}] = &r;
+      latest[{r.bundle, r.version}] = s;
       continue;
     }
-    if (s < a || r.type != RecordType::decision) continue;
-    auto ap = r.fields.find("approval");
-    if (ap == r.fields.end() || !ap->is_object()) continue;
-    std::pair<std::string, std::string> key{ap->value("bundle", std::string()), ap->value("version", std::string())};
-    auto it = latest.find(key);
+    if (s < a || !r.approved) continue;
+    auto it = latest.find({r.bundle, r.version});
     if (it == latest.end()) {
-      return Error{"record " + std::to_string(s) + " is approved by bundle " + key.first + " version " + key.second +
+      return Error{"record " + std::to_string(s) + " is approved by bundle " + r.bundle + " version " + r.version +
                        ", which no earlier bundle_accepted record names",
                    dir.string()};
     }
-    needed.insert(it->second->seq);
+    needed.insert(it->second);
   }
   std::size_t bundles = 0;
   std::set<std::string> shas;
   for (auto seq : needed) {
-    const auto& r = records[seq];
+    const auto& r = accepted.at(seq);
     const auto sha = r.fields.value("manifest_sha256", std::string());
     const auto name = r.fields.value("bundle", std::string()) + " version " + r.fields.value("version", std::string());
     if (!is_hex_sha256(sha)) return Error{"record " + std::to_string(seq) + ": bundle_accepted without a manifest_sha256"};
