@@ -16,6 +16,7 @@
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
 #include "ddlgate/ledger/zip.h"
 #include "test_util.h"
 
@@ -288,6 +289,37 @@ TEST_F(EvidencePack, UnknownEntriesAndDamageFail) {
     e.replace(e.find("ddlgate-evidence/1"), 18, "ddlgate-evidence/2");
   });
   EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/2\", this ddlgate reads ddlgate-evidence/1");
+}
+
+TEST_F(EvidencePack, WitnessCosignaturesTravelAndCountTowardsAQuorum) {
+  auto first = middle();
+  auto entries = read_zip(first);
+  ASSERT_TRUE(entries);
+  std::string end_note;
+  for (const auto& e : *entries) {
+    if (e.name == "checkpoints/end.txt") end_note = std::string(e.data);
+  }
+  auto cp = parse_checkpoint(end_note);
+  ASSERT_TRUE(cp);
+  auto wkeys = test::make_keys(tmp_.path() / "witness");
+  auto w = Cosigner::load_pem(wkeys.private_key, "witness.example/w1");
+  ASSERT_TRUE(w) << w.error().to_string();
+  test::write_all_file(dir_ / kCosignaturesFileName, with_signature_lines(*cp, {w->cosign(cp->body, 1700000000)}));
+  auto p = middle();
+  EXPECT_EQ(summary_.cosignature_notes, 1u);
+  EvidenceVerifyOptions o;
+  o.witness_keys = {w->verifier_key()};
+  o.witness_quorum = 1;
+  EXPECT_EQ(verify(p, o), "ok");
+  EXPECT_EQ(verify(first, o), "cosignatures/end.txt: missing, and a witness quorum of 1 is required");
+  auto other = test::make_keys(tmp_.path() / "other-witness");
+  o.witness_keys = {Cosigner::load_pem(other.private_key, "witness.example/w1")->verifier_key()};
+  EXPECT_EQ(verify(p, o), "cosignatures/end.txt: 0 of the 1 required witness cosignatures");
+  auto moved = edit(p, [&](auto& m) { m["cosignatures/end.txt"] = end_note; });
+  o.witness_keys = {w->verifier_key()};
+  EXPECT_EQ(verify(moved, o), "cosignatures/end.txt: 0 of the 1 required witness cosignatures");
+  auto foreign = edit(p, [&](auto& m) { m["cosignatures/end.txt"] = m["checkpoints/start.txt"]; });
+  EXPECT_EQ(verify(foreign), "cosignatures/end.txt: a note for another checkpoint than its own");
 }
 
 TEST_F(EvidencePack, ExportFailsClosedOnAManifestTheLedgerDidNotAccept) {
