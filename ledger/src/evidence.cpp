@@ -33,6 +33,8 @@ constexpr const char* kEndCosigEntry = "cosignatures/end.txt";
 constexpr const char* kRecordsEntry = "records.jsonl";
 constexpr const char* kExportJsonlEntry = "export.jsonl";
 constexpr const char* kExportCsvEntry = "export.csv";
+constexpr const char* kBeforeEntry = "boundary/before.json";
+constexpr const char* kAfterEntry = "boundary/after.json";
 constexpr std::string_view kBundlesPrefix = "bundles/";
 
 json hex_list(const std::vector<Hash>& hs) {
@@ -219,6 +221,32 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   entries.push_back({kRecordsEntry, std::move(records_jsonl)});
   entries.push_back({kExportJsonlEntry, std::move(*jsonl)});
   entries.push_back({kExportCsvEntry, std::move(*csv)});
+  // The records next to the range, with proofs, so that verify sees that they are outside the
+  // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
+  // consistency with b's). None after b when the ledger ends there.
+  if (a > 0) {
+    entries.push_back({kBeforeEntry, json{{"seq", a - 1},
+                                          {"payload", payloads[a - 1]},
+                                          {"proof", hex_list(tree.inclusion_proof(a - 1, b))}}
+                                             .dump() +
+                                         "\n"});
+  }
+  const Checkpoint* cp_c = nullptr;
+  for (const auto& [size, cp] : notes) {
+    if (size > b && size <= n) {
+      cp_c = &cp;
+      break;
+    }
+  }
+  if (cp_c) {
+    entries.push_back({kAfterEntry, json{{"seq", b},
+                                         {"payload", payloads[b]},
+                                         {"proof", hex_list(tree.inclusion_proof(b, cp_c->size))},
+                                         {"checkpoint", cp_c->text},
+                                         {"consistency", hex_list(tree.consistency_proof(b, cp_c->size))}}
+                                            .dump() +
+                                        "\n"});
+  }
 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
@@ -305,7 +333,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   for (const auto& [name, data] : by_name) {
     static const std::set<std::string, std::less<>> known{kManifestEntry,   kFrontierEntry,    kStartEntry,
                                                           kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
-                                                          kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry};
+                                                          kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
+                                                          kBeforeEntry,     kAfterEntry};
     if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0) continue;
     return Error{name + ": an entry this format does not have"};
   }
@@ -442,6 +471,87 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
                  " do not give the root signed in " + kEndEntry + " (a record was changed)"};
   }
 
+  // The neighbours of the range: outside the period evidence.json names, and proved.
+  bool open_end = false;
+  {
+    const std::string from = *str("from"), to = *str("to");
+    auto outside = [&](const std::string& t) { return (!from.empty() && t < from) || (!to.empty() && t > to); };
+    auto hashes = [](const json& list, std::vector<Hash>& out) {
+      if (!list.is_array()) return false;
+      for (const auto& h : list) {
+        auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+        if (!v) return false;
+        out.push_back(*v);
+      }
+      return true;
+    };
+    // The record of entry, with its proof; checks the shape, the sequence number and the payload.
+    auto neighbour = [&](const char* entry, std::uint64_t seq, std::size_t keys, json& j, ParsedRecord& rec,
+                         std::vector<Hash>& proof) -> std::optional<Error> {
+      auto parsed = base::parse_strict_json(*get(entry));
+      if (!parsed || !parsed->is_object() || parsed->size() != keys || !parsed->contains("seq") ||
+          !(*parsed)["seq"].is_number_unsigned() || !parsed->contains("payload") || !(*parsed)["payload"].is_string() ||
+          !parsed->contains("proof") || !hashes((*parsed)["proof"], proof)) {
+        return Error{std::string(entry) + ": not the record and proof this entry holds"};
+      }
+      j = std::move(*parsed);
+      if (j["seq"].get<std::uint64_t>() != seq) {
+        return Error{std::string(entry) + ": record " + std::to_string(j["seq"].get<std::uint64_t>()) + ", not " +
+                     std::to_string(seq)};
+      }
+      auto r = parse_payload(j["payload"].get_ref<const std::string&>());
+      if (!r || r->seq != seq) return Error{std::string(entry) + ": not a record payload of sequence " + std::to_string(seq)};
+      rec = std::move(*r);
+      return std::nullopt;
+    };
+    if (a > 0) {
+      if (!get(kBeforeEntry)) return Error{std::string(kBeforeEntry) + ": missing (the pack starts after record 0)"};
+      json j;
+      ParsedRecord rec;
+      std::vector<Hash> proof;
+      if (auto e = neighbour(kBeforeEntry, a - 1, 3, j, rec, proof)) return *e;
+      if (!verify_inclusion(leaf_hash(j["payload"].get_ref<const std::string&>()), a - 1, b, proof, cp_b->root)) {
+        return Error{std::string(kBeforeEntry) + ": record " + std::to_string(a - 1) + " is not in the tree signed in " +
+                     kEndEntry + " (changed)"};
+      }
+      if (!outside(rec.time)) {
+        return Error{std::string(kBeforeEntry) + ": record " + std::to_string(a - 1) + " at " + rec.time +
+                     " is within the period of evidence.json (the pack starts too late)"};
+      }
+    } else if (get(kBeforeEntry)) {
+      return Error{std::string(kBeforeEntry) + ": present although the pack starts at record 0"};
+    }
+    if (get(kAfterEntry)) {
+      json j;
+      ParsedRecord rec;
+      std::vector<Hash> proof, consistency;
+      if (auto e = neighbour(kAfterEntry, b, 5, j, rec, proof)) return *e;
+      if (!j.contains("checkpoint") || !j["checkpoint"].is_string() || !j.contains("consistency") ||
+          !hashes(j["consistency"], consistency)) {
+        return Error{std::string(kAfterEntry) + ": not the record and proof this entry holds"};
+      }
+      auto cp_c = parse_checkpoint(j["checkpoint"].get_ref<const std::string&>());
+      if (!cp_c) return Error{std::string(kAfterEntry) + ": checkpoint: " + cp_c.error().reason};
+      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key)) {
+        return Error{std::string(kAfterEntry) + ": checkpoint: not a later checkpoint signed by the given key under " +
+                     cp_b->origin};
+      }
+      if (!verify_consistency(b, cp_c->size, cp_b->root, cp_c->root, consistency)) {
+        return Error{std::string(kAfterEntry) + ": checkpoint for tree size " + std::to_string(cp_c->size) +
+                     " is not an extension of " + kEndEntry};
+      }
+      if (!verify_inclusion(leaf_hash(j["payload"].get_ref<const std::string&>()), b, cp_c->size, proof, cp_c->root)) {
+        return Error{std::string(kAfterEntry) + ": record " + std::to_string(b) + " is not in the tree of its checkpoint (changed)"};
+      }
+      if (!outside(rec.time)) {
+        return Error{std::string(kAfterEntry) + ": record " + std::to_string(b) + " at " + rec.time +
+                     " is within the period of evidence.json (the pack ends too early)"};
+      }
+    } else {
+      open_end = true;
+    }
+  }
+
   // Witness cosignatures: notes of the same checkpoint; with a quorum, enough valid ones.
   std::size_t cosig_notes = 0;
   auto check_cosigs = [&](const char* entry, const Checkpoint& cp) -> std::optional<Error> {
@@ -569,6 +679,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   s.bundles = bundle_files.size();
   s.cosignature_notes = cosig_notes;
   s.origin = cp_b->origin;
+  s.open_end = open_end;
   if (!view.parsed_picked.empty()) {
     s.first_time = view.parsed_picked.front().time;
     s.last_time = view.parsed_picked.back().time;

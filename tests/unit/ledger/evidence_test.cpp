@@ -322,6 +322,42 @@ TEST_F(EvidencePack, WitnessCosignaturesTravelAndCountTowardsAQuorum) {
   EXPECT_EQ(verify(foreign), "cosignatures/end.txt: a note for another checkpoint than its own");
 }
 
+TEST_F(EvidencePack, TheRecordsNextToTheRangeShowItSpansThePeriod) {
+  auto whole = pack();
+  EXPECT_EQ(verify(whole), "ok");
+  auto r = verify_evidence_pack(whole, *key_, {});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->open_end);  // the ledger ends at the pack's end
+  auto p = middle();
+  r = verify_evidence_pack(p, *key_, {});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(r->open_end);
+  const auto a = summary_.start, b = summary_.end;
+  auto claim = [&](const char* key, const std::string& time) {
+    return edit(p, [&](auto& m) {
+      auto j = nlohmann::json::parse(m["evidence.json"]);
+      j[key] = time;
+      m["evidence.json"] = j.dump() + "\n";
+    });
+  };
+  // An exporter that chose a later start, or an earlier end, than the period needs.
+  EXPECT_EQ(verify(claim("from", times_[a - 1])),
+            "boundary/before.json: record " + std::to_string(a - 1) + " at " + times_[a - 1] +
+                " is within the period of evidence.json (the pack starts too late)");
+  EXPECT_EQ(verify(claim("to", times_[b])), "boundary/after.json: record " + std::to_string(b) + " at " + times_[b] +
+                                                " is within the period of evidence.json (the pack ends too early)");
+  auto changed = edit(p, [&](auto& m) {
+    auto& e = m["boundary/before.json"];
+    auto at = e.find(times_[a - 1]) + 20;  // a microsecond digit of its time
+    ASSERT_LT(at, e.size());
+    e[at] = e[at] == '0' ? '1' : '0';
+  });
+  EXPECT_EQ(verify(changed), "boundary/before.json: record " + std::to_string(a - 1) +
+                                 " is not in the tree signed in checkpoints/end.txt (changed)");
+  auto gone = edit(p, [](auto& m) { m.erase("boundary/before.json"); });
+  EXPECT_EQ(verify(gone), "boundary/before.json: missing (the pack starts after record 0)");
+}
+
 TEST_F(EvidencePack, ExportFailsClosedOnAManifestTheLedgerDidNotAccept) {
   test::write_all_file(bundle_ / "manifest.json", "{\"app\":\"shop\",\"version\":7,\"edited\":true}\n");
   EvidenceExportOptions o;

@@ -41,6 +41,9 @@ struct EvidenceSummary {
   std::size_t cosignature_notes = 0;
   std::string origin;
   std::string first_time, last_time;  // of records start and end - 1 (empty when there are none)
+  // The pack has no record after its range (the ledger ended there when it was exported), so
+  // nothing shows that the range reaches the end of the period.
+  bool open_end = false;
 };
 
 // Builds the pack of dir for options: the ZIP bytes, and what is in them.
