@@ -36,6 +36,8 @@ void add_ledger(CLI::App& app, Runner& runner);
 
 // Adds `report` (an HTML page of one or more ledgers for an auditor, docs/ledger.md).
 void add_report(CLI::App& app, Runner& runner);
+// Adds `evidence export|verify` (evidence packs for auditors, docs/evidence.md).
+void add_evidence(CLI::App& app, Runner& runner);
 
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);

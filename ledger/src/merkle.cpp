@@ -172,6 +172,32 @@ std::vector<Hash> FullTree::consistency_proof(std::uint64_t m, std::uint64_t n) 
   return out;
 }
 
+std::vector<Hash> FullTree::frontier(std::uint64_t n) const {
+  std::vector<Hash> out;
+  if (n > size()) return out;
+  for (int k = 63; k >= 0; --k) {
+    if ((n >> k) & 1) out.push_back(levels_[static_cast<std::size_t>(k)][(n >> k) - 1]);
+  }
+  return out;
+}
+
+std::optional<FullTree> FullTree::from_frontier(std::uint64_t n, const std::vector<Hash>& hashes) {
+  if (hashes.size() != static_cast<std::size_t>(std::popcount(n))) return std::nullopt;
+  FullTree t;
+  if (n == 0) return t;
+  // Every level keeps its invariant size (n >> k); the frontier's subtrees sit at the last index
+  // of their level, the rest are placeholders that no root or proof from n on reads (a subtree
+  // left of leaf n that such a proof needs is either a frontier subtree or contains leaf n).
+  const auto levels = static_cast<std::size_t>(std::bit_width(n));
+  t.levels_.resize(levels);
+  for (std::size_t k = 0; k < levels; ++k) t.levels_[k].assign(n >> k, Hash{});
+  std::size_t i = 0;
+  for (int k = 63; k >= 0; --k) {
+    if ((n >> k) & 1) t.levels_[static_cast<std::size_t>(k)][(n >> k) - 1] = hashes[i++];
+  }
+  return t;
+}
+
 bool verify_inclusion(const Hash& leaf, std::uint64_t index, std::uint64_t n, const std::vector<Hash>& proof,
                       const Hash& root) {
   if (index >= n) return false;

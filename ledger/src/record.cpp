@@ -323,6 +323,7 @@ Result<Envelope> parse_envelope(std::string_view payload) {
   }
   std::string_view time = rest.substr(time_at + kTime.size(), type_at - time_at - kTime.size());
   if (!is_record_time(time)) return Error{"payload time is not in the writer's format"};
+  e.time = time;
   auto type = record_type_from_string(rest.substr(type_at + kType.size()));
   if (!type) return Error{"payload: unknown record type"};
   e.type = *type;

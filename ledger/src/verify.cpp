@@ -339,6 +339,16 @@ json hex_list(const std::vector<Hash>& hs) {
 
 Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
                      std::ostream& out) {
+  auto src = read_export_source(dir, filter);
+  if (!src) return src.error();
+  return write_export(*src, format, out);
+}
+
+Result<ExportSource> read_export_source(const std::filesystem::path& dir, const ExportFilter& filter) {
+  ExportSource src;
+  auto& tree = src.tree;
+  auto& picked = src.picked;
+  auto& parsed_picked = src.parsed_picked;
   LoadedCheckpoints cps;
   // Signatures are checked by verify; here only the notes are carried, so no key is needed.
   std::string text;
@@ -351,9 +361,6 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
     if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
     cps.list = std::move(*parsed);
   }
-  FullTree tree;
-  std::vector<std::pair<std::uint64_t, std::string>> picked;
-  std::vector<ParsedRecord> parsed_picked;
   std::string last_seal;
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     auto rec = parse_payload(r.payload);
@@ -383,6 +390,18 @@ Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filte
       cps.list.insert(at, std::move(*seal));
     }
   }
+  src.checkpoints = std::move(cps.list);
+  return src;
+}
+
+Status write_export(const ExportSource& src, ExportFormat format, std::ostream& out) {
+  const auto& tree = src.tree;
+  const auto& picked = src.picked;
+  const auto& parsed_picked = src.parsed_picked;
+  // The names export_ledger's body had before the split, so that the lines below are unchanged.
+  const struct {
+    const std::vector<Checkpoint>& list;
+  } cps{src.checkpoints};
   // The proofs go to the largest checkpoint the ledger actually reaches.
   const Checkpoint* head = nullptr;
   for (const auto& cp : cps.list) {

@@ -114,6 +114,32 @@ TEST_F(LedgerCli, WrongKeyFails) {
   EXPECT_NE(r.output.find("no valid signature by the given key"), std::string::npos) << r.output;
 }
 
+TEST_F(LedgerCli, EvidenceExportAndVerify) {
+  auto pack = tmp_.path() / "pack.zip";
+  auto r = run("evidence export --ledger " + q(dir_) + " --out " + q(pack));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(pack.string() + ": records 0.."), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(pack.string() + ".tmp"));
+  r = run("evidence verify " + q(pack) + " --pubkey " + q(keys_.public_key));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(pack.string() + ": ok: records 0.."), std::string::npos) << r.output;
+  auto other = test::make_keys(tmp_.path() / "other");
+  r = run("evidence verify " + q(pack) + " --pubkey " + q(other.public_key));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.output, pack.string() +
+                          ": FAILED: checkpoints/end.txt: no valid signature by the given key (checkpoint changed or "
+                          "forged)\n");
+  // Nothing in the range: exit 1, and no pack.
+  r = run("evidence export --ledger " + q(dir_) + " --from 2999-01-01T00:00:00Z --out " + q(tmp_.path() / "none.zip"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no record between 2999-01-01T00:00:00.000000Z and the end"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp_.path() / "none.zip"));
+  // Usage errors.
+  EXPECT_EQ(run("evidence verify " + q(tmp_.path() / "nope.zip") + " --pubkey " + q(keys_.public_key)).code, 2);
+  EXPECT_EQ(run("evidence export --ledger " + q(tmp_.path() / "nope") + " --out " + q(pack)).code, 2);
+  EXPECT_EQ(run("evidence verify " + q(pack)).code, 2);
+}
+
 TEST_F(LedgerCli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("ledger verify " + q(dir_)).code, 2);
   EXPECT_EQ(run("ledger verify " + q(tmp_.path() / "nope") + " --pubkey " + q(keys_.public_key)).code, 2);

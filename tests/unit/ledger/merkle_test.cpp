@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <string>
 #include <vector>
 
@@ -127,6 +129,27 @@ TEST(Merkle, HexRoundTrip) {
   EXPECT_EQ(to_hex(h), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(hash_from_hex(to_hex(h)), h);
   EXPECT_FALSE(hash_from_hex("zz"));
+}
+
+TEST(Frontier, GivesEveryLaterRootAndProof) {
+  FullTree full;
+  for (int i = 0; i < 37; ++i) full.append(leaf_hash("leaf " + std::to_string(i)));
+  for (std::uint64_t a = 0; a <= 37; ++a) {
+    auto fr = full.frontier(a);
+    ASSERT_EQ(fr.size(), static_cast<std::size_t>(std::popcount(a)));
+    auto t = FullTree::from_frontier(a, fr);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->root(), full.root(a)) << a;
+    for (std::uint64_t i = a; i < 37; ++i) t->append(full.leaf(i));
+    for (std::uint64_t b = std::max<std::uint64_t>(a, 1); b <= 37; ++b) {
+      ASSERT_EQ(t->root(b), full.root(b)) << a << " " << b;
+      if (a > 0) {
+        ASSERT_EQ(t->consistency_proof(a, b), full.consistency_proof(a, b)) << a << " " << b;
+      }
+      for (std::uint64_t i = a; i < b; ++i) ASSERT_EQ(t->inclusion_proof(i, b), full.inclusion_proof(i, b));
+    }
+  }
+  EXPECT_FALSE(FullTree::from_frontier(5, {leaf_hash("x")}));  // 5 needs two subtrees
 }
 
 }  // namespace

@@ -55,6 +55,16 @@ class FullTree {
   std::vector<Hash> inclusion_proof(std::uint64_t index, std::uint64_t n) const;
   // PROOF(m, D[0:n]) of RFC 6962 section 2.1.2; requires 0 < m <= n <= size().
   std::vector<Hash> consistency_proof(std::uint64_t m, std::uint64_t n) const;
+  // The compact range of D[0:n] (n <= size()): the roots of the complete subtrees that make up
+  // the first n leaves, largest first, one per set bit of n. Folded right to left they give
+  // MTH(D[0:n]); with the leaves from n on they give every later root (an evidence pack's
+  // "frontier", docs/evidence.md).
+  std::vector<Hash> frontier(std::uint64_t n) const;
+  // A tree of n leaves known only by their frontier (as returned by frontier(n)); nullopt when
+  // the count of hashes is not the number of set bits of n. Appending to it gives exact roots,
+  // inclusion proofs for leaves from n on, and consistency proofs from sizes >= n; the hashes
+  // inside the frontier's subtrees (leaf(i) for i < n) are unknown and must not be asked for.
+  static std::optional<FullTree> from_frontier(std::uint64_t n, const std::vector<Hash>& hashes);
 
  private:
   Hash subtree(std::uint64_t begin, std::uint64_t end) const;

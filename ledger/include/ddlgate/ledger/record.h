@@ -220,6 +220,7 @@ struct ParsedRecord {
 struct Envelope {
   std::uint64_t seq = 0;
   RecordType type = RecordType::checkpoint;
+  std::string_view time;  // points into the payload given to parse_envelope
 };
 
 // Checks the payload's frame {"fields":{...},"seq":N,"time":"...","type":"..."} by reading the

@@ -4,11 +4,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ddlgate/ledger/checkpoint.h"
+#include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/error.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/segments.h"
@@ -56,9 +60,26 @@ struct ExportFilter {
 enum class ExportFormat { jsonl, csv };
 
 // Writes the export of dir to out. The ledger must verify first (the export is of a sound
-// ledger only); a problem is returned as the Error.
+// ledger only); a problem is returned as the Error. It is read_export_source then write_export.
 Status export_ledger(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
                      std::ostream& out);
+
+// What an export is written from: the picked records in sequence order, the signed notes that
+// may prove them, and the tree (of the whole ledger, or an evidence pack's frontier plus its
+// records, docs/evidence.md: the pack's export is this function's output, so `evidence verify`
+// recomputes it with whatever columns the export has).
+struct ExportSource {
+  FullTree tree;
+  std::vector<Checkpoint> checkpoints;  // by tree size; those beyond tree.size() are left out
+  std::vector<std::pair<std::uint64_t, std::string>> picked;  // seq, payload
+  std::vector<ParsedRecord> parsed_picked;                     // the same records, parsed
+};
+
+// Reads dir's records (those filter picks), checkpoints file and last batch seal.
+Result<ExportSource> read_export_source(const std::filesystem::path& dir, const ExportFilter& filter);
+
+// Writes the export of src in format: the proofs go to the largest checkpoint src's tree reaches.
+Status write_export(const ExportSource& src, ExportFormat format, std::ostream& out);
 
 // Calls sink for each committed record, in order, for `tail`; stops at damage.
 Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,

@@ -1,0 +1,690 @@
+#include "ddlgate/ledger/evidence.h"
+
+#include <algorithm>
+#include <bit>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ddlgate/base/file.h"
+#include "ddlgate/base/json.h"
+#include "ddlgate/base/sha256.h"
+#include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/segments.h"
+#include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/zip.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+using nlohmann::json;
+
+// Entry names (docs/evidence.md, "Entries").
+constexpr const char* kManifestEntry = "evidence.json";
+constexpr const char* kFrontierEntry = "frontier.json";
+constexpr const char* kStartEntry = "checkpoints/start.txt";
+constexpr const char* kEndEntry = "checkpoints/end.txt";
+constexpr const char* kStartCosigEntry = "cosignatures/start.txt";
+constexpr const char* kEndCosigEntry = "cosignatures/end.txt";
+constexpr const char* kRecordsEntry = "records.jsonl";
+constexpr const char* kExportJsonlEntry = "export.jsonl";
+constexpr const char* kExportCsvEntry = "export.csv";
+constexpr const char* kBeforeEntry = "boundary/before.json";
+constexpr const char* kAfterEntry = "boundary/after.json";
+constexpr std::string_view kBundlesPrefix = "bundles/";
+
+json hex_list(const std::vector<Hash>& hs) {
+  json a = json::array();
+  for (const auto& h : hs) a.push_back(to_hex(h));
+  return a;
+}
+
+// The export of src in format, as bytes.
+Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
+  std::ostringstream out;
+  if (auto st = write_export(src, format, out); !st) return st.error();
+  return std::move(out).str();
+}
+
+// The notes of cosigned whose body is cp's, one after another.
+std::string cosignatures_of(const Checkpoint& cp, const std::vector<Checkpoint>& cosigned, std::size_t* count) {
+  std::string out;
+  for (const auto& n : cosigned) {
+    if (n.body == cp.body) {
+      out += n.text;
+      ++*count;
+    }
+  }
+  return out;
+}
+
+// 64 lowercase hex digits (how the ledger writes a manifest's SHA-256).
+bool is_hex_sha256(std::string_view s) {
+  auto h = hash_from_hex(s);
+  return h && to_hex(*h) == s;
+}
+
+}  // namespace
+
+Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                        EvidenceSummary* summary) {
+  if (!std::filesystem::is_directory(dir)) return Error{"not a ledger directory", dir.string()};
+  // Every signed note of the ledger by tree size: the checkpoints file, then batch seals for
+  // sizes it does not have.
+  std::map<std::uint64_t, Checkpoint> notes;
+  auto cp_path = dir / kCheckpointsFileName;
+  if (std::filesystem::exists(cp_path)) {
+    std::string text;
+    if (auto ec = posix_file_system()->read_file(cp_path, kMaxSegmentReadSize, &text)) {
+      return Error{"cannot read checkpoints", cp_path.string(), -1, ec};
+    }
+    auto parsed = parse_checkpoints(text);
+    if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
+    for (auto& cp : *parsed) notes.emplace(cp.size, std::move(cp));
+  }
+  auto cosigned = read_cosignatures(dir / kCosignaturesFileName);
+  if (!cosigned) return cosigned.error();
+
+  FullTree tree;
+  // What choosing the range and the bundles needs of every record; the parsed records of the
+  // range are made again from their payloads (a parsed record costs several times its payload).
+  struct Brief {
+    std::string time;
+    RecordType type = RecordType::checkpoint;
+    bool approved = false;         // a decision with an approval
+    std::string bundle, version;   // of that approval, or of a bundle_accepted record
+  };
+  std::vector<std::string> payloads;
+  std::vector<Brief> records;
+  std::map<std::uint64_t, ParsedRecord> accepted;  // the bundle_accepted records, by seq
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    // The envelope gives time and type without parsing the fields (the slow part); only the
+    // records that name a bundle are parsed here, and those of the range below.
+    auto env = parse_envelope(r.payload);
+    if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
+    if (env->seq != r.seq || r.seq != records.size()) {
+      return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
+    }
+    tree.append(leaf_hash(r.payload));
+    payloads.emplace_back(r.payload);
+    Brief brief{std::string(env->time), env->type, false, {}, {}};
+    if (env->type != RecordType::bundle_accepted &&
+        (env->type != RecordType::decision || r.payload.find("\"approval\":{") == std::string_view::npos)) {
+      records.push_back(std::move(brief));
+      return std::nullopt;
+    }
+    auto rec = parse_payload(r.payload);
+    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    const json* named = nullptr;
+    if (rec->type == RecordType::bundle_accepted) named = &rec->fields;
+    if (auto ap = rec->fields.find("approval"); rec->type == RecordType::decision && ap != rec->fields.end() && ap->is_object()) {
+      named = &*ap;
+      brief.approved = true;
+    }
+    if (named) {
+      brief.bundle = named->value("bundle", std::string());
+      brief.version = named->value("version", std::string());
+    }
+    records.push_back(std::move(brief));
+    if (rec->type == RecordType::bundle_accepted) accepted.emplace(r.seq, std::move(*rec));
+    return std::nullopt;
+  }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
+    if (!b.seal || notes.count(b.tree_size)) return std::nullopt;
+    auto cp = parse_checkpoint(*b.seal);
+    if (!cp) return Error{"batch seal for tree size " + std::to_string(b.tree_size) + ": " + cp.error().reason};
+    notes.emplace(b.tree_size, std::move(*cp));
+    return std::nullopt;
+  });
+  if (scan.damage) return *scan.damage;
+  const std::uint64_t n = tree.size();
+
+  // [first, last) are the records whose time is within the bounds.
+  std::uint64_t first = n, last = 0;
+  for (std::uint64_t seq = 0; seq < n; ++seq) {
+    const auto& t = records[seq].time;
+    if ((options.from.empty() || t >= options.from) && (options.to.empty() || t <= options.to)) {
+      first = std::min(first, seq);
+      last = std::max(last, seq + 1);
+    }
+  }
+  if (first >= last) {
+    return Error{"no record between " + (options.from.empty() ? std::string("the start") : options.from) + " and " +
+                     (options.to.empty() ? std::string("the end") : options.to),
+                 dir.string()};
+  }
+  // a: the largest signed size at or before first (0, the empty tree, needs no note); b: the
+  // smallest signed size at or after last.
+  std::uint64_t a = 0;
+  const Checkpoint* cp_a = nullptr;
+  const Checkpoint* cp_b = nullptr;
+  for (const auto& [size, cp] : notes) {
+    if (size == 0 || size > n) continue;
+    if (size <= first) {
+      a = size;
+      cp_a = &cp;
+    }
+    if (size >= last && !cp_b) cp_b = &cp;
+  }
+  if (!cp_b) {
+    return Error{"no signed checkpoint covers record " + std::to_string(last - 1) + " yet (try again after the next)",
+                 dir.string()};
+  }
+  const std::uint64_t b = cp_b->size;
+  if (cp_a && cp_a->origin != cp_b->origin) return Error{"the two checkpoints have different origins", dir.string()};
+
+  // The pack's export: of the records [a, b), proved by the two notes, from the frontier at a.
+  ExportSource view;
+  auto seeded = FullTree::from_frontier(a, tree.frontier(a));
+  if (!seeded) return Error{"internal: frontier of the wrong length"};
+  view.tree = std::move(*seeded);
+  if (cp_a) view.checkpoints.push_back(*cp_a);
+  if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
+  std::string records_jsonl;
+  for (std::uint64_t s = a; s < b; ++s) {
+    view.tree.append(tree.leaf(s));
+    view.picked.emplace_back(s, payloads[s]);
+    auto rec = parse_payload(payloads[s]);  // parsed once already: cannot fail
+    if (!rec) return Error{"record " + std::to_string(s) + ": " + rec.error().reason};
+    view.parsed_picked.push_back(std::move(*rec));
+    records_jsonl += payloads[s];
+    records_jsonl += '\n';
+  }
+  auto jsonl = export_text(view, ExportFormat::jsonl);
+  if (!jsonl) return jsonl.error();
+  auto csv = export_text(view, ExportFormat::csv);
+  if (!csv) return csv.error();
+
+  std::vector<ZipEntry> entries;
+  entries.push_back({kManifestEntry, json{{"format", kEvidenceFormat},
+                                          {"origin", cp_b->origin},
+                                          {"from", options.from},
+                                          {"to", options.to},
+                                          {"start", a},
+                                          {"end", b}}
+                                         .dump() +
+                                         "\n"});
+  entries.push_back({kFrontierEntry, json{{"tree_size", a}, {"hashes", hex_list(tree.frontier(a))}}.dump() + "\n"});
+  std::size_t cosig_notes = 0;
+  if (cp_a) {
+    entries.push_back({kStartEntry, cp_a->text});
+    auto c = cosignatures_of(*cp_a, *cosigned, &cosig_notes);
+    if (!c.empty()) entries.push_back({kStartCosigEntry, std::move(c)});
+  }
+  entries.push_back({kEndEntry, cp_b->text});
+  if (auto c = cosignatures_of(*cp_b, *cosigned, &cosig_notes); !c.empty()) {
+    entries.push_back({kEndCosigEntry, std::move(c)});
+  }
+  entries.push_back({kRecordsEntry, std::move(records_jsonl)});
+  entries.push_back({kExportJsonlEntry, std::move(*jsonl)});
+  entries.push_back({kExportCsvEntry, std::move(*csv)});
+  // The records next to the range, with proofs, so that verify sees that they are outside the
+  // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
+  // consistency with b's). None after b when the ledger ends there.
+  if (a > 0) {
+    entries.push_back({kBeforeEntry, json{{"seq", a - 1},
+                                          {"payload", payloads[a - 1]},
+                                          {"proof", hex_list(tree.inclusion_proof(a - 1, b))}}
+                                             .dump() +
+                                         "\n"});
+  }
+  const Checkpoint* cp_c = nullptr;
+  for (const auto& [size, cp] : notes) {
+    if (size > b && size <= n) {
+      cp_c = &cp;
+      break;
+    }
+  }
+  if (cp_c) {
+    entries.push_back({kAfterEntry, json{{"seq", b},
+                                         {"payload", payloads[b]},
+                                         {"proof", hex_list(tree.inclusion_proof(b, cp_c->size))},
+                                         {"checkpoint", cp_c->text},
+                                         {"consistency", hex_list(tree.consistency_proof(b, cp_c->size))}}
+                                            .dump() +
+                                        "\n"});
+  }
+
+  // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
+  // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
+  // that binds the manifest's SHA-256 to the ledger.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> latest;  // (bundle, version): seq
+  std::set<std::uint64_t> needed;  // seqs of bundle_accepted records
+  for (std::uint64_t s = 0; s < b; ++s) {
+    const auto& r = records[s];
+    if (r.type == RecordType::bundle_accepted) {
+      latest[{r.bundle, r.version}] = s;
+      continue;
+    }
+    if (s < a || !r.approved) continue;
+    auto it = latest.find({r.bundle, r.version});
+    if (it == latest.end()) {
+      return Error{"record " + std::to_string(s) + " is approved by bundle " + r.bundle + " version " + r.version +
+                       ", which no earlier bundle_accepted record names",
+                   dir.string()};
+    }
+    needed.insert(it->second);
+  }
+  std::size_t bundles = 0;
+  std::set<std::string> shas;
+  for (auto seq : needed) {
+    const auto& r = accepted.at(seq);
+    const auto sha = r.fields.value("manifest_sha256", std::string());
+    const auto name = r.fields.value("bundle", std::string()) + " version " + r.fields.value("version", std::string());
+    if (!is_hex_sha256(sha)) return Error{"record " + std::to_string(seq) + ": bundle_accepted without a manifest_sha256"};
+    // A manifest accepted again (at a restart) is in the pack once, with its first record needed.
+    if (!shas.insert(sha).second) continue;
+    std::filesystem::path src = r.fields.value("source", std::string());
+    if (!options.registry_dir.empty()) src = options.registry_dir / src.filename();
+    auto manifest = base::read_capped(src / "manifest.json", kMaxEvidenceManifestBytes);
+    if (!manifest) {
+      return Error{"bundle " + name + ": " + manifest.error().reason, (src / "manifest.json").string()};
+    }
+    if (base::sha256_hex(*manifest) != sha) {
+      return Error{"bundle " + name + ": manifest.json is not the one the ledger accepted (record " +
+                       std::to_string(seq) + " has sha256 " + sha + ")",
+                   (src / "manifest.json").string()};
+    }
+    const std::string prefix = std::string(kBundlesPrefix) + sha + "/";
+    entries.push_back({prefix + "accepted.json",
+                       json{{"seq", seq}, {"payload", payloads[seq]}, {"proof", hex_list(tree.inclusion_proof(seq, b))}}
+                               .dump() +
+                           "\n"});
+    entries.push_back({prefix + "manifest.json", std::move(*manifest)});
+    std::vector<std::filesystem::path> sigs;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(src / "signatures", ec), end; !ec && it != end; it.increment(ec)) {
+      sigs.push_back(it->path());
+      if (sigs.size() > kMaxEvidenceSignatures) {
+        return Error{"bundle " + name + ": more than " + std::to_string(kMaxEvidenceSignatures) + " signature files",
+                     (src / "signatures").string()};
+      }
+    }
+    if (ec) return Error{"bundle " + name + ": cannot list signatures", (src / "signatures").string(), -1, ec};
+    std::sort(sigs.begin(), sigs.end());
+    for (const auto& p : sigs) {
+      auto bytes = base::read_capped(p, kMaxEvidenceSignatureBytes);
+      if (!bytes) return Error{"bundle " + name + ": " + bytes.error().reason, p.string()};
+      entries.push_back({prefix + "signatures/" + p.filename().string(), std::move(*bytes)});
+    }
+    ++bundles;
+  }
+  auto zip = write_zip(entries);
+  if (!zip) return zip.error();
+  if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
+  return zip;
+}
+
+Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVerifier& key,
+                                             const EvidenceVerifyOptions& options) {
+  auto entries = read_zip(pack);
+  if (!entries) return Error{"not a valid pack: " + entries.error().to_string()};
+  std::map<std::string, std::string_view, std::less<>> by_name;
+  for (const auto& e : *entries) by_name.emplace(e.name, e.data);
+  auto get = [&](std::string_view name) -> std::optional<std::string_view> {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) return std::nullopt;
+    return it->second;
+  };
+  // Nothing may sit in the pack unverified.
+  for (const auto& [name, data] : by_name) {
+    static const std::set<std::string, std::less<>> known{kManifestEntry,   kFrontierEntry,    kStartEntry,
+                                                          kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
+                                                          kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
+                                                          kBeforeEntry,     kAfterEntry};
+    if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0) continue;
+    return Error{name + ": an entry this format does not have"};
+  }
+  for (const char* required : {kManifestEntry, kFrontierEntry, kEndEntry, kRecordsEntry, kExportJsonlEntry, kExportCsvEntry}) {
+    if (!get(required)) return Error{std::string(required) + ": missing"};
+  }
+
+  // evidence.json
+  auto manifest = base::parse_strict_json(*get(kManifestEntry));
+  if (!manifest || !manifest->is_object()) {
+    return Error{std::string(kManifestEntry) + ": " + (manifest ? "not a JSON object" : manifest.error().reason)};
+  }
+  static const std::set<std::string> manifest_keys{"format", "origin", "from", "to", "start", "end"};
+  for (const auto& [k, v] : manifest->items()) {
+    if (!manifest_keys.count(k)) return Error{std::string(kManifestEntry) + ": unknown key \"" + k + "\""};
+  }
+  auto str = [&](const char* k) -> std::optional<std::string> {
+    auto it = manifest->find(k);
+    if (it == manifest->end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  auto num = [&](const char* k) -> std::optional<std::uint64_t> {
+    auto it = manifest->find(k);
+    if (it == manifest->end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<std::uint64_t>();
+  };
+  auto format = str("format");
+  if (!format) return Error{std::string(kManifestEntry) + ": no \"format\""};
+  if (*format != kEvidenceFormat) {
+    return Error{std::string(kManifestEntry) + ": format \"" + *format + "\", this ddlgate reads " +
+                 std::string(kEvidenceFormat)};
+  }
+  auto start = num("start"), end = num("end");
+  auto origin = str("origin");
+  if (!start || !end || !origin || !str("from") || !str("to") || *start > *end || *end == 0) {
+    return Error{std::string(kManifestEntry) + ": \"start\", \"end\", \"origin\", \"from\" or \"to\" missing or invalid"};
+  }
+  const std::uint64_t a = *start, b = *end;
+
+  // The checkpoints: signatures by the key under one origin (the pinned one, if given).
+  auto load_cp = [&](const char* entry, std::uint64_t size) -> Result<Checkpoint> {
+    auto cp = parse_checkpoint(*get(entry));
+    if (!cp) return Error{std::string(entry) + ": " + cp.error().reason};
+    if (cp->text != *get(entry)) return Error{std::string(entry) + ": bytes after the note"};
+    if (!options.origin.empty() && cp->origin != options.origin) {
+      return Error{std::string(entry) + ": origin " + cp->origin + ", not the pinned " + options.origin};
+    }
+    if (cp->origin != *origin) return Error{std::string(entry) + ": origin " + cp->origin + ", evidence.json says " + *origin};
+    if (!verify_checkpoint(*cp, key)) {
+      return Error{std::string(entry) + ": no valid signature by the given key (checkpoint changed or forged)"};
+    }
+    if (cp->size != size) {
+      return Error{std::string(entry) + ": tree size " + std::to_string(cp->size) + ", evidence.json says " +
+                   std::to_string(size)};
+    }
+    return cp;
+  };
+  std::optional<Checkpoint> cp_a;
+  if (a > 0) {
+    if (!get(kStartEntry)) return Error{std::string(kStartEntry) + ": missing (start " + std::to_string(a) + " > 0)"};
+    auto cp = load_cp(kStartEntry, a);
+    if (!cp) return cp.error();
+    cp_a = std::move(*cp);
+  } else if (get(kStartEntry) || get(kStartCosigEntry)) {
+    return Error{std::string(kStartEntry) + ": present although the pack starts at the empty tree"};
+  }
+  auto cp_b = load_cp(kEndEntry, b);
+  if (!cp_b) return cp_b.error();
+
+  // The frontier must fold to the signed root at a.
+  auto frontier_json = base::parse_strict_json(*get(kFrontierEntry));
+  if (!frontier_json || !frontier_json->is_object() || frontier_json->size() != 2 ||
+      !frontier_json->contains("tree_size") || !(*frontier_json)["tree_size"].is_number_unsigned() ||
+      !frontier_json->contains("hashes") || !(*frontier_json)["hashes"].is_array()) {
+    return Error{std::string(kFrontierEntry) + ": not {\"hashes\":[...],\"tree_size\":N}"};
+  }
+  if ((*frontier_json)["tree_size"].get<std::uint64_t>() != a) {
+    return Error{std::string(kFrontierEntry) + ": tree size is not the start " + std::to_string(a)};
+  }
+  std::vector<Hash> frontier;
+  for (const auto& h : (*frontier_json)["hashes"]) {
+    auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+    if (!v) return Error{std::string(kFrontierEntry) + ": malformed hash"};
+    frontier.push_back(*v);
+  }
+  auto tree = FullTree::from_frontier(a, frontier);
+  if (!tree) {
+    return Error{std::string(kFrontierEntry) + ": " + std::to_string(frontier.size()) + " hash(es), a tree of " +
+                 std::to_string(a) + " needs " + std::to_string(std::popcount(a))};
+  }
+  if (cp_a && tree->root() != cp_a->root) {
+    return Error{std::string(kFrontierEntry) + ": does not give the root signed in " + kStartEntry +
+                 " (frontier changed)"};
+  }
+
+  // The records: exactly a..b-1, in order, canonical, and together with the frontier the root
+  // signed at b. This is what proves that none is missing, added or changed.
+  ExportSource view;
+  view.tree = std::move(*tree);
+  std::string_view rest = *get(kRecordsEntry);
+  std::uint64_t line = 0;
+  while (!rest.empty()) {
+    ++line;
+    auto nl = rest.find('\n');
+    if (nl == std::string_view::npos) return Error{std::string(kRecordsEntry) + ": line " + std::to_string(line) + ": no final newline"};
+    auto payload = rest.substr(0, nl);
+    rest.remove_prefix(nl + 1);
+    const std::uint64_t want = a + line - 1;
+    if (want >= b) {
+      return Error{std::string(kRecordsEntry) + ": more than the " + std::to_string(b - a) +
+                   " records of the signed range (a record was added)"};
+    }
+    auto rec = parse_payload(payload);
+    if (!rec) return Error{std::string(kRecordsEntry) + ": line " + std::to_string(line) + ": " + rec.error().reason};
+    if (rec->seq != want) {
+      return Error{std::string(kRecordsEntry) + ": line " + std::to_string(line) + " is record " +
+                   std::to_string(rec->seq) + " where record " + std::to_string(want) +
+                   " belongs (a record was removed, added or reordered)"};
+    }
+    view.tree.append(leaf_hash(payload));
+    view.picked.emplace_back(want, std::string(payload));
+    view.parsed_picked.push_back(std::move(*rec));
+  }
+  if (view.tree.size() == a && a < b) {
+    return Error{std::string(kRecordsEntry) + ": no records, the signed range is " + std::to_string(a) + ".." +
+                 std::to_string(b - 1) + " (records removed)"};
+  }
+  if (view.tree.size() != b) {
+    return Error{std::string(kRecordsEntry) + ": ends after record " + std::to_string(view.tree.size() - 1) +
+                 ", the signed range ends at " + std::to_string(b - 1) + " (records removed)"};
+  }
+  if (view.tree.root() != cp_b->root) {
+    return Error{std::string(kRecordsEntry) + ": records " + std::to_string(a) + ".." + std::to_string(b - 1) +
+                 " do not give the root signed in " + kEndEntry + " (a record was changed)"};
+  }
+
+  // The neighbours of the range: outside the period evidence.json names, and proved.
+  bool open_end = false;
+  {
+    const std::string from = *str("from"), to = *str("to");
+    auto outside = [&](const std::string& t) { return (!from.empty() && t < from) || (!to.empty() && t > to); };
+    auto hashes = [](const json& list, std::vector<Hash>& out) {
+      if (!list.is_array()) return false;
+      for (const auto& h : list) {
+        auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+        if (!v) return false;
+        out.push_back(*v);
+      }
+      return true;
+    };
+    // The record of entry, with its proof; checks the shape, the sequence number and the payload.
+    auto neighbour = [&](const char* entry, std::uint64_t seq, std::size_t keys, json& j, ParsedRecord& rec,
+                         std::vector<Hash>& proof) -> std::optional<Error> {
+      auto parsed = base::parse_strict_json(*get(entry));
+      if (!parsed || !parsed->is_object() || parsed->size() != keys || !parsed->contains("seq") ||
+          !(*parsed)["seq"].is_number_unsigned() || !parsed->contains("payload") || !(*parsed)["payload"].is_string() ||
+          !parsed->contains("proof") || !hashes((*parsed)["proof"], proof)) {
+        return Error{std::string(entry) + ": not the record and proof this entry holds"};
+      }
+      j = std::move(*parsed);
+      if (j["seq"].get<std::uint64_t>() != seq) {
+        return Error{std::string(entry) + ": record " + std::to_string(j["seq"].get<std::uint64_t>()) + ", not " +
+                     std::to_string(seq)};
+      }
+      auto r = parse_payload(j["payload"].get_ref<const std::string&>());
+      if (!r || r->seq != seq) return Error{std::string(entry) + ": not a record payload of sequence " + std::to_string(seq)};
+      rec = std::move(*r);
+      return std::nullopt;
+    };
+    if (a > 0) {
+      if (!get(kBeforeEntry)) return Error{std::string(kBeforeEntry) + ": missing (the pack starts after record 0)"};
+      json j;
+      ParsedRecord rec;
+      std::vector<Hash> proof;
+      if (auto e = neighbour(kBeforeEntry, a - 1, 3, j, rec, proof)) return *e;
+      if (!verify_inclusion(leaf_hash(j["payload"].get_ref<const std::string&>()), a - 1, b, proof, cp_b->root)) {
+        return Error{std::string(kBeforeEntry) + ": record " + std::to_string(a - 1) + " is not in the tree signed in " +
+                     kEndEntry + " (changed)"};
+      }
+      if (!outside(rec.time)) {
+        return Error{std::string(kBeforeEntry) + ": record " + std::to_string(a - 1) + " at " + rec.time +
+                     " is within the period of evidence.json (the pack starts too late)"};
+      }
+    } else if (get(kBeforeEntry)) {
+      return Error{std::string(kBeforeEntry) + ": present although the pack starts at record 0"};
+    }
+    if (get(kAfterEntry)) {
+      json j;
+      ParsedRecord rec;
+      std::vector<Hash> proof, consistency;
+      if (auto e = neighbour(kAfterEntry, b, 5, j, rec, proof)) return *e;
+      if (!j.contains("checkpoint") || !j["checkpoint"].is_string() || !j.contains("consistency") ||
+          !hashes(j["consistency"], consistency)) {
+        return Error{std::string(kAfterEntry) + ": not the record and proof this entry holds"};
+      }
+      auto cp_c = parse_checkpoint(j["checkpoint"].get_ref<const std::string&>());
+      if (!cp_c) return Error{std::string(kAfterEntry) + ": checkpoint: " + cp_c.error().reason};
+      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key)) {
+        return Error{std::string(kAfterEntry) + ": checkpoint: not a later checkpoint signed by the given key under " +
+                     cp_b->origin};
+      }
+      if (!verify_consistency(b, cp_c->size, cp_b->root, cp_c->root, consistency)) {
+        return Error{std::string(kAfterEntry) + ": checkpoint for tree size " + std::to_string(cp_c->size) +
+                     " is not an extension of " + kEndEntry};
+      }
+      if (!verify_inclusion(leaf_hash(j["payload"].get_ref<const std::string&>()), b, cp_c->size, proof, cp_c->root)) {
+        return Error{std::string(kAfterEntry) + ": record " + std::to_string(b) + " is not in the tree of its checkpoint (changed)"};
+      }
+      if (!outside(rec.time)) {
+        return Error{std::string(kAfterEntry) + ": record " + std::to_string(b) + " at " + rec.time +
+                     " is within the period of evidence.json (the pack ends too early)"};
+      }
+    } else {
+      open_end = true;
+    }
+  }
+
+  // Witness cosignatures: notes of the same checkpoint; with a quorum, enough valid ones.
+  std::size_t cosig_notes = 0;
+  auto check_cosigs = [&](const char* entry, const Checkpoint& cp) -> std::optional<Error> {
+    auto text = get(entry);
+    if (!text) return std::nullopt;
+    auto notes = parse_checkpoints(*text);
+    if (!notes) return Error{std::string(entry) + ": " + notes.error().reason};
+    for (const auto& n : *notes) {
+      if (n.body != cp.body) return Error{std::string(entry) + ": a note for another checkpoint than its own"};
+      ++cosig_notes;
+    }
+    if (&cp == &*cp_b && options.witness_quorum > 0) {
+      auto got = count_cosigners(cp, *notes, options.witness_keys);
+      if (got < options.witness_quorum) {
+        return Error{std::string(entry) + ": " + std::to_string(got) + " of the " +
+                     std::to_string(options.witness_quorum) + " required witness cosignatures"};
+      }
+    }
+    return std::nullopt;
+  };
+  if (cp_a) {
+    if (auto e = check_cosigs(kStartCosigEntry, *cp_a)) return *e;
+  }
+  if (auto e = check_cosigs(kEndCosigEntry, *cp_b)) return *e;
+  if (options.witness_quorum > 0 && !get(kEndCosigEntry)) {
+    return Error{std::string(kEndCosigEntry) + ": missing, and a witness quorum of " +
+                 std::to_string(options.witness_quorum) + " is required"};
+  }
+
+  // Bundles: each bound to the ledger by its bundle_accepted record (proved in the tree of b),
+  // and each approval of the range served by one.
+  std::map<std::string, std::map<std::string, std::string_view>> bundle_files;  // sha -> rest of name -> data
+  for (const auto& [name, data] : by_name) {
+    if (name.rfind(kBundlesPrefix, 0) != 0) continue;
+    auto rest_name = std::string_view(name).substr(kBundlesPrefix.size());
+    auto slash = rest_name.find('/');
+    if (slash == std::string_view::npos) return Error{name + ": not inside a bundle directory"};
+    bundle_files[std::string(rest_name.substr(0, slash))][std::string(rest_name.substr(slash + 1))] = data;
+  }
+  std::map<std::pair<std::string, std::string>, std::uint64_t> bundle_by_version;
+  for (const auto& [sha, files] : bundle_files) {
+    const std::string where = std::string(kBundlesPrefix) + sha + "/";
+    if (!is_hex_sha256(sha)) return Error{where + ": not named by a manifest SHA-256"};
+    for (const auto& [f, data] : files) {
+      if (f != "accepted.json" && f != "manifest.json" &&
+          !(f.rfind("signatures/", 0) == 0 && f.size() > 15 && f.find('/', 11) == std::string::npos &&
+            f.compare(f.size() - 4, 4, ".sig") == 0)) {
+        return Error{where + f + ": an entry a bundle directory does not have"};
+      }
+    }
+    auto acc_it = files.find("accepted.json"), man_it = files.find("manifest.json");
+    if (acc_it == files.end()) return Error{where + "accepted.json: missing"};
+    if (man_it == files.end()) return Error{where + "manifest.json: missing"};
+    auto acc = base::parse_strict_json(acc_it->second);
+    if (!acc || !acc->is_object() || acc->size() != 3 || !acc->contains("seq") || !(*acc)["seq"].is_number_unsigned() ||
+        !acc->contains("payload") || !(*acc)["payload"].is_string() || !acc->contains("proof") ||
+        !(*acc)["proof"].is_array()) {
+      return Error{where + "accepted.json: not {\"payload\":...,\"proof\":[...],\"seq\":N}"};
+    }
+    const auto seq = (*acc)["seq"].get<std::uint64_t>();
+    const auto& payload = (*acc)["payload"].get_ref<const std::string&>();
+    std::vector<Hash> proof;
+    for (const auto& h : (*acc)["proof"]) {
+      auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+      if (!v) return Error{where + "accepted.json: malformed hash in the proof"};
+      proof.push_back(*v);
+    }
+    auto rec = parse_payload(payload);
+    if (!rec || rec->seq != seq || rec->type != RecordType::bundle_accepted) {
+      return Error{where + "accepted.json: not the bundle_accepted record " + std::to_string(seq)};
+    }
+    if (seq >= b || !verify_inclusion(leaf_hash(payload), seq, b, proof, cp_b->root)) {
+      return Error{where + "accepted.json: record " + std::to_string(seq) + " is not in the tree signed in " + kEndEntry};
+    }
+    if (rec->fields.value("manifest_sha256", std::string()) != sha) {
+      return Error{where + "accepted.json: the record accepted another manifest"};
+    }
+    if (base::sha256_hex(man_it->second) != sha) {
+      return Error{where + "manifest.json: not the manifest the ledger accepted (SHA-256 differs; changed)"};
+    }
+    if (options.check_bundle_signature) {
+      for (const auto& [f, data] : files) {
+        if (f.rfind("signatures/", 0) != 0) continue;
+        if (auto why = options.check_bundle_signature(man_it->second, data); !why.empty()) {
+          return Error{where + f + ": " + why};
+        }
+      }
+    }
+    // The earliest acceptance of each version in the pack.
+    auto [it, fresh] = bundle_by_version.try_emplace(
+        {rec->fields.value("bundle", std::string()), rec->fields.value("version", std::string())}, seq);
+    if (!fresh) it->second = std::min(it->second, seq);
+  }
+  for (const auto& r : view.parsed_picked) {
+    if (r.type != RecordType::decision) continue;
+    auto ap = r.fields.find("approval");
+    if (ap == r.fields.end() || !ap->is_object()) continue;
+    std::pair<std::string, std::string> k{ap->value("bundle", std::string()), ap->value("version", std::string())};
+    auto it = bundle_by_version.find(k);
+    if (it == bundle_by_version.end() || it->second >= r.seq) {
+      return Error{"record " + std::to_string(r.seq) + " is approved by bundle " + k.first + " version " + k.second +
+                   ", whose manifest the pack does not hold"};
+    }
+  }
+
+  // The exports: recomputed from the verified records with the export code itself; the pack's
+  // copies must be exactly those bytes.
+  if (cp_a) view.checkpoints.push_back(*cp_a);
+  if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
+  for (auto [entry, fmt] : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
+    auto want = export_text(view, fmt);
+    if (!want) return want.error();
+    std::string_view have = *get(entry);
+    if (have != *want) {
+      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
+      auto at = static_cast<std::size_t>(diff.first - have.begin());
+      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+      return Error{std::string(entry) + ": differs from the export recomputed from the records at line " +
+                   std::to_string(line_no) + " (changed)"};
+    }
+  }
+  EvidenceSummary s;
+  s.start = a;
+  s.end = b;
+  s.bundles = bundle_files.size();
+  s.cosignature_notes = cosig_notes;
+  s.origin = cp_b->origin;
+  s.open_end = open_end;
+  if (!view.parsed_picked.empty()) {
+    s.first_time = view.parsed_picked.front().time;
+    s.last_time = view.parsed_picked.back().time;
+  }
+  return s;
+}
+
+}  // namespace ddlgate::ledger

@@ -1,0 +1,376 @@
+// Evidence packs (docs/evidence.md): a pack verified as made and after each kind of tampering.
+#include "ddlgate/ledger/evidence.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ddlgate/base/sha256.h"
+#include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
+#include "ddlgate/ledger/zip.h"
+#include "test_util.h"
+
+namespace ddlgate::ledger {
+namespace {
+
+// --- packs ---------------------------------------------------------------------------------------
+
+class EvidencePack : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    keys_ = test::make_keys(tmp_.path() / "cp");
+    dir_ = tmp_.path() / "ledger";
+    bundle_ = tmp_.path() / "registry" / "shop-7";
+    std::filesystem::create_directories(bundle_ / "signatures");
+    test::write_all_file(bundle_ / "manifest.json", "{\"app\":\"shop\",\"version\":7}\n");
+    test::write_all_file(bundle_ / "signatures" / "00aa.sig", "{\"signature\":\"...\"}\n");
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    c.checkpoint_every_records = 4;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    BundleAcceptance accepted;
+    accepted.bundle = "shop";
+    accepted.version = "7";
+    accepted.manifest_sha256 = base::sha256_hex(test::read_all(bundle_ / "manifest.json"));
+    accepted.source = bundle_.string();
+    ASSERT_TRUE((*l)->append_durable(bundle_accepted(accepted)));
+    for (int i = 0; i < 20; ++i) {
+      DecisionInfo d;
+      d.decision = i % 3 ? Decision::allowed : Decision::denied;
+      d.session = {"s" + std::to_string(i % 2), i % 2 ? "alice" : "bob", "prod", "10.0.0.1:5000", "psql"};
+      d.statement_hash = "h" + std::to_string(i);
+      d.statement_class = "ddl";
+      d.display_sql = "DROP TABLE t" + std::to_string(i);
+      if (d.decision == Decision::allowed) d.approval = Approval{"shop", "7", "001.sql", static_cast<std::uint64_t>(i)};
+      ASSERT_TRUE((*l)->append_durable(decision(d)));
+    }
+    auto st = read_records(dir_, 0, [&](const ParsedRecord& r) { times_.push_back(r.time); }, nullptr);
+    ASSERT_TRUE(st);
+    auto key = NoteVerifier::load_pem(keys_.public_key);
+    ASSERT_TRUE(key);
+    key_ = std::make_unique<NoteVerifier>(*key);
+  }
+
+  std::string pack(const std::string& from = {}, const std::string& to = {}) {
+    EvidenceExportOptions o;
+    o.from = from;
+    o.to = to;
+    auto p = build_evidence_pack(dir_, o, &summary_);
+    EXPECT_TRUE(p) << p.error().to_string();
+    return p ? *p : std::string();
+  }
+  std::string verify(std::string_view p, const EvidenceVerifyOptions& o = {}) {
+    auto r = verify_evidence_pack(p, *key_, o);
+    return r ? std::string("ok") : r.error().to_string();
+  }
+  // The pack with one entry replaced (or removed, or added) by edit.
+  static std::string edit(std::string_view p, const std::function<void(std::map<std::string, std::string>&)>& f) {
+    auto entries = read_zip(p);
+    std::vector<std::string> order;
+    std::map<std::string, std::string> m;
+    for (const auto& e : *entries) {
+      order.push_back(e.name);
+      m[e.name] = std::string(e.data);
+    }
+    f(m);
+    std::vector<ZipEntry> out;
+    for (const auto& n : order) {
+      if (m.count(n)) out.push_back({n, m[n]});
+    }
+    for (const auto& [n, d] : m) {
+      if (std::find(order.begin(), order.end(), n) == order.end()) out.push_back({n, d});
+    }
+    return *write_zip(out);
+  }
+  static std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at < s.size()) {
+      auto nl = s.find('\n', at);
+      out.push_back(s.substr(at, nl - at));
+      at = nl + 1;
+    }
+    return out;
+  }
+  static std::string join(const std::vector<std::string>& ls) {
+    std::string s;
+    for (const auto& l : ls) s += l + "\n";
+    return s;
+  }
+  // A middle range: its start is a checkpoint above 0, so the frontier matters.
+  std::string middle() { return pack(times_[9], times_[14]); }
+
+  test::TempDir tmp_;
+  test::KeyFiles keys_;
+  std::filesystem::path dir_, bundle_;
+  std::vector<std::string> times_;
+  std::unique_ptr<NoteVerifier> key_;
+  EvidenceSummary summary_;
+};
+
+TEST_F(EvidencePack, OriginalVerifies) {
+  auto p = pack();
+  EXPECT_EQ(verify(p), "ok");
+  EXPECT_EQ(summary_.start, 0u);
+  EXPECT_EQ(summary_.bundles, 1u);
+  auto m = middle();
+  EXPECT_EQ(verify(m), "ok");
+  EXPECT_GT(summary_.start, 0u);
+  EXPECT_LE(summary_.start, 9u);
+  EXPECT_GE(summary_.end, 15u);
+  auto entries = read_zip(m);
+  ASSERT_TRUE(entries);
+  std::vector<std::string> names;
+  for (const auto& e : *entries) names.push_back(e.name);
+  EXPECT_EQ(names[0], "evidence.json");
+  EXPECT_NE(std::find(names.begin(), names.end(), "checkpoints/start.txt"), names.end());
+  // The range's records and nothing else.
+  std::string records;
+  for (const auto& e : *entries) {
+    if (e.name == "records.jsonl") records = std::string(e.data);
+  }
+  auto ls = lines(records);
+  ASSERT_EQ(ls.size(), summary_.end - summary_.start);
+  EXPECT_NE(ls.front().find("\"seq\":" + std::to_string(summary_.start) + ","), std::string::npos);
+}
+
+TEST_F(EvidencePack, ExportsAreTheExportCodesOutput) {
+  // The pack's export.csv of the whole range is `ledger export --format csv` of the ledger when
+  // the range is the whole ledger and its last checkpoint is the pack's end.
+  auto p = pack();
+  std::ostringstream csv;
+  ASSERT_TRUE(export_ledger(dir_, {}, ExportFormat::csv, csv));
+  auto entries = read_zip(p);
+  std::string pack_csv;
+  for (const auto& e : *entries) {
+    if (e.name == "export.csv") pack_csv = std::string(e.data);
+  }
+  auto header = [](const std::string& s) { return s.substr(0, s.find('\n')); };
+  EXPECT_EQ(header(pack_csv), header(csv.str()));
+  EXPECT_EQ(lines(pack_csv).size(), summary_.end + 1);
+}
+
+TEST_F(EvidencePack, ChangedRecordFails) {
+  auto t = edit(middle(), [](auto& m) {
+    auto& r = m["records.jsonl"];
+    r.replace(r.find("DROP TABLE"), 4, "drop");
+  });
+  EXPECT_EQ(verify(t), "records.jsonl: records " + std::to_string(summary_.start) + ".." +
+                           std::to_string(summary_.end - 1) +
+                           " do not give the root signed in checkpoints/end.txt (a record was changed)");
+}
+
+TEST_F(EvidencePack, MissingRecordFails) {
+  auto t = edit(middle(), [](auto& m) {
+    auto ls = lines(m["records.jsonl"]);
+    ls.erase(ls.begin() + 1);
+    m["records.jsonl"] = join(ls);
+  });
+  EXPECT_EQ(verify(t), "records.jsonl: line 2 is record " + std::to_string(summary_.start + 2) + " where record " +
+                           std::to_string(summary_.start + 1) + " belongs (a record was removed, added or reordered)");
+}
+
+TEST_F(EvidencePack, MissingLastRecordFails) {
+  auto t = edit(middle(), [](auto& m) {
+    auto ls = lines(m["records.jsonl"]);
+    ls.pop_back();
+    m["records.jsonl"] = join(ls);
+  });
+  EXPECT_EQ(verify(t), "records.jsonl: ends after record " + std::to_string(summary_.end - 2) +
+                           ", the signed range ends at " + std::to_string(summary_.end - 1) + " (records removed)");
+}
+
+TEST_F(EvidencePack, ExtraRecordFails) {
+  auto t = edit(middle(), [&](auto& m) {
+    m["records.jsonl"] += serialize_payload(session_closed("forged", "client closed"), summary_.end,
+                                            "2026-12-06T18:00:00.000000Z") +
+                          "\n";
+  });
+  EXPECT_EQ(verify(t), "records.jsonl: more than the " + std::to_string(summary_.end - summary_.start) +
+                           " records of the signed range (a record was added)");
+}
+
+TEST_F(EvidencePack, ReorderedRecordsFail) {
+  auto t = edit(middle(), [](auto& m) {
+    auto ls = lines(m["records.jsonl"]);
+    std::swap(ls[0], ls[1]);
+    m["records.jsonl"] = join(ls);
+  });
+  EXPECT_EQ(verify(t), "records.jsonl: line 1 is record " + std::to_string(summary_.start + 1) + " where record " +
+                           std::to_string(summary_.start) + " belongs (a record was removed, added or reordered)");
+}
+
+TEST_F(EvidencePack, ChangedFrontierFails) {
+  auto t = edit(middle(), [](auto& m) {
+    auto& f = m["frontier.json"];
+    auto at = f.find("\"hashes\":[\"") + 11;
+    f[at] = f[at] == '0' ? '1' : '0';
+  });
+  EXPECT_EQ(verify(t), "frontier.json: does not give the root signed in checkpoints/start.txt (frontier changed)");
+}
+
+TEST_F(EvidencePack, ChangedCheckpointFails) {
+  auto t = edit(middle(), [](auto& m) {
+    auto& c = m["checkpoints/end.txt"];
+    auto nl = c.find('\n');
+    c[nl + 1] = c[nl + 1] == '9' ? '8' : static_cast<char>(c[nl + 1] + 1);  // the tree size line
+  });
+  EXPECT_EQ(verify(t), "checkpoints/end.txt: no valid signature by the given key (checkpoint changed or forged)");
+  auto other = test::make_keys(tmp_.path() / "other");
+  auto wrong = NoteVerifier::load_pem(other.public_key);
+  auto r = verify_evidence_pack(middle(), *wrong, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, "checkpoints/start.txt: no valid signature by the given key (checkpoint changed or forged)");
+}
+
+TEST_F(EvidencePack, PinnedOriginMustMatch) {
+  EvidenceVerifyOptions o;
+  o.origin = "other.example/ddlgate";
+  auto p = middle();
+  EXPECT_EQ(verify(p, o).rfind("checkpoints/start.txt: origin ", 0), 0u) << verify(p, o);
+  o.origin = summary_.origin;
+  EXPECT_EQ(verify(p, o), "ok");
+}
+
+TEST_F(EvidencePack, ChangedManifestFails) {
+  const auto sha = base::sha256_hex(test::read_all(bundle_ / "manifest.json"));
+  auto t = edit(middle(), [&](auto& m) { m["bundles/" + sha + "/manifest.json"] = "{\"app\":\"shop\",\"version\":8}\n"; });
+  EXPECT_EQ(verify(t), "bundles/" + sha + "/manifest.json: not the manifest the ledger accepted (SHA-256 differs; changed)");
+  auto gone = edit(middle(), [&](auto& m) {
+    for (auto it = m.begin(); it != m.end();) it = it->first.rfind("bundles/", 0) == 0 ? m.erase(it) : std::next(it);
+  });
+  EXPECT_EQ(verify(gone).rfind("record ", 0), 0u) << verify(gone);
+  EXPECT_NE(verify(gone).find(" is approved by bundle shop version 7, whose manifest the pack does not hold"),
+            std::string::npos)
+      << verify(gone);
+}
+
+TEST_F(EvidencePack, BundleSignaturesAreChecked) {
+  EvidenceVerifyOptions o;
+  o.check_bundle_signature = [](std::string_view, std::string_view sig) {
+    return sig.find("...") == std::string_view::npos ? std::string() : std::string("not a signature");
+  };
+  const auto sha = base::sha256_hex(test::read_all(bundle_ / "manifest.json"));
+  EXPECT_EQ(verify(middle(), o), "bundles/" + sha + "/signatures/00aa.sig: not a signature");
+}
+
+TEST_F(EvidencePack, ChangedExportsFail) {
+  auto csv = edit(middle(), [](auto& m) {
+    auto& c = m["export.csv"];
+    c.replace(c.find("alice"), 5, "carol");
+  });
+  EXPECT_EQ(verify(csv).rfind("export.csv: differs from the export recomputed from the records at line ", 0), 0u)
+      << verify(csv);
+  auto jsonl = edit(middle(), [](auto& m) {
+    auto ls = lines(m["export.jsonl"]);
+    ls.pop_back();
+    m["export.jsonl"] = join(ls);
+  });
+  EXPECT_EQ(verify(jsonl).rfind("export.jsonl: differs from the export recomputed from the records at line ", 0), 0u)
+      << verify(jsonl);
+}
+
+TEST_F(EvidencePack, UnknownEntriesAndDamageFail) {
+  auto extra = edit(middle(), [](auto& m) { m["notes.txt"] = "trust me"; });
+  EXPECT_EQ(verify(extra), "notes.txt: an entry this format does not have");
+  auto p = middle();
+  p[50] ^= 1;  // inside the first entry's data (after 30 + 13 bytes of header and name)
+  EXPECT_EQ(verify(p), "not a valid pack: offset 0: evidence.json: CRC-32 mismatch");
+  auto newer = edit(middle(), [](auto& m) {
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/1"), 18, "ddlgate-evidence/2");
+  });
+  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/2\", this ddlgate reads ddlgate-evidence/1");
+}
+
+TEST_F(EvidencePack, WitnessCosignaturesTravelAndCountTowardsAQuorum) {
+  auto first = middle();
+  auto entries = read_zip(first);
+  ASSERT_TRUE(entries);
+  std::string end_note;
+  for (const auto& e : *entries) {
+    if (e.name == "checkpoints/end.txt") end_note = std::string(e.data);
+  }
+  auto cp = parse_checkpoint(end_note);
+  ASSERT_TRUE(cp);
+  auto wkeys = test::make_keys(tmp_.path() / "witness");
+  auto w = Cosigner::load_pem(wkeys.private_key, "witness.example/w1");
+  ASSERT_TRUE(w) << w.error().to_string();
+  test::write_all_file(dir_ / kCosignaturesFileName, with_signature_lines(*cp, {w->cosign(cp->body, 1700000000)}));
+  auto p = middle();
+  EXPECT_EQ(summary_.cosignature_notes, 1u);
+  EvidenceVerifyOptions o;
+  o.witness_keys = {w->verifier_key()};
+  o.witness_quorum = 1;
+  EXPECT_EQ(verify(p, o), "ok");
+  EXPECT_EQ(verify(first, o), "cosignatures/end.txt: missing, and a witness quorum of 1 is required");
+  auto other = test::make_keys(tmp_.path() / "other-witness");
+  o.witness_keys = {Cosigner::load_pem(other.private_key, "witness.example/w1")->verifier_key()};
+  EXPECT_EQ(verify(p, o), "cosignatures/end.txt: 0 of the 1 required witness cosignatures");
+  auto moved = edit(p, [&](auto& m) { m["cosignatures/end.txt"] = end_note; });
+  o.witness_keys = {w->verifier_key()};
+  EXPECT_EQ(verify(moved, o), "cosignatures/end.txt: 0 of the 1 required witness cosignatures");
+  auto foreign = edit(p, [&](auto& m) { m["cosignatures/end.txt"] = m["checkpoints/start.txt"]; });
+  EXPECT_EQ(verify(foreign), "cosignatures/end.txt: a note for another checkpoint than its own");
+}
+
+TEST_F(EvidencePack, TheRecordsNextToTheRangeShowItSpansThePeriod) {
+  auto whole = pack();
+  EXPECT_EQ(verify(whole), "ok");
+  auto r = verify_evidence_pack(whole, *key_, {});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->open_end);  // the ledger ends at the pack's end
+  auto p = middle();
+  r = verify_evidence_pack(p, *key_, {});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(r->open_end);
+  const auto a = summary_.start, b = summary_.end;
+  auto claim = [&](const char* key, const std::string& time) {
+    return edit(p, [&](auto& m) {
+      auto j = nlohmann::json::parse(m["evidence.json"]);
+      j[key] = time;
+      m["evidence.json"] = j.dump() + "\n";
+    });
+  };
+  // An exporter that chose a later start, or an earlier end, than the period needs.
+  EXPECT_EQ(verify(claim("from", times_[a - 1])),
+            "boundary/before.json: record " + std::to_string(a - 1) + " at " + times_[a - 1] +
+                " is within the period of evidence.json (the pack starts too late)");
+  EXPECT_EQ(verify(claim("to", times_[b])), "boundary/after.json: record " + std::to_string(b) + " at " + times_[b] +
+                                                " is within the period of evidence.json (the pack ends too early)");
+  auto changed = edit(p, [&](auto& m) {
+    auto& e = m["boundary/before.json"];
+    auto at = e.find(times_[a - 1]) + 20;  // a microsecond digit of its time
+    ASSERT_LT(at, e.size());
+    e[at] = e[at] == '0' ? '1' : '0';
+  });
+  EXPECT_EQ(verify(changed), "boundary/before.json: record " + std::to_string(a - 1) +
+                                 " is not in the tree signed in checkpoints/end.txt (changed)");
+  auto gone = edit(p, [](auto& m) { m.erase("boundary/before.json"); });
+  EXPECT_EQ(verify(gone), "boundary/before.json: missing (the pack starts after record 0)");
+}
+
+TEST_F(EvidencePack, ExportFailsClosedOnAManifestTheLedgerDidNotAccept) {
+  test::write_all_file(bundle_ / "manifest.json", "{\"app\":\"shop\",\"version\":7,\"edited\":true}\n");
+  EvidenceExportOptions o;
+  auto p = build_evidence_pack(dir_, o);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().reason.find("bundle shop version 7: manifest.json is not the one the ledger accepted"),
+            std::string::npos)
+      << p.error().to_string();
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger
