@@ -1,6 +1,8 @@
 // The CI flow through the built binary: keygen, bundle build, sign, verify, inspect.
 #include <sys/stat.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 #include <gtest/gtest.h>
 
@@ -90,6 +92,43 @@ TEST_F(BundleCli, TamperingFailsWithExitOneAndSaysWhy) {
   auto expired = verify(signed_bundle("plain", "p"), {"--at", "2099-01-01T00:00:00Z"});
   EXPECT_EQ(expired.exit_code, 1);
   EXPECT_NE(expired.stderr_text.find("expired"), std::string::npos) << expired.stderr_text;
+}
+
+// A manifest every key signed that approves what no file holds: a DROP added to
+// bookkeeping with its true hash, or a statement whose shown sql is not the file's.
+TEST_F(BundleCli, VerifyRefusesSmuggledBookkeepingAndAManifestSqlThatIsNotTheFiles) {
+  auto hashed = run_ddlgate({"hash", "--json", "DROP TABLE users"});
+  ASSERT_EQ(hashed.exit_code, 0) << hashed.stderr_text;
+  auto h = nlohmann::json::parse(hashed.stdout_text);
+  auto tampered = [&](const std::string& name, const std::function<void(nlohmann::ordered_json&)>& edit) {
+    fs::path b = signed_bundle("dbmate", name);
+    auto m = nlohmann::ordered_json::parse(slurp(b / "manifest.json"));
+    edit(m);
+    spit(b / "manifest.json", m.dump(2));
+    fs::remove_all(b / "signatures");
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("registry"), "--role", "registry"}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver1")}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver2")}).exit_code, 0);
+    return verify(b);
+  };
+  auto smuggled = tampered("smuggled", [&](nlohmann::ordered_json& m) {
+    m["bookkeeping"].push_back({{"tool", "dbmate"}, {"class", h[0]["class"]}, {"hash", h[0]["hash"]},
+                                {"sql", "DROP TABLE users"}, {"repeatable", true}});
+  });
+  EXPECT_EQ(smuggled.exit_code, 1);
+  EXPECT_NE(smuggled.stderr_text.find("sql is not a bookkeeping statement of dbmate (docs/bundles.md lists them): "
+                                      "DROP TABLE users"),
+            std::string::npos)
+      << smuggled.stderr_text;
+  EXPECT_NE(smuggled.stderr_text.find("REJECTED (1 problems)"), std::string::npos) << smuggled.stderr_text;
+  auto renamed = tampered("renamed", [&](nlohmann::ordered_json& m) {
+    m["files"][0]["statements"][0]["sql"] = "CREATE TABLE harmless (id int)";
+  });
+  EXPECT_EQ(renamed.exit_code, 1);
+  EXPECT_NE(renamed.stderr_text.find("files/20240101000000_create_users.sql: statement 1: the manifest's sql is not "
+                                     "the display SQL of the file's statement (CREATE TABLE users"),
+            std::string::npos)
+      << renamed.stderr_text;
 }
 
 TEST_F(BundleCli, UnknownSignerIsReported) {
