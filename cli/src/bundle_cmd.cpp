@@ -1,4 +1,4 @@
-// `ddlgate bundle build|sign|verify|inspect`: signed migration bundles (docs/bundles.md).
+// `ddlgate bundle build|sign|verify|inspect|diff`: signed migration bundles (docs/bundles.md).
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -261,6 +261,75 @@ int run_inspect(const std::string& bundle, bool json) {
   return kExitOk;
 }
 
+nlohmann::ordered_json statement_json(const bundle::StatementAt& st) {
+  nlohmann::ordered_json line = nullptr;
+  if (st.line != 0) line = st.line;
+  return {{"file", st.file},   {"index", st.index}, {"line", line},
+          {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
+}
+
+std::string place(const bundle::StatementAt& st) {
+  return st.file + " statement " + std::to_string(st.index) + " (line " + (st.line ? std::to_string(st.line) : "?") +
+         ")";
+}
+
+// Both bundles are read as `bundle inspect` reads them: no trust decision, but a
+// signature, file or manifest problem of either is printed (and the diff still shown).
+int run_diff(const std::string& old_dir, const std::string& new_dir, bool json) {
+  bundle::InspectResult o = bundle::inspect_bundle(old_dir);
+  bundle::InspectResult n = bundle::inspect_bundle(new_dir);
+  bool unreadable = false;
+  for (const auto& [dir, r] : {std::pair{&old_dir, &o}, std::pair{&new_dir, &n}}) {
+    for (const auto& p : r->problems) std::fprintf(stderr, "%s: %s\n", dir->c_str(), p.to_string().c_str());
+    if (!r->manifest) unreadable = true;
+  }
+  if (unreadable) return kExitCheckFailed;
+  bundle::ManifestDiff d = bundle::diff_manifests(*o.manifest, o.lines, *n.manifest, n.lines);
+  if (json) {
+    nlohmann::ordered_json j;
+    j["old"] = {{"app", o.manifest->app}, {"version", o.manifest->version}};
+    j["new"] = {{"app", n.manifest->app}, {"version", n.manifest->version}};
+    j["header"] = d.header;
+    auto list = [](const std::vector<bundle::StatementAt>& v) {
+      auto a = nlohmann::ordered_json::array();
+      for (const auto& st : v) a.push_back(statement_json(st));
+      return a;
+    };
+    j["added"] = list(d.added);
+    j["removed"] = list(d.removed);
+    auto changed = nlohmann::ordered_json::array();
+    for (const auto& [a, b] : d.changed) changed.push_back({{"old", statement_json(a)}, {"new", statement_json(b)}});
+    j["changed"] = changed;
+    j["bookkeeping_added"] = d.bookkeeping_added;
+    j["bookkeeping_removed"] = d.bookkeeping_removed;
+    j["problems"] = o.problems.size() + n.problems.size();
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return kExitOk;
+  }
+  std::printf("%s (%s version %llu) -> %s (%s version %llu)\n", old_dir.c_str(), o.manifest->app.c_str(),
+              static_cast<unsigned long long>(o.manifest->version), new_dir.c_str(), n.manifest->app.c_str(),
+              static_cast<unsigned long long>(n.manifest->version));
+  for (const auto& h : d.header) std::printf("  %s\n", h.c_str());
+  for (const auto& st : d.added) {
+    std::printf("+ %s, %s, %s\n    %s\n", place(st).c_str(), std::string(sql::to_string(st.cls)).c_str(),
+                st.hash.c_str(), one_line(st.sql).c_str());
+  }
+  for (const auto& st : d.removed) {
+    std::printf("- %s, %s, %s\n    %s\n", place(st).c_str(), std::string(sql::to_string(st.cls)).c_str(),
+                st.hash.c_str(), one_line(st.sql).c_str());
+  }
+  for (const auto& [a, b] : d.changed) {
+    std::printf("~ %s: %s %s -> %s %s\n  - %s\n  + %s\n", place(b).c_str(), std::string(sql::to_string(a.cls)).c_str(),
+                a.hash.c_str(), std::string(sql::to_string(b.cls)).c_str(), b.hash.c_str(), one_line(a.sql).c_str(),
+                one_line(b.sql).c_str());
+  }
+  for (const auto& b : d.bookkeeping_added) std::printf("+ bookkeeping: %s\n", one_line(b).c_str());
+  for (const auto& b : d.bookkeeping_removed) std::printf("- bookkeeping: %s\n", one_line(b).c_str());
+  std::printf("%zu added, %zu removed, %zu changed, bookkeeping %zu added and %zu removed\n", d.added.size(),
+              d.removed.size(), d.changed.size(), d.bookkeeping_added.size(), d.bookkeeping_removed.size());
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_bundle(CLI::App& app, Runner& runner) {
@@ -312,6 +381,17 @@ void add_bundle(CLI::App& app, Runner& runner) {
   inspect->add_option("bundle", *i_bundle, "the bundle directory")->required();
   inspect->add_flag("--json", *i_json, "print JSON");
   inspect->callback([&runner, i_bundle, i_json] { runner = [i_bundle, i_json] { return run_inspect(*i_bundle, *i_json); }; });
+
+  auto* diff = bundle->add_subcommand("diff", "what a new bundle version adds, removes and changes (no trust decision)");
+  auto d_old = std::make_shared<std::string>();
+  auto d_new = std::make_shared<std::string>();
+  auto d_json = std::make_shared<bool>(false);
+  diff->add_option("old", *d_old, "the bundle in force (directory)")->required();
+  diff->add_option("new", *d_new, "the new bundle (directory)")->required();
+  diff->add_flag("--json", *d_json, "print JSON");
+  diff->callback([&runner, d_old, d_new, d_json] {
+    runner = [d_old, d_new, d_json] { return run_diff(*d_old, *d_new, *d_json); };
+  });
 }
 
 }  // namespace ddlgate::cli

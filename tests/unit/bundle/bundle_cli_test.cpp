@@ -194,6 +194,46 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_NE(text.stdout_text.find("select current_schema()"), std::string::npos) << text.stdout_text;
 }
 
+TEST_F(BundleCli, DiffShowsWhatANewVersionAddsRemovesAndChanges) {
+  fs::path v1 = signed_bundle("dbmate", "v1");
+  fs::create_directories(dir() / "src2");
+  fs::copy_file(kMigrations / "dbmate" / "20240101000000_create_users.sql",
+                dir() / "src2" / "20240101000000_create_users.sql");
+  spit(dir() / "src2" / "20240102000000_add_name.sql",
+       "-- migrate:up\ncreate index concurrently users_email on users (lower(email));\n");
+  spit(dir() / "src2" / "20240103000000_drop.sql", "-- migrate:up\n\ndrop table legacy;\n");
+  auto b = run_ddlgate({"bundle", "build", (dir() / "src2").string(), "--out", (dir() / "v2").string(), "--app", "shop",
+                        "--version", "4", "--environment", "prod", "--database", "shop"});
+  ASSERT_EQ(b.exit_code, 0) << b.stderr_text;
+  auto text = run_ddlgate({"bundle", "diff", v1.string(), (dir() / "v2").string()});
+  ASSERT_EQ(text.exit_code, 0) << text.stderr_text;
+  const std::string& out = text.stdout_text;
+  EXPECT_NE(out.find("+ 20240103000000_drop.sql statement 1 (line 3), schema_change, sha256:"), std::string::npos) << out;
+  EXPECT_NE(out.find("    DROP TABLE legacy\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("- 20240102000000_add_name.sql statement 2 (line 3), schema_change"), std::string::npos) << out;
+  EXPECT_NE(out.find("~ 20240102000000_add_name.sql statement 1 (line 2)"), std::string::npos) << out;
+  EXPECT_NE(out.find("  + CREATE INDEX CONCURRENTLY users_email ON users USING btree (lower(email))"), std::string::npos) << out;
+  EXPECT_NE(out.find("version: 3 -> 4"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 added, 1 removed, 1 changed, bookkeeping 0 added and 0 removed"), std::string::npos) << out;
+  // v2 is not signed: said on stderr, the diff is shown all the same.
+  EXPECT_NE(text.stderr_text.find("signatures/: missing"), std::string::npos) << text.stderr_text;
+
+  auto js = run_ddlgate({"bundle", "diff", v1.string(), (dir() / "v2").string(), "--json"});
+  ASSERT_EQ(js.exit_code, 0) << js.stderr_text;
+  auto j = nlohmann::json::parse(js.stdout_text);
+  ASSERT_EQ(j["added"].size(), 1u);
+  EXPECT_EQ(j["added"][0]["sql"], "DROP TABLE legacy");
+  EXPECT_EQ(j["added"][0]["line"], 3);
+  EXPECT_EQ(j["changed"][0]["old"]["sql"], "CREATE INDEX CONCURRENTLY users_email ON users USING btree (email)");
+  EXPECT_EQ(j["removed"][0]["index"], 2);
+
+  auto same = run_ddlgate({"bundle", "diff", v1.string(), v1.string()});
+  EXPECT_NE(same.stdout_text.find("0 added, 0 removed, 0 changed"), std::string::npos) << same.stdout_text;
+  auto missing = run_ddlgate({"bundle", "diff", v1.string(), (dir() / "nothing").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.stderr_text.find("manifest.json"), std::string::npos) << missing.stderr_text;
+}
+
 TEST_F(BundleCli, CheckConfigDecodesTheTrustKeys) {
   spit(dir() / "ddlgate.toml",
        "[listen]\naddresses = [\"127.0.0.1:6432\"]\n[upstream]\naddress = \"127.0.0.1:5432\"\n"

@@ -541,3 +541,47 @@ TEST_F(SignedBundle, ManyMismatchedStatementsAreSummarised) {
   EXPECT_EQ(r.problems.size(), 11u) << problems_text(r.problems);
   EXPECT_TRUE(has(r.problems, "and 20 more statements that differ from the manifest"));
 }
+
+// `bundle diff`: a new version that changes a statement, drops one, adds a file and
+// widens the databases shows each, at its place, and nothing else.
+TEST(Diff, ShowsAddedRemovedAndChangedStatementsByPlace) {
+  Scratch s;
+  fs::create_directories(s.path() / "v2");
+  fs::copy_file(kMigrations / "dbmate" / "20240101000000_create_users.sql",
+                s.path() / "v2" / "20240101000000_create_users.sql");
+  spit(s.path() / "v2" / "20240102000000_add_name.sql",
+       "-- migrate:up transaction:false\ncreate index concurrently users_email on users (lower(email));\n");
+  spit(s.path() / "v2" / "20240103000000_orders.sql", "-- migrate:up\ncreate table orders (id int);\n");
+  BuildResult v1 = build_bundle(options(kMigrations / "dbmate", s.path() / "b1", 1));
+  ASSERT_TRUE(v1.ok()) << problems_text(v1.problems);
+  BuildOptions o2 = options(s.path() / "v2", s.path() / "b2", 2);
+  o2.databases = {"shop", "billing"};
+  BuildResult v2 = build_bundle(o2);
+  ASSERT_TRUE(v2.ok()) << problems_text(v2.problems);
+
+  ManifestDiff d = diff_manifests(v1.manifest, {}, v2.manifest, {});
+  ASSERT_EQ(d.added.size(), 1u);
+  EXPECT_EQ(d.added[0].file, "20240103000000_orders.sql");
+  EXPECT_EQ(d.added[0].sql, "CREATE TABLE orders (id int)");
+  ASSERT_EQ(d.removed.size(), 1u);
+  EXPECT_EQ(d.removed[0].file, "20240102000000_add_name.sql");
+  EXPECT_EQ(d.removed[0].index, 2u);
+  ASSERT_EQ(d.changed.size(), 1u);
+  EXPECT_EQ(d.changed[0].first.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (email)");
+  EXPECT_EQ(d.changed[0].second.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (lower(email))");
+  EXPECT_NE(d.changed[0].first.hash, d.changed[0].second.hash);
+  EXPECT_TRUE(std::find(d.header.begin(), d.header.end(), "databases: shop -> billing, shop") != d.header.end())
+      << ::testing::PrintToString(d.header);
+  EXPECT_TRUE(std::find(d.header.begin(), d.header.end(), "version: 1 -> 2") != d.header.end());
+  EXPECT_TRUE(d.bookkeeping_added.empty() && d.bookkeeping_removed.empty());
+
+  // The same manifest against itself: nothing.
+  EXPECT_TRUE(diff_manifests(v1.manifest, {}, v1.manifest, {}).empty());
+  // Another tool: its bookkeeping statements swap.
+  BuildOptions o3 = options(kMigrations / "plain", s.path() / "b3", 3);
+  BuildResult v3 = build_bundle(o3);
+  ASSERT_TRUE(v3.ok()) << problems_text(v3.problems);
+  ManifestDiff d3 = diff_manifests(v1.manifest, {}, v3.manifest, {});
+  EXPECT_EQ(d3.bookkeeping_removed.size(), v1.manifest.bookkeeping.size());
+  EXPECT_TRUE(d3.bookkeeping_added.empty());
+}

@@ -228,4 +228,32 @@ struct InspectResult {
 };
 InspectResult inspect_bundle(const std::filesystem::path& dir, std::uint64_t max_manifest_bytes = kDefaultMaxManifestBytes);
 
+// One approved statement of a manifest, where it is: for `bundle diff`.
+struct StatementAt {
+  std::string file;        // manifest path
+  std::size_t index = 0;   // 1-based within the file's up part
+  std::size_t line = 0;    // line in the file, 0 when not known
+  StatementClass cls = StatementClass::unknown;
+  std::string hash;
+  std::string sql;
+};
+
+// What a new version of a bundle approves that the old one did not, and the reverse.
+// Statements are matched by file and position: one at the same place with another
+// hash is changed; one whose place exists in one version only is added or removed.
+// A statement that moved is removed at its old place and added at its new one.
+struct ManifestDiff {
+  std::vector<std::string> header;  // "databases: shop -> shop, billing", one line each
+  std::vector<StatementAt> added, removed;
+  std::vector<std::pair<StatementAt, StatementAt>> changed;  // {old, new}
+  std::vector<std::string> bookkeeping_added, bookkeeping_removed;  // sql
+  bool empty() const {
+    return header.empty() && added.empty() && removed.empty() && changed.empty() && bookkeeping_added.empty() &&
+           bookkeeping_removed.empty();
+  }
+};
+// old_lines / new_lines: InspectResult::lines of each (may be empty).
+ManifestDiff diff_manifests(const Manifest& old_manifest, const std::vector<std::vector<std::size_t>>& old_lines,
+                            const Manifest& new_manifest, const std::vector<std::vector<std::size_t>>& new_lines);
+
 }  // namespace ddlgate::bundle
