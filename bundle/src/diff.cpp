@@ -25,7 +25,6 @@ std::map<Place, StatementAt> places(const Manifest& m, const std::vector<std::ve
 }
 
 std::string join(const std::vector<std::string>& items) {
-  if (items.empty()) return "(any)";
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
   return out;
@@ -44,8 +43,10 @@ ManifestDiff diff_manifests(const Manifest& o, const std::vector<std::vector<std
   compare(d.header, "app", o.app, n.app);
   compare(d.header, "version", std::to_string(o.version), std::to_string(n.version));
   compare(d.header, "environment", o.environment, n.environment);
-  compare(d.header, "databases", join(o.databases), join(n.databases));
-  compare(d.header, "tool", std::string(to_string(o.tool)), std::string(to_string(n.tool)));
+  compare(d.header, "databases", o.any_database ? "(any)" : join(o.databases),
+          n.any_database ? "(any)" : join(n.databases));
+  compare(d.header, "tool", std::string(to_string(o.tool)) + "/" + std::to_string(o.tool_profile),
+          std::string(to_string(n.tool)) + "/" + std::to_string(n.tool_profile));
   compare(d.header, "hash_definition", o.hash_definition, n.hash_definition);
   compare(d.header, "valid", base::format_time(o.not_before) + " to " + base::format_time(o.not_after),
           base::format_time(n.not_before) + " to " + base::format_time(n.not_after));

@@ -16,8 +16,9 @@ const Approval* ApprovedSet::find(std::string_view hash, std::string_view databa
 }
 
 bool ApprovedSet::covers(const Approval& a, std::string_view database) {
-  return !a.databases || a.databases->empty() ||
-         std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
+  // No list: the bundle's scope is every database (format 2 "any_database", or a format-1
+  // bundle that named none). A list, even an empty one, covers only what it names.
+  return !a.databases || std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
 }
 
 std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history) {
@@ -55,7 +56,8 @@ namespace {
 
 std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   auto out = std::make_shared<std::vector<Approval>>();
-  auto dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
+  std::shared_ptr<const std::vector<std::string>> dbs;
+  if (!b.manifest.any_database) dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
   const Manifest& m = b.manifest;
   for (const auto& f : m.files) {
     for (const auto& st : f.statements) {

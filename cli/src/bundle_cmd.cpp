@@ -28,6 +28,7 @@ struct BuildArgs {
   std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
   std::uint64_t version = 0;
   std::vector<std::string> databases;
+  bool any_database = false;
   bundle::BundleSource source;
 };
 
@@ -39,6 +40,7 @@ int run_build(const BuildArgs& a) {
   o.version = a.version;
   o.environment = a.environment;
   o.databases = a.databases;
+  o.any_database = a.any_database;
   o.source = a.source;
   if (a.tool != "auto") {
     auto t = bundle::tool_from_string(a.tool);
@@ -72,6 +74,7 @@ int run_build(const BuildArgs& a) {
     }
     return usage ? kExitUsage : kExitCheckFailed;
   }
+  std::printf("tool: %s\n", r.tool_choice.c_str());
   std::size_t n = 0;
   for (const auto& f : r.manifest.files) n += f.statements.size();
   std::printf("bundle %s: app %s version %llu for %s, tool %s, %zu files, %zu statements, %zu bookkeeping statements, "
@@ -177,7 +180,10 @@ int run_inspect(const std::string& bundle, bool json) {
     j["app"] = m.app;
     j["version"] = m.version;
     j["environment"] = m.environment;
+    j["format"] = m.format;
     j["databases"] = m.databases;
+    j["any_database"] = m.any_database;
+    j["tool_profile"] = m.tool_profile;
     j["not_before"] = base::format_time(m.not_before);
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
@@ -194,7 +200,11 @@ int run_inspect(const std::string& bundle, bool json) {
         classes[c] = classes.value(c, 0) + 1;
         nlohmann::ordered_json line = nullptr;
         if (const std::size_t at = statement_line(r, fi, i)) line = at;
-        approved.push_back({{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}});
+        nlohmann::ordered_json a = {{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}};
+        if (st.search_path) a["search_path"] = *st.search_path;
+        if (!st.risk.empty()) a["risk"] = st.risk;
+        if (!st.rules.empty()) a["rules"] = st.rules;
+        approved.push_back(std::move(a));
       }
       files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes},
                        {"approved", approved}});
@@ -219,11 +229,11 @@ int run_inspect(const std::string& bundle, bool json) {
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("app:         %s\nversion:     %llu\nenvironment: %s\n", m.app.c_str(),
+  std::printf("format:      %s\napp:         %s\nversion:     %llu\nenvironment: %s\n", m.format.c_str(), m.app.c_str(),
               static_cast<unsigned long long>(m.version), m.environment.c_str());
   std::string dbs;
   for (const auto& d : m.databases) dbs += (dbs.empty() ? "" : ", ") + d;
-  std::printf("databases:   %s\n", dbs.empty() ? "(any)" : dbs.c_str());
+  std::printf("databases:   %s\n", m.any_database ? "(any database of the environment)" : dbs.c_str());
   std::printf("valid:       %s to %s\ntool:        %s\n", base::format_time(m.not_before).c_str(),
               base::format_time(m.not_after).c_str(), std::string(bundle::to_string(m.tool)).c_str());
   if (!m.source.empty()) {
@@ -343,8 +353,10 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--app", b->app, "application name")->required();
   build->add_option("--version", b->version, "bundle version; only ever increases")->required();
   build->add_option("--environment", b->environment, "environment the bundle is for")->required();
-  build->add_option("--database", b->databases, "a database it is for (repeatable; none: any)");
-  build->add_option("--tool", b->tool, "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch");
+  build->add_option("--database", b->databases, "a database it is for (repeatable); this or --any-database");
+  build->add_flag("--any-database", b->any_database, "it is for every database of the environment");
+  build->add_option("--tool", b->tool,
+                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch (auto refuses when several fit)");
   build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
   build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
   build->add_option("--repository", b->source.repository, "source repository");
@@ -359,7 +371,7 @@ void add_bundle(CLI::App& app, Runner& runner) {
   auto s_role = std::make_shared<std::string>("approver");
   sign->add_option("bundle", *s_bundle, "the bundle directory")->required();
   sign->add_option("--key", *s_key, "PKCS#8 PEM private key (ddlgate keygen)")->required();
-  sign->add_option("--role", *s_role, "registry|approver (informational)")
+  sign->add_option("--role", *s_role, "registry|approver (default approver; signed in a format-2 bundle)")
       ->check(CLI::IsMember({"registry", "approver"}));
   sign->callback([&runner, s_bundle, s_key, s_role] {
     runner = [s_bundle, s_key, s_role] { return run_sign(*s_bundle, *s_key, *s_role); };

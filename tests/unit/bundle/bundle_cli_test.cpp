@@ -107,13 +107,12 @@ TEST_F(BundleCli, VerifyRefusesSmuggledBookkeepingAndAManifestSqlThatIsNotTheFil
     spit(b / "manifest.json", m.dump(2));
     fs::remove_all(b / "signatures");
     EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("registry"), "--role", "registry"}).exit_code, 0);
-    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver1")}).exit_code, 0);
-    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver2")}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver1"), "--role", "approver"}).exit_code, 0);
+    EXPECT_EQ(run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver2"), "--role", "approver"}).exit_code, 0);
     return verify(b);
   };
   auto smuggled = tampered("smuggled", [&](nlohmann::ordered_json& m) {
-    m["bookkeeping"].push_back({{"tool", "dbmate"}, {"class", h[0]["class"]}, {"hash", h[0]["hash"]},
-                                {"sql", "DROP TABLE users"}, {"repeatable", true}});
+    m["bookkeeping"].push_back({{"class", h[0]["class"]}, {"hash", h[0]["hash"]}, {"sql", "DROP TABLE users"}});
   });
   EXPECT_EQ(smuggled.exit_code, 1);
   EXPECT_NE(smuggled.stderr_text.find("sql is not a bookkeeping statement of dbmate (docs/bundles.md lists them): "
@@ -143,19 +142,62 @@ TEST_F(BundleCli, BuildReportsTheFileThatDoesNotParse) {
   fs::create_directories(dir() / "src");
   spit(dir() / "src" / "001.sql", "CREATE TABLE a (x int);\nALTER TABLE a ADD COLUMN;\n");
   auto r = run_ddlgate({"bundle", "build", (dir() / "src").string(), "--out", (dir() / "out").string(), "--app", "a",
-                    "--version", "1", "--environment", "prod"});
+                    "--version", "1", "--environment", "prod", "--database", "a"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.stderr_text.find("001.sql: syntax error"), std::string::npos) << r.stderr_text;
   EXPECT_NE(r.stderr_text.find("(line 2)"), std::string::npos) << r.stderr_text;
 }
 
+TEST_F(BundleCli, BuildRequiresTheScopeAndSaysWhichLayoutItChose) {
+  const std::vector<std::string> base = {"bundle", "build", (kMigrations / "dbmate").string(), "--app", "a",
+                                         "--version", "1", "--environment", "prod", "--out"};
+  auto with = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.push_back((dir() / out).string());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_ddlgate(args);
+  };
+  auto none = with("none", {});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.stderr_text.find("--database: required: name each database the bundle is for (repeatable), or say "
+                                  "--any-database"),
+            std::string::npos)
+      << none.stderr_text;
+  EXPECT_FALSE(fs::exists(dir() / "none"));
+  EXPECT_EQ(with("both", {"--database", "a", "--any-database"}).exit_code, 2);
+  auto any = with("any", {"--any-database"});
+  ASSERT_EQ(any.exit_code, 0) << any.stderr_text;
+  EXPECT_NE(any.stdout_text.find("tool: dbmate (--tool auto: a -- migrate:up line in 20240101000000_create_users.sql)"),
+            std::string::npos)
+      << any.stdout_text;
+  auto shown = run_ddlgate({"bundle", "inspect", (dir() / "any").string()});
+  EXPECT_NE(shown.stdout_text.find("databases:   (any database of the environment)"), std::string::npos)
+      << shown.stdout_text;
+  auto two = with("two", {"--database", "a", "--database", "b", "--tool", "dbmate"});
+  ASSERT_EQ(two.exit_code, 0) << two.stderr_text;
+  EXPECT_NE(two.stdout_text.find("tool: dbmate (--tool)"), std::string::npos) << two.stdout_text;
+  EXPECT_NE(run_ddlgate({"bundle", "inspect", (dir() / "two").string()}).stdout_text.find("databases:   a, b\n"),
+            std::string::npos);
+
+  fs::create_directories(dir() / "mixed");
+  spit(dir() / "mixed" / "V1__users.sql", "create table users (id int);\n");
+  spit(dir() / "mixed" / "atlas.sum", "h1:x\n");
+  auto mixed = run_ddlgate({"bundle", "build", (dir() / "mixed").string(), "--out", (dir() / "m").string(), "--app",
+                            "a", "--version", "1", "--environment", "prod", "--database", "a"});
+  EXPECT_EQ(mixed.exit_code, 2);
+  EXPECT_NE(mixed.stderr_text.find("--tool: auto: several layouts fit (atlas: atlas.sum; flyway: V1__users.sql); name "
+                                   "one with --tool"),
+            std::string::npos)
+      << mixed.stderr_text;
+}
+
 TEST_F(BundleCli, UsageErrorsExitTwo) {
   EXPECT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", (dir() / "x").string(), "--app",
-                     "a", "--version", "1", "--environment", "prod", "--valid-for", "400d"})
+                     "a", "--version", "1", "--environment", "prod", "--database", "a", "--valid-for", "400d"})
                 .exit_code,
             2);
   EXPECT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", (dir() / "x").string(), "--app",
-                     "a", "--version", "1", "--environment", "prod", "--tool", "liquibase"})
+                     "a", "--version", "1", "--environment", "prod", "--database", "a", "--tool", "liquibase"})
                 .exit_code,
             2);
   spit(dir() / "bad-trust.toml", "[roles.approver]\nthreshold = 3\nkeys = [\"approver1.pub\"]\n");

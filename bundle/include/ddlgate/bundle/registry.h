@@ -32,7 +32,9 @@ struct Approval {
   bool repeatable = false;      // a tool's bookkeeping statement
   StatementClass cls = StatementClass::unknown;
   std::string manifest_sha256;  // which exact bundle
-  std::shared_ptr<const std::vector<std::string>> databases;  // empty: every database
+  // The bundle's scope: null for every database of the environment, else the databases
+  // it names (never empty for a bundle that verified).
+  std::shared_ptr<const std::vector<std::string>> databases;
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
