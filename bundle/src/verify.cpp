@@ -191,7 +191,10 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
     for (std::size_t i = 0; i < role.keys.size(); ++i) {
       const std::string& text = role.keys[i];
       std::string where = "roles." + role.name + ".keys[" + std::to_string(i) + "]";
-      auto key = base::resolve_public_key(text, policy.base_dir);
+      // A key file that declares its use must be for this role's: the registry role's keys
+      // are registry keys, every other role's are approvers' (docs/bundles.md).
+      auto key = base::resolve_public_key(text, policy.base_dir,
+                                          role.name == "registry" ? base::KeyUse::registry : base::KeyUse::approver);
       if (!key) {
         problems->push_back({where, key.error().reason});
         continue;

@@ -87,7 +87,7 @@ int run_build(const BuildArgs& a) {
 }
 
 int run_sign(const std::string& bundle, const std::string& key_path, const std::string& role) {
-  auto loaded = base::SigningKey::load(key_path);
+  auto loaded = base::SigningKey::load(key_path, base::KeyFileAccess::owner_only);
   if (!loaded) {
     std::fprintf(stderr, "ddlgate bundle sign: %s\n", loaded.error().reason.c_str());
     return kExitUsage;

@@ -291,3 +291,35 @@ TEST_F(BundleCli, CheckConfigDecodesTheTrustKeys) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.stderr_text.find("bundles.trust.roles.registry.keys[0]"), std::string::npos) << bad.stderr_text;
 }
+
+TEST_F(BundleCli, SignRefusesAKeyFileOthersCanReadAndVerifyChecksTheKeysUse) {
+  fs::path b = dir() / "b";
+  ASSERT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", b.string(), "--app", "shop",
+                         "--version", "1", "--environment", "prod", "--database", "shop"})
+                .exit_code,
+            0);
+  fs::permissions(key("approver1"), fs::perms::others_read, fs::perm_options::add);
+  auto r = run_ddlgate({"bundle", "sign", b.string(), "--key", key("approver1"), "--role", "approver"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("approver1.key: mode 0604 gives group or others access to a private key"),
+            std::string::npos)
+      << r.stderr_text;
+  EXPECT_FALSE(fs::exists(b / "signatures"));
+
+  // keygen --use writes the use into the .pub file; a trust policy listing it under
+  // another role's use is a configuration error (exit 2) naming the key.
+  ASSERT_EQ(run_ddlgate({"keygen", "--out", (dir() / "carol").string(), "--use", "approver"}).exit_code, 0);
+  EXPECT_EQ(slurp(dir() / "carol.pub").rfind("ddlgate-key-use: approver\n-----BEGIN PUBLIC KEY-----\n", 0), 0u);
+  EXPECT_EQ(run_ddlgate({"keygen", "--out", (dir() / "dave").string(), "--use", "root"}).exit_code, 2);
+  spit(dir() / "use-trust.toml", "[roles.registry]\nthreshold = 1\nkeys = [\"carol.pub\"]\n");
+  auto v = run_ddlgate({"bundle", "verify", b.string(), "--trust", (dir() / "use-trust.toml").string()});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_NE(v.stderr_text.find("roles.registry.keys[0]: " + (dir() / "carol.pub").string() +
+                               ": the key is for 'approver' use, and it is listed here for 'registry'"),
+            std::string::npos)
+      << v.stderr_text;
+  spit(dir() / "use-trust.toml", "[roles.approver]\nthreshold = 1\nkeys = [\"carol.pub\"]\n");
+  v = run_ddlgate({"bundle", "verify", b.string(), "--trust", (dir() / "use-trust.toml").string()});
+  EXPECT_EQ(v.exit_code, 1) << v.stderr_text;  // unsigned, but the policy is fine
+  EXPECT_NE(v.stderr_text.find("signatures/: missing"), std::string::npos) << v.stderr_text;
+}

@@ -761,3 +761,57 @@ TEST(Build, AutoSaysWhichLayoutItChoseAndRefusesToGuess) {
   o.tool = MigrationTool::plain;
   EXPECT_EQ(build_bundle(o).tool_choice, "plain (--tool)");
 }
+
+// Item 10 of issue 26: a public key file may say what it is for, and is checked where listed.
+TEST(KeyUse, APublicKeyFileThatSaysItsUseIsCheckedWhereItIsListed) {
+  auto k = SigningKey::generate();
+  const std::string pem = k->public_pem();
+  EXPECT_FALSE(*declared_key_use(pem));
+  EXPECT_EQ(**declared_key_use("ddlgate-key-use: break-glass\n" + pem), KeyUse::break_glass);
+  EXPECT_EQ(**declared_key_use("a comment\r\nddlgate-key-use:  ledger \r\n" + pem), KeyUse::ledger);
+  EXPECT_FALSE(declared_key_use("ddlgate-key-use: root\n" + pem));
+  EXPECT_FALSE(declared_key_use("ddlgate-key-use: approver\nddlgate-key-use: approver\n" + pem));
+  EXPECT_FALSE(declared_key_use(pem + "ddlgate-key-use: approver\n"));
+  EXPECT_TRUE(parse_public_key("ddlgate-key-use: approver\n" + pem, KeyUse::approver));
+  auto wrong = parse_public_key("ddlgate-key-use: approver\n" + pem, KeyUse::registry);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().reason, "the key is for 'approver' use, and it is listed here for 'registry'");
+  EXPECT_TRUE(parse_public_key(pem, KeyUse::registry));  // no use said: any
+
+  // In a trust policy: the registry role's keys are registry keys, any other role's approvers'.
+  Scratch s;
+  spit(s.path() / "ci.pub", "ddlgate-key-use: registry\n" + pem);
+  spit(s.path() / "alice.pub", "ddlgate-key-use: approver\n" + SigningKey::generate()->public_pem());
+  ddlgate::config::TrustPolicy policy;
+  policy.base_dir = s.path();
+  policy.roles.push_back({"registry", 1, {"ci.pub"}});
+  policy.roles.push_back({"dba", 1, {"alice.pub"}});
+  std::vector<Problem> problems;
+  TrustAnchors::from_config(policy, &problems);
+  EXPECT_TRUE(problems.empty()) << problems_text(problems);
+  problems.clear();
+  policy.roles[0].keys = {"alice.pub"};
+  policy.roles[1].keys = {"ci.pub", base64_encode(std::string_view(reinterpret_cast<const char*>(k->public_key().data()), 32))};
+  TrustAnchors::from_config(policy, &problems);
+  EXPECT_TRUE(has(problems, "roles.registry.keys[0]: " + (s.path() / "alice.pub").string() +
+                                ": the key is for 'approver' use, and it is listed here for 'registry'"))
+      << problems_text(problems);
+  EXPECT_TRUE(has(problems, "roles.dba.keys[0]: " + (s.path() / "ci.pub").string() +
+                                ": the key is for 'registry' use, and it is listed here for 'approver'"))
+      << problems_text(problems);
+  EXPECT_FALSE(has(problems, "roles.dba.keys[1]")) << problems_text(problems);  // inline: the role's use
+}
+
+TEST(KeyUse, ASigningKeyFileGroupOrOthersCanReadIsRefusedWhereOwnerOnlyIsAsked) {
+  Scratch s;
+  const fs::path p = s.path() / "k.key";
+  spit(p, SigningKey::generate()->private_pem());
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  auto refused = SigningKey::load(p, KeyFileAccess::owner_only);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().reason, p.string() + ": mode 0604 gives group or others access to a private key; "
+                                                 "refusing to use it (chmod 600 " + p.string() + ")");
+  EXPECT_TRUE(SigningKey::load(p));  // the default (the ledger's checkpoint key) does not ask
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(SigningKey::load(p, KeyFileAccess::owner_only));
+}
