@@ -3,7 +3,7 @@
 #include <atomic>
 #include <thread>
 #include <fcntl.h>
-#include <map>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -73,8 +73,10 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
     }
   }
   std::sort(entries.begin(), entries.end());
-  // One message per role (format 2), built once: a manifest may be megabytes.
-  std::map<std::string, std::string, std::less<>> messages;
+  // The signed message, rebuilt only when the role (format 2) differs from the last one's:
+  // one copy of the manifest at a time, however many roles the files claim.
+  std::string message;
+  std::optional<std::string> message_role;
   for (const auto& e : entries) {
     std::string name = "signatures/" + e.path().filename().string();
     std::string why;
@@ -97,11 +99,11 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
       continue;
     }
     const std::string role_key = format2 ? sig->role : std::string();
-    auto msg = messages.find(role_key);
-    if (msg == messages.end()) {
-      msg = messages.emplace(role_key, signed_message(manifest_bytes, format2, role_key)).first;
+    if (!message_role || *message_role != role_key) {
+      message = signed_message(manifest_bytes, format2, role_key);
+      message_role = role_key;
     }
-    if (!base::ed25519_verify(sig->public_key, msg->second, sig->signature)) {
+    if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
       problems.push_back({name, "the signature by key " + key_text(sig->public_key) +
                                     (format2 ? " as role '" + sig->role + "'" : std::string()) +
                                     " does not verify against manifest.json"});
