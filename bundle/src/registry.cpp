@@ -70,6 +70,13 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   return out;
 }
 
+std::string scope_text(const Manifest& m) {
+  if (m.any_database) return m.format2() ? "any database" : "any database (format 1)";
+  std::string out;
+  for (const auto& d : m.databases) out += (out.empty() ? "" : ", ") + d;
+  return out;
+}
+
 }  // namespace
 
 RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, const VerifyOptions& options,
@@ -128,11 +135,11 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     std::size_t n = 0;
     for (const auto& f : m.files) n += f.statements.size();
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
-      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, scope_text(m), !m.format2() && m.any_database});
       continue;
     }
     if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
-      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256}, b.dir});
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, scope_text(m), !m.format2() && m.any_database}, b.dir});
       continue;
     }
     if (m.version < state.high_water) {
@@ -154,7 +161,7 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.not_after = m.not_after;
     state.approvals = approvals_of(b);
     state.accepted_manifests.insert(b.manifest_sha256);
-    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256});
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, scope_text(m), !m.format2() && m.any_database});
   }
   for (auto& [bundle, bundle_dir] : below_history) {
     const ApprovedSet::AppState& state = next->apps_[bundle.app];

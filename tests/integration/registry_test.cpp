@@ -89,7 +89,9 @@ TEST_F(Registry, LoadsASignedBundleAtStart) {
   auto proxy = start();
   ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
   std::string log = proxy->stderr_log();
-  EXPECT_NE(log.find("bundle accepted: " + (registry() / "shop-v1").string() + " app=shop version=1"), std::string::npos)
+  EXPECT_NE(log.find("bundle accepted: " + (registry() / "shop-v1").string() + " app=shop version=1 statements=4 databases=" +
+                     SharedPgServer::get().database() + "\n"),
+            std::string::npos)
       << log;
   EXPECT_NE(log.find("from [shop v1]; 1 accepted, 0 rejected"), std::string::npos) << log;
 }
@@ -339,6 +341,54 @@ TEST_F(Registry, ABundleApprovesOnlyInTheDatabasesOfItsScope) {
     EXPECT_EQ(sqlstate_of(c.get(), users), "OK");
   }
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+  EXPECT_EQ(proxy->terminate(20s), 0);
+}
+
+// A format-1 bundle (built before format 2) keeps loading; one that names no database is
+// in force for every database, as format 1 meant, and the proxy says so with a warning.
+TEST_F(Registry, AFormat1BundleStillLoadsAndAnUnscopedOneIsWarnedAbout) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, orders cascade");
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  fs::path staging = dir_.path() / "staging-legacy";
+  run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+          "dbmate", "--out", staging.string(), "--app", "legacy", "--version", "1", "--environment", "production",
+          "--any-database"});
+  // Rewritten as ddlgate's format 1 wrote it.
+  auto m = nlohmann::ordered_json::parse(read_file(staging / "manifest.json"));
+  nlohmann::ordered_json old;
+  for (auto& [k, v] : m.items()) {
+    if (k == "scope") old["databases"] = nlohmann::ordered_json::array();
+    else if (k == "tool") old["tool"] = v["name"];
+    else old[k] = v;
+  }
+  old["format"] = "ddlgate-bundle/1";
+  for (auto& b : old["bookkeeping"]) {
+    nlohmann::ordered_json e = {{"tool", "dbmate"}};
+    for (auto& [k, v] : b.items()) e[k] = v;
+    e["repeatable"] = true;
+    b = e;
+  }
+  write_file(staging / "manifest.json", old.dump(2) + "\n");
+  for (const auto& [k, role] : {std::pair{"registry", "registry"}, {"alice", "approver"}, {"bob", "approver"}}) {
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / (std::string(k) + ".key")).string(),
+            "--role", role});
+  }
+  fs::rename(staging, registry() / "legacy-v1");
+  auto proxy = start("[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
+                     (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
+                     (keys_.path() / "ledger.key").string() + "\"\n");
+  ASSERT_TRUE(wait_for_log(*proxy, "from [legacy v1]; 1 accepted, 0 rejected")) << proxy->stderr_log();
+  const std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("databases=any database (format 1)"), std::string::npos) << log;
+  EXPECT_NE(log.find("bundle " + (registry() / "legacy-v1").string() +
+                     ": a format-1 bundle that names no database approves its statements in every database"),
+            std::string::npos)
+      << log;
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "create table users (id bigint primary key, email text not null)"), "OK");
+  }
   EXPECT_EQ(proxy->terminate(20s), 0);
 }
 

@@ -239,6 +239,12 @@ TEST_F(RegistryTest, TheScopeDecidesWhichDatabasesAreCovered) {
   RegistryLoad r = load(nullptr);
   ASSERT_TRUE(r.rejected.empty()) << r.rejected[0].reasons[0].to_string();
   ASSERT_EQ(r.accepted.size(), 3u);
+  // accepted is in app order: audit, legacy, shop.
+  EXPECT_EQ(r.accepted[0].scope, "any database");
+  EXPECT_FALSE(r.accepted[0].format1_any_database);
+  EXPECT_EQ(r.accepted[1].scope, "any database (format 1)");
+  EXPECT_TRUE(r.accepted[1].format1_any_database);
+  EXPECT_EQ(r.accepted[2].scope, "shop");
   const std::string add_name = "alter table users add column name text default ''";  // shop-1's only
   EXPECT_NE(r.snapshot->find(hash_of(add_name), "shop"), nullptr);
   EXPECT_EQ(r.snapshot->find(hash_of(add_name), "billing"), nullptr);

@@ -107,6 +107,8 @@ struct AcceptedBundle {
   std::uint64_t version = 0;
   std::size_t statements = 0;
   std::string manifest_sha256;  // this bundle's, which is the app's in force only for its highest version
+  std::string scope;            // for logs: "shop, billing", "any database" or "any database (format 1)"
+  bool format1_any_database = false;  // a format-1 bundle that named no database: worth a warning
 };
 
 struct RejectedBundle {
