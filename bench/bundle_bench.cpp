@@ -53,6 +53,7 @@ struct Fixture {
     o.app = "big";
     o.version = 1;
     o.environment = "prod";
+    o.databases = {"big"};  // the scope is required (format 2)
     o.tool = MigrationTool::plain;
     o.not_before = std::chrono::floor<std::chrono::seconds>(Clock::now());
     BuildResult r = build_bundle(o);

@@ -1,5 +1,6 @@
 #include "ddlgate/base/ed25519.h"
 
+#include <cstdio>
 #include <optional>
 
 #include <openssl/bio.h>
@@ -53,14 +54,64 @@ Result<std::string> read_key_file(const std::filesystem::path& path) {
   return Error{path.string() + ": " + e.reason};
 }
 
+constexpr std::string_view kKeyUsePrefix = "ddlgate-key-use:";
+
+std::string expected_use_problem(KeyUse declared, KeyUse expected) {
+  return "the key is for '" + std::string(to_string(declared)) + "' use, and it is listed here for '" +
+         std::string(to_string(expected)) + "'";
+}
+
 }  // namespace
+
+std::string_view to_string(KeyUse use) {
+  switch (use) {
+    case KeyUse::registry: return "registry";
+    case KeyUse::approver: return "approver";
+    case KeyUse::break_glass: return "break-glass";
+    case KeyUse::ledger: return "ledger";
+  }
+  return "registry";
+}
+
+std::optional<KeyUse> key_use_from_string(std::string_view name) {
+  for (auto u : {KeyUse::registry, KeyUse::approver, KeyUse::break_glass, KeyUse::ledger}) {
+    if (to_string(u) == name) return u;
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<KeyUse>> declared_key_use(std::string_view text) {
+  std::optional<KeyUse> use;
+  bool in_pem = false;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    std::string_view line = text.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? text.size() : end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.substr(0, 10) == "-----BEGIN") in_pem = true;
+    if (line.substr(0, kKeyUsePrefix.size()) != kKeyUsePrefix) continue;
+    if (in_pem) return Error{"a ddlgate-key-use line must come before the PEM block"};
+    std::string_view value = line.substr(kKeyUsePrefix.size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    auto u = key_use_from_string(value);
+    if (!u) return Error{"ddlgate-key-use '" + std::string(value) + "' is not registry, approver, break-glass or ledger"};
+    if (use) return Error{"ddlgate-key-use is given twice"};
+    use = u;
+  }
+  return use;
+}
 
 std::string key_id(const PublicKey& key) {
   return "ed25519:" + sha256_hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())).substr(0, 16);
 }
 
-Result<PublicKey> parse_public_key(std::string_view text) {
+Result<PublicKey> parse_public_key(std::string_view text, std::optional<KeyUse> expected) {
   if (text.find("-----BEGIN") != std::string_view::npos) {
+    auto use = declared_key_use(text);
+    if (!use) return use.error();
+    if (expected && *use && **use != *expected) return Error{expected_use_problem(**use, *expected)};
     BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     PkeyPtr pkey(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
     if (!pkey) return Error{"not a PEM public key"};
@@ -76,21 +127,22 @@ Result<PublicKey> parse_public_key(std::string_view text) {
   return key;
 }
 
-Result<PublicKey> read_public_key_file(const std::filesystem::path& path) {
+Result<PublicKey> read_public_key_file(const std::filesystem::path& path, std::optional<KeyUse> expected) {
   auto text = read_key_file(path);
   if (!text) return text.error();
-  auto key = parse_public_key(*text);
+  auto key = parse_public_key(*text, expected);
   if (!key) return Error{path.string() + ": " + key.error().reason};
   return key;
 }
 
-Result<PublicKey> resolve_public_key(std::string_view text, const std::filesystem::path& base_dir) {
-  auto key = parse_public_key(text);
+Result<PublicKey> resolve_public_key(std::string_view text, const std::filesystem::path& base_dir,
+                                     std::optional<KeyUse> expected) {
+  auto key = parse_public_key(text, expected);
   if (key || text.find("-----BEGIN") != std::string_view::npos) return key;
   std::filesystem::path p(text);
   if (p.is_relative()) p = base_dir / p;
   std::error_code ec;
-  if (!text.empty() && std::filesystem::exists(p, ec)) return read_public_key_file(p);
+  if (!text.empty() && std::filesystem::exists(p, ec)) return read_public_key_file(p, expected);
   // base64 of something else than a key (the wrong length): say so.
   if (base64_decode(text)) return key;
   return Error{"neither a base64 Ed25519 key nor a readable .pub file (" + p.string() + ")"};
@@ -118,7 +170,19 @@ std::unique_ptr<SigningKey> SigningKey::generate() {
   return std::unique_ptr<SigningKey>(new SigningKey(pkey));
 }
 
-Result<std::unique_ptr<SigningKey>> SigningKey::load(const std::filesystem::path& path) {
+Result<std::unique_ptr<SigningKey>> SigningKey::load(const std::filesystem::path& path, KeyFileAccess access) {
+  if (access == KeyFileAccess::owner_only) {
+    std::error_code ec;
+    auto st = std::filesystem::status(path, ec);
+    using P = std::filesystem::perms;
+    const P wide = P::group_all | P::others_all;
+    if (!ec && std::filesystem::is_regular_file(st) && (st.permissions() & wide) != P::none) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.permissions() & P::mask));
+      return Error{path.string() + ": mode " + mode +
+                   " gives group or others access to a private key; refusing to use it (chmod 600 " + path.string() + ")"};
+    }
+  }
   auto text = read_key_file(path);
   if (!text) return text.error();
   BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));

@@ -11,7 +11,7 @@ std::vector<PublicKey> break_glass_keys(const config::BreakGlass& settings, std:
   for (std::size_t i = 0; i < settings.keys.size(); ++i) {
     const std::string& text = settings.keys[i];
     const std::string where = "keys[" + std::to_string(i) + "]";
-    auto key = base::resolve_public_key(text, settings.base_dir);
+    auto key = base::resolve_public_key(text, settings.base_dir, base::KeyUse::break_glass);
     if (!key) {
       problems->push_back({where, key.error().reason});
       continue;

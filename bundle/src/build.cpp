@@ -494,27 +494,45 @@ std::vector<std::string> bookkeeping_sql(MigrationTool tool) {
   return it == t.end() ? std::vector<std::string>{} : it->second;
 }
 
-MigrationTool detect_tool(const fs::path& dir) {
+std::vector<std::pair<MigrationTool, std::string>> detect_tools(const fs::path& dir) {
+  std::vector<std::pair<MigrationTool, std::string>> fits;
   std::error_code ec;
-  if (fs::exists(dir / "atlas.sum", ec)) return MigrationTool::atlas;
-  if (fs::exists(dir / "sqitch.plan", ec)) return MigrationTool::sqitch;
+  if (fs::exists(dir / "atlas.sum", ec)) fits.emplace_back(MigrationTool::atlas, "atlas.sum");
+  if (fs::exists(dir / "sqitch.plan", ec)) fits.emplace_back(MigrationTool::sqitch, "sqitch.plan");
   auto names = sql_files(dir);
   for (const auto& n : names) {
-    if (ends_with(n, ".up.sql")) return MigrationTool::golang_migrate;
+    if (ends_with(n, ".up.sql")) {
+      fits.emplace_back(MigrationTool::golang_migrate, n);
+      break;
+    }
   }
   for (const auto& n : names) {
-    if (n.size() > 3 && (n[0] == 'V' || n[0] == 'R') && n.find("__") != std::string::npos) return MigrationTool::flyway;
+    if (n.size() > 3 && (n[0] == 'V' || n[0] == 'R') && n.find("__") != std::string::npos) {
+      fits.emplace_back(MigrationTool::flyway, n);
+      break;
+    }
   }
+  bool goose = false, dbmate = false;
   for (const auto& n : names) {
-    std::string why;
     auto content = base::read_capped(dir / n, kMaxMigrationFileBytes);
     if (!content) continue;
     for (const Line& l : split_lines(*content)) {
-      if (auto a = goose_annotation(l.text); a && *a == "Up") return MigrationTool::goose;
-      if (dbmate_marker(l.text, "up")) return MigrationTool::dbmate;
+      if (auto a = goose_annotation(l.text); !goose && a && *a == "Up") {
+        goose = true;
+        fits.emplace_back(MigrationTool::goose, "a -- +goose Up line in " + n);
+      }
+      if (!dbmate && dbmate_marker(l.text, "up")) {
+        dbmate = true;
+        fits.emplace_back(MigrationTool::dbmate, "a -- migrate:up line in " + n);
+      }
     }
   }
-  return MigrationTool::plain;
+  return fits;
+}
+
+MigrationTool detect_tool(const fs::path& dir) {
+  auto fits = detect_tools(dir);
+  return fits.empty() ? MigrationTool::plain : fits.front().first;
 }
 
 BuildResult build_bundle(const BuildOptions& o) {
@@ -527,6 +545,16 @@ BuildResult build_bundle(const BuildOptions& o) {
   for (const auto& d : o.databases) {
     if (d.empty()) problems.push_back({"--database", "must not be empty"});
   }
+  // The scope is said, never assumed: a bundle built without it would approve its
+  // statements in every database of the environment (issue 26).
+  if (o.databases.empty() && !o.any_database) {
+    problems.push_back({"--database", "required: name each database the bundle is for (repeatable), or say "
+                                      "--any-database for every database of the environment"});
+  }
+  if (!o.databases.empty() && o.any_database) {
+    problems.push_back({"--any-database", "cannot be combined with --database"});
+  }
+  if (o.format != kBundleFormat1 && o.format != kBundleFormat2) problems.push_back({"format", "unknown"});
   if (o.valid_for <= std::chrono::seconds(0) || o.valid_for > std::chrono::hours(24 * 365)) {
     problems.push_back({"--valid-for", "must be more than 0 and at most 365d"});
   }
@@ -535,6 +563,27 @@ BuildResult build_bundle(const BuildOptions& o) {
   if (fs::exists(o.out_dir, ec)) problems.push_back({o.out_dir.string(), "already exists; a bundle is never overwritten"});
   if (!problems.empty()) return result;
 
+  // The layout: named, or detected only when exactly one fits.
+  if (o.tool) {
+    m.tool = *o.tool;
+    result.tool_choice = std::string(to_string(m.tool)) + " (--tool)";
+  } else {
+    auto fits = detect_tools(o.src_dir);
+    if (fits.empty()) {
+      m.tool = MigrationTool::plain;
+      result.tool_choice = "plain (--tool auto: no other layout's marks; every *.sql file, whole, by name)";
+    } else if (fits.size() == 1) {
+      m.tool = fits[0].first;
+      result.tool_choice = std::string(to_string(m.tool)) + " (--tool auto: " + fits[0].second + ")";
+    } else {
+      std::string seen;
+      for (const auto& [t, why] : fits) seen += (seen.empty() ? "" : "; ") + std::string(to_string(t)) + ": " + why;
+      problems.push_back({"--tool", "auto: several layouts fit (" + seen + "); name one with --tool"});
+      return result;
+    }
+  }
+  m.format = std::string(o.format);
+  m.any_database = o.any_database;
   m.app = o.app;
   m.version = o.version;
   m.environment = o.environment;
@@ -543,7 +592,6 @@ BuildResult build_bundle(const BuildOptions& o) {
   m.databases.erase(std::unique(m.databases.begin(), m.databases.end()), m.databases.end());
   m.not_before = o.not_before;
   m.not_after = o.not_before + o.valid_for;
-  m.tool = o.tool ? *o.tool : detect_tool(o.src_dir);
   m.source = o.source;
   m.hash_definition = std::string(sql::kHashVersionTag);
 
@@ -620,7 +668,12 @@ BuildResult build_bundle(const BuildOptions& o) {
     mf.sha256 = base::sha256_hex(*content);
     std::size_t index = 0;
     for (const auto& st : a.statements) {
-      mf.statements.push_back({++index, st.cls, st.hash, st.display_sql});
+      ManifestStatement ms;
+      ms.index = ++index;
+      ms.cls = st.cls;
+      ms.hash = st.hash;
+      ms.sql = st.display_sql;
+      mf.statements.push_back(std::move(ms));
     }
     m.files.push_back(std::move(mf));
     contents.push_back(std::move(*content));

@@ -97,6 +97,75 @@ std::optional<StatementClass> read_class(ObjectReader& r) {
   return cls;
 }
 
+bool valid_rule_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+// One entry of statements[] (files[] or a down part).
+ManifestStatement read_statement(const json& st, const std::string& where, bool format2,
+                                 std::vector<Problem>* problems) {
+  ObjectReader sr(st, where, problems);
+  ManifestStatement ms;
+  if (auto i = sr.uint("index")) ms.index = static_cast<std::size_t>(*i);
+  if (auto c = read_class(sr)) ms.cls = *c;
+  ms.hash = sr.string("hash");
+  if (!ms.hash.empty() && !base::is_sha256_text(ms.hash)) sr.fail("hash", "is not sha256:<64 hex digits>");
+  ms.sql = sr.string("sql");
+  if (format2) {
+    if (const json* sp = sr.get("search_path", false)) {
+      if (!sp->is_string()) sr.fail("search_path", "must be a string");
+      else ms.search_path = sp->get<std::string>();
+    }
+    if (sr.get("risk", false) != nullptr) {
+      ms.risk = sr.string("risk", false);
+      if (ms.risk != "low" && ms.risk != "medium" && ms.risk != "high") {
+        sr.fail("risk", "must be \"low\", \"medium\" or \"high\"");
+      }
+    }
+    if (const json* rules = sr.array("rules", false)) {
+      for (const auto& r : *rules) {
+        if (!r.is_string() || !valid_rule_id(r.get_ref<const std::string&>())) {
+          sr.fail("rules", "must hold rule ids (1 to 64 of A-Z a-z 0-9 . _ -)");
+          break;
+        }
+        ms.rules.push_back(r.get<std::string>());
+      }
+    }
+  }
+  sr.report_unknown();
+  return ms;
+}
+
+std::vector<ManifestStatement> read_statements(const json* sts, const std::string& where, bool format2,
+                                               std::vector<Problem>* problems) {
+  std::vector<ManifestStatement> out;
+  if (sts == nullptr) return out;
+  for (const auto& st : *sts) {
+    if (!st.is_object()) {
+      problems->push_back({where, "statements must hold objects"});
+      continue;
+    }
+    out.push_back(read_statement(st, where + " statement", format2, problems));
+  }
+  return out;
+}
+
+ordered_json statements_json(const std::vector<ManifestStatement>& statements) {
+  ordered_json sts = ordered_json::array();
+  for (const auto& st : statements) {
+    ordered_json o{{"index", st.index}, {"class", std::string(to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
+    if (st.search_path) o["search_path"] = *st.search_path;
+    if (!st.risk.empty()) o["risk"] = st.risk;
+    if (!st.rules.empty()) o["rules"] = st.rules;
+    sts.push_back(std::move(o));
+  }
+  return sts;
+}
+
 }  // namespace
 
 std::string_view to_string(MigrationTool tool) {
@@ -134,17 +203,50 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
   Manifest m;
   ObjectReader r(j, where, problems);
   m.format = r.string("format");
-  if (!m.format.empty() && m.format != kBundleFormat) {
-    r.fail("format", "is '" + m.format + "', this ddlgate reads " + std::string(kBundleFormat));
+  if (!m.format.empty() && m.format != kBundleFormat1 && m.format != kBundleFormat2) {
+    r.fail("format", "is '" + m.format + "', this ddlgate reads " + std::string(kBundleFormat1) + " and " +
+                         std::string(kBundleFormat2));
     return std::nullopt;  // another format: nothing else can be trusted to mean the same
   }
+  const bool v2 = m.format == kBundleFormat2;
   m.app = r.string("app");
   if (auto v = r.uint("version")) m.version = *v;
   m.environment = r.string("environment");
-  if (const json* dbs = r.array("databases")) {
+  auto read_databases = [&](ObjectReader& reader, const json* dbs) {
+    if (dbs == nullptr) return;
+    std::set<std::string> seen;
     for (const auto& d : *dbs) {
-      if (!d.is_string() || d.get_ref<const std::string&>().empty()) r.fail("databases", "must hold non-empty strings");
-      else m.databases.push_back(d.get<std::string>());
+      if (!d.is_string() || d.get_ref<const std::string&>().empty()) {
+        reader.fail("databases", "must hold non-empty strings");
+      } else if (!seen.insert(d.get<std::string>()).second) {
+        reader.fail("databases", "names '" + d.get<std::string>() + "' twice");
+      } else {
+        m.databases.push_back(d.get<std::string>());
+      }
+    }
+  };
+  if (!v2) {
+    read_databases(r, r.array("databases"));
+    // Format 1's default, kept for bundles built before format 2: no database named
+    // means every database of the environment.
+    m.any_database = m.databases.empty();
+  } else if (const json* scope = r.get("scope", true)) {
+    if (!scope->is_object()) {
+      r.fail("scope", "must be an object: {\"databases\": [...]} or {\"any_database\": true}");
+    } else {
+      ObjectReader sc(*scope, where + ": scope", problems);
+      const json* dbs = sc.array("databases", false);
+      const json* any = sc.get("any_database", false);
+      if ((dbs == nullptr) == (any == nullptr)) {
+        sc.fail("databases", "or \"any_database\": exactly one of the two must be given");
+      } else if (any != nullptr) {
+        if (!any->is_boolean() || !any->get<bool>()) sc.fail("any_database", "must be true when given");
+        else m.any_database = true;
+      } else {
+        read_databases(sc, dbs);
+        if (dbs->empty()) sc.fail("databases", "must name at least one database (or say \"any_database\": true)");
+      }
+      sc.report_unknown();
     }
   }
   for (auto [key, out] : {std::pair{"not_before", &m.not_before}, std::pair{"not_after", &m.not_after}}) {
@@ -153,10 +255,26 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
     if (auto tp = base::parse_time(t)) *out = *tp;
     else r.fail(key, "is not an RFC 3339 UTC time: '" + t + "'");
   }
-  std::string tool = r.string("tool");
-  if (!tool.empty()) {
+  auto read_tool = [&](ObjectReader& reader, const std::string& key) {
+    std::string tool = reader.string(key);
+    if (tool.empty()) return;
     if (auto t = tool_from_string(tool)) m.tool = *t;
-    else r.fail("tool", "is not a known tool: '" + tool + "'");
+    else reader.fail(key, "is not a known tool: '" + tool + "'");
+  };
+  if (!v2) {
+    read_tool(r, "tool");
+  } else if (const json* tool = r.get("tool", true)) {
+    if (!tool->is_object()) {
+      r.fail("tool", "must be an object: {\"name\": ..., \"profile\": ...}");
+    } else {
+      ObjectReader tr(*tool, where + ": tool", problems);
+      read_tool(tr, "name");
+      if (auto pv = tr.uint("profile")) {
+        if (*pv == 0 || *pv > 0xffffffffu) tr.fail("profile", "must be a positive 32-bit integer");
+        else m.tool_profile = static_cast<std::uint32_t>(*pv);
+      }
+      tr.report_unknown();
+    }
   }
   if (const json* src = r.get("source", false)) {
     if (!src->is_object()) {
@@ -184,21 +302,20 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
       ManifestFile mf;
       mf.path = fr.string("path");
       mf.sha256 = fr.string("sha256");
-      if (const json* sts = fr.array("statements")) {
-        for (const auto& st : *sts) {
-          if (!st.is_object()) {
-            problems->push_back({fwhere, "statements must hold objects"});
-            continue;
+      mf.statements = read_statements(fr.array("statements"), fwhere, v2, problems);
+      if (v2) {
+        if (const json* down = fr.get("down", false)) {
+          if (!down->is_object()) {
+            fr.fail("down", "must be an object");
+          } else {
+            ObjectReader dr(*down, fwhere + ": down", problems);
+            DownPart dp;
+            dp.path = dr.string("path");
+            dp.sha256 = dr.string("sha256");
+            dp.statements = read_statements(dr.array("statements"), fwhere + ": down", v2, problems);
+            dr.report_unknown();
+            mf.down = std::move(dp);
           }
-          ObjectReader sr(st, fwhere + " statement", problems);
-          ManifestStatement ms;
-          if (auto i = sr.uint("index")) ms.index = static_cast<std::size_t>(*i);
-          if (auto c = read_class(sr)) ms.cls = *c;
-          ms.hash = sr.string("hash");
-          if (!ms.hash.empty() && !base::is_sha256_text(ms.hash)) sr.fail("hash", "is not sha256:<64 hex digits>");
-          ms.sql = sr.string("sql");
-          sr.report_unknown();
-          mf.statements.push_back(std::move(ms));
         }
       }
       fr.report_unknown();
@@ -213,15 +330,41 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
       }
       ObjectReader br(b, where + ": bookkeeping", problems);
       BookkeepingStatement bs;
-      bs.tool = br.string("tool");
+      // Format 2: always the manifest's tool, always repeatable; neither is written.
+      bs.tool = v2 ? std::string(to_string(m.tool)) : br.string("tool");
       if (auto c = read_class(br)) bs.cls = *c;
       bs.hash = br.string("hash");
       if (!bs.hash.empty() && !base::is_sha256_text(bs.hash)) br.fail("hash", "is not sha256:<64 hex digits>");
       bs.sql = br.string("sql");
-      auto rep = br.boolean("repeatable");
-      if (rep && !*rep) br.fail("repeatable", "must be true: bookkeeping statements are repeatable");
+      if (!v2) {
+        auto rep = br.boolean("repeatable");
+        if (rep && !*rep) br.fail("repeatable", "must be true: bookkeeping statements are repeatable");
+      }
       br.report_unknown();
       m.bookkeeping.push_back(std::move(bs));
+    }
+  }
+  if (v2) {
+    if (const json* rv = r.array("revokes", false)) {
+      for (const auto& x : *rv) {
+        if (!x.is_object()) {
+          problems->push_back({where, "revokes must hold objects"});
+          continue;
+        }
+        ObjectReader vr(x, where + ": revokes", problems);
+        Revocation rev;
+        const json* one = vr.get("version", false);
+        const json* below = vr.get("below", false);
+        if ((one == nullptr) == (below == nullptr)) {
+          vr.fail("version", "or \"below\": exactly one of the two must be given");
+        } else if (const json* v = one != nullptr ? one : below; !v->is_number_unsigned() || v->get<std::uint64_t>() == 0) {
+          vr.fail(one != nullptr ? "version" : "below", "must be a positive integer");
+        } else {
+          (one != nullptr ? rev.version : rev.below) = v->get<std::uint64_t>();
+        }
+        vr.report_unknown();
+        m.revocations.push_back(rev);
+      }
     }
   }
   r.report_unknown();
@@ -235,10 +378,18 @@ std::string serialize_manifest(const Manifest& m) {
   j["app"] = m.app;
   j["version"] = m.version;
   j["environment"] = m.environment;
-  j["databases"] = m.databases;
+  const bool v2 = m.format2();
+  if (!v2) {
+    j["databases"] = m.databases;
+  } else if (m.any_database) {
+    j["scope"] = ordered_json{{"any_database", true}};
+  } else {
+    j["scope"] = ordered_json{{"databases", m.databases}};
+  }
   j["not_before"] = base::format_time(m.not_before);
   j["not_after"] = base::format_time(m.not_after);
-  j["tool"] = std::string(to_string(m.tool));
+  if (v2) j["tool"] = ordered_json{{"name", std::string(to_string(m.tool))}, {"profile", m.tool_profile}};
+  else j["tool"] = std::string(to_string(m.tool));
   if (!m.source.empty()) {
     ordered_json s = ordered_json::object();
     if (!m.source.repository.empty()) s["repository"] = m.source.repository;
@@ -250,20 +401,31 @@ std::string serialize_manifest(const Manifest& m) {
   j["hash_definition"] = m.hash_definition;
   ordered_json files = ordered_json::array();
   for (const auto& f : m.files) {
-    ordered_json sts = ordered_json::array();
-    for (const auto& st : f.statements) {
-      sts.push_back(ordered_json{{"index", st.index}, {"class", std::string(to_string(st.cls))}, {"hash", st.hash},
-                                 {"sql", st.sql}});
+    ordered_json o{{"path", f.path}, {"sha256", f.sha256}, {"statements", statements_json(f.statements)}};
+    if (v2 && f.down) {
+      o["down"] = ordered_json{
+          {"path", f.down->path}, {"sha256", f.down->sha256}, {"statements", statements_json(f.down->statements)}};
     }
-    files.push_back(ordered_json{{"path", f.path}, {"sha256", f.sha256}, {"statements", sts}});
+    files.push_back(std::move(o));
   }
   j["files"] = files;
   ordered_json bk = ordered_json::array();
   for (const auto& b : m.bookkeeping) {
-    bk.push_back(ordered_json{{"tool", b.tool}, {"class", std::string(to_string(b.cls))}, {"hash", b.hash},
-                              {"sql", b.sql}, {"repeatable", true}});
+    if (v2) {
+      bk.push_back(ordered_json{{"class", std::string(to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
+    } else {
+      bk.push_back(ordered_json{{"tool", b.tool}, {"class", std::string(to_string(b.cls))}, {"hash", b.hash},
+                                {"sql", b.sql}, {"repeatable", true}});
+    }
   }
   j["bookkeeping"] = bk;
+  if (v2 && !m.revocations.empty()) {
+    ordered_json rv = ordered_json::array();
+    for (const auto& r : m.revocations) {
+      rv.push_back(r.version != 0 ? ordered_json{{"version", r.version}} : ordered_json{{"below", r.below}});
+    }
+    j["revokes"] = rv;
+  }
   // Invalid UTF-8 in display SQL is replaced rather than thrown on.
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }

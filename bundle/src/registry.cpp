@@ -16,8 +16,9 @@ const Approval* ApprovedSet::find(std::string_view hash, std::string_view databa
 }
 
 bool ApprovedSet::covers(const Approval& a, std::string_view database) {
-  return !a.databases || a.databases->empty() ||
-         std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
+  // No list: the bundle's scope is every database (format 2 "any_database", or a format-1
+  // bundle that named none). A list, even an empty one, covers only what it names.
+  return !a.databases || std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
 }
 
 std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history) {
@@ -55,7 +56,8 @@ namespace {
 
 std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   auto out = std::make_shared<std::vector<Approval>>();
-  auto dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
+  std::shared_ptr<const std::vector<std::string>> dbs;
+  if (!b.manifest.any_database) dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
   const Manifest& m = b.manifest;
   for (const auto& f : m.files) {
     for (const auto& st : f.statements) {
@@ -65,6 +67,13 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   for (const auto& bk : m.bookkeeping) {
     out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs});
   }
+  return out;
+}
+
+std::string scope_text(const Manifest& m) {
+  if (m.any_database) return m.format2() ? "any database" : "any database (format 1)";
+  std::string out;
+  for (const auto& d : m.databases) out += (out.empty() ? "" : ", ") + d;
   return out;
 }
 
@@ -126,11 +135,11 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     std::size_t n = 0;
     for (const auto& f : m.files) n += f.statements.size();
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
-      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers});
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database});
       continue;
     }
     if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
-      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers}, b.dir});
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database}, b.dir});
       continue;
     }
     if (m.version < state.high_water) {
@@ -152,7 +161,7 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.not_after = m.not_after;
     state.approvals = approvals_of(b);
     state.accepted_manifests.insert(b.manifest_sha256);
-    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers});
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database});
   }
   for (auto& [bundle, bundle_dir] : below_history) {
     const ApprovedSet::AppState& state = next->apps_[bundle.app];

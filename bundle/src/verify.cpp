@@ -3,10 +3,12 @@
 #include <atomic>
 #include <thread>
 #include <fcntl.h>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
 #include "ddlgate/base/file.h"
+#include "ddlgate/base/json.h"
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
@@ -19,18 +21,42 @@ namespace fs = std::filesystem;
 
 std::string key_text(const PublicKey& k) { return base::key_id(k); }
 
-std::string signed_message(std::string_view manifest_bytes) {
+// Format 1 signs the manifest; format 2 the manifest and the signer's role (its key usage),
+// so that a signature made as one role never counts for another.
+std::string signed_message(std::string_view manifest_bytes, bool format2, std::string_view role) {
   std::string msg;
-  msg.reserve(kManifestSignatureDomain.size() + manifest_bytes.size());
-  msg.append(kManifestSignatureDomain);
+  if (!format2) {
+    msg.reserve(kManifestSignatureDomain.size() + manifest_bytes.size());
+    msg.append(kManifestSignatureDomain);
+  } else {
+    msg.reserve(kManifestSignatureDomain2.size() + role.size() + 6 + manifest_bytes.size());
+    msg.append(kManifestSignatureDomain2).append("role ").append(role).append("\n");
+  }
   msg.append(manifest_bytes);
   return msg;
 }
 
+// A role as format 2 signs it: 1 to 64 of a-z 0-9 _ - (no newline can move the boundary
+// between the role and the manifest bytes).
+bool valid_role(std::string_view role) {
+  if (role.empty() || role.size() > 64) return false;
+  return std::all_of(role.begin(), role.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
+}
+
+// The "format" member of manifest bytes whose full parse failed, to check its signatures
+// with the right domain all the same; format 1 when it cannot be read.
+bool peek_format2(std::string_view manifest_bytes) {
+  auto parsed = base::parse_strict_json(manifest_bytes);
+  if (!parsed || !parsed->is_object()) return false;
+  auto it = parsed->find("format");
+  return it != parsed->end() && it->is_string() && it->get_ref<const std::string&>() == kBundleFormat2;
+}
+
 // Reads and checks every signature file against the manifest bytes. Valid ones become
 // signers; anything else is a problem (an unreadable signature is never ignored).
-std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manifest_bytes, std::size_t max_signatures,
-                                    std::vector<Problem>& problems) {
+std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manifest_bytes, bool format2,
+                                    std::size_t max_signatures, std::vector<Problem>& problems) {
   std::vector<Signer> signers;
   fs::path sig_dir = dir / "signatures";
   std::error_code ec;
@@ -47,7 +73,10 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
     }
   }
   std::sort(entries.begin(), entries.end());
-  const std::string message = signed_message(manifest_bytes);
+  // The signed message, rebuilt only when the role (format 2) differs from the last one's:
+  // one copy of the manifest at a time, however many roles the files claim.
+  std::string message;
+  std::optional<std::string> message_role;
   for (const auto& e : entries) {
     std::string name = "signatures/" + e.path().filename().string();
     std::string why;
@@ -65,8 +94,18 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
       problems.push_back({name, sig.error().reason});
       continue;
     }
+    if (format2 && !valid_role(sig->role)) {
+      problems.push_back({name, "\"role\" must be 1 to 64 of a-z 0-9 _ - in a format-2 bundle (it is signed)"});
+      continue;
+    }
+    const std::string role_key = format2 ? sig->role : std::string();
+    if (!message_role || *message_role != role_key) {
+      message = signed_message(manifest_bytes, format2, role_key);
+      message_role = role_key;
+    }
     if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
       problems.push_back({name, "the signature by key " + key_text(sig->public_key) +
+                                    (format2 ? " as role '" + sig->role + "'" : std::string()) +
                                     " does not verify against manifest.json"});
       continue;
     }
@@ -163,7 +202,10 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
     for (std::size_t i = 0; i < role.keys.size(); ++i) {
       const std::string& text = role.keys[i];
       std::string where = "roles." + role.name + ".keys[" + std::to_string(i) + "]";
-      auto key = base::resolve_public_key(text, policy.base_dir);
+      // A key file that declares its use must be for this role's: the registry role's keys
+      // are registry keys, every other role's are approvers' (docs/bundles.md).
+      auto key = base::resolve_public_key(text, policy.base_dir,
+                                          role.name == "registry" ? base::KeyUse::registry : base::KeyUse::approver);
       if (!key) {
         problems->push_back({where, key.error().reason});
         continue;
@@ -190,11 +232,17 @@ base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey&
   if (!manifest) {
     return base::Error{(bundle_dir / "manifest.json").string() + ": " + manifest.error().reason};
   }
+  // The role is signed in format 2: read which format the manifest is (an unreadable one
+  // is signed as format 1, and verify says what is wrong with it).
+  const bool format2 = peek_format2(*manifest);
+  if (format2 && !valid_role(role)) {
+    return base::Error{"role '" + std::string(role) + "': must be 1 to 64 of a-z 0-9 _ - (format 2 signs it)"};
+  }
   SignatureFile sig;
   sig.key_id = base::key_id(key.public_key());
   sig.public_key = key.public_key();
   sig.role = std::string(role);
-  sig.signature = key.sign(signed_message(*manifest));
+  sig.signature = key.sign(signed_message(*manifest, format2, role));
   if (sig.signature.size() != 64) {
     return base::Error{"signing failed"};
   }
@@ -237,24 +285,44 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
     return result;
   }
 
+  // The manifest is parsed first, for its format (which decides what a signature covers);
+  // its problems are reported after the signatures'.
+  std::vector<Problem> manifest_problems;
+  std::optional<Manifest> manifest = parse_manifest(*manifest_bytes, &manifest_problems);
+  const bool format2 = manifest ? manifest->format2() : peek_format2(*manifest_bytes);
+
   // 2. Signatures over the raw bytes, then thresholds by distinct public key per role.
-  std::vector<Signer> signers = read_signatures(dir, *manifest_bytes, o.max_signatures, problems);
+  // Format 2: a signature counts only for the role it was made as (its key usage), and
+  // only if the trust policy lists the key under that role.
+  std::vector<Signer> signers = read_signatures(dir, *manifest_bytes, format2, o.max_signatures, problems);
+  auto lists = [](const TrustAnchors::Role& role, const PublicKey& key) {
+    return std::find(role.keys.begin(), role.keys.end(), key) != role.keys.end();
+  };
+  auto counts_for = [&](const Signer& s, const TrustAnchors::Role& role) {
+    return lists(role, s.key) && (!format2 || s.claimed_role == role.name);
+  };
   for (auto& s : signers) {
+    bool listed_anywhere = false;
     for (const auto& role : trust.roles) {
       auto at = std::find(role.keys.begin(), role.keys.end(), s.key);
       if (at == role.keys.end()) continue;
+      listed_anywhere = true;
+      if (!counts_for(s, role)) continue;
       s.roles.push_back(role.name);
       auto i = static_cast<std::size_t>(at - role.keys.begin());
       if (s.name.empty() && i < role.names.size()) s.name = role.names[i];
     }
-    if (s.roles.empty()) {
+    if (!listed_anywhere) {
       problems.push_back({s.file, "key " + base::key_id(s.key) + " is not in the trust policy"});
+    } else if (s.roles.empty()) {
+      problems.push_back({s.file, "key " + base::key_id(s.key) + " signed as role '" + s.claimed_role +
+                                      "', and the trust policy does not list it under that role"});
     }
   }
   for (const auto& role : trust.roles) {
     std::set<PublicKey> distinct;
     for (const auto& s : signers) {
-      if (std::find(role.keys.begin(), role.keys.end(), s.key) != role.keys.end()) distinct.insert(s.key);
+      if (counts_for(s, role)) distinct.insert(s.key);
     }
     if (distinct.size() < role.threshold) {
       problems.push_back({"role " + role.name, std::to_string(distinct.size()) + " of " + std::to_string(role.threshold) +
@@ -264,11 +332,38 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   if (trust.roles.empty()) problems.push_back({"trust policy", "has no role; nothing can be trusted"});
 
   // 3. The manifest itself.
-  std::vector<Problem> manifest_problems;
-  std::optional<Manifest> manifest = parse_manifest(*manifest_bytes, &manifest_problems);
   for (auto& p : manifest_problems) problems.push_back(std::move(p));
   if (!manifest) return result;
   const Manifest& m = *manifest;
+
+  // Format 2 fields whose behaviour this ddlgate does not have yet. Ignoring them could
+  // approve more than the signers meant (a revoked version, a statement under another
+  // search_path), so the bundle is refused instead (docs/bundles.md, evolving the format).
+  if (m.format2()) {
+    if (m.tool_profile != kToolProfileVersion) {
+      problems.push_back({"manifest.json", "tool profile " + std::string(to_string(m.tool)) + "/" +
+                                               std::to_string(m.tool_profile) + " is not known to this ddlgate (it has " +
+                                               std::string(to_string(m.tool)) + "/" +
+                                               std::to_string(kToolProfileVersion) + ")"});
+    }
+    if (!m.revocations.empty()) {
+      problems.push_back({"manifest.json", "revokes: revocations are not carried out by this ddlgate yet; "
+                                           "the bundle is refused rather than loaded without them"});
+    }
+    for (const auto& f : m.files) {
+      if (f.down) {
+        problems.push_back({"files/" + f.path, "down: down approvals are not supported by this ddlgate yet; "
+                                               "the bundle is refused"});
+      }
+      for (const auto& st : f.statements) {
+        if (st.search_path) {
+          problems.push_back({"files/" + f.path, "statement " + std::to_string(st.index) +
+                                                     ": search_path is not enforced by this ddlgate yet; the bundle is "
+                                                     "refused rather than approved under any search_path"});
+        }
+      }
+    }
+  }
 
   if (m.hash_definition != sql::kHashVersionTag) {
     problems.push_back({"manifest.json", "hash_definition is '" + m.hash_definition + "', this ddlgate computes '" +
@@ -395,7 +490,8 @@ InspectResult inspect_bundle(const fs::path& dir, std::uint64_t max_manifest_byt
     return result;
   }
   result.manifest = parse_manifest(*bytes, &result.problems);
-  result.signers = read_signatures(dir, *bytes, kDefaultMaxSignatures, result.problems);
+  const bool format2 = result.manifest ? result.manifest->format2() : peek_format2(*bytes);
+  result.signers = read_signatures(dir, *bytes, format2, kDefaultMaxSignatures, result.problems);
   if (result.manifest) {
     for (const auto& f : result.manifest->files) {
       std::vector<std::size_t> lines;

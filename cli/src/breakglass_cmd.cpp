@@ -56,7 +56,7 @@ int run_issue(const IssueArgs& a) {
                  "(the proxy caps them further)\n", a.lifetime.c_str());
     return kExitUsage;
   }
-  auto loaded = base::SigningKey::load(a.key);
+  auto loaded = base::SigningKey::load(a.key, base::KeyFileAccess::owner_only);
   if (!loaded) {
     std::fprintf(stderr, "ddlgate breakglass issue: --key: %s\n", loaded.error().reason.c_str());
     return kExitUsage;
@@ -131,7 +131,7 @@ int run_inspect(InspectArgs a) {
 
   std::optional<base::PublicKey> key;
   if (!a.pubkey.empty()) {
-    auto read = base::read_public_key_file(a.pubkey);
+    auto read = base::read_public_key_file(a.pubkey, base::KeyUse::break_glass);
     if (!read) {
       std::fprintf(stderr, "%s: --pubkey: %s\n", me, read.error().reason.c_str());
       return kExitUsage;

@@ -1,4 +1,4 @@
-// `ddlgate bundle build|sign|verify|inspect`: signed migration bundles (docs/bundles.md).
+// `ddlgate bundle build|sign|verify|inspect|diff`: signed migration bundles (docs/bundles.md).
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -28,6 +28,7 @@ struct BuildArgs {
   std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
   std::uint64_t version = 0;
   std::vector<std::string> databases;
+  bool any_database = false;
   bundle::BundleSource source;
 };
 
@@ -39,6 +40,7 @@ int run_build(const BuildArgs& a) {
   o.version = a.version;
   o.environment = a.environment;
   o.databases = a.databases;
+  o.any_database = a.any_database;
   o.source = a.source;
   if (a.tool != "auto") {
     auto t = bundle::tool_from_string(a.tool);
@@ -72,6 +74,7 @@ int run_build(const BuildArgs& a) {
     }
     return usage ? kExitUsage : kExitCheckFailed;
   }
+  std::printf("tool: %s\n", r.tool_choice.c_str());
   std::size_t n = 0;
   for (const auto& f : r.manifest.files) n += f.statements.size();
   std::printf("bundle %s: app %s version %llu for %s, tool %s, %zu files, %zu statements, %zu bookkeeping statements, "
@@ -84,7 +87,7 @@ int run_build(const BuildArgs& a) {
 }
 
 int run_sign(const std::string& bundle, const std::string& key_path, const std::string& role) {
-  auto loaded = base::SigningKey::load(key_path);
+  auto loaded = base::SigningKey::load(key_path, base::KeyFileAccess::owner_only);
   if (!loaded) {
     std::fprintf(stderr, "ddlgate bundle sign: %s\n", loaded.error().reason.c_str());
     return kExitUsage;
@@ -177,7 +180,10 @@ int run_inspect(const std::string& bundle, bool json) {
     j["app"] = m.app;
     j["version"] = m.version;
     j["environment"] = m.environment;
+    j["format"] = m.format;
     j["databases"] = m.databases;
+    j["any_database"] = m.any_database;
+    j["tool_profile"] = m.tool_profile;
     j["not_before"] = base::format_time(m.not_before);
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
@@ -194,7 +200,11 @@ int run_inspect(const std::string& bundle, bool json) {
         classes[c] = classes.value(c, 0) + 1;
         nlohmann::ordered_json line = nullptr;
         if (const std::size_t at = statement_line(r, fi, i)) line = at;
-        approved.push_back({{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}});
+        nlohmann::ordered_json a = {{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}};
+        if (st.search_path) a["search_path"] = *st.search_path;
+        if (!st.risk.empty()) a["risk"] = st.risk;
+        if (!st.rules.empty()) a["rules"] = st.rules;
+        approved.push_back(std::move(a));
       }
       files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes},
                        {"approved", approved}});
@@ -219,11 +229,11 @@ int run_inspect(const std::string& bundle, bool json) {
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("app:         %s\nversion:     %llu\nenvironment: %s\n", m.app.c_str(),
+  std::printf("format:      %s\napp:         %s\nversion:     %llu\nenvironment: %s\n", m.format.c_str(), m.app.c_str(),
               static_cast<unsigned long long>(m.version), m.environment.c_str());
   std::string dbs;
   for (const auto& d : m.databases) dbs += (dbs.empty() ? "" : ", ") + d;
-  std::printf("databases:   %s\n", dbs.empty() ? "(any)" : dbs.c_str());
+  std::printf("databases:   %s\n", m.any_database ? "(any database of the environment)" : dbs.c_str());
   std::printf("valid:       %s to %s\ntool:        %s\n", base::format_time(m.not_before).c_str(),
               base::format_time(m.not_after).c_str(), std::string(bundle::to_string(m.tool)).c_str());
   if (!m.source.empty()) {
@@ -261,6 +271,75 @@ int run_inspect(const std::string& bundle, bool json) {
   return kExitOk;
 }
 
+nlohmann::ordered_json statement_json(const bundle::StatementAt& st) {
+  nlohmann::ordered_json line = nullptr;
+  if (st.line != 0) line = st.line;
+  return {{"file", st.file},   {"index", st.index}, {"line", line},
+          {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
+}
+
+std::string place(const bundle::StatementAt& st) {
+  return st.file + " statement " + std::to_string(st.index) + " (line " + (st.line ? std::to_string(st.line) : "?") +
+         ")";
+}
+
+// Both bundles are read as `bundle inspect` reads them: no trust decision, but a
+// signature, file or manifest problem of either is printed (and the diff still shown).
+int run_diff(const std::string& old_dir, const std::string& new_dir, bool json) {
+  bundle::InspectResult o = bundle::inspect_bundle(old_dir);
+  bundle::InspectResult n = bundle::inspect_bundle(new_dir);
+  bool unreadable = false;
+  for (const auto& [dir, r] : {std::pair{&old_dir, &o}, std::pair{&new_dir, &n}}) {
+    for (const auto& p : r->problems) std::fprintf(stderr, "%s: %s\n", dir->c_str(), p.to_string().c_str());
+    if (!r->manifest) unreadable = true;
+  }
+  if (unreadable) return kExitCheckFailed;
+  bundle::ManifestDiff d = bundle::diff_manifests(*o.manifest, o.lines, *n.manifest, n.lines);
+  if (json) {
+    nlohmann::ordered_json j;
+    j["old"] = {{"app", o.manifest->app}, {"version", o.manifest->version}};
+    j["new"] = {{"app", n.manifest->app}, {"version", n.manifest->version}};
+    j["header"] = d.header;
+    auto list = [](const std::vector<bundle::StatementAt>& v) {
+      auto a = nlohmann::ordered_json::array();
+      for (const auto& st : v) a.push_back(statement_json(st));
+      return a;
+    };
+    j["added"] = list(d.added);
+    j["removed"] = list(d.removed);
+    auto changed = nlohmann::ordered_json::array();
+    for (const auto& [a, b] : d.changed) changed.push_back({{"old", statement_json(a)}, {"new", statement_json(b)}});
+    j["changed"] = changed;
+    j["bookkeeping_added"] = d.bookkeeping_added;
+    j["bookkeeping_removed"] = d.bookkeeping_removed;
+    j["problems"] = o.problems.size() + n.problems.size();
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return kExitOk;
+  }
+  std::printf("%s (%s version %llu) -> %s (%s version %llu)\n", old_dir.c_str(), o.manifest->app.c_str(),
+              static_cast<unsigned long long>(o.manifest->version), new_dir.c_str(), n.manifest->app.c_str(),
+              static_cast<unsigned long long>(n.manifest->version));
+  for (const auto& h : d.header) std::printf("  %s\n", h.c_str());
+  for (const auto& st : d.added) {
+    std::printf("+ %s, %s, %s\n    %s\n", place(st).c_str(), std::string(sql::to_string(st.cls)).c_str(),
+                st.hash.c_str(), one_line(st.sql).c_str());
+  }
+  for (const auto& st : d.removed) {
+    std::printf("- %s, %s, %s\n    %s\n", place(st).c_str(), std::string(sql::to_string(st.cls)).c_str(),
+                st.hash.c_str(), one_line(st.sql).c_str());
+  }
+  for (const auto& [a, b] : d.changed) {
+    std::printf("~ %s: %s %s -> %s %s\n  - %s\n  + %s\n", place(b).c_str(), std::string(sql::to_string(a.cls)).c_str(),
+                a.hash.c_str(), std::string(sql::to_string(b.cls)).c_str(), b.hash.c_str(), one_line(a.sql).c_str(),
+                one_line(b.sql).c_str());
+  }
+  for (const auto& b : d.bookkeeping_added) std::printf("+ bookkeeping: %s\n", one_line(b).c_str());
+  for (const auto& b : d.bookkeeping_removed) std::printf("- bookkeeping: %s\n", one_line(b).c_str());
+  std::printf("%zu added, %zu removed, %zu changed, bookkeeping %zu added and %zu removed\n", d.added.size(),
+              d.removed.size(), d.changed.size(), d.bookkeeping_added.size(), d.bookkeeping_removed.size());
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_bundle(CLI::App& app, Runner& runner) {
@@ -274,8 +353,10 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--app", b->app, "application name")->required();
   build->add_option("--version", b->version, "bundle version; only ever increases")->required();
   build->add_option("--environment", b->environment, "environment the bundle is for")->required();
-  build->add_option("--database", b->databases, "a database it is for (repeatable; none: any)");
-  build->add_option("--tool", b->tool, "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch");
+  build->add_option("--database", b->databases, "a database it is for (repeatable); this or --any-database");
+  build->add_flag("--any-database", b->any_database, "it is for every database of the environment");
+  build->add_option("--tool", b->tool,
+                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch (auto refuses when several fit)");
   build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
   build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
   build->add_option("--repository", b->source.repository, "source repository");
@@ -290,7 +371,7 @@ void add_bundle(CLI::App& app, Runner& runner) {
   auto s_role = std::make_shared<std::string>("approver");
   sign->add_option("bundle", *s_bundle, "the bundle directory")->required();
   sign->add_option("--key", *s_key, "PKCS#8 PEM private key (ddlgate keygen)")->required();
-  sign->add_option("--role", *s_role, "registry|approver (informational)")
+  sign->add_option("--role", *s_role, "registry|approver (default approver; signed in a format-2 bundle)")
       ->check(CLI::IsMember({"registry", "approver"}));
   sign->callback([&runner, s_bundle, s_key, s_role] {
     runner = [s_bundle, s_key, s_role] { return run_sign(*s_bundle, *s_key, *s_role); };
@@ -312,6 +393,17 @@ void add_bundle(CLI::App& app, Runner& runner) {
   inspect->add_option("bundle", *i_bundle, "the bundle directory")->required();
   inspect->add_flag("--json", *i_json, "print JSON");
   inspect->callback([&runner, i_bundle, i_json] { runner = [i_bundle, i_json] { return run_inspect(*i_bundle, *i_json); }; });
+
+  auto* diff = bundle->add_subcommand("diff", "what a new bundle version adds, removes and changes (no trust decision)");
+  auto d_old = std::make_shared<std::string>();
+  auto d_new = std::make_shared<std::string>();
+  auto d_json = std::make_shared<bool>(false);
+  diff->add_option("old", *d_old, "the bundle in force (directory)")->required();
+  diff->add_option("new", *d_new, "the new bundle (directory)")->required();
+  diff->add_flag("--json", *d_json, "print JSON");
+  diff->callback([&runner, d_old, d_new, d_json] {
+    runner = [d_old, d_new, d_json] { return run_diff(*d_old, *d_new, *d_json); };
+  });
 }
 
 }  // namespace ddlgate::cli

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.h"
@@ -41,7 +42,16 @@ bool write_new_file(const std::string& path, const std::string& text, mode_t mod
   return true;
 }
 
-int run_keygen(const std::string& prefix) {
+int run_keygen(const std::string& prefix, const std::string& use_name) {
+  std::optional<base::KeyUse> use;
+  if (!use_name.empty()) {
+    use = base::key_use_from_string(use_name);
+    if (!use) {
+      std::fprintf(stderr, "ddlgate keygen: --use: '%s' is not registry, approver, break-glass or ledger\n",
+                   use_name.c_str());
+      return kExitUsage;
+    }
+  }
   std::string key_path = prefix + ".key";
   std::string pub_path = prefix + ".pub";
   if (::access(pub_path.c_str(), F_OK) == 0) {
@@ -58,7 +68,11 @@ int run_keygen(const std::string& prefix) {
     std::fprintf(stderr, "ddlgate keygen: %s\n", why.c_str());
     return kExitUsage;
   }
-  if (!write_new_file(pub_path, key->public_pem(), 0644, &why)) {
+  // The use goes on a line before the PEM block (RFC 7468 section 2 lets text precede
+  // it; OpenSSL skips it): ddlgate checks it wherever the file is listed.
+  std::string pub_text = use ? "ddlgate-key-use: " + std::string(base::to_string(*use)) + "\n" : std::string();
+  pub_text += key->public_pem();
+  if (!write_new_file(pub_path, pub_text, 0644, &why)) {
     std::fprintf(stderr, "ddlgate keygen: %s\n", why.c_str());
     return kExitUsage;
   }
@@ -75,8 +89,10 @@ int run_keygen(const std::string& prefix) {
 void add_keygen(CLI::App& app, Runner& runner) {
   auto* cmd = app.add_subcommand("keygen", "generate an Ed25519 key pair: PREFIX.key (0600) and PREFIX.pub");
   auto prefix = std::make_shared<std::string>();
+  auto use = std::make_shared<std::string>();
   cmd->add_option("--out", *prefix, "path prefix of the two files")->required();
-  cmd->callback([&runner, prefix] { runner = [prefix] { return run_keygen(*prefix); }; });
+  cmd->add_option("--use", *use, "registry|approver|break-glass|ledger: written into PREFIX.pub and checked where it is listed");
+  cmd->callback([&runner, prefix, use] { runner = [prefix, use] { return run_keygen(*prefix, *use); }; });
 }
 
 }  // namespace ddlgate::cli

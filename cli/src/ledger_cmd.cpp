@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "ddlgate/base/ed25519.h"
+#include "ddlgate/base/file.h"
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/statements.h"
@@ -53,6 +55,18 @@ std::optional<std::string> check_witness_quorum(const VerifyArgs& a) {
 }
 
 int run_verify(const VerifyArgs& a) {
+  // A key file that declares another use (ddlgate keygen --use) is not the checkpoint key.
+  if (auto text = base::read_capped(a.pubkey, 16 * 1024, base::Links::follow)) {
+    auto use = base::declared_key_use(*text);
+    std::string why = !use ? use.error().reason
+                      : (*use && **use != base::KeyUse::ledger)
+                          ? "the key is for '" + std::string(base::to_string(**use)) + "' use, not a ledger key"
+                          : std::string();
+    if (!why.empty()) {
+      std::fprintf(stderr, "ddlgate ledger verify: --pubkey: %s: %s\n", a.pubkey.c_str(), why.c_str());
+      return kExitUsage;
+    }
+  }
   auto key = lg::NoteVerifier::load_pem(a.pubkey);
   if (!key) {
     std::fprintf(stderr, "ddlgate ledger verify: %s\n", key.error().to_string().c_str());

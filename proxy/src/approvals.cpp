@@ -113,8 +113,14 @@ void Approvals::load(const std::string& reason) {
     if (ops_) report_bundle_rejected(*ops_, r.path.string(), reasons);
   }
   for (const auto& a : result.accepted) {
-    spdlog::info("bundle accepted: {} app={} version={} statements={}", a.path.string(), a.app, a.version,
-                 a.statements);
+    spdlog::info("bundle accepted: {} app={} version={} statements={} databases={}", a.path.string(), a.app, a.version,
+                 a.statements, a.scope);
+    // Format 1 never said its scope: an empty list meant every database (issue 26).
+    if (a.format1_any_database) {
+      spdlog::warn("bundle {}: a format-1 bundle that names no database approves its statements in every database "
+                   "of the environment; rebuild it with --database (or --any-database to say so)",
+                   a.path.string());
+    }
     // The webhook fires when the version in force changes (at every start, too).
     auto was = previous->apps().find(a.app);
     if (ops_ && (was == previous->apps().end() || was->second.version != a.version)) {

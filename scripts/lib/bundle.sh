@@ -35,7 +35,7 @@ TOML
   mkdir -p "$dir/bundles"
   [ ! -d "$dir/bundles/shop-v1" ] || return 0
   rm -rf "$dir/bundle-staging"
-  "$ddlgate" bundle build "$root/docs/demo/migrations" --tool dbmate --app shop --version 1 \
+  "$ddlgate" bundle build "$root/docs/demo/migrations" --tool dbmate --app shop --version 1 --database postgres \
     --environment "$environment" --out "$dir/bundle-staging" --repository "file://$root" >/dev/null
   "$ddlgate" bundle sign "$dir/bundle-staging" --key "$dir/keys/registry.key" --role registry >/dev/null
   "$ddlgate" bundle sign "$dir/bundle-staging" --key "$dir/keys/approver.key" --role approver >/dev/null

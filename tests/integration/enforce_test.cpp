@@ -92,9 +92,11 @@ class Enforce : public ::testing::Test {
     }
     fs::path staging = dir_.path() / "staging-demo";
     run_ok({ddlgate(), "bundle", "build", migrations.string(), "--tool", "dbmate", "--out", staging.string(), "--app",
-            "demo", "--version", "1", "--environment", "production"});
-    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()});
-    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()});
+            "demo", "--version", "1", "--environment", "production", "--database", SharedPgServer::get().database()});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string(), "--role",
+            "registry"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string(), "--role",
+            "approver"});
     fs::rename(staging, dir_.path() / "registry" / "demo-v1");
     return migrations;
   }

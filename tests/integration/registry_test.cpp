@@ -52,11 +52,13 @@ class Registry : public ::testing::Test {
 
   // Builds and signs a bundle of the dbmate sample in a scratch place, then
   // moves it into the registry in one rename, as CI should publish.
-  fs::path publish(const std::string& name, int version, bool sign_all = true) {
+  // `database`: the bundle's scope (--database); empty: this test's database.
+  fs::path publish(const std::string& name, int version, bool sign_all = true, std::string database = "") {
+    if (database.empty()) database = SharedPgServer::get().database();
     fs::path staging = dir_.path() / ("staging-" + name);
     run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
             "dbmate", "--out", staging.string(), "--app", "shop", "--version", std::to_string(version),
-            "--environment", "production"});
+            "--environment", "production", "--database", database});
     run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "registry.key").string(), "--role",
             "registry"});
     run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "alice.key").string(), "--role",
@@ -87,7 +89,9 @@ TEST_F(Registry, LoadsASignedBundleAtStart) {
   auto proxy = start();
   ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
   std::string log = proxy->stderr_log();
-  EXPECT_NE(log.find("bundle accepted: " + (registry() / "shop-v1").string() + " app=shop version=1"), std::string::npos)
+  EXPECT_NE(log.find("bundle accepted: " + (registry() / "shop-v1").string() + " app=shop version=1 statements=4 databases=" +
+                     SharedPgServer::get().database() + "\n"),
+            std::string::npos)
       << log;
   EXPECT_NE(log.find("from [shop v1]; 1 accepted, 0 rejected"), std::string::npos) << log;
 }
@@ -278,7 +282,8 @@ TEST_F(Registry, ABundleThatApprovesWhatNoFileHoldsIsRejected) {
   auto tampered = [&](const std::string& app, const std::function<void(nlohmann::ordered_json&)>& edit) {
     fs::path staging = dir_.path() / ("staging-" + app);
     run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
-            "dbmate", "--out", staging.string(), "--app", app, "--version", "1", "--environment", "production"});
+            "dbmate", "--out", staging.string(), "--app", app, "--version", "1", "--environment", "production",
+            "--any-database"});
     auto m = nlohmann::ordered_json::parse(read_file(staging / "manifest.json"));
     edit(m);
     write_file(staging / "manifest.json", m.dump(2));
@@ -294,8 +299,7 @@ TEST_F(Registry, ABundleThatApprovesWhatNoFileHoldsIsRejected) {
     return std::pair{b, verify.stdout_text + verify.stderr_text};
   };
   auto [smuggled, why1] = tampered("smuggled", [&](nlohmann::ordered_json& m) {
-    m["bookkeeping"].push_back({{"tool", "dbmate"}, {"class", hash[0]["class"]}, {"hash", hash[0]["hash"]},
-                                {"sql", "DROP TABLE customers"}, {"repeatable", true}});
+    m["bookkeeping"].push_back({{"class", hash[0]["class"]}, {"hash", hash[0]["hash"]}, {"sql", "DROP TABLE customers"}});
   });
   EXPECT_NE(why1.find("is not a bookkeeping statement of dbmate"), std::string::npos) << why1;
   ASSERT_TRUE(wait_for_log(*proxy, "bundle rejected: " + smuggled.string())) << proxy->stderr_log();
@@ -309,6 +313,82 @@ TEST_F(Registry, ABundleThatApprovesWhatNoFileHoldsIsRejected) {
     EXPECT_EQ(sqlstate_of(c.get(), "DROP TABLE customers"), "42501");
   }
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'customers'"), "1\n");
+  EXPECT_EQ(proxy->terminate(20s), 0);
+}
+
+// The scope (issue 26): a bundle for another database approves nothing in this one; the
+// next version, for this database, does.
+TEST_F(Registry, ABundleApprovesOnlyInTheDatabasesOfItsScope) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, orders cascade");
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  publish("shop-v1", 1, true, "billing");
+  auto proxy = start("[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
+                     (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
+                     (keys_.path() / "ledger.key").string() + "\"\n");
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v1]; 1 accepted, 0 rejected")) << proxy->stderr_log();
+  const std::string users = "create table users (id bigint primary key, email text not null)";
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), users), "42501");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "0\n");
+  const std::size_t mark = proxy->stderr_log().size();
+  publish("shop-v2", 2);  // this test's database
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]", mark)) << proxy->stderr_log();
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), users), "OK");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
+  EXPECT_EQ(proxy->terminate(20s), 0);
+}
+
+// A format-1 bundle (built before format 2) keeps loading; one that names no database is
+// in force for every database, as format 1 meant, and the proxy says so with a warning.
+TEST_F(Registry, AFormat1BundleStillLoadsAndAnUnscopedOneIsWarnedAbout) {
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, orders cascade");
+  run_ok({ddlgate(), "keygen", "--out", (keys_.path() / "ledger").string()});
+  fs::path staging = dir_.path() / "staging-legacy";
+  run_ok({ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
+          "dbmate", "--out", staging.string(), "--app", "legacy", "--version", "1", "--environment", "production",
+          "--any-database"});
+  // Rewritten as ddlgate's format 1 wrote it.
+  auto m = nlohmann::ordered_json::parse(read_file(staging / "manifest.json"));
+  nlohmann::ordered_json old;
+  for (auto& [k, v] : m.items()) {
+    if (k == "scope") old["databases"] = nlohmann::ordered_json::array();
+    else if (k == "tool") old["tool"] = v["name"];
+    else old[k] = v;
+  }
+  old["format"] = "ddlgate-bundle/1";
+  for (auto& b : old["bookkeeping"]) {
+    nlohmann::ordered_json e = {{"tool", "dbmate"}};
+    for (auto& [k, v] : b.items()) e[k] = v;
+    e["repeatable"] = true;
+    b = e;
+  }
+  write_file(staging / "manifest.json", old.dump(2) + "\n");
+  for (const auto& [k, role] : {std::pair{"registry", "registry"}, {"alice", "approver"}, {"bob", "approver"}}) {
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / (std::string(k) + ".key")).string(),
+            "--role", role});
+  }
+  fs::rename(staging, registry() / "legacy-v1");
+  auto proxy = start("[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
+                     (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
+                     (keys_.path() / "ledger.key").string() + "\"\n");
+  ASSERT_TRUE(wait_for_log(*proxy, "from [legacy v1]; 1 accepted, 0 rejected")) << proxy->stderr_log();
+  const std::string log = proxy->stderr_log();
+  EXPECT_NE(log.find("databases=any database (format 1)"), std::string::npos) << log;
+  EXPECT_NE(log.find("bundle " + (registry() / "legacy-v1").string() +
+                     ": a format-1 bundle that names no database approves its statements in every database"),
+            std::string::npos)
+      << log;
+  {
+    auto c = pg_connect(proxy->conninfo());
+    EXPECT_EQ(sqlstate_of(c.get(), "create table users (id bigint primary key, email text not null)"), "OK");
+  }
   EXPECT_EQ(proxy->terminate(20s), 0);
 }
 

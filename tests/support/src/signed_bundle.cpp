@@ -27,9 +27,10 @@ void make_signed_bundle(const fs::path& dir, const fs::path& migrations, const s
   fs::create_directories(dir / "registry");
   const fs::path staging = dir / ("staging-" + app);
   if (!ok({ddlgate, "bundle", "build", migrations.string(), "--tool", "dbmate", "--out", staging.string(), "--app", app,
-           "--version", "1", "--environment", "production"}) ||
-      !ok({ddlgate, "bundle", "sign", staging.string(), "--key", (dir / "registry.key").string()}) ||
-      !ok({ddlgate, "bundle", "sign", staging.string(), "--key", (dir / "alice.key").string()})) {
+           "--version", "1", "--environment", "production", "--any-database"}) ||
+      !ok({ddlgate, "bundle", "sign", staging.string(), "--key", (dir / "registry.key").string(), "--role",
+           "registry"}) ||
+      !ok({ddlgate, "bundle", "sign", staging.string(), "--key", (dir / "alice.key").string(), "--role", "approver"})) {
     return;
   }
   fs::rename(staging, dir / "registry" / (app + "-v1"));

@@ -122,3 +122,27 @@ TEST_F(BreakGlassCli, UsageErrors) {
   auto h = issue({"--lifetime", "24h"});
   EXPECT_EQ(h.exit_code, 0) << h.stderr_text;
 }
+
+// Item 10 of issue 26: a signing key others can read is refused; a public key that says
+// it is for another use is refused where a break-glass key is expected.
+TEST_F(BreakGlassCli, IssueRefusesAKeyFileGroupOrOthersCanReadAndInspectChecksTheKeysUse) {
+  std::filesystem::permissions(path("bg.key"), std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  auto r = issue();
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.stderr_text.find("bg.key: mode 0640 gives group or others access to a private key; refusing to use it"),
+            std::string::npos)
+      << r.stderr_text;
+  EXPECT_TRUE(r.stdout_text.empty());
+  std::filesystem::permissions(path("bg.key"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const std::string t = token();
+
+  ASSERT_EQ(run_ddlgate({"keygen", "--out", path("approver"), "--use", "approver"}).exit_code, 0);
+  auto wrong = run_ddlgate({"breakglass", "inspect", t, "--pubkey", path("approver.pub")});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.stderr_text.find("the key is for 'approver' use, and it is listed here for 'break-glass'"),
+            std::string::npos)
+      << wrong.stderr_text;
+  ASSERT_EQ(run_ddlgate({"keygen", "--out", path("bg2"), "--use", "break-glass"}).exit_code, 0);
+  auto other = run_ddlgate({"breakglass", "inspect", t, "--pubkey", path("bg2.pub")});
+  EXPECT_EQ(other.exit_code, 1) << other.stderr_text;  // the right use, another key: the signature fails
+}

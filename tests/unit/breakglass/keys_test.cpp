@@ -25,6 +25,21 @@ TEST(BreakGlassKeys, DecodesAndNamesBadOnes) {
   EXPECT_EQ(problems[1].where, "keys[2]");
 }
 
+// A key that says it is for another use is not a break-glass key (issue 26 item 10).
+TEST(BreakGlassKeys, AKeyDeclaringAnotherUseIsRefused) {
+  auto key = SigningKey::generate();
+  auto other = SigningKey::generate();
+  ASSERT_TRUE(key && other);
+  config::BreakGlass settings;
+  settings.keys = {"ddlgate-key-use: break-glass\n" + key->public_pem(), "ddlgate-key-use: registry\n" + other->public_pem()};
+  std::vector<Problem> problems;
+  auto keys = break_glass_keys(settings, &problems);
+  EXPECT_EQ(keys.size(), 1u);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].where, "keys[1]");
+  EXPECT_EQ(problems[0].message, "the key is for 'registry' use, and it is listed here for 'break-glass'");
+}
+
 TEST(BreakGlassDigest, IsAHashNotTheToken) {
   auto d = break_glass_token_digest("v4.public.secret");
   EXPECT_EQ(d.rfind("sha256:", 0), 0u);

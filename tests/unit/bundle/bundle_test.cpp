@@ -296,7 +296,17 @@ TEST_F(SignedBundle, RejectsBelowThresholdInOneRole) {
   EXPECT_EQ(r.problems.size(), 1u) << problems_text(r.problems);
 }
 
-TEST_F(SignedBundle, AKeyInTwoRolesCountsForEach) {
+// Format 1 (bundles built before format 2): the signature does not say its role, so a key
+// listed in two roles counts in each.
+TEST(Format1, AKeyInTwoRolesCountsForEach) {
+  Scratch s;
+  Keys keys_;
+  fs::path dir_ = s.path() / "b";
+  BuildOptions o = options(kMigrations / "dbmate", dir_);
+  o.format = kBundleFormat1;
+  ASSERT_TRUE(build_bundle(o).ok());
+  sign_all(dir_, keys_);
+  auto sig_file = [&](const SigningKey& k) { return dir_ / "signatures" / (key_id(k.public_key()).substr(8) + ".sig"); };
   // approver1 also a registry key: its one signature satisfies registry; approver still needs two.
   TrustAnchors t = keys_.trust();
   t.roles[1].keys.push_back(keys_.approver1->public_key());
@@ -435,8 +445,19 @@ TEST_F(SignedBundle, RejectsABookkeepingStatementThatIsNotTheToolsOwn) {
   resign_manifest(serialize_manifest(*m2));
   r = verify();
   EXPECT_FALSE(r.bundle);
-  EXPECT_TRUE(has(r.problems, "is not the manifest's tool 'dbmate'")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "sql is not a bookkeeping statement of dbmate (docs/bundles.md lists them): " +
+                                  golang.substr(0, 20)))
+      << problems_text(r.problems);
   EXPECT_TRUE(has(r.problems, "sql is listed twice")) << problems_text(r.problems);
+  // Format 1 names each entry's tool, which must be the manifest's.
+  auto m3 = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m3);
+  m3->format = std::string(kBundleFormat1);
+  m3->any_database = false;
+  m3->bookkeeping.back().tool = "golang-migrate";
+  resign_manifest(serialize_manifest(*m3));
+  r = verify();
+  EXPECT_TRUE(has(r.problems, "is not the manifest's tool 'dbmate'")) << problems_text(r.problems);
 }
 
 // The manifest's sql of a statement is what reviewers read (`bundle inspect`): it must
@@ -507,8 +528,8 @@ TEST(Manifest, HostileJsonIsAProblemNotACrash) {
   EXPECT_FALSE(parse_manifest("{\"format\": \"ddlgate-bundle/1\", \"version\": -1}", &problems));
   EXPECT_TRUE(has(problems, "\"version\" must be a non-negative integer"));
   problems.clear();
-  EXPECT_FALSE(parse_manifest("{\"format\": \"ddlgate-bundle/2\"}", &problems));
-  EXPECT_TRUE(has(problems, "this ddlgate reads ddlgate-bundle/1"));
+  EXPECT_FALSE(parse_manifest("{\"format\": \"ddlgate-bundle/3\"}", &problems));
+  EXPECT_TRUE(has(problems, "this ddlgate reads ddlgate-bundle/1 and ddlgate-bundle/2")) << problems_text(problems);
   problems.clear();
   EXPECT_FALSE(parse_manifest("{\"app\": \"\xff\"}", &problems));
   EXPECT_TRUE(has(problems, "not valid JSON"));
@@ -543,4 +564,257 @@ TEST_F(SignedBundle, ManyMismatchedStatementsAreSummarised) {
   auto r = verify();
   EXPECT_EQ(r.problems.size(), 11u) << problems_text(r.problems);
   EXPECT_TRUE(has(r.problems, "and 20 more statements that differ from the manifest"));
+}
+
+// `bundle diff`: a new version that changes a statement, drops one, adds a file and
+// widens the databases shows each, at its place, and nothing else.
+TEST(Diff, ShowsAddedRemovedAndChangedStatementsByPlace) {
+  Scratch s;
+  fs::create_directories(s.path() / "v2");
+  fs::copy_file(kMigrations / "dbmate" / "20240101000000_create_users.sql",
+                s.path() / "v2" / "20240101000000_create_users.sql");
+  spit(s.path() / "v2" / "20240102000000_add_name.sql",
+       "-- migrate:up transaction:false\ncreate index concurrently users_email on users (lower(email));\n");
+  spit(s.path() / "v2" / "20240103000000_orders.sql", "-- migrate:up\ncreate table orders (id int);\n");
+  BuildResult v1 = build_bundle(options(kMigrations / "dbmate", s.path() / "b1", 1));
+  ASSERT_TRUE(v1.ok()) << problems_text(v1.problems);
+  BuildOptions o2 = options(s.path() / "v2", s.path() / "b2", 2);
+  o2.databases = {"shop", "billing"};
+  BuildResult v2 = build_bundle(o2);
+  ASSERT_TRUE(v2.ok()) << problems_text(v2.problems);
+
+  ManifestDiff d = diff_manifests(v1.manifest, {}, v2.manifest, {});
+  ASSERT_EQ(d.added.size(), 1u);
+  EXPECT_EQ(d.added[0].file, "20240103000000_orders.sql");
+  EXPECT_EQ(d.added[0].sql, "CREATE TABLE orders (id int)");
+  ASSERT_EQ(d.removed.size(), 1u);
+  EXPECT_EQ(d.removed[0].file, "20240102000000_add_name.sql");
+  EXPECT_EQ(d.removed[0].index, 2u);
+  ASSERT_EQ(d.changed.size(), 1u);
+  EXPECT_EQ(d.changed[0].first.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (email)");
+  EXPECT_EQ(d.changed[0].second.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (lower(email))");
+  EXPECT_NE(d.changed[0].first.hash, d.changed[0].second.hash);
+  EXPECT_TRUE(std::find(d.header.begin(), d.header.end(), "databases: shop -> billing, shop") != d.header.end())
+      << ::testing::PrintToString(d.header);
+  EXPECT_TRUE(std::find(d.header.begin(), d.header.end(), "version: 1 -> 2") != d.header.end());
+  EXPECT_TRUE(d.bookkeeping_added.empty() && d.bookkeeping_removed.empty());
+
+  // The same manifest against itself: nothing.
+  EXPECT_TRUE(diff_manifests(v1.manifest, {}, v1.manifest, {}).empty());
+  // Another tool: its bookkeeping statements swap.
+  BuildOptions o3 = options(kMigrations / "plain", s.path() / "b3", 3);
+  BuildResult v3 = build_bundle(o3);
+  ASSERT_TRUE(v3.ok()) << problems_text(v3.problems);
+  ManifestDiff d3 = diff_manifests(v1.manifest, {}, v3.manifest, {});
+  EXPECT_EQ(d3.bookkeeping_removed.size(), v1.manifest.bookkeeping.size());
+  EXPECT_TRUE(d3.bookkeeping_added.empty());
+}
+
+// Format 2 says the scope: `bundle build` needs databases or, explicitly, any database.
+TEST(Format2, BuildRequiresTheScopeAndWritesIt) {
+  Scratch s;
+  BuildOptions none = options(kMigrations / "dbmate", s.path() / "none");
+  none.databases.clear();
+  BuildResult r = build_bundle(none);
+  EXPECT_TRUE(has(r.problems, "--database: required: name each database")) << problems_text(r.problems);
+  EXPECT_FALSE(fs::exists(s.path() / "none"));
+  BuildOptions both = options(kMigrations / "dbmate", s.path() / "both");
+  both.any_database = true;
+  EXPECT_TRUE(has(build_bundle(both).problems, "--any-database: cannot be combined with --database"));
+
+  BuildResult some = build_bundle(options(kMigrations / "dbmate", s.path() / "some"));
+  ASSERT_TRUE(some.ok()) << problems_text(some.problems);
+  const std::string text = slurp(s.path() / "some" / "manifest.json");
+  EXPECT_NE(text.find("\"format\": \"ddlgate-bundle/2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"scope\": {\n    \"databases\": [\n      \"shop\"\n    ]\n  }"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"tool\": {\n    \"name\": \"dbmate\",\n    \"profile\": 1\n  }"), std::string::npos) << text;
+  BuildOptions any = options(kMigrations / "dbmate", s.path() / "any");
+  any.databases.clear();
+  any.any_database = true;
+  ASSERT_TRUE(build_bundle(any).ok());
+  EXPECT_NE(slurp(s.path() / "any" / "manifest.json").find("\"scope\": {\n    \"any_database\": true\n  }"),
+            std::string::npos);
+}
+
+TEST(Format2, TheScopeIsExactlyOneOfDatabasesOrAnyDatabase) {
+  Scratch s;
+  ASSERT_TRUE(build_bundle(options(kMigrations / "plain", s.path() / "b")).ok());
+  const std::string text = slurp(s.path() / "b" / "manifest.json");
+  auto problems_of = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    auto at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    std::vector<Problem> problems;
+    EXPECT_FALSE(parse_manifest(t, &problems)) << to;
+    return problems_text(problems);
+  };
+  const std::string scope = "\"scope\": {\n    \"databases\": [\n      \"shop\"\n    ]\n  }";
+  EXPECT_NE(problems_of(scope, "\"scope\": {}").find("exactly one of the two"), std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"scope\": {\"databases\": [\"a\"], \"any_database\": true}").find("exactly one"),
+            std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"scope\": {\"databases\": []}").find("must name at least one database"),
+            std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"scope\": {\"any_database\": false}").find("must be true when given"),
+            std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"scope\": {\"databases\": [\"a\", \"a\"]}").find("names 'a' twice"),
+            std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"databases\": [\"shop\"]").find("\"scope\" missing"), std::string::npos);
+  EXPECT_NE(problems_of(scope, "\"scope\": {\"any_database\": true, \"schemas\": []}").find("\"schemas\" unknown key"),
+            std::string::npos);
+  EXPECT_NE(problems_of("\"profile\": 1", "\"profile\": 1, \"version\": \"2.1\"").find("\"version\" unknown key"),
+            std::string::npos);
+  EXPECT_NE(problems_of("\"profile\": 1", "\"profile\": 0").find("must be a positive 32-bit integer"),
+            std::string::npos);
+  // A format-1 key in a format-2 manifest is unknown there.
+  EXPECT_NE(problems_of("\"sql\": \"CREATE TABLE users", "\"repeatable\": true, \"sql\": \"CREATE TABLE users")
+                .find("\"repeatable\" unknown key"),
+            std::string::npos);
+}
+
+// Fields designed for later work: parsed strictly, signed like the rest, written back the
+// same; those whose behaviour is missing make verification refuse the bundle.
+TEST_F(SignedBundle, Format2FieldsForLaterWorkParseAndTheUnenforcedOnesAreRefused) {
+  auto m = parse_manifest(slurp(dir_ / "manifest.json"), &parse_problems_);
+  ASSERT_TRUE(m && m->format2());
+  m->files[0].statements[0].risk = "high";
+  m->files[0].statements[0].rules = {"DG001", "lock.access-exclusive"};
+  resign_manifest(serialize_manifest(*m));
+  auto ok = verify();
+  ASSERT_TRUE(ok.ok()) << problems_text(ok.problems);  // informational: verified and kept
+  EXPECT_EQ(ok.bundle->manifest.files[0].statements[0].rules.size(), 2u);
+  EXPECT_EQ(serialize_manifest(ok.bundle->manifest), slurp(dir_ / "manifest.json"));
+
+  Manifest later = *m;
+  later.files[0].statements[1].search_path = "app, public";
+  later.files[1].down = DownPart{"20240102000000_add_name.sql", m->files[1].sha256, {}};
+  later.revocations = {{41, 0}, {0, 40}};
+  later.tool_profile = 2;
+  const std::string text = serialize_manifest(later);
+  std::vector<Problem> problems;
+  auto back = parse_manifest(text, &problems);
+  ASSERT_TRUE(back) << problems_text(problems);
+  EXPECT_EQ(serialize_manifest(*back), text);
+  EXPECT_EQ(back->revocations[1].below, 40u);
+  EXPECT_EQ(*back->files[0].statements[1].search_path, "app, public");
+  resign_manifest(text);
+  auto r = verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has(r.problems, "tool profile dbmate/2 is not known to this ddlgate (it has dbmate/1)"));
+  EXPECT_TRUE(has(r.problems, "revokes: revocations are not carried out by this ddlgate yet"));
+  EXPECT_TRUE(has(r.problems, "files/20240102000000_add_name.sql: down: down approvals are not supported"));
+  EXPECT_TRUE(has(r.problems, "files/20240101000000_create_users.sql: statement 2: search_path is not enforced"))
+      << problems_text(r.problems);
+
+  const std::string bad_risk = std::string(text).replace(text.find("\"high\""), 6, "\"severe\"");
+  problems.clear();
+  EXPECT_FALSE(parse_manifest(bad_risk, &problems));
+  EXPECT_TRUE(has(problems, "\"risk\" must be \"low\", \"medium\" or \"high\"")) << problems_text(problems);
+  const std::string one = "{\n      \"version\": 41\n    }";
+  ASSERT_NE(text.find(one), std::string::npos) << text;
+  const std::string bad_revoke = std::string(text).replace(text.find(one), one.size(), "{\"version\": 41, \"below\": 3}");
+  problems.clear();
+  EXPECT_FALSE(parse_manifest(bad_revoke, &problems));
+  EXPECT_TRUE(has(problems, "exactly one of the two")) << problems_text(problems);
+}
+
+// Format 2 signs the role (the key's usage): a signature counts only for the role it was
+// made as, and only when the trust policy lists the key under that role.
+TEST_F(SignedBundle, AFormat2SignatureCountsOnlyForTheRoleItWasMadeAs) {
+  TrustAnchors t = keys_.trust();
+  t.roles[1].keys.push_back(keys_.approver1->public_key());  // approver1 listed as registry too
+  fs::remove(sig_file(*keys_.registry));
+  auto r = load_bundle(dir_, t, verify_options());
+  EXPECT_TRUE(has(r.problems, "role registry: 0 of 1 required signatures")) << problems_text(r.problems);
+  // Signed as registry, approver1 now counts as registry only, and approver lacks one.
+  ASSERT_TRUE(sign_bundle(dir_, *keys_.approver1, "registry"));
+  r = load_bundle(dir_, t, verify_options());
+  EXPECT_FALSE(has(r.problems, "role registry")) << problems_text(r.problems);
+  EXPECT_TRUE(has(r.problems, "role approver: 1 of 2")) << problems_text(r.problems);
+  // Under the usual policy approver1 is no registry key: its registry signature is a finding.
+  r = verify();
+  EXPECT_TRUE(has(r.problems, "signed as role 'registry', and the trust policy does not list it under that role"))
+      << problems_text(r.problems);
+  // The role is covered by the signature: editing it breaks the signature.
+  std::string text = slurp(sig_file(*keys_.approver1));
+  text.replace(text.find("\"registry\""), 10, "\"approver\"");
+  spit(sig_file(*keys_.approver1), text);
+  r = verify();
+  EXPECT_TRUE(has(r.problems, "as role 'approver' does not verify against manifest.json")) << problems_text(r.problems);
+  EXPECT_FALSE(sign_bundle(dir_, *keys_.approver1, "Approver\nx"));
+}
+
+TEST(Build, AutoSaysWhichLayoutItChoseAndRefusesToGuess) {
+  Scratch s;
+  BuildOptions o = options(kMigrations / "dbmate", s.path() / "a");
+  BuildResult r = build_bundle(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.tool_choice, "dbmate (--tool auto: a -- migrate:up line in 20240101000000_create_users.sql)");
+  EXPECT_EQ(build_bundle(options(kMigrations / "plain", s.path() / "p")).tool_choice,
+            "plain (--tool auto: no other layout's marks; every *.sql file, whole, by name)");
+  fs::create_directories(s.path() / "mixed");
+  spit(s.path() / "mixed" / "1_users.up.sql", "create table users (id int);\n");
+  spit(s.path() / "mixed" / "2_more.sql", "-- migrate:up\ncreate table more (id int);\n");
+  BuildResult mixed = build_bundle(options(s.path() / "mixed", s.path() / "m"));
+  EXPECT_TRUE(has(mixed.problems, "--tool: auto: several layouts fit (golang-migrate: 1_users.up.sql; dbmate: a -- "
+                                  "migrate:up line in 2_more.sql); name one with --tool"))
+      << problems_text(mixed.problems);
+  EXPECT_FALSE(fs::exists(s.path() / "m"));
+  o.out_dir = s.path() / "named";
+  o.tool = MigrationTool::plain;
+  EXPECT_EQ(build_bundle(o).tool_choice, "plain (--tool)");
+}
+
+// Item 10 of issue 26: a public key file may say what it is for, and is checked where listed.
+TEST(KeyUse, APublicKeyFileThatSaysItsUseIsCheckedWhereItIsListed) {
+  auto k = SigningKey::generate();
+  const std::string pem = k->public_pem();
+  EXPECT_FALSE(*declared_key_use(pem));
+  EXPECT_EQ(**declared_key_use("ddlgate-key-use: break-glass\n" + pem), KeyUse::break_glass);
+  EXPECT_EQ(**declared_key_use("a comment\r\nddlgate-key-use:  ledger \r\n" + pem), KeyUse::ledger);
+  EXPECT_FALSE(declared_key_use("ddlgate-key-use: root\n" + pem));
+  EXPECT_FALSE(declared_key_use("ddlgate-key-use: approver\nddlgate-key-use: approver\n" + pem));
+  EXPECT_FALSE(declared_key_use(pem + "ddlgate-key-use: approver\n"));
+  EXPECT_TRUE(parse_public_key("ddlgate-key-use: approver\n" + pem, KeyUse::approver));
+  auto wrong = parse_public_key("ddlgate-key-use: approver\n" + pem, KeyUse::registry);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().reason, "the key is for 'approver' use, and it is listed here for 'registry'");
+  EXPECT_TRUE(parse_public_key(pem, KeyUse::registry));  // no use said: any
+
+  // In a trust policy: the registry role's keys are registry keys, any other role's approvers'.
+  Scratch s;
+  spit(s.path() / "ci.pub", "ddlgate-key-use: registry\n" + pem);
+  spit(s.path() / "alice.pub", "ddlgate-key-use: approver\n" + SigningKey::generate()->public_pem());
+  ddlgate::config::TrustPolicy policy;
+  policy.base_dir = s.path();
+  policy.roles.push_back({"registry", 1, {"ci.pub"}});
+  policy.roles.push_back({"dba", 1, {"alice.pub"}});
+  std::vector<Problem> problems;
+  TrustAnchors::from_config(policy, &problems);
+  EXPECT_TRUE(problems.empty()) << problems_text(problems);
+  problems.clear();
+  policy.roles[0].keys = {"alice.pub"};
+  policy.roles[1].keys = {"ci.pub", base64_encode(std::string_view(reinterpret_cast<const char*>(k->public_key().data()), 32))};
+  TrustAnchors::from_config(policy, &problems);
+  EXPECT_TRUE(has(problems, "roles.registry.keys[0]: " + (s.path() / "alice.pub").string() +
+                                ": the key is for 'approver' use, and it is listed here for 'registry'"))
+      << problems_text(problems);
+  EXPECT_TRUE(has(problems, "roles.dba.keys[0]: " + (s.path() / "ci.pub").string() +
+                                ": the key is for 'registry' use, and it is listed here for 'approver'"))
+      << problems_text(problems);
+  EXPECT_FALSE(has(problems, "roles.dba.keys[1]")) << problems_text(problems);  // inline: the role's use
+}
+
+TEST(KeyUse, ASigningKeyFileGroupOrOthersCanReadIsRefusedWhereOwnerOnlyIsAsked) {
+  Scratch s;
+  const fs::path p = s.path() / "k.key";
+  spit(p, SigningKey::generate()->private_pem());
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  auto refused = SigningKey::load(p, KeyFileAccess::owner_only);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().reason, p.string() + ": mode 0604 gives group or others access to a private key; "
+                                                 "refusing to use it (chmod 600 " + p.string() + ")");
+  EXPECT_TRUE(SigningKey::load(p));  // the default (the ledger's checkpoint key) does not ask
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(SigningKey::load(p, KeyFileAccess::owner_only));
 }

@@ -217,3 +217,42 @@ TEST_F(RegistryTest, ReloadOfAnUnchangedBundleStillChecksFileDigests) {
   EXPECT_NE(tampered.rejected[0].reasons.at(0).to_string().find("SHA-256"), std::string::npos);
   EXPECT_NE(tampered.snapshot->find(hash_of(kUsers), "shop"), nullptr);  // still in force
 }
+
+// Scope: a bundle for "shop" approves nothing in "billing"; one that says any_database
+// approves everywhere; a format-1 bundle that named no database keeps meaning any.
+TEST_F(RegistryTest, TheScopeDecidesWhichDatabasesAreCovered) {
+  BuildOptions any = options(kMigrations / "goose", scratch_.path() / "audit-1", 1);
+  any.app = "audit";
+  any.databases.clear();
+  any.any_database = true;
+  ASSERT_TRUE(build_bundle(any).ok());
+  sign_all(scratch_.path() / "audit-1", keys_);
+  BuildOptions old = options(kMigrations / "plain", scratch_.path() / "legacy-1", 1);
+  old.app = "legacy";
+  old.databases.clear();
+  old.any_database = true;
+  old.format = kBundleFormat1;
+  ASSERT_TRUE(build_bundle(old).ok());
+  EXPECT_NE(slurp(scratch_.path() / "legacy-1" / "manifest.json").find("\"databases\": []"), std::string::npos);
+  sign_all(scratch_.path() / "legacy-1", keys_);
+  add("shop-1", "dbmate", 1);
+  RegistryLoad r = load(nullptr);
+  ASSERT_TRUE(r.rejected.empty()) << r.rejected[0].reasons[0].to_string();
+  ASSERT_EQ(r.accepted.size(), 3u);
+  // accepted is in app order: audit, legacy, shop.
+  EXPECT_EQ(r.accepted[0].scope, "any database");
+  EXPECT_FALSE(r.accepted[0].format1_any_database);
+  EXPECT_EQ(r.accepted[1].scope, "any database (format 1)");
+  EXPECT_TRUE(r.accepted[1].format1_any_database);
+  EXPECT_EQ(r.accepted[2].scope, "shop");
+  const std::string add_name = "alter table users add column name text default ''";  // shop-1's only
+  EXPECT_NE(r.snapshot->find(hash_of(add_name), "shop"), nullptr);
+  EXPECT_EQ(r.snapshot->find(hash_of(add_name), "billing"), nullptr);
+  const std::string goose_insert = "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, $2)";
+  ASSERT_NE(r.snapshot->find(hash_of(goose_insert), "billing"), nullptr);
+  EXPECT_EQ(r.snapshot->find(hash_of(goose_insert), "billing")->app, "audit");
+  const Approval* legacy = nullptr;
+  r.snapshot->find_if(hash_of("CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id), total numeric(12,2) DEFAULT 0)"), "anything",
+                      [&](const Approval& a) { return (legacy = a.app == "legacy" ? &a : nullptr) != nullptr; });
+  EXPECT_NE(legacy, nullptr);
+}

@@ -107,6 +107,21 @@ TEST_F(LedgerCli, VerifyFailsOnAnAppendedRecordThatNoSignatureCovers) {
   EXPECT_NE(r.output.find("records 12..12 are covered by no signature"), std::string::npos) << r.output;
 }
 
+// A checkpoint key file that says it is for another use (keygen --use) is refused;
+// one that says "ledger" verifies as before.
+TEST_F(LedgerCli, VerifyChecksTheUseAPublicKeyFileDeclares) {
+  const std::string pem = test::read_all(keys_.public_key);
+  const auto approver = tmp_.path() / "as-approver.pub";
+  const auto ledger = tmp_.path() / "as-ledger.pub";
+  test::write_all_file(approver, "ddlgate-key-use: approver\n" + pem);
+  test::write_all_file(ledger, "ddlgate-key-use: ledger\n" + pem);
+  auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(approver));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("the key is for 'approver' use, not a ledger key"), std::string::npos) << r.output;
+  r = run("ledger verify " + q(dir_) + " --pubkey " + q(ledger));
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
 TEST_F(LedgerCli, WrongKeyFails) {
   auto other = test::make_keys(tmp_.path() / "other");
   auto r = run("ledger verify " + q(dir_) + " --pubkey " + q(other.public_key));

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ddlgate/base/ed25519.h"
@@ -27,11 +28,18 @@ using base::SigningKey;
 using base::TimePoint;
 using sql::StatementClass;
 
-// The manifest format this code writes and accepts.
-inline constexpr std::string_view kBundleFormat = "ddlgate-bundle/1";
+// The manifest formats this code accepts (docs/bundles.md); `bundle build` writes format 2.
+inline constexpr std::string_view kBundleFormat1 = "ddlgate-bundle/1";
+inline constexpr std::string_view kBundleFormat2 = "ddlgate-bundle/2";
+inline constexpr std::string_view kBundleFormat = kBundleFormat2;
 // Prefixed to the raw manifest bytes before signing, so that a bundle signature can
-// never be replayed as any other kind of ddlgate signature (or vice versa).
+// never be replayed as any other kind of ddlgate signature (or vice versa). Format 2
+// signs the signer's role too: "ddlgate bundle manifest v2\nrole <role>\n" || bytes.
 inline constexpr std::string_view kManifestSignatureDomain = "ddlgate bundle manifest v1\n";
+inline constexpr std::string_view kManifestSignatureDomain2 = "ddlgate bundle manifest v2\n";
+// The version of every tool profile (bookkeeping statements) this ddlgate knows; a format-2
+// manifest names the profile version it was built with, and another one is refused.
+inline constexpr std::uint32_t kToolProfileVersion = 1;
 // Caps checked before anything is read into memory.
 inline constexpr std::uint64_t kDefaultMaxManifestBytes = 16u * 1024 * 1024;
 inline constexpr std::uint64_t kMaxSignatureFileBytes = 4096;
@@ -48,13 +56,35 @@ struct ManifestStatement {
   std::size_t index = 0;  // 1-based position in the file's up part
   StatementClass cls = StatementClass::unknown;
   std::string hash;       // "sha256:<hex>" (docs/hash.md)
-  std::string sql;        // display SQL, informational only
+  std::string sql;        // display SQL; verify holds it to the file's statement
+  // Format 2, optional. The search_path the statement was reviewed under (issue 25): not
+  // enforced yet, so a bundle that sets it is refused rather than approved under any path.
+  std::optional<std::string> search_path;
+  // Format 2, optional, informational (issue 28): a lint's risk tier and rule ids.
+  std::string risk;                 // "", "low", "medium", "high"
+  std::vector<std::string> rules;
+};
+
+// Format 2: the "down" part of a migration (issue 26 item 6), parsed but not approved yet:
+// a bundle that carries one is refused.
+struct DownPart {
+  std::string path;    // the file that holds it (the same file for dbmate and goose)
+  std::string sha256;
+  std::vector<ManifestStatement> statements;
 };
 
 struct ManifestFile {
   std::string path;    // relative to the bundle's files/ directory, '/'-separated
   std::string sha256;  // hex of the file's exact bytes
   std::vector<ManifestStatement> statements;
+  std::optional<DownPart> down;  // format 2 only
+};
+
+// Format 2: a revocation of earlier versions of the manifest's app (issue 26 item 7), parsed
+// but not carried out yet: a bundle that carries one is refused. Exactly one is set.
+struct Revocation {
+  std::uint64_t version = 0;  // this one version
+  std::uint64_t below = 0;    // every version below this one
 };
 
 // A statement the migration tool itself sends (history table, advisory lock),
@@ -77,14 +107,21 @@ struct Manifest {
   std::string app;
   std::uint64_t version = 0;
   std::string environment;
-  std::vector<std::string> databases;  // empty: every database of the environment
+  // The scope: the databases it approves statements in, or every database of the
+  // environment. Format 2 says which ({"databases": [...]} or {"any_database": true});
+  // a format-1 manifest with an empty list means any database.
+  std::vector<std::string> databases;
+  bool any_database = false;
   TimePoint not_before{};
   TimePoint not_after{};
   MigrationTool tool = MigrationTool::plain;
+  std::uint32_t tool_profile = kToolProfileVersion;  // format 2 "tool": {"profile"}
   BundleSource source;
   std::string hash_definition;
   std::vector<ManifestFile> files;
   std::vector<BookkeepingStatement> bookkeeping;
+  std::vector<Revocation> revocations;  // format 2 "revokes"
+  bool format2() const { return format == kBundleFormat2; }
 };
 
 // Parses manifest bytes strictly: valid UTF-8 JSON, no duplicate key anywhere, no
@@ -106,6 +143,9 @@ std::vector<std::string> bookkeeping_sql(MigrationTool tool);
 // Which layout a directory has: atlas.sum, sqitch.plan, *.up.sql, V<n>__*.sql,
 // goose or dbmate markers, else plain.
 MigrationTool detect_tool(const std::filesystem::path& src_dir);
+// Every layout whose marks the directory has, each with what was seen ("a -- migrate:up
+// line in 001_x.sql"); empty when none (plain). `--tool auto` refuses to pick among several.
+std::vector<std::pair<MigrationTool, std::string>> detect_tools(const std::filesystem::path& src_dir);
 
 struct BuildOptions {
   std::filesystem::path src_dir;
@@ -113,8 +153,10 @@ struct BuildOptions {
   std::string app;
   std::uint64_t version = 0;
   std::string environment;
-  std::vector<std::string> databases;
-  std::optional<MigrationTool> tool;  // nullopt: detect
+  std::vector<std::string> databases;  // the scope: these databases,
+  bool any_database = false;           // or, said explicitly, every one; exactly one of the two
+  std::optional<MigrationTool> tool;  // nullopt: detect; refused when several layouts fit
+  std::string_view format = kBundleFormat;  // format 1 only for tests of older bundles
   TimePoint not_before{};
   std::chrono::seconds valid_for{30 * 24 * 3600};
   BundleSource source;
@@ -122,6 +164,7 @@ struct BuildOptions {
 
 struct BuildResult {
   Manifest manifest;
+  std::string tool_choice;  // how the tool was chosen ("dbmate: named by --tool", "auto: ...")
   std::vector<Problem> problems;  // empty on success
   bool ok() const { return problems.empty(); }
 };
@@ -231,5 +274,33 @@ struct InspectResult {
   std::vector<Problem> problems;  // unreadable or invalid parts
 };
 InspectResult inspect_bundle(const std::filesystem::path& dir, std::uint64_t max_manifest_bytes = kDefaultMaxManifestBytes);
+
+// One approved statement of a manifest, where it is: for `bundle diff`.
+struct StatementAt {
+  std::string file;        // manifest path
+  std::size_t index = 0;   // 1-based within the file's up part
+  std::size_t line = 0;    // line in the file, 0 when not known
+  StatementClass cls = StatementClass::unknown;
+  std::string hash;
+  std::string sql;
+};
+
+// What a new version of a bundle approves that the old one did not, and the reverse.
+// Statements are matched by file and position: one at the same place with another
+// hash is changed; one whose place exists in one version only is added or removed.
+// A statement that moved is removed at its old place and added at its new one.
+struct ManifestDiff {
+  std::vector<std::string> header;  // "databases: shop -> shop, billing", one line each
+  std::vector<StatementAt> added, removed;
+  std::vector<std::pair<StatementAt, StatementAt>> changed;  // {old, new}
+  std::vector<std::string> bookkeeping_added, bookkeeping_removed;  // sql
+  bool empty() const {
+    return header.empty() && added.empty() && removed.empty() && changed.empty() && bookkeeping_added.empty() &&
+           bookkeeping_removed.empty();
+  }
+};
+// old_lines / new_lines: InspectResult::lines of each (may be empty).
+ManifestDiff diff_manifests(const Manifest& old_manifest, const std::vector<std::vector<std::size_t>>& old_lines,
+                            const Manifest& new_manifest, const std::vector<std::vector<std::size_t>>& new_lines);
 
 }  // namespace ddlgate::bundle

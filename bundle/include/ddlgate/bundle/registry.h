@@ -32,7 +32,9 @@ struct Approval {
   bool repeatable = false;      // a tool's bookkeeping statement
   StatementClass cls = StatementClass::unknown;
   std::string manifest_sha256;  // which exact bundle
-  std::shared_ptr<const std::vector<std::string>> databases;  // empty: every database
+  // The bundle's scope: null for every database of the environment, else the databases
+  // it names (never empty for a bundle that verified).
+  std::shared_ptr<const std::vector<std::string>> databases;
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
@@ -107,6 +109,8 @@ struct AcceptedBundle {
   std::string manifest_sha256;  // this bundle's, which is the app's in force only for its highest version
   BundleSource source;          // the manifest's repository, commit, pull request and CI run
   std::vector<Signer> signers;  // the valid signatures, with their roles and names in the trust policy
+  std::string scope;            // for logs: "shop, billing", "any database" or "any database (format 1)"
+  bool format1_any_database = false;  // a format-1 bundle that named no database: worth a warning
 };
 
 struct RejectedBundle {
