@@ -114,6 +114,25 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
   return signers;
 }
 
+}  // namespace
+
+base::Status check_signature_file(std::string_view manifest_bytes, std::string_view signature_file) {
+  auto sig = parse_signature_file(signature_file);
+  if (!sig) return sig.error();
+  const bool format2 = peek_format2(manifest_bytes);
+  if (format2 && !valid_role(sig->role)) {
+    return base::Error{"\"role\" must be 1 to 64 of a-z 0-9 _ - in a format-2 bundle (it is signed)"};
+  }
+  if (!base::ed25519_verify(sig->public_key, signed_message(manifest_bytes, format2, format2 ? sig->role : ""),
+                            sig->signature)) {
+    return base::Error{"the signature by key " + key_text(sig->public_key) +
+                       (format2 ? " as role '" + sig->role + "'" : std::string()) + " does not verify against manifest.json"};
+  }
+  return base::Ok{};
+}
+
+namespace {
+
 // Checks one listed file: present, its digest, and every statement re-derived from its up part.
 std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
                                       const std::set<std::string>& present, bool recompute) {

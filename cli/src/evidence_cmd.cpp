@@ -81,14 +81,8 @@ struct VerifyArgs {
 // bytes (domain-prefixed, docs/bundles.md). Whether the key is trusted is the trust policy's
 // question, which the pack does not answer: the ledger recorded that ddlgate accepted it.
 std::string check_bundle_signature(std::string_view manifest, std::string_view file) {
-  auto sig = bundle::parse_signature_file(file);
-  if (!sig) return sig.error().reason;
-  std::string message(bundle::kManifestSignatureDomain);
-  message.append(manifest);
-  if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
-    return "the signature by key " + base::key_id(sig->public_key) + " does not verify against manifest.json";
-  }
-  return {};
+  auto checked = bundle::check_signature_file(manifest, file);
+  return checked ? std::string() : checked.error().reason;
 }
 
 int run_verify(const VerifyArgs& a) {

@@ -104,9 +104,11 @@ class AuditExport : public ::testing::Test {
              {ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
               "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", "production",
               "--repository", "git@example.com:shop/db.git", "--commit", "4f2a9c1", "--pull-request",
-              "https://example.com/shop/db/pull/12", "--ci-run", "https://ci.example.com/runs/99"},
-             {ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string()},
-             {ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string()}}) {
+              "https://example.com/shop/db/pull/12", "--ci-run", "https://ci.example.com/runs/99", "--any-database"},
+             {ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string(), "--role",
+              "registry"},
+             {ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "alice.key").string(), "--role",
+              "approver"}}) {
       auto r = run_command(argv);
       ASSERT_EQ(r.exit_code, 0) << argv[2] << ": " << r.stderr_text;
     }

@@ -182,6 +182,10 @@ struct SignatureFile {
 };
 base::Result<SignatureFile> parse_signature_file(std::string_view bytes);
 std::string serialize_signature_file(const SignatureFile& sig);
+// Whether one signature file's key signed these manifest bytes, as the manifest's format says
+// (format 2: with the role the file claims). Only that: whether the key is trusted, and for
+// which role, is the trust policy's question (verify_bundle).
+base::Status check_signature_file(std::string_view manifest_bytes, std::string_view signature_file);
 
 // Signs bundle_dir/manifest.json's raw bytes (domain-prefixed) and writes the signature
 // file; returns its path, or nullopt with *why.
