@@ -856,6 +856,73 @@ TEST(EngineLexing, DroppedMessagesDoNotWidenTheModel) {
   EXPECT_FALSE(c.engine().lexing().possible_standard_strings().wide());
 }
 
+// The #9 cases where the server's settings may differ from the last report: the model stays
+// wide until a ReadyForQuery answers everything sent.
+class EngineLexingPinned : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    approve(c);
+    c.engine().lexing() = protocol::LexingState({.standard_strings_pinned = true, .client_encoding_pinned = true});
+    c.server(cat({parameter_status("standard_conforming_strings", "on"), parameter_status("client_encoding", "UTF8"),
+                  ready('I')}));
+  }
+  bool narrow() {
+    return !c.engine().lexing().possible_standard_strings().wide() && !c.engine().lexing().possible_encodings().wide;
+  }
+  Conversation c;
+};
+
+TEST_F(EngineLexingPinned, NarrowAfterTheStartupReports) { EXPECT_TRUE(narrow()); }
+
+TEST_F(EngineLexingPinned, AnExecuteAndFlushKeepItWideUntilSyncIsAnswered) {
+  c.client(cat({parse("", "SELECT set_config('standard_conforming_strings', 'off', false)"), bind("", ""),
+                execute(""), flush()}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), complete("SELECT 1")}));
+  EXPECT_FALSE(narrow());  // no ReadyForQuery yet: the server may read the next text either way
+  c.client(sync());
+  c.server(cat({parameter_status("standard_conforming_strings", "off"), ready('I')}));
+  EXPECT_FALSE(c.engine().lexing().possible_standard_strings().wide());
+  EXPECT_FALSE(c.engine().lexing().reported_standard_strings());
+}
+
+TEST_F(EngineLexingPinned, APipelinedQueryKeepsItWideUntilItsOwnReadyForQuery) {
+  c.client(query("SET client_encoding = 'SJIS'"));
+  c.client(query("SELECT 1"));
+  c.server(cat({complete("SET"), parameter_status("client_encoding", "SJIS"), ready('I')}));
+  EXPECT_FALSE(narrow());  // the second Query is unanswered
+  c.server(cat({complete("SELECT 1"), ready('I')}));
+  EXPECT_TRUE(narrow());
+  EXPECT_EQ(c.engine().lexing().possible_encodings().reported, "SJIS");
+}
+
+TEST_F(EngineLexingPinned, AFunctionCallWidensIt) {
+  c.client(function_call(952));
+  EXPECT_FALSE(narrow());
+  Bytes response;
+  protocol::append_message(response, be::kFunctionCallResponse, Bytes{0, 0, 0, 0});
+  c.server(cat({response, ready('I')}));
+  EXPECT_TRUE(narrow());
+}
+
+TEST_F(EngineLexingPinned, ARefusedParseCountsAsTheDenialsQuery) {
+  // The refused Parse becomes a Query upstream; with the batch's Sync the server answers two
+  // ReadyForQuery, and only when both have come is the model narrow again.
+  c.client(cat({parse("", kDrop), bind("", ""), execute(""), sync()}));
+  c.server(cat({error("42501", c.refusals.at(0).message), ready('I')}));
+  EXPECT_FALSE(narrow());
+  c.server(ready('I'));
+  EXPECT_TRUE(narrow());
+}
+
+TEST_F(EngineLexingPinned, AnUnpinnedSettingStaysWideForAReload) {
+  Conversation d;
+  d.engine().lexing() = protocol::LexingState({.standard_strings_pinned = true});
+  d.server(cat({parameter_status("standard_conforming_strings", "on"), parameter_status("client_encoding", "UTF8"),
+                ready('I')}));
+  EXPECT_TRUE(d.engine().lexing().possible_encodings().wide);  // SIGHUP may change it while idle
+  EXPECT_FALSE(d.engine().lexing().possible_standard_strings().wide());
+}
+
 // ---- Break-glass scope. ----
 
 struct TokenReading : ::testing::Test {
