@@ -28,6 +28,9 @@ void add_keygen(CLI::App& app, Runner& runner);
 // Adds `bundle build|sign|verify|inspect` (signed migration bundles, docs/bundles.md).
 void add_bundle(CLI::App& app, Runner& runner);
 
+// Adds `explain` (why a statement is or is not approved under a configuration).
+void add_explain(CLI::App& app, Runner& runner);
+
 // Adds `breakglass issue|inspect` (break-glass tokens, docs/breakglass.md).
 void add_breakglass(CLI::App& app, Runner& runner);
 

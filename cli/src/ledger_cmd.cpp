@@ -1,13 +1,17 @@
-// `ddlgate ledger verify|export|tail|accept-rollback|rotate-key`: offline checks and views of a ledger directory.
+// `ddlgate ledger verify|export|summary|tail|accept-rollback|rotate-key`: offline checks and views of a ledger directory.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include <pwd.h>
 #include <unistd.h>
@@ -304,6 +308,117 @@ int run_tail(const std::string& dir, bool follow, std::uint64_t lines) {
   return kExitOk;
 }
 
+// `ledger summary`: what monitor mode would have refused (and enforce mode refused), grouped
+// by database, user and statement, for the rollout (docs/rollout.md).
+struct SummaryArgs {
+  std::string dir;
+  std::string format = "text";
+  std::string from, to;
+};
+
+struct SummaryRow {
+  std::string database, user, hash, cls, display_sql;
+  std::uint64_t would_deny = 0, denied = 0;
+  std::string first_seen, last_seen;
+};
+
+std::string field_text(const nlohmann::json& fields, const char* name) {
+  auto it = fields.find(name);
+  return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// JSON quoting: control characters and quotes in client-chosen text cannot garble a terminal.
+std::string json_quoted(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+int run_summary(const SummaryArgs& a) {
+  if (!std::filesystem::is_directory(a.dir)) {
+    std::fprintf(stderr, "ddlgate ledger summary: %s: not a ledger directory\n", a.dir.c_str());
+    return kExitUsage;
+  }
+  lg::ExportFilter f;
+  auto widen = [](std::string t, const char* frac) {
+    if (!t.empty() && t.back() == 'Z' && t.find('.') == std::string::npos) t.insert(t.size() - 1, frac);
+    return t;
+  };
+  if (!a.from.empty()) f.from = widen(a.from, ".000000");
+  if (!a.to.empty()) f.to = widen(a.to, ".999999");
+  f.type = lg::RecordType::decision;
+  std::map<std::tuple<std::string, std::string, std::string>, SummaryRow> groups;
+  std::uint64_t next = 0;
+  auto st = lg::read_records(a.dir, 0, [&](const lg::ParsedRecord& r) {
+    if (!f.matches(r)) return;
+    const std::string decision = field_text(r.fields, "decision");
+    const bool would_deny = decision == "would_deny";
+    if (!would_deny && decision != "denied") return;
+    std::string database = field_text(r.fields, "database"), user = field_text(r.fields, "user"),
+                hash = field_text(r.fields, "statement_hash");
+    auto [it, fresh] = groups.try_emplace({database, user, hash});
+    SummaryRow& row = it->second;
+    if (fresh) {
+      row.database = std::move(database);
+      row.user = std::move(user);
+      row.hash = std::move(hash);
+      row.cls = field_text(r.fields, "class");
+      row.display_sql = field_text(r.fields, "display_sql");
+      row.first_seen = r.time;
+    }
+    // Monitor mode writes one would_deny for a burst of the same refusal and counts the rest in it.
+    std::uint64_t n = 1;
+    if (auto s = r.fields.find("suppressed"); s != r.fields.end() && s->is_number_unsigned()) n += s->get<std::uint64_t>();
+    (would_deny ? row.would_deny : row.denied) += n;
+    row.last_seen = r.time;
+  }, &next);
+  if (!st) {
+    std::fprintf(stderr, "%s: FAILED: %s\n", a.dir.c_str(), st.error().to_string().c_str());
+    return kExitCheckFailed;
+  }
+  std::vector<SummaryRow> rows;
+  rows.reserve(groups.size());
+  for (auto& [k, row] : groups) rows.push_back(std::move(row));
+  // Most frequent first; ties in (database, user, statement) order, so the output is stable.
+  std::stable_sort(rows.begin(), rows.end(), [](const SummaryRow& x, const SummaryRow& y) {
+    return x.would_deny + x.denied > y.would_deny + y.denied;
+  });
+  if (a.format == "csv") {
+    auto cell = [](std::string_view v) {
+      // As the exports' cells (RFC 4180, no formula injection): the client chose these texts.
+      std::string c(v);
+      if (!c.empty() && (c[0] == '=' || c[0] == '+' || c[0] == '-' || c[0] == '@' || c[0] == '\t' || c[0] == '\r'))
+        c.insert(c.begin(), '\'');
+      if (c.find_first_of(",\"\r\n") == std::string::npos) return c;
+      std::string q = "\"";
+      for (char ch : c) {
+        if (ch == '"') q += '"';
+        q += ch;
+      }
+      return q + "\"";
+    };
+    std::printf("database,user,statement_hash,class,would_deny,denied,first_seen,last_seen,display_sql\r\n");
+    for (const auto& r : rows) {
+      std::printf("%s,%s,%s,%s,%llu,%llu,%s,%s,%s\r\n", cell(r.database).c_str(), cell(r.user).c_str(),
+                  cell(r.hash).c_str(), cell(r.cls).c_str(), static_cast<unsigned long long>(r.would_deny),
+                  static_cast<unsigned long long>(r.denied), cell(r.first_seen).c_str(), cell(r.last_seen).c_str(),
+                  cell(r.display_sql).c_str());
+    }
+    return kExitOk;
+  }
+  std::uint64_t total = 0;
+  for (const auto& r : rows) total += r.would_deny + r.denied;
+  std::printf("%llu refusal(s) (would_deny and denied) of %zu statement(s) by database and user\n",
+              static_cast<unsigned long long>(total), rows.size());
+  for (const auto& r : rows) {
+    std::string sql(lg::utf8_prefix(r.display_sql, 60));
+    if (sql.size() < r.display_sql.size()) sql += "...";
+    std::printf("database=%s user=%s would_deny=%llu denied=%llu first=%s last=%s %s %s %s\n",
+                json_quoted(r.database).c_str(), json_quoted(r.user).c_str(), static_cast<unsigned long long>(r.would_deny),
+                static_cast<unsigned long long>(r.denied), r.first_seen.c_str(), r.last_seen.c_str(),
+                r.cls.c_str(), r.hash.empty() ? "(no hash)" : r.hash.c_str(), json_quoted(sql).c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_ledger(CLI::App& app, Runner& runner) {
@@ -361,6 +476,15 @@ void add_ledger(CLI::App& app, Runner& runner) {
   rot->add_option("--key", ra->key, "the key in force (ledger.checkpoint_key_file)")->required();
   rot->add_option("--new-key", ra->new_key, "the new PEM Ed25519 private key (ddlgate keygen)")->required();
   rot->callback([&runner, ra] { runner = [ra] { return run_rotate_key(*ra); }; });
+
+  auto sa = std::make_shared<SummaryArgs>();
+  auto* sum = cmd->add_subcommand(
+      "summary", "group would_deny and denied decisions by database, user and statement, with counts and first/last seen");
+  sum->add_option("dir", sa->dir, "ledger directory")->required();
+  sum->add_option("--format", sa->format, "text or csv")->check(CLI::IsMember({"text", "csv"}));
+  sum->add_option("--from", sa->from, "first time, RFC 3339 UTC (inclusive)");
+  sum->add_option("--to", sa->to, "last time, RFC 3339 UTC (inclusive)");
+  sum->callback([&runner, sa] { runner = [sa] { return run_summary(*sa); }; });
 
   auto dir = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   ddlgate::cli::add_hash(app, runner);
   ddlgate::cli::add_keygen(app, runner);
   ddlgate::cli::add_bundle(app, runner);
+  ddlgate::cli::add_explain(app, runner);
   ddlgate::cli::add_breakglass(app, runner);
   ddlgate::cli::add_ledger(app, runner);
   ddlgate::cli::add_witness(app, runner);

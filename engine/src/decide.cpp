@@ -53,6 +53,36 @@ std::string refused_sql(std::string_view display_sql) {
          std::to_string(display_sql.size()) + " bytes)";
 }
 
+std::string statement_excerpt(std::string_view display_sql) {
+  std::string line;
+  line.reserve(std::min(display_sql.size(), kExcerptBytes + 8));
+  bool space = false;
+  for (char ch : display_sql) {
+    if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '\v' || ch == '\f') {
+      space = !line.empty();
+      continue;
+    }
+    if (space) line.push_back(' ');
+    space = false;
+    line.push_back(ch);
+    if (line.size() > kExcerptBytes) break;  // enough to know it is cut
+  }
+  if (line.size() <= kExcerptBytes) return line;
+  std::string_view kept = ledger::utf8_prefix(line, kExcerptBytes - 3);
+  while (!kept.empty() && kept.back() == ' ') kept.remove_suffix(1);
+  return std::string(kept) + "...";
+}
+
+std::string refusal_message(std::string_view cls, std::string_view display_sql, std::string_view hash,
+                            std::string_view why) {
+  std::string m = "ddlgate: ";
+  m.append(cls).append(" statement ");
+  if (!display_sql.empty()) m.append("\"").append(statement_excerpt(display_sql)).append("\" ");
+  m.append("is not approved: ").append(why);
+  if (!hash.empty()) m.append(" (").append(hash).append(")");
+  return m;
+}
+
 Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
                 const Facts& facts, Reservations* reservations) {
   const auto every = [](const bundle::Approval&) { return true; };
@@ -166,12 +196,12 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
   if (first_unapproved) {
     out.statement_keys.clear();
     std::string cls(sql::to_string(first_unapproved->cls));
-    std::string why = !facts.may_deploy       ? " for user " + user + " (not a deployer)"
-                      : first_unapproved_spent ? ": its approval was already used in database " + database +
-                                                     " (each approval applies once)"
-                                               : "";
+    std::string why = !facts.may_deploy ? "user " + user + " is not a deployer (enforcement.deployers)"
+                      : first_unapproved_spent
+                          ? "its approval was already used in database " + database + " (each approval applies once)"
+                          : "no signed bundle approves it for database " + database;
     out.denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
-                                     "ddlgate: " + cls + " statement " + first_unapproved->hash + " is not approved" + why,
+                                     refusal_message(cls, first_unapproved->display_sql, first_unapproved->hash, why),
                                      refused_sql(first_unapproved->display_sql),
                                      first_unapproved_spent ? kHowToReapply : kHowToApprove};
   }

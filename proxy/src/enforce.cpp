@@ -625,8 +625,7 @@ asio::awaitable<Session::Verdict> Session::refuse_prepared(engine::Prepared stat
   d.display_sql = statement.display_sql;
   d.reason = std::move(reason);
   const protocol::ErrorSpec spec{"ERROR", kInsufficientPrivilege,
-                                 "ddlgate: " + d.statement_class + " statement " +
-                                     (statement.hash.empty() ? "" : statement.hash + " ") + "is not approved: " + why,
+                                 engine::refusal_message(d.statement_class, statement.display_sql, statement.hash, why),
                                  engine::refused_sql(statement.display_sql), std::move(hint)};
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));

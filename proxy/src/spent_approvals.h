@@ -15,8 +15,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -26,6 +24,7 @@
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/bundle/registry.h"
 #include "ddlgate/engine/decide.h"
+#include "ddlgate/engine/spent.h"
 
 namespace ddlgate::proxy {
 
@@ -52,15 +51,13 @@ class SpentApprovals final : public engine::Reservations {
   class Loader {
    public:
     // Decisions that spend an approval, and outcomes while one awaits its commit.
-    bool wants(ledger::RecordType type, std::string_view payload) const;
-    void read(const ledger::ParsedRecord& record);
+    bool wants(ledger::RecordType type, std::string_view payload) const { return history_.wants(type, payload); }
+    void read(const ledger::ParsedRecord& record) { history_.read(record); }
     // Adds what was read to `into`; returns how many approvals are spent there.
     std::size_t finish(SpentApprovals& into);
 
    private:
-    std::unordered_set<std::string> spent_;
-    // Approvals allowed "on_commit" and not yet resolved, by (session, hash), in order.
-    std::map<std::pair<std::string, std::string>, std::deque<std::string>> pending_;
+    engine::SpentHistory history_;
   };
 
   std::size_t spent_count() const;

@@ -161,8 +161,11 @@ TEST_F(Enforce, ApprovedMigrationAppliesWithPsqlAndAnUnapprovedDropIsRefused) {
   ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
   Failure f = exec_fail(c.get(), "DROP TABLE users");
   EXPECT_EQ(f.sqlstate, "42501");
-  EXPECT_NE(f.message.find("schema_change statement sha256:"), std::string::npos) << f.message;
-  EXPECT_NE(f.message.find("is not approved"), std::string::npos);
+  // The primary message names the statement (an excerpt), the reason and the hash.
+  EXPECT_EQ(f.message.rfind("ddlgate: schema_change statement \"DROP TABLE users\" is not approved: no signed bundle "
+                            "approves it for database " + pg.database() + " (sha256:", 0),
+            0u)
+      << f.message;
   EXPECT_EQ(f.detail, "DROP TABLE users");
   EXPECT_FALSE(f.hint.empty());
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
@@ -1405,8 +1408,17 @@ TEST_F(Enforce, NodePostgresExtendedProtocol) {
                         std::to_string(proxy->port())},
                        {}, 60s, {"NPM_TOOLS=" + std::string(DDLGATE_SOURCE_DIR) + "/.tools/npm", "PGDATABASE=" + proxy->database()});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
-  EXPECT_EQ(r.stdout_text,
-            "approved: ok\nunapproved: 42501\nafter: 42\nin transaction: 42501\ncommit: ROLLBACK\n");
+  // node-postgres shows only the primary message: it names the statement and the reason.
+  const std::string shown = "error string: error: ddlgate: schema_change statement \"DROP TABLE users\" is not approved: "
+                            "no signed bundle approves it for database " + proxy->database() + " (sha256:";
+  std::string out = r.stdout_text;
+  std::size_t at = out.find(shown);
+  ASSERT_NE(at, std::string::npos) << out;
+  std::size_t end = out.find('\n', at);
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(end - at, shown.size() + 64 + 1) << out;  // the hash and ")"
+  out.erase(at, end + 1 - at);
+  EXPECT_EQ(out, "approved: ok\nunapproved: 42501\nafter: 42\nin transaction: 42501\ncommit: ROLLBACK\n");
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from users"), "0\n");
 }
 
@@ -1427,7 +1439,10 @@ TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
                        {}, 120s, {"PGDATABASE=" + proxy->database()});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   EXPECT_EQ(r.stdout_text.substr(0, r.stdout_text.find('\n') + 1), "V1__users.sql: applied\n") << r.stdout_text;
-  EXPECT_NE(r.stdout_text.find("V2__name.sql: 42501 ERROR: ddlgate: schema_change statement sha256:"), std::string::npos)
+  // pgjdbc shows the primary message: the statement and the reason.
+  EXPECT_NE(r.stdout_text.find("V2__name.sql: 42501 ERROR: ddlgate: schema_change statement \"DROP TABLE users\" is not "
+                               "approved: no signed bundle approves it for database " + proxy->database() + " (sha256:"),
+            std::string::npos)
       << r.stdout_text;
   auto& pg = SharedPgServer::get();
   EXPECT_EQ(pg.admin_sql("select string_agg(attname, ',' order by attnum) from pg_attribute where attrelid = 'users'::regclass and attnum > 0"),
@@ -1830,7 +1845,11 @@ TEST_F(Enforce, UnknownUsersAreRefusedAndOnlyDeployersMayChangeTheSchema) {
   ASSERT_EQ(PQstatus(app.get()), CONNECTION_OK) << PQerrorMessage(app.get());
   Failure f = exec_fail(app.get(), "create table users (id bigint primary key, email text not null)");
   EXPECT_EQ(f.sqlstate, "42501");
-  EXPECT_NE(f.message.find("not a deployer"), std::string::npos) << f.message;
+  // The excerpt is cut to 60 bytes; the reason follows it.
+  EXPECT_NE(f.message.find("\"CREATE TABLE users (id bigint PRIMARY KEY, email text NOT...\" is not approved: user "
+                           "app_superuser is not a deployer (enforcement.deployers)"),
+            std::string::npos)
+      << f.message;
   auto deploy = pg_connect(proxy->conninfo("postgres"));
   EXPECT_EQ(command(deploy.get(), "create table users (id bigint primary key, email text not null)"), "CREATE TABLE");
 }

@@ -63,7 +63,7 @@ class Evidence : public ::testing::Test {
                                 proxy->conninfo(), "-f", (dir_.path() / "up.sql").string()});
     ASSERT_EQ(applied.exit_code, 0) << applied.stderr_text;
     auto refused = run_command({(pg_bindir() / "psql").string(), "-X", "-d", proxy->conninfo(), "-c", "DROP TABLE ev_users"});
-    ASSERT_NE(refused.stderr_text.find("is not approved"), std::string::npos) << refused.stderr_text;
+    ASSERT_NE(refused.stderr_text.find("\"DROP TABLE ev_users\" is not approved"), std::string::npos) << refused.stderr_text;
     ASSERT_EQ(proxy->terminate(20s), 0);
   }
 

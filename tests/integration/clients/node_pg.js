@@ -16,6 +16,8 @@ async function main() {
     process.exitCode = 1;
   } catch (e) {
     console.log(`unapproved: ${e.code}`);
+    // What an application logs of it: node-postgres's error string is the primary message.
+    console.log(`error string: ${String(e)}`);
   }
   const r = await client.query('select $1::int + 1 as n', [41]);
   console.log(`after: ${r.rows[0].n}`);

@@ -347,6 +347,73 @@ TEST(EngineDenials, ApprovalForAnotherDatabaseDoesNotCount) {
   ASSERT_EQ(c.refusals.size(), 1u);
 }
 
+// Issue 26 item 8: a client that shows only the primary message (lib/pq, node-postgres)
+// shows the statement and the reason.
+TEST(EngineDenials, PrimaryMessageNamesTheStatementAndTheReason) {
+  Conversation c(Options{});
+  c.client(query(kDrop));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  const auto& r = c.refusals[0];
+  EXPECT_EQ(r.message, "ddlgate: schema_change statement \"" + std::string(kDrop) +
+                           "\" is not approved: no signed bundle approves it for database app (" + hash_of(kDrop) + ")");
+  EXPECT_EQ(r.sqlstate, "42501");
+  EXPECT_EQ(r.detail, kDrop);
+  EXPECT_EQ(r.hint, kHowToApprove);
+}
+
+TEST(EngineDenials, PrimaryMessageNamesTheReasonForANonDeployer) {
+  Options o;
+  o.may_deploy = false;
+  Conversation c(o);
+  approve(c);
+  c.client(query(kCreate));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_NE(c.refusals[0].message.find("\"" + std::string(kCreate) + "\" is not approved: user deployer is not a deployer"),
+            std::string::npos)
+      << c.refusals[0].message;
+}
+
+TEST(EngineDenials, ExcerptIsOneLineCutOnAUtf8Boundary) {
+  EXPECT_EQ(statement_excerpt("CREATE TABLE t (\n\tid int\r\n)  "), "CREATE TABLE t ( id int )");
+  EXPECT_EQ(statement_excerpt(std::string(kExcerptBytes, 'x')), std::string(kExcerptBytes, 'x'));
+  EXPECT_EQ(statement_excerpt(std::string(kExcerptBytes + 1, 'x')), std::string(kExcerptBytes - 3, 'x') + "...");
+  // "é" is two bytes: the byte at the cut is the first of one, so the cut goes before it.
+  std::string accents = std::string(kExcerptBytes - 4, 'x');
+  for (int i = 0; i < 10; ++i) accents += "\xc3\xa9";
+  EXPECT_EQ(statement_excerpt(accents), std::string(kExcerptBytes - 4, 'x') + "...");
+  EXPECT_EQ(statement_excerpt(std::string(kExcerptBytes - 5, 'x') + "\xc3\xa9" + std::string(10, 'y')),
+            std::string(kExcerptBytes - 5, 'x') + "\xc3\xa9" + "...");
+  EXPECT_EQ(statement_excerpt(""), "");
+}
+
+TEST(EngineDenials, LongStatementIsCutInTheMessageAndWholeInTheDetail) {
+  Conversation c(Options{});
+  std::string sql = "CREATE TABLE a_rather_long_table_name_for_a_test (\n  first_column integer,\n"
+                    "  second_column text NOT NULL\n)";
+  c.client(query(sql));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  const std::string& m = c.refusals[0].message;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_NE(m.find("\"" + statement_excerpt(c.refusals[0].detail) + "\""), std::string::npos) << m;
+  EXPECT_NE(m.find("...\" is not approved"), std::string::npos) << m;
+  EXPECT_NE(c.refusals[0].detail.find("second_column"), std::string::npos);
+}
+
+// The primary message goes to client logs and monitoring: a role's or a user mapping's
+// password never appears in it (nor in the DETAIL), since display SQL redacts it.
+TEST(EngineDenials, PrimaryMessageHasNoPassword) {
+  for (const char* sql : {"CREATE ROLE r LOGIN PASSWORD 'hunter2'", "ALTER USER r WITH PASSWORD 'hunter2'",
+                          "CREATE USER MAPPING FOR r SERVER s OPTIONS (user 'r', password 'hunter2')",
+                          "ALTER USER MAPPING FOR r SERVER s OPTIONS (SET password 'hunter2')"}) {
+    Conversation c(Options{});
+    c.client(query(sql));
+    ASSERT_EQ(c.refusals.size(), 1u) << sql;
+    EXPECT_EQ(c.refusals[0].message.find("hunter2"), std::string::npos) << c.refusals[0].message;
+    EXPECT_EQ(c.refusals[0].detail.find("hunter2"), std::string::npos) << c.refusals[0].detail;
+    EXPECT_NE(c.refusals[0].message.find(" is not approved: "), std::string::npos) << c.refusals[0].message;
+  }
+}
+
 TEST(EngineDenials, AnApprovalForEveryDatabaseCounts) {
   Options o;
   o.database = "other";

@@ -253,6 +253,86 @@ TEST_F(LedgerCli, CsvExportAndTail) {
   EXPECT_EQ(r.output.find("#8 "), std::string::npos) << r.output;
 }
 
+// `ledger summary` (issue 26 item 9): would_deny and denied grouped by database, user and
+// statement, with counts (a would_deny's suppressed repeats included) and first/last seen.
+TEST_F(LedgerCli, SummaryGroupsRefusalsByDatabaseUserAndStatement) {
+  {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = keys_.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    auto refusal = [](Decision what, const char* user, const char* db, const char* hash, const char* sql) {
+      DecisionInfo d;
+      d.decision = what;
+      d.session = {"s7", user, db, "10.0.0.3:5000", "migrate"};
+      d.statement_hash = hash;
+      d.statement_class = "schema_change";
+      d.display_sql = sql;
+      return decision(d);
+    };
+    const char* idx = "CREATE INDEX i ON t USING btree (a)";
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*l)->append_durable(refusal(Decision::would_deny, "deploy", "shop", "sha256:aa", idx)));
+    }
+    Record burst = refusal(Decision::would_deny, "deploy", "shop", "sha256:aa", idx);
+    set_suppressed(burst, 4);
+    ASSERT_TRUE((*l)->append_durable(burst));
+    ASSERT_TRUE((*l)->append_durable(refusal(Decision::denied, "deploy", "shop", "sha256:aa", idx)));
+    // The same statement by another user, and in another database: groups of their own.
+    ASSERT_TRUE((*l)->append_durable(refusal(Decision::would_deny, "app", "shop", "sha256:aa", idx)));
+    ASSERT_TRUE((*l)->append_durable(refusal(Decision::would_deny, "deploy", "billing", "sha256:aa", idx)));
+    ASSERT_TRUE((*l)->append_durable(refusal(Decision::would_deny, "deploy", "shop", "sha256:bb", "=cmd|' /C calc'!A0")));
+  }
+  auto r = run("ledger summary " + q(dir_) + " --format csv");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<std::string> rows;
+  for (std::size_t at = 0; at < r.output.size();) {
+    auto end = r.output.find("\r\n", at);
+    ASSERT_NE(end, std::string::npos) << r.output;
+    rows.push_back(r.output.substr(at, end - at));
+    at = end + 2;
+  }
+  ASSERT_EQ(rows.size(), 1u + 4u + 4u) << r.output;  // the fixture's 4 denied and these 4 groups
+  EXPECT_EQ(rows[0], "database,user,statement_hash,class,would_deny,denied,first_seen,last_seen,display_sql");
+  // Most frequent first: 3 + (1 + 4 suppressed) would_deny and 1 denied.
+  EXPECT_TRUE(rows[1].starts_with("shop,deploy,sha256:aa,schema_change,8,1,")) << rows[1];
+  EXPECT_TRUE(rows[1].ends_with(",CREATE INDEX i ON t USING btree (a)")) << rows[1];
+  // first_seen is before last_seen (record times, microseconds).
+  auto cells = [](const std::string& row) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    for (std::size_t comma; (comma = row.find(',', at)) != std::string::npos; at = comma + 1) out.push_back(row.substr(at, comma - at));
+    out.push_back(row.substr(at));
+    return out;
+  };
+  auto c1 = cells(rows[1]);
+  ASSERT_EQ(c1.size(), 9u);
+  EXPECT_LT(c1[6], c1[7]);
+  // Every other group once, the fixture's denied decisions too.
+  EXPECT_NE(r.output.find("\r\nbilling,deploy,sha256:aa,schema_change,1,0,"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\r\nshop,app,sha256:aa,schema_change,1,0,"), std::string::npos) << r.output;
+  // A cell that a spreadsheet would run as a formula is quoted as text.
+  EXPECT_NE(r.output.find(",'=cmd|' /C calc'!A0\r\n"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("prod,alice,h1,"), std::string::npos) << r.output;  // allowed decisions are left out
+  EXPECT_NE(r.output.find("\r\nprod,bob,h0,ddl,0,1,"), std::string::npos) << r.output;
+
+  r = run("ledger summary " + q(dir_));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("16 refusal(s) (would_deny and denied) of 8 statement(s) by database and user\n", 0), 0u)
+      << r.output;
+  EXPECT_NE(r.output.find("database=\"shop\" user=\"deploy\" would_deny=8 denied=1 first="), std::string::npos) << r.output;
+  // A window before any record: nothing.
+  r = run("ledger summary " + q(dir_) + " --to 2000-01-01T00:00:00Z");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "0 refusal(s) (would_deny and denied) of 0 statement(s) by database and user\n");
+  r = run("ledger summary " + q(dir_) + " --from 2000-01-01T00:00:00Z --format csv");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("shop,deploy,sha256:aa,schema_change,8,1,"), std::string::npos) << r.output;
+  EXPECT_EQ(run("ledger summary " + q(dir_) + " --format xml").code, 2);
+  EXPECT_EQ(run("ledger summary " + q(tmp_.path() / "nope")).code, 2);
+}
+
 TEST_F(LedgerCli, CsvExportNamesTheTokenAndTheRunOfEachRecordedStatement) {
   {
     LedgerConfig c;

@@ -122,5 +122,15 @@ void stage_break_glass(const sql::Analysis& analysis, bool extended, std::string
 std::string denial_query(const protocol::ErrorSpec& spec);
 // What a refusal shows of its statement: the ledger's cut of a long one.
 std::string refused_sql(std::string_view display_sql);
+// What a refusal's primary message shows of its statement (issue 26 item 8): the display SQL
+// on one line (each run of whitespace one space), cut on a UTF-8 boundary to at most
+// kExcerptBytes bytes followed by "...". Display SQL has its passwords redacted already.
+inline constexpr std::size_t kExcerptBytes = 60;
+std::string statement_excerpt(std::string_view display_sql);
+// The primary message of a refused statement: "ddlgate: <class> statement "<excerpt>" is not
+// approved: <why> (<hash>)", so that a client showing only the primary message shows both the
+// statement and the reason. hash may be empty.
+std::string refusal_message(std::string_view cls, std::string_view display_sql, std::string_view hash,
+                            std::string_view why);
 
 }  // namespace ddlgate::engine
