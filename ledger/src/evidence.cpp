@@ -14,6 +14,7 @@
 #include "ddlgate/ledger/file_io.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/report.h"
 #include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/verify.h"
 #include "ddlgate/ledger/zip.h"
@@ -35,6 +36,7 @@ constexpr const char* kExportJsonlEntry = "export.jsonl";
 constexpr const char* kExportCsvEntry = "export.csv";
 constexpr const char* kBeforeEntry = "boundary/before.json";
 constexpr const char* kAfterEntry = "boundary/after.json";
+constexpr const char* kReportEntry = "report.html";
 constexpr std::string_view kBundlesPrefix = "bundles/";
 
 json hex_list(const std::vector<Hash>& hs) {
@@ -47,6 +49,33 @@ json hex_list(const std::vector<Hash>& hs) {
 Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
   std::ostringstream out;
   if (auto st = write_export(src, format, out); !st) return st.error();
+  return std::move(out).str();
+}
+
+// report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
+// records older than a (which approvals in the range join to), for the period of evidence.json.
+// Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
+Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
+                                const std::string& from, const std::string& to,
+                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
+  ReportRecords r;
+  r.name = origin + " records " + std::to_string(a) + ".." + std::to_string(b - 1);
+  r.origin = origin;
+  r.verification = "records " + std::to_string(a) + ".." + std::to_string(b - 1) +
+                   " of an evidence pack: `ddlgate evidence verify` checks them against the checkpoints for tree "
+                   "sizes " + std::to_string(a) + " and " + std::to_string(b);
+  r.records = b - a;
+  r.checkpoints = notes;
+  r.covered = b - a;
+  std::sort(older_accepted.begin(), older_accepted.end(),
+            [](const ParsedRecord& x, const ParsedRecord& y) { return x.seq < y.seq; });
+  r.list = std::move(older_accepted);
+  r.list.insert(r.list.end(), range.begin(), range.end());
+  ExportFilter filter;
+  if (!from.empty()) filter.from = from;
+  if (!to.empty()) filter.to = to;
+  std::ostringstream out;
+  if (auto st = write_report_of_records(r, filter, from, to, out); !st) return st.error();
   return std::move(out).str();
 }
 
@@ -270,6 +299,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   }
   std::size_t bundles = 0;
   std::set<std::string> shas;
+  std::vector<ParsedRecord> older_accepted;  // those of the pack's bundle_accepted records before a
   for (auto seq : needed) {
     const auto& r = accepted.at(seq);
     const auto sha = r.fields.value("manifest_sha256", std::string());
@@ -277,6 +307,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     if (!is_hex_sha256(sha)) return Error{"record " + std::to_string(seq) + ": bundle_accepted without a manifest_sha256"};
     // A manifest accepted again (at a restart) is in the pack once, with its first record needed.
     if (!shas.insert(sha).second) continue;
+    if (seq < a) older_accepted.push_back(r);
     std::filesystem::path src = r.fields.value("source", std::string());
     if (!options.registry_dir.empty()) src = options.registry_dir / src.filename();
     auto manifest = base::read_capped(src / "manifest.json", kMaxEvidenceManifestBytes);
@@ -312,6 +343,10 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     }
     ++bundles;
   }
+  auto report = report_text(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
+                            view.parsed_picked);
+  if (!report) return report.error();
+  entries.push_back({kReportEntry, std::move(*report)});
   auto zip = write_zip(entries);
   if (!zip) return zip.error();
   if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
@@ -334,7 +369,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     static const std::set<std::string, std::less<>> known{kManifestEntry,   kFrontierEntry,    kStartEntry,
                                                           kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
                                                           kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
-                                                          kBeforeEntry,     kAfterEntry};
+                                                          kBeforeEntry,     kAfterEntry,       kReportEntry};
     if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0) continue;
     return Error{name + ": an entry this format does not have"};
   }
@@ -363,9 +398,15 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   };
   auto format = str("format");
   if (!format) return Error{std::string(kManifestEntry) + ": no \"format\""};
-  if (*format != kEvidenceFormat) {
+  if (*format != kEvidenceFormat && *format != kEvidenceFormatV1) {
     return Error{std::string(kManifestEntry) + ": format \"" + *format + "\", this ddlgate reads " +
-                 std::string(kEvidenceFormat)};
+                 std::string(kEvidenceFormatV1) + " and " + std::string(kEvidenceFormat)};
+  }
+  // Format 1 has no report; from 2 on it is required.
+  const bool with_report = *format != kEvidenceFormatV1;
+  if (with_report && !get(kReportEntry)) return Error{std::string(kReportEntry) + ": missing"};
+  if (!with_report && get(kReportEntry)) {
+    return Error{std::string(kReportEntry) + ": an entry format " + std::string(kEvidenceFormatV1) + " does not have"};
   }
   auto start = num("start"), end = num("end");
   auto origin = str("origin");
@@ -592,6 +633,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     bundle_files[std::string(rest_name.substr(0, slash))][std::string(rest_name.substr(slash + 1))] = data;
   }
   std::map<std::pair<std::string, std::string>, std::uint64_t> bundle_by_version;
+  std::vector<ParsedRecord> older_accepted;  // the bundle_accepted records before a, for the report
   for (const auto& [sha, files] : bundle_files) {
     const std::string where = std::string(kBundlesPrefix) + sha + "/";
     if (!is_hex_sha256(sha)) return Error{where + ": not named by a manifest SHA-256"};
@@ -640,6 +682,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
         }
       }
     }
+    if (seq < a) older_accepted.push_back(*rec);
     // The earliest acceptance of each version in the pack.
     auto [it, fresh] = bundle_by_version.try_emplace(
         {rec->fields.value("bundle", std::string()), rec->fields.value("version", std::string())}, seq);
@@ -670,6 +713,20 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       auto at = static_cast<std::size_t>(diff.first - have.begin());
       auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
       return Error{std::string(entry) + ": differs from the export recomputed from the records at line " +
+                   std::to_string(line_no) + " (changed)"};
+    }
+  }
+  // The report: likewise recomputed, never trusted.
+  if (with_report) {
+    auto want = report_text(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
+                            view.parsed_picked);
+    if (!want) return want.error();
+    std::string_view have = *get(kReportEntry);
+    if (have != *want) {
+      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
+      auto at = static_cast<std::size_t>(diff.first - have.begin());
+      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+      return Error{std::string(kReportEntry) + ": differs from the report recomputed from the records at line " +
                    std::to_string(line_no) + " (changed)"};
     }
   }

@@ -323,4 +323,22 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
   return all_ok;
 }
 
+Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
+                               const std::string& to, std::ostream& out) {
+  Report report;
+  LedgerCheck c;
+  c.dir = records.name;
+  c.origin = records.origin;
+  c.records = records.records;
+  c.checkpoints = records.checkpoints;
+  c.covered = records.covered;
+  c.result = records.verification;
+  c.verified = c.ok = true;
+  join_statement_records(records.list, filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  report.add_check(std::move(c));
+  out << report.html(from, to);
+  if (!out) return Error{"writing the report failed"};
+  return Ok{};
+}
+
 }  // namespace ddlgate::ledger

@@ -290,9 +290,51 @@ TEST_F(EvidencePack, UnknownEntriesAndDamageFail) {
   EXPECT_EQ(verify(p), "not a valid pack: offset 0: evidence.json: CRC-32 mismatch");
   auto newer = edit(middle(), [](auto& m) {
     auto& e = m["evidence.json"];
-    e.replace(e.find("ddlgate-evidence/1"), 18, "ddlgate-evidence/2");
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/3");
   });
-  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/2\", this ddlgate reads ddlgate-evidence/1");
+  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/3\", this ddlgate reads ddlgate-evidence/1 and "
+                           "ddlgate-evidence/2");
+}
+
+TEST_F(EvidencePack, TheReportIsRecomputedFromTheRecords) {
+  auto p = middle();
+  auto entries = read_zip(p);
+  ASSERT_TRUE(entries);
+  std::string report;
+  for (const auto& e : *entries) {
+    if (e.name == "report.html") report = std::string(e.data);
+  }
+  // The page of the range: its approvals joined to the bundle accepted before the range.
+  EXPECT_EQ(report.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(report.find("<td>shop</td><td>7</td>"), std::string::npos) << report;
+  EXPECT_NE(report.find("Period: " + times_[9] + " to " + times_[14]), std::string::npos);
+  // A changed figure, a removed row, an added line: each fails.
+  auto changed = edit(p, [](auto& m) {
+    auto& r = m["report.html"];
+    r.replace(r.find("<td>shop</td>"), 13, "<td>shoq</td>");
+  });
+  EXPECT_EQ(verify(changed).rfind("report.html: differs from the report recomputed from the records at line ", 0), 0u)
+      << verify(changed);
+  auto longer = edit(p, [](auto& m) { m["report.html"] += "<p>all approved</p>\n"; });
+  EXPECT_EQ(verify(longer).rfind("report.html: differs from the report recomputed from the records at line ", 0), 0u)
+      << verify(longer);
+  auto missing = edit(p, [](auto& m) { m.erase("report.html"); });
+  EXPECT_EQ(verify(missing), "report.html: missing");
+}
+
+TEST_F(EvidencePack, AFormatOnePackStillVerifies) {
+  // Format 1 (before report.html) is read as it was written; a report in it is an unknown entry.
+  auto v1 = edit(middle(), [](auto& m) {
+    m.erase("report.html");
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/1");
+  });
+  EXPECT_EQ(verify(v1), "ok");
+  auto v1_with_report = edit(middle(), [](auto& m) {
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/1");
+  });
+  EXPECT_EQ(verify(v1_with_report), "report.html: an entry format ddlgate-evidence/1 does not have");
 }
 
 TEST_F(EvidencePack, WitnessCosignaturesTravelAndCountTowardsAQuorum) {

@@ -19,8 +19,10 @@
 
 namespace ddlgate::ledger {
 
-// The format this code writes and reads (evidence.json "format").
-inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/1";
+// The format this code writes (evidence.json "format"); it reads this one and every earlier one.
+inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/2";
+// The first format: as 2 without report.html.
+inline constexpr std::string_view kEvidenceFormatV1 = "ddlgate-evidence/1";
 // Cap on a pack file read by verify (ZIP without ZIP64 ends at 4 GiB anyway).
 inline constexpr std::uint64_t kMaxEvidencePackBytes = 2ull * 1024 * 1024 * 1024;
 // Caps on the bundle files an export copies (the registry's own caps, docs/bundles.md).

@@ -4,6 +4,7 @@
 // the page holds no time of its own making.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/verify.h"
 
 namespace ddlgate::ledger {
@@ -25,5 +27,15 @@ struct ReportOptions {
 // Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
 // that does not is named on the page with its problem. A ledger that cannot be read is the Error.
 Result<bool> write_report(const ReportOptions& options, std::ostream& out);
+
+// The page of records read and verified elsewhere (an evidence pack's, docs/evidence.md): one
+// ledger, named `name` on every row, whose verification row says `verification`.
+struct ReportRecords {
+  std::string name, origin, verification;
+  std::uint64_t records = 0, checkpoints = 0, covered = 0;
+  std::vector<ParsedRecord> list;  // in sequence order
+};
+Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
+                               const std::string& to, std::ostream& out);
 
 }  // namespace ddlgate::ledger
