@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include "ddlgate/base/json.h"
 #include "ddlgate/base/sha256.h"
 #include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/keys.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/report.h"
@@ -38,6 +41,10 @@ constexpr const char* kBeforeEntry = "boundary/before.json";
 constexpr const char* kAfterEntry = "boundary/after.json";
 constexpr const char* kReportEntry = "report.html";
 constexpr std::string_view kBundlesPrefix = "bundles/";
+constexpr std::string_view kKeysPrefix = "keys/";
+
+// keys/<R>.json for the key rotation record at R (R in decimal, no leading zero).
+std::string key_entry_name(std::uint64_t seq) { return std::string(kKeysPrefix) + std::to_string(seq) + ".json"; }
 
 json hex_list(const std::vector<Hash>& hs) {
   json a = json::array();
@@ -267,6 +274,31 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
       break;
     }
   }
+  std::vector<ZipEntry> key_entries;
+  // The key rotations below the pack's last note (docs/ledger.md, "Key rotation"): each record
+  // with its proof in the old key's note for the tree that ends with it, and that note's
+  // consistency with the last note, so that verify pinned to the first key follows the chain.
+  {
+    auto chain = KeyChain::load(dir, cp_b->origin, std::nullopt, std::nullopt, *posix_file_system());
+    if (!chain) return chain.error();
+    const std::uint64_t top = cp_c ? cp_c->size : b;
+    for (const auto& link : chain->links()) {
+      if (link.seq + 1 >= top) break;
+      auto note = notes.find(link.seq + 1);
+      if (note == notes.end()) {
+        return Error{"no signed note for tree size " + std::to_string(link.seq + 1) + ", which ends with the key rotation record " +
+                         std::to_string(link.seq),
+                     dir.string()};
+      }
+      key_entries.push_back({key_entry_name(link.seq), json{{"seq", link.seq},
+                                                            {"payload", payloads[link.seq]},
+                                                            {"proof", hex_list(tree.inclusion_proof(link.seq, link.seq + 1))},
+                                                            {"checkpoint", note->second.text},
+                                                            {"consistency", hex_list(tree.consistency_proof(link.seq + 1, top))}}
+                                                               .dump() +
+                                                           "\n"});
+    }
+  }
   if (cp_c) {
     entries.push_back({kAfterEntry, json{{"seq", b},
                                          {"payload", payloads[b]},
@@ -276,6 +308,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                                             .dump() +
                                         "\n"});
   }
+  for (auto& e : key_entries) entries.push_back(std::move(e));
 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
@@ -370,7 +403,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
                                                           kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
                                                           kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
                                                           kBeforeEntry,     kAfterEntry,       kReportEntry};
-    if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0) continue;
+    if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0 || name.rfind(kKeysPrefix, 0) == 0) continue;
     return Error{name + ": an entry this format does not have"};
   }
   for (const char* required : {kManifestEntry, kFrontierEntry, kEndEntry, kRecordsEntry, kExportJsonlEntry, kExportCsvEntry}) {
@@ -408,6 +441,14 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   if (!with_report && get(kReportEntry)) {
     return Error{std::string(kReportEntry) + ": an entry format " + std::string(kEvidenceFormatV1) + " does not have"};
   }
+  // Every entry has to be read as this format's: the checks below read keys/ and parse all
+  // key entries (format 1 has none).
+  struct KeyEntry {
+    std::string name;
+    Checkpoint note;
+    std::vector<Hash> consistency;
+  };
+  std::vector<KeyEntry> key_entries;
   auto start = num("start"), end = num("end");
   auto origin = str("origin");
   if (!start || !end || !origin || !str("from") || !str("to") || *start > *end || *end == 0) {
@@ -415,7 +456,89 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   }
   const std::uint64_t a = *start, b = *end;
 
-  // The checkpoints: signatures by the key under one origin (the pinned one, if given).
+  // The key rotations (keys/<R>.json), in sequence order: each key_rotated record proved in the
+  // note for tree size R+1, signed by the key in force (the pinned one, then each new key in
+  // turn), and endorsed by its new key. The new key signs the notes above R+1.
+  std::vector<std::uint64_t> rotated_at;     // R of each link followed
+  std::vector<NoteVerifier> chain{key};      // chain[i] signs the sizes after rotated_at[i-1] + 1
+  {
+    std::map<std::uint64_t, std::string_view> by_seq;
+    for (const auto& [name, data] : by_name) {
+      if (name.rfind(kKeysPrefix, 0) != 0) continue;
+      if (!with_report) return Error{name + ": an entry format " + std::string(kEvidenceFormatV1) + " does not have"};
+      auto digits = std::string_view(name).substr(kKeysPrefix.size());
+      std::uint64_t seq = 0;
+      bool ok = digits.size() > 5 && digits.size() <= 25 && digits.substr(digits.size() - 5) == ".json";
+      if (ok) {
+        digits.remove_suffix(5);
+        ok = !digits.empty() && (digits == "0" || digits[0] != '0');
+        for (char c : digits) {
+          if (c < '0' || c > '9' || seq > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) {
+            ok = false;
+            break;
+          }
+          seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+      }
+      if (!ok) return Error{name + ": not keys/<sequence number>.json"};
+      by_seq.emplace(seq, data);
+    }
+    for (const auto& [seq, data] : by_seq) {
+      const std::string where = key_entry_name(seq);
+      auto j = base::parse_strict_json(data);
+      if (!j || !j->is_object() || j->size() != 5 || !j->contains("seq") || !(*j)["seq"].is_number_unsigned() ||
+          (*j)["seq"].get<std::uint64_t>() != seq || !j->contains("payload") || !(*j)["payload"].is_string() ||
+          !j->contains("checkpoint") || !(*j)["checkpoint"].is_string() || !j->contains("proof") ||
+          !(*j)["proof"].is_array() || !j->contains("consistency") || !(*j)["consistency"].is_array()) {
+        return Error{where + ": not {\"checkpoint\":...,\"consistency\":[...],\"payload\":...,\"proof\":[...],\"seq\":" +
+                     std::to_string(seq) + "}"};
+      }
+      std::vector<Hash> proof, consistency;
+      for (auto [list, out] : {std::pair{&(*j)["proof"], &proof}, std::pair{&(*j)["consistency"], &consistency}}) {
+        for (const auto& h : *list) {
+          auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+          if (!v) return Error{where + ": malformed hash"};
+          out->push_back(*v);
+        }
+      }
+      const auto& text = (*j)["checkpoint"].get_ref<const std::string&>();
+      auto note = parse_checkpoint(text);
+      if (!note) return Error{where + ": checkpoint: " + note.error().reason};
+      if (note->text != text || note->origin != *origin || seq == std::numeric_limits<std::uint64_t>::max() || note->size != seq + 1) {
+        return Error{where + ": checkpoint: not the note for tree size " + std::to_string(seq + 1) + " under " + *origin};
+      }
+      if (!verify_checkpoint(*note, chain.back())) {
+        return Error{where + ": checkpoint for tree size " + std::to_string(seq + 1) +
+                     ": no valid signature by the key in force there (" +
+                     (chain.size() == 1 ? std::string("the given key") : "the key record " + std::to_string(rotated_at.back()) + " introduced") +
+                     ")"};
+      }
+      const auto& payload = (*j)["payload"].get_ref<const std::string&>();
+      auto rec = parse_payload(payload);
+      if (!rec || rec->seq != seq || rec->type != RecordType::key_rotated) {
+        return Error{where + ": not the key_rotated record " + std::to_string(seq)};
+      }
+      if (!verify_inclusion(leaf_hash(payload), seq, seq + 1, proof, note->root)) {
+        return Error{where + ": record " + std::to_string(seq) + " is not in the tree of its checkpoint (changed)"};
+      }
+      auto link = parse_key_link(seq, rec->fields, *origin);
+      if (!link) return Error{where + ": " + link.error().reason};
+      if (link->old_key != chain.back().public_key()) {
+        return Error{where + ": the rotation takes over from a key that is not the one in force"};
+      }
+      chain.push_back(NoteVerifier::from_raw(link->new_key));
+      rotated_at.push_back(seq);
+      key_entries.push_back({where, std::move(*note), std::move(consistency)});
+    }
+  }
+  // The key that signs the note for tree_size: the old key up to R+1, the new one above.
+  auto key_for = [&](std::uint64_t tree_size) -> const NoteVerifier& {
+    std::size_t i = 0;
+    while (i < rotated_at.size() && tree_size > rotated_at[i] + 1) ++i;
+    return chain[i];
+  };
+
+  // The checkpoints: signatures by the key in force under one origin (the pinned one, if given).
   auto load_cp = [&](const char* entry, std::uint64_t size) -> Result<Checkpoint> {
     auto cp = parse_checkpoint(*get(entry));
     if (!cp) return Error{std::string(entry) + ": " + cp.error().reason};
@@ -424,8 +547,10 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       return Error{std::string(entry) + ": origin " + cp->origin + ", not the pinned " + options.origin};
     }
     if (cp->origin != *origin) return Error{std::string(entry) + ": origin " + cp->origin + ", evidence.json says " + *origin};
-    if (!verify_checkpoint(*cp, key)) {
-      return Error{std::string(entry) + ": no valid signature by the given key (checkpoint changed or forged)"};
+    if (!verify_checkpoint(*cp, key_for(size))) {
+      return Error{std::string(entry) + ": no valid signature by the given key" +
+                   (rotated_at.empty() ? std::string() : " or the key it rotated to in force at that size") +
+                   " (checkpoint changed or forged)"};
     }
     if (cp->size != size) {
       return Error{std::string(entry) + ": tree size " + std::to_string(cp->size) + ", evidence.json says " +
@@ -514,6 +639,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
 
   // The neighbours of the range: outside the period evidence.json names, and proved.
   bool open_end = false;
+  std::uint64_t top_size = b;  // the pack's last signed tree: b, or the one boundary/after.json holds
+  Hash top_root = cp_b->root;
   {
     const std::string from = *str("from"), to = *str("to");
     auto outside = [&](const std::string& t) { return (!from.empty() && t < from) || (!to.empty() && t > to); };
@@ -573,10 +700,12 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       }
       auto cp_c = parse_checkpoint(j["checkpoint"].get_ref<const std::string&>());
       if (!cp_c) return Error{std::string(kAfterEntry) + ": checkpoint: " + cp_c.error().reason};
-      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key)) {
+      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key_for(cp_c->size))) {
         return Error{std::string(kAfterEntry) + ": checkpoint: not a later checkpoint signed by the given key under " +
                      cp_b->origin};
       }
+      top_size = cp_c->size;
+      top_root = cp_c->root;
       if (!verify_consistency(b, cp_c->size, cp_b->root, cp_c->root, consistency)) {
         return Error{std::string(kAfterEntry) + ": checkpoint for tree size " + std::to_string(cp_c->size) +
                      " is not an extension of " + kEndEntry};
@@ -590,6 +719,15 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       }
     } else {
       open_end = true;
+    }
+  }
+
+  // Each rotation's note is a prefix of the pack's last signed tree (the same log, not a fork the
+  // old key signed).
+  for (const auto& k : key_entries) {
+    if (k.note.size > top_size || !verify_consistency(k.note.size, top_size, k.note.root, top_root, k.consistency)) {
+      return Error{k.name + ": checkpoint for tree size " + std::to_string(k.note.size) +
+                   " is not a prefix of the pack's last checkpoint (tree size " + std::to_string(top_size) + ")"};
     }
   }
 
@@ -737,6 +875,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   s.cosignature_notes = cosig_notes;
   s.origin = cp_b->origin;
   s.open_end = open_end;
+  s.keys = chain.size();
   if (!view.parsed_picked.empty()) {
     s.first_time = view.parsed_picked.front().time;
     s.last_time = view.parsed_picked.back().time;

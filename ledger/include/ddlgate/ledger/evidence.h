@@ -46,6 +46,7 @@ struct EvidenceSummary {
   // The pack has no record after its range (the ledger ended there when it was exported), so
   // nothing shows that the range reaches the end of the period.
   bool open_end = false;
+  std::size_t keys = 1;  // ledger keys followed: the pinned one and those it rotated to
 };
 
 // Builds the pack of dir for options: the ZIP bytes, and what is in them.
