@@ -14,6 +14,7 @@
 #include "ddlgate/ledger/error.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::ledger {
 
@@ -22,6 +23,11 @@ struct ReportOptions {
   ExportFilter filter;                         // only from and to are meant (decisions in that window)
   std::string from, to;                        // the window as given, for the page's heading
   const NoteVerifier* key = nullptr;           // verify each ledger first; null: the page says not verified
+  // The verification section names which of these witnesses cosigned each checkpoint shown;
+  // with witness_quorum > 0, a ledger whose latest checkpoint has fewer of them fails (as in
+  // `ledger verify --witness-quorum`).
+  std::vector<VerifierKey> witness_keys;
+  std::size_t witness_quorum = 0;
 };
 
 // Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
