@@ -76,8 +76,9 @@ Result<std::string> report_text(const std::string& origin, std::uint64_t a, std:
   r.covered = b - a;
   std::sort(older_accepted.begin(), older_accepted.end(),
             [](const ParsedRecord& x, const ParsedRecord& y) { return x.seq < y.seq; });
-  r.list = std::move(older_accepted);
-  r.list.insert(r.list.end(), range.begin(), range.end());
+  r.list.reserve(older_accepted.size() + range.size());
+  for (const auto& rec : older_accepted) r.list.push_back(&rec);
+  for (const auto& rec : range) r.list.push_back(&rec);
   ExportFilter filter;
   if (!from.empty()) filter.from = from;
   if (!to.empty()) filter.to = to;

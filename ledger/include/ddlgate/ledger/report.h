@@ -39,7 +39,7 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out);
 struct ReportRecords {
   std::string name, origin, verification;
   std::uint64_t records = 0, checkpoints = 0, covered = 0;
-  std::vector<ParsedRecord> list;  // in sequence order
+  std::vector<const ParsedRecord*> list;  // in sequence order; the caller keeps the records
 };
 Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
                                const std::string& to, std::ostream& out);

@@ -45,8 +45,8 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
                        const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
 
 // The same join over records already read and checked elsewhere (an evidence pack's), given in
-// sequence order.
-void join_statement_records(const std::vector<ParsedRecord>& records, const ExportFilter& filter,
+// sequence order (pointers, so that the caller's records are not copied whole).
+void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
                             const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
 
 // The rows as JSON lines or CSV (docs/ledger.md, "Statement export").
