@@ -128,6 +128,9 @@ int run_verify(const VerifyArgs& a) {
   if (!r->first_time.empty()) {
     std::printf("%s: the records span %s to %s\n", a.pack.c_str(), r->first_time.c_str(), r->last_time.c_str());
   }
+  if (r->keys > 1) {
+    std::printf("%s: followed %zu ledger key(s): the given key and the rotations in keys/\n", a.pack.c_str(), r->keys);
+  }
   if (r->open_end) {
     std::printf("%s: the ledger ended with record %llu when the pack was made: no later record shows the period ended "
                 "there\n",

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "ddlgate/ledger/report.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -18,6 +19,8 @@ namespace lg = ddlgate::ledger;
 struct ReportArgs {
   std::vector<std::string> ledgers;
   std::string from, to, out, pubkey;
+  std::vector<std::string> witness_keys;  // vkeys
+  std::size_t witness_quorum = 0;
 };
 
 int run_report(const ReportArgs& a) {
@@ -31,6 +34,21 @@ int run_report(const ReportArgs& a) {
     key = *k;
   }
   lg::ReportOptions o;
+  for (const auto& v : a.witness_keys) {
+    auto k = lg::parse_vkey(v);
+    if (!k || k->type != lg::kSigTypeCosignatureV1) {
+      std::fprintf(stderr, "ddlgate report: --witness-key %s: %s\n", v.c_str(),
+                   k ? "not a cosignature/v1 key (type 0x04)" : k.error().reason.c_str());
+      return kExitUsage;
+    }
+    o.witness_keys.push_back(*k);
+  }
+  if (a.witness_quorum > a.witness_keys.size()) {
+    std::fprintf(stderr, "ddlgate report: --witness-quorum %zu needs at least as many --witness-key\n",
+                 a.witness_quorum);
+    return kExitUsage;
+  }
+  o.witness_quorum = a.witness_quorum;
   // Record times carry microseconds; a bound given to the second covers that whole second.
   auto widen = [](std::string t, const char* frac) {
     if (!t.empty() && t.back() == 'Z' && t.find('.') == std::string::npos) t.insert(t.size() - 1, frac);
@@ -79,6 +97,10 @@ void add_report(CLI::App& app, Runner& runner) {
   cmd->add_option("--from", a->from, "first time, RFC 3339 UTC (inclusive)");
   cmd->add_option("--to", a->to, "last time, RFC 3339 UTC (inclusive)");
   cmd->add_option("--pubkey", a->pubkey, "PEM public key of the checkpoint signer: verify each ledger first");
+  cmd->add_option("--witness-key", a->witness_keys,
+                  "a witness's vkey (name+id+key, type 0x04): the report names the checkpoints it cosigned; repeatable");
+  cmd->add_option("--witness-quorum", a->witness_quorum,
+                  "a ledger fails unless its latest checkpoint has valid cosignatures of this many --witness-key");
   cmd->add_option("--out", a->out, "the HTML file to write")->required();
   cmd->callback([&runner, a] { runner = [a] { return run_report(*a); }; });
 }

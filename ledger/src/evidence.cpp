@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,8 +14,10 @@
 #include "ddlgate/base/json.h"
 #include "ddlgate/base/sha256.h"
 #include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/keys.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
+#include "ddlgate/ledger/report.h"
 #include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/verify.h"
 #include "ddlgate/ledger/zip.h"
@@ -35,7 +39,12 @@ constexpr const char* kExportJsonlEntry = "export.jsonl";
 constexpr const char* kExportCsvEntry = "export.csv";
 constexpr const char* kBeforeEntry = "boundary/before.json";
 constexpr const char* kAfterEntry = "boundary/after.json";
+constexpr const char* kReportEntry = "report.html";
 constexpr std::string_view kBundlesPrefix = "bundles/";
+constexpr std::string_view kKeysPrefix = "keys/";
+
+// keys/<R>.json for the key rotation record at R (R in decimal, no leading zero).
+std::string key_entry_name(std::uint64_t seq) { return std::string(kKeysPrefix) + std::to_string(seq) + ".json"; }
 
 json hex_list(const std::vector<Hash>& hs) {
   json a = json::array();
@@ -47,6 +56,34 @@ json hex_list(const std::vector<Hash>& hs) {
 Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
   std::ostringstream out;
   if (auto st = write_export(src, format, out); !st) return st.error();
+  return std::move(out).str();
+}
+
+// report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
+// records older than a (which approvals in the range join to), for the period of evidence.json.
+// Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
+Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
+                                const std::string& from, const std::string& to,
+                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
+  ReportRecords r;
+  r.name = origin + " records " + std::to_string(a) + ".." + std::to_string(b - 1);
+  r.origin = origin;
+  r.verification = "records " + std::to_string(a) + ".." + std::to_string(b - 1) +
+                   " of an evidence pack: `ddlgate evidence verify` checks them against the checkpoints for tree "
+                   "sizes " + std::to_string(a) + " and " + std::to_string(b);
+  r.records = b - a;
+  r.checkpoints = notes;
+  r.covered = b - a;
+  std::sort(older_accepted.begin(), older_accepted.end(),
+            [](const ParsedRecord& x, const ParsedRecord& y) { return x.seq < y.seq; });
+  r.list.reserve(older_accepted.size() + range.size());
+  for (const auto& rec : older_accepted) r.list.push_back(&rec);
+  for (const auto& rec : range) r.list.push_back(&rec);
+  ExportFilter filter;
+  if (!from.empty()) filter.from = from;
+  if (!to.empty()) filter.to = to;
+  std::ostringstream out;
+  if (auto st = write_report_of_records(r, filter, from, to, out); !st) return st.error();
   return std::move(out).str();
 }
 
@@ -238,6 +275,31 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
       break;
     }
   }
+  std::vector<ZipEntry> key_entries;
+  // The key rotations below the pack's last note (docs/ledger.md, "Key rotation"): each record
+  // with its proof in the old key's note for the tree that ends with it, and that note's
+  // consistency with the last note, so that verify pinned to the first key follows the chain.
+  {
+    auto chain = KeyChain::load(dir, cp_b->origin, std::nullopt, std::nullopt, *posix_file_system());
+    if (!chain) return chain.error();
+    const std::uint64_t top = cp_c ? cp_c->size : b;
+    for (const auto& link : chain->links()) {
+      if (link.seq + 1 >= top) break;
+      auto note = notes.find(link.seq + 1);
+      if (note == notes.end()) {
+        return Error{"no signed note for tree size " + std::to_string(link.seq + 1) + ", which ends with the key rotation record " +
+                         std::to_string(link.seq),
+                     dir.string()};
+      }
+      key_entries.push_back({key_entry_name(link.seq), json{{"seq", link.seq},
+                                                            {"payload", payloads[link.seq]},
+                                                            {"proof", hex_list(tree.inclusion_proof(link.seq, link.seq + 1))},
+                                                            {"checkpoint", note->second.text},
+                                                            {"consistency", hex_list(tree.consistency_proof(link.seq + 1, top))}}
+                                                               .dump() +
+                                                           "\n"});
+    }
+  }
   if (cp_c) {
     entries.push_back({kAfterEntry, json{{"seq", b},
                                          {"payload", payloads[b]},
@@ -247,6 +309,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                                             .dump() +
                                         "\n"});
   }
+  for (auto& e : key_entries) entries.push_back(std::move(e));
 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
@@ -270,6 +333,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   }
   std::size_t bundles = 0;
   std::set<std::string> shas;
+  std::vector<ParsedRecord> older_accepted;  // those of the pack's bundle_accepted records before a
   for (auto seq : needed) {
     const auto& r = accepted.at(seq);
     const auto sha = r.fields.value("manifest_sha256", std::string());
@@ -277,6 +341,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     if (!is_hex_sha256(sha)) return Error{"record " + std::to_string(seq) + ": bundle_accepted without a manifest_sha256"};
     // A manifest accepted again (at a restart) is in the pack once, with its first record needed.
     if (!shas.insert(sha).second) continue;
+    if (seq < a) older_accepted.push_back(r);
     std::filesystem::path src = r.fields.value("source", std::string());
     if (!options.registry_dir.empty()) src = options.registry_dir / src.filename();
     auto manifest = base::read_capped(src / "manifest.json", kMaxEvidenceManifestBytes);
@@ -312,6 +377,10 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     }
     ++bundles;
   }
+  auto report = report_text(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
+                            view.parsed_picked);
+  if (!report) return report.error();
+  entries.push_back({kReportEntry, std::move(*report)});
   auto zip = write_zip(entries);
   if (!zip) return zip.error();
   if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
@@ -334,8 +403,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     static const std::set<std::string, std::less<>> known{kManifestEntry,   kFrontierEntry,    kStartEntry,
                                                           kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
                                                           kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
-                                                          kBeforeEntry,     kAfterEntry};
-    if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0) continue;
+                                                          kBeforeEntry,     kAfterEntry,       kReportEntry};
+    if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0 || name.rfind(kKeysPrefix, 0) == 0) continue;
     return Error{name + ": an entry this format does not have"};
   }
   for (const char* required : {kManifestEntry, kFrontierEntry, kEndEntry, kRecordsEntry, kExportJsonlEntry, kExportCsvEntry}) {
@@ -363,10 +432,24 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   };
   auto format = str("format");
   if (!format) return Error{std::string(kManifestEntry) + ": no \"format\""};
-  if (*format != kEvidenceFormat) {
+  if (*format != kEvidenceFormat && *format != kEvidenceFormatV1) {
     return Error{std::string(kManifestEntry) + ": format \"" + *format + "\", this ddlgate reads " +
-                 std::string(kEvidenceFormat)};
+                 std::string(kEvidenceFormatV1) + " and " + std::string(kEvidenceFormat)};
   }
+  // Format 1 has no report; from 2 on it is required.
+  const bool with_report = *format != kEvidenceFormatV1;
+  if (with_report && !get(kReportEntry)) return Error{std::string(kReportEntry) + ": missing"};
+  if (!with_report && get(kReportEntry)) {
+    return Error{std::string(kReportEntry) + ": an entry format " + std::string(kEvidenceFormatV1) + " does not have"};
+  }
+  // Every entry has to be read as this format's: the checks below read keys/ and parse all
+  // key entries (format 1 has none).
+  struct KeyEntry {
+    std::string name;
+    Checkpoint note;
+    std::vector<Hash> consistency;
+  };
+  std::vector<KeyEntry> key_entries;
   auto start = num("start"), end = num("end");
   auto origin = str("origin");
   if (!start || !end || !origin || !str("from") || !str("to") || *start > *end || *end == 0) {
@@ -374,7 +457,89 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   }
   const std::uint64_t a = *start, b = *end;
 
-  // The checkpoints: signatures by the key under one origin (the pinned one, if given).
+  // The key rotations (keys/<R>.json), in sequence order: each key_rotated record proved in the
+  // note for tree size R+1, signed by the key in force (the pinned one, then each new key in
+  // turn), and endorsed by its new key. The new key signs the notes above R+1.
+  std::vector<std::uint64_t> rotated_at;     // R of each link followed
+  std::vector<NoteVerifier> chain{key};      // chain[i] signs the sizes after rotated_at[i-1] + 1
+  {
+    std::map<std::uint64_t, std::string_view> by_seq;
+    for (const auto& [name, data] : by_name) {
+      if (name.rfind(kKeysPrefix, 0) != 0) continue;
+      if (!with_report) return Error{name + ": an entry format " + std::string(kEvidenceFormatV1) + " does not have"};
+      auto digits = std::string_view(name).substr(kKeysPrefix.size());
+      std::uint64_t seq = 0;
+      bool ok = digits.size() > 5 && digits.size() <= 25 && digits.substr(digits.size() - 5) == ".json";
+      if (ok) {
+        digits.remove_suffix(5);
+        ok = !digits.empty() && (digits == "0" || digits[0] != '0');
+        for (char c : digits) {
+          if (c < '0' || c > '9' || seq > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) {
+            ok = false;
+            break;
+          }
+          seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+      }
+      if (!ok) return Error{name + ": not keys/<sequence number>.json"};
+      by_seq.emplace(seq, data);
+    }
+    for (const auto& [seq, data] : by_seq) {
+      const std::string where = key_entry_name(seq);
+      auto j = base::parse_strict_json(data);
+      if (!j || !j->is_object() || j->size() != 5 || !j->contains("seq") || !(*j)["seq"].is_number_unsigned() ||
+          (*j)["seq"].get<std::uint64_t>() != seq || !j->contains("payload") || !(*j)["payload"].is_string() ||
+          !j->contains("checkpoint") || !(*j)["checkpoint"].is_string() || !j->contains("proof") ||
+          !(*j)["proof"].is_array() || !j->contains("consistency") || !(*j)["consistency"].is_array()) {
+        return Error{where + ": not {\"checkpoint\":...,\"consistency\":[...],\"payload\":...,\"proof\":[...],\"seq\":" +
+                     std::to_string(seq) + "}"};
+      }
+      std::vector<Hash> proof, consistency;
+      for (auto [list, out] : {std::pair{&(*j)["proof"], &proof}, std::pair{&(*j)["consistency"], &consistency}}) {
+        for (const auto& h : *list) {
+          auto v = h.is_string() ? hash_from_hex(h.get<std::string>()) : std::nullopt;
+          if (!v) return Error{where + ": malformed hash"};
+          out->push_back(*v);
+        }
+      }
+      const auto& text = (*j)["checkpoint"].get_ref<const std::string&>();
+      auto note = parse_checkpoint(text);
+      if (!note) return Error{where + ": checkpoint: " + note.error().reason};
+      if (note->text != text || note->origin != *origin || seq == std::numeric_limits<std::uint64_t>::max() || note->size != seq + 1) {
+        return Error{where + ": checkpoint: not the note for tree size " + std::to_string(seq + 1) + " under " + *origin};
+      }
+      if (!verify_checkpoint(*note, chain.back())) {
+        return Error{where + ": checkpoint for tree size " + std::to_string(seq + 1) +
+                     ": no valid signature by the key in force there (" +
+                     (chain.size() == 1 ? std::string("the given key") : "the key record " + std::to_string(rotated_at.back()) + " introduced") +
+                     ")"};
+      }
+      const auto& payload = (*j)["payload"].get_ref<const std::string&>();
+      auto rec = parse_payload(payload);
+      if (!rec || rec->seq != seq || rec->type != RecordType::key_rotated) {
+        return Error{where + ": not the key_rotated record " + std::to_string(seq)};
+      }
+      if (!verify_inclusion(leaf_hash(payload), seq, seq + 1, proof, note->root)) {
+        return Error{where + ": record " + std::to_string(seq) + " is not in the tree of its checkpoint (changed)"};
+      }
+      auto link = parse_key_link(seq, rec->fields, *origin);
+      if (!link) return Error{where + ": " + link.error().reason};
+      if (link->old_key != chain.back().public_key()) {
+        return Error{where + ": the rotation takes over from a key that is not the one in force"};
+      }
+      chain.push_back(NoteVerifier::from_raw(link->new_key));
+      rotated_at.push_back(seq);
+      key_entries.push_back({where, std::move(*note), std::move(consistency)});
+    }
+  }
+  // The key that signs the note for tree_size: the old key up to R+1, the new one above.
+  auto key_for = [&](std::uint64_t tree_size) -> const NoteVerifier& {
+    std::size_t i = 0;
+    while (i < rotated_at.size() && tree_size > rotated_at[i] + 1) ++i;
+    return chain[i];
+  };
+
+  // The checkpoints: signatures by the key in force under one origin (the pinned one, if given).
   auto load_cp = [&](const char* entry, std::uint64_t size) -> Result<Checkpoint> {
     auto cp = parse_checkpoint(*get(entry));
     if (!cp) return Error{std::string(entry) + ": " + cp.error().reason};
@@ -383,8 +548,10 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       return Error{std::string(entry) + ": origin " + cp->origin + ", not the pinned " + options.origin};
     }
     if (cp->origin != *origin) return Error{std::string(entry) + ": origin " + cp->origin + ", evidence.json says " + *origin};
-    if (!verify_checkpoint(*cp, key)) {
-      return Error{std::string(entry) + ": no valid signature by the given key (checkpoint changed or forged)"};
+    if (!verify_checkpoint(*cp, key_for(size))) {
+      return Error{std::string(entry) + ": no valid signature by the given key" +
+                   (rotated_at.empty() ? std::string() : " or the key it rotated to in force at that size") +
+                   " (checkpoint changed or forged)"};
     }
     if (cp->size != size) {
       return Error{std::string(entry) + ": tree size " + std::to_string(cp->size) + ", evidence.json says " +
@@ -473,6 +640,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
 
   // The neighbours of the range: outside the period evidence.json names, and proved.
   bool open_end = false;
+  std::uint64_t top_size = b;  // the pack's last signed tree: b, or the one boundary/after.json holds
+  Hash top_root = cp_b->root;
   {
     const std::string from = *str("from"), to = *str("to");
     auto outside = [&](const std::string& t) { return (!from.empty() && t < from) || (!to.empty() && t > to); };
@@ -532,10 +701,12 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       }
       auto cp_c = parse_checkpoint(j["checkpoint"].get_ref<const std::string&>());
       if (!cp_c) return Error{std::string(kAfterEntry) + ": checkpoint: " + cp_c.error().reason};
-      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key)) {
+      if (cp_c->origin != cp_b->origin || cp_c->size <= b || !verify_checkpoint(*cp_c, key_for(cp_c->size))) {
         return Error{std::string(kAfterEntry) + ": checkpoint: not a later checkpoint signed by the given key under " +
                      cp_b->origin};
       }
+      top_size = cp_c->size;
+      top_root = cp_c->root;
       if (!verify_consistency(b, cp_c->size, cp_b->root, cp_c->root, consistency)) {
         return Error{std::string(kAfterEntry) + ": checkpoint for tree size " + std::to_string(cp_c->size) +
                      " is not an extension of " + kEndEntry};
@@ -549,6 +720,15 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
       }
     } else {
       open_end = true;
+    }
+  }
+
+  // Each rotation's note is a prefix of the pack's last signed tree (the same log, not a fork the
+  // old key signed).
+  for (const auto& k : key_entries) {
+    if (k.note.size > top_size || !verify_consistency(k.note.size, top_size, k.note.root, top_root, k.consistency)) {
+      return Error{k.name + ": checkpoint for tree size " + std::to_string(k.note.size) +
+                   " is not a prefix of the pack's last checkpoint (tree size " + std::to_string(top_size) + ")"};
     }
   }
 
@@ -592,6 +772,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     bundle_files[std::string(rest_name.substr(0, slash))][std::string(rest_name.substr(slash + 1))] = data;
   }
   std::map<std::pair<std::string, std::string>, std::uint64_t> bundle_by_version;
+  std::vector<ParsedRecord> older_accepted;  // the bundle_accepted records before a, for the report
   for (const auto& [sha, files] : bundle_files) {
     const std::string where = std::string(kBundlesPrefix) + sha + "/";
     if (!is_hex_sha256(sha)) return Error{where + ": not named by a manifest SHA-256"};
@@ -640,6 +821,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
         }
       }
     }
+    if (seq < a) older_accepted.push_back(*rec);
     // The earliest acceptance of each version in the pack.
     auto [it, fresh] = bundle_by_version.try_emplace(
         {rec->fields.value("bundle", std::string()), rec->fields.value("version", std::string())}, seq);
@@ -673,6 +855,20 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
                    std::to_string(line_no) + " (changed)"};
     }
   }
+  // The report: likewise recomputed, never trusted.
+  if (with_report) {
+    auto want = report_text(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
+                            view.parsed_picked);
+    if (!want) return want.error();
+    std::string_view have = *get(kReportEntry);
+    if (have != *want) {
+      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
+      auto at = static_cast<std::size_t>(diff.first - have.begin());
+      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+      return Error{std::string(kReportEntry) + ": differs from the report recomputed from the records at line " +
+                   std::to_string(line_no) + " (changed)"};
+    }
+  }
   EvidenceSummary s;
   s.start = a;
   s.end = b;
@@ -680,6 +876,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   s.cosignature_notes = cosig_notes;
   s.origin = cp_b->origin;
   s.open_end = open_end;
+  s.keys = chain.size();
   if (!view.parsed_picked.empty()) {
     s.first_time = view.parsed_picked.front().time;
     s.last_time = view.parsed_picked.back().time;

@@ -14,7 +14,11 @@
 #include "ddlgate/base/base64.h"
 #include "ddlgate/base/ed25519.h"
 #include "ddlgate/base/sha256.h"
+#include "ddlgate/ledger/file_io.h"
+#include "ddlgate/ledger/keys.h"
+#include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/statements.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::ledger {
 namespace {
@@ -26,6 +30,7 @@ constexpr std::size_t kRecentDenials = 50;
 constexpr std::size_t kStatementsPerBreakGlass = 200;
 constexpr std::size_t kUsersPerChange = 10;
 constexpr std::size_t kSqlChars = 300;
+constexpr std::size_t kCheckpointsShown = 20;  // the latest checkpoints of each ledger
 
 std::string esc(std::string_view s) {
   std::string out;
@@ -99,10 +104,24 @@ struct BreakGlass {
   std::uint64_t total = 0;
 };
 
+struct KeyRow {  // a ledger key and the tree sizes it signs
+  std::string id, sizes, introduced;
+};
+
+struct CheckpointRow {
+  std::uint64_t size = 0;
+  std::string time, signer, cosigners;
+};
+
 struct LedgerCheck {
   std::string dir, origin, result;
   std::uint64_t records = 0, checkpoints = 0, covered = 0;
   bool verified = false, ok = false;
+  std::vector<KeyRow> keys;
+  std::size_t checkpoint_notes = 0;       // in the checkpoints file
+  std::vector<CheckpointRow> latest;      // the last kCheckpointsShown of them
+  std::string witness;                    // the quorum's result, or what the cosignatures are
+  bool witness_ok = true;
 };
 
 class Report {
@@ -180,7 +199,26 @@ class Report {
         << c.checkpoints << "</td><td>" << c.covered << "</td><td class=\"" << (c.ok ? "ok" : "bad") << "\">"
         << esc(c.result) << "</td></tr>\n";
     }
-    h << "</table></section>\n";
+    h << "</table>\n";
+    for (const auto& c : checks_) {
+      if (c.keys.empty() && c.latest.empty()) continue;
+      h << "<article class=\"ledger-keys\"><h3>Keys and checkpoints of " << esc(c.dir) << "</h3>"
+        << "<table class=\"keys\"><tr><th>key (fingerprint)</th><th>signs tree sizes</th><th>in force since</th></tr>\n";
+      for (const auto& k : c.keys) {
+        h << "<tr><td><code>" << esc(k.id) << "</code></td><td>" << esc(k.sizes) << "</td><td>" << esc(k.introduced)
+          << "</td></tr>\n";
+      }
+      h << "</table><p>" << c.checkpoint_notes << " checkpoint(s) in the checkpoints file";
+      if (c.checkpoint_notes > c.latest.size()) h << ", the last " << c.latest.size() << " shown";
+      h << "; every batch is also sealed (docs/ledger.md, \"Batch seals\").</p>"
+        << "<table class=\"checkpoints\"><tr><th>tree size</th><th>time</th><th>signed by</th><th>cosigned by</th></tr>\n";
+      for (const auto& r : c.latest) {
+        h << "<tr><td>" << r.size << "</td><td>" << esc(r.time) << "</td><td>" << esc(r.signer) << "</td><td>"
+          << esc(r.cosigners) << "</td></tr>\n";
+      }
+      h << "</table><p class=\"witness " << (c.witness_ok ? "ok" : "bad") << "\">" << esc(c.witness) << "</p></article>\n";
+    }
+    h << "</section>\n";
 
     h << "<section id=\"summary\"><h2>Decisions</h2><table><tr><th>decision</th><th>statements</th></tr>\n";
     for (const auto& [decision, n] : decisions_) h << "<tr><td>" << esc(decision) << "</td><td>" << n << "</td></tr>\n";
@@ -293,6 +331,101 @@ class Report {
 
 }  // namespace
 
+// The keys, the latest checkpoints (with the time of their checkpoint record, the key that signs
+// them and the witnesses that cosigned them) and the witness quorum of the ledger in dir.
+std::optional<Error> describe_signatures(const std::filesystem::path& dir, const ReportOptions& options, LedgerCheck& c) {
+  std::vector<Checkpoint> notes;
+  const auto cp_path = dir / kCheckpointsFileName;
+  if (std::filesystem::exists(cp_path)) {
+    std::string text;
+    if (auto ec = posix_file_system()->read_file(cp_path, kMaxSegmentReadSize, &text)) {
+      return Error{"cannot read checkpoints", cp_path.string(), -1, ec};
+    }
+    auto parsed = parse_checkpoints(text);
+    if (!parsed) return Error{parsed.error().reason, cp_path.string(), parsed.error().offset};
+    notes = std::move(*parsed);
+  }
+  std::string origin = c.origin;
+  if (origin.empty() && !notes.empty()) origin = notes.back().origin;
+  std::optional<PublicKey> pinned;
+  if (options.key) pinned = options.key->public_key();
+  auto chain = KeyChain::load(dir, origin, pinned, std::nullopt, *posix_file_system());
+  if (!chain) {
+    // verify_directory fails on the same keys file and says so in the row above.
+    c.keys.push_back({"?", "", "the keys file: " + chain.error().to_string()});
+    chain = KeyChain::single(pinned ? *pinned : PublicKey{});
+  }
+  // The keys: the pinned one (or, without --pubkey, the first rotation's old key), then each new key.
+  const auto& links = chain->links();
+  const bool chain_ok = c.keys.empty();
+  for (std::size_t i = 0; chain_ok && i <= links.size(); ++i) {
+    KeyRow k;
+    const bool known = i > 0 || pinned || !links.empty();
+    k.id = !known ? "(no --pubkey)" : base::key_id(i == 0 ? (pinned ? *pinned : links.front().old_key) : links[i - 1].new_key);
+    const std::string from = i == 0 ? "1" : std::to_string(links[i - 1].seq + 2);
+    k.sizes = i < links.size() ? from + " to " + std::to_string(links[i].seq + 1) : from + " on";
+    k.introduced = i == 0 ? (pinned ? "the given key (--pubkey)" : "the ledger's first key")
+                          : "record " + std::to_string(links[i - 1].seq) + " (key_rotated, by " +
+                                str(links[i - 1].fields, "by") + ", sealed by the key before)";
+    c.keys.push_back(std::move(k));
+  }
+  c.checkpoint_notes = notes.size();
+  auto cosigned = read_cosignatures(dir / kCosignaturesFileName);
+  if (!cosigned) return cosigned.error();
+  const std::size_t first = notes.size() > kCheckpointsShown ? notes.size() - kCheckpointsShown : 0;
+  // The times of the checkpoint records of the notes shown (written after their tree, so at or
+  // after its size): read from there on, parsing only checkpoint records.
+  std::map<std::uint64_t, std::string> times;
+  if (first < notes.size()) {
+    auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+      auto env = parse_envelope(r.payload);
+      if (!env || env->type != RecordType::checkpoint) return std::nullopt;
+      auto rec = parse_payload(r.payload);
+      if (!rec) return std::nullopt;
+      if (auto s = rec->fields.find("tree_size"); s != rec->fields.end() && s->is_number_unsigned()) {
+        times.try_emplace(s->get<std::uint64_t>(), rec->time);
+      }
+      return std::nullopt;
+    }, notes[first].size);
+    if (scan.damage) return *scan.damage;
+  }
+  for (std::size_t i = first; i < notes.size(); ++i) {
+    const auto& cp = notes[i];
+    CheckpointRow row;
+    row.size = cp.size;
+    auto t = times.find(cp.size);
+    row.time = t != times.end() ? t->second : "no checkpoint record (a shutdown checkpoint)";
+    if (!options.key) {
+      row.signer = "not verified (no --pubkey)";
+    } else {
+      const auto& key = chain->for_size(cp.size);
+      row.signer = base::key_id(key.public_key()) + (verify_checkpoint(cp, key) ? "" : " (DOES NOT VERIFY)");
+    }
+    std::size_t notes_for = 0;
+    for (const auto& n : *cosigned) notes_for += n.body == cp.body;
+    if (options.witness_keys.empty()) {
+      row.cosigners = notes_for ? std::to_string(notes_for) + " cosignature note(s), not checked (no --witness-key)" : "";
+    } else {
+      for (const auto& w : options.witness_keys) {
+        if (count_cosigners(cp, *cosigned, {w}) > 0) row.cosigners += (row.cosigners.empty() ? "" : ", ") + w.name;
+      }
+    }
+    c.latest.push_back(std::move(row));
+  }
+  if (options.witness_quorum > 0) {
+    const std::size_t got = notes.empty() ? 0 : count_cosigners(notes.back(), *cosigned, options.witness_keys);
+    c.witness_ok = got >= options.witness_quorum;
+    c.witness = "Witness quorum: the latest checkpoint (tree size " +
+                (notes.empty() ? std::string("none") : std::to_string(notes.back().size)) + ") has " +
+                std::to_string(got) + " of the " + std::to_string(options.witness_quorum) +
+                " required cosignature(s)" + (c.witness_ok ? "." : ": FAILED.");
+  } else {
+    c.witness = options.witness_keys.empty() ? "No witness keys given: cosignatures are listed, not checked."
+                                             : "No witness quorum required.";
+  }
+  return std::nullopt;
+}
+
 Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
   Report report;
   bool all_ok = true;
@@ -314,6 +447,11 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
     } else {
       c.result = "not verified (no --pubkey)";
     }
+    if (auto e = describe_signatures(path, options, c)) return Error{e->reason, dir, e->offset};
+    if (!c.witness_ok) {
+      c.ok = false;
+      all_ok = false;
+    }
     auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); }, true);
     if (!st) return Error{st.error().reason, dir, st.error().offset};
     report.add_check(std::move(c));
@@ -321,6 +459,24 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
   out << report.html(options.from, options.to);
   if (!out) return Error{"writing the report failed"};
   return all_ok;
+}
+
+Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
+                               const std::string& to, std::ostream& out) {
+  Report report;
+  LedgerCheck c;
+  c.dir = records.name;
+  c.origin = records.origin;
+  c.records = records.records;
+  c.checkpoints = records.checkpoints;
+  c.covered = records.covered;
+  c.result = records.verification;
+  c.verified = c.ok = true;
+  join_statement_records(records.list, filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  report.add_check(std::move(c));
+  out << report.html(from, to);
+  if (!out) return Error{"writing the report failed"};
+  return Ok{};
 }
 
 }  // namespace ddlgate::ledger

@@ -270,6 +270,16 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
   return Ok{};
 }
 
+void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
+                            const std::function<void(const StatementRow&)>& sink, bool break_glass_statements) {
+  Joiner joiner(filter, sink, break_glass_statements);
+  for (const ParsedRecord* r : records) {
+    if (!wanted(r->type) || (r->type == RecordType::session_statement && !break_glass_statements)) continue;
+    joiner.add(ParsedRecord(*r));
+  }
+  joiner.finish();
+}
+
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
                          std::ostream& out) {
   if (format == ExportFormat::csv) {

@@ -122,6 +122,9 @@ TEST_F(Evidence, APackOfRealTrafficVerifiesAndEveryTamperingFails) {
   EXPECT_NE(m["export.csv"].find(",allowed,"), std::string::npos) << m["export.csv"];
   EXPECT_NE(m["export.csv"].find(",denied,"), std::string::npos) << m["export.csv"];
   EXPECT_NE(m["export.csv"].find("DROP TABLE ev_users"), std::string::npos);
+  // The report of the same records, with the change the real traffic applied.
+  EXPECT_NE(m["report.html"].find("<section id=\"changes\">"), std::string::npos) << m["report.html"];
+  EXPECT_NE(m["report.html"].find("<td>shop</td>"), std::string::npos) << m["report.html"];
 
   // Each tampering: exit code 1 and one line that names it.
   struct Case {
@@ -153,6 +156,9 @@ TEST_F(Evidence, APackOfRealTrafficVerifiesAndEveryTamperingFails) {
        "does not verify against manifest.json"},
       {"changed-csv", [](auto& e) { auto& c = e["export.csv"]; c.replace(c.find(",denied,"), 8, ",allowed,"); },
        "export.csv: differs from the export recomputed from the records at line "},
+      {"changed-report",
+       [](auto& e) { auto& h = e["report.html"]; h.replace(h.find("<h1>ddlgate audit report"), 4, "<h1>All approved: "); },
+       "report.html: differs from the report recomputed from the records at line "},
       {"changed-checkpoint", [](auto& e) { e["checkpoints/end.txt"].insert(0, "x"); },
        "checkpoints/end.txt: "},
   };

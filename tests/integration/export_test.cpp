@@ -319,6 +319,15 @@ TEST_F(AuditReport, RendersInChromiumWithTheExpectedSectionsAndNothingUnescaped)
     EXPECT_NE(d.find(section), std::string::npos) << section;
   }
   EXPECT_NE(d.find("<td class=\"ok\">verified with key ed25519:"), std::string::npos) << d.substr(0, 3000);
+  // The ledger's key and its latest checkpoints, each signed by that key (no rotation, no witness).
+  const std::string verified = "<td class=\"ok\">verified with key ";
+  const auto key_at = d.find(verified) + verified.size();
+  const std::string key_id = d.substr(key_at, d.find('<', key_at) - key_at);
+  EXPECT_NE(d.find("<td><code>" + key_id + "</code></td><td>1 on</td><td>the given key (--pubkey)</td>"),
+            std::string::npos) << d.substr(0, 5000);
+  EXPECT_NE(d.find("<table class=\"checkpoints\">"), std::string::npos) << d.substr(0, 5000);
+  EXPECT_NE(d.find("</td><td>" + key_id + "</td><td></td></tr>"), std::string::npos) << d.substr(0, 5000);
+  EXPECT_NE(d.find("No witness keys given: cosignatures are listed, not checked."), std::string::npos);
   // The change: database, app, version, who ran it, who approved it, linked to its review.
   EXPECT_NE(d.find("<td>" + database + "</td><td>shop</td><td>1</td>"), std::string::npos) << d;
   EXPECT_NE(d.find("<a href=\"https://example.com/shop/db/pull/12\" rel=\"noreferrer\">"), std::string::npos) << d;

@@ -164,6 +164,8 @@ TEST_F(LedgerCli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("ledger export " + q(dir_) + " --rows statements --type outcome").code, 2);
   EXPECT_EQ(run("ledger export " + q(dir_) + " --rows everything").code, 2);
   EXPECT_EQ(run("report --ledger " + q(tmp_.path() / "nope") + " --out " + q(tmp_.path() / "r.html")).code, 2);
+  EXPECT_EQ(run("report --ledger " + q(dir_) + " --witness-quorum 1 --out " + q(tmp_.path() / "r.html")).code, 2);
+  EXPECT_EQ(run("report --ledger " + q(dir_) + " --witness-key not-a-vkey --out " + q(tmp_.path() / "r.html")).code, 2);
 }
 
 // `ddlgate report` writes what clients and manifests chose (user names, statement text, review

@@ -25,6 +25,26 @@ namespace {
 
 // --- packs ---------------------------------------------------------------------------------------
 
+// The pack with entries replaced (or removed, or added) by f.
+std::string edit_pack(std::string_view p, const std::function<void(std::map<std::string, std::string>&)>& f) {
+  auto entries = read_zip(p);
+  std::vector<std::string> order;
+  std::map<std::string, std::string> m;
+  for (const auto& e : *entries) {
+    order.push_back(e.name);
+    m[e.name] = std::string(e.data);
+  }
+  f(m);
+  std::vector<ZipEntry> out;
+  for (const auto& n : order) {
+    if (m.count(n)) out.push_back({n, m[n]});
+  }
+  for (const auto& [n, d] : m) {
+    if (std::find(order.begin(), order.end(), n) == order.end()) out.push_back({n, d});
+  }
+  return *write_zip(out);
+}
+
 class EvidencePack : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -77,22 +97,7 @@ class EvidencePack : public ::testing::Test {
   }
   // The pack with one entry replaced (or removed, or added) by edit.
   static std::string edit(std::string_view p, const std::function<void(std::map<std::string, std::string>&)>& f) {
-    auto entries = read_zip(p);
-    std::vector<std::string> order;
-    std::map<std::string, std::string> m;
-    for (const auto& e : *entries) {
-      order.push_back(e.name);
-      m[e.name] = std::string(e.data);
-    }
-    f(m);
-    std::vector<ZipEntry> out;
-    for (const auto& n : order) {
-      if (m.count(n)) out.push_back({n, m[n]});
-    }
-    for (const auto& [n, d] : m) {
-      if (std::find(order.begin(), order.end(), n) == order.end()) out.push_back({n, d});
-    }
-    return *write_zip(out);
+    return edit_pack(p, f);
   }
   static std::vector<std::string> lines(const std::string& s) {
     std::vector<std::string> out;
@@ -290,9 +295,51 @@ TEST_F(EvidencePack, UnknownEntriesAndDamageFail) {
   EXPECT_EQ(verify(p), "not a valid pack: offset 0: evidence.json: CRC-32 mismatch");
   auto newer = edit(middle(), [](auto& m) {
     auto& e = m["evidence.json"];
-    e.replace(e.find("ddlgate-evidence/1"), 18, "ddlgate-evidence/2");
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/3");
   });
-  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/2\", this ddlgate reads ddlgate-evidence/1");
+  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/3\", this ddlgate reads ddlgate-evidence/1 and "
+                           "ddlgate-evidence/2");
+}
+
+TEST_F(EvidencePack, TheReportIsRecomputedFromTheRecords) {
+  auto p = middle();
+  auto entries = read_zip(p);
+  ASSERT_TRUE(entries);
+  std::string report;
+  for (const auto& e : *entries) {
+    if (e.name == "report.html") report = std::string(e.data);
+  }
+  // The page of the range: its approvals joined to the bundle accepted before the range.
+  EXPECT_EQ(report.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(report.find("<td>shop</td><td>7</td>"), std::string::npos) << report;
+  EXPECT_NE(report.find("Period: " + times_[9] + " to " + times_[14]), std::string::npos);
+  // A changed figure, a removed row, an added line: each fails.
+  auto changed = edit(p, [](auto& m) {
+    auto& r = m["report.html"];
+    r.replace(r.find("<td>shop</td>"), 13, "<td>shoq</td>");
+  });
+  EXPECT_EQ(verify(changed).rfind("report.html: differs from the report recomputed from the records at line ", 0), 0u)
+      << verify(changed);
+  auto longer = edit(p, [](auto& m) { m["report.html"] += "<p>all approved</p>\n"; });
+  EXPECT_EQ(verify(longer).rfind("report.html: differs from the report recomputed from the records at line ", 0), 0u)
+      << verify(longer);
+  auto missing = edit(p, [](auto& m) { m.erase("report.html"); });
+  EXPECT_EQ(verify(missing), "report.html: missing");
+}
+
+TEST_F(EvidencePack, AFormatOnePackStillVerifies) {
+  // Format 1 (before report.html) is read as it was written; a report in it is an unknown entry.
+  auto v1 = edit(middle(), [](auto& m) {
+    m.erase("report.html");
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/1");
+  });
+  EXPECT_EQ(verify(v1), "ok");
+  auto v1_with_report = edit(middle(), [](auto& m) {
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/1");
+  });
+  EXPECT_EQ(verify(v1_with_report), "report.html: an entry format ddlgate-evidence/1 does not have");
 }
 
 TEST_F(EvidencePack, WitnessCosignaturesTravelAndCountTowardsAQuorum) {
@@ -370,6 +417,108 @@ TEST_F(EvidencePack, ExportFailsClosedOnAManifestTheLedgerDidNotAccept) {
   EXPECT_NE(p.error().reason.find("bundle shop version 7: manifest.json is not the one the ledger accepted"),
             std::string::npos)
       << p.error().to_string();
+}
+
+// --- key rotation ---------------------------------------------------------------------------------
+
+// A ledger handed from an old key to a new one (docs/ledger.md, "Key rotation"): 5 records under
+// the old key (and a checkpoint record), the key_rotated record, then 7 under the new key.
+class EvidenceAcrossARotation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    old_keys_ = test::make_keys(tmp_.path() / "old");
+    new_keys_ = test::make_keys(tmp_.path() / "new");
+    append(old_keys_, 5);
+    auto r = rotate_key(config(old_keys_), new_keys_.private_key, "alice");
+    ASSERT_TRUE(r) << r.error().to_string();
+    rotated_at_ = *r;
+    append(new_keys_, 7);
+    auto st = read_records(dir_, 0, [&](const ParsedRecord& rec) { times_.push_back(rec.time); }, nullptr);
+    ASSERT_TRUE(st);
+  }
+  LedgerConfig config(const test::KeyFiles& k) const {
+    LedgerConfig c;
+    c.directory = dir_;
+    c.checkpoint_key_file = k.private_key;
+    c.origin = "test.example/ledger";
+    c.checkpoint_every_records = 3;
+    return c;
+  }
+  void append(const test::KeyFiles& k, int n) {
+    auto l = Ledger::open(config(k));
+    ASSERT_TRUE(l) << l.error().to_string();
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*l)->append_durable(recovery_performed("f", i, 0, "r")));
+    ASSERT_TRUE((*l)->close());
+  }
+  std::string pack(const std::string& from = {}) {
+    EvidenceExportOptions o;
+    o.from = from;
+    auto p = build_evidence_pack(dir_, o);
+    EXPECT_TRUE(p) << p.error().to_string();
+    return p ? *p : std::string();
+  }
+  std::string verify(std::string_view p, const test::KeyFiles& k, EvidenceSummary* s = nullptr) {
+    auto r = verify_evidence_pack(p, *NoteVerifier::load_pem(k.public_key), {});
+    if (r && s) *s = *r;
+    return r ? std::string("ok") : r.error().to_string();
+  }
+
+  test::TempDir tmp_;
+  test::KeyFiles old_keys_, new_keys_;
+  std::filesystem::path dir_ = tmp_.path() / "ledger";
+  std::uint64_t rotated_at_ = 0;
+  std::vector<std::string> times_;
+};
+
+TEST_F(EvidenceAcrossARotation, VerifiesWithTheOldKeyPinnedFollowingTheRecordedChain) {
+  const std::string entry = "keys/" + std::to_string(rotated_at_) + ".json";
+  // The whole ledger: the end checkpoint is the new key's, the rotation in the range.
+  auto whole = pack();
+  EvidenceSummary s;
+  EXPECT_EQ(verify(whole, old_keys_, &s), "ok");
+  EXPECT_EQ(s.keys, 2u);
+  EXPECT_EQ(s.end, times_.size());
+  // The rotation travels as keys/<R>.json, which nothing else in the pack stands in for.
+  auto entries = read_zip(whole);
+  ASSERT_TRUE(entries);
+  EXPECT_EQ(std::count_if(entries->begin(), entries->end(), [&](const auto& e) { return e.name == entry; }), 1);
+  // Pinning the new key is not pinning the ledger's first key.
+  EXPECT_EQ(verify(whole, new_keys_),
+            entry + ": checkpoint for tree size " + std::to_string(rotated_at_ + 1) +
+                ": no valid signature by the key in force there (the given key)");
+  // A range that starts after the rotation: both checkpoints are the new key's.
+  auto later = pack(times_[8]);
+  EXPECT_EQ(verify(later, old_keys_, &s), "ok");
+  EXPECT_GT(s.start, rotated_at_);
+  EXPECT_EQ(s.keys, 2u);
+}
+
+TEST_F(EvidenceAcrossARotation, AMissingOrChangedRotationFails) {
+  const std::string entry = "keys/" + std::to_string(rotated_at_) + ".json";
+  auto whole = pack();
+  auto without = edit_pack(whole, [&](auto& m) { m.erase(entry); });
+  EXPECT_EQ(verify(without, old_keys_),
+            "checkpoints/end.txt: no valid signature by the given key (checkpoint changed or forged)");
+  // Another new key: the old key's note does not hold that record.
+  auto forged = edit_pack(whole, [&](auto& m) {
+    auto& k = m[entry];
+    auto at = k.find("new_key");
+    k[at + 12] = k[at + 12] == 'A' ? 'B' : 'A';
+  });
+  EXPECT_EQ(verify(forged, old_keys_).rfind(entry + ": ", 0), 0u) << verify(forged, old_keys_);
+  EXPECT_NE(verify(forged, old_keys_), "ok");
+  auto renamed = edit_pack(whole, [&](auto& m) {
+    m["keys/0" + entry.substr(5)] = m[entry];
+    m.erase(entry);
+  });
+  EXPECT_EQ(verify(renamed, old_keys_), "keys/0" + entry.substr(5) + ": not keys/<sequence number>.json");
+  // A format 1 pack has no keys.
+  auto v1 = edit_pack(whole, [](auto& m) {
+    m.erase("report.html");
+    auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/1");
+  });
+  EXPECT_EQ(verify(v1, old_keys_), entry + ": an entry format ddlgate-evidence/1 does not have");
 }
 
 }  // namespace

@@ -19,8 +19,10 @@
 
 namespace ddlgate::ledger {
 
-// The format this code writes and reads (evidence.json "format").
-inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/1";
+// The format this code writes (evidence.json "format"); it reads this one and every earlier one.
+inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/2";
+// The first format: as 2 without report.html.
+inline constexpr std::string_view kEvidenceFormatV1 = "ddlgate-evidence/1";
 // Cap on a pack file read by verify (ZIP without ZIP64 ends at 4 GiB anyway).
 inline constexpr std::uint64_t kMaxEvidencePackBytes = 2ull * 1024 * 1024 * 1024;
 // Caps on the bundle files an export copies (the registry's own caps, docs/bundles.md).
@@ -44,6 +46,7 @@ struct EvidenceSummary {
   // The pack has no record after its range (the ledger ended there when it was exported), so
   // nothing shows that the range reaches the end of the period.
   bool open_end = false;
+  std::size_t keys = 1;  // ledger keys followed: the pinned one and those it rotated to
 };
 
 // Builds the pack of dir for options: the ZIP bytes, and what is in them.

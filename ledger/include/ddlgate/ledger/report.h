@@ -4,6 +4,7 @@
 // the page holds no time of its own making.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -11,7 +12,9 @@
 
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/error.h"
+#include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/verify.h"
+#include "ddlgate/ledger/witness.h"
 
 namespace ddlgate::ledger {
 
@@ -20,10 +23,25 @@ struct ReportOptions {
   ExportFilter filter;                         // only from and to are meant (decisions in that window)
   std::string from, to;                        // the window as given, for the page's heading
   const NoteVerifier* key = nullptr;           // verify each ledger first; null: the page says not verified
+  // The verification section names which of these witnesses cosigned each checkpoint shown;
+  // with witness_quorum > 0, a ledger whose latest checkpoint has fewer of them fails (as in
+  // `ledger verify --witness-quorum`).
+  std::vector<VerifierKey> witness_keys;
+  std::size_t witness_quorum = 0;
 };
 
 // Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
 // that does not is named on the page with its problem. A ledger that cannot be read is the Error.
 Result<bool> write_report(const ReportOptions& options, std::ostream& out);
+
+// The page of records read and verified elsewhere (an evidence pack's, docs/evidence.md): one
+// ledger, named `name` on every row, whose verification row says `verification`.
+struct ReportRecords {
+  std::string name, origin, verification;
+  std::uint64_t records = 0, checkpoints = 0, covered = 0;
+  std::vector<const ParsedRecord*> list;  // in sequence order; the caller keeps the records
+};
+Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
+                               const std::string& to, std::ostream& out);
 
 }  // namespace ddlgate::ledger

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <ostream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,11 @@ struct StatementRow {
 // then that record, with its token and no outcome (the session writes none for them).
 Status join_statements(const std::filesystem::path& dir, const ExportFilter& filter,
                        const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
+
+// The same join over records already read and checked elsewhere (an evidence pack's), given in
+// sequence order (pointers, so that the caller's records are not copied whole).
+void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
+                            const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
 
 // The rows as JSON lines or CSV (docs/ledger.md, "Statement export").
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
