@@ -280,9 +280,11 @@ class Report {
     }
     h << "<section id=\"timeline\"><h2>Decisions per day (UTC)</h2><table><tr><th>day</th><th>decisions</th><th></th>"
          "<th>allowed</th><th>denied</th><th>would deny</th><th>break-glass</th></tr>\n";
-    for (const auto& [day, counts] : per_day_) {
+    for (const auto& [day, day_counts] : per_day_) {
       std::uint64_t n = 0;
-      for (const auto& [d, k] : counts) n += k;
+      for (const auto& [d, k] : day_counts) n += k;
+      // A named reference: clang 14 cannot capture a structured binding.
+      const auto& counts = day_counts;
       auto count = [&](const char* d) {
         auto it = counts.find(d);
         return it == counts.end() ? std::uint64_t{0} : it->second;
