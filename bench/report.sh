@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What the auditor's commands cost on a large ledger: fills one with N records of deploy
+# traffic (bench/ledger_fill: sessions of four approved statements with outcomes, a denial,
+# one session in a hundred under break-glass), then times `ddlgate report --pubkey` and
+# `ddlgate ledger export --rows statements` with /usr/bin/time (wall, CPU, peak RSS).
+# Usage: bench/report.sh [N]   (default 1000000; needs a build with bench/ targets)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+n="${1:-1000000}"
+ddlgate="$root/build/cli/ddlgate"
+fill="$root/build/bench/ledger_fill"
+for f in "$ddlgate" "$fill"; do
+  [ -x "$f" ] || { echo "report.sh: $f is missing (scripts/setup.sh builds it)" >&2; exit 2; }
+done
+command -v /usr/bin/time >/dev/null || { echo "report.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
+work="$(mktemp -d /tmp/ddlgate-report-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+"$ddlgate" keygen --out "$work/ledger" --use ledger >/dev/null
+"$fill" "$work/dir" "$work/ledger.key" "$n"
+echo "ledger: $(du -sh "$work/dir" | cut -f1), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "| command | wall s | CPU s | peak RSS MB |"
+echo "|---|---:|---:|---:|"
+measure() {
+  local label="$1"
+  shift
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" >/dev/null
+  read -r wall user sys rss <"$work/time"
+  printf '| %s | %s | %.1f | %d |\n' "$label" "$wall" "$(echo "$user + $sys" | bc)" "$((rss / 1024))"
+}
+measure "ddlgate report --pubkey" "$ddlgate" report --ledger "$work/dir" --pubkey "$work/ledger.pub" --out "$work/r.html"
+measure "ddlgate ledger export --rows statements --format csv" \
+  "$ddlgate" ledger export "$work/dir" --rows statements --format csv --out "$work/s.csv"
