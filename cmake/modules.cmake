@@ -15,6 +15,8 @@
 #                signatures, JSON log lines)
 #   engine     : base, protocol, sql, bundle, breakglass, ledger (a session's protocol and
 #                decision state, sans-IO: no Boost, no sockets, no TLS, no logging)
+#   drift      : base, config, sql, bundle, libpq (ext::pq: `ddlgate drift`, the live schema
+#                against what the approved bundles produce in a scratch database)
 #   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli        : everything
 set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")
@@ -26,6 +28,7 @@ set(DDLGATE_ALLOWED_breakglass "ddlgate::base;ddlgate::config;ext::json")
 set(DDLGATE_ALLOWED_ledger "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger")
+set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
 set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   ddlgate::cli::add_breakglass(app, runner);
   ddlgate::cli::add_ledger(app, runner);
   ddlgate::cli::add_witness(app, runner);
+  ddlgate::cli::add_drift(app, runner);
   ddlgate::cli::add_report(app, runner);
   ddlgate::cli::add_evidence(app, runner);
 
