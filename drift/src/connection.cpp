@@ -75,6 +75,8 @@ base::Status Connection::exec(std::string_view sql) {
   PGresult* r = PQexec(impl_->conn, std::string(sql).c_str());
   const ExecStatusType st = PQresultStatus(r);
   std::string why = first_line(r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(impl_->conn));
+  const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  sqlstate_ = state != nullptr ? state : "";
   PQclear(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return base::Ok{};
   if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {

@@ -1,6 +1,7 @@
 // Choosing the approved bundles and replaying them into the scratch database (docs/drift.md).
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "ddlgate/base/file.h"
@@ -152,20 +153,46 @@ base::Result<std::size_t> replay(Connection& scratch, const std::vector<bundle::
       if (!a.ok() || a.statements.size() != f.statements.size()) {
         return base::Error(where + ": files/" + f.path + ": its statements are not the ones verified");
       }
+      std::vector<std::string_view> texts;
       for (std::size_t i = 0; i < a.statements.size(); ++i) {
         const sql::Statement& st = a.statements[i];
         if (st.hash != f.statements[i].hash) {
           return base::Error(where + ": files/" + f.path + ": statement " + std::to_string(i + 1) +
                              " is not the one verified");
         }
-        // One statement per Query, as migration tools that split files send them (CREATE INDEX
-        // CONCURRENTLY cannot run in the implicit transaction of a multi-statement Query).
-        if (auto r = scratch.exec(std::string_view(*up).substr(st.offset, st.length)); !r) {
-          return base::Error(where + ": files/" + f.path + " statement " + std::to_string(i + 1) +
-                             " failed in the scratch database: " + r.error().reason);
-        }
-        ++ran;
+        texts.push_back(std::string_view(*up).substr(st.offset, st.length));
       }
+      // The first statement of the file that failed: its SQLSTATE and the message to report.
+      struct Failure {
+        std::string sqlstate, message;
+      };
+      auto run = [&](bool in_transaction) -> std::optional<Failure> {
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+          if (auto r = scratch.exec(texts[i]); !r) {
+            Failure failure{scratch.last_sqlstate(), where + ": files/" + f.path + " statement " + std::to_string(i + 1) +
+                                                         " failed in the scratch database: " + r.error().reason};
+            if (in_transaction) (void)scratch.exec("ROLLBACK");
+            return failure;
+          }
+        }
+        return std::nullopt;
+      };
+      // One transaction per file, as most tools apply a file, and a commit per file instead of
+      // per statement (3,000 statements took 24 s one commit each on a cluster with fsync on).
+      // A statement that cannot run in a transaction block (SQLSTATE 25001: CREATE INDEX
+      // CONCURRENTLY, ...) rolls it back, and the file runs again one statement per Query.
+      if (auto begin = scratch.exec("BEGIN"); !begin) return base::Error(where + ": BEGIN: " + begin.error().reason);
+      std::optional<Failure> failed = run(true);
+      if (!failed) {
+        if (auto commit = scratch.exec("COMMIT"); !commit) {
+          return base::Error(where + ": files/" + f.path + ": COMMIT failed in the scratch database: " +
+                             commit.error().reason);
+        }
+      } else if (failed->sqlstate == "25001") {
+        failed = run(false);
+      }
+      if (failed) return base::Error(failed->message);
+      ran += texts.size();
     }
   }
   return ran;

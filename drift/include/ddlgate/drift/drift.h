@@ -30,6 +30,8 @@ class Connection {
   ~Connection();
   // Runs one or more statements as one simple Query; the error is the server's message.
   base::Status exec(std::string_view sql);
+  // The SQLSTATE of the last exec() that failed on the server ("" if none did).
+  const std::string& last_sqlstate() const { return sqlstate_; }
   // The rows of one query, every value as text (NULL as nullopt); parameters as text.
   base::Result<std::vector<std::vector<std::optional<std::string>>>> query(
       const std::string& sql, const std::vector<std::string>& params = {});
@@ -41,7 +43,7 @@ class Connection {
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl, std::string side, std::string redacted);
   std::unique_ptr<Impl> impl_;
-  std::string side_, redacted_;
+  std::string side_, redacted_, sqlstate_;
 };
 
 // The canonical description of the connected database's schema (docs/drift.md, "What is
