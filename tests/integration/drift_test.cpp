@@ -103,11 +103,12 @@ class Drift : public ::testing::Test {
   }
 
   // A bundle of migrations() in registry()/name, signed by registry and alice.
-  void build_bundle(const std::string& name, const std::string& app, int version, const std::vector<std::string>& scope) {
+  void build_bundle(const std::string& name, const std::string& app, int version, const std::vector<std::string>& scope,
+                    const std::string& environment = "production", const fs::path& source = {}) {
     const fs::path out = registry() / name;
-    std::vector<std::string> argv = {ddlgate(), "bundle", "build", migrations().string(), "--tool", "dbmate",
-                                     "--out", out.string(), "--app", app, "--version", std::to_string(version),
-                                     "--environment", "production"};
+    std::vector<std::string> argv = {ddlgate(), "bundle", "build", (source.empty() ? migrations() : source).string(),
+                                     "--tool", "dbmate", "--out", out.string(), "--app", app, "--version",
+                                     std::to_string(version), "--environment", environment};
     argv.insert(argv.end(), scope.begin(), scope.end());
     run_ok(argv);
     run_ok({ddlgate(), "bundle", "sign", out.string(), "--key", (dir_.path() / "registry.key").string(), "--role", "registry"});
@@ -320,6 +321,35 @@ TEST_F(Drift, OnlyTheHighestVersionThatCoversTheDatabaseIsReplayed) {
       << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("skipped " + (registry() / "shop-v1").string() + ": version 1 of app 'shop' is below version 2"),
             std::string::npos)
+      << r.stdout_text;
+}
+
+TEST_F(Drift, AnExpiredBundleStillCountsAndOneOfAnotherEnvironmentDoesNot) {
+  // Version 2 adds a table and expired long ago: what it made is still the approved schema.
+  write_file(migrations() / "20240103000000_audit.sql", "-- migrate:up\nCREATE TABLE audit (at timestamptz);\n-- migrate:down\n");
+  build_bundle("shop-v2", "shop", 2, {"--database", SharedPgServer::get().database(), "--not-before",
+                                      "2025-01-01T00:00:00Z", "--valid-for", "1d"});
+  // Version 3, for staging only, adds another: it must not be expected in production.
+  const fs::path staging = dir_.path() / "staging";
+  fs::create_directories(staging);
+  for (const auto& e : fs::directory_iterator(migrations())) fs::copy_file(e.path(), staging / e.path().filename());
+  write_file(staging / "20240104000000_trial.sql", "-- migrate:up\nCREATE TABLE trial (id int);\n-- migrate:down\n");
+  build_bundle("shop-v3-staging", "shop", 3, {"--any-database"}, "staging", staging);
+  auto up = dbmate_up(migrations());
+  ASSERT_EQ(up.exit_code, 0) << up.stderr_text << up.stdout_text;
+  auto r = drift();
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_text << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("bundles shop v2;"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("skipped " + (registry() / "shop-v3-staging").string() +
+                               ": environment is 'staging', expected 'production'\n"),
+            std::string::npos)
+      << r.stdout_text;
+  // The staging table made out of band in production is drift.
+  SharedPgServer::get().admin_sql("CREATE TABLE trial (id int)");
+  fresh_scratch();
+  r = drift();
+  EXPECT_EQ(r.exit_code, 1) << r.stderr_text << r.stdout_text;
+  EXPECT_EQ(differences(r.stdout_text), std::vector<std::string>{"table public.trial: in production, not approved"})
       << r.stdout_text;
 }
 
