@@ -275,6 +275,32 @@ TEST_F(Drift, RefusesABundleWithABadSignature) {
   EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_class WHERE relname = 'accounts'", scratch_), "0\n");
 }
 
+TEST_F(Drift, RefusesTwoManifestsForOneVersion) {
+  // Another bundle claims version 1 of shop with other files: which one is approved is unknown.
+  write_file(migrations() / "20240103000000_audit.sql", "-- migrate:up\nCREATE TABLE audit (at timestamptz);\n-- migrate:down\n");
+  build_bundle("shop-v1-again", "shop", 1, {"--database", SharedPgServer::get().database()});
+  auto r = drift();
+  EXPECT_EQ(r.exit_code, 2) << r.stdout_text;
+  EXPECT_EQ(r.stderr_text, "ddlgate drift: bundles " + (registry() / "shop-v1").string() + " and " +
+                               (registry() / "shop-v1-again").string() +
+                               ": version 1 of app 'shop' with two different manifests\n");
+}
+
+TEST_F(Drift, AMigrationThatFailsInTheScratchDatabaseIsAnErrorThatNamesIt) {
+  // Approved and signed, but it cannot run on an empty database (it assumes a table that a
+  // baseline would have made).
+  write_file(migrations() / "20240103000000_alter.sql",
+             "-- migrate:up\nALTER TABLE accounts ADD COLUMN x int;\nALTER TABLE predates_bundles ADD COLUMN y int;\n"
+             "-- migrate:down\n");
+  build_bundle("shop-v2", "shop", 2, {"--database", SharedPgServer::get().database()});
+  auto r = drift();
+  EXPECT_EQ(r.exit_code, 2) << r.stdout_text;
+  EXPECT_EQ(r.stderr_text, "ddlgate drift: app shop version 2 (" + (registry() / "shop-v2").string() +
+                               "): files/20240103000000_alter.sql statement 2 failed in the scratch database: "
+                               "ERROR:  relation \"predates_bundles\" does not exist\n");
+  EXPECT_EQ(r.stdout_text, "");
+}
+
 TEST_F(Drift, PasswordsAreNeverPrinted) {
   // Nothing listens on port 1: the connection fails and the message names it, redacted.
   auto r = run_command({ddlgate(), "drift", "--url", "host=127.0.0.1 port=1 user=deploy password=hunter2 dbname=shop",
