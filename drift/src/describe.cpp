@@ -173,6 +173,12 @@ std::string description_sql() {
        "('comment', obj_description(t.oid, 'pg_type'))"
        ") v(attr, value) WHERE " + type_where);
   part(grants("'type'", type_name, type_from, "coalesce(t.typacl, acldefault('T', t.typowner))", type_where));
+  // Default privileges (ALTER DEFAULT PRIVILEGES): what objects a role makes later will grant.
+  part(grants("'default privileges'",
+              "'for ' || " + role("d.defaclrole") + " || coalesce(' in schema ' || quote_ident(n.nspname), '') || "
+              "' on ' || CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN "
+              "'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END",
+              "pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace", "d.defaclacl", "true"));
   return q;
 }
 

@@ -216,6 +216,8 @@ TEST_F(Drift, EachKindOfOutOfBandChangeIsNamed) {
       {"CREATE TABLE sneaky (id int)", "table public.sneaky: in production, not approved"},
       {"CREATE SCHEMA side_door", "schema side_door: in production, not approved"},
       {"CREATE TYPE mood AS ENUM ('ok')", "type public.mood: in production, not approved"},
+      {"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO drift_reader",
+       "default privileges for (migrator) in schema public on tables: in production, not approved"},
   };
   for (const auto& [sql, expected] : changes) pg.admin_sql(sql);
   auto r = drift();
