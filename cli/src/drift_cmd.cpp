@@ -32,6 +32,12 @@ std::string current_user(drift::Connection& conn) {
   return rows && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : std::string();
 }
 
+// Which database of which server a connection reached: postmaster start time and database.
+std::string identity(drift::Connection& conn) {
+  auto rows = conn.query("SELECT pg_postmaster_start_time()::text || ' ' || current_database()");
+  return rows && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : std::string();
+}
+
 int run_drift(const DriftArgs& a) {
   if (a.config.empty() == a.trust.empty()) {
     return fail("give the trust policy with exactly one of --config FILE (serve's [bundles]) or --trust FILE");
@@ -71,8 +77,14 @@ int run_drift(const DriftArgs& a) {
   auto scratch = drift::Connection::open(a.scratch_url, "scratch");
   if (!scratch) return fail(scratch.error().reason);
   const std::string database = prod->database();
-  if (scratch->database() == database && scratch->redacted() == prod->redacted()) {
-    return fail("--scratch-url names the production database itself");
+  // The replay must never run in production, however its connection string is spelled (a host
+  // name and an address, TCP and a socket): the same server started at the same microsecond,
+  // and the same database, is the same database.
+  const std::string prod_identity = identity(*prod);
+  if (prod_identity.empty() || prod_identity == identity(*scratch)) {
+    return fail(prod_identity.empty() ? "production: cannot read the server's start time and database name"
+                                      : "--scratch-url names the production database itself (database '" + database +
+                                            "' of the same server): the replay would run there");
   }
   // Refuse a scratch database that already holds something: replaying into it would mix
   // what the bundles make with what was there, and a clean comparison would prove nothing.

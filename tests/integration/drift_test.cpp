@@ -277,6 +277,18 @@ TEST_F(Drift, RefusesABundleWithABadSignature) {
   EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_class WHERE relname = 'accounts'", scratch_), "0\n");
 }
 
+TEST_F(Drift, RefusesTheProductionDatabaseAsScratchHoweverItIsSpelled) {
+  // Production is still empty, so the emptiness check alone would let the replay run there.
+  auto& pg = SharedPgServer::get();
+  auto r = run_command({ddlgate(), "drift", "--url", pg.conninfo(), "--scratch-url", pg.socket_conninfo(), "--bundles",
+                        registry().string(), "--trust", (dir_.path() / "trust.toml").string(), "--environment",
+                        "production"});
+  EXPECT_EQ(r.exit_code, 2) << r.stdout_text;
+  EXPECT_EQ(r.stderr_text, "ddlgate drift: --scratch-url names the production database itself (database '" +
+                               pg.database() + "' of the same server): the replay would run there\n");
+  EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_class WHERE relname = 'accounts'"), "0\n");
+}
+
 TEST_F(Drift, RefusesTwoManifestsForOneVersion) {
   // Another bundle claims version 1 of shop with other files: which one is approved is unknown.
   write_file(migrations() / "20240103000000_audit.sql", "-- migrate:up\nCREATE TABLE audit (at timestamptz);\n-- migrate:down\n");
