@@ -42,6 +42,9 @@ void add_report(CLI::App& app, Runner& runner);
 // Adds `evidence export|verify` (evidence packs for auditors, docs/evidence.md).
 void add_evidence(CLI::App& app, Runner& runner);
 
+// Adds `guard install|status|uninstall|kill-switch` (the in-database guard, docs/guard.md).
+void add_guard(CLI::App& app, Runner& runner);
+
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);
 
