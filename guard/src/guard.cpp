@@ -25,11 +25,20 @@ using Res = std::unique_ptr<PGresult, ResultDeleter>;
 // Any of the two transaction-wide advisory keys serialises installs and uninstalls of one database.
 constexpr const char* kInstallLock = "SELECT pg_catalog.pg_advisory_xact_lock(7235805734512345001)";
 
+// libpq's message on one line: its line breaks and tabs become spaces, trailing ones go.
 std::string trimmed(const char* text) {
-  std::string s = text ? text : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  std::string s;
+  for (const char* p = text ? text : ""; *p; ++p) {
+    char ch = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    if (ch == ' ' && !s.empty() && s.back() == ' ') continue;
+    s += ch;
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
+
+// The server's notices (DROP ... IF EXISTS skipping, drop cascades) are not ours to print.
+void ignore_notice(void*, const char*) {}
 
 // The server's error as "SQLSTATE: message (detail)".
 std::string error_of(const PGresult* r, PGconn* c) {
@@ -48,6 +57,7 @@ base::Result<Conn> connect(const std::string& conninfo) {
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return base::Error("cannot connect: " + trimmed(PQerrorMessage(conn.get())));
   }
+  PQsetNoticeProcessor(conn.get(), ignore_notice, nullptr);
   // Names the guard reads are resolved in pg_catalog first, whatever the role's settings.
   Res r(PQexec(conn.get(), "SET search_path = pg_catalog, pg_temp; SET client_encoding = 'UTF8'"));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return base::Error("cannot set up the session: " + error_of(r.get(), conn.get()));
@@ -249,7 +259,7 @@ base::Result<UninstallReport> uninstall(const std::string& conninfo) {
       "WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND r.rolname IN ('" +
       std::string(kOwnerRole) + "', '" + std::string(kControlRole) + "')) THEN "
       "DROP ROLE IF EXISTS " + std::string(kOwnerRole) + "; DROP ROLE IF EXISTS " + std::string(kControlRole) + "; "
-      "RAISE NOTICE 'dropped'; END IF; "
+      "END IF; "
       "EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END $ddlgate$";
   auto roles = exec(c, drop_roles, "dropping the guard's roles");
   if (!roles) return roles.error();

@@ -2,6 +2,7 @@
 // what the event triggers record in detect mode from a direct session, what they refuse
 // in enforce mode unless this test, acting as ddlgate's control connection, confirmed it,
 // and what status sees when someone tampers with the guard.
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -89,6 +90,7 @@ TEST(Guard, InstallTwiceIsIdempotentAndKeepsWhatWasRecorded) {
   auto first = guard_cli({"install", "--url", pg.conninfo(), "--mode", "detect"});
   ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
   EXPECT_EQ(first.stdout_text, "installed guard version 1, mode detect\n");
+  EXPECT_EQ(first.stderr_text, "");  // the server's notices are not printed
   pg.admin_sql("create table before_reinstall (id int)");
   const std::string catalog_query =
       "select string_agg(p.proname || ':' || md5(p.prosrc), ',' order by p.proname) || '|' || "
@@ -127,6 +129,7 @@ TEST(Guard, InstallNeedsASuperuserAndChangesNothingOtherwise) {
   auto nowhere = guard_cli({"status", "--url", "host=127.0.0.1 port=1 dbname=x connect_timeout=2"});
   EXPECT_EQ(nowhere.exit_code, 2);
   EXPECT_NE(nowhere.stderr_text.find("cannot connect"), std::string::npos) << nowhere.stderr_text;
+  EXPECT_EQ(std::count(nowhere.stderr_text.begin(), nowhere.stderr_text.end(), '\n'), 1) << nowhere.stderr_text;
 }
 
 TEST(Guard, DetectRecordsFifteenKindsOfChangeFromADirectSession) {
@@ -436,6 +439,7 @@ TEST(Guard, UninstallRemovesEverythingItInstalled) {
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   // This test has a server of its own: no other database's guard keeps the roles.
   EXPECT_EQ(r.stdout_text, "guard removed; roles dropped\n");
+  EXPECT_EQ(r.stderr_text, "");
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_namespace where nspname = 'ddlgate'"), "0\n");
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_event_trigger"), "0\n");
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_roles where rolname like 'ddlgate%'"), "0\n");
