@@ -89,6 +89,8 @@ DECLARE
   v_start pg_catalog.int8;
   v_sha pg_catalog.text;
   v_keys pg_catalog.int8[] := '{}';
+  v_key pg_catalog.int8;
+  v_held pg_catalog.bool := false;
   v_tag pg_catalog.text;
   v_path pg_catalog.text;
 BEGIN
@@ -100,6 +102,19 @@ BEGIN
   FOREACH v_tag IN ARRAY ARRAY['DO', 'CALL', 'CREATE EXTENSION'] LOOP
     v_keys := v_keys || ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, v_tag, '*', '*');
   END LOOP;
+  -- pg_locks copies the whole lock table, which a long migration transaction fills: read it
+  -- only when another backend holds one of the keys (an exclusive try-lock fails), so that an
+  -- unconfirmed command costs a few lock calls, not a scan.
+  FOREACH v_key IN ARRAY v_keys LOOP
+    IF pg_catalog.pg_try_advisory_lock(v_key) THEN
+      PERFORM pg_catalog.pg_advisory_unlock(v_key);
+    ELSE
+      v_held := true;
+    END IF;
+  END LOOP;
+  IF NOT v_held THEN
+    RETURN false;
+  END IF;
   PERFORM pg_catalog.pg_stat_clear_snapshot();
   RETURN EXISTS (
     SELECT 1
