@@ -29,9 +29,10 @@ std::vector<Check> evaluate(const Observed& o) {
     checks.push_back({false, "version", "ddlgate.guard_version has no row (or cannot be read)"});
   } else {
     bool ok = *o.version == kGuardVersion;
-    checks.push_back({ok, "version",
-                      std::to_string(*o.version) + (ok ? "" : " (this ddlgate installs " + std::to_string(kGuardVersion) +
-                                                                  "; run guard install)")});
+    std::string note;
+    if (*o.version < kGuardVersion) note = " (this ddlgate installs " + std::to_string(kGuardVersion) + "; run guard install)";
+    if (*o.version > kGuardVersion) note = " (newer than this ddlgate's " + std::to_string(kGuardVersion) + ")";
+    checks.push_back({ok, "version", std::to_string(*o.version) + note});
     bool mode_ok = mode_from_string(o.mode).has_value();
     checks.push_back({mode_ok, "mode", o.mode});
   }

@@ -117,6 +117,23 @@ TEST(Guard, InstallTwiceIsIdempotentAndKeepsWhatWasRecorded) {
             "version 1 -> 1, mode detect -> enforce\n");
 }
 
+TEST(Guard, InstallRefusesToDowngradeANewerGuard) {
+  auto& pg = SharedPgServer::get();
+  install(pg, "enforce");
+  pg.admin_sql("update ddlgate.guard_version set version = 99");
+  auto r = guard_cli({"install", "--url", pg.conninfo(), "--mode", "detect"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.stderr_text.find("the installed guard is version 99, newer than this ddlgate's 1; refusing to downgrade"),
+            std::string::npos)
+      << r.stderr_text;
+  // Nothing changed: the same version and mode, the triggers still there.
+  EXPECT_EQ(pg.admin_sql("select version || ' ' || mode from ddlgate.guard_version"), "99 enforce\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_event_trigger where evtname like 'ddlgate_guard_%'"), "4\n");
+  auto status = guard_cli({"status", "--url", pg.conninfo()});
+  EXPECT_EQ(status.exit_code, 1);
+  EXPECT_NE(status.stdout_text.find("FAIL version: 99"), std::string::npos) << status.stdout_text;
+}
+
 TEST(Guard, InstallNeedsASuperuserAndChangesNothingOtherwise) {
   auto& pg = SharedPgServer::get();
   pg.ensure_role("app", "LOGIN");

@@ -197,12 +197,16 @@ TEST(GuardStatus, AnExtraFunctionOrTriggerOrAWriteGrantFails) {
   EXPECT_FALSE(intact(evaluate(o)));
 }
 
-TEST(GuardStatus, AnOlderVersionFailsUntilInstallUpgradesIt) {
+TEST(GuardStatus, AnOlderOrNewerVersionFails) {
   auto o = as_installed();
   o.version = kGuardVersion - 1;
   auto checks = evaluate(o);
   EXPECT_FALSE(intact(checks));
   EXPECT_NE(find_check(checks, "version")->detail.find("run guard install"), std::string::npos);
+  o.version = kGuardVersion + 1;
+  checks = evaluate(o);
+  EXPECT_FALSE(intact(checks));
+  EXPECT_NE(find_check(checks, "version")->detail.find("newer than this ddlgate's"), std::string::npos);
 }
 
 }  // namespace
