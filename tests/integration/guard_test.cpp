@@ -382,8 +382,13 @@ TEST(Guard, AClientCannotConfirmItsOwnStatements) {
   key.pop_back();
   EXPECT_EQ(value(app.get(), "select pg_advisory_lock(" + key + ")"), "");
   EXPECT_EQ(sqlstate_of(app.get(), text), "DG001");
-  // The same key held by the control connection confirms it: the test above was not vacuous.
   EXPECT_EQ(value(app.get(), "select pg_advisory_unlock(" + key + ")"), "t");
+  // Nor taken by another backend of an ordinary role (the client's second connection).
+  auto accomplice = pg_connect(pg.conninfo("app"));
+  EXPECT_EQ(value(accomplice.get(), "select pg_advisory_lock_shared(" + key + ")"), "");
+  EXPECT_EQ(sqlstate_of(app.get(), text), "DG001");
+  EXPECT_EQ(value(accomplice.get(), "select pg_advisory_unlock_shared(" + key + ")"), "t");
+  // The same key held by the control connection confirms it: the test above was not vacuous.
   std::string id = control.confirm(app.get(), text, "{CREATE TABLE}", "app", "", true);
   EXPECT_EQ(sqlstate_of(app.get(), text), "OK");
   // A second control that is not registered cannot confirm either.
