@@ -488,10 +488,14 @@ std::vector<std::string> install_statements(int installed_version, std::optional
                 "') THEN CREATE ROLE " + role +
                 " NOLOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $ddlgate$");
   }
-  // ddlgate_guard reads the session's backend_start whatever role the session has.
-  s.push_back("GRANT pg_read_all_stats TO " + owner);
-  // The control connection looks up the backend_start of the backends it confirms for.
-  s.push_back("GRANT pg_read_all_stats TO " + control);
+  // ddlgate_guard reads the session's backend_start whatever role the session has; the control
+  // connection looks up the backend_start of the backends it confirms for. (A membership that
+  // another database's install grants at the same time is a unique violation, not a failure.)
+  for (const auto& role : {owner, control}) {
+    s.push_back("DO $ddlgate$ BEGIN IF NOT pg_catalog.pg_has_role('" + role +
+                "', 'pg_read_all_stats', 'MEMBER') THEN GRANT pg_read_all_stats TO " + role +
+                "; END IF; EXCEPTION WHEN unique_violation THEN NULL; END $ddlgate$");
+  }
   s.push_back("CREATE SCHEMA IF NOT EXISTS ddlgate AUTHORIZATION " + owner);
   s.push_back("ALTER SCHEMA ddlgate OWNER TO " + owner);
   for (const auto& step : schema_steps()) {

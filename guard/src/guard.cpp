@@ -204,6 +204,12 @@ base::Result<StatusReport> status(const std::string& conninfo) {
                      "ORDER BY 1, 3, 2",
                      {oid}, "reading the guard's table privileges");
     if (!acl) return acl.error();
+    auto stats = exec(c,
+                      "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ddlgate_guard') AND "
+                      "pg_catalog.pg_has_role('ddlgate_guard', 'pg_read_all_stats', 'MEMBER')",
+                      "reading ddlgate_guard's memberships");
+    if (!stats) return stats.error();
+    o.owner_reads_stats = value(stats->get(), 0, 0) == "t";
     for (int i = 0; i < PQntuples(acl->get()); ++i) {
       o.writable_by_others.push_back(value(acl->get(), i, 0) + ": " + value(acl->get(), i, 1) + " to " + value(acl->get(), i, 2));
     }

@@ -81,6 +81,10 @@ std::vector<Check> evaluate(const Observed& o) {
     });
     if (!known) checks.push_back({false, "function ddlgate." + f.name + "(" + f.identity_args + ")", "not installed by ddlgate"});
   }
+  checks.push_back({o.owner_reads_stats, "role ddlgate_guard",
+                    o.owner_reads_stats ? "member of pg_read_all_stats"
+                                        : "not a member of pg_read_all_stats: it cannot read a backend's "
+                                          "backend_start, so nothing can be confirmed"});
   checks.push_back({o.writable_by_others.empty(), "table privileges",
                     o.writable_by_others.empty() ? "only ddlgate_guard writes the guard's tables"
                                                  : join(o.writable_by_others)});

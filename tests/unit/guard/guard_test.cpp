@@ -111,6 +111,7 @@ Observed as_installed() {
   o.version = kGuardVersion;
   o.mode = "enforce";
   o.trigger_owner = "postgres";
+  o.owner_reads_stats = true;
   for (const auto& t : triggers()) o.triggers.push_back({t.name, t.event, 'A', "postgres", true, "ddlgate." + t.function});
   for (const auto& f : functions()) {
     o.functions.push_back({f.name, f.identity_args, base::sha256_hex(f.body), f.security_definer, f.config(),
@@ -194,6 +195,9 @@ TEST(GuardStatus, AnExtraFunctionOrTriggerOrAWriteGrantFails) {
   EXPECT_FALSE(intact(evaluate(o)));
   o = as_installed();
   o.writable_by_others.push_back("changes: DELETE to app");
+  EXPECT_FALSE(intact(evaluate(o)));
+  o = as_installed();
+  o.owner_reads_stats = false;
   EXPECT_FALSE(intact(evaluate(o)));
 }
 

@@ -38,6 +38,7 @@ struct Observed {
   std::vector<ObservedTrigger> triggers;    // every trigger named ddlgate% or calling a ddlgate function
   std::vector<ObservedFunction> functions;  // every function in the schema
   std::vector<std::string> writable_by_others;  // "changes: INSERT to app" for grants beyond the owner
+  bool owner_reads_stats = false;  // ddlgate_guard is a member of pg_read_all_stats (it reads backend_start)
 };
 
 // One line of the status report.
