@@ -17,8 +17,12 @@
 #                decision state, sans-IO: no Boost, no sockets, no TLS, no logging)
 #   drift      : base, config, sql, bundle, libpq (ext::pq: `ddlgate drift`, the live schema
 #                against what the approved bundles produce in a scratch database)
+#   guard      : base, libpq (the in-database guard: its versioned SQL, install, status,
+#                uninstall, kill switch; docs/guard.md)
 #   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli        : everything
+#
+# ext::pq is libpq (PostgreSQL::PostgreSQL), for modules that talk to PostgreSQL as a client.
 set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_protocol "")
 set(DDLGATE_ALLOWED_config "ddlgate::base;ext::toml")
@@ -29,6 +33,7 @@ set(DDLGATE_ALLOWED_ledger "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger")
 set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
+set(DDLGATE_ALLOWED_guard "ddlgate::base;ext::pq")
 set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>

@@ -44,6 +44,8 @@ void add_evidence(CLI::App& app, Runner& runner);
 
 // Adds `drift` (the live schema against the approved bundles, docs/drift.md).
 void add_drift(CLI::App& app, Runner& runner);
+// Adds `guard install|status|uninstall|kill-switch` (the in-database guard, docs/guard.md).
+void add_guard(CLI::App& app, Runner& runner);
 
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   ddlgate::cli::add_drift(app, runner);
   ddlgate::cli::add_report(app, runner);
   ddlgate::cli::add_evidence(app, runner);
+  ddlgate::cli::add_guard(app, runner);
 
   try {
     app.parse(argc, argv);
