@@ -11,6 +11,8 @@
 #include <array>
 #include <map>
 
+#include <openssl/evp.h>
+
 #include "ddlgate/bundle/bundle.h"
 
 namespace ddlgate::bundle {
@@ -371,12 +373,22 @@ std::vector<std::string> sequelize(std::string_view s, std::string_view t) {
 }
 
 // typeorm/typeorm src/migration/MigrationExecutor.ts (createMigrationsTableIfNotExist)
-// through the PostgreSQL query runner: quoted names; the primary key's name is
-// TypeORM's hash of the table and column ("PK_" + sha1 prefix), which for the default
-// table is the constant below.
+// through the PostgreSQL query runner: quoted names; the primary key is named by
+// DefaultNamingStrategy.primaryKeyName: "PK_" and the first 27 hex digits of SHA-1
+// over "<table>_id" ("PK_8c82d7f526340ab734260ea46be" for "migrations").
 std::vector<std::string> typeorm(std::string_view, std::string_view t) {
+  const std::string key = std::string(t) + "_id";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(key.data(), key.size(), md, &len, EVP_sha1(), nullptr) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string pk = "PK_";
+  for (unsigned int i = 0; i < len && pk.size() < 3 + 27; ++i) {
+    pk += kHex[md[i] >> 4];
+    if (pk.size() < 3 + 27) pk += kHex[md[i] & 0xf];
+  }
   return fill_all({"CREATE TABLE \"{t}\" (\"id\" SERIAL NOT NULL, \"timestamp\" bigint NOT NULL, \"name\" character "
-                   "varying NOT NULL, CONSTRAINT \"PK_8c82d7f526340ab734260ea46be\" PRIMARY KEY (\"id\"))"},
+                   "varying NOT NULL, CONSTRAINT \"" + pk + "\" PRIMARY KEY (\"id\"))"},
                   "", t);
 }
 
@@ -412,7 +424,7 @@ const std::vector<Spec>& specs() {
       {MigrationTool::rails, {"", "schema_migrations", false, true}, rails},
       {MigrationTool::knex, {"", "knex_migrations", true, true}, knex},
       {MigrationTool::sequelize, {"", "SequelizeMeta", false, true}, sequelize},
-      {MigrationTool::typeorm, {"", "migrations", false, false}, typeorm},
+      {MigrationTool::typeorm, {"", "migrations", false, true}, typeorm},
       {MigrationTool::node_pg_migrate, {"public", "pgmigrations", true, true}, node_pg_migrate},
       {MigrationTool::sql_migrate, {"", "gorp_migrations", true, true}, sql_migrate},
       {MigrationTool::prisma, {"", "_prisma_migrations", false, false}, prisma},

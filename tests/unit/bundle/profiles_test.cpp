@@ -22,7 +22,7 @@ struct Wire {
   std::vector<std::string> messages;
 };
 
-// "---- message" starts a message; "# history: default|SCHEMA.TABLE" names the table.
+// "---- message" starts a message; "# history: default|SCHEMA.TABLE|.TABLE" names the table.
 Wire read_wire(const fs::path& file) {
   Wire w;
   std::string name = file.stem().string();
@@ -234,6 +234,11 @@ TEST(ToolProfiles, HistoryNamesAreEachToolsOwnForm) {
   EXPECT_FALSE(check_history_table(MigrationTool::dbmate, {"meta", "1hist"}).ok());
   EXPECT_FALSE(check_history_table(MigrationTool::sqitch, {"", "changes"}).ok());
   EXPECT_FALSE(check_history_table(MigrationTool::django, {"", "migs"}).ok());
+  // TypeORM names the primary key after the table (SHA-1 of "<table>_id"), as observed.
+  auto torm = bookkeeping_sql(MigrationTool::typeorm, {"", "hist"});
+  ASSERT_EQ(torm.size(), 1u);
+  EXPECT_NE(torm[0].find("CONSTRAINT \"PK_2988b0077426d2ca15fdea02377\""), std::string::npos) << torm[0];
+  EXPECT_NE(bookkeeping_sql(MigrationTool::typeorm)[0].find("\"PK_8c82d7f526340ab734260ea46be\""), std::string::npos);
   EXPECT_FALSE(check_history_table(MigrationTool::plain, {"", "migs"}).ok());
   EXPECT_TRUE(check_history_table(MigrationTool::plain, {}).ok());
   EXPECT_TRUE(bookkeeping_sql(MigrationTool::dbmate, {"Meta", "hist"}).empty());
