@@ -731,7 +731,18 @@ BuildResult build_bundle(const BuildOptions& o) {
     case MigrationTool::sql_migrate:
       sql_migrate_order(names, order);
       break;
-    case MigrationTool::node_pg_migrate:
+    case MigrationTool::node_pg_migrate: {
+      // node-pg-migrate loads every file of the directory but dotfiles (its default
+      // ignorePattern); a JavaScript migration's SQL is made at run time and cannot be
+      // bundled, so a directory with one is refused rather than half approved.
+      std::error_code dir_ec;
+      for (const auto& e : fs::directory_iterator(o.src_dir, dir_ec)) {
+        const std::string n = e.path().filename().string();
+        if (!n.empty() && n[0] != '.' && !e.is_directory() && !ends_with(n, ".sql")) {
+          problems.push_back({n, "node-pg-migrate would run it, and only SQL migrations can be bundled "
+                                 "(record the JavaScript ones with bundle record)"});
+        }
+      }
       for (auto& n : names) {
         auto us = n.find('_');
         if (us == std::string::npos || !all_digits(std::string_view(n).substr(0, us))) {
@@ -740,6 +751,7 @@ BuildResult build_bundle(const BuildOptions& o) {
       }
       versioned_order(names, ".sql", order, problems, true);
       break;
+    }
     case MigrationTool::prisma:
       prisma_order(o.src_dir, order, problems);
       break;

@@ -320,6 +320,20 @@ TEST(ToolLayout, DetectsEachNewLayoutAndBuildsItInTheToolsOrder) {
   }
 }
 
+TEST(ToolLayout, NodePgMigrateRefusesADirectoryWithAJavaScriptMigration) {
+  Scratch s;
+  fs::create_directories(s.path() / "src");
+  spit(s.path() / "src" / "1700000000001_users.sql", "-- Up Migration\nCREATE TABLE a (x int);\n");
+  spit(s.path() / "src" / "1700000000002_more.js", "exports.up = (pgm) => pgm.sql('DROP TABLE a');\n");
+  spit(s.path() / "src" / ".eslintrc", "{}\n");  // dotfiles: ignored, as node-pg-migrate ignores them
+  BuildOptions o = options(s.path() / "src", s.path() / "b");
+  o.tool = MigrationTool::node_pg_migrate;
+  BuildResult r = build_bundle(o);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].where, "1700000000002_more.js");
+  EXPECT_FALSE(fs::exists(s.path() / "b"));
+}
+
 TEST(ToolLayout, LiquibaseRefusesAFileThatIsNotFormattedSql) {
   Scratch s;
   fs::create_directories(s.path() / "src");
