@@ -392,8 +392,9 @@ std::vector<std::string> typeorm(std::string_view, std::string_view t) {
                   "", t);
 }
 
-// prisma/prisma-engines schema-engine sql-schema-connector (postgres flavour,
-// create_migrations_table): the fixed table in the connection's schema.
+// prisma/prisma-engines schema-engine/connectors/sql-schema-connector/src/flavour/
+// postgres.rs (create_migrations_table, acquire_lock): the fixed table in the
+// connection's schema (Prisma writes the names bare; quoted, lower case, they are the same).
 std::vector<std::string> prisma(std::string_view, std::string_view t) {
   return fill_all({"CREATE TABLE \"{t}\" (\n    \"id\"                    VARCHAR(36) PRIMARY KEY NOT NULL,\n    "
                    "\"checksum\"              VARCHAR(64) NOT NULL,\n    \"finished_at\"           TIMESTAMPTZ,\n    "
