@@ -301,8 +301,9 @@ std::vector<std::string> liquibase_qualified(std::string_view s, std::string_vie
                   s, t);
 }
 
-// ariga/atlas cmd/atlas/internal/migrate (the ent revisions schema) as Atlas's own
-// PostgreSQL planner writes it: quoted names, the schema created first.
+// ariga/atlas cmd/atlas/internal/migrate/ent/migrate/schema.go (the revisions table's
+// columns) as Atlas's own PostgreSQL planner renders them: quoted names, the schema
+// created first (with or without IF NOT EXISTS, both listed).
 std::vector<std::string> atlas(std::string_view s, std::string_view t) {
   return fill_all({"CREATE SCHEMA IF NOT EXISTS {s}",
                    "CREATE SCHEMA {s}",
