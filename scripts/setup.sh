@@ -37,15 +37,21 @@ if ((${#missing[@]})); then
 fi
 
 # Real migration tools from the npm registry for the integration tests (dbmate
-# ships its binary in the package; node-postgres is a driver). Pinned versions.
+# ships its binary in the package; node-postgres is a driver; node-pg-migrate runs
+# SQL migrations). Pinned versions.
 if ! command -v npm >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
-if [ ! -x .tools/npm/node_modules/.bin/dbmate ]; then
+# node-pg-migrate 7.9 is the last release that runs on Debian 12's Node.js 18.
+# The stamp holds the list installed: a changed list installs again.
+npm_packages="dbmate@2.36.0 pg@8.16.3 node-pg-migrate@7.9.1"
+if [ "$(cat .tools/npm/.packages 2>/dev/null)" != "$npm_packages" ]; then
   mkdir -p .tools/npm
-  npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error dbmate@2.36.0 pg@8.16.3 >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error $npm_packages >/dev/null
+  echo "$npm_packages" > .tools/npm/.packages
 fi
 
 # PostgreSQL 15's own encoding conversion maps (issue 22), from Debian's source

@@ -2,6 +2,7 @@
 // statements, and writing a bundle directory.
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -86,10 +87,84 @@ bool dbmate_marker(std::string_view line, std::string_view which) {
   return rest.empty() || rest.front() == ' ' || rest.front() == '\t';
 }
 
+// sql-migrate (rubenv/sql-migrate sqlparse/sqlparse.go): a line that starts with
+// "-- +migrate " followed by a command word; "Up" and "Down" switch direction (options
+// such as "notransaction" may follow), StatementBegin/End are the other commands.
+std::optional<std::string_view> sql_migrate_command(std::string_view line) {
+  constexpr std::string_view kPrefix = "-- +migrate ";
+  if (!starts_with(line, kPrefix)) return std::nullopt;
+  std::string_view rest = trim(line.substr(kPrefix.size()));
+  return rest.substr(0, rest.find_first_of(" \t"));
+}
+
+// node-pg-migrate (src/sqlMigration.ts): /^\s*--[\s-]*up\s+migration/im, and the same
+// with "down": a comment line whose words, after any dashes, are "<which> migration...".
+bool node_pg_migrate_marker(std::string_view line, std::string_view which) {
+  line = trim(line);
+  if (!starts_with(line, "--")) return false;
+  std::size_t i = 2;
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '-')) ++i;
+  auto lower_is = [&](std::string_view word) {
+    if (line.size() - i < word.size()) return false;
+    for (std::size_t k = 0; k < word.size(); ++k) {
+      char c = line[i + k];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != word[k]) return false;
+    }
+    i += word.size();
+    return true;
+  };
+  if (!lower_is(which)) return false;
+  std::size_t spaces = i;
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  return i > spaces && lower_is("migration");
+}
+
+// Liquibase formatted SQL: the first line is "--liquibase formatted sql"
+// (FormattedSqlChangeLogParser: -- then optional blanks, case-insensitive).
+bool liquibase_header(std::string_view content) {
+  std::string_view first = content.substr(0, content.find('\n'));
+  first = trim(first);
+  if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+  if (!starts_with(first, "--")) return false;
+  first = trim(first.substr(2));
+  std::string lower(first.substr(0, 23));
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower == "liquibase formatted sql";
+}
+
 struct Range {
   std::size_t offset = 0;
   std::size_t length = 0;
 };
+
+// The text between a file's one up marker and the next down marker after it (or the
+// end), for layouts whose markers may come in either order (sql-migrate).
+std::optional<Range> marked_up_range(std::string_view content, const std::function<bool(std::string_view)>& is_up,
+                                     const std::function<bool(std::string_view)>& is_down, std::string_view up_name,
+                                     std::string* why) {
+  std::optional<std::size_t> up_begin;
+  std::optional<std::size_t> up_end;
+  for (const Line& l : split_lines(content)) {
+    if (is_up(l.text)) {
+      if (up_begin) {
+        *why = "two '" + std::string(up_name) + "' markers";
+        return std::nullopt;
+      }
+      up_begin = l.next;
+    } else if (is_down(l.text) && up_begin && !up_end) {
+      up_end = l.begin;
+    }
+  }
+  if (!up_begin) {
+    *why = "no '" + std::string(up_name) + "' marker";
+    return std::nullopt;
+  }
+  std::size_t end = up_end.value_or(content.size());
+  return Range{*up_begin, end - *up_begin};
+}
 
 std::optional<Range> up_range(MigrationTool tool, std::string_view content, std::string* why) {
   switch (tool) {
@@ -98,7 +173,35 @@ std::optional<Range> up_range(MigrationTool tool, std::string_view content, std:
     case MigrationTool::golang_migrate:  // the .up.sql file is all up
     case MigrationTool::flyway:
     case MigrationTool::sqitch:          // deploy/<change>.sql
+    case MigrationTool::liquibase:       // changesets; --rollback lines are comments
+    case MigrationTool::prisma:          // <migration>/migration.sql
+    case MigrationTool::alembic:         // the ORMs: SQL their offline modes wrote
+    case MigrationTool::django:
+    case MigrationTool::rails:
+    case MigrationTool::knex:
+    case MigrationTool::sequelize:
+    case MigrationTool::typeorm:
       return Range{0, content.size()};
+    case MigrationTool::sql_migrate: {
+      // Up and Down sections may come in either order; the up part ends at the next
+      // "Down" after "Up".
+      return marked_up_range(
+          content, [](std::string_view l) { auto c = sql_migrate_command(l); return c && *c == "Up"; },
+          [](std::string_view l) { auto c = sql_migrate_command(l); return c && *c == "Down"; }, "-- +migrate Up", why);
+    }
+    case MigrationTool::node_pg_migrate: {
+      // node-pg-migrate runs the whole file as "up" when it has no up marker (even a
+      // down section in it); otherwise from the first up marker to the first down
+      // marker after it.
+      std::optional<std::size_t> up_begin, down_begin;
+      for (const Line& l : split_lines(content)) {
+        if (!up_begin && node_pg_migrate_marker(l.text, "up")) up_begin = l.begin;
+        else if (!down_begin && node_pg_migrate_marker(l.text, "down")) down_begin = l.begin;
+      }
+      if (!up_begin) return Range{0, content.size()};
+      std::size_t end = (down_begin && *down_begin > *up_begin) ? *down_begin : content.size();
+      return Range{*up_begin, end - *up_begin};
+    }
     case MigrationTool::goose: {
       std::optional<std::size_t> up_begin;
       std::size_t up_end = content.size();
@@ -254,6 +357,45 @@ void flyway_order(const std::vector<std::string>& names, std::vector<SourceFile>
   for (auto& r : repeatable) out.push_back({r});
 }
 
+// sql-migrate (migrate.go, Migration.Less): names with a numeric prefix first, by that
+// number (then by name), then the others by name.
+void sql_migrate_order(const std::vector<std::string>& names, std::vector<SourceFile>& out) {
+  auto prefix = [](const std::string& n) {
+    std::size_t d = 0;
+    while (d < n.size() && n[d] >= '0' && n[d] <= '9') ++d;
+    return std::string_view(n).substr(0, d);
+  };
+  std::vector<std::string> sorted = names;
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const std::string& a, const std::string& b) {
+    std::string_view pa = prefix(a), pb = prefix(b);
+    if (!pa.empty() && !pb.empty()) {
+      if (int c = compare_numbers(pa, pb); c != 0) return c < 0;
+      return a < b;
+    }
+    if (pa.empty() != pb.empty()) return !pa.empty();
+    return a < b;
+  });
+  for (auto& n : sorted) out.push_back({n});
+}
+
+// Prisma Migrate: each migration is a directory <name>/migration.sql, applied in the
+// order of the directory names; migration_lock.toml sits beside them.
+void prisma_order(const fs::path& dir, std::vector<SourceFile>& out, std::vector<Problem>& problems) {
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory()) dirs.push_back(e.path().filename().string());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& d : dirs) {
+    if (fs::is_regular_file(dir / d / "migration.sql", ec)) {
+      out.push_back({d + "/migration.sql"});
+    } else {
+      problems.push_back({d, "not a Prisma migration (no migration.sql)"});
+    }
+  }
+}
+
 // sqitch.plan: one change per line ("name [deps] date planner <email> # note"); blank
 // lines, %pragmas, #comments and @tags are not changes. Each change is deploy/<name>.sql.
 void sqitch_order(const fs::path& dir, std::vector<SourceFile>& out, std::vector<Problem>& problems) {
@@ -325,55 +467,6 @@ void check_atlas_sum(const fs::path& dir, const std::vector<std::string>& names,
     problems.push_back({"atlas.sum", "does not match the migration files (as `atlas migrate hash` computes it); "
                                      "run `atlas migrate hash` and review the change"});
   }
-}
-
-const std::map<MigrationTool, std::vector<std::string>>& bookkeeping_table() {
-  // Statements exactly as each tool's PostgreSQL driver sends them, for its default
-  // history table in the default schema (public). Sources in docs/bundles.md.
-  static const std::map<MigrationTool, std::vector<std::string>> kTable = {
-      {MigrationTool::dbmate,
-       {
-           // amacneil/dbmate pkg/driver/postgres/postgres.go; the table's definition as
-           // dbmate 2.x sends it was observed with log_statement = 'all' (npm dbmate
-           // 2.36.0: "version varchar primary key"); earlier releases used varchar(255).
-           "select current_schema()",
-           "select quote_ident(unnest($1::text[]))",
-           "select true from pg_database where datname = $1",
-           "SELECT 1 FROM information_schema.tables WHERE  table_schema = $1 AND    table_name   = $2",
-           "create table if not exists public.schema_migrations (version varchar primary key)",
-           "create table if not exists public.schema_migrations (version varchar(255) primary key)",
-           "create schema if not exists public",
-           "select version from public.schema_migrations order by version desc",
-           "select version from public.schema_migrations order by version desc limit 1",
-           "insert into public.schema_migrations (version) values ($1)",
-           "delete from public.schema_migrations where version = $1",
-       }},
-      {MigrationTool::golang_migrate,
-       {
-           // golang-migrate/migrate database/postgres/postgres.go
-           "SELECT pg_advisory_lock($1)",
-           "SELECT pg_advisory_unlock($1)",
-           "SELECT COUNT(1) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2 LIMIT 1",
-           "CREATE TABLE IF NOT EXISTS \"public\".\"schema_migrations\" (version bigint not null primary key, dirty boolean not null)",
-           "SELECT version, dirty FROM \"public\".\"schema_migrations\" LIMIT 1",
-           "TRUNCATE \"public\".\"schema_migrations\"",
-           "INSERT INTO \"public\".\"schema_migrations\" (version, dirty) VALUES ($1, $2)",
-       }},
-      {MigrationTool::goose,
-       {
-           // pressly/goose internal/dialect/dialectquery/postgres.go
-           "CREATE TABLE goose_db_version (\n\t\tid integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,\n\t\t"
-           "version_id bigint NOT NULL,\n\t\tis_applied boolean NOT NULL,\n\t\ttstamp timestamp NOT NULL DEFAULT now()\n\t)",
-           "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, $2)",
-           "DELETE FROM goose_db_version WHERE version_id=$1",
-           "SELECT tstamp, is_applied FROM goose_db_version WHERE version_id=$1 ORDER BY tstamp DESC LIMIT 1",
-           "SELECT version_id, is_applied from goose_db_version ORDER BY id DESC",
-           "SELECT max(version_id) FROM goose_db_version",
-           "SELECT EXISTS ( SELECT 1 FROM pg_tables WHERE (current_schema() IS NULL OR schemaname = current_schema()) "
-           "AND tablename = 'goose_db_version' )",
-       }},
-  };
-  return kTable;
 }
 
 bool write_file(const fs::path& path, std::string_view bytes) {
@@ -488,12 +581,6 @@ std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view co
   return lines;
 }
 
-std::vector<std::string> bookkeeping_sql(MigrationTool tool) {
-  const auto& t = bookkeeping_table();
-  auto it = t.find(tool);
-  return it == t.end() ? std::vector<std::string>{} : it->second;
-}
-
 std::vector<std::pair<MigrationTool, std::string>> detect_tools(const fs::path& dir) {
   std::vector<std::pair<MigrationTool, std::string>> fits;
   std::error_code ec;
@@ -512,11 +599,24 @@ std::vector<std::pair<MigrationTool, std::string>> detect_tools(const fs::path& 
       break;
     }
   }
-  bool goose = false, dbmate = false;
+  if (fs::exists(dir / "migration_lock.toml", ec)) fits.emplace_back(MigrationTool::prisma, "migration_lock.toml");
+  bool goose = false, dbmate = false, sql_migrate = false, node_pg = false, liquibase = false;
   for (const auto& n : names) {
     auto content = base::read_capped(dir / n, kMaxMigrationFileBytes);
     if (!content) continue;
+    if (!liquibase && liquibase_header(*content)) {
+      liquibase = true;
+      fits.emplace_back(MigrationTool::liquibase, "a --liquibase formatted sql first line in " + n);
+    }
     for (const Line& l : split_lines(*content)) {
+      if (auto c = sql_migrate_command(l.text); !sql_migrate && c && *c == "Up") {
+        sql_migrate = true;
+        fits.emplace_back(MigrationTool::sql_migrate, "a -- +migrate Up line in " + n);
+      }
+      if (!node_pg && node_pg_migrate_marker(l.text, "up")) {
+        node_pg = true;
+        fits.emplace_back(MigrationTool::node_pg_migrate, "an -- Up Migration line in " + n);
+      }
       if (auto a = goose_annotation(l.text); !goose && a && *a == "Up") {
         goose = true;
         fits.emplace_back(MigrationTool::goose, "a -- +goose Up line in " + n);
@@ -582,7 +682,17 @@ BuildResult build_bundle(const BuildOptions& o) {
       return result;
     }
   }
+  if (auto st = check_history_table(m.tool, o.history); !st.ok()) {
+    problems.push_back({o.history.table.empty() ? "--history-schema" : "--history-table", st.error().reason});
+    return result;
+  }
+  if (!o.history.empty() && o.format == kBundleFormat1) {
+    problems.push_back({"--history-table", "format 1 has no place for history table names"});
+    return result;
+  }
   m.format = std::string(o.format);
+  m.tool_profile = o.format == kBundleFormat1 ? kToolProfileVersionOldest : kToolProfileVersion;
+  m.history = o.history;
   m.any_database = o.any_database;
   m.app = o.app;
   m.version = o.version;
@@ -600,7 +710,50 @@ BuildResult build_bundle(const BuildOptions& o) {
   auto names = sql_files(o.src_dir);
   switch (m.tool) {
     case MigrationTool::plain:
+    case MigrationTool::alembic:
+    case MigrationTool::django:
+    case MigrationTool::rails:
+    case MigrationTool::knex:
+    case MigrationTool::sequelize:
+    case MigrationTool::typeorm:
       for (auto& n : names) order.push_back({n});
+      break;
+    case MigrationTool::liquibase:
+      // includeAll's order (by path); every file must be formatted SQL.
+      for (auto& n : names) {
+        auto content = base::read_capped(o.src_dir / n, kMaxMigrationFileBytes);
+        if (content && !liquibase_header(*content)) {
+          problems.push_back({n, "not Liquibase formatted SQL (its first line must be --liquibase formatted sql)"});
+        }
+        order.push_back({n});
+      }
+      break;
+    case MigrationTool::sql_migrate:
+      sql_migrate_order(names, order);
+      break;
+    case MigrationTool::node_pg_migrate: {
+      // node-pg-migrate loads every file of the directory but dotfiles (its default
+      // ignorePattern); a JavaScript migration's SQL is made at run time and cannot be
+      // bundled, so a directory with one is refused rather than half approved.
+      std::error_code dir_ec;
+      for (const auto& e : fs::directory_iterator(o.src_dir, dir_ec)) {
+        const std::string n = e.path().filename().string();
+        if (!n.empty() && n[0] != '.' && !e.is_directory() && !ends_with(n, ".sql")) {
+          problems.push_back({n, "node-pg-migrate would run it, and only SQL migrations can be bundled "
+                                 "(record the JavaScript ones with bundle record)"});
+        }
+      }
+      for (auto& n : names) {
+        auto us = n.find('_');
+        if (us == std::string::npos || !all_digits(std::string_view(n).substr(0, us))) {
+          problems.push_back({n, "not a node-pg-migrate migration name (<number>_<name>.sql)"});
+        }
+      }
+      versioned_order(names, ".sql", order, problems, true);
+      break;
+    }
+    case MigrationTool::prisma:
+      prisma_order(o.src_dir, order, problems);
       break;
     case MigrationTool::atlas:
       check_atlas_sum(o.src_dir, names, problems);
@@ -678,7 +831,7 @@ BuildResult build_bundle(const BuildOptions& o) {
     m.files.push_back(std::move(mf));
     contents.push_back(std::move(*content));
   }
-  for (const auto& sql : bookkeeping_sql(m.tool)) {
+  for (const auto& sql : bookkeeping_sql(m.tool, m.history, m.tool_profile)) {
     sql::Analysis a = sql::analyze(sql, sql::Policy{}, sql::Detail::all);
     if (!a.ok() || a.statements.size() != 1) {
       problems.push_back({"bookkeeping", "cannot hash '" + sql + "'"});  // a bug in the table above

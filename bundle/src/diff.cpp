@@ -47,6 +47,10 @@ ManifestDiff diff_manifests(const Manifest& o, const std::vector<std::vector<std
           n.any_database ? "(any)" : join(n.databases));
   compare(d.header, "tool", std::string(to_string(o.tool)) + "/" + std::to_string(o.tool_profile),
           std::string(to_string(n.tool)) + "/" + std::to_string(n.tool_profile));
+  auto history = [](const Manifest& m) {
+    return m.history.empty() ? std::string("(default)") : m.history.schema + "." + m.history.table;
+  };
+  compare(d.header, "history table", history(o), history(n));
   compare(d.header, "hash_definition", o.hash_definition, n.hash_definition);
   compare(d.header, "valid", base::format_time(o.not_before) + " to " + base::format_time(o.not_after),
           base::format_time(n.not_before) + " to " + base::format_time(n.not_after));

@@ -177,13 +177,33 @@ std::string_view to_string(MigrationTool tool) {
     case MigrationTool::flyway: return "flyway";
     case MigrationTool::dbmate: return "dbmate";
     case MigrationTool::sqitch: return "sqitch";
+    case MigrationTool::liquibase: return "liquibase";
+    case MigrationTool::alembic: return "alembic";
+    case MigrationTool::django: return "django";
+    case MigrationTool::rails: return "rails";
+    case MigrationTool::knex: return "knex";
+    case MigrationTool::sequelize: return "sequelize";
+    case MigrationTool::typeorm: return "typeorm";
+    case MigrationTool::node_pg_migrate: return "node-pg-migrate";
+    case MigrationTool::sql_migrate: return "sql-migrate";
+    case MigrationTool::prisma: return "prisma";
   }
   return "plain";
 }
 
+const std::vector<MigrationTool>& all_tools() {
+  static const std::vector<MigrationTool> kAll = {
+      MigrationTool::plain,     MigrationTool::atlas,   MigrationTool::golang_migrate,  MigrationTool::goose,
+      MigrationTool::flyway,    MigrationTool::dbmate,  MigrationTool::sqitch,          MigrationTool::liquibase,
+      MigrationTool::alembic,   MigrationTool::django,  MigrationTool::rails,           MigrationTool::knex,
+      MigrationTool::sequelize, MigrationTool::typeorm, MigrationTool::node_pg_migrate, MigrationTool::sql_migrate,
+      MigrationTool::prisma,
+  };
+  return kAll;
+}
+
 std::optional<MigrationTool> tool_from_string(std::string_view name) {
-  for (auto t : {MigrationTool::plain, MigrationTool::atlas, MigrationTool::golang_migrate, MigrationTool::goose,
-                 MigrationTool::flyway, MigrationTool::dbmate, MigrationTool::sqitch}) {
+  for (auto t : all_tools()) {
     if (to_string(t) == name) return t;
   }
   return std::nullopt;
@@ -263,6 +283,7 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
   };
   if (!v2) {
     read_tool(r, "tool");
+    m.tool_profile = 1;  // format 1 had profile 1 and no other
   } else if (const json* tool = r.get("tool", true)) {
     if (!tool->is_object()) {
       r.fail("tool", "must be an object: {\"name\": ..., \"profile\": ...}");
@@ -272,6 +293,21 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
       if (auto pv = tr.uint("profile")) {
         if (*pv == 0 || *pv > 0xffffffffu) tr.fail("profile", "must be a positive 32-bit integer");
         else m.tool_profile = static_cast<std::uint32_t>(*pv);
+      }
+      // Profile 2: the history table the bundle was built for, when not the tool's default.
+      if (const json* h = tr.get("history", false)) {
+        if (!h->is_object() || h->empty()) {
+          tr.fail("history", "must be an object with \"schema\" and/or \"table\"");
+        } else {
+          ObjectReader hr(*h, where + ": tool: history", problems);
+          m.history.schema = hr.string("schema", false);
+          m.history.table = hr.string("table", false);
+          for (const char* k : {"schema", "table"}) {
+            const json* v = h->contains(k) ? &(*h)[k] : nullptr;
+            if (v && v->is_string() && v->get_ref<const std::string&>().empty()) hr.fail(k, "must not be empty");
+          }
+          hr.report_unknown();
+        }
       }
       tr.report_unknown();
     }
@@ -388,8 +424,16 @@ std::string serialize_manifest(const Manifest& m) {
   }
   j["not_before"] = base::format_time(m.not_before);
   j["not_after"] = base::format_time(m.not_after);
-  if (v2) j["tool"] = ordered_json{{"name", std::string(to_string(m.tool))}, {"profile", m.tool_profile}};
-  else j["tool"] = std::string(to_string(m.tool));
+  if (v2) {
+    ordered_json tool{{"name", std::string(to_string(m.tool))}, {"profile", m.tool_profile}};
+    if (!m.history.empty()) {
+      ordered_json h = ordered_json::object();
+      if (!m.history.schema.empty()) h["schema"] = m.history.schema;
+      if (!m.history.table.empty()) h["table"] = m.history.table;
+      tool["history"] = h;
+    }
+    j["tool"] = tool;
+  } else j["tool"] = std::string(to_string(m.tool));
   if (!m.source.empty()) {
     ordered_json s = ordered_json::object();
     if (!m.source.repository.empty()) s["repository"] = m.source.repository;

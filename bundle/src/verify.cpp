@@ -359,11 +359,21 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   // approve more than the signers meant (a revoked version, a statement under another
   // search_path), so the bundle is refused instead (docs/bundles.md, evolving the format).
   if (m.format2()) {
-    if (m.tool_profile != kToolProfileVersion) {
+    if (m.tool_profile != kToolProfileVersion && m.tool_profile != kToolProfileVersionOldest) {
       problems.push_back({"manifest.json", "tool profile " + std::string(to_string(m.tool)) + "/" +
                                                std::to_string(m.tool_profile) + " is not known to this ddlgate (it has " +
                                                std::string(to_string(m.tool)) + "/" +
+                                               std::to_string(kToolProfileVersionOldest) + " to " +
+                                               std::string(to_string(m.tool)) + "/" +
                                                std::to_string(kToolProfileVersion) + ")"});
+    }
+    if (!m.history.empty()) {
+      if (m.tool_profile < 2) {
+        problems.push_back({"manifest.json", "tool: history: profile " + std::to_string(m.tool_profile) +
+                                                 " has no history table names; they need profile 2"});
+      } else if (auto st = check_history_table(m.tool, m.history); !st.ok()) {
+        problems.push_back({"manifest.json", "tool: history: " + st.error().reason});
+      }
     }
     if (!m.revocations.empty()) {
       problems.push_back({"manifest.json", "revokes: revocations are not carried out by this ddlgate yet; "
@@ -464,7 +474,7 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   // statements of the manifest's tool profile (bookkeeping_sql), byte for byte, once.
   // A signed manifest cannot add a statement of its own here (a DROP would otherwise
   // be approved, repeatable, with no file an approver saw).
-  const std::vector<std::string> profile = bookkeeping_sql(m.tool);
+  const std::vector<std::string> profile = bookkeeping_sql(m.tool, m.history, m.tool_profile);
   std::set<std::string> seen_bookkeeping;
   for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
     const auto& b = m.bookkeeping[i];

@@ -26,6 +26,7 @@ std::string b64(const base::PublicKey& k) {
 
 struct BuildArgs {
   std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
+  std::string history_schema, history_table;
   std::uint64_t version = 0;
   std::vector<std::string> databases;
   bool any_database = false;
@@ -49,6 +50,23 @@ int run_build(const BuildArgs& a) {
       return kExitUsage;
     }
     o.tool = *t;
+  }
+  // --history-table SCHEMA.TABLE is short for --history-schema SCHEMA --history-table TABLE.
+  o.history.schema = a.history_schema;
+  o.history.table = a.history_table;
+  if (auto dot = a.history_table.find('.'); dot != std::string::npos) {
+    if (!a.history_schema.empty()) {
+      std::fprintf(stderr, "ddlgate bundle build: --history-table: '%s' names a schema, and so does --history-schema\n",
+                   a.history_table.c_str());
+      return kExitUsage;
+    }
+    o.history.schema = a.history_table.substr(0, dot);
+    o.history.table = a.history_table.substr(dot + 1);
+    if (o.history.schema.empty() || o.history.table.empty()) {
+      std::fprintf(stderr, "ddlgate bundle build: --history-table: '%s' is not SCHEMA.TABLE or TABLE\n",
+                   a.history_table.c_str());
+      return kExitUsage;
+    }
   }
   auto d = base::parse_duration(a.valid_for);
   if (!d || *d <= std::chrono::seconds(0) || *d > std::chrono::hours(24 * 365)) {
@@ -75,6 +93,16 @@ int run_build(const BuildArgs& a) {
     return usage ? kExitUsage : kExitCheckFailed;
   }
   std::printf("tool: %s\n", r.tool_choice.c_str());
+  {
+    const auto defaults = bundle::history_defaults(r.manifest.tool);
+    std::string schema = r.manifest.history.schema.empty() ? std::string(defaults.schema) : r.manifest.history.schema;
+    std::string table = r.manifest.history.table.empty() ? std::string(defaults.table) : r.manifest.history.table;
+    if (!schema.empty() || !table.empty()) {
+      std::printf("history table: %s%s%s (%s)\n", schema.c_str(), schema.empty() || table.empty() ? "" : ".",
+                  table.empty() ? "(registry schema)" : table.c_str(),
+                  r.manifest.history.empty() ? "the tool's default" : "--history-schema/--history-table");
+    }
+  }
   std::size_t n = 0;
   for (const auto& f : r.manifest.files) n += f.statements.size();
   std::printf("bundle %s: app %s version %llu for %s, tool %s, %zu files, %zu statements, %zu bookkeeping statements, "
@@ -184,6 +212,7 @@ int run_inspect(const std::string& bundle, bool json) {
     j["databases"] = m.databases;
     j["any_database"] = m.any_database;
     j["tool_profile"] = m.tool_profile;
+    if (!m.history.empty()) j["history"] = {{"schema", m.history.schema}, {"table", m.history.table}};
     j["not_before"] = base::format_time(m.not_before);
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
@@ -234,8 +263,12 @@ int run_inspect(const std::string& bundle, bool json) {
   std::string dbs;
   for (const auto& d : m.databases) dbs += (dbs.empty() ? "" : ", ") + d;
   std::printf("databases:   %s\n", m.any_database ? "(any database of the environment)" : dbs.c_str());
-  std::printf("valid:       %s to %s\ntool:        %s\n", base::format_time(m.not_before).c_str(),
-              base::format_time(m.not_after).c_str(), std::string(bundle::to_string(m.tool)).c_str());
+  std::printf("valid:       %s to %s\ntool:        %s (profile %u)\n", base::format_time(m.not_before).c_str(),
+              base::format_time(m.not_after).c_str(), std::string(bundle::to_string(m.tool)).c_str(), m.tool_profile);
+  if (!m.history.empty()) {
+    std::printf("history:     schema %s, table %s\n", m.history.schema.empty() ? "(default)" : m.history.schema.c_str(),
+                m.history.table.empty() ? "(default)" : m.history.table.c_str());
+  }
   if (!m.source.empty()) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
@@ -356,7 +389,12 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--database", b->databases, "a database it is for (repeatable); this or --any-database");
   build->add_flag("--any-database", b->any_database, "it is for every database of the environment");
   build->add_option("--tool", b->tool,
-                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch (auto refuses when several fit)");
+                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch|liquibase|sql-migrate|node-pg-migrate|"
+                    "prisma|alembic|django|rails|knex|sequelize|typeorm (auto refuses when several fit)");
+  build->add_option("--history-schema", b->history_schema,
+                    "schema of the tool's history table (sqitch: its registry), when not the tool's default");
+  build->add_option("--history-table", b->history_table,
+                    "[SCHEMA.]TABLE: the tool's history table, when not the tool's default");
   build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
   build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
   build->add_option("--repository", b->source.repository, "source repository");

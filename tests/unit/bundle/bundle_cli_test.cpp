@@ -197,7 +197,7 @@ TEST_F(BundleCli, UsageErrorsExitTwo) {
                 .exit_code,
             2);
   EXPECT_EQ(run_ddlgate({"bundle", "build", (kMigrations / "plain").string(), "--out", (dir() / "x").string(), "--app",
-                     "a", "--version", "1", "--environment", "prod", "--database", "a", "--tool", "liquibase"})
+                     "a", "--version", "1", "--environment", "prod", "--database", "a", "--tool", "migrator"})
                 .exit_code,
             2);
   spit(dir() / "bad-trust.toml", "[roles.approver]\nthreshold = 3\nkeys = [\"approver1.pub\"]\n");

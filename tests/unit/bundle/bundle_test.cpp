@@ -627,7 +627,7 @@ TEST(Format2, BuildRequiresTheScopeAndWritesIt) {
   const std::string text = slurp(s.path() / "some" / "manifest.json");
   EXPECT_NE(text.find("\"format\": \"ddlgate-bundle/2\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"scope\": {\n    \"databases\": [\n      \"shop\"\n    ]\n  }"), std::string::npos) << text;
-  EXPECT_NE(text.find("\"tool\": {\n    \"name\": \"dbmate\",\n    \"profile\": 1\n  }"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"tool\": {\n    \"name\": \"dbmate\",\n    \"profile\": 2\n  }"), std::string::npos) << text;
   BuildOptions any = options(kMigrations / "dbmate", s.path() / "any");
   any.databases.clear();
   any.any_database = true;
@@ -662,9 +662,9 @@ TEST(Format2, TheScopeIsExactlyOneOfDatabasesOrAnyDatabase) {
   EXPECT_NE(problems_of(scope, "\"databases\": [\"shop\"]").find("\"scope\" missing"), std::string::npos);
   EXPECT_NE(problems_of(scope, "\"scope\": {\"any_database\": true, \"schemas\": []}").find("\"schemas\" unknown key"),
             std::string::npos);
-  EXPECT_NE(problems_of("\"profile\": 1", "\"profile\": 1, \"version\": \"2.1\"").find("\"version\" unknown key"),
+  EXPECT_NE(problems_of("\"profile\": 2", "\"profile\": 2, \"version\": \"2.1\"").find("\"version\" unknown key"),
             std::string::npos);
-  EXPECT_NE(problems_of("\"profile\": 1", "\"profile\": 0").find("must be a positive 32-bit integer"),
+  EXPECT_NE(problems_of("\"profile\": 2", "\"profile\": 0").find("must be a positive 32-bit integer"),
             std::string::npos);
   // A format-1 key in a format-2 manifest is unknown there.
   EXPECT_NE(problems_of("\"sql\": \"CREATE TABLE users", "\"repeatable\": true, \"sql\": \"CREATE TABLE users")
@@ -689,7 +689,7 @@ TEST_F(SignedBundle, Format2FieldsForLaterWorkParseAndTheUnenforcedOnesAreRefuse
   later.files[0].statements[1].search_path = "app, public";
   later.files[1].down = DownPart{"20240102000000_add_name.sql", m->files[1].sha256, {}};
   later.revocations = {{41, 0}, {0, 40}};
-  later.tool_profile = 2;
+  later.tool_profile = 3;
   const std::string text = serialize_manifest(later);
   std::vector<Problem> problems;
   auto back = parse_manifest(text, &problems);
@@ -700,7 +700,7 @@ TEST_F(SignedBundle, Format2FieldsForLaterWorkParseAndTheUnenforcedOnesAreRefuse
   resign_manifest(text);
   auto r = verify();
   EXPECT_FALSE(r.ok());
-  EXPECT_TRUE(has(r.problems, "tool profile dbmate/2 is not known to this ddlgate (it has dbmate/1)"));
+  EXPECT_TRUE(has(r.problems, "tool profile dbmate/3 is not known to this ddlgate (it has dbmate/1 to dbmate/2)"));
   EXPECT_TRUE(has(r.problems, "revokes: revocations are not carried out by this ddlgate yet"));
   EXPECT_TRUE(has(r.problems, "files/20240102000000_add_name.sql: down: down approvals are not supported"));
   EXPECT_TRUE(has(r.problems, "files/20240101000000_create_users.sql: statement 2: search_path is not enforced"))

@@ -37,19 +37,50 @@ inline constexpr std::string_view kBundleFormat = kBundleFormat2;
 // signs the signer's role too: "ddlgate bundle manifest v2\nrole <role>\n" || bytes.
 inline constexpr std::string_view kManifestSignatureDomain = "ddlgate bundle manifest v1\n";
 inline constexpr std::string_view kManifestSignatureDomain2 = "ddlgate bundle manifest v2\n";
-// The version of every tool profile (bookkeeping statements) this ddlgate knows; a format-2
-// manifest names the profile version it was built with, and another one is refused.
-inline constexpr std::uint32_t kToolProfileVersion = 1;
+// The version of the tool profiles (bookkeeping statements) `bundle build` writes; a format-2
+// manifest names the profile version it was built with. Profile 1 (dbmate, golang-migrate and
+// goose with their default history tables) keeps loading; any other version is refused.
+// Profile 2: sixteen tools, history table names chosen at build time (docs/bundles.md).
+inline constexpr std::uint32_t kToolProfileVersion = 2;
+inline constexpr std::uint32_t kToolProfileVersionOldest = 1;
 // Caps checked before anything is read into memory.
 inline constexpr std::uint64_t kDefaultMaxManifestBytes = 16u * 1024 * 1024;
 inline constexpr std::uint64_t kMaxSignatureFileBytes = 4096;
 inline constexpr std::uint64_t kMaxMigrationFileBytes = 64u * 1024 * 1024;
 inline constexpr std::size_t kDefaultMaxSignatures = 32;
 
-// The migration tools whose directory layouts `bundle build` understands.
-enum class MigrationTool { plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch };
+// The migration tools `bundle build` knows: a directory layout (which files, in which
+// order, what their "up" part is) and a bookkeeping profile each. The ORMs (alembic,
+// django, rails, knex, sequelize, typeorm) keep their migrations as code: their layout is
+// plain, SQL files their offline modes wrote (or `bundle record` captured).
+enum class MigrationTool {
+  plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch,
+  liquibase, alembic, django, rails, knex, sequelize, typeorm, node_pg_migrate, sql_migrate, prisma,
+};
 std::string_view to_string(MigrationTool tool);  // "golang-migrate"
 std::optional<MigrationTool> tool_from_string(std::string_view name);
+// Every tool, in declaration order.
+const std::vector<MigrationTool>& all_tools();
+
+// The tool's history table as the bundle was built for: empty parts mean the tool's
+// default (HistoryDefaults). Format 2 records it in the manifest's tool object.
+struct HistoryTable {
+  std::string schema;
+  std::string table;
+  bool empty() const { return schema.empty() && table.empty(); }
+  bool operator==(const HistoryTable&) const = default;
+};
+// A tool's default history table, and which of its parts the tool lets you choose.
+struct HistoryDefaults {
+  std::string_view schema;  // "" : the tool does not qualify its table by default
+  std::string_view table;   // "" : the tool has no one table (sqitch: a registry schema)
+  bool schema_configurable = false;
+  bool table_configurable = false;
+};
+HistoryDefaults history_defaults(MigrationTool tool);
+// Whether history names a table this tool can be told to use, in a form ddlgate's
+// profiles support (lower-case a-z 0-9 _ names only).
+base::Status check_history_table(MigrationTool tool, const HistoryTable& history);
 
 // One statement of a migration file's "up" part, as recorded in the manifest.
 struct ManifestStatement {
@@ -115,7 +146,8 @@ struct Manifest {
   TimePoint not_before{};
   TimePoint not_after{};
   MigrationTool tool = MigrationTool::plain;
-  std::uint32_t tool_profile = kToolProfileVersion;  // format 2 "tool": {"profile"}
+  std::uint32_t tool_profile = kToolProfileVersion;  // format 2 "tool": {"profile"}; format 1: 1
+  HistoryTable history;                               // format 2 "tool": {"history"}, optional
   BundleSource source;
   std::string hash_definition;
   std::vector<ManifestFile> files;
@@ -137,8 +169,11 @@ base::Result<std::string> up_part(MigrationTool tool, std::string_view content);
 // empty when the up part cannot be found or does not parse.
 std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);
 
-// The tool's own bookkeeping statements, as verified from its source (docs/bundles.md).
-std::vector<std::string> bookkeeping_sql(MigrationTool tool);
+// The tool's own bookkeeping statements for that history table and profile version, as
+// read from its source (docs/bundles.md); empty for an unknown profile or a history table
+// check_history_table refuses (profile 1 knew only the default names).
+std::vector<std::string> bookkeeping_sql(MigrationTool tool, const HistoryTable& history = {},
+                                         std::uint32_t profile = kToolProfileVersion);
 
 // Which layout a directory has: atlas.sum, sqitch.plan, *.up.sql, V<n>__*.sql,
 // goose or dbmate markers, else plain.
@@ -156,6 +191,7 @@ struct BuildOptions {
   std::vector<std::string> databases;  // the scope: these databases,
   bool any_database = false;           // or, said explicitly, every one; exactly one of the two
   std::optional<MigrationTool> tool;  // nullopt: detect; refused when several layouts fit
+  HistoryTable history;               // --history-schema / --history-table; empty: the tool's default
   std::string_view format = kBundleFormat;  // format 1 only for tests of older bundles
   TimePoint not_before{};
   std::chrono::seconds valid_for{30 * 24 * 3600};

@@ -1,0 +1,2 @@
+-- +migrate Up notransaction
+CREATE INDEX CONCURRENTLY orders_user ON orders (user_id);
