@@ -63,6 +63,11 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
     for (const auto& st : f.statements) {
       out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs});
     }
+    if (f.down) {
+      for (const auto& st : f.down->statements) {
+        out->push_back({st.hash, m.app, m.version, f.down->path, st.index, false, st.cls, b.manifest_sha256, dbs, true});
+      }
+    }
   }
   for (const auto& bk : m.bookkeeping) {
     out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs});

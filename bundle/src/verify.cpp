@@ -133,6 +133,52 @@ base::Status check_signature_file(std::string_view manifest_bytes, std::string_v
 
 namespace {
 
+// Re-derives the statements of one part (up or down) of a file and holds the manifest's list
+// to them: count, index, hash, class and display SQL.
+std::vector<Problem> check_statements(const std::string& where, const std::string& part, std::string_view text,
+                                      const std::vector<ManifestStatement>& listed) {
+  std::vector<Problem> problems;
+  // Display SQL too: what the manifest shows an approver must be what the file says.
+  sql::Analysis a = sql::analyze(text, sql::Policy{}, sql::Detail::all);
+  if (!a.ok()) {
+    problems.push_back({where, part + "does not parse: " + a.error->message});
+    return problems;
+  }
+  if (a.statements.size() != listed.size()) {
+    problems.push_back({where, part + "has " + std::to_string(a.statements.size()) +
+                                   " statements, the manifest lists " + std::to_string(listed.size())});
+    return problems;
+  }
+  // A wholly different file would give one line per statement; the first few say enough.
+  constexpr std::size_t kMaxStatementProblems = 10;
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < a.statements.size(); ++i) {
+    const auto& ms = listed[i];
+    const auto& st = a.statements[i];
+    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
+    if (++mismatches > kMaxStatementProblems) continue;
+    const std::string n = part + "statement " + std::to_string(i + 1);
+    if (ms.index != i + 1) {
+      problems.push_back({where, n + " has index " + std::to_string(ms.index)});
+    } else if (ms.hash != st.hash) {
+      problems.push_back({where, n + ": the manifest's hash " + ms.hash + " differs from the file's " + st.hash});
+    } else if (ms.cls != st.cls) {
+      problems.push_back({where, n + ": the manifest's class " + std::string(to_string(ms.cls)) +
+                                     " differs from the file's " + std::string(to_string(st.cls))});
+    } else {
+      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
+      // sql says something else than the statement it approves is refused.
+      problems.push_back({where, n + ": the manifest's sql is not the display SQL of the file's statement (" +
+                                     detail::excerpt(st.display_sql) + ")"});
+    }
+  }
+  if (mismatches > kMaxStatementProblems) {
+    problems.push_back({where, "and " + std::to_string(mismatches - kMaxStatementProblems) +
+                                   " more statements that differ from the manifest"});
+  }
+  return problems;
+}
+
 // Checks one listed file: present, its digest, and every statement re-derived from its up part.
 std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
                                       const std::set<std::string>& present, bool recompute) {
@@ -152,53 +198,54 @@ std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, cons
     problems.push_back({where, "SHA-256 " + digest + " differs from the manifest's " + f.sha256});
     return problems;
   }
+  // The down part: in the same file (dbmate, goose) or the one the layout names; its digest
+  // always, its statements as the up part's.
+  std::optional<std::string> separate;
+  if (f.down) {
+    const DownPart& d = *f.down;
+    const std::string dwhere = "files/" + d.path;
+    auto expected = down_path(tool, f.path);
+    if (!expected || *expected != d.path) {
+      problems.push_back({where, "down: path '" + d.path + "' is not where " + std::string(to_string(tool)) +
+                                     " keeps this migration's down part" +
+                                     (expected ? " ('" + *expected + "')" : " (it has none)")});
+      return problems;
+    }
+    if (d.path != f.path) {
+      if (!present.count(d.path)) {
+        problems.push_back({dwhere, "listed in the manifest as a down part but missing"});
+        return problems;
+      }
+      auto bytes = base::read_capped(files_dir / d.path, kMaxMigrationFileBytes);
+      if (!bytes) {
+        problems.push_back({dwhere, bytes.error().reason});
+        return problems;
+      }
+      separate = std::move(*bytes);
+    }
+    if (std::string digest = base::sha256_hex(separate ? *separate : *content); digest != d.sha256) {
+      problems.push_back({dwhere, "down: SHA-256 " + digest + " differs from the manifest's " + d.sha256});
+      return problems;
+    }
+    if (d.statements.empty()) {
+      problems.push_back({dwhere, "down: lists no statement (a migration without one has no \"down\")"});
+      return problems;
+    }
+  }
   if (!recompute) return problems;
   auto up = up_part(tool, *content);
   if (!up) {
     problems.push_back({where, up.error().reason});
     return problems;
   }
-  // Display SQL too: what the manifest shows an approver must be what the file says.
-  sql::Analysis a = sql::analyze(*up, sql::Policy{}, sql::Detail::all);
-  if (!a.ok()) {
-    problems.push_back({where, "does not parse: " + a.error->message});
+  if (auto p = check_statements(where, "", *up, f.statements); !p.empty() || !f.down) return p;
+  const std::string dwhere = "files/" + f.down->path;
+  auto down = down_part(tool, separate ? *separate : *content);
+  if (!down) {
+    problems.push_back({dwhere, "down: " + down.error().reason});
     return problems;
   }
-  if (a.statements.size() != f.statements.size()) {
-    problems.push_back({where, "has " + std::to_string(a.statements.size()) + " statements, the manifest lists " +
-                                   std::to_string(f.statements.size())});
-    return problems;
-  }
-  // A wholly different file would give one line per statement; the first few say enough.
-  constexpr std::size_t kMaxStatementProblems = 10;
-  std::size_t mismatches = 0;
-  for (std::size_t i = 0; i < a.statements.size(); ++i) {
-    const auto& ms = f.statements[i];
-    const auto& st = a.statements[i];
-    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
-    if (++mismatches > kMaxStatementProblems) continue;
-    if (ms.index != i + 1) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
-    } else if (ms.hash != st.hash) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's hash " + ms.hash +
-                                     " differs from the file's " + st.hash});
-    } else if (ms.cls != st.cls) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
-                                     std::string(to_string(ms.cls)) + " differs from the file's " +
-                                     std::string(to_string(st.cls))});
-    } else {
-      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
-      // sql says something else than the statement it approves is refused.
-      problems.push_back({where, "statement " + std::to_string(i + 1) +
-                                     ": the manifest's sql is not the display SQL of the file's statement (" +
-                                     detail::excerpt(st.display_sql) + ")"});
-    }
-  }
-  if (mismatches > kMaxStatementProblems) {
-    problems.push_back({where, "and " + std::to_string(mismatches - kMaxStatementProblems) +
-                                   " more statements that differ from the manifest"});
-  }
-  return problems;
+  return check_statements(dwhere, "down part ", *down, f.down->statements);
 }
 
 // The name a trust policy gives a key: the stem of the .pub file it lists ("alice" for
@@ -370,10 +417,6 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
                                            "the bundle is refused rather than loaded without them"});
     }
     for (const auto& f : m.files) {
-      if (f.down) {
-        problems.push_back({"files/" + f.path, "down: down approvals are not supported by this ddlgate yet; "
-                                               "the bundle is refused"});
-      }
       for (const auto& st : f.statements) {
         if (st.search_path) {
           problems.push_back({"files/" + f.path, "statement " + std::to_string(st.index) +
@@ -413,6 +456,17 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
       return result;
     }
     if (!listed.insert(f.path).second) problems.push_back({"manifest.json", "file '" + f.path + "' is listed twice"});
+  }
+  // A down part in a file of its own (golang-migrate, sqitch) belongs to the bundle too.
+  for (const auto& f : m.files) {
+    if (!f.down || f.down->path == f.path) continue;
+    if (!detail::safe_relative_path(f.down->path)) {
+      problems.push_back({"manifest.json", "down path '" + f.down->path + "' is not a plain relative path"});
+      return result;
+    }
+    if (!listed.insert(f.down->path).second) {
+      problems.push_back({"manifest.json", "file '" + f.down->path + "' is listed twice"});
+    }
   }
   fs::path files_dir = dir / "files";
   std::set<std::string> present;

@@ -206,8 +206,17 @@ int run_inspect(const std::string& bundle, bool json) {
         if (!st.rules.empty()) a["rules"] = st.rules;
         approved.push_back(std::move(a));
       }
-      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes},
-                       {"approved", approved}});
+      nlohmann::ordered_json entry = {{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()},
+                                      {"classes", classes}, {"approved", approved}};
+      if (f.down) {
+        auto down = nlohmann::ordered_json::array();
+        for (const auto& st : f.down->statements) {
+          down.push_back({{"index", st.index}, {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash},
+                          {"sql", st.sql}});
+        }
+        entry["down"] = {{"path", f.down->path}, {"sha256", f.down->sha256}, {"approved", down}};
+      }
+      files.push_back(std::move(entry));
     }
     j["files"] = files;
     j["bookkeeping"] = m.bookkeeping.size();
@@ -255,6 +264,14 @@ int run_inspect(const std::string& bundle, bool json) {
       const std::size_t line = statement_line(r, fi, i);
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
                   std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
+    }
+    if (f.down) {
+      std::printf("    down (%s): %zu statements (for enforcement.deployers only)\n", f.down->path.c_str(),
+                  f.down->statements.size());
+      for (const auto& st : f.down->statements) {
+        std::printf("    down %zu. %s, %s\n       %s\n", st.index, std::string(sql::to_string(st.cls)).c_str(),
+                    st.hash.c_str(), one_line(st.sql).c_str());
+      }
     }
   }
   std::printf("bookkeeping: %zu statements (repeatable, the %s profile's own)\n", m.bookkeeping.size(),

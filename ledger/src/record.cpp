@@ -83,6 +83,8 @@ Record decision(const DecisionInfo& d) {
                          {"version", d.approval->version},
                          {"file", d.approval->file},
                          {"statement", d.approval->statement}};
+    // Only a down approval says its part: an up approval's record is as it always was.
+    if (d.approval->down) f["approval"]["part"] = "down";
   } else {
     f["approval"] = nullptr;
   }

@@ -234,6 +234,13 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_NE(text.stdout_text.find("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)"), std::string::npos)
       << text.stdout_text;
   EXPECT_NE(text.stdout_text.find("select current_schema()"), std::string::npos) << text.stdout_text;
+  // Down parts, apart from the up part they undo.
+  EXPECT_NE(text.stdout_text.find("    down (20240101000000_create_users.sql): 1 statements (for enforcement.deployers "
+                                  "only)\n    down 1. schema_change, sha256:"),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_EQ(j["files"][0]["down"]["approved"][0]["sql"], "DROP TABLE users");
+  EXPECT_EQ(j["files"][0]["down"]["path"], "20240101000000_create_users.sql");
 }
 
 TEST_F(BundleCli, DiffShowsWhatANewVersionAddsRemovesAndChanges) {

@@ -65,10 +65,10 @@ struct ManifestStatement {
   std::vector<std::string> rules;
 };
 
-// Format 2: the "down" part of a migration (issue 26 item 6), parsed but not approved yet:
-// a bundle that carries one is refused.
+// Format 2: the "down" part of a migration (issue 26 item 6): separate approvals that only
+// a role in enforcement.deployers may use (docs/bundles.md, "Down parts").
 struct DownPart {
-  std::string path;    // the file that holds it (the same file for dbmate and goose)
+  std::string path;    // the file that holds it (the same file for dbmate and goose; down_path)
   std::string sha256;
   std::vector<ManifestStatement> statements;
 };
@@ -133,6 +133,14 @@ std::string serialize_manifest(const Manifest& manifest);
 // The part of a migration file that a tool applies when migrating up (docs/bundles.md):
 // the whole file, or the text between the tool's up and down markers.
 base::Result<std::string> up_part(MigrationTool tool, std::string_view content);
+// The part of a file that the tool applies when migrating down: the text after the down
+// marker (dbmate, goose; empty without one) or the whole file (a golang-migrate .down.sql,
+// a sqitch revert/ script).
+base::Result<std::string> down_part(MigrationTool tool, std::string_view content);
+// Which file holds the down part of the migration file up_path: the same file (dbmate, goose),
+// <v>_<name>.down.sql (golang-migrate), revert/<change>.sql (sqitch); nullopt for layouts
+// without down parts.
+std::optional<std::string> down_path(MigrationTool tool, std::string_view up_path);
 // The 1-based line of the file on which each statement of its up part starts;
 // empty when the up part cannot be found or does not parse.
 std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);

@@ -35,6 +35,9 @@ struct Approval {
   // The bundle's scope: null for every database of the environment, else the databases
   // it names (never empty for a bundle that verified).
   std::shared_ptr<const std::vector<std::string>> databases;
+  // A down part's statement (file is its down path, statement_index its place there):
+  // usable only by a role that enforcement.deployers names.
+  bool down = false;
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.

@@ -63,6 +63,7 @@ struct Approval {
   std::string version;
   std::string file;      // migration file inside the bundle
   std::uint64_t statement = 0;  // index of the statement in that file
+  bool down = false;  // a down (rollback) approval: recorded as "part": "down"
 };
 
 struct DecisionInfo {
