@@ -23,14 +23,16 @@ std::string key_text(const PublicKey& k) { return base::key_id(k); }
 
 // Format 1 signs the manifest; format 2 the manifest and the signer's role (its key usage),
 // so that a signature made as one role never counts for another.
-std::string signed_message(std::string_view manifest_bytes, bool format2, std::string_view role) {
+// A revocation (domain2 = kRevocationSignatureDomain) is signed as format 2 is.
+std::string signed_message(std::string_view manifest_bytes, bool format2, std::string_view role,
+                           std::string_view domain2 = kManifestSignatureDomain2) {
   std::string msg;
   if (!format2) {
     msg.reserve(kManifestSignatureDomain.size() + manifest_bytes.size());
     msg.append(kManifestSignatureDomain);
   } else {
-    msg.reserve(kManifestSignatureDomain2.size() + role.size() + 6 + manifest_bytes.size());
-    msg.append(kManifestSignatureDomain2).append("role ").append(role).append("\n");
+    msg.reserve(domain2.size() + role.size() + 6 + manifest_bytes.size());
+    msg.append(domain2).append("role ").append(role).append("\n");
   }
   msg.append(manifest_bytes);
   return msg;
@@ -56,7 +58,8 @@ bool peek_format2(std::string_view manifest_bytes) {
 // Reads and checks every signature file against the manifest bytes. Valid ones become
 // signers; anything else is a problem (an unreadable signature is never ignored).
 std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manifest_bytes, bool format2,
-                                    std::size_t max_signatures, std::vector<Problem>& problems) {
+                                    std::size_t max_signatures, std::vector<Problem>& problems,
+                                    std::string_view domain2 = kManifestSignatureDomain2) {
   std::vector<Signer> signers;
   fs::path sig_dir = dir / "signatures";
   std::error_code ec;
@@ -100,13 +103,14 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
     }
     const std::string role_key = format2 ? sig->role : std::string();
     if (!message_role || *message_role != role_key) {
-      message = signed_message(manifest_bytes, format2, role_key);
+      message = signed_message(manifest_bytes, format2, role_key, domain2);
       message_role = role_key;
     }
     if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
       problems.push_back({name, "the signature by key " + key_text(sig->public_key) +
                                     (format2 ? " as role '" + sig->role + "'" : std::string()) +
-                                    " does not verify against manifest.json"});
+                                    " does not verify against " +
+                                    (domain2 == kManifestSignatureDomain2 ? "manifest.json" : "revocation.json")});
       continue;
     }
     signers.push_back({sig->public_key, name, sig->role, {}, {}});
@@ -294,13 +298,21 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
 }
 
 base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey& key, std::string_view role) {
-  auto manifest = base::read_capped(bundle_dir / "manifest.json", kDefaultMaxManifestBytes * 64);
+  std::error_code ec;
+  // A revocation directory (revocation.json, no manifest.json) is signed the same way, with
+  // its own domain, by the registry role only.
+  const bool revocation = !fs::exists(bundle_dir / "manifest.json", ec) && is_revocation_dir(bundle_dir);
+  const fs::path signed_file = bundle_dir / (revocation ? "revocation.json" : "manifest.json");
+  auto manifest = base::read_capped(signed_file, revocation ? kMaxRevocationBytes : kDefaultMaxManifestBytes * 64);
   if (!manifest) {
-    return base::Error{(bundle_dir / "manifest.json").string() + ": " + manifest.error().reason};
+    return base::Error{signed_file.string() + ": " + manifest.error().reason};
+  }
+  if (revocation && role != "registry") {
+    return base::Error{"role '" + std::string(role) + "': only the registry role signs a revocation"};
   }
   // The role is signed in format 2: read which format the manifest is (an unreadable one
   // is signed as format 1, and verify says what is wrong with it).
-  const bool format2 = peek_format2(*manifest);
+  const bool format2 = revocation || peek_format2(*manifest);
   if (format2 && !valid_role(role)) {
     return base::Error{"role '" + std::string(role) + "': must be 1 to 64 of a-z 0-9 _ - (format 2 signs it)"};
   }
@@ -308,12 +320,12 @@ base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey&
   sig.key_id = base::key_id(key.public_key());
   sig.public_key = key.public_key();
   sig.role = std::string(role);
-  sig.signature = key.sign(signed_message(*manifest, format2, role));
+  sig.signature = key.sign(signed_message(*manifest, format2, role,
+                                          revocation ? kRevocationSignatureDomain : kManifestSignatureDomain2));
   if (sig.signature.size() != 64) {
     return base::Error{"signing failed"};
   }
   fs::path dir = bundle_dir / "signatures";
-  std::error_code ec;
   fs::create_directories(dir, ec);
   fs::path path = dir / (sig.key_id.substr(sig.key_id.find(':') + 1) + ".sig");
   std::string text = serialize_signature_file(sig);
@@ -413,8 +425,9 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
                                                std::to_string(kToolProfileVersion) + ")"});
     }
     if (!m.revocations.empty()) {
-      problems.push_back({"manifest.json", "revokes: revocations are not carried out by this ddlgate yet; "
-                                           "the bundle is refused rather than loaded without them"});
+      problems.push_back({"manifest.json", "revokes: a manifest's revocations are not carried out (a revocation is "
+                                           "a registry directory of its own: ddlgate bundle revoke); the bundle is "
+                                           "refused rather than loaded without them"});
     }
     for (const auto& f : m.files) {
       for (const auto& st : f.statements) {
@@ -577,6 +590,71 @@ InspectResult inspect_bundle(const fs::path& dir, std::uint64_t max_manifest_byt
       result.lines.push_back(std::move(lines));
     }
   }
+  return result;
+}
+
+bool is_revocation_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "revocation.json", ec);
+}
+
+LoadRevocationResult load_revocation(const fs::path& dir, const TrustAnchors& trust, const VerifyOptions& o) {
+  LoadRevocationResult result;
+  auto& problems = result.problems;
+  auto bytes = base::read_capped(dir / "revocation.json", kMaxRevocationBytes);
+  if (!bytes) {
+    problems.push_back({"revocation.json", bytes.error().reason});
+    return result;
+  }
+  // Which app it names, even when the rest is wrong (a duplicate key, say): the registry holds
+  // that app's bundles back. A lenient read, used for nothing else.
+  if (auto j = nlohmann::json::parse(*bytes, nullptr, false); j.is_object()) {
+    if (auto app = j.find("app"); app != j.end() && app->is_string()) result.app = app->get<std::string>();
+  }
+  std::vector<Problem> parse_problems;
+  std::optional<RevocationFile> rev = parse_revocation(*bytes, &parse_problems);
+  std::vector<Signer> signers =
+      read_signatures(dir, *bytes, true, o.max_signatures, problems, kRevocationSignatureDomain);
+  // Only the registry role revokes: a key counts if the policy lists it under "registry" and
+  // it signed as "registry"; any other valid signature is a problem (it means something else).
+  const TrustAnchors::Role* registry = nullptr;
+  for (const auto& role : trust.roles) {
+    if (role.name == "registry") registry = &role;
+  }
+  std::set<PublicKey> distinct;
+  for (auto& s : signers) {
+    const bool listed = registry != nullptr && std::find(registry->keys.begin(), registry->keys.end(), s.key) !=
+                                                   registry->keys.end();
+    if (!listed || s.claimed_role != "registry") {
+      problems.push_back({s.file, "key " + base::key_id(s.key) + " signed as role '" + s.claimed_role +
+                                      "': only keys the trust policy lists under the registry role sign revocations"});
+      continue;
+    }
+    s.roles.push_back("registry");
+    auto i = static_cast<std::size_t>(std::find(registry->keys.begin(), registry->keys.end(), s.key) - registry->keys.begin());
+    if (i < registry->names.size()) s.name = registry->names[i];
+    distinct.insert(s.key);
+  }
+  if (registry == nullptr) {
+    problems.push_back({"trust policy", "has no registry role: no revocation can be trusted"});
+  } else if (distinct.size() < registry->threshold) {
+    problems.push_back({"role registry", std::to_string(distinct.size()) + " of " + std::to_string(registry->threshold) +
+                                             " required signatures by distinct trusted keys"});
+  }
+  for (auto& p : parse_problems) problems.push_back(std::move(p));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string n = e.path().filename().string();
+    if (n != "revocation.json" && n != "signatures") {
+      problems.push_back({n, "unexpected entry in a revocation directory"});
+    }
+  }
+  if (!rev) return result;
+  if (!o.environment.empty() && rev->environment != o.environment) {
+    problems.push_back({"revocation.json", "environment is '" + rev->environment + "', expected '" + o.environment + "'"});
+  }
+  if (!problems.empty()) return result;
+  result.revocation = VerifiedRevocation{dir, base::sha256_hex(*bytes), std::move(*rev), std::move(signers)};
   return result;
 }
 

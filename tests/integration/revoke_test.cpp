@@ -1,5 +1,8 @@
-// Issue 26 item 6 against a running ddlgate and PostgreSQL: a migration's down part is a
-// separate approval that applies for a role named in enforcement.deployers only, once.
+// Issue 26 items 6 and 7 against a running ddlgate and PostgreSQL: a migration's down part is
+// a separate approval that applies for a role named in enforcement.deployers only, once; a
+// revocation signed by the registry role takes a version out of force on the next reload,
+// with no older version taking its place, and stays in force after a restart and after its
+// directory is deleted (the ledger keeps it).
 #include <sstream>
 #include <thread>
 
@@ -75,6 +78,21 @@ class Revoke : public ::testing::Test {
       run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / (std::string(k) + ".key")).string(),
               "--role", role});
     }
+    fs::path dest = registry() / name;
+    fs::rename(staging, dest);
+    return dest;
+  }
+
+  // `ddlgate bundle revoke` + `bundle sign --role registry`, published in one rename.
+  fs::path publish_revocation(const std::string& name, int version) {
+    fs::path staging = dir_.path() / ("staging-" + name);
+    run_ok({ddlgate(), "bundle", "revoke", "--out", staging.string(), "--app", "shop", "--environment", "production",
+            "--version", std::to_string(version), "--reason", "the migration locks orders for minutes"});
+    run_ok({ddlgate(), "bundle", "sign", staging.string(), "--key", (keys_.path() / "registry.key").string(), "--role",
+            "registry"});
+    auto verified = run_command({ddlgate(), "bundle", "verify", staging.string(), "--trust",
+                                 (keys_.path() / "trust.toml").string(), "--environment", "production"});
+    EXPECT_EQ(verified.exit_code, 0) << verified.stdout_text << verified.stderr_text;
     fs::path dest = registry() / name;
     fs::rename(staging, dest);
     return dest;
@@ -182,6 +200,99 @@ TEST_F(Revoke, WithoutDeployersNoDownStatementApplies) {
   EXPECT_NE(r.message.find("approved only as a down (rollback) statement"), std::string::npos) << r.message;
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
   c.reset();
+  EXPECT_EQ(proxy->terminate(20s), 0);
+}
+
+// Item 7.
+TEST_F(Revoke, ARevocationWithdrawsAVersionForGood) {
+  publish("shop-v1", 1);
+  fs::path v2 = publish("shop-v2", 2);
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v2]; 2 accepted, 0 rejected")) << proxy->stderr_log();
+
+  std::size_t mark = proxy->stderr_log().size();
+  fs::path rv = publish_revocation("revoke-shop-2", 2);
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (the registry directory changed)", mark)) << proxy->stderr_log();
+  std::string log = proxy->stderr_log().substr(mark);
+  EXPECT_NE(log.find("bundle revoked: " + rv.string() + " app=shop version 2 (the migration locks orders for "
+                     "minutes): version 2 is out of force and no older version takes its place"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("bundle rejected: " + v2.string() + ": manifest.json: version 2 of app 'shop' is revoked"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("0 statement(s) in force"), std::string::npos) << log;
+  {
+    auto c = pg_connect(proxy->conninfo("postgres"));
+    Result r = run(c.get(), kUsers);  // version 1 approves it too, and is not in force
+    EXPECT_EQ(r.status, "42501") << r.message;
+  }
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "0\n");
+
+  EXPECT_EQ(proxy->terminate(20s), 0);
+
+  // Recorded once, with what and why.
+  auto revoked = records("bundle_revoked");
+  ASSERT_EQ(revoked.size(), 1u);
+  EXPECT_EQ(revoked[0]["bundle"], "shop");
+  EXPECT_EQ(revoked[0]["version"], "2");
+  EXPECT_EQ(revoked[0]["reason"], "the migration locks orders for minutes");
+  EXPECT_EQ(revoked[0]["signers"].size(), 1u);
+
+  // The revocation's directory is deleted while ddlgate is down: the ledger keeps it.
+  fs::remove_all(rv);
+  proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (start)")) << proxy->stderr_log();
+  log = proxy->stderr_log();
+  EXPECT_NE(log.find("1 revocation(s) in the ledger stay in force"), std::string::npos) << log;
+  EXPECT_NE(log.find("bundle rejected: " + v2.string() + ": manifest.json: version 2 of app 'shop' is revoked"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("0 statement(s) in force"), std::string::npos) << log;
+  {
+    auto c = pg_connect(proxy->conninfo("postgres"));
+    EXPECT_EQ(run(c.get(), kUsers).status, "42501");
+  }
+
+  // A new version is the way forward.
+  mark = proxy->stderr_log().size();
+  publish("shop-v3", 3);
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v3]", mark)) << proxy->stderr_log();
+  {
+    auto c = pg_connect(proxy->conninfo("postgres"));
+    EXPECT_EQ(run(c.get(), kUsers).status, "CREATE TABLE");
+  }
+  EXPECT_EQ(proxy->terminate(20s), 0);
+  EXPECT_EQ(records("bundle_revoked").size(), 1u);  // not recorded again by the restart
+}
+
+// A revocation that fails a check stops the reload of that app's bundles, with the reason;
+// what is in force stays.
+TEST_F(Revoke, AMalformedRevocationIsRejectedWithItsReason) {
+  publish("shop-v1", 1);
+  auto proxy = start();
+  ASSERT_TRUE(wait_for_log(*proxy, "from [shop v1]")) << proxy->stderr_log();
+  std::size_t mark = proxy->stderr_log().size();
+  fs::path bad = dir_.path() / "staging-bad";
+  fs::create_directories(bad);
+  write_file(bad / "revocation.json",
+             "{\"format\": \"ddlgate-revocation/1\", \"app\": \"shop\", \"environment\": \"production\", "
+             "\"version\": 1, \"version\": 2, \"reason\": \"x\", \"issued_at\": \"2026-01-01T00:00:00Z\"}\n");
+  run_ok({ddlgate(), "bundle", "sign", bad.string(), "--key", (keys_.path() / "registry.key").string(), "--role",
+          "registry"});
+  fs::rename(bad, registry() / "revoke-bad");
+  publish("shop-v2", 2);
+  // The watcher may judge the revocation alone first; then version 2 joins it.
+  const std::string held = "bundle rejected: " + (registry() / "shop-v2").string() +
+                           ": manifest.json: app 'shop' has an invalid revocation in the registry";
+  ASSERT_TRUE(wait_for_log(*proxy, held, mark)) << proxy->stderr_log();
+  const std::size_t at = proxy->stderr_log().find(held, mark);
+  ASSERT_TRUE(wait_for_log(*proxy, "approvals loaded (the registry directory changed)", at)) << proxy->stderr_log();
+  std::string log = proxy->stderr_log().substr(mark);
+  EXPECT_NE(log.find("bundle rejected: " + (registry() / "revoke-bad").string() + ": revocation.json: duplicate key"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(proxy->stderr_log().find("from [shop v1]", at), std::string::npos) << log;
   EXPECT_EQ(proxy->terminate(20s), 0);
 }
 

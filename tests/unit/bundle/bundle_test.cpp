@@ -700,7 +700,7 @@ TEST_F(SignedBundle, Format2FieldsForLaterWorkParseAndTheUnenforcedOnesAreRefuse
   auto r = verify();
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(has(r.problems, "tool profile dbmate/2 is not known to this ddlgate (it has dbmate/1)"));
-  EXPECT_TRUE(has(r.problems, "revokes: revocations are not carried out by this ddlgate yet"));
+  EXPECT_TRUE(has(r.problems, "revokes: a manifest's revocations are not carried out"));
   EXPECT_TRUE(has(r.problems, "files/20240101000000_create_users.sql: statement 2: search_path is not enforced"))
       << problems_text(r.problems);
 

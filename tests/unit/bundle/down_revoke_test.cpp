@@ -1,4 +1,5 @@
-// Issue 26 item 6: down parts (built, verified and approved as down approvals).
+// Issue 26 items 6 and 7: down parts (built, verified and approved as down approvals) and
+// revocations (signed by the registry role, applied by the registry, kept through the ledger).
 #include <algorithm>
 #include <tuple>
 
@@ -190,6 +191,197 @@ TEST_F(SignedDown, TheRegistryApprovesDownStatementsAsDownApprovals) {
   ASSERT_NE(up, nullptr);
   EXPECT_FALSE(up->down);
   EXPECT_EQ(up->statement_index, 1u);  // the same file and index: only `down` tells them apart
+}
+
+// ---- Revocation. ----
+
+const std::string kUsers = "create table users (id bigint primary key, email text not null)";
+
+class RevocationTest : public ::testing::Test {
+ protected:
+  fs::path add(const std::string& name, std::uint64_t version) {
+    fs::path out = scratch_.path() / name;
+    BuildResult r = build_bundle(options(kMigrations / "dbmate", out, version));
+    EXPECT_TRUE(r.ok()) << problems_text(r.problems);
+    sign_all(out, keys_);
+    return out;
+  }
+  // A revocation directory, signed by the registry key.
+  fs::path revoke(const std::string& name, std::uint64_t version, std::uint64_t below) {
+    RevocationFile rv;
+    rv.app = "shop";
+    rv.environment = "prod";
+    rv.what.version = version;
+    rv.what.below = below;
+    rv.reason = "CVE-2026-0001 in the migration";
+    rv.issued_at = t0();
+    fs::path dir = scratch_.path() / name;
+    fs::create_directories(dir);
+    spit(dir / "revocation.json", serialize_revocation(rv));
+    auto s = sign_bundle(dir, *keys_.registry, "registry");
+    EXPECT_TRUE(s) << s.error().reason;
+    return dir;
+  }
+  RegistryLoad load(const ApprovedSet* previous) {
+    return Registry::load(scratch_.path(), keys_.trust(), verify_options(), previous);
+  }
+  static const RejectedBundle* rejected(const RegistryLoad& r, const fs::path& p) {
+    for (const auto& x : r.rejected) {
+      if (x.path == p) return &x;
+    }
+    return nullptr;
+  }
+  Scratch scratch_;
+  Keys keys_;
+};
+
+TEST_F(RevocationTest, RoundTripsStrictly) {
+  RevocationFile rv;
+  rv.app = "shop";
+  rv.environment = "prod";
+  rv.what.below = 4;
+  rv.reason = "why";
+  rv.issued_at = t0();
+  const std::string text = serialize_revocation(rv);
+  std::vector<Problem> ps;
+  auto back = parse_revocation(text, &ps);
+  ASSERT_TRUE(back) << problems_text(ps);
+  EXPECT_EQ(back->what.below, 4u);
+  EXPECT_EQ(serialize_revocation(*back), text);
+  for (const auto& [from, to, why] :
+       {std::tuple{"\"below\": 4", "\"below\": 4, \"version\": 2", "exactly one of the two"},
+        std::tuple{"\"below\": 4", "\"below\": 0", "must be a positive integer"},
+        std::tuple{"\"below\": 4", "\"below\": 4, \"extra\": 1", "\"extra\" unknown key"},
+        std::tuple{"\"reason\": \"why\"", "\"reason\": \"\"", "\"reason\" must say why"},
+        std::tuple{"ddlgate-revocation/1", "ddlgate-revocation/2", "this ddlgate reads ddlgate-revocation/1"}}) {
+    std::string bad = text;
+    ASSERT_NE(bad.find(from), std::string::npos) << from;
+    bad.replace(bad.find(from), std::string_view(from).size(), to);
+    ps.clear();
+    EXPECT_FALSE(parse_revocation(bad, &ps)) << bad;
+    EXPECT_TRUE(has(ps, why)) << problems_text(ps);
+  }
+}
+
+TEST_F(RevocationTest, WithdrawsTheVersionInForceAndNoOlderVersionTakesOver) {
+  add("shop-1", 1);
+  fs::path v2 = add("shop-2", 2);
+  RegistryLoad first = load(nullptr);
+  ASSERT_EQ(first.snapshot->apps().at("shop").version, 2u);
+  ASSERT_NE(first.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+
+  revoke("revoke-shop-2", 2, 0);
+  RegistryLoad second = load(first.snapshot.get());
+  ASSERT_EQ(second.revocations.size(), 1u);
+  EXPECT_TRUE(second.revocations[0].is_new);
+  EXPECT_EQ(second.revocations[0].withdrew, 2u);
+  EXPECT_EQ(second.revocations[0].reason, "CVE-2026-0001 in the migration");
+  ASSERT_EQ(second.revocations[0].signers.size(), 1u);
+  const RejectedBundle* r = rejected(second, v2);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->reasons.at(0).to_string(), "manifest.json: version 2 of app 'shop' is revoked");
+  const auto& state = second.snapshot->apps().at("shop");
+  EXPECT_EQ(state.version, 0u);      // nothing in force: version 1 does not come back
+  EXPECT_EQ(state.high_water, 2u);
+  EXPECT_EQ(second.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+  EXPECT_TRUE(second.accepted.empty());
+
+  // Judged again on the next reload, but not new any more (recorded once).
+  RegistryLoad third = load(second.snapshot.get());
+  ASSERT_EQ(third.revocations.size(), 1u);
+  EXPECT_FALSE(third.revocations[0].is_new);
+  EXPECT_EQ(third.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+}
+
+// The ledger's bundle_revoked records (RevokedBefore) keep a revocation after a restart even
+// when its directory is gone.
+TEST_F(RevocationTest, OutlivesItsDirectoryThroughTheLedgersHistory) {
+  add("shop-1", 1);
+  fs::path v2 = add("shop-2", 2);
+  RegistryLoad first = load(nullptr);
+  fs::path rv = revoke("revoke-shop-2", 2, 0);
+  RegistryLoad second = load(first.snapshot.get());
+  ASSERT_EQ(second.revocations.size(), 1u);
+
+  std::vector<AcceptedBefore> accepted;
+  for (const auto& a : first.accepted) accepted.push_back({a.app, a.version, a.manifest_sha256});
+  std::vector<RevokedBefore> revoked;
+  for (const auto& r : second.revocations) revoked.push_back({r.app, r.version, r.below, r.sha256});
+  fs::remove_all(rv);
+
+  // Without the history, version 2 would be in force again.
+  RegistryLoad forgetful = load(ApprovedSet::with_history(accepted).get());
+  EXPECT_EQ(forgetful.snapshot->apps().at("shop").version, 2u);
+
+  RegistryLoad restarted = load(ApprovedSet::with_history(accepted, revoked).get());
+  EXPECT_TRUE(restarted.revocations.empty());
+  ASSERT_NE(rejected(restarted, v2), nullptr);
+  EXPECT_EQ(rejected(restarted, v2)->reasons.at(0).to_string(), "manifest.json: version 2 of app 'shop' is revoked");
+  EXPECT_NE(rejected(restarted, scratch_.path() / "shop-1"), nullptr);  // below the high-water mark, not in force
+  EXPECT_EQ(restarted.snapshot->apps().at("shop").version, 0u);
+  EXPECT_EQ(restarted.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+
+  // A file brought back is known: not new, nothing to record again.
+  revoke("revoke-shop-2-again", 2, 0);  // the same bytes
+  RegistryLoad again = load(ApprovedSet::with_history(accepted, revoked).get());
+  ASSERT_EQ(again.revocations.size(), 1u);
+  EXPECT_FALSE(again.revocations[0].is_new);
+}
+
+TEST_F(RevocationTest, BelowRevokesEveryLowerVersionButNotTheNextOne) {
+  fs::path v1 = add("shop-1", 1);
+  fs::path v2 = add("shop-2", 2);
+  revoke("revoke-below-3", 0, 3);
+  RegistryLoad r = load(nullptr);
+  EXPECT_NE(rejected(r, v1), nullptr);
+  EXPECT_NE(rejected(r, v2), nullptr);
+  EXPECT_EQ(r.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+  add("shop-3", 3);
+  RegistryLoad next = load(r.snapshot.get());
+  EXPECT_EQ(next.snapshot->apps().at("shop").version, 3u);
+  EXPECT_NE(next.snapshot->find(hash_of(kUsers), "shop"), nullptr);
+}
+
+// Only the registry role revokes; a revocation that fails a check is rejected with its reason
+// and holds back every bundle of the app it names, while what is in force stays.
+TEST_F(RevocationTest, ARevocationNotSignedByTheRegistryIsRejectedAndHoldsTheAppBack) {
+  add("shop-1", 1);
+  RegistryLoad first = load(nullptr);
+  fs::path rv = revoke("revoke-shop-1", 1, 0);
+  // Re-signed by an approver key claiming the registry role.
+  fs::remove_all(rv / "signatures");
+  ASSERT_TRUE(sign_bundle(rv, *keys_.approver1, "registry"));
+  fs::path v2 = add("shop-2", 2);
+  RegistryLoad second = load(first.snapshot.get());
+  EXPECT_TRUE(second.revocations.empty());
+  const RejectedBundle* r = rejected(second, rv);
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(has(r->reasons, "only keys the trust policy lists under the registry role sign revocations"))
+      << problems_text(r->reasons);
+  EXPECT_TRUE(has(r->reasons, "role registry: 0 of 1 required signatures")) << problems_text(r->reasons);
+  const RejectedBundle* held = rejected(second, v2);
+  ASSERT_NE(held, nullptr);
+  EXPECT_TRUE(has(held->reasons, "app 'shop' has an invalid revocation in the registry")) << problems_text(held->reasons);
+  EXPECT_EQ(second.snapshot->apps().at("shop").version, 1u);  // what was in force stays
+}
+
+TEST_F(RevocationTest, AnEditedRevocationIsRejected) {
+  fs::path rv = revoke("revoke-shop-1", 1, 0);
+  std::string text = slurp(rv / "revocation.json");
+  text.replace(text.find("\"version\": 1"), 12, "\"version\": 7");
+  spit(rv / "revocation.json", text);
+  RegistryLoad r = load(nullptr);
+  const RejectedBundle* x = rejected(r, rv);
+  ASSERT_NE(x, nullptr);
+  EXPECT_TRUE(has(x->reasons, "does not verify against revocation.json")) << problems_text(x->reasons);
+  EXPECT_TRUE(r.revocations.empty());
+}
+
+TEST_F(RevocationTest, OnlyTheRegistryRoleSignsOne) {
+  fs::path rv = revoke("revoke-shop-1", 1, 0);
+  auto as_approver = sign_bundle(rv, *keys_.approver1, "approver");
+  ASSERT_FALSE(as_approver);
+  EXPECT_EQ(as_approver.error().reason, "role 'approver': only the registry role signs a revocation");
 }
 
 }  // namespace
