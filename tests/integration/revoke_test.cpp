@@ -2,7 +2,7 @@
 // a separate approval that applies for a role named in enforcement.deployers only, once; a
 // revocation signed by the registry role takes a version out of force on the next reload,
 // with no older version taking its place, and stays in force after a restart and after its
-// directory is deleted (the ledger keeps it).
+// directory is deleted (the ledger keeps it). `ddlgate explain` says "revoked".
 #include <sstream>
 #include <thread>
 
@@ -203,7 +203,7 @@ TEST_F(Revoke, WithoutDeployersNoDownStatementApplies) {
   EXPECT_EQ(proxy->terminate(20s), 0);
 }
 
-// Item 7.
+// Item 7, and `explain` naming "revoked".
 TEST_F(Revoke, ARevocationWithdrawsAVersionForGood) {
   publish("shop-v1", 1);
   fs::path v2 = publish("shop-v2", 2);
@@ -229,6 +229,12 @@ TEST_F(Revoke, ARevocationWithdrawsAVersionForGood) {
   }
   EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "0\n");
 
+  auto explained = run_command({ddlgate(), "explain", kUsers, "--config", config().string()});
+  EXPECT_EQ(explained.exit_code, 1) << explained.stdout_text << explained.stderr_text;
+  EXPECT_NE(explained.stdout_text.find("revoked: approved by shop v2, 20240101000000_create_users.sql:2 (statement 1), "
+                                       "which is revoked by " + rv.string()),
+            std::string::npos)
+      << explained.stdout_text;
   EXPECT_EQ(proxy->terminate(20s), 0);
 
   // Recorded once, with what and why.
@@ -253,6 +259,10 @@ TEST_F(Revoke, ARevocationWithdrawsAVersionForGood) {
     auto c = pg_connect(proxy->conninfo("postgres"));
     EXPECT_EQ(run(c.get(), kUsers).status, "42501");
   }
+  explained = run_command({ddlgate(), "explain", kUsers, "--config", config().string()});
+  EXPECT_EQ(explained.exit_code, 1);
+  EXPECT_NE(explained.stdout_text.find("which is revoked by a revocation the ledger records"), std::string::npos)
+      << explained.stdout_text;
 
   // A new version is the way forward.
   mark = proxy->stderr_log().size();
