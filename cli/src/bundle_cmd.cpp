@@ -206,7 +206,9 @@ int run_revoke(const RevokeArgs& a) {
     std::fprintf(stderr, "ddlgate bundle revoke: %s/revocation.json: cannot write\n", a.out.c_str());
     return kExitCheckFailed;
   }
-  std::printf("%s/revocation.json: app %s %s; sign it with `ddlgate bundle sign %s --role registry`\n", a.out.c_str(),
+  std::printf("%s/revocation.json: app %s %s; sign it with `ddlgate bundle sign %s --key <registry key> --role "
+              "registry`\n",
+              a.out.c_str(),
               a.app.c_str(), (a.version ? "version " + std::to_string(a.version) : "below " + std::to_string(a.below)).c_str(),
               a.out.c_str());
   return kExitOk;
