@@ -259,6 +259,20 @@ std::optional<Range> up_range(MigrationTool tool, std::string_view content, std:
   return std::nullopt;
 }
 
+// The down part of a file that holds both (dbmate, goose): the text after the down marker,
+// empty when there is none. Files that are all down (golang-migrate .down.sql, sqitch
+// revert/) are whole (down_path says which file).
+std::optional<Range> down_range(MigrationTool tool, std::string_view content, std::string* why) {
+  if (tool != MigrationTool::dbmate && tool != MigrationTool::goose) return Range{0, content.size()};
+  // The up part must be well-formed too: a down marker before the up marker is refused there.
+  if (!up_range(tool, content, why)) return std::nullopt;
+  for (const Line& l : split_lines(content)) {
+    bool down = tool == MigrationTool::dbmate ? dbmate_marker(l.text, "down") : goose_annotation(l.text) == "Down";
+    if (down) return Range{l.next, content.size() - l.next};
+  }
+  return Range{content.size(), 0};
+}
+
 // A migration file of the source directory, in application order.
 struct SourceFile {
   std::string rel;  // path relative to the source directory ('/'-separated)
@@ -522,6 +536,29 @@ base::Result<std::string> up_part(MigrationTool tool, std::string_view content) 
   auto r = up_range(tool, content, &why);
   if (!r) return base::Error{why};
   return std::string(content.substr(r->offset, r->length));
+}
+
+base::Result<std::string> down_part(MigrationTool tool, std::string_view content) {
+  std::string why;
+  auto r = down_range(tool, content, &why);
+  if (!r) return base::Error{why};
+  return std::string(content.substr(r->offset, r->length));
+}
+
+std::optional<std::string> down_path(MigrationTool tool, std::string_view up_path) {
+  switch (tool) {
+    case MigrationTool::dbmate:
+    case MigrationTool::goose:
+      return std::string(up_path);
+    case MigrationTool::golang_migrate:
+      if (!ends_with(up_path, ".up.sql")) return std::nullopt;
+      return std::string(up_path.substr(0, up_path.size() - 7)) + ".down.sql";
+    case MigrationTool::sqitch:
+      if (!up_path.starts_with("deploy/")) return std::nullopt;
+      return "revert/" + std::string(up_path.substr(7));
+    default:
+      return std::nullopt;
+  }
 }
 
 namespace {
@@ -792,6 +829,7 @@ BuildResult build_bundle(const BuildOptions& o) {
   }
 
   std::vector<std::string> contents;
+  std::vector<std::pair<std::string, std::string>> down_files;  // separate down files: path, bytes
   for (const auto& f : order) {
     std::string why;
     auto content = base::read_capped(o.src_dir / f.rel, kMaxMigrationFileBytes);
@@ -828,6 +866,35 @@ BuildResult build_bundle(const BuildOptions& o) {
       ms.sql = st.display_sql;
       mf.statements.push_back(std::move(ms));
     }
+    // The down part, where the layout has one: a separate approval (docs/bundles.md, "Down parts").
+    if (auto dp = down_path(m.tool, f.rel)) {
+      std::optional<std::string> down_file;
+      if (*dp != f.rel && fs::is_regular_file(o.src_dir / *dp, ec)) {
+        auto d = base::read_capped(o.src_dir / *dp, kMaxMigrationFileBytes);
+        if (!d) {
+          problems.push_back({*dp, d.error().reason});
+          continue;
+        }
+        down_file = std::move(*d);
+      }
+      if (*dp == f.rel || down_file) {
+        const std::string& text = down_file ? *down_file : *content;
+        auto down = down_part(m.tool, text);
+        sql::Analysis da = down ? sql::analyze(*down, sql::Policy{}, sql::Detail::all) : sql::Analysis{};
+        if (!down || !da.ok()) {
+          problems.push_back({*dp, "the down part does not parse: " + (down ? da.error->message : down.error().reason)});
+          continue;
+        }
+        if (!da.statements.empty()) {
+          DownPart part{*dp, base::sha256_hex(text), {}};
+          for (const auto& st : da.statements) {
+            part.statements.push_back({part.statements.size() + 1, st.cls, st.hash, st.display_sql, {}, {}, {}});
+          }
+          mf.down = std::move(part);
+          if (down_file) down_files.emplace_back(*dp, std::move(*down_file));
+        }
+      }
+    }
     m.files.push_back(std::move(mf));
     contents.push_back(std::move(*content));
   }
@@ -851,6 +918,11 @@ BuildResult build_bundle(const BuildOptions& o) {
     fs::path dest = o.out_dir / "files" / m.files[i].path;
     fs::create_directories(dest.parent_path(), ec);
     if (!write_file(dest, contents[i])) problems.push_back({dest.string(), "cannot write"});
+  }
+  for (const auto& [rel, bytes] : down_files) {
+    fs::path dest = o.out_dir / "files" / rel;
+    fs::create_directories(dest.parent_path(), ec);
+    if (!write_file(dest, bytes)) problems.push_back({dest.string(), "cannot write"});
   }
   if (!write_file(o.out_dir / "manifest.json", manifest)) problems.push_back({(o.out_dir / "manifest.json").string(), "cannot write"});
   return result;

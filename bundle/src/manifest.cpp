@@ -513,4 +513,71 @@ std::string serialize_signature_file(const SignatureFile& sig) {
   return j.dump(2) + "\n";
 }
 
+namespace {
+
+bool valid_app_name(const std::string& s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  });
+}
+
+}  // namespace
+
+std::optional<RevocationFile> parse_revocation(std::string_view bytes, std::vector<Problem>* problems) {
+  const std::string where = "revocation.json";
+  auto parsed = base::parse_strict_json(bytes);
+  if (!parsed) {
+    problems->push_back({where, parsed.error().reason});
+    return std::nullopt;
+  }
+  if (!parsed->is_object()) {
+    problems->push_back({where, "must be a JSON object"});
+    return std::nullopt;
+  }
+  std::size_t before = problems->size();
+  ObjectReader r(*parsed, where, problems);
+  RevocationFile rv;
+  std::string format = r.string("format");
+  if (!format.empty() && format != kRevocationFormat) {
+    r.fail("format", "is '" + format + "', this ddlgate reads " + std::string(kRevocationFormat));
+    return std::nullopt;
+  }
+  rv.app = r.string("app");
+  if (!rv.app.empty() && !valid_app_name(rv.app)) r.fail("app", "must be 1 to 128 of A-Z a-z 0-9 . _ -");
+  rv.environment = r.string("environment");
+  const json* one = r.get("version", false);
+  const json* below = r.get("below", false);
+  if ((one == nullptr) == (below == nullptr)) {
+    r.fail("version", "or \"below\": exactly one of the two must be given");
+  } else if (const json* v = one != nullptr ? one : below; !v->is_number_unsigned() || v->get<std::uint64_t>() == 0) {
+    r.fail(one != nullptr ? "version" : "below", "must be a positive integer");
+  } else {
+    (one != nullptr ? rv.what.version : rv.what.below) = v->get<std::uint64_t>();
+  }
+  rv.reason = r.string("reason");
+  if (const json* why = r.get("reason", false); why != nullptr && why->is_string() && rv.reason.empty()) {
+    r.fail("reason", "must say why");
+  }
+  std::string issued = r.string("issued_at");
+  if (!issued.empty()) {
+    if (auto tp = base::parse_time(issued)) rv.issued_at = *tp;
+    else r.fail("issued_at", "is not an RFC 3339 UTC time: '" + issued + "'");
+  }
+  r.report_unknown();
+  if (problems->size() != before) return std::nullopt;
+  return rv;
+}
+
+std::string serialize_revocation(const RevocationFile& rv) {
+  ordered_json j;
+  j["format"] = std::string(kRevocationFormat);
+  j["app"] = rv.app;
+  j["environment"] = rv.environment;
+  if (rv.what.version != 0) j["version"] = rv.what.version;
+  else j["below"] = rv.what.below;
+  j["reason"] = rv.reason;
+  j["issued_at"] = base::format_time(rv.issued_at);
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace ddlgate::bundle

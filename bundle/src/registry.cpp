@@ -21,8 +21,15 @@ bool ApprovedSet::covers(const Approval& a, std::string_view database) {
   return !a.databases || std::find(a.databases->begin(), a.databases->end(), database) != a.databases->end();
 }
 
-std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history) {
+std::shared_ptr<const ApprovedSet> ApprovedSet::with_history(const std::vector<AcceptedBefore>& history,
+                                                             const std::vector<RevokedBefore>& revoked) {
   auto set = std::make_shared<ApprovedSet>();
+  for (const auto& r : revoked) {
+    AppState& state = set->apps_[r.app];
+    if (r.version != 0) state.revoked.insert(r.version);
+    state.revoked_below = std::max(state.revoked_below, r.below);
+    state.revocations.insert(r.revocation_sha256);
+  }
   for (const auto& h : history) {
     AppState& state = set->apps_[h.app];
     state.accepted_before.insert(h.manifest_sha256);
@@ -63,6 +70,11 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
     for (const auto& st : f.statements) {
       out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs});
     }
+    if (f.down) {
+      for (const auto& st : f.down->statements) {
+        out->push_back({st.hash, m.app, m.version, f.down->path, st.index, false, st.cls, b.manifest_sha256, dbs, true});
+      }
+    }
   }
   for (const auto& bk : m.bookkeeping) {
     out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs});
@@ -95,16 +107,53 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     }
   }
 
-  std::vector<fs::path> dirs;
+  std::vector<fs::path> dirs, revocation_dirs;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     out.rejected.push_back({dir, {{dir.string(), "the registry directory is missing"}}});
   } else {
     for (const auto& e : fs::directory_iterator(dir, ec)) {
-      if (e.is_directory(ec)) dirs.push_back(e.path());
+      if (!e.is_directory(ec)) continue;
+      if (is_revocation_dir(e.path())) revocation_dirs.push_back(e.path());
+      else dirs.push_back(e.path());
     }
   }
   std::sort(dirs.begin(), dirs.end());
+  std::sort(revocation_dirs.begin(), revocation_dirs.end());
+
+  // Revocations first: what they withdraw is never put (back) in force below.
+  std::map<std::string, fs::path, std::less<>> held_back;  // app -> its invalid revocation
+  for (const auto& d : revocation_dirs) {
+    LoadRevocationResult r = load_revocation(d, trust, options);
+    if (fs::exists(d / "manifest.json", ec)) {
+      r.problems.insert(r.problems.begin(),
+                        Problem{"revocation.json", "a directory holds a revocation or a bundle, not both"});
+    }
+    if (!r.ok()) {
+      if (!r.app.empty()) held_back.emplace(r.app, d);
+      out.rejected.push_back({d, std::move(r.problems)});
+      continue;
+    }
+    const VerifiedRevocation& v = *r.revocation;
+    ApprovedSet::AppState& state = next->apps_[v.revocation.app];
+    AppliedRevocation applied{d, v.revocation.app, v.revocation.what.version, v.revocation.what.below, v.sha256,
+                              v.revocation.reason, v.signers, false, 0};
+    applied.is_new = state.revocations.insert(v.sha256).second;
+    if (applied.version != 0) state.revoked.insert(applied.version);
+    state.revoked_below = std::max(state.revoked_below, applied.below);
+    out.revocations.push_back(std::move(applied));
+  }
+  // A revoked version in force leaves force; the high-water mark stays, so no older version
+  // takes its place.
+  for (auto& [app, state] : next->apps_) {
+    if (state.version == 0 || !state.is_revoked(state.version)) continue;
+    for (auto& r : out.revocations) {
+      if (r.app == app && (r.version == state.version || state.version < r.below)) r.withdrew = state.version;
+    }
+    state.approvals.reset();
+    state.version = 0;
+    state.manifest_sha256.clear();
+  }
 
   // Bundles this process accepted before (in force or superseded) were fully verified:
   // on reload only their signatures, window and file digests are checked again
@@ -134,6 +183,18 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     ApprovedSet::AppState& state = next->apps_[m.app];
     std::size_t n = 0;
     for (const auto& f : m.files) n += f.statements.size();
+    if (auto held = held_back.find(m.app); held != held_back.end()) {
+      out.rejected.push_back({b.dir, {{"manifest.json", "app '" + m.app + "' has an invalid revocation in the registry (" +
+                                                            held->second.string() +
+                                                            "): none of its bundles is put in force until it is "
+                                                            "fixed or removed"}}});
+      continue;
+    }
+    if (state.is_revoked(m.version)) {
+      out.rejected.push_back({b.dir, {{"manifest.json", "version " + std::to_string(m.version) + " of app '" + m.app +
+                                                            "' is revoked"}}});
+      continue;
+    }
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
       out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database});
       continue;

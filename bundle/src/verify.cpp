@@ -23,14 +23,16 @@ std::string key_text(const PublicKey& k) { return base::key_id(k); }
 
 // Format 1 signs the manifest; format 2 the manifest and the signer's role (its key usage),
 // so that a signature made as one role never counts for another.
-std::string signed_message(std::string_view manifest_bytes, bool format2, std::string_view role) {
+// A revocation (domain2 = kRevocationSignatureDomain) is signed as format 2 is.
+std::string signed_message(std::string_view manifest_bytes, bool format2, std::string_view role,
+                           std::string_view domain2 = kManifestSignatureDomain2) {
   std::string msg;
   if (!format2) {
     msg.reserve(kManifestSignatureDomain.size() + manifest_bytes.size());
     msg.append(kManifestSignatureDomain);
   } else {
-    msg.reserve(kManifestSignatureDomain2.size() + role.size() + 6 + manifest_bytes.size());
-    msg.append(kManifestSignatureDomain2).append("role ").append(role).append("\n");
+    msg.reserve(domain2.size() + role.size() + 6 + manifest_bytes.size());
+    msg.append(domain2).append("role ").append(role).append("\n");
   }
   msg.append(manifest_bytes);
   return msg;
@@ -56,7 +58,8 @@ bool peek_format2(std::string_view manifest_bytes) {
 // Reads and checks every signature file against the manifest bytes. Valid ones become
 // signers; anything else is a problem (an unreadable signature is never ignored).
 std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manifest_bytes, bool format2,
-                                    std::size_t max_signatures, std::vector<Problem>& problems) {
+                                    std::size_t max_signatures, std::vector<Problem>& problems,
+                                    std::string_view domain2 = kManifestSignatureDomain2) {
   std::vector<Signer> signers;
   fs::path sig_dir = dir / "signatures";
   std::error_code ec;
@@ -100,13 +103,14 @@ std::vector<Signer> read_signatures(const fs::path& dir, std::string_view manife
     }
     const std::string role_key = format2 ? sig->role : std::string();
     if (!message_role || *message_role != role_key) {
-      message = signed_message(manifest_bytes, format2, role_key);
+      message = signed_message(manifest_bytes, format2, role_key, domain2);
       message_role = role_key;
     }
     if (!base::ed25519_verify(sig->public_key, message, sig->signature)) {
       problems.push_back({name, "the signature by key " + key_text(sig->public_key) +
                                     (format2 ? " as role '" + sig->role + "'" : std::string()) +
-                                    " does not verify against manifest.json"});
+                                    " does not verify against " +
+                                    (domain2 == kManifestSignatureDomain2 ? "manifest.json" : "revocation.json")});
       continue;
     }
     signers.push_back({sig->public_key, name, sig->role, {}, {}});
@@ -133,6 +137,52 @@ base::Status check_signature_file(std::string_view manifest_bytes, std::string_v
 
 namespace {
 
+// Re-derives the statements of one part (up or down) of a file and holds the manifest's list
+// to them: count, index, hash, class and display SQL.
+std::vector<Problem> check_statements(const std::string& where, const std::string& part, std::string_view text,
+                                      const std::vector<ManifestStatement>& listed) {
+  std::vector<Problem> problems;
+  // Display SQL too: what the manifest shows an approver must be what the file says.
+  sql::Analysis a = sql::analyze(text, sql::Policy{}, sql::Detail::all);
+  if (!a.ok()) {
+    problems.push_back({where, part + "does not parse: " + a.error->message});
+    return problems;
+  }
+  if (a.statements.size() != listed.size()) {
+    problems.push_back({where, part + "has " + std::to_string(a.statements.size()) +
+                                   " statements, the manifest lists " + std::to_string(listed.size())});
+    return problems;
+  }
+  // A wholly different file would give one line per statement; the first few say enough.
+  constexpr std::size_t kMaxStatementProblems = 10;
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < a.statements.size(); ++i) {
+    const auto& ms = listed[i];
+    const auto& st = a.statements[i];
+    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
+    if (++mismatches > kMaxStatementProblems) continue;
+    const std::string n = part + "statement " + std::to_string(i + 1);
+    if (ms.index != i + 1) {
+      problems.push_back({where, n + " has index " + std::to_string(ms.index)});
+    } else if (ms.hash != st.hash) {
+      problems.push_back({where, n + ": the manifest's hash " + ms.hash + " differs from the file's " + st.hash});
+    } else if (ms.cls != st.cls) {
+      problems.push_back({where, n + ": the manifest's class " + std::string(to_string(ms.cls)) +
+                                     " differs from the file's " + std::string(to_string(st.cls))});
+    } else {
+      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
+      // sql says something else than the statement it approves is refused.
+      problems.push_back({where, n + ": the manifest's sql is not the display SQL of the file's statement (" +
+                                     detail::excerpt(st.display_sql) + ")"});
+    }
+  }
+  if (mismatches > kMaxStatementProblems) {
+    problems.push_back({where, "and " + std::to_string(mismatches - kMaxStatementProblems) +
+                                   " more statements that differ from the manifest"});
+  }
+  return problems;
+}
+
 // Checks one listed file: present, its digest, and every statement re-derived from its up part.
 std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
                                       const std::set<std::string>& present, bool recompute) {
@@ -152,53 +202,54 @@ std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, cons
     problems.push_back({where, "SHA-256 " + digest + " differs from the manifest's " + f.sha256});
     return problems;
   }
+  // The down part: in the same file (dbmate, goose) or the one the layout names; its digest
+  // always, its statements as the up part's.
+  std::optional<std::string> separate;
+  if (f.down) {
+    const DownPart& d = *f.down;
+    const std::string dwhere = "files/" + d.path;
+    auto expected = down_path(tool, f.path);
+    if (!expected || *expected != d.path) {
+      problems.push_back({where, "down: path '" + d.path + "' is not where " + std::string(to_string(tool)) +
+                                     " keeps this migration's down part" +
+                                     (expected ? " ('" + *expected + "')" : " (it has none)")});
+      return problems;
+    }
+    if (d.path != f.path) {
+      if (!present.count(d.path)) {
+        problems.push_back({dwhere, "listed in the manifest as a down part but missing"});
+        return problems;
+      }
+      auto bytes = base::read_capped(files_dir / d.path, kMaxMigrationFileBytes);
+      if (!bytes) {
+        problems.push_back({dwhere, bytes.error().reason});
+        return problems;
+      }
+      separate = std::move(*bytes);
+    }
+    if (std::string digest = base::sha256_hex(separate ? *separate : *content); digest != d.sha256) {
+      problems.push_back({dwhere, "down: SHA-256 " + digest + " differs from the manifest's " + d.sha256});
+      return problems;
+    }
+    if (d.statements.empty()) {
+      problems.push_back({dwhere, "down: lists no statement (a migration without one has no \"down\")"});
+      return problems;
+    }
+  }
   if (!recompute) return problems;
   auto up = up_part(tool, *content);
   if (!up) {
     problems.push_back({where, up.error().reason});
     return problems;
   }
-  // Display SQL too: what the manifest shows an approver must be what the file says.
-  sql::Analysis a = sql::analyze(*up, sql::Policy{}, sql::Detail::all);
-  if (!a.ok()) {
-    problems.push_back({where, "does not parse: " + a.error->message});
+  if (auto p = check_statements(where, "", *up, f.statements); !p.empty() || !f.down) return p;
+  const std::string dwhere = "files/" + f.down->path;
+  auto down = down_part(tool, separate ? *separate : *content);
+  if (!down) {
+    problems.push_back({dwhere, "down: " + down.error().reason});
     return problems;
   }
-  if (a.statements.size() != f.statements.size()) {
-    problems.push_back({where, "has " + std::to_string(a.statements.size()) + " statements, the manifest lists " +
-                                   std::to_string(f.statements.size())});
-    return problems;
-  }
-  // A wholly different file would give one line per statement; the first few say enough.
-  constexpr std::size_t kMaxStatementProblems = 10;
-  std::size_t mismatches = 0;
-  for (std::size_t i = 0; i < a.statements.size(); ++i) {
-    const auto& ms = f.statements[i];
-    const auto& st = a.statements[i];
-    if (ms.index == i + 1 && ms.hash == st.hash && ms.cls == st.cls && ms.sql == st.display_sql) continue;
-    if (++mismatches > kMaxStatementProblems) continue;
-    if (ms.index != i + 1) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + " has index " + std::to_string(ms.index)});
-    } else if (ms.hash != st.hash) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's hash " + ms.hash +
-                                     " differs from the file's " + st.hash});
-    } else if (ms.cls != st.cls) {
-      problems.push_back({where, "statement " + std::to_string(i + 1) + ": the manifest's class " +
-                                     std::string(to_string(ms.cls)) + " differs from the file's " +
-                                     std::string(to_string(st.cls))});
-    } else {
-      // The signed text is what `bundle inspect` and reviewers read: a manifest whose
-      // sql says something else than the statement it approves is refused.
-      problems.push_back({where, "statement " + std::to_string(i + 1) +
-                                     ": the manifest's sql is not the display SQL of the file's statement (" +
-                                     detail::excerpt(st.display_sql) + ")"});
-    }
-  }
-  if (mismatches > kMaxStatementProblems) {
-    problems.push_back({where, "and " + std::to_string(mismatches - kMaxStatementProblems) +
-                                   " more statements that differ from the manifest"});
-  }
-  return problems;
+  return check_statements(dwhere, "down part ", *down, f.down->statements);
 }
 
 // The name a trust policy gives a key: the stem of the .pub file it lists ("alice" for
@@ -247,13 +298,21 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
 }
 
 base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey& key, std::string_view role) {
-  auto manifest = base::read_capped(bundle_dir / "manifest.json", kDefaultMaxManifestBytes * 64);
+  std::error_code ec;
+  // A revocation directory (revocation.json, no manifest.json) is signed the same way, with
+  // its own domain, by the registry role only.
+  const bool revocation = !fs::exists(bundle_dir / "manifest.json", ec) && is_revocation_dir(bundle_dir);
+  const fs::path signed_file = bundle_dir / (revocation ? "revocation.json" : "manifest.json");
+  auto manifest = base::read_capped(signed_file, revocation ? kMaxRevocationBytes : kDefaultMaxManifestBytes * 64);
   if (!manifest) {
-    return base::Error{(bundle_dir / "manifest.json").string() + ": " + manifest.error().reason};
+    return base::Error{signed_file.string() + ": " + manifest.error().reason};
+  }
+  if (revocation && role != "registry") {
+    return base::Error{"role '" + std::string(role) + "': only the registry role signs a revocation"};
   }
   // The role is signed in format 2: read which format the manifest is (an unreadable one
   // is signed as format 1, and verify says what is wrong with it).
-  const bool format2 = peek_format2(*manifest);
+  const bool format2 = revocation || peek_format2(*manifest);
   if (format2 && !valid_role(role)) {
     return base::Error{"role '" + std::string(role) + "': must be 1 to 64 of a-z 0-9 _ - (format 2 signs it)"};
   }
@@ -261,12 +320,12 @@ base::Result<fs::path> sign_bundle(const fs::path& bundle_dir, const SigningKey&
   sig.key_id = base::key_id(key.public_key());
   sig.public_key = key.public_key();
   sig.role = std::string(role);
-  sig.signature = key.sign(signed_message(*manifest, format2, role));
+  sig.signature = key.sign(signed_message(*manifest, format2, role,
+                                          revocation ? kRevocationSignatureDomain : kManifestSignatureDomain2));
   if (sig.signature.size() != 64) {
     return base::Error{"signing failed"};
   }
   fs::path dir = bundle_dir / "signatures";
-  std::error_code ec;
   fs::create_directories(dir, ec);
   fs::path path = dir / (sig.key_id.substr(sig.key_id.find(':') + 1) + ".sig");
   std::string text = serialize_signature_file(sig);
@@ -376,14 +435,11 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
       }
     }
     if (!m.revocations.empty()) {
-      problems.push_back({"manifest.json", "revokes: revocations are not carried out by this ddlgate yet; "
-                                           "the bundle is refused rather than loaded without them"});
+      problems.push_back({"manifest.json", "revokes: a manifest's revocations are not carried out (a revocation is "
+                                           "a registry directory of its own: ddlgate bundle revoke); the bundle is "
+                                           "refused rather than loaded without them"});
     }
     for (const auto& f : m.files) {
-      if (f.down) {
-        problems.push_back({"files/" + f.path, "down: down approvals are not supported by this ddlgate yet; "
-                                               "the bundle is refused"});
-      }
       for (const auto& st : f.statements) {
         if (st.search_path) {
           problems.push_back({"files/" + f.path, "statement " + std::to_string(st.index) +
@@ -423,6 +479,17 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
       return result;
     }
     if (!listed.insert(f.path).second) problems.push_back({"manifest.json", "file '" + f.path + "' is listed twice"});
+  }
+  // A down part in a file of its own (golang-migrate, sqitch) belongs to the bundle too.
+  for (const auto& f : m.files) {
+    if (!f.down || f.down->path == f.path) continue;
+    if (!detail::safe_relative_path(f.down->path)) {
+      problems.push_back({"manifest.json", "down path '" + f.down->path + "' is not a plain relative path"});
+      return result;
+    }
+    if (!listed.insert(f.down->path).second) {
+      problems.push_back({"manifest.json", "file '" + f.down->path + "' is listed twice"});
+    }
   }
   fs::path files_dir = dir / "files";
   std::set<std::string> present;
@@ -533,6 +600,71 @@ InspectResult inspect_bundle(const fs::path& dir, std::uint64_t max_manifest_byt
       result.lines.push_back(std::move(lines));
     }
   }
+  return result;
+}
+
+bool is_revocation_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "revocation.json", ec);
+}
+
+LoadRevocationResult load_revocation(const fs::path& dir, const TrustAnchors& trust, const VerifyOptions& o) {
+  LoadRevocationResult result;
+  auto& problems = result.problems;
+  auto bytes = base::read_capped(dir / "revocation.json", kMaxRevocationBytes);
+  if (!bytes) {
+    problems.push_back({"revocation.json", bytes.error().reason});
+    return result;
+  }
+  // Which app it names, even when the rest is wrong (a duplicate key, say): the registry holds
+  // that app's bundles back. A lenient read, used for nothing else.
+  if (auto j = nlohmann::json::parse(*bytes, nullptr, false); j.is_object()) {
+    if (auto app = j.find("app"); app != j.end() && app->is_string()) result.app = app->get<std::string>();
+  }
+  std::vector<Problem> parse_problems;
+  std::optional<RevocationFile> rev = parse_revocation(*bytes, &parse_problems);
+  std::vector<Signer> signers =
+      read_signatures(dir, *bytes, true, o.max_signatures, problems, kRevocationSignatureDomain);
+  // Only the registry role revokes: a key counts if the policy lists it under "registry" and
+  // it signed as "registry"; any other valid signature is a problem (it means something else).
+  const TrustAnchors::Role* registry = nullptr;
+  for (const auto& role : trust.roles) {
+    if (role.name == "registry") registry = &role;
+  }
+  std::set<PublicKey> distinct;
+  for (auto& s : signers) {
+    const bool listed = registry != nullptr && std::find(registry->keys.begin(), registry->keys.end(), s.key) !=
+                                                   registry->keys.end();
+    if (!listed || s.claimed_role != "registry") {
+      problems.push_back({s.file, "key " + base::key_id(s.key) + " signed as role '" + s.claimed_role +
+                                      "': only keys the trust policy lists under the registry role sign revocations"});
+      continue;
+    }
+    s.roles.push_back("registry");
+    auto i = static_cast<std::size_t>(std::find(registry->keys.begin(), registry->keys.end(), s.key) - registry->keys.begin());
+    if (i < registry->names.size()) s.name = registry->names[i];
+    distinct.insert(s.key);
+  }
+  if (registry == nullptr) {
+    problems.push_back({"trust policy", "has no registry role: no revocation can be trusted"});
+  } else if (distinct.size() < registry->threshold) {
+    problems.push_back({"role registry", std::to_string(distinct.size()) + " of " + std::to_string(registry->threshold) +
+                                             " required signatures by distinct trusted keys"});
+  }
+  for (auto& p : parse_problems) problems.push_back(std::move(p));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string n = e.path().filename().string();
+    if (n != "revocation.json" && n != "signatures") {
+      problems.push_back({n, "unexpected entry in a revocation directory"});
+    }
+  }
+  if (!rev) return result;
+  if (!o.environment.empty() && rev->environment != o.environment) {
+    problems.push_back({"revocation.json", "environment is '" + rev->environment + "', expected '" + o.environment + "'"});
+  }
+  if (!problems.empty()) return result;
+  result.revocation = VerifiedRevocation{dir, base::sha256_hex(*bytes), std::move(*rev), std::move(signers)};
   return result;
 }
 

@@ -164,6 +164,23 @@ int run_verify(const VerifyArgs& a) {
     std::fprintf(stderr, "ddlgate bundle verify: --at: '%s' is not an RFC 3339 UTC time\n", a.at.c_str());
     return kExitUsage;
   }
+  if (bundle::is_revocation_dir(a.bundle) && !fs::exists(fs::path(a.bundle) / "manifest.json")) {
+    bundle::LoadRevocationResult rv = bundle::load_revocation(a.bundle, anchors, o);
+    if (!rv.ok()) {
+      for (const auto& p : rv.problems) std::fprintf(stderr, "%s: %s\n", a.bundle.c_str(), p.to_string().c_str());
+      std::fprintf(stderr, "ddlgate bundle verify: %s: REJECTED (%zu problems)\n", a.bundle.c_str(), rv.problems.size());
+      return kExitCheckFailed;
+    }
+    const auto& what = rv.revocation->revocation;
+    std::printf("%s: OK: a revocation of app %s %s for %s, signed by", a.bundle.c_str(), what.app.c_str(),
+                (what.what.version != 0 ? "version " + std::to_string(what.what.version)
+                                        : "every version below " + std::to_string(what.what.below))
+                    .c_str(),
+                what.environment.c_str());
+    for (const auto& s : rv.revocation->signers) std::printf(" %s(registry)", base::key_id(s.key).c_str());
+    std::printf("\n");
+    return kExitOk;
+  }
   bundle::LoadBundleResult r = bundle::load_bundle(a.bundle, anchors, o);
   if (!r.ok()) {
     for (const auto& p : r.problems) std::fprintf(stderr, "%s: %s\n", a.bundle.c_str(), p.to_string().c_str());
@@ -180,6 +197,48 @@ int run_verify(const VerifyArgs& a) {
     std::printf(" %s(%s)", base::key_id(s.key).c_str(), roles.c_str());
   }
   std::printf("\n");
+  return kExitOk;
+}
+
+struct RevokeArgs {
+  std::string out, app, environment, reason;
+  std::uint64_t version = 0, below = 0;
+};
+
+// Writes an unsigned revocation (docs/bundles.md, "Revocation"); `bundle sign --role registry` signs it.
+int run_revoke(const RevokeArgs& a) {
+  auto fail = [](const std::string& what) {
+    std::fprintf(stderr, "ddlgate bundle revoke: %s\n", what.c_str());
+    return kExitUsage;
+  };
+  if ((a.version == 0) == (a.below == 0)) return fail("give exactly one of --version N and --below N (N > 0)");
+  if (a.reason.empty()) return fail("--reason: say why the version is withdrawn");
+  std::error_code ec;
+  if (fs::exists(a.out, ec)) return fail(a.out + ": already exists; a revocation is never overwritten");
+  bundle::RevocationFile rv;
+  rv.app = a.app;
+  rv.environment = a.environment;
+  rv.what.version = a.version;
+  rv.what.below = a.below;
+  rv.reason = a.reason;
+  rv.issued_at = now_seconds();
+  const std::string text = bundle::serialize_revocation(rv);
+  // What is written must read back: the proxy parses it strictly.
+  std::vector<base::Problem> problems;
+  if (!bundle::parse_revocation(text, &problems)) return fail(problems.empty() ? "invalid" : problems.front().to_string());
+  if (!fs::create_directories(a.out, ec)) return fail(a.out + ": cannot create: " + ec.message());
+  FILE* f = std::fopen((fs::path(a.out) / "revocation.json").c_str(), "wx");
+  bool ok = f != nullptr && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (f != nullptr) ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::fprintf(stderr, "ddlgate bundle revoke: %s/revocation.json: cannot write\n", a.out.c_str());
+    return kExitCheckFailed;
+  }
+  std::printf("%s/revocation.json: app %s %s; sign it with `ddlgate bundle sign %s --key <registry key> --role "
+              "registry`\n",
+              a.out.c_str(),
+              a.app.c_str(), (a.version ? "version " + std::to_string(a.version) : "below " + std::to_string(a.below)).c_str(),
+              a.out.c_str());
   return kExitOk;
 }
 
@@ -235,8 +294,17 @@ int run_inspect(const std::string& bundle, bool json) {
         if (!st.rules.empty()) a["rules"] = st.rules;
         approved.push_back(std::move(a));
       }
-      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()}, {"classes", classes},
-                       {"approved", approved}});
+      nlohmann::ordered_json entry = {{"path", f.path}, {"sha256", f.sha256}, {"statements", f.statements.size()},
+                                      {"classes", classes}, {"approved", approved}};
+      if (f.down) {
+        auto down = nlohmann::ordered_json::array();
+        for (const auto& st : f.down->statements) {
+          down.push_back({{"index", st.index}, {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash},
+                          {"sql", st.sql}});
+        }
+        entry["down"] = {{"path", f.down->path}, {"sha256", f.down->sha256}, {"approved", down}};
+      }
+      files.push_back(std::move(entry));
     }
     j["files"] = files;
     j["bookkeeping"] = m.bookkeeping.size();
@@ -288,6 +356,14 @@ int run_inspect(const std::string& bundle, bool json) {
       const std::size_t line = statement_line(r, fi, i);
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
                   std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
+    }
+    if (f.down) {
+      std::printf("    down (%s): %zu statements (for enforcement.deployers only)\n", f.down->path.c_str(),
+                  f.down->statements.size());
+      for (const auto& st : f.down->statements) {
+        std::printf("    down %zu. %s, %s\n       %s\n", st.index, std::string(sql::to_string(st.cls)).c_str(),
+                    st.hash.c_str(), one_line(st.sql).c_str());
+      }
     }
   }
   std::printf("bookkeeping: %zu statements (repeatable, the %s profile's own)\n", m.bookkeeping.size(),
@@ -424,6 +500,17 @@ void add_bundle(CLI::App& app, Runner& runner) {
   verify->add_option("--max-manifest-bytes", v->max_manifest_bytes, "cap on manifest.json (default 16 MiB)");
   verify->add_option("--max-signatures", v->max_signatures, "cap on signature files (default 32)");
   verify->callback([&runner, v] { runner = [v] { return run_verify(*v); }; });
+
+  auto* revoke = bundle->add_subcommand("revoke", "write a revocation of a version (or of every version below one) "
+                                                  "to sign with --role registry");
+  auto r = std::make_shared<RevokeArgs>();
+  revoke->add_option("--out", r->out, "the revocation directory to create (publish it into the registry)")->required();
+  revoke->add_option("--app", r->app, "application name")->required();
+  revoke->add_option("--environment", r->environment, "environment it is for")->required();
+  revoke->add_option("--version", r->version, "the one version it withdraws");
+  revoke->add_option("--below", r->below, "withdraw every version below this one");
+  revoke->add_option("--reason", r->reason, "why (recorded in the ledger)")->required();
+  revoke->callback([&runner, r] { runner = [r] { return run_revoke(*r); }; });
 
   auto* inspect = bundle->add_subcommand("inspect", "summarise a bundle (no trust decision)");
   auto i_bundle = std::make_shared<std::string>();

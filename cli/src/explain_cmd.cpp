@@ -4,6 +4,7 @@
 // approved statement) or unknown. The reasoning is engine::explain; this gathers its inputs the
 // way `serve` does (registry, trust policy, environment, ledger).
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -43,13 +44,22 @@ bool is_hash(std::string_view s) {
 
 // Every statement of every bundle in the registry that verifies against the trust policy when its
 // environment and validity window are set aside, with the standing the configuration gives it.
+// history: what the ledger says earlier processes accepted and revoked (as `serve` starts with).
 std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, const bundle::TrustAnchors& trust,
-                                                     base::TimePoint now) {
+                                                     base::TimePoint now, const bundle::ApprovedSet& history) {
   using Standing = engine::KnownStatement::Standing;
   const bundle::VerifyOptions options = bundle::VerifyOptions::from_config(b, now);
-  // What `serve` would put in force now. (Its first load also knows, from the ledger, every
-  // version accepted before, and refuses a lower one: not taken into account here.)
-  const bundle::RegistryLoad load = bundle::Registry::load(b.registry_dir, trust, options, nullptr);
+  // What `serve` would put in force now, starting from the ledger's history as its first load does.
+  const bundle::RegistryLoad load = bundle::Registry::load(b.registry_dir, trust, options, &history);
+  // Which revocation withdrew what, for the reason explain gives.
+  auto revoked_by = [&](const std::string& app, std::uint64_t version) -> std::string {
+    for (const auto& r : load.revocations) {
+      if (r.app == app && (r.version == version || version < r.below)) {
+        return "by " + r.path.string() + (r.reason.empty() ? "" : " (" + r.reason + ")");
+      }
+    }
+    return "by a revocation the ledger records";
+  };
   std::map<fs::path, std::string> rejected;
   for (const auto& r : load.rejected) {
     std::string why;
@@ -80,6 +90,9 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
     auto app = load.snapshot->apps().find(m.app);
     if (!b.environment.empty() && m.environment != b.environment) {
       standing = Standing::other_environment;
+    } else if (app != load.snapshot->apps().end() && app->second.is_revoked(m.version)) {
+      standing = Standing::revoked;
+      why = revoked_by(m.app, m.version);
     } else if (now - options.clock_skew > m.not_after) {
       standing = Standing::expired;
     } else if (now + options.clock_skew < m.not_before) {
@@ -116,6 +129,17 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
         k.file = file.path;
         k.index = st.index;
         if (f < seen.lines.size() && s < seen.lines[f].size()) k.line = seen.lines[f][s];
+        add(std::move(k));
+      }
+      if (!file.down) continue;
+      for (const auto& st : file.down->statements) {
+        engine::KnownStatement k;
+        k.hash = st.hash;
+        k.sql = st.sql;
+        k.cls = std::string(sql::to_string(st.cls));
+        k.file = file.down->path;
+        k.index = st.index;
+        k.down = true;
         add(std::move(k));
       }
     }
@@ -174,16 +198,34 @@ int run_explain(const ExplainArgs& a) {
   }
 
   const base::TimePoint now = std::chrono::floor<std::chrono::seconds>(base::Clock::now());
-  std::vector<engine::KnownStatement> known = known_statements(cfg.bundles, trust, now);
 
-  // The approvals the ledger shows spent (enforcement.spend_approvals_once), read as `serve` reads them.
+  // The ledger, read as `serve` reads it: the approvals it shows spent (enforcement.
+  // spend_approvals_once), and the bundles accepted and revoked before.
   std::unordered_set<std::string> spent;
+  std::vector<bundle::AcceptedBefore> accepted;
+  std::vector<bundle::RevokedBefore> revoked;
   const bool spending = cfg.enforcement.spend_approvals_once;
-  if (spending && cfg.ledger.enabled && fs::is_directory(cfg.ledger.directory)) {
+  if (cfg.ledger.enabled && fs::is_directory(cfg.ledger.directory)) {
     engine::SpentHistory history;
     std::uint64_t next = 0;
+    auto number = [](const nlohmann::json& f, const char* name) -> std::uint64_t {
+      auto it = f.find(name);
+      if (it == f.end() || !it->is_string()) return 0;
+      const std::string& t = it->get_ref<const std::string&>();
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      return ec == std::errc{} && end == t.data() + t.size() ? v : 0;
+    };
     auto st = ledger::read_records(cfg.ledger.directory, 0, [&](const ledger::ParsedRecord& r) {
-      if (r.type == ledger::RecordType::decision || r.type == ledger::RecordType::outcome) history.read(r);
+      if (spending && (r.type == ledger::RecordType::decision || r.type == ledger::RecordType::outcome)) history.read(r);
+      if (!r.fields.is_object()) return;
+      const std::string app = r.fields.value("bundle", std::string());
+      if (r.type == ledger::RecordType::bundle_accepted && !app.empty() && number(r.fields, "version") != 0) {
+        accepted.push_back({app, number(r.fields, "version"), r.fields.value("manifest_sha256", std::string())});
+      } else if (r.type == ledger::RecordType::bundle_revoked && !app.empty()) {
+        revoked.push_back({app, number(r.fields, "version"), number(r.fields, "below"),
+                           r.fields.value("revocation_sha256", std::string())});
+      }
     }, &next);
     if (!st) {
       std::fprintf(stderr, "ddlgate explain: %s: %s\n", cfg.ledger.directory.c_str(), st.error().to_string().c_str());
@@ -191,8 +233,11 @@ int run_explain(const ExplainArgs& a) {
     }
     spent = history.take();
   }
+  std::vector<engine::KnownStatement> known =
+      known_statements(cfg.bundles, trust, now, *bundle::ApprovedSet::with_history(accepted, revoked));
   engine::SpentCheck is_spent = [&](const engine::KnownStatement& k, std::string_view database) {
-    return spending && spent.count(engine::approval_key(database, k.app, std::to_string(k.version), k.file, k.index)) != 0;
+    return spending &&
+           spent.count(engine::approval_key(database, k.app, std::to_string(k.version), k.file, k.index, k.down)) != 0;
   };
 
   if (a.database.empty()) {

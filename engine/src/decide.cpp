@@ -8,7 +8,7 @@
 namespace ddlgate::engine {
 
 std::string approval_key(std::string_view database, std::string_view app, std::string_view version,
-                         std::string_view file, std::uint64_t statement) {
+                         std::string_view file, std::uint64_t statement, bool down) {
   // Unit separators: none of the parts can contain one (names, paths, digits).
   std::string k;
   k.reserve(database.size() + app.size() + version.size() + file.size() + 24);
@@ -17,11 +17,12 @@ std::string approval_key(std::string_view database, std::string_view app, std::s
   k.append(version).push_back('\x1f');
   k.append(file).push_back('\x1f');
   k.append(std::to_string(statement));
+  if (down) k.append("\x1f" "down");
   return k;
 }
 
 std::string approval_key(std::string_view database, const bundle::Approval& a) {
-  return approval_key(database, a.app, std::to_string(a.version), a.file, a.statement_index);
+  return approval_key(database, a.app, std::to_string(a.version), a.file, a.statement_index, a.down);
 }
 
 namespace {
@@ -85,7 +86,8 @@ std::string refusal_message(std::string_view cls, std::string_view display_sql, 
 
 Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
                 const Facts& facts, Reservations* reservations) {
-  const auto every = [](const bundle::Approval&) { return true; };
+  // A down approval counts only for a role that enforcement.deployers names.
+  const auto usable = [&](const bundle::Approval& a) { return !a.down || facts.may_roll_back; };
   Decision out;
   const std::string& database = facts.who.database;
   const std::string& user = facts.who.user;
@@ -95,7 +97,7 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     const auto& other = readings[i];
     if (!other->ok()) continue;  // the server would refuse that reading itself
     bool all_approved = std::all_of(other->statements.begin(), other->statements.end(), [&](const sql::Statement& st) {
-      return !st.controlled || (facts.may_deploy && approved.find_if(st.hash, database, every));
+      return !st.controlled || (facts.may_deploy && approved.find_if(st.hash, database, usable));
     });
     if (!all_approved) {
       out.analysis = other;
@@ -129,27 +131,37 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
 
   const sql::Statement* first_unapproved = nullptr;
   bool first_unapproved_spent = false;
+  bool first_unapproved_down = false;
   struct Controlled {
     std::size_t index;  // position in the message
     const sql::Statement* st;
     const bundle::Approval* approval;
     std::string spend_key;  // reserved approval (replay protection), or empty
     bool spent = false;     // approved, but every approval is spent in this database
+    bool down_only = false;  // approved only by down approvals, and the user may not roll back
   };
   std::vector<Controlled> controlled;
   out.statement_keys.resize(analysis.statements.size());
   for (std::size_t i = 0; i < analysis.statements.size(); ++i) {
     const auto& st = analysis.statements[i];
     if (!st.controlled) continue;
-    Controlled c{i, &st, nullptr, {}, false};
+    Controlled c{i, &st, nullptr, {}, false, false};
     if (facts.may_deploy) {
+      bool any = false, down = false;
       if (!reservations) {
-        c.approval = approved.find_if(st.hash, database, every);
+        c.approval = approved.find_if(st.hash, database, [&](const bundle::Approval& a) {
+          if (usable(a)) return true;
+          down = true;
+          return false;
+        });
       } else {
         // Replay protection: the first approval of this statement not yet spent here;
         // bookkeeping statements are repeatable and never spent.
-        bool any = false;
         c.approval = approved.find_if(st.hash, database, [&](const bundle::Approval& a) {
+          if (!usable(a)) {
+            down = true;
+            return false;
+          }
           any = true;
           if (a.repeatable) return true;
           std::string key = approval_key(database, a);
@@ -159,10 +171,12 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
         });
         c.spent = !c.approval && any;
       }
+      c.down_only = !c.approval && !any && down;
     }
     if (!c.approval && !first_unapproved) {
       first_unapproved = &st;
       first_unapproved_spent = c.spent;
+      first_unapproved_down = c.down_only;
     }
     controlled.push_back(std::move(c));
   }
@@ -175,7 +189,7 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     if (!first_unapproved) {
       const bundle::Approval* a = c.approval;
       d.decision = ledger::Decision::allowed;
-      d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index};
+      d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index, a->down};
       if (!c.spend_key.empty()) {
         // A Parse's outcome is not followed (yet): its approval is spent at once.
         d.spend = facts.extended ? "at_decision" : "on_commit";
@@ -187,6 +201,8 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
       d.decision = refused;
       d.reason = c.approval        ? "another statement of the same message is not approved"
                  : c.spent         ? "its approval was already used in this database (enforcement.spend_approvals_once)"
+                 : c.down_only     ? "it is approved only as a down (rollback) statement, and user " + user +
+                                     " is not named in enforcement.deployers"
                  : facts.may_deploy ? "no signed bundle approves it for this database"
                                     : "user " + user + " is not in enforcement.deployers";
     }
@@ -199,11 +215,16 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     std::string why = !facts.may_deploy ? "user " + user + " is not a deployer (enforcement.deployers)"
                       : first_unapproved_spent
                           ? "its approval was already used in database " + database + " (each approval applies once)"
+                      : first_unapproved_down
+                          ? "it is approved only as a down (rollback) statement, which only a role named in "
+                            "enforcement.deployers may run, and user " + user + " is not named there"
                           : "no signed bundle approves it for database " + database;
     out.denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                      refusal_message(cls, first_unapproved->display_sql, first_unapproved->hash, why),
                                      refused_sql(first_unapproved->display_sql),
-                                     first_unapproved_spent ? kHowToReapply : kHowToApprove};
+                                     first_unapproved_spent  ? kHowToReapply
+                                     : first_unapproved_down ? kHowToRollBack
+                                                             : kHowToApprove};
   }
   return out;
 }

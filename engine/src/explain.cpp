@@ -12,6 +12,7 @@ std::string_view to_string(Verdict v) {
     case Verdict::spent: return "spent";
     case Verdict::other_database: return "other_database";
     case Verdict::other_environment: return "other_environment";
+    case Verdict::revoked: return "revoked";
     case Verdict::expired: return "expired";
     case Verdict::not_yet_valid: return "not_yet_valid";
     case Verdict::not_in_force: return "not_in_force";
@@ -133,7 +134,8 @@ std::string where(const KnownStatement& k) {
   if (k.file.empty()) return w + " (a bookkeeping statement of its tool)";
   w += ", " + k.file;
   if (k.line != 0) w += ":" + std::to_string(k.line);
-  w += " (statement " + std::to_string(k.index) + ")";
+  w += k.down ? " (down part, statement " + std::to_string(k.index) + ")"
+              : " (statement " + std::to_string(k.index) + ")";
   return w;
 }
 
@@ -190,6 +192,13 @@ Explanation explain(std::string_view hash, std::string_view display_sql, const s
     e.nearest = k;
     e.reason = "approved by " + where(*k) + " for environment " + k->environment +
                ", not this configuration's (bundles.environment)";
+    return e;
+  }
+  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::revoked; })) {
+    e.verdict = Verdict::revoked;
+    e.nearest = k;
+    e.reason = "approved by " + where(*k) + ", which is revoked " + k->not_in_force_why +
+               "; a revoked version never comes back: approve it again in a new bundle version";
     return e;
   }
   if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::expired; })) {

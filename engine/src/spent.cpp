@@ -31,7 +31,8 @@ void SpentHistory::read(const ledger::ParsedRecord& r) {
     auto stmt = approval->find("statement");
     std::string k = approval_key(text(f, "database"), text(*approval, "bundle"), text(*approval, "version"),
                                  text(*approval, "file"),
-                                 stmt != approval->end() && stmt->is_number_unsigned() ? stmt->get<std::uint64_t>() : 0);
+                                 stmt != approval->end() && stmt->is_number_unsigned() ? stmt->get<std::uint64_t>() : 0,
+                                 text(*approval, "part") == "down");
     if (spend == "at_decision") {
       spent_.insert(k);
     } else {

@@ -13,7 +13,7 @@ constexpr const char* kTypeNames[] = {
     "session_opened",     "session_closed",   "decision",       "outcome",
     "bundle_accepted",    "bundle_rejected",  "config_reloaded", "break_glass_opened",
     "break_glass_closed", "recovery_performed", "checkpoint",         "break_glass_refused",
-    "session_statement",  "rollback_accepted", "key_rotated",
+    "session_statement",  "rollback_accepted", "key_rotated",   "bundle_revoked",
 };
 
 json session_json(const SessionInfo& s) {
@@ -83,6 +83,8 @@ Record decision(const DecisionInfo& d) {
                          {"version", d.approval->version},
                          {"file", d.approval->file},
                          {"statement", d.approval->statement}};
+    // Only a down approval says its part: an up approval's record is as it always was.
+    if (d.approval->down) f["approval"]["part"] = "down";
   } else {
     f["approval"] = nullptr;
   }
@@ -132,6 +134,16 @@ Record bundle_accepted(const BundleAcceptance& a) {
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason) {
   return {RecordType::bundle_rejected,
           json{{"bundle", s(bundle)}, {"version", s(version)}, {"reason", s(reason)}}};
+}
+
+Record bundle_revoked(const BundleRevocation& r) {
+  json signers = json::array();
+  for (const auto& g : r.signers) signers.push_back(json{{"key_id", g.key_id}, {"roles", g.roles}, {"name", g.name}});
+  json f{{"bundle", r.bundle}, {"revocation_sha256", r.revocation_sha256}, {"source", r.source}, {"reason", r.reason},
+         {"signers", std::move(signers)}};
+  if (r.version != 0) f["version"] = std::to_string(r.version);
+  else f["below"] = std::to_string(r.below);
+  return {RecordType::bundle_revoked, std::move(f)};
 }
 
 Record config_reloaded(const ConfigChange& c) {

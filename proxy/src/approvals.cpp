@@ -24,10 +24,37 @@ Approvals::Approvals(const config::Bundles& bundles, ledger::Ledger* ledger, Ops
 
 Approvals::~Approvals() { stop(); }
 
-ledger::HistoryReader Approvals::history_reader(std::vector<bundle::AcceptedBefore>& into) {
+namespace {
+
+// A decimal field of a record ("3"), 0 when absent or not a number.
+std::uint64_t number_field(const nlohmann::json& fields, const char* name) {
+  auto it = fields.find(name);
+  if (it == fields.end() || !it->is_string()) return 0;
+  const std::string& text = it->get_ref<const std::string&>();
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc{} && end == text.data() + text.size() ? v : 0;
+}
+
+}  // namespace
+
+ledger::HistoryReader Approvals::history_reader(std::vector<bundle::AcceptedBefore>& into,
+                                                std::vector<bundle::RevokedBefore>& revoked) {
   ledger::HistoryReader reader;
-  reader.wants = [](ledger::RecordType type, std::string_view) { return type == ledger::RecordType::bundle_accepted; };
-  reader.read = [&into](const ledger::ParsedRecord& r) {
+  reader.wants = [](ledger::RecordType type, std::string_view) {
+    return type == ledger::RecordType::bundle_accepted || type == ledger::RecordType::bundle_revoked;
+  };
+  reader.read = [&into, &revoked](const ledger::ParsedRecord& r) {
+    if (!r.fields.is_object()) return;
+    if (r.type == ledger::RecordType::bundle_revoked) {
+      bundle::RevokedBefore b;
+      b.app = r.fields.value("bundle", std::string());
+      b.version = number_field(r.fields, "version");
+      b.below = number_field(r.fields, "below");
+      b.revocation_sha256 = r.fields.value("revocation_sha256", std::string());
+      if (!b.app.empty() && (b.version != 0) != (b.below != 0)) revoked.push_back(std::move(b));
+      return;
+    }
     const std::string version = r.fields.value("version", std::string());
     bundle::AcceptedBefore a;
     a.app = r.fields.value("bundle", std::string());
@@ -58,11 +85,13 @@ ledger::BundleAcceptance acceptance(const bundle::AcceptedBundle& a) {
 
 }  // namespace
 
-void Approvals::remember_history(const std::vector<bundle::AcceptedBefore>& history) {
-  store_.publish(bundle::ApprovedSet::with_history(history));
+void Approvals::remember_history(const std::vector<bundle::AcceptedBefore>& history,
+                                 const std::vector<bundle::RevokedBefore>& revoked) {
+  store_.publish(bundle::ApprovedSet::with_history(history, revoked));
   std::size_t apps = store_.current()->apps().size();
   spdlog::info("bundles: {} acceptance(s) of {} app(s) in the ledger; no version below the highest is put in force",
                history.size(), apps);
+  if (!revoked.empty()) spdlog::info("bundles: {} revocation(s) in the ledger stay in force", revoked.size());
 }
 
 void Approvals::start() {
@@ -133,6 +162,31 @@ void Approvals::load(const std::string& reason) {
     if (ledger_ && recorded_acceptances_.insert(key).second) {
       auto r = ledger_->append_durable(ledger::bundle_accepted(acceptance(a)));
       if (!r.ok()) spdlog::error("bundle accepted but not recorded in the ledger: {}: {}", a.path.string(), r.error().reason);
+    }
+  }
+  for (const auto& r : result.revocations) {
+    const std::string what = r.version != 0 ? "version " + std::to_string(r.version)
+                                            : "every version below " + std::to_string(r.below);
+    if (r.withdrew != 0) {
+      spdlog::warn("bundle revoked: {} app={} {} ({}): version {} is out of force and no older version takes its place",
+                   r.path.string(), r.app, what, r.reason, r.withdrew);
+    } else if (r.is_new) {
+      spdlog::info("bundle revoked: {} app={} {} ({})", r.path.string(), r.app, what, r.reason);
+    }
+    if (!r.is_new || !ledger_) continue;
+    // Durable before the snapshot without the revoked approvals is published: a restart reads
+    // it back even once its directory is gone (docs/bundles.md, "Revocation").
+    ledger::BundleRevocation rec;
+    rec.bundle = r.app;
+    rec.version = r.version;
+    rec.below = r.below;
+    rec.revocation_sha256 = r.sha256;
+    rec.source = r.path.string();
+    rec.reason = r.reason;
+    for (const auto& s : r.signers) rec.signers.push_back({base::key_id(s.key), s.roles, s.name});
+    auto appended = ledger_->append_durable(ledger::bundle_revoked(rec));
+    if (!appended.ok()) {
+      spdlog::error("bundle revoked but not recorded in the ledger: {}: {}", r.path.string(), appended.error().reason);
     }
   }
   for (const auto& a : result.superseded) {

@@ -39,9 +39,13 @@ class Approvals {
 
   // Collects the bundles earlier processes accepted, from the ledger's bundle_accepted
   // records, into `into` while the ledger opens.
-  static ledger::HistoryReader history_reader(std::vector<bundle::AcceptedBefore>& into);
-  // Makes the first load refuse a rollback below that history as a reload would; before start().
-  void remember_history(const std::vector<bundle::AcceptedBefore>& history);
+  // Collects the revocations earlier processes applied (bundle_revoked records) into `revoked`.
+  static ledger::HistoryReader history_reader(std::vector<bundle::AcceptedBefore>& into,
+                                              std::vector<bundle::RevokedBefore>& revoked);
+  // Makes the first load refuse a rollback below that history as a reload would, and keep
+  // what was revoked revoked; before start().
+  void remember_history(const std::vector<bundle::AcceptedBefore>& history,
+                        const std::vector<bundle::RevokedBefore>& revoked = {});
   // The first load, on the caller's thread, then the watcher and reload thread.
   void start();
   // Asks for a reload (SIGHUP); returns at once, the load runs on the reload thread.

@@ -487,6 +487,7 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   facts.monitor = monitor;
   // Only the deploy job's roles may run approved changes, when that is configured.
   facts.may_deploy = deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
+  facts.may_roll_back = !deployers.empty() && facts.may_deploy;  // down approvals: named deployers only
   facts.extended = extended;
   facts.who = session_info();
   const engine::ApprovedSetSource approved(worker_.approved.get());

@@ -112,7 +112,7 @@ class ServerImpl {
     }
     if (shared_.config.bundles.enabled) {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
-      if (ledger_) approvals_->remember_history(history.bundles_accepted);
+      if (ledger_) approvals_->remember_history(history.bundles_accepted, history.bundles_revoked);
       shared_.approvals = approvals_.get();
     }
     if (shared_.config.admin.enabled) {
@@ -281,6 +281,7 @@ class ServerImpl {
   struct History {
     std::unordered_set<std::string> break_glass_spent;
     std::vector<bundle::AcceptedBefore> bundles_accepted;
+    std::vector<bundle::RevokedBefore> bundles_revoked;
     SpentApprovals::Loader spent_approvals;
   };
 
@@ -299,7 +300,7 @@ class ServerImpl {
     // Fail closed is silent for clients that only read and write: tell the operators.
     lc.on_failure = [ops = &shared_.ops](const ledger::Error& e) { report_ledger_failed(*ops, e); };
     if (c.break_glass.enabled) lc.history_readers.push_back(BreakGlassRegistry::history_reader(history.break_glass_spent));
-    if (c.bundles.enabled) lc.history_readers.push_back(Approvals::history_reader(history.bundles_accepted));
+    if (c.bundles.enabled) lc.history_readers.push_back(Approvals::history_reader(history.bundles_accepted, history.bundles_revoked));
     if (replay_protection) {
       auto* loader = &history.spent_approvals;
       lc.history_readers.push_back(

@@ -1,5 +1,5 @@
-// libFuzzer target: manifest.json and signature-file parsing (untrusted bytes from a
-// registry). Neither may crash, hang or throw, whatever the input.
+// libFuzzer target: manifest.json, revocation.json and signature-file parsing (untrusted
+// bytes from a registry). Neither may crash, hang or throw, whatever the input.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +18,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<ddlgate::base::Problem> p2;
     auto back = ddlgate::bundle::parse_manifest(again, &p2);
     if (!back || back->files.size() != manifest->files.size() || back->version != manifest->version) __builtin_trap();
+  }
+  std::vector<ddlgate::base::Problem> rp;
+  if (auto rv = ddlgate::bundle::parse_revocation(bytes, &rp)) {
+    // A revocation that parses must serialise and parse back to the same thing.
+    std::string again = ddlgate::bundle::serialize_revocation(*rv);
+    std::vector<ddlgate::base::Problem> p2;
+    auto back = ddlgate::bundle::parse_revocation(again, &p2);
+    if (!back || back->app != rv->app || back->what.version != rv->what.version || back->what.below != rv->what.below) {
+      __builtin_trap();
+    }
   }
   (void)ddlgate::bundle::parse_signature_file(bytes);
   (void)ddlgate::base::parse_time(bytes);

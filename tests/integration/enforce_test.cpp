@@ -161,9 +161,11 @@ TEST_F(Enforce, ApprovedMigrationAppliesWithPsqlAndAnUnapprovedDropIsRefused) {
   ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK);
   Failure f = exec_fail(c.get(), "DROP TABLE users");
   EXPECT_EQ(f.sqlstate, "42501");
-  // The primary message names the statement (an excerpt), the reason and the hash.
-  EXPECT_EQ(f.message.rfind("ddlgate: schema_change statement \"DROP TABLE users\" is not approved: no signed bundle "
-                            "approves it for database " + pg.database() + " (sha256:", 0),
+  // The primary message names the statement (an excerpt), the reason and the hash. The drop is
+  // the bundle's down part: a down approval, which no user may run without enforcement.deployers.
+  EXPECT_EQ(f.message.rfind("ddlgate: schema_change statement \"DROP TABLE users\" is not approved: it is approved "
+                            "only as a down (rollback) statement, which only a role named in enforcement.deployers "
+                            "may run, and user postgres is not named there (sha256:", 0),
             0u)
       << f.message;
   EXPECT_EQ(f.detail, "DROP TABLE users");
@@ -1409,8 +1411,10 @@ TEST_F(Enforce, NodePostgresExtendedProtocol) {
                        {}, 60s, {"NPM_TOOLS=" + std::string(DDLGATE_SOURCE_DIR) + "/.tools/npm", "PGDATABASE=" + proxy->database()});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
   // node-postgres shows only the primary message: it names the statement and the reason.
+  // The bundle's down part: no user may run it without enforcement.deployers.
   const std::string shown = "error string: error: ddlgate: schema_change statement \"DROP TABLE users\" is not approved: "
-                            "no signed bundle approves it for database " + proxy->database() + " (sha256:";
+                            "it is approved only as a down (rollback) statement, which only a role named in "
+                            "enforcement.deployers may run, and user postgres is not named there (sha256:";
   std::string out = r.stdout_text;
   std::size_t at = out.find(shown);
   ASSERT_NE(at, std::string::npos) << out;
@@ -1441,7 +1445,8 @@ TEST_F(Enforce, PgjdbcAppliesMigrationsStatementByStatementAsFlywayDoes) {
   EXPECT_EQ(r.stdout_text.substr(0, r.stdout_text.find('\n') + 1), "V1__users.sql: applied\n") << r.stdout_text;
   // pgjdbc shows the primary message: the statement and the reason.
   EXPECT_NE(r.stdout_text.find("V2__name.sql: 42501 ERROR: ddlgate: schema_change statement \"DROP TABLE users\" is not "
-                               "approved: no signed bundle approves it for database " + proxy->database() + " (sha256:"),
+                               "approved: it is approved only as a down (rollback) statement, which only a role named "
+                               "in enforcement.deployers may run, and user postgres is not named there (sha256:"),
             std::string::npos)
       << r.stdout_text;
   auto& pg = SharedPgServer::get();

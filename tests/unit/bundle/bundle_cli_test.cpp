@@ -234,6 +234,46 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_NE(text.stdout_text.find("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)"), std::string::npos)
       << text.stdout_text;
   EXPECT_NE(text.stdout_text.find("select current_schema()"), std::string::npos) << text.stdout_text;
+  // Down parts, apart from the up part they undo.
+  EXPECT_NE(text.stdout_text.find("    down (20240101000000_create_users.sql): 1 statements (for enforcement.deployers "
+                                  "only)\n    down 1. schema_change, sha256:"),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_EQ(j["files"][0]["down"]["approved"][0]["sql"], "DROP TABLE users");
+  EXPECT_EQ(j["files"][0]["down"]["path"], "20240101000000_create_users.sql");
+}
+
+// `bundle revoke` writes a revocation that only the registry role signs, and `bundle verify`
+// checks it (issue 26 item 7).
+TEST_F(BundleCli, RevokeWritesARevocationForTheRegistryToSign) {
+  const fs::path rv = dir() / "revoke-shop-3";
+  auto both = run_ddlgate({"bundle", "revoke", "--out", rv.string(), "--app", "shop", "--environment", "prod",
+                           "--version", "3", "--below", "3", "--reason", "x"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.stderr_text.find("exactly one of --version N and --below N"), std::string::npos) << both.stderr_text;
+  EXPECT_FALSE(fs::exists(rv));
+  auto made = run_ddlgate({"bundle", "revoke", "--out", rv.string(), "--app", "shop", "--environment", "prod",
+                           "--version", "3", "--reason", "drops a column still read"});
+  ASSERT_EQ(made.exit_code, 0) << made.stderr_text;
+  EXPECT_NE(slurp(rv / "revocation.json").find("\"format\": \"ddlgate-revocation/1\""), std::string::npos);
+  auto unsigned_ = verify(rv);
+  EXPECT_EQ(unsigned_.exit_code, 1);
+  EXPECT_NE(unsigned_.stderr_text.find("signatures/: missing"), std::string::npos) << unsigned_.stderr_text;
+  auto as_approver = run_ddlgate({"bundle", "sign", rv.string(), "--key", key("approver1"), "--role", "approver"});
+  EXPECT_EQ(as_approver.exit_code, 1);
+  EXPECT_NE(as_approver.stderr_text.find("only the registry role signs a revocation"), std::string::npos)
+      << as_approver.stderr_text;
+  EXPECT_EQ(run_ddlgate({"bundle", "sign", rv.string(), "--key", key("registry"), "--role", "registry"}).exit_code, 0);
+  auto ok = verify(rv);
+  EXPECT_EQ(ok.exit_code, 0) << ok.stderr_text;
+  EXPECT_NE(ok.stdout_text.find(": OK: a revocation of app shop version 3 for prod, signed by ed25519:"),
+            std::string::npos)
+      << ok.stdout_text;
+  auto elsewhere = run_ddlgate({"bundle", "verify", rv.string(), "--trust", (dir() / "trust.toml").string(),
+                                "--environment", "staging"});
+  EXPECT_EQ(elsewhere.exit_code, 1);
+  EXPECT_NE(elsewhere.stderr_text.find("environment is 'prod', expected 'staging'"), std::string::npos)
+      << elsewhere.stderr_text;
 }
 
 TEST_F(BundleCli, DiffShowsWhatANewVersionAddsRemovesAndChanges) {

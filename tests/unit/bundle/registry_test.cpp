@@ -43,7 +43,7 @@ TEST_F(RegistryTest, FindsApprovedStatementsByHashAndDatabase) {
   EXPECT_EQ(a->statement_index, 1u);
   EXPECT_FALSE(a->repeatable);
   EXPECT_EQ(r.snapshot->find(hash_of(kUsers), "other_db"), nullptr);
-  EXPECT_EQ(r.snapshot->find(hash_of("drop table users"), "shop"), nullptr);
+  EXPECT_EQ(r.snapshot->find(hash_of("drop table accounts"), "shop"), nullptr);
   const Approval* bk = r.snapshot->find(hash_of("insert into public.schema_migrations (version) values ($1)"), "shop");
   ASSERT_NE(bk, nullptr);
   EXPECT_TRUE(bk->repeatable);
@@ -56,12 +56,12 @@ TEST_F(RegistryTest, ARejectedBundleKeepsThePreviousApprovals) {
   // The registry is replaced by a tampered version 2.
   fs::remove_all(scratch_.path() / "shop-1");
   fs::path v2 = add("shop-2", "goose", 2);
-  spit(v2 / "files" / "20240102120000_orders.sql", "-- +goose Up\nDROP TABLE users;\n");
+  spit(v2 / "files" / "20240102120000_orders.sql", "-- +goose Up\nDROP TABLE accounts;\n");
   RegistryLoad second = load(first.snapshot.get());
   ASSERT_EQ(second.rejected.size(), 1u);
   EXPECT_EQ(second.rejected[0].path, v2);
   EXPECT_NE(second.snapshot->find(hash_of(kUsers), "shop"), nullptr);
-  EXPECT_EQ(second.snapshot->find(hash_of("DROP TABLE users"), "shop"), nullptr);
+  EXPECT_EQ(second.snapshot->find(hash_of("DROP TABLE accounts"), "shop"), nullptr);
 }
 
 TEST_F(RegistryTest, RefusesALowerVersion) {

@@ -34,7 +34,8 @@ inline std::string hash_of(std::string_view sql) {
 class Approvals final : public ApprovalSource, public Reservations {
  public:
   // Approves `sql` (its first statement) for `database` ("" for every database).
-  void approve(std::string_view sql, std::string database = "app", bool repeatable = false) {
+  // down: as a down part's statement (deployers only), with a key of its own.
+  void approve(std::string_view sql, std::string database = "app", bool repeatable = false, bool down = false) {
     bundle::Approval a;
     a.hash = hash_of(sql);
     a.app = "demo";
@@ -42,6 +43,7 @@ class Approvals final : public ApprovalSource, public Reservations {
     a.file = repeatable ? "" : "001.sql";
     a.statement_index = repeatable ? 0 : ++statements_;
     a.repeatable = repeatable;
+    a.down = down;
     if (!database.empty()) a.databases = std::make_shared<const std::vector<std::string>>(1, database);
     list_.push_back(std::make_unique<bundle::Approval>(std::move(a)));
   }
@@ -73,6 +75,7 @@ struct Options {
   bool replay_protection = false;
   bool monitor = false;
   bool may_deploy = true;
+  bool may_roll_back = false;
   std::string database = "app";
 };
 
@@ -219,6 +222,7 @@ class Conversation final : private Host {
     facts.who = {"s-1", "deployer", options_.database, "127.0.0.1", "test"};
     facts.monitor = options_.monitor;
     facts.may_deploy = options_.may_deploy;
+    facts.may_roll_back = options_.may_roll_back;
     facts.extended = extended;
     Decision d = decide(readings, approvals, facts, options_.replay_protection ? &approvals : nullptr);
     for (auto& r : d.records) records.push_back(std::move(r));

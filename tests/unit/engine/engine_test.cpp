@@ -338,6 +338,44 @@ TEST(EngineDenials, NonDeployerIsRefusedAnApprovedStatement) {
   EXPECT_NE(c.refusals[0].message.find("not a deployer"), std::string::npos);
 }
 
+// Issue 26 item 6: a down part's statement is a separate approval, for a role that
+// enforcement.deployers names; recorded with "part": "down".
+TEST(EngineDenials, ADownApprovalIsRefusedToAUserNotNamedAsDeployer) {
+  Conversation c(Options{});
+  c.approvals.approve(kDrop, "app", false, /*down=*/true);
+  c.client(query(kDrop));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  const auto& r = c.refusals[0];
+  EXPECT_EQ(r.sqlstate, "42501");
+  EXPECT_EQ(r.message, "ddlgate: schema_change statement \"" + std::string(kDrop) +
+                           "\" is not approved: it is approved only as a down (rollback) statement, which only a role "
+                           "named in enforcement.deployers may run, and user deployer is not named there (" +
+                           hash_of(kDrop) + ")");
+  EXPECT_EQ(r.hint, kHowToRollBack);
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_EQ(c.records[0].fields["decision"], "denied");
+  EXPECT_NE(c.records[0].fields["reason"].get<std::string>().find("approved only as a down"), std::string::npos);
+}
+
+TEST(EngineDenials, ADownApprovalAppliesForANamedDeployerAndIsRecordedAsDown) {
+  Options o;
+  o.may_roll_back = true;
+  Conversation c(o);
+  c.approvals.approve(kDrop, "app", false, /*down=*/true);
+  c.approvals.approve(kCreate);
+  Bytes up = c.client(query(kDrop));
+  EXPECT_EQ(up, query(kDrop));
+  EXPECT_TRUE(c.refusals.empty());
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_EQ(c.records[0].fields["decision"], "allowed");
+  EXPECT_EQ(c.records[0].fields["approval"]["part"], "down");
+  // An up approval's record says no part, as before.
+  c.server(cat({complete("DROP TABLE"), ready('I')}));
+  c.client(query(kCreate));
+  ASSERT_GE(c.records.size(), 2u);
+  EXPECT_FALSE(c.records.back().fields["approval"].contains("part")) << c.records.back().fields.dump();
+}
+
 TEST(EngineDenials, ApprovalForAnotherDatabaseDoesNotCount) {
   Options o;
   o.database = "other";
@@ -511,6 +549,23 @@ TEST(EngineReplay, ASpentApprovalRefusesTheSecondRun) {
   c.client(query(kCreate));
   c.server(cat({complete("CREATE TABLE"), ready('I')}));
   c.client(query(kCreate));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_NE(c.refusals[0].message.find("already used"), std::string::npos);
+  EXPECT_EQ(c.refusals[0].hint, kHowToReapply);
+}
+
+TEST(EngineReplay, ASpentDownApprovalRefusesTheSecondRun) {
+  Options o = replay();
+  o.may_roll_back = true;
+  Conversation c(o);
+  // The same file and index as an up approval: the down one has a key of its own.
+  c.approvals.approve(kDrop, "app", false, /*down=*/true);
+  c.client(query(kDrop));
+  c.server(cat({complete("DROP TABLE"), ready('I')}));
+  ASSERT_EQ(c.approvals.spent.size(), 1u);
+  EXPECT_EQ(*c.approvals.spent.begin(), approval_key("app", "demo", "1", "001.sql", 1, true));
+  EXPECT_NE(*c.approvals.spent.begin(), approval_key("app", "demo", "1", "001.sql", 1, false));
+  c.client(query(kDrop));
   ASSERT_EQ(c.refusals.size(), 1u);
   EXPECT_NE(c.refusals[0].message.find("already used"), std::string::npos);
   EXPECT_EQ(c.refusals[0].hint, kHowToReapply);

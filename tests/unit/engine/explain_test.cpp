@@ -106,6 +106,24 @@ TEST(Explain, ApprovedForAnotherEnvironmentExpiredNotYetValidOrNotInForce) {
   EXPECT_EQ(explain_sql(kIndex, ks).verdict, Verdict::approved);
 }
 
+// Issue 26 item 7: a version that a signed revocation withdrew, naming the revocation; it wins
+// over an older bundle that is merely not in force (that one never takes over).
+TEST(Explain, RevokedNamesTheRevocation) {
+  std::vector<KnownStatement> ks{known(kIndex, Standing::not_in_force), known(kIndex, Standing::revoked)};
+  ks[0].version = 2;
+  ks[1].not_in_force_why = "by registry/revoke-shop-3 (locks orders)";
+  auto e = explain_sql(kIndex, ks);
+  EXPECT_EQ(e.verdict, Verdict::revoked);
+  EXPECT_EQ(to_string(e.verdict), "revoked");
+  EXPECT_EQ(e.nearest, &ks[1]);
+  EXPECT_EQ(e.reason, "approved by shop v3, 003_orders.sql:7 (statement 2), which is revoked by "
+                      "registry/revoke-shop-3 (locks orders); a revoked version never comes back: approve it again "
+                      "in a new bundle version");
+  // A down part's statement says so where it names the approval.
+  ks[1].down = true;
+  EXPECT_NE(explain_sql(kIndex, ks).reason.find("003_orders.sql:7 (down part, statement 2)"), std::string::npos);
+}
+
 TEST(Explain, NearMissInSchemaQualification) {
   std::vector<KnownStatement> ks{known("CREATE TABLE t (id int)"), known(kIndex)};
   auto e = explain_sql("CREATE INDEX orders_customer ON orders (customer)", ks);

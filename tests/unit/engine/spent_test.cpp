@@ -55,5 +55,24 @@ TEST(SpentHistory, DecisionsAndOutcomesSpendApprovals) {
   EXPECT_TRUE(h.take().empty());  // handed over
 }
 
+// A down approval (issue 26 item 6) is recorded with "part": "down" and read back under its own
+// key, so that a restart keeps a spent rollback spent and leaves the up approval alone.
+TEST(SpentHistory, ADownApprovalIsSpentUnderItsOwnKey) {
+  ledger::DecisionInfo d;
+  d.decision = ledger::Decision::allowed;
+  d.session = {"s1", "deploy", "shop", "10.0.0.1:5000", "migrate"};
+  d.statement_hash = "sha256:d";
+  d.statement_class = "schema_change";
+  d.display_sql = "DROP TABLE t";
+  d.approval = ledger::Approval{"shop", "3", "001.sql", 1, true};
+  d.spend = "at_decision";
+  SpentHistory h;
+  h.read(parsed(ledger::decision(d)));
+  auto spent = h.take();
+  EXPECT_EQ(spent.size(), 1u);
+  EXPECT_EQ(spent.count(approval_key("shop", "shop", "3", "001.sql", 1, true)), 1u);
+  EXPECT_EQ(spent.count(approval_key("shop", "shop", "3", "001.sql", 1, false)), 0u);
+}
+
 }  // namespace
 }  // namespace ddlgate::engine

@@ -322,5 +322,37 @@ TEST(Record, BundleAcceptedKeepsTheSourceAndTheSignersWithTheirRolesAndNames) {
             R"("source":"/registry/shop-v3","version":"3"})");
 }
 
+// A revocation (issue 26 item 7) says what it withdraws, one version or every version below one,
+// and a down approval says its part; an up approval's record is as before.
+TEST(Record, BundleRevokedSaysWhatItWithdrawsAndADownApprovalItsPart) {
+  BundleRevocation r;
+  r.bundle = "shop";
+  r.version = 7;
+  r.revocation_sha256 = "cd";
+  r.source = "/registry/revoke-shop-7";
+  r.reason = "locks orders";
+  r.signers = {{"ed25519:1111111111111111", {"registry"}, "ci"}};
+  auto p = round_trip(bundle_revoked(r));
+  EXPECT_EQ(p.type, RecordType::bundle_revoked);
+  EXPECT_EQ(std::string(to_string(p.type)), "bundle_revoked");
+  EXPECT_EQ(p.fields.dump(),
+            R"({"bundle":"shop","reason":"locks orders","revocation_sha256":"cd",)"
+            R"("signers":[{"key_id":"ed25519:1111111111111111","name":"ci","roles":["registry"]}],)"
+            R"("source":"/registry/revoke-shop-7","version":"7"})");
+  r.version = 0;
+  r.below = 4;
+  auto below = round_trip(bundle_revoked(r));
+  EXPECT_EQ(below.fields.value("below", ""), "4");
+  EXPECT_FALSE(below.fields.contains("version"));
+
+  DecisionInfo d;
+  d.decision = Decision::allowed;
+  d.statement_hash = "sha256:00";
+  d.approval = Approval{"shop", "3", "001_init.sql", 1, true};
+  EXPECT_EQ(round_trip(decision(d)).fields["approval"]["part"], "down");
+  d.approval->down = false;
+  EXPECT_FALSE(round_trip(decision(d)).fields["approval"].contains("part"));
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -28,6 +28,11 @@ using base::SigningKey;
 using base::TimePoint;
 using sql::StatementClass;
 
+// A revocation file's format, the prefix its signatures cover ("ddlgate revocation v1\nrole
+// registry\n" || bytes), and its size cap.
+inline constexpr std::string_view kRevocationFormat = "ddlgate-revocation/1";
+inline constexpr std::string_view kRevocationSignatureDomain = "ddlgate revocation v1\n";
+inline constexpr std::uint64_t kMaxRevocationBytes = 64 * 1024;
 // The manifest formats this code accepts (docs/bundles.md); `bundle build` writes format 2.
 inline constexpr std::string_view kBundleFormat1 = "ddlgate-bundle/1";
 inline constexpr std::string_view kBundleFormat2 = "ddlgate-bundle/2";
@@ -96,10 +101,10 @@ struct ManifestStatement {
   std::vector<std::string> rules;
 };
 
-// Format 2: the "down" part of a migration (issue 26 item 6), parsed but not approved yet:
-// a bundle that carries one is refused.
+// Format 2: the "down" part of a migration (issue 26 item 6): separate approvals that only
+// a role in enforcement.deployers may use (docs/bundles.md, "Down parts").
 struct DownPart {
-  std::string path;    // the file that holds it (the same file for dbmate and goose)
+  std::string path;    // the file that holds it (the same file for dbmate and goose; down_path)
   std::string sha256;
   std::vector<ManifestStatement> statements;
 };
@@ -111,8 +116,9 @@ struct ManifestFile {
   std::optional<DownPart> down;  // format 2 only
 };
 
-// Format 2: a revocation of earlier versions of the manifest's app (issue 26 item 7), parsed
-// but not carried out yet: a bundle that carries one is refused. Exactly one is set.
+// What a revocation withdraws (issue 26 item 7): exactly one is set. A manifest's "revokes"
+// (format 2) is parsed but not carried out: a bundle that carries one is refused, and a
+// revocation file (RevocationFile) is the carrier (docs/bundles.md, "Revocation").
 struct Revocation {
   std::uint64_t version = 0;  // this one version
   std::uint64_t below = 0;    // every version below this one
@@ -165,6 +171,14 @@ std::string serialize_manifest(const Manifest& manifest);
 // The part of a migration file that a tool applies when migrating up (docs/bundles.md):
 // the whole file, or the text between the tool's up and down markers.
 base::Result<std::string> up_part(MigrationTool tool, std::string_view content);
+// The part of a file that the tool applies when migrating down: the text after the down
+// marker (dbmate, goose; empty without one) or the whole file (a golang-migrate .down.sql,
+// a sqitch revert/ script).
+base::Result<std::string> down_part(MigrationTool tool, std::string_view content);
+// Which file holds the down part of the migration file up_path: the same file (dbmate, goose),
+// <v>_<name>.down.sql (golang-migrate), revert/<change>.sql (sqitch); nullopt for layouts
+// without down parts.
+std::optional<std::string> down_path(MigrationTool tool, std::string_view up_path);
 // The 1-based line of the file on which each statement of its up part starts;
 // empty when the up part cannot be found or does not parse.
 std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view content);
@@ -302,6 +316,39 @@ inline LoadBundleResult load_bundle(const std::filesystem::path& dir, const Trus
   o.now = now;
   return load_bundle(dir, trust, o);
 }
+
+// A revocation (docs/bundles.md, "Revocation"): a directory of the registry holding
+// revocation.json and signatures/ by the registry role, which withdraws a version of an app
+// (or every version below one) for good: the proxy records it in the ledger.
+struct RevocationFile {
+  std::string app;
+  std::string environment;
+  Revocation what;
+  std::string reason;
+  TimePoint issued_at{};
+};
+// Strict, as parse_manifest.
+std::optional<RevocationFile> parse_revocation(std::string_view bytes, std::vector<Problem>* problems);
+std::string serialize_revocation(const RevocationFile& revocation);
+// Whether dir holds a revocation.json (and is a revocation, not a bundle).
+bool is_revocation_dir(const std::filesystem::path& dir);
+
+struct VerifiedRevocation {
+  std::filesystem::path dir;
+  std::string sha256;  // hex of revocation.json's bytes
+  RevocationFile revocation;
+  std::vector<Signer> signers;
+};
+struct LoadRevocationResult {
+  std::optional<VerifiedRevocation> revocation;  // set only when problems is empty
+  std::string app;                // the app it names, when that much can be read
+  std::vector<Problem> problems;
+  bool ok() const { return problems.empty() && revocation.has_value(); }
+};
+// Size, strict syntax, environment, and signatures: only the registry role's keys, signed as
+// "registry", up to its threshold; any other signature is a problem.
+LoadRevocationResult load_revocation(const std::filesystem::path& dir, const TrustAnchors& trust,
+                                     const VerifyOptions& options);
 
 // For `bundle inspect`: the manifest and the signature files, checked against the
 // manifest bytes but not against any trust policy.

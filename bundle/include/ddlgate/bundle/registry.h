@@ -35,6 +35,9 @@ struct Approval {
   // The bundle's scope: null for every database of the environment, else the databases
   // it names (never empty for a bundle that verified).
   std::shared_ptr<const std::vector<std::string>> databases;
+  // A down part's statement (file is its down path, statement_index its place there):
+  // usable only by a role that enforcement.deployers names.
+  bool down = false;
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
@@ -44,6 +47,14 @@ struct AcceptedBefore {
   std::string manifest_sha256;
 };
 
+// A revocation that an earlier ddlgate process applied: the ledger's bundle_revoked records.
+struct RevokedBefore {
+  std::string app;
+  std::uint64_t version = 0;  // this one version, or
+  std::uint64_t below = 0;    // every version below this one
+  std::string revocation_sha256;
+};
+
 // An immutable snapshot of every approval in force. Thread-safe to read.
 class ApprovedSet {
  public:
@@ -51,7 +62,9 @@ class ApprovedSet {
   // refuses a version below the highest one ever accepted (a rollback), and the same
   // version with another manifest, as a reload within one process does. Nothing of the
   // history counts as verified: every bundle is verified in full at start.
-  static std::shared_ptr<const ApprovedSet> with_history(const std::vector<AcceptedBefore>& history);
+  // Revocations recorded before (revoked) hold as if their files were still there.
+  static std::shared_ptr<const ApprovedSet> with_history(const std::vector<AcceptedBefore>& history,
+                                                         const std::vector<RevokedBefore>& revoked = {});
   // The approval of this hash ("sha256:<hex>") for that database, or nullptr.
   // Every approval of hash that covers database, in bundle order (a statement may
   // be approved more than once, e.g. in two files); calls f for each until it returns true.
@@ -81,6 +94,11 @@ class ApprovedSet {
     // Manifests that earlier processes accepted (with_history): an older bundle among them
     // is superseded while the highest version is in force, refused otherwise.
     std::set<std::string, std::less<>> accepted_before;
+    // Revocations (docs/bundles.md, "Revocation"): for good, whatever the registry holds later.
+    std::set<std::uint64_t> revoked;     // versions revoked one by one
+    std::uint64_t revoked_below = 0;     // every version below this one is revoked
+    std::set<std::string, std::less<>> revocations;  // revocation.json digests applied (and recorded)
+    bool is_revoked(std::uint64_t v) const { return v < revoked_below || revoked.count(v) != 0; }
     std::uint64_t version = 0;     // the version in force (0: none)
     std::string manifest_sha256;
     TimePoint not_after{};
@@ -113,6 +131,18 @@ struct AcceptedBundle {
   bool format1_any_database = false;  // a format-1 bundle that named no database: worth a warning
 };
 
+// A valid revocation found in the registry directory.
+struct AppliedRevocation {
+  std::filesystem::path path;
+  std::string app;
+  std::uint64_t version = 0, below = 0;
+  std::string sha256;           // revocation.json's
+  std::string reason;
+  std::vector<Signer> signers;
+  bool is_new = false;          // not applied before (by this process or, per the ledger, an earlier one)
+  std::uint64_t withdrew = 0;   // the version in force that it took out of force, 0 if none
+};
+
 struct RejectedBundle {
   std::filesystem::path path;
   std::vector<Problem> reasons;  // most important first
@@ -125,6 +155,8 @@ struct RegistryLoad {
   // Valid bundles below the version in force that an earlier load accepted: left out
   // quietly (their approvals were replaced by the newer version's).
   std::vector<AcceptedBundle> superseded;
+  // Every valid revocation of the registry directory; is_new ones are to be recorded.
+  std::vector<AppliedRevocation> revocations;
 };
 
 class Registry {
@@ -133,7 +165,10 @@ class Registry {
   // app the highest valid version is in force. A rejected bundle never removes approvals
   // that `previous` had in force (unless their validity window has ended); a version lower
   // than one already accepted for the same app, or the same version with a different
-  // manifest, is refused.
+  // manifest, is refused. Revocations (directories with a revocation.json) are applied
+  // first: a revoked version is refused and, if in force, taken out of force without an
+  // older version taking its place; an invalid revocation holds back every bundle of the app
+  // it names (the approvals in force stay).
   static RegistryLoad load(const std::filesystem::path& dir, const TrustAnchors& trust, const VerifyOptions& options,
                            const ApprovedSet* previous);
 };

@@ -22,13 +22,16 @@ namespace ddlgate::engine {
 inline constexpr const char* kHowToReapply =
     "Replay protection (enforcement.spend_approvals_once) lets each approved statement apply once per database; "
     "to apply it again, approve it again in a new bundle version.";
+inline constexpr const char* kHowToRollBack =
+    "A down (rollback) approval is for the deploy job: run it as a role named in enforcement.deployers.";
 inline constexpr const char* kHowToApprove =
     "Put the statement in a migration, get it reviewed and merged so that CI signs a bundle for this "
     "environment, or open a break-glass session.";
 
-// Replay protection (enforcement.spend_approvals_once): an approval's key in a database.
+// Replay protection (enforcement.spend_approvals_once): an approval's key in a database. A
+// down approval has a key of its own (a dbmate file's up and down parts share the path).
 std::string approval_key(std::string_view database, std::string_view app, std::string_view version,
-                         std::string_view file, std::uint64_t statement);
+                         std::string_view file, std::uint64_t statement, bool down = false);
 std::string approval_key(std::string_view database, const bundle::Approval& a);
 
 // The approvals reserved for statements about to run, shared by every session.
@@ -72,6 +75,8 @@ struct Facts {
   ledger::SessionInfo who;  // user and database among them
   bool monitor = false;     // would_deny instead of denied, and nothing is refused
   bool may_deploy = true;   // enforcement.deployers lists the user (or is empty)
+  // enforcement.deployers names the user: down approvals need it (an empty list names nobody).
+  bool may_roll_back = false;
   bool extended = false;    // a Parse, else a Query
 };
 

@@ -22,13 +22,17 @@ struct KnownStatement {
   std::size_t index = 0;   // 1-based within the file's up part; 0 for bookkeeping
   std::size_t line = 0;    // line in the file, 0 when not known
   bool repeatable = false; // bookkeeping: never spent
+  bool down = false;       // a down part's statement (file is its down path): deployers only
   bool any_database = false;
   std::vector<std::string> databases;  // the bundle's scope when not any_database
   std::string environment;
   std::string not_before, not_after;  // RFC 3339
   // The bundle's standing under the configuration: in force, or why not.
-  enum class Standing { in_force, other_environment, expired, not_yet_valid, not_in_force } standing = Standing::in_force;
-  std::string not_in_force_why;  // for not_in_force: "a newer version is in force", the registry's reason
+  enum class Standing { in_force, other_environment, revoked, expired, not_yet_valid, not_in_force } standing =
+      Standing::in_force;
+  // for not_in_force: "a newer version is in force", the registry's reason; for revoked: which
+  // revocation ("by registry/revoke-shop-3: <its reason>", "by a revocation the ledger records")
+  std::string not_in_force_why;
 };
 
 enum class Verdict {
@@ -36,6 +40,7 @@ enum class Verdict {
   spent,              // approved, but every approval covering the database is spent there
   other_database,     // approved in force, for other databases only
   other_environment,  // a bundle of another environment approves it
+  revoked,            // a bundle whose version a signed revocation withdrew approves it
   expired,            // a bundle whose validity has ended approves it
   not_yet_valid,      // a bundle whose validity has not begun approves it
   not_in_force,       // a bundle that is not the one in force (superseded, refused) approves it

@@ -34,6 +34,7 @@ enum class RecordType {
   session_statement,
   rollback_accepted,
   key_rotated,
+  bundle_revoked,
 };
 
 const char* to_string(RecordType t);
@@ -63,6 +64,7 @@ struct Approval {
   std::string version;
   std::string file;      // migration file inside the bundle
   std::uint64_t statement = 0;  // index of the statement in that file
+  bool down = false;  // a down (rollback) approval: recorded as "part": "down"
 };
 
 struct DecisionInfo {
@@ -145,6 +147,18 @@ struct BundleAcceptance {
 };
 Record bundle_accepted(const BundleAcceptance& a);
 Record bundle_rejected(std::string_view bundle, std::string_view version, std::string_view reason);
+// A signed revocation (docs/bundles.md, "Revocation") that this ledger did not hold yet:
+// read back at every start, so that it outlives its file and the process.
+struct BundleRevocation {
+  std::string bundle;              // the app
+  std::uint64_t version = 0;       // this one version, or
+  std::uint64_t below = 0;         // every version below this one
+  std::string revocation_sha256;   // hex of revocation.json's bytes
+  std::string source;              // the revocation's directory
+  std::string reason;              // as the revocation says it
+  std::vector<BundleSigner> signers;
+};
+Record bundle_revoked(const BundleRevocation& r);
 // The configuration ddlgate runs with: at start, and after each SIGHUP that read a
 // changed file. Enough to tell, from the ledger alone, which enforcement was in force.
 struct ConfigChange {
