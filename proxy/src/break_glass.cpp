@@ -93,17 +93,17 @@ void notify_break_glass(const BreakGlassEvent& e) {
   }
 }
 
-ledger::SessionInfo Session::session_info() {
+ledger::SessionInfo Enforcement::session_info() {
   if (session_id_.empty()) {
     // The process's instance id and the session number.
     char sid[48];
-    std::snprintf(sid, sizeof sid, "%s-%llx", shared_.instance_id.c_str(), static_cast<unsigned long long>(id_));
+    std::snprintf(sid, sizeof sid, "%s-%llx", s_.shared_.instance_id.c_str(), static_cast<unsigned long long>(s_.id_));
     session_id_ = sid;
   }
-  return ledger::SessionInfo{session_id_, user_, database_, peer_, application_};
+  return ledger::SessionInfo{session_id_, s_.user_, s_.database_, s_.peer_, s_.application_};
 }
 
-asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& startup) {
+asio::awaitable<bool> Enforcement::break_glass_startup(protocol::StartupMessage& startup) {
   // Every form PostgreSQL would apply: -c / --name in options, or the parameter itself.
   std::vector<std::string> tokens;
   bool changed = false;
@@ -129,14 +129,14 @@ asio::awaitable<bool> Session::break_glass_startup(protocol::StartupMessage& sta
     ++it;
   }
   if (!changed) co_return true;
-  startup_bytes_ = protocol::encode_startup(startup);  // what goes upstream: without the token
+  s_.startup_bytes_ = protocol::encode_startup(startup);  // what goes upstream: without the token
   // Checked once the server has authenticated the client, so that nobody who
   // cannot log in spends a single-use token or writes to the ledger.
   startup_tokens_ = std::move(tokens);
   co_return true;
 }
 
-asio::awaitable<bool> Session::check_startup_token() {
+asio::awaitable<bool> Enforcement::check_startup_token() {
   // startup_tokens_ stays set until the check is over: it holds back statements
   // pipelined behind the startup packet (relay_client_to_server).
   std::vector<std::string> tokens = startup_tokens_;
@@ -150,16 +150,16 @@ asio::awaitable<bool> Session::check_startup_token() {
     refusal = co_await open_break_glass(std::move(tokens.front()), "startup");
   }
   startup_tokens_.clear();
-  ready_wait_.cancel();  // statements pipelined behind the startup packet may now be decided
-  if (phase_ == Phase::closed) co_return false;
+  s_.ready_wait_.cancel();  // statements pipelined behind the startup packet may now be decided
+  if (s_.phase_ == Session::Phase::closed) co_return false;
   if (!refusal) co_return true;
   if (refusal->sqlstate == kInsufficientPrivilege) refusal->sqlstate = kInvalidAuthorization;
-  co_await fail(refusal->sqlstate, refusal->message, refusal->detail,
+  co_await s_.fail(refusal->sqlstate, refusal->message, refusal->detail,
                 "Connect without the token, or check it with `ddlgate breakglass inspect` (docs/breakglass.md).");
   co_return false;
 }
 
-asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::string_view check,
+asio::awaitable<void> Enforcement::refuse_break_glass(std::string_view token, std::string_view check,
                                                   const std::string& detail, std::string_view source) {
   ledger::BreakGlassRefusal r;
   r.session = session_info();
@@ -167,19 +167,19 @@ asio::awaitable<void> Session::refuse_break_glass(std::string_view token, std::s
   r.check = std::string(check);
   r.detail = detail;
   r.source = std::string(source);
-  notify_break_glass({"refused", session_id_, user_, database_, peer_, nullptr,
+  notify_break_glass({"refused", session_id_, s_.user_, s_.database_, s_.peer_, nullptr,
                       std::string(check) + ": " + detail + " (token " + r.token_sha256 + ")"});
-  if (!co_await pace_refusal()) co_return;  // closed (53400): the caller sees phase_
+  if (!co_await s_.pace_refusal()) co_return;  // closed (53400): the caller sees s_.phase_
   if (ledger_working()) {
     std::vector<ledger::Record> records;
     records.push_back(ledger::break_glass_refused(r));
-    co_await record_durably(std::move(records));
+    co_await s_.record_durably(std::move(records));
   }
 }
 
-asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(std::string token,
+asio::awaitable<std::optional<protocol::ErrorSpec>> Enforcement::open_break_glass(std::string token,
                                                                                std::string_view source) {
-  const auto& cfg = shared_.config.break_glass;
+  const auto& cfg = s_.shared_.config.break_glass;
   const bool startup = source == "startup";
   auto refused = [&](std::string_view check, const std::string& detail, const char* sqlstate = nullptr) {
     return protocol::ErrorSpec{startup ? "FATAL" : "ERROR",
@@ -188,10 +188,10 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
                                kRefusedHint};
   };
   static const std::vector<base::PublicKey> kNoKeys;
-  const auto& keys = shared_.break_glass ? shared_.break_glass->keys() : kNoKeys;
+  const auto& keys = s_.shared_.break_glass ? s_.shared_.break_glass->keys() : kNoKeys;
   auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   breakglass::BreakGlassResult res =
-      breakglass::verify_break_glass(token, keys, {user_, database_, cfg.environment}, now,
+      breakglass::verify_break_glass(token, keys, {s_.user_, s_.database_, cfg.environment}, now,
                                  std::chrono::seconds(cfg.max_lifetime_s), std::chrono::seconds(cfg.clock_skew_s));
   if (!res.ok()) {
     std::string check(breakglass::to_string(*res.error));
@@ -207,10 +207,10 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
   }
   if (!ledger_working()) {
     std::string detail = "the decision ledger is unavailable, and a break-glass session is recorded in full";
-    notify_break_glass({"refused", session_info().session_id, user_, database_, peer_, nullptr, detail});
+    notify_break_glass({"refused", session_info().session_id, s_.user_, s_.database_, s_.peer_, nullptr, detail});
     co_return refused("ledger_unavailable", detail, kLedgerUnavailable);
   }
-  if (c.single_use && !shared_.break_glass->spend(c.token_id)) {
+  if (c.single_use && !s_.shared_.break_glass->spend(c.token_id)) {
     std::string detail = "single-use token " + c.token_id + " was already used";
     co_await refuse_break_glass(token, "already_used", detail, source);
     co_return refused("already_used", detail);
@@ -237,72 +237,72 @@ asio::awaitable<std::optional<protocol::ErrorSpec>> Session::open_break_glass(st
   records.push_back(ledger::break_glass_opened(o));
   // Durable before the session may use it: a single-use token is spent from here on, also
   // after a restart (BreakGlassRegistry reads these records back).
-  if (!co_await record_durably(std::move(records))) {
+  if (!co_await s_.record_durably(std::move(records))) {
     std::string detail = "the opening could not be recorded in the ledger";
-    notify_break_glass({"refused", session_id_, user_, database_, peer_, open.get(), detail});
+    notify_break_glass({"refused", session_id_, s_.user_, s_.database_, s_.peer_, open.get(), detail});
     co_return refused("ledger_unavailable", detail, kLedgerUnavailable);
   }
   break_glass_ = std::move(open);
-  if (phase_ == Phase::closed) {
+  if (s_.phase_ == Session::Phase::closed) {
     end_break_glass("session ended");  // the client went away while the opening was recorded
     co_return std::nullopt;
   }
-  notify_break_glass({"opened", session_id_, user_, database_, peer_, break_glass_.get(),
+  notify_break_glass({"opened", session_id_, s_.user_, s_.database_, s_.peer_, break_glass_.get(),
                       c.statements.empty() ? "" : "limited to " + std::to_string(c.statements.size()) + " statement(s)"});
-  report_breakglass_opened(shared_.ops, {id_, peer_, user_, database_, application_}, c);
+  report_breakglass_opened(s_.shared_.ops, {s_.id_, s_.peer_, s_.user_, s_.database_, s_.application_}, c);
   arm_break_glass_expiry();
   co_return std::nullopt;
 }
 
-void Session::arm_break_glass_expiry() {
+void Enforcement::arm_break_glass_expiry() {
   if (!break_glass_) return;
-  if (!break_glass_timer_) break_glass_timer_ = std::make_unique<asio::system_timer>(worker_.ctx);
+  if (!break_glass_timer_) break_glass_timer_ = std::make_unique<asio::system_timer>(s_.worker_.ctx);
   break_glass_timer_->expires_at(break_glass_->deadline);
   // Without this, an idle session's token would stay open (for the ledger, the webhooks
   // and /metrics) until its next statement. The handler holds no reference to the
   // session, and only ends the token it was armed for.
-  std::weak_ptr<Session> weak = weak_from_this();
+  std::weak_ptr<Session> weak = s_.weak_from_this();
   std::weak_ptr<BreakGlassOpen> armed = break_glass_;
   break_glass_timer_->async_wait([weak, armed](const boost::system::error_code& ec) {
     if (ec) return;
     auto self = weak.lock();
     // A completion already queued when end_break_glass() cancelled the timer still comes.
-    if (!self || self->phase_ == Phase::closed || !self->break_glass_ || self->break_glass_ != armed.lock()) return;
-    if (std::chrono::system_clock::now() < self->break_glass_->deadline) {
-      self->arm_break_glass_expiry();  // woken early (the system clock was set back)
+    if (!self || self->phase_ == Session::Phase::closed || !self->enforcement_.break_glass_ || self->enforcement_.break_glass_ != armed.lock()) return;
+    if (std::chrono::system_clock::now() < self->enforcement_.break_glass_->deadline) {
+      self->enforcement_.arm_break_glass_expiry();  // woken early (the system clock was set back)
       return;
     }
-    self->end_break_glass("expired");
+    self->enforcement_.end_break_glass("expired");
   });
 }
 
-void Session::end_break_glass(std::string_view reason) {
+void Enforcement::end_break_glass(std::string_view reason) {
   if (!break_glass_) return;
   auto open = std::move(break_glass_);
   break_glass_.reset();
   if (break_glass_timer_) break_glass_timer_->cancel();
   if (reason == "session ended" && std::chrono::system_clock::now() >= open->deadline) reason = "expired";
-  if (shared_.ledger) {
-    shared_.ledger->append(ledger::break_glass_closed(session_info().session_id, open->claims.token_id, reason),
+  if (s_.shared_.ledger) {
+    s_.shared_.ledger->append(ledger::break_glass_closed(session_info().session_id, open->claims.token_id, reason),
                            [](const ledger::AppendResult&) {});
   }
-  notify_break_glass({"closed", session_id_, user_, database_, peer_, open.get(), reason});
-  report_breakglass_closed(shared_.ops, {id_, peer_, user_, database_, application_}, open->claims, reason);
+  notify_break_glass({"closed", session_id_, s_.user_, s_.database_, s_.peer_, open.get(), reason});
+  report_breakglass_closed(s_.shared_.ops, {s_.id_, s_.peer_, s_.user_, s_.database_, s_.application_}, open->claims, reason);
 }
 
-std::string_view Session::open_token() const {
+std::string_view Enforcement::open_token() const {
   if (!break_glass_ || std::chrono::system_clock::now() >= break_glass_->deadline) return {};
   return break_glass_->claims.token_id;
 }
 
-void Session::end_break_glass_if_expired() {
+void Enforcement::end_break_glass_if_expired() {
   if (break_glass_ && std::chrono::system_clock::now() >= break_glass_->deadline) end_break_glass("expired");
 }
 
-asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(std::string_view sql, bool extended,
+asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::break_glass_statement(std::string_view sql, bool extended,
                                                                                bool named_parse) {
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
-  const bool large = sql.size() > kParseOnWorkerBytes;
+  const bool large = sql.size() > engine::ServerReader::kParseOnWorkerBytes;
   sql::BreakGlassSql found;
   if (!large) {
     found = sql::scan_break_glass_sql(sql, break_glass_ != nullptr);
@@ -311,10 +311,10 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     const std::function<void()> scan = [scan_job] {
       scan_job->found = sql::scan_break_glass_sql(scan_job->text, scan_job->look_for_reset_all);
     };
-    Elsewhere scanned = co_await run_elsewhere(scan);
-    if (scanned == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+    Session::Elsewhere scanned = co_await s_.run_elsewhere(scan);
+    if (scanned == Session::Elsewhere::closed || s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
     // Fail closed: the text may hold a token, which must not reach the server.
-    if (scanned == Elsewhere::no_thread) co_return deny(no_analysis_thread_error(), extended);
+    if (scanned == Session::Elsewhere::no_thread) co_return deny(no_analysis_thread_error(), extended);
     found = std::move(scan_job->found);
   }
   using Kind = sql::BreakGlassSql::Kind;
@@ -334,12 +334,12 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     } else if (found.kind == Kind::bad_set) {
       check = "bad_set";
       detail = found.detail;
-    } else if (engine_.awaiting_answers()) {
+    } else if (s_.engine_.awaiting_answers()) {
       // Earlier commands are still unanswered: the transaction status the SET would run in
       // is not known yet, and the answer must come in order. Refuse rather than guess.
       check = "pipelined";
       detail = "SET ddlgate.break_glass was sent before the results of earlier commands arrived; send it on its own";
-    } else if (tx_status_ == 'E') {
+    } else if (s_.tx_status_ == 'E') {
       // PostgreSQL refuses any SET in a failed transaction block (25P02); let it say so.
       Verdict v;
       v.kind = Verdict::Kind::replace;
@@ -353,7 +353,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
     } else {
       refusal = co_await open_break_glass(std::move(token), "set");
     }
-    if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+    if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
     if (refusal) co_return deny(*refusal, extended);
     Verdict v;
     v.kind = Verdict::Kind::replace;
@@ -379,10 +379,10 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   // client encoding, and every other way while those may change unseen. Otherwise a
   // backslash quote could hide a statement from the token's list and from the record.
   read_as_server(sql);
-  std::vector<std::shared_ptr<const sql::Analysis>> readings = std::move(readings_);
-  readings_.clear();
-  if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  std::vector<engine::Reading> readings = std::move(reader_.readings());
+  reader_.readings().clear();
+  if (!reader_.deferred().empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!readings.front()->ok()) co_return std::nullopt;  // unparseable: enforce() refuses and records it
   // The record's detail (a hash and display SQL for every statement) of the server's reading.
   sql::Analysis analysis;
@@ -392,17 +392,17 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   const auto& claims = open->claims;
   engine::BreakGlassReading reading =
       engine::read_under_token(analysis, readings, claims.statements, claims.token_id, named_parse,
-                               engine_.executes_once_only(readings) != nullptr, session_info());
+                               s_.engine_.executes_once_only(readings) != nullptr, session_info());
   const bool all_in_scope = reading.in_scope;
   std::vector<ledger::Record> records = std::move(reading.records);
   bool recorded = records.empty();
   if (!records.empty() && ledger_working()) {
-    recorded = co_await record_durably(std::move(records));
+    recorded = co_await s_.record_durably(std::move(records));
   }
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
-    spdlog::error("session {:x}: the ledger is unavailable; break-glass statement refused", id_);
-    if (mode_ == config::EnforcementMode::monitor) co_return Verdict{};
+    spdlog::error("session {:x}: the ledger is unavailable; break-glass statement refused", s_.id_);
+    if (s_.mode_ == config::EnforcementMode::monitor) co_return Verdict{};
     co_return deny_ledger_unavailable("a break-glass session cannot run statements unrecorded", extended);
   }
   // A statement outside the token's list: the whole message is decided by normal enforcement
@@ -410,11 +410,11 @@ asio::awaitable<std::optional<Session::Verdict>> Session::break_glass_statement(
   if (!all_in_scope) co_return std::nullopt;
   for (const auto& st : analysis.statements) {
     if (st.controlled) {
-      spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", id_, sql::to_string(st.cls),
+      spdlog::info("session {:x}: break-glass {} statement {} allowed (token {})", s_.id_, sql::to_string(st.cls),
                    st.hash, claims.token_id);
     }
   }
-  engine::stage_break_glass(analysis, extended, claims.token_id, engine_.staged());
+  engine::stage_break_glass(analysis, extended, claims.token_id, s_.engine_.staged());
   co_return Verdict{};
 }
 

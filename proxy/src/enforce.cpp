@@ -42,18 +42,16 @@ namespace {
 namespace fe = protocol::fe;
 namespace be = protocol::be;
 
-// Why a text that read_as_server could not read is refused.
-std::string unreadable_text(protocol::ServerText why, std::string_view client_encoding) {
-  if (why == protocol::ServerText::unsupported) {
-    return "ddlgate cannot read " + std::string(client_encoding) +
-           " text with non-ASCII bytes exactly as this database converts it (docs/threat-model.md)";
-  }
-  return "the statement is not valid " + std::string(client_encoding) + " text for this database";
-}
 
 }  // namespace
 
-Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended, bool report) {
+bool Enforcement::ledger_working() const { return s_.shared_.ledger && !s_.shared_.ledger->failure(); }
+
+bool Enforcement::record_all_now() const {
+  return s_.config_->enforcement.record_all_statements || break_glass_ != nullptr;
+}
+
+Enforcement::Verdict Enforcement::deny(const protocol::ErrorSpec& spec, bool extended, bool report) {
   Verdict v;
   v.kind = Verdict::Kind::replace;
   // One Query in place of the statement, in both protocols. In the extended
@@ -64,12 +62,12 @@ Session::Verdict Session::deny(const protocol::ErrorSpec& spec, bool extended, b
   // when a Parse fails.
   protocol::append_query(v.bytes, engine::denial_query(spec));
   v.skip_to_sync = extended;
-  engine_.denial_sent(spec);
-  if (report) report_denial(shared_.ops, worker_.counters, {id_, peer_, user_, database_, application_}, spec);
+  s_.engine_.denial_sent(spec);
+  if (report) report_denial(s_.shared_.ops, s_.worker_.counters, {s_.id_, s_.peer_, s_.user_, s_.database_, s_.application_}, spec);
   return v;
 }
 
-Session::Verdict Session::deny_ledger_unavailable(std::string_view refused, bool extended) {
+Enforcement::Verdict Enforcement::deny_ledger_unavailable(std::string_view refused, bool extended) {
   return deny({"ERROR", kLedgerUnavailable, "ddlgate: the decision ledger is unavailable; " + std::string(refused), "",
                "An operator must restore the ledger (disk space, permissions) and restart ddlgate."},
               extended);
@@ -105,11 +103,14 @@ asio::awaitable<bool> Session::record_durably(std::vector<ledger::Record> record
   co_return wait->ok;
 }
 
+// Waits for this user's turn to have a refusal recorded (limits.denials_per_second; not
+// paced without a working ledger, which records nothing);
+// false when the session was closed instead (53400) or meanwhile.
 asio::awaitable<bool> Session::pace_refusal() {
   const auto& limits = config_->limits;
   if (phase_ == Phase::closed) co_return false;
   // Only a refusal that will be recorded is paced: without a ledger (58030) there is none.
-  if (limits.denials_per_second == 0 || !ledger_working()) co_return true;
+  if (limits.denials_per_second == 0 || !enforcement_.ledger_working()) co_return true;
   // A client that sends refused statements in a loop would otherwise grow the
   // ledger as fast as the disk syncs. Each refusal is still recorded, only later.
   // It waits at most as long as the burst takes to refill (at least 1 s): a session
@@ -146,8 +147,8 @@ asio::awaitable<bool> Session::pace_refusal() {
   co_return phase_ != Phase::closed;
 }
 
-bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
-  const auto& limits = config_->limits;
+bool Enforcement::would_deny_turn(std::vector<ledger::Record>& records) {
+  const auto& limits = s_.config_->limits;
   if (limits.denials_per_second == 0 || !ledger_working() || records.empty()) return true;
   // Monitor mode lets everything through, so a would_deny never waits and never closes the
   // session. It takes the user's token only when one is there now (a zero wait reserves
@@ -155,7 +156,7 @@ bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
   // records are not written but counted, and the next one written carries the count
   // (`suppressed`), so the ledger grows no faster than for refusals in enforce mode.
   const auto now = std::chrono::steady_clock::now();
-  if (shared_.denial_pace.reserve(user_, limits.denials_per_second, limits.denial_burst,
+  if (s_.shared_.denial_pace.reserve(s_.user_, limits.denials_per_second, limits.denial_burst,
                                   std::chrono::steady_clock::duration::zero(), now)) {
     ledger::set_suppressed(records.front(), would_deny_unrecorded_);
     would_deny_unrecorded_ = 0;
@@ -164,104 +165,28 @@ bool Session::would_deny_turn(std::vector<ledger::Record>& records) {
   if (would_deny_unrecorded_ == 0) {
     spdlog::warn("session {:x}: user {} is over limits.denials_per_second ({} per second after a burst of {}): "
                  "would_deny decisions of this session are counted, not recorded one by one, until one fits",
-                 id_, user_, limits.denials_per_second, limits.denial_burst);
+                 s_.id_, s_.user_, limits.denials_per_second, limits.denial_burst);
   }
   would_deny_unrecorded_ += records.size();
   last_unrecorded_ = std::move(records);
   return false;
 }
 
-void Session::record_pending_would_deny() {
+void Enforcement::record_pending_would_deny() {
   if (would_deny_unrecorded_ == 0 || last_unrecorded_.empty() || !ledger_working()) return;
   ledger::set_suppressed(last_unrecorded_.front(), would_deny_unrecorded_ - last_unrecorded_.size());
   would_deny_unrecorded_ = 0;
   // Nothing waits for these records: the session is over, and nothing was acknowledged on them.
-  for (auto& record : last_unrecorded_) shared_.ledger->append(std::move(record), [](const ledger::AppendResult&) {});
+  for (auto& record : last_unrecorded_) s_.shared_.ledger->append(std::move(record), [](const ledger::AppendResult&) {});
   last_unrecorded_.clear();
 }
 
-std::shared_ptr<const sql::Analysis> Session::read_as_superuser(std::string_view text,
-                                                                  bool standard_strings) const {
-  // Every class controlled but transaction control (BEGIN, COMMIT: they change nothing
-  // by themselves), and no cache (its entries hold the ordinary policy's decisions): a
-  // superuser's session pays a parse per statement, as it pays a ledger decision.
-  static const sql::Policy kSuperuser = [] {
-    sql::Policy p;
-    for (auto cls : sql::kAllStatementClasses) p.set_controlled(cls, cls != sql::StatementClass::transaction);
-    return p;
-  }();
-  if (text.size() > kParseOnWorkerBytes) {
-    // Not parsed on the worker thread, and not worth a thread of its own: refused.
-    auto large = std::make_shared<sql::Analysis>();
-    large->error = sql::ParseError{"a statement over " + std::to_string(kParseOnWorkerBytes) +
-                                          " bytes in a superuser's session (enforcement.superusers)",
-                                      0};
-    return large;
-  }
-  return std::make_shared<const sql::Analysis>(sql::analyze(
-      text, kSuperuser, sql::Detail::controlled_only, sql::ParseOptions{.standard_conforming_strings = standard_strings}));
+void Enforcement::read_as_server(std::string_view sql) {
+  reader_.read(sql, s_.engine_.lexing(), {*s_.worker_.cache, *s_.worker_.cache_nonstandard_strings});
+  s_.worker_.counters.sync_cache(s_.worker_.cache->stats());
 }
 
-void Session::read_as_server(std::string_view sql) {
-  auto& readings = readings_;
-  readings.clear();  // keeps its capacity: no allocation on the hot path
-  deferred_.clear();
-  // No conversion changes an ASCII text, whatever the pair of encodings.
-  const bool non_ascii = protocol::has_non_ascii(sql);
-  // One reading of the text under a standard_conforming_strings value and a client
-  // encoding, converted as the server converts it from that encoding to its own.
-  auto read = [&](bool standard_strings, std::string_view encoding) -> std::shared_ptr<const sql::Analysis> {
-    auto& cache = standard_strings ? *worker_.cache : *worker_.cache_nonstandard_strings;
-    std::string_view text = sql;
-    if (non_ascii) {
-      auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
-      if (as_server == protocol::ServerText::converted) {
-        text = server_text_;
-      } else if (as_server != protocol::ServerText::as_is) {
-        auto refused = std::make_shared<sql::Analysis>();
-        refused->error = sql::ParseError{unreadable_text(as_server, encoding), 0};
-        return refused;
-      }
-    }
-    if (superuser_) return read_as_superuser(text, standard_strings);
-    // A large text is parsed elsewhere, so that one session's big (or crafted)
-    // statement never stalls the other sessions of this worker thread.
-    if (text.size() > kParseOnWorkerBytes && !cache.answers_without_parsing(text)) {
-      deferred_.push_back({readings.size(), std::string(text), cache.options()});
-      return nullptr;
-    }
-    return cache.get(text);
-  };
-  readings.push_back(read(engine_.lexing().reported_standard_strings(), engine_.lexing().reported_encoding()));
-  // Both settings can change unseen: in the startup packet or the role's defaults
-  // (reported before the first ReadyForQuery), by a message of a pipeline still in
-  // flight, or (client_encoding when the client did not name it) by a configuration
-  // reload. lexing_ says which values are possible now (protocol/lexing_state.h).
-  // Only a backslash reads differently under either setting, and only a byte >= 0x80
-  // under another encoding; a backslash may also come from one (SHIFT_JIS_2004's
-  // 0x81 0x5F is U+005C to a UTF8 database). So an ASCII text without one reads alike
-  // every way, and any other text is read every other way the server might read it.
-  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
-  const protocol::BoolSet standard = engine_.lexing().possible_standard_strings();
-  const protocol::EncodingSet encodings = engine_.lexing().possible_encodings();
-  if (!standard.wide() && !encodings.wide) return;
-  if (standard.wide()) readings.push_back(read(!engine_.lexing().reported_standard_strings(), encodings.reported));
-  if (encodings.wide && non_ascii) {
-    for (bool s : {true, false}) {
-      if (!standard.contains(s)) continue;  // only the encoding may have changed
-      // Every encoding that keeps ASCII bytes reads a text like UTF8.
-      if (protocol::hides_ascii(encodings.reported)) readings.push_back(read(s, "UTF8"));
-      for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
-        // Only the encodings this database lets a session switch to.
-        if (encoding != encodings.reported && protocol::client_encoding_settable(encoding, server_encoding_)) {
-          readings.push_back(read(s, encoding));
-        }
-      }
-    }
-  }
-}
-
-bool Session::needs_decision(const protocol::ScanStep& step) {
+bool Enforcement::needs_decision(const protocol::ScanStep& step) {
   std::optional<std::string_view> sql;
   if (step.type == fe::kParse) {
     if (auto p = protocol::parse_parse(step.body)) sql = p->query;
@@ -272,18 +197,22 @@ bool Session::needs_decision(const protocol::ScanStep& step) {
   // Break-glass first (break_glass.cpp): while a token is open every statement is
   // recorded, and a text that may carry a token never reaches the statement cache.
   if (break_glass_ || sql::mentions_break_glass(*sql)) {
-    readings_.clear();
-    deferred_.clear();
+    reader_.clear();
     return true;
   }
   read_as_server(*sql);
-  worker_.counters.sync_cache(worker_.cache->stats());
-  if (!deferred_.empty()) return true;
-  const auto& first = *readings_.front();
-  return readings_.size() > 1 || !first.ok() || first.any_controlled() || config_->enforcement.record_all_statements ||
-         engine_.executes_once_only(readings_) != nullptr;
+  if (!reader_.deferred().empty()) return true;
+  const auto& readings = reader_.readings();
+  const auto& first = *readings.front();
+  return readings.size() > 1 || !first.ok() || first.any_controlled() || s_.config_->enforcement.record_all_statements ||
+         s_.engine_.executes_once_only(readings) != nullptr;
 }
 
+// Runs a copy of work on a thread of its own (at most as many at once as there
+// are workers) and waits for it without blocking the worker. work must own what
+// it touches: it may outlive the wait when the session closes meanwhile.
+// Callers pass a named function object: GCC 12 may destroy a class-type
+// temporary of a co_await expression twice.
 asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<void()>& work) {
   struct Flag {
     bool done = false;
@@ -318,26 +247,26 @@ asio::awaitable<Session::Elsewhere> Session::run_elsewhere(const std::function<v
   co_return flag->done ? Elsewhere::done : Elsewhere::closed;
 }
 
-asio::awaitable<bool> Session::analyze_elsewhere(std::vector<std::shared_ptr<const sql::Analysis>>& readings) {
+asio::awaitable<bool> Enforcement::analyze_elsewhere(std::vector<std::shared_ptr<const sql::Analysis>>& readings) {
   struct Job {
-    std::vector<Deferred> work;
+    std::vector<engine::ServerReader::Deferred> work;
     sql::Policy policy;
     std::vector<std::shared_ptr<const sql::Analysis>> results;
   };
   auto job = std::make_shared<Job>();
-  job->work = std::move(deferred_);
-  deferred_.clear();
-  job->policy = shared_.policy;
+  job->work = std::move(reader_.deferred());
+  reader_.deferred().clear();
+  job->policy = s_.shared_.policy;
   const std::function<void()> work = [job] {
     for (const auto& d : job->work) {
       job->results.push_back(std::make_shared<const sql::Analysis>(
           sql::analyze(d.text, job->policy, sql::Detail::controlled_only, d.options)));
     }
   };
-  Elsewhere r = co_await run_elsewhere(work);
-  if (r == Elsewhere::closed) co_return false;
+  Session::Elsewhere r = co_await s_.run_elsewhere(work);
+  if (r == Session::Elsewhere::closed) co_return false;
   for (std::size_t i = 0; i < job->work.size(); ++i) {
-    if (r == Elsewhere::done) {
+    if (r == Session::Elsewhere::done) {
       readings[job->work[i].index] = job->results[i];
       continue;
     }
@@ -361,38 +290,36 @@ struct ParseJob {
 
 }  // namespace
 
-asio::awaitable<std::optional<Session::Verdict>> Session::full_reading(std::string_view sql, bool extended,
+asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::full_reading(std::string_view sql, bool extended,
                                                                        sql::Analysis& out) {
   std::string converted;
-  std::string_view text = sql;
-  auto as_server = protocol::read_as_server(sql, engine_.lexing().reported_encoding(), server_encoding_, converted);
-  if (as_server == protocol::ServerText::converted) {
-    text = converted;
-  } else if (as_server != protocol::ServerText::as_is) {
-    out.error = sql::ParseError{unreadable_text(as_server, engine_.lexing().reported_encoding()), 0};
+  auto reported = reader_.reported_text(sql, s_.engine_.lexing(), &converted);
+  if (!reported) {
+    out.error = sql::ParseError{reported.error().reason, 0};
     co_return std::nullopt;
   }
-  const sql::ParseOptions options{.standard_conforming_strings = engine_.lexing().reported_standard_strings()};
-  if (text.size() <= kParseOnWorkerBytes) {
-    out = sql::analyze(text, worker_.cache->policy(), sql::Detail::all, options);
+  const std::string_view text = *reported;
+  const sql::ParseOptions options{.standard_conforming_strings = s_.engine_.lexing().reported_standard_strings()};
+  if (text.size() <= engine::ServerReader::kParseOnWorkerBytes) {
+    out = sql::analyze(text, s_.worker_.cache->policy(), sql::Detail::all, options);
     co_return std::nullopt;
   }
   // A large text is parsed elsewhere, so that it cannot stall the worker's other sessions.
   auto parsed = std::make_shared<sql::Analysis>();
-  auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), worker_.cache->policy(), options, parsed});
+  auto parse_job = std::make_shared<ParseJob>(ParseJob{std::string(text), s_.worker_.cache->policy(), options, parsed});
   const std::function<void()> parse = [parse_job] {
     *parse_job->out = sql::analyze(parse_job->text, parse_job->policy, sql::Detail::all, parse_job->options);
   };
-  Elsewhere analysed = co_await run_elsewhere(parse);
-  if (analysed == Elsewhere::closed || phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
-  if (analysed == Elsewhere::no_thread) {
+  Session::Elsewhere analysed = co_await s_.run_elsewhere(parse);
+  if (analysed == Session::Elsewhere::closed || s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (analysed == Session::Elsewhere::no_thread) {
     co_return deny(no_analysis_thread_error(), extended);
   }
   out = std::move(*parsed);
   co_return std::nullopt;
 }
 
-asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std::string_view sql, bool extended) {
+asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::record_statements(std::string_view sql, bool extended) {
   sql::Analysis all;
   if (auto v = co_await full_reading(sql, extended, all)) co_return v;
   if (!all.ok()) co_return std::nullopt;  // unparseable: the decision refuses and records it
@@ -407,24 +334,24 @@ asio::awaitable<std::optional<Session::Verdict>> Session::record_statements(std:
   }
   if (records.empty()) co_return std::nullopt;
   bool recorded = false;
-  if (ledger_working()) recorded = co_await record_durably(std::move(records));
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (ledger_working()) recorded = co_await s_.record_durably(std::move(records));
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (recorded) {
     // A Parse's statement: its later executions are recorded at their Executes.
     if (extended && all.statements.size() == 1) {
       const auto& st = all.statements[0];
-      engine_.staged().recorded = std::make_shared<engine::Recorded>(engine::Recorded{st.hash, st.cls, st.display_sql, 0});
+      s_.engine_.staged().recorded = std::make_shared<engine::Recorded>(engine::Recorded{st.hash, st.cls, st.display_sql, 0});
     }
     co_return std::nullopt;
   }
-  spdlog::error("session {:x}: the ledger is unavailable; statement {} (enforcement.record_all_statements)", id_,
-                mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
-  if (mode_ == config::EnforcementMode::monitor) co_return std::nullopt;
+  spdlog::error("session {:x}: the ledger is unavailable; statement {} (enforcement.record_all_statements)", s_.id_,
+                s_.mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
+  if (s_.mode_ == config::EnforcementMode::monitor) co_return std::nullopt;
   co_return deny_ledger_unavailable("every statement is recorded (enforcement.record_all_statements)", extended);
 }
-asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& step) {
+asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanStep& step) {
   const bool extended = step.type == fe::kParse;
-  engine_.staged().clear();
+  s_.engine_.staged().clear();
   std::string_view sql;
   std::string_view statement_name;  // a Parse's (named: SQL EXECUTE can run it later)
   if (extended) {
@@ -443,21 +370,21 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // token. First, so that a token never reaches the statement cache or the server.
   if (auto v = co_await break_glass_statement(sql, extended, named_parse)) co_return std::move(*v);
 
-  engine_.staged().clear();
+  s_.engine_.staged().clear();
   // needs_decision() has read the text (unless it left it to break-glass): readings_ holds
   // its readings, but for those of large texts, which are analysed now on another thread.
-  if (readings_.empty() && deferred_.empty()) read_as_server(sql);
-  std::vector<std::shared_ptr<const sql::Analysis>> readings = std::move(readings_);
-  readings_.clear();
-  if (!deferred_.empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
-  engine_.staged().effects = engine::Engine::effect_steps(*readings.front());
+  if (reader_.readings().empty() && reader_.deferred().empty()) read_as_server(sql);
+  std::vector<engine::Reading> readings = std::move(reader_.readings());
+  reader_.readings().clear();
+  if (!reader_.deferred().empty() && !co_await analyze_elsewhere(readings)) co_return Verdict{Verdict::Kind::close, {}, false};
+  s_.engine_.staged().effects = engine::Engine::effect_steps(*readings.front());
   // Full-statement logging; an open break-glass session has recorded everything already.
-  if (config_->enforcement.record_all_statements && !break_glass_) {
+  if (s_.config_->enforcement.record_all_statements && !break_glass_) {
     if (auto v = co_await record_statements(sql, extended)) co_return std::move(*v);
   }
   // An EXECUTE that may run a once-only statement again, in any reading: refused whole,
   // before anything of the message is decided (nothing is reserved or spent).
-  if (const engine::Prepared* once = engine_.executes_once_only(readings)) {
+  if (const engine::Prepared* once = s_.engine_.executes_once_only(readings)) {
     co_return co_await deny_once_only(*once, extended, OnceOnlyRefusal::sql_execute);
   }
   if (readings.size() == 1 && readings.front()->ok() && !readings.front()->any_controlled()) {
@@ -469,29 +396,29 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   // would run unseen. Refused before its approval is reserved; an uncontrolled one goes on
   // and the once-only statement stays kept (engine: remember_prepared()).
   if (named_parse) {
-    if (const engine::Prepared* held = engine_.once_only_named(statement_name)) {
+    if (const engine::Prepared* held = s_.engine_.once_only_named(statement_name)) {
       co_return co_await deny_once_only(*held, extended, OnceOnlyRefusal::name_in_use);
     }
   }
 
-  if (shared_.approvals) {
-    std::uint64_t gen = shared_.approvals->generation();
-    if (gen != worker_.approved_generation) {
-      worker_.approved = shared_.approvals->current();
-      worker_.approved_generation = gen;
+  if (s_.shared_.approvals) {
+    std::uint64_t gen = s_.shared_.approvals->generation();
+    if (gen != s_.worker_.approved_generation) {
+      s_.worker_.approved = s_.shared_.approvals->current();
+      s_.worker_.approved_generation = gen;
     }
   }
-  const bool monitor = mode_ == config::EnforcementMode::monitor;
-  const auto& deployers = config_->enforcement.deployers;
+  const bool monitor = s_.mode_ == config::EnforcementMode::monitor;
+  const auto& deployers = s_.config_->enforcement.deployers;
   engine::Facts facts;
   facts.monitor = monitor;
   // Only the deploy job's roles may run approved changes, when that is configured.
-  facts.may_deploy = deployers.empty() || std::find(deployers.begin(), deployers.end(), user_) != deployers.end();
+  facts.may_deploy = deployers.empty() || std::find(deployers.begin(), deployers.end(), s_.user_) != deployers.end();
   facts.may_roll_back = !deployers.empty() && facts.may_deploy;  // down approvals: named deployers only
   facts.extended = extended;
   facts.who = session_info();
-  const engine::ApprovedSetSource approved(worker_.approved.get());
-  engine::Decision decision = engine::decide(readings, approved, facts, shared_.spent);
+  const engine::ApprovedSetSource approved(s_.worker_.approved.get());
+  engine::Decision decision = engine::decide(readings, approved, facts, s_.shared_.spent);
   if (!decision.controlled) co_return Verdict{};
 
   // The decision is durable before it is acted on; without a ledger nothing
@@ -500,25 +427,25 @@ asio::awaitable<Session::Verdict> Session::enforce(const protocol::ScanStep& ste
   const std::optional<protocol::ErrorSpec>& denial = decision.denial;
   // A refusal's record waits its turn (limits.denials_per_second); a would_deny beyond the
   // pace is counted instead, and the statement goes through at once.
-  if (denial && !monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
-  for (const auto& [cls, d] : decision.counted) worker_.counters.count_decision(cls, d);
+  if (denial && !monitor && !co_await s_.pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  for (const auto& [cls, d] : decision.counted) s_.worker_.counters.count_decision(cls, d);
   if (denial && monitor && !would_deny_turn(decision.records)) co_return Verdict{};
-  if (ledger_working()) recorded = co_await record_durably(std::move(decision.records));
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (ledger_working()) recorded = co_await s_.record_durably(std::move(decision.records));
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (!recorded) {
-    for (const auto& key : decision.reserved) shared_.spent->release(key);
-    spdlog::error("session {:x}: the ledger is unavailable; controlled statement {}", id_,
+    for (const auto& key : decision.reserved) s_.shared_.spent->release(key);
+    spdlog::error("session {:x}: the ledger is unavailable; controlled statement {}", s_.id_,
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
     co_return deny_ledger_unavailable("controlled statements are refused", extended);
   }
   if (!denial) {
     // A Parse's outcome is not followed (yet): its approvals are spent at once.
-    for (const auto& key : engine::stage_allowed(decision, extended, engine_.staged())) shared_.spent->spend(key);
-    log_allowed({id_, peer_, user_, database_, application_}, *decision.analysis);
+    for (const auto& key : engine::stage_allowed(decision, extended, s_.engine_.staged())) s_.shared_.spent->spend(key);
+    log_allowed({s_.id_, s_.peer_, s_.user_, s_.database_, s_.application_}, *decision.analysis);
     co_return Verdict{};
   }
-  spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
+  spdlog::warn("session {:x}: {} user={} database={}: {}", s_.id_, monitor ? "would deny" : "denied", s_.user_, s_.database_,
                decision.log_denial.empty() ? denial->message : decision.log_denial);
   if (monitor) co_return Verdict{};
   co_return deny(*denial, extended);
@@ -537,9 +464,9 @@ void Session::release_approval(const std::string& key) {
 void Session::record_outcome(const engine::Outcome& o) {
   if (!shared_.ledger) return;
   using Kind = engine::Outcome::Kind;
-  shared_.ledger->append(o.kind == Kind::executed      ? ledger::outcome_executed(session_id_, o.hash, o.detail)
-                         : o.kind == Kind::rolled_back ? ledger::outcome_rolled_back(session_id_, o.hash)
-                                                       : ledger::outcome_failed(session_id_, o.hash, o.detail),
+  shared_.ledger->append(o.kind == Kind::executed      ? ledger::outcome_executed(enforcement_.session_id_, o.hash, o.detail)
+                         : o.kind == Kind::rolled_back ? ledger::outcome_rolled_back(enforcement_.session_id_, o.hash)
+                                                       : ledger::outcome_failed(enforcement_.session_id_, o.hash, o.detail),
                          [](const ledger::AppendResult&) {});
 }
 
@@ -550,28 +477,28 @@ void Session::out_of_step(std::string_view what) {
 
 void Session::read_whole(std::uint8_t type) { client_scanner_.inspect(type); }
 
-asio::awaitable<Session::Verdict> Session::record_execution(const protocol::ScanStep& step) {
-  const engine::Recorded statement = *engine_.executed_portal(step)->recorded;
+asio::awaitable<Enforcement::Verdict> Enforcement::record_execution(const protocol::ScanStep& step) {
+  const engine::Recorded statement = *s_.engine_.executed_portal(step)->recorded;
   std::vector<ledger::Record> records;
   records.push_back(ledger::session_statement(session_info(), break_glass_ ? break_glass_->claims.token_id : "",
                                               statement.hash, std::string(sql::to_string(statement.cls)),
                                               statement.display_sql, statement.executions + 1));
   bool recorded = false;
-  if (ledger_working()) recorded = co_await record_durably(std::move(records));
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (ledger_working()) recorded = co_await s_.record_durably(std::move(records));
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   if (recorded) co_return Verdict{};
-  spdlog::error("session {:x}: the ledger is unavailable; an execution of a prepared statement {}", id_,
-                mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
-  if (mode_ == config::EnforcementMode::monitor) co_return Verdict{};
+  spdlog::error("session {:x}: the ledger is unavailable; an execution of a prepared statement {}", s_.id_,
+                s_.mode_ == config::EnforcementMode::monitor ? "allowed (monitor mode)" : "refused");
+  if (s_.mode_ == config::EnforcementMode::monitor) co_return Verdict{};
   co_return deny_ledger_unavailable(break_glass_ ? "a break-glass session cannot run statements unrecorded"
                                                  : "every statement is recorded (enforcement.record_all_statements)",
                                     true);
 }
 
-asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep& step, engine::ExecuteRefusal why) {
-  const engine::Portal& portal = *engine_.executed_portal(step);
+asio::awaitable<Enforcement::Verdict> Enforcement::deny_execute(const protocol::ScanStep& step, engine::ExecuteRefusal why) {
+  const engine::Portal& portal = *s_.engine_.executed_portal(step);
   // The statement as it was bound (a later Parse may have replaced the name since).
-  const engine::Prepared* named = engine_.prepared(portal.statement);
+  const engine::Prepared* named = s_.engine_.prepared(portal.statement);
   engine::Prepared statement = named && named->hash == portal.hash ? *named : engine::Prepared{};
   statement.hash = portal.hash;
   if (why == engine::ExecuteRefusal::break_glass_ended) end_break_glass_if_expired();
@@ -590,24 +517,24 @@ asio::awaitable<Session::Verdict> Session::deny_execute(const protocol::ScanStep
   co_return co_await refuse_prepared(statement, true, reason, message, hint, what);
 }
 
-bool Session::function_call_refused(const protocol::ScanStep& step) const {
+bool Enforcement::function_call_refused(const protocol::ScanStep& step) const {
   if (step.body.size() < 4) return false;  // malformed: the server refuses it
   const std::uint32_t oid = (std::uint32_t{step.body[0]} << 24) | (std::uint32_t{step.body[1]} << 16) |
                             (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
-  return superuser_ || sql::find_fast_path_function(oid) == nullptr;
+  return reader_.superuser() || sql::find_fast_path_function(oid) == nullptr;
 }
 
-asio::awaitable<Session::Verdict> Session::deny_function_call(const protocol::ScanStep& step) {
+asio::awaitable<Enforcement::Verdict> Enforcement::deny_function_call(const protocol::ScanStep& step) {
   const std::uint32_t oid = (std::uint32_t{step.body[0]} << 24) | (std::uint32_t{step.body[1]} << 16) |
                             (std::uint32_t{step.body[2]} << 8) | std::uint32_t{step.body[3]};
   // No text, so no canonical hash: the record names the OID (what the server runs).
   engine::Prepared call;
   call.cls = sql::StatementClass::server_admin;
   call.display_sql = "-- FunctionCall message: function OID " + std::to_string(oid);
-  std::string reason = superuser_ ? "a FunctionCall in a superuser's session (enforcement.superusers)"
+  std::string reason = reader_.superuser() ? "a FunctionCall in a superuser's session (enforcement.superusers)"
                                   : "a FunctionCall of function OID " + std::to_string(oid) +
                                         ", which is not one of the large-object functions the fast path may call";
-  std::string message = superuser_ ? "a FunctionCall message in a superuser's session"
+  std::string message = reader_.superuser() ? "a FunctionCall message in a superuser's session"
                                    : "a FunctionCall message of function OID " + std::to_string(oid) +
                                          " (only the large-object functions may be called this way)";
   std::string hint = "Call the function in a SQL statement (SELECT f(...)), which ddlgate classifies.";
@@ -615,9 +542,9 @@ asio::awaitable<Session::Verdict> Session::deny_function_call(const protocol::Sc
   co_return co_await refuse_prepared(call, false, reason, message, hint, what);
 }
 
-asio::awaitable<Session::Verdict> Session::refuse_prepared(engine::Prepared statement, bool extended, std::string reason,
+asio::awaitable<Enforcement::Verdict> Enforcement::refuse_prepared(engine::Prepared statement, bool extended, std::string reason,
                                                            std::string why, std::string hint, std::string_view what) {
-  const bool monitor = mode_ == config::EnforcementMode::monitor;
+  const bool monitor = s_.mode_ == config::EnforcementMode::monitor;
   ledger::DecisionInfo d;
   d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
   d.session = session_info();
@@ -630,26 +557,26 @@ asio::awaitable<Session::Verdict> Session::refuse_prepared(engine::Prepared stat
                                  engine::refused_sql(statement.display_sql), std::move(hint)};
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
-  if (!monitor && !co_await pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
-  worker_.counters.count_decision(statement.cls, d.decision);
+  if (!monitor && !co_await s_.pace_refusal()) co_return Verdict{Verdict::Kind::close, {}, false};
+  s_.worker_.counters.count_decision(statement.cls, d.decision);
   if (monitor && !would_deny_turn(records)) co_return Verdict{};
   bool recorded = false;
-  if (ledger_working()) recorded = co_await record_durably(std::move(records));
-  if (phase_ == Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+  if (ledger_working()) recorded = co_await s_.record_durably(std::move(records));
+  if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
   // As in enforce(): without a ledger monitor mode lets it through, enforce mode refuses it with 58030.
   if (!recorded) {
-    spdlog::error("session {:x}: the ledger is unavailable; {} {}", id_, what,
+    spdlog::error("session {:x}: the ledger is unavailable; {} {}", s_.id_, what,
                   monitor ? "allowed (monitor mode)" : "refused");
     if (monitor) co_return Verdict{};
     co_return deny_ledger_unavailable("controlled statements are refused", extended);
   }
-  spdlog::warn("session {:x}: {} user={} database={}: {}", id_, monitor ? "would deny" : "denied", user_, database_,
+  spdlog::warn("session {:x}: {} user={} database={}: {}", s_.id_, monitor ? "would deny" : "denied", s_.user_, s_.database_,
                spec.message);
   if (monitor) co_return Verdict{};
   co_return deny(spec, extended);
 }
 
-asio::awaitable<Session::Verdict> Session::deny_once_only(const engine::Prepared& held, bool extended, OnceOnlyRefusal why) {
+asio::awaitable<Enforcement::Verdict> Enforcement::deny_once_only(const engine::Prepared& held, bool extended, OnceOnlyRefusal why) {
   const engine::Prepared statement = held;  // the map may change while the record is written
   // Named, not temporaries of the co_await expression (see run_elsewhere in session.h).
   const bool execute = why == OnceOnlyRefusal::sql_execute;

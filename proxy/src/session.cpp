@@ -119,8 +119,6 @@ Session::Session(SharedState& shared, Worker& worker, Socket client, std::string
 }
 
 Session::~Session() {
-  budget_done_ += std::exchange(budget_collecting_, 0);
-  release_inspection();
   worker_.sessions.erase(this);
   shared_.live.fetch_sub(1);
   if (admitted_) shared_.admitted.fetch_sub(1);
@@ -130,14 +128,13 @@ void Session::close() {
   if (phase_ == Phase::closed) return;
   phase_ = Phase::closed;
   engine_.end_session();
-  end_break_glass("session ended");  // break_glass.cpp
-  record_pending_would_deny();       // enforce.cpp
+  enforcement_.end_break_glass("session ended");  // break_glass.cpp
+  enforcement_.record_pending_would_deny();       // enforce.cpp
   boost::system::error_code ignored;
   watchdog_timer_.cancel();
   ready_wait_.cancel();
   inspection_wait_.cancel();
-  budget_done_ += std::exchange(budget_collecting_, 0);
-  release_inspection();
+  budget_.release_all();
   ledger_wait_.cancel();  // a paced refusal stops waiting (a ledger wait re-arms until its record is durable)
   client_.close();
   if (server_) server_->close();
@@ -382,12 +379,15 @@ asio::awaitable<bool> Session::read_startup(protocol::StartupMessage& startup) {
     co_return false;
   }
   // Break-glass (break_glass.cpp): the token leaves the startup packet here, whatever follows.
-  if (!co_await break_glass_startup(startup)) co_return false;
+  if (!co_await enforcement_.break_glass_startup(startup)) co_return false;
   if (mode_ != config::EnforcementMode::off && !co_await pin_lexing_settings(startup)) co_return false;
   if (mode_ != config::EnforcementMode::off && !co_await check_startup_settings(startup)) co_return false;
   co_return true;
 }
 
+// Enforcing sessions: a dangerous setting (sql::dangerous_settings()) in the startup
+// packet is refused with FATAL 42501 unless enforcement.allowed_startup_settings
+// names it (monitor mode: logged). False when the session was closed.
 asio::awaitable<bool> Session::check_startup_settings(const protocol::StartupMessage& startup) {
   // A setting in the startup packet is applied before any statement, unseen by the
   // decisions: those that only a superuser may set, that load code
@@ -418,6 +418,12 @@ asio::awaitable<bool> Session::check_startup_settings(const protocol::StartupMes
   co_return true;
 }
 
+// Enforcing sessions: the settings that change how the server splits a text
+// (standard_conforming_strings, backslash_quote) go upstream in the startup packet,
+// the client's values or else PostgreSQL's defaults, so that a configuration reload
+// cannot change them under the session (a client's setting outranks the file's).
+// client_encoding is pinned when the client names it. False when the packet would
+// be too large (the session is closed).
 asio::awaitable<bool> Session::pin_lexing_settings(protocol::StartupMessage& startup) {
   // Whether the client sets `name` itself: a parameter of the packet, or -c / -- in options.
   auto client_sets = [&](std::string_view name) {
@@ -648,14 +654,14 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
     case be::kParameterStatus:
       if (auto p = protocol::parse_parameter_status(step.body)) {
         engine_.lexing_on_server(step);
-        if (p->first == "server_encoding") server_encoding_ = std::string(p->second);
+        if (p->first == "server_encoding") enforcement_.reader_.set_server_encoding(p->second);
         // Reported at startup and after SET ROLE / SET SESSION AUTHORIZATION. Once on, the
         // session stays decided as a superuser's to its end (a RESET ROLE can turn it
         // back on in a pipeline before the server says so).
-        if (p->first == "is_superuser" && p->second == "on" && !superuser_) {
+        if (p->first == "is_superuser" && p->second == "on" && !enforcement_.reader_.superuser()) {
           const auto& listed = config_->enforcement.superusers;
-          superuser_ = std::find(listed.begin(), listed.end(), user_) == listed.end();
-          if (superuser_ && enforcing()) {
+          if (std::find(listed.begin(), listed.end(), user_) == listed.end()) enforcement_.reader_.set_superuser();
+          if (enforcement_.reader_.superuser() && enforcing()) {
             spdlog::warn("session {:x}: user {} is a superuser: every statement is decided as controlled "
                          "(enforcement.superusers does not list it)",
                          id_, user_);
@@ -698,35 +704,16 @@ std::span<const std::uint8_t> Session::on_server_message(const protocol::ScanSte
 // The relay (session.h explains its two forms). ------------------------------------------
 
 bool Session::client_fast_lane() const {
-  return phase_ == Phase::ready && startup_tokens_.empty() && !client_.is_tls() && server_ && !server_->is_tls();
+  return phase_ == Phase::ready && enforcement_.startup_tokens_.empty() && !client_.is_tls() && server_ && !server_->is_tls();
 }
 
 bool Session::server_fast_lane() const {
   return phase_ == Phase::ready && !client_.is_tls() && server_ && !server_->is_tls();
 }
 
-bool Session::reserve_inspection(std::uint64_t bytes) {
-  const std::uint64_t budget = config_->limits.inspection_budget;
-  auto& held = shared_.inspection_held;
-  std::uint64_t now = held.load(std::memory_order_relaxed);
-  do {
-    if (bytes > budget || now > budget - bytes) return false;
-  } while (!held.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
-  budget_collecting_ += bytes;
-  return true;
-}
-
-void Session::release_inspection() {
-  // A message collected under the budget is complete once the scanner is no longer
-  // collecting; its bytes go back now that the input it ended in has been handled.
-  if (budget_collecting_ != 0 && !client_scanner_.collecting()) [[unlikely]] {
-    budget_done_ += std::exchange(budget_collecting_, 0);
-  }
-  if (budget_done_ == 0) return;
-  shared_.inspection_held.fetch_sub(budget_done_, std::memory_order_relaxed);
-  budget_done_ = 0;
-}
-
+// A hold step whose bytes were not free at once: waits up to limits.inspection_wait_ms,
+// then admits the message, or refuses it (53200, counted): nullopt when admitted or
+// dropped silently, else what to send instead (a close: the session has ended).
 asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(const protocol::ScanStep& step) {
   auto self = shared_from_this();
   const auto& limits = config_->limits;
@@ -734,7 +721,7 @@ asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(co
   last_activity_ = std::max(last_activity_, deadline);  // held by ddlgate, not idle (timeouts.idle_ms)
   bool waited = false;
   while (phase_ != Phase::closed) {
-    if (reserve_inspection(step.body_length)) {
+    if (budget_.reserve(step.body_length, limits.inspection_budget)) {
       if (waited) worker_.counters.inspection_admitted_after_wait.add();
       client_scanner_.admit();
       co_return std::nullopt;
@@ -777,13 +764,16 @@ asio::awaitable<std::optional<Session::Verdict>> Session::wait_for_inspection(co
   // and for the extended protocol skips to Sync. Anything else cannot be skipped: FATAL.
   const bool extended = step.type == fe::kParse || step.type == fe::kExecute;
   const bool skippable = extended || step.type == fe::kQuery || step.type == fe::kFunctionCall;
-  if (skippable && enforcing() && phase_ == Phase::ready && startup_tokens_.empty()) {
-    co_return deny({"ERROR", kOutOfMemory, message, detail, hint}, extended, false);
+  if (skippable && enforcing() && phase_ == Phase::ready && enforcement_.startup_tokens_.empty()) {
+    co_return enforcement_.deny({"ERROR", kOutOfMemory, message, detail, hint}, extended, false);
   }
   co_await fail(kOutOfMemory, message, detail, hint);
   co_return Verdict{Verdict::Kind::close, {}, false};
 }
 
+// scan_client_input's rare steps: a hold (stream, collect under the budget, or the cap's
+// error) and a streamed body's part (kind streamed). True: stop at `step` (changed to an error for the
+// cap or a cut-off stream; a hold that waits for the budget).
 bool Session::large_message_step(protocol::ScanStep& step) {
   if (step.kind == protocol::ScanStep::Kind::hold) {
     if (may_stream(step)) {
@@ -794,35 +784,35 @@ bool Session::large_message_step(protocol::ScanStep& step) {
       step.kind = protocol::ScanStep::Kind::error;
       return true;
     }
-    // A message to collect across reads: its bytes come from the shared budget, or it waits.
-    // One up to kAlwaysAdmitted is read even when the budget is full (counted all the same):
-    // a few clients that hold large messages half-sent must not refuse everyone's ordinary
-    // statements, and these add at most limits.max_connections times kAlwaysAdmitted.
-    if (!reserve_inspection(step.body_length)) {
-      if (step.body_length > kAlwaysAdmitted) return true;
-      shared_.inspection_held.fetch_add(step.body_length, std::memory_order_relaxed);
-      budget_collecting_ += step.body_length;
+    // A message to collect across reads: its bytes come from the shared budget, or it waits
+    // (one up to InspectionBudget::kAlwaysAdmitted is always read).
+    if (!budget_.reserve(step.body_length, config_->limits.inspection_budget)) {
+      if (step.body_length > InspectionBudget::kAlwaysAdmitted) return true;
+      budget_.force(step.body_length);
     }
     client_scanner_.admit();
     return false;
   }
   // kind streamed: the body of a streamed Query.
-  if (stream_failed_) {
+  if (stream_.failed()) {
     // The rest of one that was cut off: read and dropped, so that the client, still
     // sending it, reads the FATAL that follows (the server gets none of it).
-    stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
-    if (stream_left_ != 0) return false;
+    if (!stream_.drop(step.bytes.size())) return false;
     step.kind = protocol::ScanStep::Kind::error;
     return true;
   }
-  if (stream_bytes(step)) return false;
+  if (stream_.feed(step.bytes)) {
+    add_span(c2s_out_, step.bytes);
+    return false;
+  }
+  // Nothing of this part goes on: the server holds an unfinished message.
   step.kind = protocol::ScanStep::Kind::error;
   return true;
 }
 
 bool Session::may_stream(const protocol::ScanStep& hold) const {
-  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !startup_tokens_.empty() || engine_.skipping() ||
-      break_glass_ || superuser_ || config_->enforcement.record_all_statements ||
+  if (hold.type != fe::kQuery || !enforcing() || phase_ != Phase::ready || !enforcement_.startup_tokens_.empty() || engine_.skipping() ||
+      enforcement_.break_glass_ || enforcement_.reader_.superuser() || config_->enforcement.record_all_statements ||
       !worker_.cache->plain_dml_uncontrolled()) {
     return false;
   }
@@ -844,13 +834,8 @@ bool Session::may_stream(const protocol::ScanStep& hold) const {
 
 void Session::start_stream(const protocol::ScanStep& hold) {
   const protocol::EncodingSet encodings = engine_.lexing().possible_encodings();
-  stream_non_ascii_ok_ = !encodings.wide && !protocol::hides_ascii(encodings.reported);
   client_scanner_.stream();  // the body goes on as `streamed` steps, never held
-  stream_scan_ = sql::PlainDmlStream{};
-  stream_failed_ = false;
-  stream_cut_recorded_ = false;
-  stream_left_ = hold.body_length;
-  stream_size_ = hold.body_length;
+  stream_.start(hold.body_length, !encodings.wide && !protocol::hides_ascii(encodings.reported));
   const auto header = client_scanner_.held_header();
   c2s_arena_.emplace_back(header.begin(), header.end());
   protocol::ScanStep start;
@@ -866,48 +851,26 @@ void Session::start_stream(const protocol::ScanStep& hold) {
   spdlog::debug("session {:x}: streaming a Query of {} bytes while it is scanned", id_, hold.body_length + 5);
 }
 
-bool Session::stream_bytes(const protocol::ScanStep& step) {
-  const bool last = step.bytes.size() >= stream_left_;
-  stream_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(step.bytes.size(), stream_left_));
-  std::string_view text(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
-  bool plain = true;
-  if (last) {
-    // The text ends with the body's NUL, which must be its last byte (a Query is one string).
-    plain = !text.empty() && text.back() == '\0';
-    if (plain) text.remove_suffix(1);
-  }
-  if (plain && !stream_non_ascii_ok_) {
-    plain = std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-  }
-  plain = plain && stream_scan_.feed(text);
-  if (plain && last) plain = stream_scan_.finish().has_value();
-  if (!plain) {
-    // Nothing of this part goes on: the server holds an unfinished message.
-    stream_failed_ = true;
-    stream_cut_at_ = stream_size_ - stream_left_ - static_cast<std::uint32_t>(step.bytes.size());
-    return false;
-  }
-  add_span(c2s_out_, step.bytes);
-  return true;
-}
-
+// The text turned out not to be plain DML with part of it at the server: the refusal is
+// recorded, the rest of the message read and dropped, then FATAL and the session closed,
+// so that the server gets the message cut off before its end and runs none of it.
 asio::awaitable<void> Session::record_cut_stream() {
   auto self = shared_from_this();
   worker_.counters.streams_cut.add();
-  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const std::uint64_t size = std::uint64_t{stream_.size()} + 5;
   const bool monitor = mode_ == config::EnforcementMode::monitor;
   ledger::DecisionInfo d;
   d.decision = monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
-  d.session = session_info();
+  d.session = enforcement_.session_info();
   d.statement_class = "unparseable";
   d.reason = "a statement of " + std::to_string(size) +
-             " bytes, streamed as plain DML, turned out not to be one after " + std::to_string(stream_cut_at_) +
+             " bytes, streamed as plain DML, turned out not to be one after " + std::to_string(stream_.cut_at()) +
              " bytes; it was cut off before its end and did not run";
   worker_.counters.count_decision(sql::StatementClass::unparseable, d.decision);
   std::vector<ledger::Record> records;
   records.push_back(ledger::decision(d));
   bool recorded = false;
-  if (ledger_working()) recorded = co_await record_durably(std::move(records));
+  if (enforcement_.ledger_working()) recorded = co_await record_durably(std::move(records));
   if (!recorded) spdlog::error("session {:x}: the ledger is unavailable; a cut-off streamed statement is not recorded", id_);
 }
 
@@ -915,11 +878,11 @@ asio::awaitable<void> Session::cut_stream() {
   // The server has the message's start and waits for the rest; closing the connection
   // before its end makes PostgreSQL drop it unexecuted (it reads a message whole before it
   // acts, and a backend whose client goes away mid-message exits, rolling back).
-  const std::uint64_t size = std::uint64_t{stream_size_} + 5;
+  const std::uint64_t size = std::uint64_t{stream_.size()} + 5;
   const std::string message = "ddlgate: a statement of " + std::to_string(size) +
                               " bytes is not approved: it is not one plain INSERT, UPDATE, DELETE or SELECT";
   const std::string detail = "ddlgate streams a statement this large while it reads it, and this one turned out "
-                             "not to be plain DML after " + std::to_string(stream_cut_at_) +
+                             "not to be plain DML after " + std::to_string(stream_.cut_at()) +
                              " bytes. It was cut off before its end: none of it ran.";
   const std::string hint = "Send large data as a parameter (Bind) or with COPY, or split the statement.";
   co_await fail(kInsufficientPrivilege, message, detail, hint);
@@ -933,8 +896,8 @@ void Session::begin_client_message(const protocol::ScanStep& step) {
 }
 
 void Session::forward_undecided(const protocol::ScanStep& step) {
-  // Reads and writes go on untouched. needs_decision() has just read the text.
-  engine_.forward_undecided(step, readings_.empty() ? nullptr : readings_.front().get());
+  // Reads and writes go on untouched. enforcement_.needs_decision() has just read the text.
+  engine_.forward_undecided(step, enforcement_.reader_.readings().empty() ? nullptr : enforcement_.reader_.readings().front().get());
   add_span(c2s_out_, step.bytes);
 }
 
@@ -969,17 +932,17 @@ std::optional<Session::ClientStop> Session::scan_client_input(std::span<const st
       if (step.type == fe::kPassword && phase_ == Phase::authenticating && sasl_started_) return ClientStop{std::move(step)};
       if (enforcing() && statement) {
         // Pipelined behind the startup packet: waits for authentication.
-        if (phase_ != Phase::ready || !startup_tokens_.empty()) return ClientStop{std::move(step)};
-        if (needs_decision(step)) return ClientStop{std::move(step), true};
+        if (phase_ != Phase::ready || !enforcement_.startup_tokens_.empty()) return ClientStop{std::move(step)};
+        if (enforcement_.needs_decision(step)) return ClientStop{std::move(step), true};
       }
       // A FunctionCall of a function that is not known to be harmless is refused first.
-      if (step.type == fe::kFunctionCall && enforcing() && function_call_refused(step)) {
+      if (step.type == fe::kFunctionCall && enforcing() && enforcement_.function_call_refused(step)) {
         return ClientStop{std::move(step)};
       }
       // An Execute of a portal ddlgate keeps may be refused or recorded first.
       if (engine_.keeps_portals() && step.type == fe::kExecute && enforcing() &&
-          (engine_.refused_execute(step, open_token()) != engine::ExecuteRefusal::none ||
-           engine_.execution_to_record(step, record_all_now()))) {
+          (engine_.refused_execute(step, enforcement_.open_token()) != engine::ExecuteRefusal::none ||
+           engine_.execution_to_record(step, enforcement_.record_all_now()))) {
         return ClientStop{std::move(step)};
       }
     }
@@ -1044,7 +1007,7 @@ void Session::on_client_read(const error_code& read_ec, std::size_t n) {
     return;
   }
   c2s_arena_.clear();
-  release_inspection();
+  budget_.release(client_scanner_.collecting());
   client_scanner_.trim();
   if (client_fast_lane()) {
     read_client();
@@ -1067,6 +1030,20 @@ void Session::spawn_server_relay(bool resume_write) {
       asio::detached);
 }
 
+// The relay. Each direction runs in one of two forms, never both at once:
+//  - a coroutine (relay_client_to_server, relay_server_to_client) for whatever
+//    may wait: startup and authentication, TLS, enforcement decisions, a write
+//    the socket did not take at once, errors;
+//  - plain completion handlers (read_client, read_server) once the session is
+//    established over plaintext sockets (reads through reactor_read.h, which
+//    skips Asio's try-at-once read when the socket was just drained): a read's bytes are scanned and
+//    forwarded synchronously and the next read is started, with no coroutine
+//    frame or awaitable machinery per read (a third of the CPU per pgbench
+//    transaction). At the first step that must wait, the handler hands the
+//    step and the rest of its input to a new coroutine, which goes back to
+//    handlers when the wait is over.
+// Both forms scan with the same synchronous functions (scan_client_input,
+// scan_server_input), so they cannot drift apart.
 asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
   auto self = shared_from_this();
   auto& out = c2s_out_;
@@ -1110,22 +1087,21 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       protocol::ScanStep step = std::move(*pending);
       pending.reset();
       const bool needs_known = std::exchange(known_needs, false);
-      // What enforce() or deny_execute() decided to send instead of the message.
+      // What enforcement_.enforce() or enforcement_.deny_execute() decided to send instead of the message.
       auto replace = [&](Verdict& v) {
         c2s_arena_.push_back(std::move(v.bytes));
         add_span(out, c2s_arena_.back());
         engine_.replaced(step.type, v.skip_to_sync);
       };
-      if (step.kind == protocol::ScanStep::Kind::error && stream_failed_) {
+      if (step.kind == protocol::ScanStep::Kind::error && stream_.failed()) {
         // Nothing of this read goes on, nor anything after it: the server waits for the
         // rest of a message that never comes.
         out.clear();
-        if (!stream_cut_recorded_) {
-          stream_cut_recorded_ = true;
+        if (stream_.take_cut_record()) {
           co_await record_cut_stream();
           if (phase_ == Phase::closed) co_return;
         }
-        if (stream_left_ != 0) continue;  // drop the rest of it first
+        if (!stream_.done()) continue;  // drop the rest of it first
         co_await cut_stream();
         co_return;
       }
@@ -1148,10 +1124,10 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       if (step.starts_message) begin_client_message(step);
       if (drop_current_) continue;
       const engine::ExecuteRefusal refusal = step.kind == protocol::ScanStep::Kind::message && enforcing()
-                                                 ? engine_.refused_execute(step, open_token())
+                                                 ? engine_.refused_execute(step, enforcement_.open_token())
                                                  : engine::ExecuteRefusal::none;
       if (refusal != engine::ExecuteRefusal::none) {
-        Verdict v = co_await deny_execute(step, refusal);
+        Verdict v = co_await enforcement_.deny_execute(step, refusal);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
           replace(v);
@@ -1159,8 +1135,8 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         }
       }
       if (step.kind == protocol::ScanStep::Kind::message && step.type == fe::kFunctionCall && enforcing() &&
-          function_call_refused(step)) {
-        Verdict v = co_await deny_function_call(step);
+          enforcement_.function_call_refused(step)) {
+        Verdict v = co_await enforcement_.deny_function_call(step);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
           replace(v);
@@ -1169,8 +1145,8 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       }
       // A later run of a recorded prepared statement: recorded before it goes on.
       if (step.kind == protocol::ScanStep::Kind::message && enforcing() &&
-          engine_.execution_to_record(step, record_all_now())) {
-        Verdict v = co_await record_execution(step);
+          engine_.execution_to_record(step, enforcement_.record_all_now())) {
+        Verdict v = co_await enforcement_.record_execution(step);
         if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) co_return;
         if (v.kind == Verdict::Kind::replace) {
           replace(v);
@@ -1184,7 +1160,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
         // authentication succeeds (trust, certificate).
         if (enforcing() && (step.type == fe::kQuery || step.type == fe::kParse)) {
           bool held = false;
-          if (phase_ != Phase::ready || !startup_tokens_.empty()) {
+          if (phase_ != Phase::ready || !enforcement_.startup_tokens_.empty()) {
             // Pipelined behind the startup packet: decided once the server has
             // authenticated the client, so that nobody unauthenticated can make
             // ddlgate parse (or the ledger record) anything. What came before
@@ -1201,18 +1177,18 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
             }
             // Until the server has authenticated the client and a break-glass token
             // of the startup packet has been checked.
-            while (phase_ == Phase::authenticating || (phase_ == Phase::ready && !startup_tokens_.empty())) {
+            while (phase_ == Phase::authenticating || (phase_ == Phase::ready && !enforcement_.startup_tokens_.empty())) {
               ready_wait_.expires_at(std::chrono::steady_clock::time_point::max());
               co_await ready_wait_.async_wait(redirect_error(use_awaitable, ec));
             }
             ec = {};
             if (phase_ != Phase::ready) co_return;
           }
-          if (!((needs_known && !held) || needs_decision(step))) {
+          if (!((needs_known && !held) || enforcement_.needs_decision(step))) {
             forward_undecided(step);
             continue;
           }
-          Verdict v = co_await enforce(step);
+          Verdict v = co_await enforcement_.enforce(step);
           if (v.kind == Verdict::Kind::close || phase_ == Phase::closed) {
             if (v.kind == Verdict::Kind::close && phase_ != Phase::closed) {
               co_await fail(kProtocolViolation, "malformed Query or Parse message");
@@ -1233,7 +1209,7 @@ asio::awaitable<void> Session::relay_client_to_server(ClientResume resume) {
       if (ec) break;
     }
     c2s_arena_.clear();
-    release_inspection();
+    budget_.release(client_scanner_.collecting());
     client_scanner_.trim();
     if (from_leftover) {
       std::vector<std::uint8_t>().swap(leftover_);
@@ -1269,7 +1245,7 @@ Session::ServerScan Session::scan_server_input(std::span<const std::uint8_t>& in
           bytes = s2c_arena_.back();
         }
       }
-      if (!was_ready && phase_ == Phase::ready && !startup_tokens_.empty()) {
+      if (!was_ready && phase_ == Phase::ready && !enforcement_.startup_tokens_.empty()) {
         held = bytes;
         return ServerScan::check_token;
       }
@@ -1353,7 +1329,7 @@ asio::awaitable<void> Session::relay_server_to_client(bool resume_write) {
           client_writing_ = false;
         }
         out.clear();
-        if (ec || !co_await check_startup_token()) {
+        if (ec || !co_await enforcement_.check_startup_token()) {
           stop = true;
           break;
         }

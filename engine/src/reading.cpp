@@ -1,0 +1,100 @@
+#include "ddlgate/engine/reading.h"
+
+#include "ddlgate/protocol/encoding.h"
+
+namespace ddlgate::engine {
+
+std::string unreadable_text(protocol::ServerText why, std::string_view client_encoding) {
+  if (why == protocol::ServerText::unsupported) {
+    return "ddlgate cannot read " + std::string(client_encoding) +
+           " text with non-ASCII bytes exactly as this database converts it (docs/threat-model.md)";
+  }
+  return "the statement is not valid " + std::string(client_encoding) + " text for this database";
+}
+
+Reading ServerReader::read_as_superuser(std::string_view text, bool standard_strings) const {
+  // Every class controlled but transaction control (BEGIN, COMMIT: they change nothing
+  // by themselves), and no cache (its entries hold the ordinary policy's decisions): a
+  // superuser's session pays a parse per statement, as it pays a ledger decision.
+  static const sql::Policy kSuperuser = [] {
+    sql::Policy p;
+    for (auto cls : sql::kAllStatementClasses) p.set_controlled(cls, cls != sql::StatementClass::transaction);
+    return p;
+  }();
+  if (text.size() > kParseOnWorkerBytes) {
+    // Not parsed on the worker thread, and not worth a thread of its own: refused.
+    auto large = std::make_shared<sql::Analysis>();
+    large->error = sql::ParseError{"a statement over " + std::to_string(kParseOnWorkerBytes) +
+                                       " bytes in a superuser's session (enforcement.superusers)",
+                                   0};
+    return large;
+  }
+  return std::make_shared<const sql::Analysis>(sql::analyze(
+      text, kSuperuser, sql::Detail::controlled_only, sql::ParseOptions{.standard_conforming_strings = standard_strings}));
+}
+
+Reading ServerReader::read_one(std::string_view sql, bool non_ascii, bool standard_strings, std::string_view encoding,
+                               Caches caches) {
+  auto& cache = standard_strings ? caches.standard : caches.nonstandard;
+  std::string_view text = sql;
+  // No conversion changes an ASCII text, whatever the pair of encodings.
+  if (non_ascii) {
+    auto as_server = protocol::read_as_server(sql, encoding, server_encoding_, server_text_);
+    if (as_server == protocol::ServerText::converted) {
+      text = server_text_;
+    } else if (as_server != protocol::ServerText::as_is) {
+      auto refused = std::make_shared<sql::Analysis>();
+      refused->error = sql::ParseError{unreadable_text(as_server, encoding), 0};
+      return refused;
+    }
+  }
+  if (superuser_) return read_as_superuser(text, standard_strings);
+  if (text.size() > kParseOnWorkerBytes && !cache.answers_without_parsing(text)) {
+    deferred_.push_back({readings_.size(), std::string(text), cache.options()});
+    return nullptr;
+  }
+  return cache.get(text);
+}
+
+void ServerReader::read(std::string_view sql, const protocol::LexingState& lexing, Caches caches) {
+  clear();
+  const bool non_ascii = protocol::has_non_ascii(sql);
+  readings_.push_back(read_one(sql, non_ascii, lexing.reported_standard_strings(), lexing.reported_encoding(), caches));
+  // Both settings can change unseen: in the startup packet or the role's defaults
+  // (reported before the first ReadyForQuery), by a message of a pipeline still in
+  // flight, or (client_encoding when the client did not name it) by a configuration
+  // reload. `lexing` says which values are possible now (protocol/lexing_state.h).
+  // Only a backslash reads differently under either setting, and only a byte >= 0x80
+  // under another encoding; a backslash may also come from one (SHIFT_JIS_2004's
+  // 0x81 0x5F is U+005C to a UTF8 database). So an ASCII text without one reads alike
+  // every way, and any other text is read every other way the server might read it.
+  if (!non_ascii && sql.find('\\') == std::string_view::npos) return;
+  const protocol::BoolSet standard = lexing.possible_standard_strings();
+  const protocol::EncodingSet encodings = lexing.possible_encodings();
+  if (!standard.wide() && !encodings.wide) return;
+  if (standard.wide()) {
+    readings_.push_back(read_one(sql, non_ascii, !lexing.reported_standard_strings(), encodings.reported, caches));
+  }
+  if (!encodings.wide || !non_ascii) return;
+  for (bool s : {true, false}) {
+    if (!standard.contains(s)) continue;  // only the encoding may have changed
+    // Every encoding that keeps ASCII bytes reads a text like UTF8.
+    if (protocol::hides_ascii(encodings.reported)) readings_.push_back(read_one(sql, non_ascii, s, "UTF8", caches));
+    for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
+      // Only the encodings this database lets a session switch to.
+      if (encoding != encodings.reported && protocol::client_encoding_settable(encoding, server_encoding_)) {
+        readings_.push_back(read_one(sql, non_ascii, s, encoding, caches));
+      }
+    }
+  }
+}
+
+base::Result<std::string_view> ServerReader::reported_text(std::string_view sql, const protocol::LexingState& lexing,
+                                                           std::string* buffer) const {
+  auto as_server = protocol::read_as_server(sql, lexing.reported_encoding(), server_encoding_, *buffer);
+  if (as_server == protocol::ServerText::converted) return std::string_view(*buffer);
+  if (as_server == protocol::ServerText::as_is) return sql;
+  return base::Error{unreadable_text(as_server, lexing.reported_encoding())};
+}
+
+}  // namespace ddlgate::engine
