@@ -3,6 +3,9 @@
 // PostgreSQL. Approved statements apply; anything else is refused exactly as a
 // failing statement is refused by PostgreSQL, and every decision is on the
 // ledger, which then verifies.
+// Only what needs the real server, a driver, the ledger on disk or a process is
+// here; the engine's decisions and protocol bookkeeping are tested from bytes in
+// tests/unit/engine/engine_test.cpp.
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,40 +260,6 @@ TEST_F(Enforce, EmptyStringsThatCrashedTheDeparserAreDecidedAndTheProxyLives) {
   auto [verify, tail] = verify_ledger(proxy);
   EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
   EXPECT_NE(tail.find("cannot deparse: an empty string literal"), std::string::npos) << tail;
-}
-
-TEST_F(Enforce, AMultiStatementQueryIsRefusedWhole) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  // The first statement is approved, the hidden second is not: nothing runs.
-  EXPECT_EQ(command(c.get(), "create table users (id bigint primary key, email text not null); create table sneaky (x int)"),
-            "ERROR 42501");
-  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname in ('users', 'sneaky')"), "0\n");
-  EXPECT_EQ(command(c.get(), "select 1; drop table if exists users"), "ERROR 42501");
-}
-
-TEST_F(Enforce, TheHashIgnoresLayoutSoAReformattedApprovedStatementPasses) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  EXPECT_EQ(command(c.get(), "CREATE   TABLE \"users\" (ID BIGINT PRIMARY KEY, /* why */ email TEXT NOT NULL) ;"),
-            "CREATE TABLE");
-  // One character of difference is another statement.
-  EXPECT_EQ(command(c.get(), "alter table users add column name text default 'x'"), "ERROR 42501");
-}
-
-TEST_F(Enforce, ExtendedProtocolParseIsDeniedAndTheSessionGoesOn) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  PgResult prep(PQprepare(c.get(), "s1", "create table sneaky (x int)", 0, nullptr));
-  EXPECT_EQ(PQresultStatus(prep.get()), PGRES_FATAL_ERROR);
-  EXPECT_STREQ(PQresultErrorField(prep.get(), PG_DIAG_SQLSTATE), "42501");
-  PgResult params(PQexecParams(c.get(), "create table sneaky (x int)", 0, nullptr, nullptr, nullptr, nullptr, 0));
-  EXPECT_STREQ(PQresultErrorField(params.get(), PG_DIAG_SQLSTATE), "42501");
-  EXPECT_EQ(value(c.get(), "select 41 + 1"), "42");
-  const char* p1[] = {"7"};
-  PgResult ok(PQexecParams(c.get(), "select $1::int * 6", 1, nullptr, p1, nullptr, nullptr, 0));
-  EXPECT_STREQ(PQgetvalue(ok.get(), 0, 0), "42");
-  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'sneaky'"), "0\n");
 }
 
 // A pipeline's results until `syncs` PIPELINE_SYNCs, or what came within `limit`
@@ -1124,23 +1093,6 @@ TEST_F(Enforce, ReplayProtectionRefusesSqlExecuteOfLongAndQuotedStatementNames) 
   pg.admin_sql("drop table orders");
 }
 
-// SQL EXECUTE pipelined behind the Parse, before the server has answered it.
-TEST_F(Enforce, ReplayProtectionRefusesSqlExecutePipelinedBehindTheParse) {
-  auto& pg = SharedPgServer::get();
-  auto proxy = start_spending_once();
-  const std::string none(2, '\0');
-  std::vector<std::uint8_t> wire;
-  append(wire, 'P', std::string("mig") + '\0' + kApprovedIndex + '\0' + none);
-  append(wire, 'S', "");
-  append(wire, 'Q', std::string("execute mig") + '\0');
-  append(wire, 'Q', std::string("select 1; execute mig") + '\0');
-  const std::string answer = raw_session(proxy->port(), wire);
-  EXPECT_EQ(message_types(answer), "1ZEZEZ") << message_types(answer);
-  EXPECT_EQ(occurrences(answer, "C42501"), 2u);
-  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"), "0\n");
-  pg.admin_sql("drop table orders");
-}
-
 // Giving the name of a once-only prepared statement to another statement: the server
 // refuses the Parse (42P05, the name is in use) and keeps the old statement, so ddlgate
 // keeps it too; a Bind of the name runs it, and a second run is refused.
@@ -1166,69 +1118,6 @@ TEST_F(Enforce, ReplayProtectionKeepsAPreparedStatementWhoseNameAParseReuses) {
   EXPECT_EQ(exec_prepared(c.get(), "mig"), "ALTER TABLE");
   c.reset();
   pg.admin_sql("drop table orders");
-}
-
-// The other ways to run an approved statement again: a repeated Query, a second
-// Bind/Execute of its prepared statement, and a new Parse after DEALLOCATE.
-TEST_F(Enforce, ReplayProtectionRefusesRepeatedQueriesAndReParses) {
-  auto& pg = SharedPgServer::get();
-  auto proxy = start_spending_once();
-  auto c = pg_connect(proxy->conninfo());
-  auto index_count = [&] { return pg.admin_sql("select count(*) from pg_class where relname = 'orders_customer'"); };
-  ASSERT_EQ(prepare(c.get(), "mig", kApprovedIndex), "PREPARE");
-  ASSERT_EQ(exec_prepared(c.get(), "mig"), "CREATE INDEX");
-  pg.admin_sql("drop index orders_customer");
-  EXPECT_EQ(exec_prepared(c.get(), "mig"), "ERROR 42501");
-  EXPECT_EQ(command(c.get(), kApprovedIndex), "ERROR 42501");
-  EXPECT_EQ(command(c.get(), "deallocate mig"), "DEALLOCATE");
-  EXPECT_EQ(prepare(c.get(), "mig", kApprovedIndex), "ERROR 42501");
-  EXPECT_EQ(prepare(c.get(), "", kApprovedIndex), "ERROR 42501");
-  EXPECT_EQ(index_count(), "0\n");
-  c.reset();
-  auto [verify, tail] = verify_ledger(proxy);
-  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_EQ(occurrences(tail, "decision=\"denied\""), 4u) << tail;
-  pg.admin_sql("drop table orders");
-}
-
-// Outcomes through the extended protocol (unnamed and named statements), and of
-// a message whose later statement fails: its implicit transaction rolls back
-// the statements before it.
-TEST_F(Enforce, OutcomesOfTheExtendedProtocolAndOfAFailedMultiStatementMessage) {
-  auto proxy = start();
-  auto& pg = SharedPgServer::get();
-  pg.admin_sql("create table users (id bigint primary key, email text not null)");
-  auto c = pg_connect(proxy->conninfo());
-  const std::string grant = "grant select on users to reporting";
-  const std::string add_name = "alter table users add column name text default ''";
-  // The CREATE fails (the table exists), so the GRANT before it is rolled back.
-  EXPECT_EQ(command(c.get(), grant + "; create table users (\n  id bigint primary key,\n  email text not null\n)"),
-            "ERROR 42P07");
-  auto exec_params = [&](const std::string& sql) {
-    PgResult r(PQexecParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
-    const char* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-    return PQresultStatus(r.get()) == PGRES_COMMAND_OK ? std::string(PQcmdStatus(r.get()))
-                                                       : std::string("ERROR ") + (code ? code : "?");
-  };
-  EXPECT_EQ(exec_params(add_name), "ALTER TABLE");  // executed
-  {
-    PgResult prepared(PQprepare(c.get(), "s1", grant.c_str(), 0, nullptr));
-    ASSERT_EQ(PQresultStatus(prepared.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
-    PgResult r(PQexecPrepared(c.get(), "s1", 0, nullptr, nullptr, nullptr, 0));
-    EXPECT_EQ(PQresultStatus(r.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());  // executed
-  }
-  EXPECT_EQ(exec_params(add_name), "ERROR 42701");  // failed: the column exists
-  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
-  EXPECT_EQ(exec_params(grant), "GRANT");
-  EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");  // rolled back
-  c.reset();
-  auto [verify, tail] = verify_ledger(proxy);
-  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-  EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 2u) << tail;
-  EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 2u) << tail;
-  EXPECT_EQ(occurrences(tail, "outcome=\"failed\""), 2u) << tail;
-  EXPECT_EQ(occurrences(tail, "sqlstate=\"42701\""), 1u) << tail;
-  EXPECT_EQ(occurrences(tail, "command_tag=\"GRANT\""), 1u) << tail;
 }
 
 // `prefix` and then "+1" until the text is `size` bytes: one deep expression.
@@ -1352,27 +1241,6 @@ TEST_F(Enforce, RollbackToASavepointRecordsTheStatementsAfterItAsRolledBack) {
   // the GRANT after s2, the GRANT before ROLLBACK AND CHAIN.
   EXPECT_EQ(occurrences(tail, "outcome=\"executed\""), 3u) << tail;
   EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 5u) << tail;
-}
-
-TEST_F(Enforce, OutcomesAreRecordedAndAppliedOnlyOnCommit) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  const std::string create = "create table users (id bigint primary key, email text not null)";
-  // Inside a block that rolls back: executed, then rolled back with its transaction.
-  EXPECT_EQ(command(c.get(), "begin"), "BEGIN");
-  EXPECT_EQ(command(c.get(), create), "CREATE TABLE");
-  EXPECT_EQ(command(c.get(), "rollback"), "ROLLBACK");
-  // Autocommit: executed and applied.
-  EXPECT_EQ(command(c.get(), create), "CREATE TABLE");
-  // Approved but failing on the server: failed, with the server's SQLSTATE.
-  EXPECT_EQ(command(c.get(), create), "ERROR 42P07");
-  c.reset();
-  auto [verify, tail] = verify_ledger(proxy);
-  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-  EXPECT_NE(tail.find("outcome=\"rolled_back\""), std::string::npos) << tail;
-  EXPECT_NE(tail.find("outcome=\"executed\""), std::string::npos) << tail;
-  EXPECT_NE(tail.find("command_tag=\"CREATE TABLE\""), std::string::npos) << tail;
-  EXPECT_NE(tail.find("sqlstate=\"42P07\""), std::string::npos) << tail;
 }
 
 // dbmate, from the npm registry (scripts/setup.sh installs it), applying a
@@ -1533,38 +1401,6 @@ TEST_F(Enforce, AQueryInsideAnUnsyncedBatchKeepsOutcomesInStep) {
   EXPECT_EQ(occurrences(tail, "outcome=\"rolled_back\""), 0u) << tail;
 }
 
-// The server skips to the next Sync after an extended-protocol error; when the
-// client sends that Sync only after the error reached it, a Query it sends first
-// is skipped too and gets no ReadyForQuery. The GRANT after the Sync must still
-// get its own outcome.
-TEST_F(Enforce, MessagesSentAfterAnExtendedErrorAndBeforeTheSyncDoNotShiftOutcomes) {
-  auto proxy = start();
-  auto& pg = SharedPgServer::get();
-  pg.admin_sql("create table users (id bigint primary key, email text not null)");
-  int fd = tcp_connect(proxy->port());
-  ASSERT_GE(fd, 0);
-  send_all(fd, startup_packet(0, {{"user", "postgres"}, {"database", SharedPgServer::get().database()}}));
-  ASSERT_NE(message_types(read_until_message(fd, 'Z')).find('Z'), std::string::npos);
-  std::vector<std::uint8_t> wire = unnamed_execute("select 1/0");
-  append(wire, 'H', "");
-  send_all(fd, wire);
-  EXPECT_EQ(message_types(read_until_message(fd, 'E')).back(), 'E');  // the 1/0, from the Bind
-  wire.clear();
-  append(wire, 'Q', std::string("select 1") + '\0');  // skipped by the server
-  append(wire, 'S', "");
-  append(wire, 'Q', std::string("grant select on users to reporting") + '\0');
-  append(wire, 'X', "");
-  send_all(fd, wire);
-  std::string answer = read_until_close(fd, 20s);
-  ::close(fd);
-  EXPECT_EQ(message_types(answer), "ZCZ");  // the Sync's ReadyForQuery, then the GRANT's answer
-  auto [verify, tail] = verify_ledger(proxy);
-  EXPECT_EQ(verify.exit_code, 0) << verify.stderr_text;
-  EXPECT_NE(line_with(tail, "command_tag=\"GRANT\" outcome=\"executed\"").find(hash_of("grant select on users to reporting")),
-            std::string::npos)
-      << tail;
-}
-
 // Random pipelines of simple and extended-protocol messages (Flush, Sync,
 // Queries inside batches, failing statements, transaction blocks, savepoints,
 // an approved GRANT in both protocols), each sent to PostgreSQL directly and
@@ -1620,16 +1456,6 @@ TEST_F(Enforce, RandomPipelinesGetPostgresqlsAnswersAndKeepOutcomeTrackingInStep
   const std::string log = proxy->stderr_log();
   EXPECT_EQ(log.find("out of step"), std::string::npos) << log;
   EXPECT_EQ(log.find("denied"), std::string::npos) << log;
-}
-
-TEST_F(Enforce, AWholeMigrationFileInOneQueryAsGolangMigrateSendsIt) {
-  auto proxy = start();
-  auto c = pg_connect(proxy->conninfo());
-  // golang-migrate sends a file's content as one simple Query.
-  EXPECT_EQ(command(c.get(), "create table users (\n  id bigint primary key,\n  email text not null\n);\n"
-                             "grant select on users to reporting;\n"),
-            "GRANT");
-  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'users'"), "1\n");
 }
 
 // A client sending refused statements in a loop: each refusal is still answered
@@ -1863,16 +1689,6 @@ TEST_F(Enforce, APerDatabaseOverrideCanMonitorInsteadOfEnforce) {
   auto proxy = start("enforce", "[enforcement.database." + SharedPgServer::get().database() + "]\nmode = \"monitor\"\n");
   auto c = pg_connect(proxy->conninfo());
   EXPECT_EQ(command(c.get(), "create table sneaky (x int)"), "CREATE TABLE");
-}
-
-TEST_F(Enforce, MonitorModeAllowsEverythingAndRecordsWouldDeny) {
-  auto proxy = start("monitor");
-  auto c = pg_connect(proxy->conninfo());
-  EXPECT_EQ(command(c.get(), "create table sneaky (x int)"), "CREATE TABLE");
-  c.reset();
-  auto [verify, tail] = verify_ledger(proxy);
-  EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
-  EXPECT_NE(tail.find("decision=\"would_deny\""), std::string::npos) << tail;
 }
 
 TEST_F(Enforce, WithoutALedgerEnforcementDoesNotStart) {

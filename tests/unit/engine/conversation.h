@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -327,15 +328,16 @@ inline Bytes cat(std::initializer_list<Bytes> parts) {
   return b;
 }
 
-// The message types of a byte stream, in order.
+// The message types of a byte stream, in order, as protocol::FrameScanner splits it.
 inline std::string types(const Bytes& stream) {
   std::string t;
-  std::size_t i = 0;
-  while (i + 5 <= stream.size()) {
-    t.push_back(static_cast<char>(stream[i]));
-    std::uint32_t len = (std::uint32_t{stream[i + 1]} << 24) | (std::uint32_t{stream[i + 2]} << 16) |
-                        (std::uint32_t{stream[i + 3]} << 8) | std::uint32_t{stream[i + 4]};
-    i += 1 + len;
+  protocol::FrameScanner scanner(0);  // inspects nothing: every message passes as it is
+  std::span<const std::uint8_t> input(stream);
+  while (!input.empty()) {
+    protocol::ScanStep step = scanner.next(input);
+    input = input.subspan(step.consumed);
+    if (step.kind == protocol::ScanStep::Kind::error) throw std::runtime_error("types: " + step.error);
+    if (step.starts_message) t.push_back(static_cast<char>(step.type));
   }
   return t;
 }

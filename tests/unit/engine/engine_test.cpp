@@ -524,6 +524,49 @@ TEST(EngineDenials, DenialQueryCarriesNoClientTextAndQuotesNothing) {
   EXPECT_EQ(std::count(q.begin(), q.end(), '$'), 4);  // only the DO block's own quotes
   EXPECT_NE(q.find("ERRCODE = '42501'"), std::string::npos);
 }
+// The canonical hash ignores layout, case and comments: a reformatted approved statement
+// passes untouched; a statement that differs in one name is another statement.
+TEST(EngineDenials, AReformattedApprovedStatementPassesAndAnotherNameIsRefused) {
+  Conversation c(Options{});
+  approve(c);
+  const std::string reformatted = "create   TABLE \"t\" (ID INT /* why */) ;";
+  EXPECT_EQ(c.client(query(reformatted)), query(reformatted));
+  EXPECT_TRUE(c.refusals.empty());
+  c.client(query("CREATE TABLE s (id int)"));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_EQ(c.refusals[0].sqlstate, "42501");
+}
+
+// A message is refused whole: what goes upstream is the denial's own Query, with nothing of
+// the client's text, whether the unapproved statement follows an approved one or a read.
+TEST(EngineDenials, AnUnapprovedStatementAfterAnotherSendsNoneOfTheMessageUpstream) {
+  for (const std::string& sql : {std::string(kCreate) + "; " + kDrop, std::string("SELECT 1; ") + kDrop}) {
+    Conversation c(Options{});
+    approve(c);
+    Bytes up = c.client(query(sql));
+    ASSERT_EQ(types(up), "Q") << sql;
+    const std::string text(up.begin() + 5, up.end() - 1);
+    EXPECT_EQ(text.rfind("DO $ddlgate$", 0), 0u) << sql;
+    EXPECT_EQ(text.find("SELECT 1"), std::string::npos) << sql;
+    EXPECT_EQ(text.find("CREATE TABLE"), std::string::npos) << sql;
+    EXPECT_EQ(c.refusals.size(), 1u) << sql;
+  }
+}
+
+// A whole migration file in one Query (as golang-migrate sends it): every statement
+// approved, so the message goes through untouched and each statement gets its outcome.
+TEST(EngineDenials, AMessageOfApprovedStatementsGoesThroughWhole) {
+  Conversation c(Options{});
+  approve(c);
+  const std::string file = std::string(kCreate) + ";\n" + kCreate2 + ";\n";
+  EXPECT_EQ(c.client(query(file)), query(file));
+  EXPECT_TRUE(c.refusals.empty());
+  c.server(cat({complete("CREATE TABLE"), complete("CREATE TABLE"), ready('I')}));
+  EXPECT_TRUE(has_outcome(c, Kind::executed, kCreate));
+  EXPECT_TRUE(has_outcome(c, Kind::executed, kCreate2));
+  EXPECT_TRUE(c.out_of_steps.empty());
+}
+
 
 // ---- Replay protection. ----
 
@@ -700,6 +743,42 @@ TEST(EngineReplay, ApprovalKeysSeparateTheirParts) {
   EXPECT_NE(approval_key("a", "b", "1", "c", 1), approval_key("a\x1f", "b", "1", "c", 1));
   EXPECT_EQ(approval_key("db", "app", "3", "001.sql", 2), "db\x1f" "app\x1f" "3\x1f" "001.sql\x1f" "2");
 }
+// SQL EXECUTE of a once-only statement pipelined right behind its Parse, before the server
+// has answered the Parse, alone and inside a multi-statement Query.
+TEST(EngineReplay, SqlExecutePipelinedBehindTheParseIsRefused) {
+  Conversation c(replay());
+  approve(c);
+  Bytes up = c.client(cat({parse("mig", kCreate), sync(), query("execute mig"), query("select 1; execute mig")}));
+  EXPECT_EQ(types(up), "PSQQ");
+  ASSERT_EQ(c.refusals.size(), 2u);
+  const std::string sent(up.begin(), up.end());
+  EXPECT_EQ(sent.find("execute mig"), std::string::npos);  // both Queries are the denial's own
+}
+
+// After the once-only statement is gone (DEALLOCATE), its approval is still spent: a new
+// Parse of the text, named or unnamed, is refused, and so is the text as a Query.
+TEST(EngineReplay, AfterItsDeallocateAOnceOnlyStatementIsNotParsedAgain) {
+  Conversation c(replay());
+  approve(c);
+  c.client(cat({parse("mig", kCreate), bind("", "mig"), execute(""), sync()}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), complete("CREATE TABLE"), ready('I')}));
+  c.client(query("DEALLOCATE mig"));
+  c.server(cat({complete("DEALLOCATE"), ready('I')}));
+  ASSERT_TRUE(c.refusals.empty());
+  for (const char* name : {"mig", ""}) {
+    c.refusals.clear();
+    Bytes up = c.client(cat({parse(name, kCreate), sync()}));
+    EXPECT_EQ(types(up), "QS") << name;
+    ASSERT_EQ(c.refusals.size(), 1u) << name;
+    EXPECT_NE(c.refusals[0].message.find("already used"), std::string::npos) << c.refusals[0].message;
+    c.server(cat({error("42501", c.refusals[0].message), ready('I'), ready('I')}));
+  }
+  c.refusals.clear();
+  c.client(query(kCreate));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_NE(c.refusals[0].message.find("already used"), std::string::npos) << c.refusals[0].message;
+}
+
 
 // ---- The extended protocol and pipelines. ----
 
@@ -884,6 +963,42 @@ TEST(EnginePipeline, ACloseOfANameReusedMeanwhileKeepsTheNewStatement) {
   ASSERT_NE(kept, nullptr);
   EXPECT_EQ(kept->hash, hash_of(kCreate2));
 }
+// After an extended-protocol error the client sends a Query (the server skips it and gives
+// it no ReadyForQuery), then the Sync, then an approved Query: that Query's answer is its
+// own, not the skipped one's.
+TEST(EnginePipeline, AQueryAfterTheSkippedMessagesAndTheirSyncGetsItsOwnOutcome) {
+  Conversation c(Options{});
+  approve(c);
+  c.client(cat({parse("", "SELECT 1/0"), bind("", ""), execute(""), flush()}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), error("22012")}));
+  c.client(cat({query("SELECT 1"), sync(), query(kCreate)}));
+  c.server(ready('I'));  // the Sync's
+  c.server(cat({complete("CREATE TABLE"), ready('I')}));
+  ASSERT_EQ(c.outcomes.size(), 1u);
+  EXPECT_TRUE(has_outcome(c, Kind::executed, kCreate, "CREATE TABLE"));
+  EXPECT_TRUE(c.out_of_steps.empty());
+}
+
+// Outcomes of approved statements run by Execute: failed with the server's SQLSTATE, and
+// rolled back with their block.
+TEST(EnginePipeline, AnExecuteThatFailsOrIsRolledBackRecordsSo) {
+  Conversation c(Options{});
+  approve(c);
+  c.client(cat({parse("", kCreate), bind("", ""), execute(""), sync()}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), error("42P07"), ready('I')}));
+  ASSERT_EQ(c.outcomes.size(), 1u);
+  EXPECT_TRUE(has_outcome(c, Kind::failed, kCreate, "42P07"));
+  c.client(query("BEGIN"));
+  c.server(cat({complete("BEGIN"), ready('T')}));
+  c.client(cat({parse("", kCreate2), bind("", ""), execute(""), sync()}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), complete("CREATE TABLE"), ready('T')}));
+  c.client(query("ROLLBACK"));
+  c.server(cat({complete("ROLLBACK"), ready('I')}));
+  ASSERT_EQ(c.outcomes.size(), 2u);
+  EXPECT_TRUE(has_outcome(c, Kind::rolled_back, kCreate2));
+  EXPECT_TRUE(c.out_of_steps.empty());
+}
+
 
 // ---- DEALLOCATE and DISCARD. ----
 
