@@ -177,13 +177,14 @@ std::string_view to_string(MigrationTool tool) {
     case MigrationTool::flyway: return "flyway";
     case MigrationTool::dbmate: return "dbmate";
     case MigrationTool::sqitch: return "sqitch";
+    case MigrationTool::recorded: return "recorded";
   }
   return "plain";
 }
 
 std::optional<MigrationTool> tool_from_string(std::string_view name) {
   for (auto t : {MigrationTool::plain, MigrationTool::atlas, MigrationTool::golang_migrate, MigrationTool::goose,
-                 MigrationTool::flyway, MigrationTool::dbmate, MigrationTool::sqitch}) {
+                 MigrationTool::flyway, MigrationTool::dbmate, MigrationTool::sqitch, MigrationTool::recorded}) {
     if (to_string(t) == name) return t;
   }
   return std::nullopt;

@@ -46,8 +46,9 @@ inline constexpr std::uint64_t kMaxSignatureFileBytes = 4096;
 inline constexpr std::uint64_t kMaxMigrationFileBytes = 64u * 1024 * 1024;
 inline constexpr std::size_t kDefaultMaxSignatures = 32;
 
-// The migration tools whose directory layouts `bundle build` understands.
-enum class MigrationTool { plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch };
+// The migration tools whose directory layouts `bundle build` understands; `recorded` is
+// what `bundle record` captured from any tool (ddlgate/bundle/recorded.h).
+enum class MigrationTool { plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch, recorded };
 std::string_view to_string(MigrationTool tool);  // "golang-migrate"
 std::optional<MigrationTool> tool_from_string(std::string_view name);
 
