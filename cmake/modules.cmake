@@ -16,7 +16,8 @@
 #   engine     : base, protocol, sql, bundle, breakglass, ledger (a session's protocol and
 #                decision state, sans-IO: no Boost, no sockets, no TLS, no logging)
 #   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
-#   cli        : everything
+#   cli        : everything, and libpq (ext::pq: `bundle record` installs and reads its
+#                search_path trigger in the scratch database)
 set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_protocol "")
 set(DDLGATE_ALLOWED_config "ddlgate::base;ext::toml")

@@ -356,7 +356,7 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--database", b->databases, "a database it is for (repeatable); this or --any-database");
   build->add_flag("--any-database", b->any_database, "it is for every database of the environment");
   build->add_option("--tool", b->tool,
-                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch (auto refuses when several fit)");
+                    "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch|recorded (auto refuses when several fit)");
   build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
   build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
   build->add_option("--repository", b->source.repository, "source repository");
@@ -364,6 +364,8 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--pull-request", b->source.pull_request, "pull request");
   build->add_option("--ci-run", b->source.ci_run, "CI run URL");
   build->callback([&runner, b] { runner = [b] { return run_build(*b); }; });
+
+  add_bundle_record(*bundle, runner);
 
   auto* sign = bundle->add_subcommand("sign", "add a detached Ed25519 signature over the manifest");
   auto s_bundle = std::make_shared<std::string>();
