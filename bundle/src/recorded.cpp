@@ -129,7 +129,9 @@ std::string recorded_sql_text(const std::vector<RecordedStatement>& statements, 
                                : "transaction " + std::to_string(s.transaction)) +
            ", search_path " + (s.search_path ? comment_safe(*s.search_path) : std::string("(not seen)")) + "\n";
     out += "-- " + std::string(sql::to_string(s.cls)) + ", " + s.hash + "\n";
-    out += s.sql + ";\n";
+    // A text as the tool sent it may end in a -- comment: the terminator then goes on a line of its own.
+    const bool comment = s.sql.find("--") != std::string::npos || s.sql.find("/*") != std::string::npos;
+    out += s.sql + (comment ? "\n;\n" : ";\n");
   }
   return out;
 }

@@ -95,7 +95,12 @@ std::string conninfo_value(std::string_view v) {
 
 // One row of ddlgate_record.seen: the text the trigger saw run, analysed once.
 struct Seen {
-  std::vector<std::string> hashes;  // of every statement of current_query()
+  std::string query;                // current_query(): the text as the client sent it
+  struct At {
+    std::string hash;
+    std::size_t offset = 0, length = 0;
+  };
+  std::vector<At> statements;       // of the query
   std::string search_path;
   std::string xid;  // the transaction it ran in
   bool used = false;
@@ -132,8 +137,9 @@ class ScratchDatabase {
     std::vector<Seen> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       Seen s;
-      sql::Analysis a = sql::analyze(PQgetvalue(r.get(), i, 0), sql::Policy{}, sql::Detail::hashes);
-      for (const auto& st : a.statements) s.hashes.push_back(st.hash);
+      s.query = PQgetvalue(r.get(), i, 0);
+      sql::Analysis a = sql::analyze(s.query, sql::Policy{}, sql::Detail::hashes);
+      for (const auto& st : a.statements) s.statements.push_back({st.hash, st.offset, st.length});
       s.search_path = PQgetvalue(r.get(), i, 1);
       s.xid = PQgetvalue(r.get(), i, 2);
       out.push_back(std::move(s));
@@ -223,30 +229,64 @@ Capture capture(const std::vector<ledger::ParsedRecord>& records, std::vector<Se
       out.refused.push_back("statement " + std::to_string(n) + ": refusals were paced and " +
                             std::to_string(f.value("suppressed", 0)) + " statements before it went unrecorded");
     }
-    if (f.contains("display_sql_bytes") && f["display_sql_bytes"].get<std::size_t>() != sql.size()) {
-      out.refused.push_back("statement " + std::to_string(n) + ": its display SQL is " +
-                            std::to_string(f["display_sql_bytes"].get<std::size_t>()) +
-                            " bytes, more than the ledger keeps of a refusal (4 KiB): " + sql.substr(0, 60) + "...");
-      continue;
-    }
     const std::string hash = f.value("statement_hash", "");
-    sql::Analysis a = sql::analyze(sql, sql::Policy{}, sql::Detail::hashes);
-    if (sql.empty() || !a.ok() || a.statements.size() != 1) {
-      out.refused.push_back("statement " + std::to_string(n) + ": does not parse (" + f.value("class", "") +
-                            "); an unparseable statement is never recorded");
+    const std::string excerpt_text = sql.substr(0, 120);
+    // A secret was redacted from the display SQL (passwords of roles, user mappings' and
+    // servers' option values): the statement cannot be recorded, and its text never is.
+    if (sql.find("********") != std::string::npos) {
+      out.refused.push_back("statement " + std::to_string(n) + ": " + excerpt_text +
+                            ": holds a password or an option value that is a secret; such a statement is "
+                            "never recorded: create the role or mapping outside the tool (docs/bundles.md)");
       continue;
     }
-    if (a.statements[0].hash != hash) {
-      // The display SQL is not the statement: a secret was redacted from it (passwords of
-      // roles, user mappings' and servers' option values) or it does not deparse faithfully.
-      if (sql.find("********") != std::string::npos) {
-        out.refused.push_back("statement " + std::to_string(n) + ": " + sql.substr(0, 120) +
-                              ": holds a password or an option value that is a secret; such a statement is "
-                              "never recorded: create the role or mapping outside the tool (docs/bundles.md)");
-      } else {
-        out.refused.push_back("statement " + std::to_string(n) + ": its display SQL does not hash as the statement "
-                              "the tool sent: " + sql.substr(0, 120));
+    // The event trigger's row for it: search_path, transaction and the text as sent.
+    Seen* row = nullptr;
+    const Seen::At* at = nullptr;
+    for (auto& candidate : seen) {
+      if (candidate.used) continue;
+      for (const auto& x : candidate.statements) {
+        if (x.hash == hash) {
+          at = &x;
+          break;
+        }
       }
+      if (at != nullptr) {
+        row = &candidate;
+        row->used = true;
+        break;
+      }
+    }
+    // The display SQL when it is the statement (it hashes as the statement sent); else the
+    // text as the client sent it, from the trigger: the deparser does not give back every
+    // statement faithfully (a quoted mixed-case constraint name loses its quotes), and the
+    // ledger keeps only 4 KiB of a refused statement's display SQL.
+    std::string text;
+    std::optional<sql::StatementClass> cls;
+    const bool cut = f.contains("display_sql_bytes") && f["display_sql_bytes"].get<std::size_t>() != sql.size();
+    if (!cut && !sql.empty()) {
+      sql::Analysis a = sql::analyze(sql, sql::Policy{}, sql::Detail::hashes);
+      if (a.ok() && a.statements.size() == 1 && a.statements[0].hash == hash) {
+        text = sql;
+        cls = a.statements[0].cls;
+      }
+    }
+    if (!cls && row != nullptr) {
+      std::string raw = row->query.substr(at->offset, at->length);
+      sql::Analysis a = sql::analyze(raw, sql::Policy{}, sql::Detail::all);
+      if (a.ok() && a.statements.size() == 1 && a.statements[0].hash == hash &&
+          a.statements[0].display_sql.find("********") == std::string::npos) {
+        while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r')) {
+          raw.pop_back();
+        }
+        text = std::move(raw);
+        cls = a.statements[0].cls;
+      }
+    }
+    if (!cls) {
+      out.refused.push_back("statement " + std::to_string(n) + ": " +
+                            (sql.empty() ? std::string("does not parse; an unparseable statement is never recorded")
+                                         : "neither its display SQL nor a text the event trigger saw hashes as the "
+                                           "statement the tool sent: " + excerpt_text));
       continue;
     }
     auto& s = sessions[f.value("session_id", "")];
@@ -255,20 +295,17 @@ Capture capture(const std::vector<ledger::ParsedRecord>& records, std::vector<Se
     st.database = f.value("database", "");
     st.role = f.value("user", "");
     st.session = s.number;
-    st.cls = a.statements[0].cls;
+    st.cls = *cls;
     st.hash = hash;
-    st.sql = sql;
-    for (auto& row : seen) {
-      if (row.used || std::find(row.hashes.begin(), row.hashes.end(), hash) == row.hashes.end()) continue;
-      row.used = true;
-      st.search_path = row.search_path;
+    st.sql = std::move(text);
+    if (row != nullptr) {
+      st.search_path = row->search_path;
       // Statements of one transaction (block, or one simple Query's implicit one) share a number.
-      if (row.xid != s.last_xid) {
-        s.last_xid = row.xid;
+      if (row->xid != s.last_xid) {
+        s.last_xid = row->xid;
         ++s.transactions;
       }
       st.transaction = s.transactions;
-      break;
     }
     out.statements.push_back(std::move(st));
   }
@@ -496,6 +533,14 @@ int run_record(const RecordArgs& a) {
   }
   ok = ok && write_text(out / bundle::kRecordingIndex, index);
   if (!ok) return fail("cannot write to " + out.string());
+  // What was written must read back as `bundle build --tool recorded` will read it.
+  std::vector<bundle::Problem> problems;
+  bundle::recorded_files(out, problems);
+  if (!problems.empty()) {
+    for (const auto& p : problems) std::fprintf(stderr, "%s: %s: %s\n", kCmd, out.c_str(), p.to_string().c_str());
+    fs::remove_all(out, ec);
+    return fail("the recorded source does not read back as recorded; nothing written");
+  }
   std::printf("%s: %zu statements recorded, %zu of them repeatable\n", out.c_str(), recording.statements.size(),
               recording.repeatable.size());
   return kExitOk;
