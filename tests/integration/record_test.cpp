@@ -328,5 +328,46 @@ TEST_F(Record, SequelizeMigrationsApplyUnchangedThroughEnforce) {
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
 }
 
+// TypeORM quotes its history table's constraint name ("PK_..."), which the deparser gives back
+// unquoted: the recording keeps that statement as the tool sent it (from the event trigger).
+TEST_F(Record, TypeormMigrationsApplyUnchangedThroughEnforce) {
+  ASSERT_TRUE(fs::exists(npm_tools() / "node_modules/.bin/typeorm"))
+      << "scripts/setup.sh installs typeorm from npm (or set DDLGATE_NPM_TOOLS)";
+  auto migration = [](const fs::path& d, const std::string& name, const std::string& stamp,
+                      const std::vector<std::string>& up) {
+    std::string body;
+    for (const auto& q : up) body += "    await qr.query('" + q + "');\n";
+    write_file(d / "migrations" / (stamp + "-" + name + ".js"),
+               "module.exports = class " + name + stamp + " {\n  async up(qr) {\n" + body +
+                   "  }\n  async down(qr) {}\n};\n");
+  };
+  Tool tool;
+  tool.name = "typeorm";
+  tool.write_project = [migration](const fs::path& d) {
+    fs::create_directories(d / "migrations");
+    fs::create_directory_symlink(npm_tools() / "node_modules", d / "node_modules");  // the project's own install
+    write_file(d / "data-source.js",
+               "const { DataSource } = require('typeorm');\n"
+               "module.exports = new DataSource({ type: 'postgres', url: process.env.DATABASE_URL,\n"
+               "  migrations: [__dirname + '/migrations/*.js'] });\n");
+    migration(d, "Users", "1704067200001", {"CREATE TABLE users (id serial PRIMARY KEY, email varchar(255) NOT NULL)"});
+    migration(d, "Name", "1704067200002", {"ALTER TABLE users ADD COLUMN name text"});
+    migration(d, "EmailIndex", "1704067200003", {"CREATE INDEX users_email_idx ON users (email)"});
+  };
+  tool.add_fourth = [migration](const fs::path& d) {
+    migration(d, "Audit", "1704067200004",
+              {"CREATE TABLE audit (id int)", "ALTER TABLE users ADD COLUMN unsigned_column text"});
+  };
+  tool.migrate = [](const fs::path& d) {
+    return std::vector<std::string>{"sh", "-c",
+                                    "cd '" + d.string() + "' && exec node node_modules/.bin/typeorm migration:run -d data-source.js"};
+  };
+  tool.history_count_sql = "select count(*) from migrations";
+  end_to_end(tool);
+  EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
+  const std::string recorded = read_text(dir_.path() / "typeorm-recorded" / "recorded.sql");
+  EXPECT_NE(recorded.find("CONSTRAINT \"PK_"), std::string::npos) << recorded;
+}
+
 }  // namespace
 }  // namespace ddlgate::testing
