@@ -3,6 +3,8 @@
 // signed, and the same tool, unchanged, then migrates the production database through an
 // enforcing ddlgate. Plus the recorder's own promises: the same run gives the same bytes, a
 // statement that changes between runs is reported, and a role's password is never recorded.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -69,7 +71,8 @@ class Record : public ::testing::Test {
   // production would make it. The same name each time, as a recording names its database.
   std::string scratch_database() {
     auto& pg = SharedPgServer::get();
-    const std::string name = pg.database() + "_scratch";
+    // Test databases' names are long already: a name of its own, within NAMEDATALEN.
+    const std::string name = "record_scratch_" + std::to_string(::getpid());
     pg.admin_sql("drop database if exists " + name + " with (force)", "postgres");
     pg.admin_sql("create database " + name + " template " + kTestTemplateDatabase, "postgres");
     if (scratch_.empty()) scratch_.push_back(name);
@@ -367,6 +370,48 @@ TEST_F(Record, TypeormMigrationsApplyUnchangedThroughEnforce) {
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
   const std::string recorded = read_text(dir_.path() / "typeorm-recorded" / "recorded.sql");
   EXPECT_NE(recorded.find("CONSTRAINT \"PK_"), std::string::npos) << recorded;
+}
+
+// Django (Debian python3-django 3.2 with python3-psycopg2, so Debian's /usr/bin/python3):
+// `manage.py migrate` as a project runs it.
+TEST_F(Record, DjangoMigrationsApplyUnchangedThroughEnforce) {
+  auto migration = [](const fs::path& d, const std::string& name, const std::string& depends,
+                      const std::string& operations) {
+    write_file(d / "shop/migrations" / (name + ".py"),
+               "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
+               "    dependencies = [" + (depends.empty() ? std::string() : "('shop', '" + depends + "')") + "]\n"
+               "    operations = [\n" + operations + "    ]\n");
+  };
+  Tool tool;
+  tool.name = "django";
+  tool.write_project = [migration](const fs::path& d) {
+    fs::create_directories(d / "shop/migrations");
+    write_file(d / "shop/__init__.py", "");
+    write_file(d / "shop/migrations/__init__.py", "");
+    write_file(d / "settings.py",
+               "import os\nSECRET_KEY = 'record-test'\nINSTALLED_APPS = ['shop']\nUSE_TZ = True\n"
+               "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': os.environ['PGDATABASE'],\n"
+               "    'USER': os.environ['PGUSER'], 'HOST': os.environ['PGHOST'], 'PORT': os.environ['PGPORT']}}\n");
+    migration(d, "0001_users", "",
+              "        migrations.CreateModel(name='User', fields=[('id', models.AutoField(primary_key=True)),\n"
+              "            ('email', models.CharField(max_length=255))], options={'db_table': 'users'}),\n");
+    migration(d, "0002_name", "0001_users",
+              "        migrations.AddField(model_name='user', name='name', field=models.TextField(null=True)),\n");
+    migration(d, "0003_email_index", "0002_name",
+              "        migrations.AddIndex(model_name='user', index=models.Index(fields=['email'], name='users_email_idx')),\n");
+  };
+  tool.add_fourth = [migration](const fs::path& d) {
+    migration(d, "0004_audit", "0003_email_index",
+              "        migrations.CreateModel(name='Audit', fields=[('id', models.AutoField(primary_key=True))],\n"
+              "            options={'db_table': 'audit'}),\n"
+              "        migrations.AddField(model_name='user', name='unsigned_column', field=models.TextField(null=True)),\n");
+  };
+  tool.migrate = [](const fs::path& d) {
+    return std::vector<std::string>{"sh", "-c", "cd '" + d.string() + "' && exec /usr/bin/python3 -m django migrate --settings=settings"};
+  };
+  tool.history_count_sql = "select count(*) from django_migrations";
+  end_to_end(tool);
+  EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
 }
 
 }  // namespace
