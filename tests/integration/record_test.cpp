@@ -5,6 +5,7 @@
 // statement that changes between runs is reported, and a role's password is never recorded.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -410,6 +411,43 @@ TEST_F(Record, DjangoMigrationsApplyUnchangedThroughEnforce) {
     return std::vector<std::string>{"sh", "-c", "cd '" + d.string() + "' && exec /usr/bin/python3 -m django migrate --settings=settings"};
   };
   tool.history_count_sql = "select count(*) from django_migrations";
+  end_to_end(tool);
+  EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
+}
+
+// ActiveRecord (Debian ruby-activerecord 6.1 with ruby-pg, prepared statements: the extended
+// protocol): its migrator, as `rails db:migrate` runs it, without the rest of Rails.
+TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
+  auto migration = [](const fs::path& d, const std::string& version, const std::string& name,
+                      const std::string& change) {
+    std::string file = name;
+    for (std::size_t i = 1; i < file.size(); ++i) {
+      if (std::isupper(static_cast<unsigned char>(file[i]))) file.insert(i++, "_");
+    }
+    for (char& c : file) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    write_file(d / "migrate" / (version + "_" + file + ".rb"),
+               "class " + name + " < ActiveRecord::Migration[6.1]\n  def change\n" + change + "  end\nend\n");
+  };
+  Tool tool;
+  tool.name = "activerecord";
+  tool.write_project = [migration](const fs::path& d) {
+    fs::create_directories(d / "migrate");
+    write_file(d / "migrate.rb",
+               "require 'active_record'\n"
+               "ActiveRecord::Base.establish_connection(ENV.fetch('DATABASE_URL'))\n"
+               "ActiveRecord::MigrationContext.new(File.join(__dir__, 'migrate'), ActiveRecord::SchemaMigration).migrate\n");
+    migration(d, "20240101000001", "CreateUsers", "    create_table :users do |t|\n      t.string :email, null: false\n    end\n");
+    migration(d, "20240101000002", "AddName", "    add_column :users, :name, :text\n");
+    migration(d, "20240101000003", "AddEmailIndex", "    add_index :users, :email, name: 'users_email_idx'\n");
+  };
+  tool.add_fourth = [migration](const fs::path& d) {
+    migration(d, "20240101000004", "CreateAudit",
+              "    create_table :audit\n    add_column :users, :unsigned_column, :text\n");
+  };
+  tool.migrate = [](const fs::path& d) {
+    return std::vector<std::string>{"/usr/bin/ruby", (d / "migrate.rb").string()};
+  };
+  tool.history_count_sql = "select count(*) from schema_migrations";
   end_to_end(tool);
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
 }
