@@ -452,5 +452,48 @@ TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
 }
 
+// alembic online (Debian python3-alembic 1.8 with SQLAlchemy 1.4 and psycopg2): `alembic upgrade
+// head` runs every pending revision in one transaction.
+TEST_F(Record, AlembicMigrationsApplyUnchangedThroughEnforce) {
+  auto revision = [](const fs::path& d, int n, const std::string& upgrade) {
+    const std::string id = "000" + std::to_string(n);
+    const std::string down = n == 1 ? "None" : "'000" + std::to_string(n - 1) + "'";
+    write_file(d / "migrations/versions" / (id + ".py"),
+               "from alembic import op\nimport sqlalchemy as sa\n\nrevision = '" + id + "'\ndown_revision = " + down +
+                   "\n\n\ndef upgrade():\n" + upgrade + "\n\ndef downgrade():\n    pass\n");
+  };
+  Tool tool;
+  tool.name = "alembic";
+  tool.write_project = [revision](const fs::path& d) {
+    fs::create_directories(d / "migrations/versions");
+    write_file(d / "alembic.ini", "[alembic]\nscript_location = %(here)s/migrations\n");
+    write_file(d / "migrations/env.py",
+               "import os\nfrom alembic import context\nfrom sqlalchemy import create_engine\n\n"
+               "url = os.environ['DATABASE_URL'].replace('postgres://', 'postgresql://', 1)\n"
+               "with create_engine(url).connect() as connection:\n"
+               "    context.configure(connection=connection, target_metadata=None)\n"
+               "    with context.begin_transaction():\n"
+               "        context.run_migrations()\n");
+    revision(d, 1,
+             "    op.create_table('users', sa.Column('id', sa.Integer, primary_key=True),\n"
+             "                    sa.Column('email', sa.String(255), nullable=False))");
+    revision(d, 2, "    op.add_column('users', sa.Column('name', sa.Text))");
+    revision(d, 3, "    op.create_index('users_email_idx', 'users', ['email'])");
+  };
+  tool.add_fourth = [revision](const fs::path& d) {
+    revision(d, 4,
+             "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True))\n"
+             "    op.add_column('users', sa.Column('unsigned_column', sa.Text))");
+  };
+  tool.migrate = [](const fs::path& d) {
+    return std::vector<std::string>{"/usr/bin/python3", "-m", "alembic", "-c", (d / "alembic.ini").string(), "upgrade",
+                                    "head"};
+  };
+  // alembic keeps the current revision only ("0003": three applied).
+  tool.history_count_sql = "select right(version_num, 1) from alembic_version";
+  end_to_end(tool);
+  EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
+}
+
 }  // namespace
 }  // namespace ddlgate::testing
