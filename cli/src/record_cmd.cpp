@@ -43,6 +43,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kCmd = "ddlgate bundle record";
+// What sql::analyze puts in a display SQL where it removed a secret.
+constexpr std::string_view kRedacted = "********";
 
 struct RecordArgs {
   std::string upstream;
@@ -231,14 +233,6 @@ Capture capture(const std::vector<ledger::ParsedRecord>& records, std::vector<Se
     }
     const std::string hash = f.value("statement_hash", "");
     const std::string excerpt_text = sql.substr(0, 120);
-    // A secret was redacted from the display SQL (passwords of roles, user mappings' and
-    // servers' option values): the statement cannot be recorded, and its text never is.
-    if (sql.find("********") != std::string::npos) {
-      out.refused.push_back("statement " + std::to_string(n) + ": " + excerpt_text +
-                            ": holds a password or an option value that is a secret; such a statement is "
-                            "never recorded: create the role or mapping outside the tool (docs/bundles.md)");
-      continue;
-    }
     // The event trigger's row for it: search_path, transaction and the text as sent.
     Seen* row = nullptr;
     const Seen::At* at = nullptr;
@@ -270,11 +264,27 @@ Capture capture(const std::vector<ledger::ParsedRecord>& records, std::vector<Se
         cls = a.statements[0].cls;
       }
     }
+    // A secret was redacted from the display SQL (ddlgate writes "********" for the passwords
+    // of roles, user mappings' and servers' option values, subscriptions' connection strings),
+    // so it is not the statement: the statement is refused, and the text as sent never read.
+    if (!cls && sql.find(kRedacted) != std::string::npos) {
+      out.refused.push_back("statement " + std::to_string(n) + ": " + excerpt_text +
+                            ": holds a password or an option value that is a secret; such a statement is "
+                            "never recorded: create the role or mapping outside the tool (docs/bundles.md)");
+      continue;
+    }
     if (!cls && row != nullptr) {
       std::string raw = row->query.substr(at->offset, at->length);
       sql::Analysis a = sql::analyze(raw, sql::Policy{}, sql::Detail::all);
-      if (a.ok() && a.statements.size() == 1 && a.statements[0].hash == hash &&
-          a.statements[0].display_sql.find("********") == std::string::npos) {
+      const bool secret = a.ok() && a.statements.size() == 1 &&
+                          a.statements[0].display_sql.find(kRedacted) != std::string::npos &&
+                          raw.find(kRedacted) == std::string::npos;
+      if (secret) {
+        out.refused.push_back("statement " + std::to_string(n) +
+                              ": holds a password or an option value that is a secret; never recorded");
+        continue;
+      }
+      if (a.ok() && a.statements.size() == 1 && a.statements[0].hash == hash) {
         while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' || raw.back() == '\r')) {
           raw.pop_back();
         }
