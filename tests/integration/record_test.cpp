@@ -255,6 +255,31 @@ TEST_F(Record, RepeatableStatementsStayApprovableUnderReplayProtection) {
   EXPECT_EQ(production("select count(*) from pg_class where relname = 'kept2'"), "0\n");
 }
 
+// node-postgres sends a named query with Parse/Bind/Execute (the extended protocol), an unnamed
+// one without values as a simple Query: both are recorded, in order.
+TEST_F(Record, CapturesTheSimpleAndTheExtendedProtocol) {
+  const fs::path pg = npm_tools() / "node_modules/pg";
+  ASSERT_TRUE(fs::exists(pg)) << "scripts/setup.sh installs pg (node-postgres) from npm";
+  const std::string script =
+      "const { Client } = require('" + pg.string() + "');\n"
+      "(async () => {\n"
+      "  const c = new Client({ connectionString: process.env.DATABASE_URL });\n"
+      "  await c.connect();\n"
+      "  await c.query({ name: 'ddl', text: 'CREATE TABLE IF NOT EXISTS prepared_t (id int)' });\n"
+      "  await c.query('COMMENT ON TABLE prepared_t IS \\'simple\\'');\n"
+      "  await c.end();\n"
+      "})().catch((e) => { console.error(e.message); process.exit(1); });\n";
+  write_file(dir_.path() / "ddl.js", script);
+  auto r = record(dir_.path() / "rec", {"node", (dir_.path() / "ddl.js").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto j = nlohmann::json::parse(read_text(dir_.path() / "rec" / "recording.json"));
+  ASSERT_EQ(j["statements"].size(), 2u) << j.dump(2);
+  EXPECT_EQ(j["statements"][0]["sql"], "CREATE TABLE IF NOT EXISTS prepared_t (id int)");
+  EXPECT_EQ(j["statements"][0]["search_path"], "\"$user\", public");
+  EXPECT_EQ(j["statements"][1]["sql"], "COMMENT ON TABLE prepared_t IS 'simple'");
+  EXPECT_EQ(j["statements"][1]["session"], 1);
+}
+
 TEST_F(Record, KnexMigrationsApplyUnchangedThroughEnforce) {
   ASSERT_TRUE(fs::exists(npm_tools() / "node_modules/.bin/knex")) << "scripts/setup.sh installs knex from npm (or set DDLGATE_NPM_TOOLS)";
   Tool tool;
