@@ -52,6 +52,7 @@ struct RecordArgs {
   std::string out;
   std::string database = "postgres";
   std::string user;
+  bool once = false;  // no second run: nothing is repeatable
   std::vector<std::string> command;
 };
 
@@ -488,12 +489,13 @@ int run_record(const RecordArgs& a) {
     // The command runs twice: the first run migrates the scratch database; what the second run
     // still sends is what the tool sends on every run (its bookkeeping), approved as repeatable.
     std::uint64_t next = 0;
-    for (int run = 0; run < 2; ++run) {
+    for (int run = 0; run < (a.once ? 1 : 2); ++run) {
       auto rc = run_command(a.command, env);
       if (!rc) return fail(rc.error().reason);
       if (*rc != 0) {
         return fail(std::string(run == 0 ? "the command" : "the command's second run") + " exited with " +
-                    std::to_string(*rc) + "; nothing recorded");
+                    std::to_string(*rc) + "; nothing recorded" +
+                    (run == 0 ? "" : " (a command that cannot run twice: --once, and nothing is repeatable)"));
       }
       auto records = read_ledger(tmp / "ledger", run == 0 ? 0 : next, &next);
       if (!records) return fail("cannot read the recording ledger: " + records.error().reason);
@@ -568,6 +570,7 @@ void add_bundle_record(CLI::App& bundle, Runner& runner) {
       ->required();
   cmd->add_option("--database", a->database, "the scratch database the command migrates (default postgres)");
   cmd->add_option("--user", a->user, "the role the command connects as (default $PGUSER, else postgres)");
+  cmd->add_flag("--once", a->once, "run the command once: nothing it sends is approved as repeatable");
   cmd->add_option("command", a->command, "the command to run, after --")->required();
   cmd->callback([&runner, a] { runner = [a] { return run_record(*a); }; });
 }

@@ -81,10 +81,13 @@ class Record : public ::testing::Test {
   }
 
   // `ddlgate bundle record` of command against a fresh scratch database into out.
-  CommandResult record(const fs::path& out, const std::vector<std::string>& command) {
+  CommandResult record(const fs::path& out, const std::vector<std::string>& command,
+                       const std::vector<std::string>& options = {}) {
     auto& pg = SharedPgServer::get();
     std::vector<std::string> argv = {ddlgate(), "bundle", "record", "--upstream", "127.0.0.1:" + std::to_string(pg.port()),
-                                     "--out", out.string(), "--database", scratch_database(), "--user", "postgres", "--"};
+                                     "--out", out.string(), "--database", scratch_database(), "--user", "postgres"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back("--");
     argv.insert(argv.end(), command.begin(), command.end());
     return run_command(argv, {}, 120s);
   }
@@ -278,6 +281,22 @@ TEST_F(Record, CapturesTheSimpleAndTheExtendedProtocol) {
   EXPECT_EQ(j["statements"][0]["search_path"], "\"$user\", public");
   EXPECT_EQ(j["statements"][1]["sql"], "COMMENT ON TABLE prepared_t IS 'simple'");
   EXPECT_EQ(j["statements"][1]["session"], 1);
+}
+
+// A command that cannot run twice (a plain script) fails the second run; --once records it
+// with nothing repeatable.
+TEST_F(Record, OnceRunsTheCommandOnlyOnce) {
+  const std::vector<std::string> command = {psql(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "create table once_t (id int)"};
+  auto twice = record(dir_.path() / "twice", command);
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.stderr_text.find("the command's second run exited with "), std::string::npos) << twice.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "twice"));
+  auto r = record(dir_.path() / "once", command, {"--once"});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "once" / "repeatable.sql"));
+  auto j = nlohmann::json::parse(read_text(dir_.path() / "once" / "recording.json"));
+  EXPECT_EQ(j["statements"].size(), 1u);
+  EXPECT_EQ(j["repeatable"].size(), 0u);
 }
 
 TEST_F(Record, KnexMigrationsApplyUnchangedThroughEnforce) {
