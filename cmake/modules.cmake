@@ -20,7 +20,8 @@
 #   guard      : base, libpq (the in-database guard: its versioned SQL, install, status,
 #                uninstall, kill switch; docs/guard.md)
 #   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
-#   cli        : everything
+#   cli        : everything, and libpq (ext::pq: `bundle record` installs and reads its
+#                search_path trigger in the scratch database)
 #
 # ext::pq is libpq (PostgreSQL::PostgreSQL), for modules that talk to PostgreSQL as a client.
 set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")

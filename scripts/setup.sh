@@ -44,14 +44,17 @@ if ! command -v npm >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
-# node-pg-migrate 7.9 is the last release that runs on Debian 12's Node.js 18.
-# The stamp holds the list installed: a changed list installs again.
-npm_packages="dbmate@2.36.0 pg@8.16.3 node-pg-migrate@7.9.1"
-if [ "$(cat .tools/npm/.packages 2>/dev/null)" != "$npm_packages" ]; then
+# node-pg-migrate 7.9 is the last release that runs on Debian 12's Node.js 18. knex,
+# sequelize-cli (with sequelize and pg-hstore, its PostgreSQL dialect's needs) and typeorm
+# (with reflect-metadata, which it loads) are recorded by `ddlgate bundle record` in
+# tests/integration/record_test.cpp. The stamp holds the list installed: a changed list
+# installs again.
+npm_packages="dbmate@2.36.0 pg@8.16.3 node-pg-migrate@7.9.1 knex@3.1.0 sequelize-cli@6.6.2 sequelize@6.37.3 pg-hstore@2.3.4 typeorm@0.3.20 reflect-metadata@0.2.2"
+if [ ! -x .tools/npm/node_modules/.bin/dbmate ] || [ "$(cat .tools/npm/.packages 2>/dev/null)" != "$npm_packages" ]; then
   mkdir -p .tools/npm
   # shellcheck disable=SC2086 # one word per package
   npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error $npm_packages >/dev/null
-  echo "$npm_packages" > .tools/npm/.packages
+  printf '%s\n' "$npm_packages" > .tools/npm/.packages
 fi
 
 # PostgreSQL 15's own encoding conversion maps (issue 22), from Debian's source

@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/bundle/bundle.h"
+#include "ddlgate/bundle/recorded.h"
 
 namespace ddlgate::bundle {
 namespace {
@@ -181,6 +182,7 @@ std::optional<Range> up_range(MigrationTool tool, std::string_view content, std:
     case MigrationTool::knex:
     case MigrationTool::sequelize:
     case MigrationTool::typeorm:
+    case MigrationTool::recorded:        // recorded.sql, repeatable.sql
       return Range{0, content.size()};
     case MigrationTool::sql_migrate: {
       // Up and Down sections may come in either order; the up part ends at the next
@@ -623,6 +625,7 @@ std::vector<std::pair<MigrationTool, std::string>> detect_tools(const fs::path& 
   std::error_code ec;
   if (fs::exists(dir / "atlas.sum", ec)) fits.emplace_back(MigrationTool::atlas, "atlas.sum");
   if (fs::exists(dir / "sqitch.plan", ec)) fits.emplace_back(MigrationTool::sqitch, "sqitch.plan");
+  if (fs::exists(dir / kRecordingIndex, ec)) fits.emplace_back(MigrationTool::recorded, std::string(kRecordingIndex));
   auto names = sql_files(dir);
   for (const auto& n : names) {
     if (ends_with(n, ".up.sql")) {
@@ -823,6 +826,9 @@ BuildResult build_bundle(const BuildOptions& o) {
     case MigrationTool::sqitch:
       sqitch_order(o.src_dir, order, problems);
       break;
+    case MigrationTool::recorded:
+      for (auto& f : recorded_files(o.src_dir, problems)) order.push_back({f});
+      break;
   }
   if (order.empty() && problems.empty()) {
     problems.push_back({o.src_dir.string(), "no migration file for layout " + std::string(to_string(m.tool))});
@@ -898,7 +904,12 @@ BuildResult build_bundle(const BuildOptions& o) {
     m.files.push_back(std::move(mf));
     contents.push_back(std::move(*content));
   }
-  for (const auto& sql : bookkeeping_sql(m.tool, m.history, m.tool_profile)) {
+  // A recorded source's bookkeeping is what the tool sent again on a second run: the
+  // statements of its repeatable.sql, which the bundle carries as a file.
+  const std::vector<std::string> bookkeeping = m.tool == MigrationTool::recorded
+                                                   ? recorded_bookkeeping_sql(m)
+                                                   : bookkeeping_sql(m.tool, m.history, m.tool_profile);
+  for (const auto& sql : bookkeeping) {
     sql::Analysis a = sql::analyze(sql, sql::Policy{}, sql::Detail::all);
     if (!a.ok() || a.statements.size() != 1) {
       problems.push_back({"bookkeeping", "cannot hash '" + sql + "'"});  // a bug in the table above

@@ -187,6 +187,7 @@ std::string_view to_string(MigrationTool tool) {
     case MigrationTool::node_pg_migrate: return "node-pg-migrate";
     case MigrationTool::sql_migrate: return "sql-migrate";
     case MigrationTool::prisma: return "prisma";
+    case MigrationTool::recorded: return "recorded";
   }
   return "plain";
 }
@@ -203,6 +204,7 @@ const std::vector<MigrationTool>& all_tools() {
 }
 
 std::optional<MigrationTool> tool_from_string(std::string_view name) {
+  if (name == to_string(MigrationTool::recorded)) return MigrationTool::recorded;
   for (auto t : all_tools()) {
     if (to_string(t) == name) return t;
   }

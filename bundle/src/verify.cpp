@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/bundle/bundle.h"
+#include "ddlgate/bundle/recorded.h"
 
 namespace ddlgate::bundle {
 namespace {
@@ -541,7 +542,10 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   // statements of the manifest's tool profile (bookkeeping_sql), byte for byte, once.
   // A signed manifest cannot add a statement of its own here (a DROP would otherwise
   // be approved, repeatable, with no file an approver saw).
-  const std::vector<std::string> profile = bookkeeping_sql(m.tool, m.history, m.tool_profile);
+  // A recorded bundle's are the statements of its own repeatable.sql file (recorded.h).
+  const std::vector<std::string> profile = m.tool == MigrationTool::recorded
+                                               ? recorded_bookkeeping_sql(m)
+                                               : bookkeeping_sql(m.tool, m.history, m.tool_profile);
   std::set<std::string> seen_bookkeeping;
   for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
     const auto& b = m.bookkeeping[i];

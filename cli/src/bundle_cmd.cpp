@@ -466,7 +466,7 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_flag("--any-database", b->any_database, "it is for every database of the environment");
   build->add_option("--tool", b->tool,
                     "auto|plain|atlas|golang-migrate|goose|flyway|dbmate|sqitch|liquibase|sql-migrate|node-pg-migrate|"
-                    "prisma|alembic|django|rails|knex|sequelize|typeorm (auto refuses when several fit)");
+                    "prisma|alembic|django|rails|knex|sequelize|typeorm|recorded (auto refuses when several fit)");
   build->add_option("--history-schema", b->history_schema,
                     "schema of the tool's history table (sqitch: its registry), when not the tool's default");
   build->add_option("--history-table", b->history_table,
@@ -478,6 +478,8 @@ void add_bundle(CLI::App& app, Runner& runner) {
   build->add_option("--pull-request", b->source.pull_request, "pull request");
   build->add_option("--ci-run", b->source.ci_run, "CI run URL");
   build->callback([&runner, b] { runner = [b] { return run_build(*b); }; });
+
+  add_bundle_record(*bundle, runner);
 
   auto* sign = bundle->add_subcommand("sign", "add a detached Ed25519 signature over the manifest");
   auto s_bundle = std::make_shared<std::string>();

@@ -27,6 +27,8 @@ void add_hash(CLI::App& app, Runner& runner);
 void add_keygen(CLI::App& app, Runner& runner);
 // Adds `bundle build|sign|verify|inspect` (signed migration bundles, docs/bundles.md).
 void add_bundle(CLI::App& app, Runner& runner);
+// Adds `bundle record` to the bundle subcommand (a recorded source from any tool, record_cmd.cpp).
+void add_bundle_record(CLI::App& bundle, Runner& runner);
 
 // Adds `explain` (why a statement is or is not approved under a configuration).
 void add_explain(CLI::App& app, Runner& runner);

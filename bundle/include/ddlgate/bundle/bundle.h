@@ -57,14 +57,16 @@ inline constexpr std::size_t kDefaultMaxSignatures = 32;
 // The migration tools `bundle build` knows: a directory layout (which files, in which
 // order, what their "up" part is) and a bookkeeping profile each. The ORMs (alembic,
 // django, rails, knex, sequelize, typeorm) keep their migrations as code: their layout is
-// plain, SQL files their offline modes wrote (or `bundle record` captured).
+// plain, SQL files their offline modes wrote; `recorded` is what `bundle record` captured from
+// any tool (ddlgate/bundle/recorded.h).
 enum class MigrationTool {
   plain, atlas, golang_migrate, goose, flyway, dbmate, sqitch,
   liquibase, alembic, django, rails, knex, sequelize, typeorm, node_pg_migrate, sql_migrate, prisma,
+  recorded,
 };
 std::string_view to_string(MigrationTool tool);  // "golang-migrate"
 std::optional<MigrationTool> tool_from_string(std::string_view name);
-// Every tool, in declaration order.
+// Every tool with a layout and a bookkeeping profile, in declaration order (not `recorded`).
 const std::vector<MigrationTool>& all_tools();
 
 // The tool's history table as the bundle was built for: empty parts mean the tool's
