@@ -165,55 +165,55 @@ Explanation explain(std::string_view hash, std::string_view display_sql, const s
   };
   const std::string db = database.empty() ? std::string() : " " + std::string(database);
   // In force and covering the database: approved unless every such approval is spent there.
-  if (auto* k = first([&](const KnownStatement& k) {
-        return k.standing == Standing::in_force && covers(k, database) &&
-               (k.repeatable || database.empty() || !spent || !spent(k, database));
+  if (auto* k = first([&](const KnownStatement& c) {
+        return c.standing == Standing::in_force && covers(c, database) &&
+               (c.repeatable || database.empty() || !spent || !spent(c, database));
       })) {
     e.verdict = Verdict::approved;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + " for " + scope(*k);
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::in_force && covers(k, database); })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::in_force && covers(c, database); })) {
     e.verdict = Verdict::spent;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + ", but that approval was already used in database" + db +
                " (enforcement.spend_approvals_once: each applies once); approve it again in a new bundle version";
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::in_force; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::in_force; })) {
     e.verdict = Verdict::other_database;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + " for " + scope(*k) + " only, not database" + db;
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::other_environment; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::other_environment; })) {
     e.verdict = Verdict::other_environment;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + " for environment " + k->environment +
                ", not this configuration's (bundles.environment)";
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::revoked; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::revoked; })) {
     e.verdict = Verdict::revoked;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + ", which is revoked " + k->not_in_force_why +
                "; a revoked version never comes back: approve it again in a new bundle version";
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::expired; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::expired; })) {
     e.verdict = Verdict::expired;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + ", which expired at " + k->not_after + "; sign a new bundle version";
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::not_yet_valid; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::not_yet_valid; })) {
     e.verdict = Verdict::not_yet_valid;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + ", which is valid only from " + k->not_before;
     return e;
   }
-  if (auto* k = first([&](const KnownStatement& k) { return k.standing == Standing::not_in_force; })) {
+  if (auto* k = first([&](const KnownStatement& c) { return c.standing == Standing::not_in_force; })) {
     e.verdict = Verdict::not_in_force;
     e.nearest = k;
     e.reason = "approved by " + where(*k) + ", which is not in force: " + k->not_in_force_why;
