@@ -1,12 +1,14 @@
 #include "ddlgate/ledger/evidence.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <streambuf>
 
 #include <nlohmann/json.hpp>
 
@@ -62,9 +64,9 @@ Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
 // report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
 // records older than a (which approvals in the range join to), for the period of evidence.json.
 // Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
-Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
-                                const std::string& from, const std::string& to,
-                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
+Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
+                    const std::string& from, const std::string& to, std::vector<ParsedRecord> older_accepted,
+                    const std::vector<ParsedRecord>& range, std::ostream& out) {
   ReportRecords r;
   r.name = origin + " records " + std::to_string(a) + ".." + std::to_string(b - 1);
   r.origin = origin;
@@ -82,9 +84,65 @@ Result<std::string> report_text(const std::string& origin, std::uint64_t a, std:
   ExportFilter filter;
   if (!from.empty()) filter.from = from;
   if (!to.empty()) filter.to = to;
+  return write_report_of_records(r, filter, from, to, out);
+}
+
+Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
+                                const std::string& from, const std::string& to,
+                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
   std::ostringstream out;
-  if (auto st = write_report_of_records(r, filter, from, to, out); !st) return st.error();
+  if (auto st = write_report(origin, a, b, notes, from, to, std::move(older_accepted), range, out); !st) {
+    return st.error();
+  }
   return std::move(out).str();
+}
+
+// An ostream's bytes into the entry a ZipStreamWriter has begun, through a small buffer; the
+// first error of the writer is kept (the stream then fails).
+class EntryBuf final : public std::streambuf {
+ public:
+  explicit EntryBuf(ZipStreamWriter& w) : w_(w) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  const std::optional<Error>& error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool drain() {
+    if (error_) return false;
+    if (pptr() > pbase()) {
+      if (auto st = w_.write(std::string_view(pbase(), static_cast<std::size_t>(pptr() - pbase()))); !st) {
+        error_ = st.error();
+        return false;
+      }
+      setp(buf_.data(), buf_.data() + buf_.size());
+    }
+    return true;
+  }
+  ZipStreamWriter& w_;
+  std::array<char, 16 * 1024> buf_{};
+  std::optional<Error> error_;
+};
+
+// The entry name, its bytes written by body to a stream as they come (not held whole).
+Status stream_entry(ZipStreamWriter& out, const std::string& name, const std::function<Status(std::ostream&)>& body) {
+  if (auto st = out.begin_entry(name); !st) return st;
+  EntryBuf buf(out);
+  std::ostream o(&buf);
+  auto st = body(o);
+  o.flush();
+  if (buf.error()) return *buf.error();
+  if (!st) return st;
+  if (!o) return Error{"writing " + name + " failed"};
+  return out.end_entry();
 }
 
 // The notes of cosigned whose body is cp's, one after another.
@@ -105,10 +163,10 @@ bool is_hex_sha256(std::string_view s) {
   return h && to_hex(*h) == s;
 }
 
-}  // namespace
 
-Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
-                                        EvidenceSummary* summary) {
+// Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries").
+Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options, ZipStreamWriter& out,
+                  EvidenceSummary* summary) {
   if (!std::filesystem::is_directory(dir)) return Error{"not a ledger directory", dir.string()};
   // Every signed note of the ledger by tree size: the checkpoints file, then batch seals for
   // sizes it does not have.
@@ -220,53 +278,62 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   view.tree = std::move(*seeded);
   if (cp_a) view.checkpoints.push_back(*cp_a);
   if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
-  std::string records_jsonl;
+  // The payloads of the range move into the view (payload_of finds them there).
   for (std::uint64_t s = a; s < b; ++s) {
     view.tree.append(tree.leaf(s));
-    view.picked.emplace_back(s, payloads[s]);
     auto rec = parse_payload(payloads[s]);  // parsed once already: cannot fail
     if (!rec) return Error{"record " + std::to_string(s) + ": " + rec.error().reason};
     view.parsed_picked.push_back(std::move(*rec));
-    records_jsonl += payloads[s];
-    records_jsonl += '\n';
+    view.picked.emplace_back(s, std::move(payloads[s]));
   }
-  auto jsonl = export_text(view, ExportFormat::jsonl);
-  if (!jsonl) return jsonl.error();
-  auto csv = export_text(view, ExportFormat::csv);
-  if (!csv) return csv.error();
+  auto payload_of = [&](std::uint64_t s) -> const std::string& {
+    return s >= a && s < b ? view.picked[s - a].second : payloads[s];
+  };
 
-  std::vector<ZipEntry> entries;
-  entries.push_back({kManifestEntry, json{{"format", kEvidenceFormat},
+  if (auto st = out.add(kManifestEntry, json{{"format", kEvidenceFormat},
                                           {"origin", cp_b->origin},
                                           {"from", options.from},
                                           {"to", options.to},
                                           {"start", a},
                                           {"end", b}}
                                          .dump() +
-                                         "\n"});
-  entries.push_back({kFrontierEntry, json{{"tree_size", a}, {"hashes", hex_list(tree.frontier(a))}}.dump() + "\n"});
+                                         "\n"); !st) return st;
+  if (auto st = out.add(kFrontierEntry, json{{"tree_size", a}, {"hashes", hex_list(tree.frontier(a))}}.dump() + "\n"); !st) return st;
   std::size_t cosig_notes = 0;
   if (cp_a) {
-    entries.push_back({kStartEntry, cp_a->text});
+    if (auto st = out.add(kStartEntry, cp_a->text); !st) return st;
     auto c = cosignatures_of(*cp_a, *cosigned, &cosig_notes);
-    if (!c.empty()) entries.push_back({kStartCosigEntry, std::move(c)});
+    if (!c.empty()) {
+      if (auto st = out.add(kStartCosigEntry, c); !st) return st;
+    }
   }
-  entries.push_back({kEndEntry, cp_b->text});
+  if (auto st = out.add(kEndEntry, cp_b->text); !st) return st;
   if (auto c = cosignatures_of(*cp_b, *cosigned, &cosig_notes); !c.empty()) {
-    entries.push_back({kEndCosigEntry, std::move(c)});
+    if (auto st = out.add(kEndCosigEntry, std::move(c)); !st) return st;
   }
-  entries.push_back({kRecordsEntry, std::move(records_jsonl)});
-  entries.push_back({kExportJsonlEntry, std::move(*jsonl)});
-  entries.push_back({kExportCsvEntry, std::move(*csv)});
+  if (auto st = stream_entry(out, kRecordsEntry, [&](std::ostream& o) -> Status {
+        for (const auto& [seq, payload] : view.picked) o << payload << '\n';
+        return Ok{};
+      });
+      !st) {
+    return st;
+  }
+  for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
+    // A named format, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const ExportFormat format = entry.second;
+    if (auto st = stream_entry(out, entry.first, [&](std::ostream& o) { return write_export(view, format, o); }); !st) {
+      return st;
+    }
+  }
   // The records next to the range, with proofs, so that verify sees that they are outside the
   // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
   // consistency with b's). None after b when the ledger ends there.
   if (a > 0) {
-    entries.push_back({kBeforeEntry, json{{"seq", a - 1},
-                                          {"payload", payloads[a - 1]},
+    if (auto st = out.add(kBeforeEntry, json{{"seq", a - 1},
+                                          {"payload", payload_of(a - 1)},
                                           {"proof", hex_list(tree.inclusion_proof(a - 1, b))}}
                                              .dump() +
-                                         "\n"});
+                                         "\n"); !st) return st;
   }
   const Checkpoint* cp_c = nullptr;
   for (const auto& [size, cp] : notes) {
@@ -292,7 +359,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                      dir.string()};
       }
       key_entries.push_back({key_entry_name(link.seq), json{{"seq", link.seq},
-                                                            {"payload", payloads[link.seq]},
+                                                            {"payload", payload_of(link.seq)},
                                                             {"proof", hex_list(tree.inclusion_proof(link.seq, link.seq + 1))},
                                                             {"checkpoint", note->second.text},
                                                             {"consistency", hex_list(tree.consistency_proof(link.seq + 1, top))}}
@@ -301,15 +368,17 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     }
   }
   if (cp_c) {
-    entries.push_back({kAfterEntry, json{{"seq", b},
-                                         {"payload", payloads[b]},
+    if (auto st = out.add(kAfterEntry, json{{"seq", b},
+                                         {"payload", payload_of(b)},
                                          {"proof", hex_list(tree.inclusion_proof(b, cp_c->size))},
                                          {"checkpoint", cp_c->text},
                                          {"consistency", hex_list(tree.consistency_proof(b, cp_c->size))}}
                                             .dump() +
-                                        "\n"});
+                                        "\n"); !st) return st;
   }
-  for (auto& e : key_entries) entries.push_back(std::move(e));
+  for (const auto& e : key_entries) {
+    if (auto st = out.add(e.name, e.data); !st) return st;
+  }
 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
@@ -354,11 +423,11 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                    (src / "manifest.json").string()};
     }
     const std::string prefix = std::string(kBundlesPrefix) + sha + "/";
-    entries.push_back({prefix + "accepted.json",
-                       json{{"seq", seq}, {"payload", payloads[seq]}, {"proof", hex_list(tree.inclusion_proof(seq, b))}}
+    if (auto st = out.add(prefix + "accepted.json",
+                       json{{"seq", seq}, {"payload", payload_of(seq)}, {"proof", hex_list(tree.inclusion_proof(seq, b))}}
                                .dump() +
-                           "\n"});
-    entries.push_back({prefix + "manifest.json", std::move(*manifest)});
+                           "\n"); !st) return st;
+    if (auto st = out.add(prefix + "manifest.json", std::move(*manifest)); !st) return st;
     std::vector<std::filesystem::path> sigs;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(src / "signatures", ec), end; !ec && it != end; it.increment(ec)) {
@@ -373,18 +442,39 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     for (const auto& p : sigs) {
       auto bytes = base::read_capped(p, kMaxEvidenceSignatureBytes);
       if (!bytes) return Error{"bundle " + name + ": " + bytes.error().reason, p.string()};
-      entries.push_back({prefix + "signatures/" + p.filename().string(), std::move(*bytes)});
+      if (auto st = out.add(prefix + "signatures/" + p.filename().string(), std::move(*bytes)); !st) return st;
     }
     ++bundles;
   }
-  auto report = report_text(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
-                            view.parsed_picked);
-  if (!report) return report.error();
-  entries.push_back({kReportEntry, std::move(*report)});
-  auto zip = write_zip(entries);
-  if (!zip) return zip.error();
+  if (auto st = stream_entry(out, kReportEntry, [&](std::ostream& o) {
+        return write_report(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
+                            view.parsed_picked, o);
+      });
+      !st) {
+    return st;
+  }
+  if (auto st = out.finish(); !st) return st;
   if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
-  return zip;
+  return Ok{};
+}
+
+}  // namespace
+
+Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                        EvidenceSummary* summary) {
+  ZipStringWriter out;
+  if (auto st = write_pack(dir, options, out, summary); !st) return st.error();
+  return out.take();
+}
+
+Result<EvidenceSummary> write_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                            const std::filesystem::path& file) {
+  auto out = ZipFileWriter::create(file);
+  if (!out) return out.error();
+  EvidenceSummary summary;
+  if (auto st = write_pack(dir, options, **out, &summary); !st) return st.error();
+  if (auto st = (*out)->commit(); !st) return st.error();
+  return summary;
 }
 
 Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVerifier& key,
