@@ -54,13 +54,6 @@ json hex_list(const std::vector<Hash>& hs) {
   return a;
 }
 
-// The export of src in format, as bytes.
-Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
-  std::ostringstream out;
-  if (auto st = write_export(src, format, out); !st) return st.error();
-  return std::move(out).str();
-}
-
 // report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
 // records older than a (which approvals in the range join to), for the period of evidence.json.
 // Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
@@ -85,16 +78,6 @@ Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b,
   if (!from.empty()) filter.from = from;
   if (!to.empty()) filter.to = to;
   return write_report_of_records(r, filter, from, to, out);
-}
-
-Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
-                                const std::string& from, const std::string& to,
-                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
-  std::ostringstream out;
-  if (auto st = write_report(origin, a, b, notes, from, to, std::move(older_accepted), range, out); !st) {
-    return st.error();
-  }
-  return std::move(out).str();
 }
 
 // An ostream's bytes into the entry a ZipStreamWriter has begun, through a small buffer; the
@@ -132,6 +115,42 @@ class EntryBuf final : public std::streambuf {
   std::optional<Error> error_;
 };
 
+// Compares what is written to it with have as it comes, holding none of it: the offset of the
+// first byte that differs, or where one of the two ends before the other.
+class CompareBuf final : public std::streambuf {
+ public:
+  explicit CompareBuf(std::string_view have) : have_(have) {}
+  std::optional<std::size_t> mismatch() const {
+    if (diff_) return diff_;
+    if (at_ != have_.size()) return std::min(at_, have_.size());
+    return std::nullopt;
+  }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (!diff_ && n > 0) {
+      std::string_view in(s, static_cast<std::size_t>(n));
+      auto rest = have_.substr(std::min(at_, have_.size()));
+      auto m = std::mismatch(in.begin(), in.end(), rest.begin(), rest.end());
+      if (m.first != in.end()) diff_ = at_ + static_cast<std::size_t>(m.first - in.begin());
+    }
+    at_ += static_cast<std::size_t>(n);
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      const char ch = traits_type::to_char_type(c);
+      xsputn(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  std::string_view have_;
+  std::size_t at_ = 0;
+  std::optional<std::size_t> diff_;
+};
+
 // The entry name, its bytes written by body to a stream as they come (not held whole).
 Status stream_entry(ZipStreamWriter& out, const std::string& name, const std::function<Status(std::ostream&)>& body) {
   if (auto st = out.begin_entry(name); !st) return st;
@@ -167,6 +186,8 @@ bool is_hex_sha256(std::string_view s) {
 // Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries").
 Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options, ZipStreamWriter& out,
                   EvidenceSummary* summary) {
+  // Never a pack that `evidence verify` would refuse to read.
+  out.limit(kMaxEvidencePackBytes, "the most `evidence verify` reads: export a shorter period with --from and --to");
   if (!std::filesystem::is_directory(dir)) return Error{"not a ledger directory", dir.string()};
   // Every signed note of the ledger by tree size: the checkpoints file, then batch seals for
   // sizes it does not have.
@@ -933,30 +954,31 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   // copies must be exactly those bytes.
   if (cp_a) view.checkpoints.push_back(*cp_a);
   if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
-  for (auto [entry, fmt] : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
-    auto want = export_text(view, fmt);
-    if (!want) return want.error();
+  // Each is compared with the pack's copy as it is written, so neither is held a second time.
+  auto compare = [&](const char* entry, const char* what,
+                     const std::function<Status(std::ostream&)>& write) -> std::optional<Error> {
     std::string_view have = *get(entry);
-    if (have != *want) {
-      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
-      auto at = static_cast<std::size_t>(diff.first - have.begin());
-      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-      return Error{std::string(entry) + ": differs from the export recomputed from the records at line " +
+    CompareBuf cmp(have);
+    std::ostream o(&cmp);
+    if (auto st = write(o); !st) return st.error();
+    if (auto at = cmp.mismatch()) {
+      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(*at), '\n');
+      return Error{std::string(entry) + ": differs from the " + what + " recomputed from the records at line " +
                    std::to_string(line_no) + " (changed)"};
     }
+    return std::nullopt;
+  };
+  for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
+    const ExportFormat fmt = entry.second;
+    if (auto e = compare(entry.first, "export", [&](std::ostream& o) { return write_export(view, fmt, o); })) return *e;
   }
   // The report: likewise recomputed, never trusted.
   if (with_report) {
-    auto want = report_text(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
-                            view.parsed_picked);
-    if (!want) return want.error();
-    std::string_view have = *get(kReportEntry);
-    if (have != *want) {
-      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
-      auto at = static_cast<std::size_t>(diff.first - have.begin());
-      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-      return Error{std::string(kReportEntry) + ": differs from the report recomputed from the records at line " +
-                   std::to_string(line_no) + " (changed)"};
+    if (auto e = compare(kReportEntry, "report", [&](std::ostream& o) {
+          return write_report(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
+                              view.parsed_picked, o);
+        })) {
+      return *e;
     }
   }
   EvidenceSummary s;

@@ -86,6 +86,9 @@ std::string zip_name_problem(std::string_view name) {
 }
 
 Status ZipStreamWriter::emit(std::string_view bytes) {
+  if (bytes.size() > max_size_ || size_ > max_size_ - bytes.size()) {
+    return Error{"archive larger than " + std::to_string(max_size_) + " bytes (" + limit_why_ + ")"};
+  }
   if (auto st = put(bytes); !st) return st;
   size_ += bytes.size();
   return Ok{};

@@ -203,6 +203,13 @@ TEST(Zip, TheStreamWriterRefusesMisuse) {
   auto r = read_zip(z);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->size(), 1u);
+  // A limit below 4 GiB: the write that would pass it fails, saying why the limit is there.
+  ZipStringWriter small;
+  small.limit(100, "a test");
+  ASSERT_TRUE(small.add("a", std::string(40, 'x')));
+  auto over = small.add("b", std::string(40, 'x'));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().reason, "archive larger than 100 bytes (a test)");
 }
 
 }  // namespace

@@ -52,6 +52,12 @@ class ZipStreamWriter {
   Status finish();
   // Bytes written so far (the archive's size once finished).
   std::uint64_t size() const { return size_; }
+  // Fails any write that would make the archive larger than max_bytes (below 4 GiB), saying why
+  // the limit is there.
+  void limit(std::uint64_t max_bytes, std::string why) {
+    max_size_ = max_bytes;
+    limit_why_ = std::move(why);
+  }
 
  protected:
   // Appends bytes at the end of what was written.
@@ -65,6 +71,8 @@ class ZipStreamWriter {
   std::set<std::string, std::less<>> names_;
   std::size_t entries_ = 0;
   std::uint64_t size_ = 0;
+  std::uint64_t max_size_ = 0xffffffffu - 1;
+  std::string limit_why_ = "no ZIP64";
   bool open_ = false, finished_ = false;
   std::uint64_t entry_offset_ = 0, entry_size_ = 0;
   std::uint32_t entry_crc_ = 0;
