@@ -187,7 +187,8 @@ bool is_hex_sha256(std::string_view s) {
 Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options, ZipStreamWriter& out,
                   EvidenceSummary* summary) {
   // Never a pack that `evidence verify` would refuse to read.
-  out.limit(kMaxEvidencePackBytes, "the most `evidence verify` reads: export a shorter period with --from and --to");
+  out.limit(kMaxEvidencePackBytes, ZipLimits{}.max_entry_size,
+            "the most `evidence verify` reads: export a shorter period with --from and --to");
   if (!std::filesystem::is_directory(dir)) return Error{"not a ledger directory", dir.string()};
   // Every signed note of the ledger by tree size: the checkpoints file, then batch seals for
   // sizes it does not have.

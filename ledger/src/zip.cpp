@@ -124,8 +124,11 @@ Status ZipStreamWriter::begin_entry(const std::string& name) {
 
 Status ZipStreamWriter::write(std::string_view data) {
   if (!open_) return Error{"internal: ZIP data outside an entry"};
-  if (data.size() >= 0xffffffffu - entry_size_ || size_ + data.size() >= 0xffffffffu) {
+  if (data.size() >= 0xffffffffu - entry_size_ || size_ + data.size() >= 0xffffffffu || entry_size_ > max_entry_size_) {
     return Error{"archive larger than 4 GiB (no ZIP64): " + entry_name_};
+  }
+  if (data.size() > max_entry_size_ - entry_size_) {
+    return Error{"entry " + entry_name_ + " larger than " + std::to_string(max_entry_size_) + " bytes (" + limit_why_ + ")"};
   }
   entry_crc_ = crc32_iso_update(entry_crc_, data);
   entry_size_ += data.size();

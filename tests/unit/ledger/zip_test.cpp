@@ -205,9 +205,14 @@ TEST(Zip, TheStreamWriterRefusesMisuse) {
   EXPECT_EQ(r->size(), 1u);
   // A limit below 4 GiB: the write that would pass it fails, saying why the limit is there.
   ZipStringWriter small;
-  small.limit(100, "a test");
-  ASSERT_TRUE(small.add("a", std::string(40, 'x')));
-  auto over = small.add("b", std::string(40, 'x'));
+  small.limit(100, 30, "a test");
+  auto big = small.add("a", std::string(31, 'x'));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().reason, "entry a larger than 30 bytes (a test)");
+  ZipStringWriter total;
+  total.limit(100, 50, "a test");
+  ASSERT_TRUE(total.add("a", std::string(40, 'x')));
+  auto over = total.add("b", std::string(40, 'x'));
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error().reason, "archive larger than 100 bytes (a test)");
 }

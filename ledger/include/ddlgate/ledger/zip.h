@@ -52,10 +52,11 @@ class ZipStreamWriter {
   Status finish();
   // Bytes written so far (the archive's size once finished).
   std::uint64_t size() const { return size_; }
-  // Fails any write that would make the archive larger than max_bytes (below 4 GiB), saying why
-  // the limit is there.
-  void limit(std::uint64_t max_bytes, std::string why) {
+  // Fails any write that would make the archive larger than max_bytes (below 4 GiB), or an
+  // entry larger than max_entry_bytes, saying why the limit is there.
+  void limit(std::uint64_t max_bytes, std::uint64_t max_entry_bytes, std::string why) {
     max_size_ = max_bytes;
+    max_entry_size_ = max_entry_bytes;
     limit_why_ = std::move(why);
   }
 
@@ -71,7 +72,7 @@ class ZipStreamWriter {
   std::set<std::string, std::less<>> names_;
   std::size_t entries_ = 0;
   std::uint64_t size_ = 0;
-  std::uint64_t max_size_ = 0xffffffffu - 1;
+  std::uint64_t max_size_ = 0xffffffffu - 1, max_entry_size_ = 0xffffffffu - 1;
   std::string limit_why_ = "no ZIP64";
   bool open_ = false, finished_ = false;
   std::uint64_t entry_offset_ = 0, entry_size_ = 0;
