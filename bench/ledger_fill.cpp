@@ -1,20 +1,26 @@
 // Fills a ledger with N records of deploy traffic, for bench/report.sh: sessions of four approved
 // statements with their outcomes (one rolled back, one failed) and a denial, one session in a
 // hundred under break-glass, each session opened and closed. Usage: ledger_fill DIR KEY N
+// [BUNDLE_DIR|-] [unsettled]: with BUNDLE_DIR, the bundle_accepted record names it and its
+// manifest.json's SHA-256 (so `evidence export` finds the manifest); with `unsettled`, no
+// session writes an outcome or closes (a proxy killed mid-deploy, again and again).
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <string>
 #include <vector>
 
+#include "ddlgate/base/file.h"
+#include "ddlgate/base/sha256.h"
 #include "ddlgate/ledger/ledger.h"
 #include "ddlgate/ledger/record.h"
 
 namespace lg = ddlgate::ledger;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: ledger_fill DIR KEY N\n");
+  if (argc < 4 || argc > 6 || (argc == 6 && std::string(argv[5]) != "unsettled")) {
+    std::fprintf(stderr, "usage: ledger_fill DIR KEY N [BUNDLE_DIR|-] [unsettled]\n");
     return 2;
   }
   lg::LedgerConfig c;
@@ -41,6 +47,16 @@ int main(int argc, char** argv) {
   a.version = "7";
   a.manifest_sha256 = std::string(64, 'a');
   a.source = "/var/lib/ddlgate/registry/shop-7";
+  if (argc >= 5 && std::string(argv[4]) != "-") {
+    auto manifest = ddlgate::base::read_capped(std::filesystem::path(argv[4]) / "manifest.json", 16 << 20);
+    if (!manifest) {
+      std::fprintf(stderr, "ledger_fill: %s\n", manifest.error().to_string().c_str());
+      return 1;
+    }
+    a.manifest_sha256 = ddlgate::base::sha256_hex(*manifest);
+    a.source = argv[4];
+  }
+  const bool unsettled = argc == 6;
   a.repository = "git@example.com:shop/db.git";
   a.commit = "4f2a9c1";
   a.pull_request = "https://example.com/shop/db/pull/12";
@@ -67,6 +83,7 @@ int main(int argc, char** argv) {
         d.approval = lg::Approval{"shop", "7", "001.sql", static_cast<std::uint64_t>(i + 1)};
       }
       put(lg::decision(d));
+      if (unsettled) continue;
       if (i == 2) {
         put(lg::outcome_rolled_back(id, hash));
       } else if (i == 3 && s % 10 == 0) {
@@ -83,7 +100,7 @@ int main(int argc, char** argv) {
     denied.display_sql = "DROP TABLE accounts";
     denied.reason = "no signed bundle approves it for this database";
     put(lg::decision(denied));
-    put(lg::session_closed(id, "client terminated"));
+    if (!unsettled) put(lg::session_closed(id, "client terminated"));
   }
   for (auto& f : pending) f.get();
   if (auto closed = (*l)->close(); !closed) {

@@ -39,24 +39,22 @@ int run_export(const ExportArgs& a) {
   o.from = widen(a.from, ".000000");
   o.to = widen(a.to, ".999999");
   o.registry_dir = a.registry;
-  lg::EvidenceSummary s;
-  auto pack = lg::build_evidence_pack(a.ledger, o, &s);
-  if (!pack) {
-    std::fprintf(stderr, "%s: FAILED: %s\n", a.ledger.c_str(), pack.error().to_string().c_str());
-    return kExitCheckFailed;
-  }
-  // Written beside the target and renamed, so that a failed write leaves no half pack.
+  // Written beside the target as it is made (never held whole) and renamed, so that a failed
+  // write leaves no half pack.
   const std::string tmp = a.out + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(pack->data(), static_cast<std::streamsize>(pack->size()));
-    out.close();
-    if (!out) {
-      std::fprintf(stderr, "ddlgate evidence export: %s: cannot write\n", tmp.c_str());
-      std::filesystem::remove(tmp);
+  auto written = lg::write_evidence_pack(a.ledger, o, tmp);
+  if (!written) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    // Writing the pack (the error names its file) is not the ledger's failure.
+    if (written.error().file == tmp) {
+      std::fprintf(stderr, "ddlgate evidence export: %s\n", written.error().to_string().c_str());
       return kExitUsage;
     }
+    std::fprintf(stderr, "%s: FAILED: %s\n", a.ledger.c_str(), written.error().to_string().c_str());
+    return kExitCheckFailed;
   }
+  const lg::EvidenceSummary& s = *written;
   std::error_code ec;
   std::filesystem::rename(tmp, a.out, ec);
   if (ec) {

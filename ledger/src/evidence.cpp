@@ -1,12 +1,14 @@
 #include "ddlgate/ledger/evidence.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <streambuf>
 
 #include <nlohmann/json.hpp>
 
@@ -52,19 +54,12 @@ json hex_list(const std::vector<Hash>& hs) {
   return a;
 }
 
-// The export of src in format, as bytes.
-Result<std::string> export_text(const ExportSource& src, ExportFormat format) {
-  std::ostringstream out;
-  if (auto st = write_export(src, format, out); !st) return st.error();
-  return std::move(out).str();
-}
-
 // report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
 // records older than a (which approvals in the range join to), for the period of evidence.json.
 // Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
-Result<std::string> report_text(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
-                                const std::string& from, const std::string& to,
-                                std::vector<ParsedRecord> older_accepted, const std::vector<ParsedRecord>& range) {
+Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
+                    const std::string& from, const std::string& to, std::vector<ParsedRecord> older_accepted,
+                    const std::vector<ParsedRecord>& range, std::ostream& out) {
   ReportRecords r;
   r.name = origin + " records " + std::to_string(a) + ".." + std::to_string(b - 1);
   r.origin = origin;
@@ -82,9 +77,91 @@ Result<std::string> report_text(const std::string& origin, std::uint64_t a, std:
   ExportFilter filter;
   if (!from.empty()) filter.from = from;
   if (!to.empty()) filter.to = to;
-  std::ostringstream out;
-  if (auto st = write_report_of_records(r, filter, from, to, out); !st) return st.error();
-  return std::move(out).str();
+  return write_report_of_records(r, filter, from, to, out);
+}
+
+// An ostream's bytes into the entry a ZipStreamWriter has begun, through a small buffer; the
+// first error of the writer is kept (the stream then fails).
+class EntryBuf final : public std::streambuf {
+ public:
+  explicit EntryBuf(ZipStreamWriter& w) : w_(w) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  const std::optional<Error>& error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool drain() {
+    if (error_) return false;
+    if (pptr() > pbase()) {
+      if (auto st = w_.write(std::string_view(pbase(), static_cast<std::size_t>(pptr() - pbase()))); !st) {
+        error_ = st.error();
+        return false;
+      }
+      setp(buf_.data(), buf_.data() + buf_.size());
+    }
+    return true;
+  }
+  ZipStreamWriter& w_;
+  std::array<char, 16 * 1024> buf_{};
+  std::optional<Error> error_;
+};
+
+// Compares what is written to it with have as it comes, holding none of it: the offset of the
+// first byte that differs, or where one of the two ends before the other.
+class CompareBuf final : public std::streambuf {
+ public:
+  explicit CompareBuf(std::string_view have) : have_(have) {}
+  std::optional<std::size_t> mismatch() const {
+    if (diff_) return diff_;
+    if (at_ != have_.size()) return std::min(at_, have_.size());
+    return std::nullopt;
+  }
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (!diff_ && n > 0) {
+      std::string_view in(s, static_cast<std::size_t>(n));
+      auto rest = have_.substr(std::min(at_, have_.size()));
+      auto m = std::mismatch(in.begin(), in.end(), rest.begin(), rest.end());
+      if (m.first != in.end()) diff_ = at_ + static_cast<std::size_t>(m.first - in.begin());
+    }
+    at_ += static_cast<std::size_t>(n);
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      const char ch = traits_type::to_char_type(c);
+      xsputn(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  std::string_view have_;
+  std::size_t at_ = 0;
+  std::optional<std::size_t> diff_;
+};
+
+// The entry name, its bytes written by body to a stream as they come (not held whole).
+Status stream_entry(ZipStreamWriter& out, const std::string& name, const std::function<Status(std::ostream&)>& body) {
+  if (auto st = out.begin_entry(name); !st) return st;
+  EntryBuf buf(out);
+  std::ostream o(&buf);
+  auto st = body(o);
+  o.flush();
+  if (buf.error()) return *buf.error();
+  if (!st) return st;
+  if (!o) return Error{"writing " + name + " failed"};
+  return out.end_entry();
 }
 
 // The notes of cosigned whose body is cp's, one after another.
@@ -105,10 +182,13 @@ bool is_hex_sha256(std::string_view s) {
   return h && to_hex(*h) == s;
 }
 
-}  // namespace
 
-Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
-                                        EvidenceSummary* summary) {
+// Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries").
+Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options, ZipStreamWriter& out,
+                  EvidenceSummary* summary) {
+  // Never a pack that `evidence verify` would refuse to read.
+  out.limit(kMaxEvidencePackBytes, ZipLimits{}.max_entry_size,
+            "the most `evidence verify` reads: export a shorter period with --from and --to");
   if (!std::filesystem::is_directory(dir)) return Error{"not a ledger directory", dir.string()};
   // Every signed note of the ledger by tree size: the checkpoints file, then batch seals for
   // sizes it does not have.
@@ -220,53 +300,62 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
   view.tree = std::move(*seeded);
   if (cp_a) view.checkpoints.push_back(*cp_a);
   if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
-  std::string records_jsonl;
+  // The payloads of the range move into the view (payload_of finds them there).
   for (std::uint64_t s = a; s < b; ++s) {
     view.tree.append(tree.leaf(s));
-    view.picked.emplace_back(s, payloads[s]);
     auto rec = parse_payload(payloads[s]);  // parsed once already: cannot fail
     if (!rec) return Error{"record " + std::to_string(s) + ": " + rec.error().reason};
     view.parsed_picked.push_back(std::move(*rec));
-    records_jsonl += payloads[s];
-    records_jsonl += '\n';
+    view.picked.emplace_back(s, std::move(payloads[s]));
   }
-  auto jsonl = export_text(view, ExportFormat::jsonl);
-  if (!jsonl) return jsonl.error();
-  auto csv = export_text(view, ExportFormat::csv);
-  if (!csv) return csv.error();
+  auto payload_of = [&](std::uint64_t s) -> const std::string& {
+    return s >= a && s < b ? view.picked[s - a].second : payloads[s];
+  };
 
-  std::vector<ZipEntry> entries;
-  entries.push_back({kManifestEntry, json{{"format", kEvidenceFormat},
+  if (auto st = out.add(kManifestEntry, json{{"format", kEvidenceFormat},
                                           {"origin", cp_b->origin},
                                           {"from", options.from},
                                           {"to", options.to},
                                           {"start", a},
                                           {"end", b}}
                                          .dump() +
-                                         "\n"});
-  entries.push_back({kFrontierEntry, json{{"tree_size", a}, {"hashes", hex_list(tree.frontier(a))}}.dump() + "\n"});
+                                         "\n"); !st) return st;
+  if (auto st = out.add(kFrontierEntry, json{{"tree_size", a}, {"hashes", hex_list(tree.frontier(a))}}.dump() + "\n"); !st) return st;
   std::size_t cosig_notes = 0;
   if (cp_a) {
-    entries.push_back({kStartEntry, cp_a->text});
+    if (auto st = out.add(kStartEntry, cp_a->text); !st) return st;
     auto c = cosignatures_of(*cp_a, *cosigned, &cosig_notes);
-    if (!c.empty()) entries.push_back({kStartCosigEntry, std::move(c)});
+    if (!c.empty()) {
+      if (auto st = out.add(kStartCosigEntry, c); !st) return st;
+    }
   }
-  entries.push_back({kEndEntry, cp_b->text});
+  if (auto st = out.add(kEndEntry, cp_b->text); !st) return st;
   if (auto c = cosignatures_of(*cp_b, *cosigned, &cosig_notes); !c.empty()) {
-    entries.push_back({kEndCosigEntry, std::move(c)});
+    if (auto st = out.add(kEndCosigEntry, std::move(c)); !st) return st;
   }
-  entries.push_back({kRecordsEntry, std::move(records_jsonl)});
-  entries.push_back({kExportJsonlEntry, std::move(*jsonl)});
-  entries.push_back({kExportCsvEntry, std::move(*csv)});
+  if (auto st = stream_entry(out, kRecordsEntry, [&](std::ostream& o) -> Status {
+        for (const auto& [seq, payload] : view.picked) o << payload << '\n';
+        return Ok{};
+      });
+      !st) {
+    return st;
+  }
+  for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
+    // A named format, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const ExportFormat format = entry.second;
+    if (auto st = stream_entry(out, entry.first, [&](std::ostream& o) { return write_export(view, format, o); }); !st) {
+      return st;
+    }
+  }
   // The records next to the range, with proofs, so that verify sees that they are outside the
   // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
   // consistency with b's). None after b when the ledger ends there.
   if (a > 0) {
-    entries.push_back({kBeforeEntry, json{{"seq", a - 1},
-                                          {"payload", payloads[a - 1]},
+    if (auto st = out.add(kBeforeEntry, json{{"seq", a - 1},
+                                          {"payload", payload_of(a - 1)},
                                           {"proof", hex_list(tree.inclusion_proof(a - 1, b))}}
                                              .dump() +
-                                         "\n"});
+                                         "\n"); !st) return st;
   }
   const Checkpoint* cp_c = nullptr;
   for (const auto& [size, cp] : notes) {
@@ -292,7 +381,7 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                      dir.string()};
       }
       key_entries.push_back({key_entry_name(link.seq), json{{"seq", link.seq},
-                                                            {"payload", payloads[link.seq]},
+                                                            {"payload", payload_of(link.seq)},
                                                             {"proof", hex_list(tree.inclusion_proof(link.seq, link.seq + 1))},
                                                             {"checkpoint", note->second.text},
                                                             {"consistency", hex_list(tree.consistency_proof(link.seq + 1, top))}}
@@ -301,15 +390,17 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     }
   }
   if (cp_c) {
-    entries.push_back({kAfterEntry, json{{"seq", b},
-                                         {"payload", payloads[b]},
+    if (auto st = out.add(kAfterEntry, json{{"seq", b},
+                                         {"payload", payload_of(b)},
                                          {"proof", hex_list(tree.inclusion_proof(b, cp_c->size))},
                                          {"checkpoint", cp_c->text},
                                          {"consistency", hex_list(tree.consistency_proof(b, cp_c->size))}}
                                             .dump() +
-                                        "\n"});
+                                        "\n"); !st) return st;
   }
-  for (auto& e : key_entries) entries.push_back(std::move(e));
+  for (const auto& e : key_entries) {
+    if (auto st = out.add(e.name, e.data); !st) return st;
+  }
 
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
@@ -354,11 +445,11 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
                    (src / "manifest.json").string()};
     }
     const std::string prefix = std::string(kBundlesPrefix) + sha + "/";
-    entries.push_back({prefix + "accepted.json",
-                       json{{"seq", seq}, {"payload", payloads[seq]}, {"proof", hex_list(tree.inclusion_proof(seq, b))}}
+    if (auto st = out.add(prefix + "accepted.json",
+                       json{{"seq", seq}, {"payload", payload_of(seq)}, {"proof", hex_list(tree.inclusion_proof(seq, b))}}
                                .dump() +
-                           "\n"});
-    entries.push_back({prefix + "manifest.json", std::move(*manifest)});
+                           "\n"); !st) return st;
+    if (auto st = out.add(prefix + "manifest.json", std::move(*manifest)); !st) return st;
     std::vector<std::filesystem::path> sigs;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(src / "signatures", ec), end; !ec && it != end; it.increment(ec)) {
@@ -373,18 +464,39 @@ Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const 
     for (const auto& p : sigs) {
       auto bytes = base::read_capped(p, kMaxEvidenceSignatureBytes);
       if (!bytes) return Error{"bundle " + name + ": " + bytes.error().reason, p.string()};
-      entries.push_back({prefix + "signatures/" + p.filename().string(), std::move(*bytes)});
+      if (auto st = out.add(prefix + "signatures/" + p.filename().string(), std::move(*bytes)); !st) return st;
     }
     ++bundles;
   }
-  auto report = report_text(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
-                            view.parsed_picked);
-  if (!report) return report.error();
-  entries.push_back({kReportEntry, std::move(*report)});
-  auto zip = write_zip(entries);
-  if (!zip) return zip.error();
+  if (auto st = stream_entry(out, kReportEntry, [&](std::ostream& o) {
+        return write_report(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
+                            view.parsed_picked, o);
+      });
+      !st) {
+    return st;
+  }
+  if (auto st = out.finish(); !st) return st;
   if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
-  return zip;
+  return Ok{};
+}
+
+}  // namespace
+
+Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                        EvidenceSummary* summary) {
+  ZipStringWriter out;
+  if (auto st = write_pack(dir, options, out, summary); !st) return st.error();
+  return out.take();
+}
+
+Result<EvidenceSummary> write_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                            const std::filesystem::path& file) {
+  auto out = ZipFileWriter::create(file);
+  if (!out) return out.error();
+  EvidenceSummary summary;
+  if (auto st = write_pack(dir, options, **out, &summary); !st) return st.error();
+  if (auto st = (*out)->commit(); !st) return st.error();
+  return summary;
 }
 
 Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVerifier& key,
@@ -843,30 +955,31 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   // copies must be exactly those bytes.
   if (cp_a) view.checkpoints.push_back(*cp_a);
   if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
-  for (auto [entry, fmt] : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
-    auto want = export_text(view, fmt);
-    if (!want) return want.error();
+  // Each is compared with the pack's copy as it is written, so neither is held a second time.
+  auto compare = [&](const char* entry, const char* what,
+                     const std::function<Status(std::ostream&)>& write) -> std::optional<Error> {
     std::string_view have = *get(entry);
-    if (have != *want) {
-      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
-      auto at = static_cast<std::size_t>(diff.first - have.begin());
-      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-      return Error{std::string(entry) + ": differs from the export recomputed from the records at line " +
+    CompareBuf cmp(have);
+    std::ostream o(&cmp);
+    if (auto st = write(o); !st) return st.error();
+    if (auto at = cmp.mismatch()) {
+      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(*at), '\n');
+      return Error{std::string(entry) + ": differs from the " + what + " recomputed from the records at line " +
                    std::to_string(line_no) + " (changed)"};
     }
+    return std::nullopt;
+  };
+  for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
+    const ExportFormat fmt = entry.second;
+    if (auto e = compare(entry.first, "export", [&](std::ostream& o) { return write_export(view, fmt, o); })) return *e;
   }
   // The report: likewise recomputed, never trusted.
   if (with_report) {
-    auto want = report_text(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
-                            view.parsed_picked);
-    if (!want) return want.error();
-    std::string_view have = *get(kReportEntry);
-    if (have != *want) {
-      auto diff = std::mismatch(have.begin(), have.end(), want->begin(), want->end());
-      auto at = static_cast<std::size_t>(diff.first - have.begin());
-      auto line_no = 1 + std::count(have.begin(), have.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-      return Error{std::string(kReportEntry) + ": differs from the report recomputed from the records at line " +
-                   std::to_string(line_no) + " (changed)"};
+    if (auto e = compare(kReportEntry, "report", [&](std::ostream& o) {
+          return write_report(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
+                              view.parsed_picked, o);
+        })) {
+      return *e;
     }
   }
   EvidenceSummary s;

@@ -454,7 +454,8 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
       c.ok = false;
       all_ok = false;
     }
-    auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); }, true);
+    auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); },
+                              JoinOptions{.break_glass_statements = true});
     if (!st) return Error{st.error().reason, dir, st.error().offset};
     report.add_check(std::move(c));
   }

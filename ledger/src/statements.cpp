@@ -1,5 +1,6 @@
 #include "ddlgate/ledger/statements.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <string>
@@ -32,20 +33,58 @@ bool expects_outcome(const ParsedRecord& d) {
   return decision != "denied" && !str(d.fields, "statement_hash").empty();
 }
 
-// One (session, statement hash): the decisions waiting for their outcome, oldest first (-1 for
-// one the filter dropped, so that it still takes its outcome), and the last row picked, which a
+// One (session, statement hash): the decisions waiting for their outcome, oldest first, each as
+// its sequence number and its slot (-1 for one the filter dropped, so that it still takes its
+// outcome); how many of the oldest were given up on (past the outcome window), whose outcomes are
+// dropped when they come; the last record that touched it; and the last row picked, which a
 // repeated execution's outcome repeats.
+struct Waiting {
+  std::uint64_t seq = 0;
+  std::int64_t slot = -1;
+};
 struct Pending {
-  std::deque<std::int64_t> waiting;
+  std::deque<Waiting> waiting;
+  std::uint64_t expired = 0;
+  std::uint64_t touched = 0;
   std::optional<StatementRow> last;
 };
 
 class Joiner {
  public:
-  Joiner(const ExportFilter& filter, const std::function<void(const StatementRow&)>& sink, bool break_glass_statements)
-      : filter_(filter), sink_(sink), break_glass_statements_(break_glass_statements) {}
+  Joiner(const ExportFilter& filter, const std::function<void(const StatementRow&)>& sink, const JoinOptions& options)
+      : filter_(filter), sink_(sink), break_glass_statements_(options.break_glass_statements),
+        window_(options.outcome_window), peak_held_(options.peak_held) {}
 
   void add(ParsedRecord&& r) {
+    const std::uint64_t seq = r.seq;
+    now_ = seq;
+    handle(std::move(r));
+    advance(seq);
+  }
+
+  // A record the join does not read: the window still counts it.
+  void advance(std::uint64_t seq) {
+    now_ = seq;
+    flush();
+    if (window_ > 0 && now_ >= next_sweep_) {
+      sweep();
+      next_sweep_ = now_ + std::max<std::uint64_t>(window_ / 2, 1);
+    }
+    if (peak_held_) *peak_held_ = std::max(*peak_held_, slots_.size() + pendings_ + waiting_);
+  }
+
+  void finish() {
+    for (auto& s : slots_) s.done = true;
+    flush();
+  }
+
+ private:
+  struct Slot {
+    StatementRow row;
+    bool done = false;
+  };
+
+  void handle(ParsedRecord&& r) {
     switch (r.type) {
       case RecordType::bundle_accepted: {
         auto key = std::make_pair(str(r.fields, "bundle"), str(r.fields, "version"));
@@ -74,16 +113,35 @@ class Joiner {
     }
   }
 
-  void finish() {
-    for (auto& s : slots_) s.done = true;
-    flush();
+  // The Pending of (session, hash), made when missing.
+  Pending& pending(const std::string& session, const std::string& hash) {
+    auto [it, fresh] = pending_[session].try_emplace(hash);
+    if (fresh) ++pendings_;
+    it->second.touched = now_;
+    return it->second;
   }
 
- private:
-  struct Slot {
-    StatementRow row;
-    bool done = false;
-  };
+  // Past the outcome window: the waiting decisions (whose rows flush let go already) become a
+  // count, and a (session, hash) untouched for a window is forgotten with its last row.
+  void sweep() {
+    for (auto s = pending_.begin(); s != pending_.end();) {
+      for (auto h = s->second.begin(); h != s->second.end();) {
+        Pending& p = h->second;
+        while (!p.waiting.empty() && p.waiting.front().seq + window_ <= now_) {
+          p.waiting.pop_front();
+          --waiting_;
+          ++p.expired;
+        }
+        if (p.waiting.empty() && p.touched + window_ <= now_) {
+          h = s->second.erase(h);
+          --pendings_;
+        } else {
+          ++h;
+        }
+      }
+      s = s->second.empty() ? pending_.erase(s) : std::next(s);
+    }
+  }
 
   void decision(ParsedRecord&& r) {
     const bool picked = filter_.matches(r);
@@ -91,9 +149,10 @@ class Joiner {
     if (!picked && !waits) return;
     std::string session = str(r.fields, "session_id");
     std::string hash = str(r.fields, "statement_hash");
-    Pending* p = waits ? &pending_[session][hash] : nullptr;
+    Pending* p = waits ? &pending(session, hash) : nullptr;
     if (!picked) {
-      p->waiting.push_back(-1);
+      p->waiting.push_back({r.seq, -1});
+      ++waiting_;
       return;
     }
     StatementRow row;
@@ -111,7 +170,8 @@ class Joiner {
     row.decision = std::move(r);
     if (p) {
       p->last = row;
-      p->waiting.push_back(first_ + static_cast<std::int64_t>(slots_.size()));
+      p->waiting.push_back({row.decision.seq, first_ + static_cast<std::int64_t>(slots_.size())});
+      ++waiting_;
     }
     slots_.push_back({std::move(row), p == nullptr});
     flush();
@@ -135,10 +195,17 @@ class Joiner {
     auto h = s->second.find(str(r.fields, "statement_hash"));
     if (h == s->second.end()) return;
     Pending& p = h->second;
+    p.touched = now_;
+    if (p.expired > 0) {
+      // The outcome of a decision given up on (its row went out with the outcome unknown).
+      --p.expired;
+      return;
+    }
     if (!p.waiting.empty()) {
-      std::int64_t at = p.waiting.front();
+      std::int64_t at = p.waiting.front().slot;
       p.waiting.pop_front();
-      if (at < 0) return;  // the decision the filter dropped takes it with it
+      --waiting_;
+      if (at < first_) return;  // the decision the filter dropped takes it with it; or one past the window
       Slot& slot = slots_[static_cast<std::size_t>(at - first_)];
       slot.row.outcome = std::move(r);
       slot.done = true;
@@ -157,20 +224,28 @@ class Joiner {
     if (auto s = pending_.find(session); s != pending_.end()) {
       // Whatever still waits never ran to an outcome the session saw.
       for (auto& [hash, p] : s->second) {
-        for (std::int64_t at : p.waiting) {
-          if (at >= 0) slots_[static_cast<std::size_t>(at - first_)].done = true;
+        for (const auto& w : p.waiting) {
+          if (w.slot >= first_) slots_[static_cast<std::size_t>(w.slot - first_)].done = true;
         }
+        waiting_ -= p.waiting.size();
       }
+      pendings_ -= s->second.size();
       pending_.erase(s);
     }
     tokens_.erase(session);
     flush();
   }
 
-  // Rows go out in decision order, each once its outcome is known (or can no longer come).
+  // Rows go out in decision order, each once its outcome is known (or can no longer come, or has
+  // not come within the window).
   void flush() {
-    while (!slots_.empty() && slots_.front().done) {
-      sink_(slots_.front().row);
+    while (!slots_.empty()) {
+      Slot& front = slots_.front();
+      if (!front.done) {
+        if (window_ == 0 || front.row.decision.seq + window_ > now_) break;
+        front.row.outcome_unknown = true;
+      }
+      sink_(front.row);
       slots_.pop_front();
       ++first_;
     }
@@ -179,6 +254,11 @@ class Joiner {
   const ExportFilter& filter_;
   const std::function<void(const StatementRow&)>& sink_;
   const bool break_glass_statements_;
+  const std::uint64_t window_;
+  std::size_t* const peak_held_;
+  std::uint64_t now_ = 0;         // the sequence number of the record being joined
+  std::uint64_t next_sweep_ = 0;  // when sweep runs next
+  std::size_t pendings_ = 0, waiting_ = 0;  // Pending entries and their waiting decisions, in all
   std::deque<Slot> slots_;
   std::int64_t first_ = 0;  // the absolute index of slots_.front()
   std::map<std::pair<std::string, std::string>, ParsedRecord> bundles_;
@@ -234,7 +314,7 @@ void write_csv_row(const StatementRow& row, std::ostream& out) {
       str(ap, "bundle"), str(ap, "version"), str(ap, "file"), num(ap, "statement"), str(b, "manifest_sha256"),
       str(b, "repository"), str(b, "commit"), str(b, "pull_request"), str(b, "ci_run"), key_ids, roles, names,
       // outcome
-      str(o, "outcome"), row.outcome ? std::to_string(row.outcome->seq) : std::string(),
+      row.outcome_unknown ? std::string("unknown") : str(o, "outcome"), row.outcome ? std::to_string(row.outcome->seq) : std::string(),
       row.outcome ? row.outcome->time : std::string(), str(o, "sqlstate"), str(o, "command_tag"),
       // break-glass
       str(d, "token_id"), str(t, "issuer"), str(t, "ticket"), str(t, "expires"), str(t, "reason")};
@@ -250,16 +330,20 @@ void write_csv_row(const StatementRow& row, std::ostream& out) {
 }  // namespace
 
 Status join_statements(const std::filesystem::path& dir, const ExportFilter& filter,
-                       const std::function<void(const StatementRow&)>& sink, bool break_glass_statements) {
+                       const std::function<void(const StatementRow&)>& sink, const JoinOptions& options) {
   if (filter.type && *filter.type != RecordType::decision) {
     return Error{"the statement export has one row per decision: --type can only be decision"};
   }
-  Joiner joiner(filter, sink, break_glass_statements);
+  Joiner joiner(filter, sink, options);
+  const bool break_glass_statements = options.break_glass_statements;
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     // Only the types joined are parsed: the envelope (read without parsing the fields) says which.
     auto envelope = parse_envelope(r.payload);
-    if (envelope && !wanted(envelope->type)) return std::nullopt;
-    if (envelope && envelope->type == RecordType::session_statement && !break_glass_statements) return std::nullopt;
+    if (envelope && (!wanted(envelope->type) ||
+                     (envelope->type == RecordType::session_statement && !break_glass_statements))) {
+      joiner.advance(r.seq);
+      return std::nullopt;
+    }
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
     joiner.add(std::move(*rec));
@@ -272,7 +356,10 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
 
 void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
                             const std::function<void(const StatementRow&)>& sink, bool break_glass_statements) {
-  Joiner joiner(filter, sink, break_glass_statements);
+  JoinOptions options;
+  options.break_glass_statements = break_glass_statements;
+  options.outcome_window = 0;
+  Joiner joiner(filter, sink, options);
   for (const ParsedRecord* r : records) {
     if (!wanted(r->type) || (r->type == RecordType::session_statement && !break_glass_statements)) continue;
     joiner.add(ParsedRecord(*r));
@@ -281,7 +368,7 @@ void join_statement_records(const std::vector<const ParsedRecord*>& records, con
 }
 
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
-                         std::ostream& out) {
+                         std::ostream& out, const JoinOptions& options) {
   if (format == ExportFormat::csv) {
     out << "seq,time,decision,user,database,client_address,application_name,session_id,statement_hash,class,"
            "display_sql,reason,app,version,file,statement,manifest_sha256,repository,commit,pull_request,ci_run,"
@@ -298,10 +385,10 @@ Status export_statements(const std::filesystem::path& dir, const ExportFilter& f
     json line{{"kind", "statement"},
               {"decision", record_json(row.decision)},
               {"bundle_accepted", row.approval ? record_json(*row.approval) : json(nullptr)},
-              {"outcome", row.outcome ? record_json(*row.outcome) : json(nullptr)},
+              {"outcome", row.outcome ? record_json(*row.outcome) : row.outcome_unknown ? json("unknown") : json(nullptr)},
               {"break_glass_opened", row.token ? record_json(*row.token) : json(nullptr)}};
     out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
-  });
+  }, options);
   if (!st) return st;
   if (!out) return Error{"writing the export failed"};
   return Ok{};

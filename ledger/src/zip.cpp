@@ -1,7 +1,14 @@
 #include "ddlgate/ledger/zip.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <optional>
 #include <set>
+#include <system_error>
 
 namespace ddlgate::ledger {
 namespace {
@@ -48,12 +55,14 @@ std::uint32_t get32(std::string_view b, std::size_t at) {
 
 }  // namespace
 
-std::uint32_t crc32_iso(std::string_view data) {
+std::uint32_t crc32_iso_update(std::uint32_t crc, std::string_view data) {
   const auto& t = crc_table();
-  std::uint32_t c = 0xffffffffu;
+  std::uint32_t c = crc ^ 0xffffffffu;
   for (unsigned char b : data) c = t[(c ^ b) & 0xff] ^ (c >> 8);
   return c ^ 0xffffffffu;
 }
+
+std::uint32_t crc32_iso(std::string_view data) { return crc32_iso_update(0, data); }
 
 std::string zip_name_problem(std::string_view name) {
   if (name.empty()) return "empty entry name";
@@ -76,66 +85,205 @@ std::string zip_name_problem(std::string_view name) {
   return {};
 }
 
-Result<std::string> write_zip(const std::vector<ZipEntry>& entries) {
-  if (entries.size() > 0xffff) return Error{"too many entries for a ZIP archive without ZIP64"};
-  std::set<std::string_view> names;
-  std::string out, central;
-  for (const auto& e : entries) {
-    if (auto p = zip_name_problem(e.name); !p.empty()) return Error{p + ": " + e.name};
-    if (!names.insert(e.name).second) return Error{"duplicate entry name: " + e.name};
-    if (e.data.size() >= 0xffffffffu || out.size() + kLocalSize + e.name.size() + e.data.size() >= 0xffffffffu) {
-      return Error{"archive larger than 4 GiB (no ZIP64): " + e.name};
-    }
-    const auto offset = static_cast<std::uint32_t>(out.size());
-    const std::uint32_t crc = crc32_iso(e.data);
-    const auto size = static_cast<std::uint32_t>(e.data.size());
-    const auto name_len = static_cast<std::uint16_t>(e.name.size());
-    put32(out, kLocalSig);
-    put16(out, kVersionNeeded);
-    put16(out, 0);  // flags
-    put16(out, 0);  // method: stored
-    put16(out, 0);  // time 00:00:00
-    put16(out, kDosDate);
-    put32(out, crc);
-    put32(out, size);
-    put32(out, size);
-    put16(out, name_len);
-    put16(out, 0);  // extra field length
-    out += e.name;
-    out += e.data;
-
-    put32(central, kCentralSig);
-    put16(central, kVersionMadeBy);
-    put16(central, kVersionNeeded);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, kDosDate);
-    put32(central, crc);
-    put32(central, size);
-    put32(central, size);
-    put16(central, name_len);
-    put16(central, 0);  // extra
-    put16(central, 0);  // comment
-    put16(central, 0);  // disk number start
-    put16(central, 0);  // internal attributes
-    put32(central, kFileMode);
-    put32(central, offset);
-    central += e.name;
+Status ZipStreamWriter::emit(std::string_view bytes) {
+  if (bytes.size() > max_size_ || size_ > max_size_ - bytes.size()) {
+    return Error{"archive larger than " + std::to_string(max_size_) + " bytes (" + limit_why_ + ")"};
   }
-  if (out.size() + central.size() + kEndSize >= 0xffffffffu) return Error{"archive larger than 4 GiB (no ZIP64)"};
-  const auto cd_offset = static_cast<std::uint32_t>(out.size());
-  const auto cd_size = static_cast<std::uint32_t>(central.size());
-  out += central;
-  put32(out, kEndSig);
-  put16(out, 0);
-  put16(out, 0);
-  put16(out, static_cast<std::uint16_t>(entries.size()));
-  put16(out, static_cast<std::uint16_t>(entries.size()));
-  put32(out, cd_size);
-  put32(out, cd_offset);
-  put16(out, 0);  // comment length
-  return out;
+  if (auto st = put(bytes); !st) return st;
+  size_ += bytes.size();
+  return Ok{};
+}
+
+Status ZipStreamWriter::begin_entry(const std::string& name) {
+  if (finished_) return Error{"internal: ZIP entry after the end"};
+  if (open_) return Error{"internal: ZIP entry " + name + " begun before " + entry_name_ + " ended"};
+  if (auto p = zip_name_problem(name); !p.empty()) return Error{p + ": " + name};
+  if (entries_ >= 0xffff) return Error{"too many entries for a ZIP archive without ZIP64"};
+  if (!names_.insert(name).second) return Error{"duplicate entry name: " + name};
+  if (size_ + kLocalSize + name.size() >= 0xffffffffu) return Error{"archive larger than 4 GiB (no ZIP64): " + name};
+  entry_offset_ = size_;
+  entry_size_ = 0;
+  entry_crc_ = 0;
+  entry_name_ = name;
+  open_ = true;
+  std::string h;
+  put32(h, kLocalSig);
+  put16(h, kVersionNeeded);
+  put16(h, 0);  // flags
+  put16(h, 0);  // method: stored
+  put16(h, 0);  // time 00:00:00
+  put16(h, kDosDate);
+  put32(h, 0);  // CRC-32 and the two sizes: written in place by end_entry
+  put32(h, 0);
+  put32(h, 0);
+  put16(h, static_cast<std::uint16_t>(name.size()));
+  put16(h, 0);  // extra field length
+  h += name;
+  return emit(h);
+}
+
+Status ZipStreamWriter::write(std::string_view data) {
+  if (!open_) return Error{"internal: ZIP data outside an entry"};
+  if (data.size() >= 0xffffffffu - entry_size_ || size_ + data.size() >= 0xffffffffu || entry_size_ > max_entry_size_) {
+    return Error{"archive larger than 4 GiB (no ZIP64): " + entry_name_};
+  }
+  if (data.size() > max_entry_size_ - entry_size_) {
+    return Error{"entry " + entry_name_ + " larger than " + std::to_string(max_entry_size_) + " bytes (" + limit_why_ + ")"};
+  }
+  entry_crc_ = crc32_iso_update(entry_crc_, data);
+  entry_size_ += data.size();
+  return emit(data);
+}
+
+Status ZipStreamWriter::end_entry() {
+  if (!open_) return Error{"internal: ZIP entry ended twice"};
+  open_ = false;
+  const auto size = static_cast<std::uint32_t>(entry_size_);
+  std::string fixed;
+  put32(fixed, entry_crc_);
+  put32(fixed, size);
+  put32(fixed, size);
+  if (auto st = patch(entry_offset_ + 14, fixed); !st) return st;
+  put32(central_, kCentralSig);
+  put16(central_, kVersionMadeBy);
+  put16(central_, kVersionNeeded);
+  put16(central_, 0);
+  put16(central_, 0);
+  put16(central_, 0);
+  put16(central_, kDosDate);
+  central_ += fixed;
+  put16(central_, static_cast<std::uint16_t>(entry_name_.size()));
+  put16(central_, 0);  // extra
+  put16(central_, 0);  // comment
+  put16(central_, 0);  // disk number start
+  put16(central_, 0);  // internal attributes
+  put32(central_, kFileMode);
+  put32(central_, static_cast<std::uint32_t>(entry_offset_));
+  central_ += entry_name_;
+  ++entries_;
+  return Ok{};
+}
+
+Status ZipStreamWriter::add(const std::string& name, std::string_view data) {
+  if (auto st = begin_entry(name); !st) return st;
+  if (auto st = write(data); !st) return st;
+  return end_entry();
+}
+
+Status ZipStreamWriter::finish() {
+  if (open_) return Error{"internal: ZIP archive ended inside entry " + entry_name_};
+  if (finished_) return Error{"internal: ZIP archive ended twice"};
+  finished_ = true;
+  if (size_ + central_.size() + kEndSize >= 0xffffffffu) return Error{"archive larger than 4 GiB (no ZIP64)"};
+  const auto cd_offset = static_cast<std::uint32_t>(size_);
+  const auto cd_size = static_cast<std::uint32_t>(central_.size());
+  std::string tail = std::move(central_);
+  central_.clear();
+  put32(tail, kEndSig);
+  put16(tail, 0);
+  put16(tail, 0);
+  put16(tail, static_cast<std::uint16_t>(entries_));
+  put16(tail, static_cast<std::uint16_t>(entries_));
+  put32(tail, cd_size);
+  put32(tail, cd_offset);
+  put16(tail, 0);  // comment length
+  return emit(tail);
+}
+
+Status ZipStringWriter::put(std::string_view bytes) {
+  out_ += bytes;
+  return Ok{};
+}
+
+Status ZipStringWriter::patch(std::uint64_t at, std::string_view bytes) {
+  if (at > out_.size() || out_.size() - at < bytes.size()) return Error{"internal: ZIP patch past the end"};
+  out_.replace(at, bytes.size(), bytes);
+  return Ok{};
+}
+
+namespace {
+constexpr std::size_t kFileBuffer = 64 * 1024;
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+// All of bytes at offset at (pwrite may write less than asked).
+std::optional<std::error_code> pwrite_all(int fd, std::string_view bytes, std::uint64_t at) {
+  while (!bytes.empty()) {
+    ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? last_error() : std::make_error_code(std::errc::io_error);
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    at += static_cast<std::uint64_t>(n);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+Result<std::unique_ptr<ZipFileWriter>> ZipFileWriter::create(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{"cannot create", path.string(), -1, last_error()};
+  auto w = std::unique_ptr<ZipFileWriter>(new ZipFileWriter(fd, path));
+  w->buffer_.reserve(kFileBuffer);
+  return w;
+}
+
+ZipFileWriter::~ZipFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status ZipFileWriter::drain() {
+  if (auto ec = pwrite_all(fd_, buffer_, flushed_)) return Error{"cannot write", path_.string(), -1, *ec};
+  flushed_ += buffer_.size();
+  buffer_.clear();
+  return Ok{};
+}
+
+Status ZipFileWriter::put(std::string_view bytes) {
+  if (buffer_.size() + bytes.size() > kFileBuffer) {
+    if (auto st = drain(); !st) return st;
+    // A large piece goes out directly rather than through the buffer.
+    if (bytes.size() >= kFileBuffer) {
+      if (auto ec = pwrite_all(fd_, bytes, flushed_)) return Error{"cannot write", path_.string(), -1, *ec};
+      flushed_ += bytes.size();
+      return Ok{};
+    }
+  }
+  buffer_ += bytes;
+  return Ok{};
+}
+
+Status ZipFileWriter::patch(std::uint64_t at, std::string_view bytes) {
+  // The part still in the buffer is changed there, the rest in the file.
+  std::uint64_t end = at + bytes.size();
+  if (end > flushed_ + buffer_.size()) return Error{"internal: ZIP patch past the end", path_.string()};
+  if (at < flushed_) {
+    const auto n = static_cast<std::size_t>(std::min(end, flushed_) - at);
+    if (auto ec = pwrite_all(fd_, bytes.substr(0, n), at)) return Error{"cannot write", path_.string(), -1, *ec};
+    bytes.remove_prefix(n);
+    at += n;
+  }
+  if (!bytes.empty()) buffer_.replace(static_cast<std::size_t>(at - flushed_), bytes.size(), bytes);
+  return Ok{};
+}
+
+Status ZipFileWriter::commit() {
+  if (auto st = drain(); !st) return st;
+  if (::fsync(fd_) != 0) return Error{"cannot sync", path_.string(), -1, last_error()};
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return Error{"cannot close", path_.string(), -1, last_error()};
+  }
+  fd_ = -1;
+  return Ok{};
+}
+
+Result<std::string> write_zip(const std::vector<ZipEntry>& entries) {
+  ZipStringWriter w;
+  for (const auto& e : entries) {
+    if (auto st = w.add(e.name, e.data); !st) return st.error();
+  }
+  if (auto st = w.finish(); !st) return st.error();
+  return w.take();
 }
 
 Result<std::vector<ZipEntryView>> read_zip(std::string_view b, const ZipLimits& limits) {

@@ -151,6 +151,32 @@ TEST_F(EvidencePack, OriginalVerifies) {
   EXPECT_NE(ls.front().find("\"seq\":" + std::to_string(summary_.start) + ","), std::string::npos);
 }
 
+// The pack written to its file as it is made (what `evidence export` does) is byte for byte the
+// pack built in memory, so packs written either way, before and after, verify alike.
+TEST_F(EvidencePack, TheStreamedPackIsTheBuiltPack) {
+  for (auto [from, to] : {std::pair{std::string(), std::string()}, std::pair{times_[9], times_[14]}}) {
+    EvidenceExportOptions o;
+    o.from = from;
+    o.to = to;
+    EvidenceSummary s;
+    auto built = build_evidence_pack(dir_, o, &s);
+    ASSERT_TRUE(built) << built.error().to_string();
+    const auto file = tmp_.path() / "streamed.zip";
+    auto written = write_evidence_pack(dir_, o, file);
+    ASSERT_TRUE(written) << written.error().to_string();
+    auto bytes = test::read_all(file);
+    EXPECT_TRUE(bytes == *built) << "streamed " << bytes.size() << " bytes, built " << built->size();
+    EXPECT_EQ(verify(bytes), "ok");
+    EXPECT_EQ(written->start, s.start);
+    EXPECT_EQ(written->end, s.end);
+    EXPECT_EQ(written->bundles, s.bundles);
+  }
+  // A file that cannot be created fails with its name, before anything is read.
+  auto bad = write_evidence_pack(dir_, {}, tmp_.path() / "no-such-dir" / "p.zip");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().file, (tmp_.path() / "no-such-dir" / "p.zip").string());
+}
+
 TEST_F(EvidencePack, ExportsAreTheExportCodesOutput) {
   // The pack's export.csv of the whole range is `ledger export --format csv` of the ledger when
   // the range is the whole ledger and its last checkpoint is the pack's end.

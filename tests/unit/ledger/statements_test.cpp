@@ -177,6 +177,80 @@ TEST_F(StatementExport, ARestartEndsTheWaitOfTheSessionsOfTheProcessBefore) {
   EXPECT_LT(r[0].decision.seq, r[1].decision.seq);
 }
 
+// Sessions that never settle (no outcome, never closed: a proxy killed mid-deploy, many times)
+// must not make the join hold more and more: past the outcome window each row goes out with its
+// outcome unknown, and what the join holds stays within a few windows however long the ledger.
+TEST_F(StatementExport, ANeverSettledSessionIsLetGoAfterTheOutcomeWindow) {
+  constexpr int kSessions = 300;
+  constexpr std::uint64_t kWindow = 40;
+  std::vector<Record> records;
+  for (int i = 0; i < kSessions; ++i) {
+    SessionInfo s = kDeployer;
+    s.session_id = "never-" + std::to_string(i);
+    records.push_back(session_opened(s));
+    records.push_back(decision(allowed(s, "h1", "ALTER TABLE a ADD b int", 1)));
+  }
+  write(records);
+  auto join = [&](std::uint64_t window, std::size_t* peak) {
+    std::vector<StatementRow> out;
+    JoinOptions o;
+    o.outcome_window = window;
+    o.peak_held = peak;
+    auto st = join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& r) { out.push_back(r); }, o);
+    EXPECT_TRUE(st) << st.error().to_string();
+    return out;
+  };
+  std::size_t bounded = 0, unbounded = 0;
+  auto r = join(kWindow, &bounded);
+  ASSERT_EQ(r.size(), std::size_t{kSessions});
+  EXPECT_TRUE(r.front().outcome_unknown);
+  EXPECT_FALSE(r.front().outcome);
+  EXPECT_LE(bounded, 4 * kWindow);
+  // Without a window every decision is held to the end: the count grows with the ledger.
+  auto all = join(0, &unbounded);
+  ASSERT_EQ(all.size(), std::size_t{kSessions});
+  EXPECT_FALSE(all.front().outcome_unknown);
+  EXPECT_GE(unbounded, std::size_t{kSessions});
+  // The CSV says so in the outcome column.
+  std::ostringstream text;
+  JoinOptions o;
+  o.outcome_window = kWindow;
+  ASSERT_TRUE(export_statements(tmp_.path() / "ledger", {}, ExportFormat::csv, text, o));
+  EXPECT_NE(text.str().find(",unknown,,,,,,,,,\r\n"), std::string::npos) << text.str();
+  std::ostringstream lines;
+  ASSERT_TRUE(export_statements(tmp_.path() / "ledger", {}, ExportFormat::jsonl, lines, o));
+  EXPECT_NE(lines.str().find("\"outcome\":\"unknown\""), std::string::npos);
+}
+
+// An outcome that comes after the window is dropped with its decision's unknown row; it does not
+// land on the next decision of the same session and statement, which gets its own outcome.
+TEST_F(StatementExport, AnOutcomePastTheWindowIsNotTakenByALaterDecision) {
+  std::vector<Record> records{session_opened(kDeployer), decision(allowed(kDeployer, "h1", "ALTER TABLE a ADD b int", 1))};
+  for (int i = 0; i < 30; ++i) {
+    SessionInfo s = kOther;
+    s.session_id = "busy-" + std::to_string(i);
+    records.push_back(session_opened(s));
+  }
+  records.push_back(outcome_failed("s-1", "h1", "42701"));  // too late: 31 records on
+  records.push_back(decision(allowed(kDeployer, "h1", "ALTER TABLE a ADD b int", 1)));
+  records.push_back(outcome_executed("s-1", "h1", "ALTER TABLE"));
+  write(records);
+  std::vector<StatementRow> r;
+  JoinOptions o;
+  o.outcome_window = 20;
+  ASSERT_TRUE(join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& row) { r.push_back(row); }, o));
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_TRUE(r[0].outcome_unknown);
+  EXPECT_FALSE(r[0].outcome);
+  EXPECT_FALSE(r[1].outcome_unknown);
+  EXPECT_EQ(field(r[1].outcome, "outcome"), "executed");
+  // With the default window the late outcome is within reach and joins the first decision.
+  auto d = rows();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(field(d[0].outcome, "outcome"), "failed");
+  EXPECT_EQ(field(d[1].outcome, "outcome"), "executed");
+}
+
 // Break-glass: the decision names its token; the row carries the token's issuer, ticket and expiry.
 TEST_F(StatementExport, ABreakGlassStatementNamesItsToken) {
   BreakGlassOpening o;
@@ -204,7 +278,8 @@ TEST_F(StatementExport, ABreakGlassStatementNamesItsToken) {
   write({session_statement(kDba, "tok-7", "h10", "read", "SELECT 1")});
   EXPECT_EQ(rows().size(), 1u);
   std::vector<StatementRow> all;
-  ASSERT_TRUE(join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& r) { all.push_back(r); }, true));
+  ASSERT_TRUE(join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& r) { all.push_back(r); },
+                              JoinOptions{.break_glass_statements = true}));
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].decision.type, RecordType::session_statement);
   EXPECT_FALSE(all[1].token);  // its session was closed (and its token record let go) before

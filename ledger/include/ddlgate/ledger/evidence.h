@@ -53,6 +53,12 @@ struct EvidenceSummary {
 Result<std::string> build_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
                                         EvidenceSummary* summary = nullptr);
 
+// The same pack written to file (created or truncated) as it is made, entry by entry, so that the
+// archive is never held whole (the same bytes as build_evidence_pack's). On an error file is left
+// as far as it got: the caller removes it.
+Result<EvidenceSummary> write_evidence_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options,
+                                            const std::filesystem::path& file);
+
 struct EvidenceVerifyOptions {
   std::string origin;  // pinned origin; empty: the two checkpoints must agree on one
   // Checks one bundle signature file against the manifest's exact bytes: empty when it
