@@ -124,12 +124,13 @@ TEST_P(ToolProfile, AStatementSmuggledIntoTheToolsTrafficIsNotApproved) {
     bool any_controlled = false;
     for (const auto& st : a.statements) any_controlled = any_controlled || policy.controlled(st.cls);
     if (!any_controlled) continue;
-    Analysis smuggled = analyze(msg + ";\nDROP TABLE users", policy, Detail::hashes);
+    // (Not `users`: the sample migrations' down parts approve DROP TABLE users, for deployers.)
+    Analysis smuggled = analyze(msg + ";\nDROP TABLE payments", policy, Detail::hashes);
     ASSERT_TRUE(smuggled.ok());
     ASSERT_GE(smuggled.statements.size(), 2u);
     EXPECT_EQ(set->find(smuggled.statements.back().hash, "shop"), nullptr) << msg;
   }
-  for (const char* extra : {"DROP TABLE users", "TRUNCATE users", "CREATE TABLE users_copy (LIKE users)",
+  for (const char* extra : {"DROP TABLE payments", "TRUNCATE users", "CREATE TABLE users_copy (LIKE users)",
                             "ALTER TABLE users ADD COLUMN admin boolean"}) {
     Analysis a = analyze(extra, policy, Detail::hashes);
     ASSERT_TRUE(a.ok());
