@@ -396,6 +396,33 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     admin.report_unknown();
   }
 
+  if (const toml::table* gt = top.table("guard")) {
+    TableReader guard(gt, "guard", problems);
+    Guard& g = c.guard;
+    g.enabled = true;
+    guard.read_bool("confirm", g.confirm);
+    guard.read_string("control_user", g.control_user);
+    if (g.control_user.empty()) {
+      problems.push_back({"guard.control_user", "required when [guard] is present (a login in ddlgate_control)"});
+    }
+    guard.read_string("control_password_file", g.control_password_file);
+    guard.read_string("control_password_env", g.control_password_env);
+    check_secret_source("guard", "control_password_file", g.control_password_file, "control_password_env",
+                        g.control_password_env, false, problems);
+    guard.read_uint("confirm_timeout_ms", g.confirm_timeout_ms, 10, 60000);
+    guard.read_string_list("databases", g.databases);
+    guard.read_uint("poll_interval_ms", g.poll_interval_ms, 100, 60000);
+    guard.read_uint("drift_interval_ms", g.drift_interval_ms, 0, 7u * 24 * 3600 * 1000);
+    guard.read_string("drift_scratch_url", g.drift_scratch_url);
+    if (g.drift_interval_ms != 0 && g.drift_scratch_url.empty()) {
+      problems.push_back({"guard.drift_scratch_url", "required when guard.drift_interval_ms is not 0"});
+    }
+    if (g.drift_interval_ms != 0 && g.databases.empty()) {
+      problems.push_back({"guard.databases", "required when guard.drift_interval_ms is not 0"});
+    }
+    guard.report_unknown();
+  }
+
   if (const toml::node* wn = top.get("webhooks")) {
     const toml::array* arr = wn->as_array();
     if (arr == nullptr || !arr->is_array_of_tables()) {

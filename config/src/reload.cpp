@@ -21,6 +21,7 @@ ReloadPlan plan_reload(const Config& running, const Config& reloaded) {
   restart_if(running.workers != reloaded.workers, "server.workers");
   restart_if(!(running.ledger == reloaded.ledger), "ledger");
   restart_if(!(running.bundles == reloaded.bundles), "bundles");
+  restart_if(!(running.guard == reloaded.guard), "guard");
   restart_if(running.admin.enabled != reloaded.admin.enabled || !(running.admin.listen == reloaded.admin.listen),
              "admin.listen");
   restart_if(running.admin.upstream_check_timeout_ms != reloaded.admin.upstream_check_timeout_ms ||

@@ -545,3 +545,34 @@ timeout_ms = 1
   auto not_array = parse(std::string(kBase) + ledger + "witnesses = \"http://x\"\n");
   EXPECT_TRUE(has_problem(not_array, "ledger.witnesses", "array of tables"));
 }
+
+TEST(Config, GuardSectionIsOffByDefaultParsedAndChecked) {
+  auto off = parse(kBase);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off.config.guard.enabled);
+  auto on = parse(std::string(kBase) + R"(
+[guard]
+control_user = "ddlgate_ctl"
+control_password_env = "HOME"
+databases = ["app", "billing"]
+poll_interval_ms = 500
+drift_interval_ms = 600000
+drift_scratch_url = "host=/tmp dbname=scratch"
+)");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on.config.guard.enabled);
+  EXPECT_TRUE(on.config.guard.confirm);
+  EXPECT_EQ(on.config.guard.control_user, "ddlgate_ctl");
+  EXPECT_EQ(on.config.guard.databases, (std::vector<std::string>{"app", "billing"}));
+  EXPECT_EQ(on.config.guard.poll_interval_ms, 500u);
+  EXPECT_EQ(on.config.guard.confirm_timeout_ms, 2000u);
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[guard]\nconfirm = false\n"), "guard.control_user"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[guard]\ncontrol_user = \"c\"\ndrift_interval_ms = 1000\n"),
+                          "guard.drift_scratch_url"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[guard]\ncontrol_user = \"c\"\npoll_interval_ms = 5\n"),
+                          "guard.poll_interval_ms"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[guard]\ncontrol_user = \"c\"\nconfirms = true\n"),
+                          "guard.confirms"));
+  ReloadPlan plan = plan_reload(off.config, on.config);
+  EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"guard"}));
+}

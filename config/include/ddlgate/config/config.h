@@ -197,6 +197,7 @@ struct Admin {
 inline constexpr const char* kWebhookEvents[] = {
     "bundle.accepted", "bundle.rejected",  "statement.denied", "breakglass.opened",
     "breakglass.closed", "ledger.failed", "ledger.recovered", "ledger.low_space",
+    "change.out_of_band", "guard.tampered", "schema.drift",
 };
 
 // One [[webhooks]] entry: a JSON POST, signed with HMAC-SHA256, per event.
@@ -238,6 +239,30 @@ std::optional<std::uint64_t> parse_duration_seconds(std::string_view text);
 // a problem, keyed by FILE_KEY or ENV_KEY under PREFIX. The secret is never part
 // of a problem's message.
 inline constexpr std::size_t kMaxSecretBytes = 4096;
+// [guard]: ddlgate's side of the in-database guard (docs/guard.md, issue 25). Each database a
+// session uses is reached over a control connection: a login that is a member of
+// ddlgate_control, to the same upstream (and with the same TLS settings) as the sessions.
+struct Guard {
+  bool enabled = false;               // true when [guard] is present
+  // Confirm each approved controlled statement to the database's guard before forwarding it;
+  // a statement that cannot be confirmed (no control connection, no guard, a timeout) is refused.
+  bool confirm = true;
+  std::string control_user;           // required: a login role that is a member of ddlgate_control
+  std::string control_password_file;  // its password: a file (trailing newline ignored) ...
+  std::string control_password_env;   // ... or an environment variable; neither: no password
+  std::uint32_t confirm_timeout_ms = 2000;  // one confirmation's round trip; then the statement is refused
+  // Watched on the control connection every poll_interval_ms: the guard's out-of-band changes,
+  // the catalog snapshot (roles, memberships, role settings, databases, tablespaces, ALTER
+  // SYSTEM) and the watchdog (triggers, owners, function bodies, settings that switch them off).
+  std::vector<std::string> databases;
+  std::uint32_t poll_interval_ms = 2000;
+  // Scheduled drift (ddlgate drift): 0 = none; else every drift_interval_ms for each database in
+  // databases, replayed into drift_scratch_url (a libpq conninfo of an empty scratch database).
+  std::uint32_t drift_interval_ms = 0;
+  std::string drift_scratch_url;
+  bool operator==(const Guard&) const = default;
+};
+
 struct SecretRead {
   std::string value;               // empty when problem is set
   std::optional<Problem> problem;
@@ -262,6 +287,7 @@ struct Config {
   Enforcement enforcement;
   LedgerSettings ledger;
   BreakGlass break_glass;
+  Guard guard;
 };
 
 // The file a configuration was read from, for the ledger's config_reloaded records.
