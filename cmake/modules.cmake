@@ -19,6 +19,8 @@
 #                against what the approved bundles produce in a scratch database)
 #   guard      : base, libpq (the in-database guard: its versioned SQL, install, status,
 #                uninstall, kill switch; docs/guard.md)
+#   lint       : base, sql, libpg_query, nlohmann-json (`ddlgate lint`: rules over parse trees
+#                and PL/pgSQL bodies, lock levels, risk tiers; docs/lint.md). No Boost, no sockets
 #   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli        : everything, and libpq (ext::pq: `bundle record` installs and reads its
 #                search_path trigger in the scratch database)
@@ -35,6 +37,7 @@ set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger")
 set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
 set(DDLGATE_ALLOWED_guard "ddlgate::base;ext::pq")
+set(DDLGATE_ALLOWED_lint "ddlgate::base;ddlgate::sql;ext::pg_query;ext::json")
 set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>

@@ -1,0 +1,240 @@
+// The lint module: the corpus of tests/data/lint (every case's findings), positions,
+// state across statements and files, tiers, and input that must not crash it.
+#include "ddlgate/lint/lint.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ddlgate::lint {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+struct Case {
+  std::string file, name, text;
+  std::vector<std::string> expect;
+  bool in_transaction = false;
+  bool has_expect = false;
+};
+
+std::vector<std::string> words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::vector<Case> load_corpus() {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(DDLGATE_LINT_CORPUS_DIR)) {
+    if (e.path().extension() == ".sql") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<Case> cases;
+  for (const fs::path& f : files) {
+    std::istringstream in(read_file(f));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("-- case:", 0) == 0) {
+        cases.push_back({f.filename().string(), line.substr(8), "", {}, false, false});
+        continue;
+      }
+      if (cases.empty() || cases.back().file != f.filename().string()) continue;
+      Case& c = cases.back();
+      if (line.rfind("-- expect:", 0) == 0) {
+        c.has_expect = true;
+        for (const std::string& w : words(line.substr(10))) {
+          if (w != "none") c.expect.push_back(w);
+        }
+        std::sort(c.expect.begin(), c.expect.end());
+      } else if (line.rfind("-- options:", 0) == 0) {
+        c.in_transaction = line.find("in-transaction") != std::string::npos;
+      } else {
+        c.text += line + "\n";
+      }
+    }
+  }
+  return cases;
+}
+
+std::vector<std::string> found_ids(const Report& r) {
+  std::vector<std::string> ids;
+  for (const auto& s : r.statements) {
+    for (const auto& f : s.findings) ids.push_back(f.rule_id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  return s.empty() ? "none" : s;
+}
+
+TEST(LintCorpus, EveryCaseGivesExactlyItsExpectedFindings) {
+  std::vector<Case> cases = load_corpus();
+  ASSERT_GE(cases.size(), 150u);
+  std::size_t statements = 0;
+  for (const Case& c : cases) {
+    ASSERT_TRUE(c.has_expect) << c.file << ":" << c.name << " has no -- expect: line";
+    Options o;
+    o.assume_in_transaction = c.in_transaction;
+    Report r = lint({{"case.sql", c.text}}, o);
+    statements += r.statements.size();
+    EXPECT_EQ(joined(found_ids(r)), joined(c.expect)) << c.file << ":" << c.name << "\n" << c.text;
+  }
+  EXPECT_GE(statements, 200u) << "the corpus must hold at least 200 statements";
+}
+
+TEST(LintCorpus, EveryRuleHasAPositiveCaseAndTheCorpusHasNegativeCases) {
+  std::set<std::string> positive;
+  std::size_t negative = 0;
+  for (const Case& c : load_corpus()) {
+    positive.insert(c.expect.begin(), c.expect.end());
+    if (c.expect.empty()) ++negative;
+  }
+  for (const Rule& r : rules()) EXPECT_EQ(positive.count(std::string(r.id)), 1u) << r.id << " has no positive case";
+  EXPECT_GE(negative, 50u);
+}
+
+TEST(LintRules, IdsAreUniqueSortedAndDocumented) {
+  std::string doc = read_file(DDLGATE_LINT_DOC);
+  std::set<std::string> names;
+  std::string_view previous;
+  for (const Rule& r : rules()) {
+    EXPECT_LT(previous, r.id);
+    previous = r.id;
+    EXPECT_TRUE(names.insert(std::string(r.name)).second) << r.name;
+    EXPECT_EQ(find_rule(r.id), &r);
+    EXPECT_FALSE(r.summary.empty());
+    EXPECT_FALSE(r.safer.empty());
+    std::string id(r.id);
+    // docs/lint.md has a heading "### DG-L001 drop-table" (anchor dg-l001-drop-table is
+    // GitHub's; the explicit <a id> gives the short one the links use).
+    EXPECT_NE(doc.find("<a id=\"" + docs_link(id).substr(13) + "\"></a>"), std::string::npos) << id;
+    EXPECT_NE(doc.find("### " + id + " " + std::string(r.name)), std::string::npos) << id;
+  }
+  EXPECT_EQ(find_rule("DG-L999"), nullptr);
+  EXPECT_EQ(docs_link("DG-L001"), "docs/lint.md#dg-l001");
+}
+
+TEST(Lint, FindingsCarryTheLineAndColumnOfTheStatementAfterItsComments) {
+  std::string text =
+      "-- migration 7\n"
+      "SET lock_timeout = '1s';\n"
+      "\n"
+      "/* drop the old table\n   /* nested */ */\n"
+      "  DROP TABLE old_users; -- gone\n"
+      "ALTER TABLE users\n"
+      "  DROP COLUMN née;\n";
+  Report r = lint({{"m.sql", text}});
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_EQ(r.statements[1].line, 6u);
+  EXPECT_EQ(r.statements[1].column, 3u);
+  EXPECT_EQ(r.statements[1].text, "DROP TABLE old_users");
+  EXPECT_EQ(r.statements[2].line, 7u);
+  EXPECT_EQ(r.statements[2].column, 1u);
+  EXPECT_EQ(r.statements[2].text, "ALTER TABLE users\n  DROP COLUMN née");
+  ASSERT_EQ(r.statements[2].findings.size(), 1u);
+  EXPECT_EQ(r.statements[2].findings[0].rule_id, "DG-L002");
+  EXPECT_EQ(r.statements[2].findings[0].message, "DROP COLUMN users.née");
+  EXPECT_EQ(r.errors, 2u);
+}
+
+TEST(Lint, AParseErrorIsAFindingAtItsLineAndColumn) {
+  Report r = lint({{"ok.sql", "CREATE TABLE a (id int);"}, {"bad.sql", "SELECT 1;\n-- é\nSELECT * FORM t;\n"}});
+  ASSERT_EQ(r.statements.size(), 2u);
+  const StatementReport& e = r.statements[1];
+  EXPECT_EQ(e.file_index, 1u);
+  ASSERT_EQ(e.findings.size(), 1u);
+  EXPECT_EQ(e.findings[0].rule_id, "DG-L000");
+  EXPECT_NE(e.findings[0].message.find("syntax error"), std::string::npos) << e.findings[0].message;
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_EQ(e.column, 10u);  // "FORM" ("*" takes no alias; the multibyte character earlier does not shift it)
+  EXPECT_EQ(r.errors, 1u);
+}
+
+TEST(Lint, ATableCreatedInAnEarlierFileIsNotExistingButLockTimeoutIsPerFile) {
+  Report r = lint(
+      {{"1.sql", "SET lock_timeout = '1s';\nCREATE TABLE orders (id bigint, customer bigint);\n"},
+       {"2.sql", "CREATE INDEX orders_customer_idx ON orders (customer);\nALTER TABLE users ADD COLUMN x int;\n"}});
+  ASSERT_EQ(r.statements.size(), 4u);
+  EXPECT_TRUE(r.statements[2].findings.empty());
+  ASSERT_EQ(r.statements[3].findings.size(), 1u);
+  EXPECT_EQ(r.statements[3].findings[0].rule_id, "DG-L027");  // 1.sql's SET does not reach 2.sql
+  EXPECT_EQ(r.statements[3].file_index, 1u);
+}
+
+TEST(Lint, EachStatementHasATierAndTheLockItTakes) {
+  Report r = lint({{"t.sql",
+                    "SET lock_timeout = '1s';\n"
+                    "CREATE TABLE t (id int);\n"
+                    "ALTER TABLE users ADD COLUMN c int;\n"
+                    "DROP TABLE old;\n"
+                    "GRANT SELECT ON users TO reporting;\n"
+                    "INSERT INTO users (id) VALUES (1);\n"
+                    "CREATE INDEX CONCURRENTLY i ON users (c);\n"
+                    "ALTER TABLE orders ADD FOREIGN KEY (u) REFERENCES users (id) NOT VALID;\n"}});
+  ASSERT_EQ(r.statements.size(), 8u);
+  std::vector<std::string> tiers;
+  for (const auto& s : r.statements) tiers.push_back(s.tier);
+  EXPECT_EQ(tiers, (std::vector<std::string>{"additive", "additive", "blocking", "destructive", "privilege", "data",
+                                             "additive", "blocking"}));
+  EXPECT_EQ(r.statements[2].strongest, LockMode::access_exclusive);
+  EXPECT_EQ(r.statements[6].strongest, LockMode::share_update_exclusive);
+  const auto& fk = r.statements[7].locks;
+  ASSERT_EQ(fk.size(), 2u);
+  EXPECT_EQ(fk[0].relation, "orders");
+  EXPECT_EQ(fk[0].mode, LockMode::share_row_exclusive);
+  EXPECT_EQ(fk[1].relation, "users");
+  EXPECT_EQ(fk[1].mode, LockMode::share_row_exclusive);
+  EXPECT_TRUE(blocks_writes(LockMode::share));
+  EXPECT_FALSE(blocks_writes(LockMode::share_update_exclusive));
+  EXPECT_TRUE(blocks_reads(LockMode::access_exclusive));
+  EXPECT_FALSE(blocks_reads(LockMode::exclusive));
+  EXPECT_EQ(lock_mode_name(LockMode::share_row_exclusive), "ShareRowExclusiveLock");
+}
+
+TEST(Lint, ADeeplyNestedStatementIsAParseErrorNotACrash) {
+  std::string deep = "SELECT " + std::string(20000, '(') + "1" + std::string(20000, ')') + ";";
+  Report r = lint({{"deep.sql", deep}});
+  ASSERT_EQ(r.statements.size(), 1u);
+  ASSERT_EQ(r.statements[0].findings.size(), 1u);
+  EXPECT_EQ(r.statements[0].findings[0].rule_id, "DG-L000");
+}
+
+TEST(Lint, ALargeFileIsReadWhole) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "ALTER TABLE t" + std::to_string(i) + " ADD COLUMN c int;\n";
+  text += "DROP TABLE last_one;\n";
+  Report r = lint({{"big.sql", text}});  // above 16 KiB: parsed on a thread with a bigger stack
+  ASSERT_EQ(r.statements.size(), 3001u);
+  EXPECT_EQ(r.statements.back().line, 3001u);
+  EXPECT_EQ(r.statements.back().findings[0].rule_id, "DG-L001");
+  EXPECT_EQ(r.errors, 1u);
+  EXPECT_EQ(r.warnings, 3001u);  // DG-L027 on each, no lock_timeout
+}
+
+TEST(Lint, AnEmptyOrCommentOnlyFileHasNoStatements) {
+  Report r = lint({{"a.sql", ""}, {"b.sql", "-- nothing here\n/* nor here */\n"}});
+  EXPECT_TRUE(r.statements.empty());
+  EXPECT_EQ(r.errors + r.warnings + r.infos, 0u);
+}
+
+}  // namespace
+}  // namespace ddlgate::lint
