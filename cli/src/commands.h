@@ -49,6 +49,9 @@ void add_drift(CLI::App& app, Runner& runner);
 // Adds `guard install|status|uninstall|kill-switch` (the in-database guard, docs/guard.md).
 void add_guard(CLI::App& app, Runner& runner);
 
+// Adds `lint` (the migration linter's built-in rules, docs/lint.md).
+void add_lint(CLI::App& app, Runner& runner);
+
 // Adds `witness serve` (a C2SP tlog-witness for another host's ledger).
 void add_witness(CLI::App& app, Runner& runner);
 

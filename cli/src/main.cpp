@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   ddlgate::cli::add_report(app, runner);
   ddlgate::cli::add_evidence(app, runner);
   ddlgate::cli::add_guard(app, runner);
+  ddlgate::cli::add_lint(app, runner);
 
   try {
     app.parse(argc, argv);
