@@ -1,5 +1,5 @@
-// `ddlgate lint DIR|BUNDLE [--format text|json|sarif|github] [--source-root DIR]
-// [--assume-in-transaction]`: the built-in rules of the lint module (docs/lint.md)
+// `ddlgate lint DIR|BUNDLE [--policy FILE] [--format text|json|sarif|github]
+// [--source-root DIR] [--assume-in-transaction]`: the built-in rules of the lint module (docs/lint.md)
 // over a directory of migration files (name order) or a bundle (its manifest's
 // order). Exit 0 clean (warnings allowed), 1 any error-severity finding, 2 usage or
 // I/O error (one line on stderr).
@@ -19,6 +19,7 @@
 #include "ddlgate/bundle/bundle.h"
 #include "ddlgate/lint/lint.h"
 #include "ddlgate/sql/analyze.h"
+#include "lint_policy.h"
 
 namespace ddlgate::cli {
 namespace {
@@ -30,6 +31,7 @@ struct LintCmdOptions {
   std::string path;
   std::string format = "text";
   std::string source_root;
+  std::string policy;
   bool assume_in_transaction = false;
 };
 
@@ -206,7 +208,8 @@ void print_json(const lint::Report& report, const Input& in) {
                {{"statements", report.statements.size()},
                 {"errors", report.errors},
                 {"warnings", report.warnings},
-                {"infos", report.infos}}}};
+                {"infos", report.infos},
+                {"waived", report.exempted}}}};
   std::printf("%s\n", out.dump(2).c_str());
 }
 
@@ -320,8 +323,10 @@ void print_text(const lint::Report& report, const Input& in) {
     }
     std::printf("%s", first_lines(s.text, 6).c_str());
   }
-  std::printf("%zu statements in %zu files: %zu errors, %zu warnings, %zu notes\n", report.statements.size(),
+  std::printf("%zu statements in %zu files: %zu errors, %zu warnings, %zu notes", report.statements.size(),
               in.files.size(), report.errors, report.warnings, report.infos);
+  if (report.exempted > 0) std::printf(" (%zu waived by the policy)", report.exempted);
+  std::printf("\n");
 }
 
 int run_lint(const LintCmdOptions& opt) {
@@ -329,6 +334,17 @@ int run_lint(const LintCmdOptions& opt) {
   if (int rc = read_input(opt, &in); rc != kExitOk) return rc;
   lint::Options options;
   options.assume_in_transaction = opt.assume_in_transaction;
+  PolicyLoad policy;
+  if (!opt.policy.empty()) {
+    policy = load_lint_policy(opt.policy);
+    if (!policy.problems.empty()) {
+      std::string more = policy.problems.size() > 1
+                             ? " (and " + std::to_string(policy.problems.size() - 1) + " more problems)"
+                             : std::string();
+      return fail("--policy " + opt.policy + ": " + policy.problems.front().to_string() + more);
+    }
+    options.policy = &policy.policy;
+  }
   lint::Report report = lint::lint(in.files, options);
   std::error_code ec;
   fs::path root = opt.source_root.empty() ? fs::current_path(ec) : fs::weakly_canonical(opt.source_root, ec);
@@ -352,6 +368,7 @@ void add_lint(CLI::App& app, Runner& runner) {
   cmd->add_option("path", opt->path, "a directory of .sql files (name order) or a bundle directory")->required();
   cmd->add_option("--format", opt->format, "text (default), json, sarif or github")
       ->check(CLI::IsMember({"text", "json", "sarif", "github"}));
+  cmd->add_option("--policy", opt->policy, "custom rules, severities and exemptions (TOML, docs/lint.md)");
   cmd->add_option("--source-root", opt->source_root,
                   "report file paths relative to this directory (default: the current one)");
   cmd->add_flag("--assume-in-transaction", opt->assume_in_transaction,

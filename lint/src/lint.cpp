@@ -6,6 +6,8 @@
 // block is open and whether lock_timeout is set.
 #include "ddlgate/lint/lint.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "analysis.h"
+#include "ddlgate/sql/analyze.h"
 #include "ddlgate/sql/parse_tree.h"
 
 namespace ddlgate::lint {
@@ -248,6 +251,29 @@ class Linter {
   std::set<std::string> proven_not_null_;
   FileState state_;
   std::size_t current_index_ = 0;  // of the statement being read, within its file
+
+  // ---- the policy's custom rules (DG-P...) ----
+ public:
+  // After the last file: DG-P004 for foreign keys of new tables that no index covers.
+  void finish_input();
+
+ private:
+  struct ForeignKey {
+    std::size_t report_index;
+    std::string table_key, display;
+    std::vector<std::string> columns;
+  };
+  struct IndexCols {
+    std::string table_key;
+    std::vector<std::string> columns;
+  };
+  void name_check(StatementReport& rep, std::string_view kind, std::string_view name);
+  void column_policy(StatementReport& rep, const PgQuery__ColumnDef* col, const std::string& table);
+  void type_policy(StatementReport& rep, const PgQuery__TypeName* t, const std::string& what);
+  void constraint_policy(StatementReport& rep, const PgQuery__Constraint* c, const PgQuery__RangeVar* table,
+                         const char* column);
+  std::vector<ForeignKey> foreign_keys_;
+  std::vector<IndexCols> indexes_;
 };
 
 std::vector<std::size_t> line_starts(const std::string& text) {
@@ -368,6 +394,97 @@ void Linter::file(std::size_t index, const SourceFile& src) {
   }
 }
 
+bool is_serial(std::string_view t);
+
+void Linter::name_check(StatementReport& rep, std::string_view kind, std::string_view name) {
+  if (options_.policy == nullptr || name.empty()) return;
+  for (const NamingRule& n : options_.policy->naming) {
+    if (n.kind != kind) continue;
+    if (!std::regex_match(name.begin(), name.end(), n.re)) {
+      find(rep, "DG-P002", std::string(kind) + " name " + std::string(name) + " does not match " + n.pattern);
+    }
+  }
+}
+
+void Linter::type_policy(StatementReport& rep, const PgQuery__TypeName* t, const std::string& what) {
+  if (options_.policy == nullptr || t == nullptr) return;
+  std::string_view name = type_last_name(t);
+  for (const std::string& f : options_.policy->forbidden_types) {
+    if (name == f) find(rep, "DG-P005", what + " has the forbidden type " + f);
+  }
+}
+
+void Linter::column_policy(StatementReport& rep, const PgQuery__ColumnDef* col, const std::string& table) {
+  if (options_.policy == nullptr || col == nullptr) return;
+  std::string name = table + "." + (col->colname != nullptr ? col->colname : "?");
+  name_check(rep, "column", col->colname != nullptr ? col->colname : "");
+  type_policy(rep, col->type_name, "column " + name);
+  if (options_.policy->require_not_null_or_default) {
+    bool ok = col->is_not_null || is_serial(type_last_name(col->type_name));
+    for (std::size_t k = 0; k < col->n_constraints; ++k) {
+      const PgQuery__Node* n = col->constraints[k];
+      if (n->node_case != PG_QUERY__NODE__NODE_CONSTRAINT || n->constraint == nullptr) continue;
+      switch (n->constraint->contype) {
+        case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL:
+        case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
+        case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
+        case PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY:
+        case PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED:
+          ok = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!ok) find(rep, "DG-P003", "column " + name + " is nullable and has no DEFAULT");
+  }
+}
+
+std::vector<std::string> string_names(PgQuery__Node* const* items, std::size_t n) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) out.emplace_back(str(items[i]));
+  return out;
+}
+
+void Linter::constraint_policy(StatementReport& rep, const PgQuery__Constraint* c, const PgQuery__RangeVar* table,
+                               const char* column) {
+  if (options_.policy == nullptr || c == nullptr || table == nullptr) return;
+  if (c->conname != nullptr) name_check(rep, "constraint", c->conname);
+  std::string key = rv_key(table);
+  std::vector<std::string> cols = string_names(c->keys, c->n_keys);
+  if (cols.empty() && column != nullptr) cols.emplace_back(column);
+  if (c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY || c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE ||
+      c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION) {
+    indexes_.push_back({key, cols});
+  }
+  if (c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN && !existing(key)) {
+    std::vector<std::string> fk = string_names(c->fk_attrs, c->n_fk_attrs);
+    if (fk.empty() && column != nullptr) fk.emplace_back(column);
+    std::string display = rv_display(table) + " (";
+    for (std::size_t i = 0; i < fk.size(); ++i) display += (i > 0 ? ", " : "") + fk[i];
+    display += ")";
+    foreign_keys_.push_back({report_->statements.size(), key, display, fk});
+  }
+}
+
+void Linter::finish_input() {
+  if (options_.policy == nullptr || !options_.policy->foreign_key_index) return;
+  for (const ForeignKey& fk : foreign_keys_) {
+    bool covered = false;
+    for (const IndexCols& ix : indexes_) {
+      if (ix.table_key != fk.table_key || ix.columns.size() < fk.columns.size()) continue;
+      std::vector<std::string> lead(ix.columns.begin(), ix.columns.begin() + static_cast<long>(fk.columns.size()));
+      std::vector<std::string> want = fk.columns;
+      std::sort(lead.begin(), lead.end());
+      std::sort(want.begin(), want.end());
+      if (lead == want) covered = true;
+    }
+    if (!covered && fk.report_index < report_->statements.size()) {
+      find(report_->statements[fk.report_index], "DG-P004", "foreign key " + fk.display + " has no index");
+    }
+  }
+}
+
 void Linter::foreign_key_target(const PgQuery__Constraint* c, StatementReport& rep) {
   if (c == nullptr || c->contype != PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN || c->pktable == nullptr) return;
   // Adding a foreign key adds triggers to the referenced table too: SHARE ROW EXCLUSIVE there.
@@ -390,8 +507,23 @@ void Linter::create_stmt(const PgQuery__CreateStmt* s, StatementReport& rep) {
       lock(rep, rv_display(parent), LockMode::share_update_exclusive, existing(parent));
     }
   }
+  name_check(rep, "table", s->relation->relname != nullptr ? s->relation->relname : "");
+  bool has_primary_key = false;
   for (std::size_t i = 0; i < s->n_table_elts; ++i) {
     const PgQuery__Node* e = s->table_elts[i];
+    if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT && e->constraint != nullptr) {
+      has_primary_key |= e->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY;
+      constraint_policy(rep, e->constraint, s->relation, nullptr);
+    }
+    if (e->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF && e->column_def != nullptr) {
+      column_policy(rep, e->column_def, rv_display(s->relation));
+      for (std::size_t k = 0; k < e->column_def->n_constraints; ++k) {
+        const PgQuery__Node* c = e->column_def->constraints[k];
+        if (c->node_case != PG_QUERY__NODE__NODE_CONSTRAINT || c->constraint == nullptr) continue;
+        has_primary_key |= c->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY;
+        constraint_policy(rep, c->constraint, s->relation, e->column_def->colname);
+      }
+    }
     if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT) foreign_key_target(e->constraint, rep);
     if (e->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF && e->column_def != nullptr) {
       for (std::size_t k = 0; k < e->column_def->n_constraints; ++k) {
@@ -399,6 +531,11 @@ void Linter::create_stmt(const PgQuery__CreateStmt* s, StatementReport& rep) {
         if (c->node_case == PG_QUERY__NODE__NODE_CONSTRAINT) foreign_key_target(c->constraint, rep);
       }
     }
+  }
+  // A partition's key comes from its parent; a partition has none of its own to declare.
+  if (options_.policy != nullptr && options_.policy->require_primary_key && !has_primary_key &&
+      s->partbound == nullptr) {
+    find(rep, "DG-P001", "table " + rv_display(s->relation) + " has no primary key");
   }
 }
 
@@ -522,6 +659,13 @@ void Linter::alter_table(const PgQuery__AlterTableStmt* s, StatementReport& rep)
       case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumnRecurse:
         if (cmd->def != nullptr && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF && is_table) {
           m = add_column(cmd->def->column_def, table, ex, rep);
+          column_policy(rep, cmd->def->column_def, table);
+          for (std::size_t k = 0; k < cmd->def->column_def->n_constraints; ++k) {
+            const PgQuery__Node* cn = cmd->def->column_def->constraints[k];
+            if (cn->node_case == PG_QUERY__NODE__NODE_CONSTRAINT) {
+              constraint_policy(rep, cn->constraint, s->relation, cmd->def->column_def->colname);
+            }
+          }
         }
         break;
       case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
@@ -533,6 +677,7 @@ void Linter::alter_table(const PgQuery__AlterTableStmt* s, StatementReport& rep)
                                              cmd->def->column_def != nullptr
                                          ? cmd->def->column_def->type_name
                                          : nullptr;
+        type_policy(rep, t, "column " + column);
         if (ex) {
           find(rep, "DG-L012", "ALTER COLUMN " + column + " TYPE " + type_display(t));
           if (narrowing_type(t)) find(rep, "DG-L013", column + " becomes " + type_display(t) + ", which has a limit");
@@ -554,6 +699,7 @@ void Linter::alter_table(const PgQuery__AlterTableStmt* s, StatementReport& rep)
       case PG_QUERY__ALTER_TABLE_TYPE__AT_ReAddDomainConstraint:
         if (cmd->def != nullptr && cmd->def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT && cmd->def->constraint) {
           const PgQuery__Constraint* c = cmd->def->constraint;
+          constraint_policy(rep, c, s->relation, nullptr);
           std::string cname = c->conname != nullptr ? std::string(" ") + c->conname : std::string();
           switch (c->contype) {
             case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
@@ -726,6 +872,29 @@ void Linter::rename_stmt(const PgQuery__RenameStmt* s, StatementReport& rep) {
   std::string newname = s->newname != nullptr ? s->newname : "?";
   switch (s->rename_type) {
     case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+      name_check(rep, "table", newname);
+      break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN:
+      name_check(rep, "column", newname);
+      break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+      name_check(rep, "index", newname);
+      break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT:
+      name_check(rep, "constraint", newname);
+      break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+      name_check(rep, "view", newname);
+      break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
+      name_check(rep, "sequence", newname);
+      break;
+    default:
+      break;
+  }
+  switch (s->rename_type) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
     case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
     case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
     case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
@@ -787,6 +956,7 @@ void Linter::function_stmt(const PgQuery__CreateFunctionStmt* s, StatementReport
   for (std::size_t i = 0; i < s->n_funcname; ++i) name.push_back(str(s->funcname[i]));
   std::string display = join(name);
   if (!s->replace) created_.insert("function:" + list_key(name));
+  if (!name.empty()) name_check(rep, "function", name.back());
   if (definer && !search_path) {
     find(rep, "DG-L052",
          std::string(s->is_procedure ? "procedure " : "function ") + display +
@@ -879,9 +1049,15 @@ void Linter::statement(PgQuery__Node* node, StatementReport& rep, const std::str
       break;
     case PG_QUERY__NODE__NODE_VIEW_STMT:
       if (node->view_stmt && !node->view_stmt->replace) created_.insert(rv_key(node->view_stmt->view));
+      if (node->view_stmt && node->view_stmt->view && node->view_stmt->view->relname) {
+        name_check(rep, "view", node->view_stmt->view->relname);
+      }
       break;
     case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
       if (node->create_seq_stmt) created_.insert(rv_key(node->create_seq_stmt->sequence));
+      if (node->create_seq_stmt && node->create_seq_stmt->sequence && node->create_seq_stmt->sequence->relname) {
+        name_check(rep, "sequence", node->create_seq_stmt->sequence->relname);
+      }
       break;
     case PG_QUERY__NODE__NODE_COMPOSITE_TYPE_STMT:
       if (node->composite_type_stmt) created_.insert(rv_key(node->composite_type_stmt->typevar));
@@ -892,6 +1068,7 @@ void Linter::statement(PgQuery__Node* node, StatementReport& rep, const std::str
         for (std::size_t i = 0; i < node->create_enum_stmt->n_type_name; ++i)
           n.push_back(str(node->create_enum_stmt->type_name[i]));
         created_.insert(list_key(n));
+        if (!n.empty()) name_check(rep, "type", n.back());
       }
       break;
     case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT:
@@ -905,6 +1082,7 @@ void Linter::statement(PgQuery__Node* node, StatementReport& rep, const std::str
     case PG_QUERY__NODE__NODE_CREATE_SCHEMA_STMT:
       if (node->create_schema_stmt && node->create_schema_stmt->schemaname) {
         created_.insert(key_of("", node->create_schema_stmt->schemaname));
+        name_check(rep, "schema", node->create_schema_stmt->schemaname);
       }
       break;
     case PG_QUERY__NODE__NODE_INDEX_STMT: {
@@ -915,6 +1093,17 @@ void Linter::statement(PgQuery__Node* node, StatementReport& rep, const std::str
       if (s->idxname != nullptr)
         created_.insert(key_of(s->relation->schemaname ? s->relation->schemaname : "", s->idxname));
       lock(rep, table, s->concurrent ? LockMode::share_update_exclusive : LockMode::share, ex);
+      if (s->idxname != nullptr) name_check(rep, "index", s->idxname);
+      {
+        std::vector<std::string> cols;
+        for (std::size_t i = 0; i < s->n_index_params; ++i) {
+          const PgQuery__Node* e = s->index_params[i];
+          bool named = e->node_case == PG_QUERY__NODE__NODE_INDEX_ELEM && e->index_elem != nullptr &&
+                       e->index_elem->name != nullptr;
+          cols.emplace_back(named ? e->index_elem->name : "(expression)");
+        }
+        indexes_.push_back({rv_key(s->relation), cols});
+      }
       std::string what = std::string(s->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") +
                          (s->idxname ? s->idxname : "") + " ON " + table;
       if (ex && !s->concurrent) find(rep, "DG-L020", what + " without CONCURRENTLY");
@@ -1244,6 +1433,45 @@ void Linter::finish(PgQuery__Node* node, StatementReport& rep) {
   }
 }
 
+// Severity overrides ("off" drops the finding) and exemptions, after every rule ran.
+// Tiers stay as the built-in rules made them: a policy never lowers one.
+void apply_policy(const Policy& policy, const std::vector<SourceFile>& files, Report& report) {
+  bool by_hash = std::any_of(policy.exemptions.begin(), policy.exemptions.end(),
+                             [](const Exemption& e) { return !e.statement_hash.empty(); });
+  for (StatementReport& s : report.statements) {
+    std::string hash;
+    if (by_hash && !s.text.empty()) {
+      sql::Analysis a = sql::analyze(s.text, sql::Policy{}, sql::Detail::hashes);
+      if (a.ok() && a.statements.size() == 1) hash = a.statements[0].hash;
+    }
+    const std::string& file = files[s.file_index].name;
+    std::vector<Finding> kept;
+    for (Finding& f : s.findings) {
+      bool drop = false;
+      if (auto it = policy.severity.find(f.rule_id); it != policy.severity.end()) {
+        if (it->second) {
+          f.severity = *it->second;
+        } else {
+          drop = true;
+        }
+      }
+      for (const Exemption& e : policy.exemptions) {
+        if (drop) break;
+        if (!e.file_glob.empty() && fnmatch(e.file_glob.c_str(), file.c_str(), 0) != 0) continue;
+        if (!e.statement_hash.empty() && e.statement_hash != hash) continue;
+        if (!e.rules.empty() && std::find(e.rules.begin(), e.rules.end(), f.rule_id) == e.rules.end()) continue;
+        drop = true;
+      }
+      if (drop) {
+        ++report.exempted;
+      } else {
+        kept.push_back(std::move(f));
+      }
+    }
+    s.findings = std::move(kept);
+  }
+}
+
 }  // namespace
 
 Report lint(const std::vector<SourceFile>& files, const Options& options) {
@@ -1262,6 +1490,8 @@ Report lint(const std::vector<SourceFile>& files, const Options& options) {
       report.statements.push_back(std::move(rep));
     }
   }
+  linter.finish_input();
+  if (options.policy != nullptr) apply_policy(*options.policy, files, report);
   for (const StatementReport& s : report.statements) {
     for (const Finding& f : s.findings) {
       if (f.severity == Severity::error)

@@ -146,6 +146,22 @@ const std::vector<Rule>& rules() {
       {"DG-L053", "dynamic-sql-concatenation", Severity::error, "security",
        "a PL/pgSQL EXECUTE runs a string built by concatenating variables: SQL injection",
        "EXECUTE format('... %I ... %L', ident, value) or EXECUTE '... $1' USING value"},
+      {"DG-P001", "require-primary-key", Severity::error, "policy",
+       "policy: a new table has no primary key (logical replication, tools and row identity need one)",
+       "add a PRIMARY KEY (an identity column if nothing else identifies a row)"},
+      {"DG-P002", "naming", Severity::warning, "policy",
+       "policy: a new object's name does not match the naming pattern "
+       "for its kind",
+       "rename it to match the policy's [naming] pattern"},
+      {"DG-P003", "require-not-null-or-default", Severity::warning, "policy",
+       "policy: a new column is neither NOT NULL nor has a DEFAULT",
+       "declare it NOT NULL (with a DEFAULT when added to an existing table), or give it a DEFAULT"},
+      {"DG-P004", "foreign-key-index", Severity::warning, "policy",
+       "policy: a foreign key's columns do not lead any index created in the input, so deletes and updates of "
+       "the referenced rows scan the referencing table",
+       "CREATE INDEX CONCURRENTLY on the foreign key's columns"},
+      {"DG-P005", "forbidden-type", Severity::error, "policy", "policy: a column uses a type the policy forbids",
+       "use the type the policy's comment suggests (text rather than varchar(n), timestamptz rather than timestamp)"},
   };
   return kRules;
 }

@@ -213,4 +213,38 @@ TEST_F(LintCli, ADbmateDirectoryAndItsBundleAreLintedOnTheirUpPartsOnly) {
   EXPECT_EQ(bj["statements"].size(), j["statements"].size());
 }
 
+TEST_F(LintCli, APolicyFileAddsRulesChangesSeveritiesAndWaivesAndIsCheckedFirst) {
+  write_file(dir_ / "003_nopk.sql", "CREATE TABLE nopk (a int NOT NULL);\n");
+  write_file(tmp_.path() / "policy.toml",
+             "[rules]\nrequire_primary_key = true\n"
+             "[severity]\n\"DG-L050\" = \"warning\"\n"
+             "[[exempt]]\nfile = \"migrations/002_*\"\nrules = [\"DG-L001\"]\nreason = \"emptied in release 41\"\n");
+  CommandResult r = run_ddlgate(lint({"--policy", (tmp_.path() / "policy.toml").string(), "--format", "json"}));
+  EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+  json j = json::parse(r.stdout_text);
+  std::vector<std::string> found;
+  for (const json& s : j["statements"]) {
+    for (const json& f : s["findings"])
+      found.push_back(f["rule"].get<std::string>() + " " + f["severity"].get<std::string>());
+  }
+  EXPECT_EQ(found, (std::vector<std::string>{"DG-L050 warning", "DG-P001 error"}));
+  EXPECT_EQ(j["summary"]["waived"], 1);
+  EXPECT_EQ(j["statements"][3]["tier"], "destructive");  // the waived DROP TABLE keeps its tier
+
+  // Without the primary-key rule the same run exits 0: only a warning is left.
+  write_file(tmp_.path() / "policy.toml", "[severity]\n\"DG-L050\" = \"warning\"\n\"DG-L001\" = \"off\"\n");
+  EXPECT_EQ(run_ddlgate(lint({"--policy", (tmp_.path() / "policy.toml").string()})).exit_code, 0);
+
+  for (const std::string& bad :
+       {std::string("[rules]\nrequire_pk = true\n"), std::string("[naming]\ntable = \"([\"\n"),
+        std::string("[severity]\n\"DG-L999\" = \"error\"\n"), std::string("[[exempt]]\nfile = \"x\"\n")}) {
+    write_file(tmp_.path() / "policy.toml", bad);
+    CommandResult b = run_ddlgate(lint({"--policy", (tmp_.path() / "policy.toml").string()}));
+    EXPECT_EQ(b.exit_code, 2) << bad;
+    EXPECT_EQ(b.stdout_text, "") << bad;
+    EXPECT_EQ(std::count(b.stderr_text.begin(), b.stderr_text.end(), '\n'), 1) << b.stderr_text;
+    EXPECT_NE(b.stderr_text.find("ddlgate lint: --policy "), std::string::npos) << b.stderr_text;
+  }
+}
+
 }  // namespace

@@ -8,10 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "ddlgate/sql/analyze.h"
 
 namespace ddlgate::lint {
 namespace {
@@ -108,7 +112,10 @@ TEST(LintCorpus, EveryRuleHasAPositiveCaseAndTheCorpusHasNegativeCases) {
     positive.insert(c.expect.begin(), c.expect.end());
     if (c.expect.empty()) ++negative;
   }
-  for (const Rule& r : rules()) EXPECT_EQ(positive.count(std::string(r.id)), 1u) << r.id << " has no positive case";
+  for (const Rule& r : rules()) {
+    if (r.category == "policy") continue;  // custom rules need a policy: LintPolicy.*
+    EXPECT_EQ(positive.count(std::string(r.id)), 1u) << r.id << " has no positive case";
+  }
   EXPECT_GE(negative, 50u);
 }
 
@@ -234,6 +241,79 @@ TEST(Lint, AnEmptyOrCommentOnlyFileHasNoStatements) {
   Report r = lint({{"a.sql", ""}, {"b.sql", "-- nothing here\n/* nor here */\n"}});
   EXPECT_TRUE(r.statements.empty());
   EXPECT_EQ(r.errors + r.warnings + r.infos, 0u);
+}
+
+Policy team_policy() {
+  Policy p;
+  p.require_primary_key = true;
+  p.require_not_null_or_default = true;
+  p.foreign_key_index = true;
+  p.forbidden_types = {"json", "timestamp", "varchar"};
+  p.naming.push_back({"table", "^[a-z][a-z0-9_]*$", std::regex("^[a-z][a-z0-9_]*$")});
+  p.naming.push_back({"index", "^[a-z0-9_]+_idx$", std::regex("^[a-z0-9_]+_idx$")});
+  p.naming.push_back({"column", "^[a-z][a-z0-9_]*$", std::regex("^[a-z][a-z0-9_]*$")});
+  return p;
+}
+
+std::vector<std::string> ids_of(const StatementReport& s) {
+  std::vector<std::string> ids;
+  for (const auto& f : s.findings) ids.push_back(f.rule_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(LintPolicy, CustomRulesFireOnlyWhereThePolicyAsksAndOnlyOnNewObjects) {
+  Policy p = team_policy();
+  Options o;
+  o.policy = &p;
+  Report r = lint({{"p.sql",
+                    "CREATE TABLE \"Orders\" (id bigint, note varchar(20), payload json NOT NULL, "
+                    "customer_id bigint NOT NULL REFERENCES customers (id));\n"  // 0
+                    "CREATE TABLE items (id bigint PRIMARY KEY, order_id bigint NOT NULL DEFAULT 0, "
+                    "CONSTRAINT items_order_fk FOREIGN KEY (order_id) REFERENCES \"Orders\" (id));\n"  // 1
+                    "CREATE INDEX items_order_idx ON items (order_id);\n"                              // 2
+                    "CREATE INDEX ItemsById ON items (id);\n"                                          // 3
+                    "CREATE TABLE events (id bigint PRIMARY KEY, at timestamp NOT NULL);\n"            // 4
+                    "CREATE TABLE p1 PARTITION OF parts FOR VALUES IN (1);\n"}},                       // 5
+                  o);
+  ASSERT_EQ(r.statements.size(), 6u);
+  // "Orders": no primary key, a name the pattern refuses, a nullable column without default, two forbidden
+  // types, a foreign key with no index, and the existing-table lock on customers (no lock_timeout).
+  EXPECT_EQ(ids_of(r.statements[0]), (std::vector<std::string>{"DG-L027", "DG-P001", "DG-P002", "DG-P003", "DG-P003",
+                                                               "DG-P004", "DG-P005", "DG-P005"}));
+  EXPECT_TRUE(r.statements[1].findings.empty()) << r.statements[1].findings[0].message;  // its FK has an index
+  EXPECT_TRUE(r.statements[2].findings.empty());
+  EXPECT_EQ(ids_of(r.statements[3]), (std::vector<std::string>{"DG-P002"}));  // "itemsbyid" (folded) ends in no _idx
+  EXPECT_EQ(ids_of(r.statements[4]), (std::vector<std::string>{"DG-P005"}));
+  EXPECT_EQ(ids_of(r.statements[5]), (std::vector<std::string>{"DG-L027"}));  // a partition needs no key of its own
+  EXPECT_EQ(r.statements[4].tier, "additive");  // custom findings do not raise or lower tiers
+  EXPECT_EQ(r.statements[0].tier, "blocking");  // SHARE ROW EXCLUSIVE on customers does
+}
+
+TEST(LintPolicy, SeverityOverridesAndExemptionsWaiveFindingsButNeverLowerTheTier) {
+  Policy p;
+  p.severity["DG-L027"] = Severity::error;
+  p.severity["DG-L013"] = std::nullopt;
+  p.exemptions.push_back({"legacy/*.sql", "", {}});
+  // The canonical hash of "DROP TABLE users" (`ddlgate hash`), for DG-L001 only; any spelling matches.
+  sql::Analysis a = sql::analyze("drop   table USERS", sql::Policy{}, sql::Detail::hashes);
+  ASSERT_TRUE(a.ok());
+  p.exemptions.push_back({"", a.statements[0].hash, {"DG-L001"}});
+  p.exemptions.push_back({"", "sha256:0000", {}});  // matches nothing
+  Options o;
+  o.policy = &p;
+  Report r = lint({{"legacy/001.sql", "DROP TABLE a;\n"},
+                   {"new/002.sql", "ALTER TABLE users ALTER COLUMN name TYPE varchar(10);\nDROP TABLE users;\n"}},
+                  o);
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_TRUE(r.statements[0].findings.empty());   // the whole legacy file is exempt
+  EXPECT_EQ(r.statements[0].tier, "destructive");  // but its tier stays
+  EXPECT_EQ(ids_of(r.statements[1]), (std::vector<std::string>{"DG-L012", "DG-L027"}));  // DG-L013 is off
+  EXPECT_EQ(r.statements[1].findings[1].severity, Severity::error);
+  EXPECT_EQ(ids_of(r.statements[2]), (std::vector<std::string>{"DG-L027"}));  // DG-L001 waived by hash
+  EXPECT_EQ(r.statements[2].tier, "destructive");
+  EXPECT_EQ(r.exempted, 4u);  // DROP TABLE a's DG-L001 and DG-L027, DG-L013, DG-L001 of users
+  EXPECT_EQ(r.errors, 3u);    // DG-L012 and both DG-L027, raised to error
 }
 
 }  // namespace

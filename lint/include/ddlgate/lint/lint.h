@@ -5,6 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,7 +89,38 @@ struct SourceFile {
   std::string text;
 };
 
+// A name pattern for one kind of object (table, column, index, constraint, view,
+// sequence, schema, function, type): DG-P002 reports a new name that does not match.
+struct NamingRule {
+  std::string kind;
+  std::string pattern;  // as written, for messages
+  std::regex re;
+};
+
+// Waives findings: of every rule, or of `rules`, for the files whose reported name
+// matches file_glob (fnmatch) and/or the statements with this canonical hash
+// (`ddlgate hash`). Both set: both must match.
+struct Exemption {
+  std::string file_glob;
+  std::string statement_hash;  // "sha256:<hex>"
+  std::vector<std::string> rules;
+};
+
+// Custom rules and overrides (docs/lint.md, "Policy file"). Custom findings and
+// exemptions never lower a statement's tier: tiers come from the built-in rules.
+struct Policy {
+  bool require_primary_key = false;          // DG-P001
+  bool require_not_null_or_default = false;  // DG-P003
+  bool foreign_key_index = false;            // DG-P004
+  std::vector<std::string> forbidden_types;  // DG-P005, PostgreSQL's names: int4, varchar, timestamp, ...
+  std::vector<NamingRule> naming;            // DG-P002
+  std::map<std::string, std::optional<Severity>> severity;  // per rule; nullopt: off
+  std::vector<Exemption> exemptions;
+};
+
 struct Options {
+  // Custom rules, severity overrides and exemptions; none when null.
+  const Policy* policy = nullptr;
   // The files run inside one transaction block (a migration tool's default):
   // CONCURRENTLY there fails.
   bool assume_in_transaction = false;
@@ -98,6 +132,7 @@ struct Options {
 struct Report {
   std::vector<StatementReport> statements;
   std::size_t errors = 0, warnings = 0, infos = 0;
+  std::size_t exempted = 0;  // findings a policy exemption or an "off" severity removed
 };
 
 // Lints files as one migration: a table is "existing" unless an earlier statement
