@@ -1,10 +1,12 @@
 // Dynamic SQL in PL/pgSQL bodies: pg_query_parse_plpgsql gives each EXECUTE's
 // expression as text; that expression is parsed again with the SQL grammar and
 // judged from its tree (a || of a variable is unsafe, format('%I') is not).
+#include <cctype>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "analysis.h"
 
@@ -155,8 +157,17 @@ std::vector<std::string> unsafe_dynamic_sql(const std::string& create_function_s
   std::vector<std::string> hits;
   PgQueryPlpgsqlParseResult r = pg_query_parse_plpgsql(create_function_sql.c_str());
   if (r.error != nullptr || r.plpgsql_funcs == nullptr) {
+    // libpg_query's PL/pgSQL parser knows no types (OPEN of a refcursor variable fails in
+    // it, not in PostgreSQL). A body it cannot read that runs EXECUTE is reported, not
+    // passed: its dynamic SQL is unchecked.
+    std::string why = r.error != nullptr && r.error->message != nullptr ? r.error->message : "no result";
     pg_query_free_plpgsql_parse_result(r);
-    return hits;  // the body does not compile: PostgreSQL refuses it at CREATE time
+    std::string upper;
+    for (char c : create_function_sql) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (upper.find("EXECUTE") != std::string::npos) {
+      hits.push_back("body runs EXECUTE but libpg_query cannot read it (" + why + "): its dynamic SQL is unchecked");
+    }
+    return hits;
   }
   nlohmann::json doc = nlohmann::json::parse(r.plpgsql_funcs, nullptr, false);
   pg_query_free_plpgsql_parse_result(r);

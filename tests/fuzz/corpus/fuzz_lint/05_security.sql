@@ -202,3 +202,31 @@ $$;
 -- case: SQL-language function concatenating text is not dynamic SQL
 -- expect: none
 CREATE FUNCTION greet(n text) RETURNS text LANGUAGE sql AS $$ SELECT 'hello ' || n $$;
+
+-- case: plpgsql RETURN QUERY EXECUTE with concatenation
+-- expect: DG-L053
+CREATE FUNCTION rows_of(t text) RETURNS SETOF record LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY EXECUTE 'SELECT * FROM ' || t;
+END
+$$;
+
+-- case: a body libpg_query cannot read that runs EXECUTE is reported
+-- expect: DG-L053
+CREATE FUNCTION open_for(t text) RETURNS refcursor LANGUAGE plpgsql AS $$
+DECLARE c refcursor;
+BEGIN
+  OPEN c FOR EXECUTE 'SELECT * FROM ' || t;
+  RETURN c;
+END
+$$;
+
+-- case: a body libpg_query cannot read without EXECUTE is not
+-- expect: none
+CREATE FUNCTION open_static() RETURNS refcursor LANGUAGE plpgsql AS $$
+DECLARE c refcursor;
+BEGIN
+  OPEN c FOR SELECT 1;
+  RETURN c;
+END
+$$;
