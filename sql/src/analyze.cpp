@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "classify.h"
+#include "command_tag.h"
 #include "ddlgate/base/hex.h"
 #include "fast_path.h"
 #include "pg_tree.h"
@@ -355,6 +356,10 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
     if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DISCARD_STMT && node->discard_stmt &&
         node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
       st.session_effect = SessionEffect::deallocate_all;
+    }
+    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+      st.command_tag = detail::command_tag(node);
+      st.names_qualified = detail::names_qualified(node);
     }
     if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
