@@ -407,6 +407,10 @@ bool object_qualified(PgQuery__ObjectType t, const PgQuery__Node* object) {
   }
 }
 
+bool is_string_literal(const PgQuery__Node* n) {
+  return n != nullptr && n->node_case == PG_QUERY__NODE__NODE_A_CONST && n->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL;
+}
+
 // Types whose input function looks a name up through search_path, so that even
 // 'x'::pg_catalog.regclass depends on it.
 bool is_reg_type(std::string_view name) {
@@ -452,21 +456,22 @@ bool message_qualified(const ProtobufCMessage* m) {
     const auto* f = reinterpret_cast<const PgQuery__FuncCall*>(m);
     // A string literal argument may be coerced to a reg* type (nextval('s')).
     for (std::size_t i = 0; i < f->n_args; ++i) {
-      const PgQuery__Node* a = f->args[i];
-      if (a != nullptr && a->node_case == PG_QUERY__NODE__NODE_A_CONST &&
-          a->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
-        return false;
-      }
+      if (is_string_literal(f->args[i])) return false;
     }
     return name_has_parts(f->funcname, f->n_funcname, 2);
   }
   if (d == &pg_query__a__expr__descriptor) {
     // Only an explicit OPERATOR(schema.op); IN, LIKE, BETWEEN, IS DISTINCT FROM and
     // NULLIF look their operators up through search_path and cannot be qualified.
+    // A string literal operand may be coerced to a reg* type (regclass_col = 'x').
     const auto* e = reinterpret_cast<const PgQuery__AExpr*>(m);
     const bool op = e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP || e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY ||
                     e->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL;
-    return op && name_has_parts(e->name, e->n_name, 2);
+    return op && name_has_parts(e->name, e->n_name, 2) && !is_string_literal(e->lexpr) && !is_string_literal(e->rexpr);
+  }
+  if (d == &pg_query__case_expr__descriptor) {
+    // CASE x WHEN v compares x = v with an unqualified "=".
+    return reinterpret_cast<const PgQuery__CaseExpr*>(m)->arg == nullptr;
   }
   if (d == &pg_query__object_with_args__descriptor) {
     const auto* o = reinterpret_cast<const PgQuery__ObjectWithArgs*>(m);

@@ -326,6 +326,7 @@ TEST(NamesQualified, QualifiedStatements) {
       "ALTER FUNCTION s.f(int) STABLE",
       "CREATE TRIGGER tr BEFORE INSERT ON s.t FOR EACH ROW EXECUTE FUNCTION s.f()",
       "CREATE POLICY p ON s.t USING (true)",
+      "CREATE POLICY p ON s.t USING (CASE WHEN a OPERATOR(pg_catalog.>) 1 THEN true ELSE false END)",
       "CREATE EXTENSION e SCHEMA s",
       "CREATE EXTENSION IF NOT EXISTS e WITH SCHEMA s VERSION '1.0'",
       "ALTER EXTENSION e UPDATE",
@@ -369,6 +370,8 @@ TEST(NamesQualified, UnqualifiedStatements) {
       "CREATE TABLE s.t (a int CHECK (a BETWEEN 1 AND 2))",     // BETWEEN
       "CREATE TABLE s.t (a pg_catalog.text CHECK (a LIKE 'x%'))",  // LIKE
       "CREATE TABLE s.t (a int DEFAULT current_schema)",        // CURRENT_SCHEMA
+      "CREATE TABLE s.t (a int, b int GENERATED ALWAYS AS (CASE a WHEN 1 THEN 0 END) STORED)",  // CASE's "="
+      "CREATE POLICY p ON s.t USING (c OPERATOR(pg_catalog.=) 'x')",  // literal that may be a reg* input
       "CREATE FUNCTION s.f(a u.a%TYPE) RETURNS int LANGUAGE sql AS 'select 1'",  // %TYPE of an unqualified relation
       "CREATE INDEX i ON t (a)",                                // indexed relation
       "CREATE INDEX i ON s.t (a int4_ops)",                     // operator class
