@@ -357,10 +357,6 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
         node->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) {
       st.session_effect = SessionEffect::deallocate_all;
     }
-    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
-      st.command_tag = detail::command_tag(node);
-      st.names_qualified = detail::names_qualified(node);
-    }
     if (node != nullptr && (st.controlled || detail_level != Detail::controlled_only)) {
       std::vector<std::uint8_t> node_bytes = canonical_bytes(node);
       if (!node_bytes.empty()) st.hash = canonical_hash(node_bytes);
@@ -375,6 +371,11 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
                                                       "deparser cannot take one")
                                         : display_sql(node, node_bytes, result->version);
       }
+    }
+    // After the hash: a statement too deep to hash has just become controlled.
+    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+      st.command_tag = detail::command_tag(node);
+      st.names_qualified = detail::names_qualified(node);
     }
     out.statements.push_back(std::move(st));
   }
