@@ -431,6 +431,42 @@ TEST(CommandTagServer, EveryDdlNodeTypeIsTaggedAsTheServerTagsIt) {
   EXPECT_EQ(exec_ok(conn.get(), "DROP EVENT TRIGGER tags_record"), "");
 }
 
+// A fact for the guard (issue 25): EXPLAIN ANALYZE runs CREATE TABLE AS, SELECT INTO and
+// CREATE MATERIALIZED VIEW through the executor, not ProcessUtility, so the object is
+// made and no ddl_command_start fires. ddlgate reads the statement as EXPLAIN (its tag)
+// and controls it by what it wraps.
+TEST(CommandTagServer, ExplainAnalyzeCreatesWithoutAnEventTrigger) {
+  auto& pg = SharedPgServer::get();
+  PgConn conn = testing::pg_connect(pg.conninfo());
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(conn.get(), collect_notice, &notices);
+  ASSERT_EQ(exec_ok(conn.get(), "CREATE FUNCTION public.tags_record() RETURNS event_trigger LANGUAGE plpgsql AS "
+                                "$$ BEGIN RAISE NOTICE 'ddlgate-tag:%', tg_tag; END $$"),
+            "");
+  ASSERT_EQ(exec_ok(conn.get(), "CREATE EVENT TRIGGER tags_record2 ON ddl_command_start EXECUTE FUNCTION "
+                                "public.tags_record()"),
+            "");
+  for (const char* sql : {"EXPLAIN ANALYZE CREATE TABLE x1 AS SELECT 1", "EXPLAIN ANALYZE SELECT 1 INTO x2",
+                          "EXPLAIN ANALYZE CREATE MATERIALIZED VIEW x3 AS SELECT 1"}) {
+    SCOPED_TRACE(sql);
+    Analysis a = analyze(sql);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a.statements[0].command_tag, "EXPLAIN");
+    EXPECT_EQ(a.statements[0].cls, StatementClass::schema_change);
+    EXPECT_TRUE(a.statements[0].controlled);
+    notices.clear();
+    ASSERT_EQ(exec_ok(conn.get(), sql), "");
+    EXPECT_TRUE(notices.empty());
+  }
+  EXPECT_EQ(testing::pg_query_value(conn.get(), "SELECT count(*) FROM pg_class WHERE relname IN ('x1', 'x2', 'x3')"),
+            "3");
+  notices.clear();
+  ASSERT_EQ(exec_ok(conn.get(), "CREATE TABLE x4 AS SELECT 1"), "");
+  EXPECT_EQ(notices, std::vector<std::string>{"CREATE TABLE AS"});  // the trigger works
+  EXPECT_EQ(exec_ok(conn.get(), "DROP EVENT TRIGGER tags_record2"), "");
+}
+
 // "" when a and b are equal, else the first line where they differ, from each.
 std::string first_difference(const std::string& a, const std::string& b) {
   std::istringstream ia(a), ib(b);
