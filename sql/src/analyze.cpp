@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "classify.h"
+#include "command_tag.h"
 #include "ddlgate/base/hex.h"
 #include "fast_path.h"
 #include "pg_tree.h"
@@ -370,6 +371,11 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
                                                       "deparser cannot take one")
                                         : display_sql(node, node_bytes, result->version);
       }
+    }
+    // After the hash: a statement too deep to hash has just become controlled.
+    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+      st.command_tag = detail::command_tag(node);
+      st.names_qualified = detail::names_qualified(node);
     }
     out.statements.push_back(std::move(st));
   }

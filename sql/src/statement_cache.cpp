@@ -29,7 +29,9 @@ std::shared_ptr<const Analysis> plain_dml_analysis(StatementClass cls) {
 std::size_t analysis_bytes(const Analysis& analysis) {
   std::size_t n = sizeof(Analysis) + analysis.statements.capacity() * sizeof(Statement);
   if (analysis.error) n += analysis.error->message.capacity();
-  for (const auto& s : analysis.statements) n += s.hash.capacity() + s.display_sql.capacity();
+  for (const auto& s : analysis.statements) {
+    n += s.hash.capacity() + s.display_sql.capacity() + s.command_tag.capacity();
+  }
   return n;
 }
 

@@ -45,6 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (h.controlled && h.hash != f.hash) __builtin_trap();
     // Outcomes follow savepoints by what either path reads.
     if (f.session_effect != h.session_effect || f.effect_name != h.effect_name) __builtin_trap();
+    // The guard's command tag and search_path judgement are the same on both paths.
+    if (h.controlled && (h.command_tag != f.command_tag || h.names_qualified != f.names_qualified)) __builtin_trap();
+    if (!h.controlled && (!h.command_tag.empty() || h.names_qualified)) __builtin_trap();
   }
   return 0;
 }

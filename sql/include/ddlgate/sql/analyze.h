@@ -52,6 +52,16 @@ struct Statement {
   // them. A protocol Parse and SQL PREPARE share one namespace on the server, so this is
   // how SQL text reaches a statement prepared with Parse (replay protection).
   std::vector<std::string> executes;
+  // PostgreSQL 15's command tag for it (CreateCommandTag in src/backend/tcop/utility.c), as an
+  // event trigger's TG_TAG and CommandComplete name it: "CREATE TABLE", "ALTER TABLE", "GRANT", ...;
+  // set for every controlled statement (and for all with Detail::all), empty when unknown.
+  std::string command_tag;
+  // Every name in it that PostgreSQL resolves through search_path (relations, types, functions,
+  // operators, collations, the objects of DROP/COMMENT/ALTER ... and the target schema of what it
+  // creates) is schema-qualified, so the search_path it runs under cannot change what it does.
+  // Conservative: false whenever unsure (a statement kind not handled, an unqualified operator
+  // such as `>` in a CHECK, CREATE EXTENSION without SCHEMA, ...).
+  bool names_qualified = false;
 };
 
 // The result of analyze(): either a parse error or the statements, in order.
