@@ -360,7 +360,7 @@ TEST_F(Registry, AFormat1BundleStillLoadsAndAnUnscopedOneIsWarnedAbout) {
   for (auto& [k, v] : m.items()) {
     if (k == "scope") old["databases"] = nlohmann::ordered_json::array();
     else if (k == "tool") old["tool"] = v["name"];
-    else old[k] = v;
+    else if (k != "search_path") old[k] = v;  // format 1 had no search_path
   }
   old["format"] = "ddlgate-bundle/1";
   for (auto& f : old["files"]) f.erase("down");  // format 1 had no down parts
