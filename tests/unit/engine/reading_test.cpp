@@ -107,6 +107,29 @@ TEST(ServerReader, TextTheServerCannotConvertIsARefusedReading) {
   EXPECT_EQ(*converted, "SELECT '\xe3\x81\x82'");
 }
 
+// While the client encoding may have changed unseen, the text is also read in every
+// ASCII-safe encoding, which takes it as it is when it takes it at all. 0x82 0xA0 is
+// SJIS's "あ" and two LATIN1 characters, but no UTF-8: that reading must not stand for
+// UTF8 alone, or it would refuse a text other ASCII-safe encodings take.
+TEST(ServerReader, AnyAsciiSafeEncodingReadsTheTextAsItIs) {
+  Caches c;
+  ServerReader reader;
+  protocol::LexingState wide = settled("SJIS", true, false);
+  ASSERT_TRUE(wide.possible_encodings().wide);
+  reader.read("SELECT '\x82\xa0'", wide, c.both());
+  ASSERT_GT(reader.readings().size(), 2u);
+  std::size_t readable = 0;
+  for (const auto& r : reader.readings()) {
+    ASSERT_NE(r, nullptr);
+    if (r->ok()) {
+      ++readable;
+    } else {
+      EXPECT_EQ(r->error->message.find("UTF8"), std::string::npos) << r->error->message;
+    }
+  }
+  EXPECT_GE(readable, 2u);  // SJIS as reported, and as it is
+}
+
 TEST(ServerReader, ALargeTextIsDeferredWithItsIndex) {
   Caches c;
   ServerReader reader;
