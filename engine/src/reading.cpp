@@ -78,9 +78,10 @@ void ServerReader::read(std::string_view sql, const protocol::LexingState& lexin
   if (!encodings.wide || !non_ascii) return;
   for (bool s : {true, false}) {
     if (!standard.contains(s)) continue;  // only the encoding may have changed
-    // Every encoding that keeps ASCII bytes reads a text as it is, if it takes it: LATIN1
+    // Every encoding that keeps ASCII bytes splits a text alike, if it takes it: LATIN1
     // stands for them all, since it takes every byte but NUL (UTF8 would refuse a
-    // text that is not UTF-8, which another of them may take).
+    // text that is not UTF-8, which another of them may take). Their names and literals
+    // differ (a UTF8 database converts each its own way): not every one is read here.
     if (protocol::hides_ascii(encodings.reported)) readings_.push_back(read_one(sql, non_ascii, s, "LATIN1", caches));
     for (std::string_view encoding : protocol::kAsciiHidingEncodings) {
       // Only the encodings this database lets a session switch to.

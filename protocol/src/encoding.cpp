@@ -505,16 +505,42 @@ ServerText run_algorithm(std::string_view text, Algorithm convert, const ToUtf8*
   });
 }
 
-// An ASCII-safe client encoding's text, which ddlgate reads as it came: `as_is` when
-// PostgreSQL's check of it passes, `invalid` when it fails (mbutils.c pg_any_to_server).
-// No conversion is needed when the encodings agree or the client says SQL_ASCII: the
-// text is checked in the database's encoding. A SQL_ASCII database checks it in the
-// client's; so does every conversion, character by character, before converting it (a
-// character it then finds no mapping for is refused by the server, not here: fail safe).
-ServerText checked_as_is(std::string_view text, std::string_view client_encoding, std::string_view server_encoding) {
+// An ASCII-safe client encoding's text (every byte of its multibyte characters is
+// >= 0x80). In a UTF8 database it is read exactly as the server converts it: LocalToUtf
+// with PostgreSQL's map (LATIN1 by formula, utf8_and_iso8859_1.c), which checks each
+// character and refuses one it has no mapping for. Reading the bytes as they came
+// would not do: a LATIN1 client's bytes C3 A9 are "Ã©" to the server and "é" to
+// libpg_query, and identifiers are cut at 63 bytes of the server's text.
+// Elsewhere the text is read as it came, once PostgreSQL's check passes
+// (mbutils.c pg_any_to_server): in the database's encoding when no conversion is
+// needed (the same encoding, or a SQL_ASCII client), else in the client's (what a
+// SQL_ASCII database, and every conversion before converting, checks).
+ServerText read_ascii_safe(std::string_view text, std::string_view client_encoding, std::string_view server_encoding,
+                           std::string& out) {
   const auto client = pg_encoding(client_encoding);
   const auto server = pg_encoding(server_encoding);
   if (!client || !server) return ServerText::unsupported;  // no name PostgreSQL reports
+  if (*server == PgEncoding::utf8 && *client != PgEncoding::utf8 && *client != PgEncoding::sql_ascii) {
+    if (*client == PgEncoding::latin1) {
+      return convert_text(text, out, [&out](const Byte* s, std::size_t) {
+        append_code_point(out, *s);
+        return 1;
+      });
+    }
+    const Enc euc = encoding_of(client_encoding);
+    if (euc == Enc::euc_jp || euc == Enc::euc_jis_2004 || euc == Enc::euc_tw) return local_to_utf8(text, to_utf8_map(euc), out);
+    if (const ddlgate_pg_radix_tree* tree = ddlgate_pg_ascii_safe_to_utf8(static_cast<int>(*client))) {
+      return convert_text(text, out, [&](const Byte* s, std::size_t left) {
+        const int l = pg_verify_char(*client, s, left);
+        if (l < 0) return -1;
+        const std::uint32_t v = radix_lookup(*tree, l, s);
+        if (v == 0) return -1;  // untranslatable
+        append_packed(out, v);
+        return l;
+      });
+    }
+    // MULE_INTERNAL: a UTF8 database has no conversion from it, so no session has it.
+  }
   const PgEncoding checked = *client == *server || *client == PgEncoding::sql_ascii ? *server : *client;
   return pg_valid(checked, text) ? ServerText::as_is : ServerText::invalid;
 }
@@ -561,7 +587,7 @@ ServerText to_server_encoding(std::string_view text, std::string_view client_enc
   const Enc client = encoding_of(client_encoding);
   // Every other client encoding is ASCII-safe: PostgreSQL checks or converts its
   // non-ASCII characters, and none of its conversions makes an ASCII byte of one.
-  if (!is_client_only(client)) return checked_as_is(text, client_encoding, server_encoding);
+  if (!is_client_only(client)) return read_ascii_safe(text, client_encoding, server_encoding, out);
   const Enc server = encoding_of(server_encoding);
   // SQL_ASCII converts nothing and accepts no non-ASCII byte from a client-only
   // encoding (mbutils.c pg_any_to_server).
@@ -582,7 +608,7 @@ ServerText read_as_server(std::string_view text, std::string_view client_encodin
     // The text is the server's as it is (PostgreSQL only checks it) when the
     // encodings agree; in an EUC database it is read on into UTF-8.
     if (euc_server && (client == server || client == Enc::sql_ascii)) return local_to_utf8(text, to_utf8_map(server), out);
-    return checked_as_is(text, client_encoding, server_encoding);
+    return read_ascii_safe(text, client_encoding, server_encoding, out);
   }
   if (euc_server) {
     if (Algorithm a = algorithm_for(client, server)) {

@@ -3,8 +3,9 @@
 // multibyte.h's checks in the encoding the first byte also chooses. Beyond
 // memory safety: ASCII text is never converted, the ASCII bytes before the first
 // non-ASCII one come through unchanged, and in a UTF8 database the reading is the
-// server's text; an ASCII-safe client's text is refused exactly when PostgreSQL's
-// check fails; pg_valid_prefix is the walk of pg_verify_char, and every valid
+// server's text; an ASCII-safe client's text that PostgreSQL's check refuses is
+// refused, and only such text outside a UTF8 database (which also refuses what
+// it cannot convert); pg_valid_prefix is the walk of pg_verify_char, and every valid
 // character is as long as pg_mblen says (PostgreSQL's own invariant).
 #include <algorithm>
 #include <array>
@@ -64,7 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // pg_any_to_server's check: the database's encoding when no conversion is needed, else the client's.
     const PgEncoding c = *pg_encoding(client);
     const PgEncoding checked = client == server || client == "SQL_ASCII" ? *pg_encoding(server) : c;
-    if ((s == ServerText::invalid) != !pg_valid(checked, text)) __builtin_trap();
+    // A UTF8 database may also refuse a valid character it cannot convert.
+    const bool valid = pg_valid(checked, text);
+    if (!valid && s != ServerText::invalid) __builtin_trap();
+    if (valid && s == ServerText::invalid && server != "UTF8") __builtin_trap();
   }
   if (r == ServerText::converted) {
     // The ASCII prefix (before any multibyte character) comes through unchanged.

@@ -42,7 +42,34 @@ TEST(Multibyte, EucJpRefusesByteFF) {
   EXPECT_EQ(read("select '\xFF'", "EUC_JP", "UTF8"), ServerText::invalid);
   EXPECT_EQ(read("select '\xFF'", "EUC_JP", "SQL_ASCII"), ServerText::invalid);
   EXPECT_EQ(read("select '\xFF'", "EUC_JP", "EUC_JP"), ServerText::invalid);
-  EXPECT_EQ(read("select '\xA4\xA2'", "EUC_JP", "UTF8"), ServerText::as_is);
+  EXPECT_EQ(read("select '\xA4\xA2'", "EUC_JP", "EUC_JP"), ServerText::converted);
+  EXPECT_EQ(read("select '\xA4\xA2'", "EUC_JP", "SQL_ASCII"), ServerText::as_is);
+}
+
+// In a UTF8 database the server parses the converted text, and so must ddlgate. A
+// LATIN1 client's C3 A9 is "Ã©" (C3 83 C2 A9) to the server, not the "é" its bytes
+// spell in UTF-8, and 61 'a' then E9 'b' 'c' names "a...aé" (63 bytes after the
+// server's cut at NAMEDATALEN - 1), where libpg_query, cutting the raw bytes at a
+// UTF-8 character boundary, would name "a...a" (61 bytes).
+TEST(Multibyte, AsciiSafeClientsAreConvertedForAUtf8DatabaseAsTheServerConverts) {
+  std::string out;
+  EXPECT_EQ(read_as_server("DROP TABLE \"caf\xC3\xA9\"", "LATIN1", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, "DROP TABLE \"caf\xC3\x83\xC2\xA9\"");
+  EXPECT_EQ(read_as_server(std::string(61, 'a') + "\xE9" + "bc", "LATIN1", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, std::string(61, 'a') + "\xC3\xA9" + "bc");
+  // Through PostgreSQL's maps: WIN1252's 0x80 is the euro sign, 0x81 has no mapping.
+  EXPECT_EQ(read_as_server("'\x80'", "WIN1252", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, "'\xE2\x82\xAC'");
+  EXPECT_EQ(read_as_server("'\x81'", "WIN1252", "UTF8", out), ServerText::invalid);
+  EXPECT_EQ(read_as_server("'\xC1'", "KOI8R", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, "'\xD0\xB0'");  // а, CYRILLIC SMALL LETTER A
+  EXPECT_EQ(read_as_server("'\xA4\xA2'", "EUC_JP", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, "'\xE3\x81\x82'");
+  EXPECT_EQ(read_as_server("'\xB0\xA1'", "EUC_KR", "UTF8", out), ServerText::converted);
+  EXPECT_EQ(out, "'\xEA\xB0\x80'");  // 가
+  // Other databases: the bytes as they came, once checked.
+  EXPECT_EQ(read_as_server("'\xE9'", "LATIN1", "SQL_ASCII", out), ServerText::as_is);
+  EXPECT_EQ(read_as_server("'\xE9'", "LATIN1", "LATIN1", out), ServerText::as_is);
 }
 
 TEST(Multibyte, EucCharactersEndWhereThePostgresqlsDo) {
