@@ -7,6 +7,8 @@
 //    character boundary (0xE9 opens three bytes), names it 61 'a'.
 // Until ddlgate converted such text as the server does, both ran as the approved
 // statement (same parse tree, same hash) and created tables nobody approved.
+// Outside a UTF8 database ddlgate cannot always cut a long name where the server does,
+// and refuses such a text: in LATIN1, U&"\00e9" x 32 reads as the approved "é" x 31.
 #include <string>
 
 #include <gtest/gtest.h>
@@ -26,6 +28,14 @@ DDLGATE_SHARED_PG_SERVER();
 
 const std::string kLong(61, 'a');
 
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+const std::string kE31 = repeat("\xC3\xA9", 31);  // "é" x 31 in UTF-8: 62 bytes
+
 // PQcmdStatus of a command that succeeds, or "ERROR <sqlstate>".
 std::string command(PGconn* c, const std::string& sql) {
   PgResult r(PQexec(c, sql.c_str()));
@@ -43,7 +53,8 @@ TEST(EncodingEnforce, ALatin1ClientCannotRunAnApprovedStatementThatTheServerRead
   // The approved statements, in UTF-8 as every bundle is.
   write_file(migrations / "20240101000000_names.sql",
              "-- migrate:up\ncreate table \"caf\xC3\xA9\" (id int);\ncreate table " + kLong +
-                 " (id int);\n\n-- migrate:down\ndrop table " + kLong + ";\ndrop table \"caf\xC3\xA9\";\n");
+                 " (id int);\ncreate table \"" + kE31 + "\" (id int);\n\n-- migrate:down\ndrop table " + kLong +
+                 ";\ndrop table \"caf\xC3\xA9\";\n");
   make_signed_bundle(dir.path(), migrations);
   write_file(dir.path() / "ddlgate.toml",
              "[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
@@ -75,6 +86,22 @@ TEST(EncodingEnforce, ALatin1ClientCannotRunAnApprovedStatementThatTheServerRead
     EXPECT_EQ(command(c.get(), "create table " + kLong + " (id int)"), "CREATE TABLE");
   }
   EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname in ('caf\xC3\xA9', '" + kLong + "')"), "2\n");
+
+  // A LATIN1 database: the ASCII text U&"\00e9" x 32 is "é" x 31 to libpg_query (62
+  // bytes of UTF-8, the rest cut), the tree of the approved name, but "é" x 32 to the server.
+  pg.admin_sql("drop database if exists encoding_enforce_latin1");
+  pg.admin_sql("create database encoding_enforce_latin1 encoding 'LATIN1' lc_collate 'C' lc_ctype 'C' template template0");
+  {
+    auto c = pg_connect(proxy->conninfo("postgres", "encoding_enforce_latin1") + " client_encoding=LATIN1");
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    EXPECT_EQ(command(c.get(), "create table U&\"" + repeat("\\00e9", 32) + "\" (id int)"), "ERROR 42501");
+    // Short names with escapes, and long ASCII ones, are read as before.
+    EXPECT_EQ(command(c.get(), "select 1 as U&\"t\\00e9\""), "SELECT 1");
+  }
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_class where relname::text like chr(233) || '%'",
+                         "encoding_enforce_latin1"),
+            "0\n");
+  pg.admin_sql("drop database encoding_enforce_latin1");
 }
 
 }  // namespace

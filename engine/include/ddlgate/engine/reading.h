@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,10 @@ class ServerReader {
   Reading read_one(std::string_view sql, bool non_ascii, bool standard_strings, std::string_view encoding,
                    Caches caches);
   Reading read_as_superuser(std::string_view text, bool standard_strings) const;
+  // Why the server, in a database that is not UTF8, may cut a name of ddlgate's reading
+  // `text` (of a client text with non-ASCII bytes or not) elsewhere than libpg_query cuts
+  // it; none when it cannot.
+  std::optional<std::string> names_cut_otherwise(std::string_view text, bool non_ascii) const;
 
   std::vector<Reading> readings_;
   std::vector<Deferred> deferred_;
