@@ -103,10 +103,8 @@ Reading ServerReader::read_one(std::string_view sql, bool non_ascii, bool standa
       return refused;
     }
   }
-  if (auto cut = names_cut_otherwise(text, non_ascii)) {
-    auto refused = std::make_shared<sql::Analysis>();
-    refused->error = sql::ParseError{*cut, 0};
-    return refused;
+  if (!server_utf8_) {
+    if (Reading refused = refuse_names_cut_otherwise(text, non_ascii)) return refused;
   }
   if (superuser_) return read_as_superuser(text, standard_strings);
   if (text.size() > kParseOnWorkerBytes && !cache.answers_without_parsing(text)) {
@@ -163,13 +161,22 @@ base::Result<std::string_view> ServerReader::reported_text(std::string_view sql,
   } else {
     return base::Error{unreadable_text(as_server, lexing.reported_encoding())};
   }
+  if (server_utf8_) return text;
   if (auto cut = names_cut_otherwise(text, protocol::has_non_ascii(sql))) return base::Error{*cut};
   return text;
 }
 
+Reading ServerReader::refuse_names_cut_otherwise(std::string_view text, bool non_ascii) const {
+  auto cut = names_cut_otherwise(text, non_ascii);
+  if (!cut) return nullptr;
+  auto refused = std::make_shared<sql::Analysis>();
+  refused->error = sql::ParseError{*cut, 0};
+  return refused;
+}
+
 std::optional<std::string> ServerReader::names_cut_otherwise(std::string_view text, bool non_ascii) const {
-  // The common case costs one comparison: a UTF8 database reads names exactly.
-  if (server_encoding_ == "UTF8" || !(non_ascii || has_unicode_escape(text)) || !names_may_be_cut_otherwise(text)) {
+  // A UTF8 database reads names exactly (read_one asks only outside one).
+  if (server_utf8_ || !(non_ascii || has_unicode_escape(text)) || !names_may_be_cut_otherwise(text)) {
     return std::nullopt;
   }
   return "ddlgate cannot tell where this " + server_encoding_ +
