@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ddlgate/protocol/multibyte.h"
 #include "pg_maps.h"
 
 // How PostgreSQL 15 converts (src/backend/utils/mb): conv.c LocalToUtf walks a
@@ -56,54 +57,29 @@ using Byte = unsigned char;
 
 bool in(Byte b, Byte lo, Byte hi) { return b >= lo && b <= hi; }
 
-// The length of the non-ASCII character at s (len bytes left), or -1 when
-// PostgreSQL's verifier for the encoding refuses it (wchar.c pg_*_verifychar).
-int char_length(Enc e, const Byte* s, std::size_t len) {
-  const Byte c = s[0];
+// PostgreSQL's own name for an encoding of the model above.
+PgEncoding pg_encoding_of(Enc e) {
   switch (e) {
-    case Enc::sjis:
-    case Enc::shift_jis_2004:
-      if (in(c, 0xA1, 0xDF)) return 1;  // half-width katakana
-      if (len < 2) return -1;
-      if (!(in(c, 0x81, 0x9F) || in(c, 0xE0, 0xFC))) return -1;
-      if (!(in(s[1], 0x40, 0x7E) || in(s[1], 0x80, 0xFC))) return -1;
-      return 2;
-    case Enc::big5:
-    case Enc::gbk:
-    case Enc::uhc:
-      // Any second byte but NUL; 0x8D 0x20 is PostgreSQL's reserved "invalid" pair.
-      if (len < 2 || s[1] == 0 || (c == 0x8D && s[1] == ' ')) return -1;
-      return 2;
-    case Enc::gb18030:
-      if (len >= 4 && in(s[1], 0x30, 0x39)) {
-        return in(c, 0x81, 0xFE) && in(s[2], 0x81, 0xFE) && in(s[3], 0x30, 0x39) ? 4 : -1;
-      }
-      if (len >= 2 && in(c, 0x81, 0xFE) && (in(s[1], 0x40, 0x7E) || in(s[1], 0x80, 0xFE))) return 2;
-      return -1;
-    case Enc::johab: {
-      // Lengths as EUC's (0x8F opens three bytes); every further byte 0xA1-0xFE.
-      const std::size_t l = c == 0x8F ? 3 : 2;
-      if (len < l) return -1;
-      for (std::size_t i = 1; i < l; ++i) {
-        if (!in(s[i], 0xA1, 0xFE)) return -1;
-      }
-      return static_cast<int>(l);
-    }
-    case Enc::euc_jp:
-    case Enc::euc_jis_2004:
-      if (c == 0x8E) return len >= 2 && in(s[1], 0xA1, 0xDF) ? 2 : -1;                         // JIS X 0201 kana
-      if (c == 0x8F) return len >= 3 && in(s[1], 0xA1, 0xFE) && in(s[2], 0xA1, 0xFE) ? 3 : -1;  // JIS X 0212
-      return len >= 2 && in(c, 0xA1, 0xFE) && in(s[1], 0xA1, 0xFE) ? 2 : -1;
-    case Enc::euc_tw:
-      // 0x8E opens a four-byte character of planes 1-7; any other lead byte two (its own range unchecked).
-      if (c == 0x8E) {
-        return len >= 4 && in(s[1], 0xA1, 0xA7) && in(s[2], 0xA1, 0xFE) && in(s[3], 0xA1, 0xFE) ? 4 : -1;
-      }
-      if (c == 0x8F) return -1;
-      return len >= 2 && in(s[1], 0xA1, 0xFE) ? 2 : -1;
-    default:
-      return -1;
+    case Enc::utf8: return PgEncoding::utf8;
+    case Enc::sjis: return PgEncoding::sjis;
+    case Enc::shift_jis_2004: return PgEncoding::shift_jis_2004;
+    case Enc::big5: return PgEncoding::big5;
+    case Enc::gbk: return PgEncoding::gbk;
+    case Enc::uhc: return PgEncoding::uhc;
+    case Enc::gb18030: return PgEncoding::gb18030;
+    case Enc::johab: return PgEncoding::johab;
+    case Enc::euc_jp: return PgEncoding::euc_jp;
+    case Enc::euc_jis_2004: return PgEncoding::euc_jis_2004;
+    case Enc::euc_tw: return PgEncoding::euc_tw;
+    default: return PgEncoding::sql_ascii;
   }
+}
+
+// The length of the non-ASCII character at s (len bytes left), or -1 when
+// PostgreSQL's verifier for the encoding refuses it (multibyte.h).
+int char_length(Enc e, const Byte* s, std::size_t len) {
+  if (e == Enc::other || e == Enc::sql_ascii) return -1;
+  return pg_verify_char(pg_encoding_of(e), s, len);
 }
 
 // The UTF-8 bytes the radix tree gives for the character s of l bytes, packed
@@ -529,6 +505,46 @@ ServerText run_algorithm(std::string_view text, Algorithm convert, const ToUtf8*
   });
 }
 
+// An ASCII-safe client encoding's text (every byte of its multibyte characters is
+// >= 0x80). In a UTF8 database it is read exactly as the server converts it: LocalToUtf
+// with PostgreSQL's map (LATIN1 by formula, utf8_and_iso8859_1.c), which checks each
+// character and refuses one it has no mapping for. Reading the bytes as they came
+// would not do: a LATIN1 client's bytes C3 A9 are "Ã©" to the server and "é" to
+// libpg_query, and identifiers are cut at 63 bytes of the server's text.
+// Elsewhere the text is read as it came, once PostgreSQL's check passes
+// (mbutils.c pg_any_to_server): in the database's encoding when no conversion is
+// needed (the same encoding, or a SQL_ASCII client), else in the client's (what a
+// SQL_ASCII database, and every conversion before converting, checks).
+ServerText read_ascii_safe(std::string_view text, std::string_view client_encoding, std::string_view server_encoding,
+                           std::string& out) {
+  const auto client = pg_encoding(client_encoding);
+  const auto server = pg_encoding(server_encoding);
+  if (!client || !server) return ServerText::unsupported;  // no name PostgreSQL reports
+  if (*server == PgEncoding::utf8 && *client != PgEncoding::utf8 && *client != PgEncoding::sql_ascii) {
+    if (*client == PgEncoding::latin1) {
+      return convert_text(text, out, [&out](const Byte* s, std::size_t) {
+        append_code_point(out, *s);
+        return 1;
+      });
+    }
+    const Enc euc = encoding_of(client_encoding);
+    if (euc == Enc::euc_jp || euc == Enc::euc_jis_2004 || euc == Enc::euc_tw) return local_to_utf8(text, to_utf8_map(euc), out);
+    if (const ddlgate_pg_radix_tree* tree = ddlgate_pg_ascii_safe_to_utf8(static_cast<int>(*client))) {
+      return convert_text(text, out, [&](const Byte* s, std::size_t left) {
+        const int l = pg_verify_char(*client, s, left);
+        if (l < 0) return -1;
+        const std::uint32_t v = radix_lookup(*tree, l, s);
+        if (v == 0) return -1;  // untranslatable
+        append_packed(out, v);
+        return l;
+      });
+    }
+    // MULE_INTERNAL: a UTF8 database has no conversion from it, so no session has it.
+  }
+  const PgEncoding checked = *client == *server || *client == PgEncoding::sql_ascii ? *server : *client;
+  return pg_valid(checked, text) ? ServerText::as_is : ServerText::invalid;
+}
+
 }  // namespace
 
 bool hides_ascii(std::string_view client_encoding) {
@@ -567,10 +583,11 @@ bool client_encoding_settable(std::string_view client_encoding, std::string_view
 
 ServerText to_server_encoding(std::string_view text, std::string_view client_encoding,
                               std::string_view server_encoding, std::string& out) {
+  if (!has_non_ascii(text)) return ServerText::as_is;
   const Enc client = encoding_of(client_encoding);
   // Every other client encoding is ASCII-safe: PostgreSQL checks or converts its
   // non-ASCII characters, and none of its conversions makes an ASCII byte of one.
-  if (!is_client_only(client) || !has_non_ascii(text)) return ServerText::as_is;
+  if (!is_client_only(client)) return read_ascii_safe(text, client_encoding, server_encoding, out);
   const Enc server = encoding_of(server_encoding);
   // SQL_ASCII converts nothing and accepts no non-ASCII byte from a client-only
   // encoding (mbutils.c pg_any_to_server).
@@ -582,19 +599,17 @@ ServerText to_server_encoding(std::string_view text, std::string_view client_enc
 
 ServerText read_as_server(std::string_view text, std::string_view client_encoding, std::string_view server_encoding,
                           std::string& out) {
-  // Decided from the encodings first: the common pairs never scan the text.
+  // No encoding changes or refuses an ASCII text (a protocol string has no NUL).
+  if (!has_non_ascii(text)) return ServerText::as_is;
   const Enc client = encoding_of(client_encoding);
   const Enc server = encoding_of(server_encoding);
   const bool euc_server = server == Enc::euc_jp || server == Enc::euc_jis_2004 || server == Enc::euc_tw;
   if (!is_client_only(client)) {
     // The text is the server's as it is (PostgreSQL only checks it) when the
     // encodings agree; in an EUC database it is read on into UTF-8.
-    if (euc_server && (client == server || client == Enc::sql_ascii) && has_non_ascii(text)) {
-      return local_to_utf8(text, to_utf8_map(server), out);
-    }
-    return ServerText::as_is;
+    if (euc_server && (client == server || client == Enc::sql_ascii)) return local_to_utf8(text, to_utf8_map(server), out);
+    return read_ascii_safe(text, client_encoding, server_encoding, out);
   }
-  if (!has_non_ascii(text)) return ServerText::as_is;
   if (euc_server) {
     if (Algorithm a = algorithm_for(client, server)) {
       const ToUtf8 then = to_utf8_map(server);

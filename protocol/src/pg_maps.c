@@ -21,6 +21,36 @@ typedef struct ddlgate_pg_code_range codes_t;
 #include "euc_jp_to_utf8.map"
 #include "euc_jis_2004_to_utf8.map"
 #include "euc_tw_to_utf8.map"
+/* The ASCII-safe encodings PostgreSQL converts to UTF8 through LocalToUtf (LATIN1
+ * is computed: utf8_and_iso8859_1.c). */
+#include "euc_cn_to_utf8.map"
+#include "euc_kr_to_utf8.map"
+#include "iso8859_2_to_utf8.map"
+#include "iso8859_3_to_utf8.map"
+#include "iso8859_4_to_utf8.map"
+#include "iso8859_5_to_utf8.map"
+#include "iso8859_6_to_utf8.map"
+#include "iso8859_7_to_utf8.map"
+#include "iso8859_8_to_utf8.map"
+#include "iso8859_9_to_utf8.map"
+#include "iso8859_10_to_utf8.map"
+#include "iso8859_13_to_utf8.map"
+#include "iso8859_14_to_utf8.map"
+#include "iso8859_15_to_utf8.map"
+#include "iso8859_16_to_utf8.map"
+#include "win866_to_utf8.map"
+#include "win874_to_utf8.map"
+#include "win1250_to_utf8.map"
+#include "win1251_to_utf8.map"
+#include "win1252_to_utf8.map"
+#include "win1253_to_utf8.map"
+#include "win1254_to_utf8.map"
+#include "win1255_to_utf8.map"
+#include "win1256_to_utf8.map"
+#include "win1257_to_utf8.map"
+#include "win1258_to_utf8.map"
+#include "koi8r_to_utf8.map"
+#include "koi8u_to_utf8.map"
 /* big5.c's tables (protocol/CMakeLists.txt extracts them): BIG5 ranges and their
  * CNS 11643 starts, and single BIG5 codes of CNS planes 4 and 3. */
 #include "pg_big5_tables.h"
@@ -64,4 +94,41 @@ struct ddlgate_pg_ibm_kanji ddlgate_pg_ibm_kanji_row(size_t i) {
   row.sjis = ibmkanji[i].sjis;
   row.euc_jp = (uint32_t)ibmkanji[i].euc;
   return row;
+}
+
+/* By PostgreSQL's encoding number (pg_wchar.h's pg_enc, multibyte.h's PgEncoding):
+ * utf8_and_iso8859.c, utf8_and_win.c, utf8_and_cyrillic.c, utf8_and_euc_cn.c and
+ * utf8_and_euc_kr.c pick these maps. */
+const struct ddlgate_pg_radix_tree* ddlgate_pg_ascii_safe_to_utf8(int encoding) {
+  switch (encoding) {
+    case 2: return &euc_cn_to_unicode_tree;     /* EUC_CN */
+    case 3: return &euc_kr_to_unicode_tree;     /* EUC_KR */
+    case 9: return &iso8859_2_to_unicode_tree;  /* LATIN2 */
+    case 10: return &iso8859_3_to_unicode_tree; /* LATIN3 */
+    case 11: return &iso8859_4_to_unicode_tree; /* LATIN4 */
+    case 12: return &iso8859_9_to_unicode_tree; /* LATIN5 */
+    case 13: return &iso8859_10_to_unicode_tree; /* LATIN6 */
+    case 14: return &iso8859_13_to_unicode_tree; /* LATIN7 */
+    case 15: return &iso8859_14_to_unicode_tree; /* LATIN8 */
+    case 16: return &iso8859_15_to_unicode_tree; /* LATIN9 */
+    case 17: return &iso8859_16_to_unicode_tree; /* LATIN10 */
+    case 18: return &win1256_to_unicode_tree;
+    case 19: return &win1258_to_unicode_tree;
+    case 20: return &win866_to_unicode_tree;
+    case 21: return &win874_to_unicode_tree;
+    case 22: return &koi8r_to_unicode_tree;
+    case 23: return &win1251_to_unicode_tree;
+    case 24: return &win1252_to_unicode_tree;
+    case 25: return &iso8859_5_to_unicode_tree; /* ISO_8859_5 */
+    case 26: return &iso8859_6_to_unicode_tree;
+    case 27: return &iso8859_7_to_unicode_tree;
+    case 28: return &iso8859_8_to_unicode_tree;
+    case 29: return &win1250_to_unicode_tree;
+    case 30: return &win1253_to_unicode_tree;
+    case 31: return &win1254_to_unicode_tree;
+    case 32: return &win1255_to_unicode_tree;
+    case 33: return &win1257_to_unicode_tree;
+    case 34: return &koi8u_to_unicode_tree;
+    default: return NULL;
+  }
 }

@@ -73,6 +73,9 @@ extern const struct ddlgate_pg_combined* const ddlgate_pg_shift_jis_2004_combine
 extern const size_t ddlgate_pg_shift_jis_2004_combined_size;
 extern const struct ddlgate_pg_combined* const ddlgate_pg_euc_jis_2004_combined;
 extern const size_t ddlgate_pg_euc_jis_2004_combined_size;
+// The map to UTF-8 of an ASCII-safe encoding other than LATIN1 and UTF8, by
+// PostgreSQL's encoding number; NULL for the others.
+const struct ddlgate_pg_radix_tree* ddlgate_pg_ascii_safe_to_utf8(int encoding);
 // The IBM kanji table's rows, in its order, without its stop row.
 size_t ddlgate_pg_ibm_kanji_size(void);
 struct ddlgate_pg_ibm_kanji ddlgate_pg_ibm_kanji_row(size_t i);

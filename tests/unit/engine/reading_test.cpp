@@ -107,6 +107,62 @@ TEST(ServerReader, TextTheServerCannotConvertIsARefusedReading) {
   EXPECT_EQ(*converted, "SELECT '\xe3\x81\x82'");
 }
 
+// While the client encoding may have changed unseen, the text is also read in every
+// ASCII-safe encoding, which takes it as it is when it takes it at all. 0x82 0xA0 is
+// SJIS's "あ" and two LATIN1 characters, but no UTF-8: that reading must not stand for
+// UTF8 alone, or it would refuse a text other ASCII-safe encodings take.
+TEST(ServerReader, AnyAsciiSafeEncodingReadsTheTextAsItIs) {
+  Caches c;
+  ServerReader reader;
+  protocol::LexingState wide = settled("SJIS", true, false);
+  ASSERT_TRUE(wide.possible_encodings().wide);
+  reader.read("SELECT '\x82\xa0'", wide, c.both());
+  ASSERT_GT(reader.readings().size(), 2u);
+  std::size_t readable = 0;
+  for (const auto& r : reader.readings()) {
+    ASSERT_NE(r, nullptr);
+    if (r->ok()) {
+      ++readable;
+    } else {
+      EXPECT_EQ(r->error->message.find("UTF8"), std::string::npos) << r->error->message;
+    }
+  }
+  EXPECT_GE(readable, 2u);  // SJIS as reported, and as it is
+}
+
+// Outside a UTF8 database the server cuts a long name at 63 bytes of its own text and
+// libpg_query at a UTF-8 boundary of ddlgate's reading: in LATIN1, U&"\00e9" x 32 is 32
+// bytes to the server and "é" x 31 (62 bytes, the rest cut) to libpg_query, the tree of
+// an approved 31-character name. Such a text is refused; ASCII names and UTF8
+// databases are read as before.
+TEST(ServerReader, ALongNameANonUtf8DatabaseMayCutOtherwiseIsRefused) {
+  Caches c;
+  ServerReader reader;
+  reader.set_server_encoding("LATIN1");
+  protocol::LexingState latin1 = settled("LATIN1", true, true);
+  std::string escapes;
+  for (int i = 0; i < 32; ++i) escapes += "\\00e9";
+  const std::string sneaky = "CREATE TABLE U&\"" + escapes + "\" (id int)";
+  reader.read(sneaky, latin1, c.both());
+  ASSERT_EQ(reader.readings().size(), 1u);
+  ASSERT_FALSE(reader.readings()[0]->ok());
+  EXPECT_NE(reader.readings()[0]->error->message.find("cuts a long name"), std::string::npos);
+  std::string buffer;
+  EXPECT_FALSE(reader.reported_text(sneaky, latin1, &buffer).ok());
+  // Raw non-ASCII bytes too: 61 'a', then 0xE9 "bc", cut after the 61 'a' by libpg_query.
+  reader.read("CREATE TABLE " + std::string(61, 'a') + "\xE9" + "bc (id int)", latin1, c.both());
+  EXPECT_FALSE(reader.readings()[0]->ok());
+  // A short escaped name, a long ASCII one and a long one in a UTF8 database are read.
+  reader.read("CREATE TABLE U&\"\\00e9t\\00e9\" (id int)", latin1, c.both());
+  EXPECT_TRUE(reader.readings()[0]->ok());
+  reader.read("CREATE TABLE " + std::string(70, 'a') + " (id int)", latin1, c.both());
+  EXPECT_TRUE(reader.readings()[0]->ok());
+  ServerReader utf8_reader;
+  protocol::LexingState utf8 = settled("UTF8", true, true);
+  utf8_reader.read(sneaky, utf8, c.both());
+  EXPECT_TRUE(utf8_reader.readings()[0]->ok());
+}
+
 TEST(ServerReader, ALargeTextIsDeferredWithItsIndex) {
   Caches c;
   ServerReader reader;

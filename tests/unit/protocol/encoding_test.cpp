@@ -77,8 +77,8 @@ TEST(ProtocolEncoding, TheServerEncodingDecidesTheReading) {
   // Pairs ddlgate does not model: refused only when a byte is >= 0x80.
   EXPECT_EQ(read("\xA4\x40", "BIG5", "MULE_INTERNAL").first, R::unsupported);
   EXPECT_EQ(read("\x95\\", "SJIS", "MULE_INTERNAL").first, R::unsupported);
-  // ASCII-safe encodings are parsed as they are.
-  EXPECT_EQ(read("caf\xE9", "LATIN1", "UTF8").first, R::as_is);
+  // ASCII-safe encodings are converted to a UTF8 database as the server converts them.
+  EXPECT_EQ(read("caf\xE9", "LATIN1", "UTF8"), std::pair(R::converted, std::string("caf\xC3\xA9")));
   EXPECT_EQ(read("caf\xC3\xA9", "UTF8", "UTF8").first, R::as_is);
 }
 

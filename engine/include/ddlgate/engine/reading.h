@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,7 +65,10 @@ class ServerReader {
 
   // server_encoding, reported once at startup: how the server converts the client's text
   // depends on the pair.
-  void set_server_encoding(std::string_view encoding) { server_encoding_ = encoding; }
+  void set_server_encoding(std::string_view encoding) {
+    server_encoding_ = encoding;
+    server_utf8_ = encoding == "UTF8";
+  }
   const std::string& server_encoding() const { return server_encoding_; }
   // PostgreSQL reported is_superuser = on and enforcement.superusers does not list the
   // user: every statement but transaction control is read as controlled, uncached.
@@ -75,10 +79,17 @@ class ServerReader {
   Reading read_one(std::string_view sql, bool non_ascii, bool standard_strings, std::string_view encoding,
                    Caches caches);
   Reading read_as_superuser(std::string_view text, bool standard_strings) const;
+  // Why the server, in a database that is not UTF8, may cut a name of ddlgate's reading
+  // `text` (of a client text with non-ASCII bytes or not) elsewhere than libpg_query cuts
+  // it; none when it cannot.
+  std::optional<std::string> names_cut_otherwise(std::string_view text, bool non_ascii) const;
+  // names_cut_otherwise as a refused reading, or null (out of line: read_one's hot path skips it).
+  [[gnu::cold, gnu::noinline]] Reading refuse_names_cut_otherwise(std::string_view text, bool non_ascii) const;
 
   std::vector<Reading> readings_;
   std::vector<Deferred> deferred_;
   std::string server_encoding_ = "UTF8";
+  bool server_utf8_ = true;  // server_encoding_ is UTF8: names are cut exactly (names_cut_otherwise)
   std::string server_text_;  // the converted text (kept for its capacity)
   bool superuser_ = false;
 };

@@ -37,7 +37,8 @@ bool client_encoding_settable(std::string_view client_encoding, std::string_view
 
 // What reading a text as the server will gave.
 enum class ServerText {
-  as_is,        // the text as it came is what the server parses (no output written)
+  as_is,        // the text as it came (no output written): the server parses it, or (two ASCII-safe
+                // encodings, not UTF8 and not the same) converts it keeping every ASCII byte
   converted,    // the output holds the text
   invalid,      // PostgreSQL refuses the text: an invalid byte sequence or an untranslatable character
   unsupported,  // a pair whose conversion ddlgate does not model exactly, and the text has a byte >= 0x80
@@ -45,6 +46,9 @@ enum class ServerText {
 
 // PostgreSQL's conversion of a client's text to the server encoding, byte for
 // byte (pg_any_to_server). `out` is overwritten when the result is `converted`.
+// Exact for the pairs of the client-only encodings above and for every client
+// encoding in a UTF8 database; other pairs are checked as PostgreSQL checks them
+// (multibyte.h) and given as_is.
 ServerText to_server_encoding(std::string_view text, std::string_view client_encoding,
                               std::string_view server_encoding, std::string& out);
 
