@@ -1,5 +1,6 @@
 #include "ddlgate/engine/reading.h"
 
+#include "ddlgate/base/sha256.h"
 #include "ddlgate/protocol/encoding.h"
 
 namespace ddlgate::engine {
@@ -95,6 +96,20 @@ base::Result<std::string_view> ServerReader::reported_text(std::string_view sql,
   if (as_server == protocol::ServerText::converted) return std::string_view(*buffer);
   if (as_server == protocol::ServerText::as_is) return sql;
   return base::Error{unreadable_text(as_server, lexing.reported_encoding())};
+}
+
+std::string ServerReader::server_bytes_sha256(std::string_view sql, const protocol::LexingState& lexing) const {
+  if (!protocol::has_non_ascii(sql)) return base::sha256_hex(sql);
+  if (lexing.possible_encodings().wide) return {};
+  std::string converted;
+  switch (protocol::to_server_encoding(sql, lexing.reported_encoding(), server_encoding_, converted)) {
+    case protocol::ServerText::as_is:
+      return base::sha256_hex(sql);
+    case protocol::ServerText::converted:
+      return base::sha256_hex(converted);
+    default:
+      return {};
+  }
 }
 
 }  // namespace ddlgate::engine
