@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -38,6 +39,7 @@ struct Approval {
   // A down part's statement (file is its down path, statement_index its place there):
   // usable only by a role that enforcement.deployers names.
   bool down = false;
+  std::optional<std::string> search_path;  // normalised; nullopt: a bundle older than format 2's field
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
