@@ -262,10 +262,45 @@ std::optional<Range> up_range(MigrationTool tool, std::string_view content, std:
   return std::nullopt;
 }
 
-// The down part of a file that holds both (dbmate, goose): the text after the down marker,
-// empty when there is none. Files that are all down (golang-migrate .down.sql, sqitch
-// revert/) are whole (down_path says which file).
+// The down part of a file that holds both (dbmate, goose, sql-migrate, node-pg-migrate): the
+// text after the down marker, empty when there is none. Files that are all down
+// (golang-migrate .down.sql, sqitch revert/) are whole (down_path says which file).
 std::optional<Range> down_range(MigrationTool tool, std::string_view content, std::string* why) {
+  if (tool == MigrationTool::sql_migrate) {
+    // rubenv/sql-migrate sqlparse/sqlparse.go: "-- +migrate Down" switches the direction to
+    // down until a "-- +migrate Up"; the sections may come in either order. One of each (two
+    // down sections would be joined by sql-migrate; ddlgate refuses them, as two Up markers).
+    if (!up_range(tool, content, why)) return std::nullopt;
+    std::optional<std::size_t> down_begin, down_end;
+    for (const Line& l : split_lines(content)) {
+      auto c = sql_migrate_command(l.text);
+      if (c && *c == "Down") {
+        if (down_begin) {
+          *why = "two '-- +migrate Down' markers";
+          return std::nullopt;
+        }
+        down_begin = l.next;
+      } else if (c && *c == "Up" && down_begin && !down_end) {
+        down_end = l.begin;
+      }
+    }
+    if (!down_begin) return Range{content.size(), 0};
+    const std::size_t end = down_end.value_or(content.size());
+    return Range{*down_begin, end - *down_begin};
+  }
+  if (tool == MigrationTool::node_pg_migrate) {
+    // src/sqlMigration.ts getActions: from the first down marker to the first up marker when
+    // that comes after it, else to the end; no down marker: no down (node-pg-migrate then
+    // refuses to roll the migration back).
+    std::optional<std::size_t> up_begin, down_begin;
+    for (const Line& l : split_lines(content)) {
+      if (!up_begin && node_pg_migrate_marker(l.text, "up")) up_begin = l.begin;
+      else if (!down_begin && node_pg_migrate_marker(l.text, "down")) down_begin = l.begin;
+    }
+    if (!down_begin) return Range{content.size(), 0};
+    const std::size_t end = (up_begin && *up_begin > *down_begin) ? *up_begin : content.size();
+    return Range{*down_begin, end - *down_begin};
+  }
   if (tool != MigrationTool::dbmate && tool != MigrationTool::goose) return Range{0, content.size()};
   // The up part must be well-formed too: a down marker before the up marker is refused there.
   if (!up_range(tool, content, why)) return std::nullopt;
@@ -552,6 +587,8 @@ std::optional<std::string> down_path(MigrationTool tool, std::string_view up_pat
   switch (tool) {
     case MigrationTool::dbmate:
     case MigrationTool::goose:
+    case MigrationTool::sql_migrate:
+    case MigrationTool::node_pg_migrate:
       return std::string(up_path);
     case MigrationTool::golang_migrate:
       if (!ends_with(up_path, ".up.sql")) return std::nullopt;
