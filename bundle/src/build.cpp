@@ -14,6 +14,7 @@
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/search_path.h"
 #include "ddlgate/bundle/bundle.h"
 #include "ddlgate/bundle/recorded.h"
 
@@ -261,10 +262,45 @@ std::optional<Range> up_range(MigrationTool tool, std::string_view content, std:
   return std::nullopt;
 }
 
-// The down part of a file that holds both (dbmate, goose): the text after the down marker,
-// empty when there is none. Files that are all down (golang-migrate .down.sql, sqitch
-// revert/) are whole (down_path says which file).
+// The down part of a file that holds both (dbmate, goose, sql-migrate, node-pg-migrate): the
+// text after the down marker, empty when there is none. Files that are all down
+// (golang-migrate .down.sql, sqitch revert/) are whole (down_path says which file).
 std::optional<Range> down_range(MigrationTool tool, std::string_view content, std::string* why) {
+  if (tool == MigrationTool::sql_migrate) {
+    // rubenv/sql-migrate sqlparse/sqlparse.go: "-- +migrate Down" switches the direction to
+    // down until a "-- +migrate Up"; the sections may come in either order. One of each (two
+    // down sections would be joined by sql-migrate; ddlgate refuses them, as two Up markers).
+    if (!up_range(tool, content, why)) return std::nullopt;
+    std::optional<std::size_t> down_begin, down_end;
+    for (const Line& l : split_lines(content)) {
+      auto c = sql_migrate_command(l.text);
+      if (c && *c == "Down") {
+        if (down_begin) {
+          *why = "two '-- +migrate Down' markers";
+          return std::nullopt;
+        }
+        down_begin = l.next;
+      } else if (c && *c == "Up" && down_begin && !down_end) {
+        down_end = l.begin;
+      }
+    }
+    if (!down_begin) return Range{content.size(), 0};
+    const std::size_t end = down_end.value_or(content.size());
+    return Range{*down_begin, end - *down_begin};
+  }
+  if (tool == MigrationTool::node_pg_migrate) {
+    // src/sqlMigration.ts getActions: from the first down marker to the first up marker when
+    // that comes after it, else to the end; no down marker: no down (node-pg-migrate then
+    // refuses to roll the migration back).
+    std::optional<std::size_t> up_begin, down_begin;
+    for (const Line& l : split_lines(content)) {
+      if (!up_begin && node_pg_migrate_marker(l.text, "up")) up_begin = l.begin;
+      else if (!down_begin && node_pg_migrate_marker(l.text, "down")) down_begin = l.begin;
+    }
+    if (!down_begin) return Range{content.size(), 0};
+    const std::size_t end = (up_begin && *up_begin > *down_begin) ? *up_begin : content.size();
+    return Range{*down_begin, end - *down_begin};
+  }
   if (tool != MigrationTool::dbmate && tool != MigrationTool::goose) return Range{0, content.size()};
   // The up part must be well-formed too: a down marker before the up marker is refused there.
   if (!up_range(tool, content, why)) return std::nullopt;
@@ -551,6 +587,8 @@ std::optional<std::string> down_path(MigrationTool tool, std::string_view up_pat
   switch (tool) {
     case MigrationTool::dbmate:
     case MigrationTool::goose:
+    case MigrationTool::sql_migrate:
+    case MigrationTool::node_pg_migrate:
       return std::string(up_path);
     case MigrationTool::golang_migrate:
       if (!ends_with(up_path, ".up.sql")) return std::nullopt;
@@ -675,6 +713,70 @@ MigrationTool detect_tool(const fs::path& dir) {
   return fits.empty() ? MigrationTool::plain : fits.front().first;
 }
 
+namespace {
+
+// A recorded source's statements carry the search_path the tool ran each one under (the
+// recorder's event trigger). The manifest's is --search-path, else the one most statements
+// ran under (the first of equals); a statement under another one carries its own, and so does
+// a bookkeeping entry of repeatable.sql. A statement the trigger did not see (no DDL event)
+// takes the manifest's.
+void recorded_search_paths(const BuildOptions& o, Manifest& m, std::vector<Problem>& problems) {
+  auto bytes = base::read_capped(o.src_dir / kRecordingIndex, kMaxRecordingIndexBytes);
+  auto rec = bytes ? parse_recording_index(*bytes) : base::Result<Recording>(bytes.error());
+  if (!rec) {
+    problems.push_back({std::string(kRecordingIndex), rec.error().reason});
+    return;
+  }
+  auto normalised = [&](const std::vector<RecordedStatement>& sts, std::string_view file) {
+    std::vector<std::optional<std::string>> out;
+    for (std::size_t i = 0; i < sts.size(); ++i) {
+      if (!sts[i].search_path) {
+        out.emplace_back();
+        continue;
+      }
+      auto n = sql::normalize_search_path(*sts[i].search_path);
+      if (!n) {
+        problems.push_back({std::string(file), "statement " + std::to_string(i + 1) + ": " + n.error().reason});
+        out.emplace_back();
+      } else {
+        out.emplace_back(std::move(*n));
+      }
+    }
+    return out;
+  };
+  const auto recorded = normalised(rec->statements, kRecordedFile);
+  const auto repeatable = normalised(rec->repeatable, kRepeatableFile);
+  if (!m.search_path) {
+    std::vector<std::pair<std::string, std::size_t>> counts;  // in order of first use
+    for (const auto* list : {&recorded, &repeatable}) {
+      for (const auto& sp : *list) {
+        if (!sp) continue;
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == *sp; });
+        if (it == counts.end()) counts.emplace_back(*sp, 1);
+        else ++it->second;
+      }
+    }
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < counts.size(); ++i) {
+      if (counts[i].second > counts[best].second) best = i;
+    }
+    m.search_path = counts.empty() ? default_search_path(MigrationTool::recorded) : counts[best].first;
+  }
+  auto own = [&](const std::optional<std::string>& sp) -> std::optional<std::string> {
+    return sp && sp != m.search_path ? sp : std::nullopt;
+  };
+  for (auto& f : m.files) {
+    const auto& list = f.path == kRecordedFile ? recorded : repeatable;
+    for (std::size_t i = 0; i < f.statements.size() && i < list.size(); ++i) f.statements[i].search_path = own(list[i]);
+  }
+  // Bookkeeping entries are repeatable.sql's statements, in order (recorded_bookkeeping_sql).
+  for (std::size_t i = 0; i < m.bookkeeping.size() && i < repeatable.size(); ++i) {
+    m.bookkeeping[i].search_path = own(repeatable[i]);
+  }
+}
+
+}  // namespace
+
 BuildResult build_bundle(const BuildOptions& o) {
   BuildResult result;
   auto& problems = result.problems;
@@ -744,6 +846,22 @@ BuildResult build_bundle(const BuildOptions& o) {
   m.not_after = o.not_before + o.valid_for;
   m.source = o.source;
   m.hash_definition = std::string(sql::kHashVersionTag);
+  // The search_path the statements are reviewed under (format 2): --search-path in any spelling,
+  // written normalised, or the tool's default (a recorded source: what the tool ran under, below).
+  if (o.search_path) {
+    if (o.format == kBundleFormat1) {
+      problems.push_back({"--search-path", "format 1 has no place for a search_path"});
+      return result;
+    }
+    auto normal = sql::normalize_search_path(*o.search_path);
+    if (!normal) {
+      problems.push_back({"--search-path", normal.error().reason});
+      return result;
+    }
+    m.search_path = *normal;
+  } else if (o.format == kBundleFormat2 && m.tool != MigrationTool::recorded) {
+    m.search_path = default_search_path(m.tool, m.history);
+  }
 
   // The files in the order the tool applies them.
   std::vector<SourceFile> order;
@@ -916,8 +1034,10 @@ BuildResult build_bundle(const BuildOptions& o) {
       continue;
     }
     // The tool's own text, not the deparsed form: verification re-hashes exactly this.
-    m.bookkeeping.push_back({std::string(to_string(m.tool)), a.statements[0].cls, a.statements[0].hash, sql});
+    m.bookkeeping.push_back({std::string(to_string(m.tool)), a.statements[0].cls, a.statements[0].hash, sql, std::nullopt});
   }
+  if (!problems.empty()) return result;
+  if (m.tool == MigrationTool::recorded && o.format == kBundleFormat2) recorded_search_paths(o, m, problems);
   if (!problems.empty()) return result;
 
   std::string manifest = serialize_manifest(m);

@@ -18,7 +18,8 @@ std::map<Place, StatementAt> places(const Manifest& m, const std::vector<std::ve
     for (std::size_t i = 0; i < f.statements.size(); ++i) {
       const auto& st = f.statements[i];
       std::size_t line = fi < lines.size() && i < lines[fi].size() ? lines[fi][i] : 0;
-      out.emplace(Place{f.path, st.index}, StatementAt{f.path, st.index, line, st.cls, st.hash, st.sql});
+      out.emplace(Place{f.path, st.index},
+                  StatementAt{f.path, st.index, line, st.cls, st.hash, st.sql, statement_search_path(m, st)});
     }
   }
   return out;
@@ -51,6 +52,8 @@ ManifestDiff diff_manifests(const Manifest& o, const std::vector<std::vector<std
     return m.history.empty() ? std::string("(default)") : m.history.schema + "." + m.history.table;
   };
   compare(d.header, "history table", history(o), history(n));
+  auto path = [](const Manifest& m) { return m.search_path ? *m.search_path : std::string("(none)"); };
+  compare(d.header, "search_path", path(o), path(n));
   compare(d.header, "hash_definition", o.hash_definition, n.hash_definition);
   compare(d.header, "valid", base::format_time(o.not_before) + " to " + base::format_time(o.not_after),
           base::format_time(n.not_before) + " to " + base::format_time(n.not_after));
@@ -60,7 +63,8 @@ ManifestDiff diff_manifests(const Manifest& o, const std::vector<std::vector<std
   for (const auto& [place, st] : before) {
     auto it = after.find(place);
     if (it == after.end()) d.removed.push_back(st);
-    else if (it->second.hash != st.hash) d.changed.emplace_back(st, it->second);
+    // Another search_path is another approval of the same text (issue 25).
+    else if (it->second.hash != st.hash || it->second.search_path != st.search_path) d.changed.emplace_back(st, it->second);
   }
   // In the new manifest's order, so that additions read as the tool applies them.
   // (An unverified manifest may list one place twice: it is shown once.)

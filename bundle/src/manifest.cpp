@@ -12,6 +12,7 @@
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/search_path.h"
 #include "ddlgate/bundle/bundle.h"
 
 namespace ddlgate::bundle {
@@ -211,6 +212,30 @@ std::optional<MigrationTool> tool_from_string(std::string_view name) {
   return std::nullopt;
 }
 
+std::string default_search_path(MigrationTool tool, const HistoryTable& history) {
+  constexpr std::string_view kServerDefault = "\"$user\", public";
+  switch (tool) {
+    // salsita/node-pg-migrate src/runner.ts: `SET search_path TO "<schema>"` before anything
+    // else (its schema, public unless --schema; the history table lives there too).
+    case MigrationTool::node_pg_migrate:
+      return sql::quote_identifier(history.schema.empty() ? "public" : history.schema);
+    // flyway PostgreSQLConnection.changeCurrentSchemaTo: its default schema (the history
+    // table's) is put before the connection's search_path unless it is first already:
+    // set_config('search_path', '"public",' || <SHOW search_path>, false).
+    case MigrationTool::flyway:
+      return sql::quote_identifier(history.schema.empty() ? "public" : history.schema) + ", " +
+             std::string(kServerDefault);
+    default:
+      return std::string(kServerDefault);
+  }
+}
+
+std::optional<std::string> statement_search_path(const Manifest& m, const ManifestStatement& st) {
+  return st.search_path ? st.search_path : m.search_path;
+}
+std::optional<std::string> statement_search_path(const Manifest& m, const BookkeepingStatement& st) {
+  return st.search_path ? st.search_path : m.search_path;
+}
 
 std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Problem>* problems) {
   const std::string where = "manifest.json";
@@ -327,6 +352,12 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
     }
   }
   m.hash_definition = r.string("hash_definition");
+  if (v2) {
+    if (const json* sp = r.get("search_path", false)) {
+      if (!sp->is_string()) r.fail("search_path", "must be a string");
+      else m.search_path = sp->get<std::string>();
+    }
+  }
   if (const json* files = r.array("files")) {
     std::size_t fi = 0;
     for (const auto& f : *files) {
@@ -374,6 +405,12 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
       bs.hash = br.string("hash");
       if (!bs.hash.empty() && !base::is_sha256_text(bs.hash)) br.fail("hash", "is not sha256:<64 hex digits>");
       bs.sql = br.string("sql");
+      if (v2) {
+        if (const json* sp = br.get("search_path", false)) {
+          if (!sp->is_string()) br.fail("search_path", "must be a string");
+          else bs.search_path = sp->get<std::string>();
+        }
+      }
       if (!v2) {
         auto rep = br.boolean("repeatable");
         if (rep && !*rep) br.fail("repeatable", "must be true: bookkeeping statements are repeatable");
@@ -436,6 +473,7 @@ std::string serialize_manifest(const Manifest& m) {
     }
     j["tool"] = tool;
   } else j["tool"] = std::string(to_string(m.tool));
+  if (v2 && m.search_path) j["search_path"] = *m.search_path;
   if (!m.source.empty()) {
     ordered_json s = ordered_json::object();
     if (!m.source.repository.empty()) s["repository"] = m.source.repository;
@@ -458,7 +496,9 @@ std::string serialize_manifest(const Manifest& m) {
   ordered_json bk = ordered_json::array();
   for (const auto& b : m.bookkeeping) {
     if (v2) {
-      bk.push_back(ordered_json{{"class", std::string(to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
+      ordered_json o{{"class", std::string(to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}};
+      if (b.search_path) o["search_path"] = *b.search_path;
+      bk.push_back(std::move(o));
     } else {
       bk.push_back(ordered_json{{"tool", b.tool}, {"class", std::string(to_string(b.cls))}, {"hash", b.hash},
                                 {"sql", b.sql}, {"repeatable", true}});

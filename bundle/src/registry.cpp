@@ -68,16 +68,19 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   const Manifest& m = b.manifest;
   for (const auto& f : m.files) {
     for (const auto& st : f.statements) {
-      out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs});
+      out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs, false,
+                      statement_search_path(m, st)});
     }
     if (f.down) {
       for (const auto& st : f.down->statements) {
-        out->push_back({st.hash, m.app, m.version, f.down->path, st.index, false, st.cls, b.manifest_sha256, dbs, true});
+        out->push_back({st.hash, m.app, m.version, f.down->path, st.index, false, st.cls, b.manifest_sha256, dbs, true,
+                        statement_search_path(m, st)});
       }
     }
   }
   for (const auto& bk : m.bookkeeping) {
-    out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs});
+    out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs, false,
+                    statement_search_path(m, bk)});
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
 #include "ddlgate/sql/analyze.h"
+#include "ddlgate/sql/search_path.h"
 #include "ddlgate/bundle/bundle.h"
 #include "ddlgate/bundle/recorded.h"
 
@@ -416,8 +417,8 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   const Manifest& m = *manifest;
 
   // Format 2 fields whose behaviour this ddlgate does not have yet. Ignoring them could
-  // approve more than the signers meant (a revoked version, a statement under another
-  // search_path), so the bundle is refused instead (docs/bundles.md, evolving the format).
+  // approve more than the signers meant (a revoked version), so the bundle is refused
+  // instead (docs/bundles.md, evolving the format).
   if (m.format2()) {
     if (m.tool_profile != kToolProfileVersion && m.tool_profile != kToolProfileVersionOldest) {
       problems.push_back({"manifest.json", "tool profile " + std::string(to_string(m.tool)) + "/" +
@@ -440,14 +441,30 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
                                            "a registry directory of its own: ddlgate bundle revoke); the bundle is "
                                            "refused rather than loaded without them"});
     }
+    // search_path: each one must be a valid path written in its normal form, so that what the
+    // signers read is byte for byte what the guard compares (docs/bundles.md, "search_path").
+    auto check_path = [&](const std::optional<std::string>& sp, const std::string& where, const std::string& what) {
+      if (!sp) return;
+      auto normal = sql::normalize_search_path(*sp);
+      if (!normal) {
+        problems.push_back({where, what + "search_path '" + *sp + "' is not a valid search_path: " + normal.error().reason});
+      } else if (*normal != *sp) {
+        problems.push_back({where, what + "search_path '" + *sp + "' is not in normal form (it would be '" + *normal + "')"});
+      }
+    };
+    check_path(m.search_path, "manifest.json", "");
     for (const auto& f : m.files) {
       for (const auto& st : f.statements) {
-        if (st.search_path) {
-          problems.push_back({"files/" + f.path, "statement " + std::to_string(st.index) +
-                                                     ": search_path is not enforced by this ddlgate yet; the bundle is "
-                                                     "refused rather than approved under any search_path"});
+        check_path(st.search_path, "files/" + f.path, "statement " + std::to_string(st.index) + ": ");
+      }
+      if (f.down) {
+        for (const auto& st : f.down->statements) {
+          check_path(st.search_path, "files/" + f.down->path, "down part statement " + std::to_string(st.index) + ": ");
         }
       }
+    }
+    for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
+      check_path(m.bookkeeping[i].search_path, "manifest.json", "bookkeeping[" + std::to_string(i) + "]: ");
     }
   }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ std::string b64(const base::PublicKey& k) {
 struct BuildArgs {
   std::string src, out, app, environment, tool = "auto", valid_for = "30d", not_before;
   std::string history_schema, history_table;
+  std::optional<std::string> search_path;
   std::uint64_t version = 0;
   std::vector<std::string> databases;
   bool any_database = false;
@@ -43,6 +45,7 @@ int run_build(const BuildArgs& a) {
   o.databases = a.databases;
   o.any_database = a.any_database;
   o.source = a.source;
+  o.search_path = a.search_path;
   if (a.tool != "auto") {
     auto t = bundle::tool_from_string(a.tool);
     if (!t) {
@@ -102,6 +105,12 @@ int run_build(const BuildArgs& a) {
                   table.empty() ? "(registry schema)" : table.c_str(),
                   r.manifest.history.empty() ? "the tool's default" : "--history-schema/--history-table");
     }
+  }
+  if (r.manifest.search_path) {
+    std::printf("search_path: %s (%s)\n", r.manifest.search_path->c_str(),
+                a.search_path                                   ? "--search-path"
+                : r.manifest.tool == bundle::MigrationTool::recorded ? "what most recorded statements ran under"
+                                                                : "the tool's default");
   }
   std::size_t n = 0;
   for (const auto& f : r.manifest.files) n += f.statements.size();
@@ -275,6 +284,7 @@ int run_inspect(const std::string& bundle, bool json) {
     j["not_before"] = base::format_time(m.not_before);
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
+    j["search_path"] = m.search_path ? nlohmann::ordered_json(*m.search_path) : nlohmann::ordered_json(nullptr);
     j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
                    {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
     auto files = nlohmann::ordered_json::array();
@@ -299,8 +309,10 @@ int run_inspect(const std::string& bundle, bool json) {
       if (f.down) {
         auto down = nlohmann::ordered_json::array();
         for (const auto& st : f.down->statements) {
-          down.push_back({{"index", st.index}, {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash},
-                          {"sql", st.sql}});
+          nlohmann::ordered_json a = {{"index", st.index}, {"class", std::string(sql::to_string(st.cls))},
+                                      {"hash", st.hash}, {"sql", st.sql}};
+          if (st.search_path) a["search_path"] = *st.search_path;
+          down.push_back(std::move(a));
         }
         entry["down"] = {{"path", f.down->path}, {"sha256", f.down->sha256}, {"approved", down}};
       }
@@ -310,8 +322,10 @@ int run_inspect(const std::string& bundle, bool json) {
     j["bookkeeping"] = m.bookkeeping.size();
     auto bookkeeping = nlohmann::ordered_json::array();
     for (const auto& b : m.bookkeeping) {
-      bookkeeping.push_back(
-          {{"tool", b.tool}, {"class", std::string(sql::to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}});
+      nlohmann::ordered_json e = {
+          {"tool", b.tool}, {"class", std::string(sql::to_string(b.cls))}, {"hash", b.hash}, {"sql", b.sql}};
+      if (b.search_path) e["search_path"] = *b.search_path;
+      bookkeeping.push_back(std::move(e));
     }
     j["bookkeeping_statements"] = bookkeeping;
     auto signers = nlohmann::ordered_json::array();
@@ -337,6 +351,11 @@ int run_inspect(const std::string& bundle, bool json) {
     std::printf("history:     schema %s, table %s\n", m.history.schema.empty() ? "(default)" : m.history.schema.c_str(),
                 m.history.table.empty() ? "(default)" : m.history.table.c_str());
   }
+  if (m.search_path) {
+    std::printf("search_path: %s (statements are reviewed under it unless they say otherwise)\n", m.search_path->c_str());
+  } else {
+    std::printf("search_path: (none recorded: only schema-qualified statements can be confirmed by the guard)\n");
+  }
   if (!m.source.empty()) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
@@ -356,6 +375,7 @@ int run_inspect(const std::string& bundle, bool json) {
       const std::size_t line = statement_line(r, fi, i);
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
                   std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
+      if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
     }
     if (f.down) {
       std::printf("    down (%s): %zu statements (for enforcement.deployers only)\n", f.down->path.c_str(),
@@ -363,6 +383,7 @@ int run_inspect(const std::string& bundle, bool json) {
       for (const auto& st : f.down->statements) {
         std::printf("    down %zu. %s, %s\n       %s\n", st.index, std::string(sql::to_string(st.cls)).c_str(),
                     st.hash.c_str(), one_line(st.sql).c_str());
+        if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
       }
     }
   }
@@ -371,6 +392,7 @@ int run_inspect(const std::string& bundle, bool json) {
   for (const auto& b : m.bookkeeping) {
     std::printf("    %s, %s\n       %s\n", std::string(sql::to_string(b.cls)).c_str(), b.hash.c_str(),
                 one_line(b.sql).c_str());
+    if (b.search_path) std::printf("       (search_path: %s)\n", one_line(*b.search_path).c_str());
   }
   std::printf("signers:\n");
   for (const auto& s : r.signers) {
@@ -383,8 +405,10 @@ int run_inspect(const std::string& bundle, bool json) {
 nlohmann::ordered_json statement_json(const bundle::StatementAt& st) {
   nlohmann::ordered_json line = nullptr;
   if (st.line != 0) line = st.line;
-  return {{"file", st.file},   {"index", st.index}, {"line", line},
-          {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
+  nlohmann::ordered_json j = {{"file", st.file},   {"index", st.index}, {"line", line},
+                              {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
+  j["search_path"] = st.search_path ? nlohmann::ordered_json(*st.search_path) : nlohmann::ordered_json(nullptr);
+  return j;
 }
 
 std::string place(const bundle::StatementAt& st) {
@@ -441,6 +465,10 @@ int run_diff(const std::string& old_dir, const std::string& new_dir, bool json) 
     std::printf("~ %s: %s %s -> %s %s\n  - %s\n  + %s\n", place(b).c_str(), std::string(sql::to_string(a.cls)).c_str(),
                 a.hash.c_str(), std::string(sql::to_string(b.cls)).c_str(), b.hash.c_str(), one_line(a.sql).c_str(),
                 one_line(b.sql).c_str());
+    if (a.search_path != b.search_path) {
+      std::printf("  search_path %s -> %s\n", a.search_path ? one_line(*a.search_path).c_str() : "(none)",
+                  b.search_path ? one_line(*b.search_path).c_str() : "(none)");
+    }
   }
   for (const auto& b : d.bookkeeping_added) std::printf("+ bookkeeping: %s\n", one_line(b).c_str());
   for (const auto& b : d.bookkeeping_removed) std::printf("- bookkeeping: %s\n", one_line(b).c_str());
@@ -471,6 +499,10 @@ void add_bundle(CLI::App& app, Runner& runner) {
                     "schema of the tool's history table (sqitch: its registry), when not the tool's default");
   build->add_option("--history-table", b->history_table,
                     "[SCHEMA.]TABLE: the tool's history table, when not the tool's default");
+  build->add_option_function<std::string>(
+      "--search-path", [b](const std::string& v) { b->search_path = v; },
+      "the search_path the statements are reviewed under (default: the tool's, mostly '\"$user\", "
+      "public'; a recording: what the tool ran under)");
   build->add_option("--valid-for", b->valid_for, "validity (default 30d, at most 365d)");
   build->add_option("--not-before", b->not_before, "start of validity, RFC 3339 UTC (default now)");
   build->add_option("--repository", b->source.repository, "source repository");

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -45,8 +46,11 @@ bool is_hash(std::string_view s) {
 // Every statement of every bundle in the registry that verifies against the trust policy when its
 // environment and validity window are set aside, with the standing the configuration gives it.
 // history: what the ledger says earlier processes accepted and revoked (as `serve` starts with).
+// search_paths: for each statement returned, at the same place, the search_path it was reviewed
+// under (bundle::statement_search_path; nullopt for a bundle without one).
 std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, const bundle::TrustAnchors& trust,
-                                                     base::TimePoint now, const bundle::ApprovedSet& history) {
+                                                     base::TimePoint now, const bundle::ApprovedSet& history,
+                                                     std::vector<std::optional<std::string>>& search_paths) {
   using Standing = engine::KnownStatement::Standing;
   const bundle::VerifyOptions options = bundle::VerifyOptions::from_config(b, now);
   // What `serve` would put in force now, starting from the ledger's history as its first load does.
@@ -106,7 +110,8 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
                 ? "version " + std::to_string(app->second.version) + " of " + m.app + " is in force"
                 : "it is not in force";
     }
-    auto add = [&](engine::KnownStatement k) {
+    auto add = [&](engine::KnownStatement k, std::optional<std::string> search_path) {
+      search_paths.push_back(std::move(search_path));
       k.app = m.app;
       k.version = m.version;
       k.any_database = m.any_database;
@@ -129,7 +134,7 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
         k.file = file.path;
         k.index = st.index;
         if (f < seen.lines.size() && s < seen.lines[f].size()) k.line = seen.lines[f][s];
-        add(std::move(k));
+        add(std::move(k), bundle::statement_search_path(m, st));
       }
       if (!file.down) continue;
       for (const auto& st : file.down->statements) {
@@ -140,7 +145,7 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
         k.file = file.down->path;
         k.index = st.index;
         k.down = true;
-        add(std::move(k));
+        add(std::move(k), bundle::statement_search_path(m, st));
       }
     }
     for (const auto& bk : m.bookkeeping) {
@@ -149,7 +154,7 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
       k.sql = bk.sql;
       k.cls = std::string(sql::to_string(bk.cls));
       k.repeatable = true;
-      add(std::move(k));
+      add(std::move(k), bundle::statement_search_path(m, bk));
     }
   }
   return out;
@@ -233,8 +238,9 @@ int run_explain(const ExplainArgs& a) {
     }
     spent = history.take();
   }
+  std::vector<std::optional<std::string>> search_paths;
   std::vector<engine::KnownStatement> known =
-      known_statements(cfg.bundles, trust, now, *bundle::ApprovedSet::with_history(accepted, revoked));
+      known_statements(cfg.bundles, trust, now, *bundle::ApprovedSet::with_history(accepted, revoked), search_paths);
   engine::SpentCheck is_spent = [&](const engine::KnownStatement& k, std::string_view database) {
     return spending &&
            spent.count(engine::approval_key(database, k.app, std::to_string(k.version), k.file, k.index, k.down)) != 0;
@@ -257,6 +263,15 @@ int run_explain(const ExplainArgs& a) {
     engine::Explanation e = engine::explain(s.hash, s.display_sql, known, a.database, is_spent);
     if (e.verdict != engine::Verdict::approved) all_approved = false;
     std::printf("%s\n  %s: %s\n", head.c_str(), std::string(engine::to_string(e.verdict)).c_str(), e.reason.c_str());
+    // The search_path the named approval was reviewed under: the guard confirms the statement
+    // only under it, unless every name in it is schema-qualified (docs/bundles.md, "search_path").
+    if (e.nearest != nullptr && e.verdict != engine::Verdict::near_miss) {
+      const auto at = static_cast<std::size_t>(e.nearest - known.data());
+      if (at < search_paths.size()) {
+        if (search_paths[at]) std::printf("  reviewed under search_path: %s\n", search_paths[at]->c_str());
+        else std::printf("  reviewed under search_path: (none recorded; the bundle predates the field)\n");
+      }
+    }
   }
   return all_approved ? kExitOk : kExitCheckFailed;
 }

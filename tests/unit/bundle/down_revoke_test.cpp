@@ -82,7 +82,14 @@ INSTANTIATE_TEST_SUITE_P(
                   {"2_orders.up.sql", "2_orders.down.sql"},
                   {"10_audit.up.sql", "10_audit.down.sql"}},
                  1},
-        DownCase{"sqitch", {{"deploy/users.sql", "revert/users.sql"}, {"deploy/orders.sql", "revert/orders.sql"}}, 1}),
+        DownCase{"sqitch", {{"deploy/users.sql", "revert/users.sql"}, {"deploy/orders.sql", "revert/orders.sql"}}, 1},
+        DownCase{"sql-migrate",
+                 {{"1_users.sql", "1_users.sql"}, {"2_orders.sql", "2_orders.sql"}, {"10_audit.sql", ""}},
+                 1},
+        DownCase{"node-pg-migrate",
+                 {{"1700000000001_users.sql", "1700000000001_users.sql"},
+                  {"1700000000002_orders.sql", "1700000000002_orders.sql"}},
+                 1}),
     [](const auto& param_info) {
       std::string n = param_info.param.layout;
       std::replace(n.begin(), n.end(), '-', '_');
@@ -100,7 +107,48 @@ TEST(DownPart, IsTheTextAfterTheDownMarker) {
   EXPECT_EQ(down_path(MigrationTool::golang_migrate, "7_x.up.sql").value_or(""), "7_x.down.sql");
   EXPECT_EQ(down_path(MigrationTool::sqitch, "deploy/x.sql").value_or(""), "revert/x.sql");
   EXPECT_FALSE(down_path(MigrationTool::flyway, "V1__x.sql"));
+  EXPECT_EQ(down_path(MigrationTool::sql_migrate, "1_x.sql").value_or(""), "1_x.sql");
+  EXPECT_EQ(down_path(MigrationTool::node_pg_migrate, "1_x.sql").value_or(""), "1_x.sql");
   EXPECT_FALSE(down_path(MigrationTool::plain, "001.sql"));
+}
+
+// sql-migrate (sqlparse.go): the Down section runs to the next Up marker or the end, in
+// either order; two Down sections are refused (sql-migrate would join them).
+TEST(DownPart, SqlMigrateTakesTheDownSectionInEitherOrder) {
+  auto after = down_part(MigrationTool::sql_migrate, "-- +migrate Up\nCREATE TABLE a (x int);\n-- +migrate Down\nDROP TABLE a;\n");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after, "DROP TABLE a;\n");
+  auto before = down_part(MigrationTool::sql_migrate,
+                          "-- +migrate Down notransaction\nDROP TABLE a;\n-- +migrate Up\nCREATE TABLE a (x int);\n");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(*before, "DROP TABLE a;\n");
+  auto none = down_part(MigrationTool::sql_migrate, "-- +migrate Up\nCREATE TABLE a (x int);\n");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, "");
+  // "down" is not "Down" (the command word is compared exactly), so it is part of the up section.
+  auto lower = down_part(MigrationTool::sql_migrate, "-- +migrate Up\nCREATE TABLE a (x int);\n-- +migrate down\nDROP TABLE a;\n");
+  ASSERT_TRUE(lower);
+  EXPECT_EQ(*lower, "");
+  auto two = down_part(MigrationTool::sql_migrate,
+                       "-- +migrate Down\nDROP TABLE a;\n-- +migrate Up\nCREATE TABLE a (x int);\n-- +migrate Down\nDROP TABLE b;\n");
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().reason, "two '-- +migrate Down' markers");
+  EXPECT_FALSE(down_part(MigrationTool::sql_migrate, "DROP TABLE a;\n"));  // no Up marker: no migration
+}
+
+// node-pg-migrate (sqlMigration.ts getActions): from the first down marker to the up marker
+// after it, or the end; none: the migration has no down.
+TEST(DownPart, NodePgMigrateTakesTheTextFromTheDownMarker) {
+  auto after = down_part(MigrationTool::node_pg_migrate, "-- Up Migration\nCREATE TABLE a (x int);\n-- Down Migration\nDROP TABLE a;\n");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after, "-- Down Migration\nDROP TABLE a;\n");
+  auto before = down_part(MigrationTool::node_pg_migrate,
+                          "--- down migration\nDROP TABLE a;\n-- up migration\nCREATE TABLE a (x int);\n");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(*before, "--- down migration\nDROP TABLE a;\n");
+  auto none = down_part(MigrationTool::node_pg_migrate, "-- Up Migration\nCREATE TABLE a (x int);\n");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, "");
 }
 
 class SignedDown : public ::testing::Test {

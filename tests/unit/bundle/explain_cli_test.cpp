@@ -124,6 +124,20 @@ TEST_F(ExplainCli, ApprovedStatementExitsZeroAndNamesItsApproval) {
   EXPECT_NE(r.stdout_text.find("approved: approved by shop v1"), std::string::npos) << r.stdout_text;
 }
 
+// The approval named carries the search_path it was reviewed under (plain: the server's default;
+// billing's bundle was built with --search-path).
+TEST_F(ExplainCli, SaysWhichSearchPathTheApprovalWasReviewedUnder) {
+  auto r = explain("create index orders_status on public.orders (status)");
+  EXPECT_NE(r.stdout_text.find("for database shop\n  reviewed under search_path: \"$user\", public\n"),
+            std::string::npos)
+      << r.stdout_text;
+  bundle("audit", "1", "audit-v1", {"--environment", "prod", "--database", "shop", "--search-path", " Audit , public"},
+         "CREATE TABLE audit_log (id bigint);\n");
+  r = explain("CREATE TABLE audit_log (id bigint)");
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("  reviewed under search_path: audit, public\n"), std::string::npos) << r.stdout_text;
+}
+
 TEST_F(ExplainCli, UnknownExitsOne) {
   // DROP TABLE orders is in the rogue bundle, which no trusted key signed: unknown.
   auto r = explain("DROP TABLE orders");

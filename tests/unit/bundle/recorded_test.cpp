@@ -123,10 +123,10 @@ TEST(Recorded, RejectsBookkeepingThatIsNotInItsRepeatableFile) {
   auto m = parse_manifest(slurp(s.path() / "out" / "manifest.json"), &parse_problems);
   ASSERT_TRUE(m);
   Analysis a = analyze("DROP TABLE users", Policy{}, Detail::all);
-  m->bookkeeping.push_back({"recorded", a.statements[0].cls, a.statements[0].hash, "DROP TABLE users"});
+  m->bookkeeping.push_back({"recorded", a.statements[0].cls, a.statements[0].hash, "DROP TABLE users", std::nullopt});
   // And one of recorded.sql's statements, which is approved once, not as repeatable.
   const auto& once = m->files[0].statements[1];
-  m->bookkeeping.push_back({"recorded", once.cls, once.hash, once.sql});
+  m->bookkeeping.push_back({"recorded", once.cls, once.hash, once.sql, std::nullopt});
   spit(s.path() / "out" / "manifest.json", serialize_manifest(*m));
   Keys keys;
   sign_all(s.path() / "out", keys);

@@ -95,8 +95,9 @@ struct ManifestStatement {
   StatementClass cls = StatementClass::unknown;
   std::string hash;       // "sha256:<hex>" (docs/hash.md)
   std::string sql;        // display SQL; verify holds it to the file's statement
-  // Format 2, optional. The search_path the statement was reviewed under (issue 25): not
-  // enforced yet, so a bundle that sets it is refused rather than approved under any path.
+  // Format 2, optional: the search_path this statement was reviewed under when it is not the
+  // manifest's (a recorded statement the tool ran under another one), in normal form
+  // (sql::normalize_search_path); verification refuses any other form.
   std::optional<std::string> search_path;
   // Format 2, optional, informational (issue 28): a lint's risk tier and rule ids.
   std::string risk;                 // "", "low", "medium", "high"
@@ -133,6 +134,7 @@ struct BookkeepingStatement {
   StatementClass cls = StatementClass::unknown;
   std::string hash;
   std::string sql;
+  std::optional<std::string> search_path;  // format 2, optional: as ManifestStatement's
 };
 
 struct BundleSource {
@@ -161,6 +163,10 @@ struct Manifest {
   std::vector<ManifestFile> files;
   std::vector<BookkeepingStatement> bookkeeping;
   std::vector<Revocation> revocations;  // format 2 "revokes"
+  // Format 2, optional: the search_path the bundle's statements were reviewed under, in normal
+  // form (sql::normalize_search_path); a statement's own search_path overrides it. `bundle build`
+  // always writes it; absent, the statements carry none (docs/bundles.md, "search_path").
+  std::optional<std::string> search_path;
   bool format2() const { return format == kBundleFormat2; }
 };
 
@@ -191,6 +197,15 @@ std::vector<std::size_t> statement_lines(MigrationTool tool, std::string_view co
 std::vector<std::string> bookkeeping_sql(MigrationTool tool, const HistoryTable& history = {},
                                          std::uint32_t profile = kToolProfileVersion);
 
+// The search_path a tool runs its migrations under when nothing else sets one, normalised
+// (docs/bundles.md, "search_path"): the server's default `"$user", public` for most tools;
+// node-pg-migrate sets its schema (`public`), Flyway puts its default schema first.
+std::string default_search_path(MigrationTool tool, const HistoryTable& history = {});
+// Which search_path each statement of a resolved manifest was reviewed under: its own, else
+// the manifest's, else none (nullopt: only schema-qualified statements can be confirmed).
+std::optional<std::string> statement_search_path(const Manifest& m, const ManifestStatement& st);
+std::optional<std::string> statement_search_path(const Manifest& m, const BookkeepingStatement& st);
+
 // Which layout a directory has: atlas.sum, sqitch.plan, *.up.sql, V<n>__*.sql,
 // goose or dbmate markers, else plain.
 MigrationTool detect_tool(const std::filesystem::path& src_dir);
@@ -208,6 +223,9 @@ struct BuildOptions {
   bool any_database = false;           // or, said explicitly, every one; exactly one of the two
   std::optional<MigrationTool> tool;  // nullopt: detect; refused when several layouts fit
   HistoryTable history;               // --history-schema / --history-table; empty: the tool's default
+  // --search-path: the search_path the statements are reviewed under (any spelling; written
+  // normalised); nullopt: the tool's default (default_search_path). Format 2 only.
+  std::optional<std::string> search_path;
   std::string_view format = kBundleFormat;  // format 1 only for tests of older bundles
   TimePoint not_before{};
   std::chrono::seconds valid_for{30 * 24 * 3600};
@@ -372,6 +390,7 @@ struct StatementAt {
   StatementClass cls = StatementClass::unknown;
   std::string hash;
   std::string sql;
+  std::optional<std::string> search_path;  // what it was reviewed under (statement_search_path)
 };
 
 // What a new version of a bundle approves that the old one did not, and the reverse.
