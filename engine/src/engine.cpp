@@ -472,6 +472,10 @@ void Engine::end_session() {
   expected_.clear();
   pending_outcomes_.clear();
   savepoints_.clear();
+  // The backend is gone with the session: the guard's confirmations of its prepared
+  // statements end now, not when the engine is destroyed.
+  for (auto& [name, p] : prepared_) p.confirmation.reset();
+  staged_.confirmation.reset();
 }
 
 void Engine::settle_pending_outcomes(bool committed, std::size_t from) {

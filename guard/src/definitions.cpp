@@ -55,7 +55,10 @@ SELECT a.backend_start FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backen
   // way PostgreSQL's SplitIdentifierString does (whitespace around elements ignored; an
   // element is a "quoted" name with "" for a quote, or an unquoted one downcased in ASCII;
   // names cut to 63 bytes), each element then written by quote_ident, joined by ', '.
-  // sql::normalize_search_path is its twin in ddlgate (tests compare them).
+  // sql::normalize_search_path is its twin in ddlgate (tests compare them). It never raises
+  // (it runs in every DDL's trigger): a value it cannot split (the server has checked a
+  // session's already) comes back as '!' and the value, which no confirmation names; a
+  // zero-length quoted name, which the server accepts and bundles cannot record, as "".
   out.push_back(fn("normalize_search_path", "p_path pg_catalog.text", "p_path text", "pg_catalog.text", "plpgsql",
                    false, "IMMUTABLE", {}, R"SQL(
 DECLARE
@@ -82,7 +85,7 @@ BEGIN
       v_i := v_i OPERATOR(pg_catalog.+) 1;
       LOOP
         IF v_i OPERATOR(pg_catalog.>) v_n THEN
-          RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: unterminated quoted name in search_path';
+          RETURN '!' OPERATOR(pg_catalog.||) p_path;
         END IF;
         v_c := pg_catalog.substr(p_path, v_i, 1);
         IF v_c OPERATOR(pg_catalog.=) '"' THEN
@@ -98,9 +101,6 @@ BEGIN
           v_i := v_i OPERATOR(pg_catalog.+) 1;
         END IF;
       END LOOP;
-      IF v_name OPERATOR(pg_catalog.=) '' THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: zero-length quoted name in search_path';
-      END IF;
     ELSE
       WHILE v_i OPERATOR(pg_catalog.<=) v_n LOOP
         v_c := pg_catalog.substr(p_path, v_i, 1);
@@ -109,7 +109,7 @@ BEGIN
         v_i := v_i OPERATOR(pg_catalog.+) 1;
       END LOOP;
       IF v_name OPERATOR(pg_catalog.=) '' THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: empty name in search_path';
+        RETURN '!' OPERATOR(pg_catalog.||) p_path;
       END IF;
       v_name := pg_catalog.translate(v_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
     END IF;
@@ -124,7 +124,7 @@ BEGIN
       EXIT;
     END IF;
     IF pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.<>) ',' THEN
-      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: malformed search_path';
+      RETURN '!' OPERATOR(pg_catalog.||) p_path;
     END IF;
     v_i := v_i OPERATOR(pg_catalog.+) 1;
     WHILE v_i OPERATOR(pg_catalog.<=) v_n AND pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.=) ANY (ARRAY[' ', E'\t', E'\n', E'\r', E'\f']) LOOP
