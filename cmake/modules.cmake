@@ -21,7 +21,7 @@
 #                uninstall, kill switch; docs/guard.md)
 #   lint       : base, sql, libpg_query, nlohmann-json (`ddlgate lint`: rules over parse trees
 #                and PL/pgSQL bodies, lock levels, risk tiers; docs/lint.md). No Boost, no sockets
-#   proxy      : all of the above, Boost.Asio, Boost.Beast, libssl, spdlog
+#   proxy      : all of the above (guard: its control connections), Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli        : everything, and libpq (ext::pq: `bundle record` installs and reads its
 #                search_path trigger in the scratch database)
 #
@@ -38,7 +38,7 @@ set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate
 set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
 set(DDLGATE_ALLOWED_guard "ddlgate::base;ext::pq")
 set(DDLGATE_ALLOWED_lint "ddlgate::base;ddlgate::sql;ext::pg_query;ext::json")
-set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
+set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ddlgate::guard;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>
 # with public headers in <NAME>/include, and refuses a dependency the table does

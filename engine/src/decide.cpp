@@ -84,6 +84,50 @@ std::string refusal_message(std::string_view cls, std::string_view display_sql, 
   return m;
 }
 
+namespace {
+
+// What the guard is asked to confirm for an allowed message, or why it cannot be asked
+// (the message is then refused: the guard would refuse it anyway, leaving half a migration).
+struct ConfirmOrWhy {
+  std::optional<Confirmation> confirmation;
+  std::string why;
+};
+template <typename Controlled>
+ConfirmOrWhy confirmation_for(const std::vector<Controlled>& controlled, const Facts& facts) {
+  if (facts.server_text_sha256.empty()) {
+    return {std::nullopt,
+            "the server reads this text in another encoding (client_encoding is not the server's and the text is "
+            "not ASCII), so ddlgate cannot name its bytes to the database's guard"};
+  }
+  Confirmation c;
+  c.text_sha256 = facts.server_text_sha256;
+  c.role = facts.who.user;
+  bool qualified = true;
+  for (const auto& k : controlled) {
+    if (k.st->command_tag.empty()) return {std::nullopt, "ddlgate cannot name its command tag to the database's guard"};
+    c.tags.push_back(k.st->command_tag);
+    qualified = qualified && k.st->names_qualified;
+  }
+  if (!qualified) {
+    for (const auto& k : controlled) {
+      const bundle::Approval& a = *k.approval;
+      if (!a.search_path) {
+        return {std::nullopt, "not every name in it is schema-qualified, and its bundle (" + a.app + " version " +
+                                  std::to_string(a.version) +
+                                  ") does not record the search_path it was reviewed under (bundle format 2 does)"};
+      }
+      if (c.search_path && *c.search_path != *a.search_path) {
+        return {std::nullopt, "its statements were reviewed under different search_paths (" + *c.search_path +
+                                  "; " + *a.search_path + ")"};
+      }
+      c.search_path = a.search_path;
+    }
+  }
+  return {std::move(c), {}};
+}
+
+}  // namespace
+
 Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
                 const Facts& facts, Reservations* reservations) {
   // A down approval counts only for a role that enforcement.deployers names.
@@ -180,13 +224,27 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     }
     controlled.push_back(std::move(c));
   }
+  // An allowed message is confirmed to the database's guard first (issue 25): when it
+  // cannot be, it is refused like an unapproved one, with the reason.
+  std::string unconfirmable;
+  bool guard_down = false;
+  if (!first_unapproved && facts.guard_confirms && !controlled.empty()) {
+    if (!facts.guard_unavailable.empty()) {
+      unconfirmable = "the database's guard could not confirm it: " + facts.guard_unavailable;
+      guard_down = true;
+    } else {
+      ConfirmOrWhy c = confirmation_for(controlled, facts);
+      if (c.confirmation) out.confirm = std::move(c.confirmation);
+      else unconfirmable = std::move(c.why);
+    }
+  }
   for (auto& c : controlled) {
     ledger::DecisionInfo d;
     d.session = facts.who;
     d.statement_hash = c.st->hash;
     d.statement_class = std::string(sql::to_string(c.st->cls));
     d.display_sql = c.st->display_sql;
-    if (!first_unapproved) {
+    if (!first_unapproved && unconfirmable.empty()) {
       const bundle::Approval* a = c.approval;
       d.decision = ledger::Decision::allowed;
       d.approval = ledger::Approval{a->app, std::to_string(a->version), a->file, a->statement_index, a->down};
@@ -199,7 +257,8 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     } else {
       if (!c.spend_key.empty()) reservations->release(c.spend_key);
       d.decision = refused;
-      d.reason = c.approval        ? "another statement of the same message is not approved"
+      d.reason = !unconfirmable.empty() ? unconfirmable
+                 : c.approval        ? "another statement of the same message is not approved"
                  : c.spent         ? "its approval was already used in this database (enforcement.spend_approvals_once)"
                  : c.down_only     ? "it is approved only as a down (rollback) statement, and user " + user +
                                      " is not named in enforcement.deployers"
@@ -208,6 +267,13 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     }
     out.records.push_back(ledger::decision(d));
     out.counted.emplace_back(c.st->cls, d.decision);
+  }
+  if (!unconfirmable.empty()) {
+    out.statement_keys.clear();
+    const sql::Statement& st = *controlled.front().st;
+    out.denial = protocol::ErrorSpec{"ERROR", guard_down ? kGuardUnavailable : kInsufficientPrivilege,
+                                     refusal_message(sql::to_string(st.cls), st.display_sql, st.hash, unconfirmable),
+                                     refused_sql(st.display_sql), guard_down ? kHowToReachGuard : kHowToConfirm};
   }
   if (first_unapproved) {
     out.statement_keys.clear();
@@ -286,6 +352,45 @@ BreakGlassReading read_under_token(const sql::Analysis& analysis,
       d.token_id = std::string(token_id);
       out.records.push_back(ledger::decision(d));
     }
+  }
+  return out;
+}
+
+std::optional<Confirmation> break_glass_confirmation(const sql::Analysis& analysis, const std::string& text_sha256,
+                                                     const std::string& user, std::string* why) {
+  Confirmation c;
+  c.text_sha256 = text_sha256;
+  c.role = user;
+  for (const auto& st : analysis.statements) {
+    if (!st.controlled) continue;
+    if (st.command_tag.empty()) {
+      *why = "ddlgate cannot name its command tag to the database's guard";
+      return std::nullopt;
+    }
+    c.tags.push_back(st.command_tag);
+  }
+  if (c.tags.empty()) return std::nullopt;
+  if (text_sha256.empty()) {
+    *why = "the server reads this text in another encoding, so ddlgate cannot name its bytes to the database's guard";
+    return std::nullopt;
+  }
+  return c;
+}
+
+std::vector<ledger::Record> break_glass_unconfirmed(const sql::Analysis& analysis, std::string_view token_id,
+                                                    const ledger::SessionInfo& who, const std::string& why) {
+  std::vector<ledger::Record> out;
+  for (const auto& st : analysis.statements) {
+    if (!st.controlled) continue;
+    ledger::DecisionInfo d;
+    d.decision = ledger::Decision::denied;
+    d.session = who;
+    d.statement_hash = st.hash;
+    d.statement_class = std::string(sql::to_string(st.cls));
+    d.display_sql = st.display_sql;
+    d.reason = "the database's guard could not confirm it: " + why;
+    d.token_id = std::string(token_id);
+    out.push_back(ledger::decision(d));
   }
   return out;
 }

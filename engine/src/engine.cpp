@@ -80,9 +80,13 @@ void Engine::forward_undecided(const protocol::ScanStep& step, const sql::Analys
 
 void Engine::allowed(const protocol::ScanStep& step) {
   if (step.type == fe::kQuery) {
-    expect_query(std::move(staged_.hashes), std::move(staged_.spend_keys), std::move(staged_.effects));
+    expect_query(std::move(staged_.hashes), std::move(staged_.spend_keys), std::move(staged_.effects),
+                 std::move(staged_.confirmation));
   }
-  if (step.type == fe::kParse) remember_prepared(step);
+  if (step.type == fe::kParse) {
+    if (staged_.parse) staged_.parse->confirmation = std::move(staged_.confirmation);
+    remember_prepared(step);
+  }
   staged_.clear();
 }
 
@@ -130,10 +134,11 @@ void Engine::expect_extended() {
 }
 
 void Engine::expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                          std::vector<EffectStep> effects) {
+                          std::vector<EffectStep> effects, std::shared_ptr<const ConfirmationHold> confirmation) {
   std::unique_ptr<Tracked> t;
-  if (!hashes.empty() || !effects.empty()) {
+  if (!hashes.empty() || !effects.empty() || confirmation) {
     t = std::make_unique<Tracked>();
+    t->confirmation = std::move(confirmation);
     t->hashes = std::move(hashes);
     t->spend_keys = std::move(spend_keys);
     // Every position with a session effect is a slot, tracked statement or not.
@@ -467,6 +472,10 @@ void Engine::end_session() {
   expected_.clear();
   pending_outcomes_.clear();
   savepoints_.clear();
+  // The backend is gone with the session: the guard's confirmations of its prepared
+  // statements end now, not when the engine is destroyed.
+  for (auto& [name, p] : prepared_) p.confirmation.reset();
+  staged_.confirmation.reset();
 }
 
 void Engine::settle_pending_outcomes(bool committed, std::size_t from) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ddlgate/base/sha256.h"
 #include "ddlgate/protocol/encoding.h"
 
 namespace ddlgate::engine {
@@ -181,6 +182,20 @@ std::optional<std::string> ServerReader::names_cut_otherwise(std::string_view te
   }
   return "ddlgate cannot tell where this " + server_encoding_ +
          " database cuts a long name with non-ASCII characters or escapes in it (docs/threat-model.md)";
+}
+
+std::string ServerReader::server_bytes_sha256(std::string_view sql, const protocol::LexingState& lexing) const {
+  if (!protocol::has_non_ascii(sql)) return base::sha256_hex(sql);
+  if (lexing.possible_encodings().wide) return {};
+  std::string converted;
+  switch (protocol::to_server_encoding(sql, lexing.reported_encoding(), server_encoding_, converted)) {
+    case protocol::ServerText::as_is:
+      return base::sha256_hex(sql);
+    case protocol::ServerText::converted:
+      return base::sha256_hex(converted);
+    default:
+      return {};
+  }
 }
 
 }  // namespace ddlgate::engine

@@ -51,6 +51,89 @@ SELECT pg_catalog."left"(
   out.push_back(fn("own_backend_start", "", "", "pg_catalog.timestamptz", "sql", false, "STABLE", {}, R"SQL(
 SELECT a.backend_start FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) AS a
 )SQL"));
+  // A search_path value normalised (issue 25: compared as a list, not as text): split the
+  // way PostgreSQL's SplitIdentifierString does (whitespace around elements ignored; an
+  // element is a "quoted" name with "" for a quote, or an unquoted one downcased in ASCII;
+  // names cut to 63 bytes), each element then written by quote_ident, joined by ', '.
+  // sql::normalize_search_path is its twin in ddlgate (tests compare them). It never raises
+  // (it runs in every DDL's trigger): a value it cannot split (the server has checked a
+  // session's already) comes back as '!' and the value, which no confirmation names; a
+  // zero-length quoted name, which the server accepts and bundles cannot record, as "".
+  out.push_back(fn("normalize_search_path", "p_path pg_catalog.text", "p_path text", "pg_catalog.text", "plpgsql",
+                   false, "IMMUTABLE", {}, R"SQL(
+DECLARE
+  v_out pg_catalog.text[] := '{}';
+  v_i pg_catalog.int4 := 1;
+  v_n pg_catalog.int4;
+  v_c pg_catalog.text;
+  v_name pg_catalog.text;
+BEGIN
+  IF p_path IS NULL THEN
+    RETURN NULL;
+  END IF;
+  v_n := pg_catalog.length(p_path);
+  WHILE v_i OPERATOR(pg_catalog.<=) v_n AND pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.=) ANY (ARRAY[' ', E'\t', E'\n', E'\r', E'\f']) LOOP
+    v_i := v_i OPERATOR(pg_catalog.+) 1;
+  END LOOP;
+  IF v_i OPERATOR(pg_catalog.>) v_n THEN
+    RETURN '';
+  END IF;
+  LOOP
+    v_c := pg_catalog.substr(p_path, v_i, 1);
+    v_name := '';
+    IF v_c OPERATOR(pg_catalog.=) '"' THEN
+      v_i := v_i OPERATOR(pg_catalog.+) 1;
+      LOOP
+        IF v_i OPERATOR(pg_catalog.>) v_n THEN
+          RETURN '!' OPERATOR(pg_catalog.||) p_path;
+        END IF;
+        v_c := pg_catalog.substr(p_path, v_i, 1);
+        IF v_c OPERATOR(pg_catalog.=) '"' THEN
+          IF pg_catalog.substr(p_path, v_i OPERATOR(pg_catalog.+) 1, 1) OPERATOR(pg_catalog.=) '"' THEN
+            v_name := v_name OPERATOR(pg_catalog.||) '"';
+            v_i := v_i OPERATOR(pg_catalog.+) 2;
+          ELSE
+            v_i := v_i OPERATOR(pg_catalog.+) 1;
+            EXIT;
+          END IF;
+        ELSE
+          v_name := v_name OPERATOR(pg_catalog.||) v_c;
+          v_i := v_i OPERATOR(pg_catalog.+) 1;
+        END IF;
+      END LOOP;
+    ELSE
+      WHILE v_i OPERATOR(pg_catalog.<=) v_n LOOP
+        v_c := pg_catalog.substr(p_path, v_i, 1);
+        EXIT WHEN v_c OPERATOR(pg_catalog.=) ANY (ARRAY[',', ' ', E'\t', E'\n', E'\r', E'\f']);
+        v_name := v_name OPERATOR(pg_catalog.||) v_c;
+        v_i := v_i OPERATOR(pg_catalog.+) 1;
+      END LOOP;
+      IF v_name OPERATOR(pg_catalog.=) '' THEN
+        RETURN '!' OPERATOR(pg_catalog.||) p_path;
+      END IF;
+      v_name := pg_catalog.translate(v_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
+    END IF;
+    WHILE pg_catalog.octet_length(v_name) OPERATOR(pg_catalog.>) 63 LOOP
+      v_name := pg_catalog."left"(v_name, -1);
+    END LOOP;
+    v_out := v_out OPERATOR(pg_catalog.||) pg_catalog.quote_ident(v_name);
+    WHILE v_i OPERATOR(pg_catalog.<=) v_n AND pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.=) ANY (ARRAY[' ', E'\t', E'\n', E'\r', E'\f']) LOOP
+      v_i := v_i OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    IF v_i OPERATOR(pg_catalog.>) v_n THEN
+      EXIT;
+    END IF;
+    IF pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.<>) ',' THEN
+      RETURN '!' OPERATOR(pg_catalog.||) p_path;
+    END IF;
+    v_i := v_i OPERATOR(pg_catalog.+) 1;
+    WHILE v_i OPERATOR(pg_catalog.<=) v_n AND pg_catalog.substr(p_path, v_i, 1) OPERATOR(pg_catalog.=) ANY (ARRAY[' ', E'\t', E'\n', E'\r', E'\f']) LOOP
+      v_i := v_i OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+  END LOOP;
+  RETURN pg_catalog.array_to_string(v_out, ', ');
+END
+)SQL"));
   // The advisory-lock key of one confirmation: the first 64 bits of a SHA-256 over the
   // backend, the text's hash, one command tag, the role and the search_path ('*': not checked).
   out.push_back(fn("confirmation_key",
@@ -96,7 +179,7 @@ DECLARE
 BEGIN
   v_start := (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8;
   v_sha := ddlgate.statement_sha256();
-  FOREACH v_path IN ARRAY ARRAY[COALESCE(p_search_path, ''), '*'] LOOP
+  FOREACH v_path IN ARRAY ARRAY[COALESCE(ddlgate.normalize_search_path(p_search_path), ''), '*'] LOOP
     v_keys := v_keys || ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, p_tag, p_role, v_path);
   END LOOP;
   FOREACH v_tag IN ARRAY ARRAY['DO', 'CALL', 'CREATE EXTENSION'] LOOP
@@ -288,7 +371,7 @@ BEGIN
       v_key := ddlgate.confirmation_key(p_backend_pid, v_start, p_statement_sha256, v_tag, '*', '*');
     ELSE
       v_key := ddlgate.confirmation_key(p_backend_pid, v_start, p_statement_sha256, v_tag, p_role,
-                                        COALESCE(p_search_path, '*'));
+                                        COALESCE(ddlgate.normalize_search_path(p_search_path), '*'));
     END IF;
     IF NOT pg_catalog.pg_try_advisory_lock_shared(v_key) THEN
       FOREACH v_key IN ARRAY v_keys LOOP

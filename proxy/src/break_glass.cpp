@@ -29,6 +29,7 @@
 #include "ddlgate/sql/break_glass_sql.h"
 #include "ddlgate/protocol/encoding.h"
 #include "ddlgate/protocol/options.h"
+#include "ddlgate/engine/sqlstate.h"
 #include "session.h"
 #include "sqlstate.h"
 
@@ -395,6 +396,30 @@ asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::break_glass_st
                                s_.engine_.executes_once_only(readings) != nullptr, session_info());
   const bool all_in_scope = reading.in_scope;
   std::vector<ledger::Record> records = std::move(reading.records);
+  // The database's guard confirms a break-glass message too (issue 25), before anything of
+  // it is recorded as run; when it cannot, the message is refused (58000) and recorded so.
+  std::shared_ptr<const engine::ConfirmationHold> confirmation;
+  if (all_in_scope && s_.shared_.guard) {
+    std::string why;
+    auto c = engine::break_glass_confirmation(analysis, server_text_sha256(sql), s_.user_, &why);
+    if (c) {
+      GuardAnswer answer = co_await confirm_with_guard(*c);
+      if (answer.closed || s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+      confirmation = std::move(answer.hold);
+      why = std::move(answer.why);
+    }
+    if (!confirmation && !why.empty()) {
+      spdlog::error("session {:x}: database {}: the guard could not confirm a break-glass statement: {}", s_.id_,
+                    s_.database_, why);
+      std::vector<ledger::Record> refused = engine::break_glass_unconfirmed(analysis, claims.token_id, session_info(), why);
+      if (ledger_working()) co_await s_.record_durably(std::move(refused));
+      if (s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+      co_return deny(protocol::ErrorSpec{"ERROR", engine::kGuardUnavailable,
+                                         "ddlgate: break-glass statement not run: the database's guard could not confirm it: " + why,
+                                         "", engine::kHowToReachGuard},
+                     extended);
+    }
+  }
   bool recorded = records.empty();
   if (!records.empty() && ledger_working()) {
     recorded = co_await s_.record_durably(std::move(records));
@@ -415,6 +440,7 @@ asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::break_glass_st
     }
   }
   engine::stage_break_glass(analysis, extended, claims.token_id, s_.engine_.staged());
+  s_.engine_.staged().confirmation = std::move(confirmation);
   co_return Verdict{};
 }
 

@@ -12,6 +12,7 @@
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <cstdio>
 #include <cstring>
@@ -182,6 +183,15 @@ void Enforcement::record_pending_would_deny() {
 }
 
 void Enforcement::read_as_server(std::string_view sql) {
+#ifdef DDLGATE_TEST_HOOKS
+  // A forced misreading (tests only, never built into a shipped binary): ddlgate reads
+  // the text only up to this marker, while the server runs all of it. The guard's
+  // confirmation still names the whole text's bytes, so it is the guard that must refuse
+  // what ddlgate did not read (issue 25).
+  if (const char* marker = std::getenv("DDLGATE_TEST_MISREAD_FROM"); marker && *marker) {
+    if (auto at = sql.find(marker); at != std::string_view::npos) sql = sql.substr(0, at);
+  }
+#endif
   reader_.read(sql, s_.engine_.lexing(), {*s_.worker_.cache, *s_.worker_.cache_nonstandard_strings});
   s_.worker_.counters.sync_cache(s_.worker_.cache->stats());
 }
@@ -417,9 +427,30 @@ asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanS
   facts.may_roll_back = !deployers.empty() && facts.may_deploy;  // down approvals: named deployers only
   facts.extended = extended;
   facts.who = session_info();
+  facts.guard_confirms = s_.shared_.guard != nullptr;
+  if (facts.guard_confirms) facts.server_text_sha256 = server_text_sha256(sql);
   const engine::ApprovedSetSource approved(s_.worker_.approved.get());
   engine::Decision decision = engine::decide(readings, approved, facts, s_.shared_.spent);
   if (!decision.controlled) co_return Verdict{};
+  // The database's guard confirms an allowed message before it goes on (issue 25); when
+  // it cannot, the message is decided again as refused, with the reason.
+  std::shared_ptr<const engine::ConfirmationHold> confirmation;
+  if (decision.confirm) {
+    GuardAnswer answer = co_await confirm_with_guard(*decision.confirm);
+    if (answer.closed || s_.phase_ == Session::Phase::closed) {
+      for (const auto& key : decision.reserved) s_.shared_.spent->release(key);
+      co_return Verdict{Verdict::Kind::close, {}, false};
+    }
+    if (answer.hold) {
+      confirmation = std::move(answer.hold);
+    } else {
+      spdlog::error("session {:x}: database {}: the guard could not confirm an allowed statement: {}", s_.id_,
+                    s_.database_, answer.why);
+      for (const auto& key : decision.reserved) s_.shared_.spent->release(key);
+      facts.guard_unavailable = answer.why;
+      decision = engine::decide(readings, approved, facts, s_.shared_.spent);
+    }
+  }
 
   // The decision is durable before it is acted on; without a ledger nothing
   // controlled is allowed (fail closed), though monitor mode lets it through.
@@ -442,6 +473,7 @@ asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanS
   if (!denial) {
     // A Parse's outcome is not followed (yet): its approvals are spent at once.
     for (const auto& key : engine::stage_allowed(decision, extended, s_.engine_.staged())) s_.shared_.spent->spend(key);
+    s_.engine_.staged().confirmation = std::move(confirmation);
     log_allowed({s_.id_, s_.peer_, s_.user_, s_.database_, s_.application_}, *decision.analysis);
     co_return Verdict{};
   }

@@ -18,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/system_timer.hpp>
 
+#include "ddlgate/engine/decide.h"
 #include "ddlgate/engine/engine.h"
 #include "ddlgate/engine/reading.h"
 #include "ddlgate/ledger/record.h"
@@ -143,6 +144,19 @@ class Enforcement {
   bool needs_decision(const protocol::ScanStep& step);
 
   std::string session_id_;    // as recorded in the ledger
+
+  // The database's guard (issue 25, guard_confirm.cpp): confirms what a decision allowed
+  // before it goes on; the hold to give the engine, or why it could not (the decision is
+  // then made again with Facts::guard_unavailable, and refuses).
+  struct GuardAnswer {
+    std::shared_ptr<const engine::ConfirmationHold> hold;
+    std::string why;  // empty when confirmed
+    bool closed = false;  // the session closed meanwhile
+  };
+  asio::awaitable<GuardAnswer> confirm_with_guard(const engine::Confirmation& confirmation);
+  // Facts::server_text_sha256 of a text (engine::ServerReader::server_bytes_sha256).
+  std::string server_text_sha256(std::string_view sql) const;
+  std::string guard_backend_start_;  // the backend's start, as the guard's control connection read it
 
  private:
   Session& s_;

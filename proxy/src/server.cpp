@@ -40,6 +40,7 @@
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/proxy/logging.h"
 #include "events.h"
+#include "guard_confirm.h"
 #include "spent_approvals.h"
 #include "session.h"
 #include "shared_state.h"
@@ -114,6 +115,9 @@ class ServerImpl {
       approvals_ = std::make_unique<Approvals>(shared_.config.bundles, ledger_.get(), &shared_.ops);
       if (ledger_) approvals_->remember_history(history.bundles_accepted, history.bundles_revoked);
       shared_.approvals = approvals_.get();
+    }
+    if (shared_.config.guard.enabled && shared_.config.guard.confirm) {
+      shared_.guard = std::make_shared<GuardConfirmer>(shared_.config);
     }
     if (shared_.config.admin.enabled) {
       std::vector<Worker*> workers;
@@ -207,6 +211,9 @@ class ServerImpl {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     guards.clear();
+    // The control connections answer (or fail) what they hold, posting to the workers: before
+    // the workers stop. Sessions' confirmations end with the connections.
+    if (shared_.guard) shared_.guard->stop();
     for (auto& w : workers_) w->ctx.stop();
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();

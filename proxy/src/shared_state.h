@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <semaphore>
 #include <thread>
 #include <unordered_set>
@@ -27,6 +28,7 @@ class Approvals;
 class SpentApprovals;
 class BreakGlassRegistry;
 class WitnessClient;
+class GuardConfirmer;
 
 // Read-only after start, except for the atomics.
 struct SharedState {
@@ -54,6 +56,10 @@ struct SharedState {
   std::atomic<std::uint64_t> inspection_held{0};
   sql::Policy policy;               // which classes are controlled
   BreakGlassRegistry* break_glass = nullptr;  // null without [break_glass]: every token is refused
+  // [guard] confirm: each allowed controlled statement is confirmed to its database's
+  // guard first (guard_confirm.h); null otherwise. Shared: a confirmation held by a
+  // session's engine releases through it, whenever the session ends.
+  std::shared_ptr<GuardConfirmer> guard;
   // Refused statements and tokens per user (limits.denials_per_second): paced, not dropped.
   ops::TokenBuckets denial_pace;
 };

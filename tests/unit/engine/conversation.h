@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ddlgate/base/sha256.h"
 #include "ddlgate/engine/decide.h"
 #include "ddlgate/engine/engine.h"
 #include "ddlgate/protocol/codes.h"
@@ -36,8 +37,10 @@ class Approvals final : public ApprovalSource, public Reservations {
  public:
   // Approves `sql` (its first statement) for `database` ("" for every database).
   // down: as a down part's statement (deployers only), with a key of its own.
-  void approve(std::string_view sql, std::string database = "app", bool repeatable = false, bool down = false) {
+  void approve(std::string_view sql, std::string database = "app", bool repeatable = false, bool down = false,
+               std::optional<std::string> search_path = std::nullopt) {
     bundle::Approval a;
+    a.search_path = std::move(search_path);
     a.hash = hash_of(sql);
     a.app = "demo";
     a.version = 1;
@@ -78,6 +81,10 @@ struct Options {
   bool may_deploy = true;
   bool may_roll_back = false;
   std::string database = "app";
+  // [guard] confirm: allowed messages are confirmed (Conversation::confirmations), or, with
+  // guard_unavailable set, refused as the guard could not confirm them.
+  bool guard = false;
+  std::string guard_unavailable;
 };
 
 class Conversation final : private Host {
@@ -108,6 +115,9 @@ class Conversation final : private Host {
   std::vector<std::string> out_of_steps;
   std::vector<ledger::Record> records;   // decisions, in order
   std::vector<protocol::ErrorSpec> refusals;  // denials sent
+  // The guard's confirmations asked for, in order; their numbers (1-based) once released.
+  std::vector<Confirmation> confirmations;
+  std::shared_ptr<std::vector<std::size_t>> released = std::make_shared<std::vector<std::size_t>>();
 
   // Client bytes in; what goes upstream out.
   Bytes client(const Bytes& in) {
@@ -225,6 +235,9 @@ class Conversation final : private Host {
     facts.may_deploy = options_.may_deploy;
     facts.may_roll_back = options_.may_roll_back;
     facts.extended = extended;
+    facts.guard_confirms = options_.guard;
+    if (options_.guard) facts.server_text_sha256 = base::sha256_hex(text);
+    facts.guard_unavailable = options_.guard_unavailable;
     Decision d = decide(readings, approvals, facts, options_.replay_protection ? &approvals : nullptr);
     for (auto& r : d.records) records.push_back(std::move(r));
     if (d.denial) {
@@ -232,6 +245,11 @@ class Conversation final : private Host {
       return;
     }
     for (const auto& key : stage_allowed(d, extended, engine_.staged())) approvals.spend(key);
+    if (d.confirm) {
+      confirmations.push_back(*d.confirm);
+      engine_.staged().confirmation = std::make_shared<const ConfirmationHold>(
+          [released = released, n = confirmations.size()] { released->push_back(n); });
+    }
     engine_.allowed(step);
     engine_.forward(step);
     send(step.bytes);

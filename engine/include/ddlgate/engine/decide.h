@@ -24,6 +24,13 @@ inline constexpr const char* kHowToReapply =
     "to apply it again, approve it again in a new bundle version.";
 inline constexpr const char* kHowToRollBack =
     "A down (rollback) approval is for the deploy job: run it as a role named in enforcement.deployers.";
+inline constexpr const char* kHowToConfirm =
+    "The database's guard confirms only what it can check: a text the server sees as ddlgate does, statements "
+    "whose command tags ddlgate knows, and either schema-qualified names or a bundle that records the search_path "
+    "it was reviewed under (bundle format 2). See docs/guard.md.";
+inline constexpr const char* kHowToReachGuard =
+    "ddlgate's control connection to this database's guard is down or slow: see ddlgate's log, `ddlgate guard "
+    "status`, and docs/guard.md.";
 inline constexpr const char* kHowToApprove =
     "Put the statement in a migration, get it reviewed and merged so that CI signs a bundle for this "
     "environment, or open a break-glass session.";
@@ -78,6 +85,25 @@ struct Facts {
   // enforcement.deployers names the user: down approvals need it (an empty list names nobody).
   bool may_roll_back = false;
   bool extended = false;    // a Parse, else a Query
+  // [guard] confirm (issue 25): an allowed message is confirmed to the database's guard
+  // before it goes on (Decision::confirm), or refused when it cannot be.
+  bool guard_confirms = false;
+  // The SHA-256 (64 hex digits) of the bytes the server will see (its current_query()):
+  // empty when ddlgate cannot know them (a client_encoding other than the server's and a
+  // byte above 0x7F in the text).
+  std::string server_text_sha256;
+  // Why the guard could not confirm the message (the control connection is down, a
+  // timeout, the guard refused): an otherwise allowed message is refused with 58000.
+  std::string guard_unavailable;
+};
+
+// What the database's guard is asked to let this session's backend run (docs/guard.md):
+// this exact text, these command tags, under this role and search_path.
+struct Confirmation {
+  std::string text_sha256;                 // 64 hex digits
+  std::vector<std::string> tags;           // the controlled statements' command tags, in order
+  std::string role;                        // the session's user
+  std::optional<std::string> search_path;  // normalised; nullopt: every name is schema-qualified
 };
 
 struct Decision {
@@ -93,6 +119,8 @@ struct Decision {
   std::vector<std::string> statement_keys;  // the same, by statement position
   std::optional<protocol::ErrorSpec> denial;  // the refusal (also in monitor mode: would_deny)
   std::string log_denial;  // what the log says instead of denial->message (which may quote client text)
+  // Allowed with Facts::guard_confirms: what to confirm before the message goes on.
+  std::optional<Confirmation> confirm;
 };
 
 // Decides a Query or Parse that holds a controlled statement in some reading (readings is
@@ -119,6 +147,17 @@ BreakGlassReading read_under_token(const sql::Analysis& analysis,
                                    const std::vector<std::shared_ptr<const sql::Analysis>>& readings,
                                    const std::vector<std::string>& token_statements, std::string_view token_id,
                                    bool named_parse, bool executes_once_only, const ledger::SessionInfo& who);
+// What the database's guard is asked to let a break-glass message run (issue 25): its
+// controlled statements' tags, under the session's user and any search_path (the token
+// names the statements; the session's search_path is the on-call engineer's). nullopt with
+// *why when it cannot be asked (a tag ddlgate cannot name, or text_sha256 empty), or when
+// the message holds no controlled statement (why stays empty).
+std::optional<Confirmation> break_glass_confirmation(const sql::Analysis& analysis, const std::string& text_sha256,
+                                                     const std::string& user, std::string* why);
+// The records of a break-glass message the guard did not confirm: each controlled
+// statement denied with the reason (the message does not run).
+std::vector<ledger::Record> break_glass_unconfirmed(const sql::Analysis& analysis, std::string_view token_id,
+                                                    const ledger::SessionInfo& who, const std::string& why);
 // Its allowed statements, for the engine (staged()).
 void stage_break_glass(const sql::Analysis& analysis, bool extended, std::string_view token_id, Staged& staged);
 

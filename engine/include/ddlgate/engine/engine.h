@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -59,6 +60,23 @@ class Host {
   ~Host() = default;
 };
 
+// A confirmation the database's guard holds for this session (issue 25, docs/guard.md):
+// released (the function given, once) when what it confirmed is done with: its Query's
+// ReadyForQuery, or its prepared statement closed, deallocated, replaced or the session's
+// end. Shared by the copies of a Prepared; the last one releases it.
+class ConfirmationHold {
+ public:
+  explicit ConfirmationHold(std::function<void()> release) : release_(std::move(release)) {}
+  ConfirmationHold(const ConfirmationHold&) = delete;
+  ConfirmationHold& operator=(const ConfirmationHold&) = delete;
+  ~ConfirmationHold() {
+    if (release_) release_();
+  }
+
+ private:
+  std::function<void()> release_;
+};
+
 // A statement's sql::SessionEffect, followed once the server completes it: savepoints
 // (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT/ROLLBACK AND CHAIN) and the prepared statements
 // the server drops (DEALLOCATE, DISCARD ALL).
@@ -91,6 +109,7 @@ struct Prepared {
   std::string break_glass_token;
   std::shared_ptr<Recorded> recorded;  // shared with the portals bound to it
   std::uint64_t generation = 0;        // tells it from a later one of the same name
+  std::shared_ptr<const ConfirmationHold> confirmation;  // the guard's, while the server may run it
 };
 
 struct Portal {
@@ -110,12 +129,16 @@ struct Staged {
   std::vector<EffectStep> effects;      // by position, or empty
   std::optional<Prepared> parse;        // an allowed controlled Parse, kept by its name
   std::shared_ptr<Recorded> recorded;   // a Parse whose statement was recorded
+  // The guard's confirmation of the message (issue 25): a Query's until its ReadyForQuery,
+  // a Parse's with its prepared statement (allowed() hands it on).
+  std::shared_ptr<const ConfirmationHold> confirmation;
   void clear() {
     hashes.clear();
     spend_keys.clear();
     effects.clear();
     parse.reset();
     recorded.reset();
+    confirmation.reset();
   }
 };
 
@@ -225,6 +248,7 @@ class Engine {
     std::vector<EffectStep> effects;      // by position, or empty
     std::size_t next = 0;
     Closing closing;  // close
+    std::shared_ptr<const ConfirmationHold> confirmation;  // query: the guard's, until its ReadyForQuery
   };
   // Each entry ends with one server message:
   //  - extended: a run of `count` Parse, Bind, Describe, Close and untracked Executes,
@@ -272,7 +296,7 @@ class Engine {
   void expect_extended();
   bool expect_close(const protocol::ScanStep& step);
   void expect_query(std::vector<std::string> hashes, std::vector<std::string> spend_keys,
-                    std::vector<EffectStep> effects);
+                    std::vector<EffectStep> effects, std::shared_ptr<const ConfirmationHold> confirmation = nullptr);
   void closed(const Closing& c);
   void remember_prepared(const protocol::ScanStep& step);
   void deallocated(const EffectStep& step);

@@ -54,6 +54,12 @@ class ServerReader {
   base::Result<std::string_view> reported_text(std::string_view sql, const protocol::LexingState& lexing,
                                                std::string* buffer) const;
 
+  // The SHA-256 (64 hex digits) of the bytes the server will hold as this text's
+  // current_query(), for the guard (issue 25): the text itself when it is ASCII, else its
+  // conversion from the client encoding last reported, when that encoding is certain
+  // (`lexing` is narrow) and PostgreSQL's conversion is modelled exactly; else empty.
+  std::string server_bytes_sha256(std::string_view sql, const protocol::LexingState& lexing) const;
+
   std::vector<Reading>& readings() { return readings_; }
   const std::vector<Reading>& readings() const { return readings_; }
   std::vector<Deferred>& deferred() { return deferred_; }

@@ -19,6 +19,7 @@ inline constexpr const char* kProgramLimitExceeded = "54000";
 inline constexpr const char* kAdminShutdown = "57P01";
 inline constexpr const char* kIdleSessionTimeout = "57P05";
 inline constexpr const char* kLedgerUnavailable = "58030";  // io_error
+inline constexpr const char* kGuardUnavailable = "58000";  // system_error: the guard could not confirm
 
 // A large text is analysed on a thread of its own; when none can be had, the statement is
 // refused rather than parsed on the worker (which would stall its other sessions).

@@ -1,0 +1,151 @@
+// The engine's confirm action (issue 25): what an allowed message asks the database's
+// guard to let run, when it cannot be asked (and is refused), and how long each
+// confirmation is held: a Query's until its ReadyForQuery, a Parse's with its statement.
+#include <gtest/gtest.h>
+
+#include "conversation.h"
+#include "ddlgate/engine/sqlstate.h"
+
+namespace ddlgate::engine::testing {
+namespace {
+
+namespace be = protocol::be;
+
+constexpr const char* kPath = "\"$user\", public";
+constexpr const char* kCreate = "CREATE TABLE t (id int)";
+constexpr const char* kAlter = "ALTER TABLE t ADD COLUMN n text";
+constexpr const char* kQualified = "CREATE TABLE app.t (id pg_catalog.int4)";
+
+Options guarded() {
+  Options o;
+  o.guard = true;
+  return o;
+}
+
+TEST(EngineGuard, AnAllowedQueryIsConfirmedWithItsTagsRoleAndSearchPath) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.approvals.approve(kAlter, "app", false, false, kPath);
+  const std::string text = std::string(kCreate) + "; " + kAlter;
+  EXPECT_EQ(c.client(query(text)), query(text));
+  ASSERT_TRUE(c.refusals.empty());
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  const Confirmation& k = c.confirmations[0];
+  EXPECT_EQ(k.tags, (std::vector<std::string>{"CREATE TABLE", "ALTER TABLE"}));
+  EXPECT_EQ(k.role, "deployer");
+  EXPECT_EQ(k.search_path, std::optional<std::string>(kPath));
+  EXPECT_EQ(k.text_sha256, base::sha256_hex(text)) << "the bytes the server sees, the whole Query";
+}
+
+TEST(EngineGuard, AQueryIsConfirmedUntilItsReadyForQuery) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.client(query(kCreate));
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  c.server(complete("CREATE TABLE"));
+  EXPECT_TRUE(c.released->empty()) << "still running: a later command of the message may start";
+  c.server(ready('I'));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1}));
+}
+
+TEST(EngineGuard, PipelinedQueriesAreReleasedEachAtItsOwnReadyForQuery) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.approvals.approve(kAlter, "app", false, false, kPath);
+  c.client(cat({query(kCreate), query(kAlter)}));
+  ASSERT_EQ(c.confirmations.size(), 2u);
+  c.server(cat({complete("CREATE TABLE"), ready('I')}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1}));
+  c.server(cat({complete("ALTER TABLE"), ready('I')}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1, 2}));
+}
+
+TEST(EngineGuard, AParseIsConfirmedUntilItsStatementIsClosed) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.client(cat({parse("s1", kCreate), bind("", "s1"), execute(""), sync()}));
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), complete("CREATE TABLE"), ready('I')}));
+  EXPECT_TRUE(c.released->empty()) << "a named statement may be executed again";
+  c.client(cat({close('S', "s1"), sync()}));
+  EXPECT_TRUE(c.released->empty()) << "the server has not closed it yet";
+  c.server(cat({empty(be::kCloseComplete), ready('I')}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1}));
+}
+
+TEST(EngineGuard, AParseIsReleasedWhenItsNameIsReusedOrTheSessionEnds) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.approvals.approve(kAlter, "app", false, false, kPath);
+  c.client(cat({parse("", kCreate), sync()}));
+  c.server(cat({empty(be::kParseComplete), ready('I')}));
+  c.client(cat({parse("", "SELECT 1"), sync()}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1})) << "the unnamed statement was replaced";
+  c.client(cat({parse("s2", kAlter), sync()}));
+  c.server(cat({empty(be::kParseComplete), ready('I'), empty(be::kParseComplete), ready('I')}));
+  c.end();
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1, 2}));
+}
+
+TEST(EngineGuard, ADeniedMessageIsNotConfirmed) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.client(query(std::string(kCreate) + "; DROP TABLE accounts"));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_TRUE(c.confirmations.empty());
+}
+
+TEST(EngineGuard, AnUnqualifiedStatementOfABundleWithoutSearchPathIsRefused) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate);  // no search_path: a bundle older than format 2's field
+  c.client(query(kCreate));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_EQ(c.refusals[0].sqlstate, kInsufficientPrivilege);
+  EXPECT_NE(c.refusals[0].message.find("does not record the search_path"), std::string::npos) << c.refusals[0].message;
+  EXPECT_TRUE(c.confirmations.empty());
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_EQ(c.records[0].fields.value("decision", std::string()), "denied");
+}
+
+TEST(EngineGuard, AQualifiedStatementIsConfirmedForAnySearchPath) {
+  Conversation c(guarded());
+  c.approvals.approve(kQualified);  // no search_path, and none needed
+  c.client(query(kQualified));
+  ASSERT_TRUE(c.refusals.empty()) << c.refusals[0].message;
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  EXPECT_EQ(c.confirmations[0].search_path, std::nullopt);
+}
+
+TEST(EngineGuard, StatementsReviewedUnderDifferentSearchPathsAreRefused) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.approvals.approve(kAlter, "app", false, false, "billing");
+  c.client(query(std::string(kCreate) + "; " + kAlter));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_NE(c.refusals[0].message.find("different search_paths"), std::string::npos) << c.refusals[0].message;
+}
+
+TEST(EngineGuard, AGuardThatCannotConfirmRefusesWith58000AndReleasesTheReservation) {
+  Options o = guarded();
+  o.replay_protection = true;
+  o.guard_unavailable = "no control connection to database app: connection refused";
+  Conversation c(o);
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  c.client(query(kCreate));
+  ASSERT_EQ(c.refusals.size(), 1u);
+  EXPECT_EQ(c.refusals[0].sqlstate, kGuardUnavailable);
+  EXPECT_NE(c.refusals[0].message.find("connection refused"), std::string::npos);
+  EXPECT_TRUE(c.approvals.reserved.empty());
+  EXPECT_TRUE(c.approvals.spent.empty());
+}
+
+TEST(EngineGuard, WithoutTheGuardNothingIsConfirmed) {
+  Conversation c;
+  c.approvals.approve(kCreate);
+  c.client(query(kCreate));
+  EXPECT_TRUE(c.refusals.empty());
+  EXPECT_TRUE(c.confirmations.empty());
+}
+
+}  // namespace
+}  // namespace ddlgate::engine::testing
