@@ -475,7 +475,9 @@ Status write_report_of_records(const ReportRecords& records, const ExportFilter&
   c.covered = records.covered;
   c.result = records.verification;
   c.verified = c.ok = true;
-  join_statement_records(records.list, filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  StatementJoin join(filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  if (auto st = records.each([&](const ParsedRecord& r) { join.add(r); }); !st) return st;
+  join.finish();
   report.add_check(std::move(c));
   out << report.html(from, to);
   if (!out) return Error{"writing the report failed"};

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,7 +40,9 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out);
 struct ReportRecords {
   std::string name, origin, verification;
   std::uint64_t records = 0, checkpoints = 0, covered = 0;
-  std::vector<const ParsedRecord*> list;  // in sequence order; the caller keeps the records
+  // Hands each record to the sink in sequence order, so that the records need not be held
+  // whole; an error stops it and is the page's.
+  std::function<Status(const std::function<void(const ParsedRecord&)>&)> each;
 };
 Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
                                const std::string& to, std::ostream& out);
