@@ -29,6 +29,12 @@ struct ReportOptions {
   // `ledger verify --witness-quorum`).
   std::vector<VerifierKey> witness_keys;
   std::size_t witness_quorum = 0;
+  // The environment of each ledger, in the order of `ledgers` (`--environment`); empty: each
+  // ledger's is read from the manifests of the bundles it accepted (a proxy accepts only bundles
+  // of its bundles.environment), checked against the SHA-256 the ledger recorded.
+  std::vector<std::string> environments;
+  // Where those bundle directories are looked up by name; empty: the path the ledger recorded.
+  std::filesystem::path registry_dir;
 };
 
 // Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
