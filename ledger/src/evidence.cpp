@@ -54,10 +54,13 @@ json hex_list(const std::vector<Hash>& hs) {
   return a;
 }
 
+// Hands records to a sink one at a time, in sequence order; an error stops it.
+using RecordFeed = std::function<Status(const std::function<void(const ParsedRecord&)>&)>;
+
 // report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
 // records older than a (which approvals in the range join to), for the period of evidence.json.
-// Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
-using RecordFeed = std::function<Status(const std::function<void(const ParsedRecord&)>&)>;
+// Export and verify call it with the same records (range hands them over one at a time), so
+// verify's copy is byte for byte the pack's.
 Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
                     const std::string& from, const std::string& to, std::vector<const ParsedRecord*> older_accepted,
                     const RecordFeed& range, std::ostream& out) {
