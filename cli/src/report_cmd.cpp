@@ -18,6 +18,8 @@ namespace lg = ddlgate::ledger;
 
 struct ReportArgs {
   std::vector<std::string> ledgers;
+  std::vector<std::string> environments;  // one per ledger, or none
+  std::string registry;
   std::string from, to, out, pubkey;
   std::vector<std::string> witness_keys;  // vkeys
   std::size_t witness_quorum = 0;
@@ -66,6 +68,13 @@ int run_report(const ReportArgs& a) {
     }
     o.ledgers.emplace_back(dir);
   }
+  if (!a.environments.empty() && a.environments.size() != a.ledgers.size()) {
+    std::fprintf(stderr, "ddlgate report: %zu --environment for %zu --ledger: give one for each, or none\n",
+                 a.environments.size(), a.ledgers.size());
+    return kExitUsage;
+  }
+  o.environments = a.environments;
+  o.registry_dir = a.registry;
   std::ofstream out(a.out, std::ios::binary | std::ios::trunc);
   if (!out) {
     std::fprintf(stderr, "ddlgate report: %s: cannot create\n", a.out.c_str());
@@ -94,6 +103,11 @@ void add_report(CLI::App& app, Runner& runner) {
   auto a = std::make_shared<ReportArgs>();
   auto* cmd = app.add_subcommand("report", "one self-contained HTML page of what the ledgers say, for an auditor");
   cmd->add_option("--ledger", a->ledgers, "ledger directory; repeatable (the ledgers merge into one report)")->required();
+  cmd->add_option("--environment", a->environments,
+                  "the environment of each --ledger, in their order (default: what the bundle manifests each ledger "
+                  "accepted say)");
+  cmd->add_option("--registry", a->registry,
+                  "where the accepted bundles' directories are looked up by name (default: the path the ledger recorded)");
   cmd->add_option("--from", a->from, "first time, RFC 3339 UTC (inclusive)");
   cmd->add_option("--to", a->to, "last time, RFC 3339 UTC (inclusive)");
   cmd->add_option("--pubkey", a->pubkey, "PEM public key of the checkpoint signer: verify each ledger first");

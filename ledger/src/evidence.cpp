@@ -54,12 +54,16 @@ json hex_list(const std::vector<Hash>& hs) {
   return a;
 }
 
+// Hands records to a sink one at a time, in sequence order; an error stops it.
+using RecordFeed = std::function<Status(const std::function<void(const ParsedRecord&)>&)>;
+
 // report.html: `ddlgate report` of the records [a, b) and, before them, the pack's bundle_accepted
 // records older than a (which approvals in the range join to), for the period of evidence.json.
-// Export and verify call it with the same records, so verify's copy is byte for byte the pack's.
+// Export and verify call it with the same records (range hands them over one at a time), so
+// verify's copy is byte for byte the pack's.
 Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b, std::uint64_t notes,
-                    const std::string& from, const std::string& to, std::vector<ParsedRecord> older_accepted,
-                    const std::vector<ParsedRecord>& range, std::ostream& out) {
+                    const std::string& from, const std::string& to, std::vector<const ParsedRecord*> older_accepted,
+                    const RecordFeed& range, std::ostream& out) {
   ReportRecords r;
   r.name = origin + " records " + std::to_string(a) + ".." + std::to_string(b - 1);
   r.origin = origin;
@@ -70,10 +74,11 @@ Status write_report(const std::string& origin, std::uint64_t a, std::uint64_t b,
   r.checkpoints = notes;
   r.covered = b - a;
   std::sort(older_accepted.begin(), older_accepted.end(),
-            [](const ParsedRecord& x, const ParsedRecord& y) { return x.seq < y.seq; });
-  r.list.reserve(older_accepted.size() + range.size());
-  for (const auto& rec : older_accepted) r.list.push_back(&rec);
-  for (const auto& rec : range) r.list.push_back(&rec);
+            [](const ParsedRecord* x, const ParsedRecord* y) { return x->seq < y->seq; });
+  r.each = [&](const std::function<void(const ParsedRecord&)>& sink) -> Status {
+    for (const auto* rec : older_accepted) sink(*rec);
+    return range(sink);
+  };
   ExportFilter filter;
   if (!from.empty()) filter.from = from;
   if (!to.empty()) filter.to = to;
@@ -183,7 +188,37 @@ bool is_hex_sha256(std::string_view s) {
 }
 
 
-// Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries").
+// Hands the records [from, to) of dir to fn in order, each checked against the leaf hashes of
+// the first pass (tree): the segments are read again for each entry rather than held, and a
+// record that changed between the two reads stops the pack.
+Status scan_range(const std::filesystem::path& dir, const FullTree& tree, std::uint64_t from, std::uint64_t to,
+                  const std::function<std::optional<Error>(std::uint64_t seq, std::string_view payload)>& fn) {
+  if (from >= to) return Ok{};
+  std::uint64_t next = from;
+  bool done = false;
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    if (r.seq < from) return std::nullopt;
+    if (r.seq >= to) {
+      done = true;
+      return Error{"(end of range)"};
+    }
+    if (r.seq != next || leaf_hash(r.payload) != tree.leaf(r.seq)) {
+      return Error{"record " + std::to_string(r.seq) + " changed while the pack was written", dir.string()};
+    }
+    ++next;
+    return fn(r.seq, r.payload);
+  }, from);
+  if (scan.damage && !done) return *scan.damage;
+  if (next != to) {
+    return Error{"records " + std::to_string(next) + ".." + std::to_string(to - 1) + " went away while the pack was written",
+                 dir.string()};
+  }
+  return Ok{};
+}
+
+// Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries"). The
+// segments are read once for the tree, the range and the bundles, then once more for each entry
+// made of the range's records, so that no payload or parsed record of the range is held.
 Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions& options, ZipStreamWriter& out,
                   EvidenceSummary* summary) {
   // Never a pack that `evidence verify` would refuse to read.
@@ -206,48 +241,33 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   auto cosigned = read_cosignatures(dir / kCosignaturesFileName);
   if (!cosigned) return cosigned.error();
 
+  // The first pass: the tree, the records within the bounds, and the few records the pack may
+  // need whole (bundle_accepted and key_rotated, each a handful per ledger).
   FullTree tree;
-  // What choosing the range and the bundles needs of every record; the parsed records of the
-  // range are made again from their payloads (a parsed record costs several times its payload).
-  struct Brief {
-    std::string time;
-    RecordType type = RecordType::checkpoint;
-    bool approved = false;         // a decision with an approval
-    std::string bundle, version;   // of that approval, or of a bundle_accepted record
+  std::uint64_t first = std::numeric_limits<std::uint64_t>::max(), last = 0;
+  struct Accepted {
+    ParsedRecord rec;
+    std::string payload;
   };
-  std::vector<std::string> payloads;
-  std::vector<Brief> records;
-  std::map<std::uint64_t, ParsedRecord> accepted;  // the bundle_accepted records, by seq
+  std::map<std::uint64_t, Accepted> accepted;            // the bundle_accepted records, by seq
+  std::map<std::uint64_t, std::string> kept_payloads;    // key_rotated records, by seq
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
-    // The envelope gives time and type without parsing the fields (the slow part); only the
-    // records that name a bundle are parsed here, and those of the range below.
+    // The envelope gives time and type without parsing the fields (the slow part).
     auto env = parse_envelope(r.payload);
     if (!env) return Error{"record " + std::to_string(r.seq) + ": " + env.error().reason};
-    if (env->seq != r.seq || r.seq != records.size()) {
+    if (env->seq != r.seq || r.seq != tree.size()) {
       return Error{"record " + std::to_string(r.seq) + ": payload says sequence " + std::to_string(env->seq)};
     }
     tree.append(leaf_hash(r.payload));
-    payloads.emplace_back(r.payload);
-    Brief brief{std::string(env->time), env->type, false, {}, {}};
-    if (env->type != RecordType::bundle_accepted &&
-        (env->type != RecordType::decision || r.payload.find("\"approval\":{") == std::string_view::npos)) {
-      records.push_back(std::move(brief));
-      return std::nullopt;
+    if ((options.from.empty() || env->time >= options.from) && (options.to.empty() || env->time <= options.to)) {
+      first = std::min(first, r.seq);
+      last = std::max(last, r.seq + 1);
     }
+    if (env->type == RecordType::key_rotated) kept_payloads.emplace(r.seq, std::string(r.payload));
+    if (env->type != RecordType::bundle_accepted) return std::nullopt;
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
-    const json* named = nullptr;
-    if (rec->type == RecordType::bundle_accepted) named = &rec->fields;
-    if (auto ap = rec->fields.find("approval"); rec->type == RecordType::decision && ap != rec->fields.end() && ap->is_object()) {
-      named = &*ap;
-      brief.approved = true;
-    }
-    if (named) {
-      brief.bundle = named->value("bundle", std::string());
-      brief.version = named->value("version", std::string());
-    }
-    records.push_back(std::move(brief));
-    if (rec->type == RecordType::bundle_accepted) accepted.emplace(r.seq, std::move(*rec));
+    accepted.emplace(r.seq, Accepted{std::move(*rec), std::string(r.payload)});
     return std::nullopt;
   }, 0, [&](const ScannedBatch& b) -> std::optional<Error> {
     if (!b.seal || notes.count(b.tree_size)) return std::nullopt;
@@ -260,14 +280,6 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   const std::uint64_t n = tree.size();
 
   // [first, last) are the records whose time is within the bounds.
-  std::uint64_t first = n, last = 0;
-  for (std::uint64_t seq = 0; seq < n; ++seq) {
-    const auto& t = records[seq].time;
-    if ((options.from.empty() || t >= options.from) && (options.to.empty() || t <= options.to)) {
-      first = std::min(first, seq);
-      last = std::max(last, seq + 1);
-    }
-  }
   if (first >= last) {
     return Error{"no record between " + (options.from.empty() ? std::string("the start") : options.from) + " and " +
                      (options.to.empty() ? std::string("the end") : options.to),
@@ -293,23 +305,46 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   const std::uint64_t b = cp_b->size;
   if (cp_a && cp_a->origin != cp_b->origin) return Error{"the two checkpoints have different origins", dir.string()};
 
-  // The pack's export: of the records [a, b), proved by the two notes, from the frontier at a.
-  ExportSource view;
-  auto seeded = FullTree::from_frontier(a, tree.frontier(a));
-  if (!seeded) return Error{"internal: frontier of the wrong length"};
-  view.tree = std::move(*seeded);
-  if (cp_a) view.checkpoints.push_back(*cp_a);
-  if (!cp_a || cp_a->size != b) view.checkpoints.push_back(*cp_b);
-  // The payloads of the range move into the view (payload_of finds them there).
-  for (std::uint64_t s = a; s < b; ++s) {
-    view.tree.append(tree.leaf(s));
-    auto rec = parse_payload(payloads[s]);  // parsed once already: cannot fail
-    if (!rec) return Error{"record " + std::to_string(s) + ": " + rec.error().reason};
-    view.parsed_picked.push_back(std::move(*rec));
-    view.picked.emplace_back(s, std::move(payloads[s]));
+  // The pack's export: of the records [a, b), proved by the two notes, from the frontier at a
+  // (the whole ledger's tree gives the same proofs: they use no leaf at or after b).
+  std::vector<Checkpoint> pack_notes;
+  if (cp_a) pack_notes.push_back(*cp_a);
+  if (!cp_a || cp_a->size != b) pack_notes.push_back(*cp_b);
+  // The records outside the range that the pack holds whole (a - 1 and b, the neighbours).
+  std::map<std::uint64_t, std::string> neighbours;
+  auto fetch = [&](std::uint64_t seq) -> Status {
+    if (neighbours.count(seq) || accepted.count(seq) || kept_payloads.count(seq)) return Ok{};
+    return scan_range(dir, tree, seq, seq + 1, [&](std::uint64_t s, std::string_view payload) -> std::optional<Error> {
+      neighbours.emplace(s, std::string(payload));
+      return std::nullopt;
+    });
+  };
+  if (a > 0) {
+    if (auto st = fetch(a - 1); !st) return st;
+  }
+  if (b < n) {
+    if (auto st = fetch(b); !st) return st;
   }
   auto payload_of = [&](std::uint64_t s) -> const std::string& {
-    return s >= a && s < b ? view.picked[s - a].second : payloads[s];
+    if (auto it = neighbours.find(s); it != neighbours.end()) return it->second;
+    if (auto it = accepted.find(s); it != accepted.end()) return it->second.payload;
+    return kept_payloads.at(s);
+  };
+  // The range's records, from the segments, for each entry made of them; parsed only when asked.
+  std::string first_time, last_time;
+  const ExportRecordFeed feed = [&](bool parse, const ExportRecordSink& sink) -> Status {
+    return scan_range(dir, tree, a, b, [&](std::uint64_t seq, std::string_view payload) -> std::optional<Error> {
+      if (!parse) {
+        sink(seq, payload, nullptr);
+        return std::nullopt;
+      }
+      auto rec = parse_payload(payload);
+      if (!rec) return Error{"record " + std::to_string(seq) + ": " + rec.error().reason};
+      if (seq == a) first_time = rec->time;
+      if (seq + 1 == b) last_time = rec->time;
+      sink(seq, payload, &*rec);
+      return std::nullopt;
+    });
   };
 
   if (auto st = out.add(kManifestEntry, json{{"format", kEvidenceFormat},
@@ -334,19 +369,54 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
     if (auto st = out.add(kEndCosigEntry, std::move(c)); !st) return st;
   }
   if (auto st = stream_entry(out, kRecordsEntry, [&](std::ostream& o) -> Status {
-        for (const auto& [seq, payload] : view.picked) o << payload << '\n';
-        return Ok{};
+        return feed(false, [&](std::uint64_t, std::string_view payload, const ParsedRecord*) { o << payload << '\n'; });
       });
       !st) {
     return st;
   }
+  // Each bundle that approved a statement in [a, b): the latest bundle_accepted record of its
+  // bundle and version before the statement (found while export.csv parses the range).
+  std::map<std::pair<std::string, std::string>, std::vector<std::uint64_t>> accepted_at;  // (bundle, version): seqs
+  for (const auto& [seq, acc] : accepted) {
+    if (seq >= b) break;
+    accepted_at[{acc.rec.fields.value("bundle", std::string()), acc.rec.fields.value("version", std::string())}]
+        .push_back(seq);
+  }
+  std::set<std::uint64_t> needed;  // seqs of bundle_accepted records
+  std::optional<Error> unapproved;
+  auto note_approval = [&](const ParsedRecord& r) {
+    if (unapproved || r.type != RecordType::decision) return;
+    auto ap = r.fields.find("approval");
+    if (ap == r.fields.end() || !ap->is_object()) return;
+    const std::string bundle = ap->value("bundle", std::string()), version = ap->value("version", std::string());
+    auto it = accepted_at.find({bundle, version});
+    auto at = it == accepted_at.end() ? std::vector<std::uint64_t>::const_iterator{}
+                                      : std::lower_bound(it->second.begin(), it->second.end(), r.seq);
+    if (it == accepted_at.end() || at == it->second.begin()) {
+      unapproved = Error{"record " + std::to_string(r.seq) + " is approved by bundle " + bundle + " version " + version +
+                             ", which no earlier bundle_accepted record names",
+                         dir.string()};
+      return;
+    }
+    needed.insert(*std::prev(at));
+  };
   for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
     // A named format, not a structured binding: clang 14 (the fuzz build) cannot capture one.
     const ExportFormat format = entry.second;
-    if (auto st = stream_entry(out, entry.first, [&](std::ostream& o) { return write_export(view, format, o); }); !st) {
+    const ExportRecordFeed entry_feed = [&](bool parse, const ExportRecordSink& sink) -> Status {
+      return feed(parse, [&](std::uint64_t seq, std::string_view payload, const ParsedRecord* rec) {
+        if (rec) note_approval(*rec);
+        sink(seq, payload, rec);
+      });
+    };
+    if (auto st = stream_entry(out, entry.first, [&](std::ostream& o) {
+          return write_export_streamed(tree, b, pack_notes, b - a, entry_feed, format, o);
+        });
+        !st) {
       return st;
     }
   }
+  if (unapproved) return *unapproved;
   // The records next to the range, with proofs, so that verify sees that they are outside the
   // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
   // consistency with b's). None after b when the ledger ends there.
@@ -380,6 +450,8 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
                          std::to_string(link.seq),
                      dir.string()};
       }
+      if (link.seq >= n) return Error{"the keys file names record " + std::to_string(link.seq) + ", past the ledger", dir.string()};
+      if (auto st = fetch(link.seq); !st) return st;
       key_entries.push_back({key_entry_name(link.seq), json{{"seq", link.seq},
                                                             {"payload", payload_of(link.seq)},
                                                             {"proof", hex_list(tree.inclusion_proof(link.seq, link.seq + 1))},
@@ -405,34 +477,17 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   // Each bundle that approved a statement in [a, b): its manifest and signatures as the registry
   // holds them, and the bundle_accepted record (with its inclusion proof in the tree of size b)
   // that binds the manifest's SHA-256 to the ledger.
-  std::map<std::pair<std::string, std::string>, std::uint64_t> latest;  // (bundle, version): seq
-  std::set<std::uint64_t> needed;  // seqs of bundle_accepted records
-  for (std::uint64_t s = 0; s < b; ++s) {
-    const auto& r = records[s];
-    if (r.type == RecordType::bundle_accepted) {
-      latest[{r.bundle, r.version}] = s;
-      continue;
-    }
-    if (s < a || !r.approved) continue;
-    auto it = latest.find({r.bundle, r.version});
-    if (it == latest.end()) {
-      return Error{"record " + std::to_string(s) + " is approved by bundle " + r.bundle + " version " + r.version +
-                       ", which no earlier bundle_accepted record names",
-                   dir.string()};
-    }
-    needed.insert(it->second);
-  }
   std::size_t bundles = 0;
   std::set<std::string> shas;
-  std::vector<ParsedRecord> older_accepted;  // those of the pack's bundle_accepted records before a
+  std::vector<const ParsedRecord*> older_accepted;  // those of the pack's bundle_accepted records before a
   for (auto seq : needed) {
-    const auto& r = accepted.at(seq);
+    const auto& r = accepted.at(seq).rec;
     const auto sha = r.fields.value("manifest_sha256", std::string());
     const auto name = r.fields.value("bundle", std::string()) + " version " + r.fields.value("version", std::string());
     if (!is_hex_sha256(sha)) return Error{"record " + std::to_string(seq) + ": bundle_accepted without a manifest_sha256"};
     // A manifest accepted again (at a restart) is in the pack once, with its first record needed.
     if (!shas.insert(sha).second) continue;
-    if (seq < a) older_accepted.push_back(r);
+    if (seq < a) older_accepted.push_back(&r);
     std::filesystem::path src = r.fields.value("source", std::string());
     if (!options.registry_dir.empty()) src = options.registry_dir / src.filename();
     auto manifest = base::read_capped(src / "manifest.json", kMaxEvidenceManifestBytes);
@@ -470,13 +525,16 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   }
   if (auto st = stream_entry(out, kReportEntry, [&](std::ostream& o) {
         return write_report(cp_b->origin, a, b, cp_a ? 2 : 1, options.from, options.to, std::move(older_accepted),
-                            view.parsed_picked, o);
+                            [&](const std::function<void(const ParsedRecord&)>& sink) {
+                              return feed(true, [&](std::uint64_t, std::string_view, const ParsedRecord* r) { sink(*r); });
+                            },
+                            o);
       });
       !st) {
     return st;
   }
   if (auto st = out.finish(); !st) return st;
-  if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, records[a].time, records[b - 1].time};
+  if (summary) *summary = {a, b, bundles, cosig_notes, cp_b->origin, first_time, last_time};
   return Ok{};
 }
 
@@ -711,9 +769,15 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
 
   // The records: exactly a..b-1, in order, canonical, and together with the frontier the root
   // signed at b. This is what proves that none is missing, added or changed.
-  ExportSource view;
+  // The records are not copied out of the pack: each check below reads records.jsonl again.
+  struct {
+    FullTree tree;
+    std::vector<Checkpoint> checkpoints;
+  } view;
   view.tree = std::move(*tree);
-  std::string_view rest = *get(kRecordsEntry);
+  const std::string_view records_text = *get(kRecordsEntry);
+  std::string range_first_time, range_last_time;
+  std::string_view rest = records_text;
   std::uint64_t line = 0;
   while (!rest.empty()) {
     ++line;
@@ -734,9 +798,26 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
                    " belongs (a record was removed, added or reordered)"};
     }
     view.tree.append(leaf_hash(payload));
-    view.picked.emplace_back(want, std::string(payload));
-    view.parsed_picked.push_back(std::move(*rec));
+    if (want == a) range_first_time = rec->time;
+    range_last_time = rec->time;
   }
+  // The records of records.jsonl (checked above: one per line, a..b-1 in order), parsed when asked.
+  const ExportRecordFeed feed = [&](bool parse, const ExportRecordSink& sink) -> Status {
+    std::string_view left = records_text;
+    for (std::uint64_t seq = a; !left.empty(); ++seq) {
+      auto nl = left.find('\n');
+      auto payload = left.substr(0, nl);
+      left.remove_prefix(nl + 1);
+      if (!parse) {
+        sink(seq, payload, nullptr);
+        continue;
+      }
+      auto rec = parse_payload(payload);  // parsed once already: cannot fail
+      if (!rec) return Error{std::string(kRecordsEntry) + ": record " + std::to_string(seq) + ": " + rec.error().reason};
+      sink(seq, payload, &*rec);
+    }
+    return Ok{};
+  };
   if (view.tree.size() == a && a < b) {
     return Error{std::string(kRecordsEntry) + ": no records, the signed range is " + std::to_string(a) + ".." +
                  std::to_string(b - 1) + " (records removed)"};
@@ -884,7 +965,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     bundle_files[std::string(rest_name.substr(0, slash))][std::string(rest_name.substr(slash + 1))] = data;
   }
   std::map<std::pair<std::string, std::string>, std::uint64_t> bundle_by_version;
-  std::vector<ParsedRecord> older_accepted;  // the bundle_accepted records before a, for the report
+  std::vector<ParsedRecord> older_accepted_recs;  // the bundle_accepted records before a, for the report
   for (const auto& [sha, files] : bundle_files) {
     const std::string where = std::string(kBundlesPrefix) + sha + "/";
     if (!is_hex_sha256(sha)) return Error{where + ": not named by a manifest SHA-256"};
@@ -933,23 +1014,31 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
         }
       }
     }
-    if (seq < a) older_accepted.push_back(*rec);
+    if (seq < a) older_accepted_recs.push_back(*rec);
     // The earliest acceptance of each version in the pack.
     auto [it, fresh] = bundle_by_version.try_emplace(
         {rec->fields.value("bundle", std::string()), rec->fields.value("version", std::string())}, seq);
     if (!fresh) it->second = std::min(it->second, seq);
   }
-  for (const auto& r : view.parsed_picked) {
-    if (r.type != RecordType::decision) continue;
-    auto ap = r.fields.find("approval");
-    if (ap == r.fields.end() || !ap->is_object()) continue;
-    std::pair<std::string, std::string> k{ap->value("bundle", std::string()), ap->value("version", std::string())};
-    auto it = bundle_by_version.find(k);
-    if (it == bundle_by_version.end() || it->second >= r.seq) {
-      return Error{"record " + std::to_string(r.seq) + " is approved by bundle " + k.first + " version " + k.second +
-                   ", whose manifest the pack does not hold"};
-    }
+  std::vector<const ParsedRecord*> older_accepted;
+  for (const auto& r : older_accepted_recs) older_accepted.push_back(&r);
+  std::optional<Error> unserved;
+  if (auto st = feed(true, [&](std::uint64_t, std::string_view, const ParsedRecord* rec) {
+        const auto& r = *rec;
+        if (unserved || r.type != RecordType::decision) return;
+        auto ap = r.fields.find("approval");
+        if (ap == r.fields.end() || !ap->is_object()) return;
+        std::pair<std::string, std::string> k{ap->value("bundle", std::string()), ap->value("version", std::string())};
+        auto it = bundle_by_version.find(k);
+        if (it == bundle_by_version.end() || it->second >= r.seq) {
+          unserved = Error{"record " + std::to_string(r.seq) + " is approved by bundle " + k.first + " version " +
+                           k.second + ", whose manifest the pack does not hold"};
+        }
+      });
+      !st) {
+    return st.error();
   }
+  if (unserved) return *unserved;
 
   // The exports: recomputed from the verified records with the export code itself; the pack's
   // copies must be exactly those bytes.
@@ -971,13 +1060,20 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   };
   for (const auto& entry : {std::pair{kExportJsonlEntry, ExportFormat::jsonl}, std::pair{kExportCsvEntry, ExportFormat::csv}}) {
     const ExportFormat fmt = entry.second;
-    if (auto e = compare(entry.first, "export", [&](std::ostream& o) { return write_export(view, fmt, o); })) return *e;
+    if (auto e = compare(entry.first, "export", [&](std::ostream& o) {
+          return write_export_streamed(view.tree, view.tree.size(), view.checkpoints, b - a, feed, fmt, o);
+        })) {
+      return *e;
+    }
   }
   // The report: likewise recomputed, never trusted.
   if (with_report) {
     if (auto e = compare(kReportEntry, "report", [&](std::ostream& o) {
           return write_report(*origin, a, b, cp_a ? 2 : 1, *str("from"), *str("to"), std::move(older_accepted),
-                              view.parsed_picked, o);
+                              [&](const std::function<void(const ParsedRecord&)>& sink) {
+                                return feed(true, [&](std::uint64_t, std::string_view, const ParsedRecord* r) { sink(*r); });
+                              },
+                              o);
         })) {
       return *e;
     }
@@ -990,10 +1086,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   s.origin = cp_b->origin;
   s.open_end = open_end;
   s.keys = chain.size();
-  if (!view.parsed_picked.empty()) {
-    s.first_time = view.parsed_picked.front().time;
-    s.last_time = view.parsed_picked.back().time;
-  }
+  s.first_time = range_first_time;
+  s.last_time = range_last_time;
   return s;
 }
 

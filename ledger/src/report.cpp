@@ -13,6 +13,8 @@
 
 #include "ddlgate/base/base64.h"
 #include "ddlgate/base/ed25519.h"
+#include "ddlgate/base/file.h"
+#include "ddlgate/base/json.h"
 #include "ddlgate/base/sha256.h"
 #include "ddlgate/ledger/file_io.h"
 #include "ddlgate/ledger/keys.h"
@@ -115,6 +117,8 @@ struct CheckpointRow {
 
 struct LedgerCheck {
   std::string dir, origin, result;
+  std::string environment, environment_from;  // shown only in a report by environment
+  bool environment_ok = true;
   std::uint64_t records = 0, checkpoints = 0, covered = 0;
   bool verified = false, ok = false;
   std::vector<KeyRow> keys;
@@ -126,6 +130,14 @@ struct LedgerCheck {
 
 class Report {
  public:
+  // by_environment: `ddlgate report`'s page, grouped by environment. Without it (an evidence
+  // pack's report), the page is the one packs were written with, byte for byte.
+  explicit Report(bool by_environment = false) : by_environment_(by_environment) {}
+
+  // The environment of a ledger's rows, and of the manifests it accepted (by SHA-256).
+  void set_environment(const std::string& ledger, std::string environment) { ledger_env_[ledger] = std::move(environment); }
+  void set_manifest_environment(const std::string& sha, std::string environment) { manifest_env_[sha] = std::move(environment); }
+
   void add(const std::string& ledger, const StatementRow& row) {
     const json& d = row.decision.fields;
     if (row.decision.type == RecordType::session_statement) {
@@ -142,7 +154,7 @@ class Report {
     ++day[decision];
     const std::string outcome = row.outcome ? str(row.outcome->fields, "outcome") : std::string();
     if (decision == "denied" || decision == "would_deny") {
-      ++denials_[{ledger, database, user}];
+      ++denials_[{environment_of(ledger, nullptr), ledger, database, user}];
       recent_denials_.push_back({time, ledger, database, user, cut(str(d, "display_sql")), str(d, "reason")});
       if (recent_denials_.size() > kRecentDenials) recent_denials_.pop_front();
     }
@@ -150,7 +162,8 @@ class Report {
     auto a = d.find("approval");
     if (decision == "allowed" && a != d.end() && a->is_object()) {
       std::string version = str(*a, "version");
-      auto& c = changes_[{ledger, database, str(*a, "bundle"), version}];
+      auto& c = changes_[{environment_of(ledger, row.approval ? &*row.approval : nullptr), ledger, database,
+                          str(*a, "bundle"), version}];
       if (c.first.empty()) c.first = time;
       c.last = time;
       if (c.users.size() < kUsersPerChange) c.users.insert(user);
@@ -192,10 +205,16 @@ class Report {
       << esc(from.empty() ? "the beginning" : from) << " to " << esc(to.empty() ? "the end" : to) << "; "
       << checks_.size() << " ledger(s).</p>\n";
 
-    h << "<section id=\"verification\"><h2>Ledger verification</h2><table><tr><th>ledger</th><th>origin</th>"
-         "<th>records</th><th>checkpoints</th><th>covered by a signature</th><th>result</th></tr>\n";
+    h << "<section id=\"verification\"><h2>Ledger verification</h2><table><tr><th>ledger</th>"
+      << (by_environment_ ? "<th>environment</th><th>environment known from</th>" : "")
+      << "<th>origin</th><th>records</th><th>checkpoints</th><th>covered by a signature</th><th>result</th></tr>\n";
     for (const auto& c : checks_) {
-      h << "<tr><td>" << esc(c.dir) << "</td><td>" << esc(c.origin) << "</td><td>" << c.records << "</td><td>"
+      h << "<tr><td>" << esc(c.dir) << "</td>";
+      if (by_environment_) {
+        h << "<td class=\"environment\">" << esc(c.environment) << "</td><td class=\""
+          << (c.environment_ok ? "ok" : "bad") << "\">" << esc(c.environment_from) << "</td>";
+      }
+      h << "<td>" << esc(c.origin) << "</td><td>" << c.records << "</td><td>"
         << c.checkpoints << "</td><td>" << c.covered << "</td><td class=\"" << (c.ok ? "ok" : "bad") << "\">"
         << esc(c.result) << "</td></tr>\n";
     }
@@ -224,27 +243,48 @@ class Report {
     for (const auto& [decision, n] : decisions_) h << "<tr><td>" << esc(decision) << "</td><td>" << n << "</td></tr>\n";
     h << "</table></section>\n";
 
-    h << "<section id=\"changes\"><h2>Changes applied, by ledger, database and app</h2><table><tr><th>ledger</th>"
-         "<th>database</th><th>app</th><th>version</th><th>first</th><th>last</th><th>executed</th><th>failed</th>"
-         "<th>rolled back</th><th>no outcome</th><th>by</th><th>approved by</th><th>pull request</th><th>commit</th>"
-         "<th>repository</th><th>CI run</th></tr>\n";
-    for (const auto& [key, c] : changes_) {
-      const auto& [ledger, database, app, version] = key;
-      std::string users;
-      for (const auto& u : c.users) users += (users.empty() ? "" : ", ") + u;
-      h << "<tr><td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(app) << "</td><td>"
-        << esc(version) << "</td><td>" << esc(c.first) << "</td><td>" << esc(c.last) << "</td><td>" << c.executed
-        << "</td><td>" << c.failed << "</td><td>" << c.rolled_back << "</td><td>" << c.no_outcome << "</td><td>"
-        << esc(users) << "</td><td>" << esc(c.signers) << "</td><td>" << link(c.pull_request) << "</td><td>"
-        << esc(c.commit) << "</td><td>" << esc(c.repository) << "</td><td>" << link(c.ci_run) << "</td></tr>\n";
+    // The changes: one table, or with environments one table per environment (the rows' own
+    // order, environment first, is the same).
+    const std::string change_head =
+        "<table><tr><th>ledger</th>"
+        "<th>database</th><th>app</th><th>version</th><th>first</th><th>last</th><th>executed</th><th>failed</th>"
+        "<th>rolled back</th><th>no outcome</th><th>by</th><th>approved by</th><th>pull request</th><th>commit</th>"
+        "<th>repository</th><th>CI run</th></tr>\n";
+    if (by_environment_) {
+      h << "<section id=\"changes\"><h2>Changes applied, by environment, database and app</h2>\n";
+      std::map<std::string, std::uint64_t> per_env;
+      for (const auto& [key, c] : changes_) ++per_env[key[0]];
+      for (const auto& c : checks_) per_env.try_emplace(c.environment, 0);
+      for (const auto& [env, count] : per_env) {
+        h << "<article class=\"environment\" data-environment=\"" << esc(env) << "\"><h3>Environment " << esc(env)
+          << "</h3><p>Ledgers: ";
+        bool first = true;
+        for (const auto& c : checks_) {
+          if (c.environment != env) continue;
+          h << (first ? "" : ", ") << esc(c.dir);
+          first = false;
+        }
+        if (first) h << "none of its own (bundles of this environment were accepted by a ledger of another)";
+        h << "; " << count << " change(s).</p>" << change_head;
+        for (const auto& [key, c] : changes_) {
+          if (key[0] == env) change_row(h, key, c);
+        }
+        h << "</table></article>\n";
+      }
+      h << "</section>\n";
+    } else {
+      h << "<section id=\"changes\"><h2>Changes applied, by ledger, database and app</h2>" << change_head;
+      for (const auto& [key, c] : changes_) change_row(h, key, c);
+      h << "</table></section>\n";
     }
-    h << "</table></section>\n";
 
-    h << "<section id=\"denials\"><h2>Denials</h2><table><tr><th>ledger</th><th>database</th><th>user</th>"
-         "<th>statements denied</th></tr>\n";
+    h << "<section id=\"denials\"><h2>Denials</h2><table><tr>" << (by_environment_ ? "<th>environment</th>" : "")
+      << "<th>ledger</th><th>database</th><th>user</th><th>statements denied</th></tr>\n";
     for (const auto& [key, n] : denials_) {
-      const auto& [ledger, database, user] = key;
-      h << "<tr><td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(user) << "</td><td>" << n
+      const auto& [environment, ledger, database, user] = key;
+      h << "<tr>";
+      if (by_environment_) h << "<td>" << esc(environment) << "</td>";
+      h << "<td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(user) << "</td><td>" << n
         << "</td></tr>\n";
     }
     h << "</table><h3>The last " << recent_denials_.size() << " denials</h3><table><tr><th>time</th><th>ledger</th>"
@@ -299,6 +339,30 @@ class Report {
   }
 
  private:
+  // A change's environment: its approving bundle's manifest's, else its ledger's (empty without
+  // environments).
+  std::string environment_of(const std::string& ledger, const ParsedRecord* accepted) const {
+    if (!by_environment_) return {};
+    if (accepted) {
+      if (auto it = manifest_env_.find(str(accepted->fields, "manifest_sha256")); it != manifest_env_.end()) {
+        return it->second;
+      }
+    }
+    auto it = ledger_env_.find(ledger);
+    return it == ledger_env_.end() ? std::string() : it->second;
+  }
+
+  static void change_row(std::ostringstream& h, const std::array<std::string, 5>& key, const Change& c) {
+    const auto& [environment, ledger, database, app, version] = key;
+    std::string users;
+    for (const auto& u : c.users) users += (users.empty() ? "" : ", ") + u;
+    h << "<tr><td>" << esc(ledger) << "</td><td>" << esc(database) << "</td><td>" << esc(app) << "</td><td>"
+      << esc(version) << "</td><td>" << esc(c.first) << "</td><td>" << esc(c.last) << "</td><td>" << c.executed
+      << "</td><td>" << c.failed << "</td><td>" << c.rolled_back << "</td><td>" << c.no_outcome << "</td><td>"
+      << esc(users) << "</td><td>" << esc(c.signers) << "</td><td>" << link(c.pull_request) << "</td><td>"
+      << esc(c.commit) << "</td><td>" << esc(c.repository) << "</td><td>" << link(c.ci_run) << "</td></tr>\n";
+  }
+
   void break_glass_statement(const std::string& ledger, const StatementRow& row, std::string outcome) {
     const json& d = row.decision.fields;
     auto& b = break_glass_[{ledger, str(d, "session_id"), str(d, "token_id")}];
@@ -324,8 +388,10 @@ class Report {
 
   std::map<std::string, std::uint64_t> decisions_;
   std::map<std::string, std::map<std::string, std::uint64_t>> per_day_;
-  std::map<std::array<std::string, 4>, Change> changes_;
-  std::map<std::array<std::string, 3>, std::uint64_t> denials_;
+  const bool by_environment_;
+  std::map<std::string, std::string> ledger_env_, manifest_env_;
+  std::map<std::array<std::string, 5>, Change> changes_;
+  std::map<std::array<std::string, 4>, std::uint64_t> denials_;
   std::deque<Denial> recent_denials_;
   std::map<std::array<std::string, 3>, BreakGlass> break_glass_;
   std::vector<LedgerCheck> checks_;
@@ -428,13 +494,94 @@ std::optional<Error> describe_signatures(const std::filesystem::path& dir, const
   return std::nullopt;
 }
 
+// The environments of the manifests dir's ledger accepted (bundle_accepted records), each read
+// from the bundle's directory (by name in registry_dir when given) and taken only when its
+// SHA-256 is the one recorded; manifest_env gets each by SHA-256. `unread` counts the accepted
+// manifests that could not be read, changed since or name no environment.
+std::optional<Error> read_environments(const std::filesystem::path& dir, const std::filesystem::path& registry_dir,
+                                       std::set<std::string>& names, std::size_t& unread,
+                                       std::map<std::string, std::string>& manifest_env) {
+  // The registry's own cap on a manifest (docs/bundles.md).
+  constexpr std::uint64_t kMaxManifestBytes = 16ull * 1024 * 1024;
+  std::map<std::string, std::optional<std::string>> seen;  // sha: environment (none: unreadable)
+  auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
+    auto env = parse_envelope(r.payload);
+    if (!env || env->type != RecordType::bundle_accepted) return std::nullopt;
+    auto rec = parse_payload(r.payload);
+    if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+    const std::string sha = str(rec->fields, "manifest_sha256");
+    if (seen.count(sha)) return std::nullopt;
+    std::filesystem::path src = str(rec->fields, "source");
+    if (!registry_dir.empty()) src = registry_dir / src.filename();
+    std::optional<std::string> name;
+    auto bytes = base::read_capped(src / "manifest.json", kMaxManifestBytes);
+    if (bytes && !sha.empty() && base::sha256_hex(*bytes) == sha) {
+      auto m = base::parse_strict_json(*bytes);
+      if (m && m->is_object()) {
+        if (auto e = m->find("environment"); e != m->end() && e->is_string() && !e->get_ref<const std::string&>().empty()) {
+          name = e->get<std::string>();
+        }
+      }
+    }
+    seen.emplace(sha, name);
+    return std::nullopt;
+  });
+  if (scan.damage) return *scan.damage;
+  for (const auto& [sha, name] : seen) {
+    if (!name) {
+      ++unread;
+      continue;
+    }
+    names.insert(*name);
+    manifest_env[sha] = *name;
+  }
+  return std::nullopt;
+}
+
 Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
-  Report report;
+  if (!options.environments.empty() && options.environments.size() != options.ledgers.size()) {
+    return Error{"give one --environment for each --ledger, or none"};
+  }
+  Report report(true);
   bool all_ok = true;
-  for (const auto& path : options.ledgers) {
+  for (std::size_t i = 0; i < options.ledgers.size(); ++i) {
+    const auto& path = options.ledgers[i];
     const std::string dir = path.string();
     LedgerCheck c;
     c.dir = dir;
+    {
+      std::set<std::string> names;
+      std::size_t unread = 0;
+      std::map<std::string, std::string> manifest_env;
+      if (auto e = read_environments(path, options.registry_dir, names, unread, manifest_env)) {
+        return Error{e->reason, dir, e->offset};
+      }
+      for (auto& [sha, name] : manifest_env) report.set_manifest_environment(sha, name);
+      std::string said;
+      for (const auto& n : names) said += (said.empty() ? "" : ", ") + n;
+      const std::string unread_text =
+          unread ? "; " + std::to_string(unread) + " accepted manifest(s) not found, changed since or naming none" : "";
+      if (!options.environments.empty()) {
+        c.environment = options.environments[i];
+        c.environment_from = "--environment";
+        if (!names.empty() && (names.size() != 1 || *names.begin() != c.environment)) {
+          c.environment_from += "; the manifests this ledger accepted say " + said;
+          c.environment_ok = false;
+        }
+        c.environment_from += unread_text;
+      } else if (!names.empty()) {
+        c.environment = said;
+        c.environment_from = "the " + std::to_string(manifest_env.size()) + " bundle manifest(s) this ledger accepted" +
+                             unread_text;
+        c.environment_ok = names.size() == 1;
+      } else {
+        c.environment = "unknown";
+        c.environment_from = (unread ? "no accepted bundle manifest names one" : std::string("no bundle accepted")) +
+                             unread_text + " (give --environment)";
+        c.environment_ok = false;
+      }
+      report.set_environment(dir, c.environment);
+    }
     if (options.key) {
       auto rep = verify_directory(path, *options.key);
       c.verified = true;
@@ -475,7 +622,9 @@ Status write_report_of_records(const ReportRecords& records, const ExportFilter&
   c.covered = records.covered;
   c.result = records.verification;
   c.verified = c.ok = true;
-  join_statement_records(records.list, filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  StatementJoin join(filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
+  if (auto st = records.each([&](const ParsedRecord& r) { join.add(r); }); !st) return st;
+  join.finish();
   report.add_check(std::move(c));
   out << report.html(from, to);
   if (!out) return Error{"writing the report failed"};

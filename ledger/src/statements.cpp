@@ -356,16 +356,38 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
 
 void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
                             const std::function<void(const StatementRow&)>& sink, bool break_glass_statements) {
+  StatementJoin join(filter, sink, break_glass_statements);
+  for (const ParsedRecord* r : records) join.add(*r);
+  join.finish();
+}
+
+struct StatementJoin::Impl {
+  Impl(ExportFilter f, std::function<void(const StatementRow&)> s, const JoinOptions& options)
+      : filter(std::move(f)), sink(std::move(s)), joiner(filter, sink, options) {}
+  // The joiner keeps references to these two.
+  const ExportFilter filter;
+  const std::function<void(const StatementRow&)> sink;
+  Joiner joiner;
+  bool break_glass_statements = false;
+};
+
+StatementJoin::StatementJoin(ExportFilter filter, std::function<void(const StatementRow&)> sink,
+                             bool break_glass_statements) {
   JoinOptions options;
   options.break_glass_statements = break_glass_statements;
   options.outcome_window = 0;
-  Joiner joiner(filter, sink, options);
-  for (const ParsedRecord* r : records) {
-    if (!wanted(r->type) || (r->type == RecordType::session_statement && !break_glass_statements)) continue;
-    joiner.add(ParsedRecord(*r));
-  }
-  joiner.finish();
+  impl_ = std::make_unique<Impl>(std::move(filter), std::move(sink), options);
+  impl_->break_glass_statements = break_glass_statements;
 }
+
+StatementJoin::~StatementJoin() = default;
+
+void StatementJoin::add(const ParsedRecord& r) {
+  if (!wanted(r.type) || (r.type == RecordType::session_statement && !impl_->break_glass_statements)) return;
+  impl_->joiner.add(ParsedRecord(r));
+}
+
+void StatementJoin::finish() { impl_->joiner.finish(); }
 
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,
                          std::ostream& out, const JoinOptions& options) {

@@ -395,30 +395,44 @@ Result<ExportSource> read_export_source(const std::filesystem::path& dir, const 
 }
 
 Status write_export(const ExportSource& src, ExportFormat format, std::ostream& out) {
-  const auto& tree = src.tree;
-  const auto& picked = src.picked;
-  const auto& parsed_picked = src.parsed_picked;
+  if (src.picked.size() != src.parsed_picked.size()) return Error{"internal: export records not parsed"};
+  return write_export_streamed(
+      src.tree, src.tree.size(), src.checkpoints, src.picked.size(),
+      [&](bool parse, const ExportRecordSink& sink) -> Status {
+        for (std::size_t i = 0; i < src.picked.size(); ++i) {
+          sink(src.picked[i].first, src.picked[i].second, parse ? &src.parsed_picked[i] : nullptr);
+        }
+        return Ok{};
+      },
+      format, out);
+}
+
+Status write_export_streamed(const FullTree& tree, std::uint64_t tree_size, const std::vector<Checkpoint>& checkpoints,
+                             std::uint64_t count, const ExportRecordFeed& feed, ExportFormat format, std::ostream& out) {
+  if (tree_size > tree.size()) return Error{"internal: export tree smaller than its size"};
   // The names export_ledger's body had before the split, so that the lines below are unchanged.
   const struct {
     const std::vector<Checkpoint>& list;
-  } cps{src.checkpoints};
+  } cps{checkpoints};
   // The proofs go to the largest checkpoint the ledger actually reaches.
   const Checkpoint* head = nullptr;
   for (const auto& cp : cps.list) {
-    if (cp.size <= tree.size() && cp.size > 0) head = &cp;
+    if (cp.size <= tree_size && cp.size > 0) head = &cp;
   }
   std::uint64_t head_size = head ? head->size : 0;
+  std::uint64_t fed = 0;
+  Status st = Ok{};
   if (format == ExportFormat::jsonl) {
     out << json{{"kind", "ledger_export"},
                 {"format", 1},
-                {"records_in_ledger", tree.size()},
-                {"records_exported", picked.size()},
+                {"records_in_ledger", tree_size},
+                {"records_exported", count},
                 {"proof_tree_size", head_size}}
                .dump()
         << '\n';
     const Checkpoint* prev = nullptr;
     for (const auto& cp : cps.list) {
-      if (cp.size > tree.size()) break;
+      if (cp.size > tree_size) break;
       out << json{{"kind", "checkpoint"}, {"note", cp.text}}.dump() << '\n';
       if (prev && prev->size > 0 && prev->size < cp.size) {
         out << json{{"kind", "consistency"},
@@ -430,21 +444,23 @@ Status write_export(const ExportSource& src, ExportFormat format, std::ostream& 
       }
       prev = &cp;
     }
-    for (const auto& [seq, payload] : picked) {
-      json line{{"kind", "record"}, {"seq", seq}, {"payload", payload}};
+    st = feed(false, [&](std::uint64_t seq, std::string_view payload, const ParsedRecord*) {
+      ++fed;
+      json line{{"kind", "record"}, {"seq", seq}, {"payload", std::string(payload)}};
       if (seq < head_size) {
         line["proof"] = json{{"tree_size", head_size}, {"hashes", hex_list(tree.inclusion_proof(seq, head_size))}};
       } else {
         line["proof"] = nullptr;
       }
       out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
-    }
+    });
   } else {
     out << "seq,time,type,decision,user,database,session_id,client_address,application_name,statement_hash,class,"
            "display_sql,reason,leaf_hash,proof_tree_size,proof,token_id,execution,display_sql_bytes,display_sql_sha256,"
            "suppressed\r\n";
-    for (std::size_t i = 0; i < picked.size(); ++i) {
-      const auto& r = parsed_picked[i];
+    st = feed(true, [&](std::uint64_t, std::string_view, const ParsedRecord* parsed) {
+      ++fed;
+      const auto& r = *parsed;
       std::string proof;
       if (r.seq < head_size) {
         for (const auto& h : tree.inclusion_proof(r.seq, head_size)) proof += (proof.empty() ? "" : ";") + to_hex(h);
@@ -460,8 +476,10 @@ Status write_export(const ExportSource& src, ExportFormat format, std::ostream& 
           << csv_field(str_field(f, "token_id")) << ',' << uint_field(f, "execution") << ','
           << uint_field(f, "display_sql_bytes") << ',' << csv_field(str_field(f, "display_sql_sha256")) << ','
           << uint_field(f, "suppressed") << "\r\n";
-    }
+    });
   }
+  if (!st) return st;
+  if (fed != count) return Error{"internal: the export was fed " + std::to_string(fed) + " records, not " + std::to_string(count)};
   if (!out) return Error{"writing the export failed"};
   return Ok{};
 }

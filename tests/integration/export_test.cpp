@@ -99,10 +99,16 @@ class AuditExport : public ::testing::Test {
     make_signed_bundle(dir_.path(), std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "shop",
                        {"breakglass"});
     fs::remove_all(dir_.path() / "registry" / "shop-v1");
+    build_bundle("production", dir_.path() / "registry");
+  }
+
+  // shop version 1 of the dbmate migration for environment, signed by the registry and alice,
+  // as registry/shop-v1.
+  void build_bundle(const std::string& environment, const fs::path& registry) {
     const fs::path staging = dir_.path() / "staging";
     for (const auto& argv : std::vector<std::vector<std::string>>{
              {ddlgate(), "bundle", "build", std::string(DDLGATE_SOURCE_DIR) + "/tests/data/migrations/dbmate", "--tool",
-              "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", "production",
+              "dbmate", "--out", staging.string(), "--app", "shop", "--version", "1", "--environment", environment,
               "--repository", "git@example.com:shop/db.git", "--commit", "4f2a9c1", "--pull-request",
               "https://example.com/shop/db/pull/12", "--ci-run", "https://ci.example.com/runs/99", "--any-database"},
              {ddlgate(), "bundle", "sign", staging.string(), "--key", (dir_.path() / "registry.key").string(), "--role",
@@ -112,17 +118,21 @@ class AuditExport : public ::testing::Test {
       auto r = run_command(argv);
       ASSERT_EQ(r.exit_code, 0) << argv[2] << ": " << r.stderr_text;
     }
-    fs::rename(staging, dir_.path() / "registry" / "shop-v1");
+    fs::create_directories(registry);
+    fs::rename(staging, registry / "shop-v1");
   }
 
-  std::unique_ptr<DdlgateProcess> start() {
+  std::unique_ptr<DdlgateProcess> start() { return start("production", dir_.path() / "registry", ledger_dir()); }
+
+  std::unique_ptr<DdlgateProcess> start(const std::string& environment, const fs::path& registry,
+                                        const fs::path& ledger) {
     write_file(dir_.path() / "ddlgate.toml",
                "[listen]\naddresses = [\"127.0.0.1:0\"]\n[upstream]\naddress = \"127.0.0.1:" +
                    std::to_string(SharedPgServer::get().port()) +
                    "\"\n[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\n[ledger]\ndirectory = \"" +
-                   ledger_dir().string() + "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
-                   "\"\n[bundles]\nregistry_dir = \"" + (dir_.path() / "registry").string() +
-                   "\"\nenvironment = \"production\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() +
+                   ledger.string() + "\"\ncheckpoint_key_file = \"" + (dir_.path() / "ledger.key").string() +
+                   "\"\n[bundles]\nregistry_dir = \"" + registry.string() +
+                   "\"\nenvironment = \"" + environment + "\"\ntrust_file = \"" + (dir_.path() / "trust.toml").string() +
                    "\"\n[break_glass]\nkeys = [\"breakglass.pub\"]\nmax_lifetime = \"1h\"\n");
     return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
@@ -134,7 +144,11 @@ class AuditExport : public ::testing::Test {
   // `hostile`: one more denial whose text is markup. Stops ddlgate, verifies the ledger; returns
   // the database.
   std::string make_traffic(bool hostile = false) {
-    auto proxy = start();
+    return make_traffic(hostile, "production", dir_.path() / "registry", ledger_dir());
+  }
+  std::string make_traffic(bool hostile, const std::string& environment, const fs::path& registry,
+                           const fs::path& ledger) {
+    auto proxy = start(environment, registry, ledger);
     const std::string database = proxy->database();
     {
       auto c = pg_connect(proxy->conninfo());
@@ -158,7 +172,7 @@ class AuditExport : public ::testing::Test {
     }
     {
       auto r = run_command({ddlgate(), "breakglass", "issue", "--key", (dir_.path() / "breakglass.key").string(), "--user",
-                            "postgres", "--database", database, "--environment", "production", "--lifetime", "10m",
+                            "postgres", "--database", database, "--environment", environment, "--lifetime", "10m",
                             "--reason", "victim table blocks the release", "--ticket", "INC-7", "--issuer",
                             "oncall-lead"});
       EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
@@ -172,7 +186,7 @@ class AuditExport : public ::testing::Test {
       }
     }
     EXPECT_EQ(proxy->terminate(20s), 0);
-    auto verify = run_command({ddlgate(), "ledger", "verify", ledger_dir().string(), "--pubkey",
+    auto verify = run_command({ddlgate(), "ledger", "verify", ledger.string(), "--pubkey",
                                (dir_.path() / "ledger.pub").string()});
     EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
     return database;
@@ -370,6 +384,95 @@ TEST_F(AuditReport, RendersInChromiumWithTheExpectedSectionsAndNothingUnescaped)
   EXPECT_EQ(shot.exit_code, 0) << shot.stderr_text;
   std::error_code ec;
   EXPECT_GT(fs::file_size(artifacts / "audit-report.png", ec), 10000u) << ec.message();
+}
+
+// Two ledgers of two environments (a ddlgate for production and one for staging, each with the
+// same migration built and signed for its environment) merged into one report: Chromium's DOM
+// says which environment each ledger is, known from the bundle manifests it accepted, and
+// groups the changes and denials by environment. An --environment that the manifests contradict
+// is shown as such.
+TEST_F(AuditReport, TwoLedgersOfTwoEnvironmentsAreGroupedByEnvironment) {
+  const std::string database = make_traffic();
+  ASSERT_FALSE(HasFailure());
+  auto& pg = SharedPgServer::get();
+  pg.admin_sql("drop table if exists users, victim cascade");
+  pg.admin_sql("create table victim (id int)");
+  const fs::path staging_registry = dir_.path() / "registry-staging", staging_ledger = dir_.path() / "ledger-staging";
+  build_bundle("staging", staging_registry);
+  ASSERT_FALSE(HasFailure());
+  const std::string staging_database = make_traffic(false, "staging", staging_registry, staging_ledger);
+  ASSERT_FALSE(HasFailure());
+
+  const fs::path artifacts = DDLGATE_ARTIFACTS_DIR;
+  fs::create_directories(artifacts);
+  const fs::path html = artifacts / "audit-report-environments.html";
+  auto r = run_command({ddlgate(), "report", "--ledger", ledger_dir().string(), "--ledger", staging_ledger.string(),
+                        "--pubkey", (dir_.path() / "ledger.pub").string(), "--out", html.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto dom = run_command({"chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                          "--user-data-dir=" + (dir_.path() / "chromium-profile").string(), "--dump-dom",
+                          "file://" + html.string()},
+                         {}, 120s);
+  ASSERT_EQ(dom.exit_code, 0) << "chromium (scripts/setup.sh installs it): " << dom.stderr_text;
+  const std::string& d = dom.stdout_text;
+  // Each ledger's environment, from the one manifest it accepted.
+  for (const auto& [ledger, environment] : {std::pair{ledger_dir(), "production"}, std::pair{staging_ledger, "staging"}}) {
+    EXPECT_NE(d.find("<tr><td>" + ledger.string() + "</td><td class=\"environment\">" + environment +
+                     "</td><td class=\"ok\">the 1 bundle manifest(s) this ledger accepted</td>"),
+              std::string::npos)
+        << d.substr(0, 4000);
+  }
+  // The changes, one article per environment, each with its own ledger's change only.
+  auto article = [&](const std::string& environment) {
+    auto at = d.find("<article class=\"environment\" data-environment=\"" + environment + "\">");
+    if (at == std::string::npos) return std::string();
+    return d.substr(at, d.find("</article>", at) - at);
+  };
+  const std::string production = article("production"), staging = article("staging");
+  ASSERT_FALSE(production.empty()) << d;
+  ASSERT_FALSE(staging.empty()) << d;
+  EXPECT_NE(production.find("<h3>Environment production</h3><p>Ledgers: " + ledger_dir().string() + "; 1 change(s).</p>"),
+            std::string::npos)
+      << production;
+  EXPECT_NE(staging.find("<h3>Environment staging</h3><p>Ledgers: " + staging_ledger.string() + "; 1 change(s).</p>"),
+            std::string::npos)
+      << staging;
+  EXPECT_NE(production.find("<td>" + ledger_dir().string() + "</td><td>" + database + "</td><td>shop</td><td>1</td>"),
+            std::string::npos)
+      << production;
+  EXPECT_EQ(production.find(staging_ledger.string()), std::string::npos) << production;
+  EXPECT_NE(staging.find("<td>" + staging_ledger.string() + "</td><td>" + staging_database + "</td><td>shop</td><td>1</td>"),
+            std::string::npos)
+      << staging;
+  // executed 2, failed 1, rolled back 1 in each.
+  EXPECT_NE(staging.find("<td>2</td><td>1</td><td>1</td><td>0</td><td>postgres</td>"), std::string::npos) << staging;
+  // The denials name their environment.
+  for (const auto& [ledger, environment, db] : {std::tuple{ledger_dir(), "production", database},
+                                                std::tuple{staging_ledger, "staging", staging_database}}) {
+    EXPECT_NE(d.find("<tr><td>" + std::string(environment) + "</td><td>" + ledger.string() + "</td><td>" + db +
+                     "</td><td>postgres</td><td>1</td></tr>"),
+              std::string::npos)
+        << d;
+  }
+
+  // --environment names them outright; one the manifests contradict is marked, and a count that
+  // is not one per ledger is a usage error.
+  const fs::path given = dir_.path() / "given.html";
+  r = run_command({ddlgate(), "report", "--ledger", ledger_dir().string(), "--ledger", staging_ledger.string(),
+                   "--environment", "production", "--environment", "production", "--out", given.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const std::string page = read_file(given);
+  EXPECT_NE(page.find("<td class=\"environment\">production</td><td class=\"ok\">--environment</td>"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("<td class=\"environment\">production</td><td class=\"bad\">--environment; the manifests this "
+                      "ledger accepted say staging</td>"),
+            std::string::npos)
+      << page;
+  r = run_command({ddlgate(), "report", "--ledger", ledger_dir().string(), "--ledger", staging_ledger.string(),
+                   "--environment", "production", "--out", given.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("1 --environment for 2 --ledger"), std::string::npos) << r.stderr_text;
 }
 
 }  // namespace

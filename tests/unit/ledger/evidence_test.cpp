@@ -549,3 +549,48 @@ TEST_F(EvidenceAcrossARotation, AMissingOrChangedRotationFails) {
 
 }  // namespace
 }  // namespace ddlgate::ledger
+
+namespace ddlgate::ledger {
+namespace {
+
+// The two-pass export writes the packs the one-pass export wrote (tests/data/ledger/
+// evidence-before-two-pass: a ledger and the SHA-256 of its packs made by the export before),
+// byte for byte, in memory and to a file, and they verify.
+TEST(EvidenceFixture, TheTwoPassExportWritesThePacksTheExportBeforeItWrote) {
+  const std::filesystem::path fixture = DDLGATE_LEDGER_FIXTURES "/evidence-before-two-pass";
+  test::TempDir tmp;
+  std::filesystem::copy(fixture / "ledger", tmp.path() / "ledger");
+  auto key = NoteVerifier::load_pem(fixture / "checkpoint.pub");
+  ASSERT_TRUE(key) << key.error().to_string();
+  struct Case {
+    const char *from, *to, *sha256;
+    std::uint64_t start, end;
+  };
+  for (const Case& c : {Case{"", "", "78068b17e85727478252c0f14e0cb0fcd4887d4c293b3fd3468735dff4902827", 0, 102},
+                        Case{"2026-12-07T06:31:32.532097Z", "2026-12-07T06:31:32.532285Z",
+                             "299e303897c6f6a3ab29d5dc52a4dcc79f346da49b60bcec3be9cae61394997f", 35, 60}}) {
+    EvidenceExportOptions o;
+    o.from = c.from;
+    o.to = c.to;
+    o.registry_dir = fixture / "registry";
+    EvidenceSummary s;
+    auto built = build_evidence_pack(tmp.path() / "ledger", o, &s);
+    ASSERT_TRUE(built) << built.error().to_string();
+    EXPECT_EQ(base::sha256_hex(*built), c.sha256) << "from " << c.from;
+    EXPECT_EQ(s.start, c.start);
+    EXPECT_EQ(s.end, c.end);
+    EXPECT_EQ(s.bundles, 1u);
+    EXPECT_FALSE(s.first_time.empty());
+    auto written = write_evidence_pack(tmp.path() / "ledger", o, tmp.path() / "p.zip");
+    ASSERT_TRUE(written) << written.error().to_string();
+    EXPECT_EQ(base::sha256_hex(test::read_all(tmp.path() / "p.zip")), c.sha256);
+    auto v = verify_evidence_pack(*built, *key, {});
+    ASSERT_TRUE(v) << v.error().to_string();
+    EXPECT_EQ(v->start, c.start);
+    EXPECT_EQ(v->first_time, s.first_time);
+    EXPECT_EQ(v->last_time, s.last_time);
+  }
+}
+
+}  // namespace
+}  // namespace ddlgate::ledger

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "ddlgate/base/ed25519.h"
 #include "ddlgate/ledger/keys.h"
@@ -132,6 +133,68 @@ TEST_F(ReportVerification, AQuorumNotMetFailsTheLedger) {
                       std::to_string(latest_.size) + ") has 1 of the 2 required cosignature(s): FAILED.</p>"),
             std::string::npos)
       << page;
+}
+
+// Which environment a ledger is (docs/ledger.md, "Report"): the one its accepted manifests name
+// when they are found unchanged (the fixture's three acceptances of one manifest of production),
+// else unknown; --environment names it outright, marked when the manifests say otherwise.
+TEST(ReportEnvironment, IsTheAcceptedManifestsOrTheGivenOneMarkedWhenTheyDisagree) {
+  const std::filesystem::path fixture = DDLGATE_LEDGER_FIXTURES "/evidence-before-two-pass";
+  test::TempDir tmp;
+  std::filesystem::copy(fixture / "ledger", tmp.path() / "ledger");
+  std::filesystem::copy(fixture / "registry", tmp.path() / "registry", std::filesystem::copy_options::recursive);
+  auto page = [&](const std::filesystem::path& registry, std::vector<std::string> environments) {
+    ReportOptions o;
+    o.ledgers = {tmp.path() / "ledger"};
+    o.registry_dir = registry;
+    o.environments = std::move(environments);
+    std::ostringstream out;
+    auto r = write_report(o, out);
+    EXPECT_TRUE(r) << r.error().to_string();
+    return out.str();
+  };
+  const std::string dir = (tmp.path() / "ledger").string();
+  auto found = page(tmp.path() / "registry", {});
+  EXPECT_NE(found.find("<tr><td>" + dir + "</td><td class=\"environment\">production</td><td class=\"ok\">the 1 "
+                       "bundle manifest(s) this ledger accepted</td>"),
+            std::string::npos)
+      << found;
+  EXPECT_NE(found.find("<article class=\"environment\" data-environment=\"production\"><h3>Environment production</h3>"
+                       "<p>Ledgers: " + dir + "; 3 change(s).</p>"),
+            std::string::npos)
+      << found;
+  EXPECT_NE(found.find("<tr><td>production</td><td>" + dir + "</td><td>db0</td><td>app</td><td>3</td></tr>"),
+            std::string::npos)
+      << found;
+
+  auto given = page(tmp.path() / "registry", {"staging"});
+  EXPECT_NE(given.find("<td class=\"environment\">staging</td><td class=\"bad\">--environment; the manifests this "
+                       "ledger accepted say production</td>"),
+            std::string::npos)
+      << given;
+  // The changes stay under the environment of the manifest that approved them.
+  EXPECT_NE(given.find("data-environment=\"production\"><h3>Environment production</h3><p>Ledgers: none of its own"),
+            std::string::npos)
+      << given;
+
+  // A manifest changed since it was accepted is not believed; none found is unknown too.
+  test::write_all_file(tmp.path() / "registry" / "shop-7" / "manifest.json",
+                       "{\"bundle\":\"shop\",\"version\":\"7\",\"environment\":\"staging\"}\n");
+  for (const auto& registry : {tmp.path() / "registry", tmp.path() / "no-registry"}) {
+    auto unknown = page(registry, {});
+    EXPECT_NE(unknown.find("<td class=\"environment\">unknown</td><td class=\"bad\">no accepted bundle manifest names "
+                           "one; 1 accepted manifest(s) not found, changed since or naming none (give --environment)</td>"),
+              std::string::npos)
+        << unknown;
+  }
+
+  ReportOptions two;
+  two.ledgers = {tmp.path() / "ledger", tmp.path() / "ledger"};
+  two.environments = {"production"};
+  std::ostringstream out;
+  auto r = write_report(two, out);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, "give one --environment for each --ledger, or none");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -28,6 +29,12 @@ struct ReportOptions {
   // `ledger verify --witness-quorum`).
   std::vector<VerifierKey> witness_keys;
   std::size_t witness_quorum = 0;
+  // The environment of each ledger, in the order of `ledgers` (`--environment`); empty: each
+  // ledger's is read from the manifests of the bundles it accepted (a proxy accepts only bundles
+  // of its bundles.environment), checked against the SHA-256 the ledger recorded.
+  std::vector<std::string> environments;
+  // Where those bundle directories are looked up by name; empty: the path the ledger recorded.
+  std::filesystem::path registry_dir;
 };
 
 // Writes the page to out. Returns whether every ledger verified (true without a key); a ledger
@@ -39,7 +46,9 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out);
 struct ReportRecords {
   std::string name, origin, verification;
   std::uint64_t records = 0, checkpoints = 0, covered = 0;
-  std::vector<const ParsedRecord*> list;  // in sequence order; the caller keeps the records
+  // Hands each record to the sink in sequence order, so that the records need not be held
+  // whole; an error stops it and is the page's.
+  std::function<Status(const std::function<void(const ParsedRecord&)>&)> each;
 };
 Status write_report_of_records(const ReportRecords& records, const ExportFilter& filter, const std::string& from,
                                const std::string& to, std::ostream& out);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <vector>
@@ -67,6 +68,23 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
 // evidence pack's report, made with it, must stay the same for the packs written before the window.
 void join_statement_records(const std::vector<const ParsedRecord*>& records, const ExportFilter& filter,
                             const std::function<void(const StatementRow&)>& sink, bool break_glass_statements = false);
+
+// join_statement_records fed one record at a time, in sequence order, so that the caller need
+// not hold the records (an evidence pack's report): the same rows for the same records.
+class StatementJoin {
+ public:
+  StatementJoin(ExportFilter filter, std::function<void(const StatementRow&)> sink, bool break_glass_statements);
+  ~StatementJoin();
+  StatementJoin(const StatementJoin&) = delete;
+  StatementJoin& operator=(const StatementJoin&) = delete;
+  void add(const ParsedRecord& record);
+  // The rows still waiting go out (as join_statement_records ends).
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // The rows as JSON lines or CSV (docs/ledger.md, "Statement export").
 Status export_statements(const std::filesystem::path& dir, const ExportFilter& filter, ExportFormat format,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,18 @@ Result<ExportSource> read_export_source(const std::filesystem::path& dir, const 
 
 // Writes the export of src in format: the proofs go to the largest checkpoint src's tree reaches.
 Status write_export(const ExportSource& src, ExportFormat format, std::ostream& out);
+
+// One record handed to a streamed export: its payload and, when the feed was asked to parse, the
+// parsed record (else null). Both are valid during the call only.
+using ExportRecordSink = std::function<void(std::uint64_t seq, std::string_view payload, const ParsedRecord* parsed)>;
+// Hands each picked record, in sequence order, to the sink (parsed when `parse`); an error stops it.
+using ExportRecordFeed = std::function<Status(bool parse, const ExportRecordSink& sink)>;
+
+// The same bytes as write_export, with the records fed one at a time rather than held (an
+// evidence pack's export, docs/evidence.md): tree_size stands for src.tree.size() (tree may hold
+// more leaves; only those below tree_size are used), count is how many records feed gives.
+Status write_export_streamed(const FullTree& tree, std::uint64_t tree_size, const std::vector<Checkpoint>& checkpoints,
+                             std::uint64_t count, const ExportRecordFeed& feed, ExportFormat format, std::ostream& out);
 
 // Calls sink for each committed record, in order, for `tail`; stops at damage.
 Status read_records(const std::filesystem::path& dir, std::uint64_t from_seq,
