@@ -17,7 +17,7 @@ namespace ddlgate::monitor {
 struct CatalogObject {
   std::string kind;
   std::vector<std::string> names;
-  std::map<std::string, std::string> attributes;  // "rolsuper" -> "t"
+  std::map<std::string, std::string> attributes;  // "superuser" -> "true" (booleans as PostgreSQL casts them to text)
   // "role alice", "membership alice in admins", "role_setting alice in app",
   // "role_setting (all roles) in app", "database app", "system_setting work_mem".
   std::string display() const;
@@ -38,7 +38,7 @@ struct CatalogDifference {
   std::string change;     // created, dropped, changed
   std::string attribute;  // changed: which; created / dropped: empty
   std::string before, after;  // changed: the values ("" for absent)
-  // "role alice created", "role alice: rolsuper f -> t"
+  // "role alice created", "role alice: superuser false -> true"
   std::string to_string() const;
 };
 
