@@ -21,6 +21,8 @@
 #                uninstall, kill switch; docs/guard.md)
 #   lint       : base, sql, libpg_query, nlohmann-json (`ddlgate lint`: rules over parse trees
 #                and PL/pgSQL bodies, lock levels, risk tiers; docs/lint.md). No Boost, no sockets
+#   monitor    : base, config, bundle, ledger, guard, drift, libpq (serve watches the guard:
+#                out-of-band changes, the catalog snapshot, the watchdog, scheduled drift)
 #   proxy      : all of the above (guard: its control connections), Boost.Asio, Boost.Beast, libssl, spdlog
 #   cli        : everything, and libpq (ext::pq: `bundle record` installs and reads its
 #                search_path trigger in the scratch database)
@@ -38,7 +40,8 @@ set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate
 set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
 set(DDLGATE_ALLOWED_guard "ddlgate::base;ext::pq")
 set(DDLGATE_ALLOWED_lint "ddlgate::base;ddlgate::sql;ext::pg_query;ext::json")
-set(DDLGATE_ALLOWED_proxy "ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ddlgate::guard;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
+set(DDLGATE_ALLOWED_monitor "ddlgate::base;ddlgate::config;ddlgate::bundle;ddlgate::ledger;ddlgate::guard;ddlgate::drift;ext::pq;ext::json")
+set(DDLGATE_ALLOWED_proxy "ddlgate::monitor;ddlgate::base;ddlgate::protocol;ddlgate::engine;ddlgate::config;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::ops;ddlgate::guard;ext::asio;ext::beast;ext::ssl;ext::crypto;ext::log;ext::json")
 
 # ddlgate_module(NAME DEPS dep...) builds <NAME>/src/*.cpp into ddlgate::<NAME>
 # with public headers in <NAME>/include, and refuses a dependency the table does

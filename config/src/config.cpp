@@ -414,6 +414,7 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     guard.read_uint("poll_interval_ms", g.poll_interval_ms, 100, 60000);
     guard.read_uint("drift_interval_ms", g.drift_interval_ms, 0, 7u * 24 * 3600 * 1000);
     guard.read_string("drift_scratch_url", g.drift_scratch_url);
+    guard.read_string("drift_migrator", g.drift_migrator);
     if (g.drift_interval_ms != 0 && g.drift_scratch_url.empty()) {
       problems.push_back({"guard.drift_scratch_url", "required when guard.drift_interval_ms is not 0"});
     }

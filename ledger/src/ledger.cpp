@@ -494,6 +494,7 @@ void Ledger::enqueue_locked(RecordType type, std::string fields_json, DurableCal
 }
 
 void Ledger::append(Record r, DurableCallback on_durable) {
+  if (config_.on_append) config_.on_append(r);
   // The JSON work happens outside the lock; only seq and time are assigned under it, so that
   // sequence order and time order agree.
   std::string fields = serialize_fields(r.fields);

@@ -1,5 +1,6 @@
 #include "ddlgate/ledger/record.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "ddlgate/ledger/merkle.h"
@@ -14,6 +15,7 @@ constexpr const char* kTypeNames[] = {
     "bundle_accepted",    "bundle_rejected",  "config_reloaded", "break_glass_opened",
     "break_glass_closed", "recovery_performed", "checkpoint",         "break_glass_refused",
     "session_statement",  "rollback_accepted", "key_rotated",   "bundle_revoked",
+    "out_of_band",        "guard_tampered",   "schema_drift",
 };
 
 json session_json(const SessionInfo& s) {
@@ -233,6 +235,55 @@ Record key_rotated(std::string_view old_key_b64, std::string_view new_key_b64, s
                                         {"new_key", s(new_key_b64)},
                                         {"endorsement", s(endorsement)},
                                         {"by", s(by)}}};
+}
+
+Record out_of_band(const OutOfBandChange& c) {
+  json f{{"database", c.database}, {"source", c.source}};
+  if (c.source == "guard") {
+    f["change_id"] = c.change_id;
+    f["event"] = c.event;
+    f["user"] = c.user;
+    f["session_user"] = c.session_user;
+    f["backend_pid"] = static_cast<std::uint64_t>(c.backend_pid < 0 ? 0 : c.backend_pid);
+    f["backend_start"] = c.backend_start;
+    f["at"] = c.at;
+    f["command_tag"] = c.command_tag;
+    f["object_type"] = c.object_type;
+    f["object_identity"] = c.object_identity;
+    f["statement_sha256"] = c.statement_sha256;
+    f["display_sql"] = s(utf8_prefix(c.display_sql, kRefusalSqlBytes));
+    f["detail"] = c.detail;
+  } else if (c.source == "guard_refusal") {
+    f["refusals"] = c.refusals;
+    f["refusals_total"] = c.refusals_total;
+  } else if (c.baseline) {
+    f["baseline"] = true;
+    f["objects"] = c.objects;
+  } else {
+    f["object"] = c.object;
+    f["change"] = c.change;
+    f["attribute"] = c.attribute;
+    f["before"] = c.before;
+    f["after"] = c.after;
+  }
+  f["reason"] = c.reason;
+  return {RecordType::out_of_band, std::move(f)};
+}
+
+Record guard_tampered(std::string_view database, std::string_view state, const std::vector<std::string>& failures) {
+  return {RecordType::guard_tampered, json{{"database", s(database)}, {"state", s(state)}, {"failures", failures}}};
+}
+
+Record schema_drift(std::string_view database, std::string_view state, std::uint64_t count,
+                    const std::vector<std::string>& differences, std::string_view bundles) {
+  constexpr std::size_t kMaxLines = 1000;
+  std::vector<std::string> kept(differences.begin(),
+                                differences.begin() + static_cast<std::ptrdiff_t>(std::min(differences.size(), kMaxLines)));
+  return {RecordType::schema_drift, json{{"database", s(database)},
+                                         {"state", s(state)},
+                                         {"count", count},
+                                         {"differences", std::move(kept)},
+                                         {"bundles", s(bundles)}}};
 }
 
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note) {

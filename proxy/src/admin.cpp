@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "approvals.h"
+#include "ddlgate/monitor/monitor.h"
 #include "ddlgate/ops/prometheus.h"
 #include "ddlgate/ops/webhook.h"
 #include "witness_client.h"
@@ -153,6 +154,13 @@ std::string render_metrics(const SharedState& shared, const std::vector<Worker*>
   m.sample("ddlgate_breakglass_sessions_total", {}, pc.breakglass_opened.value());
   m.family("ddlgate_breakglass_sessions_closed_total", "counter", "Break-glass sessions closed or expired.");
   m.sample("ddlgate_breakglass_sessions_closed_total", {}, pc.breakglass_closed.value());
+
+  m.family("ddlgate_out_of_band_total", "counter",
+           "Changes made around ddlgate, recorded as out_of_band: by database and source (guard, guard_refusal, "
+           "catalog).");
+  for (const auto& [labels, v] : pc.out_of_band.values()) {
+    m.sample("ddlgate_out_of_band_total", {{"database", labels.first}, {"source", labels.second}}, v);
+  }
 
   m.family("ddlgate_bundles_total", "counter", "Signed bundles judged by the loader, by result.");
   m.sample("ddlgate_bundles_total", {{"result", "accepted"}}, pc.bundles_accepted.value());
@@ -386,6 +394,9 @@ asio::awaitable<AdminServer::Response> AdminServer::readiness() {
                  (shared_.ledger->copy_mismatch() ? "; controlled statements are refused until the rollback is accepted\n"
                                                   : "; controlled statements are refused until a restart\n");
     }
+  }
+  if (shared_.monitor) {
+    for (const auto& why : shared_.monitor->problems()) reasons += why + "\n";
   }
   if (shared_.approvals && shared_.approvals->generation() == 0) {
     reasons += "approvals: the bundles have not been loaded yet\n";

@@ -130,6 +130,10 @@ void report_ledger_low_space(Ops& ops, std::string_view directory, std::uint64_t
                                 {"threshold_percent", percent}}));
 }
 
+void report_guard_event(Ops& ops, std::string_view name, std::string text, nlohmann::json details) {
+  ops.webhooks.emit(make_event(std::string(name), std::move(text), std::move(details)));
+}
+
 void report_ledger_recovered(Ops& ops, const std::vector<ledger::RecoveryAction>& actions) {
   if (actions.empty()) return;
   nlohmann::json cuts = nlohmann::json::array();

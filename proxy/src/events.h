@@ -58,4 +58,8 @@ void report_ledger_recovered(Ops& ops, const std::vector<ledger::RecoveryAction>
 void report_ledger_low_space(Ops& ops, std::string_view directory, std::uint64_t free_bytes, std::uint64_t size_bytes,
                              std::uint32_t percent);
 
+// What the guard monitor found (change.out_of_band, guard.tampered, schema.drift): sent to the
+// webhooks that want it (the monitor logs and counts it itself).
+void report_guard_event(Ops& ops, std::string_view name, std::string text, nlohmann::json details);
+
 }  // namespace ddlgate::proxy

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <array>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,6 +58,23 @@ struct alignas(64) WorkerCounters {
   }
 };
 
+// Counters by two labels (rare events, any thread): a lock per add is fine.
+class LabeledCounters {
+ public:
+  void add(std::string_view a, std::string_view b) {
+    std::lock_guard lk(mu_);
+    ++values_[{std::string(a), std::string(b)}];
+  }
+  std::map<std::pair<std::string, std::string>, std::uint64_t> values() const {
+    std::lock_guard lk(mu_);
+    return values_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> values_;
+};
+
 // Counters of rare, process-wide events, written from any thread.
 struct ProcessCounters {
   ops::SharedCounter breakglass_opened;  // break-glass sessions opened
@@ -63,6 +83,7 @@ struct ProcessCounters {
   ops::SharedCounter bundles_rejected;
   ops::SharedCounter config_reloads;
   ops::SharedCounter config_reload_failures;
+  LabeledCounters out_of_band;  // ddlgate_out_of_band_total{database,source}
 };
 
 }  // namespace ddlgate::proxy

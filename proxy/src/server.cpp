@@ -38,6 +38,7 @@
 #include "break_glass.h"
 #include "ddlgate/ledger/merkle.h"
 #include "ddlgate/ledger/record.h"
+#include "ddlgate/monitor/monitor.h"
 #include "ddlgate/proxy/logging.h"
 #include "events.h"
 #include "guard_confirm.h"
@@ -91,8 +92,9 @@ class ServerImpl {
           shared_.policy, 2u << 20, sql::ParseOptions{.standard_conforming_strings = false});
     }
     History history;
+    const bool watch_guard = shared_.config.guard.enabled && !shared_.config.guard.databases.empty();
     if (shared_.config.ledger.enabled) {
-      open_ledger(history);
+      open_ledger(history, watch_guard);
       // Before any session: what enforcement this start runs with. A ledger held failed at open
       // (rolled back or forked against its checkpoint copy) records nothing: ddlgate starts all
       // the same, refusing controlled statements with 58030 until an operator accepts the rollback.
@@ -107,6 +109,7 @@ class ServerImpl {
         shared_.witnesses = witnesses_.get();
       }
     }
+    if (watch_guard) start_monitor(std::move(history.monitor));
     if (shared_.config.break_glass.enabled) {
       break_glass_ = std::make_unique<BreakGlassRegistry>(shared_.config, std::move(history.break_glass_spent));
       shared_.break_glass = break_glass_.get();
@@ -128,6 +131,8 @@ class ServerImpl {
   }
 
   ~ServerImpl() {
+    monitor_ready_.store(nullptr);
+    if (monitor_) monitor_->stop();
     if (ledger_) ledger_->close();
   }
 
@@ -194,6 +199,7 @@ class ServerImpl {
     }
     if (admin_) admin_->start();
     if (witnesses_) witnesses_->start();
+    if (monitor_) monitor_->start();
     if (ledger_ && shared_.config.ledger.low_space_percent > 0) {
       space_watcher_ = std::jthread([this](std::stop_token stop) { watch_ledger_space(stop); });
     }
@@ -223,6 +229,7 @@ class ServerImpl {
       space_watcher_.join();
     }
     if (admin_) admin_->stop();
+    if (monitor_) monitor_->stop();  // before the ledger it records into closes
     if (approvals_) approvals_->stop();
     if (witnesses_) witnesses_->stop();
     if (ledger_) {
@@ -290,9 +297,44 @@ class ServerImpl {
     std::vector<bundle::AcceptedBefore> bundles_accepted;
     std::vector<bundle::RevokedBefore> bundles_revoked;
     SpentApprovals::Loader spent_approvals;
+    monitor::History monitor;  // what the guard monitor recorded before
   };
 
-  void open_ledger(History& history) {
+  // The guard monitor (docs/guard.md, "What serve watches"): on threads of its own, recording
+  // into the ledger and reporting through the webhooks, /metrics and /readyz.
+  void start_monitor(monitor::History history) {
+    const auto& g = shared_.config.guard;
+    std::string password;
+    if (!g.control_password_file.empty() || !g.control_password_env.empty()) {
+      config::SecretRead secret = config::read_secret("guard", "control_password_file", g.control_password_file,
+                                                      "control_password_env", g.control_password_env);
+      if (secret.problem) throw std::runtime_error(secret.problem->where + ": " + secret.problem->message);
+      password = std::move(secret.value);
+    }
+    monitor::Sink sink;
+    sink.record = [this](ledger::Record r) {
+      if (!ledger_) return true;  // no [ledger]: reported, not recorded
+      auto done = ledger_->append_durable(std::move(r));
+      if (!done.ok()) spdlog::error("guard monitor: cannot record: {}", done.error().reason);
+      return done.ok();
+    };
+    sink.event = [ops = &shared_.ops](std::string_view name, std::string text, nlohmann::json details) {
+      report_guard_event(*ops, name, std::move(text), std::move(details));
+    };
+    sink.count = [ops = &shared_.ops](std::string_view database, std::string_view source) {
+      ops->counters.out_of_band.add(database, source);
+    };
+    sink.log = [](int level, std::string line) {
+      if (level >= 2) spdlog::error("{}", line);
+      else if (level == 1) spdlog::warn("{}", line);
+      else spdlog::info("{}", line);
+    };
+    monitor_ = std::make_unique<monitor::Monitor>(shared_.config, std::move(password), std::move(sink), std::move(history));
+    shared_.monitor = monitor_.get();
+    monitor_ready_.store(monitor_.get(), std::memory_order_release);
+  }
+
+  void open_ledger(History& history, bool watch_guard) {
     const auto& l = shared_.config.ledger;
     const auto& c = shared_.config;
     const bool replay_protection =
@@ -313,6 +355,13 @@ class ServerImpl {
       lc.history_readers.push_back(
           {[loader](ledger::RecordType t, std::string_view payload) { return loader->wants(t, payload); },
            [loader](const ledger::ParsedRecord& r) { loader->read(r); }});
+    }
+    if (watch_guard) {
+      lc.history_readers.push_back(history.monitor.reader());
+      // Approved statements may explain the catalog changes the monitor finds.
+      lc.on_append = [this](const ledger::Record& r) {
+        if (auto* m = monitor_ready_.load(std::memory_order_acquire)) m->observe(r);
+      };
     }
     auto started = std::chrono::steady_clock::now();
     auto opened = ledger::Ledger::open(lc);
@@ -548,6 +597,10 @@ class ServerImpl {
   std::unique_ptr<SpentApprovals> spent_;   // with enforcement.spend_approvals_once
   std::unique_ptr<Approvals> approvals_;
   std::unique_ptr<BreakGlassRegistry> break_glass_;
+  // The guard monitor: after the ledger (destroyed before it); the ledger's on_append reads
+  // monitor_ready_, set once the monitor exists.
+  std::unique_ptr<monitor::Monitor> monitor_;
+  std::atomic<monitor::Monitor*> monitor_ready_{nullptr};
   std::unique_ptr<AdminServer> admin_;  // reads the workers, the ledger and the approvals: destroyed first
   std::jthread space_watcher_;          // reads the ledger's directory: stopped and joined before it goes
   std::chrono::steady_clock::time_point drain_deadline_;

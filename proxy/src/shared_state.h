@@ -21,6 +21,10 @@
 #include "metrics.h"
 #include "tls.h"
 
+namespace ddlgate::monitor {
+class Monitor;
+}
+
 namespace ddlgate::proxy {
 
 class Session;
@@ -49,6 +53,7 @@ struct SharedState {
   ledger::Ledger* ledger = nullptr;    // null without [ledger]
   WitnessClient* witnesses = nullptr;  // null without [[ledger.witnesses]]
   SpentApprovals* spent = nullptr;     // null unless enforcement.spend_approvals_once
+  monitor::Monitor* monitor = nullptr; // null without guard.databases: /readyz asks it
   // Statements too large to parse on a worker thread are parsed elsewhere, this many at once.
   std::counting_semaphore<1024> large_analyses{std::clamp(std::thread::hardware_concurrency(), 1u, 1024u)};
   std::atomic<int> large_analyses_running{0};  // threads that will still post to a worker

@@ -558,8 +558,11 @@ databases = ["app", "billing"]
 poll_interval_ms = 500
 drift_interval_ms = 600000
 drift_scratch_url = "host=/tmp dbname=scratch"
+drift_migrator = "deployer"
 )");
   ASSERT_TRUE(on.ok());
+  EXPECT_EQ(on.config.guard.drift_migrator, "deployer");
+  EXPECT_EQ(off.config.guard.drift_migrator, "");  // the control user
   EXPECT_TRUE(on.config.guard.enabled);
   EXPECT_TRUE(on.config.guard.confirm);
   EXPECT_EQ(on.config.guard.control_user, "ddlgate_ctl");

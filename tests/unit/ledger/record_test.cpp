@@ -354,5 +354,60 @@ TEST(Record, BundleRevokedSaysWhatItWithdrawsAndADownApprovalItsPart) {
   EXPECT_FALSE(round_trip(decision(d)).fields["approval"].contains("part"));
 }
 
+TEST(Record, GuardMonitorRecordsNameTheirFieldsBySource) {
+  OutOfBandChange g;
+  g.database = "shop";
+  g.source = "guard";
+  g.change_id = 42;
+  g.event = "ddl_command_end";
+  g.user = "app";
+  g.session_user = "app";
+  g.backend_pid = 77;
+  g.command_tag = "CREATE TABLE";
+  g.object_type = "table";
+  g.object_identity = "public.t";
+  g.display_sql = std::string(5000, 'x');  // cut like a refusal's text
+  g.reason = "ddl_command_end CREATE TABLE table public.t by app (backend 77)";
+  auto p = round_trip(out_of_band(g));
+  EXPECT_EQ(std::string(to_string(p.type)), "out_of_band");
+  EXPECT_EQ(p.fields["change_id"], 42u);
+  EXPECT_EQ(p.fields["backend_pid"], 77u);
+  EXPECT_EQ(p.fields["display_sql"].get<std::string>().size(), kRefusalSqlBytes);
+  EXPECT_FALSE(p.fields.contains("object"));  // a catalog field
+
+  OutOfBandChange c;
+  c.database = "shop";
+  c.source = "catalog";
+  c.object = "role alice";
+  c.change = "changed";
+  c.attribute = "superuser";
+  c.before = "f";
+  c.after = "t";
+  c.reason = "role alice: superuser f -> t";
+  EXPECT_EQ(round_trip(out_of_band(c)).fields.dump(),
+            R"({"after":"t","attribute":"superuser","before":"f","change":"changed","database":"shop",)"
+            R"("object":"role alice","reason":"role alice: superuser f -> t","source":"catalog"})");
+  OutOfBandChange b;
+  b.database = "shop";
+  b.source = "catalog";
+  b.baseline = true;
+  b.objects = 12;
+  auto base = round_trip(out_of_band(b));
+  EXPECT_EQ(base.fields["baseline"], true);
+  EXPECT_EQ(base.fields["objects"], 12u);
+  EXPECT_FALSE(base.fields.contains("change"));
+
+  auto t = round_trip(guard_tampered("shop", "tampered", {"trigger ddlgate_guard_sql_drop: enabled D"}));
+  EXPECT_EQ(std::string(to_string(t.type)), "guard_tampered");
+  EXPECT_EQ(t.fields.dump(),
+            R"({"database":"shop","failures":["trigger ddlgate_guard_sql_drop: enabled D"],"state":"tampered"})");
+  std::vector<std::string> lines(1500, "table public.x: missing in production");
+  auto d = round_trip(schema_drift("shop", "drift", lines.size(), lines, "shop v3"));
+  EXPECT_EQ(std::string(to_string(d.type)), "schema_drift");
+  EXPECT_EQ(d.fields["count"], 1500u);
+  EXPECT_EQ(d.fields["differences"].size(), 1000u);  // the first 1,000 lines
+  EXPECT_EQ(record_type_from_string("schema_drift"), RecordType::schema_drift);
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger

@@ -260,6 +260,9 @@ struct Guard {
   // databases, replayed into drift_scratch_url (a libpq conninfo of an empty scratch database).
   std::uint32_t drift_interval_ms = 0;
   std::string drift_scratch_url;
+  // The production role that runs migrations: its objects and grants compare as "(migrator)"
+  // with the scratch side's (ddlgate drift --migrator); empty: control_user.
+  std::string drift_migrator;
   bool operator==(const Guard&) const = default;
 };
 

@@ -61,6 +61,9 @@ struct LedgerConfig {
   // Called once, on the writer thread, when an I/O or fsync error fails the ledger
   // (after which every append fails). Must be quick and must not call the ledger.
   std::function<void(const Error&)> on_failure;
+  // Called with every record append() accepts, on the caller's thread, before it is queued
+  // (serve's guard monitor keeps approved decisions). Must be quick; must not call the ledger.
+  std::function<void(const Record&)> on_append;
   // Readers of the history, called during open() only and not kept after it.
   std::vector<HistoryReader> history_readers;
 };

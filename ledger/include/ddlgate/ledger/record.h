@@ -35,6 +35,9 @@ enum class RecordType {
   rollback_accepted,
   key_rotated,
   bundle_revoked,
+  out_of_band,
+  guard_tampered,
+  schema_drift,
 };
 
 const char* to_string(RecordType t);
@@ -205,6 +208,46 @@ Record rollback_accepted(const RollbackAccepted& a);
 // new key's endorsement (a signed note of key_rotation_body, see keys.h) and the OS user.
 Record key_rotated(std::string_view old_key_b64, std::string_view new_key_b64, std::string_view endorsement,
                    std::string_view by);
+// A change made around ddlgate, found by watching the in-database guard (docs/guard.md,
+// "What serve watches"). source "guard": a row of ddlgate.changes (change_id its id);
+// "guard_refusal": the guard's refusal sequence advanced (refusals: by how much);
+// "catalog": a difference between two catalog snapshots (object, attribute, before, after), or
+// with baseline set the first snapshot of a start (objects: how many; nothing is compared).
+// display_sql is the guard's redacted display text, cut to kRefusalSqlBytes.
+struct OutOfBandChange {
+  std::string database;
+  std::string source;  // guard, guard_refusal, catalog
+  // source guard
+  std::uint64_t change_id = 0;
+  std::string event;  // ddl_command_end, sql_drop, table_rewrite, install, kill_switch
+  std::string user, session_user;  // the session's current_user and session_user
+  std::int64_t backend_pid = 0;
+  std::string backend_start, at;  // as the server printed them (ISO 8601 with offset)
+  std::string command_tag, object_type, object_identity;
+  std::string statement_sha256;  // hex, of the text the server ran (empty: unknown)
+  std::string display_sql;
+  std::string detail;
+  // source guard_refusal
+  std::uint64_t refusals = 0;      // refusals since the last look
+  std::uint64_t refusals_total = 0;  // the sequence's value now
+  // source catalog
+  bool baseline = false;
+  std::uint64_t objects = 0;  // baseline: catalog objects in the snapshot
+  std::string object;         // "role alice", "setting work_mem"
+  std::string change;         // created, dropped, changed
+  std::string attribute, before, after;
+  std::string reason;         // one line saying what changed
+};
+Record out_of_band(const OutOfBandChange& c);
+// The guard of a database stopped being intact (state "tampered", failures: each failed check,
+// one line each) or is intact again ("intact").
+Record guard_tampered(std::string_view database, std::string_view state, const std::vector<std::string>& failures);
+// A scheduled drift check (docs/drift.md) found the database's schema differs from what the
+// approved bundles produce (state "drift": count, and the first difference lines, at most 1,000;
+// bundles: "shop v3, ..."), or found it matching again after drift ("clear").
+Record schema_drift(std::string_view database, std::string_view state, std::uint64_t count,
+                    const std::vector<std::string>& differences, std::string_view bundles);
+
 Record checkpoint_record(std::uint64_t tree_size, std::string_view root_hex, std::string_view note);
 
 // RFC 3339 UTC with microseconds: 2026-11-25T22:29:10.123456Z.
