@@ -595,6 +595,8 @@ std::vector<std::string> install_statements(int installed_version, std::optional
   s.push_back("REVOKE ALL ON ALL TABLES IN SCHEMA ddlgate FROM PUBLIC, " + control);
   s.push_back("REVOKE ALL ON ALL SEQUENCES IN SCHEMA ddlgate FROM PUBLIC, " + control);
   s.push_back("GRANT SELECT ON ddlgate.changes, ddlgate.guard_version, ddlgate.confirmations TO " + control);
+  // serve's monitor reads the refusal count (docs/guard.md, "What serve watches").
+  s.push_back("GRANT SELECT ON SEQUENCE ddlgate.refusals TO " + control);
   s.push_back("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ddlgate FROM PUBLIC, " + control);
   for (const auto& f : functions()) {
     for (const auto& grantee : f.execute_to) {

@@ -1,32 +1,13 @@
 #include "guard_confirm.h"
 
-#include <filesystem>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
+#include "ddlgate/monitor/monitor.h"
+
 namespace ddlgate::proxy {
 namespace {
-
-// A libpq connection-string value, quoted.
-std::string conninfo_value(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-const char* sslmode(config::UpstreamTlsMode m) {
-  switch (m) {
-    case config::UpstreamTlsMode::disable: return "disable";
-    case config::UpstreamTlsMode::prefer: return "prefer";
-    case config::UpstreamTlsMode::require: return "require";
-    case config::UpstreamTlsMode::verify_full: return "verify-full";
-  }
-  return "verify-full";
-}
 
 // After a failed connection attempt, confirmations fail at once for this long (each
 // is refused with the reason) rather than each waiting for another attempt.
@@ -34,27 +15,6 @@ constexpr auto kRetryAfter = std::chrono::milliseconds(1000);
 constexpr std::size_t kMaxDatabases = 1024;
 
 }  // namespace
-
-std::string GuardConfirmer::conninfo(const config::Config& c, const std::string& database) {
-  std::string s;
-  const config::Endpoint& up = c.upstream;
-  if (up.kind == config::Endpoint::Kind::unix_socket) {
-    // libpq names a socket by its directory and the port in its file name (.s.PGSQL.<port>).
-    std::filesystem::path p(up.path);
-    std::string file = p.filename().string();
-    const std::string prefix = ".s.PGSQL.";
-    s += "host=" + conninfo_value(p.parent_path().string());
-    if (file.rfind(prefix, 0) == 0) s += " port=" + conninfo_value(file.substr(prefix.size()));
-  } else {
-    s += "host=" + conninfo_value(up.host) + " port=" + std::to_string(up.port);
-    s += std::string(" sslmode=") + sslmode(c.upstream_tls.mode);
-    if (!c.upstream_tls.ca_file.empty()) s += " sslrootcert=" + conninfo_value(c.upstream_tls.ca_file);
-  }
-  s += " dbname=" + conninfo_value(database) + " user=" + conninfo_value(c.guard.control_user);
-  s += " application_name='ddlgate control' connect_timeout=" +
-       std::to_string(std::max<std::uint32_t>(2, (c.timeouts.connect_ms + 999) / 1000));
-  return s;
-}
 
 GuardConfirmer::GuardConfirmer(const config::Config& config) : config_(config) {
   const config::Guard& g = config.guard;
@@ -129,8 +89,9 @@ void GuardConfirmer::run(const std::string& name, Database& db) {
   std::unique_ptr<guard::ControlConnection> conn;
   std::string last_error;
   std::chrono::steady_clock::time_point retry_at{};
-  std::string info = conninfo(config_, name);
-  if (!password_.empty()) info += " password=" + conninfo_value(password_);
+  // The monitor's connection string (monitor.h), named apart in pg_stat_activity (libpq
+  // takes the last of a repeated keyword).
+  const std::string info = monitor::control_conninfo(config_, name, password_) + " application_name='ddlgate control'";
   for (;;) {
     Job job;
     {

@@ -38,9 +38,6 @@ class GuardConfirmer {
   // Stops the threads; pending confirmations fail.
   void stop();
 
-  // The libpq connection string for a database (no password: it goes in separately).
-  static std::string conninfo(const config::Config& config, const std::string& database);
-
  private:
   struct Job {
     bool release = false;
