@@ -305,7 +305,7 @@ std::vector<std::string> stage_allowed(const Decision& decision, bool extended, 
     if (analysis.statements.size() == 1 && analysis.statements[0].controlled) {
       const auto& st = analysis.statements[0];
       staged.hashes.push_back(st.hash);
-      staged.parse = Prepared{st.hash, st.cls, st.display_sql, !decision.reserved.empty(), false, {}, {}, {}, 0};
+      staged.parse = Prepared{st.hash, st.cls, st.display_sql, !decision.reserved.empty(), false, {}, {}, {}, 0, {}};
     }
     return decision.reserved;
   }
@@ -411,7 +411,7 @@ void stage_break_glass(const sql::Analysis& analysis, bool extended, std::string
   if (extended && analysis.statements.size() == 1 && analysis.statements[0].controlled) {
     const auto& st = analysis.statements[0];
     staged.hashes.push_back(st.hash);
-    staged.parse = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, std::string(token_id), {}, 0};
+    staged.parse = Prepared{st.hash, st.cls, st.display_sql, false, false, {}, std::string(token_id), {}, 0, {}};
   }
   staged.effects = Engine::effect_steps(analysis);
 }

@@ -228,7 +228,9 @@ TEST(StreamedQuery, TextThatTurnsOutNotToBePlainDmlFailsAtThatPart) {
   EXPECT_FALSE(s.take_cut_record());  // recorded once
   const std::size_t rest = body.size() - std::min(body.size(), at + 10);
   EXPECT_EQ(s.done(), rest == 0);
-  if (rest != 0) EXPECT_TRUE(s.drop(rest));  // the rest read and dropped
+  if (rest != 0) {
+    EXPECT_TRUE(s.drop(rest));  // the rest read and dropped
+  }
   EXPECT_TRUE(s.done());
 }
 
