@@ -13,6 +13,7 @@ namespace {
 // is refused with the reason) rather than each waiting for another attempt.
 constexpr auto kRetryAfter = std::chrono::milliseconds(1000);
 constexpr std::size_t kMaxDatabases = 1024;
+constexpr std::size_t kMaxQueued = 1000;  // confirmations waiting for one database's connection
 
 }  // namespace
 
@@ -63,9 +64,17 @@ void GuardConfirmer::confirm(const std::string& database_name, guard::ControlCon
     done(base::Error("no control connection can be opened now (ddlgate is stopping, or too many databases)"));
     return;
   }
+  // A connection that is behind fails what comes next at once rather than queueing without bound.
+  bool behind = false;
   {
     std::lock_guard lock(db->mu);
-    db->jobs.push_back(Job{false, 0, std::move(request), std::move(done)});
+    behind = db->jobs.size() >= kMaxQueued;
+    if (!behind) db->jobs.push_back(Job{false, 0, std::move(request), std::move(done)});
+  }
+  if (behind) {
+    done(base::Error("the control connection to database " + database_name + " is " + std::to_string(kMaxQueued) +
+                     " confirmations behind"));
+    return;
   }
   db->cv.notify_one();
 }
@@ -91,7 +100,12 @@ void GuardConfirmer::run(const std::string& name, Database& db) {
   std::chrono::steady_clock::time_point retry_at{};
   // The monitor's connection string (monitor.h), named apart in pg_stat_activity (libpq
   // takes the last of a repeated keyword).
-  const std::string info = monitor::control_conninfo(config_, name, password_) + " application_name='ddlgate control'";
+  // A server that stops answering must not hold the thread for ever: keepalives find a dead
+  // peer, and statement_timeout ends a confirmation the server does not finish (it takes no
+  // lock it could wait for).
+  const std::string info = monitor::control_conninfo(config_, name, password_) +
+                           " application_name='ddlgate control' keepalives=1 keepalives_idle=10"
+                           " keepalives_interval=5 keepalives_count=3 options='-c statement_timeout=10000'";
   for (;;) {
     Job job;
     {

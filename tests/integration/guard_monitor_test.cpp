@@ -3,6 +3,7 @@
 // reaches the ledger as an out_of_band record within 10 s, a restart neither loses nor repeats
 // one, disabling a guard trigger is a guard_tampered record and a /readyz reason until it is
 // enabled again, and the drift schedule records a schema_drift.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -253,6 +254,70 @@ TEST_F(GuardMonitor, EachDetectableDirectChangeIsRecordedWithinTenSecondsAndARes
                              (dir_.path() / "ledger.pub").string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.stdout_text << verify.stderr_text;
   pg.admin_sql("ALTER SYSTEM RESET work_mem");
+}
+
+// Issue 25's done-when, enforce mode: a direct session's trigger-covered changes are refused by
+// the server itself, and leave a trace that survives their rollback (the refusal count); the
+// changes no trigger sees (roles, role settings, databases) still run and are recorded.
+TEST_F(GuardMonitor, InEnforceModeTriggerKindsAreRefusedAndTheRestRecorded) {
+  auto& pg = SharedPgServer::get();
+  auto r = run_command({ddlgate_binary().string(), "guard", "install", "--url", pg.conninfo(), "--mode", "enforce"});
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  pg.ensure_role("mon_enf_reader");  // in the baseline: its change is the one recorded
+  auto proxy = start(config_text());
+  ASSERT_TRUE(eventually([&] { return baselines() == 1; }, 20s)) << proxy->stderr_log();
+  const std::string db = pg.database();
+  auto direct = pg_connect(pg.conninfo());
+  ASSERT_EQ(PQstatus(direct.get()), CONNECTION_OK);
+  const std::vector<std::string> refused = {
+      "CREATE TABLE enf_t (id int)",
+      "CREATE VIEW enf_v AS SELECT 1 AS one",
+      "CREATE FUNCTION enf_f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+      "DO $$BEGIN EXECUTE 'CREATE TABLE enf_do (id int)'; END$$",
+      "COMMENT ON SCHEMA public IS 'changed around ddlgate'",
+      "CREATE EXTENSION citext",
+  };
+  for (const auto& sql : refused) EXPECT_EQ(sqlstate_of(direct.get(), sql), "DG001") << sql;
+  EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_catalog.pg_class WHERE relname IN ('enf_t', 'enf_v', 'enf_do')"), "0\n");
+  const std::vector<Kind> recorded = {
+      {"CREATE ROLE", "CREATE ROLE mon_enf_intruder", "catalog", "role mon_enf_intruder created"},
+      {"ALTER ROLE", "ALTER ROLE mon_enf_reader CREATEROLE", "catalog", "role mon_enf_reader: createrole false -> true"},
+      {"CREATE DATABASE", "CREATE DATABASE mon_enf_created", "catalog", "database mon_enf_created created"},
+  };
+  for (const auto& k : recorded) EXPECT_EQ(sqlstate_of(direct.get(), k.sql), "OK") << k.sql;
+  auto refusals_seen = [&] {
+    std::uint64_t total = 0;
+    for (const auto& rec : records(ledger_dir_)) {
+      if (rec.type == ledger::RecordType::out_of_band && field(rec, "source") == "guard_refusal" &&
+          field(rec, "database") == db) {
+        total = std::max<std::uint64_t>(total, rec.fields.value("refusals_total", std::uint64_t{0}));
+      }
+    }
+    return total;
+  };
+  auto reasons = [&] {
+    std::string out;
+    for (const auto& rec : records(ledger_dir_)) {
+      if (rec.type == ledger::RecordType::out_of_band && field(rec, "source") == "catalog") out += field(rec, "reason") + "\n";
+    }
+    return out;
+  };
+  EXPECT_TRUE(eventually([&] { return refusals_seen() >= refused.size(); }, 10s))
+      << "refusals recorded: " << refusals_seen() << proxy->stderr_log();
+  EXPECT_TRUE(eventually([&] {
+    const std::string all = reasons();
+    for (const auto& k : recorded) {
+      if (all.find(k.match) == std::string::npos) return false;
+    }
+    return true;
+  }, 10s)) << reasons();
+  // Nothing was built, so nothing of it is recorded as a change the guard saw run.
+  EXPECT_EQ(count([](const ledger::ParsedRecord& rec) {
+              return rec.type == ledger::RecordType::out_of_band && field(rec, "source") == "guard" &&
+                     field(rec, "display_sql").find("enf_") != std::string::npos;
+            }),
+            0u);
+  pg.admin_sql("DROP DATABASE IF EXISTS mon_enf_created");
 }
 
 TEST_F(GuardMonitor, TheDriftScheduleRecordsDriftFromTheApprovedSchema) {
