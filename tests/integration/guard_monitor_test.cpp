@@ -261,9 +261,10 @@ TEST_F(GuardMonitor, EachDetectableDirectChangeIsRecordedWithinTenSecondsAndARes
 // changes no trigger sees (roles, role settings, databases) still run and are recorded.
 TEST_F(GuardMonitor, InEnforceModeTriggerKindsAreRefusedAndTheRestRecorded) {
   auto& pg = SharedPgServer::get();
+  pg.ensure_role("mon_enf_reader");  // in the baseline: its change is the one recorded
+  pg.admin_sql("CREATE TABLE mon_base (id int)");  // made while the guard detects: the table the refused changes name
   auto r = run_command({ddlgate_binary().string(), "guard", "install", "--url", pg.conninfo(), "--mode", "enforce"});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
-  pg.ensure_role("mon_enf_reader");  // in the baseline: its change is the one recorded
   auto proxy = start(config_text());
   ASSERT_TRUE(eventually([&] { return baselines() == 1; }, 20s)) << proxy->stderr_log();
   const std::string db = pg.database();
@@ -276,9 +277,16 @@ TEST_F(GuardMonitor, InEnforceModeTriggerKindsAreRefusedAndTheRestRecorded) {
       "DO $$BEGIN EXECUTE 'CREATE TABLE enf_do (id int)'; END$$",
       "COMMENT ON SCHEMA public IS 'changed around ddlgate'",
       "CREATE EXTENSION citext",
+      "ALTER TABLE mon_base ADD COLUMN enf_note text",
+      "CREATE INDEX enf_i ON mon_base (id)",
+      "GRANT SELECT ON mon_base TO mon_enf_reader /* enf_ */",
+      "REVOKE SELECT ON mon_base FROM mon_enf_reader /* enf_ */",
+      "CREATE POLICY enf_p ON mon_base USING (true)",
   };
   for (const auto& sql : refused) EXPECT_EQ(sqlstate_of(direct.get(), sql), "DG001") << sql;
-  EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_catalog.pg_class WHERE relname IN ('enf_t', 'enf_v', 'enf_do')"), "0\n");
+  EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_catalog.pg_class WHERE relname IN ('enf_t', 'enf_v', 'enf_do', 'enf_i')"),
+            "0\n");
+  EXPECT_EQ(pg.admin_sql("SELECT count(*) FROM pg_catalog.pg_attribute WHERE attname = 'enf_note'"), "0\n");
   const std::vector<Kind> recorded = {
       {"CREATE ROLE", "CREATE ROLE mon_enf_intruder", "catalog", "role mon_enf_intruder created"},
       {"ALTER ROLE", "ALTER ROLE mon_enf_reader CREATEROLE", "catalog", "role mon_enf_reader: createrole false -> true"},
