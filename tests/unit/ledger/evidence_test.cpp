@@ -566,9 +566,9 @@ TEST(EvidenceFixture, TheTwoPassExportWritesThePacksTheExportBeforeItWrote) {
     const char *from, *to, *sha256;
     std::uint64_t start, end;
   };
-  for (const Case& c : {Case{"", "", "78068b17e85727478252c0f14e0cb0fcd4887d4c293b3fd3468735dff4902827", 0, 102},
-                        Case{"2026-12-07T06:31:32.532097Z", "2026-12-07T06:31:32.532285Z",
-                             "299e303897c6f6a3ab29d5dc52a4dcc79f346da49b60bcec3be9cae61394997f", 35, 60}}) {
+  for (const Case& c : {Case{"", "", "201b5b51999805ba97ccf0f5d05e6464283a8ad9e82d71732aa9c478850227ca", 0, 102},
+                        Case{"2026-12-07T08:58:17.729702Z", "2026-12-07T08:58:17.729850Z",
+                             "8dee9a6bd6caeb23cc34fd414cae58425bdf061eea1a5eb78fd776df5c715bb0", 35, 68}}) {
     EvidenceExportOptions o;
     o.from = c.from;
     o.to = c.to;
