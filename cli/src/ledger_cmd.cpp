@@ -21,6 +21,7 @@
 #include "ddlgate/base/file.h"
 #include "ddlgate/ledger/checkpoint.h"
 #include "ddlgate/ledger/ledger.h"
+#include "ddlgate/ledger/monitor_rows.h"
 #include "ddlgate/ledger/statements.h"
 #include "ddlgate/ledger/verify.h"
 #include "ddlgate/ledger/witness.h"
@@ -179,8 +180,15 @@ int run_export(const ExportArgs& a) {
                  a.type.c_str());
     return kExitUsage;
   }
+  if (a.rows == "monitor" && (!a.type.empty() || !a.decision.empty() || !a.session.empty())) {
+    std::fprintf(stderr,
+                 "ddlgate ledger export: --rows monitor has one row per out_of_band, guard_tampered or schema_drift "
+                 "record; --type, --decision and --session do not apply\n");
+    return kExitUsage;
+  }
   auto format = a.format == "csv" ? lg::ExportFormat::csv : lg::ExportFormat::jsonl;
   auto write = [&](std::ostream& out) {
+    if (a.rows == "monitor") return lg::export_monitor(a.dir, f, format, out);
     return a.rows == "statements" ? lg::export_statements(a.dir, f, format, out)
                                   : lg::export_ledger(a.dir, f, format, out);
   };
@@ -447,8 +455,9 @@ void add_ledger(CLI::App& app, Runner& runner) {
   exp->add_option("--format", ea->format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
   exp->add_option("--rows", ea->rows,
                   "records (every record, with inclusion proofs) or statements (one row per controlled statement: "
-                  "decision, approval, outcome, break-glass token)")
-      ->check(CLI::IsMember({"records", "statements"}));
+                  "decision, approval, outcome, break-glass token) or monitor (one row per out-of-band change, "
+                  "guard refusal count, guard tampering or clearing, drift result)")
+      ->check(CLI::IsMember({"records", "statements", "monitor"}));
   exp->add_option("--out", ea->out, "output file (default: standard output)");
   exp->add_option("--from", ea->from, "first time, RFC 3339 UTC (inclusive)");
   exp->add_option("--to", ea->to, "last time, RFC 3339 UTC (inclusive)");

@@ -18,6 +18,7 @@
 #include "ddlgate/ledger/file_io.h"
 #include "ddlgate/ledger/keys.h"
 #include "ddlgate/ledger/merkle.h"
+#include "ddlgate/ledger/monitor_rows.h"
 #include "ddlgate/ledger/record.h"
 #include "ddlgate/ledger/report.h"
 #include "ddlgate/ledger/segments.h"
@@ -42,6 +43,8 @@ constexpr const char* kExportCsvEntry = "export.csv";
 constexpr const char* kBeforeEntry = "boundary/before.json";
 constexpr const char* kAfterEntry = "boundary/after.json";
 constexpr const char* kReportEntry = "report.html";
+constexpr const char* kMonitorJsonlEntry = "monitor.jsonl";
+constexpr const char* kMonitorCsvEntry = "monitor.csv";
 constexpr std::string_view kBundlesPrefix = "bundles/";
 constexpr std::string_view kKeysPrefix = "keys/";
 
@@ -216,6 +219,18 @@ Status scan_range(const std::filesystem::path& dir, const FullTree& tree, std::u
   return Ok{};
 }
 
+// monitor.jsonl / monitor.csv: the monitor export's rows (monitor_rows.h) of the range's records,
+// unfiltered. Export and verify both write it from the records.
+Status write_monitor_entry(const ExportRecordFeed& feed, ExportFormat format, std::ostream& out) {
+  write_monitor_header(format, out);
+  auto st = feed(true, [&](std::uint64_t, std::string_view, const ParsedRecord* r) {
+    if (is_monitor_record(r->type)) write_monitor_row(*r, format, out);
+  });
+  if (!st) return st;
+  if (!out) return Error{"writing the monitor rows failed"};
+  return Ok{};
+}
+
 // Writes the pack of dir for options to out, entry by entry (docs/evidence.md, "Entries"). The
 // segments are read once for the tree, the range and the bundles, then once more for each entry
 // made of the range's records, so that no payload or parsed record of the range is held.
@@ -251,6 +266,7 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
   };
   std::map<std::uint64_t, Accepted> accepted;            // the bundle_accepted records, by seq
   std::map<std::uint64_t, std::string> kept_payloads;    // key_rotated records, by seq
+  std::vector<std::uint64_t> monitor_seqs;               // the monitor's records (format 3), in order
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     // The envelope gives time and type without parsing the fields (the slow part).
     auto env = parse_envelope(r.payload);
@@ -264,6 +280,7 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
       last = std::max(last, r.seq + 1);
     }
     if (env->type == RecordType::key_rotated) kept_payloads.emplace(r.seq, std::string(r.payload));
+    if (is_monitor_record(env->type)) monitor_seqs.push_back(r.seq);
     if (env->type != RecordType::bundle_accepted) return std::nullopt;
     auto rec = parse_payload(r.payload);
     if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
@@ -347,7 +364,11 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
     });
   };
 
-  if (auto st = out.add(kManifestEntry, json{{"format", kEvidenceFormat},
+  // Format 3 only when the range holds the monitor's records: a pack without them is the one
+  // format 2 was, byte for byte.
+  const auto m = std::lower_bound(monitor_seqs.begin(), monitor_seqs.end(), a);
+  const bool with_monitor = m != monitor_seqs.end() && *m < b;
+  if (auto st = out.add(kManifestEntry, json{{"format", with_monitor ? kEvidenceFormat : kEvidenceFormatV2},
                                           {"origin", cp_b->origin},
                                           {"from", options.from},
                                           {"to", options.to},
@@ -417,6 +438,15 @@ Status write_pack(const std::filesystem::path& dir, const EvidenceExportOptions&
     }
   }
   if (unapproved) return *unapproved;
+  if (with_monitor) {
+    for (const auto& entry : {std::pair{kMonitorJsonlEntry, ExportFormat::jsonl}, std::pair{kMonitorCsvEntry, ExportFormat::csv}}) {
+      const ExportFormat format = entry.second;
+      if (auto st = stream_entry(out, entry.first, [&](std::ostream& o) { return write_monitor_entry(feed, format, o); });
+          !st) {
+        return st;
+      }
+    }
+  }
   // The records next to the range, with proofs, so that verify sees that they are outside the
   // period: record a-1 in the tree of b, record b in the next signed tree (and that tree's
   // consistency with b's). None after b when the ledger ends there.
@@ -573,7 +603,8 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
     static const std::set<std::string, std::less<>> known{kManifestEntry,   kFrontierEntry,    kStartEntry,
                                                           kEndEntry,        kStartCosigEntry,  kEndCosigEntry,
                                                           kRecordsEntry,    kExportJsonlEntry, kExportCsvEntry,
-                                                          kBeforeEntry,     kAfterEntry,       kReportEntry};
+                                                          kBeforeEntry,     kAfterEntry,       kReportEntry,
+                                                          kMonitorJsonlEntry, kMonitorCsvEntry};
     if (known.count(name) || name.rfind(kBundlesPrefix, 0) == 0 || name.rfind(kKeysPrefix, 0) == 0) continue;
     return Error{name + ": an entry this format does not have"};
   }
@@ -602,9 +633,16 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   };
   auto format = str("format");
   if (!format) return Error{std::string(kManifestEntry) + ": no \"format\""};
-  if (*format != kEvidenceFormat && *format != kEvidenceFormatV1) {
+  if (*format != kEvidenceFormat && *format != kEvidenceFormatV2 && *format != kEvidenceFormatV1) {
     return Error{std::string(kManifestEntry) + ": format \"" + *format + "\", this ddlgate reads " +
-                 std::string(kEvidenceFormatV1) + " and " + std::string(kEvidenceFormat)};
+                 std::string(kEvidenceFormatV1) + ", " + std::string(kEvidenceFormatV2) + " and " +
+                 std::string(kEvidenceFormat)};
+  }
+  // Format 3 has the monitor's rows; the formats before it have none.
+  const bool with_monitor = *format == kEvidenceFormat;
+  for (const char* entry : {kMonitorJsonlEntry, kMonitorCsvEntry}) {
+    if (with_monitor && !get(entry)) return Error{std::string(entry) + ": missing"};
+    if (!with_monitor && get(entry)) return Error{std::string(entry) + ": an entry format " + *format + " does not have"};
   }
   // Format 1 has no report; from 2 on it is required.
   const bool with_report = *format != kEvidenceFormatV1;
@@ -777,6 +815,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   view.tree = std::move(*tree);
   const std::string_view records_text = *get(kRecordsEntry);
   std::string range_first_time, range_last_time;
+  std::uint64_t monitor_records = 0;  // out_of_band, guard_tampered, schema_drift
   std::string_view rest = records_text;
   std::uint64_t line = 0;
   while (!rest.empty()) {
@@ -798,6 +837,7 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
                    " belongs (a record was removed, added or reordered)"};
     }
     view.tree.append(leaf_hash(payload));
+    if (is_monitor_record(rec->type)) ++monitor_records;
     if (want == a) range_first_time = rec->time;
     range_last_time = rec->time;
   }
@@ -829,6 +869,20 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
   if (view.tree.root() != cp_b->root) {
     return Error{std::string(kRecordsEntry) + ": records " + std::to_string(a) + ".." + std::to_string(b - 1) +
                  " do not give the root signed in " + kEndEntry + " (a record was changed)"};
+  }
+
+  // A pack of the monitor's records is format 3 (its report and monitor rows show them), and only
+  // such a pack is: an older format's report, which has no section for them, would hide them.
+  if (monitor_records > 0 && !with_monitor) {
+    return Error{std::string(kManifestEntry) + ": format " + *format + ", but the records hold " +
+                 std::to_string(monitor_records) +
+                 " out_of_band, guard_tampered or schema_drift record(s), which only format " +
+                 std::string(kEvidenceFormat) + " shows (export the pack again)"};
+  }
+  if (monitor_records == 0 && with_monitor) {
+    return Error{std::string(kManifestEntry) + ": format " + *format +
+                 ", but the records hold no out_of_band, guard_tampered or schema_drift record (" +
+                 std::string(kEvidenceFormatV2) + " is the format of such a pack)"};
   }
 
   // The neighbours of the range: outside the period evidence.json names, and proved.
@@ -1064,6 +1118,14 @@ Result<EvidenceSummary> verify_evidence_pack(std::string_view pack, const NoteVe
           return write_export_streamed(view.tree, view.tree.size(), view.checkpoints, b - a, feed, fmt, o);
         })) {
       return *e;
+    }
+  }
+  if (with_monitor) {
+    for (const auto& entry : {std::pair{kMonitorJsonlEntry, ExportFormat::jsonl}, std::pair{kMonitorCsvEntry, ExportFormat::csv}}) {
+      const ExportFormat fmt = entry.second;
+      if (auto e = compare(entry.first, "monitor rows", [&](std::ostream& o) { return write_monitor_entry(feed, fmt, o); })) {
+        return *e;
+      }
     }
   }
   // The report: likewise recomputed, never trusted.

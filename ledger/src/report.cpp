@@ -18,6 +18,7 @@
 #include "ddlgate/base/sha256.h"
 #include "ddlgate/ledger/file_io.h"
 #include "ddlgate/ledger/keys.h"
+#include "ddlgate/ledger/monitor_rows.h"
 #include "ddlgate/ledger/segments.h"
 #include "ddlgate/ledger/statements.h"
 #include "ddlgate/ledger/witness.h"
@@ -33,6 +34,9 @@ constexpr std::size_t kStatementsPerBreakGlass = 200;
 constexpr std::size_t kUsersPerChange = 10;
 constexpr std::size_t kSqlChars = 300;
 constexpr std::size_t kCheckpointsShown = 20;  // the latest checkpoints of each ledger
+constexpr std::size_t kRecentOutOfBand = 50;   // the latest out-of-band changes, in full
+constexpr std::size_t kTamperFailuresShown = 20;
+constexpr std::size_t kDriftLinesShown = 20;  // of the latest drift of each database
 
 std::string esc(std::string_view s) {
   std::string out;
@@ -104,6 +108,29 @@ struct BreakGlass {
   std::string ledger, user, database, issuer, ticket, expires, reason, first;
   std::vector<std::array<std::string, 3>> statements;  // time, sql, outcome
   std::uint64_t total = 0;
+};
+
+struct OutOfBand {  // per environment, ledger and database: what went around ddlgate
+  std::uint64_t changes = 0, catalog = 0, refusals = 0;  // guard rows, catalog differences, refused
+  std::string first, last;  // of the changes (guard and catalog), as the ledger timed them
+  std::string refusals_total, refusals_last;  // the guard's refusal count at the last look, and when
+};
+
+struct OutOfBandRow {  // one of the latest changes, in full
+  std::string environment, ledger, database, time, kind, change_id, at, user, command_tag, object, sql;
+};
+
+struct Tampering {
+  std::uint64_t tampered = 0, intact = 0;
+  std::string first, last, state;
+  std::vector<std::string> failures;  // of the latest tampered record
+};
+
+struct Drift {
+  std::uint64_t drift = 0, clear = 0;
+  std::string first, last, state, count, kinds, bundles;
+  std::vector<std::string> lines;  // of the latest drift record, the first kDriftLinesShown
+  std::uint64_t lines_total = 0;
 };
 
 struct KeyRow {  // a ledger key and the tree sizes it signs
@@ -184,6 +211,92 @@ class Report {
   }
 
   void add_check(LedgerCheck c) { checks_.push_back(std::move(c)); }
+
+  // The records hold the monitor's records (even if none is in the window): the page has its sections.
+  void set_monitored() { monitored_ = true; }
+
+  // A record of serve's monitor (monitor_rows.h): out_of_band, guard_tampered, schema_drift.
+  void add_monitor(const std::string& ledger, const ParsedRecord& r) {
+    monitored_ = true;
+    const json& f = r.fields;
+    const std::string kind = monitor_kind(r);
+    const std::array<std::string, 3> key{environment_of(ledger, nullptr), ledger, str(f, "database")};
+    const std::string& time = r.time;
+    auto seen = [&](std::string& first, std::string& last) {
+      if (first.empty()) first = time;
+      last = time;
+    };
+    if (r.type == RecordType::out_of_band) {
+      auto& o = out_of_band_[key];
+      if (kind == "guard_refusal") {
+        if (auto n = f.find("refusals"); n != f.end() && n->is_number_unsigned()) o.refusals += n->get<std::uint64_t>();
+        if (auto n = f.find("refusals_total"); n != f.end() && n->is_number_unsigned()) {
+          o.refusals_total = std::to_string(n->get<std::uint64_t>());
+        }
+        o.refusals_last = time;
+        return;
+      }
+      if (kind == "catalog_baseline") return;  // nothing compared yet: not a change
+      if (kind == "out_of_band") ++o.changes;
+      else ++o.catalog;
+      seen(o.first, o.last);
+      OutOfBandRow row{key[0], ledger, key[2], time, kind, "", "", "", "", "", ""};
+      if (kind == "out_of_band") {
+        if (auto n = f.find("change_id"); n != f.end() && n->is_number_unsigned()) {
+          row.change_id = std::to_string(n->get<std::uint64_t>());
+        }
+        row.at = str(f, "at");
+        row.user = str(f, "user");
+        row.command_tag = str(f, "command_tag");
+        if (row.command_tag.empty()) row.command_tag = str(f, "event");  // the guard's own: install, kill_switch
+        row.object = str(f, "object_identity");
+        row.sql = cut(str(f, "display_sql"));
+      } else {
+        row.command_tag = str(f, "change");
+        row.object = str(f, "object");
+        row.sql = cut(str(f, "reason"));
+      }
+      recent_out_of_band_.push_back(std::move(row));
+      if (recent_out_of_band_.size() > kRecentOutOfBand) recent_out_of_band_.pop_front();
+    } else if (r.type == RecordType::guard_tampered) {
+      auto& t = tampering_[key];
+      seen(t.first, t.last);
+      t.state = str(f, "state");
+      if (kind == "guard_tampered") {
+        ++t.tampered;
+        t.failures.clear();
+        if (auto a = f.find("failures"); a != f.end() && a->is_array()) {
+          for (const auto& x : *a) {
+            if (x.is_string() && t.failures.size() < kTamperFailuresShown) t.failures.push_back(x.get<std::string>());
+          }
+        }
+      } else {
+        ++t.intact;
+      }
+    } else if (r.type == RecordType::schema_drift) {
+      auto& d = drift_[key];
+      seen(d.first, d.last);
+      d.state = str(f, "state");
+      if (kind == "drift") {
+        ++d.drift;
+        auto n = f.find("count");
+        d.count = n != f.end() && n->is_number_unsigned() ? std::to_string(n->get<std::uint64_t>()) : "";
+        d.kinds = drift_kinds(r);
+        d.bundles = str(f, "bundles");
+        d.lines.clear();
+        d.lines_total = 0;
+        if (auto a = f.find("differences"); a != f.end() && a->is_array()) {
+          for (const auto& x : *a) {
+            if (!x.is_string()) continue;
+            ++d.lines_total;
+            if (d.lines.size() < kDriftLinesShown) d.lines.push_back(cut(x.get<std::string>()));
+          }
+        }
+      } else {
+        ++d.clear;
+      }
+    }
+  }
 
   std::string html(const std::string& from, const std::string& to) const {
     static const std::string kStyle =
@@ -333,8 +446,16 @@ class Report {
         << n << "\"></meter></td><td>" << count("allowed") << "</td><td>" << count("denied") << "</td><td>"
         << count("would_deny") << "</td><td>" << count("break_glass") << "</td></tr>\n";
     }
-    h << "</table></section>\n<p>Made by <code>ddlgate report</code> from the ledgers' records; out-of-band "
-         "changes and drift are not recorded yet (issue 12).</p>\n</body></html>\n";
+    h << "</table></section>\n";
+    // An evidence pack's page of records without any of the monitor's stays the one packs were
+    // written with before these sections, byte for byte.
+    if (by_environment_ || monitored_) {
+      monitor_sections(h);
+      h << "<p>Made by <code>ddlgate report</code> from the ledgers' records.</p>\n</body></html>\n";
+    } else {
+      h << "<p>Made by <code>ddlgate report</code> from the ledgers' records; out-of-band "
+           "changes and drift are not recorded yet (issue 12).</p>\n</body></html>\n";
+    }
     return h.str();
   }
 
@@ -386,6 +507,97 @@ class Report {
     return text;
   }
 
+  // The out-of-band, guard tampering and drift sections.
+  void monitor_sections(std::ostringstream& h) const {
+    const std::string env_head = by_environment_ ? "<th>environment</th>" : "";
+    auto key_cells = [&](const std::array<std::string, 3>& key) {
+      return (by_environment_ ? "<td class=\"environment\">" + esc(key[0]) + "</td>" : std::string()) + "<td>" +
+             esc(key[1]) + "</td><td class=\"database\">" + esc(key[2]) + "</td>";
+    };
+    auto row_open = [&](const std::array<std::string, 3>& key) {
+      return "<tr data-environment=\"" + esc(key[0]) + "\" data-database=\"" + esc(key[2]) + "\">" + key_cells(key);
+    };
+    h << "<section id=\"out-of-band\"><h2>Out-of-band changes</h2>\n<p>Changes made in the database around "
+         "ddlgate, as the guard in it (ddlgate.changes) and the catalog snapshots saw them, and the changes the guard "
+         "refused; per environment, ledger and database.</p>\n";
+    if (out_of_band_.empty()) {
+      h << "<p class=\"none\">No out-of-band change recorded.</p>\n";
+    } else {
+      h << "<table class=\"out-of-band-summary\"><tr>" << env_head
+        << "<th>ledger</th><th>database</th><th>changes (guard)</th><th>catalog changes</th><th>first seen</th>"
+           "<th>last seen</th><th>refused by the guard</th><th>refusal count at the last look</th></tr>\n";
+      for (const auto& [key, o] : out_of_band_) {
+        h << row_open(key) << "<td class=\"changes\">" << o.changes << "</td><td class=\"catalog\">" << o.catalog
+          << "</td><td>" << esc(o.first) << "</td><td>" << esc(o.last) << "</td><td class=\"refusals"
+          << (o.refusals ? " bad" : "") << "\">" << o.refusals << "</td><td>" << esc(o.refusals_total)
+          << (o.refusals_last.empty() ? "" : " (" + esc(o.refusals_last) + ")") << "</td></tr>\n";
+      }
+      h << "</table>\n";
+      if (!recent_out_of_band_.empty()) {
+        h << "<h3>The latest " << recent_out_of_band_.size() << " change(s)</h3><table class=\"out-of-band-latest\"><tr>"
+          << env_head
+          << "<th>ledger</th><th>database</th><th>recorded</th><th>kind</th><th>change id</th><th>at (server)</th>"
+             "<th>user</th><th>command tag / change</th><th>object</th><th>statement / what changed</th></tr>\n";
+        for (auto it = recent_out_of_band_.rbegin(); it != recent_out_of_band_.rend(); ++it) {
+          const auto& r = *it;
+          h << row_open({r.environment, r.ledger, r.database}) << "<td>" << esc(r.time) << "</td><td>" << esc(r.kind)
+            << "</td><td>" << esc(r.change_id) << "</td><td>" << esc(r.at) << "</td><td>" << esc(r.user)
+            << "</td><td class=\"tag\">" << esc(r.command_tag) << "</td><td class=\"object\">" << esc(r.object)
+            << "</td><td><code>" << esc(r.sql) << "</code></td></tr>\n";
+        }
+        h << "</table>\n";
+      }
+    }
+    h << "</section>\n";
+
+    h << "<section id=\"guard-tampering\"><h2>Guard tampering</h2>\n";
+    if (tampering_.empty()) {
+      h << "<p class=\"none\">The guard was never found tampered with.</p>\n";
+    } else {
+      h << "<table><tr>" << env_head
+        << "<th>ledger</th><th>database</th><th>found tampered</th><th>found intact again</th><th>first</th>"
+           "<th>last</th><th>state at the last record</th><th>failed checks (the latest tampering)</th></tr>\n";
+      for (const auto& [key, t] : tampering_) {
+        std::string failures;
+        for (const auto& f : t.failures) failures += (failures.empty() ? "" : "\n") + f;
+        h << row_open(key) << "<td>" << t.tampered << "</td><td>" << t.intact << "</td><td>" << esc(t.first)
+          << "</td><td>" << esc(t.last) << "</td><td class=\"state " << (t.state == "intact" ? "ok" : "bad") << "\">"
+          << esc(t.state) << "</td><td><code>" << esc(failures) << "</code></td></tr>\n";
+      }
+      h << "</table>\n";
+    }
+    h << "</section>\n";
+
+    h << "<section id=\"drift\"><h2>Drift</h2>\n<p>The scheduled drift checks' results: a database whose schema "
+         "differs from what its approved bundles produce (drift), or matches them again (clear).</p>\n";
+    if (drift_.empty()) {
+      h << "<p class=\"none\">No drift recorded.</p>\n";
+    } else {
+      h << "<table><tr>" << env_head
+        << "<th>ledger</th><th>database</th><th>drift found</th><th>clear again</th><th>first</th><th>last</th>"
+           "<th>state at the last record</th><th>differences</th><th>kinds</th><th>bundles replayed</th>"
+           "<th>the latest drift's differences</th></tr>\n";
+      for (const auto& [key, d] : drift_) {
+        std::string lines;
+        for (const auto& l : d.lines) lines += (lines.empty() ? "" : "\n") + l;
+        if (d.lines_total > d.lines.size()) {
+          lines += "\n(" + std::to_string(d.lines_total - d.lines.size()) + " more in the record)";
+        }
+        h << row_open(key) << "<td>" << d.drift << "</td><td>" << d.clear << "</td><td>" << esc(d.first)
+          << "</td><td>" << esc(d.last) << "</td><td class=\"state " << (d.state == "clear" ? "ok" : "bad") << "\">"
+          << esc(d.state) << "</td><td>" << esc(d.count) << "</td><td class=\"kinds\">" << esc(d.kinds) << "</td><td>"
+          << esc(d.bundles) << "</td><td><code class=\"differences\">" << esc(lines) << "</code></td></tr>\n";
+      }
+      h << "</table>\n";
+    }
+    h << "</section>\n";
+  }
+
+  bool monitored_ = false;
+  std::map<std::array<std::string, 3>, OutOfBand> out_of_band_;
+  std::deque<OutOfBandRow> recent_out_of_band_;
+  std::map<std::array<std::string, 3>, Tampering> tampering_;
+  std::map<std::array<std::string, 3>, Drift> drift_;
   std::map<std::string, std::uint64_t> decisions_;
   std::map<std::string, std::map<std::string, std::uint64_t>> per_day_;
   const bool by_environment_;
@@ -601,8 +813,12 @@ Result<bool> write_report(const ReportOptions& options, std::ostream& out) {
       c.ok = false;
       all_ok = false;
     }
-    auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); },
-                              JoinOptions{.break_glass_statements = true});
+    JoinOptions join;
+    join.break_glass_statements = true;
+    join.monitor = [&](const ParsedRecord& r) {
+      if (options.filter.matches(r)) report.add_monitor(dir, r);
+    };
+    auto st = join_statements(path, options.filter, [&](const StatementRow& row) { report.add(dir, row); }, join);
     if (!st) return Error{st.error().reason, dir, st.error().offset};
     report.add_check(std::move(c));
   }
@@ -623,7 +839,17 @@ Status write_report_of_records(const ReportRecords& records, const ExportFilter&
   c.result = records.verification;
   c.verified = c.ok = true;
   StatementJoin join(filter, [&](const StatementRow& row) { report.add(records.name, row); }, true);
-  if (auto st = records.each([&](const ParsedRecord& r) { join.add(r); }); !st) return st;
+  if (auto st = records.each([&](const ParsedRecord& r) {
+        if (is_monitor_record(r.type)) {
+          report.set_monitored();
+          if (filter.matches(r)) report.add_monitor(records.name, r);
+          return;
+        }
+        join.add(r);
+      });
+      !st) {
+    return st;
+  }
   join.finish();
   report.add_check(std::move(c));
   out << report.html(from, to);

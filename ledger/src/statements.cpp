@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "csv.h"
+#include "ddlgate/ledger/monitor_rows.h"
 #include "ddlgate/ledger/segments.h"
 
 namespace ddlgate::ledger {
@@ -339,6 +340,13 @@ Status join_statements(const std::filesystem::path& dir, const ExportFilter& fil
   auto scan = scan_segments(*posix_file_system(), dir, [&](const ScannedRecord& r) -> std::optional<Error> {
     // Only the types joined are parsed: the envelope (read without parsing the fields) says which.
     auto envelope = parse_envelope(r.payload);
+    if (options.monitor && envelope && is_monitor_record(envelope->type)) {
+      auto rec = parse_payload(r.payload);
+      if (!rec) return Error{"record " + std::to_string(r.seq) + ": " + rec.error().reason};
+      options.monitor(*rec);
+      joiner.advance(r.seq);
+      return std::nullopt;
+    }
     if (envelope && (!wanted(envelope->type) ||
                      (envelope->type == RecordType::session_statement && !break_glass_statements))) {
       joiner.advance(r.seq);

@@ -321,10 +321,16 @@ TEST_F(EvidencePack, UnknownEntriesAndDamageFail) {
   EXPECT_EQ(verify(p), "not a valid pack: offset 0: evidence.json: CRC-32 mismatch");
   auto newer = edit(middle(), [](auto& m) {
     auto& e = m["evidence.json"];
+    e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/4");
+  });
+  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/4\", this ddlgate reads ddlgate-evidence/1, "
+                           "ddlgate-evidence/2 and ddlgate-evidence/3");
+  // Format 3 has the monitor's rows: a format-2 pack called 3 lacks them.
+  auto three = edit(middle(), [](auto& m) {
+    auto& e = m["evidence.json"];
     e.replace(e.find("ddlgate-evidence/2"), 18, "ddlgate-evidence/3");
   });
-  EXPECT_EQ(verify(newer), "evidence.json: format \"ddlgate-evidence/3\", this ddlgate reads ddlgate-evidence/1 and "
-                           "ddlgate-evidence/2");
+  EXPECT_EQ(verify(three), "monitor.jsonl: missing");
 }
 
 TEST_F(EvidencePack, TheReportIsRecomputedFromTheRecords) {

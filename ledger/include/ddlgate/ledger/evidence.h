@@ -19,8 +19,13 @@
 
 namespace ddlgate::ledger {
 
-// The format this code writes (evidence.json "format"); it reads this one and every earlier one.
-inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/2";
+// The format this code writes (evidence.json "format") for a range that holds records of serve's
+// monitor (out_of_band, guard_tampered, schema_drift): as 2, with monitor.jsonl and monitor.csv.
+// It reads this one and every earlier one.
+inline constexpr std::string_view kEvidenceFormat = "ddlgate-evidence/3";
+// The format this code writes for a range without such records (byte for byte the pack it wrote
+// before format 3): as 1, with report.html. It cannot hold monitor records.
+inline constexpr std::string_view kEvidenceFormatV2 = "ddlgate-evidence/2";
 // The first format: as 2 without report.html.
 inline constexpr std::string_view kEvidenceFormatV1 = "ddlgate-evidence/1";
 // Cap on a pack file read by verify (ZIP without ZIP64 ends at 4 GiB anyway).

@@ -42,6 +42,10 @@ struct JoinOptions {
   // When set: the most entries the join held at once (rows waiting to go out, and per session
   // and statement the decisions waiting for an outcome), for tests and benchmarks.
   std::size_t* peak_held = nullptr;
+  // When set (join_statements only): each monitor record (monitor_rows.h: out_of_band,
+  // guard_tampered, schema_drift) in sequence order, unfiltered, so that the report reads the
+  // ledger once.
+  std::function<void(const ParsedRecord&)> monitor;
 };
 
 // Reads dir once and calls sink for each decision the filter picks, in sequence order, joined:
