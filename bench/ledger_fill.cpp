@@ -1,9 +1,13 @@
 // Fills a ledger with N records of deploy traffic, for bench/report.sh: sessions of four approved
 // statements with their outcomes (one rolled back, one failed) and a denial, one session in a
 // hundred under break-glass, each session opened and closed. Usage: ledger_fill DIR KEY N
-// [BUNDLE_DIR|-] [unsettled]: with BUNDLE_DIR, the bundle_accepted record names it and its
+// [BUNDLE_DIR|-] [unsettled|monitor]: with BUNDLE_DIR, the bundle_accepted record names it and its
 // manifest.json's SHA-256 (so `evidence export` finds the manifest); with `unsettled`, no
-// session writes an outcome or closes (a proxy killed mid-deploy, again and again).
+// session writes an outcome or closes (a proxy killed mid-deploy, again and again); with
+// `monitor`, each session is followed by a direct change the guard recorded (an out_of_band
+// record, about one record in twelve), every 10th by a guard refusal count, every 100th by a
+// catalog change, every 500th by drift (or, the next time, its clearing) and every 1,000th by
+// the guard found tampered with and whole again: serve's guard monitor at work.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,8 +23,8 @@
 namespace lg = ddlgate::ledger;
 
 int main(int argc, char** argv) {
-  if (argc < 4 || argc > 6 || (argc == 6 && std::string(argv[5]) != "unsettled")) {
-    std::fprintf(stderr, "usage: ledger_fill DIR KEY N [BUNDLE_DIR|-] [unsettled]\n");
+  if (argc < 4 || argc > 6 || (argc == 6 && std::string(argv[5]) != "unsettled" && std::string(argv[5]) != "monitor")) {
+    std::fprintf(stderr, "usage: ledger_fill DIR KEY N [BUNDLE_DIR|-] [unsettled|monitor]\n");
     return 2;
   }
   lg::LedgerConfig c;
@@ -56,7 +60,8 @@ int main(int argc, char** argv) {
     a.manifest_sha256 = ddlgate::base::sha256_hex(*manifest);
     a.source = argv[4];
   }
-  const bool unsettled = argc == 6;
+  const bool unsettled = argc == 6 && std::string(argv[5]) == "unsettled";
+  const bool monitor = argc == 6 && std::string(argv[5]) == "monitor";
   a.repository = "git@example.com:shop/db.git";
   a.commit = "4f2a9c1";
   a.pull_request = "https://example.com/shop/db/pull/12";
@@ -101,6 +106,54 @@ int main(int argc, char** argv) {
     denied.reason = "no signed bundle approves it for this database";
     put(lg::decision(denied));
     if (!unsettled) put(lg::session_closed(id, "client terminated"));
+    if (!monitor) continue;
+    const std::string db = who.database;
+    lg::OutOfBandChange g;
+    g.database = db;
+    g.source = "guard";
+    g.change_id = static_cast<std::uint64_t>(s + 1);
+    g.event = "ddl_command_end";
+    g.user = g.session_user = "dba";
+    g.backend_pid = 4000 + s % 1000;
+    g.backend_start = g.at = "2026-12-07 08:00:00+00";
+    g.command_tag = "CREATE TABLE";
+    g.object_type = "table";
+    g.object_identity = "public.direct_" + std::to_string(s);
+    g.statement_sha256 = std::string(64, 'b');
+    g.display_sql = "CREATE TABLE direct_" + std::to_string(s) + " (id int)";
+    g.reason = "CREATE TABLE public.direct_" + std::to_string(s) + " by dba";
+    put(lg::out_of_band(g));
+    if (s % 10 == 9) {
+      lg::OutOfBandChange r;
+      r.database = db;
+      r.source = "guard_refusal";
+      r.refusals = 2;
+      r.refusals_total = static_cast<std::uint64_t>(s / 10 + 1) * 2;
+      r.reason = "the guard refused 2 change(s)";
+      put(lg::out_of_band(r));
+    }
+    if (s % 100 == 50) {
+      lg::OutOfBandChange c;
+      c.database = db;
+      c.source = "catalog";
+      c.object = "role r" + std::to_string(s);
+      c.change = "created";
+      c.reason = "role r" + std::to_string(s) + " created";
+      put(lg::out_of_band(c));
+    }
+    if (s % 500 == 250) {
+      if (s % 1000 == 250) {
+        put(lg::schema_drift(db, "drift", 2, {"table public.direct_" + std::to_string(s) + ": in production, not approved",
+                                              "column public.t0.c1: type int in production, text approved"},
+                             "shop v7"));
+      } else {
+        put(lg::schema_drift(db, "clear", 0, {}, "shop v7"));
+      }
+    }
+    if (s % 1000 == 999) {
+      put(lg::guard_tampered(db, "tampered", {"event trigger ddlgate_guard_sql_drop is disabled"}));
+      put(lg::guard_tampered(db, "intact", {}));
+    }
   }
   for (auto& f : pending) f.get();
   if (auto closed = (*l)->close(); !closed) {
