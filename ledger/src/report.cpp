@@ -237,8 +237,10 @@ class Report {
         return;
       }
       if (kind == "catalog_baseline") return;  // nothing compared yet: not a change
+      // A source this version does not know (kind "unknown") is counted in neither column, but
+      // listed among the latest with its kind.
       if (kind == "out_of_band") ++o.changes;
-      else ++o.catalog;
+      else if (kind == "catalog_change") ++o.catalog;
       seen(o.first, o.last);
       OutOfBandRow row{key[0], ledger, key[2], time, kind, "", "", "", "", "", ""};
       if (kind == "out_of_band") {
@@ -270,7 +272,7 @@ class Report {
             if (x.is_string() && t.failures.size() < kTamperFailuresShown) t.failures.push_back(x.get<std::string>());
           }
         }
-      } else {
+      } else if (kind == "guard_intact") {
         ++t.intact;
       }
     } else if (r.type == RecordType::schema_drift) {
@@ -292,7 +294,7 @@ class Report {
             if (d.lines.size() < kDriftLinesShown) d.lines.push_back(cut(x.get<std::string>()));
           }
         }
-      } else {
+      } else if (kind == "drift_clear") {
         ++d.clear;
       }
     }

@@ -313,5 +313,44 @@ TEST_F(MonitorRows, APackHoldsThemAsFormat3AndVerifyRecomputesThem) {
   ASSERT_TRUE(verify_evidence_pack(*plain, *key_, {}));
 }
 
+// Rule 2 of the format's evolution: a source or state a later monitor may write is shown for
+// what it is (kind "unknown", its cells filled) and counted as nothing this version knows.
+TEST(MonitorRowsUnknown, AnUnknownSourceOrStateIsShownAsUnknownAndCountedAsNothing) {
+  test::TempDir tmp;
+  auto keys = test::make_keys(tmp.path() / "cp");
+  {
+    LedgerConfig c;
+    c.directory = tmp.path() / "ledger";
+    c.checkpoint_key_file = keys.private_key;
+    auto l = Ledger::open(c);
+    ASSERT_TRUE(l) << l.error().to_string();
+    OutOfBandChange w;
+    w.database = "shop";
+    w.source = "wal";
+    w.object = "table t";
+    w.change = "rewritten";
+    w.reason = "seen in the WAL";
+    ASSERT_TRUE((*l)->append_durable(out_of_band(w)));
+    ASSERT_TRUE((*l)->append_durable(guard_tampered("shop", "suspended", {"maintenance"})));
+    ASSERT_TRUE((*l)->append_durable(schema_drift("shop", "paused", 0, {}, "")));
+  }
+  std::ostringstream out;
+  ASSERT_TRUE(export_monitor(tmp.path() / "ledger", {}, ExportFormat::csv, out));
+  auto ls = crlf_lines(out.str());
+  ASSERT_EQ(ls.size(), 4u);
+  for (std::size_t i = 1; i < 4; ++i) EXPECT_NE(ls[i].find(",unknown,shop,"), std::string::npos) << ls[i];
+  EXPECT_NE(ls[1].find(",table t,rewritten,"), std::string::npos) << ls[1];
+  ReportOptions o;
+  o.ledgers = {tmp.path() / "ledger"};
+  std::ostringstream page;
+  ASSERT_TRUE(write_report(o, page));
+  const std::string p = page.str();
+  EXPECT_NE(p.find("<td class=\"changes\">0</td><td class=\"catalog\">0</td>"), std::string::npos) << p;
+  EXPECT_NE(p.find("<td>unknown</td>"), std::string::npos) << p;
+  EXPECT_NE(p.find("<td>0</td><td>0</td>"), std::string::npos) << p;  // neither tampered nor intact
+  EXPECT_NE(p.find("<td class=\"state bad\">suspended</td>"), std::string::npos) << p;
+  EXPECT_NE(p.find("<td class=\"state bad\">paused</td>"), std::string::npos) << p;
+}
+
 }  // namespace
 }  // namespace ddlgate::ledger
