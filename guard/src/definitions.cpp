@@ -251,12 +251,25 @@ DECLARE
   v_refusal pg_catalog.int8;
   v_ms pg_catalog.int8;
   v_key pg_catalog.int8;
+  v_start pg_catalog.int8;
+  v_sha pg_catalog.text;
 BEGIN
   IF ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
+    -- A timeout already set is kept (the trigger function would not set one): nothing to read.
+    IF pg_catalog.current_setting('lock_timeout') <> '0' THEN
+      RETURN NULL;
+    END IF;
+    v_start := (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8;
+    v_sha := ddlgate.statement_sha256();
+    -- Whether ddlgate sent a timeout at all: a try-lock on the confirmation's marker key
+    -- (confirm holds it shared), so that pg_locks is read a second time only when it did.
+    v_key := ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, 'ddlgate:lock_timeout', '*', '*');
+    IF pg_catalog.pg_try_advisory_lock(v_key) THEN
+      PERFORM pg_catalog.pg_advisory_unlock(v_key);
+      RETURN NULL;
+    END IF;
     -- is_confirmed has read the backends' status afresh (pg_stat_clear_snapshot).
-    v_key := ddlgate.lock_timeout_key(pg_catalog.pg_backend_pid(),
-                                      (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8,
-                                      ddlgate.statement_sha256())::pg_catalog.int8 & 4294967295;
+    v_key := ddlgate.lock_timeout_key(pg_catalog.pg_backend_pid(), v_start, v_sha)::pg_catalog.int8 & 4294967295;
     SELECT min(l.objid::pg_catalog.int8) INTO v_ms
       FROM pg_catalog.pg_locks AS l
       JOIN LATERAL pg_catalog.pg_stat_get_activity(l.pid) AS a ON true
@@ -374,6 +387,7 @@ DECLARE
   v_start pg_catalog.int8;
   v_id pg_catalog.int8;
   v_lt_key pg_catalog.int4;
+  v_taken pg_catalog.bool := false;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM ddlgate.control_sessions AS c
                   WHERE c.pid = pg_catalog.pg_backend_pid() AND ddlgate.lock_held(c.pid, c.lock_key)) THEN
@@ -417,10 +431,18 @@ BEGIN
     v_keys := v_keys || v_key;
   END LOOP;
   -- The lock_timeout the guard sets for this text on this backend (issue 28 item 3): a
-  -- shared lock on (key, milliseconds), read live from pg_locks by check_start.
+  -- shared lock on (key, milliseconds), read live from pg_locks by check_start, and a marker
+  -- key (released with the others) that tells check_start there is one to read.
   IF p_lock_timeout_ms IS NOT NULL THEN
+    v_key := ddlgate.confirmation_key(p_backend_pid, v_start, p_statement_sha256, 'ddlgate:lock_timeout', '*', '*');
     v_lt_key := ddlgate.lock_timeout_key(p_backend_pid, v_start, p_statement_sha256);
-    IF NOT pg_catalog.pg_try_advisory_lock_shared(v_lt_key, p_lock_timeout_ms) THEN
+    IF pg_catalog.pg_try_advisory_lock_shared(v_key) THEN
+      v_keys := v_keys || v_key;
+      IF pg_catalog.pg_try_advisory_lock_shared(v_lt_key, p_lock_timeout_ms) THEN
+        v_taken := true;
+      END IF;
+    END IF;
+    IF NOT v_taken THEN
       FOREACH v_key IN ARRAY v_keys LOOP
         PERFORM pg_catalog.pg_advisory_unlock_shared(v_key);
       END LOOP;
