@@ -254,49 +254,51 @@ DECLARE
   v_start pg_catalog.int8;
   v_sha pg_catalog.text;
 BEGIN
-  IF ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
-    -- A timeout already set is kept (the trigger function would not set one): nothing to read.
-    IF pg_catalog.current_setting('lock_timeout') <> '0' THEN
-      RETURN NULL;
-    END IF;
-    v_start := (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8;
-    v_sha := ddlgate.statement_sha256();
-    -- Whether ddlgate sent a timeout at all: a try-lock on the confirmation's marker key
-    -- (confirm holds it shared), so that pg_locks is read a second time only when it did.
-    v_key := ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, 'ddlgate:lock_timeout', '*', '*');
-    IF pg_catalog.pg_try_advisory_lock(v_key) THEN
-      PERFORM pg_catalog.pg_advisory_unlock(v_key);
-      RETURN NULL;
-    END IF;
-    -- is_confirmed has read the backends' status afresh (pg_stat_clear_snapshot).
-    v_key := ddlgate.lock_timeout_key(pg_catalog.pg_backend_pid(), v_start, v_sha)::pg_catalog.int8 & 4294967295;
-    SELECT min(l.objid::pg_catalog.int8) INTO v_ms
-      FROM pg_catalog.pg_locks AS l
-      JOIN LATERAL pg_catalog.pg_stat_get_activity(l.pid) AS a ON true
-     WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
-       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
-       AND l.classid::pg_catalog.int8 = v_key
-       AND l.pid <> pg_catalog.pg_backend_pid()
-       AND pg_catalog.pg_has_role(a.usesysid, 'ddlgate_control', 'MEMBER');
-    IF v_ms BETWEEN 1 AND 3600000 THEN
-      RETURN v_ms::pg_catalog.int4;
-    END IF;
-    RETURN NULL;
-  END IF;
   SELECT g.mode INTO v_mode FROM ddlgate.guard_version AS g;
-  IF v_mode IS DISTINCT FROM 'enforce' THEN
+  IF v_mode IS NOT DISTINCT FROM 'enforce' AND NOT ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
+    -- A sequence is not rolled back: the refusal leaves a count behind, and the server log its message.
+    v_refusal := pg_catalog.nextval('ddlgate.refusals');
+    RAISE EXCEPTION USING
+      ERRCODE = 'DG001',
+      MESSAGE = pg_catalog.format('ddlgate guard refused %s: ddlgate did not confirm this statement for this session',
+                                  p_tag),
+      DETAIL = pg_catalog.format('refusal %s; backend %s; role %s; search_path %s; statement sha256:%s',
+                                 v_refusal, pg_catalog.pg_backend_pid(), p_role, p_search_path,
+                                 ddlgate.statement_sha256()),
+      HINT = 'Schema changes go through ddlgate with an approved bundle (docs/guard.md).';
+  END IF;
+  -- The lock_timeout ddlgate sent with the confirmation (issue 28 item 3). One already set is
+  -- kept (the trigger function would not set another): nothing to read.
+  IF pg_catalog.current_setting('lock_timeout') <> '0' THEN
     RETURN NULL;
   END IF;
-  -- A sequence is not rolled back: the refusal leaves a count behind, and the server log its message.
-  v_refusal := pg_catalog.nextval('ddlgate.refusals');
-  RAISE EXCEPTION USING
-    ERRCODE = 'DG001',
-    MESSAGE = pg_catalog.format('ddlgate guard refused %s: ddlgate did not confirm this statement for this session',
-                                p_tag),
-    DETAIL = pg_catalog.format('refusal %s; backend %s; role %s; search_path %s; statement sha256:%s',
-                               v_refusal, pg_catalog.pg_backend_pid(), p_role, p_search_path,
-                               ddlgate.statement_sha256()),
-    HINT = 'Schema changes go through ddlgate with an approved bundle (docs/guard.md).';
+  v_start := (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8;
+  v_sha := ddlgate.statement_sha256();
+  -- Whether ddlgate sent one at all: a try-lock on the marker key confirm holds shared, so that
+  -- pg_locks is read (and, in detect mode, the confirmation checked) only when it did.
+  v_key := ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, 'ddlgate:lock_timeout', '*', '*');
+  IF pg_catalog.pg_try_advisory_lock(v_key) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(v_key);
+    RETURN NULL;
+  END IF;
+  -- Only for a confirmed command (in enforce mode, checked above).
+  IF v_mode IS DISTINCT FROM 'enforce' AND NOT ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
+    RETURN NULL;
+  END IF;
+  -- is_confirmed has read the backends' status afresh (pg_stat_clear_snapshot).
+  v_key := ddlgate.lock_timeout_key(pg_catalog.pg_backend_pid(), v_start, v_sha)::pg_catalog.int8 & 4294967295;
+  SELECT min(l.objid::pg_catalog.int8) INTO v_ms
+    FROM pg_catalog.pg_locks AS l
+    JOIN LATERAL pg_catalog.pg_stat_get_activity(l.pid) AS a ON true
+   WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
+     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+     AND l.classid::pg_catalog.int8 = v_key
+     AND l.pid <> pg_catalog.pg_backend_pid()
+     AND pg_catalog.pg_has_role(a.usesysid, 'ddlgate_control', 'MEMBER');
+  IF v_ms BETWEEN 1 AND 3600000 THEN
+    RETURN v_ms::pg_catalog.int4;
+  END IF;
+  RETURN NULL;
 END
 )SQL"));
   // ddl_command_end: record each command of an unconfirmed statement with its object.
