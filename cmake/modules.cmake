@@ -13,8 +13,9 @@
 #   ledger     : base, libcrypto, nlohmann-json
 #   ops        : base, libcrypto, nlohmann-json (metrics text, webhook payloads and
 #                signatures, JSON log lines)
-#   engine     : base, protocol, sql, bundle, breakglass, ledger (a session's protocol and
-#                decision state, sans-IO: no Boost, no sockets, no TLS, no logging)
+#   engine     : base, protocol, sql, bundle, breakglass, ledger, lint (a session's protocol and
+#                decision state, sans-IO: no Boost, no sockets, no TLS, no logging; lint's lock
+#                analysis says which confirmed statements block, issue 28 item 3)
 #   drift      : base, config, sql, bundle, libpq (ext::pq: `ddlgate drift`, the live schema
 #                against what the approved bundles produce in a scratch database)
 #   guard      : base, libpq (the in-database guard: its versioned SQL, install, status,
@@ -36,7 +37,7 @@ set(DDLGATE_ALLOWED_bundle "ddlgate::base;ddlgate::config;ddlgate::sql;ext::json
 set(DDLGATE_ALLOWED_breakglass "ddlgate::base;ddlgate::config;ext::json")
 set(DDLGATE_ALLOWED_ledger "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")
-set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger")
+set(DDLGATE_ALLOWED_engine "ddlgate::base;ddlgate::protocol;ddlgate::sql;ddlgate::bundle;ddlgate::breakglass;ddlgate::ledger;ddlgate::lint")
 set(DDLGATE_ALLOWED_drift "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::bundle;ext::pq")
 set(DDLGATE_ALLOWED_guard "ddlgate::base;ext::pq")
 set(DDLGATE_ALLOWED_lint "ddlgate::base;ddlgate::sql;ext::pg_query;ext::json")

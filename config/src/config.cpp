@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -223,6 +224,67 @@ std::optional<std::uint64_t> parse_duration_seconds(std::string_view text) {
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
   if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
   return n * unit;
+}
+
+base::Result<std::uint32_t> parse_lock_timeout_ms(std::string_view text) {
+  const std::string shown = "'" + std::string(text.substr(0, 64)) + (text.size() > 64 ? "...'" : "'");
+  const auto malformed = [&] {
+    return base::Error("must be a lock_timeout such as \"5s\", \"500ms\" or \"1min\" (a number, then us, ms, s, "
+                       "min, h or d), got " + shown);
+  };
+  if (text.size() > 64) return malformed();
+  // PostgreSQL's parse_int (guc.c): strtol skips leading spaces, allows spaces before the unit
+  // and after it; units are case-sensitive.
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  std::size_t i = 0;
+  while (i < text.size() && space(text[i])) ++i;
+  const std::size_t start = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  const std::size_t int_end = i;
+  if (int_end == start) return malformed();  // no digits (also a sign: the server refuses negatives)
+  if (text[start] == '0' && int_end - start > 1) {
+    return base::Error("must not start with 0 (PostgreSQL reads " + shown + " as octal), got " + shown);
+  }
+  if (text[start] == '0' && i < text.size() && (text[i] == 'x' || text[i] == 'X')) {
+    return base::Error("must be decimal (PostgreSQL reads 0x as hexadecimal), got " + shown);
+  }
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) return malformed();
+  double value = 0;
+  {
+    std::string number(text.substr(start, i - start));
+    char* end = nullptr;
+    value = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size()) return malformed();
+  }
+  while (i < text.size() && space(text[i])) ++i;
+  std::size_t unit_end = text.size();
+  while (unit_end > i && space(text[unit_end - 1])) --unit_end;
+  const std::string_view unit = text.substr(i, unit_end - i);
+  // guc.c's time units for a GUC_UNIT_MS setting, largest first; a fractional value is rounded
+  // to a whole number of the next smaller unit first (convert_to_base_unit), then to whole ms.
+  struct Unit {
+    std::string_view name;
+    double ms;
+  };
+  static constexpr Unit kUnits[] = {{"d", 86400000.0}, {"h", 3600000.0}, {"min", 60000.0},
+                                    {"s", 1000.0},     {"ms", 1.0},        {"us", 0.001}};
+  double ms = value;  // no unit: milliseconds
+  if (!unit.empty()) {
+    std::size_t u = 0;
+    while (u < std::size(kUnits) && kUnits[u].name != unit) ++u;
+    if (u == std::size(kUnits)) return malformed();
+    ms = value * kUnits[u].ms;
+    if (u + 1 < std::size(kUnits)) ms = std::nearbyint(ms / kUnits[u + 1].ms) * kUnits[u + 1].ms;
+  }
+  ms = std::nearbyint(ms);
+  if (!(ms >= kMinLockTimeoutMs && ms <= kMaxLockTimeoutMs)) {
+    return base::Error("must be between 1ms and 1h (0 would mean no timeout: leave the key out instead), got " + shown);
+  }
+  return static_cast<std::uint32_t>(ms);
 }
 
 EnforcementMode Enforcement::mode_for(std::string_view user, std::string_view database) const {
@@ -593,6 +655,15 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
     enforcement.read_bool("record_all_statements", c.enforcement.record_all_statements);
     enforcement.read_string_list("superusers", c.enforcement.superusers);
     enforcement.read_string_list("allowed_startup_settings", c.enforcement.allowed_startup_settings);
+    {
+      std::string lock_timeout;
+      enforcement.read_string("lock_timeout_for_blocking", lock_timeout);
+      if (et->contains("lock_timeout_for_blocking") && et->get("lock_timeout_for_blocking")->is_string()) {
+        auto ms = parse_lock_timeout_ms(lock_timeout);
+        if (ms) c.enforcement.lock_timeout_for_blocking_ms = *ms;
+        else problems.push_back({"enforcement.lock_timeout_for_blocking", ms.error().reason});
+      }
+    }
     for (auto& name : c.enforcement.allowed_startup_settings) {
       for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
@@ -762,6 +833,12 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
 
 std::vector<Problem> validate(const Config& c) {
   std::vector<Problem> problems;
+  // The guard sets the timeout (docs/guard.md, "Lock safety"): without confirmations nothing would.
+  if (c.enforcement.lock_timeout_for_blocking_ms != 0 && !(c.guard.enabled && c.guard.confirm)) {
+    problems.push_back({"enforcement.lock_timeout_for_blocking",
+                        "needs [guard] with confirm = true: the database's guard sets the lock_timeout of the "
+                        "statements ddlgate confirms to it"});
+  }
   if (c.listen.empty()) {
     problems.push_back({"listen", "no listen address: set listen.addresses or listen.unix_sockets"});
   }

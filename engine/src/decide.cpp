@@ -4,6 +4,7 @@
 
 #include "ddlgate/base/base64.h"
 #include "ddlgate/engine/sqlstate.h"
+#include "ddlgate/lint/lint.h"
 
 namespace ddlgate::engine {
 
@@ -84,6 +85,27 @@ std::string refusal_message(std::string_view cls, std::string_view display_sql, 
   return m;
 }
 
+bool blocks_existing_tables(const std::vector<const sql::Statement*>& statements) {
+  if (statements.empty()) return false;
+  // One input, so that a table created by an earlier statement of the message is not
+  // "existing" for a later one (lint's rule); the display SQL is deparsed, one statement each.
+  lint::SourceFile file;
+  for (const sql::Statement* st : statements) {
+    if (st->display_sql.empty()) return true;
+    file.text += st->display_sql;
+    file.text += ";\n";
+  }
+  const lint::Report report = lint::lint({file});
+  if (report.statements.size() != statements.size()) return true;
+  for (const auto& r : report.statements) {
+    for (const auto& f : r.findings) {
+      if (f.rule_id == "DG-L000") return true;  // lint could not read it
+    }
+    if (lint::blocks_reads(r.strongest) || lint::blocks_writes(r.strongest)) return true;
+  }
+  return false;
+}
+
 namespace {
 
 // What the guard is asked to confirm for an allowed message, or why it cannot be asked
@@ -107,6 +129,12 @@ ConfirmOrWhy confirmation_for(const std::vector<Controlled>& controlled, const F
     if (k.st->command_tag.empty()) return {std::nullopt, "ddlgate cannot name its command tag to the database's guard"};
     c.tags.push_back(k.st->command_tag);
     qualified = qualified && k.st->names_qualified;
+  }
+  // Issue 28 item 3: the lock_timeout for a message that would hold up reads or writes.
+  if (facts.lock_timeout_for_blocking_ms != 0) {
+    std::vector<const sql::Statement*> statements;
+    for (const auto& k : controlled) statements.push_back(k.st);
+    if (blocks_existing_tables(statements)) c.lock_timeout_ms = facts.lock_timeout_for_blocking_ms;
   }
   if (!qualified) {
     for (const auto& k : controlled) {

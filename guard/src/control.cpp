@@ -1,5 +1,7 @@
 #include "ddlgate/guard/control.h"
 
+#include <string_view>
+
 #include <libpq-fe.h>
 
 #include "pq.h"
@@ -39,22 +41,38 @@ base::Result<ControlConnection::Confirmed> ControlConnection::confirm(const Requ
   const std::string pid = std::to_string(q.backend_pid);
   const std::string tags = text_array_literal(q.tags);
   const std::string ttl = std::to_string(q.ttl_seconds) + " seconds";
+  const std::string lock_timeout = std::to_string(q.lock_timeout_ms);
   const char* values[] = {pid.c_str(),
                           q.backend_start.empty() ? nullptr : q.backend_start.c_str(),
                           q.text_sha256.c_str(),
                           tags.c_str(),
                           q.role.c_str(),
                           q.search_path ? q.search_path->c_str() : nullptr,
-                          ttl.c_str()};
+                          ttl.c_str(),
+                          lock_timeout.c_str()};
   // The backend's start comes from the server the first time (pg_read_all_stats lets
   // ddlgate_control read it), so that a PID reused by a later backend is not confirmed.
+  // Without a lock_timeout, the seven arguments every guard version takes.
   static const char* kConfirm =
       "SELECT ddlgate.confirm($1::pg_catalog.int4, s.start, $3, $4::pg_catalog.text[], $5, $6, "
       "$7::pg_catalog.interval), s.start::pg_catalog.text "
       "FROM (SELECT COALESCE($2::pg_catalog.timestamptz, (SELECT a.backend_start FROM "
       "pg_catalog.pg_stat_get_activity($1::pg_catalog.int4) AS a)) AS start) AS s";
-  Res r(PQexecParams(conn_, kConfirm, 7, nullptr, values, nullptr, nullptr, 0));
+  static const char* kConfirmWithLockTimeout =
+      "SELECT ddlgate.confirm($1::pg_catalog.int4, s.start, $3, $4::pg_catalog.text[], $5, $6, "
+      "$7::pg_catalog.interval, $8::pg_catalog.int4), s.start::pg_catalog.text "
+      "FROM (SELECT COALESCE($2::pg_catalog.timestamptz, (SELECT a.backend_start FROM "
+      "pg_catalog.pg_stat_get_activity($1::pg_catalog.int4) AS a)) AS start) AS s";
+  const bool with_timeout = q.lock_timeout_ms != 0;
+  Res r(PQexecParams(conn_, with_timeout ? kConfirmWithLockTimeout : kConfirm, with_timeout ? 8 : 7, nullptr, values,
+                     nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    if (with_timeout && state && std::string_view(state) == "42883") {
+      return base::Error("the guard did not confirm: its ddlgate.confirm takes no lock_timeout (a guard older than "
+                         "version 2; enforcement.lock_timeout_for_blocking needs version 2): run `ddlgate guard install` "
+                         "on this database (" + error_of(r.get(), conn_) + ")");
+    }
     return base::Error("the guard did not confirm: " + error_of(r.get(), conn_));
   }
   Confirmed c;

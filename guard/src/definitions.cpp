@@ -145,6 +145,16 @@ SELECT ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.encode(pg_catal
   pg_catalog.concat_ws(E'\n', 'ddlgate-confirm-v1', p_pid, p_start_us, p_sha, p_tag, p_role, p_search_path),
   'UTF8')), 'hex'), 1, 16))::pg_catalog.bit(64)::pg_catalog.int8
 )SQL"));
+  // The first int4 of the advisory-lock pair that carries a confirmation's lock_timeout
+  // (issue 28 item 3): the second int4 is the timeout in milliseconds, so that the guard reads
+  // the value from pg_locks (live) rather than from a table its snapshot may predate.
+  out.push_back(fn("lock_timeout_key", "p_pid pg_catalog.int4, p_start_us pg_catalog.int8, p_sha pg_catalog.text",
+                   "p_pid integer, p_start_us bigint, p_sha text", "pg_catalog.int4", "sql", false, "IMMUTABLE", {},
+                   R"SQL(
+SELECT ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+  pg_catalog.concat_ws(E'\n', 'ddlgate-lock-timeout-v1', p_pid, p_start_us, p_sha),
+  'UTF8')), 'hex'), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
+)SQL"));
   // Whether backend p_pid holds the session advisory lock p_key in this database now
   // (pg_locks is read live, whatever the caller's snapshot: no commit is needed).
   out.push_back(fn("lock_held", "p_pid pg_catalog.int4, p_key pg_catalog.int8", "p_pid integer, p_key bigint",
@@ -230,30 +240,65 @@ BEGIN
 END
 )SQL"));
   // ddl_command_start: in enforce mode, refuse what was not confirmed, before anything is built.
+  // In either mode, a confirmed statement's lock_timeout (milliseconds), when ddlgate sent one
+  // with its confirmation (issue 28 item 3: a statement that blocks reads or writes of an
+  // existing table); NULL otherwise. The trigger function sets it in the session.
   out.push_back(fn("check_start", "p_tag pg_catalog.text, p_role pg_catalog.text, p_search_path pg_catalog.text",
-                   "p_tag text, p_role text, p_search_path text", "void", "plpgsql", true, "VOLATILE", {"PUBLIC"},
-                   R"SQL(
+                   "p_tag text, p_role text, p_search_path text", "pg_catalog.int4", "plpgsql", true, "VOLATILE",
+                   {"PUBLIC"}, R"SQL(
 DECLARE
   v_mode pg_catalog.text;
   v_refusal pg_catalog.int8;
+  v_ms pg_catalog.int8;
+  v_key pg_catalog.int8;
+  v_start pg_catalog.int8;
+  v_sha pg_catalog.text;
 BEGIN
   SELECT g.mode INTO v_mode FROM ddlgate.guard_version AS g;
-  IF v_mode IS DISTINCT FROM 'enforce' THEN
-    RETURN;
+  IF v_mode IS NOT DISTINCT FROM 'enforce' AND NOT ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
+    -- A sequence is not rolled back: the refusal leaves a count behind, and the server log its message.
+    v_refusal := pg_catalog.nextval('ddlgate.refusals');
+    RAISE EXCEPTION USING
+      ERRCODE = 'DG001',
+      MESSAGE = pg_catalog.format('ddlgate guard refused %s: ddlgate did not confirm this statement for this session',
+                                  p_tag),
+      DETAIL = pg_catalog.format('refusal %s; backend %s; role %s; search_path %s; statement sha256:%s',
+                                 v_refusal, pg_catalog.pg_backend_pid(), p_role, p_search_path,
+                                 ddlgate.statement_sha256()),
+      HINT = 'Schema changes go through ddlgate with an approved bundle (docs/guard.md).';
   END IF;
-  IF ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
-    RETURN;
+  -- The lock_timeout ddlgate sent with the confirmation (issue 28 item 3). One already set is
+  -- kept (the trigger function would not set another): nothing to read.
+  IF pg_catalog.current_setting('lock_timeout') <> '0' THEN
+    RETURN NULL;
   END IF;
-  -- A sequence is not rolled back: the refusal leaves a count behind, and the server log its message.
-  v_refusal := pg_catalog.nextval('ddlgate.refusals');
-  RAISE EXCEPTION USING
-    ERRCODE = 'DG001',
-    MESSAGE = pg_catalog.format('ddlgate guard refused %s: ddlgate did not confirm this statement for this session',
-                                p_tag),
-    DETAIL = pg_catalog.format('refusal %s; backend %s; role %s; search_path %s; statement sha256:%s',
-                               v_refusal, pg_catalog.pg_backend_pid(), p_role, p_search_path,
-                               ddlgate.statement_sha256()),
-    HINT = 'Schema changes go through ddlgate with an approved bundle (docs/guard.md).';
+  v_start := (EXTRACT(EPOCH FROM ddlgate.own_backend_start()) * 1000000)::pg_catalog.int8;
+  v_sha := ddlgate.statement_sha256();
+  -- Whether ddlgate sent one at all: a try-lock on the marker key confirm holds shared, so that
+  -- pg_locks is read (and, in detect mode, the confirmation checked) only when it did.
+  v_key := ddlgate.confirmation_key(pg_catalog.pg_backend_pid(), v_start, v_sha, 'ddlgate:lock_timeout', '*', '*');
+  IF pg_catalog.pg_try_advisory_lock(v_key) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(v_key);
+    RETURN NULL;
+  END IF;
+  -- Only for a confirmed command (in enforce mode, checked above).
+  IF v_mode IS DISTINCT FROM 'enforce' AND NOT ddlgate.is_confirmed(p_tag, p_role, p_search_path) THEN
+    RETURN NULL;
+  END IF;
+  -- is_confirmed has read the backends' status afresh (pg_stat_clear_snapshot).
+  v_key := ddlgate.lock_timeout_key(pg_catalog.pg_backend_pid(), v_start, v_sha)::pg_catalog.int8 & 4294967295;
+  SELECT min(l.objid::pg_catalog.int8) INTO v_ms
+    FROM pg_catalog.pg_locks AS l
+    JOIN LATERAL pg_catalog.pg_stat_get_activity(l.pid) AS a ON true
+   WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
+     AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+     AND l.classid::pg_catalog.int8 = v_key
+     AND l.pid <> pg_catalog.pg_backend_pid()
+     AND pg_catalog.pg_has_role(a.usesysid, 'ddlgate_control', 'MEMBER');
+  IF v_ms BETWEEN 1 AND 3600000 THEN
+    RETURN v_ms::pg_catalog.int4;
+  END IF;
+  RETURN NULL;
 END
 )SQL"));
   // ddl_command_end: record each command of an unconfirmed statement with its object.
@@ -333,9 +378,9 @@ END
   out.push_back(fn("confirm",
                    "p_backend_pid pg_catalog.int4, p_backend_start pg_catalog.timestamptz, "
                    "p_statement_sha256 pg_catalog.text, p_command_tags pg_catalog.text[], p_role pg_catalog.text, "
-                   "p_search_path pg_catalog.text, p_ttl pg_catalog.interval",
+                   "p_search_path pg_catalog.text, p_ttl pg_catalog.interval, p_lock_timeout_ms pg_catalog.int4 DEFAULT NULL",
                    "p_backend_pid integer, p_backend_start timestamp with time zone, p_statement_sha256 text, "
-                   "p_command_tags text[], p_role text, p_search_path text, p_ttl interval",
+                   "p_command_tags text[], p_role text, p_search_path text, p_ttl interval, p_lock_timeout_ms integer",
                    "pg_catalog.int8", "plpgsql", true, "VOLATILE", {std::string(kControlRole)}, R"SQL(
 DECLARE
   v_keys pg_catalog.int8[] := '{}';
@@ -343,6 +388,8 @@ DECLARE
   v_tag pg_catalog.text;
   v_start pg_catalog.int8;
   v_id pg_catalog.int8;
+  v_lt_key pg_catalog.int4;
+  v_taken pg_catalog.bool := false;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM ddlgate.control_sessions AS c
                   WHERE c.pid = pg_catalog.pg_backend_pid() AND ddlgate.lock_held(c.pid, c.lock_key)) THEN
@@ -361,6 +408,9 @@ BEGIN
   END IF;
   IF p_ttl IS NULL OR p_ttl <= '0'::pg_catalog.interval OR p_ttl > '1 hour'::pg_catalog.interval THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: a confirmation lasts more than 0 and at most 1 hour';
+  END IF;
+  IF p_lock_timeout_ms IS NOT NULL AND p_lock_timeout_ms NOT BETWEEN 1 AND 3600000 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ddlgate guard: a lock_timeout is between 1 ms and 1 hour';
   END IF;
   v_start := (EXTRACT(EPOCH FROM p_backend_start) * 1000000)::pg_catalog.int8;
   FOREACH v_tag IN ARRAY p_command_tags LOOP
@@ -382,10 +432,30 @@ BEGIN
     END IF;
     v_keys := v_keys || v_key;
   END LOOP;
+  -- The lock_timeout the guard sets for this text on this backend (issue 28 item 3): a
+  -- shared lock on (key, milliseconds), read live from pg_locks by check_start, and a marker
+  -- key (released with the others) that tells check_start there is one to read.
+  IF p_lock_timeout_ms IS NOT NULL THEN
+    v_key := ddlgate.confirmation_key(p_backend_pid, v_start, p_statement_sha256, 'ddlgate:lock_timeout', '*', '*');
+    v_lt_key := ddlgate.lock_timeout_key(p_backend_pid, v_start, p_statement_sha256);
+    IF pg_catalog.pg_try_advisory_lock_shared(v_key) THEN
+      v_keys := v_keys || v_key;
+      IF pg_catalog.pg_try_advisory_lock_shared(v_lt_key, p_lock_timeout_ms) THEN
+        v_taken := true;
+      END IF;
+    END IF;
+    IF NOT v_taken THEN
+      FOREACH v_key IN ARRAY v_keys LOOP
+        PERFORM pg_catalog.pg_advisory_unlock_shared(v_key);
+      END LOOP;
+      RAISE EXCEPTION USING ERRCODE = 'DG002',
+        MESSAGE = 'ddlgate guard: another backend holds this confirmation''s lock_timeout key; not confirmed';
+    END IF;
+  END IF;
   INSERT INTO ddlgate.confirmations (control_pid, backend_pid, backend_start, statement_sha256, command_tags,
-                                     role_name, search_path, lock_keys, expires_at)
+                                     role_name, search_path, lock_keys, expires_at, lock_timeout_ms, lock_timeout_key)
   VALUES (pg_catalog.pg_backend_pid(), p_backend_pid, p_backend_start, p_statement_sha256, p_command_tags,
-          p_role, p_search_path, v_keys, pg_catalog.clock_timestamp() + p_ttl)
+          p_role, p_search_path, v_keys, pg_catalog.clock_timestamp() + p_ttl, p_lock_timeout_ms, v_lt_key)
   RETURNING id INTO v_id;
   RETURN v_id;
 END
@@ -396,16 +466,21 @@ END
 DECLARE
   v_keys pg_catalog.int8[];
   v_key pg_catalog.int8;
+  v_lt_key pg_catalog.int4;
+  v_lt_ms pg_catalog.int4;
 BEGIN
   UPDATE ddlgate.confirmations AS c SET released_at = pg_catalog.clock_timestamp()
    WHERE c.id = p_id AND c.control_pid = pg_catalog.pg_backend_pid() AND c.released_at IS NULL
-  RETURNING c.lock_keys INTO v_keys;
+  RETURNING c.lock_keys, c.lock_timeout_key, c.lock_timeout_ms INTO v_keys, v_lt_key, v_lt_ms;
   IF v_keys IS NULL THEN
     RETURN false;
   END IF;
   FOREACH v_key IN ARRAY v_keys LOOP
     PERFORM pg_catalog.pg_advisory_unlock_shared(v_key);
   END LOOP;
+  IF v_lt_key IS NOT NULL THEN
+    PERFORM pg_catalog.pg_advisory_unlock_shared(v_lt_key, v_lt_ms);
+  END IF;
   RETURN true;
 END
 )SQL"));
@@ -449,7 +524,17 @@ END
                   "(TG_TAG::pg_catalog.text, CURRENT_USER::pg_catalog.text, "
                   "pg_catalog.current_setting('search_path'));\nEND\n");
   };
-  out.push_back(trigger_fn("on_ddl_command_start", "check_start"));
+  // ddl_command_start also sets the lock_timeout ddlgate confirmed the statement with, unless
+  // the transaction has one ('0': none; one the migration or its role set is kept). Set here,
+  // in the session's own function without a SET clause, so that it lasts to the transaction's
+  // end (set_config's is_local); a SET clause would undo it on return.
+  out.push_back(fn("on_ddl_command_start", "", "", "pg_catalog.event_trigger", "plpgsql", false, "VOLATILE", {"PUBLIC"},
+                   "\nDECLARE\n  v_ms pg_catalog.int4;\nBEGIN\n"
+                   "  SELECT ddlgate.check_start(TG_TAG::pg_catalog.text, CURRENT_USER::pg_catalog.text, "
+                   "pg_catalog.current_setting('search_path')) INTO v_ms;\n"
+                   "  IF v_ms IS NOT NULL AND pg_catalog.texteq(pg_catalog.current_setting('lock_timeout'), '0') THEN\n"
+                   "    PERFORM pg_catalog.set_config('lock_timeout', pg_catalog.format('%sms', v_ms), true);\n"
+                   "  END IF;\nEND\n"));
   out.push_back(trigger_fn("on_ddl_command_end", "record_end"));
   out.push_back(trigger_fn("on_sql_drop", "record_drop"));
   out.push_back(trigger_fn("on_table_rewrite", "record_rewrite"));
@@ -508,6 +593,14 @@ CREATE TABLE ddlgate.confirmations (
   released_at pg_catalog.timestamptz
 );
 CREATE SEQUENCE ddlgate.refusals;
+)SQL"});
+  // 2 (issue 28 item 3): a confirmation may carry a lock_timeout. confirm takes it (a new
+  // argument, so the old signature goes) and check_start returns it (a new return type).
+  steps.push_back({2, R"SQL(
+ALTER TABLE ddlgate.confirmations ADD COLUMN lock_timeout_ms pg_catalog.int4, ADD COLUMN lock_timeout_key pg_catalog.int4;
+DROP FUNCTION IF EXISTS ddlgate.confirm(pg_catalog.int4, pg_catalog.timestamptz, pg_catalog.text, pg_catalog.text[],
+                                        pg_catalog.text, pg_catalog.text, pg_catalog.interval);
+DROP FUNCTION IF EXISTS ddlgate.check_start(pg_catalog.text, pg_catalog.text, pg_catalog.text);
 )SQL"});
   return steps;
 }

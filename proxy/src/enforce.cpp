@@ -429,6 +429,7 @@ asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanS
   facts.who = session_info();
   facts.guard_confirms = s_.shared_.guard != nullptr;
   if (facts.guard_confirms) facts.server_text_sha256 = server_text_sha256(sql);
+  facts.lock_timeout_for_blocking_ms = s_.config_->enforcement.lock_timeout_for_blocking_ms;
   const engine::ApprovedSetSource approved(s_.worker_.approved.get());
   engine::Decision decision = engine::decide(readings, approved, facts, s_.shared_.spent);
   if (!decision.controlled) co_return Verdict{};

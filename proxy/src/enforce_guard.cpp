@@ -39,6 +39,7 @@ asio::awaitable<Enforcement::GuardAnswer> Enforcement::confirm_with_guard(const 
   request.tags = c.tags;
   request.role = c.role;
   request.search_path = c.search_path;
+  request.lock_timeout_ms = c.lock_timeout_ms;
   const std::string database = s_.database_;
   std::weak_ptr<Session> weak = s_.weak_from_this();
   asio::io_context& ctx = s_.worker_.ctx;

@@ -89,7 +89,7 @@ TEST(Guard, InstallTwiceIsIdempotentAndKeepsWhatWasRecorded) {
   auto& pg = SharedPgServer::get();
   auto first = guard_cli({"install", "--url", pg.conninfo(), "--mode", "detect"});
   ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
-  EXPECT_EQ(first.stdout_text, "installed guard version 1, mode detect\n");
+  EXPECT_EQ(first.stdout_text, "installed guard version 2, mode detect\n");
   EXPECT_EQ(first.stderr_text, "");  // the server's notices are not printed
   pg.admin_sql("create table before_reinstall (id int)");
   const std::string catalog_query =
@@ -101,7 +101,7 @@ TEST(Guard, InstallTwiceIsIdempotentAndKeepsWhatWasRecorded) {
 
   auto second = guard_cli({"install", "--url", pg.conninfo()});
   ASSERT_EQ(second.exit_code, 0) << second.stderr_text;
-  EXPECT_EQ(second.stdout_text, "guard version 1 -> 1, mode detect\n");  // the mode is kept
+  EXPECT_EQ(second.stdout_text, "guard version 2 -> 2, mode detect\n");  // the mode is kept
   EXPECT_EQ(pg.admin_sql(catalog_query), catalog_before);
   EXPECT_EQ(pg.admin_sql("select count(*) from ddlgate.changes where object_identity = 'public.before_reinstall'"), "1\n");
   EXPECT_EQ(pg.admin_sql("select count(*) from ddlgate.changes where event = 'install'"), "2\n");
@@ -114,7 +114,39 @@ TEST(Guard, InstallTwiceIsIdempotentAndKeepsWhatWasRecorded) {
   install(pg, "enforce");
   EXPECT_EQ(pg.admin_sql("select mode from ddlgate.guard_version"), "enforce\n");
   EXPECT_EQ(pg.admin_sql("select detail from ddlgate.changes where event = 'install' order by id desc limit 1"),
-            "version 1 -> 1, mode detect -> enforce\n");
+            "version 2 -> 2, mode detect -> enforce\n");
+}
+
+// A version 1 guard (issue 25) upgraded to version 2 (issue 28 item 3): install runs step 2
+// only, the old confirm and check_start signatures are gone, and status finds it intact. The
+// version 1 state is made from version 2 by undoing step 2 and putting back the version 1
+// signatures (their bodies do not matter: install replaces every function).
+TEST(Guard, InstallUpgradesAVersionOneGuard) {
+  auto& pg = SharedPgServer::get();
+  install(pg, "detect");
+  pg.admin_sql(
+      "BEGIN; DROP EVENT TRIGGER ddlgate_guard_ddl_command_start; DROP EVENT TRIGGER ddlgate_guard_ddl_command_end; "
+      "DROP EVENT TRIGGER ddlgate_guard_sql_drop; DROP EVENT TRIGGER ddlgate_guard_table_rewrite; "
+      "ALTER TABLE ddlgate.confirmations DROP COLUMN lock_timeout_ms, DROP COLUMN lock_timeout_key; "
+      "DROP FUNCTION ddlgate.confirm(int4, timestamptz, text, text[], text, text, interval, int4); "
+      "CREATE FUNCTION ddlgate.confirm(int4, timestamptz, text, text[], text, text, interval) RETURNS int8 "
+      "LANGUAGE sql AS 'SELECT 0::int8'; "
+      "DROP FUNCTION ddlgate.check_start(text, text, text); "
+      "CREATE FUNCTION ddlgate.check_start(text, text, text) RETURNS void LANGUAGE sql AS ''; "
+      "UPDATE ddlgate.guard_version SET version = 1; COMMIT");
+  auto r = guard_cli({"install", "--url", pg.conninfo()});
+  ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "guard version 1 -> 2, mode detect\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_proc where pronamespace = 'ddlgate'::regnamespace "
+                         "and proname = 'confirm'"),
+            "1\n");
+  EXPECT_EQ(pg.admin_sql("select pg_get_function_result('ddlgate.check_start(text, text, text)'::regprocedure)"),
+            "integer\n");
+  EXPECT_EQ(pg.admin_sql("select count(*) from pg_attribute where attrelid = 'ddlgate.confirmations'::regclass "
+                         "and attname in ('lock_timeout_ms', 'lock_timeout_key')"),
+            "2\n");
+  auto status = guard_cli({"status", "--url", pg.conninfo()});
+  EXPECT_EQ(status.exit_code, 0) << status.stdout_text << status.stderr_text;
 }
 
 TEST(Guard, InstallRefusesToDowngradeANewerGuard) {
@@ -123,7 +155,7 @@ TEST(Guard, InstallRefusesToDowngradeANewerGuard) {
   pg.admin_sql("update ddlgate.guard_version set version = 99");
   auto r = guard_cli({"install", "--url", pg.conninfo(), "--mode", "detect"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.stderr_text.find("the installed guard is version 99, newer than this ddlgate's 1; refusing to downgrade"),
+  EXPECT_NE(r.stderr_text.find("the installed guard is version 99, newer than this ddlgate's 2; refusing to downgrade"),
             std::string::npos)
       << r.stderr_text;
   // Nothing changed: the same version and mode, the triggers still there.

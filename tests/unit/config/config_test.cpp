@@ -579,3 +579,60 @@ drift_migrator = "deployer"
   ReloadPlan plan = plan_reload(off.config, on.config);
   EXPECT_EQ(plan.needs_restart, (std::vector<std::string>{"guard"}));
 }
+
+// enforcement.lock_timeout_for_blocking (issue 28 item 3): the spellings PostgreSQL 15's
+// lock_timeout accepts, in milliseconds rounded as guc.c rounds them (the guard_lock
+// integration test checks the same values against the server's pg_settings).
+TEST(LockTimeout, ParsesPostgresSpellingsIntoMilliseconds) {
+  const std::pair<const char*, std::uint32_t> cases[] = {
+      {"5s", 5000},      {"500ms", 500},    {"500", 500},      {" 1 min ", 60000}, {"1.5s", 1500},
+      {"0.5min", 30000}, {"1h", 3600000},   {"1500us", 2},     {"2500us", 2},      {"2.5ms", 2},
+      {"3.5ms", 4},   {"5.", 5},         {"\t7 ms\n", 7},   {"0.01min", 1000},  {"1000000us", 1000},
+  };
+  for (const auto& [text, ms] : cases) {
+    auto r = parse_lock_timeout_ms(text);
+    ASSERT_TRUE(r) << "[" << text << "]: " << r.error().reason;
+    EXPECT_EQ(*r, ms) << "[" << text << "]";
+  }
+}
+
+TEST(LockTimeout, RefusesWhatTheServerReadsOtherwiseOrNotAtAll) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "a number, then"},        {"5S", "a number, then"},       {"5 sec", "a number, then"},
+      {"-5s", "a number, then"},     {"s", "a number, then"},        {"5s5", "a number, then"},
+      {"1e3", "a number, then"},     {"5 s s", "a number, then"},    {"0", "between 1ms and 1h"},
+      {"0s", "between 1ms and 1h"},  {"500us", "between 1ms and 1h"}, {"61min", "between 1ms and 1h"},
+      {"1d", "between 1ms and 1h"},  {"99999999999999999999h", "between 1ms and 1h"},
+      {"010s", "octal"},             {"0x10", "hexadecimal"},
+  };
+  for (const auto& [text, why] : cases) {
+    auto r = parse_lock_timeout_ms(text);
+    ASSERT_FALSE(r) << "[" << text << "] gave " << *r;
+    EXPECT_NE(r.error().reason.find(why), std::string::npos) << "[" << text << "]: " << r.error().reason;
+  }
+  auto long_text = parse_lock_timeout_ms(std::string(10000, '1') + "ms");
+  ASSERT_FALSE(long_text);
+  EXPECT_LT(long_text.error().reason.size(), 300u) << "the value is cut in the message";
+}
+
+TEST(LockTimeout, IsOffWhenAbsentParsedAndNeedsTheGuard) {
+  // Other problems (enforcement without a ledger) do not matter here: those of the key do.
+  auto off = parse(std::string(kBase) + "[enforcement]\nmode = \"enforce\"\n");
+  EXPECT_FALSE(has_problem(off, "enforcement.lock_timeout_for_blocking"));
+  EXPECT_EQ(off.config.enforcement.lock_timeout_for_blocking_ms, 0u);
+  const std::string guard = "[guard]\ncontrol_user = \"ddlgate_ctl\"\n";
+  auto on = parse(std::string(kBase) + "[enforcement]\nlock_timeout_for_blocking = \"5s\"\n" + guard);
+  EXPECT_FALSE(has_problem(on, "enforcement.lock_timeout_for_blocking"));
+  EXPECT_EQ(on.config.enforcement.lock_timeout_for_blocking_ms, 5000u);
+  auto reloaded = plan_reload(off.config, on.config);
+  EXPECT_EQ(std::count(reloaded.applied.begin(), reloaded.applied.end(), "enforcement"), 1) << "live, on reload";
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[enforcement]\nlock_timeout_for_blocking = \"5 seconds\"\n" + guard),
+                          "enforcement.lock_timeout_for_blocking", "got '5 seconds'"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[enforcement]\nlock_timeout_for_blocking = 5\n" + guard),
+                          "enforcement.lock_timeout_for_blocking", "must be a string"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[enforcement]\nlock_timeout_for_blocking = \"5s\"\n"),
+                          "enforcement.lock_timeout_for_blocking", "needs [guard]"));
+  EXPECT_TRUE(has_problem(parse(std::string(kBase) + "[enforcement]\nlock_timeout_for_blocking = \"5s\"\n" + guard +
+                                "confirm = false\n"),
+                          "enforcement.lock_timeout_for_blocking", "needs [guard]"));
+}

@@ -85,6 +85,7 @@ struct Options {
   // guard_unavailable set, refused as the guard could not confirm them.
   bool guard = false;
   std::string guard_unavailable;
+  std::uint32_t lock_timeout_for_blocking_ms = 0;  // enforcement.lock_timeout_for_blocking
 };
 
 class Conversation final : private Host {
@@ -238,6 +239,7 @@ class Conversation final : private Host {
     facts.guard_confirms = options_.guard;
     if (options_.guard) facts.server_text_sha256 = base::sha256_hex(text);
     facts.guard_unavailable = options_.guard_unavailable;
+    facts.lock_timeout_for_blocking_ms = options_.lock_timeout_for_blocking_ms;
     Decision d = decide(readings, approvals, facts, options_.replay_protection ? &approvals : nullptr);
     for (auto& r : d.records) records.push_back(std::move(r));
     if (d.denial) {

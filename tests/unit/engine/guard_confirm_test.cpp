@@ -147,5 +147,67 @@ TEST(EngineGuard, WithoutTheGuardNothingIsConfirmed) {
   EXPECT_TRUE(c.confirmations.empty());
 }
 
+// Issue 28 item 3: enforcement.lock_timeout_for_blocking travels with the confirmation of a
+// message that blocks reads or writes of an existing table (lint's lock analysis), only then.
+Options locking(std::uint32_t ms = 1000) {
+  Options o = guarded();
+  o.lock_timeout_for_blocking_ms = ms;
+  return o;
+}
+
+std::uint32_t confirmed_lock_timeout(const Options& o, const std::vector<std::string>& approved, const std::string& text,
+                                     bool extended = false) {
+  Conversation c(o);
+  for (const auto& a : approved) c.approvals.approve(a, "app", false, false, kPath);
+  if (extended) c.client(cat({parse("", text), bind("", ""), execute(""), sync()}));
+  else c.client(query(text));
+  EXPECT_TRUE(c.refusals.empty()) << text;
+  EXPECT_EQ(c.confirmations.size(), 1u) << text;
+  return c.confirmations.empty() ? 0xffffffffu : c.confirmations[0].lock_timeout_ms;
+}
+
+TEST(EngineGuardLockTimeout, ABlockingStatementCarriesTheConfiguredTimeout) {
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {kAlter}, kAlter), 1000u) << "ADD COLUMN: AccessExclusiveLock";
+  EXPECT_EQ(confirmed_lock_timeout(locking(2500), {kAlter}, kAlter, true), 2500u) << "a Parse too";
+  const std::string index = "CREATE INDEX t_n ON t (n)";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {index}, index), 1000u) << "ShareLock blocks writes";
+  const std::string fk = "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (id) REFERENCES u (id)";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {fk}, fk), 1000u);
+  // One blocking statement in the message is enough (the setting lasts for its transaction).
+  const std::string other = "CREATE TABLE u (id int)";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {other, kAlter}, other + "; " + kAlter), 1000u);
+  // ... but t made by the same message is no existing table.
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {kCreate, kAlter}, std::string(kCreate) + "; " + kAlter), 0u);
+}
+
+TEST(EngineGuardLockTimeout, ANonBlockingStatementCarriesNone) {
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {kCreate}, kCreate), 0u) << "a new table";
+  const std::string concurrently = "CREATE INDEX CONCURRENTLY t_n ON t (n)";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {concurrently}, concurrently), 0u) << "ShareUpdateExclusiveLock";
+  const std::string comment = "COMMENT ON COLUMN t.n IS 'why'";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {comment}, comment), 0u);
+  // A table created earlier in the same message is not an existing one.
+  const std::string index = "CREATE INDEX t2_n ON t2 (n)";
+  const std::string create = "CREATE TABLE t2 (n int)";
+  EXPECT_EQ(confirmed_lock_timeout(locking(), {create, index}, create + "; " + index), 0u);
+  // Off: the same blocking statement carries none.
+  EXPECT_EQ(confirmed_lock_timeout(locking(0), {kAlter}, kAlter), 0u);
+}
+
+TEST(EngineGuardLockTimeout, WhatLintCannotReadCountsAsBlocking) {
+  EXPECT_FALSE(blocks_existing_tables({}));
+  sql::Statement unreadable;
+  unreadable.display_sql = "ALTER TABLE t ADD COLUMN";
+  EXPECT_TRUE(blocks_existing_tables({&unreadable}));
+  sql::Statement none;  // no display SQL
+  EXPECT_TRUE(blocks_existing_tables({&none}));
+  sql::Statement create;
+  create.display_sql = kCreate;
+  EXPECT_FALSE(blocks_existing_tables({&create}));
+  sql::Statement two;  // two statements where one was expected
+  two.display_sql = std::string(kCreate) + "; " + kAlter;
+  EXPECT_TRUE(blocks_existing_tables({&two}));
+}
+
 }  // namespace
 }  // namespace ddlgate::engine::testing

@@ -31,7 +31,34 @@ TEST(GuardDefinitions, AnUpgradeRunsOnlyTheStepsAfterTheInstalledVersion) {
   };
   EXPECT_TRUE(has_step(fresh));
   EXPECT_FALSE(has_step(again));
-  EXPECT_EQ(fresh.size(), again.size() + 1);
+  EXPECT_EQ(fresh.size(), again.size() + schema_steps().size());
+  // From version 1 (issue 28 item 3): only step 2, which drops the signatures it changes.
+  auto from_one = install_statements(1, std::nullopt);
+  EXPECT_FALSE(has_step(from_one));
+  EXPECT_EQ(from_one.size(), again.size() + 1);
+  const bool drops_old_confirm = std::any_of(from_one.begin(), from_one.end(), [](const std::string& x) {
+    return x.find("DROP FUNCTION IF EXISTS ddlgate.confirm(") != std::string::npos &&
+           x.find("ADD COLUMN lock_timeout_ms") != std::string::npos;
+  });
+  EXPECT_TRUE(drops_old_confirm);
+}
+
+// Issue 28 item 3: the lock_timeout travels with a confirmation and is set by the session's
+// own trigger function, transaction-local and only when none is set.
+TEST(GuardDefinitions, TheStartTriggerSetsAConfirmedLockTimeoutOnlyWhenNoneIsSet) {
+  const FunctionDef* start = nullptr;
+  const FunctionDef* confirm = nullptr;
+  for (const auto& f : functions()) {
+    if (f.name == "on_ddl_command_start") start = &f;
+    if (f.name == "confirm") confirm = &f;
+  }
+  ASSERT_NE(start, nullptr);
+  ASSERT_NE(confirm, nullptr);
+  EXPECT_NE(start->body.find("pg_catalog.set_config('lock_timeout', pg_catalog.format('%sms', v_ms), true)"),
+            std::string::npos);
+  EXPECT_NE(start->body.find("pg_catalog.texteq(pg_catalog.current_setting('lock_timeout'), '0')"), std::string::npos);
+  EXPECT_NE(confirm->identity_args.find("p_lock_timeout_ms integer"), std::string::npos);
+  EXPECT_NE(confirm->arguments.find("DEFAULT NULL"), std::string::npos) << "the seven-argument call still works";
 }
 
 TEST(GuardDefinitions, EachEventHasATriggerCreatedEnableAlways) {

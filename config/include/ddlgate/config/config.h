@@ -144,6 +144,10 @@ struct Enforcement {
   // loading code, session_replication_role: sql::dangerous_settings()); any other
   // such setting in the startup packet is refused in enforce mode.
   std::vector<std::string> allowed_startup_settings;
+  // lock_timeout_for_blocking (issue 28 item 3, docs/guard.md "Lock safety"): with the guard,
+  // the lock_timeout in milliseconds the guard sets for a confirmed statement that blocks reads
+  // or writes of an existing table, when the transaction has none; 0 when absent (off).
+  std::uint32_t lock_timeout_for_blocking_ms = 0;
 
   // The mode for a session of `user` on `database`.
   bool operator==(const Enforcement&) const = default;
@@ -231,6 +235,15 @@ struct BreakGlass {
 
 // Parses a duration such as "90s", "30m" or "1h" into seconds; nullopt if malformed.
 std::optional<std::uint64_t> parse_duration_seconds(std::string_view text);
+
+// The bounds of enforcement.lock_timeout_for_blocking, in milliseconds.
+inline constexpr std::uint32_t kMinLockTimeoutMs = 1;
+inline constexpr std::uint32_t kMaxLockTimeoutMs = 3600 * 1000;
+// A lock_timeout as PostgreSQL 15 reads it (an integer or decimal number, optional spaces,
+// then a unit us, ms, s, min, h or d; no unit: ms), in milliseconds rounded as the server
+// rounds them; an error that says why for anything else, for a value the server would read
+// otherwise (a leading 0 is octal to it, 0x hex) and for one outside kMin..kMaxLockTimeoutMs.
+base::Result<std::uint32_t> parse_lock_timeout_ms(std::string_view text);
 
 // A secret a configuration names by a file or an environment variable (exactly
 // one of the two is non-empty): the variable's value, or the file's contents

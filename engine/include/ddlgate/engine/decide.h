@@ -3,6 +3,7 @@
 // the error a refusal raises. The session carries them out (records durably first).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -95,6 +96,9 @@ struct Facts {
   // Why the guard could not confirm the message (the control connection is down, a
   // timeout, the guard refused): an otherwise allowed message is refused with 58000.
   std::string guard_unavailable;
+  // enforcement.lock_timeout_for_blocking (issue 28 item 3), in ms; 0: off. A confirmed
+  // message with a statement that blocks reads or writes of an existing table carries it.
+  std::uint32_t lock_timeout_for_blocking_ms = 0;
 };
 
 // What the database's guard is asked to let this session's backend run (docs/guard.md):
@@ -104,7 +108,16 @@ struct Confirmation {
   std::vector<std::string> tags;           // the controlled statements' command tags, in order
   std::string role;                        // the session's user
   std::optional<std::string> search_path;  // normalised; nullopt: every name is schema-qualified
+  // The lock_timeout (ms) the guard sets for it when the transaction has none; 0: none.
+  std::uint32_t lock_timeout_ms = 0;
 };
+
+// Whether any of these statements, run in this order, takes a lock that blocks reads or
+// writes of a table that exists before them (issue 28 item 3): lint's lock analysis
+// (lint::lint's `strongest`, lint::blocks_reads / blocks_writes) over their display SQL.
+// True when a statement has no display SQL or lint cannot read it: a lock_timeout is the
+// safe side. Computed once per confirmed message, never for reads and writes.
+bool blocks_existing_tables(const std::vector<const sql::Statement*>& statements);
 
 struct Decision {
   // The reading decided: the first (the settings last reported) unless another reading the

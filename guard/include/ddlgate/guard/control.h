@@ -34,6 +34,9 @@ class ControlConnection {
     std::string role;
     std::optional<std::string> search_path;  // nullopt: every name is schema-qualified
     std::uint32_t ttl_seconds = 3600;       // the guard's upper bound
+    // The lock_timeout (ms) the guard sets for it when the transaction has none (issue 28
+    // item 3; guard version 2); 0: none, and the call is the one a version 1 guard takes too.
+    std::uint32_t lock_timeout_ms = 0;
   };
   struct Confirmed {
     std::int64_t id = 0;

@@ -11,7 +11,7 @@
 namespace ddlgate::guard {
 
 // The schema version this binary installs; `ddlgate.guard_version.version`.
-inline constexpr int kGuardVersion = 1;
+inline constexpr int kGuardVersion = 2;
 // The schema, the role that owns its tables and functions, and the role whose members
 // (ddlgate's control connection) may confirm statements and pull the kill switch.
 inline constexpr std::string_view kSchema = "ddlgate";
