@@ -211,3 +211,29 @@ TEST(Recorded, RejectsBookkeepingThatIsNotInItsRepeatableFile) {
   EXPECT_TRUE(has(v.problems, "bookkeeping[1]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
   EXPECT_TRUE(has(v.problems, "bookkeeping[2]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
 }
+
+// `bundle diff` shows a rollback that changed, or went, as it shows an up statement.
+TEST(Recorded, DiffShowsTheDownPart) {
+  Scratch s;
+  write_source(s.path() / "v1", with_down());
+  Recording changed = with_down();
+  changed.down = {statement("DROP INDEX IF EXISTS users_email", 1)};
+  write_source(s.path() / "v2", changed);
+  write_source(s.path() / "v3", sample());
+  BuildResult v1 = build_bundle(options(s.path() / "v1", s.path() / "b1"));
+  BuildResult v2 = build_bundle(options(s.path() / "v2", s.path() / "b2", 2));
+  BuildResult v3 = build_bundle(options(s.path() / "v3", s.path() / "b3", 3));
+  ASSERT_TRUE(v1.ok() && v2.ok() && v3.ok()) << problems_text(v1.problems) << problems_text(v2.problems)
+                                             << problems_text(v3.problems);
+  ManifestDiff d = diff_manifests(v1.manifest, {}, v2.manifest, {});
+  EXPECT_TRUE(d.added.empty() && d.removed.empty());
+  ASSERT_EQ(d.changed.size(), 1u);
+  EXPECT_TRUE(d.changed[0].second.down);
+  EXPECT_EQ(d.changed[0].second.file, "down.sql");
+  EXPECT_EQ(d.changed[0].first.sql, "DROP INDEX users_email");
+  EXPECT_EQ(d.changed[0].second.sql, "DROP INDEX IF EXISTS users_email");
+  ManifestDiff gone = diff_manifests(v1.manifest, {}, v3.manifest, {});
+  ASSERT_EQ(gone.removed.size(), 1u);
+  EXPECT_TRUE(gone.removed[0].down);
+  EXPECT_TRUE(gone.changed.empty() && gone.added.empty());
+}
