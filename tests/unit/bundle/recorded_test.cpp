@@ -237,3 +237,22 @@ TEST(Recorded, DiffShowsTheDownPart) {
   EXPECT_TRUE(gone.removed[0].down);
   EXPECT_TRUE(gone.changed.empty() && gone.added.empty());
 }
+
+// A signed recorded manifest cannot hang a down part anywhere but on recorded.sql, from down.sql.
+TEST(Recorded, RejectsADownPartThatIsNotRecordedSqlsDownSql) {
+  Scratch s;
+  write_source(s.path() / "src", with_down());
+  ASSERT_TRUE(build_bundle(options(s.path() / "src", s.path() / "out")).ok());
+  std::vector<Problem> parse_problems;
+  auto m = parse_manifest(slurp(s.path() / "out" / "manifest.json"), &parse_problems);
+  ASSERT_TRUE(m && m->files.size() == 2 && m->files[0].down);
+  m->files[1].down = m->files[0].down;  // repeatable.sql "rolled back" by down.sql
+  m->files[0].down.reset();
+  spit(s.path() / "out" / "manifest.json", serialize_manifest(*m));
+  Keys keys;
+  sign_all(s.path() / "out", keys);
+  auto v = load_bundle(s.path() / "out", keys.trust(), verify_options());
+  EXPECT_FALSE(v.bundle);
+  EXPECT_TRUE(has(v.problems, "down: path 'down.sql' is not where recorded keeps this migration's down part (it has none)"))
+      << problems_text(v.problems);
+}
