@@ -418,6 +418,19 @@ TEST_F(Record, RecordsTheRollbackOfTheLastMigrationOrRefusesIt) {
             std::string::npos)
       << clock.stderr_text;
   EXPECT_FALSE(fs::exists(dir_.path() / "clock"));
+  // A rollback that sets a password: refused, and the secret written nowhere.
+  auto& pg = SharedPgServer::get();
+  const std::string role = "record_down_pw_" + pg.database();
+  pg.psql("drop role if exists " + role + "; create role " + role, "postgres");
+  auto secret = record(dir_.path() / "secret", command,
+                       down("drop table rb_c; alter role " + role + " password 'hunter3-secret'"));
+  pg.psql("drop role if exists " + role, "postgres");
+  EXPECT_EQ(secret.exit_code, 1);
+  EXPECT_NE(secret.stderr_text.find("refused (the rollback command (--down)): statement 2: "), std::string::npos)
+      << secret.stderr_text;
+  EXPECT_NE(secret.stderr_text.find("holds a password"), std::string::npos) << secret.stderr_text;
+  EXPECT_EQ(secret.stderr_text.find("hunter3"), std::string::npos) << secret.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "secret"));
   // A rollback that rolls nothing back.
   auto nothing = record(dir_.path() / "nothing", command, down("select 1"));
   EXPECT_EQ(nothing.exit_code, 1);
