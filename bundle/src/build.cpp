@@ -596,6 +596,10 @@ std::optional<std::string> down_path(MigrationTool tool, std::string_view up_pat
     case MigrationTool::sqitch:
       if (!up_path.starts_with("deploy/")) return std::nullopt;
       return "revert/" + std::string(up_path.substr(7));
+    case MigrationTool::recorded:
+      // What `bundle record --down` recorded of the tool's rollback (recorded.h).
+      if (up_path != kRecordedFile) return std::nullopt;
+      return std::string(kDownFile);
     default:
       return std::nullopt;
   }
@@ -746,6 +750,7 @@ void recorded_search_paths(const BuildOptions& o, Manifest& m, std::vector<Probl
   };
   const auto recorded = normalised(rec->statements, kRecordedFile);
   const auto repeatable = normalised(rec->repeatable, kRepeatableFile);
+  const auto down = normalised(rec->down, kDownFile);
   if (!m.search_path) {
     std::vector<std::pair<std::string, std::size_t>> counts;  // in order of first use
     for (const auto* list : {&recorded, &repeatable}) {
@@ -768,6 +773,11 @@ void recorded_search_paths(const BuildOptions& o, Manifest& m, std::vector<Probl
   for (auto& f : m.files) {
     const auto& list = f.path == kRecordedFile ? recorded : repeatable;
     for (std::size_t i = 0; i < f.statements.size() && i < list.size(); ++i) f.statements[i].search_path = own(list[i]);
+    if (f.down) {
+      for (std::size_t i = 0; i < f.down->statements.size() && i < down.size(); ++i) {
+        f.down->statements[i].search_path = own(down[i]);
+      }
+    }
   }
   // Bookkeeping entries are repeatable.sql's statements, in order (recorded_bookkeeping_sql).
   for (std::size_t i = 0; i < m.bookkeeping.size() && i < repeatable.size(); ++i) {

@@ -1,6 +1,7 @@
 // `bundle diff`: what a new version of a bundle adds, removes and changes.
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "ddlgate/base/time.h"
@@ -9,7 +10,7 @@
 namespace ddlgate::bundle {
 namespace {
 
-using Place = std::pair<std::string, std::size_t>;  // file, index
+using Place = std::tuple<std::string, bool, std::size_t>;  // file, down part, index
 
 std::map<Place, StatementAt> places(const Manifest& m, const std::vector<std::vector<std::size_t>>& lines) {
   std::map<Place, StatementAt> out;
@@ -18,8 +19,14 @@ std::map<Place, StatementAt> places(const Manifest& m, const std::vector<std::ve
     for (std::size_t i = 0; i < f.statements.size(); ++i) {
       const auto& st = f.statements[i];
       std::size_t line = fi < lines.size() && i < lines[fi].size() ? lines[fi][i] : 0;
-      out.emplace(Place{f.path, st.index},
-                  StatementAt{f.path, st.index, line, st.cls, st.hash, st.sql, statement_search_path(m, st)});
+      out.emplace(Place{f.path, false, st.index},
+                  StatementAt{f.path, st.index, line, false, st.cls, st.hash, st.sql, statement_search_path(m, st)});
+    }
+    // A down part is approved too (for deployers): a changed rollback is a change to review.
+    if (!f.down) continue;
+    for (const auto& st : f.down->statements) {
+      out.emplace(Place{f.down->path, true, st.index},
+                  StatementAt{f.down->path, st.index, 0, true, st.cls, st.hash, st.sql, statement_search_path(m, st)});
     }
   }
   return out;
@@ -71,7 +78,12 @@ ManifestDiff diff_manifests(const Manifest& o, const std::vector<std::vector<std
   std::set<Place> shown;
   for (std::size_t fi = 0; fi < n.files.size(); ++fi) {
     for (const auto& st : n.files[fi].statements) {
-      Place place{n.files[fi].path, st.index};
+      Place place{n.files[fi].path, false, st.index};
+      if (!before.count(place) && shown.insert(place).second) d.added.push_back(after.at(place));
+    }
+    if (!n.files[fi].down) continue;
+    for (const auto& st : n.files[fi].down->statements) {
+      Place place{n.files[fi].down->path, true, st.index};
       if (!before.count(place) && shown.insert(place).second) d.added.push_back(after.at(place));
     }
   }

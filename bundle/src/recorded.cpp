@@ -114,6 +114,11 @@ std::string recording_index_json(const Recording& r) {
   };
   j["statements"] = list(r.statements);
   j["repeatable"] = list(r.repeatable);
+  // Only with a recorded rollback, so that a recording without one keeps its bytes.
+  if (!r.down.empty()) {
+    j["down"] = list(r.down);
+    j["down_undoes"] = {{"first", r.down_undoes_first}, {"last", r.down_undoes_last}};
+  }
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::strict) + "\n";
 }
 
@@ -141,7 +146,9 @@ base::Result<Recording> parse_recording_index(std::string_view bytes) {
   if (!parsed) return parsed.error();
   const nlohmann::json& j = *parsed;
   for (const auto& [k, v] : j.items()) {
-    if (k != "format" && k != "statements" && k != "repeatable") return base::Error{"unknown key \"" + k + "\""};
+    if (k != "format" && k != "statements" && k != "repeatable" && k != "down" && k != "down_undoes") {
+      return base::Error{"unknown key \"" + k + "\""};
+    }
   }
   if (!j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != kRecordingFormat) {
     return base::Error{"\"format\" must be \"" + std::string(kRecordingFormat) + "\""};
@@ -154,6 +161,31 @@ base::Result<Recording> parse_recording_index(std::string_view bytes) {
       auto s = statement_from_json(j[list][i], std::string(list) + "[" + std::to_string(i) + "]");
       if (!s) return s.error();
       out.push_back(std::move(*s));
+    }
+  }
+  // A recorded rollback: its statements and which statements of the recording it undoes.
+  if (j.contains("down") != j.contains("down_undoes")) {
+    return base::Error{"\"down\" and \"down_undoes\" come together (a recorded rollback) or not at all"};
+  }
+  if (j.contains("down")) {
+    if (!j["down"].is_array() || j["down"].empty()) return base::Error{"\"down\" must be an array of at least one statement"};
+    for (std::size_t i = 0; i < j["down"].size(); ++i) {
+      auto s = statement_from_json(j["down"][i], "down[" + std::to_string(i) + "]");
+      if (!s) return s.error();
+      r.down.push_back(std::move(*s));
+    }
+    const auto& u = j["down_undoes"];
+    if (!u.is_object() || u.size() != 2 || !u.contains("first") || !u.contains("last") ||
+        !u["first"].is_number_unsigned() || !u["last"].is_number_unsigned()) {
+      return base::Error{"\"down_undoes\" must be {\"first\": N, \"last\": M}"};
+    }
+    r.down_undoes_first = u["first"].get<std::size_t>();
+    r.down_undoes_last = u["last"].get<std::size_t>();
+    if (r.down_undoes_first < 1 || r.down_undoes_first > r.down_undoes_last ||
+        r.down_undoes_last > r.statements.size()) {
+      return base::Error{"\"down_undoes\": " + std::to_string(r.down_undoes_first) + " to " +
+                         std::to_string(r.down_undoes_last) + " is not a range of the " +
+                         std::to_string(r.statements.size()) + " recorded statements"};
     }
   }
   return r;
@@ -184,6 +216,12 @@ std::vector<std::string> recorded_files(const fs::path& src_dir, std::vector<Pro
     files.emplace_back(kRepeatableFile);
   } else if (fs::exists(src_dir / kRepeatableFile, ec)) {
     problems.push_back({std::string(kRepeatableFile), std::string(kRecordingIndex) + " records no repeatable statement"});
+  }
+  // down.sql is recorded.sql's down part (down_path), read by the build as such.
+  if (!r->down.empty()) {
+    check_file(src_dir, kDownFile, r->down, problems);
+  } else if (fs::exists(src_dir / kDownFile, ec)) {
+    problems.push_back({std::string(kDownFile), std::string(kRecordingIndex) + " records no rollback"});
   }
   return files;
 }

@@ -408,12 +408,13 @@ nlohmann::ordered_json statement_json(const bundle::StatementAt& st) {
   nlohmann::ordered_json j = {{"file", st.file},   {"index", st.index}, {"line", line},
                               {"class", std::string(sql::to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
   j["search_path"] = st.search_path ? nlohmann::ordered_json(*st.search_path) : nlohmann::ordered_json(nullptr);
+  if (st.down) j["part"] = "down";
   return j;
 }
 
 std::string place(const bundle::StatementAt& st) {
-  return st.file + " statement " + std::to_string(st.index) + " (line " + (st.line ? std::to_string(st.line) : "?") +
-         ")";
+  return st.file + (st.down ? " down statement " : " statement ") + std::to_string(st.index) + " (line " +
+         (st.line ? std::to_string(st.line) : "?") + ")";
 }
 
 // Both bundles are read as `bundle inspect` reads them: no trust decision, but a

@@ -2,7 +2,8 @@
 // scratch database and writes what it sent as a recorded bundle source (docs/bundles.md,
 // "Recording what a tool sends"). The proxy is ddlgate's own (proxy::Server): monitor mode
 // classifies every statement and puts each controlled one in the ledger as `would_deny`. This
-// file reads that ledger back; nothing of the proxy is duplicated.
+// file reads that ledger back; nothing of the proxy is duplicated. With --down it records the
+// tool's rollback of its last migration too, as recorded.sql's down part (attribute_down).
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -53,6 +55,7 @@ struct RecordArgs {
   std::string database = "postgres";
   std::string user;
   bool once = false;  // no second run: nothing is repeatable
+  std::string down;   // the tool's rollback of its last migration, run with /bin/sh -c
   std::vector<std::string> command;
 };
 
@@ -333,28 +336,87 @@ std::string excerpt(const std::string& sql) {
 
 // Compares a new recording with the one already in the output directory; the differences,
 // one line each (empty: the same statements).
+// Appends to out, one line each, how list b (this run) differs from list a (the earlier run).
+void compare_lists(const std::vector<bundle::RecordedStatement>& a, const std::vector<bundle::RecordedStatement>& b,
+                   const std::string& list, std::vector<std::string>& out) {
+  for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    const std::string at = list + " " + std::to_string(i + 1);
+    if (i >= a.size()) {
+      out.push_back(at + ": only in this run: " + excerpt(b[i].sql));
+    } else if (i >= b.size()) {
+      out.push_back(at + ": only in the earlier run: " + excerpt(a[i].sql));
+    } else if (a[i].hash != b[i].hash) {
+      out.push_back(at + ": earlier run: " + excerpt(a[i].sql) + " | this run: " + excerpt(b[i].sql));
+    } else if (a[i].database != b[i].database || a[i].role != b[i].role || a[i].session != b[i].session ||
+               a[i].transaction != b[i].transaction || a[i].search_path != b[i].search_path) {
+      out.push_back(at + ": the same statement in another database, role, session, transaction or search_path: " +
+                    excerpt(b[i].sql));
+    }
+  }
+}
+
 std::vector<std::string> differences(const bundle::Recording& before, const bundle::Recording& now) {
   std::vector<std::string> out;
   auto compare = [&](const std::vector<bundle::RecordedStatement>& a, const std::vector<bundle::RecordedStatement>& b,
-                     const char* list) {
-    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-      const std::string at = std::string(list) + " " + std::to_string(i + 1);
-      if (i >= a.size()) {
-        out.push_back(at + ": only in this run: " + excerpt(b[i].sql));
-      } else if (i >= b.size()) {
-        out.push_back(at + ": only in the earlier run: " + excerpt(a[i].sql));
-      } else if (a[i].hash != b[i].hash) {
-        out.push_back(at + ": earlier run: " + excerpt(a[i].sql) + " | this run: " + excerpt(b[i].sql));
-      } else if (a[i].database != b[i].database || a[i].role != b[i].role || a[i].session != b[i].session ||
-                 a[i].transaction != b[i].transaction || a[i].search_path != b[i].search_path) {
-        out.push_back(at + ": the same statement in another database, role, session, transaction or search_path: " +
-                      excerpt(b[i].sql));
-      }
-    }
-  };
+                     const char* list) { compare_lists(a, b, list, out); };
   compare(before.statements, now.statements, "statement");
   compare(before.repeatable, now.repeatable, "repeatable statement");
+  compare(before.down, now.down, "down statement");
+  if (before.down_undoes_first != now.down_undoes_first || before.down_undoes_last != now.down_undoes_last) {
+    out.push_back("the rollback undoes statements " + std::to_string(now.down_undoes_first) + " to " +
+                  std::to_string(now.down_undoes_last) + ", the earlier recording's " +
+                  std::to_string(before.down_undoes_first) + " to " + std::to_string(before.down_undoes_last));
+  }
   return out;
+}
+
+// Which migration a recorded rollback undoes. The rollback (run 3) is followed by the up command
+// (run 4), which applies again exactly what the rollback took away: the last migration. Its
+// statements, the tool's per-run bookkeeping left out (a statement hashed as one of
+// `repeatable`, approved as repeatable already), must be the last statements of the first
+// run's, in order; the rollback then undoes those, and its own statements (bookkeeping left
+// out too) become recorded.sql's down part. Anything else cannot be attributed and is refused.
+base::Status attribute_down(bundle::Recording& r, const std::vector<bundle::RecordedStatement>& down_run,
+                            const std::vector<bundle::RecordedStatement>& reapplied) {
+  std::set<std::string> per_run;
+  for (const auto& s : r.repeatable) per_run.insert(s.hash);
+  auto own = [&](const std::vector<bundle::RecordedStatement>& list) {
+    std::vector<std::size_t> at;  // 0-based positions of the statements that are not bookkeeping
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!per_run.count(list[i].hash)) at.push_back(i);
+    }
+    return at;
+  };
+  const auto down = own(down_run), again = own(reapplied), first = own(r.statements);
+  if (down.empty()) {
+    return base::Error{"the rollback command sent no controlled statement but the tool's per-run bookkeeping: "
+                       "there is no down part to record (did it roll anything back?)"};
+  }
+  if (again.empty()) {
+    return base::Error{"after the rollback, the up command applied nothing again: which migration the rollback "
+                       "undid cannot be told, so its statements cannot be attributed; nothing written"};
+  }
+  if (again.size() > first.size()) {
+    return base::Error{"after the rollback, the up command applied " + std::to_string(again.size()) +
+                       " statements, more than the recording's first run (" + std::to_string(first.size()) +
+                       "): the rollback undid more than the recorded migrations; nothing written"};
+  }
+  const std::size_t offset = first.size() - again.size();
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    const auto& want = r.statements[first[offset + i]];
+    const auto& got = reapplied[again[i]];
+    if (want.hash != got.hash) {
+      return base::Error{"after the rollback, the up command applied statements that are not the last ones of the "
+                         "recording (statement " + std::to_string(i + 1) + " applied again: " + excerpt(got.sql) +
+                         " | recorded statement " + std::to_string(first[offset + i] + 1) + ": " + excerpt(want.sql) +
+                         "): the rollback cannot be attributed to the last migration; nothing written"};
+    }
+  }
+  r.down.clear();
+  for (std::size_t i : down) r.down.push_back(down_run[i]);
+  r.down_undoes_first = first[offset] + 1;
+  r.down_undoes_last = first.back() + 1;
+  return base::Ok{};
 }
 
 base::Result<std::vector<ledger::ParsedRecord>> read_ledger(const fs::path& dir, std::uint64_t from,
@@ -373,6 +435,10 @@ int fail(const std::string& message) {
 int run_record(const RecordArgs& a) {
   if (a.command.empty()) {
     std::fprintf(stderr, "%s: no command: give it after --, e.g. -- npx knex migrate:latest\n", kCmd);
+    return kExitUsage;
+  }
+  if (!a.down.empty() && a.once) {
+    std::fprintf(stderr, "%s: --down runs the up command again after each rollback, which --once says it cannot\n", kCmd);
     return kExitUsage;
   }
   auto upstream = config::parse_host_port(a.upstream);
@@ -466,7 +532,23 @@ int run_record(const RecordArgs& a) {
   } remover{&scratch};
 
   proxy::configure_logging(loaded.config.log_format, loaded.config.log_level);
-  std::vector<ledger::ParsedRecord> first, second;
+  // The runs, in order: up, up again (its per-run bookkeeping), and with --down: rollback, up
+  // (applies the last migration again), rollback, up (the second pair checks the first, and
+  // leaves the scratch database at the head, where it was).
+  const std::vector<std::string> down_command = {"/bin/sh", "-c", a.down};
+  struct Run {
+    const std::vector<std::string>* command;
+    const char* name;
+    std::vector<ledger::ParsedRecord> records;
+  };
+  std::vector<Run> runs = {{&a.command, "the command", {}}};
+  if (!a.once) runs.push_back({&a.command, "the command's second run", {}});
+  if (!a.down.empty()) {
+    runs.push_back({&down_command, "the rollback command (--down)", {}});
+    runs.push_back({&a.command, "the command after the rollback", {}});
+    runs.push_back({&down_command, "the rollback command's second run", {}});
+    runs.push_back({&a.command, "the command after the second rollback", {}});
+  }
   std::vector<Seen> seen;
   try {
     proxy::Server server(loaded.config, {}, loaded.file);
@@ -489,17 +571,18 @@ int run_record(const RecordArgs& a) {
     // The command runs twice: the first run migrates the scratch database; what the second run
     // still sends is what the tool sends on every run (its bookkeeping), approved as repeatable.
     std::uint64_t next = 0;
-    for (int run = 0; run < (a.once ? 1 : 2); ++run) {
-      auto rc = run_command(a.command, env);
+    for (std::size_t run = 0; run < runs.size(); ++run) {
+      auto rc = run_command(*runs[run].command, env);
       if (!rc) return fail(rc.error().reason);
       if (*rc != 0) {
-        return fail(std::string(run == 0 ? "the command" : "the command's second run") + " exited with " +
-                    std::to_string(*rc) + "; nothing recorded" +
-                    (run == 0 ? "" : " (a command that cannot run twice: --once, and nothing is repeatable)"));
+        return fail(std::string(runs[run].name) + " exited with " + std::to_string(*rc) + "; nothing recorded" +
+                    (run == 1 ? " (a command that cannot run twice: --once, and nothing is repeatable)" : "") +
+                    (run >= 2 ? " (the scratch database may now be below its head: make it again before "
+                                "recording again)" : ""));
       }
-      auto records = read_ledger(tmp / "ledger", run == 0 ? 0 : next, &next);
+      auto records = read_ledger(tmp / "ledger", next, &next);
       if (!records) return fail("cannot read the recording ledger: " + records.error().reason);
-      (run == 0 ? first : second) = std::move(*records);
+      runs[run].records = std::move(*records);
     }
   } catch (const std::exception& e) {
     return fail(std::string("the recording proxy: ") + e.what());
@@ -508,20 +591,35 @@ int run_record(const RecordArgs& a) {
   if (!rows) return fail(rows.error().reason);
   seen = std::move(*rows);
 
-  Capture one = capture(first, seen);
-  Capture two = capture(second, seen);
+  // In the order the runs happened: each takes the trigger's rows in turn.
+  std::vector<Capture> captured;
   bool refused = false;
-  for (const auto& r : one.refused) {
-    std::fprintf(stderr, "%s: refused: %s\n", kCmd, r.c_str());
-    refused = true;
-  }
-  for (const auto& r : two.refused) {
-    std::fprintf(stderr, "%s: refused (second run): %s\n", kCmd, r.c_str());
-    refused = true;
+  for (const auto& run : runs) {
+    captured.push_back(capture(run.records, seen));
+    for (const auto& r : captured.back().refused) {
+      std::fprintf(stderr, "%s: refused (%s): %s\n", kCmd, run.name, r.c_str());
+      refused = true;
+    }
   }
   if (refused) return fail("nothing written to " + out.string());
-  bundle::Recording recording{std::move(one.statements), std::move(two.statements)};
+  bundle::Recording recording{std::move(captured[0].statements),
+                              a.once ? std::vector<bundle::RecordedStatement>{} : std::move(captured[1].statements),
+                              {}, 0, 0};
   if (recording.statements.empty()) return fail("the command sent no controlled statement; nothing to record");
+  if (!a.down.empty()) {
+    // The two rollbacks, and the two runs that applied the last migration again, must agree.
+    std::vector<std::string> diff;
+    compare_lists(captured[2].statements, captured[4].statements, "rollback statement", diff);
+    compare_lists(captured[3].statements, captured[5].statements, "statement applied again after the rollback", diff);
+    if (!diff.empty()) {
+      for (const auto& d : diff) std::fprintf(stderr, "%s: non-deterministic (second rollback): %s\n", kCmd, d.c_str());
+      return fail("the rollback differs between its two runs (" + std::to_string(diff.size()) +
+                  " statements); nothing written to " + out.string());
+    }
+    if (auto st = attribute_down(recording, captured[2].statements, captured[3].statements); !st) {
+      return fail(st.error().reason);
+    }
+  }
   const std::string index = bundle::recording_index_json(recording);
 
   if (earlier) {
@@ -531,8 +629,8 @@ int run_record(const RecordArgs& a) {
       return fail("this run differs from the recording in " + out.string() + " (" + std::to_string(diff.size()) +
                   " statements); nothing written: make the migrations give the same statements every run");
     }
-    std::printf("%s: identical to the earlier recording (%zu statements, %zu repeatable)\n", out.c_str(),
-                recording.statements.size(), recording.repeatable.size());
+    std::printf("%s: identical to the earlier recording (%zu statements, %zu repeatable, %zu down)\n", out.c_str(),
+                recording.statements.size(), recording.repeatable.size(), recording.down.size());
     return kExitOk;
   }
   if (!fs::create_directories(out, ec)) return fail("cannot create " + out.string() + ": " + ec.message());
@@ -542,6 +640,15 @@ int run_record(const RecordArgs& a) {
     ok = ok && write_text(out / bundle::kRepeatableFile,
                           bundle::recorded_sql_text(recording.repeatable,
                                                     "What the tool sent again on a second run (approved as repeatable)"));
+  }
+  if (!recording.down.empty()) {
+    ok = ok && write_text(out / bundle::kDownFile,
+                          bundle::recorded_sql_text(
+                              recording.down, "What the tool's rollback (--down) sent: the down part of recorded.sql.\n"
+                                              "-- It undoes the last migration: statements " +
+                                              std::to_string(recording.down_undoes_first) + " to " +
+                                              std::to_string(recording.down_undoes_last) +
+                                              " of recorded.sql, which the command applied again after the rollback"));
   }
   ok = ok && write_text(out / bundle::kRecordingIndex, index);
   if (!ok) return fail("cannot write to " + out.string());
@@ -553,8 +660,13 @@ int run_record(const RecordArgs& a) {
     fs::remove_all(out, ec);
     return fail("the recorded source does not read back as recorded; nothing written");
   }
-  std::printf("%s: %zu statements recorded, %zu of them repeatable\n", out.c_str(), recording.statements.size(),
+  std::printf("%s: %zu statements recorded, %zu of them repeatable", out.c_str(), recording.statements.size(),
               recording.repeatable.size());
+  if (!recording.down.empty()) {
+    std::printf("; the rollback: %zu down statements, undoing statements %zu to %zu", recording.down.size(),
+                recording.down_undoes_first, recording.down_undoes_last);
+  }
+  std::printf("\n");
   return kExitOk;
 }
 
@@ -571,6 +683,9 @@ void add_bundle_record(CLI::App& bundle, Runner& runner) {
   cmd->add_option("--database", a->database, "the scratch database the command migrates (default postgres)");
   cmd->add_option("--user", a->user, "the role the command connects as (default $PGUSER, else postgres)");
   cmd->add_flag("--once", a->once, "run the command once: nothing it sends is approved as repeatable");
+  cmd->add_option("--down", a->down,
+                  "the tool's rollback of its last migration, a shell command (/bin/sh -c): recorded as "
+                  "recorded.sql's down part (down.sql)");
   cmd->add_option("command", a->command, "the command to run, after --")->required();
   cmd->callback([&runner, a] { runner = [a] { return run_record(*a); }; });
 }

@@ -58,8 +58,21 @@ struct Tool {
   std::function<void(const fs::path& dir)> add_fourth;
   // The migrate command, run in dir with DATABASE_URL / PG* set.
   std::function<std::vector<std::string>(const fs::path& dir)> migrate;
+  // The tool's own rollback of its last migration (the third: the email index), run the same way.
+  std::function<std::vector<std::string>(const fs::path& dir)> rollback;
   std::string history_count_sql;  // how many migrations the tool has applied
 };
+
+// argv as one /bin/sh command line (what `bundle record --down` takes).
+std::string shell_line(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    out += out.empty() ? "'" : " '";
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
 
 class Record : public ::testing::Test {
  protected:
@@ -111,10 +124,15 @@ class Record : public ::testing::Test {
     fs::rename(staging, dir_.path() / "registry" / (app + "-v1"));
   }
 
-  // An enforcing ddlgate with replay protection in front of the test's database.
+  // An enforcing ddlgate with replay protection in front of the test's database. Two more
+  // login roles, superusers that ddlgate enforces as anyone: only "deployer" is in
+  // enforcement.deployers, so only it may run approved changes, and down parts.
   std::unique_ptr<DdlgateProcess> enforce() {
+    SharedPgServer::get().ensure_role("deployer", "LOGIN SUPERUSER");
+    SharedPgServer::get().ensure_role("intern", "LOGIN SUPERUSER");
     write_file(dir_.path() / "ddlgate.toml",
-               "[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\"]\nspend_approvals_once = true\n"
+               "[enforcement]\nmode = \"enforce\"\nsuperusers = [\"postgres\", \"deployer\", \"intern\"]\n"
+               "deployers = [\"deployer\"]\nspend_approvals_once = true\n"
                "[ledger]\ndirectory = \"" + (dir_.path() / "ledger").string() + "\"\ncheckpoint_key_file = \"" +
                    (dir_.path() / "ledger.key").string() + "\"\n[bundles]\nregistry_dir = \"" +
                    (dir_.path() / "registry").string() + "\"\nenvironment = \"production\"\ntrust_file = \"" +
@@ -122,44 +140,97 @@ class Record : public ::testing::Test {
     return DdlgateProcess::serve(SharedPgServer::get(), {"--config", (dir_.path() / "ddlgate.toml").string()});
   }
 
-  std::vector<std::string> through(const DdlgateProcess& proxy) const {
+  std::vector<std::string> through(const DdlgateProcess& proxy, const std::string& user = "deployer") const {
     const std::string port = std::to_string(proxy.port());
     const std::string db = SharedPgServer::get().database();
-    return {"PGHOST=127.0.0.1", "PGPORT=" + port, "PGUSER=postgres", "PGDATABASE=" + db,
-            "DATABASE_URL=postgres://postgres@127.0.0.1:" + port + "/" + db + "?sslmode=disable"};
+    return {"PGHOST=127.0.0.1", "PGPORT=" + port, "PGUSER=" + user, "PGDATABASE=" + db,
+            "DATABASE_URL=postgres://" + user + "@127.0.0.1:" + port + "/" + db + "?sslmode=disable"};
+  }
+
+  // The ledger's decision records (`ddlgate ledger export`).
+  std::vector<nlohmann::json> decisions() {
+    auto r = run_command({ddlgate(), "ledger", "export", (dir_.path() / "ledger").string(), "--format", "jsonl"});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    std::vector<nlohmann::json> out;
+    std::istringstream lines(r.stdout_text);
+    for (std::string line; std::getline(lines, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_object() || j.value("kind", "") != "record" || !j["payload"].is_string()) continue;
+      auto payload = nlohmann::json::parse(j["payload"].get<std::string>(), nullptr, false);
+      if (payload.is_object() && payload.value("type", "") == "decision") out.push_back(payload["fields"]);
+    }
+    return out;
   }
 
   std::string production(const std::string& sql) { return SharedPgServer::get().admin_sql(sql); }
 
-  // record -> build -> sign -> apply through enforce, unchanged: three migrations apply, a
-  // second run is a no-op, an unsigned fourth is refused with nothing of it applied.
+  // record (up and the rollback) -> build -> sign -> apply through enforce as the deployer,
+  // unchanged: three migrations apply, a second run is a no-op, an unsigned fourth is refused
+  // with nothing of it applied; then the tool's own rollback of the third migration is refused
+  // for a user who is not a deployer, with nothing of it applied, and applies for the deployer
+  // as `down` approvals of the ledger.
   void end_to_end(const Tool& tool) {
     make_trust();
     const fs::path dir = dir_.path();
     const fs::path project = dir / tool.name;
     tool.write_project(project);
-    auto r = record(dir / (tool.name + "-recorded"), tool.migrate(project));
+    const fs::path recorded = dir / (tool.name + "-recorded");
+    auto r = record(recorded, tool.migrate(project), {"--down", shell_line(tool.rollback(project))});
     ASSERT_EQ(r.exit_code, 0) << r.stderr_text << r.stdout_text;
-    build_and_sign(dir / (tool.name + "-recorded"), tool.name);
+    // The recorder leaves the scratch database at the head: the index is back.
+    EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_indexes where indexname = 'users_email_idx'",
+                                              scratch_.front()),
+              "1\n");
+    auto j = nlohmann::json::parse(read_text(recorded / "recording.json"));
+    ASSERT_TRUE(j.contains("down")) << j.dump(2);
+    EXPECT_NE(read_text(recorded / "down.sql").find("users_email_idx"), std::string::npos) << read_text(recorded / "down.sql");
+    build_and_sign(recorded, tool.name);
+    auto inspect = run_command({ddlgate(), "bundle", "verify", (dir / "registry" / (tool.name + "-v1")).string(),
+                                "--trust", (dir / "trust.toml").string()});
+    EXPECT_EQ(inspect.exit_code, 0) << inspect.stdout_text << inspect.stderr_text;
     auto proxy = enforce();
-    auto first = run_command(tool.migrate(project), {}, 120s, through(*proxy));
+    auto first = run_command(tool.migrate(project), {}, 120s, through(*proxy, "deployer"));
     ASSERT_EQ(first.exit_code, 0) << first.stderr_text << first.stdout_text << proxy->stderr_log();
     EXPECT_EQ(production("select string_agg(column_name, ',' order by column_name) from information_schema.columns "
                    "where table_schema = 'public' and table_name = 'users'"),
               "email,id,name\n");
     EXPECT_EQ(production("select count(*) from pg_indexes where indexname = 'users_email_idx'"), "1\n");
     EXPECT_EQ(production(tool.history_count_sql), "3\n");
-    auto second = run_command(tool.migrate(project), {}, 120s, through(*proxy));
+    auto second = run_command(tool.migrate(project), {}, 120s, through(*proxy, "deployer"));
     EXPECT_EQ(second.exit_code, 0) << second.stderr_text << second.stdout_text;
     EXPECT_EQ(production(tool.history_count_sql), "3\n");
     tool.add_fourth(project);
-    auto fourth = run_command(tool.migrate(project), {}, 120s, through(*proxy));
+    auto fourth = run_command(tool.migrate(project), {}, 120s, through(*proxy, "deployer"));
     EXPECT_NE(fourth.exit_code, 0) << fourth.stdout_text;
     // Refused by ddlgate (docs/enforcement.md), not failed for a reason of its own.
     EXPECT_NE((fourth.stderr_text + fourth.stdout_text).find("is not approved"), std::string::npos)
         << fourth.stderr_text << fourth.stdout_text;
     EXPECT_EQ(production("select count(*) from information_schema.tables where table_name = 'audit'"), "0\n");
     EXPECT_EQ(production(tool.history_count_sql), "3\n");
+
+    auto intern = run_command(tool.rollback(project), {}, 120s, through(*proxy, "intern"));
+    EXPECT_NE(intern.exit_code, 0) << intern.stdout_text;
+    EXPECT_NE((intern.stdout_text + intern.stderr_text).find("is not a deployer"), std::string::npos)
+        << intern.stderr_text << intern.stdout_text;
+    EXPECT_EQ(production("select count(*) from pg_indexes where indexname = 'users_email_idx'"), "1\n");
+    EXPECT_EQ(production(tool.history_count_sql), "3\n");
+    auto down = run_command(tool.rollback(project), {}, 120s, through(*proxy, "deployer"));
+    EXPECT_EQ(down.exit_code, 0) << down.stderr_text << down.stdout_text << proxy->stderr_log();
+    EXPECT_EQ(production("select count(*) from pg_indexes where indexname = 'users_email_idx'"), "0\n");
+    EXPECT_EQ(production(tool.history_count_sql), "2\n");
+    EXPECT_EQ(production("select string_agg(column_name, ',' order by column_name) from information_schema.columns "
+                         "where table_schema = 'public' and table_name = 'users'"),
+              "email,id,name\n");
+    EXPECT_EQ(proxy->terminate(20s), 0);
+    std::size_t downs = 0;
+    for (const auto& d : decisions()) {
+      if (!d["approval"].is_object() || d["approval"].value("part", "") != "down") continue;
+      ++downs;
+      EXPECT_EQ(d.value("decision", ""), "allowed") << d.dump();
+      EXPECT_EQ(d.value("user", ""), "deployer") << d.dump();
+      EXPECT_EQ(d["approval"].value("file", ""), "down.sql") << d.dump();
+    }
+    EXPECT_EQ(downs, j["down"].size()) << j["down"].dump(2);
   }
 
   TempDir dir_{"ddlgate-record"};
@@ -299,7 +370,78 @@ TEST_F(Record, OnceRunsTheCommandOnlyOnce) {
   EXPECT_EQ(j["repeatable"].size(), 0u);
 }
 
-TEST_F(Record, KnexMigrationsApplyUnchangedThroughEnforce) {
+// `--down`: a tool-like script (it applies what is missing, in order) and its rollback. The
+// rollback is the down part of the migration the script applies again after it, which must be
+// the last one recorded; the rollback must send the same statements on its two runs, and
+// something to approve; the scratch database is left at the head.
+TEST_F(Record, RecordsTheRollbackOfTheLastMigrationOrRefusesIt) {
+  const std::string psql_line = "'" + psql() + "' -X -q -v ON_ERROR_STOP=1";
+  std::string up;
+  for (const char* m : {"a", "b", "c"}) {
+    up += psql_line + " -tAc \"select 1 from pg_class where relname = 'rb_" + m + "'\" | grep -q 1 || " + psql_line +
+          " -c 'create table rb_" + m + " (id int)' && ";
+  }
+  const std::vector<std::string> command = {"sh", "-c", up + "true"};
+  auto down = [&](const std::string& sql) { return std::vector<std::string>{"--down", psql_line + " -c \"" + sql + "\""}; };
+
+  const fs::path out = dir_.path() / "ok";
+  auto r = record(out, command, down("drop table rb_c"));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("1 down statements, undoing statements 3 to 3"), std::string::npos) << r.stdout_text;
+  EXPECT_EQ(SharedPgServer::get().admin_sql("select count(*) from pg_class where relname = 'rb_c'", scratch_.front()),
+            "1\n");
+  auto j = nlohmann::json::parse(read_text(out / "recording.json"));
+  ASSERT_EQ(j["down"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["down"][0]["sql"], "DROP TABLE rb_c");
+  EXPECT_EQ(j["down_undoes"], nlohmann::json::parse("{\"first\": 3, \"last\": 3}"));
+  EXPECT_NE(read_text(out / "down.sql").find("DROP TABLE rb_c;"), std::string::npos);
+  // Recorded again into the same directory: the same bytes, rollback included.
+  auto again = record(out, command, down("drop table rb_c"));
+  EXPECT_EQ(again.exit_code, 0) << again.stderr_text;
+  EXPECT_NE(again.stdout_text.find("identical to the earlier recording (3 statements, 0 repeatable, 1 down)"),
+            std::string::npos)
+      << again.stdout_text;
+
+  // The rollback of a migration that is not the last cannot be attributed.
+  auto middle = record(dir_.path() / "middle", command, down("drop table rb_b"));
+  EXPECT_EQ(middle.exit_code, 1);
+  EXPECT_NE(middle.stderr_text.find("not the last ones of the recording (statement 1 applied again: CREATE TABLE rb_b"),
+            std::string::npos)
+      << middle.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "middle"));
+  // A rollback that sends other statements on its second run.
+  auto clock = record(dir_.path() / "clock", command,
+                      down("drop table rb_c; comment on table rb_a is '$(date +%s%N)'"));
+  EXPECT_EQ(clock.exit_code, 1);
+  EXPECT_NE(clock.stderr_text.find("non-deterministic (second rollback): rollback statement 2: earlier run: COMMENT ON "
+                                   "TABLE rb_a IS '"),
+            std::string::npos)
+      << clock.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "clock"));
+  // A rollback that sets a password: refused, and the secret written nowhere.
+  auto& pg = SharedPgServer::get();
+  const std::string role = "record_down_pw_" + pg.database();
+  pg.psql("drop role if exists " + role + "; create role " + role, "postgres");
+  auto secret = record(dir_.path() / "secret", command,
+                       down("drop table rb_c; alter role " + role + " password 'hunter3-secret'"));
+  pg.psql("drop role if exists " + role, "postgres");
+  EXPECT_EQ(secret.exit_code, 1);
+  EXPECT_NE(secret.stderr_text.find("refused (the rollback command (--down)): statement 2: "), std::string::npos)
+      << secret.stderr_text;
+  EXPECT_NE(secret.stderr_text.find("holds a password"), std::string::npos) << secret.stderr_text;
+  EXPECT_EQ(secret.stderr_text.find("hunter3"), std::string::npos) << secret.stderr_text;
+  EXPECT_FALSE(fs::exists(dir_.path() / "secret"));
+  // A rollback that rolls nothing back.
+  auto nothing = record(dir_.path() / "nothing", command, down("select 1"));
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_NE(nothing.stderr_text.find("the rollback command sent no controlled statement"), std::string::npos)
+      << nothing.stderr_text;
+  // --once cannot apply the migration again after the rollback.
+  auto once = record(dir_.path() / "once", command, {"--once", "--down", "true"});
+  EXPECT_EQ(once.exit_code, 2) << once.stderr_text;
+}
+
+TEST_F(Record, KnexAppliesThroughEnforceAndRollsBackForADeployerOnly) {
   ASSERT_TRUE(fs::exists(npm_tools() / "node_modules/.bin/knex")) << "scripts/setup.sh installs knex from npm (or set DDLGATE_NPM_TOOLS)";
   Tool tool;
   tool.name = "knex";
@@ -330,12 +472,17 @@ TEST_F(Record, KnexMigrationsApplyUnchangedThroughEnforce) {
     return std::vector<std::string>{"node", (d / "node_modules/.bin/knex").string(), "--knexfile",
                                     (d / "knexfile.js").string(), "migrate:latest"};
   };
+  // migrate:down undoes the last migration (migrate:rollback would undo the last batch: all three).
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"node", (d / "node_modules/.bin/knex").string(), "--knexfile",
+                                    (d / "knexfile.js").string(), "migrate:down"};
+  };
   tool.history_count_sql = "select count(*) from knex_migrations";
   end_to_end(tool);
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
 }
 
-TEST_F(Record, SequelizeMigrationsApplyUnchangedThroughEnforce) {
+TEST_F(Record, SequelizeAppliesThroughEnforceAndRollsBackForADeployerOnly) {
   ASSERT_TRUE(fs::exists(npm_tools() / "node_modules/.bin/sequelize-cli")) << "scripts/setup.sh installs sequelize-cli from npm (or set DDLGATE_NPM_TOOLS)";
   auto migration = [](const std::string& up, const std::string& down) {
     return "'use strict';\nmodule.exports = {\n  async up(qi, Sequelize) {\n" + up + "  },\n  async down(qi, Sequelize) {\n" +
@@ -371,6 +518,12 @@ TEST_F(Record, SequelizeMigrationsApplyUnchangedThroughEnforce) {
                                         "' && exec node node_modules/.bin/sequelize-cli db:migrate --url \"$DATABASE_URL\""
                                         " --migrations-path migrations"};
   };
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"sh", "-c",
+                                    "cd '" + d.string() +
+                                        "' && exec node node_modules/.bin/sequelize-cli db:migrate:undo --url \"$DATABASE_URL\""
+                                        " --migrations-path migrations"};
+  };
   tool.history_count_sql = "select count(*) from \"SequelizeMeta\"";
   end_to_end(tool);
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
@@ -378,16 +531,16 @@ TEST_F(Record, SequelizeMigrationsApplyUnchangedThroughEnforce) {
 
 // TypeORM quotes its history table's constraint name ("PK_..."), which the deparser gives back
 // unquoted: the recording keeps that statement as the tool sent it (from the event trigger).
-TEST_F(Record, TypeormMigrationsApplyUnchangedThroughEnforce) {
+TEST_F(Record, TypeormAppliesThroughEnforceAndRollsBackForADeployerOnly) {
   ASSERT_TRUE(fs::exists(npm_tools() / "node_modules/.bin/typeorm"))
       << "scripts/setup.sh installs typeorm from npm (or set DDLGATE_NPM_TOOLS)";
   auto migration = [](const fs::path& d, const std::string& name, const std::string& stamp,
-                      const std::vector<std::string>& up) {
+                      const std::vector<std::string>& up, const std::string& down) {
     std::string body;
     for (const auto& q : up) body += "    await qr.query('" + q + "');\n";
     write_file(d / "migrations" / (stamp + "-" + name + ".js"),
                "module.exports = class " + name + stamp + " {\n  async up(qr) {\n" + body +
-                   "  }\n  async down(qr) {}\n};\n");
+                   "  }\n  async down(qr) {\n    await qr.query('" + down + "');\n  }\n};\n");
   };
   Tool tool;
   tool.name = "typeorm";
@@ -398,17 +551,23 @@ TEST_F(Record, TypeormMigrationsApplyUnchangedThroughEnforce) {
                "const { DataSource } = require('typeorm');\n"
                "module.exports = new DataSource({ type: 'postgres', url: process.env.DATABASE_URL,\n"
                "  migrations: [__dirname + '/migrations/*.js'] });\n");
-    migration(d, "Users", "1704067200001", {"CREATE TABLE users (id serial PRIMARY KEY, email varchar(255) NOT NULL)"});
-    migration(d, "Name", "1704067200002", {"ALTER TABLE users ADD COLUMN name text"});
-    migration(d, "EmailIndex", "1704067200003", {"CREATE INDEX users_email_idx ON users (email)"});
+    migration(d, "Users", "1704067200001", {"CREATE TABLE users (id serial PRIMARY KEY, email varchar(255) NOT NULL)"},
+              "DROP TABLE users");
+    migration(d, "Name", "1704067200002", {"ALTER TABLE users ADD COLUMN name text"}, "ALTER TABLE users DROP COLUMN name");
+    migration(d, "EmailIndex", "1704067200003", {"CREATE INDEX users_email_idx ON users (email)"},
+              "DROP INDEX users_email_idx");
   };
   tool.add_fourth = [migration](const fs::path& d) {
     migration(d, "Audit", "1704067200004",
-              {"CREATE TABLE audit (id int)", "ALTER TABLE users ADD COLUMN unsigned_column text"});
+              {"CREATE TABLE audit (id int)", "ALTER TABLE users ADD COLUMN unsigned_column text"}, "DROP TABLE audit");
   };
   tool.migrate = [](const fs::path& d) {
     return std::vector<std::string>{"sh", "-c",
                                     "cd '" + d.string() + "' && exec node node_modules/.bin/typeorm migration:run -d data-source.js"};
+  };
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"sh", "-c",
+                                    "cd '" + d.string() + "' && exec node node_modules/.bin/typeorm migration:revert -d data-source.js"};
   };
   tool.history_count_sql = "select count(*) from migrations";
   end_to_end(tool);
@@ -419,7 +578,7 @@ TEST_F(Record, TypeormMigrationsApplyUnchangedThroughEnforce) {
 
 // Django (Debian python3-django 3.2 with python3-psycopg2, so Debian's /usr/bin/python3):
 // `manage.py migrate` as a project runs it.
-TEST_F(Record, DjangoMigrationsApplyUnchangedThroughEnforce) {
+TEST_F(Record, DjangoAppliesThroughEnforceAndRollsBackForADeployerOnly) {
   auto migration = [](const fs::path& d, const std::string& name, const std::string& depends,
                       const std::string& operations) {
     write_file(d / "shop/migrations" / (name + ".py"),
@@ -454,6 +613,11 @@ TEST_F(Record, DjangoMigrationsApplyUnchangedThroughEnforce) {
   tool.migrate = [](const fs::path& d) {
     return std::vector<std::string>{"sh", "-c", "cd '" + d.string() + "' && exec /usr/bin/python3 -m django migrate --settings=settings"};
   };
+  // Migrating to the second migration unapplies the third (AddIndex's reverse, RemoveIndex).
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"sh", "-c", "cd '" + d.string() +
+                                                    "' && exec /usr/bin/python3 -m django migrate shop 0002_name --settings=settings"};
+  };
   tool.history_count_sql = "select count(*) from django_migrations";
   end_to_end(tool);
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
@@ -461,7 +625,7 @@ TEST_F(Record, DjangoMigrationsApplyUnchangedThroughEnforce) {
 
 // ActiveRecord (Debian ruby-activerecord 6.1 with ruby-pg, prepared statements: the extended
 // protocol): its migrator, as `rails db:migrate` runs it, without the rest of Rails.
-TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
+TEST_F(Record, ActiverecordAppliesThroughEnforceAndRollsBackForADeployerOnly) {
   auto migration = [](const fs::path& d, const std::string& version, const std::string& name,
                       const std::string& change) {
     std::string file = name;
@@ -479,7 +643,8 @@ TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
     write_file(d / "migrate.rb",
                "require 'active_record'\n"
                "ActiveRecord::Base.establish_connection(ENV.fetch('DATABASE_URL'))\n"
-               "ActiveRecord::MigrationContext.new(File.join(__dir__, 'migrate'), ActiveRecord::SchemaMigration).migrate\n");
+               "context = ActiveRecord::MigrationContext.new(File.join(__dir__, 'migrate'), ActiveRecord::SchemaMigration)\n"
+               "ARGV.first == 'rollback' ? context.rollback(1) : context.migrate\n");
     migration(d, "20240101000001", "CreateUsers", "    create_table :users do |t|\n      t.string :email, null: false\n    end\n");
     migration(d, "20240101000002", "AddName", "    add_column :users, :name, :text\n");
     migration(d, "20240101000003", "AddEmailIndex", "    add_index :users, :email, name: 'users_email_idx'\n");
@@ -491,6 +656,10 @@ TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
   tool.migrate = [](const fs::path& d) {
     return std::vector<std::string>{"/usr/bin/ruby", (d / "migrate.rb").string()};
   };
+  // `rails db:rollback`'s migrator call: the last migration's change, reversed (remove_index).
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"/usr/bin/ruby", (d / "migrate.rb").string(), "rollback"};
+  };
   tool.history_count_sql = "select count(*) from schema_migrations";
   end_to_end(tool);
   EXPECT_EQ(production("select count(*) from information_schema.columns where column_name = 'unsigned_column'"), "0\n");
@@ -498,13 +667,13 @@ TEST_F(Record, ActiverecordMigrationsApplyUnchangedThroughEnforce) {
 
 // alembic online (Debian python3-alembic 1.8 with SQLAlchemy 1.4 and psycopg2): `alembic upgrade
 // head` runs every pending revision in one transaction.
-TEST_F(Record, AlembicMigrationsApplyUnchangedThroughEnforce) {
-  auto revision = [](const fs::path& d, int n, const std::string& upgrade) {
+TEST_F(Record, AlembicAppliesThroughEnforceAndRollsBackForADeployerOnly) {
+  auto revision = [](const fs::path& d, int n, const std::string& upgrade, const std::string& downgrade) {
     const std::string id = "000" + std::to_string(n);
     const std::string down = n == 1 ? "None" : "'000" + std::to_string(n - 1) + "'";
     write_file(d / "migrations/versions" / (id + ".py"),
                "from alembic import op\nimport sqlalchemy as sa\n\nrevision = '" + id + "'\ndown_revision = " + down +
-                   "\n\n\ndef upgrade():\n" + upgrade + "\n\ndef downgrade():\n    pass\n");
+                   "\n\n\ndef upgrade():\n" + upgrade + "\n\ndef downgrade():\n" + downgrade + "\n");
   };
   Tool tool;
   tool.name = "alembic";
@@ -520,18 +689,25 @@ TEST_F(Record, AlembicMigrationsApplyUnchangedThroughEnforce) {
                "        context.run_migrations()\n");
     revision(d, 1,
              "    op.create_table('users', sa.Column('id', sa.Integer, primary_key=True),\n"
-             "                    sa.Column('email', sa.String(255), nullable=False))");
-    revision(d, 2, "    op.add_column('users', sa.Column('name', sa.Text))");
-    revision(d, 3, "    op.create_index('users_email_idx', 'users', ['email'])");
+             "                    sa.Column('email', sa.String(255), nullable=False))",
+             "    op.drop_table('users')");
+    revision(d, 2, "    op.add_column('users', sa.Column('name', sa.Text))", "    op.drop_column('users', 'name')");
+    revision(d, 3, "    op.create_index('users_email_idx', 'users', ['email'])",
+             "    op.drop_index('users_email_idx', 'users')");
   };
   tool.add_fourth = [revision](const fs::path& d) {
     revision(d, 4,
              "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True))\n"
-             "    op.add_column('users', sa.Column('unsigned_column', sa.Text))");
+             "    op.add_column('users', sa.Column('unsigned_column', sa.Text))",
+             "    op.drop_table('audit')");
   };
   tool.migrate = [](const fs::path& d) {
     return std::vector<std::string>{"/usr/bin/python3", "-m", "alembic", "-c", (d / "alembic.ini").string(), "upgrade",
                                     "head"};
+  };
+  tool.rollback = [](const fs::path& d) {
+    return std::vector<std::string>{"/usr/bin/python3", "-m", "alembic", "-c", (d / "alembic.ini").string(), "downgrade",
+                                    "-1"};
   };
   // alembic keeps the current revision only ("0003": three applied).
   tool.history_count_sql = "select right(version_num, 1) from alembic_version";

@@ -296,7 +296,9 @@ TEST_F(BundleCli, DiffShowsWhatANewVersionAddsRemovesAndChanges) {
   EXPECT_NE(out.find("~ 20240102000000_add_name.sql statement 1 (line 2)"), std::string::npos) << out;
   EXPECT_NE(out.find("  + CREATE INDEX CONCURRENTLY users_email ON users USING btree (lower(email))"), std::string::npos) << out;
   EXPECT_NE(out.find("version: 3 -> 4"), std::string::npos) << out;
-  EXPECT_NE(out.find("1 added, 1 removed, 1 changed, bookkeeping 0 added and 0 removed"), std::string::npos) << out;
+  // The old file's down part (its rollback) is gone too: a removed down statement.
+  EXPECT_NE(out.find("- 20240102000000_add_name.sql down statement 1 (line ?), schema_change"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 added, 2 removed, 1 changed, bookkeeping 0 added and 0 removed"), std::string::npos) << out;
   // v2 is not signed: said on stderr, the diff is shown all the same.
   EXPECT_NE(text.stderr_text.find("signatures/: missing"), std::string::npos) << text.stderr_text;
 
@@ -308,6 +310,8 @@ TEST_F(BundleCli, DiffShowsWhatANewVersionAddsRemovesAndChanges) {
   EXPECT_EQ(j["added"][0]["line"], 3);
   EXPECT_EQ(j["changed"][0]["old"]["sql"], "CREATE INDEX CONCURRENTLY users_email ON users USING btree (email)");
   EXPECT_EQ(j["removed"][0]["index"], 2);
+  EXPECT_FALSE(j["removed"][0].contains("part"));
+  EXPECT_EQ(j["removed"][1]["part"], "down");
 
   auto same = run_ddlgate({"bundle", "diff", v1.string(), v1.string()});
   EXPECT_NE(same.stdout_text.find("0 added, 0 removed, 0 changed"), std::string::npos) << same.stdout_text;

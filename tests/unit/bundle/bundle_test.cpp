@@ -566,8 +566,8 @@ TEST_F(SignedBundle, ManyMismatchedStatementsAreSummarised) {
   EXPECT_TRUE(has(r.problems, "and 20 more statements that differ from the manifest"));
 }
 
-// `bundle diff`: a new version that changes a statement, drops one, adds a file and
-// widens the databases shows each, at its place, and nothing else.
+// `bundle diff`: a new version that changes a statement, drops one (and a down part), adds a
+// file and widens the databases shows each, at its place, and nothing else.
 TEST(Diff, ShowsAddedRemovedAndChangedStatementsByPlace) {
   Scratch s;
   fs::create_directories(s.path() / "v2");
@@ -587,9 +587,16 @@ TEST(Diff, ShowsAddedRemovedAndChangedStatementsByPlace) {
   ASSERT_EQ(d.added.size(), 1u);
   EXPECT_EQ(d.added[0].file, "20240103000000_orders.sql");
   EXPECT_EQ(d.added[0].sql, "CREATE TABLE orders (id int)");
-  ASSERT_EQ(d.removed.size(), 1u);
+  ASSERT_EQ(d.removed.size(), 2u);
   EXPECT_EQ(d.removed[0].file, "20240102000000_add_name.sql");
   EXPECT_EQ(d.removed[0].index, 2u);
+  EXPECT_FALSE(d.removed[0].down);
+  // The new file has no down part: the old one's rollback is gone, at its own place (the same
+  // file and index 1, but the down part).
+  EXPECT_EQ(d.removed[1].file, "20240102000000_add_name.sql");
+  EXPECT_EQ(d.removed[1].index, 1u);
+  EXPECT_TRUE(d.removed[1].down);
+  EXPECT_EQ(d.removed[1].sql, "ALTER TABLE users DROP name");
   ASSERT_EQ(d.changed.size(), 1u);
   EXPECT_EQ(d.changed[0].first.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (email)");
   EXPECT_EQ(d.changed[0].second.sql, "CREATE INDEX CONCURRENTLY users_email ON users USING btree (lower(email))");

@@ -43,7 +43,9 @@ void write_source(const fs::path& dir, const Recording& r) {
   spit(dir / kRecordingIndex, recording_index_json(r));
   spit(dir / kRecordedFile, recorded_sql_text(r.statements, "first run"));
   if (!r.repeatable.empty()) spit(dir / kRepeatableFile, recorded_sql_text(r.repeatable, "second run"));
+  if (!r.down.empty()) spit(dir / kDownFile, recorded_sql_text(r.down, "the rollback"));
 }
+
 
 Recording sample() {
   Recording r;
@@ -51,6 +53,16 @@ Recording sample() {
                   statement("CREATE TABLE users (id bigint PRIMARY KEY, email text)", 1),
                   statement("CREATE INDEX users_email ON users (email)", 1)};
   r.repeatable = {statement("CREATE TABLE IF NOT EXISTS history (id int)")};
+  return r;
+}
+
+// sample() with a recorded rollback of its last migration (the index).
+Recording with_down() {
+  Recording r = sample();
+  r.down = {statement("DROP INDEX users_email", 1)};
+  r.down[0].search_path = "app, public";
+  r.down_undoes_first = 2;
+  r.down_undoes_last = 3;
   return r;
 }
 
@@ -68,6 +80,70 @@ TEST(Recorded, IndexRoundTripsAndIsStrict) {
   extra.insert(1, "\"note\": 1,");
   EXPECT_FALSE(parse_recording_index(extra));
   EXPECT_FALSE(parse_recording_index("{\"format\": \"ddlgate-recording/2\", \"statements\": [], \"repeatable\": []}"));
+  // Without a rollback the index has no "down" keys (a recording keeps its bytes).
+  EXPECT_EQ(recording_index_json(r).find("down"), std::string::npos);
+}
+
+TEST(Recorded, IndexWithARollbackRoundTripsAndItsRangeIsChecked) {
+  Recording r = with_down();
+  auto back = parse_recording_index(recording_index_json(r));
+  ASSERT_TRUE(back) << back.error().reason;
+  EXPECT_EQ(recording_index_json(*back), recording_index_json(r));
+  ASSERT_EQ(back->down.size(), 1u);
+  EXPECT_EQ(back->down_undoes_first, 2u);
+  EXPECT_EQ(back->down_undoes_last, 3u);
+  for (auto [first, last] : {std::pair<std::size_t, std::size_t>{0, 3}, {3, 2}, {2, 4}}) {
+    Recording bad = with_down();
+    bad.down_undoes_first = first;
+    bad.down_undoes_last = last;
+    auto p = parse_recording_index(recording_index_json(bad));
+    EXPECT_FALSE(p) << first << ".." << last;
+    if (!p) {
+      EXPECT_NE(p.error().reason.find("is not a range of the 3 recorded statements"), std::string::npos) << p.error().reason;
+    }
+  }
+  // "down" without "down_undoes" (and the reverse) cannot be read.
+  std::string text = recording_index_json(r);
+  const auto at = text.find(",\n  \"down_undoes\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  auto p = parse_recording_index(text.substr(0, at) + "\n}\n");
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().reason.find("come together"), std::string::npos) << p.error().reason;
+}
+
+// The rollback's statements become recorded.sql's down part: down approvals, verified as any
+// layout's, with their own search_path when it is not the bundle's.
+TEST(Recorded, BuildsTheRecordedRollbackAsTheDownPartOfRecordedSql) {
+  Scratch s;
+  write_source(s.path() / "src", with_down());
+  BuildOptions o = options(s.path() / "src", s.path() / "out");
+  o.tool = MigrationTool::recorded;
+  BuildResult r = build_bundle(o);
+  ASSERT_TRUE(r.ok()) << problems_text(r.problems);
+  ASSERT_EQ(r.manifest.files.size(), 2u);  // recorded.sql, repeatable.sql: down.sql is a down part
+  ASSERT_TRUE(r.manifest.files[0].down);
+  EXPECT_FALSE(r.manifest.files[1].down);
+  const DownPart& d = *r.manifest.files[0].down;
+  EXPECT_EQ(d.path, "down.sql");
+  ASSERT_EQ(d.statements.size(), 1u);
+  EXPECT_EQ(d.statements[0].hash, with_down().down[0].hash);
+  EXPECT_EQ(d.statements[0].search_path, "app, public");
+  EXPECT_TRUE(fs::exists(s.path() / "out" / "files" / "down.sql"));
+  Keys keys;
+  sign_all(s.path() / "out", keys);
+  auto v = load_bundle(s.path() / "out", keys.trust(), verify_options());
+  ASSERT_TRUE(v.ok()) << problems_text(v.problems);
+
+  // A down.sql that is not the recording, or one the index does not name, fails the build.
+  Recording r2 = with_down();
+  write_source(s.path() / "src2", r2);
+  spit(s.path() / "src2" / kDownFile, slurp(s.path() / "src2" / kDownFile) + "DROP TABLE users;\n");
+  BuildResult b2 = build_bundle(options(s.path() / "src2", s.path() / "out2"));
+  EXPECT_TRUE(has(b2.problems, "down.sql: holds 2 statements, recording.json names 1")) << problems_text(b2.problems);
+  write_source(s.path() / "src3", sample());
+  spit(s.path() / "src3" / kDownFile, "DROP TABLE users;\n");
+  BuildResult b3 = build_bundle(options(s.path() / "src3", s.path() / "out3"));
+  EXPECT_TRUE(has(b3.problems, "down.sql: recording.json records no rollback")) << problems_text(b3.problems);
 }
 
 TEST(Recorded, BuildsAndApprovesRepeatableStatementsAsBookkeeping) {
@@ -134,4 +210,49 @@ TEST(Recorded, RejectsBookkeepingThatIsNotInItsRepeatableFile) {
   EXPECT_FALSE(v.bundle);
   EXPECT_TRUE(has(v.problems, "bookkeeping[1]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
   EXPECT_TRUE(has(v.problems, "bookkeeping[2]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
+}
+
+// `bundle diff` shows a rollback that changed, or went, as it shows an up statement.
+TEST(Recorded, DiffShowsTheDownPart) {
+  Scratch s;
+  write_source(s.path() / "v1", with_down());
+  Recording changed = with_down();
+  changed.down = {statement("DROP INDEX IF EXISTS users_email", 1)};
+  write_source(s.path() / "v2", changed);
+  write_source(s.path() / "v3", sample());
+  BuildResult v1 = build_bundle(options(s.path() / "v1", s.path() / "b1"));
+  BuildResult v2 = build_bundle(options(s.path() / "v2", s.path() / "b2", 2));
+  BuildResult v3 = build_bundle(options(s.path() / "v3", s.path() / "b3", 3));
+  ASSERT_TRUE(v1.ok() && v2.ok() && v3.ok()) << problems_text(v1.problems) << problems_text(v2.problems)
+                                             << problems_text(v3.problems);
+  ManifestDiff d = diff_manifests(v1.manifest, {}, v2.manifest, {});
+  EXPECT_TRUE(d.added.empty() && d.removed.empty());
+  ASSERT_EQ(d.changed.size(), 1u);
+  EXPECT_TRUE(d.changed[0].second.down);
+  EXPECT_EQ(d.changed[0].second.file, "down.sql");
+  EXPECT_EQ(d.changed[0].first.sql, "DROP INDEX users_email");
+  EXPECT_EQ(d.changed[0].second.sql, "DROP INDEX IF EXISTS users_email");
+  ManifestDiff gone = diff_manifests(v1.manifest, {}, v3.manifest, {});
+  ASSERT_EQ(gone.removed.size(), 1u);
+  EXPECT_TRUE(gone.removed[0].down);
+  EXPECT_TRUE(gone.changed.empty() && gone.added.empty());
+}
+
+// A signed recorded manifest cannot hang a down part anywhere but on recorded.sql, from down.sql.
+TEST(Recorded, RejectsADownPartThatIsNotRecordedSqlsDownSql) {
+  Scratch s;
+  write_source(s.path() / "src", with_down());
+  ASSERT_TRUE(build_bundle(options(s.path() / "src", s.path() / "out")).ok());
+  std::vector<Problem> parse_problems;
+  auto m = parse_manifest(slurp(s.path() / "out" / "manifest.json"), &parse_problems);
+  ASSERT_TRUE(m && m->files.size() == 2 && m->files[0].down);
+  m->files[1].down = m->files[0].down;  // repeatable.sql "rolled back" by down.sql
+  m->files[0].down.reset();
+  spit(s.path() / "out" / "manifest.json", serialize_manifest(*m));
+  Keys keys;
+  sign_all(s.path() / "out", keys);
+  auto v = load_bundle(s.path() / "out", keys.trust(), verify_options());
+  EXPECT_FALSE(v.bundle);
+  EXPECT_TRUE(has(v.problems, "down: path 'down.sql' is not where recorded keeps this migration's down part (it has none)"))
+      << problems_text(v.problems);
 }

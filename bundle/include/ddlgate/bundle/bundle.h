@@ -385,8 +385,9 @@ InspectResult inspect_bundle(const std::filesystem::path& dir, std::uint64_t max
 // One approved statement of a manifest, where it is: for `bundle diff`.
 struct StatementAt {
   std::string file;        // manifest path
-  std::size_t index = 0;   // 1-based within the file's up part
+  std::size_t index = 0;   // 1-based within the file's up part (or its down part)
   std::size_t line = 0;    // line in the file, 0 when not known
+  bool down = false;       // a statement of files[].down: file is the down part's path
   StatementClass cls = StatementClass::unknown;
   std::string hash;
   std::string sql;
@@ -394,8 +395,8 @@ struct StatementAt {
 };
 
 // What a new version of a bundle approves that the old one did not, and the reverse.
-// Statements are matched by file and position: one at the same place with another
-// hash is changed; one whose place exists in one version only is added or removed.
+// Statements are matched by file, part (up or down) and position: one at the same place with
+// another hash is changed; one whose place exists in one version only is added or removed.
 // A statement that moved is removed at its old place and added at its new one.
 struct ManifestDiff {
   std::vector<std::string> header;  // "databases: shop -> shop, billing", one line each

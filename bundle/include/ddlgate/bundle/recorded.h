@@ -6,6 +6,8 @@
 //   recorded.sql     the statements of the first run, in order, as display SQL
 //   repeatable.sql   (only when not empty) what the tool sent again on a second run of
 //                    the same command: its per-run bookkeeping, approved as repeatable
+//   down.sql         (only with `bundle record --down`) what the tool's rollback of its last
+//                    migration sent: the down part of recorded.sql, approved as `down`
 // The SQL files are what an approver reads and what the bundle carries; recording.json
 // is checked against them, statement by statement, when the bundle is built.
 #pragma once
@@ -25,6 +27,7 @@ inline constexpr std::string_view kRecordingFormat = "ddlgate-recording/1";
 inline constexpr std::string_view kRecordingIndex = "recording.json";
 inline constexpr std::string_view kRecordedFile = "recorded.sql";
 inline constexpr std::string_view kRepeatableFile = "repeatable.sql";
+inline constexpr std::string_view kDownFile = "down.sql";
 inline constexpr std::uint64_t kMaxRecordingIndexBytes = 64u * 1024 * 1024;
 
 // One captured statement.
@@ -46,6 +49,12 @@ struct RecordedStatement {
 struct Recording {
   std::vector<RecordedStatement> statements;  // first run, in order
   std::vector<RecordedStatement> repeatable;  // second run, in order
+  // `bundle record --down`: what the rollback command sent (bookkeeping that is repeatable
+  // left out), in order, and the statements of `statements` it undoes, 1-based and
+  // inclusive: the last migration's, which the up command applied again after the rollback.
+  // Empty and {0, 0} without --down; recording.json then has no "down" keys.
+  std::vector<RecordedStatement> down;
+  std::size_t down_undoes_first = 0, down_undoes_last = 0;
 };
 
 // The three files' bytes, deterministic: the same recording gives the same bytes.
@@ -58,7 +67,8 @@ base::Result<Recording> parse_recording_index(std::string_view bytes);
 // For `bundle build --tool recorded`: the files to bundle, in order (recorded.sql, then
 // repeatable.sql when the index has repeatable statements), and problems when
 // recording.json is missing, malformed, or does not name exactly the statements of the
-// SQL files (same count, hashes and classes, in order).
+// SQL files (same count, hashes and classes, in order), down.sql included: it is not in
+// the list, being recorded.sql's down part (down_path), but it is checked here.
 std::vector<std::string> recorded_files(const std::filesystem::path& src_dir, std::vector<Problem>& problems);
 
 // The bookkeeping statements of a recorded manifest: the display SQL of each statement of
