@@ -108,6 +108,13 @@ bool blocks_existing_tables(const std::vector<const sql::Statement*>& statements
 
 namespace {
 
+// A statement's command tag, then the tags of what the server runs inside it with event
+// triggers of its own (REFRESH MATERIALIZED VIEW CONCURRENTLY's temporary diff table).
+void append_tags(const sql::Statement& st, std::vector<std::string>& tags) {
+  tags.push_back(st.command_tag);
+  tags.insert(tags.end(), st.nested_tags.begin(), st.nested_tags.end());
+}
+
 // What the guard is asked to confirm for an allowed message, or why it cannot be asked
 // (the message is then refused: the guard would refuse it anyway, leaving half a migration).
 struct ConfirmOrWhy {
@@ -115,7 +122,8 @@ struct ConfirmOrWhy {
   std::string why;
 };
 template <typename Controlled>
-ConfirmOrWhy confirmation_for(const std::vector<Controlled>& controlled, const Facts& facts) {
+ConfirmOrWhy confirmation_for(const sql::Analysis& analysis, const std::vector<Controlled>& controlled,
+                              const Facts& facts) {
   if (facts.server_text_sha256.empty()) {
     return {std::nullopt,
             "the server reads this text in another encoding (client_encoding is not the server's and the text is "
@@ -127,8 +135,12 @@ ConfirmOrWhy confirmation_for(const std::vector<Controlled>& controlled, const F
   bool qualified = true;
   for (const auto& k : controlled) {
     if (k.st->command_tag.empty()) return {std::nullopt, "ddlgate cannot name its command tag to the database's guard"};
-    c.tags.push_back(k.st->command_tag);
     qualified = qualified && k.st->names_qualified;
+  }
+  // The tags in the message's order: the controlled statements', and those of the statements
+  // the server fires event triggers for that need no approval (REFRESH MATERIALIZED VIEW).
+  for (const auto& st : analysis.statements) {
+    if (st.controlled || st.fires_event_triggers) append_tags(st, c.tags);
   }
   // Issue 28 item 3: the lock_timeout for a message that would hold up reads or writes.
   if (facts.lock_timeout_for_blocking_ms != 0) {
@@ -156,6 +168,20 @@ ConfirmOrWhy confirmation_for(const std::vector<Controlled>& controlled, const F
 
 }  // namespace
 
+std::optional<Confirmation> uncontrolled_confirmation(const sql::Analysis& analysis, const Facts& facts) {
+  if (!facts.guard_confirms || !analysis.ok() || !analysis.any_uncontrolled_event() ||
+      facts.server_text_sha256.empty()) {
+    return std::nullopt;
+  }
+  Confirmation c;
+  c.text_sha256 = facts.server_text_sha256;
+  c.role = facts.who.user;
+  for (const auto& st : analysis.statements) {
+    if (st.fires_event_triggers) append_tags(st, c.tags);
+  }
+  return c;
+}
+
 Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
                 const Facts& facts, Reservations* reservations) {
   // A down approval counts only for a role that enforcement.deployers names.
@@ -177,7 +203,10 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
     }
   }
   const sql::Analysis& analysis = *out.analysis;
-  if (analysis.ok() && !analysis.any_controlled()) return out;
+  if (analysis.ok() && !analysis.any_controlled()) {
+    out.confirm = uncontrolled_confirmation(analysis, facts);
+    return out;
+  }
   out.controlled = true;
   const auto refused = facts.monitor ? ledger::Decision::would_deny : ledger::Decision::denied;
 
@@ -261,7 +290,7 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
       unconfirmable = "the database's guard could not confirm it: " + facts.guard_unavailable;
       guard_down = true;
     } else {
-      ConfirmOrWhy c = confirmation_for(controlled, facts);
+      ConfirmOrWhy c = confirmation_for(analysis, controlled, facts);
       if (c.confirmation) out.confirm = std::move(c.confirmation);
       else unconfirmable = std::move(c.why);
     }
@@ -390,12 +419,12 @@ std::optional<Confirmation> break_glass_confirmation(const sql::Analysis& analys
   c.text_sha256 = text_sha256;
   c.role = user;
   for (const auto& st : analysis.statements) {
-    if (!st.controlled) continue;
+    if (!st.controlled && !st.fires_event_triggers) continue;
     if (st.command_tag.empty()) {
       *why = "ddlgate cannot name its command tag to the database's guard";
       return std::nullopt;
     }
-    c.tags.push_back(st.command_tag);
+    append_tags(st, c.tags);
   }
   if (c.tags.empty()) return std::nullopt;
   if (text_sha256.empty()) {

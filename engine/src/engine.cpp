@@ -84,6 +84,9 @@ void Engine::allowed(const protocol::ScanStep& step) {
                  std::move(staged_.confirmation));
   }
   if (step.type == fe::kParse) {
+    // An uncontrolled statement the guard was told of (REFRESH MATERIALIZED VIEW) is kept
+    // by its name too, untracked, for as long as its confirmation lasts.
+    if (!staged_.parse && staged_.confirmation) staged_.parse.emplace();
     if (staged_.parse) staged_.parse->confirmation = std::move(staged_.confirmation);
     remember_prepared(step);
   }

@@ -408,7 +408,12 @@ asio::awaitable<std::optional<Enforcement::Verdict>> Enforcement::break_glass_st
       confirmation = std::move(answer.hold);
       why = std::move(answer.why);
     }
-    if (!confirmation && !why.empty()) {
+    if (!confirmation && !why.empty() && !analysis.any_controlled()) {
+      // Only statements ddlgate does not control (REFRESH MATERIALIZED VIEW): the guard decides alone.
+      spdlog::warn("session {:x}: database {}: the guard could not confirm a statement it fires event triggers for "
+                   "(it decides alone): {}",
+                   s_.id_, s_.database_, why);
+    } else if (!confirmation && !why.empty()) {
       spdlog::error("session {:x}: database {}: the guard could not confirm a break-glass statement: {}", s_.id_,
                     s_.database_, why);
       std::vector<ledger::Record> refused = engine::break_glass_unconfirmed(analysis, claims.token_id, session_info(), why);

@@ -215,7 +215,7 @@ bool Enforcement::needs_decision(const protocol::ScanStep& step) {
   const auto& readings = reader_.readings();
   const auto& first = *readings.front();
   return readings.size() > 1 || !first.ok() || first.any_controlled() || s_.config_->enforcement.record_all_statements ||
-         s_.engine_.executes_once_only(readings) != nullptr;
+         s_.engine_.executes_once_only(readings) != nullptr || (s_.shared_.guard && first.any_uncontrolled_event());
 }
 
 // Runs a copy of work on a thread of its own (at most as many at once as there
@@ -397,7 +397,8 @@ asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanS
   if (const engine::Prepared* once = s_.engine_.executes_once_only(readings)) {
     co_return co_await deny_once_only(*once, extended, OnceOnlyRefusal::sql_execute);
   }
-  if (readings.size() == 1 && readings.front()->ok() && !readings.front()->any_controlled()) {
+  if (readings.size() == 1 && readings.front()->ok() && !readings.front()->any_controlled() &&
+      !(s_.shared_.guard && readings.front()->any_uncontrolled_event())) {
     co_return Verdict{};  // reads and writes: untouched
   }
   // A named Parse of a controlled statement under the name of a once-only one. The server
@@ -432,7 +433,23 @@ asio::awaitable<Enforcement::Verdict> Enforcement::enforce(const protocol::ScanS
   facts.lock_timeout_for_blocking_ms = s_.config_->enforcement.lock_timeout_for_blocking_ms;
   const engine::ApprovedSetSource approved(s_.worker_.approved.get());
   engine::Decision decision = engine::decide(readings, approved, facts, s_.shared_.spent);
-  if (!decision.controlled) co_return Verdict{};
+  if (!decision.controlled) {
+    // Nothing to approve, but the server fires event triggers for it (REFRESH MATERIALIZED
+    // VIEW): the guard is told, so that an enforcing guard lets it run. Nothing is refused
+    // here when it cannot be: ddlgate does not control it, and the guard decides alone.
+    if (decision.confirm) {
+      GuardAnswer answer = co_await confirm_with_guard(*decision.confirm);
+      if (answer.closed || s_.phase_ == Session::Phase::closed) co_return Verdict{Verdict::Kind::close, {}, false};
+      if (answer.hold) {
+        s_.engine_.staged().confirmation = std::move(answer.hold);
+      } else {
+        spdlog::warn("session {:x}: database {}: the guard could not confirm a statement it fires event triggers "
+                     "for (it decides alone): {}",
+                     s_.id_, s_.database_, answer.why);
+      }
+    }
+    co_return Verdict{};
+  }
   // The database's guard confirms an allowed message before it goes on (issue 25); when
   // it cannot, the message is decided again as refused, with the reason.
   std::shared_ptr<const engine::ConfirmationHold> confirmation;

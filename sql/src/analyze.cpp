@@ -31,6 +31,13 @@ bool Analysis::any_controlled() const {
   return false;
 }
 
+bool Analysis::any_uncontrolled_event() const {
+  for (const auto& s : statements) {
+    if (!s.controlled && s.fires_event_triggers) return true;
+  }
+  return false;
+}
+
 bool Analysis::any_session_effect() const {
   for (const auto& s : statements) {
     if (s.session_effect != SessionEffect::none) return true;
@@ -372,10 +379,15 @@ Analysis analyze_here(std::string_view sql, const Policy& policy, Detail detail_
                                         : display_sql(node, node_bytes, result->version);
       }
     }
-    // After the hash: a statement too deep to hash has just become controlled.
-    if (node != nullptr && (st.controlled || detail_level == Detail::all)) {
+    // After the hash: a statement too deep to hash has just become controlled. Reads,
+    // writes, transaction control and session statements never fire event triggers
+    // (cmdtaglist.h); the other uncontrolled ones may (REFRESH MATERIALIZED VIEW, a
+    // released temporary table), and the guard must be told of those.
+    if (node != nullptr && (st.controlled || detail_level == Detail::all || detail::may_fire_event_triggers(st.cls))) {
       st.command_tag = detail::command_tag(node);
       st.names_qualified = detail::names_qualified(node);
+      st.fires_event_triggers = detail::fires_event_triggers(st.command_tag);
+      for (std::string_view tag : detail::nested_command_tags(node)) st.nested_tags.emplace_back(tag);
     }
     out.statements.push_back(std::move(st));
   }

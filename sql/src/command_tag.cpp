@@ -3,8 +3,11 @@
 // integration test command_tag_test compares them with what a real server reports.
 #include "command_tag.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string_view>
+#include <vector>
 
 #include "pg_tree.h"
 
@@ -150,6 +153,27 @@ bool select_has_into(const PgQuery__SelectStmt* s) {
 }
 
 }  // namespace
+
+namespace {
+// In cmdtaglist.h's order, which is sorted (the server binary-searches it too).
+constexpr std::string_view kEventTriggerTags[] = {
+#include "pg_event_trigger_tags.h"
+};
+static_assert(std::is_sorted(std::begin(kEventTriggerTags), std::end(kEventTriggerTags)),
+              "cmdtaglist.h is sorted by tag; binary search relies on it");
+}  // namespace
+
+std::vector<std::string_view> nested_command_tags(const PgQuery__Node* node) {
+  if (node != nullptr && node->node_case == PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT &&
+      node->refresh_mat_view_stmt != nullptr && node->refresh_mat_view_stmt->concurrent) {
+    return {"CREATE TABLE", "ALTER TABLE", "DROP TABLE"};
+  }
+  return {};
+}
+
+bool fires_event_triggers(std::string_view tag) {
+  return std::binary_search(std::begin(kEventTriggerTags), std::end(kEventTriggerTags), tag);
+}
 
 std::string_view command_tag(const PgQuery__Node* node) {
   if (node == nullptr || node_member(node) == nullptr) return {};

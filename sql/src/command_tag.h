@@ -4,8 +4,11 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include <pg_query/pg_query.pb-c.h>
+
+#include "ddlgate/sql/statement_class.h"
 
 namespace ddlgate::sql::detail {
 
@@ -14,6 +17,25 @@ namespace ddlgate::sql::detail {
 // with INTO is "SELECT INTO" (the server turns it into CreateTableAsStmt before it
 // runs). Empty where PostgreSQL answers CMDTAG_UNKNOWN ("???") or for nullptr.
 std::string_view command_tag(const PgQuery__Node* node);
+
+// The commands PostgreSQL 15 runs inside the statement, through SPI, whose event triggers
+// fire under the statement's text: REFRESH MATERIALIZED VIEW CONCURRENTLY builds and drops a
+// temporary diff table (matview.c, refresh_by_match_merge: CREATE TEMP TABLE, ALTER TABLE
+// ... ADD COLUMN, DROP TABLE). Empty for every other statement.
+std::vector<std::string_view> nested_command_tags(const PgQuery__Node* node);
+
+// Whether PostgreSQL 15 fires event triggers (ddl_command_start first) for a statement with
+// this command tag: cmdtaglist.h's event_trigger_ok, generated from the PostgreSQL source.
+bool fires_event_triggers(std::string_view tag);
+
+// Whether a statement of this class can be one PostgreSQL fires event triggers for:
+// cmdtaglist.h's event_trigger_ok tags are DDL, GRANT/REVOKE, COMMENT, SECURITY LABEL,
+// IMPORT FOREIGN SCHEMA, SELECT INTO and REFRESH MATERIALIZED VIEW, none of them a read,
+// a write, transaction control or a session statement (CommandTag.EventTriggers checks).
+inline bool may_fire_event_triggers(StatementClass cls) {
+  return cls != StatementClass::read && cls != StatementClass::write && cls != StatementClass::transaction &&
+         cls != StatementClass::session;
+}
 
 // Whether the statement names nothing through search_path unqualified. Conservative:
 // false for a statement kind or tree node it does not know, or a tree deeper than

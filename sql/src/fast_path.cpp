@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "classify.h"
+#include "command_tag.h"
 #include "ddlgate/sql/server_admin.h"
 #include "pg_tree.h"
 
@@ -252,6 +253,8 @@ std::optional<Analysis> fast_analyze(std::string_view json, std::size_t size, co
       st.cls = *fixed;
     }
     if (policy.controlled(st.cls, false)) return std::nullopt;
+    // REFRESH MATERIALIZED VIEW fires event triggers: the full analysis names its tag.
+    if (may_fire_event_triggers(st.cls)) return std::nullopt;
     st.controlled = false;
     if (raw.type == "TransactionStmt") {
       st.session_effect = session_effect(raw.txn_kind, raw.chain);

@@ -217,7 +217,7 @@ class Conversation final : private Host {
       refuse({"ERROR", "42501", "EXECUTE of once-only " + once->hash, "", ""}, extended);
       return;
     }
-    if (first.ok() && !first.any_controlled()) {
+    if (first.ok() && !first.any_controlled() && !(options_.guard && first.any_uncontrolled_event())) {
       engine_.forward_undecided(step, &first);
       send(step.bytes);
       return;

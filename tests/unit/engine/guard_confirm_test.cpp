@@ -209,5 +209,54 @@ TEST(EngineGuardLockTimeout, WhatLintCannotReadCountsAsBlocking) {
   EXPECT_TRUE(blocks_existing_tables({&two}));
 }
 
+// A statement ddlgate does not control that the server fires event triggers for (an
+// application's REFRESH MATERIALIZED VIEW): confirmed too, or an enforcing guard refuses it.
+TEST(EngineGuard, ARefreshIsConfirmedThoughNothingApprovesIt) {
+  Conversation c(guarded());
+  const std::string refresh = "REFRESH MATERIALIZED VIEW m";
+  EXPECT_EQ(c.client(query(refresh)), query(refresh));
+  ASSERT_TRUE(c.refusals.empty()) << c.refusals[0].message;
+  EXPECT_TRUE(c.records.empty()) << "nothing controlled: nothing to record";
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  EXPECT_EQ(c.confirmations[0].tags, (std::vector<std::string>{"REFRESH MATERIALIZED VIEW"}));
+  EXPECT_EQ(c.confirmations[0].search_path, std::nullopt);
+  EXPECT_EQ(c.confirmations[0].text_sha256, base::sha256_hex(refresh));
+  c.server(cat({complete("REFRESH MATERIALIZED VIEW"), ready('I')}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1}));
+  // Maintenance the server fires no event trigger for, and reads, are not confirmed.
+  c.client(query("VACUUM t; SELECT 1"));
+  EXPECT_EQ(c.confirmations.size(), 1u);
+}
+
+TEST(EngineGuard, APreparedRefreshKeepsItsConfirmationUntilClosed) {
+  Conversation c(guarded());
+  c.client(cat({parse("r", "REFRESH MATERIALIZED VIEW CONCURRENTLY m"), bind("", "r"), execute(""), sync()}));
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  // CONCURRENTLY: the server builds, alters and drops a temporary diff table inside it.
+  EXPECT_EQ(c.confirmations[0].tags, (std::vector<std::string>{"REFRESH MATERIALIZED VIEW", "CREATE TABLE",
+                                                                "ALTER TABLE", "DROP TABLE"}));
+  c.server(cat({empty(be::kParseComplete), empty(be::kBindComplete), complete("REFRESH MATERIALIZED VIEW"),
+                ready('I')}));
+  EXPECT_TRUE(c.released->empty()) << "the named statement may run again";
+  c.client(cat({close('S', "r"), sync()}));
+  c.server(cat({empty(be::kCloseComplete), ready('I')}));
+  EXPECT_EQ(*c.released, (std::vector<std::size_t>{1}));
+}
+
+TEST(EngineGuard, AnApprovedChangeAndARefreshAreConfirmedTogetherInOrder) {
+  Conversation c(guarded());
+  c.approvals.approve(kCreate, "app", false, false, kPath);
+  const std::string text = std::string("REFRESH MATERIALIZED VIEW m; ") + kCreate;
+  EXPECT_EQ(c.client(query(text)), query(text));
+  ASSERT_EQ(c.confirmations.size(), 1u);
+  EXPECT_EQ(c.confirmations[0].tags, (std::vector<std::string>{"REFRESH MATERIALIZED VIEW", "CREATE TABLE"}));
+  EXPECT_EQ(c.confirmations[0].search_path, std::optional<std::string>(kPath));
+  // Without a guard, nothing is confirmed and the REFRESH is not decided at all.
+  Conversation plain;
+  plain.client(query("REFRESH MATERIALIZED VIEW m"));
+  EXPECT_TRUE(plain.confirmations.empty());
+  EXPECT_TRUE(plain.records.empty());
+}
+
 }  // namespace
 }  // namespace ddlgate::engine::testing

@@ -439,5 +439,65 @@ TEST(NamesQualified, UnqualifiedStatements) {
   }
 }
 
+// The statements the server fires event triggers for (cmdtaglist.h's event_trigger_ok, read
+// from the PostgreSQL source at build time): the guard sees them at ddl_command_start, so
+// ddlgate confirms them when it lets them through, those it does not control included.
+TEST(CommandTag, EventTriggers) {
+  struct Case {
+    std::string sql;
+    bool controlled;
+    bool fires;
+  };
+  Policy lax;
+  lax.set_allow_temporary_objects(true);
+  const std::vector<Case> cases = {
+      {"REFRESH MATERIALIZED VIEW m", false, true},
+      {"REFRESH MATERIALIZED VIEW CONCURRENTLY public.m WITH DATA", false, true},
+      {"CREATE TEMP TABLE t (a int)", false, true},
+      {"CREATE TEMPORARY VIEW v AS SELECT 1", false, true},
+      {"CREATE TEMP SEQUENCE s", false, true},
+      {"CREATE TEMP TABLE t AS SELECT 1", false, true},
+      {"SELECT 1 INTO TEMP t", false, true},
+      {"VACUUM t", false, false},
+      {"ANALYZE t", false, false},
+      {"CLUSTER t USING i", false, false},
+      {"REINDEX TABLE t", false, false},
+      {"CHECKPOINT", false, false},
+      {"SELECT 1", false, false},
+      {"INSERT INTO t VALUES (1)", false, false},
+      {"SET search_path = a", false, false},
+      {"BEGIN", false, false},
+      {"CREATE TABLE t (a int)", true, true},
+      {"SELECT 1 INTO t", true, true},
+      {"GRANT SELECT ON t TO r", true, true},
+      {"SECURITY LABEL ON TABLE t IS 'x'", true, true},
+      {"COMMENT ON TABLE t IS 'x'", true, true},
+      {"CREATE DATABASE d", true, false},
+      {"CREATE ROLE r", true, false},
+      {"ALTER SYSTEM SET work_mem = '1MB'", true, false},
+      {"CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()", true, false},
+      {"DO $$ BEGIN END $$", true, false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.sql);
+    Analysis a = analyze(c.sql, lax, Detail::controlled_only);
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(a.statements.size(), 1u);
+    const Statement& st = a.statements[0];
+    EXPECT_EQ(st.controlled, c.controlled);
+    EXPECT_EQ(st.fires_event_triggers, c.fires);
+    if (c.fires) EXPECT_FALSE(st.command_tag.empty());
+    EXPECT_EQ(a.any_uncontrolled_event(), c.fires && !c.controlled);
+  }
+  // A read beside a REFRESH: the message needs the guard told.
+  EXPECT_TRUE(analyze("SELECT 1; REFRESH MATERIALIZED VIEW m", Policy{}, Detail::controlled_only).any_uncontrolled_event());
+  EXPECT_FALSE(analyze("SELECT 1; VACUUM t", Policy{}, Detail::controlled_only).any_uncontrolled_event());
+  // Without the release, a temporary table is controlled like any other.
+  Analysis strict = analyze("CREATE TEMP TABLE t (a int)", Policy{}, Detail::controlled_only);
+  ASSERT_TRUE(strict.ok());
+  EXPECT_TRUE(strict.statements[0].controlled);
+  EXPECT_FALSE(strict.any_uncontrolled_event());
+}
+
 }  // namespace
 }  // namespace ddlgate::sql

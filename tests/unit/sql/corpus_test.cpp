@@ -183,7 +183,7 @@ TEST(PolicyCorpus, HotPathAgreesWithFullAnalysisUnderAPermissivePolicy) {
   Policy lax;
   for (StatementClass cls : kAllStatementClasses) lax.set_controlled(cls, false);
   lax.set_allow_temporary_objects(true);
-  std::size_t compared = 0;
+  std::size_t compared = 0, firing = 0;
   for (const auto& entry : std::filesystem::directory_iterator(DDLGATE_POLICY_CORPUS_DIR)) {
     if (entry.path().extension() != ".test") continue;
     for (const Case& c : load_file(entry.path())) {
@@ -200,11 +200,24 @@ TEST(PolicyCorpus, HotPathAgreesWithFullAnalysisUnderAPermissivePolicy) {
         EXPECT_EQ(hot.statements[i].session_effect, full.statements[i].session_effect);
         EXPECT_EQ(hot.statements[i].effect_name, full.statements[i].effect_name);
         EXPECT_EQ(hot.statements[i].executes, full.statements[i].executes);
+        // Every statement the server fires event triggers for is known as such on the hot
+        // path too (the database's guard is told of it), and none is a read, a write,
+        // transaction control or a session statement (the classes never looked at).
+        EXPECT_EQ(hot.statements[i].fires_event_triggers, full.statements[i].fires_event_triggers);
+        if (full.statements[i].fires_event_triggers) {
+          EXPECT_EQ(hot.statements[i].command_tag, full.statements[i].command_tag);
+          EXPECT_NE(full.statements[i].cls, StatementClass::read);
+          EXPECT_NE(full.statements[i].cls, StatementClass::write);
+          EXPECT_NE(full.statements[i].cls, StatementClass::transaction);
+          EXPECT_NE(full.statements[i].cls, StatementClass::session);
+          ++firing;
+        }
         ++compared;
       }
     }
   }
   EXPECT_GE(compared, 400u);
+  EXPECT_GE(firing, 150u);
 }
 
 }  // namespace

@@ -105,7 +105,9 @@ struct Facts {
 // this exact text, these command tags, under this role and search_path.
 struct Confirmation {
   std::string text_sha256;                 // 64 hex digits
-  std::vector<std::string> tags;           // the controlled statements' command tags, in order
+  // The command tags, in order, of the controlled statements and of those the server fires
+  // event triggers for that need no approval (REFRESH MATERIALIZED VIEW, a released temporary table).
+  std::vector<std::string> tags;
   std::string role;                        // the session's user
   std::optional<std::string> search_path;  // normalised; nullopt: every name is schema-qualified
   // The lock_timeout (ms) the guard sets for it when the transaction has none; 0: none.
@@ -136,9 +138,18 @@ struct Decision {
   std::optional<Confirmation> confirm;
 };
 
+// What to confirm to the guard (Facts::guard_confirms) for a message that needs no decision
+// but holds a statement the server fires event triggers for (sql::Analysis::
+// any_uncontrolled_event): its tags, under the session's user and any search_path. None
+// when there is nothing to confirm or its bytes cannot be named (then the guard decides
+// alone: an enforcing guard refuses it, a detecting one records it).
+std::optional<Confirmation> uncontrolled_confirmation(const sql::Analysis& analysis, const Facts& facts);
+
 // Decides a Query or Parse that holds a controlled statement in some reading (readings is
 // never empty; none of them is null). reservations: null without replay protection.
-// Reservations of a refused message are released before it returns.
+// Reservations of a refused message are released before it returns. A reading without a
+// controlled statement gives Decision::controlled false, and with Facts::guard_confirms the
+// uncontrolled_confirmation() of a statement the server fires event triggers for.
 Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& readings, const ApprovalSource& approved,
                 const Facts& facts, Reservations* reservations);
 
@@ -161,10 +172,11 @@ BreakGlassReading read_under_token(const sql::Analysis& analysis,
                                    const std::vector<std::string>& token_statements, std::string_view token_id,
                                    bool named_parse, bool executes_once_only, const ledger::SessionInfo& who);
 // What the database's guard is asked to let a break-glass message run (issue 25): its
-// controlled statements' tags, under the session's user and any search_path (the token
-// names the statements; the session's search_path is the on-call engineer's). nullopt with
-// *why when it cannot be asked (a tag ddlgate cannot name, or text_sha256 empty), or when
-// the message holds no controlled statement (why stays empty).
+// controlled statements' tags and those of statements the server fires event triggers for,
+// under the session's user and any search_path (the token names the statements; the
+// session's search_path is the on-call engineer's). nullopt with *why when it cannot be asked
+// (a tag ddlgate cannot name, or text_sha256 empty), or when the message holds no such
+// statement (why stays empty).
 std::optional<Confirmation> break_glass_confirmation(const sql::Analysis& analysis, const std::string& text_sha256,
                                                      const std::string& user, std::string* why);
 // The records of a break-glass message the guard did not confirm: each controlled

@@ -127,7 +127,7 @@ struct Staged {
   std::vector<std::string> hashes;      // a Query's statements by position ("" untracked); a Parse's one
   std::vector<std::string> spend_keys;  // reserved approvals by position, or empty
   std::vector<EffectStep> effects;      // by position, or empty
-  std::optional<Prepared> parse;        // an allowed controlled Parse, kept by its name
+  std::optional<Prepared> parse;        // an allowed controlled Parse (or one the guard confirmed), kept by its name
   std::shared_ptr<Recorded> recorded;   // a Parse whose statement was recorded
   // The guard's confirmation of the message (issue 25): a Query's until its ReadyForQuery,
   // a Parse's with its prepared statement (allowed() hands it on).

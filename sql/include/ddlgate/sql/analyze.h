@@ -62,6 +62,18 @@ struct Statement {
   // Conservative: false whenever unsure (a statement kind not handled, an unqualified operator
   // such as `>` in a CHECK, CREATE EXTENSION without SCHEMA, ...).
   bool names_qualified = false;
+  // PostgreSQL 15 may fire event triggers for it, so the database's guard may check it at
+  // ddl_command_start: its command tag is event_trigger_ok in cmdtaglist.h. Set with
+  // command_tag. Never false for a statement the server fires them for; true also for a
+  // GRANT, COMMENT or SECURITY LABEL on a shared object (a database, role, tablespace or
+  // parameter), which PostgreSQL skips. Besides controlled statements, REFRESH MATERIALIZED
+  // VIEW and temporary objects a policy releases are such statements
+  // (Analysis::any_uncontrolled_event).
+  bool fires_event_triggers = false;
+  // The command tags of what PostgreSQL runs inside it, through SPI, with event triggers of
+  // their own under its text (REFRESH MATERIALIZED VIEW CONCURRENTLY: CREATE TABLE, ALTER
+  // TABLE, DROP TABLE of its temporary diff table). Set with command_tag.
+  std::vector<std::string> nested_tags;
 };
 
 // The result of analyze(): either a parse error or the statements, in order.
@@ -72,6 +84,9 @@ struct Analysis {
   bool ok() const { return !error.has_value(); }
   // Whether any statement needs approval (a parse error counts as controlled).
   bool any_controlled() const;
+  // Whether a statement that needs no approval still fires event triggers (REFRESH
+  // MATERIALIZED VIEW; a released temporary object): the database's guard must be told.
+  bool any_uncontrolled_event() const;
   // Whether any statement has a SessionEffect.
   bool any_session_effect() const;
 };
