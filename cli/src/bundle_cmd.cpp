@@ -206,6 +206,26 @@ int run_verify(const VerifyArgs& a) {
     std::printf(" %s(%s)", base::key_id(s.key).c_str(), roles.c_str());
   }
   std::printf("\n");
+  // Risk tiers (docs/bundles.md): a file whose statements lack their tier's signatures is not
+  // approved; the rest of the bundle is. The check failed for that file: exit 1.
+  std::size_t unapproved = 0;
+  for (std::size_t i = 0; i < m.files.size(); ++i) {
+    if (i < r.bundle->unapproved_up.size() && !r.bundle->unapproved_up[i].empty()) {
+      std::printf("%s: files/%s: NOT APPROVED: %s\n", a.bundle.c_str(), m.files[i].path.c_str(),
+                  r.bundle->unapproved_up[i].c_str());
+      ++unapproved;
+    }
+    if (m.files[i].down && i < r.bundle->unapproved_down.size() && !r.bundle->unapproved_down[i].empty()) {
+      std::printf("%s: files/%s (down part): NOT APPROVED: %s\n", a.bundle.c_str(), m.files[i].down->path.c_str(),
+                  r.bundle->unapproved_down[i].c_str());
+      ++unapproved;
+    }
+  }
+  if (unapproved != 0) {
+    std::fprintf(stderr, "ddlgate bundle verify: %s: %zu of its parts lack their risk tiers' signatures; the rest is "
+                         "approved\n", a.bundle.c_str(), unapproved);
+    return kExitCheckFailed;
+  }
   return kExitOk;
 }
 
@@ -285,6 +305,7 @@ int run_inspect(const std::string& bundle, bool json) {
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
     j["search_path"] = m.search_path ? nlohmann::ordered_json(*m.search_path) : nlohmann::ordered_json(nullptr);
+    j["analysis"] = m.analysis.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.analysis);
     j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
                    {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
     auto files = nlohmann::ordered_json::array();
@@ -300,6 +321,7 @@ int run_inspect(const std::string& bundle, bool json) {
         if (const std::size_t at = statement_line(r, fi, i)) line = at;
         nlohmann::ordered_json a = {{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}};
         if (st.search_path) a["search_path"] = *st.search_path;
+        if (!st.tier.empty()) a["tier"] = st.tier;
         if (!st.risk.empty()) a["risk"] = st.risk;
         if (!st.rules.empty()) a["rules"] = st.rules;
         approved.push_back(std::move(a));
@@ -312,6 +334,8 @@ int run_inspect(const std::string& bundle, bool json) {
           nlohmann::ordered_json a = {{"index", st.index}, {"class", std::string(sql::to_string(st.cls))},
                                       {"hash", st.hash}, {"sql", st.sql}};
           if (st.search_path) a["search_path"] = *st.search_path;
+          if (!st.tier.empty()) a["tier"] = st.tier;
+          if (!st.rules.empty()) a["rules"] = st.rules;
           down.push_back(std::move(a));
         }
         entry["down"] = {{"path", f.down->path}, {"sha256", f.down->sha256}, {"approved", down}};
