@@ -235,6 +235,36 @@ TEST_F(Tiers, AReloadOfAnAcceptedBundleStillCountsTiers) {
   EXPECT_EQ(again.bundle->unapproved_up, first.bundle->unapproved_up);
 }
 
+// A down part is tiered on its own (every table it does not create is existing) and approved
+// apart from its up part: the dbmate sample's downs drop a table and a column.
+TEST_F(Tiers, ADownPartCountsApartFromItsUpPart) {
+  fs::create_directories(out().parent_path());
+  BuildOptions o = options(kMigrations / "dbmate", out());
+  o.tool = MigrationTool::dbmate;
+  BuildResult built = build_bundle(o);
+  ASSERT_TRUE(built.ok()) << built.problems.front().to_string();
+  const Manifest& m = built.manifest;
+  ASSERT_TRUE(m.files[0].down.has_value());
+  EXPECT_EQ(m.files[0].down->statements[0].tier, "destructive");  // drop table users
+  EXPECT_NE(m.files[0].statements[0].tier, "destructive");         // create table users
+  sign({keys_.approver1.get(), keys_.approver2.get()});
+  auto r = load_bundle(out(), tiered(), verify_options());
+  ASSERT_TRUE(r.ok()) << problems_text(r);
+  EXPECT_EQ(r.bundle->unapproved_up[0], "");
+  EXPECT_EQ(r.bundle->unapproved_down[0],
+            "statement 1 (destructive): destructive statement needs 3 approver signatures, has 2");
+  RegistryLoad load = Registry::load(out().parent_path(), tiered(), verify_options(), nullptr);
+  ASSERT_EQ(load.accepted.size(), 1u);
+  const auto& set = *load.snapshot;
+  EXPECT_NE(set.find(m.files[0].statements[0].hash, "shop"), nullptr);
+  EXPECT_EQ(set.find(m.files[0].down->statements[0].hash, "shop"), nullptr);
+  const Approval* u = set.find_unapproved(m.files[0].down->statements[0].hash, "shop");
+  ASSERT_NE(u, nullptr);
+  EXPECT_TRUE(u->down);
+  EXPECT_EQ(u->unapproved.rfind(m.files[0].down->path + " (down part) is not approved: statement 1 (destructive)", 0), 0u)
+      << u->unapproved;
+}
+
 TEST_F(Tiers, TrustAnchorsRefuseATierTheirKeysCannotMeet) {
   ddlgate::config::TrustPolicy policy;
   policy.roles.push_back({"approver", 1, {"not a key", base64_encode(std::string_view(
