@@ -284,6 +284,15 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// A statement's signed risk tier and the lint rules that flag it (docs/bundles.md, "Risk tiers").
+void print_tier(const bundle::ManifestStatement& st) {
+  if (st.tier.empty() && st.rules.empty()) return;
+  std::string rules;
+  for (const auto& r : st.rules) rules += (rules.empty() ? "" : ", ") + r;
+  std::printf("       (tier: %s%s%s)\n", st.tier.empty() ? "none" : st.tier.c_str(), rules.empty() ? "" : "; rules: ",
+              rules.c_str());
+}
+
 int run_inspect(const std::string& bundle, bool json) {
   bundle::InspectResult r = bundle::inspect_bundle(bundle);
   if (!r.manifest) {
@@ -380,6 +389,8 @@ int run_inspect(const std::string& bundle, bool json) {
   } else {
     std::printf("search_path: (none recorded: only schema-qualified statements can be confirmed by the guard)\n");
   }
+  std::printf("analysis:    %s\n", m.analysis.empty() ? "(none: the verifier's own analysis tiers the statements)"
+                                                       : m.analysis.c_str());
   if (!m.source.empty()) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
@@ -400,6 +411,7 @@ int run_inspect(const std::string& bundle, bool json) {
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
                   std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
       if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
+      print_tier(st);
     }
     if (f.down) {
       std::printf("    down (%s): %zu statements (for enforcement.deployers only)\n", f.down->path.c_str(),
@@ -408,6 +420,7 @@ int run_inspect(const std::string& bundle, bool json) {
         std::printf("    down %zu. %s, %s\n       %s\n", st.index, std::string(sql::to_string(st.cls)).c_str(),
                     st.hash.c_str(), one_line(st.sql).c_str());
         if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
+        print_tier(st);
       }
     }
   }
