@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include "bundle_support.h"
-#include "ddlgate/bundle/registry.h"
 #include "ddlgate/bundle/recorded.h"
 #include "ddlgate/sql/analyze.h"
 
@@ -135,36 +134,4 @@ TEST(Recorded, RejectsBookkeepingThatIsNotInItsRepeatableFile) {
   EXPECT_FALSE(v.bundle);
   EXPECT_TRUE(has(v.problems, "bookkeeping[1]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
   EXPECT_TRUE(has(v.problems, "bookkeeping[2]: sql is not a bookkeeping statement of recorded")) << problems_text(v.problems);
-}
-
-// Risk tiers (docs/bundles.md): a recorded bundle's repeatable statement is a file statement of
-// repeatable.sql too; when that file lacks its tier's signatures, its bookkeeping approval is
-// withheld with it, so a repeatable DROP cannot slip past [tiers.destructive].
-TEST(Recorded, ABookkeepingStatementOfAnUnapprovedFileIsWithheld) {
-  Scratch s;
-  Recording r = sample();
-  r.statements.push_back(statement("DROP TABLE legacy"));
-  r.repeatable.push_back(statement("DROP TABLE legacy"));
-  write_source(s.path() / "src", r);
-  fs::create_directories(s.path() / "registry");
-  BuildResult built = build_bundle(options(s.path() / "src", s.path() / "registry" / "shop-1"));
-  ASSERT_TRUE(built.ok()) << problems_text(built.problems);
-  ASSERT_EQ(built.manifest.bookkeeping.size(), 2u);
-  Keys keys;
-  sign_all(s.path() / "registry" / "shop-1", keys);
-  TrustAnchors trust = keys.trust();
-  trust.tiers.push_back({"destructive", "approver", 3});
-  RegistryLoad load = Registry::load(s.path() / "registry", trust, verify_options(), nullptr);
-  ASSERT_EQ(load.accepted.size(), 1u);
-  EXPECT_EQ(load.accepted[0].unapproved.size(), 2u);  // recorded.sql and repeatable.sql
-  const std::string drop = built.manifest.bookkeeping[1].hash;
-  EXPECT_EQ(load.snapshot->find(drop, "shop"), nullptr);
-  const Approval* u = load.snapshot->find_unapproved(drop, "shop");
-  ASSERT_NE(u, nullptr);
-  EXPECT_NE(u->unapproved.find("destructive statement needs 3 approver signatures, has 2"), std::string::npos);
-  // The history table's CREATE ... IF NOT EXISTS is in the same (unapproved) files: withheld too.
-  EXPECT_EQ(load.snapshot->find(built.manifest.bookkeeping[0].hash, "shop"), nullptr);
-  // Without [tiers], both are approved as before.
-  RegistryLoad plain = Registry::load(s.path() / "registry", keys.trust(), verify_options(), nullptr);
-  EXPECT_NE(plain.snapshot->find(drop, "shop"), nullptr);
 }

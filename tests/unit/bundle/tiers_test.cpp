@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "bundle_support.h"
+#include "ddlgate/bundle/recorded.h"
 #include "ddlgate/bundle/registry.h"
+#include "ddlgate/sql/analyze.h"
 
 using namespace bundle_test;
 
@@ -263,6 +265,53 @@ TEST_F(Tiers, ADownPartCountsApartFromItsUpPart) {
   EXPECT_TRUE(u->down);
   EXPECT_EQ(u->unapproved.rfind(m.files[0].down->path + " (down part) is not approved: statement 1 (destructive)", 0), 0u)
       << u->unapproved;
+}
+
+// A recorded bundle's repeatable statement is a file statement of repeatable.sql too; when that
+// file lacks its tier's signatures, its bookkeeping approval is withheld with it, so a
+// repeatable DROP cannot slip past [tiers.destructive].
+TEST_F(Tiers, ABookkeepingStatementOfAnUnapprovedRecordedFileIsWithheld) {
+  auto statement = [](const std::string& text) {
+    Analysis a = analyze(text, Policy{}, Detail::all);
+    EXPECT_TRUE(a.ok() && a.statements.size() == 1) << text;
+    RecordedStatement st;
+    st.database = "shop_scratch";
+    st.role = "deploy";
+    st.session = 1;
+    st.search_path = "\"$user\", public";
+    st.cls = a.statements[0].cls;
+    st.hash = a.statements[0].hash;
+    st.sql = a.statements[0].display_sql;
+    return st;
+  };
+  Recording rec;
+  rec.statements = {statement("CREATE TABLE IF NOT EXISTS history (id int)"), statement("DROP TABLE legacy")};
+  rec.repeatable = rec.statements;
+  fs::create_directories(src());
+  spit(src() / kRecordingIndex, recording_index_json(rec));
+  spit(src() / kRecordedFile, recorded_sql_text(rec.statements, "first run"));
+  spit(src() / kRepeatableFile, recorded_sql_text(rec.repeatable, "second run"));
+  fs::create_directories(out().parent_path());
+  BuildResult built = build_bundle(options(src(), out()));
+  ASSERT_TRUE(built.ok()) << built.problems.front().to_string();
+  ASSERT_EQ(built.manifest.tool, MigrationTool::recorded);
+  ASSERT_EQ(built.manifest.bookkeeping.size(), 2u);
+  sign({keys_.approver1.get(), keys_.approver2.get()});
+  RegistryLoad load = Registry::load(out().parent_path(), tiered(), verify_options(), nullptr);
+  ASSERT_EQ(load.accepted.size(), 1u);
+  EXPECT_EQ(load.accepted[0].unapproved.size(), 2u);  // recorded.sql and repeatable.sql
+  const std::string drop = built.manifest.bookkeeping[1].hash;
+  EXPECT_EQ(load.snapshot->find(drop, "shop"), nullptr);
+  const Approval* u = load.snapshot->find_unapproved(drop, "shop");
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u->unapproved.find("destructive statement needs 3 approver signatures, has 2"), std::string::npos)
+      << u->unapproved;
+  // The history table's CREATE ... IF NOT EXISTS is in the same unapproved files: withheld too.
+  EXPECT_EQ(load.snapshot->find(built.manifest.bookkeeping[0].hash, "shop"), nullptr);
+  // Without [tiers], both are approved as before.
+  RegistryLoad plain = Registry::load(out().parent_path(), keys_.trust(), verify_options(), nullptr);
+  EXPECT_NE(plain.snapshot->find(drop, "shop"), nullptr);
+  EXPECT_NE(plain.snapshot->find(built.manifest.bookkeeping[0].hash, "shop"), nullptr);
 }
 
 TEST_F(Tiers, TrustAnchorsRefuseATierTheirKeysCannotMeet) {
