@@ -8,7 +8,8 @@
 #   config     : base, toml++
 #   sql        : base, libpg_query, nlohmann-json (classification, canonical hash,
 #                display SQL, statement cache, server tables, break-glass SET scan)
-#   bundle     : base, config, sql, nlohmann-json (manifest, build, verify, registry)
+#   bundle     : base, config, sql, lint, nlohmann-json (manifest, build, verify, registry; lint
+#                recomputes each statement's risk tier)
 #   breakglass : base, config, nlohmann-json (PASETO, claims, trusted keys)
 #   ledger     : base, libcrypto, nlohmann-json
 #   ops        : base, libcrypto, nlohmann-json (metrics text, webhook payloads and
@@ -21,7 +22,8 @@
 #   guard      : base, libpq (the in-database guard: its versioned SQL, install, status,
 #                uninstall, kill switch; docs/guard.md)
 #   lint       : base, sql, libpg_query, nlohmann-json (`ddlgate lint`: rules over parse trees
-#                and PL/pgSQL bodies, lock levels, risk tiers; docs/lint.md). No Boost, no sockets
+#                and PL/pgSQL bodies, lock levels, risk tiers; docs/lint.md). No Boost, no sockets,
+#                and not bundle (bundle links lint)
 #   monitor    : base, config, bundle, ledger, guard, drift, libpq (serve watches the guard:
 #                out-of-band changes, the catalog snapshot, the watchdog, scheduled drift)
 #   proxy      : all of the above (guard: its control connections), Boost.Asio, Boost.Beast, libssl, spdlog
@@ -33,7 +35,7 @@ set(DDLGATE_ALLOWED_base "ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_protocol "")
 set(DDLGATE_ALLOWED_config "ddlgate::base;ext::toml")
 set(DDLGATE_ALLOWED_sql "ddlgate::base;ext::pg_query;ext::json")
-set(DDLGATE_ALLOWED_bundle "ddlgate::base;ddlgate::config;ddlgate::sql;ext::json")
+set(DDLGATE_ALLOWED_bundle "ddlgate::base;ddlgate::config;ddlgate::sql;ddlgate::lint;ext::json")
 set(DDLGATE_ALLOWED_breakglass "ddlgate::base;ddlgate::config;ext::json")
 set(DDLGATE_ALLOWED_ledger "ddlgate::base;ext::crypto;ext::json")
 set(DDLGATE_ALLOWED_ops "ddlgate::base;ext::crypto;ext::json")

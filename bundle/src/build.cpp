@@ -13,6 +13,7 @@
 #include "ddlgate/base/file.h"
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
+#include "tiers.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/sql/search_path.h"
 #include "ddlgate/bundle/bundle.h"
@@ -964,6 +965,9 @@ BuildResult build_bundle(const BuildOptions& o) {
 
   std::vector<std::string> contents;
   std::vector<std::pair<std::string, std::string>> down_files;  // separate down files: path, bytes
+  // Each file's up and down parts, for the risk tiers (format 2).
+  std::vector<std::string> part_names, ups;
+  std::vector<std::optional<std::string>> downs;
   for (const auto& f : order) {
     std::string why;
     auto content = base::read_capped(o.src_dir / f.rel, kMaxMigrationFileBytes);
@@ -988,6 +992,8 @@ BuildResult build_bundle(const BuildOptions& o) {
       problems.push_back({f.rel, msg});
       continue;
     }
+    std::string up_text = content->substr(range->offset, range->length);
+    std::optional<std::string> down_text;
     ManifestFile mf;
     mf.path = f.rel;
     mf.sha256 = base::sha256_hex(*content);
@@ -1025,12 +1031,42 @@ BuildResult build_bundle(const BuildOptions& o) {
             part.statements.push_back({part.statements.size() + 1, st.cls, st.hash, st.display_sql, {}, {}, {}});
           }
           mf.down = std::move(part);
+          down_text = std::move(*down);
           if (down_file) down_files.emplace_back(*dp, std::move(*down_file));
         }
       }
     }
     m.files.push_back(std::move(mf));
     contents.push_back(std::move(*content));
+    part_names.push_back(f.rel);
+    ups.push_back(std::move(up_text));
+    downs.push_back(std::move(down_text));
+  }
+  // Format 2: each statement's risk tier and rule ids (docs/bundles.md, "Risk tiers"), which
+  // verification recomputes; bookkeeping statements (the tool profile's, or a recorded bundle's
+  // repeatable.sql, tiered there as a file) carry none.
+  if (problems.empty() && o.format == kBundleFormat2) {
+    auto tiers = detail::compute_tiers(part_names, ups, downs);
+    if (!tiers) {
+      problems.push_back({"risk tiers", tiers.error().reason});
+    } else {
+      auto fill = [&](std::vector<ManifestStatement>& sts, const detail::PartTiers& t, const std::string& where) {
+        if (t.tiers.size() != sts.size()) {
+          problems.push_back({where, "the risk analysis found " + std::to_string(t.tiers.size()) + " statements, the "
+                                     "hash found " + std::to_string(sts.size())});
+          return;
+        }
+        for (std::size_t i = 0; i < sts.size(); ++i) {
+          sts[i].tier = t.tiers[i];
+          sts[i].rules = t.rules[i];
+        }
+      };
+      for (std::size_t i = 0; i < m.files.size(); ++i) {
+        fill(m.files[i].statements, tiers->up[i], m.files[i].path);
+        if (m.files[i].down && tiers->down[i]) fill(m.files[i].down->statements, *tiers->down[i], m.files[i].down->path);
+      }
+      m.analysis = std::string(kTierAnalysis);
+    }
   }
   // A recorded source's bookkeeping is what the tool sent again on a second run: the
   // statements of its repeatable.sql, which the bundle carries as a file.

@@ -121,6 +121,12 @@ ManifestStatement read_statement(const json& st, const std::string& where, bool 
       if (!sp->is_string()) sr.fail("search_path", "must be a string");
       else ms.search_path = sp->get<std::string>();
     }
+    if (sr.get("tier", false) != nullptr) {
+      ms.tier = sr.string("tier", false);
+      if (config::tier_rank(ms.tier) < 0) {
+        sr.fail("tier", "must be one of additive, data, blocking, privilege, destructive");
+      }
+    }
     if (sr.get("risk", false) != nullptr) {
       ms.risk = sr.string("risk", false);
       if (ms.risk != "low" && ms.risk != "medium" && ms.risk != "high") {
@@ -155,13 +161,15 @@ std::vector<ManifestStatement> read_statements(const json* sts, const std::strin
   return out;
 }
 
-ordered_json statements_json(const std::vector<ManifestStatement>& statements) {
+// Format 1 has no tier, risk or rules: they are written in format 2 only.
+ordered_json statements_json(const std::vector<ManifestStatement>& statements, bool v2) {
   ordered_json sts = ordered_json::array();
   for (const auto& st : statements) {
     ordered_json o{{"index", st.index}, {"class", std::string(to_string(st.cls))}, {"hash", st.hash}, {"sql", st.sql}};
     if (st.search_path) o["search_path"] = *st.search_path;
-    if (!st.risk.empty()) o["risk"] = st.risk;
-    if (!st.rules.empty()) o["rules"] = st.rules;
+    if (v2 && !st.tier.empty()) o["tier"] = st.tier;
+    if (v2 && !st.risk.empty()) o["risk"] = st.risk;
+    if (v2 && !st.rules.empty()) o["rules"] = st.rules;
     sts.push_back(std::move(o));
   }
   return sts;
@@ -353,6 +361,10 @@ std::optional<Manifest> parse_manifest(std::string_view bytes, std::vector<Probl
   }
   m.hash_definition = r.string("hash_definition");
   if (v2) {
+    if (r.get("analysis", false) != nullptr) {
+      m.analysis = r.string("analysis", false);
+      if (m.analysis.empty()) r.fail("analysis", "must name the analysis that tiered the statements");
+    }
     if (const json* sp = r.get("search_path", false)) {
       if (!sp->is_string()) r.fail("search_path", "must be a string");
       else m.search_path = sp->get<std::string>();
@@ -483,12 +495,13 @@ std::string serialize_manifest(const Manifest& m) {
     j["source"] = s;
   }
   j["hash_definition"] = m.hash_definition;
+  if (v2 && !m.analysis.empty()) j["analysis"] = m.analysis;
   ordered_json files = ordered_json::array();
   for (const auto& f : m.files) {
-    ordered_json o{{"path", f.path}, {"sha256", f.sha256}, {"statements", statements_json(f.statements)}};
+    ordered_json o{{"path", f.path}, {"sha256", f.sha256}, {"statements", statements_json(f.statements, v2)}};
     if (v2 && f.down) {
       o["down"] = ordered_json{
-          {"path", f.down->path}, {"sha256", f.down->sha256}, {"statements", statements_json(f.down->statements)}};
+          {"path", f.down->path}, {"sha256", f.down->sha256}, {"statements", statements_json(f.down->statements, v2)}};
     }
     files.push_back(std::move(o));
   }

@@ -1,6 +1,7 @@
 #include "ddlgate/bundle/registry.h"
 
 #include <algorithm>
+#include <map>
 
 namespace ddlgate::bundle {
 
@@ -9,6 +10,15 @@ namespace fs = std::filesystem;
 const Approval* ApprovedSet::find(std::string_view hash, std::string_view database) const {
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return nullptr;
+  for (const Approval* a : it->second) {
+    if (covers(*a, database)) return a;
+  }
+  return nullptr;
+}
+
+const Approval* ApprovedSet::find_unapproved(std::string_view hash, std::string_view database) const {
+  auto it = unapproved_by_hash_.find(hash);
+  if (it == unapproved_by_hash_.end()) return nullptr;
   for (const Approval* a : it->second) {
     if (covers(*a, database)) return a;
   }
@@ -48,14 +58,16 @@ std::uint64_t ApprovedSet::accepted_version(std::string_view app) const {
 
 void ApprovedSet::index() {
   by_hash_.clear();
+  unapproved_by_hash_.clear();
   count_ = 0;
   for (const auto& [app, state] : apps_) {
-    if (state.approvals) count_ += state.approvals->size();
+    if (!state.approvals) continue;
+    for (const auto& a : *state.approvals) count_ += a.unapproved.empty() ? 1 : 0;
   }
   by_hash_.reserve(count_);
   for (const auto& [app, state] : apps_) {
     if (!state.approvals) continue;
-    for (const auto& a : *state.approvals) by_hash_[a.hash].push_back(&a);
+    for (const auto& a : *state.approvals) (a.unapproved.empty() ? by_hash_ : unapproved_by_hash_)[a.hash].push_back(&a);
   }
 }
 
@@ -66,21 +78,32 @@ std::shared_ptr<const std::vector<Approval>> approvals_of(const Bundle& b) {
   std::shared_ptr<const std::vector<std::string>> dbs;
   if (!b.manifest.any_database) dbs = std::make_shared<const std::vector<std::string>>(b.manifest.databases);
   const Manifest& m = b.manifest;
-  for (const auto& f : m.files) {
+  // A file is approved whole or not at all (its risk tiers' signatures); what it approves in
+  // no approved file is not approved as bookkeeping either (a recorded bundle's repeatable.sql).
+  std::map<std::string, std::string, std::less<>> withheld;  // hash -> why
+  auto why = [](const std::vector<std::string>& list, std::size_t i, const std::string& file) {
+    return i < list.size() && !list[i].empty() ? file + " is not approved: " + list[i] : std::string();
+  };
+  for (std::size_t i = 0; i < m.files.size(); ++i) {
+    const auto& f = m.files[i];
+    const std::string up_why = why(b.unapproved_up, i, f.path);
     for (const auto& st : f.statements) {
       out->push_back({st.hash, m.app, m.version, f.path, st.index, false, st.cls, b.manifest_sha256, dbs, false,
-                      statement_search_path(m, st)});
+                      statement_search_path(m, st), up_why});
+      if (!up_why.empty()) withheld.emplace(st.hash, up_why);
     }
     if (f.down) {
+      const std::string down_why = why(b.unapproved_down, i, f.down->path + " (down part)");
       for (const auto& st : f.down->statements) {
         out->push_back({st.hash, m.app, m.version, f.down->path, st.index, false, st.cls, b.manifest_sha256, dbs, true,
-                        statement_search_path(m, st)});
+                        statement_search_path(m, st), down_why});
       }
     }
   }
   for (const auto& bk : m.bookkeeping) {
+    auto w = withheld.find(bk.hash);
     out->push_back({bk.hash, m.app, m.version, std::string(), 0, true, bk.cls, b.manifest_sha256, dbs, false,
-                    statement_search_path(m, bk)});
+                    statement_search_path(m, bk), w == withheld.end() ? std::string() : w->second});
   }
   return out;
 }
@@ -225,7 +248,17 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
     state.not_after = m.not_after;
     state.approvals = approvals_of(b);
     state.accepted_manifests.insert(b.manifest_sha256);
-    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database});
+    std::vector<Problem> unapproved;
+    for (std::size_t i = 0; i < m.files.size(); ++i) {
+      if (i < b.unapproved_up.size() && !b.unapproved_up[i].empty()) {
+        unapproved.push_back({"files/" + m.files[i].path, b.unapproved_up[i]});
+      }
+      if (m.files[i].down && i < b.unapproved_down.size() && !b.unapproved_down[i].empty()) {
+        unapproved.push_back({"files/" + m.files[i].down->path + " (down part)", b.unapproved_down[i]});
+      }
+    }
+    out.accepted.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m),
+                            !m.format2() && m.any_database, std::move(unapproved)});
   }
   for (auto& [bundle, bundle_dir] : below_history) {
     const ApprovedSet::AppState& state = next->apps_[bundle.app];

@@ -11,6 +11,7 @@
 #include "ddlgate/base/json.h"
 #include "ddlgate/base/sha256.h"
 #include "internal.h"
+#include "tiers.h"
 #include "ddlgate/sql/analyze.h"
 #include "ddlgate/sql/search_path.h"
 #include "ddlgate/bundle/bundle.h"
@@ -185,9 +186,32 @@ std::vector<Problem> check_statements(const std::string& where, const std::strin
   return problems;
 }
 
-// Checks one listed file: present, its digest, and every statement re-derived from its up part.
+// One listed file's check: its problems, and its parts' texts when they were asked for (the
+// risk tiers are recomputed over the whole bundle afterwards).
+struct FileCheck {
+  std::vector<Problem> problems;
+  std::string up;
+  std::optional<std::string> down;
+};
+
 std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
-                                      const std::set<std::string>& present, bool recompute) {
+                                 const std::set<std::string>& present, bool recompute, FileCheck& texts);
+
+FileCheck check_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
+                     const std::set<std::string>& present, bool recompute, bool want_texts) {
+  FileCheck out;
+  out.problems = verify_file(f, tool, files_dir, present, recompute, out);
+  if (!want_texts) {
+    out.up.clear();
+    out.down.reset();
+  }
+  return out;
+}
+
+// Checks one listed file: present, its digest, and every statement re-derived from its up part;
+// keeps its parts' texts in `texts`.
+std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, const fs::path& files_dir,
+                                 const std::set<std::string>& present, bool recompute, FileCheck& texts) {
   std::vector<Problem> problems;
   std::string why;
   std::string where = "files/" + f.path;
@@ -238,20 +262,30 @@ std::vector<Problem> verify_file(const ManifestFile& f, MigrationTool tool, cons
       return problems;
     }
   }
-  if (!recompute) return problems;
   auto up = up_part(tool, *content);
   if (!up) {
     problems.push_back({where, up.error().reason});
     return problems;
   }
-  if (auto p = check_statements(where, "", *up, f.statements); !p.empty() || !f.down) return p;
-  const std::string dwhere = "files/" + f.down->path;
-  auto down = down_part(tool, separate ? *separate : *content);
-  if (!down) {
-    problems.push_back({dwhere, "down: " + down.error().reason});
-    return problems;
+  std::optional<std::string> down;
+  const std::string dwhere = f.down ? "files/" + f.down->path : std::string();
+  if (f.down) {
+    auto d = down_part(tool, separate ? *separate : *content);
+    if (!d) {
+      problems.push_back({dwhere, "down: " + d.error().reason});
+      return problems;
+    }
+    down = std::move(*d);
   }
-  return check_statements(dwhere, "down part ", *down, f.down->statements);
+  if (recompute) {
+    if (auto p = check_statements(where, "", *up, f.statements); !p.empty()) return p;
+    if (down) {
+      if (auto p = check_statements(dwhere, "down part ", *down, f.down->statements); !p.empty()) return p;
+    }
+  }
+  texts.up = std::move(*up);
+  texts.down = std::move(down);
+  return problems;
 }
 
 // The name a trust policy gives a key: the stem of the .pub file it lists ("alice" for
@@ -296,6 +330,18 @@ TrustAnchors TrustAnchors::from_config(const config::TrustPolicy& policy, std::v
     anchors.roles.push_back(std::move(r));
   }
   if (anchors.roles.empty()) problems->push_back({"roles", "no role: nothing could ever be trusted"});
+  // [tiers]: config validated names and counts against the key strings; a tier must still be
+  // reachable with the keys that decode.
+  for (const auto& t : policy.tiers) {
+    auto role = std::find_if(anchors.roles.begin(), anchors.roles.end(), [&](const Role& r) { return r.name == t.role; });
+    if (config::tier_rank(t.tier) < 0 || role == anchors.roles.end()) {
+      problems->push_back({"tiers." + t.tier + "." + t.role, "names an unknown tier or role"});
+    } else if (t.signatures > role->keys.size()) {
+      problems->push_back({"tiers." + t.tier + "." + t.role, std::to_string(t.signatures) + " signatures cannot be met by " +
+                                                                 std::to_string(role->keys.size()) + " usable keys"});
+    }
+  }
+  anchors.tiers = policy.tiers;
   return anchors;
 }
 
@@ -399,11 +445,13 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
                                       "', and the trust policy does not list it under that role"});
     }
   }
+  detail::RoleCounts signed_by;  // distinct keys per role, for the risk tiers
   for (const auto& role : trust.roles) {
     std::set<PublicKey> distinct;
     for (const auto& s : signers) {
       if (counts_for(s, role)) distinct.insert(s.key);
     }
+    signed_by[role.name] = distinct.size();
     if (distinct.size() < role.threshold) {
       problems.push_back({"role " + role.name, std::to_string(distinct.size()) + " of " + std::to_string(role.threshold) +
                                                    " required signatures by distinct trusted keys"});
@@ -465,6 +513,30 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
     }
     for (std::size_t i = 0; i < m.bookkeeping.size(); ++i) {
       check_path(m.bookkeeping[i].search_path, "manifest.json", "bookkeeping[" + std::to_string(i) + "]: ");
+    }
+    // Risk tiers: claimed by an analysis this ddlgate computes, on every statement, or on none.
+    if (!m.analysis.empty() && m.analysis != kTierAnalysis) {
+      problems.push_back({"manifest.json", "analysis '" + m.analysis + "' is not the one this ddlgate computes ('" +
+                                               std::string(kTierAnalysis) + "'): its tiers cannot be checked; rebuild "
+                                               "the bundle"});
+    }
+    auto check_claims = [&](const std::vector<ManifestStatement>& sts, const std::string& where, const std::string& part) {
+      for (const auto& st : sts) {
+        if (m.analysis.empty() && !st.tier.empty()) {
+          problems.push_back({where, part + "statement " + std::to_string(st.index) +
+                                         ": has a tier, and the manifest names no analysis"});
+          return;
+        }
+        if (!m.analysis.empty() && st.tier.empty()) {
+          problems.push_back({where, part + "statement " + std::to_string(st.index) + ": has no tier, and the manifest "
+                                         "names analysis '" + m.analysis + "' (every statement must have one)"});
+          return;
+        }
+      }
+    };
+    for (const auto& f : m.files) {
+      check_claims(f.statements, "files/" + f.path, "");
+      if (f.down) check_claims(f.down->statements, "files/" + f.down->path, "down part ");
     }
   }
 
@@ -536,15 +608,18 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
 
   // Files are independent, and re-parsing them is most of the cost of loading a large
   // bundle: they are checked on several threads, and their problems merged in file order.
-  std::vector<std::vector<Problem>> file_problems(m.files.size());
+  std::vector<FileCheck> file_checks(m.files.size());
   std::string manifest_sha256 = base::sha256_hex(*manifest_bytes);
   bool recompute = o.statements_verified_for == nullptr ||
                    std::find(o.statements_verified_for->begin(), o.statements_verified_for->end(), manifest_sha256) ==
                        o.statements_verified_for->end();
+  // The risk tiers are recomputed with the statements, and whenever the trust policy has tier
+  // requirements (a reload of an unchanged bundle skips the hashes, never the tiers it needs).
+  const bool tiers = recompute || !trust.tiers.empty();
   std::atomic<std::size_t> next_file{0};
   auto worker = [&] {
     for (std::size_t i = next_file++; i < m.files.size(); i = next_file++) {
-      file_problems[i] = verify_file(m.files[i], m.tool, files_dir, present, recompute);
+      file_checks[i] = check_file(m.files[i], m.tool, files_dir, present, recompute, tiers);
     }
   };
   std::size_t threads = std::min<std::size_t>({std::max(1u, std::thread::hardware_concurrency()), m.files.size(), 8});
@@ -552,8 +627,8 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  for (auto& fp : file_problems) {
-    for (auto& p : fp) problems.push_back(std::move(p));
+  for (auto& fc : file_checks) {
+    for (auto& p : fc.problems) problems.push_back(std::move(p));
   }
   // Bookkeeping statements are approved without any file: each must be one of the
   // statements of the manifest's tool profile (bookkeeping_sql), byte for byte, once.
@@ -589,8 +664,76 @@ LoadBundleResult load_bundle(const fs::path& dir, const TrustAnchors& trust, con
     }
   }
   if (!problems.empty()) return result;
+
+  // 7. Risk tiers (docs/bundles.md, "Risk tiers"): recomputed over the whole bundle; a claimed
+  // tier lower than the recomputed one refuses the bundle; a file whose statements lack their
+  // tiers' signatures is not approved (the rest of the bundle is).
+  std::vector<std::string> unapproved_up(m.files.size()), unapproved_down(m.files.size());
+  if (tiers) {
+    std::vector<std::string> names, ups;
+    std::vector<std::optional<std::string>> downs;
+    for (std::size_t i = 0; i < m.files.size(); ++i) {
+      names.push_back("files/" + m.files[i].path);
+      ups.push_back(std::move(file_checks[i].up));
+      downs.push_back(std::move(file_checks[i].down));
+    }
+    file_checks.clear();
+    auto computed = detail::compute_tiers(names, ups, downs);
+    if (!computed) {
+      problems.push_back({"risk tiers", computed.error().reason});
+      return result;
+    }
+    auto hold = [&](const std::vector<ManifestStatement>& sts, const detail::PartTiers& t, const std::string& where,
+                    const std::string& part) -> bool {
+      if (t.tiers.size() != sts.size()) {
+        problems.push_back({where, part + "the risk analysis found " + std::to_string(t.tiers.size()) +
+                                       " statements, the manifest lists " + std::to_string(sts.size())});
+        return false;
+      }
+      if (m.analysis.empty()) return true;
+      bool ok = true;
+      for (std::size_t i = 0; i < sts.size(); ++i) {
+        const std::string n = part + "statement " + std::to_string(i + 1);
+        if (config::tier_rank(sts[i].tier) < config::tier_rank(t.tiers[i])) {
+          problems.push_back({where, n + ": the manifest claims tier " + sts[i].tier + ", the analysis gives " +
+                                         t.tiers[i] + " (" + detail::excerpt(sts[i].sql) + ")"});
+          ok = false;
+        } else if (sts[i].rules != t.rules[i]) {
+          // What reviewers read must be what the analysis finds: no finding left out or added.
+          auto join = [](const std::vector<std::string>& v) {
+            std::string out;
+            for (const auto& r : v) out += (out.empty() ? "" : ", ") + r;
+            return out.empty() ? std::string("none") : out;
+          };
+          problems.push_back({where, n + ": the manifest lists rules " + join(sts[i].rules) + ", the analysis finds " +
+                                         join(t.rules[i])});
+          ok = false;
+        }
+      }
+      return ok;
+    };
+    bool ok = true;
+    for (std::size_t i = 0; i < m.files.size(); ++i) {
+      const ManifestFile& f = m.files[i];
+      ok = hold(f.statements, computed->up[i], "files/" + f.path, "") && ok;
+      unapproved_up[i] = detail::unmet_tiers(trust, signed_by, computed->up[i].tiers, f.statements);
+      if (f.down) {
+        if (!computed->down[i]) {
+          problems.push_back({"files/" + f.down->path, "down part: not analysed"});
+          ok = false;
+          continue;
+        }
+        ok = hold(f.down->statements, *computed->down[i], "files/" + f.down->path, "down part ") && ok;
+        unapproved_down[i] = detail::unmet_tiers(trust, signed_by, computed->down[i]->tiers, f.down->statements);
+      }
+    }
+    if (!ok) return result;
+  }
+
   Bundle bundle;
   bundle.dir = dir;
+  bundle.unapproved_up = std::move(unapproved_up);
+  bundle.unapproved_down = std::move(unapproved_down);
   bundle.manifest_sha256 = manifest_sha256;
   bundle.manifest = std::move(*manifest);
   bundle.signers = std::move(signers);

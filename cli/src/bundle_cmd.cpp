@@ -206,6 +206,26 @@ int run_verify(const VerifyArgs& a) {
     std::printf(" %s(%s)", base::key_id(s.key).c_str(), roles.c_str());
   }
   std::printf("\n");
+  // Risk tiers (docs/bundles.md): a file whose statements lack their tier's signatures is not
+  // approved; the rest of the bundle is. The check failed for that file: exit 1.
+  std::size_t unapproved = 0;
+  for (std::size_t i = 0; i < m.files.size(); ++i) {
+    if (i < r.bundle->unapproved_up.size() && !r.bundle->unapproved_up[i].empty()) {
+      std::printf("%s: files/%s: NOT APPROVED: %s\n", a.bundle.c_str(), m.files[i].path.c_str(),
+                  r.bundle->unapproved_up[i].c_str());
+      ++unapproved;
+    }
+    if (m.files[i].down && i < r.bundle->unapproved_down.size() && !r.bundle->unapproved_down[i].empty()) {
+      std::printf("%s: files/%s (down part): NOT APPROVED: %s\n", a.bundle.c_str(), m.files[i].down->path.c_str(),
+                  r.bundle->unapproved_down[i].c_str());
+      ++unapproved;
+    }
+  }
+  if (unapproved != 0) {
+    std::fprintf(stderr, "ddlgate bundle verify: %s: %zu of its parts lack their risk tiers' signatures; the rest is "
+                         "approved\n", a.bundle.c_str(), unapproved);
+    return kExitCheckFailed;
+  }
   return kExitOk;
 }
 
@@ -264,6 +284,15 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// A statement's signed risk tier and the lint rules that flag it (docs/bundles.md, "Risk tiers").
+void print_tier(const bundle::ManifestStatement& st) {
+  if (st.tier.empty() && st.rules.empty()) return;
+  std::string rules;
+  for (const auto& r : st.rules) rules += (rules.empty() ? "" : ", ") + r;
+  std::printf("       (tier: %s%s%s)\n", st.tier.empty() ? "none" : st.tier.c_str(), rules.empty() ? "" : "; rules: ",
+              rules.c_str());
+}
+
 int run_inspect(const std::string& bundle, bool json) {
   bundle::InspectResult r = bundle::inspect_bundle(bundle);
   if (!r.manifest) {
@@ -285,6 +314,7 @@ int run_inspect(const std::string& bundle, bool json) {
     j["not_after"] = base::format_time(m.not_after);
     j["tool"] = std::string(bundle::to_string(m.tool));
     j["search_path"] = m.search_path ? nlohmann::ordered_json(*m.search_path) : nlohmann::ordered_json(nullptr);
+    j["analysis"] = m.analysis.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.analysis);
     j["source"] = {{"repository", m.source.repository}, {"commit", m.source.commit},
                    {"pull_request", m.source.pull_request}, {"ci_run", m.source.ci_run}};
     auto files = nlohmann::ordered_json::array();
@@ -300,6 +330,7 @@ int run_inspect(const std::string& bundle, bool json) {
         if (const std::size_t at = statement_line(r, fi, i)) line = at;
         nlohmann::ordered_json a = {{"index", st.index}, {"line", line}, {"class", c}, {"hash", st.hash}, {"sql", st.sql}};
         if (st.search_path) a["search_path"] = *st.search_path;
+        if (!st.tier.empty()) a["tier"] = st.tier;
         if (!st.risk.empty()) a["risk"] = st.risk;
         if (!st.rules.empty()) a["rules"] = st.rules;
         approved.push_back(std::move(a));
@@ -312,6 +343,8 @@ int run_inspect(const std::string& bundle, bool json) {
           nlohmann::ordered_json a = {{"index", st.index}, {"class", std::string(sql::to_string(st.cls))},
                                       {"hash", st.hash}, {"sql", st.sql}};
           if (st.search_path) a["search_path"] = *st.search_path;
+          if (!st.tier.empty()) a["tier"] = st.tier;
+          if (!st.rules.empty()) a["rules"] = st.rules;
           down.push_back(std::move(a));
         }
         entry["down"] = {{"path", f.down->path}, {"sha256", f.down->sha256}, {"approved", down}};
@@ -356,6 +389,8 @@ int run_inspect(const std::string& bundle, bool json) {
   } else {
     std::printf("search_path: (none recorded: only schema-qualified statements can be confirmed by the guard)\n");
   }
+  std::printf("analysis:    %s\n", m.analysis.empty() ? "(none: the verifier's own analysis tiers the statements)"
+                                                       : m.analysis.c_str());
   if (!m.source.empty()) {
     std::printf("source:      %s @ %s, pull request %s, CI run %s\n", m.source.repository.c_str(),
                 m.source.commit.c_str(), m.source.pull_request.c_str(), m.source.ci_run.c_str());
@@ -376,6 +411,7 @@ int run_inspect(const std::string& bundle, bool json) {
       std::printf("    %zu. line %s, %s, %s\n       %s\n", st.index, line ? std::to_string(line).c_str() : "?",
                   std::string(sql::to_string(st.cls)).c_str(), st.hash.c_str(), one_line(st.sql).c_str());
       if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
+      print_tier(st);
     }
     if (f.down) {
       std::printf("    down (%s): %zu statements (for enforcement.deployers only)\n", f.down->path.c_str(),
@@ -384,6 +420,7 @@ int run_inspect(const std::string& bundle, bool json) {
         std::printf("    down %zu. %s, %s\n       %s\n", st.index, std::string(sql::to_string(st.cls)).c_str(),
                     st.hash.c_str(), one_line(st.sql).c_str());
         if (st.search_path) std::printf("       (search_path: %s)\n", one_line(*st.search_path).c_str());
+        print_tier(st);
       }
     }
   }

@@ -110,7 +110,8 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
                 ? "version " + std::to_string(app->second.version) + " of " + m.app + " is in force"
                 : "it is not in force";
     }
-    auto add = [&](engine::KnownStatement k, std::optional<std::string> search_path) {
+    // A file without its risk tiers' signatures approves nothing (docs/bundles.md, "Risk tiers").
+    auto add = [&](engine::KnownStatement k, std::optional<std::string> search_path, const std::string& unapproved = {}) {
       search_paths.push_back(std::move(search_path));
       k.app = m.app;
       k.version = m.version;
@@ -121,6 +122,10 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
       k.not_after = base::format_time(m.not_after);
       k.standing = standing;
       k.not_in_force_why = why;
+      if (standing == Standing::in_force && !unapproved.empty()) {
+        k.standing = Standing::not_in_force;
+        k.not_in_force_why = unapproved;
+      }
       out.push_back(std::move(k));
     };
     for (std::size_t f = 0; f < m.files.size(); ++f) {
@@ -134,7 +139,9 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
         k.file = file.path;
         k.index = st.index;
         if (f < seen.lines.size() && s < seen.lines[f].size()) k.line = seen.lines[f][s];
-        add(std::move(k), bundle::statement_search_path(m, st));
+        add(std::move(k), bundle::statement_search_path(m, st),
+            f < bundle.unapproved_up.size() && !bundle.unapproved_up[f].empty()
+                ? file.path + " is not approved: " + bundle.unapproved_up[f] : std::string());
       }
       if (!file.down) continue;
       for (const auto& st : file.down->statements) {
@@ -145,7 +152,9 @@ std::vector<engine::KnownStatement> known_statements(const config::Bundles& b, c
         k.file = file.down->path;
         k.index = st.index;
         k.down = true;
-        add(std::move(k), bundle::statement_search_path(m, st));
+        add(std::move(k), bundle::statement_search_path(m, st),
+            f < bundle.unapproved_down.size() && !bundle.unapproved_down[f].empty()
+                ? file.down->path + " (down part) is not approved: " + bundle.unapproved_down[f] : std::string());
       }
     }
     for (const auto& bk : m.bookkeeping) {

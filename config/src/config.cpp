@@ -767,7 +767,9 @@ LoadResult parse(std::string_view toml_text, std::string_view source) {
       if (source != "config") b.trust.base_dir = std::filesystem::path(std::string(source)).parent_path();
       detail::read_trust_roles(*trust, "bundles.trust", b.trust, trust_problems);
       for (const auto& [k, v] : *trust) {
-        if (k.str() != "roles") trust_problems.push_back({"bundles.trust." + std::string(k.str()), "unknown key"});
+        if (k.str() != "roles" && k.str() != "tiers") {
+          trust_problems.push_back({"bundles.trust." + std::string(k.str()), "unknown key"});
+        }
       }
       if (trust_problems.empty()) trust_problems = validate_trust(b.trust, "bundles.trust");
       for (auto& p : trust_problems) problems.push_back(std::move(p));

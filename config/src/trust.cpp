@@ -95,9 +95,51 @@ void read_trust_roles(const toml::table& table, const std::string& prefix, Trust
   }
   std::sort(out.roles.begin(), out.roles.end(),
             [](const TrustRole& a, const TrustRole& b) { return a.name < b.name; });
+
+  // [tiers.<tier>] <role> = N (docs/bundles.md, "Risk tiers"): names are checked by
+  // validate_trust, against the roles read above.
+  const toml::node* tiers_node = table.get("tiers");
+  if (tiers_node == nullptr) return;
+  std::string tiers_key = join_key(prefix, "tiers");
+  const toml::table* tiers = tiers_node->as_table();
+  if (tiers == nullptr) {
+    problems.push_back({tiers_key, "must be a table of tiers, e.g. [" + tiers_key + ".destructive] approver = 2"});
+    return;
+  }
+  for (const auto& [tier, node] : *tiers) {
+    std::string tier_key = tiers_key + "." + std::string(tier.str());
+    const toml::table* tt = node.as_table();
+    if (tt == nullptr) {
+      problems.push_back({tier_key, "must be a table of <role> = <number of signatures>"});
+      continue;
+    }
+    if (tt->empty()) problems.push_back({tier_key, "names no role: say how many signatures of which role it needs"});
+    for (const auto& [role, v] : *tt) {
+      std::string key = tier_key + "." + std::string(role.str());
+      auto n = v.value<std::int64_t>();
+      if (!v.is_integer() || !n) {
+        problems.push_back({key, "must be an integer (the number of distinct keys of the role)"});
+      } else if (*n < 1 || *n > static_cast<std::int64_t>(kMaxKeysPerRole)) {
+        problems.push_back({key, "must be between 1 and " + std::to_string(kMaxKeysPerRole) + ", got " +
+                                     std::to_string(*n)});
+      } else {
+        out.tiers.push_back({std::string(tier.str()), std::string(role.str()), static_cast<std::uint32_t>(*n)});
+      }
+    }
+  }
+  std::sort(out.tiers.begin(), out.tiers.end(), [](const TierRequirement& a, const TierRequirement& b) {
+    return a.tier != b.tier ? a.tier < b.tier : a.role < b.role;
+  });
 }
 
 }  // namespace detail
+
+int tier_rank(std::string_view tier) {
+  for (std::size_t i = 0; i < kRiskTiers.size(); ++i) {
+    if (kRiskTiers[i] == tier) return static_cast<int>(i);
+  }
+  return -1;
+}
 
 std::vector<Problem> validate_trust(const TrustPolicy& policy, const std::string& prefix) {
   std::vector<Problem> problems;
@@ -120,6 +162,25 @@ std::vector<Problem> validate_trust(const TrustPolicy& policy, const std::string
       }
     }
   }
+  const std::string tiers_key = join_key(prefix, "tiers");
+  for (const auto& t : policy.tiers) {
+    const std::string key = tiers_key + "." + t.tier + "." + t.role;
+    if (tier_rank(t.tier) < 0) {
+      std::string known;
+      for (auto name : kRiskTiers) known += (known.empty() ? "" : ", ") + std::string(name);
+      problems.push_back({tiers_key + "." + t.tier, "is not a risk tier (the tiers are " + known + ")"});
+      continue;
+    }
+    auto role = std::find_if(policy.roles.begin(), policy.roles.end(),
+                             [&](const TrustRole& r) { return r.name == t.role; });
+    if (role == policy.roles.end()) {
+      problems.push_back({key, "names role '" + t.role + "', which the policy does not define (no [" +
+                                   join_key(prefix, "roles") + "." + t.role + "])"});
+    } else if (t.signatures > role->keys.size()) {
+      problems.push_back({key, "is " + std::to_string(t.signatures) + " but role " + t.role + " lists only " +
+                                   std::to_string(role->keys.size()) + " keys: the tier could never be satisfied"});
+    }
+  }
   return problems;
 }
 
@@ -138,7 +199,7 @@ TrustLoadResult parse_trust(std::string_view toml_text, std::string_view source,
   }
   detail::read_trust_roles(root, "", result.policy, result.problems);
   for (const auto& [k, v] : root) {
-    if (k.str() != "roles") result.problems.push_back({std::string(k.str()), "unknown key"});
+    if (k.str() != "roles" && k.str() != "tiers") result.problems.push_back({std::string(k.str()), "unknown key"});
   }
   if (result.problems.empty()) result.problems = validate_trust(result.policy, "");
   return result;

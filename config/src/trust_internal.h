@@ -19,9 +19,9 @@ namespace ddlgate::config::detail {
 base::Result<std::string> read_config_file(const std::filesystem::path& path, std::uint64_t max_bytes,
                                            std::string_view what_it_is_not);
 
-// Reads `roles` of `table` (whose key is `prefix`, "" for a trust file's root),
+// Reads `roles` and `tiers` of `table` (whose key is `prefix`, "" for a trust file's root),
 // adding a problem for every bad or unknown key. Unknown keys directly in `table`
-// other than "roles" are left to the caller.
+// other than "roles" and "tiers" are left to the caller.
 void read_trust_roles(const toml::table& table, const std::string& prefix, TrustPolicy& out,
                       std::vector<Problem>& problems);
 

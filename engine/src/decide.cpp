@@ -166,6 +166,15 @@ ConfirmOrWhy confirmation_for(const sql::Analysis& analysis, const std::vector<C
   return {std::move(c), {}};
 }
 
+// Why a statement no approval in force covers is refused: its bundle's file lacks its risk tiers'
+// signatures (docs/bundles.md, "Risk tiers"), or `otherwise`. Only on the refusal path.
+std::string unapproved_why(const ApprovalSource& approved, const sql::Statement& st, std::string_view database,
+                           std::string otherwise) {
+  const bundle::Approval* u = approved.find_unapproved(st.hash, database);
+  if (u == nullptr) return otherwise;
+  return "bundle " + u->app + " version " + std::to_string(u->version) + " lists it, but " + u->unapproved;
+}
+
 }  // namespace
 
 std::optional<Confirmation> uncontrolled_confirmation(const sql::Analysis& analysis, const Facts& facts) {
@@ -319,8 +328,8 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
                  : c.spent         ? "its approval was already used in this database (enforcement.spend_approvals_once)"
                  : c.down_only     ? "it is approved only as a down (rollback) statement, and user " + user +
                                      " is not named in enforcement.deployers"
-                 : facts.may_deploy ? "no signed bundle approves it for this database"
-                                    : "user " + user + " is not in enforcement.deployers";
+                 : !facts.may_deploy ? "user " + user + " is not in enforcement.deployers"
+                 : unapproved_why(approved, *c.st, database, "no signed bundle approves it for this database");
     }
     out.records.push_back(ledger::decision(d));
     out.counted.emplace_back(c.st->cls, d.decision);
@@ -341,7 +350,8 @@ Decision decide(const std::vector<std::shared_ptr<const sql::Analysis>>& reading
                       : first_unapproved_down
                           ? "it is approved only as a down (rollback) statement, which only a role named in "
                             "enforcement.deployers may run, and user " + user + " is not named there"
-                          : "no signed bundle approves it for database " + database;
+                          : unapproved_why(approved, *first_unapproved, database,
+                                           "no signed bundle approves it for database " + database);
     out.denial = protocol::ErrorSpec{"ERROR", kInsufficientPrivilege,
                                      refusal_message(cls, first_unapproved->display_sql, first_unapproved->hash, why),
                                      refused_sql(first_unapproved->display_sql),

@@ -144,6 +144,10 @@ void Approvals::load(const std::string& reason) {
   for (const auto& a : result.accepted) {
     spdlog::info("bundle accepted: {} app={} version={} statements={} databases={}", a.path.string(), a.app, a.version,
                  a.statements, a.scope);
+    // A file without its risk tiers' signatures approves nothing; the rest of the bundle does.
+    for (const auto& u : a.unapproved) {
+      spdlog::warn("bundle {}: {} is not approved: {}", a.path.string(), u.where, u.message);
+    }
     // Format 1 never said its scope: an empty list meant every database (issue 26).
     if (a.format1_any_database) {
       spdlog::warn("bundle {}: a format-1 bundle that names no database approves its statements in every database "

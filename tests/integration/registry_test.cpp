@@ -360,10 +360,16 @@ TEST_F(Registry, AFormat1BundleStillLoadsAndAnUnscopedOneIsWarnedAbout) {
   for (auto& [k, v] : m.items()) {
     if (k == "scope") old["databases"] = nlohmann::ordered_json::array();
     else if (k == "tool") old["tool"] = v["name"];
-    else if (k != "search_path") old[k] = v;  // format 1 had no search_path
+    else if (k != "search_path" && k != "analysis") old[k] = v;  // format 1 had no search_path, no analysis
   }
   old["format"] = "ddlgate-bundle/1";
-  for (auto& f : old["files"]) f.erase("down");  // format 1 had no down parts
+  for (auto& f : old["files"]) {
+    f.erase("down");  // format 1 had no down parts
+    for (auto& st : f["statements"]) {
+      st.erase("tier");  // nor risk tiers
+      st.erase("rules");
+    }
+  }
   for (auto& b : old["bookkeeping"]) {
     nlohmann::ordered_json e = {{"tool", "dbmate"}};
     for (auto& [k, v] : b.items()) e[k] = v;

@@ -229,6 +229,13 @@ TEST_F(BundleCli, InspectPrintsASummaryAndJson) {
   EXPECT_EQ(first["sql"], "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)");
   EXPECT_EQ(first["hash"].get<std::string>().rfind("sha256:", 0), 0u);
   EXPECT_EQ(j["files"][0]["approved"][1]["sql"], "GRANT select ON users TO reporting");
+  // Risk tiers (docs/bundles.md): the analysis, and each statement's signed tier.
+  EXPECT_EQ(j["analysis"], "ddlgate-lint/1");
+  EXPECT_EQ(j["files"][0]["approved"][1]["tier"], "privilege");
+  EXPECT_EQ(j["files"][0]["down"]["approved"][0]["tier"], "destructive");
+  EXPECT_NE(text.stdout_text.find("analysis:    ddlgate-lint/1\n"), std::string::npos) << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("GRANT select ON users TO reporting\n       (tier: privilege"), std::string::npos)
+      << text.stdout_text;
   EXPECT_GT(j["files"][0]["approved"][1]["line"].get<int>(), first["line"].get<int>());
   EXPECT_EQ(j["bookkeeping_statements"].size(), j["bookkeeping"].get<std::size_t>());
   EXPECT_NE(text.stdout_text.find("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)"), std::string::npos)

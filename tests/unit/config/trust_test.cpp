@@ -166,3 +166,80 @@ keys = ["registry.pub"]
   ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
   EXPECT_EQ(r.config.bundles.trust.base_dir, std::filesystem::path("/etc/ddlgate"));
 }
+
+TEST(TrustTiers, ParsesRequirementsSortedByTierAndRole) {
+  auto r = parse_trust(R"(
+[roles.registry]
+keys = ["r"]
+[roles.approver]
+threshold = 1
+keys = ["a", "b", "c"]
+[roles.dba]
+keys = ["d"]
+[tiers.destructive]
+dba = 1
+approver = 2
+[tiers.privilege]
+approver = 3
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().where << ": " << r.problems.front().message;
+  ASSERT_EQ(r.policy.tiers.size(), 3u);
+  EXPECT_EQ(r.policy.tiers[0], (TierRequirement{"destructive", "approver", 2}));
+  EXPECT_EQ(r.policy.tiers[1], (TierRequirement{"destructive", "dba", 1}));
+  EXPECT_EQ(r.policy.tiers[2], (TierRequirement{"privilege", "approver", 3}));
+}
+
+TEST(TrustTiers, PolicyWithoutTiersHasNone) {
+  auto r = parse_trust("[roles.approver]\nkeys = [\"a\"]\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.policy.tiers.empty());
+}
+
+TEST(TrustTiers, UnknownTierUnknownRoleAndTooManySignaturesAreProblems) {
+  auto r = parse_trust(R"(
+[roles.approver]
+keys = ["a", "b"]
+[tiers.dangerous]
+approver = 1
+[tiers.destructive]
+approver = 3
+dba = 1
+)");
+  EXPECT_TRUE(has_problem(r.problems, "tiers.dangerous", "is not a risk tier (the tiers are additive, data, blocking"));
+  EXPECT_TRUE(has_problem(r.problems, "tiers.destructive.approver", "is 3 but role approver lists only 2 keys"));
+  EXPECT_TRUE(has_problem(r.problems, "tiers.destructive.dba", "names role 'dba', which the policy does not define"));
+}
+
+TEST(TrustTiers, BadValuesAreProblems) {
+  auto r = parse_trust(R"(
+[roles.approver]
+keys = ["a", "b"]
+[tiers.destructive]
+approver = 0
+[tiers.blocking]
+approver = "two"
+[tiers.data]
+)");
+  EXPECT_TRUE(has_problem(r.problems, "tiers.destructive.approver", "between 1 and"));
+  EXPECT_TRUE(has_problem(r.problems, "tiers.blocking.approver", "integer"));
+  EXPECT_TRUE(has_problem(r.problems, "tiers.data", "names no role"));
+  auto flat = parse_trust("tiers = 2\n[roles.approver]\nkeys = [\"a\"]\n");
+  EXPECT_TRUE(has_problem(flat.problems, "tiers", "must be a table"));
+}
+
+TEST(TrustTiers, InlineTrustInTheProxyConfigurationTakesTiers) {
+  std::string text = std::string(kBase) + R"(
+[bundles]
+registry_dir = "/tmp/reg"
+environment = "prod"
+[bundles.trust.roles.approver]
+keys = ["a", "b"]
+[bundles.trust.tiers.destructive]
+approver = 2
+[bundles.trust.tiers.privilege]
+nobody = 1
+)";
+  auto r = parse(text);
+  EXPECT_TRUE(has_problem(r.problems, "bundles.trust.tiers.privilege.nobody", "names role 'nobody'"));
+  EXPECT_FALSE(has_problem(r.problems, "bundles.trust.tiers"));
+}

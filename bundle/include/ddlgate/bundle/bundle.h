@@ -48,6 +48,11 @@ inline constexpr std::string_view kManifestSignatureDomain2 = "ddlgate bundle ma
 // Profile 2: sixteen tools, history table names chosen at build time (docs/bundles.md).
 inline constexpr std::uint32_t kToolProfileVersion = 2;
 inline constexpr std::uint32_t kToolProfileVersionOldest = 1;
+// The analysis that gives each statement its risk tier and rule ids (lint::lint over the
+// bundle's files, built-in rules only): `bundle build` writes it as the manifest's "analysis",
+// verification recomputes the tiers with it and refuses a manifest built with another one
+// (docs/bundles.md, "Risk tiers"). A change to how lint tiers statements is a new version.
+inline constexpr std::string_view kTierAnalysis = "ddlgate-lint/1";
 // Caps checked before anything is read into memory.
 inline constexpr std::uint64_t kDefaultMaxManifestBytes = 16u * 1024 * 1024;
 inline constexpr std::uint64_t kMaxSignatureFileBytes = 4096;
@@ -99,9 +104,15 @@ struct ManifestStatement {
   // manifest's (a recorded statement the tool ran under another one), in normal form
   // (sql::normalize_search_path); verification refuses any other form.
   std::optional<std::string> search_path;
-  // Format 2, optional, informational (issue 28): a lint's risk tier and rule ids.
-  std::string risk;                 // "", "low", "medium", "high"
+  // Format 2, optional (issue 28): the statement's risk tier (config::kRiskTiers) and the ids of
+  // the built-in lint rules that flag it, as the manifest's "analysis" computed them. Verification
+  // recomputes both and refuses a lower tier or other rules; a higher tier only asks for more
+  // signatures. Without "analysis" neither is written; `rules` is then informational.
+  std::string tier;
   std::vector<std::string> rules;
+  // Format 2, optional, informational only: the "risk" (low, medium, high) of manifests written
+  // before tiers; parsed so that they keep loading, never written, never enforced.
+  std::string risk;
 };
 
 // Format 2: the "down" part of a migration (issue 26 item 6): separate approvals that only
@@ -167,6 +178,9 @@ struct Manifest {
   // form (sql::normalize_search_path); a statement's own search_path overrides it. `bundle build`
   // always writes it; absent, the statements carry none (docs/bundles.md, "search_path").
   std::optional<std::string> search_path;
+  // Format 2, optional: the analysis that tiered the statements (kTierAnalysis); empty: the
+  // statements carry no tier (a bundle built before tiers) and the verifier's own analysis decides.
+  std::string analysis;
   bool format2() const { return format == kBundleFormat2; }
 };
 
@@ -266,13 +280,16 @@ base::Result<std::filesystem::path> sign_bundle(const std::filesystem::path& bun
 struct TrustAnchors {
   struct Role {
     std::string name;
-    std::uint32_t threshold = 1;
+    std::uint32_t threshold = 1;  // the base threshold, for every statement
     std::vector<PublicKey> keys;
     // Per key, the name the policy gives it: the file name without ".pub" when the policy
     // lists the key as a .pub file ("alice" for "keys/alice.pub"); empty for inline keys.
     std::vector<std::string> names;
   };
   std::vector<Role> roles;
+  // [tiers.<tier>] <role> = N: more signatures for a statement of that tier (per role, the
+  // larger of N and the role's threshold counts). Empty: every statement needs the same.
+  std::vector<config::TierRequirement> tiers;
 
   // Decodes every key string (base64, PEM text, or a .pub file relative to base_dir).
   // Problems name the key ("roles.approver.keys[1]").
@@ -317,6 +334,10 @@ struct Bundle {
   std::string manifest_sha256;  // hex of manifest.json's bytes
   Manifest manifest;
   std::vector<Signer> signers;
+  // Per manifest file (in its order): why its up part, and its down part, is not approved for
+  // lack of its risk tiers' signatures ("statement 2 (destructive): destructive statement needs
+  // 2 approver signatures, has 1"); empty when approved. A file is approved whole or not at all.
+  std::vector<std::string> unapproved_up, unapproved_down;
 };
 
 struct LoadBundleResult {

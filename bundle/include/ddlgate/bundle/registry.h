@@ -40,6 +40,10 @@ struct Approval {
   // usable only by a role that enforcement.deployers names.
   bool down = false;
   std::optional<std::string> search_path;  // normalised; nullopt: a bundle older than format 2's field
+  // Why the statement's file is not approved for lack of its risk tiers' signatures
+  // (Bundle::unapproved_up / unapproved_down); empty for an approval in force. Such an entry is
+  // never returned by find/find_if, only by find_unapproved, to say why a statement is refused.
+  std::string unapproved;
 };
 
 // A bundle that an earlier ddlgate process accepted: the ledger's bundle_accepted records.
@@ -81,6 +85,10 @@ class ApprovedSet {
   }
   static bool covers(const Approval& a, std::string_view database);
   const Approval* find(std::string_view hash, std::string_view database) const;
+  // A statement of a bundle in force whose file is not approved for lack of its risk tiers'
+  // signatures (Approval::unapproved says which), for that database; nullptr if none. Only asked
+  // when a statement is refused: the approvals in force are not searched any slower.
+  const Approval* find_unapproved(std::string_view hash, std::string_view database) const;
   // The highest version accepted for app (kept even after its bundle expires), 0 if none.
   std::uint64_t accepted_version(std::string_view app) const;
   std::size_t size() const { return count_; }  // number of approvals
@@ -118,6 +126,7 @@ class ApprovedSet {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::vector<const Approval*>, Hash, std::equal_to<>> by_hash_;
+  std::unordered_map<std::string, std::vector<const Approval*>, Hash, std::equal_to<>> unapproved_by_hash_;
   std::size_t count_ = 0;
 };
 
@@ -131,6 +140,9 @@ struct AcceptedBundle {
   std::vector<Signer> signers;  // the valid signatures, with their roles and names in the trust policy
   std::string scope;            // for logs: "shop, billing", "any database" or "any database (format 1)"
   bool format1_any_database = false;  // a format-1 bundle that named no database: worth a warning
+  // Its files that are not approved for lack of their risk tiers' signatures: {"files/<path>"
+  // (or "... (down part)"), why}; the rest of the bundle is in force.
+  std::vector<Problem> unapproved;
 };
 
 // A valid revocation found in the registry directory.

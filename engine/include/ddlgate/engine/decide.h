@@ -60,6 +60,11 @@ class ApprovalSource {
   // until f returns true: that one, or nullptr.
   virtual const bundle::Approval* find_if(std::string_view hash, std::string_view database,
                                           const std::function<bool(const bundle::Approval&)>& f) const = 0;
+  // A statement a bundle lists in a file that is not approved for lack of its risk tiers'
+  // signatures (Approval::unapproved), or nullptr: asked only to word a refusal.
+  virtual const bundle::Approval* find_unapproved(std::string_view /*hash*/, std::string_view /*database*/) const {
+    return nullptr;
+  }
 
  protected:
   ~ApprovalSource() = default;
@@ -72,6 +77,9 @@ class ApprovedSetSource final : public ApprovalSource {
   const bundle::Approval* find_if(std::string_view hash, std::string_view database,
                                   const std::function<bool(const bundle::Approval&)>& f) const override {
     return set_ ? set_->find_if(hash, database, f) : nullptr;
+  }
+  const bundle::Approval* find_unapproved(std::string_view hash, std::string_view database) const override {
+    return set_ ? set_->find_unapproved(hash, database) : nullptr;
   }
 
  private:
