@@ -1028,7 +1028,7 @@ BuildResult build_bundle(const BuildOptions& o) {
         if (!da.statements.empty()) {
           DownPart part{*dp, base::sha256_hex(text), {}};
           for (const auto& st : da.statements) {
-            part.statements.push_back({part.statements.size() + 1, st.cls, st.hash, st.display_sql, {}, {}, {}});
+            part.statements.push_back({part.statements.size() + 1, st.cls, st.hash, st.display_sql, {}, {}, {}, {}});
           }
           mf.down = std::move(part);
           down_text = std::move(*down);

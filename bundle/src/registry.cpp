@@ -222,11 +222,11 @@ RegistryLoad Registry::load(const fs::path& dir, const TrustAnchors& trust, cons
       continue;
     }
     if (m.version < state.high_water && state.accepted_manifests.count(b.manifest_sha256) != 0) {
-      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database});
+      out.superseded.push_back({b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database, {}});
       continue;
     }
     if (m.version < state.high_water && state.accepted_before.count(b.manifest_sha256) != 0) {
-      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database}, b.dir});
+      below_history.push_back({{b.dir, m.app, m.version, n, b.manifest_sha256, m.source, b.signers, scope_text(m), !m.format2() && m.any_database, {}}, b.dir});
       continue;
     }
     if (m.version < state.high_water) {

@@ -194,7 +194,7 @@ TEST_F(SignedDown, ADownStatementAddedToTheManifestIsRejected) {
   build("dbmate");
   Manifest m = manifest();
   m.files[1].down->statements.push_back({2, StatementClass::schema_change, hash_of("DROP TABLE customers"),
-                                         "DROP TABLE customers", {}, {}, {}});
+                                         "DROP TABLE customers", {}, {}, {}, {}});
   resign(m);
   auto r = verify();
   EXPECT_TRUE(has(r.problems, "down part has 1 statements, the manifest lists 2")) << problems_text(r.problems);

@@ -278,8 +278,10 @@ TEST_F(StatementExport, ABreakGlassStatementNamesItsToken) {
   write({session_statement(kDba, "tok-7", "h10", "read", "SELECT 1")});
   EXPECT_EQ(rows().size(), 1u);
   std::vector<StatementRow> all;
+  JoinOptions with_statements;
+  with_statements.break_glass_statements = true;
   ASSERT_TRUE(join_statements(tmp_.path() / "ledger", {}, [&](const StatementRow& r) { all.push_back(r); },
-                              JoinOptions{.break_glass_statements = true}));
+                              with_statements));
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].decision.type, RecordType::session_statement);
   EXPECT_FALSE(all[1].token);  // its session was closed (and its token record let go) before

@@ -486,7 +486,9 @@ TEST(CommandTag, EventTriggers) {
     const Statement& st = a.statements[0];
     EXPECT_EQ(st.controlled, c.controlled);
     EXPECT_EQ(st.fires_event_triggers, c.fires);
-    if (c.fires) EXPECT_FALSE(st.command_tag.empty());
+    if (c.fires) {
+      EXPECT_FALSE(st.command_tag.empty());
+    }
     EXPECT_EQ(a.any_uncontrolled_event(), c.fires && !c.controlled);
   }
   // A read beside a REFRESH: the message needs the guard told.
