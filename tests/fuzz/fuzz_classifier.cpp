@@ -45,9 +45,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (h.controlled && h.hash != f.hash) __builtin_trap();
     // Outcomes follow savepoints by what either path reads.
     if (f.session_effect != h.session_effect || f.effect_name != h.effect_name) __builtin_trap();
-    // The guard's command tag and search_path judgement are the same on both paths.
+    // The guard's command tag and search_path judgement are the same on both paths: for every
+    // controlled statement, and for every other one the hot path names (maintenance, released
+    // temporary objects: the server may fire event triggers for them).
     if (h.controlled && (h.command_tag != f.command_tag || h.names_qualified != f.names_qualified)) __builtin_trap();
-    if (!h.controlled && (!h.command_tag.empty() || h.names_qualified)) __builtin_trap();
+    if (!h.command_tag.empty() && (h.command_tag != f.command_tag || h.names_qualified != f.names_qualified)) {
+      __builtin_trap();
+    }
+    // What the server fires event triggers for is known on the hot path too (the guard is told).
+    if (h.fires_event_triggers != f.fires_event_triggers || h.nested_tags != f.nested_tags) __builtin_trap();
+    // Reads, writes, transaction control and session statements cost the hot path no tag.
+    const bool plain = h.cls == StatementClass::read || h.cls == StatementClass::write ||
+                       h.cls == StatementClass::transaction || h.cls == StatementClass::session;
+    if (!h.controlled && plain && (!h.command_tag.empty() || h.names_qualified)) __builtin_trap();
   }
   return 0;
 }
