@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddlgate/testing/ddlgate_process.h"
+#include "ddlgate/testing/log_wait.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
 
@@ -24,17 +25,6 @@ DDLGATE_SHARED_PG_SERVER();
 std::string ddlgate() { return ddlgate_binary().string(); }
 
 const std::string kUsers = "create table users (id bigint primary key, email text not null)";
-
-bool wait_for_log(const DdlgateProcess& p, const std::string& needle, std::size_t from = 0,
-                  std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string log = p.stderr_log();
-    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
 
 struct Result {
   std::string status;  // the command tag, or the SQLSTATE of the error

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddlgate/testing/ddlgate_process.h"
+#include "ddlgate/testing/log_wait.h"
 #include "ddlgate/testing/pg_server.h"
 #include "ddlgate/testing/process.h"
 
@@ -27,17 +28,6 @@ const std::string kCreateNotes = "create table tier_notes (id bigint primary key
 const std::string kCreateAudit = "create table tier_audit (id bigint primary key)";
 const std::string kDropColumn = "alter table tier_users drop column email";
 const std::string kNeeds = "destructive statement needs 2 approver signatures, has 1";
-
-bool wait_for_log(const DdlgateProcess& p, const std::string& needle, std::size_t from = 0,
-                  std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string log = p.stderr_log();
-    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
 
 struct Result {
   std::string status;  // the command tag, or the SQLSTATE of the error
